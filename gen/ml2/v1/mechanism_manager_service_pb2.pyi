@@ -1,0 +1,68 @@
+from google.protobuf import struct_pb2 as _struct_pb2
+from ml2.v1 import binding_pb2 as _binding_pb2
+from ml2.v1 import segment_pb2 as _segment_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ResolveBindingRequest(_message.Message):
+    __slots__ = ("port_id", "network_id", "host", "vnic_type", "profile", "segments")
+    PORT_ID_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    VNIC_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    port_id: str
+    network_id: str
+    host: str
+    vnic_type: _binding_pb2.VnicType
+    profile: _struct_pb2.Struct
+    segments: _containers.RepeatedCompositeFieldContainer[_segment_pb2.Segment]
+    def __init__(self, port_id: _Optional[str] = ..., network_id: _Optional[str] = ..., host: _Optional[str] = ..., vnic_type: _Optional[_Union[_binding_pb2.VnicType, str]] = ..., profile: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., segments: _Optional[_Iterable[_Union[_segment_pb2.Segment, _Mapping]]] = ...) -> None: ...
+
+class ResolveBindingResponse(_message.Message):
+    __slots__ = ("state", "vif_type", "vif_details", "levels", "trace", "failure_message")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    VIF_TYPE_FIELD_NUMBER: _ClassVar[int]
+    VIF_DETAILS_FIELD_NUMBER: _ClassVar[int]
+    LEVELS_FIELD_NUMBER: _ClassVar[int]
+    TRACE_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    state: _binding_pb2.BindingState
+    vif_type: str
+    vif_details: _struct_pb2.Struct
+    levels: _containers.RepeatedCompositeFieldContainer[_binding_pb2.BindingLevel]
+    trace: _containers.RepeatedCompositeFieldContainer[_binding_pb2.DriverVerdict]
+    failure_message: str
+    def __init__(self, state: _Optional[_Union[_binding_pb2.BindingState, str]] = ..., vif_type: _Optional[str] = ..., vif_details: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., levels: _Optional[_Iterable[_Union[_binding_pb2.BindingLevel, _Mapping]]] = ..., trace: _Optional[_Iterable[_Union[_binding_pb2.DriverVerdict, _Mapping]]] = ..., failure_message: _Optional[str] = ...) -> None: ...
+
+class ListMechanismDriversRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class MechanismDriverInfo(_message.Message):
+    __slots__ = ("name", "address", "reachable", "supported_network_types", "agent_type", "vif_types")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    REACHABLE_FIELD_NUMBER: _ClassVar[int]
+    SUPPORTED_NETWORK_TYPES_FIELD_NUMBER: _ClassVar[int]
+    AGENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    VIF_TYPES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    address: str
+    reachable: bool
+    supported_network_types: _containers.RepeatedScalarFieldContainer[str]
+    agent_type: str
+    vif_types: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., reachable: _Optional[bool] = ..., supported_network_types: _Optional[_Iterable[str]] = ..., agent_type: _Optional[str] = ..., vif_types: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListMechanismDriversResponse(_message.Message):
+    __slots__ = ("drivers",)
+    DRIVERS_FIELD_NUMBER: _ClassVar[int]
+    drivers: _containers.RepeatedCompositeFieldContainer[MechanismDriverInfo]
+    def __init__(self, drivers: _Optional[_Iterable[_Union[MechanismDriverInfo, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,92 @@
+from ml2.v1 import segment_pb2 as _segment_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CreateNetworkSegmentsRequest(_message.Message):
+    __slots__ = ("network_id", "project_id", "segments")
+    NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    network_id: str
+    project_id: str
+    segments: _containers.RepeatedCompositeFieldContainer[_segment_pb2.SegmentSpec]
+    def __init__(self, network_id: _Optional[str] = ..., project_id: _Optional[str] = ..., segments: _Optional[_Iterable[_Union[_segment_pb2.SegmentSpec, _Mapping]]] = ...) -> None: ...
+
+class CreateNetworkSegmentsResponse(_message.Message):
+    __slots__ = ("segments", "mtu")
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    MTU_FIELD_NUMBER: _ClassVar[int]
+    segments: _containers.RepeatedCompositeFieldContainer[_segment_pb2.Segment]
+    mtu: int
+    def __init__(self, segments: _Optional[_Iterable[_Union[_segment_pb2.Segment, _Mapping]]] = ..., mtu: _Optional[int] = ...) -> None: ...
+
+class ListNetworkSegmentsRequest(_message.Message):
+    __slots__ = ("network_id", "include_dynamic")
+    NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_DYNAMIC_FIELD_NUMBER: _ClassVar[int]
+    network_id: str
+    include_dynamic: bool
+    def __init__(self, network_id: _Optional[str] = ..., include_dynamic: _Optional[bool] = ...) -> None: ...
+
+class ListNetworkSegmentsResponse(_message.Message):
+    __slots__ = ("segments", "mtu")
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    MTU_FIELD_NUMBER: _ClassVar[int]
+    segments: _containers.RepeatedCompositeFieldContainer[_segment_pb2.Segment]
+    mtu: int
+    def __init__(self, segments: _Optional[_Iterable[_Union[_segment_pb2.Segment, _Mapping]]] = ..., mtu: _Optional[int] = ...) -> None: ...
+
+class ReleaseNetworkSegmentsRequest(_message.Message):
+    __slots__ = ("network_id",)
+    NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    network_id: str
+    def __init__(self, network_id: _Optional[str] = ...) -> None: ...
+
+class ReleaseNetworkSegmentsResponse(_message.Message):
+    __slots__ = ("segments",)
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    segments: _containers.RepeatedCompositeFieldContainer[_segment_pb2.Segment]
+    def __init__(self, segments: _Optional[_Iterable[_Union[_segment_pb2.Segment, _Mapping]]] = ...) -> None: ...
+
+class AllocateDynamicSegmentRequest(_message.Message):
+    __slots__ = ("network_id", "segment")
+    NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    network_id: str
+    segment: _segment_pb2.SegmentSpec
+    def __init__(self, network_id: _Optional[str] = ..., segment: _Optional[_Union[_segment_pb2.SegmentSpec, _Mapping]] = ...) -> None: ...
+
+class AllocateDynamicSegmentResponse(_message.Message):
+    __slots__ = ("segment",)
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    segment: _segment_pb2.Segment
+    def __init__(self, segment: _Optional[_Union[_segment_pb2.Segment, _Mapping]] = ...) -> None: ...
+
+class ReleaseDynamicSegmentRequest(_message.Message):
+    __slots__ = ("segment_id",)
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    segment_id: str
+    def __init__(self, segment_id: _Optional[str] = ...) -> None: ...
+
+class ReleaseDynamicSegmentResponse(_message.Message):
+    __slots__ = ("segment",)
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    segment: _segment_pb2.Segment
+    def __init__(self, segment: _Optional[_Union[_segment_pb2.Segment, _Mapping]] = ...) -> None: ...
+
+class ValidateSegmentRequest(_message.Message):
+    __slots__ = ("segment",)
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    segment: _segment_pb2.SegmentSpec
+    def __init__(self, segment: _Optional[_Union[_segment_pb2.SegmentSpec, _Mapping]] = ...) -> None: ...
+
+class ValidateSegmentResponse(_message.Message):
+    __slots__ = ("mtu",)
+    MTU_FIELD_NUMBER: _ClassVar[int]
+    mtu: int
+    def __init__(self, mtu: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,1 @@
+"""modular-l2: the port binding control plane as gRPC services."""

@@ -1,0 +1,60 @@
+"""Reading typed settings from the environment, failing fast with a one-line reason."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed. The message names the variable and the rule."""
+
+
+def env(environ: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    """Returns the environment to read settings from (the process's by default)."""
+    return os.environ if environ is None else environ
+
+
+def get_str(environ: Mapping[str, str], name: str, default: str) -> str:
+    """Returns a string setting, stripped."""
+    return environ.get(name, default).strip()
+
+
+def get_int(environ: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    """Returns an integer setting no smaller than ``minimum``."""
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: must be an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value}: must be at least {minimum}")
+    return value
+
+
+def get_float(environ: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+    """Returns a float setting no smaller than ``minimum``."""
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: must be a number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value}: must be at least {minimum}")
+    return value
+
+
+def get_list(environ: Mapping[str, str], name: str, default: str = "") -> list[str]:
+    """Returns a comma-separated list setting with empty items dropped."""
+    return [item.strip() for item in environ.get(name, default).split(",") if item.strip()]
+
+
+def exit_on_config_error(service: str, err: ConfigError) -> None:
+    """Prints the one-line reason and exits with status 2."""
+    print(f"{service}: configuration error: {err}", file=sys.stderr)
+    raise SystemExit(2)

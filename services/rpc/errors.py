@@ -1,0 +1,136 @@
+"""One error model for every service, mapped to gRPC status in one place.
+
+    ServiceError                 INTERNAL
+     ├── InvalidArgument         INVALID_ARGUMENT   a field breaks a rule; names the field
+     ├── NotFound                NOT_FOUND          an id names nothing
+     ├── AlreadyExists           ALREADY_EXISTS     a unique thing is taken (an id, a flat network)
+     ├── FailedPrecondition      FAILED_PRECONDITION the resource is not in a state that allows it
+     ├── ResourceExhausted       RESOURCE_EXHAUSTED a pool has no free id
+     ├── Aborted                 ABORTED            a race was lost after bounded retries
+     └── Unavailable             UNAVAILABLE        a service this one depends on does not answer
+
+Services subclass these with a specific ``reason`` (``SEGMENTATION_ID_IN_USE``). The server
+interceptor (``services.rpc.server``) turns them into ``google.rpc.Status`` with an ``ErrorInfo``
+detail carrying the reason and metadata; anything else becomes INTERNAL and is logged once.
+Servicers never call ``context.abort`` themselves. Clients turn a failed call back into the same
+class with ``from_rpc_error`` so that an error crossing two services keeps its code and reason.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+DOMAIN = "modular-l2"
+
+
+class ServiceError(Exception):
+    """Base of every error a servicer raises on purpose."""
+
+    code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
+    reason: ClassVar[str] = "INTERNAL"
+
+    def __init__(self, message: str, *, reason: str | None = None, **metadata: object) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason is not None:
+            self.reason = reason  # type: ignore[misc]
+        self.metadata = {k: str(v) for k, v in metadata.items() if v is not None}
+
+    def to_status(self) -> status_pb2.Status:
+        """Returns the rich status sent to the client."""
+        info = error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN, metadata=self.metadata)
+        detail = any_pb2.Any()
+        detail.Pack(info)
+        return status_pb2.Status(code=self.code.value[0], message=self.message, details=[detail])
+
+
+class InvalidArgument(ServiceError):
+    """A request field breaks a rule. The message names the field and the rule."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    reason = "INVALID_ARGUMENT"
+
+    def __init__(self, field: str, rule: str, *, reason: str | None = None, **metadata: object):
+        super().__init__(f"{field}: {rule}", reason=reason, field=field, **metadata)
+        self.field = field
+
+
+class NotFound(ServiceError):
+    """An id names nothing."""
+
+    code = grpc.StatusCode.NOT_FOUND
+    reason = "NOT_FOUND"
+
+
+class AlreadyExists(ServiceError):
+    """Something that must be unique is taken."""
+
+    code = grpc.StatusCode.ALREADY_EXISTS
+    reason = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(ServiceError):
+    """The resource is not in a state that allows the operation."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    reason = "FAILED_PRECONDITION"
+
+
+class ResourceExhausted(ServiceError):
+    """A pool has nothing left to allocate."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "RESOURCE_EXHAUSTED"
+
+
+class Aborted(ServiceError):
+    """A concurrent change won every one of a bounded number of tries."""
+
+    code = grpc.StatusCode.ABORTED
+    reason = "ABORTED"
+
+
+class Unavailable(ServiceError):
+    """A service this one depends on did not answer."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "UNAVAILABLE"
+
+
+_BY_CODE: dict[grpc.StatusCode, type[ServiceError]] = {
+    cls.code: cls
+    for cls in (NotFound, AlreadyExists, FailedPrecondition, ResourceExhausted, Aborted, Unavailable)
+}
+
+
+def from_rpc_error(err: grpc.RpcError, *, peer: str = "") -> ServiceError:
+    """Returns the ServiceError a failed call carried, keeping its code, reason and metadata.
+
+    Transport failures (UNAVAILABLE, DEADLINE_EXCEEDED) become Unavailable naming ``peer``.
+    """
+    call = err if isinstance(err, grpc.Call) else None
+    code = err.code() if call is not None else grpc.StatusCode.UNKNOWN  # type: ignore[attr-defined]
+    message = err.details() if call is not None else str(err)  # type: ignore[attr-defined]
+    reason, metadata = None, {}
+    if call is not None:
+        status = rpc_status.from_call(call)
+        for detail in status.details if status is not None else ():
+            info = error_details_pb2.ErrorInfo()
+            if detail.Unpack(info):
+                reason, metadata = info.reason, dict(info.metadata)
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return Unavailable(f"{peer or 'peer'} unavailable: {message}", peer=peer)
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        field = metadata.pop("field", "")
+        exc: ServiceError = ServiceError(message, reason=reason or "INVALID_ARGUMENT", **metadata)
+        exc.code = grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[misc]
+        if field:
+            exc.metadata["field"] = field
+        return exc
+    cls = _BY_CODE.get(code, ServiceError)
+    return cls(message or code.name, reason=reason, **metadata)

@@ -1,0 +1,166 @@
+"""The one way every process builds and runs its gRPC server.
+
+``build_server`` registers the servicers behind an interceptor that maps errors, counts and times
+every call, and adds the standard health service and reflection. ``serve`` starts it, marks it
+SERVING, and on SIGTERM or SIGINT marks it NOT_SERVING and stops with a grace period.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent import futures
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+
+from services.rpc import errors, metrics
+
+logger = logging.getLogger(__name__)
+
+Registration = tuple[Callable[[Any, grpc.Server], None], Any, str]
+"""``(add_XServicer_to_server, servicer, full service name)``."""
+
+
+class _Interceptor(grpc.ServerInterceptor):
+    """Turns ServiceError into rich status, anything else into INTERNAL; counts and times calls."""
+
+    def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        service, _, method = handler_call_details.method.lstrip("/").partition("/")
+        if handler.unary_unary is not None:
+            inner = handler.unary_unary
+
+            def unary(request: Any, context: grpc.ServicerContext) -> Any:
+                start = time.perf_counter()
+                code = grpc.StatusCode.OK
+                try:
+                    return inner(request, context)
+                except Exception as exc:
+                    code = _abort(exc, context, method)
+                finally:
+                    _observe(service, method, code, start)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary, handler.request_deserializer, handler.response_serializer
+            )
+        if handler.unary_stream is not None:
+            inner_stream = handler.unary_stream
+
+            def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                start = time.perf_counter()
+                code = grpc.StatusCode.OK
+                try:
+                    yield from inner_stream(request, context)
+                except Exception as exc:
+                    code = _abort(exc, context, method)
+                finally:
+                    _observe(service, method, code, start)
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream, handler.request_deserializer, handler.response_serializer
+            )
+        return handler
+
+
+def _abort(exc: Exception, context: grpc.ServicerContext, method: str) -> grpc.StatusCode:
+    if isinstance(exc, errors.ServiceError):
+        status = exc.to_status()
+        logger.info(
+            "%s failed: %s", method, exc.message,
+            extra={"grpc_method": method, "grpc_code": exc.code.name, "reason": exc.reason},
+        )
+        context.abort_with_status(rpc_status.to_status(status))
+    if isinstance(exc, grpc.RpcError) or type(exc).__name__ == "_AbortError":
+        raise exc  # context.abort was already called
+    logger.exception("%s failed with an unexpected error", method, extra={"grpc_method": method})
+    internal = errors.ServiceError(f"internal error: {type(exc).__name__}")
+    context.abort_with_status(rpc_status.to_status(internal.to_status()))
+    return grpc.StatusCode.INTERNAL  # not reached: abort raises
+
+
+def _observe(service: str, method: str, code: grpc.StatusCode, start: float) -> None:
+    metrics.RPC_LATENCY.labels(service, method).observe(time.perf_counter() - start)
+    metrics.RPC_REQUESTS.labels(service, method, code.name).inc()
+
+
+@dataclass
+class ServerHandle:
+    """A built server, the port it is bound to and its health servicer."""
+
+    server: grpc.Server
+    port: int
+    health: health.HealthServicer
+    service_names: list[str] = field(default_factory=list)
+    stopped: threading.Event = field(default_factory=threading.Event)
+
+
+def build_server(
+    registrations: Iterable[Registration], address: str = "127.0.0.1:0", max_workers: int = 32
+) -> ServerHandle:
+    """Builds a server with the servicers, health and reflection, bound to ``address``.
+
+    Raises RuntimeError if the address cannot be bound (port taken, bad host).
+    """
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers),
+        interceptors=[_Interceptor()],
+        # A port that is taken must fail loudly, never be shared with another process.
+        options=[("grpc.so_reuseport", 0)],
+    )
+    names = []
+    for add, servicer, name in registrations:
+        add(servicer, server)
+        names.append(name)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        server,
+    )
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        raise RuntimeError(f"cannot listen on {address}: {exc}") from None
+    if port == 0:
+        raise RuntimeError(f"cannot listen on {address}")
+    return ServerHandle(server, port, health_servicer, names)
+
+
+def set_serving(handle: ServerHandle, serving: bool) -> None:
+    """Sets the overall and per-service health status."""
+    status = (
+        health_pb2.HealthCheckResponse.SERVING
+        if serving
+        else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+    for name in ["", *handle.service_names]:
+        handle.health.set(name, status)
+
+
+def serve(handle: ServerHandle, grace: float = 5.0, on_stop: Callable[[], None] | None = None) -> None:
+    """Starts the server and blocks until SIGTERM or SIGINT, then stops it gracefully."""
+    handle.server.start()
+    set_serving(handle, True)
+
+    def _stop(signum: int, _frame: object) -> None:
+        logger.info("received signal %s, stopping", signal.Signals(signum).name)
+        handle.stopped.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    handle.stopped.wait()
+    set_serving(handle, False)
+    handle.server.stop(grace).wait()
+    if on_stop is not None:
+        on_stop()
+    logger.info("stopped")

@@ -1,0 +1,96 @@
+"""SQL engines for every stateful service: embedded SQLite on one machine, PostgreSQL on many.
+
+``make_engine`` sets SQLite up for several processes sharing one file (WAL, a busy timeout,
+foreign keys, and ``BEGIN IMMEDIATE`` for write transactions so that two writers queue instead of
+failing on a lock upgrade). ``write_session`` and ``read_session`` are the only ways services open
+transactions. ``is_unique_violation`` and ``is_retryable`` classify errors portably.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.orm import Session, sessionmaker
+
+_WRITE = "ml2_write"
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """Returns an engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``)."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        # Let SQLAlchemy's begin event issue BEGIN so that writers can ask for IMMEDIATE.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Returns the session factory services use; objects stay readable after commit."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextlib.contextmanager
+def write_session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """Opens a write transaction: commits on success, rolls back on any error."""
+    with factory() as session:
+        session.connection(execution_options={_WRITE: True})
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+@contextlib.contextmanager
+def read_session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """Opens a read-only transaction, rolled back at the end."""
+    with factory() as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
+def is_unique_violation(err: BaseException) -> bool:
+    """Returns True for a unique or primary key violation on SQLite or PostgreSQL."""
+    if not isinstance(err, exc.IntegrityError):
+        return False
+    orig = err.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is not None:
+        return bool(sqlstate == "23505")
+    return "UNIQUE constraint failed" in str(orig)
+
+
+def is_retryable(err: BaseException) -> bool:
+    """Returns True for errors a transaction may be retried after: serialization failures,
+    deadlocks and a locked SQLite database."""
+    if not isinstance(err, exc.DBAPIError):
+        return False
+    sqlstate = getattr(err.orig, "sqlstate", None)
+    if sqlstate in ("40001", "40P01"):
+        return True
+    return "database is locked" in str(err.orig)
