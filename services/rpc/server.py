@@ -7,8 +7,11 @@ SERVING, and on SIGTERM or SIGINT marks it NOT_SERVING and stops with a grace pe
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -102,6 +105,7 @@ class ServerHandle:
     health: health.HealthServicer
     service_names: list[str] = field(default_factory=list)
     stopped: threading.Event = field(default_factory=threading.Event)
+    started: bool = False
 
 
 def build_server(
@@ -148,8 +152,11 @@ def set_serving(handle: ServerHandle, serving: bool) -> None:
 
 
 def serve(handle: ServerHandle, grace: float = 5.0, on_stop: Callable[[], None] | None = None) -> None:
-    """Starts the server and blocks until SIGTERM or SIGINT, then stops it gracefully."""
-    handle.server.start()
+    """Starts the server (if not started) and blocks until SIGTERM or SIGINT, then stops it
+    gracefully: NOT_SERVING first, then in-flight calls get ``grace`` seconds to finish."""
+    if not handle.started:
+        handle.server.start()
+        handle.started = True
     set_serving(handle, True)
 
     def _stop(signum: int, _frame: object) -> None:
@@ -164,3 +171,50 @@ def serve(handle: ServerHandle, grace: float = 5.0, on_stop: Callable[[], None] 
     if on_stop is not None:
         on_stop()
     logger.info("stopped")
+
+
+def write_port_file(path: str, service: str, grpc_port: int, metrics_port: int) -> None:
+    """Writes ``{"service", "pid", "grpc_port", "metrics_port"}`` to ``path`` atomically, so that
+    a launcher that asked for port 0 learns the ports the process really bound."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(
+            {"service": service, "pid": os.getpid(), "grpc_port": grpc_port, "metrics_port": metrics_port},
+            fh,
+        )
+    os.replace(tmp, path)
+
+
+def run_service(
+    service: str,
+    registrations: Iterable[Registration],
+    *,
+    listen: str,
+    metrics_port: int,
+    metrics_host: str = "127.0.0.1",
+    port_file: str = "",
+    grace: float = 5.0,
+    on_stop: Callable[[], None] | None = None,
+) -> None:
+    """Builds, starts and serves a process's gRPC server until SIGTERM or SIGINT.
+
+    Starts the metrics endpoint first, writes ``port_file`` once both are bound, and exits with a
+    one-line reason (status 2) if an address cannot be bound.
+    """
+    try:
+        handle = build_server(registrations, listen)
+        bound_metrics = metrics.start_metrics_server(metrics_port, metrics_host)
+    except (RuntimeError, OSError) as exc:
+        print(f"{service}: cannot start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    host = listen.rsplit(":", 1)[0]
+    logger.info(
+        "%s listening on %s:%d, metrics on %s:%d",
+        service, host, handle.port, metrics_host, bound_metrics,
+        extra={"grpc_port": handle.port, "metrics_port": bound_metrics},
+    )
+    handle.server.start()
+    handle.started = True
+    if port_file:
+        write_port_file(port_file, service, handle.port, bound_metrics)
+    serve(handle, grace=grace, on_stop=on_stop)

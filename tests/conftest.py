@@ -1,0 +1,51 @@
+"""Fixtures shared by every test: databases (SQLite files and PostgreSQL) and process logs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import postgres
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[postgres.PostgresServer]:
+    """The PostgreSQL server of the run (the machine's, or a throwaway cluster)."""
+    try:
+        server = postgres.start_postgres()
+    except (RuntimeError, OSError) as exc:
+        pytest.skip(f"PostgreSQL unavailable: no server on 127.0.0.1:5432 and none can start: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: postgres.PostgresServer) -> Iterator[str]:
+    """A SQLAlchemy URL of a new, empty PostgreSQL database, dropped after the test."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLAlchemy URL of a new SQLite file."""
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using it runs twice: on a SQLite file and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def log_dir(tmp_path: Path) -> Path:
+    """Where the processes a test starts write their logs."""
+    path = tmp_path / "logs"
+    path.mkdir()
+    return path
