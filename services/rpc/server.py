@@ -191,23 +191,25 @@ def run_service(
     *,
     listen: str,
     metrics_port: int,
-    metrics_host: str = "127.0.0.1",
+    metrics_host: str | None = None,
     port_file: str = "",
     grace: float = 5.0,
     on_stop: Callable[[], None] | None = None,
 ) -> None:
     """Builds, starts and serves a process's gRPC server until SIGTERM or SIGINT.
 
-    Starts the metrics endpoint first, writes ``port_file`` once both are bound, and exits with a
-    one-line reason (status 2) if an address cannot be bound.
+    The metrics endpoint listens on ``metrics_host`` (by default the host of ``listen``, so that a
+    server on 0.0.0.0 in a pod is scraped like it is called). Writes ``port_file`` once both are
+    bound, and exits with a one-line reason (status 2) if an address cannot be bound.
     """
+    host = listen.rsplit(":", 1)[0].strip("[]") or "0.0.0.0"
+    metrics_host = metrics_host or host
     try:
         handle = build_server(registrations, listen)
         bound_metrics = metrics.start_metrics_server(metrics_port, metrics_host)
     except (RuntimeError, OSError) as exc:
         print(f"{service}: cannot start: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    host = listen.rsplit(":", 1)[0]
     logger.info(
         "%s listening on %s:%d, metrics on %s:%d",
         service, host, handle.port, metrics_host, bound_metrics,
