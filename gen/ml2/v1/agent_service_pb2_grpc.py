@@ -60,6 +60,11 @@ class AgentServiceStub:
                 request_serializer=ml2_dot_v1_dot_agent__service__pb2.DeleteAgentRequest.SerializeToString,
                 response_deserializer=ml2_dot_v1_dot_agent__service__pb2.DeleteAgentResponse.FromString,
                 _registered_method=True)
+        self.UpdateAgent = channel.unary_unary(
+                '/ml2.v1.AgentService/UpdateAgent',
+                request_serializer=ml2_dot_v1_dot_agent__service__pb2.UpdateAgentRequest.SerializeToString,
+                response_deserializer=ml2_dot_v1_dot_agent__service__pb2.UpdateAgentResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -101,6 +106,13 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateAgent(self, request, context):
+        """Changes what an administrator controls of an agent: whether ports may be bound to it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -128,6 +140,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.DeleteAgent,
                     request_deserializer=ml2_dot_v1_dot_agent__service__pb2.DeleteAgentRequest.FromString,
                     response_serializer=ml2_dot_v1_dot_agent__service__pb2.DeleteAgentResponse.SerializeToString,
+            ),
+            'UpdateAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAgent,
+                    request_deserializer=ml2_dot_v1_dot_agent__service__pb2.UpdateAgentRequest.FromString,
+                    response_serializer=ml2_dot_v1_dot_agent__service__pb2.UpdateAgentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -266,6 +283,33 @@ class AgentService:
             '/ml2.v1.AgentService/DeleteAgent',
             ml2_dot_v1_dot_agent__service__pb2.DeleteAgentRequest.SerializeToString,
             ml2_dot_v1_dot_agent__service__pb2.DeleteAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ml2.v1.AgentService/UpdateAgent',
+            ml2_dot_v1_dot_agent__service__pb2.UpdateAgentRequest.SerializeToString,
+            ml2_dot_v1_dot_agent__service__pb2.UpdateAgentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,8 @@ class AgentServiceStub:
     """Lists agents, optionally only those of one host or type."""
     DeleteAgent: _grpc.UnaryUnaryMultiCallable[_agent_service_pb2.DeleteAgentRequest, _agent_service_pb2.DeleteAgentResponse]
     """Removes an agent from the registry."""
+    UpdateAgent: _grpc.UnaryUnaryMultiCallable[_agent_service_pb2.UpdateAgentRequest, _agent_service_pb2.UpdateAgentResponse]
+    """Changes what an administrator controls of an agent: whether ports may be bound to it."""
 
 @_typing.type_check_only
 class AgentServiceAsyncStub(AgentServiceStub):
@@ -59,6 +61,8 @@ class AgentServiceAsyncStub(AgentServiceStub):
     """Lists agents, optionally only those of one host or type."""
     DeleteAgent: _aio.UnaryUnaryMultiCallable[_agent_service_pb2.DeleteAgentRequest, _agent_service_pb2.DeleteAgentResponse]  # type: ignore[assignment]
     """Removes an agent from the registry."""
+    UpdateAgent: _aio.UnaryUnaryMultiCallable[_agent_service_pb2.UpdateAgentRequest, _agent_service_pb2.UpdateAgentResponse]  # type: ignore[assignment]
+    """Changes what an administrator controls of an agent: whether ports may be bound to it."""
 
 class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
     """Keeps the registry of L2 agents and their liveness. Served by mechmgr."""
@@ -102,5 +106,13 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_agent_service_pb2.DeleteAgentResponse, _abc.Awaitable[_agent_service_pb2.DeleteAgentResponse]]:
         """Removes an agent from the registry."""
+
+    @_abc_1.abstractmethod
+    def UpdateAgent(
+        self,
+        request: _agent_service_pb2.UpdateAgentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agent_service_pb2.UpdateAgentResponse, _abc.Awaitable[_agent_service_pb2.UpdateAgentResponse]]:
+        """Changes what an administrator controls of an agent: whether ports may be bound to it."""
 
 def add_AgentServiceServicer_to_server(servicer: AgentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -46,20 +46,26 @@ class ListMechanismDriversRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class MechanismDriverInfo(_message.Message):
-    __slots__ = ("name", "address", "reachable", "supported_network_types", "agent_type", "vif_types")
+    __slots__ = ("name", "address", "reachable", "supported_network_types", "agent_type", "vif_types", "supported_vnic_types", "connectivity", "error")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     REACHABLE_FIELD_NUMBER: _ClassVar[int]
     SUPPORTED_NETWORK_TYPES_FIELD_NUMBER: _ClassVar[int]
     AGENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     VIF_TYPES_FIELD_NUMBER: _ClassVar[int]
+    SUPPORTED_VNIC_TYPES_FIELD_NUMBER: _ClassVar[int]
+    CONNECTIVITY_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     name: str
     address: str
     reachable: bool
     supported_network_types: _containers.RepeatedScalarFieldContainer[str]
     agent_type: str
     vif_types: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., reachable: _Optional[bool] = ..., supported_network_types: _Optional[_Iterable[str]] = ..., agent_type: _Optional[str] = ..., vif_types: _Optional[_Iterable[str]] = ...) -> None: ...
+    supported_vnic_types: _containers.RepeatedScalarFieldContainer[_binding_pb2.VnicType]
+    connectivity: str
+    error: str
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., reachable: _Optional[bool] = ..., supported_network_types: _Optional[_Iterable[str]] = ..., agent_type: _Optional[str] = ..., vif_types: _Optional[_Iterable[str]] = ..., supported_vnic_types: _Optional[_Iterable[_Union[_binding_pb2.VnicType, str]]] = ..., connectivity: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
 
 class ListMechanismDriversResponse(_message.Message):
     __slots__ = ("drivers",)
