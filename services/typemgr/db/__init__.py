@@ -1,0 +1,1 @@
+"""typemgr's storage: tables, allocation queries and transactions. Only typemgr reads these."""

@@ -1,0 +1,131 @@
+"""typemgr's tables (SQLAlchemy 2.0 declarative, typed).
+
+Three tables:
+
+* ``network_segments``: every segment of every network. Static segments are unique per
+  (network, index), so two concurrent creations of one network's segments converge on one set;
+  dynamic segments are unique per (network, type, physical network), so concurrent binders
+  converge on one dynamic segment.
+* ``segment_ranges``: the configured tenant ranges, one row per range (never one per id),
+  synchronised with the configuration at start.
+* ``segment_allocations``: ONLY the ids in use, keyed by (type, physical network, id), each owned
+  by one segment. The primary key is what makes concurrent allocators, in one process or many,
+  never hand out an id twice. Flat networks hold the row (flat, physnet, 0): one per physnet.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    """Declarative base of typemgr's tables."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class NetworkSegment(Base):
+    """A segment of a network, static (created with the network) or dynamic (allocated during
+    binding). Deleted when released; its allocation row goes with it."""
+
+    __tablename__ = "network_segments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    network_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    network_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    # "" rather than NULL, so that uniqueness over it works on every database.
+    physical_network: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    segmentation_id: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    mtu: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    is_dynamic: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    segment_index: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=_now
+    )
+
+    __table_args__ = (
+        CheckConstraint("segmentation_id >= 0", name="ck_network_segments_segmentation_id"),
+        Index("ix_network_segments_network_id", "network_id"),
+        Index(
+            "uq_network_segments_static_index",
+            "network_id",
+            "segment_index",
+            unique=True,
+            sqlite_where=text("is_dynamic = 0"),
+            postgresql_where=text("NOT is_dynamic"),
+        ),
+        Index(
+            "uq_network_segments_dynamic_pool",
+            "network_id",
+            "network_type",
+            "physical_network",
+            unique=True,
+            sqlite_where=text("is_dynamic = 1"),
+            postgresql_where=text("is_dynamic"),
+        ),
+    )
+
+
+class SegmentRange(Base):
+    """A configured tenant range of one pool: ids ``minimum..maximum`` of a network type on a
+    physical network (``""`` for tunnels). Rows mirror the configuration; ids allocated from a
+    range that is later removed stay allocated until released."""
+
+    __tablename__ = "segment_ranges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    network_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    physical_network: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    minimum: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    maximum: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    __table_args__ = (
+        UniqueConstraint(
+            "network_type", "physical_network", "minimum", "maximum", name="uq_segment_ranges"
+        ),
+        CheckConstraint("minimum >= 1 AND minimum <= maximum", name="ck_segment_ranges_bounds"),
+    )
+
+
+class SegmentAllocation(Base):
+    """An id in use. The row exists exactly while its segment exists: inserted in the
+    transaction that creates the segment, deleted in the one that releases it. Ids outside every
+    range (provider segments) are stored the same way and simply never chosen by the pool."""
+
+    __tablename__ = "segment_allocations"
+
+    network_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    physical_network: Mapped[str] = mapped_column(String(64), primary_key=True)
+    segmentation_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # The allocation row is written before its segment row, in the same transaction.
+    segment_id: Mapped[str] = mapped_column(
+        String(36),
+        ForeignKey(
+            "network_segments.id", ondelete="CASCADE", deferrable=True, initially="DEFERRED"
+        ),
+        nullable=False,
+        unique=True,
+    )
+    allocated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=_now
+    )
+
+    __table_args__ = (
+        CheckConstraint("segmentation_id >= 0", name="ck_segment_allocations_segmentation_id"),
+    )

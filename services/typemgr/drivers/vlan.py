@@ -1,0 +1,69 @@
+"""VLAN networks: 802.1Q-tagged traffic on a physical network."""
+
+from __future__ import annotations
+
+from services.rpc.errors import InvalidArgument
+from services.typemgr import segments
+from services.typemgr.drivers import base
+from services.typemgr.segments import IdRange, SegmentSpec
+
+
+class VlanTypeDriver(base.PhysicalTypeDriver):
+    """VLAN segments live on a configured physical network with an id 1-4094.
+
+    ``physical_networks`` are every physical network named in the VLAN ranges setting, including
+    provider-only ones; ``tenant_ranges`` are the pools. A provider segment may name any
+    configured physical network and any valid id, inside a pool or not; a segmentation id
+    requires a physical network.
+    """
+
+    network_type = segments.VLAN
+    allocation = base.Allocation.POOL
+
+    def __init__(
+        self,
+        mtu_settings: base.MtuSettings,
+        physical_networks: tuple[str, ...] = (),
+        tenant_ranges: tuple[IdRange, ...] = (),
+    ) -> None:
+        super().__init__(mtu_settings)
+        self.physical_networks = physical_networks
+        self.tenant_ranges = tenant_ranges
+
+    def validate(self, spec: SegmentSpec, field: str) -> None:
+        base.check_id_range(spec, field, "VLAN id", segments.MIN_VLAN_TAG, segments.MAX_VLAN_TAG)
+        if not spec.physical_network:
+            if spec.segmentation_id is not None:
+                raise InvalidArgument(
+                    f"{field}.physical_network",
+                    "is required when a vlan segment has a segmentation_id",
+                )
+            return
+        base.check_physnet_name(spec, field)
+        if spec.physical_network not in self.physical_networks:
+            configured = ", ".join(self.physical_networks) or "none"
+            raise InvalidArgument(
+                f"{field}.physical_network",
+                f"unknown physical network {spec.physical_network!r} for vlan; configured: "
+                f"{configured} (TYPEMGR_NETWORK_VLAN_RANGES)",
+                reason="UNKNOWN_PHYSICAL_NETWORK",
+            )
+        if spec.segmentation_id is None and not self.pools_for(spec):
+            raise InvalidArgument(
+                f"{field}.segmentation_id",
+                f"is required on physical network {spec.physical_network!r}: it has no tenant "
+                "range (provider-only in TYPEMGR_NETWORK_VLAN_RANGES)",
+            )
+
+    def ranges(self) -> tuple[IdRange, ...]:
+        return self.tenant_ranges
+
+    def pools_for(self, spec: SegmentSpec) -> tuple[str, ...]:
+        with_pool = [
+            p
+            for p in self.physical_networks
+            if any(r.physical_network == p for r in self.tenant_ranges)
+        ]
+        if spec.physical_network:
+            return (spec.physical_network,) if spec.physical_network in with_pool else ()
+        return tuple(with_pool)

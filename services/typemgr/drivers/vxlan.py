@@ -1,0 +1,15 @@
+"""VXLAN networks: tunnelled over UDP with a 24-bit network identifier."""
+
+from __future__ import annotations
+
+from services.typemgr import segments
+from services.typemgr.drivers import base
+
+
+class VxlanTypeDriver(base.TunnelTypeDriver):
+    """VXLAN segments: no physical network, VNI 1-16777215, 30 bytes of overhead."""
+
+    network_type = segments.VXLAN
+    max_id = segments.MAX_VXLAN_VNI
+    overhead = 30
+    id_name = "VXLAN id"

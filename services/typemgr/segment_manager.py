@@ -1,0 +1,199 @@
+"""The operations behind SegmentService, each one transaction over segments and allocations.
+
+Everything one request writes commits together or not at all: a failed reservation of the third
+provider segment leaves no trace of the first two. Concurrent callers converge: two creations of
+one network's segments return the same segments, two allocations of one dynamic segment return
+the same segment, and a lost race is retried a bounded number of times (``db.transaction``).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from services import sql
+from services.rpc.errors import InvalidArgument
+from services.typemgr import errors, metrics
+from services.typemgr.db import allocation, transaction
+from services.typemgr.db import segments as segment_rows
+from services.typemgr.drivers import base
+from services.typemgr.segments import Segment, SegmentSpec
+from services.typemgr.type_manager import TypeManager
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class SegmentManager:
+    """Creates, lists and releases the segments of networks."""
+
+    def __init__(self, types: TypeManager, factory: sessionmaker[Session]) -> None:
+        self.types = types
+        self.factory = factory
+
+    def create_network_segments(
+        self, network_id: str, specs: Sequence[SegmentSpec]
+    ) -> list[Segment]:
+        """Creates the static segments of a network: one per spec in order, or one tenant
+        segment if ``specs`` is empty. If the network already has static segments that satisfy
+        the request they are returned unchanged; other segments raise NetworkSegmentsDiffer.
+        Specs are validated as ``segments[i]``."""
+        self.types.validate_all(specs, "segments")
+        if not specs and not self.types.tenant_network_types:
+            raise errors.NoTenantNetworkTypes()
+
+        def work(session: Session) -> tuple[list[Segment], bool]:
+            existing = segment_rows.of_network(session, network_id, include_dynamic=False)
+            if existing:
+                _check_matches(network_id, existing, specs)
+                return existing, False
+            try:
+                if not specs:
+                    return [self._add(session, network_id, 0, None, dynamic=False)], True
+                return [
+                    self._add(session, network_id, i, s, dynamic=False) for i, s in enumerate(specs)
+                ], True
+            except (errors.SegmentationIdInUse, errors.FlatNetworkInUse):
+                # A concurrent creation of this same network may hold the id: find its segments.
+                if segment_rows.of_network(session, network_id, include_dynamic=False):
+                    raise transaction.Retry() from None
+                raise
+
+        found, created = self._run(work)
+        if created:
+            logger.info(
+                "network %s has segments %s",
+                network_id,
+                ", ".join(_describe(s) for s in found),
+                extra={"network_id": network_id},
+            )
+        return found
+
+    def list_network_segments(self, network_id: str, include_dynamic: bool) -> list[Segment]:
+        """Returns the network's segments (static in index order, then dynamic); empty for a
+        network typemgr does not know."""
+        with sql.read_session(self.factory) as session:
+            return segment_rows.of_network(session, network_id, include_dynamic=include_dynamic)
+
+    def release_network_segments(self, network_id: str) -> list[Segment]:
+        """Deletes every segment of the network, static and dynamic, and frees their ids;
+        returns them. Releasing a network without segments returns nothing."""
+
+        def work(session: Session) -> list[Segment]:
+            # Locking the static rows first makes a concurrent dynamic allocation either finish
+            # before this release (and be released with it) or find the network gone.
+            segment_rows.of_network(session, network_id, include_dynamic=False, lock=True)
+            found = segment_rows.of_network(session, network_id, include_dynamic=True)
+            ids = [s.id for s in found]
+            allocation.release(session, ids)
+            segment_rows.remove(session, ids)
+            return found
+
+        released = self._run(work)
+        for segment in released:
+            metrics.RELEASES.labels(segment.network_type).inc()
+        if released:
+            logger.info("released %d segments of network %s", len(released), network_id)
+        return released
+
+    def allocate_dynamic_segment(self, network_id: str, spec: SegmentSpec) -> Segment:
+        """Returns the network's dynamic segment of ``spec``'s type and physical network,
+        allocating it if there is none. Raises NetworkNotFound if the network has no static
+        segments, DynamicSegmentDiffers if the existing one has another id than asked for."""
+        driver = self.types.validate(spec, "segment")
+        if isinstance(driver, base.PhysicalTypeDriver) and not spec.physical_network:
+            raise InvalidArgument("segment.physical_network", "is required for a dynamic segment")
+
+        def work(session: Session) -> Segment:
+            if not segment_rows.of_network(session, network_id, include_dynamic=False, lock=True):
+                raise errors.NetworkNotFound(network_id)
+            found = segment_rows.dynamic_of(
+                session, network_id, spec.network_type, spec.physical_network
+            )
+            if found is None:
+                return self._add(session, network_id, 0, spec, dynamic=True)
+            if spec.segmentation_id is not None and spec.segmentation_id != found.segmentation_id:
+                raise errors.DynamicSegmentDiffers(network_id, found.id, found.segmentation_id)
+            return found
+
+        return self._run(work)
+
+    def release_dynamic_segment(self, segment_id: str) -> Segment:
+        """Deletes one dynamic segment and frees its id; returns it. Raises SegmentNotFound or
+        SegmentIsStatic."""
+
+        def work(session: Session) -> Segment:
+            found = segment_rows.get(session, segment_id, lock=True)
+            if found is None:
+                raise errors.SegmentNotFound(segment_id)
+            if not found.is_dynamic:
+                raise errors.SegmentIsStatic(segment_id)
+            allocation.release(session, [segment_id])
+            segment_rows.remove(session, [segment_id])
+            return found
+
+        released = self._run(work)
+        metrics.RELEASES.labels(released.network_type).inc()
+        return released
+
+    def validate_segment(self, spec: SegmentSpec) -> int:
+        """Validates a provider segment as ``segment`` without reserving anything; returns the
+        MTU it would have."""
+        self.types.validate(spec, "segment")
+        return self.types.mtu(spec)
+
+    def _add(
+        self,
+        session: Session,
+        network_id: str,
+        index: int,
+        spec: SegmentSpec | None,
+        *,
+        dynamic: bool,
+    ) -> Segment:
+        segment_id = str(uuid.uuid4())
+        if spec is None:
+            reserved = self.types.allocate_tenant(session, segment_id)
+        else:
+            reserved = self.types.reserve(session, spec, segment_id)
+        segment = Segment(
+            id=segment_id,
+            network_id=network_id,
+            network_type=reserved.network_type,
+            physical_network=reserved.physical_network,
+            segmentation_id=reserved.segmentation_id or 0,
+            mtu=self.types.mtu(reserved),
+            is_dynamic=dynamic,
+            segment_index=index,
+        )
+        try:
+            segment_rows.add(session, segment)
+        except segment_rows.SegmentExists:
+            raise transaction.Retry() from None
+        return segment
+
+    def _run(self, work: Callable[[Session], T]) -> T:
+        try:
+            return transaction.run(self.factory, work, on_retry=metrics.TRANSACTION_RETRIES.inc)
+        except transaction.RetriesExhausted:
+            raise errors.ConcurrentChanges() from None
+
+
+def _check_matches(network_id: str, existing: list[Segment], specs: Sequence[SegmentSpec]) -> None:
+    if not specs:
+        return
+    if len(specs) == len(existing) and all(
+        s.satisfies(p) for s, p in zip(existing, specs, strict=True)
+    ):
+        return
+    raise errors.NetworkSegmentsDiffer(network_id, ", ".join(_describe(s) for s in existing))
+
+
+def _describe(segment: Segment) -> str:
+    physnet = f" {segment.physical_network}" if segment.physical_network else ""
+    return f"{segment.network_type}{physnet} {segment.segmentation_id}"

@@ -1,0 +1,133 @@
+"""SegmentService: checks the request's fields, turns messages into domain values and back.
+
+Nothing here decides anything about segments; that is ``segment_manager``'s job. Errors are
+raised, never passed to ``context.abort`` (the server's interceptor maps them).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+from ml2.v1 import segment_pb2, segment_service_pb2, segment_service_pb2_grpc
+
+from services.rpc.errors import InvalidArgument
+from services.typemgr.segment_manager import SegmentManager
+from services.typemgr.segments import Segment, SegmentSpec
+
+MAX_SEGMENTS = 64
+"""The most static segments one network may be created with."""
+MAX_PROJECT_ID_LENGTH = 255
+
+
+class SegmentServicer(segment_service_pb2_grpc.SegmentServiceServicer):
+    """Serves ml2.v1.SegmentService from a SegmentManager."""
+
+    def __init__(self, manager: SegmentManager) -> None:
+        self.manager = manager
+
+    def CreateNetworkSegments(
+        self,
+        request: segment_service_pb2.CreateNetworkSegmentsRequest,
+        context: grpc.ServicerContext,
+    ) -> segment_service_pb2.CreateNetworkSegmentsResponse:
+        network_id = parse_uuid(request.network_id, "network_id")
+        if len(request.project_id) > MAX_PROJECT_ID_LENGTH:
+            raise InvalidArgument(
+                "project_id", f"must be at most {MAX_PROJECT_ID_LENGTH} characters"
+            )
+        if len(request.segments) > MAX_SEGMENTS:
+            raise InvalidArgument(
+                "segments", f"at most {MAX_SEGMENTS} segments, got {len(request.segments)}"
+            )
+        specs = [spec_from_proto(s) for s in request.segments]
+        created = self.manager.create_network_segments(network_id, specs)
+        return segment_service_pb2.CreateNetworkSegmentsResponse(
+            segments=[segment_to_proto(s) for s in created],
+            mtu=self.manager.types.network_mtu(created),
+        )
+
+    def ListNetworkSegments(
+        self, request: segment_service_pb2.ListNetworkSegmentsRequest, context: grpc.ServicerContext
+    ) -> segment_service_pb2.ListNetworkSegmentsResponse:
+        network_id = parse_uuid(request.network_id, "network_id")
+        found = self.manager.list_network_segments(network_id, request.include_dynamic)
+        return segment_service_pb2.ListNetworkSegmentsResponse(
+            segments=[segment_to_proto(s) for s in found],
+            mtu=self.manager.types.network_mtu([s for s in found if not s.is_dynamic]),
+        )
+
+    def ReleaseNetworkSegments(
+        self,
+        request: segment_service_pb2.ReleaseNetworkSegmentsRequest,
+        context: grpc.ServicerContext,
+    ) -> segment_service_pb2.ReleaseNetworkSegmentsResponse:
+        network_id = parse_uuid(request.network_id, "network_id")
+        released = self.manager.release_network_segments(network_id)
+        return segment_service_pb2.ReleaseNetworkSegmentsResponse(
+            segments=[segment_to_proto(s) for s in released]
+        )
+
+    def AllocateDynamicSegment(
+        self,
+        request: segment_service_pb2.AllocateDynamicSegmentRequest,
+        context: grpc.ServicerContext,
+    ) -> segment_service_pb2.AllocateDynamicSegmentResponse:
+        network_id = parse_uuid(request.network_id, "network_id")
+        if not request.HasField("segment"):
+            raise InvalidArgument("segment", "is required")
+        segment = self.manager.allocate_dynamic_segment(
+            network_id, spec_from_proto(request.segment)
+        )
+        return segment_service_pb2.AllocateDynamicSegmentResponse(segment=segment_to_proto(segment))
+
+    def ReleaseDynamicSegment(
+        self,
+        request: segment_service_pb2.ReleaseDynamicSegmentRequest,
+        context: grpc.ServicerContext,
+    ) -> segment_service_pb2.ReleaseDynamicSegmentResponse:
+        segment_id = parse_uuid(request.segment_id, "segment_id")
+        segment = self.manager.release_dynamic_segment(segment_id)
+        return segment_service_pb2.ReleaseDynamicSegmentResponse(segment=segment_to_proto(segment))
+
+    def ValidateSegment(
+        self, request: segment_service_pb2.ValidateSegmentRequest, context: grpc.ServicerContext
+    ) -> segment_service_pb2.ValidateSegmentResponse:
+        if not request.HasField("segment"):
+            raise InvalidArgument("segment", "is required")
+        mtu = self.manager.validate_segment(spec_from_proto(request.segment))
+        return segment_service_pb2.ValidateSegmentResponse(mtu=mtu)
+
+
+def parse_uuid(value: str, field: str) -> str:
+    """Returns ``value`` in canonical UUID form; raises InvalidArgument naming ``field`` if it is
+    empty or not a UUID."""
+    if not value:
+        raise InvalidArgument(field, "is required")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidArgument(field, f"must be a UUID, got {value[:64]!r}") from None
+
+
+def spec_from_proto(message: segment_pb2.SegmentSpec) -> SegmentSpec:
+    """Returns the domain form of a SegmentSpec message (unset id → None)."""
+    return SegmentSpec(
+        network_type=message.network_type.strip(),
+        physical_network=message.physical_network.strip(),
+        segmentation_id=message.segmentation_id if message.HasField("segmentation_id") else None,
+    )
+
+
+def segment_to_proto(segment: Segment) -> segment_pb2.Segment:
+    """Returns the message form of a segment."""
+    return segment_pb2.Segment(
+        id=segment.id,
+        network_id=segment.network_id,
+        network_type=segment.network_type,
+        physical_network=segment.physical_network,
+        segmentation_id=segment.segmentation_id,
+        mtu=segment.mtu,
+        is_dynamic=segment.is_dynamic,
+        segment_index=segment.segment_index,
+    )

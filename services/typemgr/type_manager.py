@@ -1,0 +1,225 @@
+"""The type manager: picks the driver of each network type, validates specs, computes MTUs and
+reserves segments with the driver's allocation strategy.
+
+Tenant networks walk the ordered tenant network types: the first type with a free id wins; when
+every type is exhausted the error names them all (Neutron's ``_allocate_project_net_segment``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+
+from sqlalchemy.orm import Session
+
+from services.rpc.errors import InvalidArgument
+from services.typemgr import errors, metrics, segments
+from services.typemgr.config import Settings
+from services.typemgr.db import allocation
+from services.typemgr.drivers import base, flat, vlan, vxlan
+from services.typemgr.segments import IdRange, SegmentSpec
+
+logger = logging.getLogger(__name__)
+
+_FACTORIES: Mapping[str, Callable[[Settings, base.MtuSettings], base.TypeDriver]] = {
+    segments.FLAT: lambda s, m: flat.FlatTypeDriver(m, s.flat_networks),
+    segments.VLAN: lambda s, m: vlan.VlanTypeDriver(m, s.vlan_physical_networks, s.vlan_ranges),
+    segments.VXLAN: lambda s, m: vxlan.VxlanTypeDriver(m, s.vxlan_ranges),
+}
+"""How each enabled type's driver is built from the settings."""
+
+
+def build_drivers(settings: Settings) -> list[base.TypeDriver]:
+    """Returns the drivers of the enabled types, in configured order."""
+    mtu_settings = base.MtuSettings(
+        global_physnet_mtu=settings.global_physnet_mtu,
+        path_mtu=settings.path_mtu,
+        physical_network_mtus=dict(settings.physical_network_mtus),
+        overlay_ip_version=settings.overlay_ip_version,
+    )
+    return [_FACTORIES[name](settings, mtu_settings) for name in settings.type_drivers]
+
+
+class TypeManager:
+    """Dispatches to the type drivers."""
+
+    def __init__(
+        self,
+        drivers: Sequence[base.TypeDriver],
+        tenant_network_types: Sequence[str],
+        global_physnet_mtu: int = 1500,
+    ) -> None:
+        self.drivers = {d.network_type: d for d in drivers}
+        self.tenant_network_types = tuple(tenant_network_types)
+        self.global_physnet_mtu = global_physnet_mtu
+        missing = [t for t in self.tenant_network_types if t not in self.drivers]
+        if missing:
+            raise ValueError(f"tenant network types without a driver: {', '.join(missing)}")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TypeManager:
+        """Returns the type manager the settings describe."""
+        return cls(
+            build_drivers(settings), settings.tenant_network_types, settings.global_physnet_mtu
+        )
+
+    def driver(self, network_type: str, field: str) -> base.TypeDriver:
+        """Returns the driver of ``network_type``; raises InvalidArgument on ``field`` if the
+        type is empty, unknown or not enabled."""
+        if not network_type:
+            raise InvalidArgument(field, "is required")
+        found = self.drivers.get(network_type)
+        if found is not None:
+            return found
+        enabled = ", ".join(self.drivers)
+        if network_type in segments.KNOWN_TYPES:
+            rule = f"network type {network_type!r} is not enabled (TYPEMGR_TYPE_DRIVERS: {enabled})"
+        else:
+            rule = f"unknown network type {network_type!r}; enabled: {enabled}"
+        raise InvalidArgument(field, rule, reason="UNSUPPORTED_NETWORK_TYPE")
+
+    def validate(self, spec: SegmentSpec, field: str) -> base.TypeDriver:
+        """Checks ``spec`` with its driver's rules; returns the driver. Raises InvalidArgument
+        naming ``field.<attribute>``."""
+        driver = self.driver(spec.network_type, f"{field}.network_type")
+        driver.validate(spec, field)
+        return driver
+
+    def validate_all(self, specs: Sequence[SegmentSpec], field: str) -> None:
+        """Validates each spec as ``field[i]`` and rejects a fully specified segment given twice
+        (Neutron's multi-provider rule)."""
+        seen: dict[SegmentSpec, int] = {}
+        for index, spec in enumerate(specs):
+            driver = self.validate(spec, f"{field}[{index}]")
+            if driver.is_partial(spec):
+                continue
+            if spec in seen:
+                raise InvalidArgument(
+                    f"{field}[{index}]",
+                    f"duplicates {field}[{seen[spec]}] ({spec.describe()})",
+                    reason="DUPLICATE_SEGMENT",
+                )
+            seen[spec] = index
+
+    def mtu(self, spec: SegmentSpec) -> int:
+        """Returns the MTU of a segment like ``spec`` (0 if unknown)."""
+        return self.drivers[spec.network_type].mtu(spec.physical_network)
+
+    def network_mtu(self, network_segments: Sequence[segments.Segment]) -> int:
+        """Returns a network's MTU: the smallest of its static segments' MTUs, or the global
+        physical network MTU if none is known; 0 for a network without segments."""
+        if not network_segments:
+            return 0
+        return segments.network_mtu(tuple(network_segments), self.global_physnet_mtu)
+
+    def configured_ranges(self) -> list[tuple[str, IdRange]]:
+        """Returns every tenant range of every enabled type as (network_type, range)."""
+        return [(d.network_type, r) for d in self.drivers.values() for r in d.ranges()]
+
+    def reserve(self, session: Session, spec: SegmentSpec, segment_id: str) -> SegmentSpec:
+        """Reserves a validated ``spec`` for ``segment_id`` and returns it fully specified.
+
+        Raises FlatNetworkInUse or SegmentationIdInUse (ALREADY_EXISTS) when the asked-for
+        resource is taken, NoSegmentAvailable when the pools are exhausted, and
+        AllocationContention when concurrent callers won every try.
+        """
+        driver = self.drivers[spec.network_type]
+        with _Measure(spec.network_type) as measure:
+            if driver.allocation is base.Allocation.NONE:
+                return replace(spec, physical_network="", segmentation_id=0)
+            if driver.allocation is base.Allocation.PHYSNET:
+                self._reserve_specific(session, spec, 0, segment_id, measure)
+                return replace(spec, segmentation_id=0)
+            if spec.segmentation_id is not None:
+                self._reserve_specific(session, spec, spec.segmentation_id, segment_id, measure)
+                return spec
+            reserved = self._reserve_from_pools(session, driver, spec, segment_id)
+            if reserved is None:
+                measure.result = "exhausted"
+                where = spec.physical_network or ", ".join(driver.pools_for(spec))
+                raise errors.NoSegmentAvailable(spec.network_type, where)
+            return reserved
+        raise AssertionError("not reached")  # pragma: no cover
+
+    def allocate_tenant(self, session: Session, segment_id: str) -> SegmentSpec:
+        """Reserves a tenant segment of the first tenant network type with a free id.
+
+        Raises NoTenantNetworkTypes if none is configured, NoTenantNetworkAvailable if every
+        type's pools are exhausted."""
+        if not self.tenant_network_types:
+            raise errors.NoTenantNetworkTypes()
+        for network_type in self.tenant_network_types:
+            driver = self.drivers[network_type]
+            with _Measure(network_type) as measure:
+                reserved = self._reserve_from_pools(
+                    session, driver, SegmentSpec(network_type), segment_id
+                )
+                if reserved is not None:
+                    return reserved
+                measure.result = "exhausted"
+            logger.info("tenant network type %s is exhausted, trying the next", network_type)
+        raise errors.NoTenantNetworkAvailable(self.tenant_network_types)
+
+    def _reserve_specific(
+        self,
+        session: Session,
+        spec: SegmentSpec,
+        segmentation_id: int,
+        segment_id: str,
+        measure: _Measure,
+    ) -> None:
+        pool = allocation.Pool(spec.network_type, spec.physical_network)
+        try:
+            allocation.allocate_specific(session, pool, segmentation_id, segment_id)
+        except allocation.IdTaken:
+            measure.result = "in_use"
+            if self.drivers[spec.network_type].allocation is base.Allocation.PHYSNET:
+                raise errors.FlatNetworkInUse(spec.physical_network) from None
+            raise errors.SegmentationIdInUse(
+                spec.network_type, spec.physical_network, segmentation_id
+            ) from None
+
+    def _reserve_from_pools(
+        self, session: Session, driver: base.TypeDriver, spec: SegmentSpec, segment_id: str
+    ) -> SegmentSpec | None:
+        for physnet in driver.pools_for(spec):
+            pool = allocation.Pool(driver.network_type, physnet)
+            try:
+                found = allocation.allocate_from_pool(
+                    session,
+                    pool,
+                    segment_id,
+                    metrics.CONFLICT_RETRIES.labels(driver.network_type).inc,
+                )
+            except allocation.Contention:
+                metrics.ALLOCATIONS.labels(driver.network_type, "contention").inc()
+                raise errors.AllocationContention(
+                    driver.network_type, physnet, allocation.MAX_POOL_ATTEMPTS
+                ) from None
+            if found is not None:
+                return SegmentSpec(driver.network_type, physnet, found)
+        return None
+
+
+class _Measure:
+    """Times one reservation and counts its result (``allocated`` unless set otherwise; an
+    exception without a result set is counted as ``error``)."""
+
+    def __init__(self, network_type: str) -> None:
+        self.network_type = network_type
+        self.result = ""
+
+    def __enter__(self) -> _Measure:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        metrics.ALLOCATION_SECONDS.labels(self.network_type).observe(
+            time.perf_counter() - self.start
+        )
+        if isinstance(exc, errors.AllocationContention):
+            return  # counted where it was raised
+        result = self.result or ("error" if exc_type is not None else "allocated")
+        metrics.ALLOCATIONS.labels(self.network_type, result).inc()
