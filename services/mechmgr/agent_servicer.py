@@ -1,0 +1,100 @@
+"""AgentService: proto <-> domain translation and validation only."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+from ml2.v1 import agent_service_pb2 as pb
+from ml2.v1 import agent_service_pb2_grpc as pb_grpc
+
+from services.mechmgr import agents, validation
+from services.mechmgr.drivers import codec
+from services.rpc.errors import InvalidArgument
+
+logger = logging.getLogger(__name__)
+
+_UPDATABLE = ("admin_state_up",)
+
+
+class AgentServicer(pb_grpc.AgentServiceServicer):
+    """Serves the agent registry."""
+
+    def __init__(self, registry: agents.AgentRegistry, heartbeat_interval: int) -> None:
+        self._registry = registry
+        self._heartbeat_interval = heartbeat_interval
+
+    def RegisterAgent(
+        self, request: pb.RegisterAgentRequest, context: grpc.ServicerContext
+    ) -> pb.RegisterAgentResponse:
+        """Registers an agent (or refreshes the one of the same type on the same host)."""
+        agent, created = self._registry.register(validation.registration(request))
+        logger.info(
+            "%s %s agent %s on host %s",
+            "registered" if created else "re-registered",
+            agent.agent_type,
+            agent.id,
+            agent.host,
+            extra={"agent_id": agent.id, "agent_type": agent.agent_type, "host": agent.host},
+        )
+        return pb.RegisterAgentResponse(
+            agent=codec.agent_to_proto(agent),
+            heartbeat_interval_seconds=self._heartbeat_interval,
+            agent_down_time_seconds=int(self._registry.down_time),
+        )
+
+    def HeartbeatAgent(
+        self, request: pb.HeartbeatAgentRequest, context: grpc.ServicerContext
+    ) -> pb.HeartbeatAgentResponse:
+        """Records a sign of life; NOT_FOUND tells the agent to register again."""
+        agent = self._registry.heartbeat(validation.required_id("agent_id", request.agent_id))
+        return pb.HeartbeatAgentResponse(agent=codec.agent_to_proto(agent))
+
+    def GetAgent(
+        self, request: pb.GetAgentRequest, context: grpc.ServicerContext
+    ) -> pb.GetAgentResponse:
+        """Returns one agent."""
+        agent = self._registry.get(validation.required_id("agent_id", request.agent_id))
+        return pb.GetAgentResponse(agent=codec.agent_to_proto(agent))
+
+    def ListAgents(
+        self, request: pb.ListAgentsRequest, context: grpc.ServicerContext
+    ) -> pb.ListAgentsResponse:
+        """Lists agents ordered by host then type, optionally of one host or type."""
+        if request.host:
+            validation.hostname("host", request.host)
+        size, after = validation.page(request.page_size, request.page_token)
+        page = self._registry.list(
+            host=request.host, agent_type=request.agent_type, limit=size, after=after
+        )
+        return pb.ListAgentsResponse(
+            agents=[codec.agent_to_proto(a) for a in page.agents],
+            next_page_token=validation.page_token(page.next_after),
+        )
+
+    def DeleteAgent(
+        self, request: pb.DeleteAgentRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteAgentResponse:
+        """Removes an agent; ports it served fail to bind until it registers again."""
+        agent = self._registry.delete(validation.required_id("agent_id", request.agent_id))
+        logger.info("deleted %s agent %s on host %s", agent.agent_type, agent.id, agent.host)
+        return pb.DeleteAgentResponse(agent=codec.agent_to_proto(agent))
+
+    def UpdateAgent(
+        self, request: pb.UpdateAgentRequest, context: grpc.ServicerContext
+    ) -> pb.UpdateAgentResponse:
+        """Allows or forbids binding to an agent (admin_state_up)."""
+        agent_id = validation.required_id("agent.id", request.agent.id)
+        for path in request.update_mask.paths:
+            if path not in _UPDATABLE:
+                raise InvalidArgument(
+                    "update_mask", f"only {', '.join(_UPDATABLE)} can be updated, not {path!r}"
+                )
+        agent = self._registry.set_admin_state(agent_id, request.agent.admin_state_up)
+        logger.info(
+            "agent %s admin_state_up=%s",
+            agent.id,
+            agent.admin_state_up,
+            extra={"agent_id": agent.id},
+        )
+        return pb.UpdateAgentResponse(agent=codec.agent_to_proto(agent))

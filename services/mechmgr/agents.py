@@ -1,0 +1,214 @@
+"""The agent registry: L2 agents register, keep alive with heartbeats, and are looked up by host.
+
+One agent per (host, agent_type). Registering again (an agent restart, or two mechmgr replicas
+racing on the same agent) updates that row in one ``INSERT ... ON CONFLICT DO UPDATE`` statement,
+so the agent keeps its id. An agent is alive while its last sign of life (registration or
+heartbeat) is within ``down_time`` seconds of now; liveness is computed on read, never stored.
+Times are naive UTC from the process clock: replicas need synchronised clocks (NTP).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, case, delete, func, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from services import sql
+from services.mechmgr import errors
+from services.mechmgr.db import models
+from services.mechmgr.drivers import context
+
+_T = cast(Table, models.AgentRow.__table__)
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    """Returns the current time as a naive UTC datetime (how agent times are stored)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class AgentRegistration:
+    """What an agent says about itself when it registers."""
+
+    agent_type: str
+    host: str
+    capabilities: context.HostCapabilities
+    binary: str = ""
+
+
+@dataclass(frozen=True)
+class AgentPage:
+    """One page of agents; ``next_after`` is the (host, agent_type) to continue after, or None."""
+
+    agents: tuple[context.Agent, ...]
+    next_after: tuple[str, str] | None
+
+
+class AgentRegistry:
+    """Stores agents and judges their liveness. Thread-safe: every call opens its own session."""
+
+    def __init__(
+        self, factory: sessionmaker[Session], down_time: float, clock: Clock = utcnow
+    ) -> None:
+        self._factory = factory
+        self._down_time = dt.timedelta(seconds=down_time)
+        self._clock = clock
+        bind = factory.kw["bind"]
+        self._insert = postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
+
+    @property
+    def down_time(self) -> float:
+        """Seconds without a sign of life after which an agent is dead."""
+        return self._down_time.total_seconds()
+
+    def register(self, reg: AgentRegistration) -> tuple[context.Agent, bool]:
+        """Registers an agent or refreshes the one of the same host and type; returns the agent
+        and whether it is new. The agent keeps its id, creation time and admin state."""
+        now = self._clock()
+        new_id = str(uuid.uuid4())
+        stmt = self._insert(_T).values(
+            id=new_id,
+            agent_type=reg.agent_type,
+            host=reg.host,
+            binary=reg.binary,
+            capabilities=capabilities_to_json(reg.capabilities),
+            admin_state_up=True,
+            heartbeat_at=now,
+            created_at=now,
+        )
+        upsert = stmt.on_conflict_do_update(
+            index_elements=[_T.c.host, _T.c.agent_type],
+            set_={
+                "binary": stmt.excluded.binary,
+                "capabilities": stmt.excluded.capabilities,
+                "heartbeat_at": stmt.excluded.heartbeat_at,
+            },
+        ).returning(*_T.c)
+        with sql.write_session(self._factory) as session:
+            row = session.execute(upsert).one()
+        return self._agent(row, now), row.id == new_id
+
+    def heartbeat(self, agent_id: str) -> context.Agent:
+        """Records a sign of life. Raises AgentNotFound for an unknown id."""
+        now = self._clock()
+        stmt = update(_T).where(_T.c.id == agent_id).values(heartbeat_at=now).returning(*_T.c)
+        return self._write_one(stmt, agent_id, now)
+
+    def set_admin_state(self, agent_id: str, admin_state_up: bool) -> context.Agent:
+        """Allows or forbids binding to an agent. Raises AgentNotFound."""
+        stmt = (
+            update(_T)
+            .where(_T.c.id == agent_id)
+            .values(admin_state_up=admin_state_up)
+            .returning(*_T.c)
+        )
+        return self._write_one(stmt, agent_id, self._clock())
+
+    def delete(self, agent_id: str) -> context.Agent:
+        """Removes an agent and returns it. Raises AgentNotFound."""
+        stmt = delete(_T).where(_T.c.id == agent_id).returning(*_T.c)
+        return self._write_one(stmt, agent_id, self._clock())
+
+    def get(self, agent_id: str) -> context.Agent:
+        """Returns an agent. Raises AgentNotFound."""
+        with sql.read_session(self._factory) as session:
+            row = session.execute(select(_T).where(_T.c.id == agent_id)).one_or_none()
+        if row is None:
+            raise errors.AgentNotFound(agent_id)
+        return self._agent(row, self._clock())
+
+    def list(
+        self,
+        *,
+        host: str = "",
+        agent_type: str = "",
+        limit: int = 100,
+        after: tuple[str, str] | None = None,
+    ) -> AgentPage:
+        """Returns up to ``limit`` agents ordered by (host, agent_type), after ``after``."""
+        stmt = select(_T).order_by(_T.c.host, _T.c.agent_type).limit(limit + 1)
+        if host:
+            stmt = stmt.where(_T.c.host == host)
+        if agent_type:
+            stmt = stmt.where(_T.c.agent_type == agent_type)
+        if after is not None:
+            stmt = stmt.where(tuple_(_T.c.host, _T.c.agent_type) > tuple_(*after))
+        with sql.read_session(self._factory) as session:
+            rows = session.execute(stmt).all()
+        now = self._clock()
+        agents = tuple(self._agent(r, now) for r in rows[:limit])
+        more = len(rows) > limit
+        return AgentPage(agents, (agents[-1].host, agents[-1].agent_type) if more else None)
+
+    def host_agents(self, host: str) -> tuple[context.Agent, ...]:
+        """Returns every agent registered from ``host``, with liveness: one query."""
+        with sql.read_session(self._factory) as session:
+            rows = session.execute(select(_T).where(_T.c.host == host)).all()
+        now = self._clock()
+        return tuple(self._agent(r, now) for r in rows)
+
+    def count_by_type(self) -> dict[tuple[str, bool], int]:
+        """Returns the number of agents per (agent_type, alive)."""
+        alive = case((_T.c.heartbeat_at >= self._clock() - self._down_time, True), else_=False)
+        stmt = select(_T.c.agent_type, alive, func.count()).group_by(_T.c.agent_type, alive)
+        with sql.read_session(self._factory) as session:
+            return {(t, bool(a)): int(n) for t, a, n in session.execute(stmt).all()}
+
+    def _write_one(self, stmt: Any, agent_id: str, now: dt.datetime) -> context.Agent:
+        with sql.write_session(self._factory) as session:
+            row = session.execute(stmt).one_or_none()
+        if row is None:
+            raise errors.AgentNotFound(agent_id)
+        return self._agent(row, now)
+
+    def _agent(self, row: Row[Any], now: dt.datetime) -> context.Agent:
+        return context.Agent(
+            id=row.id,
+            agent_type=row.agent_type,
+            host=row.host,
+            binary=row.binary,
+            capabilities=capabilities_from_json(row.capabilities or {}),
+            admin_state_up=bool(row.admin_state_up),
+            alive=now - row.heartbeat_at <= self._down_time,
+            heartbeat_at=row.heartbeat_at.replace(tzinfo=dt.UTC),
+            created_at=row.created_at.replace(tzinfo=dt.UTC),
+        )
+
+
+def capabilities_to_json(caps: context.HostCapabilities) -> dict[str, Any]:
+    """Returns capabilities as the JSON object stored in the agents table."""
+    return {
+        "bridge_mappings": dict(caps.bridge_mappings),
+        "interface_mappings": dict(caps.interface_mappings),
+        "tunnel_types": list(caps.tunnel_types),
+        "local_ip": caps.local_ip,
+        "integration_bridge": caps.integration_bridge,
+        "datapath_type": caps.datapath_type,
+        "ovs_hybrid_plug": caps.ovs_hybrid_plug,
+        "port_filter": caps.port_filter,
+        "iface_types": list(caps.iface_types),
+        "vhostuser_socket_dir": caps.vhostuser_socket_dir,
+    }
+
+
+def capabilities_from_json(data: Mapping[str, Any]) -> context.HostCapabilities:
+    """Returns the capabilities stored as JSON; missing keys take their defaults."""
+    return context.HostCapabilities(
+        bridge_mappings=dict(data.get("bridge_mappings", {})),
+        interface_mappings=dict(data.get("interface_mappings", {})),
+        tunnel_types=tuple(data.get("tunnel_types", ())),
+        local_ip=str(data.get("local_ip", "")),
+        integration_bridge=str(data.get("integration_bridge", "")),
+        datapath_type=str(data.get("datapath_type", "")),
+        ovs_hybrid_plug=bool(data.get("ovs_hybrid_plug", False)),
+        port_filter=bool(data.get("port_filter", False)),
+        iface_types=tuple(data.get("iface_types", ())),
+        vhostuser_socket_dir=str(data.get("vhostuser_socket_dir", "")),
+    )

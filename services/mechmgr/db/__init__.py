@@ -1,0 +1,1 @@
+"""mechmgr's storage: the agent registry table."""

@@ -1,0 +1,45 @@
+"""The tables mechmgr owns (SQLAlchemy 2.0 declarative). Only mechmgr reads them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Index, MetaData, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    """The declarative base of mechmgr's tables."""
+
+    metadata = MetaData()
+
+
+class AgentRow(Base):
+    """One L2 agent: at most one per (host, agent_type).
+
+    A row is written when an agent registers (insert, or update of the same host and type, which
+    keeps its id, creation time and admin state) and on every heartbeat (``heartbeat_at`` only);
+    it is removed only by DeleteAgent. Times are naive UTC. Liveness is not stored: an agent is
+    alive while ``heartbeat_at`` is within the configured down time of now.
+    """
+
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    agent_type: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str] = mapped_column(String(255))
+    binary: Mapped[str] = mapped_column(String(255), default="")
+    capabilities: Mapped[dict[str, Any]] = mapped_column(JSON)
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+    __table_args__ = (
+        # host first: resolutions look agents up by host, lists page by (host, agent_type).
+        UniqueConstraint("host", "agent_type", name="uq_agents_host_agent_type"),
+        Index("ix_agents_agent_type", "agent_type"),
+    )
+
+
+metadata = Base.metadata

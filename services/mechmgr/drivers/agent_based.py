@@ -1,0 +1,159 @@
+"""Drivers that bind where an L2 agent of their kind runs (Neutron's
+``SimpleAgentMechanismDriverBase``), declining with structured reasons instead of DEBUG logs.
+
+For each live, enabled agent of ``agent_type`` on the host, the first offered segment the agent
+can reach wins: its network type is local, flat, vlan or one of the agent's tunnel types, and a
+flat or vlan segment's physical network is in the agent's mappings. Otherwise every reason found
+is returned, so that the operator sees all of them at once.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from collections.abc import Mapping
+from typing import ClassVar
+
+from services.mechmgr.drivers import base, context, portbindings, reasons
+
+
+class AgentMechanismDriver(base.MechanismDriver):
+    """Binds a port level to the first segment a live agent of ``agent_type`` on the host maps.
+
+    Subclasses set the class variables and implement ``mappings`` and ``complete``.
+    """
+
+    name: ClassVar[str]
+    agent_type: ClassVar[str]
+    vif_types: ClassVar[tuple[str, ...]]
+    supported_vnic_types: ClassVar[tuple[str, ...]] = (portbindings.VNIC_NORMAL,)
+    supported_network_types: ClassVar[tuple[str, ...]] = tuple(
+        sorted(portbindings.NON_TUNNEL_TYPES | portbindings.TUNNEL_TYPES)
+    )
+
+    @abc.abstractmethod
+    def mappings(self, agent: context.Agent) -> Mapping[str, str]:
+        """Returns the agent's physical network mappings (physnet -> bridge or interface)."""
+
+    @abc.abstractmethod
+    def complete(
+        self, ctx: context.BindingContext, segment: context.Segment, agent: context.Agent
+    ) -> base.Complete:
+        """Returns the binding of ``segment`` through ``agent``: vif_type and vif_details."""
+
+    def describe(self) -> base.DriverDescription:
+        """Returns the driver's name, agent type, vnic types, network types and vif types."""
+        return base.DriverDescription(
+            name=self.name,
+            supported_vnic_types=self.supported_vnic_types,
+            supported_network_types=self.supported_network_types,
+            agent_type=self.agent_type,
+            connectivity=portbindings.CONNECTIVITY_L2,
+            vif_types=self.vif_types,
+        )
+
+    def propose_binding(self, ctx: context.BindingContext) -> base.Proposal:
+        """Completes on the first segment a usable agent reaches, else declines with all reasons."""
+        if ctx.vnic_type not in self.supported_vnic_types:
+            return base.Decline((self._vnic_unsupported(ctx.vnic_type),))
+        agents = ctx.agents_of_type(self.agent_type)
+        if not agents:
+            return base.Decline((self._no_agent(ctx.host),))
+        found: list[base.DeclineReason] = []
+        for agent in agents:
+            unusable = self.check_agent(agent, ctx.agent_down_time)
+            if unusable is not None:
+                found.append(unusable)
+                continue
+            for segment in ctx.segments_to_bind:
+                unreachable = self.check_segment_for_agent(segment, agent)
+                if unreachable is None:
+                    return self.complete(ctx, segment, agent)
+                found.append(unreachable)
+        return base.Decline(tuple(found))
+
+    def allowed_network_types(self, agent: context.Agent) -> frozenset[str]:
+        """Returns what the agent can carry: local, flat, vlan and its tunnel types."""
+        return portbindings.NON_TUNNEL_TYPES | frozenset(agent.capabilities.tunnel_types)
+
+    def check_agent(self, agent: context.Agent, down_time: float) -> base.DeclineReason | None:
+        """Returns why ``agent`` cannot bind anything (dead, disabled), or None."""
+        label = f"{self.agent_type} agent {agent.id} on host {agent.host}"
+        if not agent.alive:
+            last = _timestamp(agent.heartbeat_at)
+            return base.DeclineReason(
+                reasons.AGENT_DEAD,
+                f"{label} is dead: last heartbeat {last}, agent down time {down_time:g}s",
+                details={
+                    "agent_id": agent.id,
+                    "host": agent.host,
+                    "last_heartbeat": last,
+                    "agent_down_time_seconds": f"{down_time:g}",
+                },
+            )
+        if not agent.admin_state_up:
+            return base.DeclineReason(
+                reasons.AGENT_ADMIN_DOWN,
+                f"{label} is administratively down",
+                details={"agent_id": agent.id, "host": agent.host},
+            )
+        return None
+
+    def check_segment_for_agent(
+        self, segment: context.Segment, agent: context.Agent
+    ) -> base.DeclineReason | None:
+        """Returns why ``agent`` cannot reach ``segment``, or None if it can."""
+        allowed = self.allowed_network_types(agent)
+        where = f"the {self.agent_type} agent on host {agent.host}"
+        if segment.network_type not in allowed:
+            return base.DeclineReason(
+                reasons.NETWORK_TYPE_UNSUPPORTED,
+                f"segment {segment.id} ({segment.describe()}) cannot be carried by {where}: "
+                f"it carries {', '.join(sorted(allowed))}",
+                segment_id=segment.id,
+                details={
+                    "agent_id": agent.id,
+                    "network_type": segment.network_type,
+                    "allowed_network_types": ",".join(sorted(allowed)),
+                },
+            )
+        mappings = self.mappings(agent)
+        if segment.network_type in portbindings.PHYSICAL_TYPES and (
+            segment.physical_network not in mappings
+        ):
+            shown = ", ".join(f"{k}:{v}" for k, v in sorted(mappings.items())) or "none"
+            return base.DeclineReason(
+                reasons.PHYSNET_NOT_MAPPED,
+                f"physical network {segment.physical_network} of segment {segment.id} is not "
+                f"mapped by {where} (mappings: {shown})",
+                segment_id=segment.id,
+                details={
+                    "agent_id": agent.id,
+                    "physical_network": segment.physical_network,
+                    "mappings": ",".join(f"{k}:{v}" for k, v in sorted(mappings.items())),
+                },
+            )
+        return None
+
+    def _vnic_unsupported(self, vnic_type: str) -> base.DeclineReason:
+        return base.DeclineReason(
+            reasons.VNIC_TYPE_UNSUPPORTED,
+            f"{self.name} does not bind vnic_type {vnic_type} "
+            f"(supports {', '.join(self.supported_vnic_types)})",
+            details={"vnic_type": vnic_type, "supported": ",".join(self.supported_vnic_types)},
+        )
+
+    def _no_agent(self, host: str) -> base.DeclineReason:
+        return base.DeclineReason(
+            reasons.NO_AGENT,
+            f"no {self.agent_type} agent on host {host}",
+            details={"host": host, "agent_type": self.agent_type},
+        )
+
+
+def _timestamp(value: dt.datetime | None) -> str:
+    if value is None:
+        return "never"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,44 @@
+"""The Linux bridge mechanism driver: binds where a linuxbridge agent maps the segment.
+
+vif_type ``bridge``; the port is plugged into the network's bridge ``brq<network id>``, cut to
+14 characters as Nova and the Linux bridge agent name it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from services.mechmgr.drivers import agent_based, base, context, portbindings
+
+BRIDGE_PREFIX = "brq"
+
+
+def bridge_name(network_id: str) -> str:
+    """Returns the name of a network's bridge on a Linux bridge host."""
+    return f"{BRIDGE_PREFIX}{network_id}"[: portbindings.DEVICE_NAME_LENGTH]
+
+
+class LinuxbridgeDriver(agent_based.AgentMechanismDriver):
+    """Binds ports to Linux bridges through the host's linuxbridge agent."""
+
+    name = "linuxbridge"
+    agent_type = "linuxbridge"
+    vif_types = (portbindings.VIF_TYPE_BRIDGE,)
+
+    def mappings(self, agent: context.Agent) -> Mapping[str, str]:
+        """Returns interface mappings and bridge mappings together (an interface wins)."""
+        return {**agent.capabilities.bridge_mappings, **agent.capabilities.interface_mappings}
+
+    def complete(
+        self, ctx: context.BindingContext, segment: context.Segment, agent: context.Agent
+    ) -> base.Complete:
+        """Returns a ``bridge`` binding on the network's ``brq`` bridge."""
+        return base.Complete(
+            segment.id,
+            portbindings.VIF_TYPE_BRIDGE,
+            {
+                portbindings.VIF_DETAILS_BRIDGE_NAME: bridge_name(ctx.network_id),
+                portbindings.CAP_PORT_FILTER: agent.capabilities.port_filter,
+                portbindings.VIF_DETAILS_CONNECTIVITY: portbindings.CONNECTIVITY_L2,
+            },
+        )

@@ -1,0 +1,143 @@
+"""The reference mechanism driver: no agent, no dataplane, configured by environment.
+
+It shows a driver author the whole contract in a few lines, and lets tests build any driver
+arrangement from one program:
+
+- ``bind`` mode completes on the first offered segment of a type it binds, with a fixed vif_type;
+- ``fabric`` mode plays a top-of-rack fabric driver in hierarchical binding: it binds the first
+  offered tunnel segment and continues with a dynamic VLAN segment on a physical network, which
+  the manager allocates from typemgr and offers to the next level (e.g. to openvswitch).
+
+Environment (``MECHDRIVER_NOOP_*``):
+
+- ``NAME``: the driver name it describes itself with (default ``noop``).
+- ``MODE``: ``bind`` (default) or ``fabric``.
+- ``VIF_TYPE``: the vif_type of ``bind`` mode (default ``other``: nothing for the compute node to
+  plug).
+- ``NETWORK_TYPES``: the network types it binds (default every type in ``bind`` mode, the tunnel
+  types in ``fabric`` mode).
+- ``VNIC_TYPES``: the vnic types it binds (default ``normal``).
+- ``HOSTS``: bind only on these hosts (default: every host).
+- ``FABRIC_PHYSNET``: the physical network of the dynamic VLAN in ``fabric`` mode (physnet1).
+- ``DELAY_SECONDS``: wait this long before answering, to play a slow driver (default 0).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from services.mechmgr.drivers import base, context, portbindings, reasons
+from services.rpc import config
+
+MODES = ("bind", "fabric")
+_PREFIX = "MECHDRIVER_NOOP_"
+
+
+@dataclass(frozen=True)
+class NoopSettings:
+    """How the reference driver behaves."""
+
+    name: str = "noop"
+    mode: str = "bind"
+    vif_type: str = portbindings.VIF_TYPE_OTHER
+    network_types: tuple[str, ...] = tuple(
+        sorted(portbindings.NON_TUNNEL_TYPES | portbindings.TUNNEL_TYPES)
+    )
+    vnic_types: tuple[str, ...] = (portbindings.VNIC_NORMAL,)
+    hosts: tuple[str, ...] = ()
+    fabric_physnet: str = "physnet1"
+    delay_seconds: float = 0.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> NoopSettings:
+        """Reads ``MECHDRIVER_NOOP_*``. Raises ConfigError naming the variable and the rule."""
+        mode = config.get_str(environ, _PREFIX + "MODE", "bind")
+        if mode not in MODES:
+            raise config.ConfigError(f"{_PREFIX}MODE={mode!r}: must be one of {', '.join(MODES)}")
+        default_types = sorted(portbindings.TUNNEL_TYPES) if mode == "fabric" else cls.network_types
+        vnics = tuple(config.get_list(environ, _PREFIX + "VNIC_TYPES", "normal"))
+        for vnic in vnics:
+            if vnic not in portbindings.VNIC_TYPES:
+                raise config.ConfigError(f"{_PREFIX}VNIC_TYPES: unknown vnic type {vnic!r}")
+        settings = cls(
+            name=config.get_str(environ, _PREFIX + "NAME", "noop"),
+            mode=mode,
+            vif_type=config.get_str(environ, _PREFIX + "VIF_TYPE", portbindings.VIF_TYPE_OTHER),
+            network_types=tuple(
+                config.get_list(environ, _PREFIX + "NETWORK_TYPES", ",".join(default_types))
+            ),
+            vnic_types=vnics,
+            hosts=tuple(config.get_list(environ, _PREFIX + "HOSTS")),
+            fabric_physnet=config.get_str(environ, _PREFIX + "FABRIC_PHYSNET", "physnet1"),
+            delay_seconds=config.get_float(environ, _PREFIX + "DELAY_SECONDS", 0.0),
+        )
+        if not settings.name or not settings.vif_type or not settings.fabric_physnet:
+            raise config.ConfigError(
+                f"{_PREFIX}NAME, VIF_TYPE and FABRIC_PHYSNET must not be empty"
+            )
+        if settings.vif_type in portbindings.RESERVED_VIF_TYPES:
+            raise config.ConfigError(f"{_PREFIX}VIF_TYPE={settings.vif_type!r}: reserved")
+        return settings
+
+
+class NoopDriver(base.MechanismDriver):
+    """Binds (or, as a fabric, continues) on any offered segment of its network types."""
+
+    def __init__(self, settings: NoopSettings | None = None) -> None:
+        self.settings = settings or NoopSettings()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> NoopDriver:
+        """Returns the driver configured by ``MECHDRIVER_NOOP_*``."""
+        return cls(NoopSettings.from_env(environ))
+
+    def describe(self) -> base.DriverDescription:
+        """Returns the configured name, vnic types, network types and vif type."""
+        s = self.settings
+        return base.DriverDescription(
+            name=s.name,
+            supported_vnic_types=s.vnic_types,
+            supported_network_types=s.network_types,
+            connectivity=portbindings.CONNECTIVITY_L2,
+            vif_types=(s.vif_type,) if s.mode == "bind" else (),
+        )
+
+    def propose_binding(self, ctx: context.BindingContext) -> base.Proposal:
+        """Binds or continues on the first offered segment of a configured type."""
+        s = self.settings
+        if s.delay_seconds:
+            time.sleep(s.delay_seconds)
+        refusal = self._refusal(ctx)
+        if refusal is not None:
+            return base.Decline((refusal,))
+        segment = next(x for x in ctx.segments_to_bind if x.network_type in s.network_types)
+        if s.mode == "fabric":
+            spec = context.SegmentSpec(portbindings.TYPE_VLAN, s.fabric_physnet)
+            return base.Continue(segment.id, dynamic_segments=(spec,))
+        details = {portbindings.VIF_DETAILS_CONNECTIVITY: portbindings.CONNECTIVITY_L2}
+        return base.Complete(segment.id, s.vif_type, details)
+
+    def _refusal(self, ctx: context.BindingContext) -> base.DeclineReason | None:
+        s = self.settings
+        if ctx.vnic_type not in s.vnic_types:
+            return base.DeclineReason(
+                reasons.VNIC_TYPE_UNSUPPORTED,
+                f"{s.name} does not bind vnic_type {ctx.vnic_type}",
+                details={"vnic_type": ctx.vnic_type, "supported": ",".join(s.vnic_types)},
+            )
+        if s.hosts and ctx.host not in s.hosts:
+            return base.DeclineReason(
+                reasons.HOST_NOT_SERVED,
+                f"{s.name} does not bind on host {ctx.host}",
+                details={"host": ctx.host, "hosts": ",".join(s.hosts)},
+            )
+        if not any(x.network_type in s.network_types for x in ctx.segments_to_bind):
+            offered = ", ".join(x.describe() for x in ctx.segments_to_bind)
+            return base.DeclineReason(
+                reasons.NETWORK_TYPE_UNSUPPORTED,
+                f"{s.name} binds {', '.join(s.network_types)}; offered {offered}",
+                details={"network_types": ",".join(s.network_types)},
+            )
+        return None

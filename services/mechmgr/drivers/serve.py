@@ -1,0 +1,154 @@
+"""Runs any ``MechanismDriver`` as its own process serving ``ml2.v1.MechanismDriverService``.
+
+A driver package's ``__main__.py`` is one call::
+
+    serve.run(driver.OpenvswitchDriver(), default_port=50061, default_metrics_port=9111)
+
+Environment (read once at start; a bad value exits with status 2 and a one-line reason):
+
+- ``MECHDRIVER_LISTEN``: gRPC address, host:port (default ``127.0.0.1:<default_port>``).
+- ``MECHDRIVER_METRICS_PORT``: Prometheus metrics HTTP port (default ``default_metrics_port``).
+- ``ML2_LOG_LEVEL`` (INFO), ``ML2_LOG_FORMAT`` (json or text), ``ML2_PORT_FILE``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import grpc
+from ml2.v1 import mechanism_driver_service_pb2 as pb
+from ml2.v1 import mechanism_driver_service_pb2_grpc as pb_grpc
+from prometheus_client import Counter
+
+from services.mechmgr.drivers import base, codec, context
+from services.rpc import config, errors, logs, server
+
+logger = logging.getLogger(__name__)
+
+PROPOSALS = Counter(
+    "ml2_mechdriver_proposals_total",
+    "Proposals this driver process answered, by driver, outcome and first decline reason.",
+    ["driver", "outcome", "reason"],
+)
+
+DriverFactory = Callable[[Mapping[str, str]], base.MechanismDriver]
+
+
+class DriverServicer(pb_grpc.MechanismDriverServiceServicer):
+    """Serves one driver: validates the request, asks the driver, returns its proposal."""
+
+    def __init__(self, driver: base.MechanismDriver) -> None:
+        self._driver = driver
+        self._description = driver.describe()
+        self._described = codec.description_to_proto(self._description)
+
+    def DescribeDriver(
+        self, request: pb.DescribeDriverRequest, context: grpc.ServicerContext
+    ) -> pb.DescribeDriverResponse:
+        """Returns the driver's description (computed once at start)."""
+        return self._described
+
+    def ProposeBinding(
+        self, request: pb.ProposeBindingRequest, context: grpc.ServicerContext
+    ) -> pb.ProposeBindingResponse:
+        """Returns the driver's proposal for one level of a port."""
+        ctx = _context(request)
+        proposal = self._driver.propose_binding(ctx)
+        _count(self._description.name, proposal)
+        return codec.proposal_to_proto(proposal)
+
+
+def _context(request: pb.ProposeBindingRequest) -> context.BindingContext:
+    if not request.host:
+        raise errors.InvalidArgument("host", "is required")
+    if request.level < 0:
+        raise errors.InvalidArgument("level", f"must be 0 or more, got {request.level}")
+    if not request.segments_to_bind:
+        raise errors.InvalidArgument("segments_to_bind", "at least one segment is required")
+    for i, seg in enumerate(request.segments_to_bind):
+        if not seg.id or not seg.network_type:
+            raise errors.InvalidArgument(
+                f"segments_to_bind[{i}]", "id and network_type are required"
+            )
+    try:
+        return codec.context_from_proto(request)
+    except ValueError as exc:
+        raise errors.InvalidArgument("vnic_type", str(exc)) from None
+
+
+def _count(driver: str, proposal: base.Proposal) -> None:
+    if isinstance(proposal, base.Complete):
+        PROPOSALS.labels(driver, "complete", "").inc()
+    elif isinstance(proposal, base.Continue):
+        PROPOSALS.labels(driver, "continue", "").inc()
+    else:
+        reason = proposal.reasons[0].code if proposal.reasons else ""
+        PROPOSALS.labels(driver, "decline", reason).inc()
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Where a driver process listens and how it logs."""
+
+    listen: str
+    metrics_port: int
+    log_level: str
+    log_format: str
+    port_file: str
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str], default_port: int, default_metrics_port: int
+    ) -> ServeSettings:
+        """Reads the settings. Raises ConfigError naming the variable and the rule."""
+        listen = config.get_str(environ, "MECHDRIVER_LISTEN", f"127.0.0.1:{default_port}")
+        host, _, port = listen.rpartition(":")
+        if not host or not port.isdigit() or int(port) > 65535:
+            raise config.ConfigError(f"MECHDRIVER_LISTEN={listen!r}: must be host:port")
+        metrics_port = config.get_int(environ, "MECHDRIVER_METRICS_PORT", default_metrics_port)
+        if metrics_port > 65535:
+            raise config.ConfigError(f"MECHDRIVER_METRICS_PORT={metrics_port}: must be a port")
+        return cls(
+            listen=listen,
+            metrics_port=metrics_port,
+            log_level=config.get_str(environ, "ML2_LOG_LEVEL", "INFO"),
+            log_format=config.get_str(environ, "ML2_LOG_FORMAT", "json"),
+            port_file=config.get_str(environ, "ML2_PORT_FILE", ""),
+        )
+
+
+def run(
+    driver: base.MechanismDriver | DriverFactory,
+    *,
+    default_port: int,
+    default_metrics_port: int,
+    environ: Mapping[str, str] | None = None,
+) -> None:
+    """Serves ``driver`` (or the driver ``driver(environ)`` builds) until SIGTERM or SIGINT.
+
+    Exits with status 2 and a one-line reason on bad configuration.
+    """
+    env = config.env(environ)
+    try:
+        settings = ServeSettings.from_env(env, default_port, default_metrics_port)
+        instance = driver if isinstance(driver, base.MechanismDriver) else driver(env)
+    except config.ConfigError as err:
+        config.exit_on_config_error("mechdriver", err)
+        return
+    name = instance.describe().name
+    logs.configure_logging(f"mechdriver-{name}", settings.log_level, settings.log_format)
+    server.run_service(
+        f"mechdriver-{name}",
+        [
+            (
+                pb_grpc.add_MechanismDriverServiceServicer_to_server,
+                DriverServicer(instance),
+                "ml2.v1.MechanismDriverService",
+            )
+        ],
+        listen=settings.listen,
+        metrics_port=settings.metrics_port,
+        port_file=settings.port_file,
+    )

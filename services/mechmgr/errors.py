@@ -1,0 +1,29 @@
+"""Errors mechmgr raises on purpose, on top of ``services.rpc.errors``.
+
+    NotFound
+     └── AgentNotFound           NOT_FOUND     reason AGENT_NOT_FOUND, metadata agent_id
+    Unavailable
+     └── TypemgrUnavailable      UNAVAILABLE   reason TYPEMGR_UNAVAILABLE (dynamic segments)
+
+Invalid requests raise ``InvalidArgument(field, rule)`` directly. A port no driver can bind is
+not an error: it is a FAILED resolution carrying the reasons.
+"""
+
+from __future__ import annotations
+
+from services.rpc import errors
+
+
+class AgentNotFound(errors.NotFound):
+    """No agent has the given id (an agent that gets it on a heartbeat registers again)."""
+
+    reason = "AGENT_NOT_FOUND"
+
+    def __init__(self, agent_id: str) -> None:
+        super().__init__(f"agent {agent_id} not found", agent_id=agent_id)
+
+
+class TypemgrUnavailable(errors.Unavailable):
+    """typemgr is not configured or did not answer."""
+
+    reason = "TYPEMGR_UNAVAILABLE"

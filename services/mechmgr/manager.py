@@ -1,0 +1,72 @@
+"""The mechanism manager: resolves bindings with the configured drivers and the agent registry.
+
+One resolution reads the host's agents once (one query, every type, with liveness), builds their
+messages once, and hands both to the resolver with drivers bound to the caller's deadline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+
+from services.mechmgr import agents, driver_client, metrics, resolver, segment_client
+from services.mechmgr.drivers import codec
+
+logger = logging.getLogger(__name__)
+
+
+class MechanismManager:
+    """Resolves port bindings and describes the configured drivers."""
+
+    def __init__(
+        self,
+        drivers: Sequence[driver_client.DriverClient],
+        registry: agents.AgentRegistry,
+        segments: segment_client.SegmentClient,
+    ) -> None:
+        self.drivers = list(drivers)
+        self._registry = registry
+        self._segments = segments
+
+    def resolve(
+        self, request: resolver.BindingRequest, deadline: float | None = None
+    ) -> resolver.BindingResult:
+        """Resolves ``request`` (its host agents are loaded here). ``deadline`` is a
+        ``time.monotonic()`` instant after which no driver is asked any more."""
+        started = time.perf_counter()
+        host_agents = self._registry.host_agents(request.host)
+        request = dataclasses.replace(
+            request, host_agents=host_agents, agent_down_time=self._registry.down_time
+        )
+        agent_messages = [codec.agent_to_proto(a) for a in host_agents]
+        bound = [driver_client.BoundDriver(c, deadline, agent_messages) for c in self.drivers]
+        result = resolver.resolve_binding(request, bound, self._segments.allocate_dynamic)
+        metrics.observe(result)
+        _log(request, result, time.perf_counter() - started)
+        return result
+
+    def describe_drivers(self, timeout: float) -> list[driver_client.DriverInfo]:
+        """Returns every configured driver in binding order with its description, if it answers."""
+        return driver_client.describe_all(self.drivers, timeout)
+
+
+def _log(request: resolver.BindingRequest, result: resolver.BindingResult, took: float) -> None:
+    extra = {
+        "port_id": request.port_id,
+        "host": request.host,
+        "vif_type": result.vif_type,
+        "duration_ms": round(took * 1000, 3),
+    }
+    if result.bound:
+        logger.debug(
+            "bound port %s on host %s: %s by %s",
+            request.port_id,
+            request.host,
+            result.vif_type,
+            "/".join(lvl.driver for lvl in result.levels),
+            extra=extra,
+        )
+    else:
+        logger.info("%s", result.failure_message, extra=extra)

@@ -1,0 +1,83 @@
+"""mechmgr's own Prometheus metrics (the per-RPC ones come from ``services.rpc.metrics``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from services.mechmgr import resolver
+from services.rpc import metrics as rpc_metrics
+
+logger = logging.getLogger(__name__)
+
+RESOLUTIONS = Counter(
+    "ml2_mechmgr_resolutions_total",
+    "Binding resolutions, by resulting state (bound, failed) and vif_type.",
+    ["state", "vif_type"],
+)
+DRIVER_VERDICTS = Counter(
+    "ml2_mechmgr_driver_verdicts_total",
+    "Mechanism driver verdicts, by driver, outcome and the first decline reason code.",
+    ["driver", "outcome", "reason"],
+)
+DRIVER_CALL_SECONDS = Histogram(
+    "ml2_mechmgr_driver_call_seconds",
+    "Time of one ProposeBinding call to a mechanism driver process, failures included.",
+    ["driver"],
+    buckets=rpc_metrics.LATENCY_BUCKETS,
+)
+DYNAMIC_SEGMENT_CALL_SECONDS = Histogram(
+    "ml2_mechmgr_dynamic_segment_call_seconds",
+    "Time of one AllocateDynamicSegment call to typemgr, failures included.",
+    buckets=rpc_metrics.LATENCY_BUCKETS,
+)
+
+
+def observe(result: resolver.BindingResult) -> None:
+    """Counts a resolution and each of its verdicts."""
+    state = "bound" if result.bound else "failed"
+    RESOLUTIONS.labels(state, result.vif_type).inc()
+    for verdict in result.trace:
+        reason = verdict.reasons[0].code if verdict.reasons else ""
+        DRIVER_VERDICTS.labels(verdict.driver, verdict.outcome, reason).inc()
+
+
+class AgentsCollector(Collector):
+    """Exposes ``ml2_mechmgr_agents{agent_type,alive}``, counted in the database at scrape time
+    (every replica reports the same shared registry)."""
+
+    def __init__(self, count: Callable[[], dict[tuple[str, bool], int]]) -> None:
+        self._count = count
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """Declares the metric without querying the database."""
+        yield self._family()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Counts agents by type and liveness."""
+        family = self._family()
+        try:
+            counts = self._count()
+        except Exception:
+            logger.warning("cannot count agents for metrics", exc_info=True)
+            return
+        for (agent_type, alive), n in sorted(counts.items()):
+            family.add_metric([agent_type, "true" if alive else "false"], n)
+        yield family
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "ml2_mechmgr_agents",
+            "Registered L2 agents, by agent type and whether they are alive.",
+            labels=["agent_type", "alive"],
+        )
+
+
+def register_agents_collector(count: Callable[[], dict[tuple[str, bool], int]]) -> None:
+    """Adds the agents gauge to the process's default registry."""
+    REGISTRY.register(AgentsCollector(count))

@@ -1,0 +1,110 @@
+"""mechmgr's composition root: settings, logging, database, channels, servicers, server.
+
+The only place that creates the engine and the channels: one long-lived channel per mechanism
+driver and one to typemgr, all created here at start and closed at stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import grpc
+from ml2.v1 import agent_service_pb2_grpc, mechanism_manager_service_pb2_grpc
+
+from services import sql
+from services.mechmgr import (
+    agent_servicer,
+    agents,
+    config,
+    driver_client,
+    manager,
+    metrics,
+    segment_client,
+    servicer,
+)
+from services.mechmgr.db import models
+from services.rpc import config as rpc_config
+from services.rpc import logs, server
+
+logger = logging.getLogger(__name__)
+
+SERVICE = "mechmgr"
+# Driver processes come and go (rolling updates): retry connecting within seconds, not minutes.
+_CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
+]
+
+
+def main() -> None:
+    """Runs mechmgr until SIGTERM or SIGINT; exits with status 2 on bad configuration."""
+    try:
+        settings = config.Settings.from_env()
+    except rpc_config.ConfigError as err:
+        rpc_config.exit_on_config_error(SERVICE, err)
+        return
+    logs.configure_logging(SERVICE, settings.log_level, settings.log_format)
+    engine = sql.make_engine(_prepare_database(settings.database_url))
+    models.metadata.create_all(engine)
+    registry = agents.AgentRegistry(sql.session_factory(engine), settings.agent_down_time)
+    metrics.register_agents_collector(registry.count_by_type)
+    channels = [_channel(e.address) for e in settings.mechanism_drivers]
+    clients = [
+        driver_client.DriverClient(e.name, e.address, ch, settings.driver_timeout)
+        for e, ch in zip(settings.mechanism_drivers, channels, strict=True)
+    ]
+    typemgr = _channel(settings.typemgr_address) if settings.typemgr_address else None
+    segments = segment_client.SegmentClient(
+        typemgr, settings.typemgr_address, settings.typemgr_timeout
+    )
+    mechanisms = manager.MechanismManager(clients, registry, segments)
+    logger.info(
+        "mechanism drivers in binding order: %s",
+        ", ".join(f"{e.name}={e.address}" for e in settings.mechanism_drivers),
+    )
+
+    def _close() -> None:
+        for ch in [*channels, *([typemgr] if typemgr is not None else [])]:
+            ch.close()
+        engine.dispose()
+
+    server.run_service(
+        SERVICE,
+        [
+            (
+                mechanism_manager_service_pb2_grpc.add_MechanismManagerServiceServicer_to_server,
+                servicer.MechanismManagerServicer(mechanisms, settings.driver_timeout),
+                "ml2.v1.MechanismManagerService",
+            ),
+            (
+                agent_service_pb2_grpc.add_AgentServiceServicer_to_server,
+                agent_servicer.AgentServicer(registry, settings.heartbeat_interval),
+                "ml2.v1.AgentService",
+            ),
+        ],
+        listen=settings.listen,
+        metrics_port=settings.metrics_port,
+        port_file=settings.port_file,
+        on_stop=_close,
+    )
+
+
+def _channel(address: str) -> grpc.Channel:
+    channel = grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
+    # Connect now rather than on the first bind, so that the first bind is as fast as the rest.
+    channel.subscribe(lambda _state: None, try_to_connect=True)
+    return channel
+
+
+def _prepare_database(url: str) -> str:
+    """Creates the directory of a SQLite file if needed; returns the URL."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url[len(prefix) :] not in ("", ":memory:"):
+        Path(os.path.dirname(url[len(prefix) :]) or ".").mkdir(parents=True, exist_ok=True)
+    return url

@@ -1,0 +1,198 @@
+"""Request validation for mechmgr's RPCs: every field checked, errors name the field and the rule.
+
+Each function takes a request message and returns domain values, or raises ``InvalidArgument``
+before anything is read or written.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import json
+import re
+
+from ml2.v1 import agent_pb2, agent_service_pb2, mechanism_manager_service_pb2, segment_pb2
+
+from services.mechmgr import agents, resolver
+from services.mechmgr.drivers import codec, context, portbindings
+from services.rpc.errors import InvalidArgument
+
+_AGENT_TYPE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOSTNAME = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
+_TOKEN = re.compile(r"^\S+$")
+_DATAPATHS = ("", portbindings.DATAPATH_SYSTEM, portbindings.DATAPATH_NETDEV)
+_MAX_ID = 255
+_MAX_TUNNEL_ID = {
+    portbindings.TYPE_VXLAN: 2**24 - 1,
+    portbindings.TYPE_GENEVE: 2**24 - 1,
+    portbindings.TYPE_GRE: 2**32 - 1,
+}
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+def required_id(field: str, value: str) -> str:
+    """Returns ``value`` if it is a non-empty id of at most 255 characters."""
+    if not value:
+        raise InvalidArgument(field, "is required")
+    if len(value) > _MAX_ID or not _TOKEN.match(value):
+        raise InvalidArgument(field, f"must be at most {_MAX_ID} characters without spaces")
+    return value
+
+
+def hostname(field: str, value: str) -> str:
+    """Returns ``value`` if it is a host name (letters, digits, -, _ and dots; at most 255)."""
+    if not value:
+        raise InvalidArgument(field, "is required")
+    if len(value) > 255 or not _HOSTNAME.match(value):
+        raise InvalidArgument(
+            field, f"must be a host name (letters, digits, '-', '_' and dots), got {value!r}"
+        )
+    return value
+
+
+def registration(request: agent_service_pb2.RegisterAgentRequest) -> agents.AgentRegistration:
+    """Returns the registration a RegisterAgentRequest carries."""
+    if not request.HasField("agent"):
+        raise InvalidArgument("agent", "is required")
+    msg = request.agent
+    if not msg.agent_type:
+        raise InvalidArgument("agent.agent_type", "is required")
+    if not _AGENT_TYPE.match(msg.agent_type):
+        raise InvalidArgument(
+            "agent.agent_type",
+            f"must be a lower-case name (letters, digits, '-', '_'), e.g. openvswitch; "
+            f"got {msg.agent_type!r}",
+        )
+    if len(msg.binary) > 255:
+        raise InvalidArgument("agent.binary", "must be at most 255 characters")
+    return agents.AgentRegistration(
+        agent_type=msg.agent_type,
+        host=hostname("agent.host", msg.host),
+        capabilities=capabilities("agent.capabilities", msg.capabilities),
+        binary=msg.binary,
+    )
+
+
+def capabilities(field: str, msg: agent_pb2.HostCapabilities) -> context.HostCapabilities:
+    """Returns the host capabilities after checking mappings, tunnels, IP and bridge names."""
+    for name in ("bridge_mappings", "interface_mappings"):
+        for key, value in getattr(msg, name).items():
+            if not _TOKEN.match(key) or not _TOKEN.match(value):
+                raise InvalidArgument(
+                    f"{field}.{name}",
+                    f"physical network and device must be non-empty without spaces, "
+                    f"got {key!r}: {value!r}",
+                )
+    _tunnels(f"{field}.tunnel_types", list(msg.tunnel_types))
+    if msg.local_ip:
+        try:
+            ipaddress.ip_address(msg.local_ip)
+        except ValueError:
+            raise InvalidArgument(
+                f"{field}.local_ip", f"must be an IPv4 or IPv6 address, got {msg.local_ip!r}"
+            ) from None
+    elif msg.tunnel_types:
+        raise InvalidArgument(f"{field}.local_ip", "is required when tunnel_types is set")
+    if msg.integration_bridge and (
+        len(msg.integration_bridge) > 15 or not _TOKEN.match(msg.integration_bridge)
+    ):
+        raise InvalidArgument(
+            f"{field}.integration_bridge", "must be a device name of at most 15 characters"
+        )
+    if msg.datapath_type not in _DATAPATHS:
+        raise InvalidArgument(
+            f"{field}.datapath_type", f"must be system or netdev, got {msg.datapath_type!r}"
+        )
+    if msg.vhostuser_socket_dir and not msg.vhostuser_socket_dir.startswith("/"):
+        raise InvalidArgument(f"{field}.vhostuser_socket_dir", "must be an absolute path")
+    return codec.capabilities_from_proto(msg)
+
+
+def _tunnels(field: str, tunnel_types: list[str]) -> None:
+    for tunnel in tunnel_types:
+        if tunnel not in portbindings.TUNNEL_TYPES:
+            raise InvalidArgument(
+                field,
+                f"must be among {', '.join(sorted(portbindings.TUNNEL_TYPES))}, got {tunnel!r}",
+            )
+    if len(set(tunnel_types)) != len(tunnel_types):
+        raise InvalidArgument(field, "must not repeat a tunnel type")
+
+
+def page(page_size: int, page_token: str) -> tuple[int, tuple[str, str] | None]:
+    """Returns the page size (default 100, at most 1000) and the position a token encodes."""
+    if page_size < 0:
+        raise InvalidArgument("page_size", f"must be 0 or more, got {page_size}")
+    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    if not page_token:
+        return size, None
+    try:
+        host, agent_type = json.loads(base64.urlsafe_b64decode(page_token.encode()))
+        return size, (str(host), str(agent_type))
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidArgument("page_token", "is not a token this service returned") from None
+
+
+def page_token(after: tuple[str, str] | None) -> str:
+    """Returns the opaque token of a position in the (host, agent_type) order."""
+    if after is None:
+        return ""
+    return base64.urlsafe_b64encode(json.dumps(list(after)).encode()).decode()
+
+
+def resolve_request(
+    request: mechanism_manager_service_pb2.ResolveBindingRequest,
+) -> resolver.BindingRequest:
+    """Returns the binding request a ResolveBindingRequest carries (without host agents)."""
+    port_id = required_id("port_id", request.port_id)
+    network_id = required_id("network_id", request.network_id)
+    host = hostname("host", request.host)
+    try:
+        vnic_type = codec.vnic_type_name(request.vnic_type)
+    except ValueError:
+        raise InvalidArgument("vnic_type", f"unknown vnic type {request.vnic_type}") from None
+    if not request.segments:
+        raise InvalidArgument("segments", "at least one segment is required")
+    seen: set[str] = set()
+    for i, seg in enumerate(request.segments):
+        _segment(f"segments[{i}]", seg, network_id)
+        if seg.id in seen:
+            raise InvalidArgument(f"segments[{i}].id", f"segment {seg.id} is listed twice")
+        seen.add(seg.id)
+    return resolver.BindingRequest(
+        port_id=port_id,
+        network_id=network_id,
+        host=host,
+        segments=tuple(codec.segment_from_proto(s) for s in request.segments),
+        vnic_type=vnic_type,
+        profile=codec.struct_to_dict(request.profile),
+    )
+
+
+def _segment(field: str, seg: segment_pb2.Segment, network_id: str) -> None:
+    required_id(f"{field}.id", seg.id)
+    if not _AGENT_TYPE.match(seg.network_type):
+        raise InvalidArgument(f"{field}.network_type", "is required (e.g. vlan, vxlan)")
+    if seg.network_id and seg.network_id != network_id:
+        raise InvalidArgument(
+            f"{field}.network_id", f"must be the port's network {network_id}, got {seg.network_id}"
+        )
+    kind, physnet, seg_id = seg.network_type, seg.physical_network, seg.segmentation_id
+    if kind in portbindings.PHYSICAL_TYPES and not physnet:
+        raise InvalidArgument(f"{field}.physical_network", f"is required for a {kind} segment")
+    if kind in portbindings.TUNNEL_TYPES | {portbindings.TYPE_LOCAL} and physnet:
+        raise InvalidArgument(f"{field}.physical_network", f"must be empty for a {kind} segment")
+    if kind in (portbindings.TYPE_FLAT, portbindings.TYPE_LOCAL) and seg_id:
+        raise InvalidArgument(f"{field}.segmentation_id", f"must be 0 for a {kind} segment")
+    if kind == portbindings.TYPE_VLAN and not 1 <= seg_id <= 4094:
+        raise InvalidArgument(
+            f"{field}.segmentation_id", f"VLAN id must be between 1 and 4094, got {seg_id}"
+        )
+    if kind in _MAX_TUNNEL_ID and not 1 <= seg_id <= _MAX_TUNNEL_ID[kind]:
+        raise InvalidArgument(
+            f"{field}.segmentation_id",
+            f"{kind} id must be between 1 and {_MAX_TUNNEL_ID[kind]}, got {seg_id}",
+        )
