@@ -52,17 +52,18 @@ class SegmentManager:
             if existing:
                 _check_matches(network_id, existing, specs)
                 return existing, False
+            added: list[Segment] = []
             try:
-                if not specs:
-                    return [self._add(session, network_id, 0, None, dynamic=False)], True
-                return [
-                    self._add(session, network_id, i, s, dynamic=False) for i, s in enumerate(specs)
-                ], True
+                for index, spec in enumerate(specs or [None]):
+                    added.append(self._add(session, network_id, index, spec, dynamic=False))
             except (errors.SegmentationIdInUse, errors.FlatNetworkInUse):
                 # A concurrent creation of this same network may hold the id: find its segments.
-                if segment_rows.of_network(session, network_id, include_dynamic=False):
+                mine = {s.id for s in added}
+                found = segment_rows.of_network(session, network_id, include_dynamic=False)
+                if any(s.id not in mine for s in found):
                     raise transaction.Retry() from None
                 raise
+            return added, True
 
         found, created = self._run(work)
         if created:
