@@ -1,0 +1,163 @@
+"""The agent's command line, shared by ``ml2 agent run`` and ``python -m services.agent``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+import grpc
+from ml2.v1 import agent_service_pb2_grpc
+
+from services.agent import config, simulated
+from services.rpc import logs
+
+logger = logging.getLogger(__name__)
+
+# Reconnect quickly after a mechmgr restart instead of gRPC's default backoff of up to 2 minutes.
+_CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.min_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 5_000),
+]
+
+NOT_SIMULATED = (
+    "only simulated agents exist so far: add --simulate to register and keep alive "
+    "without touching the dataplane (real Open vSwitch and Linux bridge agents come later)"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the agent's options to ``parser``."""
+    parser.add_argument(
+        "--type",
+        dest="agent_type",
+        required=True,
+        choices=simulated.AGENT_TYPES,
+        help="the kind of agent (= the mechanism driver that binds through it)",
+    )
+    parser.add_argument(
+        "--host",
+        default=simulated.default_host(),
+        help="the host id ports are bound to (default: this machine's hostname, %(default)s)",
+    )
+    parser.add_argument(
+        "--bridge-mappings",
+        default="",
+        metavar="PHYSNET:BRIDGE,...",
+        help="physical networks the agent reaches through bridges, e.g. physnet1:br-eth1",
+    )
+    parser.add_argument(
+        "--interface-mappings",
+        default="",
+        metavar="PHYSNET:IFACE,...",
+        help="physical networks the agent reaches through host interfaces (linuxbridge)",
+    )
+    parser.add_argument(
+        "--tunnel-types",
+        default="",
+        metavar="TYPE,...",
+        help=f"tunnel types the agent terminates: {', '.join(simulated.TUNNEL_TYPES)}",
+    )
+    parser.add_argument("--local-ip", default="", help="the tunnel endpoint address")
+    parser.add_argument(
+        "--integration-bridge",
+        default=None,
+        help="Open vSwitch integration bridge (default br-int for openvswitch)",
+    )
+    parser.add_argument(
+        "--datapath-type",
+        default=None,
+        choices=("system", "netdev"),
+        help="Open vSwitch datapath type (default system for openvswitch)",
+    )
+    parser.add_argument(
+        "--ovs-hybrid-plug",
+        action="store_true",
+        help="ports need a per-port Linux bridge for iptables filtering",
+    )
+    parser.add_argument(
+        "--no-port-filter",
+        dest="port_filter",
+        action="store_false",
+        help="the agent does not filter port traffic (no security groups)",
+    )
+    parser.add_argument(
+        "--simulate",
+        action="store_true",
+        help="register and keep alive without touching the dataplane (required for now)",
+    )
+    parser.add_argument(
+        "--mechmgr",
+        default=config.mechmgr_address(),
+        help="mechmgr's gRPC address (default %(default)s; env ML2_MECHMGR_ADDRESS)",
+    )
+    parser.add_argument("--log-level", default=config.log_level(), help="default %(default)s")
+    parser.add_argument(
+        "--log-format",
+        default=config.log_format(),
+        choices=("text", "json"),
+        help="default %(default)s (env ML2_LOG_FORMAT)",
+    )
+
+
+def spec_from_args(args: argparse.Namespace) -> simulated.AgentSpec:
+    """Builds and validates the agent's description; raises AgentConfigError."""
+    ovs = args.agent_type == "openvswitch"
+    spec = simulated.AgentSpec(
+        agent_type=args.agent_type,
+        host=args.host.strip(),
+        bridge_mappings=simulated.parse_mappings("--bridge-mappings", args.bridge_mappings),
+        interface_mappings=simulated.parse_mappings(
+            "--interface-mappings", args.interface_mappings
+        ),
+        tunnel_types=simulated.parse_tunnel_types(args.tunnel_types),
+        local_ip=args.local_ip.strip(),
+        integration_bridge=args.integration_bridge or ("br-int" if ovs else ""),
+        datapath_type=args.datapath_type or ("system" if ovs else ""),
+        ovs_hybrid_plug=args.ovs_hybrid_plug,
+        port_filter=args.port_filter,
+    )
+    spec.validate()
+    return spec
+
+
+def run(args: argparse.Namespace, prog: str = "ml2 agent run") -> int:
+    """Runs the agent until SIGTERM or Ctrl-C; returns the exit status."""
+    if not args.simulate:
+        print(f"{prog}: {NOT_SIMULATED}", file=sys.stderr)
+        return 2
+    try:
+        spec = spec_from_args(args)
+    except simulated.AgentConfigError as err:
+        print(f"{prog}: {err}", file=sys.stderr)
+        return 2
+    logs.configure_logging(f"agent-{spec.agent_type}", args.log_level, args.log_format)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        logger.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    channel = grpc.insecure_channel(args.mechmgr, options=_CHANNEL_OPTIONS)
+    agent = simulated.SimulatedAgent(spec, agent_service_pb2_grpc.AgentServiceStub(channel), stop)
+    logger.info(
+        "simulated %s agent for host %s, reporting to mechmgr at %s",
+        spec.agent_type,
+        spec.host,
+        args.mechmgr,
+    )
+    try:
+        agent.run()
+    except simulated.AgentRefused as err:
+        print(f"{prog}: {err}", file=sys.stderr)
+        return 1
+    finally:
+        channel.close()
+    return 0

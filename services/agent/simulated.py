@@ -1,0 +1,242 @@
+"""A simulated L2 agent: registers with mechmgr's AgentService and keeps alive, no dataplane.
+
+It behaves as a Neutron L2 agent does towards the server: it registers its type, host and
+capabilities, sends a heartbeat at the interval the server returns, registers again when the
+server no longer knows it (NOT_FOUND), and rides out a mechmgr restart by retrying with a capped
+exponential backoff. On SIGTERM or Ctrl-C it stops without deregistering, so its liveness lapses
+after the server's down time, as it does when a real agent stops.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import random
+import socket
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import grpc
+from ml2.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+AGENT_TYPES = ("openvswitch", "linuxbridge")
+TUNNEL_TYPES = ("vxlan", "gre", "geneve")
+DEFAULT_HEARTBEAT_SECONDS = 30.0
+_RETRYABLE = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNKNOWN,
+}
+
+
+class AgentConfigError(ValueError):
+    """An agent option is malformed. The message names the option and the rule."""
+
+
+class AgentRefused(RuntimeError):
+    """mechmgr refused the registration for a reason retrying cannot fix."""
+
+
+def parse_mappings(option: str, text: str) -> dict[str, str]:
+    """Parses ``physnet1:br-eth1,physnet2:br-eth2`` into a dict; raises AgentConfigError."""
+    result: dict[str, str] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        physnet, sep, target = (p.strip() for p in item.partition(":"))
+        if not sep or not physnet or not target:
+            raise AgentConfigError(f"{option}: {item!r} must be PHYSNET:NAME")
+        if physnet in result:
+            raise AgentConfigError(f"{option}: physical network {physnet!r} is mapped twice")
+        result[physnet] = target
+    return result
+
+
+def parse_tunnel_types(text: str) -> tuple[str, ...]:
+    """Parses ``vxlan,gre``; raises AgentConfigError on an unknown type."""
+    types = tuple(t.strip() for t in text.split(",") if t.strip())
+    for t in types:
+        if t not in TUNNEL_TYPES:
+            raise AgentConfigError(
+                f"--tunnel-types: unknown tunnel type {t!r}; use {', '.join(TUNNEL_TYPES)}"
+            )
+    return types
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """What the agent tells mechmgr about itself."""
+
+    agent_type: str
+    host: str
+    bridge_mappings: Mapping[str, str] = field(default_factory=dict)
+    interface_mappings: Mapping[str, str] = field(default_factory=dict)
+    tunnel_types: tuple[str, ...] = ()
+    local_ip: str = ""
+    integration_bridge: str = ""
+    datapath_type: str = ""
+    ovs_hybrid_plug: bool = False
+    port_filter: bool = True
+
+    def validate(self) -> None:
+        """Raises AgentConfigError if the combination of options cannot describe a real agent."""
+        if self.agent_type not in AGENT_TYPES:
+            raise AgentConfigError(f"--type: must be one of {', '.join(AGENT_TYPES)}")
+        if not self.host:
+            raise AgentConfigError("--host: must not be empty")
+        if self.agent_type == "openvswitch" and self.interface_mappings:
+            raise AgentConfigError(
+                "--interface-mappings: Open vSwitch agents map physical networks to bridges; "
+                "use --bridge-mappings"
+            )
+        if self.tunnel_types and not self.local_ip:
+            raise AgentConfigError("--local-ip: required when --tunnel-types is set")
+        if self.local_ip:
+            try:
+                ipaddress.ip_address(self.local_ip)
+            except ValueError:
+                raise AgentConfigError(
+                    f"--local-ip: {self.local_ip!r} is not an IP address"
+                ) from None
+
+    def to_proto(self) -> agent_pb2.Agent:
+        """The Agent message sent to RegisterAgent."""
+        return agent_pb2.Agent(
+            agent_type=self.agent_type,
+            host=self.host,
+            binary=f"ml2-agent-{self.agent_type} (simulated)",
+            admin_state_up=True,
+            capabilities=agent_pb2.HostCapabilities(
+                bridge_mappings=dict(self.bridge_mappings),
+                interface_mappings=dict(self.interface_mappings),
+                tunnel_types=list(self.tunnel_types),
+                local_ip=self.local_ip,
+                integration_bridge=self.integration_bridge,
+                datapath_type=self.datapath_type,
+                ovs_hybrid_plug=self.ovs_hybrid_plug,
+                port_filter=self.port_filter,
+            ),
+        )
+
+
+def default_host() -> str:
+    """The host id both sides agree on without configuration: the hostname."""
+    return socket.gethostname()
+
+
+class Backoff:
+    """Capped exponential backoff with jitter: 0.5 s, 1 s, 2 s, ... up to ``maximum``."""
+
+    def __init__(self, initial: float = 0.5, maximum: float = 10.0) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self.attempt = 0
+
+    def next(self) -> float:
+        """Returns the next delay in seconds."""
+        delay = min(self.maximum, self.initial * (2**self.attempt))
+        self.attempt += 1
+        return delay * random.uniform(0.8, 1.0)
+
+    def reset(self) -> None:
+        """Starts over after a success."""
+        self.attempt = 0
+
+
+class SimulatedAgent:
+    """Registers ``spec`` and keeps it alive until ``stop`` is set. Call ``run`` in a thread or
+    in the main thread; ``registered`` is set once mechmgr has accepted the agent."""
+
+    def __init__(
+        self,
+        spec: AgentSpec,
+        stub: agent_service_pb2_grpc.AgentServiceStub,
+        stop: threading.Event | None = None,
+        *,
+        rpc_timeout: float = 5.0,
+        max_backoff: float = 10.0,
+    ) -> None:
+        self.spec = spec
+        self.stub = stub
+        self.stop = stop or threading.Event()
+        self.rpc_timeout = rpc_timeout
+        self.backoff = Backoff(maximum=max_backoff)
+        self.registered = threading.Event()
+        self.agent_id = ""
+        self.interval = DEFAULT_HEARTBEAT_SECONDS
+        self.heartbeats = 0
+        self._outage = False
+
+    def run(self) -> None:
+        """Registers, then heartbeats until stopped. Raises AgentRefused if mechmgr rejects the
+        registration (bad request): retrying would not help."""
+        while not self.stop.is_set():
+            try:
+                if self.agent_id:
+                    self._heartbeat()
+                else:
+                    self._register()
+            except grpc.RpcError as err:
+                if not self._handle_error(err):
+                    continue
+                self.stop.wait(self.backoff.next())
+                continue
+            if self._outage:
+                logger.info("mechmgr answers again; agent %s is alive", self.agent_id)
+                self._outage = False
+            self.backoff.reset()
+            self.stop.wait(self.interval)
+        logger.info(
+            "agent %s on %s stopped (not deregistered)", self.spec.agent_type, self.spec.host
+        )
+
+    def _register(self) -> None:
+        request = agent_service_pb2.RegisterAgentRequest(agent=self.spec.to_proto())
+        reply = self.stub.RegisterAgent(request, timeout=self.rpc_timeout)
+        self.agent_id = reply.agent.id
+        if reply.heartbeat_interval_seconds:
+            self.interval = float(reply.heartbeat_interval_seconds)
+        logger.info(
+            "registered %s agent %s on host %s; heartbeat every %ss, dead after %ss of silence",
+            self.spec.agent_type,
+            self.agent_id,
+            self.spec.host,
+            _fmt(self.interval),
+            reply.agent_down_time_seconds,
+            extra={"agent_id": self.agent_id, "host": self.spec.host},
+        )
+        self.registered.set()
+
+    def _heartbeat(self) -> None:
+        request = agent_service_pb2.HeartbeatAgentRequest(agent_id=self.agent_id)
+        self.stub.HeartbeatAgent(request, timeout=self.rpc_timeout)
+        self.heartbeats += 1
+        logger.debug("heartbeat %d of agent %s", self.heartbeats, self.agent_id)
+
+    def _handle_error(self, err: grpc.RpcError) -> bool:
+        """Logs a failed call; returns True if the caller should back off before retrying."""
+        code = err.code() if isinstance(err, grpc.Call) else grpc.StatusCode.UNKNOWN
+        details = err.details() if isinstance(err, grpc.Call) else str(err)
+        if code == grpc.StatusCode.NOT_FOUND and self.agent_id:
+            logger.warning("mechmgr no longer knows agent %s; registering again", self.agent_id)
+            self.agent_id = ""
+            return False
+        if code not in _RETRYABLE:
+            raise AgentRefused(f"mechmgr refused the agent: {code.name}: {details}")
+        if not self._outage:
+            logger.warning(
+                "mechmgr unreachable (%s: %s); retrying with backoff", code.name, details
+            )
+            self._outage = True
+        else:
+            logger.debug("mechmgr still unreachable (%s)", code.name)
+        return True
+
+
+def _fmt(seconds: float) -> str:
+    return str(int(seconds)) if seconds.is_integer() else str(seconds)

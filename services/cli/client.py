@@ -1,0 +1,189 @@
+"""The command line's connection to the stack: one channel per server, errors as one sentence.
+
+Every call goes through ``Client.call``, which turns a failed gRPC call into ``CommandError``
+with the text ``ml2`` prints: ``<CODE>: <message>`` for an error the server sent, or a sentence
+naming the address and suggesting ``ml2 up`` when nothing answers there.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from ml2.v1 import (
+    agent_service_pb2,
+    agent_service_pb2_grpc,
+    mechanism_manager_service_pb2_grpc,
+    network_pb2,
+    network_service_pb2,
+    network_service_pb2_grpc,
+    port_pb2,
+    port_service_pb2,
+    port_service_pb2_grpc,
+)
+
+from services.rpc import channels
+from services.rpc import errors as rpc_errors
+
+Response = TypeVar("Response")
+
+_PAGE_SIZE = 1000
+
+
+class CommandError(Exception):
+    """A command failed; the message is what ``ml2`` prints after ``error:``."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+def _sent_by_server(err: grpc.RpcError) -> bool:
+    """True if the status carries our ErrorInfo: a server answered, not the transport."""
+    if not isinstance(err, grpc.Call):
+        return False
+    status = rpc_status.from_call(err)
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info) and info.domain == rpc_errors.DOMAIN:
+            return True
+    return False
+
+
+def describe_rpc_error(err: grpc.RpcError, server: str, address: str) -> str:
+    """Returns the one-line text for a failed call to ``server`` at ``address``."""
+    code = err.code() if isinstance(err, grpc.Call) else grpc.StatusCode.UNKNOWN
+    details = (err.details() if isinstance(err, grpc.Call) else None) or str(err)
+    if code == grpc.StatusCode.UNAVAILABLE and not _sent_by_server(err):
+        return (
+            f"cannot reach {server} at {address}: is the stack running? "
+            f"Start it with `ml2 up`, or point --{server} at it."
+        )
+    return f"{code.name}: {details}"
+
+
+def looks_like_id(text: str) -> bool:
+    """True if ``text`` is a UUID (the form of every resource id)."""
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+class Client:
+    """Long-lived channels to portapi and mechmgr, opened on first use."""
+
+    def __init__(self, portapi: str, mechmgr: str, timeout: float = 30.0) -> None:
+        self.addresses = {"portapi": portapi, "mechmgr": mechmgr}
+        self.timeout = timeout
+        self._channels: dict[str, grpc.Channel] = {}
+
+    def _channel(self, server: str) -> grpc.Channel:
+        if server not in self._channels:
+            self._channels[server] = channels.make_channel(self.addresses[server])
+        return self._channels[server]
+
+    def close(self) -> None:
+        """Closes every channel."""
+        for channel in self._channels.values():
+            channel.close()
+        self._channels.clear()
+
+    def call(self, server: str, method: Callable[..., Response], request: Any) -> Response:
+        """Calls ``method`` with ``request`` and the client's deadline; raises CommandError."""
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as err:
+            raise CommandError(describe_rpc_error(err, server, self.addresses[server])) from None
+
+    @property
+    def networks(self) -> network_service_pb2_grpc.NetworkServiceStub:
+        """NetworkService of portapi."""
+        return network_service_pb2_grpc.NetworkServiceStub(self._channel("portapi"))
+
+    @property
+    def ports(self) -> port_service_pb2_grpc.PortServiceStub:
+        """PortService of portapi."""
+        return port_service_pb2_grpc.PortServiceStub(self._channel("portapi"))
+
+    @property
+    def agents(self) -> agent_service_pb2_grpc.AgentServiceStub:
+        """AgentService of mechmgr."""
+        return agent_service_pb2_grpc.AgentServiceStub(self._channel("mechmgr"))
+
+    @property
+    def mechanisms(self) -> mechanism_manager_service_pb2_grpc.MechanismManagerServiceStub:
+        """MechanismManagerService of mechmgr."""
+        return mechanism_manager_service_pb2_grpc.MechanismManagerServiceStub(
+            self._channel("mechmgr")
+        )
+
+    def list_networks(self, project_id: str = "") -> Iterator[network_pb2.Network]:
+        """Yields every network, following pages."""
+        token = ""
+        while True:
+            reply = self.call(
+                "portapi",
+                self.networks.ListNetworks,
+                network_service_pb2.ListNetworksRequest(
+                    project_id=project_id, page_size=_PAGE_SIZE, page_token=token
+                ),
+            )
+            yield from reply.networks
+            token = reply.next_page_token
+            if not token:
+                return
+
+    def list_ports(self, **filters: str) -> Iterator[port_pb2.Port]:
+        """Yields every port matching ``filters`` (ListPortsRequest fields), following pages."""
+        token = ""
+        while True:
+            request = port_service_pb2.ListPortsRequest(
+                page_size=_PAGE_SIZE, page_token=token, **filters
+            )
+            reply = self.call("portapi", self.ports.ListPorts, request)
+            yield from reply.ports
+            token = reply.next_page_token
+            if not token:
+                return
+
+    def list_agents(self, **filters: str) -> Iterator[Any]:
+        """Yields every agent matching ``filters`` (host, agent_type), following pages."""
+        token = ""
+        while True:
+            request = agent_service_pb2.ListAgentsRequest(
+                page_size=_PAGE_SIZE, page_token=token, **filters
+            )
+            reply = self.call("mechmgr", self.agents.ListAgents, request)
+            yield from reply.agents
+            token = reply.next_page_token
+            if not token:
+                return
+
+    def find_network(self, ref: str) -> network_pb2.Network:
+        """Returns the network with id ``ref``, or the one network named ``ref``."""
+        if looks_like_id(ref):
+            request = network_service_pb2.GetNetworkRequest(network_id=ref)
+            return self.call("portapi", self.networks.GetNetwork, request).network
+        return _only(ref, "network", [n for n in self.list_networks() if n.name == ref])
+
+    def find_port(self, ref: str) -> port_pb2.Port:
+        """Returns the port with id ``ref``, or the one port named ``ref``."""
+        if looks_like_id(ref):
+            request = port_service_pb2.GetPortRequest(port_id=ref)
+            return self.call("portapi", self.ports.GetPort, request).port
+        return _only(ref, "port", [p for p in self.list_ports() if p.name == ref])
+
+
+def _only(ref: str, kind: str, matches: list[Any]) -> Any:
+    if not matches:
+        raise CommandError(f"NOT_FOUND: no {kind} has the id or name {ref!r}")
+    if len(matches) > 1:
+        raise CommandError(f"{len(matches)} {kind}s are named {ref!r}; use the id")
+    return matches[0]

@@ -1,0 +1,96 @@
+"""``ml2 network create|list|show|delete``."""
+
+from __future__ import annotations
+
+import argparse
+
+from ml2.v1 import network_pb2, network_service_pb2, segment_pb2
+
+from services.cli import client as cli_client
+from services.cli import config, output, render
+from services.cli.client import CommandError
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+    """Adds the ``network`` command group."""
+    group = sub.add_parser("network", help="create, list, show and delete networks")
+    cmds = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    create = cmds.add_parser("create", parents=[common], help="create a network")
+    create.add_argument("name", help="a name for people (not unique)")
+    create.add_argument("--provider-network-type", metavar="TYPE", help="flat, vlan or vxlan")
+    create.add_argument("--provider-physical-network", metavar="PHYSNET")
+    create.add_argument("--provider-segmentation-id", metavar="ID", type=int)
+    create.add_argument(
+        "--project",
+        default=config.project(),
+        help="owning project (default %(default)s; env ML2_PROJECT)",
+    )
+    create.add_argument("--shared", action="store_true", help="every project may attach ports")
+    create.add_argument("--request-id", default="", help="makes a retried create safe")
+    create.set_defaults(func=create_network)
+
+    listing = cmds.add_parser("list", parents=[common], help="list networks")
+    listing.add_argument("--project", default="", help="only this project's and shared networks")
+    listing.set_defaults(func=list_networks)
+
+    show = cmds.add_parser("show", parents=[common], help="show a network and its segments")
+    show.add_argument("network", help="id or name")
+    show.set_defaults(func=show_network)
+
+    delete = cmds.add_parser("delete", parents=[common], help="delete a network without ports")
+    delete.add_argument("network", help="id or name")
+    delete.set_defaults(func=delete_network)
+
+
+def provider_segments(args: argparse.Namespace) -> list[segment_pb2.SegmentSpec]:
+    """The provider segment the flags ask for, or none (a tenant network)."""
+    if not args.provider_network_type:
+        if args.provider_physical_network or args.provider_segmentation_id is not None:
+            raise CommandError(
+                "--provider-network-type is required with the other provider options", 2
+            )
+        return []
+    spec = segment_pb2.SegmentSpec(
+        network_type=args.provider_network_type,
+        physical_network=args.provider_physical_network or "",
+    )
+    if args.provider_segmentation_id is not None:
+        if args.provider_segmentation_id < 0:
+            raise CommandError("--provider-segmentation-id must not be negative", 2)
+        spec.segmentation_id = args.provider_segmentation_id
+    return [spec]
+
+
+def create_network(args: argparse.Namespace, client: cli_client.Client) -> int:
+    """CreateNetwork."""
+    request = network_service_pb2.CreateNetworkRequest(
+        network=network_pb2.Network(
+            name=args.name, project_id=args.project, shared=args.shared, admin_state_up=True
+        ),
+        segments=provider_segments(args),
+        request_id=args.request_id,
+    )
+    reply = client.call("portapi", client.networks.CreateNetwork, request)
+    return output.one(args, reply.network, render.network_detail)
+
+
+def list_networks(args: argparse.Namespace, client: cli_client.Client) -> int:
+    """ListNetworks, every page."""
+    return output.many(args, list(client.list_networks(args.project)), render.network_rows)
+
+
+def show_network(args: argparse.Namespace, client: cli_client.Client) -> int:
+    """GetNetwork by id or name."""
+    return output.one(args, client.find_network(args.network), render.network_detail)
+
+
+def delete_network(args: argparse.Namespace, client: cli_client.Client) -> int:
+    """DeleteNetwork by id or name."""
+    network = client.find_network(args.network)
+    request = network_service_pb2.DeleteNetworkRequest(network_id=network.id)
+    reply = client.call("portapi", client.networks.DeleteNetwork, request)
+    if args.json:
+        return output.one(args, reply.network, render.network_detail)
+    print(f"deleted network {reply.network.id} ({reply.network.name or 'no name'})")
+    return 0

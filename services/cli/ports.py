@@ -1,0 +1,180 @@
+"""``ml2 port create|bind|unbind|show|list|delete``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from google.protobuf import field_mask_pb2, struct_pb2
+from ml2.v1 import binding_pb2, port_pb2, port_service_pb2
+
+from services.cli import client as cli_client
+from services.cli import config, output, render
+from services.cli.client import CommandError
+
+VNIC_TYPES = [
+    name.removeprefix("VNIC_TYPE_").lower().replace("_", "-")
+    for name in binding_pb2.VnicType.keys()  # noqa: SIM118 - an enum wrapper, not a dict
+    if name != "VNIC_TYPE_UNSPECIFIED"
+]
+"""The vnic types as Neutron spells them: normal, direct, direct-physical, ..."""
+
+
+def vnic_type_value(name: str) -> int:
+    """``direct-physical`` → ``VNIC_TYPE_DIRECT_PHYSICAL``'s number."""
+    return int(binding_pb2.VnicType.Value("VNIC_TYPE_" + name.upper().replace("-", "_")))
+
+
+def parse_profile(text: str) -> struct_pb2.Struct:
+    """Parses ``--profile`` (a JSON object) into a Struct; raises CommandError (exit 2)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise CommandError(f"--profile: not valid JSON: {err}", 2) from None
+    if not isinstance(data, dict):
+        raise CommandError(
+            '--profile: must be a JSON object, e.g. \'{"pci_slot": "0000:05:00.1"}\'', 2
+        )
+    profile = struct_pb2.Struct()
+    profile.update(data)
+    return profile
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+    """Adds the ``port`` command group."""
+    group = sub.add_parser("port", help="create, bind, show, list and delete ports")
+    cmds = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    create = cmds.add_parser("create", parents=[common], help="create a port (bound if --host)")
+    create.add_argument("--network", required=True, help="network id or name")
+    create.add_argument("--name", default="")
+    create.add_argument("--host", default="", help="bind the port on this host right away")
+    _binding_options(create)
+    create.add_argument(
+        "--project",
+        default=config.project(),
+        help="owning project (default %(default)s; env ML2_PROJECT)",
+    )
+    create.add_argument("--device-id", default="")
+    create.add_argument("--device-owner", default="")
+    create.add_argument("--mac-address", default="", help="generated when not given")
+    create.add_argument("--request-id", default="", help="makes a retried create safe")
+    create.set_defaults(func=create_port)
+
+    bind = cmds.add_parser("bind", parents=[common], help="bind a port on a host")
+    bind.add_argument("port", help="port id or name")
+    bind.add_argument("--host", required=True, help="the compute host (binding host_id)")
+    _binding_options(bind)
+    bind.set_defaults(func=bind_port)
+
+    unbind = cmds.add_parser("unbind", parents=[common], help="clear a port's binding host")
+    unbind.add_argument("port", help="port id or name")
+    unbind.set_defaults(func=unbind_port)
+
+    show = cmds.add_parser("show", parents=[common], help="show a port with its binding")
+    show.add_argument("port", help="port id or name")
+    show.set_defaults(func=show_port)
+
+    listing = cmds.add_parser("list", parents=[common], help="list ports")
+    listing.add_argument("--network", default="", help="only ports of this network (id or name)")
+    listing.add_argument("--host", default="", help="only ports bound on this host")
+    listing.add_argument("--device-id", default="")
+    listing.add_argument("--project", default="")
+    listing.set_defaults(func=list_ports)
+
+    delete = cmds.add_parser("delete", parents=[common], help="delete a port")
+    delete.add_argument("port", help="port id or name")
+    delete.set_defaults(func=delete_port)
+
+
+def _binding_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--vnic-type", choices=VNIC_TYPES, default=None, help="default normal")
+    parser.add_argument("--profile", default=None, metavar="JSON", help="binding profile object")
+
+
+def create_port(args: argparse.Namespace, client: cli_client.Client) -> int:
+    """CreatePort; binds it in the same call when --host is given."""
+    network = client.find_network(args.network)
+    binding = binding_pb2.PortBinding(host_id=args.host)
+    if args.vnic_type:
+        binding.vnic_type = vnic_type_value(args.vnic_type)  # type: ignore[assignment]
+    if args.profile is not None:
+        binding.profile.CopyFrom(parse_profile(args.profile))
+    port = port_pb2.Port(
+        network_id=network.id,
+        name=args.name,
+        project_id=args.project,
+        device_id=args.device_id,
+        device_owner=args.device_owner,
+        mac_address=args.mac_address,
+        admin_state_up=True,
+        binding=binding,
+    )
+    request = port_service_pb2.CreatePortRequest(port=port, request_id=args.request_id)
+    reply = client.call("portapi", client.ports.CreatePort, request)
+    return output.one(args, reply.port, render.port_detail)
+
+
+def bind_request(
+    port_id: str, host: str, vnic_type: str | None = None, profile: str | None = None
+) -> port_service_pb2.UpdatePortRequest:
+    """The UpdatePort request that sets the binding host (and vnic type and profile if given)."""
+    binding = binding_pb2.PortBinding(host_id=host)
+    paths = ["binding.host_id"]
+    if vnic_type:
+        binding.vnic_type = vnic_type_value(vnic_type)  # type: ignore[assignment]
+        paths.append("binding.vnic_type")
+    if profile is not None:
+        binding.profile.CopyFrom(parse_profile(profile))
+        paths.append("binding.profile")
+    return port_service_pb2.UpdatePortRequest(
+        port=port_pb2.Port(id=port_id, binding=binding),
+        update_mask=field_mask_pb2.FieldMask(paths=paths),
+    )
+
+
+def bind_port(args: argparse.Namespace, client: cli_client.Client) -> int:
+    """UpdatePort with binding.host_id (and vnic_type/profile when given)."""
+    port = client.find_port(args.port)
+    if not args.host.strip():
+        raise CommandError("--host must not be empty; use `ml2 port unbind` to unbind", 2)
+    request = bind_request(port.id, args.host, args.vnic_type, args.profile)
+    reply = client.call("portapi", client.ports.UpdatePort, request)
+    return output.one(args, reply.port, render.port_detail)
+
+
+def unbind_port(args: argparse.Namespace, client: cli_client.Client) -> int:
+    """UpdatePort with an empty binding.host_id."""
+    port = client.find_port(args.port)
+    reply = client.call("portapi", client.ports.UpdatePort, bind_request(port.id, ""))
+    return output.one(args, reply.port, render.port_detail)
+
+
+def show_port(args: argparse.Namespace, client: cli_client.Client) -> int:
+    """GetPort by id or name."""
+    return output.one(args, client.find_port(args.port), render.port_detail)
+
+
+def list_ports(args: argparse.Namespace, client: cli_client.Client) -> int:
+    """ListPorts with the given filters, every page."""
+    network_id = client.find_network(args.network).id if args.network else ""
+    ports = list(
+        client.list_ports(
+            network_id=network_id,
+            host_id=args.host,
+            device_id=args.device_id,
+            project_id=args.project,
+        )
+    )
+    return output.many(args, ports, render.port_rows)
+
+
+def delete_port(args: argparse.Namespace, client: cli_client.Client) -> int:
+    """DeletePort by id or name."""
+    port = client.find_port(args.port)
+    request = port_service_pb2.DeletePortRequest(port_id=port.id)
+    reply = client.call("portapi", client.ports.DeletePort, request)
+    if args.json:
+        return output.one(args, reply.port, render.port_detail)
+    print(f"deleted port {reply.port.id} ({reply.port.name or 'no name'})")
+    return 0

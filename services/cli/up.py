@@ -1,0 +1,262 @@
+"""``ml2 up``: runs the whole stack in the foreground until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from services import launcher
+from services.cli import render, stack
+
+PROCESS_NAMES = ("portapi", "typemgr", "mechmgr", *stack.LOCAL_DRIVERS)
+
+
+def whole_seconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be more than 0")
+    return value
+
+
+def _env_pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} must be NAME=VALUE")
+    return name.strip(), value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 65535")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be more than 0")
+    return value
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds every option of the stack's configuration (shared by ``up`` and the benchmark)."""
+    d = stack.StackConfig()
+    parser.add_argument("--listen-host", default=d.listen_host, help="default %(default)s")
+    for name in PROCESS_NAMES:
+        grpc_port, metrics_port = stack.DEFAULT_PORTS[name]
+        parser.add_argument(
+            f"--{name}-port",
+            type=_port,
+            default=None,
+            metavar="PORT",
+            help=f"{name} gRPC port (default {grpc_port}; 0 picks a free one)",
+        )
+        parser.add_argument(
+            f"--{name}-metrics-port",
+            type=_port,
+            default=None,
+            metavar="PORT",
+            help=f"{name} metrics port (default {metrics_port})",
+        )
+    for service in stack.CORE_SERVICES:
+        parser.add_argument(
+            f"--{service}-database-url",
+            default="",
+            metavar="URL",
+            help=f"{service} database, e.g. postgresql+psycopg://user@host/db "
+            f"(default: SQLite file DATA_DIR/{service}.db)",
+        )
+    parser.add_argument("--type-drivers", default=d.type_drivers, help="default %(default)s")
+    parser.add_argument(
+        "--tenant-network-types",
+        default=d.tenant_network_types,
+        help="ordered types of tenant networks (default %(default)s)",
+    )
+    parser.add_argument(
+        "--flat-networks",
+        default=d.flat_networks,
+        help="physical networks allowed for flat networks, * for any (default %(default)s)",
+    )
+    parser.add_argument(
+        "--network-vlan-ranges",
+        default=d.network_vlan_ranges,
+        help="PHYSNET[:MIN:MAX],... VLAN ranges for tenant networks (default %(default)s)",
+    )
+    parser.add_argument(
+        "--vni-ranges",
+        default=d.vni_ranges,
+        help="MIN:MAX,... VXLAN ids for tenant networks (default %(default)s)",
+    )
+    parser.add_argument(
+        "--mechanism-drivers",
+        default="openvswitch,linuxbridge",
+        type=_drivers,
+        help="ordered drivers; NAME starts a local process (openvswitch, linuxbridge, noop), "
+        "NAME=HOST:PORT uses a running one (default %(default)s)",
+    )
+    parser.add_argument(
+        "--agent-down-time",
+        type=whole_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="silence after which an agent is dead (mechmgr default 75)",
+    )
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=whole_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="heartbeat interval told to agents, at most half the down time (mechmgr default 30)",
+    )
+    parser.add_argument(
+        "--driver-timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="deadline of each call to a mechanism driver (mechmgr default 1.0)",
+    )
+    parser.add_argument("--log-level", default="INFO", help="default %(default)s")
+    parser.add_argument("--log-format", default="json", choices=("json", "text"))
+    parser.add_argument(
+        "--env",
+        type=_env_pair,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment variable for every process (repeatable; wins over the flags)",
+    )
+
+
+def _drivers(text: str) -> tuple[stack.DriverEntry, ...]:
+    try:
+        return stack.parse_mechanism_drivers(text)
+    except stack.StackError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def config_from_args(args: argparse.Namespace, data_dir: Path) -> stack.StackConfig:
+    """The StackConfig the parsed flags describe."""
+    ports, metrics_ports = {}, {}
+    for name in PROCESS_NAMES:
+        key = name.replace("-", "_")
+        if getattr(args, f"{key}_port") is not None:
+            ports[name] = getattr(args, f"{key}_port")
+        if getattr(args, f"{key}_metrics_port") is not None:
+            metrics_ports[name] = getattr(args, f"{key}_metrics_port")
+    drivers = args.mechanism_drivers
+    if isinstance(drivers, str):
+        drivers = stack.parse_mechanism_drivers(drivers)
+    return stack.StackConfig(
+        data_dir=data_dir,
+        listen_host=args.listen_host,
+        ports=ports,
+        metrics_ports=metrics_ports,
+        database_urls={s: getattr(args, f"{s}_database_url") for s in stack.CORE_SERVICES},
+        type_drivers=args.type_drivers,
+        tenant_network_types=args.tenant_network_types,
+        flat_networks=args.flat_networks,
+        network_vlan_ranges=args.network_vlan_ranges,
+        vni_ranges=args.vni_ranges,
+        mechanism_drivers=drivers,
+        agent_down_time=args.agent_down_time,
+        heartbeat_interval=args.heartbeat_interval,
+        driver_timeout=args.driver_timeout,
+        log_level=args.log_level,
+        log_format=args.log_format,
+        extra_env=dict(args.env),
+    )
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Adds ``ml2 up``."""
+    up = sub.add_parser(
+        "up",
+        help="run typemgr, mechmgr, portapi and the driver processes until Ctrl-C",
+        description="Starts typemgr and the mechanism driver processes, then mechmgr, then "
+        "portapi, each a separate process on SQLite files under the data dir (or PostgreSQL), "
+        "waits until each answers its health check, prints their addresses and runs until "
+        "Ctrl-C or SIGTERM, which stop them in reverse order.",
+    )
+    up.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("data"),
+        help="databases and logs/ go here (default ./data)",
+    )
+    up.add_argument(
+        "--start-timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long each process may take to answer health (default %(default)s)",
+    )
+    add_stack_arguments(up)
+    up.set_defaults(func=run_up, needs_client=False)
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def run_up(args: argparse.Namespace) -> int:
+    """Starts the stack, prints the table, waits for a signal or a death; returns exit status."""
+    cfg = config_from_args(args, args.data_dir)
+    try:
+        stack.check_ports_free(cfg)
+    except stack.StackError as err:
+        print(f"ml2 up: cannot start: {err}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    running = stack.Stack(cfg, start_timeout=args.start_timeout)
+    try:
+        _say(f"starting {', '.join(cfg.process_names())} (logs in {cfg.log_dir}) ...")
+        try:
+            running.start()
+        except launcher.LaunchError as err:
+            print(f"ml2 up: cannot start: {err}", file=sys.stderr)
+            return 1
+        if stop.is_set():
+            return _shutdown(running)
+        _say(render.process_rows(running.rows()))
+        _say(
+            f"\nThe stack is up: client commands reach portapi at {running.address('portapi')} "
+            f"and mechmgr at {running.address('mechmgr')}. Ctrl-C or SIGTERM stops it."
+        )
+        dead = running.watch(stop)
+        if dead is None:
+            return _shutdown(running)
+        print(
+            f"ml2 up: {dead.name} (pid {dead.process.pid}) exited with status "
+            f"{dead.process.returncode}; stopping the others. Last lines of {dead.log_path}:\n"
+            f"{dead.log_tail(10)}",
+            file=sys.stderr,
+            flush=True,
+        )
+        running.stop()
+        return 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _shutdown(running: stack.Stack) -> int:
+    _say("stopping ...")
+    running.stop(on_stop=lambda name, status: _say(f"  stopped {name} (exit status {status})"))
+    _say("stopped")
+    return 0

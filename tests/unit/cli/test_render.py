@@ -1,0 +1,181 @@
+"""What ``ml2`` prints: aligned tables, port details with reasons, protobuf JSON."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+from google.protobuf import duration_pb2, timestamp_pb2
+from ml2.v1 import (
+    agent_pb2,
+    binding_pb2,
+    mechanism_manager_service_pb2,
+    network_pb2,
+    port_pb2,
+    segment_pb2,
+)
+
+from services.cli import render, stack
+
+SEGMENT = segment_pb2.Segment(
+    id="seg-1",
+    network_id="net-1",
+    network_type="vlan",
+    physical_network="physnet1",
+    segmentation_id=142,
+    mtu=1500,
+)
+
+
+def bound_port() -> port_pb2.Port:
+    port = port_pb2.Port(
+        id="port-1", network_id="net-1", name="vm", status=port_pb2.PORT_STATUS_DOWN
+    )
+    b = port.binding
+    b.host_id = "compute-ovs"
+    b.vnic_type = binding_pb2.VNIC_TYPE_NORMAL
+    b.vif_type = "ovs"
+    b.state = binding_pb2.BINDING_STATE_BOUND
+    b.vif_details.update({"bridge_name": "br-int", "port_filter": True, "connectivity": "l2"})
+    b.levels.add(level=0, driver="openvswitch", segment=SEGMENT)
+    b.trace.add(
+        level=0,
+        driver="openvswitch",
+        outcome=binding_pb2.OUTCOME_COMPLETE,
+        segment_id="seg-1",
+        duration=duration_pb2.Duration(nanos=1_200_000),
+    )
+    return port
+
+
+def failed_port() -> port_pb2.Port:
+    port = port_pb2.Port(id="port-2", network_id="net-1")
+    b = port.binding
+    b.host_id = "compute-lb"
+    b.vif_type = "binding_failed"
+    b.state = binding_pb2.BINDING_STATE_FAILED
+    b.failure_message = "no mechanism driver could bind the port on compute-lb"
+    verdict = b.trace.add(level=0, driver="linuxbridge", outcome=binding_pb2.OUTCOME_DECLINE)
+    verdict.reasons.add(
+        code="AGENT_DEAD",
+        message="the linuxbridge agent on compute-lb is dead",
+        details={"agent_id": "agent-9"},
+    )
+    return port
+
+
+def test_table_aligns_columns_under_upper_case_headers() -> None:
+    text = render.table(("id", "name"), [("a", "long name"), ("longer-id", "x")])
+    lines = text.splitlines()
+    assert lines[0] == "ID         NAME"
+    assert lines[1] == "a          long name"
+    assert lines[2] == "longer-id  x"
+
+
+def test_table_with_no_rows_prints_the_headers() -> None:
+    assert render.table(("id", "name"), []) == "ID  NAME"
+
+
+def test_port_detail_shows_binding_levels_and_vif_details() -> None:
+    text = render.port_detail(bound_port())
+    assert "vif_type:" in text and " ovs" in text
+    assert "bridge_name=br-int" in text and "port_filter=true" in text
+    assert "binding levels:" in text
+    assert "openvswitch  vlan physnet1 142  seg-1" in text
+    assert "COMPLETE" in text and "(1.2 ms)" in text
+    assert "failure" not in text
+
+
+def test_port_detail_shows_each_drivers_reasons_for_a_failure() -> None:
+    text = render.port_detail(failed_port())
+    assert "binding:      FAILED" in text
+    assert "failure:      no mechanism driver could bind" in text
+    assert "linuxbridge  DECLINE" in text
+    assert "- AGENT_DEAD: the linuxbridge agent on compute-lb is dead [agent_id=agent-9]" in text
+
+
+def test_json_uses_proto_field_names_and_prints_empty_fields() -> None:
+    data = json.loads(render.to_json(failed_port()))
+    assert data["network_id"] == "net-1"
+    assert data["binding"]["host_id"] == "compute-lb"
+    assert data["binding"]["vif_type"] == "binding_failed"
+    assert data["binding"]["vnic_type"] == "VNIC_TYPE_UNSPECIFIED"
+    assert data["binding"]["vif_details"] == {}
+    assert data["binding"]["profile"] == {}
+    assert data["binding"]["trace"][0]["reasons"][0]["code"] == "AGENT_DEAD"
+    assert data["name"] == ""
+
+
+def test_list_json_is_an_array_of_resources() -> None:
+    data = json.loads(render.list_json([bound_port(), failed_port()]))
+    assert [p["id"] for p in data] == ["port-1", "port-2"]
+
+
+def test_network_rows_and_detail_show_segments() -> None:
+    net = network_pb2.Network(id="net-1", name="demo", project_id="p", mtu=1500, segments=[SEGMENT])
+    assert "vlan physnet1 142" in render.network_rows([net]).splitlines()[1]
+    detail = render.network_detail(net)
+    assert "segments:" in detail and "seg-1" in detail
+
+
+def test_segment_text_by_type() -> None:
+    flat = segment_pb2.Segment(network_type="flat", physical_network="physnet1")
+    vxlan = segment_pb2.Segment(network_type="vxlan", segmentation_id=1001)
+    assert render.segment_text(flat) == "flat physnet1"
+    assert render.segment_text(vxlan) == "vxlan 1001"
+
+
+def test_agent_rows_show_liveness_and_capabilities() -> None:
+    now = datetime.datetime(2026, 1, 1, 12, 0, 10, tzinfo=datetime.UTC)
+    beat = timestamp_pb2.Timestamp()
+    beat.FromDatetime(now - datetime.timedelta(seconds=5))
+    agent = agent_pb2.Agent(
+        id="a-1",
+        agent_type="openvswitch",
+        host="compute-ovs",
+        alive=False,
+        heartbeat_time=beat,
+        capabilities=agent_pb2.HostCapabilities(
+            bridge_mappings={"physnet1": "br-eth1"}, tunnel_types=["vxlan"], local_ip="10.0.0.5"
+        ),
+    )
+    row = render.agent_rows([agent]).splitlines()[1]
+    assert "dead" in row and "physnet1:br-eth1" in row and "vxlan" in row and "10.0.0.5" in row
+    assert render.age_text(beat, now) == "5s ago"
+
+
+def test_driver_rows_are_in_binding_order() -> None:
+    drivers = [
+        mechanism_manager_service_pb2.MechanismDriverInfo(
+            name="openvswitch",
+            address="127.0.0.1:50061",
+            reachable=True,
+            agent_type="openvswitch",
+            supported_network_types=["flat", "vlan"],
+            vif_types=["ovs"],
+        ),
+        mechanism_manager_service_pb2.MechanismDriverInfo(
+            name="linuxbridge",
+            address="127.0.0.1:50062",
+            reachable=False,
+            error="connection refused",
+        ),
+    ]
+    lines = render.driver_rows(drivers).splitlines()
+    assert lines[1].startswith("0      openvswitch")
+    assert lines[2].startswith("1      linuxbridge") and "NO" in lines[2]
+    assert "connection refused" in lines[2]
+
+
+def test_process_rows_show_metrics_urls() -> None:
+    rows = [
+        stack.ProcessRow("portapi", "127.0.0.1:50050", "http://127.0.0.1:9100/metrics", 42, "l")
+    ]
+    text = render.process_rows(rows)
+    assert text.splitlines()[1].split() == [
+        "portapi",
+        "127.0.0.1:50050",
+        "http://127.0.0.1:9100/metrics",
+        "42",
+        "l",
+    ]

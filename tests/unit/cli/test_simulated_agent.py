@@ -1,0 +1,254 @@
+"""The simulated agent against a fake AgentService (a test-only stand-in for mechmgr)."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import grpc
+import pytest
+from ml2.v1 import agent_service_pb2, agent_service_pb2_grpc
+
+from services.agent import runner, simulated
+from services.rpc import errors, server
+
+
+class FakeAgentService(agent_service_pb2_grpc.AgentServiceServicer):
+    """Keeps agents in a dict; can forget them or refuse registrations."""
+
+    def __init__(self) -> None:
+        self.agents: dict[str, object] = {}
+        self.registrations: list[agent_service_pb2.RegisterAgentRequest] = []
+        self.heartbeats = 0
+        self.refuse = False
+
+    def RegisterAgent(self, request, context):
+        if self.refuse:
+            raise errors.InvalidArgument("agent.agent_type", "unknown agent type")
+        self.registrations.append(request)
+        agent = type(request.agent)()
+        agent.CopyFrom(request.agent)
+        agent.id = str(uuid.uuid4())
+        agent.alive = True
+        self.agents[agent.id] = agent
+        return agent_service_pb2.RegisterAgentResponse(
+            agent=agent, heartbeat_interval_seconds=1, agent_down_time_seconds=3
+        )
+
+    def HeartbeatAgent(self, request, context):
+        if request.agent_id not in self.agents:
+            raise errors.NotFound(f"agent {request.agent_id} not found")
+        self.heartbeats += 1
+        return agent_service_pb2.HeartbeatAgentResponse(agent=self.agents[request.agent_id])
+
+
+def start_fake(fake: FakeAgentService, address: str = "127.0.0.1:0") -> server.ServerHandle:
+    registration = (
+        agent_service_pb2_grpc.add_AgentServiceServicer_to_server,
+        fake,
+        "ml2.v1.AgentService",
+    )
+    handle = server.build_server([registration], address)
+    handle.server.start()
+    return handle
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+SPEC = simulated.AgentSpec(
+    agent_type="openvswitch",
+    host="compute-ovs",
+    bridge_mappings={"physnet1": "br-eth1"},
+    integration_bridge="br-int",
+    datapath_type="system",
+)
+
+
+class Running:
+    def __init__(self, port: int, spec: simulated.AgentSpec = SPEC) -> None:
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=runner._CHANNEL_OPTIONS)
+        stub = agent_service_pb2_grpc.AgentServiceStub(self.channel)
+        self.agent = simulated.SimulatedAgent(spec, stub, rpc_timeout=1.0, max_backoff=0.5)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.agent.run()
+        except BaseException as exc:
+            self.error = exc
+
+    def stop(self) -> None:
+        self.agent.stop.set()
+        self.thread.join(5)
+        self.channel.close()
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[FakeAgentService, server.ServerHandle]]:
+    service = FakeAgentService()
+    handle = start_fake(service)
+    yield service, handle
+    handle.server.stop(0)
+
+
+def test_registers_its_capabilities_then_heartbeats(fake) -> None:
+    service, handle = fake
+    running = Running(handle.port)
+    try:
+        assert running.agent.registered.wait(5)
+        sent = service.registrations[0].agent
+        assert (sent.agent_type, sent.host) == ("openvswitch", "compute-ovs")
+        assert dict(sent.capabilities.bridge_mappings) == {"physnet1": "br-eth1"}
+        assert sent.capabilities.integration_bridge == "br-int"
+        assert running.agent.interval == 1.0
+        assert wait_for(lambda: service.heartbeats >= 1, 3)
+    finally:
+        running.stop()
+    assert not running.thread.is_alive() and running.error is None
+
+
+def test_registers_again_when_mechmgr_forgets_the_agent(fake) -> None:
+    service, handle = fake
+    running = Running(handle.port)
+    try:
+        assert running.agent.registered.wait(5)
+        first_id = running.agent.agent_id
+        service.agents.clear()
+        assert wait_for(lambda: len(service.registrations) == 2, 5)
+        assert running.agent.agent_id != first_id
+        assert wait_for(lambda: running.agent.agent_id in service.agents, 2)
+    finally:
+        running.stop()
+
+
+def test_rides_out_a_mechmgr_restart(fake) -> None:
+    service, handle = fake
+    running = Running(handle.port)
+    try:
+        assert running.agent.registered.wait(5)
+        agent_id = running.agent.agent_id
+        handle.server.stop(0).wait()
+        time.sleep(2.0)  # at least one heartbeat fails while mechmgr is down
+        assert running.thread.is_alive()
+        revived = FakeAgentService()
+        revived.agents = service.agents  # the registry survived in the database
+        new_handle = start_fake(revived, f"127.0.0.1:{handle.port}")
+        try:
+            assert wait_for(lambda: revived.heartbeats >= 1, 10)
+            assert running.agent.agent_id == agent_id and not revived.registrations
+        finally:
+            new_handle.server.stop(0)
+    finally:
+        running.stop()
+
+
+def test_keeps_retrying_until_mechmgr_first_answers() -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    running = Running(port)
+    try:
+        time.sleep(1.0)
+        assert running.thread.is_alive() and not running.agent.registered.is_set()
+        service = FakeAgentService()
+        handle = start_fake(service, f"127.0.0.1:{port}")
+        try:
+            assert running.agent.registered.wait(10)
+        finally:
+            handle.server.stop(0)
+    finally:
+        running.stop()
+
+
+def test_a_refused_registration_stops_the_agent_with_the_reason(fake) -> None:
+    service, handle = fake
+    service.refuse = True
+    running = Running(handle.port)
+    running.thread.join(5)
+    assert isinstance(running.error, simulated.AgentRefused)
+    assert "INVALID_ARGUMENT" in str(running.error) and "unknown agent type" in str(running.error)
+    running.channel.close()
+
+
+def test_stops_promptly_and_does_not_deregister(fake) -> None:
+    service, handle = fake
+    running = Running(handle.port)
+    assert running.agent.registered.wait(5)
+    started = time.monotonic()
+    running.stop()
+    assert time.monotonic() - started < 1.0
+    assert running.agent.agent_id in service.agents
+
+
+def parse_agent(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    runner.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_without_simulate_the_agent_refuses_with_a_clear_message(capsys) -> None:
+    code = runner.run(parse_agent("--type", "openvswitch", "--host", "h"))
+    err = capsys.readouterr().err
+    assert code == 2 and "--simulate" in err and "dataplane" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--bridge-mappings", "physnet1"], "must be PHYSNET:NAME"),
+        (["--bridge-mappings", "physnet1:a,physnet1:b"], "mapped twice"),
+        (["--tunnel-types", "vxlan"], "--local-ip: required"),
+        (["--tunnel-types", "stt", "--local-ip", "10.0.0.1"], "unknown tunnel type 'stt'"),
+        (["--tunnel-types", "vxlan", "--local-ip", "ten"], "not an IP address"),
+        (["--interface-mappings", "physnet1:eth1"], "use --bridge-mappings"),
+        (["--host", " "], "--host: must not be empty"),
+    ],
+)
+def test_bad_agent_options_exit_2_naming_the_option(argv, message, capsys) -> None:
+    code = runner.run(parse_agent("--type", "openvswitch", "--simulate", *argv))
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_spec_from_options() -> None:
+    spec = runner.spec_from_args(
+        parse_agent(
+            "--type",
+            "linuxbridge",
+            "--host",
+            "compute-lb",
+            "--interface-mappings",
+            "physnet1:eth1",
+            "--tunnel-types",
+            "vxlan",
+            "--local-ip",
+            "192.0.2.10",
+        )
+    )
+    agent = spec.to_proto()
+    assert agent.capabilities.interface_mappings["physnet1"] == "eth1"
+    assert list(agent.capabilities.tunnel_types) == ["vxlan"]
+    assert agent.capabilities.local_ip == "192.0.2.10"
+    assert agent.capabilities.integration_bridge == "" and agent.capabilities.port_filter
+
+
+def test_backoff_doubles_up_to_the_cap_and_resets() -> None:
+    backoff = simulated.Backoff(initial=0.5, maximum=2.0)
+    delays = [backoff.next() for _ in range(5)]
+    assert 0.4 <= delays[0] <= 0.5 and 0.8 <= delays[1] <= 1.0
+    assert all(d <= 2.0 for d in delays) and delays[4] >= 1.6
+    backoff.reset()
+    assert backoff.next() <= 0.5
