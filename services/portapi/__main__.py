@@ -1,0 +1,5 @@
+"""``python -m services.portapi``: runs the network and port API."""
+
+from services.portapi import server
+
+server.main()

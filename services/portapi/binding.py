@@ -1,0 +1,185 @@
+"""The bind flow: resolve a binding for one generation of a port's inputs and commit it only if
+those inputs are still current.
+
+    record inputs (gen g) ─► ResolveBinding(inputs of g) ─► UPDATE ... WHERE generation = g
+                                       ▲                                │ 0 rows
+                                       └────── reload inputs (g') ◄─────┘
+
+1. The caller records the binding inputs and bumps the generation in one write (or, to retry a
+   failed or pending binding, keeps the generation) and hands over a ``BindTicket``.
+2. ``Binder.bind`` asks the resolver (mechmgr) outside any transaction, with a deadline.
+3. It commits the result with a compare-and-set on the generation, checking the row count. When
+   the inputs changed meanwhile it reloads them in the same transaction and resolves again, at
+   most ``max_tries`` times, then raises BindingConflict (ABORTED). It stops early, without
+   error, when the port was deleted, unbound, or already has a result for its current inputs
+   (another request committed it).
+
+Failure is a state, never silence: when mechmgr cannot be reached (down, or no answer within
+the deadline) the port is committed ``binding_failed`` with one verdict of driver ``mechmgr``
+whose reason is MECHANISM_MANAGER_UNAVAILABLE, and the RPC succeeds; GetPort shows the reason and
+any later update of the port binds it again. A FAILED result without reasons, or a BOUND one
+without levels, is stored as FAILED with reason MECHANISM_MANAGER_ERROR.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.portapi import errors as portapi_errors
+from services.portapi import metrics
+from services.portapi import resources as r
+from services.portapi.clients import BindingResolver
+from services.portapi.db import repository as repo
+from services.rpc import errors
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_TRIES = 10
+
+_COMMITTED = "committed"
+
+
+class Binder:
+    """Runs the bind flow for one port at a time; safe to share between threads."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        resolver: BindingResolver,
+        max_tries: int = DEFAULT_MAX_TRIES,
+    ) -> None:
+        self._factory = factory
+        self._resolver = resolver
+        self._max_tries = max_tries
+
+    def bind(self, ticket: r.BindTicket, started: float | None = None) -> None:
+        """Resolves and commits the binding of ``ticket``'s port, following changed inputs.
+
+        ``started`` is when the inputs were recorded (perf_counter), for the latency metric.
+        Raises BindingConflict when the inputs changed during every one of max_tries attempts.
+        """
+        start = time.perf_counter() if started is None else started
+        for attempt in range(1, self._max_tries + 1):
+            result = self._resolve(ticket)
+            outcome = repo.run_write(self._factory, lambda s, t=ticket, x=result: _commit(s, t, x))
+            if outcome == _COMMITTED:
+                metrics.record_result(result, time.perf_counter() - start)
+                _log_result(ticket, result, attempt)
+                return
+            if outcome is None:
+                return
+            metrics.CAS_RETRIES.inc()
+            logger.info(
+                "binding inputs of port %s changed from generation %d to %d while binding; "
+                "binding again", ticket.port_id, ticket.generation, outcome.generation,
+            )
+            ticket = outcome
+        metrics.BIND_ABORTS.inc()
+        logger.warning(
+            "gave up binding port %s after %d tries: its inputs kept changing",
+            ticket.port_id, self._max_tries,
+        )
+        raise portapi_errors.BindingConflict(ticket.port_id, self._max_tries)
+
+    def _resolve(self, ticket: r.BindTicket) -> r.BindingResult:
+        start = time.perf_counter()
+        try:
+            result = checked(self._resolver.resolve(ticket))
+            outcome = "ok"
+        except errors.Unavailable as exc:
+            logger.warning("cannot resolve the binding of port %s: %s", ticket.port_id, exc)
+            result = failed(
+                r.MECHANISM_MANAGER_UNAVAILABLE,
+                f"the mechanism manager did not answer: {exc.message}",
+            )
+            outcome = "unavailable"
+        except errors.ServiceError as exc:
+            logger.error("mechmgr refused to resolve port %s: %s", ticket.port_id, exc)
+            result = failed(
+                r.MECHANISM_MANAGER_ERROR,
+                f"the mechanism manager refused the request: {exc.code.name}: {exc.message}",
+            )
+            outcome = "error"
+        metrics.RESOLVE_LATENCY.labels(outcome).observe(time.perf_counter() - start)
+        return result
+
+
+def _commit(
+    session: Session, ticket: r.BindTicket, result: r.BindingResult
+) -> str | r.BindTicket | None:
+    """Commits ``result`` if ticket's generation is current. Otherwise returns the ticket to
+    resolve next, or None when there is nothing left to do."""
+    if repo.commit_result(session, ticket.port_id, ticket.generation, result):
+        return _COMMITTED
+    current = repo.binding_state(session, ticket.port_id)
+    if current is None:
+        return None  # the port was deleted
+    state, fresh = current
+    if fresh.inputs.host_id == "" or state != r.UNBOUND:
+        return None  # unbound meanwhile, or another request committed a result for these inputs
+    return fresh
+
+
+def failed(code: str, message: str) -> r.BindingResult:
+    """Returns a FAILED result whose trace holds one verdict of portapi about mechmgr."""
+    reason = r.DeclineReason(code=code, message=message)
+    verdict = r.Verdict(level=0, driver=r.MECHANISM_MANAGER, outcome="DECLINE", reasons=(reason,))
+    return r.BindingResult(
+        state=r.FAILED,
+        vif_type=r.VIF_TYPE_BINDING_FAILED,
+        trace=(verdict,),
+        failure_message=message,
+    )
+
+
+def checked(result: r.BindingResult) -> r.BindingResult:
+    """Returns ``result`` if it is a coherent BOUND or FAILED result; otherwise a FAILED result
+    with reason MECHANISM_MANAGER_ERROR saying what was wrong. A FAILED result always leaves
+    with at least one reason and a failure message."""
+    if result.state == r.BOUND:
+        if result.levels and result.vif_type not in ("", r.VIF_TYPE_UNBOUND,
+                                                     r.VIF_TYPE_BINDING_FAILED):
+            return result
+        return failed(
+            r.MECHANISM_MANAGER_ERROR,
+            f"the mechanism manager returned a bound result without levels or with vif_type "
+            f"{result.vif_type!r}",
+        )
+    if result.state != r.FAILED:
+        return failed(
+            r.MECHANISM_MANAGER_ERROR,
+            f"the mechanism manager returned binding state {result.state!r}",
+        )
+    has_reason = any(verdict.reasons for verdict in result.trace)
+    if not has_reason:
+        missing = failed(r.MECHANISM_MANAGER_ERROR,
+                         "the mechanism manager reported a failed binding without reasons")
+        result = replace(result, trace=(*result.trace, *missing.trace))
+    message = result.failure_message or _summary(result)
+    return replace(result, vif_type=r.VIF_TYPE_BINDING_FAILED, levels=(), failure_message=message)
+
+
+def _summary(result: r.BindingResult) -> str:
+    parts = [
+        f"{verdict.driver}: {reason.message or reason.code}"
+        for verdict in result.trace
+        for reason in verdict.reasons
+    ]
+    return "; ".join(parts)
+
+
+def _log_result(ticket: r.BindTicket, result: r.BindingResult, attempt: int) -> None:
+    if result.state == r.BOUND:
+        logger.debug(
+            "bound port %s on host %s: vif_type %s (generation %d, attempt %d)",
+            ticket.port_id, ticket.inputs.host_id, result.vif_type, ticket.generation, attempt,
+        )
+    else:
+        logger.warning(
+            "binding port %s on host %s failed: %s (generation %d)",
+            ticket.port_id, ticket.inputs.host_id, result.failure_message, ticket.generation,
+        )

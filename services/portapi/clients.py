@@ -1,0 +1,110 @@
+"""Typed clients of the services portapi depends on: typemgr's SegmentService and mechmgr's
+MechanismManagerService.
+
+Each client wraps one long-lived channel created by the composition root, calls with a deadline
+and never waits for a peer that is down. A failed call raises the ServiceError it carried
+(``errors.from_rpc_error``), so typemgr's INVALID_ARGUMENT reaches portapi's caller with the same
+code, reason, message and field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import grpc
+from ml2.v1 import (
+    mechanism_manager_service_pb2_grpc,
+    segment_service_pb2,
+    segment_service_pb2_grpc,
+)
+
+from services.portapi import convert
+from services.portapi import resources as r
+from services.rpc import channels, errors
+
+# A peer that restarts is reached again within a second, not after gRPC's default back-off of up
+# to two minutes (during which every call would fail at once).
+_RECONNECT_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
+
+def open_channel(address: str) -> grpc.Channel:
+    """Returns a channel to ``address`` with the shared keepalive settings and a short
+    reconnect back-off. Created once per peer per process."""
+    return grpc.insecure_channel(address, options=[*channels._OPTIONS, *_RECONNECT_OPTIONS])
+
+
+class SegmentAllocator(Protocol):
+    """What portapi needs from typemgr."""
+
+    def create_network_segments(
+        self, network_id: str, project_id: str, specs: Sequence[r.SegmentSpec]
+    ) -> tuple[tuple[r.Segment, ...], int]:
+        """Creates (or returns the existing) static segments of a network and its MTU."""
+        ...
+
+    def release_network_segments(self, network_id: str) -> None:
+        """Releases every segment of a network; a network typemgr does not know is released."""
+        ...
+
+
+class BindingResolver(Protocol):
+    """What portapi needs from mechmgr."""
+
+    def resolve(self, ticket: r.BindTicket) -> r.BindingResult:
+        """Returns the BOUND or FAILED result for the ticket's inputs; raises ServiceError when
+        mechmgr cannot be asked (Unavailable) or refuses the request."""
+        ...
+
+
+class SegmentClient:
+    """SegmentAllocator over gRPC."""
+
+    def __init__(self, channel: grpc.Channel, timeout: float, peer: str = "typemgr") -> None:
+        self._stub = segment_service_pb2_grpc.SegmentServiceStub(channel)
+        self._timeout = timeout
+        self._peer = peer
+
+    def create_network_segments(
+        self, network_id: str, project_id: str, specs: Sequence[r.SegmentSpec]
+    ) -> tuple[tuple[r.Segment, ...], int]:
+        request = segment_service_pb2.CreateNetworkSegmentsRequest(
+            network_id=network_id,
+            project_id=project_id,
+            segments=[convert.segment_spec_msg(s) for s in specs],
+        )
+        try:
+            reply = self._stub.CreateNetworkSegments(request, timeout=self._timeout)
+        except grpc.RpcError as err:
+            raise errors.from_rpc_error(err, peer=self._peer) from None
+        return tuple(convert.segment(s) for s in reply.segments), reply.mtu
+
+    def release_network_segments(self, network_id: str) -> None:
+        request = segment_service_pb2.ReleaseNetworkSegmentsRequest(network_id=network_id)
+        try:
+            self._stub.ReleaseNetworkSegments(request, timeout=self._timeout)
+        except grpc.RpcError as err:
+            exc = errors.from_rpc_error(err, peer=self._peer)
+            if not isinstance(exc, errors.NotFound):
+                raise exc from None
+
+
+class MechanismManagerClient:
+    """BindingResolver over gRPC."""
+
+    def __init__(self, channel: grpc.Channel, timeout: float, peer: str = "mechmgr") -> None:
+        self._stub = mechanism_manager_service_pb2_grpc.MechanismManagerServiceStub(channel)
+        self._timeout = timeout
+        self._peer = peer
+
+    def resolve(self, ticket: r.BindTicket) -> r.BindingResult:
+        try:
+            request = convert.resolve_request(ticket)
+            reply = self._stub.ResolveBinding(request, timeout=self._timeout)
+        except grpc.RpcError as err:
+            raise errors.from_rpc_error(err, peer=self._peer) from None
+        return convert.binding_result(reply)

@@ -1,0 +1,107 @@
+"""portapi settings, read once from the environment at start-up.
+
+Every variable is prefixed ``PORTAPI_``; a malformed value stops the process with a one-line
+reason (``exit_on_config_error``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.rpc import config
+
+DEFAULT_DATABASE_URL = "sqlite:///./data/portapi.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The typed configuration of one portapi process."""
+
+    listen: str = "127.0.0.1:50050"
+    """``PORTAPI_LISTEN``: host:port the gRPC server binds (port 0 picks a free port)."""
+
+    metrics_port: int = 9100
+    """``PORTAPI_METRICS_PORT``: HTTP port of the Prometheus /metrics endpoint (0 picks one)."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    """``PORTAPI_DATABASE_URL``: SQLAlchemy URL of the networks/ports database. SQLite for one
+    replica; PostgreSQL (``postgresql+psycopg://...``) when several replicas share the data."""
+
+    typemgr_address: str = "127.0.0.1:50051"
+    """``PORTAPI_TYPEMGR_ADDRESS``: host:port of typemgr's SegmentService."""
+
+    mechmgr_address: str = "127.0.0.1:50052"
+    """``PORTAPI_MECHMGR_ADDRESS``: host:port of mechmgr's MechanismManagerService."""
+
+    typemgr_timeout_seconds: float = 5.0
+    """``PORTAPI_TYPEMGR_TIMEOUT_SECONDS``: deadline of each call to typemgr."""
+
+    mechmgr_timeout_seconds: float = 5.0
+    """``PORTAPI_MECHMGR_TIMEOUT_SECONDS``: deadline of each ResolveBinding call. A binding that
+    mechmgr does not resolve in time ends ``binding_failed`` with MECHANISM_MANAGER_UNAVAILABLE."""
+
+    bind_max_tries: int = 10
+    """``PORTAPI_BIND_MAX_TRIES``: how many times one request resolves a binding when concurrent
+    changes of the binding inputs keep winning; after that the request is ABORTED."""
+
+    db_pool_size: int = 10
+    """``PORTAPI_DB_POOL_SIZE``: connections kept open to PostgreSQL (ignored for SQLite)."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Reads the settings; raises ConfigError naming the variable and the rule."""
+        env = config.env(environ)
+        settings = cls(
+            listen=config.get_str(env, "PORTAPI_LISTEN", cls.listen),
+            metrics_port=config.get_int(env, "PORTAPI_METRICS_PORT", cls.metrics_port),
+            database_url=config.get_str(env, "PORTAPI_DATABASE_URL", cls.database_url),
+            typemgr_address=config.get_str(env, "PORTAPI_TYPEMGR_ADDRESS", cls.typemgr_address),
+            mechmgr_address=config.get_str(env, "PORTAPI_MECHMGR_ADDRESS", cls.mechmgr_address),
+            typemgr_timeout_seconds=config.get_float(
+                env, "PORTAPI_TYPEMGR_TIMEOUT_SECONDS", cls.typemgr_timeout_seconds, minimum=0.01
+            ),
+            mechmgr_timeout_seconds=config.get_float(
+                env, "PORTAPI_MECHMGR_TIMEOUT_SECONDS", cls.mechmgr_timeout_seconds, minimum=0.01
+            ),
+            bind_max_tries=config.get_int(
+                env, "PORTAPI_BIND_MAX_TRIES", cls.bind_max_tries, minimum=1
+            ),
+            db_pool_size=config.get_int(env, "PORTAPI_DB_POOL_SIZE", cls.db_pool_size, minimum=1),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raises ConfigError if an address or URL is malformed."""
+        for name, value in (
+            ("PORTAPI_LISTEN", self.listen),
+            ("PORTAPI_TYPEMGR_ADDRESS", self.typemgr_address),
+            ("PORTAPI_MECHMGR_ADDRESS", self.mechmgr_address),
+        ):
+            _check_address(name, value)
+        if not self.database_url.startswith(("sqlite", "postgresql")):
+            raise config.ConfigError(
+                f"PORTAPI_DATABASE_URL={self.database_url!r}: must be a sqlite:/// or "
+                "postgresql+psycopg:// URL"
+            )
+
+
+def _check_address(name: str, value: str) -> None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise config.ConfigError(f"{name}={value!r}: must be host:port")
+
+
+def ensure_sqlite_directory(url: str) -> None:
+    """Creates the directory of a ``sqlite:///path`` database file if it does not exist."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url[len(prefix):] not in ("", ":memory:"):
+        Path(url[len(prefix):]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def log_settings() -> tuple[str, str]:
+    """Returns ``ML2_LOG_LEVEL`` (INFO) and ``ML2_LOG_FORMAT`` (json), read by every process."""
+    return os.environ.get("ML2_LOG_LEVEL", "INFO"), os.environ.get("ML2_LOG_FORMAT", "json")

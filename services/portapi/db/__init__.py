@@ -1,0 +1,1 @@
+"""portapi storage: the tables of networks, ports and bindings, and the statements on them."""

@@ -1,0 +1,140 @@
+"""The tables portapi owns, in SQLAlchemy 2.0 style.
+
+    networks 1──* ports 1──1 port_bindings 1──* port_binding_levels
+
+JSON documents (segments, profile, vif_details, trace, a level's segment) are stored as compact
+JSON text so that SQLite and PostgreSQL hold the same bytes and the 4095-character profile limit
+applies to exactly what is stored. Times are naive UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAME_LEN = 255
+ID_LEN = 36
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names (so migrations can refer to them)."""
+
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class NetworkRow(Base):
+    """A network and the static segments typemgr gave it, cached for binding.
+
+    ``status`` is CREATING from the insert until typemgr's segments are stored, ACTIVE after, and
+    DELETING while its segments are released; only ACTIVE networks accept ports. A retried
+    CreateNetwork with the same ``request_id`` finishes a network left CREATING.
+    """
+
+    __tablename__ = "networks"
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LEN), default="")
+    project_id: Mapped[str] = mapped_column(String(NAME_LEN), index=True)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    mtu: Mapped[int] = mapped_column(Integer, default=0)
+    segments: Mapped[str] = mapped_column(Text, default="[]")
+    status: Mapped[str] = mapped_column(String(16))
+    create_time: Mapped[datetime] = mapped_column(DateTime)
+    request_id: Mapped[str | None] = mapped_column(String(NAME_LEN), unique=True, nullable=True)
+
+    __table_args__ = (Index("ix_networks_create_time_id", "create_time", "id"),)
+
+
+class PortRow(Base):
+    """A port. Its MAC address is unique within its network; a network with ports cannot be
+    deleted (RESTRICT)."""
+
+    __tablename__ = "ports"
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    network_id: Mapped[str] = mapped_column(
+        String(ID_LEN), ForeignKey("networks.id", ondelete="RESTRICT"), index=True
+    )
+    project_id: Mapped[str] = mapped_column(String(NAME_LEN), index=True)
+    name: Mapped[str] = mapped_column(String(NAME_LEN), default="")
+    mac_address: Mapped[str] = mapped_column(String(17))
+    device_id: Mapped[str] = mapped_column(String(NAME_LEN), default="", index=True)
+    device_owner: Mapped[str] = mapped_column(String(NAME_LEN), default="")
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16))
+    create_time: Mapped[datetime] = mapped_column(DateTime)
+    update_time: Mapped[datetime] = mapped_column(DateTime)
+    request_id: Mapped[str | None] = mapped_column(String(NAME_LEN), unique=True, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("network_id", "mac_address"),
+        Index("ix_ports_create_time_id", "create_time", "id"),
+    )
+
+
+class PortBindingRow(Base):
+    """The binding of a port (exactly one per port): inputs, their generation, and the result.
+
+    Every change of the inputs bumps ``generation`` and resets the result to UNBOUND in the same
+    write; a result is stored only by a compare-and-set on the generation it was resolved for.
+    So a BOUND or FAILED row always describes the inputs stored beside it.
+    """
+
+    __tablename__ = "port_bindings"
+
+    port_id: Mapped[str] = mapped_column(
+        String(ID_LEN), ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True
+    )
+    host_id: Mapped[str] = mapped_column(String(NAME_LEN), default="", index=True)
+    vnic_type: Mapped[str] = mapped_column(String(64), default="normal")
+    profile: Mapped[str] = mapped_column(Text, default="{}")
+    vif_type: Mapped[str] = mapped_column(String(64), default="unbound")
+    vif_details: Mapped[str] = mapped_column(Text, default="{}")
+    state: Mapped[str] = mapped_column(String(16), default="UNBOUND")
+    trace: Mapped[str] = mapped_column(Text, default="[]")
+    failure_message: Mapped[str] = mapped_column(Text, default="")
+    generation: Mapped[int] = mapped_column(BigInteger, default=1)
+
+
+class PortBindingLevelRow(Base):
+    """One level of a committed binding; level 0 is closest to the fabric. Replaced as a whole
+    with every committed result, deleted when the inputs change."""
+
+    __tablename__ = "port_binding_levels"
+
+    # References the binding (not the port) so that inserting levels only key-locks the binding
+    # row the committing transaction already holds.
+    port_id: Mapped[str] = mapped_column(
+        String(ID_LEN), ForeignKey("port_bindings.port_id", ondelete="CASCADE"), primary_key=True
+    )
+    level: Mapped[int] = mapped_column(Integer, primary_key=True)
+    driver: Mapped[str] = mapped_column(String(64))
+    segment_id: Mapped[str] = mapped_column(String(ID_LEN))
+    segment: Mapped[str] = mapped_column(Text)
+
+
+networks = NetworkRow.__table__
+ports = PortRow.__table__
+port_bindings = PortBindingRow.__table__
+port_binding_levels = PortBindingLevelRow.__table__

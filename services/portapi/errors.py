@@ -1,0 +1,127 @@
+"""The errors portapi raises, each a subclass of the shared error model with its own reason.
+
+    NotFound
+     ├── NetworkNotFound        NETWORK_NOT_FOUND      metadata network_id
+     └── PortNotFound           PORT_NOT_FOUND         metadata port_id
+    FailedPrecondition
+     ├── NetworkInUse           NETWORK_IN_USE         metadata network_id, port_count
+     ├── NetworkNotActive       NETWORK_NOT_ACTIVE     metadata network_id, status
+     └── PortInUse              PORT_IN_USE            metadata port_id, host_id, vif_type
+    AlreadyExists
+     └── MacAddressInUse        MAC_ADDRESS_IN_USE     metadata network_id, mac_address
+    ResourceExhausted
+     └── MacAddressesExhausted  MAC_GENERATION_FAILED  metadata network_id
+    Aborted
+     └── BindingConflict        BINDING_CONFLICT       metadata port_id, tries
+
+Errors of typemgr pass through unchanged (``errors.from_rpc_error``); a binding that fails is a
+state of the port, not an error.
+"""
+
+from __future__ import annotations
+
+from services.rpc import errors
+
+
+class NetworkNotFound(errors.NotFound):
+    """No network has the id."""
+
+    reason = "NETWORK_NOT_FOUND"
+
+    def __init__(self, network_id: str) -> None:
+        super().__init__(f"network {network_id!r} not found", network_id=network_id)
+
+
+class PortNotFound(errors.NotFound):
+    """No port has the id."""
+
+    reason = "PORT_NOT_FOUND"
+
+    def __init__(self, port_id: str) -> None:
+        super().__init__(f"port {port_id!r} not found", port_id=port_id)
+
+
+class NetworkInUse(errors.FailedPrecondition):
+    """The network still has ports."""
+
+    reason = "NETWORK_IN_USE"
+
+    def __init__(self, network_id: str, port_count: int) -> None:
+        noun = "port" if port_count == 1 else "ports"
+        super().__init__(
+            f"network {network_id!r} has {port_count} {noun}; delete them first",
+            network_id=network_id,
+            port_count=port_count,
+        )
+
+
+class NetworkNotActive(errors.FailedPrecondition):
+    """The network is still being created, or is being deleted."""
+
+    reason = "NETWORK_NOT_ACTIVE"
+
+    def __init__(self, network_id: str, status: str) -> None:
+        state = "being created" if status == "CREATING" else "being deleted"
+        super().__init__(
+            f"network {network_id!r} is {state}; it accepts no ports",
+            network_id=network_id,
+            status=status,
+        )
+
+
+class PortInUse(errors.FailedPrecondition):
+    """The vnic type of a bound port cannot change (Neutron's PortInUse)."""
+
+    reason = "PORT_IN_USE"
+
+    def __init__(self, port_id: str, host_id: str, vif_type: str) -> None:
+        super().__init__(
+            f"binding.vnic_type: port {port_id!r} is bound on host {host_id!r} as {vif_type!r}; "
+            "its vnic type can only change while it is unbound or its binding failed "
+            "(set binding.host_id to empty first)",
+            port_id=port_id,
+            host_id=host_id,
+            vif_type=vif_type,
+            field="binding.vnic_type",
+        )
+
+
+class MacAddressInUse(errors.AlreadyExists):
+    """Another port of the network has the MAC address."""
+
+    reason = "MAC_ADDRESS_IN_USE"
+
+    def __init__(self, network_id: str, mac_address: str) -> None:
+        super().__init__(
+            f"port.mac_address: {mac_address} is already used by a port of network "
+            f"{network_id!r}",
+            network_id=network_id,
+            mac_address=mac_address,
+            field="port.mac_address",
+        )
+
+
+class MacAddressesExhausted(errors.ResourceExhausted):
+    """Random MAC addresses kept colliding with ports of the network."""
+
+    reason = "MAC_GENERATION_FAILED"
+
+    def __init__(self, network_id: str, tries: int) -> None:
+        super().__init__(
+            f"no free MAC address found for network {network_id!r} after {tries} tries",
+            network_id=network_id,
+        )
+
+
+class BindingConflict(errors.Aborted):
+    """Concurrent changes of the binding inputs won every try; the caller may retry."""
+
+    reason = "BINDING_CONFLICT"
+
+    def __init__(self, port_id: str, tries: int) -> None:
+        super().__init__(
+            f"port {port_id!r}: its binding inputs changed during each of {tries} binding "
+            "attempts; read the port and retry",
+            port_id=port_id,
+            tries=tries,
+        )

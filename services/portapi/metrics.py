@@ -1,0 +1,50 @@
+"""Prometheus metrics of portapi's binding flow (per-RPC counts and latencies come from the
+shared server interceptor)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+from services.portapi import resources as r
+from services.rpc.metrics import LATENCY_BUCKETS
+
+BINDINGS = Counter(
+    "ml2_portapi_bindings_total",
+    "Binding results committed, by state (BOUND, FAILED), vif_type and the first decline reason "
+    "of a failed binding (empty when bound).",
+    ["state", "vif_type", "reason"],
+)
+DECLINES = Counter(
+    "ml2_portapi_binding_declines_total",
+    "Decline reasons in the traces of committed bindings, by driver and reason code.",
+    ["driver", "reason"],
+)
+BIND_LATENCY = Histogram(
+    "ml2_portapi_bind_seconds",
+    "Time from recording a port's binding inputs to committing its result, retries included.",
+    buckets=LATENCY_BUCKETS,
+)
+RESOLVE_LATENCY = Histogram(
+    "ml2_portapi_resolve_seconds",
+    "Duration of the ResolveBinding calls to mechmgr, by outcome (ok, unavailable, error).",
+    ["outcome"],
+    buckets=LATENCY_BUCKETS,
+)
+CAS_RETRIES = Counter(
+    "ml2_portapi_binding_cas_retries_total",
+    "Binding results discarded because the binding inputs changed while they were resolved.",
+)
+BIND_ABORTS = Counter(
+    "ml2_portapi_binding_aborts_total",
+    "Bind requests that gave up with ABORTED after PORTAPI_BIND_MAX_TRIES lost compare-and-sets.",
+)
+
+
+def record_result(result: r.BindingResult, seconds: float) -> None:
+    """Counts one committed binding result and observes its latency."""
+    BINDINGS.labels(result.state, result.vif_type, result.primary_reason()).inc()
+    BIND_LATENCY.observe(seconds)
+    if result.state == r.FAILED:
+        for verdict in result.trace:
+            for reason in verdict.reasons:
+                DECLINES.labels(verdict.driver, reason.code).inc()

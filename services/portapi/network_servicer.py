@@ -1,0 +1,64 @@
+"""NetworkService: validates requests and translates between messages and NetworkManager."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ml2.v1 import network_service_pb2, network_service_pb2_grpc
+
+from services.portapi import convert, validate
+from services.portapi import resources as r
+from services.portapi.networks import NetworkManager
+
+
+class NetworkServicer(network_service_pb2_grpc.NetworkServiceServicer):
+    """Serves ml2.v1.NetworkService. Errors are raised, never aborted here."""
+
+    def __init__(self, manager: NetworkManager) -> None:
+        self._manager = manager
+
+    def CreateNetwork(
+        self, request: network_service_pb2.CreateNetworkRequest, context: Any
+    ) -> network_service_pb2.CreateNetworkResponse:
+        spec = network_spec(request)
+        request_id = validate.request_id("request_id", request.request_id)
+        network = self._manager.create(spec, request_id)
+        return network_service_pb2.CreateNetworkResponse(network=convert.network_msg(network))
+
+    def GetNetwork(
+        self, request: network_service_pb2.GetNetworkRequest, context: Any
+    ) -> network_service_pb2.GetNetworkResponse:
+        network_id = validate.required("network_id", request.network_id)
+        network = self._manager.get(network_id)
+        return network_service_pb2.GetNetworkResponse(network=convert.network_msg(network))
+
+    def ListNetworks(
+        self, request: network_service_pb2.ListNetworksRequest, context: Any
+    ) -> network_service_pb2.ListNetworksResponse:
+        project_id = validate.bounded("project_id", request.project_id.strip())
+        networks, token = self._manager.list_page(
+            project_id, request.page_size, request.page_token
+        )
+        return network_service_pb2.ListNetworksResponse(
+            networks=[convert.network_msg(n) for n in networks], next_page_token=token
+        )
+
+    def DeleteNetwork(
+        self, request: network_service_pb2.DeleteNetworkRequest, context: Any
+    ) -> network_service_pb2.DeleteNetworkResponse:
+        network_id = validate.required("network_id", request.network_id)
+        network = self._manager.delete(network_id)
+        return network_service_pb2.DeleteNetworkResponse(network=convert.network_msg(network))
+
+
+def network_spec(request: network_service_pb2.CreateNetworkRequest) -> r.NetworkSpec:
+    """Returns the validated spec of a CreateNetwork request. The segments are validated by
+    typemgr, whose errors name them as this request does (``segments[0].segmentation_id``)."""
+    net = request.network
+    return r.NetworkSpec(
+        name=validate.bounded("network.name", net.name),
+        project_id=validate.identifier("network.project_id", net.project_id),
+        shared=net.shared,
+        admin_state_up=net.admin_state_up,
+        segments=tuple(convert.segment_spec(s) for s in request.segments),
+    )

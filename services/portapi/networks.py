@@ -1,0 +1,143 @@
+"""Networks: creation with segments from typemgr, reads, and deletion that releases them.
+
+CreateNetwork inserts the network as CREATING, asks typemgr for its segments (provider segments
+as given, or one tenant segment), then caches them and makes it ACTIVE. When typemgr refuses or
+cannot be reached the network row is deleted again, so nothing remains, and typemgr's error
+passes through unchanged. A retry with the same ``request_id`` returns the first network, and
+finishes it if a crash left it CREATING (typemgr's CreateNetworkSegments is idempotent).
+
+DeleteNetwork marks the network DELETING in the same transaction that checks it has no ports
+(which keeps ports from being created on it), releases its segments in typemgr, then deletes the
+row; if typemgr fails the network is restored and the error passes through.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session, sessionmaker
+
+from services import sql
+from services.portapi import errors as portapi_errors
+from services.portapi import paging
+from services.portapi import resources as r
+from services.portapi.clients import SegmentAllocator
+from services.portapi.db import repository as repo
+from services.rpc import errors
+
+logger = logging.getLogger(__name__)
+
+
+class NetworkManager:
+    """Creates, reads and deletes networks."""
+
+    def __init__(self, factory: sessionmaker[Session], segments: SegmentAllocator) -> None:
+        self._factory = factory
+        self._segments = segments
+
+    def create(self, spec: r.NetworkSpec, request_id: str | None) -> r.Network:
+        """Creates a network with its segments. Raises what typemgr raised (INVALID_ARGUMENT
+        naming ``segments[i]...``, RESOURCE_EXHAUSTED, ALREADY_EXISTS, UNAVAILABLE)."""
+        network_id = str(uuid.uuid4())
+        try:
+            repo.run_write(
+                self._factory, lambda s: repo.insert_network(s, network_id, spec, request_id)
+            )
+        except sa_exc.IntegrityError as exc:
+            if request_id is None or not sql.is_unique_violation(exc):
+                raise
+            existing = self._by_request_id(request_id)
+            if existing.status != r.NETWORK_CREATING:
+                return existing
+            network_id = existing.id
+            spec = r.NetworkSpec(existing.name, existing.project_id, existing.shared,
+                                 existing.admin_state_up, spec.segments)
+        self._allocate(network_id, spec)
+        return self.get(network_id)
+
+    def _by_request_id(self, request_id: str) -> r.Network:
+        with sql.read_session(self._factory) as session:
+            existing = repo.network_by_request_id(session, request_id)
+        if existing is None:
+            raise errors.Aborted(
+                f"the network of request_id {request_id!r} was deleted while this request "
+                "retried it; retry with a new request_id",
+                request_id=request_id,
+            )
+        return existing
+
+    def _allocate(self, network_id: str, spec: r.NetworkSpec) -> None:
+        try:
+            segments, mtu = self._segments.create_network_segments(
+                network_id, spec.project_id, spec.segments
+            )
+        except errors.ServiceError as exc:
+            if isinstance(exc, errors.Unavailable):
+                self._release_quietly(network_id)
+            repo.run_write(self._factory, lambda s: repo.delete_network(s, network_id))
+            raise
+        repo.run_write(self._factory, lambda s: repo.store_segments(s, network_id, segments, mtu))
+
+    def _release_quietly(self, network_id: str) -> None:
+        # typemgr may have allocated before the deadline passed; give the ids back if it answers.
+        try:
+            self._segments.release_network_segments(network_id)
+        except errors.ServiceError as exc:
+            logger.error(
+                "network %s: typemgr may hold segments of this network that was not created; "
+                "release them with ReleaseNetworkSegments: %s", network_id, exc,
+                extra={"network_id": network_id},
+            )
+
+    def get(self, network_id: str) -> r.Network:
+        """Returns the network; raises NetworkNotFound."""
+        with sql.read_session(self._factory) as session:
+            network = repo.get_network(session, network_id)
+        if network is None:
+            raise portapi_errors.NetworkNotFound(network_id)
+        return network
+
+    def list_page(
+        self, project_id: str, page_size: int, page_token: str
+    ) -> tuple[list[r.Network], str]:
+        """Returns one page of networks in creation order and the next page's token (empty on
+        the last page). With ``project_id``, that project's networks and shared ones."""
+        filters = {"project_id": project_id}
+        after = paging.decode(page_token, filters)
+        limit = paging.page_size(page_size)
+        with sql.read_session(self._factory) as session:
+            found = repo.list_networks(session, project_id, after, limit + 1)
+        page = found[:limit]
+        token = ""
+        if len(found) > limit:
+            token = paging.encode(r.Page(page[-1].create_time, page[-1].id), filters)
+        return page, token
+
+    def delete(self, network_id: str) -> r.Network:
+        """Deletes a network without ports and releases its segments. Raises NetworkNotFound,
+        NetworkInUse (naming the port count) or typemgr's error."""
+        network = repo.run_write(self._factory, lambda s: _begin_delete(s, network_id))
+        try:
+            self._segments.release_network_segments(network_id)
+        except errors.ServiceError:
+            restored = r.NETWORK_ACTIVE if network.status == r.NETWORK_DELETING else network.status
+            repo.run_write(
+                self._factory, lambda s: repo.set_network_status(s, network_id, restored)
+            )
+            raise
+        repo.run_write(self._factory, lambda s: repo.delete_network(s, network_id))
+        logger.info("deleted network %s", network_id, extra={"network_id": network_id})
+        return network
+
+
+def _begin_delete(session: Session, network_id: str) -> r.Network:
+    network = repo.get_network(session, network_id, lock="update")
+    if network is None:
+        raise portapi_errors.NetworkNotFound(network_id)
+    count = repo.count_ports(session, network_id)
+    if count:
+        raise portapi_errors.NetworkInUse(network_id, count)
+    repo.set_network_status(session, network_id, r.NETWORK_DELETING)
+    return network

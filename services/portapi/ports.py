@@ -1,0 +1,152 @@
+"""Ports: creation (binding it at once when a host is given), reads, updates and deletion.
+
+Every write that changes binding inputs happens in one transaction with the port's row locked,
+and hands a ``BindTicket`` to the Binder, which resolves and commits outside that transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session, sessionmaker
+
+from services import sql
+from services.portapi import errors as portapi_errors
+from services.portapi import macs, paging, updates
+from services.portapi import resources as r
+from services.portapi.binding import Binder
+from services.portapi.db import repository as repo
+
+logger = logging.getLogger(__name__)
+
+MAC_TRIES = 16
+"""How many random MAC addresses CreatePort tries before giving up on a crowded network."""
+
+
+class PortManager:
+    """Creates, reads, updates, deletes and binds ports."""
+
+    def __init__(self, factory: sessionmaker[Session], binder: Binder) -> None:
+        self._factory = factory
+        self._binder = binder
+
+    def create(self, spec: r.PortSpec, request_id: str | None) -> r.Port:
+        """Creates a port with a generated MAC unless one is given, and binds it if the spec
+        has a host. Raises NetworkNotFound, NetworkNotActive, MacAddressInUse,
+        MacAddressesExhausted or BindingConflict."""
+        if request_id is not None:
+            existing = self._port_id_by_request_id(request_id)
+            if existing is not None:
+                return self.get(existing)
+        for _ in range(MAC_TRIES):
+            port_id = str(uuid.uuid4())
+            mac = spec.mac_address or macs.generate()
+            started = time.perf_counter()
+            try:
+                ticket = repo.run_write(
+                    self._factory,
+                    lambda s, p=port_id, m=mac: _insert(s, p, spec, m, request_id),
+                )
+            except sa_exc.IntegrityError as exc:
+                if not sql.is_unique_violation(exc):
+                    raise
+                existing = self._port_id_by_request_id(request_id) if request_id else None
+                if existing is not None:
+                    return self.get(existing)
+                if spec.mac_address:
+                    raise portapi_errors.MacAddressInUse(spec.network_id, mac) from None
+                continue
+            if ticket is not None:
+                self._binder.bind(ticket, started)
+            return self.get(port_id)
+        raise portapi_errors.MacAddressesExhausted(spec.network_id, MAC_TRIES)
+
+    def _port_id_by_request_id(self, request_id: str) -> str | None:
+        with sql.read_session(self._factory) as session:
+            return repo.port_id_by_request_id(session, request_id)
+
+    def get(self, port_id: str) -> r.Port:
+        """Returns the port with its binding, levels and trace; raises PortNotFound."""
+        with sql.read_session(self._factory) as session:
+            port = repo.get_port(session, port_id)
+        if port is None:
+            raise portapi_errors.PortNotFound(port_id)
+        return port
+
+    def list_page(
+        self, filters: Mapping[str, str], page_size: int, page_token: str
+    ) -> tuple[list[r.Port], str]:
+        """Returns one page of ports matching every non-empty filter, in creation order, and
+        the next page's token (empty on the last page)."""
+        after = paging.decode(page_token, filters)
+        limit = paging.page_size(page_size)
+        with sql.read_session(self._factory) as session:
+            found = repo.list_ports(session, filters, after, limit + 1)
+        page = found[:limit]
+        token = ""
+        if len(found) > limit:
+            token = paging.encode(r.Page(page[-1].create_time, page[-1].id), filters)
+        return page, token
+
+    def update(self, port_id: str, update: r.PortUpdate) -> r.Port:
+        """Applies the update (see ``updates.plan``) and binds the port if it needs a result.
+
+        Raises PortNotFound, PortInUse or BindingConflict.
+        """
+        started = time.perf_counter()
+        ticket = repo.run_write(self._factory, lambda s: _apply(s, port_id, update))
+        if ticket is not None:
+            self._binder.bind(ticket, started)
+        return self.get(port_id)
+
+    def delete(self, port_id: str) -> r.Port:
+        """Deletes the port with its binding; returns it as it was. Raises PortNotFound."""
+        port = repo.run_write(self._factory, lambda s: _delete(s, port_id))
+        logger.info("deleted port %s", port_id, extra={"port_id": port_id})
+        return port
+
+
+def _insert(
+    session: Session, port_id: str, spec: r.PortSpec, mac: str, request_id: str | None
+) -> r.BindTicket | None:
+    network = repo.get_network(session, spec.network_id, lock="share")
+    if network is None:
+        raise portapi_errors.NetworkNotFound(spec.network_id)
+    if network.status != r.NETWORK_ACTIVE:
+        raise portapi_errors.NetworkNotActive(network.id, network.status)
+    if not spec.project_id:
+        spec = replace(spec, project_id=network.project_id)
+    repo.insert_port(session, port_id, spec, mac, request_id)
+    if not spec.inputs.host_id:
+        return None
+    return r.BindTicket(port_id, network.id, 1, spec.inputs, network.segments)
+
+
+def _apply(session: Session, port_id: str, update: r.PortUpdate) -> r.BindTicket | None:
+    locked = repo.lock_port(session, port_id)
+    if locked is None:
+        raise portapi_errors.PortNotFound(port_id)
+    port, segments = locked
+    plan = updates.plan(port, update)
+    if plan.columns:
+        repo.update_port_fields(session, port_id, plan.columns)
+    inputs, generation = port.binding.inputs, port.binding.generation
+    if plan.inputs is not None:
+        inputs = plan.inputs
+        generation = repo.write_inputs(session, port_id, inputs, had_levels=plan.had_levels)
+    if not plan.bind:
+        return None
+    return r.BindTicket(port_id, port.network_id, generation, inputs, segments)
+
+
+def _delete(session: Session, port_id: str) -> r.Port:
+    port = repo.get_port(session, port_id)
+    if port is None:
+        raise portapi_errors.PortNotFound(port_id)
+    repo.delete_port(session, port_id)
+    return port

@@ -1,0 +1,114 @@
+"""Composition root of portapi: settings, logging, database, peer channels, servicers, server.
+
+The only place that creates the engine and the channels. Run with ``python -m services.portapi``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import grpc
+from ml2.v1 import network_service_pb2_grpc, port_service_pb2_grpc
+from sqlalchemy import Engine, exc
+from sqlalchemy.orm import Session, sessionmaker
+
+from services import sql
+from services.portapi import clients
+from services.portapi.binding import Binder
+from services.portapi.config import Settings, ensure_sqlite_directory, log_settings
+from services.portapi.db import models
+from services.portapi.network_servicer import NetworkServicer
+from services.portapi.networks import NetworkManager
+from services.portapi.port_servicer import PortServicer
+from services.portapi.ports import PortManager
+from services.rpc import config, logs, server
+
+logger = logging.getLogger(__name__)
+
+SERVICE = "portapi"
+
+
+@dataclass(frozen=True)
+class Application:
+    """The wired domain objects of one portapi process."""
+
+    networks: NetworkManager
+    ports: PortManager
+
+    def registrations(self) -> list[server.Registration]:
+        """Returns the servicers to serve, for ``run_service`` or ``build_server``."""
+        return [
+            (
+                network_service_pb2_grpc.add_NetworkServiceServicer_to_server,
+                NetworkServicer(self.networks),
+                "ml2.v1.NetworkService",
+            ),
+            (
+                port_service_pb2_grpc.add_PortServiceServicer_to_server,
+                PortServicer(self.ports),
+                "ml2.v1.PortService",
+            ),
+        ]
+
+
+def build(
+    factory: sessionmaker[Session],
+    segments: clients.SegmentAllocator,
+    resolver: clients.BindingResolver,
+    bind_max_tries: int,
+) -> Application:
+    """Wires the managers over a session factory and the two peer clients."""
+    binder = Binder(factory, resolver, bind_max_tries)
+    return Application(NetworkManager(factory, segments), PortManager(factory, binder))
+
+
+def create_schema(engine: Engine) -> None:
+    """Creates the tables that do not exist yet. A replica starting at the same moment may
+    create them first; that race is retried once."""
+    try:
+        models.Base.metadata.create_all(engine)
+    except (exc.IntegrityError, exc.ProgrammingError):
+        models.Base.metadata.create_all(engine)
+
+
+def main() -> None:
+    """Runs portapi until SIGTERM or SIGINT."""
+    try:
+        settings = Settings.from_env()
+    except config.ConfigError as err:
+        config.exit_on_config_error(SERVICE, err)
+        return
+    level, fmt = log_settings()
+    logs.configure_logging(SERVICE, level, fmt)
+    ensure_sqlite_directory(settings.database_url)
+    engine = sql.make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    create_schema(engine)
+    factory = sql.session_factory(engine)
+    typemgr: grpc.Channel = clients.open_channel(settings.typemgr_address)
+    mechmgr: grpc.Channel = clients.open_channel(settings.mechmgr_address)
+    app = build(
+        factory,
+        clients.SegmentClient(typemgr, settings.typemgr_timeout_seconds),
+        clients.MechanismManagerClient(mechmgr, settings.mechmgr_timeout_seconds),
+        settings.bind_max_tries,
+    )
+    logger.info(
+        "typemgr at %s, mechmgr at %s, database %s",
+        settings.typemgr_address, settings.mechmgr_address, engine.url.render_as_string(),
+    )
+
+    def on_stop() -> None:
+        typemgr.close()
+        mechmgr.close()
+        engine.dispose()
+
+    server.run_service(
+        SERVICE,
+        app.registrations(),
+        listen=settings.listen,
+        metrics_port=settings.metrics_port,
+        port_file=os.environ.get("ML2_PORT_FILE", ""),
+        on_stop=on_stop,
+    )

@@ -1,0 +1,100 @@
+"""UpdatePort: which fields a mask may name, and what an update does to a port.
+
+``plan`` is pure: from the port as stored and the requested changes it decides which columns
+change, whether the binding inputs change (new generation, result reset, status DOWN) and whether
+the port must be bound afterwards. The rules follow Neutron's ML2 plugin:
+
+* changing ``binding.host_id`` or ``binding.profile`` clears the result and binds again; an empty
+  host unbinds;
+* changing ``binding.vnic_type`` of a BOUND port is refused (PortInUse); while unbound or failed
+  it is a change of the inputs like the others;
+* any update of a port whose binding failed, or whose binding is still pending, binds it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from services.portapi import errors as portapi_errors
+from services.portapi import resources as r
+from services.rpc import errors
+
+PORT_PATHS = ("name", "admin_state_up", "device_id", "device_owner")
+BINDING_PATHS = ("binding.host_id", "binding.vnic_type", "binding.profile")
+ALLOWED_PATHS = (*PORT_PATHS, *BINDING_PATHS)
+
+_READ_ONLY = frozenset(
+    {
+        "id", "network_id", "project_id", "mac_address", "status", "create_time", "update_time",
+        "binding.vif_type", "binding.vif_details", "binding.state", "binding.levels",
+        "binding.trace", "binding.failure_message", "binding.generation",
+    }
+)
+
+
+def check_mask(paths: Sequence[str]) -> frozenset[str]:
+    """Returns the set of paths; raises InvalidArgument for an empty mask or a path that is not
+    one of ALLOWED_PATHS, naming ``update_mask.paths[i]``."""
+    if not paths:
+        raise errors.InvalidArgument(
+            "update_mask", f"is required: name the fields to update ({', '.join(ALLOWED_PATHS)})"
+        )
+    for index, path in enumerate(paths):
+        if path in ALLOWED_PATHS:
+            continue
+        field = f"update_mask.paths[{index}]"
+        rule = f"{path!r} cannot be updated" if path in _READ_ONLY else f"unknown field {path!r}"
+        raise errors.InvalidArgument(field, f"{rule}; updatable: {', '.join(ALLOWED_PATHS)}")
+    return frozenset(paths)
+
+
+@dataclass(frozen=True)
+class UpdatePlan:
+    """What one UpdatePort writes and whether it binds afterwards."""
+
+    columns: dict[str, Any]
+    """Port columns to set (may be empty)."""
+    inputs: r.BindingInputs | None
+    """The new binding inputs when they change, else None."""
+    had_levels: bool
+    """Whether the binding being reset had levels to delete."""
+    bind: bool
+    """Whether the port must be bound after the write."""
+
+
+def plan(port: r.Port, update: r.PortUpdate) -> UpdatePlan:
+    """Returns what ``update`` does to ``port``. Raises PortInUse when it changes the vnic type
+    of a BOUND port."""
+    columns = {
+        name: value
+        for name in PORT_PATHS
+        if (value := getattr(update, name)) is not None and value != getattr(port, name)
+    }
+    old = port.binding.inputs
+    new = _new_inputs(old, update)
+    state = port.binding.result.state
+    if new.vnic_type != old.vnic_type and state == r.BOUND:
+        raise portapi_errors.PortInUse(port.id, old.host_id, port.binding.result.vif_type)
+    changed = new != old
+    if changed:
+        columns["status"] = r.PORT_DOWN
+    needs_result = new.host_id != "" and (changed or state in (r.UNBOUND, r.FAILED))
+    return UpdatePlan(
+        columns=columns,
+        inputs=new if changed else None,
+        had_levels=changed and state == r.BOUND,
+        bind=needs_result,
+    )
+
+
+def _new_inputs(old: r.BindingInputs, update: r.PortUpdate) -> r.BindingInputs:
+    new = old
+    if update.host_id is not None:
+        new = replace(new, host_id=update.host_id)
+    if update.vnic_type is not None:
+        new = replace(new, vnic_type=update.vnic_type)
+    if update.profile is not None:
+        new = replace(new, profile=dict(update.profile))
+    return new

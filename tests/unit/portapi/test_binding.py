@@ -1,0 +1,249 @@
+"""The bind flow against a real database (SQLite file and PostgreSQL), with a fake resolver in
+place of mechmgr that can change the port while it is "resolving"."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from services import sql
+from services.portapi import binding, metrics
+from services.portapi import errors as portapi_errors
+from services.portapi import resources as r
+from services.portapi import server as portapi_server
+from services.portapi.db import models
+from services.portapi.db import repository as repo
+from services.portapi.ports import PortManager
+from services.rpc import errors
+
+SEGMENT = r.Segment("seg-1", "net-1", "vlan", "physnet1", 100, 1500)
+
+
+class FakeResolver:
+    """Binds every host as ``ovs`` with the host in vif_details; ``hook`` runs first."""
+
+    def __init__(self) -> None:
+        self.calls: list[r.BindTicket] = []
+        self.hook: Callable[[r.BindTicket], None] | None = None
+        self.result: Callable[[r.BindTicket], r.BindingResult] | None = None
+
+    def resolve(self, ticket: r.BindTicket) -> r.BindingResult:
+        self.calls.append(ticket)
+        if self.hook is not None:
+            self.hook(ticket)
+        if self.result is not None:
+            return self.result(ticket)
+        return r.BindingResult(
+            state=r.BOUND,
+            vif_type="ovs",
+            vif_details={"host": ticket.inputs.host_id, "generation": ticket.generation},
+            levels=(r.BindingLevel(0, "fake", ticket.segments[0]),),
+        )
+
+
+@dataclass
+class Env:
+    factory: sessionmaker[Session]
+    resolver: FakeResolver
+    ports: PortManager
+
+
+@pytest.fixture
+def env(database_url: str) -> Iterator[Env]:
+    engine = sql.make_engine(database_url)
+    portapi_server.create_schema(engine)
+    factory = sql.session_factory(engine)
+    with sql.write_session(factory) as session:
+        repo.insert_network(session, "net-1", r.NetworkSpec("n", "proj", False, True), None)
+        repo.store_segments(session, "net-1", [SEGMENT], 1500)
+    resolver = FakeResolver()
+    yield Env(factory, resolver, PortManager(factory, binding.Binder(factory, resolver, 3)))
+    engine.dispose()
+
+
+def new_port(env: Env, host: str = "") -> r.Port:
+    return env.ports.create(r.PortSpec("net-1", inputs=r.BindingInputs(host_id=host)), None)
+
+
+def record_inputs(env: Env, port_id: str, host: str) -> int:
+    """What a concurrent UpdatePort does before it binds: new inputs, new generation."""
+    with sql.write_session(env.factory) as session:
+        return repo.write_inputs(session, port_id, r.BindingInputs(host_id=host), had_levels=True)
+
+
+def level_count(env: Env, port_id: str) -> int:
+    with sql.read_session(env.factory) as session:
+        stmt = select(func.count()).where(models.port_binding_levels.c.port_id == port_id)
+        return int(session.execute(stmt).scalar_one())
+
+
+def test_a_port_created_with_a_host_is_bound_with_levels(env: Env) -> None:
+    port = new_port(env, "compute-1")
+    result = port.binding.result
+    assert result.state == r.BOUND and result.vif_type == "ovs"
+    assert result.vif_details == {"host": "compute-1", "generation": 1}
+    assert [(lv.level, lv.driver, lv.segment) for lv in result.levels] == [(0, "fake", SEGMENT)]
+    assert env.resolver.calls[0].segments == (SEGMENT,)
+
+
+def test_a_port_without_host_is_unbound_and_not_resolved(env: Env) -> None:
+    port = new_port(env)
+    assert port.binding.result.state == r.UNBOUND
+    assert port.binding.result.vif_type == "unbound"
+    assert env.resolver.calls == []
+
+
+def test_inputs_changed_mid_flight_are_bound_again_and_the_stale_result_is_dropped(
+    env: Env,
+) -> None:
+    port = new_port(env)
+    retries = metrics.CAS_RETRIES._value.get()
+
+    def move_once(ticket: r.BindTicket) -> None:
+        if ticket.inputs.host_id == "compute-a":
+            record_inputs(env, port.id, "compute-b")
+
+    env.resolver.hook = move_once
+    updated = env.ports.update(port.id, r.PortUpdate(host_id="compute-a"))
+
+    hosts = [t.inputs.host_id for t in env.resolver.calls]
+    assert hosts == ["compute-a", "compute-b"]
+    assert updated.binding.inputs.host_id == "compute-b"
+    assert updated.binding.result.vif_details["host"] == "compute-b"
+    assert updated.binding.result.vif_details["generation"] == updated.binding.generation
+    assert metrics.CAS_RETRIES._value.get() == retries + 1
+    assert level_count(env, port.id) == 1
+
+
+def test_a_result_committed_by_the_concurrent_request_is_kept(env: Env) -> None:
+    port = new_port(env)
+
+    def other_request_binds(ticket: r.BindTicket) -> None:
+        if ticket.inputs.host_id == "compute-a":
+            env.resolver.hook = None
+            env.ports.update(port.id, r.PortUpdate(host_id="compute-b"))
+
+    env.resolver.hook = other_request_binds
+    updated = env.ports.update(port.id, r.PortUpdate(host_id="compute-a"))
+    assert [t.inputs.host_id for t in env.resolver.calls] == ["compute-a", "compute-b"]
+    assert updated.binding.result.vif_details["host"] == "compute-b"
+    assert level_count(env, port.id) == 1
+
+
+def test_inputs_changing_on_every_try_abort_after_max_tries(env: Env) -> None:
+    port = new_port(env)
+    moves = iter(range(100))
+    env.resolver.hook = lambda ticket: record_inputs(env, port.id, f"compute-{next(moves)}")
+    with pytest.raises(portapi_errors.BindingConflict) as info:
+        env.ports.update(port.id, r.PortUpdate(host_id="compute-a"))
+    assert info.value.code.name == "ABORTED" and info.value.metadata["tries"] == "3"
+    assert len(env.resolver.calls) == 3
+    stored = env.ports.get(port.id)
+    assert stored.binding.result.state == r.UNBOUND  # never a result of stale inputs
+    assert level_count(env, port.id) == 0
+    env.resolver.hook = None
+    rebound = env.ports.update(port.id, r.PortUpdate(name="again"))
+    assert rebound.binding.result.vif_details["host"] == stored.binding.inputs.host_id
+
+
+def test_unbinding_mid_flight_leaves_the_port_unbound(env: Env) -> None:
+    port = new_port(env)
+    env.resolver.hook = lambda ticket: record_inputs(env, port.id, "")
+    updated = env.ports.update(port.id, r.PortUpdate(host_id="compute-a"))
+    assert updated.binding.inputs.host_id == ""
+    assert updated.binding.result.state == r.UNBOUND and len(env.resolver.calls) == 1
+
+
+def test_deleting_the_port_mid_flight_is_not_found_afterwards(env: Env) -> None:
+    port = new_port(env)
+    env.resolver.hook = lambda ticket: env.ports.delete(port.id)
+    with pytest.raises(portapi_errors.PortNotFound):
+        env.ports.update(port.id, r.PortUpdate(host_id="compute-a"))
+    assert level_count(env, port.id) == 0
+
+
+def test_mechmgr_unavailable_fails_the_binding_with_a_stored_reason(env: Env) -> None:
+    def down(ticket: r.BindTicket) -> r.BindingResult:
+        raise errors.Unavailable("mechmgr unavailable: connection refused", peer="mechmgr")
+
+    env.resolver.result = down
+    port = new_port(env, "compute-1")
+    result = env.ports.get(port.id).binding.result
+    assert result.state == r.FAILED and result.vif_type == "binding_failed"
+    [verdict] = result.trace
+    assert verdict.driver == "mechmgr" and verdict.outcome == "DECLINE"
+    assert verdict.reasons[0].code == "MECHANISM_MANAGER_UNAVAILABLE"
+    assert "connection refused" in result.failure_message
+
+    env.resolver.result = None  # mechmgr is back: any update binds again
+    assert env.ports.update(port.id, r.PortUpdate(name="x")).binding.result.state == r.BOUND
+
+
+def test_a_failed_result_without_reasons_gets_one(env: Env) -> None:
+    env.resolver.result = lambda t: r.BindingResult(state=r.FAILED, vif_type="binding_failed")
+    result = new_port(env, "compute-1").binding.result
+    assert result.state == r.FAILED
+    assert [x.code for v in result.trace for x in v.reasons] == ["MECHANISM_MANAGER_ERROR"]
+    assert result.failure_message
+
+
+def test_a_bound_result_without_levels_is_stored_as_failed(env: Env) -> None:
+    env.resolver.result = lambda t: r.BindingResult(state=r.BOUND, vif_type="ovs")
+    result = new_port(env, "compute-1").binding.result
+    assert result.state == r.FAILED and result.levels == ()
+    assert result.trace[0].reasons[0].code == "MECHANISM_MANAGER_ERROR"
+
+
+def test_failed_reasons_from_the_resolver_are_stored_and_summarized(env: Env) -> None:
+    reason = r.DeclineReason("NO_AGENT", "no openvswitch agent on host compute-1", "",
+                             {"host": "compute-1"})
+    env.resolver.result = lambda t: r.BindingResult(
+        state=r.FAILED, vif_type="binding_failed",
+        trace=(r.Verdict(0, "openvswitch", "DECLINE", reasons=(reason,), duration=0.002),),
+    )
+    result = new_port(env, "compute-1").binding.result
+    assert result.trace[0].reasons == (reason,)
+    assert result.trace[0].duration == pytest.approx(0.002)
+    assert result.failure_message == "openvswitch: no openvswitch agent on host compute-1"
+
+
+def test_concurrent_host_changes_always_end_with_the_binding_of_the_final_inputs(
+    env: Env,
+) -> None:
+    ports = [new_port(env) for _ in range(3)]
+    env.ports = PortManager(env.factory, binding.Binder(env.factory, env.resolver, 50))
+    failures: list[BaseException] = []
+
+    def client(index: int) -> None:
+        for step in range(15):
+            port = ports[(index + step) % len(ports)]
+            host = f"compute-{index}-{step}" if step % 5 else ""
+            try:
+                env.ports.update(port.id, r.PortUpdate(host_id=host))
+            except portapi_errors.BindingConflict:
+                pass  # allowed: a later writer binds the port
+            except BaseException as exc:
+                failures.append(exc)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    for port in ports:
+        stored = env.ports.get(port.id)
+        host = stored.binding.inputs.host_id
+        if host:
+            assert stored.binding.result.state == r.BOUND
+            assert stored.binding.result.vif_details["host"] == host
+            assert stored.binding.result.vif_details["generation"] == stored.binding.generation
+            assert level_count(env, port.id) == 1
+        else:
+            assert stored.binding.result.state == r.UNBOUND
+            assert level_count(env, port.id) == 0

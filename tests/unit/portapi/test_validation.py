@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import pytest
+
+from services.portapi import config, macs, paging, validate
+from services.portapi import resources as r
+from services.rpc import errors
+
+
+def test_profile_of_4095_characters_is_accepted_and_4096_refused() -> None:
+    filler = "x" * (4095 - len('{"k":""}'))
+    assert validate.profile("port.binding.profile", {"k": filler})
+    with pytest.raises(errors.InvalidArgument) as info:
+        validate.profile("port.binding.profile", {"k": filler + "x"})
+    assert info.value.field == "port.binding.profile"
+    assert "at most 4095" in info.value.message and "got 4096" in info.value.message
+    assert info.value.reason == "BINDING_PROFILE_TOO_LARGE"
+
+
+def test_names_longer_than_255_characters_are_refused() -> None:
+    validate.bounded("network.name", "n" * 255)
+    with pytest.raises(errors.InvalidArgument, match=r"network.name: must be at most 255"):
+        validate.bounded("network.name", "n" * 256)
+
+
+def test_identifiers_are_required_and_without_whitespace() -> None:
+    with pytest.raises(errors.InvalidArgument, match=r"network\.project_id: is required"):
+        validate.identifier("network.project_id", "  ")
+    with pytest.raises(errors.InvalidArgument, match="whitespace"):
+        validate.identifier("network.project_id", "a b")
+    assert validate.identifier("network.project_id", " demo ") == "demo"
+
+
+def test_generated_macs_have_the_neutron_prefix_and_differ() -> None:
+    generated = {macs.generate() for _ in range(200)}
+    assert len(generated) > 190
+    assert all(re.fullmatch(r"fa:16:3e(:[0-9a-f]{2}){3}", mac) for mac in generated)
+    assert all(macs.problem(mac) == "" for mac in generated)
+
+
+@pytest.mark.parametrize(
+    ("mac", "rule"),
+    [
+        ("fa:16:3e:00:00", "not a MAC address"),
+        ("zz:16:3e:00:00:01", "not a MAC address"),
+        ("00:00:00:00:00:00", "all-zero"),
+        ("01:00:5e:00:00:01", "multicast"),
+    ],
+)
+def test_bad_macs_are_refused_with_the_rule(mac: str, rule: str) -> None:
+    with pytest.raises(errors.InvalidArgument, match=rule) as info:
+        validate.mac_address("port.mac_address", mac)
+    assert info.value.field == "port.mac_address"
+
+
+def test_macs_are_normalized() -> None:
+    assert validate.mac_address("port.mac_address", "FA-16-3E-AA-BB-CC") == "fa:16:3e:aa:bb:cc"
+    assert validate.mac_address("port.mac_address", "") == ""
+
+
+def test_page_tokens_round_trip_and_are_bound_to_their_filters() -> None:
+    page = r.Page(datetime(2026, 1, 2, 3, 4, 5, 678901), "abc")
+    token = paging.encode(page, {"network_id": "n1"})
+    assert paging.decode(token, {"network_id": "n1"}) == page
+    with pytest.raises(errors.InvalidArgument, match="other filters"):
+        paging.decode(token, {"network_id": "n2"})
+    with pytest.raises(errors.InvalidArgument, match="page_token: is not a token"):
+        paging.decode("not-a-token", {})
+    assert paging.decode("", {}) is None
+
+
+def test_page_size_defaults_caps_and_refuses_negatives() -> None:
+    assert paging.page_size(0) == 100
+    assert paging.page_size(5000) == 1000
+    with pytest.raises(errors.InvalidArgument, match="page_size"):
+        paging.page_size(-1)
+
+
+def test_settings_defaults() -> None:
+    settings = config.Settings.from_env({})
+    assert settings.listen == "127.0.0.1:50050"
+    assert settings.typemgr_address == "127.0.0.1:50051"
+    assert settings.mechmgr_address == "127.0.0.1:50052"
+    assert settings.bind_max_tries == 10
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PORTAPI_BIND_MAX_TRIES": "0"}, "PORTAPI_BIND_MAX_TRIES=0: must be at least 1"),
+        ({"PORTAPI_MECHMGR_ADDRESS": "nowhere"}, "PORTAPI_MECHMGR_ADDRESS='nowhere'"),
+        ({"PORTAPI_DATABASE_URL": "mysql://x"}, "PORTAPI_DATABASE_URL"),
+        ({"PORTAPI_MECHMGR_TIMEOUT_SECONDS": "soon"}, "must be a number"),
+    ],
+)
+def test_bad_settings_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(config.config.ConfigError, match=re.escape(message)):
+        config.Settings.from_env(env)
