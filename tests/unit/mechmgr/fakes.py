@@ -1,0 +1,66 @@
+"""Small fakes for mechmgr's unit tests: drivers answering from a function, a settable clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from services.mechmgr.drivers import base, context
+
+Answer = base.Proposal | Callable[[context.BindingContext], base.Proposal]
+
+
+class FakeDriver:
+    """A driver that answers every call with ``answer`` (a proposal, or a function of the
+    context) and remembers the contexts it was given."""
+
+    def __init__(self, name: str, answer: Answer) -> None:
+        self.name = name
+        self.answer = answer
+        self.calls: list[context.BindingContext] = []
+
+    def propose(self, ctx: context.BindingContext) -> base.Proposal:
+        self.calls.append(ctx)
+        return self.answer(ctx) if callable(self.answer) else self.answer
+
+
+def decline(code: str = "NO_AGENT", message: str = "no agent") -> base.Decline:
+    return base.Decline((base.DeclineReason(code, message),))
+
+
+def complete_first(vif_type: str = "ovs") -> Callable[[context.BindingContext], base.Proposal]:
+    """Completes on the first offered segment."""
+    return lambda ctx: base.Complete(ctx.segments_to_bind[0].id, vif_type, {"port_filter": True})
+
+
+class Allocator:
+    """Allocates dynamic segments with increasing VLAN ids, remembering every request."""
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.requests: list[tuple[str, context.SegmentSpec]] = []
+        self.fail = fail
+
+    def __call__(self, network_id: str, spec: context.SegmentSpec) -> context.Segment:
+        self.requests.append((network_id, spec))
+        if self.fail is not None:
+            raise self.fail
+        n = len(self.requests)
+        return context.Segment(
+            f"dyn-{n}",
+            spec.network_type,
+            spec.physical_network,
+            100 + n,
+            network_id,
+            is_dynamic=True,
+        )
+
+
+class TickClock:
+    """A clock that advances by ``step`` seconds every time it is read."""
+
+    def __init__(self, step: float = 0.5) -> None:
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now

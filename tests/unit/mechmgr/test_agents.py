@@ -1,0 +1,168 @@
+"""The agent registry against a real database: a SQLite file and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from services import sql
+from services.mechmgr import agents, errors
+from services.mechmgr.db import models
+from services.mechmgr.drivers import context
+
+T0 = dt.datetime(2026, 3, 1, 12, 0, 0)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def registry(database_url: str, clock: Clock) -> Iterator[agents.AgentRegistry]:
+    engine = sql.make_engine(database_url)
+    models.metadata.create_all(engine)
+    yield agents.AgentRegistry(sql.session_factory(engine), down_time=75, clock=clock)
+    engine.dispose()
+
+
+def reg(host="compute-1", agent_type="openvswitch", **caps) -> agents.AgentRegistration:
+    return agents.AgentRegistration(
+        agent_type, host, context.HostCapabilities(**caps), binary="ml2-agent"
+    )
+
+
+def test_register_creates_an_alive_enabled_agent(registry):
+    agent, created = registry.register(reg(bridge_mappings={"physnet1": "br-eth1"}))
+
+    assert created
+    assert (agent.agent_type, agent.host, agent.binary) == ("openvswitch", "compute-1", "ml2-agent")
+    assert agent.alive and agent.admin_state_up
+    assert agent.capabilities.bridge_mappings == {"physnet1": "br-eth1"}
+    assert agent.heartbeat_at == agent.created_at == T0.replace(tzinfo=dt.UTC)
+    assert registry.get(agent.id) == agent
+
+
+def test_registering_again_keeps_id_creation_time_and_admin_state_and_replaces_capabilities(
+    registry, clock
+):
+    first, _ = registry.register(reg(bridge_mappings={"physnet1": "br-eth1"}))
+    registry.set_admin_state(first.id, False)
+    clock.advance(10)
+
+    again, created = registry.register(reg(bridge_mappings={"physnet2": "br-eth2"}))
+
+    assert not created
+    assert again.id == first.id
+    assert again.created_at == first.created_at
+    assert again.heartbeat_at == clock.now.replace(tzinfo=dt.UTC)
+    assert again.admin_state_up is False
+    assert again.capabilities.bridge_mappings == {"physnet2": "br-eth2"}
+
+
+def test_an_agent_is_dead_once_the_down_time_passes_without_a_heartbeat(registry, clock):
+    agent, _ = registry.register(reg())
+
+    clock.advance(75)
+    assert registry.get(agent.id).alive
+    clock.advance(1)
+    assert not registry.get(agent.id).alive
+
+    registry.heartbeat(agent.id)
+    assert registry.get(agent.id).alive
+
+
+def test_a_heartbeat_of_an_unknown_agent_is_not_found(registry):
+    with pytest.raises(errors.AgentNotFound, match="agent nope not found"):
+        registry.heartbeat("nope")
+
+
+def test_host_agents_returns_every_type_on_the_host_with_liveness(registry, clock):
+    registry.register(reg("compute-1", "openvswitch"))
+    clock.advance(100)
+    registry.register(reg("compute-1", "linuxbridge"))
+    registry.register(reg("compute-2", "openvswitch"))
+
+    found = {a.agent_type: a.alive for a in registry.host_agents("compute-1")}
+
+    assert found == {"openvswitch": False, "linuxbridge": True}
+    assert registry.host_agents("compute-9") == ()
+
+
+def test_list_filters_and_pages_in_host_then_type_order(registry):
+    for host in ("c", "a", "b"):
+        for agent_type in ("openvswitch", "linuxbridge"):
+            registry.register(reg(host, agent_type))
+
+    pages, after = [], None
+    while True:
+        page = registry.list(limit=4, after=after)
+        pages.append([(a.host, a.agent_type) for a in page.agents])
+        if page.next_after is None:
+            break
+        after = page.next_after
+
+    assert pages == [
+        [("a", "linuxbridge"), ("a", "openvswitch"), ("b", "linuxbridge"), ("b", "openvswitch")],
+        [("c", "linuxbridge"), ("c", "openvswitch")],
+    ]
+    assert [a.host for a in registry.list(agent_type="linuxbridge").agents] == ["a", "b", "c"]
+    assert [a.agent_type for a in registry.list(host="b").agents] == ["linuxbridge", "openvswitch"]
+
+
+def test_delete_removes_the_agent(registry):
+    agent, _ = registry.register(reg())
+
+    assert registry.delete(agent.id).id == agent.id
+    with pytest.raises(errors.AgentNotFound):
+        registry.get(agent.id)
+    with pytest.raises(errors.AgentNotFound):
+        registry.delete(agent.id)
+
+
+def test_count_by_type_counts_alive_and_dead_agents(registry, clock):
+    registry.register(reg("a", "openvswitch"))
+    clock.advance(80)
+    registry.register(reg("b", "openvswitch"))
+    registry.register(reg("c", "linuxbridge"))
+
+    assert registry.count_by_type() == {
+        ("openvswitch", False): 1,
+        ("openvswitch", True): 1,
+        ("linuxbridge", True): 1,
+    }
+
+
+def test_concurrent_registrations_of_one_agent_converge_on_one_row(registry):
+    results: list[str] = []
+    failures: list[BaseException] = []
+
+    def register() -> None:
+        try:
+            results.append(registry.register(reg("race-host"))[0].id)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=register) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert failures == []
+    assert len(set(results)) == 1
+    assert len(registry.host_agents("race-host")) == 1

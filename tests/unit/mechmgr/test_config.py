@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import pytest
+
+from services.mechmgr import config
+from services.rpc.config import ConfigError
+
+
+def test_defaults_serve_the_local_stack():
+    settings = config.Settings.from_env({})
+
+    assert settings.listen == "127.0.0.1:50052"
+    assert settings.metrics_port == 9102
+    assert settings.database_url == "sqlite:///./data/mechmgr.db"
+    assert settings.mechanism_drivers == (
+        config.DriverEndpoint("openvswitch", "127.0.0.1:50061"),
+        config.DriverEndpoint("linuxbridge", "127.0.0.1:50062"),
+    )
+    assert settings.driver_timeout == 1.0
+    assert settings.agent_down_time == 75
+    assert settings.heartbeat_interval == 30
+    assert settings.typemgr_address == "127.0.0.1:50051"
+
+
+def test_mechanism_drivers_keep_the_configured_order():
+    drivers = config.parse_mechanism_drivers(
+        " fabric=tor.example:7000, openvswitch = mechdriver-openvswitch:50061 ,noop=[::1]:50069"
+    )
+
+    assert [(d.name, d.address) for d in drivers] == [
+        ("fabric", "tor.example:7000"),
+        ("openvswitch", "mechdriver-openvswitch:50061"),
+        ("noop", "[::1]:50069"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("openvswitch", "must be name=host:port"),
+        ("openvswitch=127.0.0.1", "must be host:port"),
+        ("openvswitch=127.0.0.1:99999", "must be host:port"),
+        ("Open vSwitch=127.0.0.1:1", "must be lower-case"),
+        ("=127.0.0.1:1", "must be lower-case"),
+        ("a=h:1,a=h:2", "listed twice"),
+        (" , ", "at least one driver"),
+    ],
+)
+def test_malformed_mechanism_drivers_are_refused(raw, message):
+    with pytest.raises(ConfigError, match="MECHMGR_MECHANISM_DRIVERS") as err:
+        config.Settings.from_env({"MECHMGR_MECHANISM_DRIVERS": raw})
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_heartbeat_interval_must_be_at_most_half_the_down_time():
+    ok = config.Settings.from_env(
+        {"MECHMGR_AGENT_DOWN_TIME_SECONDS": "2", "MECHMGR_HEARTBEAT_INTERVAL_SECONDS": "1"}
+    )
+    assert (ok.agent_down_time, ok.heartbeat_interval) == (2, 1)
+
+    with pytest.raises(
+        ConfigError, match="MECHMGR_HEARTBEAT_INTERVAL_SECONDS=40: must be at most half"
+    ):
+        config.Settings.from_env({"MECHMGR_HEARTBEAT_INTERVAL_SECONDS": "40"})
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"MECHMGR_DRIVER_TIMEOUT_SECONDS": "0"}, "MECHMGR_DRIVER_TIMEOUT_SECONDS"),
+        ({"MECHMGR_DRIVER_TIMEOUT_SECONDS": "fast"}, "MECHMGR_DRIVER_TIMEOUT_SECONDS"),
+        ({"MECHMGR_AGENT_DOWN_TIME_SECONDS": "0"}, "MECHMGR_AGENT_DOWN_TIME_SECONDS"),
+        ({"MECHMGR_LISTEN": "50052"}, "MECHMGR_LISTEN"),
+        ({"MECHMGR_METRICS_PORT": "70000"}, "MECHMGR_METRICS_PORT"),
+        ({"MECHMGR_DATABASE_URL": "mysql://x"}, "MECHMGR_DATABASE_URL"),
+        ({"MECHMGR_TYPEMGR_ADDRESS": "typemgr"}, "MECHMGR_TYPEMGR_ADDRESS"),
+        ({"ML2_LOG_LEVEL": "LOUD"}, "ML2_LOG_LEVEL"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_variable(env, variable):
+    with pytest.raises(ConfigError, match=variable):
+        config.Settings.from_env(env)
+
+
+def test_an_empty_typemgr_address_disables_dynamic_segments():
+    assert config.Settings.from_env({"MECHMGR_TYPEMGR_ADDRESS": ""}).typemgr_address == ""

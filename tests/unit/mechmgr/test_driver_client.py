@@ -1,0 +1,130 @@
+"""The driver client against in-process driver servers: failures become declines, never hangs."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from ml2.v1 import mechanism_driver_service_pb2_grpc as pb_grpc
+
+from services.mechmgr import driver_client
+from services.mechmgr.drivers import base, context, reasons, serve
+from services.mechmgr.drivers.noop import driver as noop
+from services.rpc import server
+
+CTX = context.BindingContext(
+    "port-1", "net-1", "compute-1", 0, (context.Segment("s1", "vlan", "physnet1", 101),)
+)
+
+
+class Broken(base.MechanismDriver):
+    def describe(self) -> base.DriverDescription:
+        return base.DriverDescription("broken")
+
+    def propose_binding(self, ctx: context.BindingContext) -> base.Proposal:
+        raise RuntimeError("broken driver")
+
+
+@pytest.fixture
+def start_driver() -> Iterator:
+    handles, channels = [], []
+
+    def start(driver: base.MechanismDriver, timeout: float = 1.0) -> driver_client.DriverClient:
+        handle = server.build_server(
+            [
+                (
+                    pb_grpc.add_MechanismDriverServiceServicer_to_server,
+                    serve.DriverServicer(driver),
+                    "x",
+                )
+            ]
+        )
+        handle.server.start()
+        handles.append(handle)
+        address = f"127.0.0.1:{handle.port}"
+        channels.append(grpc.insecure_channel(address))
+        return driver_client.DriverClient(driver.describe().name, address, channels[-1], timeout)
+
+    yield start
+    for ch in channels:
+        ch.close()
+    for handle in handles:
+        handle.server.stop(0)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def only_reason(proposal: base.Proposal) -> base.DeclineReason:
+    assert isinstance(proposal, base.Decline)
+    (reason,) = proposal.reasons
+    return reason
+
+
+def test_a_driver_answer_comes_back_as_its_proposal(start_driver):
+    client = start_driver(noop.NoopDriver())
+
+    assert client.propose(CTX) == base.Complete("s1", "other", {"connectivity": "l2"})
+
+
+def test_a_driver_slower_than_the_deadline_declines_as_unavailable_without_waiting_for_it(
+    start_driver,
+):
+    slow = noop.NoopDriver(noop.NoopSettings(name="slow", delay_seconds=3.0))
+    client = start_driver(slow, timeout=0.2)
+
+    started = time.monotonic()
+    reason = only_reason(client.propose(CTX))
+
+    assert time.monotonic() - started < 2.0
+    assert reason.code == reasons.DRIVER_UNAVAILABLE
+    assert "no answer within 0.2s" in reason.message
+    assert reason.details["grpc_code"] == "DEADLINE_EXCEEDED"
+
+
+def test_an_unreachable_driver_declines_as_unavailable():
+    address = f"127.0.0.1:{closed_port()}"
+    with grpc.insecure_channel(address) as channel:
+        client = driver_client.DriverClient("gone", address, channel, timeout=5.0)
+
+        started = time.monotonic()
+        reason = only_reason(client.propose(CTX))
+
+    assert time.monotonic() - started < 4.0
+    assert reason.code == reasons.DRIVER_UNAVAILABLE
+    assert address in reason.message
+
+
+def test_a_driver_that_fails_declines_with_driver_error(start_driver):
+    reason = only_reason(start_driver(Broken()).propose(CTX))
+
+    assert reason.code == reasons.DRIVER_ERROR
+    assert "INTERNAL" in reason.message
+
+
+def test_a_driver_is_not_asked_once_the_callers_deadline_has_passed(start_driver):
+    reason = only_reason(
+        start_driver(noop.NoopDriver()).propose(CTX, deadline=time.monotonic() - 1)
+    )
+
+    assert reason.code == reasons.DRIVER_UNAVAILABLE
+    assert "deadline has passed" in reason.message
+
+
+def test_describe_all_reports_answering_and_unreachable_drivers_in_order(start_driver):
+    up = start_driver(noop.NoopDriver())
+    address = f"127.0.0.1:{closed_port()}"
+    with grpc.insecure_channel(address) as channel:
+        down = driver_client.DriverClient("down", address, channel, timeout=1.0)
+
+        infos = driver_client.describe_all([down, up], timeout=1.0)
+
+    assert [(i.name, i.description is not None) for i in infos] == [("down", False), ("noop", True)]
+    assert "UNAVAILABLE" in infos[0].error
+    assert infos[1].description == noop.NoopDriver().describe()

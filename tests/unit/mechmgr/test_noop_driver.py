@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import pytest
+
+from services.mechmgr.drivers import base, context, reasons
+from services.mechmgr.drivers.noop import driver as noop
+from services.rpc.config import ConfigError
+
+VLAN = context.Segment("seg-vlan", "vlan", "physnet1", 101)
+VXLAN = context.Segment("seg-vxlan", "vxlan", segmentation_id=1001)
+
+
+def ctx(*segments, host="compute-1", vnic="normal") -> context.BindingContext:
+    return context.BindingContext("port-1", "net-1", host, 0, segments or (VLAN,), vnic_type=vnic)
+
+
+def test_bind_mode_completes_on_the_first_segment_with_the_configured_vif_type():
+    driver = noop.NoopDriver.from_env({"MECHDRIVER_NOOP_VIF_TYPE": "tap"})
+
+    proposal = driver.propose_binding(ctx(VXLAN, VLAN))
+
+    assert proposal == base.Complete(VXLAN.id, "tap", {"connectivity": "l2"})
+
+
+def test_bind_mode_skips_segments_of_types_it_does_not_bind():
+    driver = noop.NoopDriver.from_env({"MECHDRIVER_NOOP_NETWORK_TYPES": "vlan"})
+
+    proposal = driver.propose_binding(ctx(VXLAN, VLAN))
+
+    assert isinstance(proposal, base.Complete)
+    assert proposal.segment_id == VLAN.id
+
+
+def test_fabric_mode_continues_with_a_dynamic_vlan_on_its_physical_network():
+    driver = noop.NoopDriver.from_env(
+        {"MECHDRIVER_NOOP_MODE": "fabric", "MECHDRIVER_NOOP_FABRIC_PHYSNET": "physnet3"}
+    )
+
+    proposal = driver.propose_binding(ctx(VLAN, VXLAN))
+
+    assert proposal == base.Continue(
+        VXLAN.id, dynamic_segments=(context.SegmentSpec("vlan", "physnet3"),)
+    )
+
+
+def test_fabric_mode_declines_vlan_segments_so_it_does_not_bind_its_own_dynamic_segment():
+    driver = noop.NoopDriver.from_env({"MECHDRIVER_NOOP_MODE": "fabric"})
+
+    proposal = driver.propose_binding(ctx(VLAN))
+
+    assert isinstance(proposal, base.Decline)
+    assert proposal.reasons[0].code == reasons.NETWORK_TYPE_UNSUPPORTED
+
+
+def test_declines_hosts_and_vnic_types_it_is_not_configured_for():
+    driver = noop.NoopDriver.from_env({"MECHDRIVER_NOOP_HOSTS": "compute-a,compute-b"})
+
+    other_host = driver.propose_binding(ctx(host="compute-c"))
+    direct = driver.propose_binding(ctx(host="compute-a", vnic="direct"))
+
+    assert isinstance(other_host, base.Decline)
+    assert other_host.reasons[0].code == reasons.HOST_NOT_SERVED
+    assert isinstance(direct, base.Decline)
+    assert direct.reasons[0].code == reasons.VNIC_TYPE_UNSUPPORTED
+
+
+def test_describe_reports_the_configured_name_and_types():
+    desc = noop.NoopDriver.from_env(
+        {"MECHDRIVER_NOOP_NAME": "fabric", "MECHDRIVER_NOOP_MODE": "fabric"}
+    ).describe()
+
+    assert desc.name == "fabric"
+    assert desc.supported_network_types == ("geneve", "gre", "vxlan")
+    assert desc.vif_types == ()
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"MECHDRIVER_NOOP_MODE": "mirror"}, "MECHDRIVER_NOOP_MODE"),
+        ({"MECHDRIVER_NOOP_VNIC_TYPES": "normal,warp"}, "MECHDRIVER_NOOP_VNIC_TYPES"),
+        ({"MECHDRIVER_NOOP_VIF_TYPE": "binding_failed"}, "MECHDRIVER_NOOP_VIF_TYPE"),
+        ({"MECHDRIVER_NOOP_DELAY_SECONDS": "soon"}, "MECHDRIVER_NOOP_DELAY_SECONDS"),
+        ({"MECHDRIVER_NOOP_NAME": " "}, "MECHDRIVER_NOOP_NAME"),
+    ],
+)
+def test_bad_settings_are_refused_naming_the_variable(env, variable):
+    with pytest.raises(ConfigError, match=variable):
+        noop.NoopDriver.from_env(env)

@@ -1,0 +1,302 @@
+from __future__ import annotations
+
+import pytest
+
+from services.mechmgr import resolver
+from services.mechmgr.drivers import base, context, reasons
+from tests.unit.mechmgr import fakes
+from tests.unit.mechmgr.fakes import FakeDriver
+
+VXLAN = context.Segment("seg-vxlan", "vxlan", segmentation_id=1001, network_id="net-1")
+VLAN = context.Segment("seg-vlan", "vlan", "physnet1", 101, network_id="net-1")
+
+
+def request(*segments: context.Segment, host: str = "compute-1") -> resolver.BindingRequest:
+    return resolver.BindingRequest(
+        port_id="port-1", network_id="net-1", host=host, segments=segments or (VLAN,)
+    )
+
+
+def resolve(req, drivers, allocate=None, clock=None):
+    return resolver.resolve_binding(
+        req, drivers, allocate or fakes.Allocator(), clock=clock or fakes.TickClock()
+    )
+
+
+def test_first_driver_that_completes_binds_and_later_drivers_are_not_asked():
+    first = FakeDriver("openvswitch", fakes.decline())
+    second = FakeDriver("linuxbridge", fakes.complete_first("bridge"))
+    third = FakeDriver("noop", fakes.complete_first("other"))
+
+    result = resolve(request(), [first, second, third])
+
+    assert result.bound
+    assert result.vif_type == "bridge"
+    assert result.vif_details == {"port_filter": True}
+    assert result.levels == (context.BindingLevel(0, "linuxbridge", VLAN),)
+    assert [(v.driver, v.outcome) for v in result.trace] == [
+        ("openvswitch", "decline"),
+        ("linuxbridge", "complete"),
+    ]
+    assert third.calls == []
+    assert result.failure_message == ""
+
+
+def test_every_verdict_carries_the_time_the_driver_took():
+    drivers = [FakeDriver("a", fakes.decline()), FakeDriver("b", fakes.complete_first())]
+
+    result = resolve(request(), drivers, clock=fakes.TickClock(step=0.25))
+
+    assert [v.duration for v in result.trace] == [0.25, 0.25]
+
+
+def test_driver_is_given_the_port_context_of_the_level():
+    driver = FakeDriver("a", fakes.complete_first())
+    agent = context.Agent("agent-1", "openvswitch", "compute-1")
+    req = resolver.BindingRequest(
+        port_id="port-1",
+        network_id="net-1",
+        host="compute-1",
+        segments=(VXLAN, VLAN),
+        vnic_type="direct",
+        profile={"pci_slot": "0000:01:00.1"},
+        host_agents=(agent,),
+        agent_down_time=75.0,
+    )
+
+    resolve(req, [driver])
+
+    (ctx,) = driver.calls
+    assert (ctx.port_id, ctx.network_id, ctx.host, ctx.level) == ("port-1", "net-1", "compute-1", 0)
+    assert ctx.segments_to_bind == (VXLAN, VLAN)
+    assert ctx.vnic_type == "direct"
+    assert ctx.profile == {"pci_slot": "0000:01:00.1"}
+    assert ctx.host_agents == (agent,)
+    assert ctx.agent_down_time == 75.0
+    assert ctx.bound_levels == ()
+
+
+def test_continue_allocates_the_dynamic_segment_and_the_next_level_binds_it():
+    fabric = FakeDriver(
+        "fabric",
+        lambda ctx: (
+            base.Continue(VXLAN.id, dynamic_segments=(context.SegmentSpec("vlan", "physnet1"),))
+            if ctx.level == 0
+            else fakes.decline("NETWORK_TYPE_UNSUPPORTED")
+        ),
+    )
+    ovs = FakeDriver(
+        "openvswitch",
+        lambda ctx: fakes.complete_first()(ctx) if ctx.level == 1 else fakes.decline(),
+    )
+    allocate = fakes.Allocator()
+
+    result = resolve(request(VXLAN), [fabric, ovs], allocate)
+
+    assert result.bound
+    assert allocate.requests == [("net-1", context.SegmentSpec("vlan", "physnet1"))]
+    dynamic = context.Segment("dyn-1", "vlan", "physnet1", 101, "net-1", is_dynamic=True)
+    assert result.levels == (
+        context.BindingLevel(0, "fabric", VXLAN),
+        context.BindingLevel(1, "openvswitch", dynamic),
+    )
+    level1 = ovs.calls[-1]
+    assert level1.level == 1
+    assert level1.segments_to_bind == (dynamic,)
+    assert level1.bound_levels == (context.BindingLevel(0, "fabric", VXLAN),)
+    assert [(v.level, v.driver, v.outcome) for v in result.trace] == [
+        (0, "fabric", "continue"),
+        (1, "fabric", "decline"),
+        (1, "openvswitch", "complete"),
+    ]
+
+
+def test_continue_with_existing_next_segments_offers_them_in_order_before_dynamic_ones():
+    other = context.Segment("seg-2", "vlan", "physnet2", 7)
+    fabric = FakeDriver(
+        "fabric",
+        lambda ctx: (
+            base.Continue(VXLAN.id, (other,), (context.SegmentSpec("vlan", "physnet1"),))
+            if ctx.level == 0
+            else fakes.decline()
+        ),
+    )
+    leaf = FakeDriver(
+        "leaf", lambda ctx: fakes.complete_first()(ctx) if ctx.level else fakes.decline()
+    )
+
+    result = resolve(request(VXLAN), [fabric, leaf])
+
+    assert [s.id for s in leaf.calls[-1].segments_to_bind] == ["seg-2", "dyn-1"]
+    assert result.levels[-1] == context.BindingLevel(1, "leaf", other)
+
+
+def test_when_a_deeper_level_fails_that_level_is_undone_and_the_next_driver_is_asked():
+    fabric = FakeDriver(
+        "fabric",
+        lambda ctx: base.Continue(VXLAN.id, (VLAN,)) if ctx.level == 0 else fakes.decline(),
+    )
+    leaf = FakeDriver("leaf", fakes.decline("PHYSNET_NOT_MAPPED", "physnet1 not mapped"))
+    fallback = FakeDriver(
+        "fallback",
+        lambda ctx: fakes.complete_first("other")(ctx) if ctx.level == 0 else fakes.decline(),
+    )
+
+    result = resolve(request(VXLAN), [fabric, leaf, fallback])
+
+    assert result.bound
+    assert result.vif_type == "other"
+    assert result.levels == (context.BindingLevel(0, "fallback", VXLAN),)
+    assert [(v.level, v.driver, v.outcome) for v in result.trace] == [
+        (0, "fabric", "continue"),
+        (1, "fabric", "decline"),
+        (1, "leaf", "decline"),
+        (1, "fallback", "decline"),
+        (0, "leaf", "decline"),
+        (0, "fallback", "complete"),
+    ]
+
+
+def test_a_driver_that_bound_an_offered_segment_at_a_higher_level_is_skipped():
+    looping = FakeDriver("looping", lambda ctx: base.Continue(ctx.segments_to_bind[0].id, (VLAN,)))
+    leaf = FakeDriver(
+        "leaf", lambda ctx: fakes.complete_first()(ctx) if ctx.level else fakes.decline()
+    )
+
+    result = resolve(request(VLAN), [looping, leaf])
+
+    assert result.bound
+    assert len(looping.calls) == 1
+    skipped = result.trace[1]
+    assert (skipped.level, skipped.driver, skipped.outcome) == (1, "looping", "decline")
+    assert skipped.reasons[0].code == reasons.LOOP_PREVENTED
+    assert result.levels == (
+        context.BindingLevel(0, "looping", VLAN),
+        context.BindingLevel(1, "leaf", VLAN),
+    )
+
+
+def test_binding_stops_at_the_maximum_number_of_levels():
+    def deeper(ctx: context.BindingContext) -> base.Proposal:
+        nxt = context.Segment(f"seg-{ctx.level + 1}", "vlan", "physnet1", ctx.level + 1)
+        return base.Continue(ctx.segments_to_bind[0].id, (nxt,))
+
+    always = FakeDriver("always", deeper)
+
+    result = resolve(request(VLAN), [always])
+
+    assert not result.bound
+    assert len(always.calls) == resolver.MAX_BINDING_LEVELS
+    assert [c.level for c in always.calls] == list(range(resolver.MAX_BINDING_LEVELS))
+    last = result.trace[-1]
+    assert last.level == resolver.MAX_BINDING_LEVELS - 1
+    assert last.reasons[0].code == reasons.MAX_LEVELS_REACHED
+    assert result.levels == ()
+    assert "MAX_LEVELS_REACHED" in result.failure_message
+
+
+def test_a_driver_that_raises_is_a_decline_with_driver_error_and_the_next_driver_is_asked():
+    def broken(ctx: context.BindingContext) -> base.Proposal:
+        raise RuntimeError("boom")
+
+    result = resolve(
+        request(), [FakeDriver("broken", broken), FakeDriver("ok", fakes.complete_first())]
+    )
+
+    assert result.bound
+    first = result.trace[0]
+    assert first.outcome == "decline"
+    assert first.reasons[0].code == reasons.DRIVER_ERROR
+    assert "RuntimeError: boom" in first.reasons[0].message
+
+
+@pytest.mark.parametrize(
+    ("proposal", "expected"),
+    [
+        (base.Complete("seg-unknown", "ovs"), "not offered"),
+        (base.Complete(VLAN.id, ""), "invalid vif_type"),
+        (base.Complete(VLAN.id, "binding_failed"), "invalid vif_type"),
+        (base.Complete(VLAN.id, "unbound"), "invalid vif_type"),
+        (base.Continue("seg-unknown", (VXLAN,)), "not offered"),
+        (base.Continue(VLAN.id), "without naming a segment"),
+        (base.Continue(VLAN.id, (context.Segment("", "vlan"),)), "no id"),
+        (base.Continue(VLAN.id, dynamic_segments=(context.SegmentSpec(""),)), "no network_type"),
+        (base.Decline(()), "without a reason"),
+        (base.Decline((base.DeclineReason("", "why"),)), "without a reason"),
+        ("not a proposal", "not a proposal"),
+    ],
+)
+def test_a_proposal_the_contract_forbids_is_a_decline_with_driver_error(proposal, expected):
+    bad = FakeDriver("bad", proposal)
+    good = FakeDriver("good", fakes.complete_first())
+
+    result = resolve(request(VLAN), [bad, good])
+
+    assert result.levels == (context.BindingLevel(0, "good", VLAN),)
+    reason = result.trace[0].reasons[0]
+    assert reason.code == reasons.DRIVER_ERROR
+    assert expected in reason.message
+
+
+def test_a_dynamic_segment_that_cannot_be_allocated_turns_the_continue_into_a_decline():
+    fabric = FakeDriver(
+        "fabric",
+        base.Continue(VXLAN.id, dynamic_segments=(context.SegmentSpec("vlan", "physnet9"),)),
+    )
+    fallback = FakeDriver("fallback", fakes.complete_first("other"))
+    allocate = fakes.Allocator(fail=RuntimeError("no free VLAN on physnet9"))
+
+    result = resolve(request(VXLAN), [fabric, fallback], allocate)
+
+    assert result.levels == (context.BindingLevel(0, "fallback", VXLAN),)
+    verdict = result.trace[0]
+    assert (verdict.driver, verdict.outcome) == ("fabric", "decline")
+    assert verdict.reasons[0].code == reasons.DYNAMIC_SEGMENT_UNAVAILABLE
+    assert "vlan on physnet9" in verdict.reasons[0].message
+    assert "no free VLAN on physnet9" in verdict.reasons[0].message
+
+
+def test_nothing_binds_gives_failed_with_a_one_line_summary_of_every_decline():
+    drivers = [
+        FakeDriver(
+            "openvswitch", fakes.decline("NO_AGENT", "no openvswitch agent on host compute-bare")
+        ),
+        FakeDriver(
+            "linuxbridge", fakes.decline("NO_AGENT", "no linuxbridge agent on host compute-bare")
+        ),
+    ]
+
+    result = resolve(request(host="compute-bare"), drivers)
+
+    assert not result.bound
+    assert result.vif_type == "binding_failed"
+    assert result.vif_details == {}
+    assert result.levels == ()
+    assert result.failure_message == (
+        "no mechanism driver could bind port port-1 on host compute-bare: "
+        "openvswitch: NO_AGENT (no openvswitch agent on host compute-bare); "
+        "linuxbridge: NO_AGENT (no linuxbridge agent on host compute-bare)"
+    )
+    assert "\n" not in result.failure_message
+
+
+def test_failure_summary_names_deeper_levels_and_every_reason_of_a_driver():
+    fabric = FakeDriver(
+        "fabric",
+        lambda ctx: base.Continue(VXLAN.id, (VLAN,)) if ctx.level == 0 else fakes.decline("X", "x"),
+    )
+    leaf = FakeDriver(
+        "leaf",
+        base.Decline(
+            (
+                base.DeclineReason("AGENT_DEAD", "dead"),
+                base.DeclineReason("AGENT_ADMIN_DOWN", "down"),
+            )
+        ),
+    )
+
+    result = resolve(request(VXLAN), [fabric, leaf])
+
+    assert not result.bound
+    assert "level 1 leaf: AGENT_DEAD (dead), AGENT_ADMIN_DOWN (down)" in result.failure_message
+    assert "; leaf: AGENT_DEAD (dead)" in result.failure_message
