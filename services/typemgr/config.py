@@ -23,6 +23,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from services.rpc import config
 from services.rpc.config import ConfigError
 from services.typemgr import segments
@@ -93,8 +96,7 @@ class Settings:
         return cls(
             listen=_listen(env),
             metrics_port=config.get_int(env, "TYPEMGR_METRICS_PORT", 9101),
-            database_url=config.get_str(env, "TYPEMGR_DATABASE_URL", DEFAULT_DATABASE_URL)
-            or DEFAULT_DATABASE_URL,
+            database_url=_database_url(env),
             type_drivers=type_drivers,
             tenant_network_types=_parse_tenant_types(env, type_drivers),
             flat_networks=_parse_flat_networks(env),
@@ -125,6 +127,20 @@ def _listen(env: Mapping[str, str]) -> str:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or int(port) > 65535:
         raise ConfigError(f"TYPEMGR_LISTEN={value!r}: must be host:port with a port 0-65535")
+    return value
+
+
+def _database_url(env: Mapping[str, str]) -> str:
+    name = "TYPEMGR_DATABASE_URL"
+    value = config.get_str(env, name, DEFAULT_DATABASE_URL) or DEFAULT_DATABASE_URL
+    try:
+        backend = make_url(value).get_backend_name()
+    except ArgumentError:
+        raise ConfigError(f"{name}={value!r}: not a database URL") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"{name}: must be a sqlite:/// or postgresql+psycopg:// URL, got {backend!r}"
+        )
     return value
 
 

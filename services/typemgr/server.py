@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from ml2.v1 import segment_service_pb2, segment_service_pb2_grpc
 from prometheus_client import REGISTRY
@@ -43,9 +44,8 @@ def main() -> None:
             factory, [(t, r.physical_network, r.minimum, r.maximum) for t, r in configured]
         )
     except Exception as exc:  # a database that cannot be reached or set up is fatal at start
-        print(
-            f"{SERVICE}: cannot prepare the database: {type(exc).__name__}: {exc}".splitlines()[0]
-        )
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        print(f"{SERVICE}: cannot prepare the database: {reason}", file=sys.stderr)
         raise SystemExit(1) from None
     _warn_about_empty_pools(types)
     REGISTRY.register(metrics.PoolCollector(factory, configured))

@@ -153,6 +153,10 @@ def test_vni_ranges_accept_the_whole_space() -> None:
         ({"TYPEMGR_PHYSICAL_NETWORK_MTUS": "p:9000,p:1500"}, "physical network 'p' is given twice"),
         ({"TYPEMGR_OVERLAY_IP_VERSION": "5"}, "TYPEMGR_OVERLAY_IP_VERSION=5: must be 4 or 6"),
         ({"TYPEMGR_LISTEN": "50051"}, "TYPEMGR_LISTEN='50051': must be host:port"),
+        (
+            {"TYPEMGR_DATABASE_URL": "not a url"},
+            "TYPEMGR_DATABASE_URL='not a url': not a database URL",
+        ),
         ({"ML2_LOG_FORMAT": "xml"}, "ML2_LOG_FORMAT='xml': must be json or text"),
     ],
 )
