@@ -44,5 +44,5 @@ class FlatTypeDriver(base.PhysicalTypeDriver):
                 f"{field}.physical_network",
                 f"physical network {spec.physical_network!r} is not allowed for flat networks; "
                 f"allowed: {', '.join(self.flat_networks)} (TYPEMGR_FLAT_NETWORKS)",
-                reason="UNKNOWN_PHYSICAL_NETWORK",
+                reason="PHYSICAL_NETWORK_UNKNOWN",
             )

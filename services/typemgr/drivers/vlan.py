@@ -46,7 +46,7 @@ class VlanTypeDriver(base.PhysicalTypeDriver):
                 f"{field}.physical_network",
                 f"unknown physical network {spec.physical_network!r} for vlan; configured: "
                 f"{configured} (TYPEMGR_NETWORK_VLAN_RANGES)",
-                reason="UNKNOWN_PHYSICAL_NETWORK",
+                reason="PHYSICAL_NETWORK_UNKNOWN",
             )
         if spec.segmentation_id is None and not self.pools_for(spec):
             raise InvalidArgument(
