@@ -6,14 +6,20 @@ compare-and-set ``UPDATE`` plus one ``INSERT`` of the levels. Callers own the tr
 (``services.sql.write_session`` / ``read_session``); ``run_write`` retries a whole write
 transaction after a deadlock or serialization failure.
 
+Statements on the bind path are built once at import with bound parameters, so each call only
+executes them (building and cache-keying a statement costs more than running it on SQLite).
+
 Invariant kept here: a binding has levels if and only if its state is BOUND. Changing the inputs
 deletes the levels in the same write; a result is only stored over a state that is not BOUND.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -22,6 +28,7 @@ from sqlalchemy import (
     Row,
     Select,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -57,12 +64,23 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
+# SQLite lets one writer in at a time. Threads of this process queue on this lock instead of
+# polling the file lock in SQLite's busy handler, which sleeps up to 100 ms between polls.
+_SQLITE_WRITER = threading.Lock()
+
+
 def run_write(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T:
     """Runs ``work`` in a write transaction, again from the start (up to WRITE_TRIES times) when
-    the database reports a deadlock, a serialization failure or a lock timeout."""
+    the database reports a deadlock, a serialization failure or a lock timeout. ``work`` must
+    not open another write transaction."""
+    bind = factory.kw.get("bind")
+    serialize = bind is not None and bind.dialect.name == "sqlite"
     for attempt in range(1, WRITE_TRIES + 1):
         try:
-            with sql.write_session(factory) as session:
+            with (
+                _SQLITE_WRITER if serialize else contextlib.nullcontext(),
+                sql.write_session(factory) as session,
+            ):
                 return work(session)
         except Exception as exc:
             if attempt == WRITE_TRIES or not sql.is_retryable(exc):
@@ -116,13 +134,16 @@ def get_network(session: Session, network_id: str, *, lock: str = "") -> r.Netwo
     """Returns the network, or None. ``lock`` is ``share`` (keeps it from being deleted until
     the transaction ends) or ``update`` (excludes concurrent port creation); SQLite ignores it
     because its write transactions are serialized anyway."""
-    stmt = select(N).where(N.c.id == network_id)
-    if lock == "share":
-        stmt = stmt.with_for_update(read=True, key_share=True)
-    elif lock == "update":
-        stmt = stmt.with_for_update()
-    row = session.execute(stmt).first()
+    row = session.execute(_GET_NETWORK[lock], {"network_id": network_id}).first()
     return _network(row) if row is not None else None
+
+
+_SELECT_NETWORK = select(N).where(N.c.id == bindparam("network_id"))
+_GET_NETWORK = {
+    "": _SELECT_NETWORK,
+    "share": _SELECT_NETWORK.with_for_update(read=True, key_share=True),
+    "update": _SELECT_NETWORK.with_for_update(),
+}
 
 
 def network_by_request_id(session: Session, request_id: str) -> r.Network | None:
@@ -195,35 +216,41 @@ def insert_port(
     """
     stamp = now()
     session.execute(
-        insert(P).values(
-            id=port_id,
-            network_id=spec.network_id,
-            project_id=spec.project_id,
-            name=spec.name,
-            mac_address=mac_address,
-            device_id=spec.device_id,
-            device_owner=spec.device_owner,
-            admin_state_up=spec.admin_state_up,
-            status=r.PORT_DOWN,
-            create_time=stamp,
-            update_time=stamp,
-            request_id=request_id,
-        )
+        _INSERT_PORT,
+        {
+            "id": port_id,
+            "network_id": spec.network_id,
+            "project_id": spec.project_id,
+            "name": spec.name,
+            "mac_address": mac_address,
+            "device_id": spec.device_id,
+            "device_owner": spec.device_owner,
+            "admin_state_up": spec.admin_state_up,
+            "status": r.PORT_DOWN,
+            "create_time": stamp,
+            "update_time": stamp,
+            "request_id": request_id,
+        },
     )
     session.execute(
-        insert(B).values(
-            port_id=port_id,
-            host_id=spec.inputs.host_id,
-            vnic_type=spec.inputs.vnic_type,
-            profile=dumps(dict(spec.inputs.profile)),
-            vif_type=r.VIF_TYPE_UNBOUND,
-            vif_details="{}",
-            state=r.UNBOUND,
-            trace="[]",
-            failure_message="",
-            generation=1,
-        )
+        _INSERT_BINDING,
+        {
+            "port_id": port_id,
+            "host_id": spec.inputs.host_id,
+            "vnic_type": spec.inputs.vnic_type,
+            "profile": dumps(dict(spec.inputs.profile)),
+            "vif_type": r.VIF_TYPE_UNBOUND,
+            "vif_details": "{}",
+            "state": r.UNBOUND,
+            "trace": "[]",
+            "failure_message": "",
+            "generation": 1,
+        },
     )
+
+
+_INSERT_PORT = insert(P)
+_INSERT_BINDING = insert(B)
 
 
 def port_id_by_request_id(session: Session, request_id: str) -> str | None:
@@ -242,15 +269,17 @@ _LEVEL_COLUMNS = (
 )
 
 
+_GET_PORT = (
+    select(*_PORT_COLUMNS, *_LEVEL_COLUMNS)
+    .select_from(P.join(B, B.c.port_id == P.c.id).outerjoin(L, L.c.port_id == P.c.id))
+    .where(P.c.id == bindparam("port_id"))
+    .order_by(L.c.level)
+)
+
+
 def get_port(session: Session, port_id: str) -> r.Port | None:
     """Returns the port with its binding and levels (one query), or None."""
-    stmt = (
-        select(*_PORT_COLUMNS, *_LEVEL_COLUMNS)
-        .select_from(P.join(B, B.c.port_id == P.c.id).outerjoin(L, L.c.port_id == P.c.id))
-        .where(P.c.id == port_id)
-        .order_by(L.c.level)
-    )
-    ports = _ports_with_levels(session.execute(stmt))
+    ports = _ports_with_levels(session.execute(_GET_PORT, {"port_id": port_id}))
     return ports[0] if ports else None
 
 
@@ -288,22 +317,36 @@ def lock_port(session: Session, port_id: str) -> tuple[r.Port, tuple[r.Segment, 
     The lock is FOR NO KEY UPDATE, which does not block the key-share locks that foreign key
     checks of concurrent inserts take.
     """
-    stmt = (
-        select(*_PORT_COLUMNS, N.c.segments.label("network_segments"))
-        .select_from(P.join(B, B.c.port_id == P.c.id).join(N, N.c.id == P.c.network_id))
-        .where(P.c.id == port_id)
-        .with_for_update(key_share=True, of=[P, B])
-    )
-    row = session.execute(stmt).first()
+    row = session.execute(_LOCK_PORT, {"port_id": port_id}).first()
     if row is None:
         return None
     return _port(row, ()), _segments(row.network_segments)
 
 
+_LOCK_PORT = (
+    select(*_PORT_COLUMNS, N.c.segments.label("network_segments"))
+    .select_from(P.join(B, B.c.port_id == P.c.id).join(N, N.c.id == P.c.network_id))
+    .where(P.c.id == bindparam("port_id"))
+    .with_for_update(key_share=True, of=[P, B])
+)
+
+
 def update_port_fields(session: Session, port_id: str, values: Mapping[str, Any]) -> None:
     """Sets plain port columns (name, admin_state_up, device_id, device_owner, status) and
     update_time."""
-    session.execute(update(P).where(P.c.id == port_id).values(**values, update_time=now()))
+    params = {f"new_{name}": value for name, value in values.items()}
+    params.update(u_port_id=port_id, new_update_time=now())
+    session.execute(_update_port_stmt(tuple(sorted(values))), params)
+
+
+@functools.cache
+def _update_port_stmt(columns: tuple[str, ...]) -> Any:
+    names = (*columns, "update_time")
+    return (
+        update(P)
+        .where(P.c.id == bindparam("u_port_id"))
+        .values({name: bindparam(f"new_{name}") for name in names})
+    )
 
 
 def write_inputs(
@@ -311,25 +354,35 @@ def write_inputs(
 ) -> int:
     """Stores new binding inputs, resets the result to UNBOUND and bumps the generation, in one
     statement; deletes the levels if the binding had any. Returns the new generation."""
-    generation = session.execute(
-        update(B)
-        .where(B.c.port_id == port_id)
-        .values(
-            host_id=inputs.host_id,
-            vnic_type=inputs.vnic_type,
-            profile=dumps(dict(inputs.profile)),
-            vif_type=r.VIF_TYPE_UNBOUND,
-            vif_details="{}",
-            state=r.UNBOUND,
-            trace="[]",
-            failure_message="",
-            generation=B.c.generation + 1,
-        )
-        .returning(B.c.generation)
-    ).scalar_one()
+    params = {
+        "w_port_id": port_id,
+        "w_host_id": inputs.host_id,
+        "w_vnic_type": inputs.vnic_type,
+        "w_profile": dumps(dict(inputs.profile)),
+    }
+    generation = session.execute(_WRITE_INPUTS, params).scalar_one()
     if had_levels:
-        session.execute(delete(L).where(L.c.port_id == port_id))
+        session.execute(_DELETE_LEVELS, {"port_id": port_id})
     return int(generation)
+
+
+_WRITE_INPUTS = (
+    update(B)
+    .where(B.c.port_id == bindparam("w_port_id"))
+    .values(
+        host_id=bindparam("w_host_id"),
+        vnic_type=bindparam("w_vnic_type"),
+        profile=bindparam("w_profile"),
+        vif_type=r.VIF_TYPE_UNBOUND,
+        vif_details="{}",
+        state=r.UNBOUND,
+        trace="[]",
+        failure_message="",
+        generation=B.c.generation + 1,
+    )
+    .returning(B.c.generation)
+)
+_DELETE_LEVELS = delete(L).where(L.c.port_id == bindparam("port_id"))
 
 
 def commit_result(
@@ -337,22 +390,20 @@ def commit_result(
 ) -> bool:
     """Stores ``result`` if the binding is still at ``generation`` and not BOUND (compare-and-set
     on the row count), with its levels. Returns False, writing nothing, otherwise."""
-    changed = session.execute(
-        update(B)
-        .where(B.c.port_id == port_id, B.c.generation == generation, B.c.state != r.BOUND)
-        .values(
-            vif_type=result.vif_type,
-            vif_details=dumps(dict(result.vif_details)),
-            state=result.state,
-            trace=dumps([_verdict_dict(v) for v in result.trace]),
-            failure_message=result.failure_message,
-        )
-    ).rowcount
-    if changed != 1:
+    params = {
+        "c_port_id": port_id,
+        "c_generation": generation,
+        "c_vif_type": result.vif_type,
+        "c_vif_details": dumps(dict(result.vif_details)),
+        "c_state": result.state,
+        "c_trace": dumps([_verdict_dict(v) for v in result.trace]),
+        "c_failure_message": result.failure_message,
+    }
+    if session.execute(_COMMIT_RESULT, params).rowcount != 1:  # type: ignore[attr-defined]
         return False
     if result.levels:
         session.execute(
-            insert(L),
+            _INSERT_LEVELS,
             [
                 {
                     "port_id": port_id,
@@ -367,24 +418,44 @@ def commit_result(
     return True
 
 
+_COMMIT_RESULT = (
+    update(B)
+    .where(
+        B.c.port_id == bindparam("c_port_id"),
+        B.c.generation == bindparam("c_generation"),
+        B.c.state != r.BOUND,
+    )
+    .values(
+        vif_type=bindparam("c_vif_type"),
+        vif_details=bindparam("c_vif_details"),
+        state=bindparam("c_state"),
+        trace=bindparam("c_trace"),
+        failure_message=bindparam("c_failure_message"),
+    )
+)
+_INSERT_LEVELS = insert(L)
+
+
 def binding_state(session: Session, port_id: str) -> tuple[str, r.BindTicket] | None:
     """Returns the binding's state and a ticket for its current inputs and generation, or None
     if the port is gone."""
-    stmt = (
-        select(
-            P.c.network_id, B.c.host_id, B.c.vnic_type, B.c.profile, B.c.state, B.c.generation,
-            N.c.segments,
-        )
-        .select_from(P.join(B, B.c.port_id == P.c.id).join(N, N.c.id == P.c.network_id))
-        .where(P.c.id == port_id)
-    )
-    row = session.execute(stmt).first()
+    row = session.execute(_BINDING_STATE, {"port_id": port_id}).first()
     if row is None:
         return None
     inputs = r.BindingInputs(row.host_id, row.vnic_type, json.loads(row.profile))
     ticket = r.BindTicket(port_id, row.network_id, int(row.generation), inputs,
                           _segments(row.segments))
     return row.state, ticket
+
+
+_BINDING_STATE = (
+    select(
+        P.c.network_id, B.c.host_id, B.c.vnic_type, B.c.profile, B.c.state, B.c.generation,
+        N.c.segments,
+    )
+    .select_from(P.join(B, B.c.port_id == P.c.id).join(N, N.c.id == P.c.network_id))
+    .where(P.c.id == bindparam("port_id"))
+)
 
 
 def delete_port(session: Session, port_id: str) -> None:
