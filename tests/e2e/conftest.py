@@ -1,0 +1,195 @@
+"""Helpers for the end-to-end tests: run ``ml2`` as a real subprocess, start ``ml2 up``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services import launcher
+
+ML2 = [sys.executable, "-m", "services.cli"]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a subprocess: this one's, with the source tree importable and no
+    ML2_* settings leaking in from the developer's shell."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ML2_")}
+    return launcher.python_path_env({**base, **extra})
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(condition: Any, timeout: float, interval: float = 0.2) -> Any:
+    """Polls ``condition()`` until it returns something truthy; returns it, or None on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    return None
+
+
+def pid_running(pid: int) -> bool:
+    """True if a process with ``pid`` exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@dataclass
+class Result:
+    """What a finished ``ml2`` command did."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        """The parsed JSON of stdout."""
+        return json.loads(self.out)
+
+
+@dataclass
+class UpProcess:
+    """A running ``ml2 up`` and what it printed."""
+
+    process: subprocess.Popen[str]
+    data_dir: Path
+    portapi: str
+    mechmgr: str
+    out_path: Path
+    err_path: Path
+    pids: dict[str, int] = field(default_factory=dict)
+
+    def out(self) -> str:
+        return self.out_path.read_text()
+
+    def err(self) -> str:
+        return self.err_path.read_text()
+
+    def ml2(self, *args: str, timeout: float = 60) -> Result:
+        """Runs a client command against this stack."""
+        return run_ml2(*args, "--portapi", self.portapi, "--mechmgr", self.mechmgr, timeout=timeout)
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, then waits; returns ml2 up's exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+
+
+def run_ml2(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> Result:
+    """Runs ``ml2 ARGS`` to completion."""
+    proc = subprocess.run(
+        [*ML2, *args], capture_output=True, text=True, timeout=timeout, env=env or child_env()
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+_ROW = re.compile(r"^(\S+)\s+127\.0\.0\.1:\d+\s+http://\S+\s+(\d+)\s", re.M)
+
+
+def start_up(tmp_path: Path, *extra: str, timeout: float = 60) -> UpProcess:
+    """Starts ``ml2 up`` on a temporary data dir with free ports and waits until it is up."""
+    portapi, mechmgr = free_port(), free_port()
+    argv = ["up", "--data-dir", str(tmp_path / "data")]
+    for name in ("typemgr", "openvswitch", "linuxbridge"):
+        argv += [f"--{name}-port", "0"]
+    for name in ("portapi", "typemgr", "mechmgr", "openvswitch", "linuxbridge"):
+        argv += [f"--{name}-metrics-port", "0"]
+    argv += ["--portapi-port", str(portapi), "--mechmgr-port", str(mechmgr), *extra]
+    out_path, err_path = tmp_path / "up.out", tmp_path / "up.err"
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        process = subprocess.Popen(
+            [*ML2, *argv],
+            stdout=out,
+            stderr=err,
+            text=True,
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+        )
+    up = UpProcess(
+        process,
+        tmp_path / "data",
+        f"127.0.0.1:{portapi}",
+        f"127.0.0.1:{mechmgr}",
+        out_path,
+        err_path,
+    )
+    if not wait_for(lambda: "The stack is up" in up.out() or process.poll() is not None, timeout):
+        up.stop()
+        pytest.fail(f"ml2 up did not come up in {timeout}s:\n{up.out()}\n{up.err()}")
+    if process.poll() is not None:
+        pytest.fail(f"ml2 up exited with {process.returncode}:\n{up.out()}\n{up.err()}")
+    up.pids = {name: int(pid) for name, pid in _ROW.findall(up.out())}
+    return up
+
+
+class AgentProcess:
+    """A simulated agent run with ``ml2 agent run --simulate``."""
+
+    def __init__(self, mechmgr: str, agent_type: str, host: str, *extra: str, log: Path) -> None:
+        self.log = log
+        with open(log, "w") as fh:
+            self.process = subprocess.Popen(
+                [
+                    *ML2,
+                    "agent",
+                    "run",
+                    "--type",
+                    agent_type,
+                    "--host",
+                    host,
+                    *extra,
+                    "--simulate",
+                    "--mechmgr",
+                    mechmgr,
+                ],
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                env=child_env(),
+                stdin=subprocess.DEVNULL,
+            )
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+@pytest.fixture
+def agents(tmp_path: Path) -> Iterator[list[AgentProcess]]:
+    """Agent processes a test starts; stopped at the end."""
+    started: list[AgentProcess] = []
+    yield started
+    for agent in started:
+        agent.stop()

@@ -1,0 +1,93 @@
+"""The simulated agent rides out a restart of a real mechmgr process on the same database."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from ml2.v1 import agent_service_pb2, agent_service_pb2_grpc
+
+from services import launcher
+from services.rpc import channels
+from tests.e2e.conftest import ML2, child_env, free_port, wait_for
+
+
+def start_mechmgr(port: int, tmp_path: Path) -> launcher.ServiceProcess:
+    env = {
+        "MECHMGR_LISTEN": f"127.0.0.1:{port}",
+        "MECHMGR_METRICS_PORT": "0",
+        "MECHMGR_DATABASE_URL": f"sqlite:///{tmp_path / 'mechmgr.db'}",
+        # No driver process is needed to register agents; the address only has to parse.
+        "MECHMGR_MECHANISM_DRIVERS": f"openvswitch=127.0.0.1:{free_port()}",
+        "MECHMGR_AGENT_DOWN_TIME_SECONDS": "4",
+        "MECHMGR_HEARTBEAT_INTERVAL_SECONDS": "1",
+    }
+    return launcher.start("mechmgr", "services.mechmgr", env, log_dir=tmp_path / "logs")
+
+
+def test_agent_survives_a_mechmgr_restart(tmp_path: Path) -> None:
+    port = free_port()
+    mechmgr = start_mechmgr(port, tmp_path)
+    log = tmp_path / "agent.log"
+    with open(log, "w") as fh:
+        agent = subprocess.Popen(
+            [
+                *ML2,
+                "agent",
+                "run",
+                "--type",
+                "openvswitch",
+                "--host",
+                "compute-r",
+                "--bridge-mappings",
+                "physnet1:br-eth1",
+                "--simulate",
+                "--mechmgr",
+                f"127.0.0.1:{port}",
+                "--log-format",
+                "json",
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+        )
+    channel = channels.make_channel(f"127.0.0.1:{port}")
+    stub = agent_service_pb2_grpc.AgentServiceStub(channel)
+
+    def agent_on_host():
+        try:
+            reply = stub.ListAgents(
+                agent_service_pb2.ListAgentsRequest(host="compute-r"), timeout=2
+            )
+        except Exception:
+            return None
+        return reply.agents[0] if reply.agents and reply.agents[0].alive else None
+
+    try:
+        first = wait_for(agent_on_host, 15)
+        assert first, log.read_text()
+        assert mechmgr.stop() == 0
+        time.sleep(2.5)  # heartbeats fail while mechmgr is down
+        assert agent.poll() is None, "the agent gave up while mechmgr was down"
+        restarted_at = time.time()
+        mechmgr = start_mechmgr(port, tmp_path)
+
+        def fresh_heartbeat():
+            found = agent_on_host()
+            return found if found and found.heartbeat_time.ToSeconds() >= restarted_at else None
+
+        again = wait_for(fresh_heartbeat, 15)
+        assert again, log.read_text()
+        assert again.id == first.id  # the registry survived; no second registration needed
+        events = [json.loads(line)["message"] for line in log.read_text().splitlines()]
+        assert any("unreachable" in m and "retrying" in m for m in events), events
+        assert any("answers again" in m for m in events), events
+    finally:
+        channel.close()
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(10) == 0
+        mechmgr.stop()

@@ -1,0 +1,39 @@
+"""A tiny run of the benchmark, so that it keeps working (nothing here is timed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from services.launcher import REPO_ROOT
+from tests.e2e.conftest import child_env
+
+
+def test_benchmark_runs_and_every_port_binds() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "bench" / "bind_bench.py"),
+            "--clients",
+            "1,3",
+            "--ports",
+            "6",
+            "--warmup",
+            "2",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=child_env(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    levels = json.loads(proc.stdout)
+    assert [level["clients"] for level in levels] == [1, 3]
+    for level in levels:
+        assert level["failures"] == 0
+        for phase in ("create", "bind", "read"):
+            assert level[phase]["calls"] == 6
+            assert 0 < level[phase]["p50_ms"] <= level[phase]["p99_ms"]
+        assert "portapi" in level["bind_cpu_ms"]

@@ -1,0 +1,269 @@
+"""``ml2 up`` in a subprocess, then every client command via subprocess with ``--json``."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import AgentProcess, UpProcess, free_port, run_ml2, start_up, wait_for
+
+DOWN_TIME = 3
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
+    """One stack for the module: short agent down time so liveness tests finish quickly."""
+    process = start_up(
+        tmp_path_factory.mktemp("stack"),
+        "--agent-down-time",
+        str(DOWN_TIME),
+        "--heartbeat-interval",
+        "1",
+    )
+    yield process
+    assert process.stop() == 0, process.err()
+
+
+def alive_agent(up: UpProcess, host: str) -> dict | None:
+    result = up.ml2("agent", "list", "--host", host, "--json")
+    agents = result.json() if result.code == 0 else []
+    return next((a for a in agents if a["alive"]), None)
+
+
+def start_agent(
+    up: UpProcess,
+    agents: list[AgentProcess],
+    tmp_path: Path,
+    agent_type: str,
+    host: str,
+    *extra: str,
+) -> dict:
+    agent = AgentProcess(up.mechmgr, agent_type, host, *extra, log=tmp_path / f"{host}.log")
+    agents.append(agent)
+    found = wait_for(lambda: alive_agent(up, host), 20)
+    assert found, f"agent on {host} never showed alive:\n{agent.log.read_text()}"
+    return found
+
+
+def test_network_create_list_show_delete(up: UpProcess) -> None:
+    created = up.ml2(
+        "network",
+        "create",
+        "e2e-net",
+        "--provider-network-type",
+        "vlan",
+        "--provider-physical-network",
+        "physnet1",
+        "--provider-segmentation-id",
+        "150",
+        "--project",
+        "p1",
+        "--json",
+    )
+    assert created.code == 0, created.err
+    net = created.json()
+    assert net["name"] == "e2e-net" and net["project_id"] == "p1" and net["shared"] is False
+    (segment,) = net["segments"]
+    assert segment["network_type"] == "vlan" and segment["physical_network"] == "physnet1"
+    assert segment["segmentation_id"] == 150
+
+    listed = up.ml2("network", "list", "--json")
+    assert listed.code == 0 and net["id"] in [n["id"] for n in listed.json()]
+    by_name = up.ml2("network", "show", "e2e-net", "--json")
+    by_id = up.ml2("network", "show", net["id"], "--json")
+    assert by_name.json() == by_id.json() == net
+
+    text = up.ml2("network", "list")
+    assert text.out.splitlines()[0].split()[:3] == ["ID", "NAME", "PROJECT"]
+    assert "vlan physnet1 150" in text.out
+
+    deleted = up.ml2("network", "delete", net["id"], "--json")
+    assert deleted.code == 0 and deleted.json()["id"] == net["id"]
+    assert net["id"] not in [n["id"] for n in up.ml2("network", "list", "--json").json()]
+    gone = up.ml2("network", "show", net["id"])
+    assert gone.code == 1 and gone.err.startswith("error: NOT_FOUND: ")
+
+
+def test_tenant_network_gets_a_vxlan_segment_from_the_default_range(up: UpProcess) -> None:
+    net = up.ml2("network", "create", "e2e-tenant", "--json").json()
+    (segment,) = net["segments"]
+    assert segment["network_type"] == "vxlan" and 1000 <= segment["segmentation_id"] <= 1999
+    assert up.ml2("network", "delete", "e2e-tenant").code == 0
+
+
+def test_port_create_bind_show_list_unbind_delete(
+    up: UpProcess, agents: list[AgentProcess], tmp_path: Path
+) -> None:
+    start_agent(
+        up, agents, tmp_path, "openvswitch", "e2e-ovs", "--bridge-mappings", "physnet1:br-eth1"
+    )
+    net = up.ml2(
+        "network",
+        "create",
+        "e2e-ports",
+        "--provider-network-type",
+        "vlan",
+        "--provider-physical-network",
+        "physnet1",
+        "--json",
+    ).json()
+
+    created = up.ml2("port", "create", "--network", "e2e-ports", "--name", "vm1", "--json")
+    assert created.code == 0, created.err
+    port = created.json()
+    assert port["network_id"] == net["id"] and port["status"] == "PORT_STATUS_DOWN"
+    binding = port["binding"]
+    assert binding["host_id"] == "" and binding["vif_type"] == "unbound"
+    assert binding["state"] == "BINDING_STATE_UNBOUND"
+    assert {"vif_details", "vnic_type", "profile"} <= set(binding)
+
+    bound = up.ml2(
+        "port", "bind", port["id"], "--host", "e2e-ovs", "--vnic-type", "normal", "--json"
+    )
+    assert bound.code == 0, bound.err
+    b = bound.json()["binding"]
+    assert (b["host_id"], b["vif_type"], b["state"]) == ("e2e-ovs", "ovs", "BINDING_STATE_BOUND")
+    assert b["vnic_type"] == "VNIC_TYPE_NORMAL"
+    assert b["vif_details"]["bridge_name"] == "br-int" and b["vif_details"]["connectivity"] == "l2"
+    assert [lv["driver"] for lv in b["levels"]] == ["openvswitch"]
+    assert b["levels"][0]["segment"]["id"] == net["segments"][0]["id"]
+
+    shown = up.ml2("port", "show", "vm1", "--json")
+    assert shown.json()["binding"]["vif_type"] == "ovs"
+    listed = up.ml2("port", "list", "--network", net["id"], "--json").json()
+    assert [p["id"] for p in listed] == [port["id"]]
+    on_host = up.ml2("port", "list", "--host", "e2e-ovs", "--json").json()
+    assert port["id"] in [p["id"] for p in on_host]
+
+    text = up.ml2("port", "show", port["id"])
+    assert "vif_type:     ovs" in text.out and "binding levels:" in text.out
+
+    unbound = up.ml2("port", "unbind", port["id"], "--json").json()["binding"]
+    assert (unbound["host_id"], unbound["vif_type"]) == ("", "unbound")
+
+    deleted = up.ml2("port", "delete", port["id"], "--json")
+    assert deleted.code == 0 and deleted.json()["id"] == port["id"]
+    missing = up.ml2("port", "show", port["id"])
+    assert missing.code == 1 and "NOT_FOUND" in missing.err
+    assert up.ml2("network", "delete", net["id"]).code == 0
+
+
+def test_port_on_a_host_without_agent_fails_with_every_drivers_reasons(up: UpProcess) -> None:
+    net = up.ml2(
+        "network",
+        "create",
+        "e2e-fail",
+        "--provider-network-type",
+        "vlan",
+        "--provider-physical-network",
+        "physnet1",
+        "--json",
+    ).json()
+    created = up.ml2("port", "create", "--network", net["id"], "--host", "e2e-nowhere", "--json")
+    assert created.code == 0, created.err
+    b = created.json()["binding"]
+    assert (b["vif_type"], b["state"]) == ("binding_failed", "BINDING_STATE_FAILED")
+    assert b["failure_message"]
+    assert {v["driver"] for v in b["trace"]} == {"openvswitch", "linuxbridge"}
+    assert all(r["code"] == "NO_AGENT" for v in b["trace"] for r in v["reasons"])
+
+    text = up.ml2("port", "show", created.json()["id"])
+    assert "binding:      FAILED" in text.out
+    assert "- NO_AGENT: " in text.out and "e2e-nowhere" in text.out
+    assert up.ml2("port", "delete", created.json()["id"]).code == 0
+    assert up.ml2("network", "delete", net["id"]).code == 0
+
+
+def test_profile_and_vnic_type_reach_the_binding(up: UpProcess) -> None:
+    net = up.ml2("network", "create", "e2e-vnic", "--json").json()
+    port = up.ml2("port", "create", "--network", net["id"], "--json").json()
+    bound = up.ml2(
+        "port",
+        "bind",
+        port["id"],
+        "--host",
+        "e2e-nowhere",
+        "--vnic-type",
+        "direct",
+        "--profile",
+        '{"pci_slot": "0000:05:00.1"}',
+        "--json",
+    ).json()["binding"]
+    assert bound["vnic_type"] == "VNIC_TYPE_DIRECT"
+    assert bound["profile"] == {"pci_slot": "0000:05:00.1"}
+    assert bound["state"] == "BINDING_STATE_FAILED"
+    assert up.ml2("port", "delete", port["id"]).code == 0
+    assert up.ml2("network", "delete", net["id"]).code == 0
+
+
+def test_stopped_agent_shows_dead_after_the_down_time(
+    up: UpProcess, agents: list[AgentProcess], tmp_path: Path
+) -> None:
+    agent = start_agent(
+        up,
+        agents,
+        tmp_path,
+        "linuxbridge",
+        "e2e-lb",
+        "--interface-mappings",
+        "physnet1:eth1",
+    )
+    assert agent["agent_type"] == "linuxbridge"
+    assert agent["capabilities"]["interface_mappings"] == {"physnet1": "eth1"}
+    assert agents[-1].stop() == 0
+
+    def dead() -> dict | None:
+        listed = up.ml2("agent", "list", "--host", "e2e-lb", "--json").json()
+        return next((a for a in listed if a["id"] == agent["id"] and not a["alive"]), None)
+
+    assert wait_for(dead, DOWN_TIME + 10), "the stopped agent never showed dead"
+    text = up.ml2("agent", "list", "--host", "e2e-lb")
+    assert text.out.splitlines()[1].split()[3] == "dead"
+    log = agents[-1].log.read_text()
+    assert "received SIGTERM" in log and "not deregistered" in log
+
+
+def test_driver_list_shows_the_drivers_in_binding_order(up: UpProcess) -> None:
+    drivers = up.ml2("driver", "list", "--json").json()
+    assert [d["name"] for d in drivers] == ["openvswitch", "linuxbridge"]
+    assert all(d["reachable"] for d in drivers)
+    assert "ovs" in drivers[0]["vif_types"] and "bridge" in drivers[1]["vif_types"]
+    text = up.ml2("driver", "list").out.splitlines()
+    assert text[1].split()[:2] == ["0", "openvswitch"] and text[2].split()[:2] == [
+        "1",
+        "linuxbridge",
+    ]
+
+
+def test_bad_input_prints_the_code_and_the_rule(up: UpProcess) -> None:
+    result = up.ml2(
+        "network",
+        "create",
+        "bad",
+        "--provider-network-type",
+        "vlan",
+        "--provider-physical-network",
+        "physnet1",
+        "--provider-segmentation-id",
+        "4095",
+    )
+    assert result.code == 1 and result.out == ""
+    assert result.err.startswith("error: INVALID_ARGUMENT: segments[0].segmentation_id")
+    assert result.err.count("\n") == 1
+
+
+def test_unreachable_server_names_the_address_and_ml2_up() -> None:
+    address = f"127.0.0.1:{free_port()}"
+    result = run_ml2("port", "list", "--portapi", address, "--timeout", "5")
+    assert result.code == 1
+    assert address in result.err and "ml2 up" in result.err and result.err.startswith("error: ")
+
+
+def test_agent_run_without_simulate_refuses(up: UpProcess) -> None:
+    result = run_ml2("agent", "run", "--type", "openvswitch", "--mechmgr", up.mechmgr, timeout=20)
+    assert result.code == 2 and "--simulate" in result.err
+    hosts = [a["host"] for a in up.ml2("agent", "list", "--json").json()]
+    assert socket.gethostname() not in hosts

@@ -1,0 +1,86 @@
+"""``ml2 up`` as a real process: clean stop on SIGTERM, refusal of a taken port, a dying child."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from pathlib import Path
+
+from tests.e2e.conftest import pid_running, run_ml2, start_up, wait_for
+
+ZERO_PORTS = [
+    f"--{name}-{kind}"
+    for name in ("portapi", "typemgr", "mechmgr", "openvswitch", "linuxbridge")
+    for kind in ("port", "metrics-port")
+]
+PROCESSES = {"typemgr", "mechdriver-openvswitch", "mechdriver-linuxbridge", "mechmgr", "portapi"}
+
+
+def test_sigterm_stops_every_process_in_reverse_order(tmp_path: Path) -> None:
+    up = start_up(tmp_path)
+    assert set(up.pids) == PROCESSES
+    assert all(pid_running(pid) for pid in up.pids.values())
+    for name in ("typemgr", "mechmgr", "portapi"):
+        assert (up.data_dir / f"{name}.db").exists()
+        assert (up.data_dir / "logs" / f"{name}.log").exists()
+    assert "/metrics" in up.out()
+    health = run_ml2("driver", "list", "--mechmgr", up.mechmgr, "--json")
+    assert health.code == 0
+
+    assert up.stop() == 0, up.err()
+    assert not [name for name, pid in up.pids.items() if pid_running(pid)]
+    stopped = [line.split()[1] for line in up.out().splitlines() if line.startswith("  stopped ")]
+    assert stopped == ["portapi", "mechmgr", "linuxbridge", "openvswitch", "typemgr"]
+
+
+def test_a_taken_port_refuses_to_start_with_one_line(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = run_ml2(
+            "up",
+            "--data-dir",
+            str(tmp_path / "data"),
+            *free_everywhere(),
+            "--mechmgr-port",
+            str(port),
+            timeout=30,
+        )
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert f"port {port}" in result.err and "mechmgr" in result.err and "in use" in result.err
+    assert not (tmp_path / "data" / "logs").exists()
+
+
+def test_a_dying_process_stops_the_others_and_is_named(tmp_path: Path) -> None:
+    up = start_up(tmp_path)
+    os.kill(up.pids["mechmgr"], signal.SIGKILL)
+    code = up.process.wait(30)
+    assert code != 0
+    assert "mechmgr" in up.err() and "exited with status -9" in up.err()
+    others = {name: pid for name, pid in up.pids.items() if name != "mechmgr"}
+    assert wait_for(lambda: not any(pid_running(pid) for pid in others.values()), 10)
+
+
+def test_a_bad_setting_fails_the_start_with_the_services_reason(tmp_path: Path) -> None:
+    result = run_ml2(
+        "up",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--network-vlan-ranges",
+        "physnet1:0:10",
+        "--typemgr-port",
+        "0",
+        "--typemgr-metrics-port",
+        "0",
+        timeout=60,
+    )
+    assert result.code == 1
+    assert "TYPEMGR_NETWORK_VLAN_RANGES" in result.err
+
+
+def free_everywhere() -> list[str]:
+    """Flags that let every process pick a free port, so no developer's stack is in the way."""
+    return [arg for flag in ZERO_PORTS for arg in (flag, "0")]
