@@ -74,6 +74,7 @@ class TypeManager:
         if found is not None:
             return found
         enabled = ", ".join(self.drivers)
+        network_type = network_type[:64]
         if network_type in segments.KNOWN_TYPES:
             rule = f"network type {network_type!r} is not enabled (TYPEMGR_TYPE_DRIVERS: {enabled})"
         else:

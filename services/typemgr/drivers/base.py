@@ -125,7 +125,8 @@ class TunnelTypeDriver(TypeDriver):
         if spec.physical_network:
             raise InvalidArgument(
                 f"{field}.physical_network",
-                f"must not be set for a {self.network_type} segment, got {spec.physical_network!r}",
+                f"must not be set for a {self.network_type} segment, "
+                f"got {spec.physical_network[: segments.MAX_PHYSNET_LENGTH]!r}",
             )
         check_id_range(spec, field, self.id_name, self.min_id, self.max_id)
 
