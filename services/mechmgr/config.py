@@ -142,7 +142,7 @@ def _port(env: Mapping[str, str], var: str, default: int) -> int:
 
 
 def _positive(env: Mapping[str, str], var: str, default: float) -> float:
-    value = config.get_float(env, var, default)
+    value = config.get_float(env, var, default, minimum=float("-inf"))
     if value <= 0:
         raise config.ConfigError(f"{var}={value}: must be more than 0")
     return value

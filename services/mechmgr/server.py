@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import threading
 from pathlib import Path
 
 import grpc
@@ -24,7 +26,7 @@ from services.mechmgr import (
     segment_client,
     servicer,
 )
-from services.mechmgr.db import models
+from services.mechmgr.db import schema
 from services.rpc import config as rpc_config
 from services.rpc import logs, server
 
@@ -50,9 +52,15 @@ def main() -> None:
         rpc_config.exit_on_config_error(SERVICE, err)
         return
     logs.configure_logging(SERVICE, settings.log_level, settings.log_format)
-    engine = sql.make_engine(_prepare_database(settings.database_url))
-    models.metadata.create_all(engine)
-    registry = agents.AgentRegistry(sql.session_factory(engine), settings.agent_down_time)
+    try:
+        engine = sql.make_engine(_prepare_database(settings.database_url))
+        factory = sql.session_factory(engine)
+        schema.initialize(factory)
+    except Exception as exc:  # a database that cannot be reached or set up is fatal at start
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        print(f"{SERVICE}: cannot prepare the database: {reason}", file=sys.stderr)
+        raise SystemExit(1) from None
+    registry = agents.AgentRegistry(factory, settings.agent_down_time)
     metrics.register_agents_collector(registry.count_by_type)
     channels = [_channel(e.address) for e in settings.mechanism_drivers]
     clients = [
@@ -68,6 +76,10 @@ def main() -> None:
         "mechanism drivers in binding order: %s",
         ", ".join(f"{e.name}={e.address}" for e in settings.mechanism_drivers),
     )
+
+    threading.Thread(
+        target=_check_drivers, args=(mechanisms, settings.driver_timeout), daemon=True
+    ).start()
 
     def _close() -> None:
         for ch in [*channels, *([typemgr] if typemgr is not None else [])]:
@@ -96,10 +108,37 @@ def main() -> None:
 
 
 def _channel(address: str) -> grpc.Channel:
-    channel = grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
-    # Connect now rather than on the first bind, so that the first bind is as fast as the rest.
-    channel.subscribe(lambda _state: None, try_to_connect=True)
-    return channel
+    return grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
+
+
+def _check_drivers(mechanisms: manager.MechanismManager, timeout: float) -> None:
+    """Asks every driver to describe itself once, which also opens the connections before the
+    first bind, and logs what answered."""
+    for info in mechanisms.describe_drivers(timeout):
+        if info.description is None:
+            logger.warning(
+                "mechanism driver %s at %s does not answer yet: %s",
+                info.name,
+                info.address,
+                info.error,
+                extra={"driver": info.name},
+            )
+        elif info.description.name != info.name:
+            logger.warning(
+                "mechanism driver configured as %s at %s calls itself %s",
+                info.name,
+                info.address,
+                info.description.name,
+                extra={"driver": info.name},
+            )
+        else:
+            logger.info(
+                "mechanism driver %s at %s answers: vif types %s",
+                info.name,
+                info.address,
+                ", ".join(info.description.vif_types) or "none",
+                extra={"driver": info.name},
+            )
 
 
 def _prepare_database(url: str) -> str:

@@ -1,0 +1,389 @@
+"""mechmgr as a real process with real driver processes, on a SQLite file and on PostgreSQL.
+
+Driver processes hold no state, so one set serves the whole module; each test starts its own
+mechmgr on a fresh database.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from ml2.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_grpc, binding_pb2, segment_pb2
+from ml2.v1 import mechanism_manager_service_pb2 as mm
+from ml2.v1 import mechanism_manager_service_pb2_grpc as mm_grpc
+
+from services import launcher
+from services.rpc import channels
+
+AS = agent_service_pb2
+VLAN = segment_pb2.Segment(
+    id="seg-vlan",
+    network_id="net-1",
+    network_type="vlan",
+    physical_network="physnet1",
+    segmentation_id=101,
+)
+BOUND, FAILED = binding_pb2.BINDING_STATE_BOUND, binding_pb2.BINDING_STATE_FAILED
+
+
+@pytest.fixture(scope="module")
+def drivers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The driver processes: name -> address."""
+    log_dir = tmp_path_factory.mktemp("driver-logs")
+    base = {"MECHDRIVER_LISTEN": "127.0.0.1:0", "MECHDRIVER_METRICS_PORT": "0"}
+    specs = {
+        "openvswitch": ("services.mechmgr.drivers.openvswitch", {}),
+        "linuxbridge": ("services.mechmgr.drivers.linuxbridge", {}),
+        "slow": (
+            "services.mechmgr.drivers.noop",
+            {"MECHDRIVER_NOOP_NAME": "slow", "MECHDRIVER_NOOP_DELAY_SECONDS": "5"},
+        ),
+    }
+    started = {
+        name: launcher.start(name, module, {**base, **env}, log_dir=log_dir)
+        for name, (module, env) in specs.items()
+    }
+    yield {name: p.address for name, p in started.items()}
+    for process in started.values():
+        assert process.stop() == 0, process.log_tail()
+
+
+@dataclass
+class Mechmgr:
+    process: launcher.ServiceProcess
+    agents: agent_service_pb2_grpc.AgentServiceStub
+    manager: mm_grpc.MechanismManagerServiceStub
+
+    def register(self, agent_type: str, host: str, **caps: object) -> agent_pb2.Agent:
+        agent = agent_pb2.Agent(
+            agent_type=agent_type,
+            host=host,
+            binary="ml2-agent",
+            capabilities=agent_pb2.HostCapabilities(**caps),
+        )
+        reply = self.agents.RegisterAgent(AS.RegisterAgentRequest(agent=agent), timeout=10)
+        return reply.agent
+
+    def resolve(
+        self, host: str, *segments: segment_pb2.Segment, timeout: float = 10
+    ) -> mm.ResolveBindingResponse:
+        request = mm.ResolveBindingRequest(
+            port_id="port-1", network_id="net-1", host=host, segments=list(segments) or [VLAN]
+        )
+        return self.manager.ResolveBinding(request, timeout=timeout)
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.process.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            return str(reply.read().decode())
+
+
+@pytest.fixture
+def start_mechmgr(
+    database_url: str, log_dir: Path, drivers: dict[str, str]
+) -> Iterator[Callable[..., Mechmgr]]:
+    started: list[tuple[launcher.ServiceProcess, grpc.Channel]] = []
+
+    def start(driver_list: str = "openvswitch,linuxbridge", **overrides: str) -> Mechmgr:
+        entries = [
+            f"{n}={drivers.get(n, n)}" if "=" not in n else n for n in driver_list.split(",")
+        ]
+        env = {
+            "MECHMGR_LISTEN": "127.0.0.1:0",
+            "MECHMGR_METRICS_PORT": "0",
+            "MECHMGR_DATABASE_URL": database_url,
+            "MECHMGR_TYPEMGR_ADDRESS": "",
+            "MECHMGR_MECHANISM_DRIVERS": ",".join(entries),
+            **overrides,
+        }
+        process = launcher.start(f"mechmgr{len(started)}", "services.mechmgr", env, log_dir=log_dir)
+        channel = channels.make_channel(process.address)
+        started.append((process, channel))
+        return Mechmgr(
+            process,
+            agent_service_pb2_grpc.AgentServiceStub(channel),
+            mm_grpc.MechanismManagerServiceStub(channel),
+        )
+
+    yield start
+    for process, channel in started:
+        channel.close()
+        assert process.stop() == 0, process.log_tail()
+
+
+def failure(call: Callable[[], object]) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as caught:
+        call()
+    return caught.value
+
+
+def error_info(err: grpc.RpcError) -> error_details_pb2.ErrorInfo:
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    assert status is not None
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    return info
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def codes(verdict: binding_pb2.DriverVerdict) -> list[str]:
+    return [r.code for r in verdict.reasons]
+
+
+def test_ports_bind_through_the_agent_of_their_host(start_mechmgr):
+    mgr = start_mechmgr()
+    mgr.register("openvswitch", "compute-ovs", bridge_mappings={"physnet1": "br-eth1"})
+    mgr.register("linuxbridge", "compute-lb", interface_mappings={"physnet1": "eth1"})
+
+    ovs = mgr.resolve("compute-ovs")
+    bridge = mgr.resolve("compute-lb")
+    bare = mgr.resolve("compute-bare")
+
+    assert (ovs.state, ovs.vif_type) == (BOUND, "ovs")
+    assert dict(ovs.vif_details) == {
+        "port_filter": False,
+        "ovs_hybrid_plug": False,
+        "datapath_type": "system",
+        "bridge_name": "br-int",
+        "connectivity": "l2",
+    }
+    assert [(lvl.level, lvl.driver, lvl.segment.id) for lvl in ovs.levels] == [
+        (0, "openvswitch", "seg-vlan")
+    ]
+    assert (bridge.state, bridge.vif_type, bridge.vif_details["bridge_name"]) == (
+        BOUND,
+        "bridge",
+        "brqnet-1",
+    )
+    assert [(v.driver, v.outcome) for v in bridge.trace] == [
+        ("openvswitch", binding_pb2.OUTCOME_DECLINE),
+        ("linuxbridge", binding_pb2.OUTCOME_COMPLETE),
+    ]
+    assert all(v.duration.ToNanoseconds() > 0 for v in bridge.trace)
+    assert (bare.state, bare.vif_type, list(bare.levels)) == (FAILED, "binding_failed", [])
+    assert [codes(v) for v in bare.trace] == [["NO_AGENT"], ["NO_AGENT"]]
+    assert bare.failure_message == (
+        "no mechanism driver could bind port port-1 on host compute-bare: "
+        "openvswitch: NO_AGENT (no openvswitch agent on host compute-bare); "
+        "linuxbridge: NO_AGENT (no linuxbridge agent on host compute-bare)"
+    )
+
+    text = mgr.metrics()
+    assert 'ml2_mechmgr_resolutions_total{state="bound",vif_type="ovs"} 1.0' in text
+    assert 'ml2_mechmgr_resolutions_total{state="failed",vif_type="binding_failed"} 1.0' in text
+    assert (
+        'ml2_mechmgr_driver_verdicts_total{driver="openvswitch",outcome="decline",'
+        'reason="NO_AGENT"} 2.0' in text
+    )
+    assert 'ml2_mechmgr_driver_call_seconds_count{driver="linuxbridge"} 2.0' in text
+    assert 'ml2_mechmgr_agents{agent_type="openvswitch",alive="true"} 1.0' in text
+
+
+def test_declines_name_the_unmapped_physical_network_and_the_disabled_agent(start_mechmgr):
+    mgr = start_mechmgr(driver_list="openvswitch")
+    agent = mgr.register("openvswitch", "compute-1", bridge_mappings={"physnet2": "br-eth2"})
+
+    unmapped = mgr.resolve("compute-1")
+    (reason,) = unmapped.trace[0].reasons
+    assert (unmapped.state, reason.code) == (FAILED, "PHYSNET_NOT_MAPPED")
+    assert reason.details["physical_network"] == "physnet1"
+    assert reason.details["mappings"] == "physnet2:br-eth2"
+
+    mgr.register("openvswitch", "compute-2", bridge_mappings={"physnet1": "br-eth1"})
+    update = AS.UpdateAgentRequest(
+        agent=agent_pb2.Agent(id=agent.id, admin_state_up=False),
+        update_mask=field_mask_pb2.FieldMask(paths=["admin_state_up"]),
+    )
+    assert mgr.agents.UpdateAgent(update, timeout=10).agent.admin_state_up is False
+    down = mgr.resolve("compute-1")
+    assert codes(down.trace[0]) == ["AGENT_ADMIN_DOWN"]
+    assert mgr.resolve("compute-2").state == BOUND
+
+
+def test_agents_register_keep_alive_and_are_listed_fetched_and_deleted(start_mechmgr):
+    mgr = start_mechmgr()
+    first = mgr.register("openvswitch", "compute-1", bridge_mappings={"physnet1": "br-eth1"})
+    again = mgr.register("openvswitch", "compute-1", bridge_mappings={"physnet1": "br-ex"})
+    other = mgr.register("linuxbridge", "compute-0", interface_mappings={"physnet1": "eth1"})
+
+    assert again.id == first.id
+    assert again.capabilities.bridge_mappings == {"physnet1": "br-ex"}
+    assert first.alive and first.admin_state_up
+
+    beat = mgr.agents.HeartbeatAgent(AS.HeartbeatAgentRequest(agent_id=first.id), timeout=10).agent
+    assert beat.heartbeat_time.ToNanoseconds() > first.heartbeat_time.ToNanoseconds()
+    assert beat.create_time == first.create_time
+
+    page1 = mgr.agents.ListAgents(AS.ListAgentsRequest(page_size=1), timeout=10)
+    page2 = mgr.agents.ListAgents(
+        AS.ListAgentsRequest(page_size=1, page_token=page1.next_page_token), timeout=10
+    )
+    assert [a.id for a in page1.agents] == [other.id]
+    assert [a.id for a in page2.agents] == [first.id]
+    assert page2.next_page_token == ""
+    only_ovs = mgr.agents.ListAgents(AS.ListAgentsRequest(agent_type="openvswitch"), timeout=10)
+    assert [a.id for a in only_ovs.agents] == [first.id]
+
+    assert (
+        mgr.agents.GetAgent(AS.GetAgentRequest(agent_id=other.id), timeout=10).agent.host
+        == "compute-0"
+    )
+    mgr.agents.DeleteAgent(AS.DeleteAgentRequest(agent_id=other.id), timeout=10)
+    gone = failure(lambda: mgr.agents.GetAgent(AS.GetAgentRequest(agent_id=other.id), timeout=10))
+    assert gone.code() == grpc.StatusCode.NOT_FOUND
+    assert other.id in gone.details()
+
+    unknown = failure(
+        lambda: mgr.agents.HeartbeatAgent(AS.HeartbeatAgentRequest(agent_id="nope"), timeout=10)
+    )
+    assert unknown.code() == grpc.StatusCode.NOT_FOUND
+    assert error_info(unknown).reason == "AGENT_NOT_FOUND"
+
+
+def test_an_agent_without_heartbeats_dies_after_the_down_time_and_revives_with_one(start_mechmgr):
+    mgr = start_mechmgr(MECHMGR_AGENT_DOWN_TIME_SECONDS="2", MECHMGR_HEARTBEAT_INTERVAL_SECONDS="1")
+    reply = mgr.agents.RegisterAgent(
+        AS.RegisterAgentRequest(
+            agent=agent_pb2.Agent(
+                agent_type="linuxbridge",
+                host="compute-lb",
+                capabilities=agent_pb2.HostCapabilities(interface_mappings={"physnet1": "eth1"}),
+            )
+        ),
+        timeout=10,
+    )
+    assert (reply.heartbeat_interval_seconds, reply.agent_down_time_seconds) == (1, 2)
+    agent_id = reply.agent.id
+    assert mgr.resolve("compute-lb").vif_type == "bridge"
+
+    time.sleep(2.3)
+
+    dead = mgr.resolve("compute-lb")
+    assert dead.state == FAILED
+    (reason,) = dead.trace[1].reasons
+    assert reason.code == "AGENT_DEAD"
+    assert agent_id in reason.message
+    assert reason.details["agent_id"] == agent_id
+    assert reason.details["agent_down_time_seconds"] == "2"
+    assert reason.details["last_heartbeat"].endswith("Z")
+    assert (
+        f"AGENT_DEAD (linuxbridge agent {agent_id} on host compute-lb is dead"
+        in dead.failure_message
+    )
+    listed = mgr.agents.ListAgents(AS.ListAgentsRequest(host="compute-lb"), timeout=10).agents
+    assert [a.alive for a in listed] == [False]
+    assert 'ml2_mechmgr_agents{agent_type="linuxbridge",alive="false"} 1.0' in mgr.metrics()
+
+    mgr.agents.HeartbeatAgent(AS.HeartbeatAgentRequest(agent_id=agent_id), timeout=10)
+    assert mgr.resolve("compute-lb").vif_type == "bridge"
+
+
+def test_an_unreachable_driver_is_a_decline_and_the_next_driver_binds(start_mechmgr):
+    ghost = f"127.0.0.1:{closed_port()}"
+    mgr = start_mechmgr(driver_list=f"ghost={ghost},openvswitch")
+    mgr.register("openvswitch", "compute-1", bridge_mappings={"physnet1": "br-eth1"})
+
+    started = time.monotonic()
+    reply = mgr.resolve("compute-1")
+
+    assert time.monotonic() - started < 5
+    assert (reply.state, reply.vif_type) == (BOUND, "ovs")
+    assert codes(reply.trace[0]) == ["DRIVER_UNAVAILABLE"]
+    assert ghost in reply.trace[0].reasons[0].message
+
+    drivers = mgr.manager.ListMechanismDrivers(mm.ListMechanismDriversRequest(), timeout=10).drivers
+    assert [(d.name, d.reachable) for d in drivers] == [("ghost", False), ("openvswitch", True)]
+    assert drivers[0].error
+    assert list(drivers[1].vif_types) == ["ovs", "vhostuser"]
+
+
+def test_a_slow_driver_is_a_decline_within_the_deadline(start_mechmgr):
+    mgr = start_mechmgr(driver_list="slow,openvswitch", MECHMGR_DRIVER_TIMEOUT_SECONDS="0.3")
+    mgr.register("openvswitch", "compute-1", bridge_mappings={"physnet1": "br-eth1"})
+
+    started = time.monotonic()
+    reply = mgr.resolve("compute-1")
+
+    assert time.monotonic() - started < 4  # the slow driver takes 5 s
+    assert (reply.state, reply.vif_type) == (BOUND, "ovs")
+    (reason,) = reply.trace[0].reasons
+    assert (reply.trace[0].driver, reason.code) == ("slow", "DRIVER_UNAVAILABLE")
+    assert "no answer within 0.3s" in reason.message
+
+
+def test_the_callers_deadline_bounds_the_whole_resolution(start_mechmgr):
+    mgr = start_mechmgr(driver_list="slow,openvswitch", MECHMGR_DRIVER_TIMEOUT_SECONDS="3")
+
+    err = failure(lambda: mgr.resolve("compute-1", timeout=0.5))
+
+    assert err.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    # mechmgr is still answering: it did not wait for the slow driver before the next request.
+    assert mgr.manager.ListMechanismDrivers(mm.ListMechanismDriversRequest(), timeout=10).drivers
+
+
+BAD_INPUT: list[tuple[str, Callable[[Mechmgr], object]]] = [
+    (
+        "host",
+        lambda m: m.manager.ResolveBinding(
+            mm.ResolveBindingRequest(port_id="p", network_id="n"), timeout=10
+        ),
+    ),
+    (
+        "segments[0].segmentation_id",
+        lambda m: m.resolve(
+            "compute-1",
+            segment_pb2.Segment(
+                id="s", network_type="vlan", physical_network="physnet1", segmentation_id=4095
+            ),
+        ),
+    ),
+    (
+        "agent.capabilities.local_ip",
+        lambda m: m.register(
+            "openvswitch", "compute-1", tunnel_types=["vxlan"], local_ip="10.0.0.300"
+        ),
+    ),
+    ("agent.agent_type", lambda m: m.register("Open vSwitch agent", "compute-1")),
+    ("agent.host", lambda m: m.register("openvswitch", "compute 1")),
+    ("agent_id", lambda m: m.agents.HeartbeatAgent(AS.HeartbeatAgentRequest(), timeout=10)),
+    (
+        "page_token",
+        lambda m: m.agents.ListAgents(AS.ListAgentsRequest(page_token="junk"), timeout=10),
+    ),
+    (
+        "update_mask",
+        lambda m: m.agents.UpdateAgent(
+            AS.UpdateAgentRequest(
+                agent=agent_pb2.Agent(id="x"), update_mask=field_mask_pb2.FieldMask(paths=["host"])
+            ),
+            timeout=10,
+        ),
+    ),
+]
+
+
+def test_bad_input_is_invalid_argument_naming_the_field_and_changes_nothing(start_mechmgr):
+    mgr = start_mechmgr()
+
+    for field, call in BAD_INPUT:
+        err = failure(lambda call=call: call(mgr))
+
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, field
+        assert err.details().startswith(f"{field}: "), err.details()
+        assert error_info(err).metadata["field"] == field
+    assert list(mgr.agents.ListAgents(AS.ListAgentsRequest(), timeout=10).agents) == []
