@@ -23,6 +23,7 @@ without levels, is stored as FAILED with reason MECHANISM_MANAGER_ERROR.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import replace
@@ -40,7 +41,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_TRIES = 10
 
-_COMMITTED = "committed"
 
 
 class Binder:
@@ -65,19 +65,21 @@ class Binder:
         start = time.perf_counter() if started is None else started
         for attempt in range(1, self._max_tries + 1):
             result = self._resolve(ticket)
-            outcome = repo.run_write(self._factory, lambda s, t=ticket, x=result: _commit(s, t, x))
-            if outcome == _COMMITTED:
+            committed, fresh = repo.run_write(
+                self._factory, functools.partial(_commit, ticket=ticket, result=result)
+            )
+            if committed:
                 metrics.record_result(result, time.perf_counter() - start)
                 _log_result(ticket, result, attempt)
                 return
-            if outcome is None:
+            if fresh is None:
                 return
             metrics.CAS_RETRIES.inc()
             logger.info(
                 "binding inputs of port %s changed from generation %d to %d while binding; "
-                "binding again", ticket.port_id, ticket.generation, outcome.generation,
+                "binding again", ticket.port_id, ticket.generation, fresh.generation,
             )
-            ticket = outcome
+            ticket = fresh
         metrics.BIND_ABORTS.inc()
         logger.warning(
             "gave up binding port %s after %d tries: its inputs kept changing",
@@ -109,19 +111,20 @@ class Binder:
 
 
 def _commit(
-    session: Session, ticket: r.BindTicket, result: r.BindingResult
-) -> str | r.BindTicket | None:
-    """Commits ``result`` if ticket's generation is current. Otherwise returns the ticket to
-    resolve next, or None when there is nothing left to do."""
+    session: Session, *, ticket: r.BindTicket, result: r.BindingResult
+) -> tuple[bool, r.BindTicket | None]:
+    """Commits ``result`` if ticket's generation is current: returns ``(True, None)``.
+    Otherwise returns ``(False, the ticket to resolve next)``, or ``(False, None)`` when there is
+    nothing left to do."""
     if repo.commit_result(session, ticket.port_id, ticket.generation, result):
-        return _COMMITTED
+        return True, None
     current = repo.binding_state(session, ticket.port_id)
     if current is None:
-        return None  # the port was deleted
+        return False, None  # the port was deleted
     state, fresh = current
     if fresh.inputs.host_id == "" or state != r.UNBOUND:
-        return None  # unbound meanwhile, or another request committed a result for these inputs
-    return fresh
+        return False, None  # unbound meanwhile, or another request committed for these inputs
+    return False, fresh
 
 
 def failed(code: str, message: str) -> r.BindingResult:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf import json_format, struct_pb2
 from ml2.v1 import (
@@ -22,7 +22,7 @@ from ml2.v1 import (
 from services.portapi import resources as r
 from services.rpc import errors
 
-VNIC_TYPES: dict[int, str] = {
+VNIC_TYPES: dict[binding_pb2.VnicType, str] = {
     binding_pb2.VNIC_TYPE_NORMAL: "normal",
     binding_pb2.VNIC_TYPE_DIRECT: "direct",
     binding_pb2.VNIC_TYPE_MACVTAP: "macvtap",
@@ -36,7 +36,7 @@ VNIC_TYPES: dict[int, str] = {
     binding_pb2.VNIC_TYPE_REMOTE_MANAGED: "remote-managed",
 }
 """Proto enum values to Neutron's vnic type strings, as stored."""
-VNIC_ENUMS = {name: value for value, name in VNIC_TYPES.items()}
+VNIC_ENUMS: dict[str, binding_pb2.VnicType] = {name: value for value, name in VNIC_TYPES.items()}
 
 _STATES = {
     r.UNBOUND: binding_pb2.BINDING_STATE_UNBOUND,
@@ -67,7 +67,7 @@ def vnic_type(field: str, value: int) -> str:
     if value == binding_pb2.VNIC_TYPE_UNSPECIFIED:
         return r.VNIC_NORMAL
     try:
-        return VNIC_TYPES[value]
+        return VNIC_TYPES[cast("binding_pb2.VnicType", value)]
     except KeyError:
         raise errors.InvalidArgument(field, f"unknown vnic type {value}") from None
 

@@ -6,6 +6,7 @@ and hands a ``BindTicket`` to the Binder, which resolves and commits outside tha
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -50,7 +51,8 @@ class PortManager:
             try:
                 ticket = repo.run_write(
                     self._factory,
-                    lambda s, p=port_id, m=mac: _insert(s, p, spec, m, request_id),
+                    functools.partial(_insert, port_id=port_id, spec=spec, mac=mac,
+                                      request_id=request_id),
                 )
             except sa_exc.IntegrityError as exc:
                 if not sql.is_unique_violation(exc):
@@ -112,7 +114,7 @@ class PortManager:
 
 
 def _insert(
-    session: Session, port_id: str, spec: r.PortSpec, mac: str, request_id: str | None
+    session: Session, *, port_id: str, spec: r.PortSpec, mac: str, request_id: str | None
 ) -> r.BindTicket | None:
     network = repo.get_network(session, spec.network_id, lock="share")
     if network is None:

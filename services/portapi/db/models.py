@@ -10,6 +10,7 @@ applies to exactly what is stored. Times are naive UTC.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import (
     BigInteger,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -134,7 +136,7 @@ class PortBindingLevelRow(Base):
     segment: Mapped[str] = mapped_column(Text)
 
 
-networks = NetworkRow.__table__
-ports = PortRow.__table__
-port_bindings = PortBindingRow.__table__
-port_binding_levels = PortBindingLevelRow.__table__
+networks = cast(Table, NetworkRow.__table__)
+ports = cast(Table, PortRow.__table__)
+port_bindings = cast(Table, PortBindingRow.__table__)
+port_binding_levels = cast(Table, PortBindingLevelRow.__table__)

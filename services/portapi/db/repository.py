@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
-    Row,
     Select,
     and_,
     bindparam,
@@ -175,7 +174,7 @@ def list_networks(
     return [_network(row) for row in session.execute(stmt)]
 
 
-def _network(row: Row[Any]) -> r.Network:
+def _network(row: Any) -> r.Network:
     return r.Network(
         id=row.id,
         name=row.name,
@@ -463,8 +462,8 @@ def delete_port(session: Session, port_id: str) -> None:
     session.execute(delete(P).where(P.c.id == port_id))
 
 
-def _ports_with_levels(rows: Iterable[Row[Any]]) -> list[r.Port]:
-    grouped: dict[str, tuple[Row[Any], list[r.BindingLevel]]] = {}
+def _ports_with_levels(rows: Iterable[Any]) -> list[r.Port]:
+    grouped: dict[str, tuple[Any, list[r.BindingLevel]]] = {}
     for row in rows:
         entry = grouped.setdefault(row.id, (row, []))
         if row.level is not None:
@@ -473,7 +472,7 @@ def _ports_with_levels(rows: Iterable[Row[Any]]) -> list[r.Port]:
     return [_port(row, tuple(levels)) for row, levels in grouped.values()]
 
 
-def _port(row: Row[Any], levels: tuple[r.BindingLevel, ...]) -> r.Port:
+def _port(row: Any, levels: tuple[r.BindingLevel, ...]) -> r.Port:
     result = r.BindingResult(
         state=row.state,
         vif_type=row.vif_type,

@@ -323,3 +323,21 @@ def test_delete_port_returns_it_and_frees_the_network(stack: Stack) -> None:
     assert deleted.id == port.id and deleted.binding.vif_type == "ovs"
     stack.networks.DeleteNetwork(network_service_pb2.DeleteNetworkRequest(network_id=network.id))
     assert all_ports(stack) == [] and all_networks(stack) == []
+
+
+def test_unknown_vnic_type_is_invalid_argument(stack: Stack) -> None:
+    network = create_network(stack)
+    port = port_pb2.Port(network_id=network.id, binding=binding_pb2.PortBinding(vnic_type=42))
+    found = failure(lambda: stack.ports.CreatePort(port_service_pb2.CreatePortRequest(port=port)))
+    assert found.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert found.metadata["field"] == "port.binding.vnic_type" and "42" in found.message
+    assert all_ports(stack) == []
+
+
+def test_vnic_type_travels_to_mechmgr_and_back(stack: Stack) -> None:
+    network = create_network(stack)
+    port = port_pb2.Port(network_id=network.id, binding=binding_pb2.PortBinding(
+        host_id="ovs-1", vnic_type=binding_pb2.VNIC_TYPE_DIRECT_PHYSICAL))
+    created = stack.ports.CreatePort(port_service_pb2.CreatePortRequest(port=port)).port
+    assert created.binding.vnic_type == binding_pb2.VNIC_TYPE_DIRECT_PHYSICAL
+    assert stack.peers.mechmgr.requests[-1].vnic_type == binding_pb2.VNIC_TYPE_DIRECT_PHYSICAL
