@@ -1,0 +1,149 @@
+"""Hierarchical binding across real processes: a fabric driver binds the network's VXLAN segment
+and continues with a dynamic VLAN that mechmgr allocates from a real typemgr; openvswitch binds
+that VLAN at level 1."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from ml2.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_grpc, binding_pb2, segment_pb2
+from ml2.v1 import mechanism_manager_service_pb2 as mm
+from ml2.v1 import mechanism_manager_service_pb2_grpc as mm_grpc
+from ml2.v1 import segment_service_pb2 as ss
+from ml2.v1 import segment_service_pb2_grpc as ss_grpc
+
+from services import launcher
+from services.rpc import channels
+
+
+@dataclass
+class Stack:
+    segments: ss_grpc.SegmentServiceStub
+    agents: agent_service_pb2_grpc.AgentServiceStub
+    manager: mm_grpc.MechanismManagerServiceStub
+
+    def resolve(
+        self, port_id: str, network_id: str, host: str, segments: list[segment_pb2.Segment]
+    ) -> mm.ResolveBindingResponse:
+        request = mm.ResolveBindingRequest(
+            port_id=port_id, network_id=network_id, host=host, segments=segments
+        )
+        return self.manager.ResolveBinding(request, timeout=10)
+
+
+@pytest.fixture
+def stack(database_url: str, log_dir: Path) -> Iterator[Stack]:
+    typemgr_url = database_url
+    if database_url.startswith("sqlite"):
+        typemgr_url = database_url.replace("test.db", "typemgr.db")
+    started: list[launcher.ServiceProcess] = []
+    opened: list[grpc.Channel] = []
+
+    def start(name: str, module: str, env: dict[str, str]) -> launcher.ServiceProcess:
+        started.append(launcher.start(name, module, env, log_dir=log_dir))
+        return started[-1]
+
+    def channel(process: launcher.ServiceProcess) -> grpc.Channel:
+        opened.append(channels.make_channel(process.address))
+        return opened[-1]
+
+    try:
+        drv = {"MECHDRIVER_LISTEN": "127.0.0.1:0", "MECHDRIVER_METRICS_PORT": "0"}
+        fabric = start(
+            "fabric",
+            "services.mechmgr.drivers.noop",
+            {**drv, "MECHDRIVER_NOOP_NAME": "fabric", "MECHDRIVER_NOOP_MODE": "fabric"},
+        )
+        ovs = start("openvswitch", "services.mechmgr.drivers.openvswitch", drv)
+        typemgr = start(
+            "typemgr",
+            "services.typemgr",
+            {
+                "TYPEMGR_LISTEN": "127.0.0.1:0",
+                "TYPEMGR_METRICS_PORT": "0",
+                "TYPEMGR_DATABASE_URL": typemgr_url,
+                "TYPEMGR_TENANT_NETWORK_TYPES": "vxlan",
+                "TYPEMGR_NETWORK_VLAN_RANGES": "physnet1:100:199",
+            },
+        )
+        mechmgr = start(
+            "mechmgr",
+            "services.mechmgr",
+            {
+                "MECHMGR_LISTEN": "127.0.0.1:0",
+                "MECHMGR_METRICS_PORT": "0",
+                "MECHMGR_DATABASE_URL": database_url,
+                "MECHMGR_TYPEMGR_ADDRESS": typemgr.address,
+                "MECHMGR_MECHANISM_DRIVERS": f"fabric={fabric.address},openvswitch={ovs.address}",
+            },
+        )
+        mechmgr_channel = channel(mechmgr)
+        yield Stack(
+            ss_grpc.SegmentServiceStub(channel(typemgr)),
+            agent_service_pb2_grpc.AgentServiceStub(mechmgr_channel),
+            mm_grpc.MechanismManagerServiceStub(mechmgr_channel),
+        )
+    finally:
+        for ch in opened:
+            ch.close()
+        for process in reversed(started):
+            assert process.stop() == 0, process.log_tail()
+
+
+def test_a_fabric_driver_continues_with_a_dynamic_vlan_that_openvswitch_binds(stack: Stack):
+    network_id = str(uuid.uuid4())
+    created = stack.segments.CreateNetworkSegments(
+        ss.CreateNetworkSegmentsRequest(network_id=network_id), timeout=10
+    )
+    [vxlan] = created.segments
+    assert vxlan.network_type == "vxlan"
+    agent = agent_pb2.Agent(
+        agent_type="openvswitch",
+        host="compute-1",
+        capabilities=agent_pb2.HostCapabilities(bridge_mappings={"physnet1": "br-eth1"}),
+    )
+    stack.agents.RegisterAgent(agent_service_pb2.RegisterAgentRequest(agent=agent), timeout=10)
+
+    first = stack.resolve("port-1", network_id, "compute-1", [vxlan])
+    second = stack.resolve("port-2", network_id, "compute-1", [vxlan])
+
+    assert (first.state, first.vif_type) == (binding_pb2.BINDING_STATE_BOUND, "ovs")
+    top, bottom = first.levels
+    assert (top.level, top.driver, top.segment.id) == (0, "fabric", vxlan.id)
+    assert (bottom.level, bottom.driver) == (1, "openvswitch")
+    assert (bottom.segment.network_type, bottom.segment.physical_network) == ("vlan", "physnet1")
+    assert 100 <= bottom.segment.segmentation_id <= 199
+    assert bottom.segment.is_dynamic
+    assert [(v.level, v.driver, v.outcome) for v in first.trace] == [
+        (0, "fabric", binding_pb2.OUTCOME_CONTINUE),
+        (1, "fabric", binding_pb2.OUTCOME_DECLINE),
+        (1, "openvswitch", binding_pb2.OUTCOME_COMPLETE),
+    ]
+    assert second.levels[1].segment == bottom.segment
+    listed = stack.segments.ListNetworkSegments(
+        ss.ListNetworkSegmentsRequest(network_id=network_id, include_dynamic=True), timeout=10
+    )
+    assert [s.id for s in listed.segments if s.is_dynamic] == [bottom.segment.id]
+
+    bare = stack.resolve("port-3", network_id, "compute-bare", [vxlan])
+    assert bare.state == binding_pb2.BINDING_STATE_FAILED
+    assert "level 1 openvswitch: NO_AGENT (no openvswitch agent on host compute-bare)" in (
+        bare.failure_message
+    )
+
+
+def test_a_dynamic_segment_typemgr_refuses_is_a_decline_with_its_reason(stack: Stack):
+    unknown = segment_pb2.Segment(id="seg-x", network_type="vxlan", segmentation_id=1500)
+
+    reply = stack.resolve("port-1", "net-unknown-to-typemgr", "compute-1", [unknown])
+
+    assert reply.state == binding_pb2.BINDING_STATE_FAILED
+    fabric = reply.trace[0]
+    assert (fabric.driver, fabric.outcome) == ("fabric", binding_pb2.OUTCOME_DECLINE)
+    assert fabric.reasons[0].code == "DYNAMIC_SEGMENT_UNAVAILABLE"
+    assert "net-unknown-to-typemgr" in fabric.reasons[0].message
