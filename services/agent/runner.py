@@ -81,6 +81,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ports need a per-port Linux bridge for iptables filtering",
     )
     parser.add_argument(
+        "--iface-types",
+        default="",
+        metavar="TYPE,...",
+        help="Open vSwitch interface types, e.g. dpdkvhostuserclient (with --datapath-type "
+        "netdev the openvswitch driver then binds vhostuser)",
+    )
+    parser.add_argument(
+        "--vhostuser-socket-dir",
+        default="",
+        help="where Open vSwitch creates vhost-user sockets",
+    )
+    parser.add_argument(
         "--no-port-filter",
         dest="port_filter",
         action="store_false",
@@ -121,6 +133,8 @@ def spec_from_args(args: argparse.Namespace) -> simulated.AgentSpec:
         datapath_type=args.datapath_type or ("system" if ovs else ""),
         ovs_hybrid_plug=args.ovs_hybrid_plug,
         port_filter=args.port_filter,
+        iface_types=tuple(t.strip() for t in args.iface_types.split(",") if t.strip()),
+        vhostuser_socket_dir=args.vhostuser_socket_dir.strip(),
     )
     spec.validate()
     return spec

@@ -82,6 +82,8 @@ class AgentSpec:
     datapath_type: str = ""
     ovs_hybrid_plug: bool = False
     port_filter: bool = True
+    iface_types: tuple[str, ...] = ()
+    vhostuser_socket_dir: str = ""
 
     def validate(self) -> None:
         """Raises AgentConfigError if the combination of options cannot describe a real agent."""
@@ -93,6 +95,10 @@ class AgentSpec:
             raise AgentConfigError(
                 "--interface-mappings: Open vSwitch agents map physical networks to bridges; "
                 "use --bridge-mappings"
+            )
+        if self.agent_type != "openvswitch" and (self.iface_types or self.vhostuser_socket_dir):
+            raise AgentConfigError(
+                "--iface-types and --vhostuser-socket-dir describe Open vSwitch hosts only"
             )
         if self.tunnel_types and not self.local_ip:
             raise AgentConfigError("--local-ip: required when --tunnel-types is set")
@@ -120,6 +126,8 @@ class AgentSpec:
                 datapath_type=self.datapath_type,
                 ovs_hybrid_plug=self.ovs_hybrid_plug,
                 port_filter=self.port_filter,
+                iface_types=list(self.iface_types),
+                vhostuser_socket_dir=self.vhostuser_socket_dir,
             ),
         )
 

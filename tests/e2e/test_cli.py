@@ -267,3 +267,39 @@ def test_agent_run_without_simulate_refuses(up: UpProcess) -> None:
     assert result.code == 2 and "--simulate" in result.err
     hosts = [a["host"] for a in up.ml2("agent", "list", "--json").json()]
     assert socket.gethostname() not in hosts
+
+
+def test_an_ovs_dpdk_host_gets_vhostuser(
+    up: UpProcess, agents: list[AgentProcess], tmp_path: Path
+) -> None:
+    start_agent(
+        up,
+        agents,
+        tmp_path,
+        "openvswitch",
+        "e2e-dpdk",
+        "--bridge-mappings",
+        "physnet1:br-phy",
+        "--datapath-type",
+        "netdev",
+        "--iface-types",
+        "dpdkvhostuserclient",
+        "--vhostuser-socket-dir",
+        "/run/openvswitch",
+    )
+    net = up.ml2(
+        "network",
+        "create",
+        "e2e-dpdk",
+        "--provider-network-type",
+        "flat",
+        "--provider-physical-network",
+        "physnet1",
+        "--json",
+    ).json()
+    port = up.ml2("port", "create", "--network", net["id"], "--host", "e2e-dpdk", "--json").json()
+    b = port["binding"]
+    assert (b["vif_type"], b["state"]) == ("vhostuser", "BINDING_STATE_BOUND"), b
+    assert b["vif_details"]["vhostuser_socket"].startswith("/run/openvswitch/")
+    assert up.ml2("port", "delete", port["id"]).code == 0
+    assert up.ml2("network", "delete", net["id"]).code == 0

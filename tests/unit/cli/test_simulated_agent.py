@@ -216,6 +216,7 @@ def test_without_simulate_the_agent_refuses_with_a_clear_message(capsys) -> None
         (["--tunnel-types", "vxlan", "--local-ip", "ten"], "not an IP address"),
         (["--interface-mappings", "physnet1:eth1"], "use --bridge-mappings"),
         (["--host", " "], "--host: must not be empty"),
+        (["--type", "linuxbridge", "--iface-types", "dpdkvhostuser"], "Open vSwitch hosts only"),
     ],
 )
 def test_bad_agent_options_exit_2_naming_the_option(argv, message, capsys) -> None:
@@ -252,3 +253,22 @@ def test_backoff_doubles_up_to_the_cap_and_resets() -> None:
     assert all(d <= 2.0 for d in delays) and delays[4] >= 1.6
     backoff.reset()
     assert backoff.next() <= 0.5
+
+
+def test_vhost_user_capabilities_of_an_ovs_dpdk_host() -> None:
+    spec = runner.spec_from_args(
+        parse_agent(
+            "--type",
+            "openvswitch",
+            "--datapath-type",
+            "netdev",
+            "--iface-types",
+            "dpdkvhostuserclient,internal",
+            "--vhostuser-socket-dir",
+            "/run/ovs",
+        )
+    )
+    caps = spec.to_proto().capabilities
+    assert caps.datapath_type == "netdev"
+    assert list(caps.iface_types) == ["dpdkvhostuserclient", "internal"]
+    assert caps.vhostuser_socket_dir == "/run/ovs"
