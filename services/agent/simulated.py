@@ -147,7 +147,7 @@ class Backoff:
 
     def next(self) -> float:
         """Returns the next delay in seconds."""
-        delay = min(self.maximum, self.initial * (2**self.attempt))
+        delay = min(self.maximum, self.initial * 2.0**self.attempt)
         self.attempt += 1
         return delay * random.uniform(0.8, 1.0)
 

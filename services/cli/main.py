@@ -74,6 +74,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         return err.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away; stop quietly, as other command line tools do.
+        sys.stderr.close()
+        return 141
 
 
 def main() -> None:

@@ -66,8 +66,9 @@ def fields(pairs: Sequence[tuple[str, object]]) -> str:
 def enum_name(msg: message.Message, field_name: str, prefix: str) -> str:
     """``PORT_STATUS_DOWN`` → ``DOWN``: the value name of an enum field without its prefix."""
     descriptor = msg.DESCRIPTOR.fields_by_name[field_name].enum_type
-    name = descriptor.values_by_number[getattr(msg, field_name)].name
-    return name.removeprefix(prefix)
+    number = getattr(msg, field_name)
+    value = descriptor.values_by_number.get(number) if descriptor is not None else None
+    return value.name.removeprefix(prefix) if value is not None else str(number)
 
 
 def vnic_type(binding: binding_pb2.PortBinding) -> str:
