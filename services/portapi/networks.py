@@ -78,7 +78,20 @@ class NetworkManager:
                 self._release_quietly(network_id)
             repo.run_write(self._factory, lambda s: repo.delete_network(s, network_id))
             raise
-        repo.run_write(self._factory, lambda s: repo.store_segments(s, network_id, segments, mtu))
+        stored = repo.run_write(
+            self._factory, lambda s: repo.store_segments(s, network_id, segments, mtu)
+        )
+        if stored:
+            return
+        with sql.read_session(self._factory) as session:
+            current = repo.get_network(session, network_id)
+        if current is not None and current.status == r.NETWORK_ACTIVE:
+            return  # a retry with the same request_id finished it first
+        self._release_quietly(network_id)
+        raise errors.Aborted(
+            f"network {network_id!r} was deleted while it was being created",
+            reason="NETWORK_DELETED", network_id=network_id,
+        )
 
     def _release_quietly(self, network_id: str) -> None:
         # typemgr may have allocated before the deadline passed; give the ids back if it answers.

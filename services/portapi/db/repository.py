@@ -113,15 +113,17 @@ def insert_network(
 
 def store_segments(
     session: Session, network_id: str, segments: Sequence[r.Segment], mtu: int
-) -> None:
-    """Caches the network's segments and MTU and makes the network ACTIVE."""
-    session.execute(
+) -> bool:
+    """Caches the segments and MTU of a CREATING network and makes it ACTIVE. Returns False,
+    writing nothing, if the network is no longer CREATING (finished or being deleted)."""
+    changed = session.execute(
         update(N)
-        .where(N.c.id == network_id)
+        .where(N.c.id == network_id, N.c.status == r.NETWORK_CREATING)
         .values(
             segments=dumps([s.to_dict() for s in segments]), mtu=mtu, status=r.NETWORK_ACTIVE
         )
     )
+    return bool(changed.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def set_network_status(session: Session, network_id: str, status: str) -> None:

@@ -30,11 +30,14 @@ class FakeSegmentService(segment_service_pb2_grpc.SegmentServiceServicer):
         self.networks: dict[str, list[segment_pb2.Segment]] = {}
         self.calls: list[str] = []
         self.fail_with: errors.ServiceError | None = None
+        self.hook: Callable[[Any], None] | None = None
         self._next_vni = 1000
         self._lock = threading.Lock()
 
     def CreateNetworkSegments(self, request: Any, context: Any) -> Any:
         self.calls.append(f"create {request.network_id}")
+        if self.hook is not None:
+            self.hook(request)
         if self.fail_with is not None:
             raise self.fail_with
         with self._lock:

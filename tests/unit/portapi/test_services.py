@@ -3,6 +3,8 @@ codes, field names, pass-through of peer errors, and that a refused request writ
 
 from __future__ import annotations
 
+import uuid
+
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2, struct_pb2
@@ -15,7 +17,10 @@ from ml2.v1 import (
     segment_pb2,
 )
 
+from services import sql
 from services.portapi import macs
+from services.portapi import resources as r
+from services.portapi.db import repository as repo
 from services.rpc import errors
 
 from .conftest import Stack
@@ -341,3 +346,40 @@ def test_vnic_type_travels_to_mechmgr_and_back(stack: Stack) -> None:
     created = stack.ports.CreatePort(port_service_pb2.CreatePortRequest(port=port)).port
     assert created.binding.vnic_type == binding_pb2.VNIC_TYPE_DIRECT_PHYSICAL
     assert stack.peers.mechmgr.requests[-1].vnic_type == binding_pb2.VNIC_TYPE_DIRECT_PHYSICAL
+
+
+def test_network_deleted_while_being_created_aborts_and_gives_the_segment_back(
+    stack: Stack,
+) -> None:
+    def delete_meanwhile(request: object) -> None:
+        stack.peers.segments.hook = None
+        stack.networks.DeleteNetwork(network_service_pb2.DeleteNetworkRequest(
+            network_id=request.network_id))  # type: ignore[attr-defined]
+
+    stack.peers.segments.hook = delete_meanwhile
+    found = failure(lambda: create_network(stack))
+    assert found.code == grpc.StatusCode.ABORTED and found.reason == "NETWORK_DELETED"
+    assert stack.peers.segments.networks == {}
+    assert all_networks(stack) == []
+
+
+def test_network_left_creating_is_finished_by_a_retry_with_its_request_id(stack: Stack) -> None:
+    # As if a portapi process died between inserting the network and asking typemgr.
+    with sql.write_session(stack.factory) as session:
+        spec = r.NetworkSpec("crashed", "proj", False, True)
+        repo.insert_network(session, str(uuid.uuid4()), spec, "r-7")
+    [left] = all_networks(stack)
+    assert not left.segments
+    network = create_network(stack, request_id="r-7")
+    assert network.id == left.id and network.name == "crashed"
+    assert [s.network_type for s in network.segments] == ["vxlan"]
+    assert [n.id for n in all_networks(stack)] == [network.id]
+
+
+def test_a_failed_create_leaves_nothing_and_a_retry_creates_the_network(stack: Stack) -> None:
+    stack.peers.segments.fail_with = errors.Unavailable("typemgr restarting")
+    found = failure(lambda: create_network(stack, request_id="r-8"))
+    assert found.code == grpc.StatusCode.UNAVAILABLE and all_networks(stack) == []
+    stack.peers.segments.fail_with = None
+    network = create_network(stack, request_id="r-8")
+    assert network.segments and [n.id for n in all_networks(stack)] == [network.id]
