@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, case, delete, func, select, tuple_, update
+from sqlalchemy import Engine, Row, Table, case, delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -60,8 +60,13 @@ class AgentRegistry:
         self._factory = factory
         self._down_time = dt.timedelta(seconds=down_time)
         self._clock = clock
-        bind = factory.kw["bind"]
-        self._insert = postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
+        engine: Engine = factory.kw["bind"]
+        postgres = engine.dialect.name == "postgresql"
+        self._insert = postgresql.insert if postgres else sqlite.insert
+        # Reads are single statements: on PostgreSQL they skip BEGIN/ROLLBACK round trips.
+        self._reader = (
+            engine.execution_options(isolation_level="AUTOCOMMIT") if postgres else engine
+        )
 
     @property
     def down_time(self) -> float:
@@ -118,11 +123,10 @@ class AgentRegistry:
 
     def get(self, agent_id: str) -> context.Agent:
         """Returns an agent. Raises AgentNotFound."""
-        with sql.read_session(self._factory) as session:
-            row = session.execute(select(_T).where(_T.c.id == agent_id)).one_or_none()
-        if row is None:
+        rows = self._read(select(_T).where(_T.c.id == agent_id))
+        if not rows:
             raise errors.AgentNotFound(agent_id)
-        return self._agent(row, self._clock())
+        return self._agent(rows[0], self._clock())
 
     def list(
         self,
@@ -140,8 +144,7 @@ class AgentRegistry:
             stmt = stmt.where(_T.c.agent_type == agent_type)
         if after is not None:
             stmt = stmt.where(tuple_(_T.c.host, _T.c.agent_type) > tuple_(*after))
-        with sql.read_session(self._factory) as session:
-            rows = session.execute(stmt).all()
+        rows = self._read(stmt)
         now = self._clock()
         agents = tuple(self._agent(r, now) for r in rows[:limit])
         more = len(rows) > limit
@@ -149,8 +152,7 @@ class AgentRegistry:
 
     def host_agents(self, host: str) -> tuple[context.Agent, ...]:
         """Returns every agent registered from ``host``, with liveness: one query."""
-        with sql.read_session(self._factory) as session:
-            rows = session.execute(select(_T).where(_T.c.host == host)).all()
+        rows = self._read(select(_T).where(_T.c.host == host))
         now = self._clock()
         return tuple(self._agent(r, now) for r in rows)
 
@@ -158,8 +160,11 @@ class AgentRegistry:
         """Returns the number of agents per (agent_type, alive)."""
         alive = case((_T.c.heartbeat_at >= self._clock() - self._down_time, True), else_=False)
         stmt = select(_T.c.agent_type, alive, func.count()).group_by(_T.c.agent_type, alive)
-        with sql.read_session(self._factory) as session:
-            return {(t, bool(a)): int(n) for t, a, n in session.execute(stmt).all()}
+        return {(t, bool(a)): int(n) for t, a, n in self._read(stmt)}
+
+    def _read(self, stmt: Any) -> list[Row[Any]]:
+        with self._reader.connect() as conn:
+            return list(conn.execute(stmt).all())
 
     def _write_one(self, stmt: Any, agent_id: str, now: dt.datetime) -> context.Agent:
         with sql.write_session(self._factory) as session:
