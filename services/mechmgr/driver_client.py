@@ -43,6 +43,8 @@ class DriverClient:
         self.timeout = timeout
         self._stub = pb_grpc.MechanismDriverServiceStub(channel)
         self._latency = metrics.DRIVER_CALL_SECONDS.labels(name)
+        # Only for logging: one WARNING when the driver starts failing, one INFO when it is back.
+        self._failing = False
 
     def propose(
         self,
@@ -67,6 +69,9 @@ class DriverClient:
             return self._failed(err, timeout)
         finally:
             self._latency.observe(time.perf_counter() - started)
+        if self._failing:
+            self._failing = False
+            logger.info("mechanism driver %s at %s answers again", self.name, self.address)
         proposal = codec.proposal_from_proto(reply)
         if proposal is None:
             return self._decline(reasons.DRIVER_ERROR, "answered without an outcome")
@@ -82,7 +87,10 @@ class DriverClient:
     def _failed(self, err: grpc.RpcError, timeout: float) -> base.Decline:
         code = err.code() if isinstance(err, grpc.Call) else grpc.StatusCode.UNKNOWN
         details = (err.details() if isinstance(err, grpc.Call) else "") or code.name
-        logger.warning(
+        # A driver that is down fails every bind: warn once, not once per bind.
+        log = logger.debug if self._failing else logger.warning
+        self._failing = True
+        log(
             "mechanism driver %s at %s failed: %s %s",
             self.name,
             self.address,

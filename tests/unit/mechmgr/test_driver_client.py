@@ -128,3 +128,16 @@ def test_describe_all_reports_answering_and_unreachable_drivers_in_order(start_d
     assert [(i.name, i.description is not None) for i in infos] == [("down", False), ("noop", True)]
     assert "UNAVAILABLE" in infos[0].error
     assert infos[1].description == noop.NoopDriver().describe()
+
+
+def test_a_failing_driver_is_logged_once_as_a_warning_not_once_per_bind(caplog):
+    address = f"127.0.0.1:{closed_port()}"
+    with grpc.insecure_channel(address) as channel:
+        client = driver_client.DriverClient("gone", address, channel, timeout=1.0)
+
+        with caplog.at_level("DEBUG", logger="services.mechmgr.driver_client"):
+            for _ in range(3):
+                client.propose(CTX)
+
+    levels = [r.levelname for r in caplog.records if "failed" in r.getMessage()]
+    assert levels == ["WARNING", "DEBUG", "DEBUG"]
