@@ -34,6 +34,7 @@ from services.portapi import errors as portapi_errors
 from services.portapi import metrics
 from services.portapi import resources as r
 from services.portapi.clients import BindingResolver
+from services.portapi.db import bindings
 from services.portapi.db import repository as repo
 from services.rpc import errors
 
@@ -116,9 +117,9 @@ def _commit(
     """Commits ``result`` if ticket's generation is current: returns ``(True, None)``.
     Otherwise returns ``(False, the ticket to resolve next)``, or ``(False, None)`` when there is
     nothing left to do."""
-    if repo.commit_result(session, ticket.port_id, ticket.generation, result):
+    if bindings.commit_result(session, ticket.port_id, ticket.generation, result):
         return True, None
-    current = repo.binding_state(session, ticket.port_id)
+    current = bindings.binding_state(session, ticket.port_id)
     if current is None:
         return False, None  # the port was deleted
     state, fresh = current

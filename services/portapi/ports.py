@@ -21,6 +21,7 @@ from services.portapi import errors as portapi_errors
 from services.portapi import macs, paging, updates
 from services.portapi import resources as r
 from services.portapi.binding import Binder
+from services.portapi.db import bindings
 from services.portapi.db import repository as repo
 
 logger = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ def _apply(session: Session, port_id: str, update: r.PortUpdate) -> r.BindTicket
     inputs, generation = port.binding.inputs, port.binding.generation
     if plan.inputs is not None:
         inputs = plan.inputs
-        generation = repo.write_inputs(session, port_id, inputs, had_levels=plan.had_levels)
+        generation = bindings.write_inputs(session, port_id, inputs, had_levels=plan.had_levels)
     if not plan.bind:
         return None
     return r.BindTicket(port_id, port.network_id, generation, inputs, segments)

@@ -1,27 +1,20 @@
-"""The statements portapi runs, as functions that take an open session.
+"""The statements on networks and ports, as functions that take an open session, and
+``run_write``, the write transaction every portapi write goes through.
 
-Hot paths use single Core statements: reading a port with its binding and levels is one query,
-recording new binding inputs is one ``UPDATE ... RETURNING``, and committing a result is one
-compare-and-set ``UPDATE`` plus one ``INSERT`` of the levels. Callers own the transactions
-(``services.sql.write_session`` / ``read_session``); ``run_write`` retries a whole write
-transaction after a deadlock or serialization failure.
-
-Statements on the bind path are built once at import with bound parameters, so each call only
-executes them (building and cache-keying a statement costs more than running it on SQLite).
-
-Invariant kept here: a binding has levels if and only if its state is BOUND. Changing the inputs
-deletes the levels in the same write; a result is only stored over a state that is not BOUND.
+Hot paths use single Core statements built once at import: reading a port with its binding and
+levels is one query; locking a port for an update reads its network's cached segments in the same
+query. Callers own the transactions (``services.sql.write_session`` / ``read_session``);
+``run_write`` retries a whole write transaction after a deadlock or serialization failure. The
+statements of the bind flow itself are in ``bindings``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -39,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services import sql
 from services.portapi import resources as r
-from services.portapi.db import models
+from services.portapi.db import codec, models
 
 logger = logging.getLogger(__name__)
 
@@ -51,16 +44,6 @@ B = models.port_bindings
 L = models.port_binding_levels
 
 WRITE_TRIES = 5
-
-
-def now() -> datetime:
-    """Returns the current time as naive UTC, the form every stored time takes."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def dumps(value: Any) -> str:
-    """Serializes a JSON document compactly and deterministically, as it is stored."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 # SQLite lets one writer in at a time. Threads of this process queue on this lock instead of
@@ -105,7 +88,7 @@ def insert_network(
             mtu=0,
             segments="[]",
             status=r.NETWORK_CREATING,
-            create_time=now(),
+            create_time=codec.now(),
             request_id=request_id,
         )
     )
@@ -120,7 +103,7 @@ def store_segments(
         update(N)
         .where(N.c.id == network_id, N.c.status == r.NETWORK_CREATING)
         .values(
-            segments=dumps([s.to_dict() for s in segments]), mtu=mtu, status=r.NETWORK_ACTIVE
+            segments=codec.dumps([s.to_dict() for s in segments]), mtu=mtu, status=r.NETWORK_ACTIVE
         )
     )
     return bool(changed.rowcount == 1)  # type: ignore[attr-defined]
@@ -136,7 +119,7 @@ def get_network(session: Session, network_id: str, *, lock: str = "") -> r.Netwo
     the transaction ends) or ``update`` (excludes concurrent port creation); SQLite ignores it
     because its write transactions are serialized anyway."""
     row = session.execute(_GET_NETWORK[lock], {"network_id": network_id}).first()
-    return _network(row) if row is not None else None
+    return codec.network(row) if row is not None else None
 
 
 _SELECT_NETWORK = select(N).where(N.c.id == bindparam("network_id"))
@@ -150,7 +133,7 @@ _GET_NETWORK = {
 def network_by_request_id(session: Session, request_id: str) -> r.Network | None:
     """Returns the network a CreateNetwork with this request id created, or None."""
     row = session.execute(select(N).where(N.c.request_id == request_id)).first()
-    return _network(row) if row is not None else None
+    return codec.network(row) if row is not None else None
 
 
 def count_ports(session: Session, network_id: str) -> int:
@@ -173,25 +156,8 @@ def list_networks(
     if project_id:
         stmt = stmt.where(or_(N.c.project_id == project_id, N.c.shared.is_(True)))
     stmt = _after(stmt, N, after).order_by(N.c.create_time, N.c.id).limit(limit)
-    return [_network(row) for row in session.execute(stmt)]
+    return [codec.network(row) for row in session.execute(stmt)]
 
-
-def _network(row: Any) -> r.Network:
-    return r.Network(
-        id=row.id,
-        name=row.name,
-        project_id=row.project_id,
-        shared=bool(row.shared),
-        admin_state_up=bool(row.admin_state_up),
-        mtu=int(row.mtu),
-        segments=_segments(row.segments),
-        status=row.status,
-        create_time=row.create_time,
-    )
-
-
-def _segments(text: str) -> tuple[r.Segment, ...]:
-    return tuple(r.Segment.from_dict(item) for item in json.loads(text or "[]"))
 
 
 def _after(stmt: Select[Any], table: Any, after: r.Page | None) -> Select[Any]:
@@ -215,7 +181,7 @@ def insert_port(
 
     Raises IntegrityError when the MAC is taken on the network or request_id is taken.
     """
-    stamp = now()
+    stamp = codec.now()
     session.execute(
         _INSERT_PORT,
         {
@@ -239,7 +205,7 @@ def insert_port(
             "port_id": port_id,
             "host_id": spec.inputs.host_id,
             "vnic_type": spec.inputs.vnic_type,
-            "profile": dumps(dict(spec.inputs.profile)),
+            "profile": codec.dumps(dict(spec.inputs.profile)),
             "vif_type": r.VIF_TYPE_UNBOUND,
             "vif_details": "{}",
             "state": r.UNBOUND,
@@ -280,7 +246,7 @@ _GET_PORT = (
 
 def get_port(session: Session, port_id: str) -> r.Port | None:
     """Returns the port with its binding and levels (one query), or None."""
-    ports = _ports_with_levels(session.execute(_GET_PORT, {"port_id": port_id}))
+    ports = codec.ports_with_levels(session.execute(_GET_PORT, {"port_id": port_id}))
     return ports[0] if ports else None
 
 
@@ -308,7 +274,7 @@ def list_ports(
         )
         .order_by(P.c.create_time, P.c.id, L.c.level)
     )
-    return _ports_with_levels(session.execute(stmt))
+    return codec.ports_with_levels(session.execute(stmt))
 
 
 def lock_port(session: Session, port_id: str) -> tuple[r.Port, tuple[r.Segment, ...]] | None:
@@ -321,7 +287,7 @@ def lock_port(session: Session, port_id: str) -> tuple[r.Port, tuple[r.Segment, 
     row = session.execute(_LOCK_PORT, {"port_id": port_id}).first()
     if row is None:
         return None
-    return _port(row, ()), _segments(row.network_segments)
+    return codec.port(row, ()), codec.segments(row.network_segments)
 
 
 _LOCK_PORT = (
@@ -336,7 +302,7 @@ def update_port_fields(session: Session, port_id: str, values: Mapping[str, Any]
     """Sets plain port columns (name, admin_state_up, device_id, device_owner, status) and
     update_time."""
     params = {f"new_{name}": value for name, value in values.items()}
-    params.update(u_port_id=port_id, new_update_time=now())
+    params.update(u_port_id=port_id, new_update_time=codec.now())
     session.execute(_update_port_stmt(tuple(sorted(values))), params)
 
 
@@ -350,180 +316,6 @@ def _update_port_stmt(columns: tuple[str, ...]) -> Any:
     )
 
 
-def write_inputs(
-    session: Session, port_id: str, inputs: r.BindingInputs, *, had_levels: bool
-) -> int:
-    """Stores new binding inputs, resets the result to UNBOUND and bumps the generation, in one
-    statement; deletes the levels if the binding had any. Returns the new generation."""
-    params = {
-        "w_port_id": port_id,
-        "w_host_id": inputs.host_id,
-        "w_vnic_type": inputs.vnic_type,
-        "w_profile": dumps(dict(inputs.profile)),
-    }
-    generation = session.execute(_WRITE_INPUTS, params).scalar_one()
-    if had_levels:
-        session.execute(_DELETE_LEVELS, {"port_id": port_id})
-    return int(generation)
-
-
-_WRITE_INPUTS = (
-    update(B)
-    .where(B.c.port_id == bindparam("w_port_id"))
-    .values(
-        host_id=bindparam("w_host_id"),
-        vnic_type=bindparam("w_vnic_type"),
-        profile=bindparam("w_profile"),
-        vif_type=r.VIF_TYPE_UNBOUND,
-        vif_details="{}",
-        state=r.UNBOUND,
-        trace="[]",
-        failure_message="",
-        generation=B.c.generation + 1,
-    )
-    .returning(B.c.generation)
-)
-_DELETE_LEVELS = delete(L).where(L.c.port_id == bindparam("port_id"))
-
-
-def commit_result(
-    session: Session, port_id: str, generation: int, result: r.BindingResult
-) -> bool:
-    """Stores ``result`` if the binding is still at ``generation`` and not BOUND (compare-and-set
-    on the row count), with its levels. Returns False, writing nothing, otherwise."""
-    params = {
-        "c_port_id": port_id,
-        "c_generation": generation,
-        "c_vif_type": result.vif_type,
-        "c_vif_details": dumps(dict(result.vif_details)),
-        "c_state": result.state,
-        "c_trace": dumps([_verdict_dict(v) for v in result.trace]),
-        "c_failure_message": result.failure_message,
-    }
-    if session.execute(_COMMIT_RESULT, params).rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    if result.levels:
-        session.execute(
-            _INSERT_LEVELS,
-            [
-                {
-                    "port_id": port_id,
-                    "level": level.level,
-                    "driver": level.driver,
-                    "segment_id": level.segment.id,
-                    "segment": dumps(level.segment.to_dict()),
-                }
-                for level in result.levels
-            ],
-        )
-    return True
-
-
-_COMMIT_RESULT = (
-    update(B)
-    .where(
-        B.c.port_id == bindparam("c_port_id"),
-        B.c.generation == bindparam("c_generation"),
-        B.c.state != r.BOUND,
-    )
-    .values(
-        vif_type=bindparam("c_vif_type"),
-        vif_details=bindparam("c_vif_details"),
-        state=bindparam("c_state"),
-        trace=bindparam("c_trace"),
-        failure_message=bindparam("c_failure_message"),
-    )
-)
-_INSERT_LEVELS = insert(L)
-
-
-def binding_state(session: Session, port_id: str) -> tuple[str, r.BindTicket] | None:
-    """Returns the binding's state and a ticket for its current inputs and generation, or None
-    if the port is gone."""
-    row = session.execute(_BINDING_STATE, {"port_id": port_id}).first()
-    if row is None:
-        return None
-    inputs = r.BindingInputs(row.host_id, row.vnic_type, json.loads(row.profile))
-    ticket = r.BindTicket(port_id, row.network_id, int(row.generation), inputs,
-                          _segments(row.segments))
-    return row.state, ticket
-
-
-_BINDING_STATE = (
-    select(
-        P.c.network_id, B.c.host_id, B.c.vnic_type, B.c.profile, B.c.state, B.c.generation,
-        N.c.segments,
-    )
-    .select_from(P.join(B, B.c.port_id == P.c.id).join(N, N.c.id == P.c.network_id))
-    .where(P.c.id == bindparam("port_id"))
-)
-
-
 def delete_port(session: Session, port_id: str) -> None:
     """Deletes the port; its binding and levels go with it (ON DELETE CASCADE)."""
     session.execute(delete(P).where(P.c.id == port_id))
-
-
-def _ports_with_levels(rows: Iterable[Any]) -> list[r.Port]:
-    grouped: dict[str, tuple[Any, list[r.BindingLevel]]] = {}
-    for row in rows:
-        entry = grouped.setdefault(row.id, (row, []))
-        if row.level is not None:
-            segment = r.Segment.from_dict(json.loads(row.level_segment))
-            entry[1].append(r.BindingLevel(row.level, row.level_driver, segment))
-    return [_port(row, tuple(levels)) for row, levels in grouped.values()]
-
-
-def _port(row: Any, levels: tuple[r.BindingLevel, ...]) -> r.Port:
-    result = r.BindingResult(
-        state=row.state,
-        vif_type=row.vif_type,
-        vif_details=json.loads(row.vif_details),
-        levels=levels,
-        trace=tuple(_verdict(item) for item in json.loads(row.trace)),
-        failure_message=row.failure_message,
-    )
-    inputs = r.BindingInputs(row.host_id, row.vnic_type, json.loads(row.profile))
-    return r.Port(
-        id=row.id,
-        network_id=row.network_id,
-        project_id=row.project_id,
-        name=row.name,
-        mac_address=row.mac_address,
-        device_id=row.device_id,
-        device_owner=row.device_owner,
-        admin_state_up=bool(row.admin_state_up),
-        status=row.status,
-        binding=r.Binding(inputs, result, int(row.generation)),
-        create_time=row.create_time,
-        update_time=row.update_time,
-    )
-
-
-def _verdict_dict(verdict: r.Verdict) -> dict[str, Any]:
-    return {
-        "level": verdict.level,
-        "driver": verdict.driver,
-        "outcome": verdict.outcome,
-        "segment_id": verdict.segment_id,
-        "duration": verdict.duration,
-        "reasons": [
-            {"code": x.code, "message": x.message, "segment_id": x.segment_id,
-             "details": dict(x.details)}
-            for x in verdict.reasons
-        ],
-    }
-
-
-def _verdict(data: Mapping[str, Any]) -> r.Verdict:
-    return r.Verdict(
-        level=int(data["level"]),
-        driver=str(data["driver"]),
-        outcome=str(data["outcome"]),
-        segment_id=str(data.get("segment_id", "")),
-        duration=float(data.get("duration", 0.0)),
-        reasons=tuple(
-            r.DeclineReason(x["code"], x["message"], x.get("segment_id", ""), x.get("details", {}))
-            for x in data.get("reasons", ())
-        ),
-    )

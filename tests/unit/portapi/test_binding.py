@@ -16,7 +16,7 @@ from services.portapi import binding, metrics
 from services.portapi import errors as portapi_errors
 from services.portapi import resources as r
 from services.portapi import server as portapi_server
-from services.portapi.db import models
+from services.portapi.db import bindings, models
 from services.portapi.db import repository as repo
 from services.portapi.ports import PortManager
 from services.rpc import errors
@@ -73,7 +73,8 @@ def new_port(env: Env, host: str = "") -> r.Port:
 def record_inputs(env: Env, port_id: str, host: str) -> int:
     """What a concurrent UpdatePort does before it binds: new inputs, new generation."""
     with sql.write_session(env.factory) as session:
-        return repo.write_inputs(session, port_id, r.BindingInputs(host_id=host), had_levels=True)
+        inputs = r.BindingInputs(host_id=host)
+        return bindings.write_inputs(session, port_id, inputs, had_levels=True)
 
 
 def level_count(env: Env, port_id: str) -> int:

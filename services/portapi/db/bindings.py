@@ -1,0 +1,134 @@
+"""The binding statements of the bind flow: record new inputs, compare-and-set a result, and
+reload the current inputs after a lost compare-and-set.
+
+Built once at import with bound parameters: building and cache-keying a statement costs more than
+running it on SQLite.
+
+Invariant kept here: a binding has levels if and only if its state is BOUND. Changing the inputs
+resets the result to UNBOUND, bumps the generation and deletes the levels in one transaction; a
+result is only stored over a state that is not BOUND, for the generation it was resolved for.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from services.portapi import resources as r
+from services.portapi.db import codec, models
+
+N = models.networks
+P = models.ports
+B = models.port_bindings
+L = models.port_binding_levels
+
+
+def write_inputs(
+    session: Session, port_id: str, inputs: r.BindingInputs, *, had_levels: bool
+) -> int:
+    """Stores new binding inputs, resets the result to UNBOUND and bumps the generation, in one
+    statement; deletes the levels if the binding had any. Returns the new generation."""
+    params = {
+        "w_port_id": port_id,
+        "w_host_id": inputs.host_id,
+        "w_vnic_type": inputs.vnic_type,
+        "w_profile": codec.dumps(dict(inputs.profile)),
+    }
+    generation = session.execute(_WRITE_INPUTS, params).scalar_one()
+    if had_levels:
+        session.execute(_DELETE_LEVELS, {"port_id": port_id})
+    return int(generation)
+
+
+_WRITE_INPUTS = (
+    update(B)
+    .where(B.c.port_id == bindparam("w_port_id"))
+    .values(
+        host_id=bindparam("w_host_id"),
+        vnic_type=bindparam("w_vnic_type"),
+        profile=bindparam("w_profile"),
+        vif_type=r.VIF_TYPE_UNBOUND,
+        vif_details="{}",
+        state=r.UNBOUND,
+        trace="[]",
+        failure_message="",
+        generation=B.c.generation + 1,
+    )
+    .returning(B.c.generation)
+)
+_DELETE_LEVELS = delete(L).where(L.c.port_id == bindparam("port_id"))
+
+
+def commit_result(
+    session: Session, port_id: str, generation: int, result: r.BindingResult
+) -> bool:
+    """Stores ``result`` if the binding is still at ``generation`` and not BOUND (compare-and-set
+    on the row count), with its levels. Returns False, writing nothing, otherwise."""
+    params = {
+        "c_port_id": port_id,
+        "c_generation": generation,
+        "c_vif_type": result.vif_type,
+        "c_vif_details": codec.dumps(dict(result.vif_details)),
+        "c_state": result.state,
+        "c_trace": codec.dumps([codec.verdict_dict(v) for v in result.trace]),
+        "c_failure_message": result.failure_message,
+    }
+    if session.execute(_COMMIT_RESULT, params).rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    if result.levels:
+        session.execute(
+            _INSERT_LEVELS,
+            [
+                {
+                    "port_id": port_id,
+                    "level": level.level,
+                    "driver": level.driver,
+                    "segment_id": level.segment.id,
+                    "segment": codec.dumps(level.segment.to_dict()),
+                }
+                for level in result.levels
+            ],
+        )
+    return True
+
+
+_COMMIT_RESULT = (
+    update(B)
+    .where(
+        B.c.port_id == bindparam("c_port_id"),
+        B.c.generation == bindparam("c_generation"),
+        B.c.state != r.BOUND,
+    )
+    .values(
+        vif_type=bindparam("c_vif_type"),
+        vif_details=bindparam("c_vif_details"),
+        state=bindparam("c_state"),
+        trace=bindparam("c_trace"),
+        failure_message=bindparam("c_failure_message"),
+    )
+)
+_INSERT_LEVELS = insert(L)
+
+
+def binding_state(session: Session, port_id: str) -> tuple[str, r.BindTicket] | None:
+    """Returns the binding's state and a ticket for its current inputs and generation, or None
+    if the port is gone."""
+    row = session.execute(_BINDING_STATE, {"port_id": port_id}).first()
+    if row is None:
+        return None
+    inputs = r.BindingInputs(row.host_id, row.vnic_type, json.loads(row.profile))
+    ticket = r.BindTicket(port_id, row.network_id, int(row.generation), inputs,
+                          codec.segments(row.segments))
+    return row.state, ticket
+
+
+_BINDING_STATE = (
+    select(
+        P.c.network_id, B.c.host_id, B.c.vnic_type, B.c.profile, B.c.state, B.c.generation,
+        N.c.segments,
+    )
+    .select_from(P.join(B, B.c.port_id == P.c.id).join(N, N.c.id == P.c.network_id))
+    .where(P.c.id == bindparam("port_id"))
+)
