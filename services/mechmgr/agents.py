@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Engine, Row, Table, case, delete, func, select, tuple_, update
+from sqlalchemy import Engine, Row, Table, bindparam, case, delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +25,8 @@ from services.mechmgr.db import models
 from services.mechmgr.drivers import context
 
 _T = cast(Table, models.AgentRow.__table__)
+# Built once: the statement of every resolution.
+_BY_HOST = select(_T).where(_T.c.host == bindparam("host"))
 Clock = Callable[[], dt.datetime]
 
 
@@ -152,7 +154,7 @@ class AgentRegistry:
 
     def host_agents(self, host: str) -> tuple[context.Agent, ...]:
         """Returns every agent registered from ``host``, with liveness: one query."""
-        rows = self._read(select(_T).where(_T.c.host == host))
+        rows = self._read(_BY_HOST, {"host": host})
         now = self._clock()
         return tuple(self._agent(r, now) for r in rows)
 
@@ -162,9 +164,9 @@ class AgentRegistry:
         stmt = select(_T.c.agent_type, alive, func.count()).group_by(_T.c.agent_type, alive)
         return {(t, bool(a)): int(n) for t, a, n in self._read(stmt)}
 
-    def _read(self, stmt: Any) -> list[Row[Any]]:
+    def _read(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Row[Any]]:
         with self._reader.connect() as conn:
-            return list(conn.execute(stmt).all())
+            return list(conn.execute(stmt, params).all())
 
     def _write_one(self, stmt: Any, agent_id: str, now: dt.datetime) -> context.Agent:
         with sql.write_session(self._factory) as session:
