@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -57,30 +57,30 @@ class Binder:
         self._resolver = resolver
         self._max_tries = max_tries
 
-    def bind(self, ticket: r.BindTicket, started: float | None = None) -> None:
+    def bind(self, ticket: r.BindTicket, started: float | None = None) -> r.Port | None:
         """Resolves and commits the binding of ``ticket``'s port, following changed inputs.
 
+        Returns the port as the last transaction left it (None if it was deleted meanwhile).
         ``started`` is when the inputs were recorded (perf_counter), for the latency metric.
         Raises BindingConflict when the inputs changed during every one of max_tries attempts.
         """
         start = time.perf_counter() if started is None else started
         for attempt in range(1, self._max_tries + 1):
             result = self._resolve(ticket)
-            committed, fresh = repo.run_write(
+            outcome = repo.run_write(
                 self._factory, functools.partial(_commit, ticket=ticket, result=result)
             )
-            if committed:
+            if outcome.committed:
                 metrics.record_result(result, time.perf_counter() - start)
                 _log_result(ticket, result, attempt)
-                return
-            if fresh is None:
-                return
+            if outcome.retry is None:
+                return outcome.port
             metrics.CAS_RETRIES.inc()
             logger.info(
                 "binding inputs of port %s changed from generation %d to %d while binding; "
-                "binding again", ticket.port_id, ticket.generation, fresh.generation,
+                "binding again", ticket.port_id, ticket.generation, outcome.retry.generation,
             )
-            ticket = fresh
+            ticket = outcome.retry
         metrics.BIND_ABORTS.inc()
         logger.warning(
             "gave up binding port %s after %d tries: its inputs kept changing",
@@ -111,21 +111,31 @@ class Binder:
         return result
 
 
-def _commit(
-    session: Session, *, ticket: r.BindTicket, result: r.BindingResult
-) -> tuple[bool, r.BindTicket | None]:
-    """Commits ``result`` if ticket's generation is current: returns ``(True, None)``.
-    Otherwise returns ``(False, the ticket to resolve next)``, or ``(False, None)`` when there is
-    nothing left to do."""
+@dataclass(frozen=True)
+class _Attempt:
+    """What one compare-and-set transaction found."""
+
+    committed: bool
+    retry: r.BindTicket | None = None
+    """The inputs to resolve next, when newer inputs still wait for a result."""
+    port: r.Port | None = None
+    """The port as the transaction left it, when there is nothing left to do."""
+
+
+def _commit(session: Session, *, ticket: r.BindTicket, result: r.BindingResult) -> _Attempt:
+    """Commits ``result`` if ticket's generation is current. Otherwise finds out whether newer
+    inputs wait for a result. Reads the port in the same transaction when the flow ends, so
+    that the caller needs no further round trip."""
     if bindings.commit_result(session, ticket.port_id, ticket.generation, result):
-        return True, None
+        return _Attempt(True, port=repo.get_port(session, ticket.port_id))
     current = bindings.binding_state(session, ticket.port_id)
     if current is None:
-        return False, None  # the port was deleted
+        return _Attempt(False)  # the port was deleted
     state, fresh = current
-    if fresh.inputs.host_id == "" or state != r.UNBOUND:
-        return False, None  # unbound meanwhile, or another request committed for these inputs
-    return False, fresh
+    if fresh.inputs.host_id and state == r.UNBOUND:
+        return _Attempt(False, retry=fresh)
+    # Unbound meanwhile, or another request committed a result for the current inputs.
+    return _Attempt(False, port=repo.get_port(session, ticket.port_id))
 
 
 def failed(code: str, message: str) -> r.BindingResult:

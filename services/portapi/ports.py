@@ -50,7 +50,7 @@ class PortManager:
             mac = spec.mac_address or macs.generate()
             started = time.perf_counter()
             try:
-                ticket = repo.run_write(
+                ticket, port = repo.run_write(
                     self._factory,
                     functools.partial(_insert, port_id=port_id, spec=spec, mac=mac,
                                       request_id=request_id),
@@ -65,8 +65,8 @@ class PortManager:
                     raise portapi_errors.MacAddressInUse(spec.network_id, mac) from None
                 continue
             if ticket is not None:
-                self._binder.bind(ticket, started)
-            return self.get(port_id)
+                port = self._binder.bind(ticket, started)
+            return port if port is not None else self.get(port_id)
         raise portapi_errors.MacAddressesExhausted(spec.network_id, MAC_TRIES)
 
     def _port_id_by_request_id(self, request_id: str) -> str | None:
@@ -102,10 +102,12 @@ class PortManager:
         Raises PortNotFound, PortInUse or BindingConflict.
         """
         started = time.perf_counter()
-        ticket = repo.run_write(self._factory, lambda s: _apply(s, port_id, update))
+        ticket, port = repo.run_write(self._factory, lambda s: _apply(s, port_id, update))
         if ticket is not None:
-            self._binder.bind(ticket, started)
-        return self.get(port_id)
+            port = self._binder.bind(ticket, started)
+        if port is None:
+            raise portapi_errors.PortNotFound(port_id)  # deleted while it was being bound
+        return port
 
     def delete(self, port_id: str) -> r.Port:
         """Deletes the port with its binding; returns it as it was. Raises PortNotFound."""
@@ -116,7 +118,9 @@ class PortManager:
 
 def _insert(
     session: Session, *, port_id: str, spec: r.PortSpec, mac: str, request_id: str | None
-) -> r.BindTicket | None:
+) -> tuple[r.BindTicket | None, r.Port | None]:
+    """Inserts the port; returns the ticket to bind it, or the port itself when it has no
+    host."""
     network = repo.get_network(session, spec.network_id, lock="share")
     if network is None:
         raise portapi_errors.NetworkNotFound(spec.network_id)
@@ -126,11 +130,15 @@ def _insert(
         spec = replace(spec, project_id=network.project_id)
     repo.insert_port(session, port_id, spec, mac, request_id)
     if not spec.inputs.host_id:
-        return None
-    return r.BindTicket(port_id, network.id, 1, spec.inputs, network.segments)
+        return None, repo.get_port(session, port_id)
+    return r.BindTicket(port_id, network.id, 1, spec.inputs, network.segments), None
 
 
-def _apply(session: Session, port_id: str, update: r.PortUpdate) -> r.BindTicket | None:
+def _apply(
+    session: Session, port_id: str, update: r.PortUpdate
+) -> tuple[r.BindTicket | None, r.Port | None]:
+    """Applies the update; returns the ticket to bind the port, or the port itself when it needs
+    no binding."""
     locked = repo.lock_port(session, port_id)
     if locked is None:
         raise portapi_errors.PortNotFound(port_id)
@@ -143,8 +151,8 @@ def _apply(session: Session, port_id: str, update: r.PortUpdate) -> r.BindTicket
         inputs = plan.inputs
         generation = bindings.write_inputs(session, port_id, inputs, had_levels=plan.had_levels)
     if not plan.bind:
-        return None
-    return r.BindTicket(port_id, port.network_id, generation, inputs, segments)
+        return None, repo.get_port(session, port_id)
+    return r.BindTicket(port_id, port.network_id, generation, inputs, segments), None
 
 
 def _delete(session: Session, port_id: str) -> r.Port:
