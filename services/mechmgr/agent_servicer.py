@@ -64,7 +64,7 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         if request.host:
             validation.hostname("host", request.host)
         size, after = validation.page(request.page_size, request.page_token)
-        page = self._registry.list(
+        page = self._registry.list_agents(
             host=request.host, agent_type=request.agent_type, limit=size, after=after
         )
         return pb.ListAgentsResponse(

@@ -130,7 +130,7 @@ class AgentRegistry:
             raise errors.AgentNotFound(agent_id)
         return self._agent(rows[0], self._clock())
 
-    def list(
+    def list_agents(
         self,
         *,
         host: str = "",
@@ -162,9 +162,9 @@ class AgentRegistry:
         """Returns the number of agents per (agent_type, alive)."""
         alive = case((_T.c.heartbeat_at >= self._clock() - self._down_time, True), else_=False)
         stmt = select(_T.c.agent_type, alive, func.count()).group_by(_T.c.agent_type, alive)
-        return {(t, bool(a)): int(n) for t, a, n in self._read(stmt)}
+        return {(row[0], bool(row[1])): int(row[2]) for row in self._read(stmt)}
 
-    def _read(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Row[Any]]:
+    def _read(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
         with self._reader.connect() as conn:
             return list(conn.execute(stmt, params).all())
 

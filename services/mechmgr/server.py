@@ -14,6 +14,7 @@ from pathlib import Path
 
 import grpc
 from ml2.v1 import agent_service_pb2_grpc, mechanism_manager_service_pb2_grpc
+from sqlalchemy import Engine
 
 from services import sql
 from services.mechmgr import (
@@ -45,45 +46,26 @@ _CHANNEL_OPTIONS = [
 
 
 def main() -> None:
-    """Runs mechmgr until SIGTERM or SIGINT; exits with status 2 on bad configuration."""
+    """Runs mechmgr until SIGTERM or SIGINT; exits with status 2 on bad configuration and 1 if
+    the database cannot be prepared."""
     try:
         settings = config.Settings.from_env()
     except rpc_config.ConfigError as err:
         rpc_config.exit_on_config_error(SERVICE, err)
         return
     logs.configure_logging(SERVICE, settings.log_level, settings.log_format)
-    try:
-        engine = sql.make_engine(_prepare_database(settings.database_url))
-        factory = sql.session_factory(engine)
-        schema.initialize(factory)
-    except Exception as exc:  # a database that cannot be reached or set up is fatal at start
-        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        print(f"{SERVICE}: cannot prepare the database: {reason}", file=sys.stderr)
-        raise SystemExit(1) from None
-    registry = agents.AgentRegistry(factory, settings.agent_down_time)
+    engine, registry = _open_registry(settings)
     metrics.register_agents_collector(registry.count_by_type)
-    channels = [_channel(e.address) for e in settings.mechanism_drivers]
-    clients = [
-        driver_client.DriverClient(e.name, e.address, ch, settings.driver_timeout)
-        for e, ch in zip(settings.mechanism_drivers, channels, strict=True)
-    ]
+    channels = {e.name: _channel(e.address) for e in settings.mechanism_drivers}
     typemgr = _channel(settings.typemgr_address) if settings.typemgr_address else None
-    segments = segment_client.SegmentClient(
-        typemgr, settings.typemgr_address, settings.typemgr_timeout
-    )
-    mechanisms = manager.MechanismManager(clients, registry, segments)
-    logger.info(
-        "mechanism drivers in binding order: %s",
-        ", ".join(f"{e.name}={e.address}" for e in settings.mechanism_drivers),
-    )
-
+    mechanisms = _mechanism_manager(settings, registry, channels, typemgr)
     threading.Thread(
         target=_check_drivers, args=(mechanisms, settings.driver_timeout), daemon=True
     ).start()
 
     def _close() -> None:
-        for ch in [*channels, *([typemgr] if typemgr is not None else [])]:
-            ch.close()
+        for channel in [*channels.values(), *([typemgr] if typemgr else [])]:
+            channel.close()
         engine.dispose()
 
     server.run_service(
@@ -105,6 +87,41 @@ def main() -> None:
         port_file=settings.port_file,
         on_stop=_close,
     )
+
+
+def _open_registry(settings: config.Settings) -> tuple[Engine, agents.AgentRegistry]:
+    """Returns the engine and the agent registry on it, tables created; exits with status 1
+    and one line if the database cannot be reached or set up."""
+    try:
+        engine = sql.make_engine(_prepare_database(settings.database_url))
+        factory = sql.session_factory(engine)
+        schema.initialize(factory)
+    except Exception as exc:  # a database that cannot be reached or set up is fatal at start
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        print(f"{SERVICE}: cannot prepare the database: {reason}", file=sys.stderr)
+        raise SystemExit(1) from None
+    return engine, agents.AgentRegistry(factory, settings.agent_down_time)
+
+
+def _mechanism_manager(
+    settings: config.Settings,
+    registry: agents.AgentRegistry,
+    channels: dict[str, grpc.Channel],
+    typemgr: grpc.Channel | None,
+) -> manager.MechanismManager:
+    """Returns the manager with one client per configured driver, in binding order."""
+    clients = [
+        driver_client.DriverClient(e.name, e.address, channels[e.name], settings.driver_timeout)
+        for e in settings.mechanism_drivers
+    ]
+    segments = segment_client.SegmentClient(
+        typemgr, settings.typemgr_address, settings.typemgr_timeout
+    )
+    logger.info(
+        "mechanism drivers in binding order: %s",
+        ", ".join(f"{e.name}={e.address}" for e in settings.mechanism_drivers),
+    )
+    return manager.MechanismManager(clients, registry, segments)
 
 
 def _channel(address: str) -> grpc.Channel:

@@ -110,7 +110,7 @@ def test_list_filters_and_pages_in_host_then_type_order(registry):
 
     pages, after = [], None
     while True:
-        page = registry.list(limit=4, after=after)
+        page = registry.list_agents(limit=4, after=after)
         pages.append([(a.host, a.agent_type) for a in page.agents])
         if page.next_after is None:
             break
@@ -120,8 +120,15 @@ def test_list_filters_and_pages_in_host_then_type_order(registry):
         [("a", "linuxbridge"), ("a", "openvswitch"), ("b", "linuxbridge"), ("b", "openvswitch")],
         [("c", "linuxbridge"), ("c", "openvswitch")],
     ]
-    assert [a.host for a in registry.list(agent_type="linuxbridge").agents] == ["a", "b", "c"]
-    assert [a.agent_type for a in registry.list(host="b").agents] == ["linuxbridge", "openvswitch"]
+    assert [a.host for a in registry.list_agents(agent_type="linuxbridge").agents] == [
+        "a",
+        "b",
+        "c",
+    ]
+    assert [a.agent_type for a in registry.list_agents(host="b").agents] == [
+        "linuxbridge",
+        "openvswitch",
+    ]
 
 
 def test_delete_removes_the_agent(registry):
