@@ -133,4 +133,6 @@ def _wait_serving(service: ServiceProcess, port_file: Path, timeout: float) -> N
             finally:
                 channel.close()
         time.sleep(0.05)
-    raise LaunchError(f"{service.name} did not become healthy in {timeout:.0f}s:\n{service.log_tail()}")
+    raise LaunchError(
+        f"{service.name} did not become healthy in {timeout:.0f}s:\n{service.log_tail()}"
+    )

@@ -16,7 +16,9 @@ def postgres_server() -> Iterator[postgres.PostgresServer]:
     try:
         server = postgres.start_postgres()
     except (RuntimeError, OSError) as exc:
-        pytest.skip(f"PostgreSQL unavailable: no server on 127.0.0.1:5432 and none can start: {exc}")
+        pytest.skip(
+            f"PostgreSQL unavailable: no server on 127.0.0.1:5432 and none can start: {exc}"
+        )
     yield server
     server.stop()
 

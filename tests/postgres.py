@@ -83,8 +83,21 @@ def start_postgres() -> PostgresServer:
     cluster_dir = tempfile.mkdtemp(prefix="ml2-pg-")
     if os.geteuid() == 0:
         shutil.chown(cluster_dir, "postgres", "postgres")
-    _as_postgres(os.path.join(_bindir(), "initdb"), "-D", cluster_dir, "-A", "trust", "-U",
-                 "postgres", "--no-sync", "-E", "UTF8")
-    opts = f"-p 55432 -k {cluster_dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
+    _as_postgres(
+        os.path.join(_bindir(), "initdb"),
+        "-D",
+        cluster_dir,
+        "-A",
+        "trust",
+        "-U",
+        "postgres",
+        "--no-sync",
+        "-E",
+        "UTF8",
+    )
+    opts = (
+        f"-p 55432 -k {cluster_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        " -c max_connections=300"
+    )
     _pg_ctl(cluster_dir, "-o", opts, "-l", os.path.join(cluster_dir, "log"), "-w", "start")
     return PostgresServer("127.0.0.1", 55432, "postgres", cluster_dir)

@@ -28,22 +28,13 @@ from services.mechmgr import (
     servicer,
 )
 from services.mechmgr.db import schema
+from services.rpc import channels, logs, server
 from services.rpc import config as rpc_config
-from services.rpc import logs, server
 
 logger = logging.getLogger(__name__)
 
 SERVICE = "mechmgr"
 # Driver processes come and go (rolling updates): retry connecting within seconds, not minutes.
-_CHANNEL_OPTIONS = [
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.initial_reconnect_backoff_ms", 200),
-    ("grpc.min_reconnect_backoff_ms", 200),
-    ("grpc.max_reconnect_backoff_ms", 2_000),
-]
-
 
 def main() -> None:
     """Runs mechmgr until SIGTERM or SIGINT; exits with status 2 on bad configuration and 1 if
@@ -125,7 +116,7 @@ def _mechanism_manager(
 
 
 def _channel(address: str) -> grpc.Channel:
-    return grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
+    return channels.make_channel(address)
 
 
 def _check_drivers(mechanisms: manager.MechanismManager, timeout: float) -> None:

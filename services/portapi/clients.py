@@ -23,19 +23,10 @@ from services.portapi import convert
 from services.portapi import resources as r
 from services.rpc import channels, errors
 
-# A peer that restarts is reached again within a second, not after gRPC's default back-off of up
-# to two minutes (during which every call would fail at once).
-_RECONNECT_OPTIONS = [
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 1000),
-]
-
 
 def open_channel(address: str) -> grpc.Channel:
-    """Returns a channel to ``address`` with the shared keepalive settings and a short
-    reconnect back-off. Created once per peer per process."""
-    return grpc.insecure_channel(address, options=[*channels._OPTIONS, *_RECONNECT_OPTIONS])
+    """Returns the long-lived channel to ``address``; created once per peer per process."""
+    return channels.make_channel(address)
 
 
 class SegmentAllocator(Protocol):

@@ -10,11 +10,17 @@ _OPTIONS = [
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    # A peer that restarts is reached again within a second, not after gRPC's default back-off
+    # of up to two minutes (during which every call would fail at once).
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 1_000),
 ]
 
 
 def make_channel(address: str) -> grpc.Channel:
-    """Returns an insecure channel to ``address`` (host:port) with keepalive."""
+    """Returns an insecure channel to ``address`` (host:port) with keepalive and a short
+    reconnect back-off. Processes create one per peer and keep it."""
     return grpc.insecure_channel(address, options=_OPTIONS)
 
 

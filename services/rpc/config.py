@@ -35,7 +35,9 @@ def get_int(environ: Mapping[str, str], name: str, default: int, *, minimum: int
     return value
 
 
-def get_float(environ: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+def get_float(
+    environ: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0
+) -> float:
     """Returns a float setting no smaller than ``minimum``."""
     raw = environ.get(name)
     if raw is None or raw.strip() == "":

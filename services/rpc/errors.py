@@ -43,7 +43,9 @@ class ServiceError(Exception):
 
     def to_status(self) -> status_pb2.Status:
         """Returns the rich status sent to the client."""
-        info = error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN, metadata=self.metadata)
+        info = error_details_pb2.ErrorInfo(
+            reason=self.reason, domain=DOMAIN, metadata=self.metadata
+        )
         detail = any_pb2.Any()
         detail.Pack(info)
         return status_pb2.Status(code=self.code.value[0], message=self.message, details=[detail])
@@ -104,7 +106,14 @@ class Unavailable(ServiceError):
 
 _BY_CODE: dict[grpc.StatusCode, type[ServiceError]] = {
     cls.code: cls
-    for cls in (NotFound, AlreadyExists, FailedPrecondition, ResourceExhausted, Aborted, Unavailable)
+    for cls in (
+        NotFound,
+        AlreadyExists,
+        FailedPrecondition,
+        ResourceExhausted,
+        Aborted,
+        Unavailable,
+    )
 }
 
 

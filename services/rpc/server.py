@@ -79,7 +79,9 @@ def _abort(exc: Exception, context: grpc.ServicerContext, method: str) -> grpc.S
     if isinstance(exc, errors.ServiceError):
         status = exc.to_status()
         logger.info(
-            "%s failed: %s", method, exc.message,
+            "%s failed: %s",
+            method,
+            exc.message,
             extra={"grpc_method": method, "grpc_code": exc.code.name, "reason": exc.reason},
         )
         context.abort_with_status(rpc_status.to_status(status))
@@ -128,7 +130,11 @@ def build_server(
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        [
+            *names,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
         server,
     )
     try:
@@ -151,7 +157,9 @@ def set_serving(handle: ServerHandle, serving: bool) -> None:
         handle.health.set(name, status)
 
 
-def serve(handle: ServerHandle, grace: float = 5.0, on_stop: Callable[[], None] | None = None) -> None:
+def serve(
+    handle: ServerHandle, grace: float = 5.0, on_stop: Callable[[], None] | None = None
+) -> None:
     """Starts the server (if not started) and blocks until SIGTERM or SIGINT, then stops it
     gracefully: NOT_SERVING first, then in-flight calls get ``grace`` seconds to finish."""
     if not handle.started:
@@ -179,7 +187,12 @@ def write_port_file(path: str, service: str, grpc_port: int, metrics_port: int) 
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(
-            {"service": service, "pid": os.getpid(), "grpc_port": grpc_port, "metrics_port": metrics_port},
+            {
+                "service": service,
+                "pid": os.getpid(),
+                "grpc_port": grpc_port,
+                "metrics_port": metrics_port,
+            },
             fh,
         )
     os.replace(tmp, path)
@@ -212,7 +225,11 @@ def run_service(
         raise SystemExit(2) from None
     logger.info(
         "%s listening on %s:%d, metrics on %s:%d",
-        service, host, handle.port, metrics_host, bound_metrics,
+        service,
+        host,
+        handle.port,
+        metrics_host,
+        bound_metrics,
         extra={"grpc_port": handle.port, "metrics_port": bound_metrics},
     )
     handle.server.start()

@@ -53,7 +53,9 @@ def test_overlay_passes_kubernetes_schema_validation(overlay: Path) -> None:
     ).stdout
     validate = Path(sys.executable).parent / "kubernetes-validate"
     result = subprocess.run(
-        [str(validate), "--strict", "-k", "1.30", "-"], input=rendered, capture_output=True,
+        [str(validate), "--strict", "-k", "1.30", "-"],
+        input=rendered,
+        capture_output=True,
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -86,7 +88,9 @@ def test_every_deployment_probes_its_grpc_port_and_is_selected_by_its_service(
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=[p.name for p in OVERLAYS])
 def test_every_environment_variable_is_read_by_the_process(overlay: Path) -> None:
     docs = _render(overlay)
-    config_maps = {d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"}
+    config_maps = {
+        d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"
+    }
     for dep in (d for d in docs if d["kind"] == "Deployment"):
         (container,) = dep["spec"]["template"]["spec"]["containers"]
         module = container["command"][-1]
