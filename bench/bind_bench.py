@@ -377,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         agent, thread, agent_channel = start_agent(running.address("mechmgr"))
         network_id = create_network(running.address("portapi"))
         pids = {"bench client": os.getpid()}
-        pids.update({name: p.process.pid for name, p in running.processes.items()})
+        pids.update({name: running.processes[name].process.pid for name in cfg.process_names()})
         if args.warmup:
             run_level(running.address("portapi"), network_id, 1, args.warmup, pids)
         results = []
