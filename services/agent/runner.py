@@ -8,22 +8,12 @@ import signal
 import sys
 import threading
 
-import grpc
 from ml2.v1 import agent_service_pb2_grpc
 
 from services.agent import config, simulated
-from services.rpc import logs
+from services.rpc import channels, logs
 
 logger = logging.getLogger(__name__)
-
-# Reconnect quickly after a mechmgr restart instead of gRPC's default backoff of up to 2 minutes.
-_CHANNEL_OPTIONS = [
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-    ("grpc.initial_reconnect_backoff_ms", 250),
-    ("grpc.min_reconnect_backoff_ms", 250),
-    ("grpc.max_reconnect_backoff_ms", 5_000),
-]
 
 NOT_SIMULATED = (
     "only simulated agents exist so far: add --simulate to register and keep alive "
@@ -159,7 +149,7 @@ def run(args: argparse.Namespace, prog: str = "ml2 agent run") -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    channel = grpc.insecure_channel(args.mechmgr, options=_CHANNEL_OPTIONS)
+    channel = channels.make_channel(args.mechmgr)
     agent = simulated.SimulatedAgent(spec, agent_service_pb2_grpc.AgentServiceStub(channel), stop)
     logger.info(
         "simulated %s agent for host %s, reporting to mechmgr at %s",

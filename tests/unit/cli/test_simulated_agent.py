@@ -8,12 +8,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 
-import grpc
 import pytest
 from ml2.v1 import agent_service_pb2, agent_service_pb2_grpc
 
 from services.agent import runner, simulated
-from services.rpc import errors, server
+from services.rpc import channels, errors, server
 
 
 class FakeAgentService(agent_service_pb2_grpc.AgentServiceServicer):
@@ -76,7 +75,7 @@ SPEC = simulated.AgentSpec(
 
 class Running:
     def __init__(self, port: int, spec: simulated.AgentSpec = SPEC) -> None:
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=runner._CHANNEL_OPTIONS)
+        self.channel = channels.make_channel(f"127.0.0.1:{port}")
         stub = agent_service_pb2_grpc.AgentServiceStub(self.channel)
         self.agent = simulated.SimulatedAgent(spec, stub, rpc_timeout=1.0, max_backoff=0.5)
         self.error: BaseException | None = None
