@@ -167,17 +167,20 @@ def test_declines_with_structured_reasons_on_a_host_without_agents(driver: Runni
         assert reason.message
 
 
-def test_declines_a_dead_agent_with_a_reason_that_names_it(driver: Running):
+def test_a_dead_agent_is_declined_by_name_or_ignored_by_an_agentless_driver(driver: Running):
     desc = driver.stub.DescribeDriver(pb.DescribeDriverRequest(), timeout=5)
-    if not desc.agent_type:
-        pytest.skip("the driver needs no agent")
+    dead = agent(desc.agent_type or "openvswitch", alive=False)
 
-    reply = propose(driver, VLAN, agents=[agent(desc.agent_type, alive=False)])
+    reply = propose(driver, VLAN, agents=[dead])
 
-    assert reply.WhichOneof("outcome") == "declined"
-    (reason,) = reply.declined.reasons
-    assert reason.code == "AGENT_DEAD"
-    assert f"{desc.agent_type}-compute-1" in reason.message
+    if desc.agent_type:
+        assert reply.WhichOneof("outcome") == "declined"
+        (reason,) = reply.declined.reasons
+        assert reason.code == "AGENT_DEAD"
+        assert f"{desc.agent_type}-compute-1" in reason.message
+    else:
+        # A driver that needs no agent must not let other mechanisms' agents change its verdict.
+        assert reply == propose(driver, VLAN, agents=[])
 
 
 @pytest.mark.parametrize(
