@@ -25,7 +25,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip per transaction. A connection found dead (the server
+    # restarted) invalidates the pool and its transaction counts as retryable (is_retryable).
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -87,9 +89,11 @@ def is_unique_violation(err: BaseException) -> bool:
 
 def is_retryable(err: BaseException) -> bool:
     """Returns True for errors a transaction may be retried after: serialization failures,
-    deadlocks and a locked SQLite database."""
+    deadlocks, a locked SQLite database, and a connection the server dropped."""
     if not isinstance(err, exc.DBAPIError):
         return False
+    if err.connection_invalidated:
+        return True
     sqlstate = getattr(err.orig, "sqlstate", None)
     if sqlstate in ("40001", "40P01"):
         return True
