@@ -149,6 +149,22 @@ def test_metrics_count_and_time_every_rpc(running: stack.Stack, name: str):
         assert f'grpc_service="{service}"' in text, service
 
 
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_metrics_pass_promtool_lint(running: stack.Stack, name: str):
+    tool = shutil.which("promtool")
+    assert tool, "promtool comes with Debian's prometheus package (.ci/run installs it)"
+
+    result = subprocess.run(
+        [tool, "check", "metrics"],
+        input=_metrics(running, name),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_portapi_and_mechmgr_count_binding_results_by_vif_type(running: stack.Stack):
     portapi = _metrics(running, "portapi")
     mechmgr = _metrics(running, "mechmgr")
