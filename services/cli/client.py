@@ -34,6 +34,9 @@ Response = TypeVar("Response")
 _PAGE_SIZE = 1000
 
 
+_T = TypeVar("_T")
+
+
 class CommandError(Exception):
     """A command failed; the message is what ``ml2`` prints after ``error:``."""
 
@@ -170,18 +173,26 @@ class Client:
         """Returns the network with id ``ref``, or the one network named ``ref``."""
         if looks_like_id(ref):
             request = network_service_pb2.GetNetworkRequest(network_id=ref)
-            return self.call("portapi", self.networks.GetNetwork, request).network
+            reply: network_service_pb2.GetNetworkResponse = self.call(
+                "portapi", self.networks.GetNetwork, request
+            )
+            network: network_pb2.Network = reply.network
+            return network
         return _only(ref, "network", [n for n in self.list_networks() if n.name == ref])
 
     def find_port(self, ref: str) -> port_pb2.Port:
         """Returns the port with id ``ref``, or the one port named ``ref``."""
         if looks_like_id(ref):
             request = port_service_pb2.GetPortRequest(port_id=ref)
-            return self.call("portapi", self.ports.GetPort, request).port
+            found: port_service_pb2.GetPortResponse = self.call(
+                "portapi", self.ports.GetPort, request
+            )
+            port: port_pb2.Port = found.port
+            return port
         return _only(ref, "port", [p for p in self.list_ports() if p.name == ref])
 
 
-def _only(ref: str, kind: str, matches: list[Any]) -> Any:
+def _only(ref: str, kind: str, matches: list[_T]) -> _T:
     if not matches:
         raise CommandError(f"NOT_FOUND: no {kind} has the id or name {ref!r}")
     if len(matches) > 1:

@@ -77,9 +77,9 @@ class DriverClient:
             return self._decline(reasons.DRIVER_ERROR, "answered without an outcome")
         return proposal
 
-    def describe_future(self, timeout: float) -> grpc.Future:
+    def describe_future(self, timeout: float) -> grpc.Future[pb.DescribeDriverResponse]:
         """Starts a DescribeDriver call and returns its future."""
-        future: grpc.Future = self._stub.DescribeDriver.future(
+        future: grpc.Future[pb.DescribeDriverResponse] = self._stub.DescribeDriver.future(
             pb.DescribeDriverRequest(), timeout=timeout
         )
         return future

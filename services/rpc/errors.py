@@ -61,6 +61,16 @@ class InvalidArgument(ServiceError):
         super().__init__(f"{field}: {rule}", reason=reason, field=field, **metadata)
         self.field = field
 
+    @classmethod
+    def from_message(
+        cls, message: str, field: str, *, reason: str | None = None, **metadata: object
+    ) -> InvalidArgument:
+        """Returns the error with a complete ``message``, as another service worded it."""
+        exc = cls.__new__(cls)
+        ServiceError.__init__(exc, message, reason=reason, field=field or None, **metadata)
+        exc.field = field
+        return exc
+
 
 class NotFound(ServiceError):
     """An id names nothing."""
@@ -122,24 +132,20 @@ def from_rpc_error(err: grpc.RpcError, *, peer: str = "") -> ServiceError:
 
     Transport failures (UNAVAILABLE, DEADLINE_EXCEEDED) become Unavailable naming ``peer``.
     """
-    call = err if isinstance(err, grpc.Call) else None
-    code = err.code() if call is not None else grpc.StatusCode.UNKNOWN  # type: ignore[attr-defined]
-    message = err.details() if call is not None else str(err)  # type: ignore[attr-defined]
-    reason, metadata = None, {}
-    if call is not None:
-        status = rpc_status.from_call(call)
-        for detail in status.details if status is not None else ():
-            info = error_details_pb2.ErrorInfo()
-            if detail.Unpack(info):
-                reason, metadata = info.reason, dict(info.metadata)
+    if not isinstance(err, grpc.Call):
+        return ServiceError(f"{peer or 'peer'} call failed: {err}")
+    code, message = err.code(), err.details() or ""
+    reason: str | None = None
+    metadata: dict[str, str] = {}
+    status = rpc_status.from_call(err)
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            reason, metadata = info.reason, dict(info.metadata)
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return Unavailable(f"{peer or 'peer'} unavailable: {message}", peer=peer)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         field = metadata.pop("field", "")
-        exc: ServiceError = ServiceError(message, reason=reason or "INVALID_ARGUMENT", **metadata)
-        exc.code = grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[misc]
-        if field:
-            exc.metadata["field"] = field
-        return exc
+        return InvalidArgument.from_message(message, field, reason=reason, **metadata)
     cls = _BY_CODE.get(code, ServiceError)
     return cls(message or code.name, reason=reason, **metadata)
