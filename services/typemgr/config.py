@@ -11,10 +11,13 @@ Range syntax:
   tenant network is ever allocated there. (Neutron changed a bare ``physnet`` in 2021 to mean a
   tenant pool of all 4094 ids; typemgr keeps the earlier, safer meaning, so that declaring a
   physical network never hands its whole VLAN space to tenants.)
-* ``TYPEMGR_VXLAN_VNI_RANGES=1000:1999,5000:5999`` gives the VXLAN tenant pool.
+* ``TYPEMGR_VXLAN_VNI_RANGES=1000:1999,5000:5999`` gives the VXLAN tenant pool; likewise
+  ``TYPEMGR_GRE_TUNNEL_ID_RANGES`` (1-4294967295) and ``TYPEMGR_GENEVE_VNI_RANGES``.
 
-Ranges of one pool must not overlap. Provider segments may use ids outside the ranges; those ids
-are reserved while used but never enter the tenant pool.
+These ranges are the *default* ranges: at start typemgr makes the database's default ranges
+match them. Ranges created through ``SegmentRangeService`` live in the database only and are
+never touched by a configuration change. Ranges of one pool must not overlap. Provider segments
+may use ids outside the ranges; those ids are reserved while used but never enter a pool.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from services.rpc.config import ConfigError
 from services.typemgr import segments
 from services.typemgr.segments import IdRange
 
-IMPLEMENTED_TYPES = (segments.FLAT, segments.VLAN, segments.VXLAN)
+IMPLEMENTED_TYPES = segments.KNOWN_TYPES
 """The network types typemgr has drivers for, in the order they are listed in messages."""
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/typemgr.db"
@@ -51,7 +54,8 @@ class Settings:
     """``TYPEMGR_DATABASE_URL``: SQLAlchemy URL; a SQLite file (directory created) or
     ``postgresql+psycopg://...`` when several replicas share the pools."""
     type_drivers: tuple[str, ...] = IMPLEMENTED_TYPES
-    """``TYPEMGR_TYPE_DRIVERS``: the network types enabled, from flat, vlan, vxlan."""
+    """``TYPEMGR_TYPE_DRIVERS``: the network types enabled, from local, flat, vlan, gre, vxlan
+    and geneve (all by default)."""
     tenant_network_types: tuple[str, ...] = (segments.VXLAN,)
     """``TYPEMGR_TENANT_NETWORK_TYPES``: ordered types tried for tenant networks; the first with
     a free id wins. Each must be enabled; flat cannot be one. Empty refuses tenant networks."""
@@ -65,6 +69,15 @@ class Settings:
     """``TYPEMGR_NETWORK_VLAN_RANGES``: the VLAN tenant pools (see the module docstring)."""
     vxlan_ranges: tuple[IdRange, ...] = (IdRange("", 1000, 1999),)
     """``TYPEMGR_VXLAN_VNI_RANGES``: the VXLAN tenant pool, ``min:max`` items within 1-16777215."""
+    gre_ranges: tuple[IdRange, ...] = ()
+    """``TYPEMGR_GRE_TUNNEL_ID_RANGES``: the GRE tenant pool, ``min:max`` items within
+    1-4294967295 (empty by default)."""
+    geneve_ranges: tuple[IdRange, ...] = ()
+    """``TYPEMGR_GENEVE_VNI_RANGES``: the Geneve tenant pool, ``min:max`` items within
+    1-16777215 (empty by default)."""
+    geneve_max_header_size: int = segments.GENEVE_MIN_OVERHEAD
+    """``TYPEMGR_GENEVE_MAX_HEADER_SIZE``: bytes of Geneve overhead (UDP, Geneve header and
+    options, inner Ethernet) subtracted from the MTU, 30-282; OVN needs at least 38."""
     global_physnet_mtu: int = 1500
     """``TYPEMGR_GLOBAL_PHYSNET_MTU``: MTU of the physical networks (flat, vlan, and the underlay
     of tunnels)."""
@@ -102,13 +115,10 @@ class Settings:
             flat_networks=_parse_flat_networks(env),
             vlan_physical_networks=vlan_physnets,
             vlan_ranges=vlan_ranges,
-            vxlan_ranges=parse_tunnel_ranges(
-                "TYPEMGR_VXLAN_VNI_RANGES",
-                config.get_list(env, "TYPEMGR_VXLAN_VNI_RANGES", "1000:1999"),
-                "VXLAN VNI",
-                segments.MIN_VXLAN_VNI,
-                segments.MAX_VXLAN_VNI,
-            ),
+            vxlan_ranges=_tunnel_ranges(env, "TYPEMGR_VXLAN_VNI_RANGES", "1000:1999", "VXLAN VNI"),
+            gre_ranges=_tunnel_ranges(env, "TYPEMGR_GRE_TUNNEL_ID_RANGES", "", "GRE key"),
+            geneve_ranges=_tunnel_ranges(env, "TYPEMGR_GENEVE_VNI_RANGES", "", "Geneve VNI"),
+            geneve_max_header_size=_geneve_header(env),
             global_physnet_mtu=_mtu(env, "TYPEMGR_GLOBAL_PHYSNET_MTU", 1500, allow_zero=False),
             path_mtu=_mtu(env, "TYPEMGR_PATH_MTU", 0, allow_zero=True),
             physical_network_mtus=parse_physnet_mtus(
@@ -141,6 +151,29 @@ def _database_url(env: Mapping[str, str]) -> str:
         raise ConfigError(
             f"{name}: must be a sqlite:/// or postgresql+psycopg:// URL, got {backend!r}"
         )
+    return value
+
+
+_TUNNEL_RANGE_TYPES = {
+    "TYPEMGR_VXLAN_VNI_RANGES": segments.VXLAN,
+    "TYPEMGR_GRE_TUNNEL_ID_RANGES": segments.GRE,
+    "TYPEMGR_GENEVE_VNI_RANGES": segments.GENEVE,
+}
+
+
+def _tunnel_ranges(
+    env: Mapping[str, str], name: str, default: str, what: str
+) -> tuple[IdRange, ...]:
+    low, high = segments.ID_LIMITS[_TUNNEL_RANGE_TYPES[name]]
+    return parse_tunnel_ranges(name, config.get_list(env, name, default), what, low, high)
+
+
+def _geneve_header(env: Mapping[str, str]) -> int:
+    name = "TYPEMGR_GENEVE_MAX_HEADER_SIZE"
+    value = config.get_int(env, name, segments.GENEVE_MIN_OVERHEAD)
+    low, high = segments.GENEVE_MIN_OVERHEAD, segments.GENEVE_MAX_OVERHEAD
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value}: must be between {low} and {high} bytes")
     return value
 
 

@@ -161,7 +161,8 @@ class SegmentManager:
         if spec is None:
             reserved = self.types.allocate_tenant(session, segment_id)
         else:
-            reserved = self.types.reserve(session, spec, segment_id)
+            field = "segment" if dynamic else f"segments[{index}]"
+            reserved = self.types.reserve(session, spec, segment_id, field)
         segment = Segment(
             id=segment_id,
             network_id=network_id,

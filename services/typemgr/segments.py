@@ -23,6 +23,33 @@ MAX_VLAN_TAG = 4094
 # NOTE: VLAN ids 0 and 4095 are reserved by IEEE 802.1Q.
 MIN_VXLAN_VNI = 1
 MAX_VXLAN_VNI = 2**24 - 1
+MIN_GRE_ID = 1
+MAX_GRE_ID = 2**32 - 1
+# NOTE: GRE keys are 32-bit unsigned; columns are BIGINT so ids above 2**31 - 1 are stored as is.
+MIN_GENEVE_VNI = 1
+MAX_GENEVE_VNI = 2**24 - 1
+
+GRE_ENCAP_OVERHEAD = 22
+"""Bytes a GRE tunnel adds besides the outer IP header (GRE header with key, inner Ethernet)."""
+VXLAN_ENCAP_OVERHEAD = 30
+"""Bytes a VXLAN tunnel adds besides the outer IP header (UDP, VXLAN, inner Ethernet)."""
+GENEVE_MIN_OVERHEAD = 30
+"""The smallest Geneve overhead: UDP, the Geneve base header and the inner Ethernet header."""
+GENEVE_MAX_OVERHEAD = 282
+"""The largest Geneve overhead: the minimum plus 252 bytes of options (a 6-bit length in words)."""
+
+ID_LIMITS = {
+    VLAN: (MIN_VLAN_TAG, MAX_VLAN_TAG),
+    GRE: (MIN_GRE_ID, MAX_GRE_ID),
+    VXLAN: (MIN_VXLAN_VNI, MAX_VXLAN_VNI),
+    GENEVE: (MIN_GENEVE_VNI, MAX_GENEVE_VNI),
+}
+"""The protocol limits of the segmentation ids of every type that has them."""
+
+RANGE_TYPES = (VLAN, GRE, VXLAN, GENEVE)
+"""The network types whose ids come from ranges (Neutron's ``NETWORK_SEGMENT_RANGE_TYPES``)."""
+TUNNEL_TYPES = (GRE, VXLAN, GENEVE)
+"""The tunnelled types: no physical network, one pool each."""
 
 IP_HEADER_LENGTH = {4: 20, 6: 40}
 """Bytes of the outer IP header a tunnel adds, by overlay IP version."""

@@ -18,15 +18,20 @@ from services.rpc.errors import InvalidArgument
 from services.typemgr import errors, metrics, segments
 from services.typemgr.config import Settings
 from services.typemgr.db import allocation
-from services.typemgr.drivers import base, flat, vlan, vxlan
+from services.typemgr.drivers import base, flat, geneve, gre, local, vlan, vxlan
 from services.typemgr.segments import IdRange, SegmentSpec
 
 logger = logging.getLogger(__name__)
 
 _FACTORIES: Mapping[str, Callable[[Settings, base.MtuSettings], base.TypeDriver]] = {
+    segments.LOCAL: lambda s, m: local.LocalTypeDriver(m),
     segments.FLAT: lambda s, m: flat.FlatTypeDriver(m, s.flat_networks),
     segments.VLAN: lambda s, m: vlan.VlanTypeDriver(m, s.vlan_physical_networks, s.vlan_ranges),
+    segments.GRE: lambda s, m: gre.GreTypeDriver(m, s.gre_ranges),
     segments.VXLAN: lambda s, m: vxlan.VxlanTypeDriver(m, s.vxlan_ranges),
+    segments.GENEVE: lambda s, m: geneve.GeneveTypeDriver(
+        m, s.geneve_ranges, s.geneve_max_header_size
+    ),
 }
 """How each enabled type's driver is built from the settings."""
 
@@ -119,11 +124,14 @@ class TypeManager:
         """Returns every tenant range of every enabled type as (network_type, range)."""
         return [(d.network_type, r) for d in self.drivers.values() for r in d.ranges()]
 
-    def reserve(self, session: Session, spec: SegmentSpec, segment_id: str) -> SegmentSpec:
+    def reserve(
+        self, session: Session, spec: SegmentSpec, segment_id: str, field: str = "segment"
+    ) -> SegmentSpec:
         """Reserves a validated ``spec`` for ``segment_id`` and returns it fully specified.
 
         Raises FlatNetworkInUse or SegmentationIdInUse (ALREADY_EXISTS) when the asked-for
-        resource is taken, NoSegmentAvailable when the pools are exhausted, and
+        resource is taken, NoSegmentAvailable when the pools are exhausted, InvalidArgument on
+        ``field.segmentation_id`` when no pool of a partial spec has any range, and
         AllocationContention when concurrent callers won every try.
         """
         driver = self.drivers[spec.network_type]
@@ -136,7 +144,11 @@ class TypeManager:
             if spec.segmentation_id is not None:
                 self._reserve_specific(session, spec, spec.segmentation_id, segment_id, measure)
                 return spec
-            reserved = self._reserve_from_pools(session, driver, spec, segment_id)
+            try:
+                reserved = self._reserve_from_pools(session, driver, spec, segment_id)
+            except allocation.NoRanges:
+                measure.result = "no_range"
+                raise _no_range(spec, driver, field) from None
             if reserved is None:
                 measure.result = "exhausted"
                 where = spec.physical_network or ", ".join(driver.pools_for(spec))
@@ -153,10 +165,15 @@ class TypeManager:
             raise errors.NoTenantNetworkTypes()
         for network_type in self.tenant_network_types:
             driver = self.drivers[network_type]
+            if driver.allocation is base.Allocation.NONE:
+                return SegmentSpec(network_type, "", 0)
             with _Measure(network_type) as measure:
-                reserved = self._reserve_from_pools(
-                    session, driver, SegmentSpec(network_type), segment_id
-                )
+                try:
+                    reserved = self._reserve_from_pools(
+                        session, driver, SegmentSpec(network_type), segment_id
+                    )
+                except allocation.NoRanges:
+                    reserved = None
                 if reserved is not None:
                     return reserved
                 measure.result = "exhausted"
@@ -185,6 +202,9 @@ class TypeManager:
     def _reserve_from_pools(
         self, session: Session, driver: base.TypeDriver, spec: SegmentSpec, segment_id: str
     ) -> SegmentSpec | None:
+        """Returns the reserved spec, or None if every pool is exhausted. Raises NoRanges if no
+        pool has any range."""
+        no_ranges = True
         for physnet in driver.pools_for(spec):
             pool = allocation.Pool(driver.network_type, physnet)
             try:
@@ -194,14 +214,35 @@ class TypeManager:
                     segment_id,
                     metrics.CONFLICT_RETRIES.labels(driver.network_type).inc,
                 )
+            except allocation.NoRanges:
+                continue
             except allocation.Contention:
                 metrics.ALLOCATIONS.labels(driver.network_type, "contention").inc()
                 raise errors.AllocationContention(
                     driver.network_type, physnet, allocation.MAX_POOL_ATTEMPTS
                 ) from None
+            no_ranges = False
             if found is not None:
                 return SegmentSpec(driver.network_type, physnet, found)
+        if no_ranges:
+            raise allocation.NoRanges()
         return None
+
+
+def _no_range(spec: SegmentSpec, driver: base.TypeDriver, field: str) -> InvalidArgument:
+    pools = driver.pools_for(spec)
+    if spec.physical_network:
+        where = f"physical network {spec.physical_network!r}"
+    elif pools and pools != ("",):
+        where = f"physical networks {', '.join(pools)}"
+    else:
+        where = f"{spec.network_type}"
+    return InvalidArgument(
+        f"{field}.segmentation_id",
+        f"is required on {where}: it has no range to allocate from "
+        "(create one with SegmentRangeService or in the configuration)",
+        reason="NO_SEGMENT_RANGE",
+    )
 
 
 class _Measure:

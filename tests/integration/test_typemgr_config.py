@@ -53,7 +53,7 @@ def run_typemgr(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess
         (
             {"TYPEMGR_TENANT_NETWORK_TYPES": "vxlan,ethernet"},
             "typemgr: configuration error: TYPEMGR_TENANT_NETWORK_TYPES: unknown network type "
-            "'ethernet'; known: flat, vlan, vxlan",
+            "'ethernet'; known: local, flat, vlan, gre, vxlan, geneve",
         ),
         (
             {"TYPEMGR_TENANT_NETWORK_TYPES": "flat"},

@@ -234,7 +234,15 @@ BAD_CREATES = [
     (
         None,
         [Spec(network_type="gre")],
-        "segments[0].network_type: network type 'gre' is not enabled",
+        "segments[0].segmentation_id: is required on gre: it has no range to allocate from",
+    ),
+    (
+        None,
+        [
+            Spec(network_type="gre", segmentation_id=2**32 - 1),
+            Spec(network_type="local", physical_network="physnet1"),
+        ],
+        "segments[1].physical_network: must not be set for a local segment",
     ),
     (
         None,

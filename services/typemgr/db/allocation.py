@@ -40,6 +40,10 @@ class IdTaken(Exception):
     """The id asked for is already allocated."""
 
 
+class NoRanges(Exception):
+    """The pool has no range at all: nothing can ever be allocated from it."""
+
+
 class Contention(Exception):
     """Concurrent callers took every candidate in ``MAX_POOL_ATTEMPTS`` tries."""
 
@@ -66,11 +70,11 @@ def allocate_from_pool(
     on_conflict: Callable[[], None] | None = None,
 ) -> int | None:
     """Reserves a free id of ``pool``'s ranges for ``segment_id`` and returns it; None if every
-    id of every range is allocated (or the pool has no range). Raises Contention after
+    id of every range is allocated. Raises NoRanges if the pool has no range, Contention after
     ``MAX_POOL_ATTEMPTS`` lost races; calls ``on_conflict`` after each one."""
     ranges = pool_ranges(session, pool)
     if not ranges:
-        return None
+        raise NoRanges()
     for _attempt in range(MAX_POOL_ATTEMPTS):
         candidate = find_free_id(session, pool, ranges)
         if candidate is None:

@@ -88,12 +88,14 @@ class TypeDriver(abc.ABC):
         """Returns the MTU of a segment of this type on ``physical_network`` (0 if unknown)."""
 
     def ranges(self) -> tuple[IdRange, ...]:
-        """Returns every configured tenant range of this type (empty for non-pool types)."""
+        """Returns the default ranges of this type: those the configuration seeds (empty for
+        non-pool types). Ranges created through the API live in the database only."""
         return ()
 
     def pools_for(self, spec: SegmentSpec) -> tuple[str, ...]:
         """Returns the physical networks (``""`` for tunnels) whose pools may serve a partial
-        ``spec``, in the order to try them."""
+        ``spec``, in the order to try them. Whether a pool has ranges is for the database to
+        say: ranges change at run time."""
         return ()
 
 
@@ -105,14 +107,15 @@ class PhysicalTypeDriver(TypeDriver):
 
 
 class TunnelTypeDriver(TypeDriver):
-    """Shared rules of tunnelled types (vxlan, and gre and geneve in time): no physical network,
-    ids within the protocol's limit (even for provider segments), one pool named ``""``."""
+    """Shared rules of tunnelled types (gre, vxlan, geneve): no physical network, ids within the
+    protocol's limit (even for provider segments, where Neutron forgets to check), one pool
+    named ``""``."""
 
     allocation = Allocation.POOL
     min_id: ClassVar[int] = 1
     max_id: ClassVar[int]
     """The largest id the protocol carries."""
-    overhead: ClassVar[int]
+    overhead: int
     """Bytes of tunnel header, besides the outer IP header, subtracted from the MTU."""
     id_name: ClassVar[str]
     """How the id is named in messages, e.g. ``VXLAN id``."""
@@ -137,7 +140,7 @@ class TunnelTypeDriver(TypeDriver):
         return self.tenant_ranges
 
     def pools_for(self, spec: SegmentSpec) -> tuple[str, ...]:
-        return ("",) if self.tenant_ranges else ()
+        return ("",)
 
 
 def check_id_range(spec: SegmentSpec, field: str, id_name: str, minimum: int, maximum: int) -> None:

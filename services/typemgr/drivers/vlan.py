@@ -12,9 +12,11 @@ class VlanTypeDriver(base.PhysicalTypeDriver):
     """VLAN segments live on a configured physical network with an id 1-4094.
 
     ``physical_networks`` are every physical network named in the VLAN ranges setting, including
-    provider-only ones; ``tenant_ranges`` are the pools. A provider segment may name any
-    configured physical network and any valid id, inside a pool or not; a segmentation id
-    requires a physical network.
+    provider-only ones; ``tenant_ranges`` are the default ranges the configuration seeds. A
+    provider segment may name any configured physical network and any valid id, inside a range
+    or not; a segmentation id requires a physical network. Partial segments are allocated from
+    the ranges the database holds for the physical network (configured or created through the
+    API); a physical network without ranges has nothing to allocate.
     """
 
     network_type = segments.VLAN
@@ -48,22 +50,11 @@ class VlanTypeDriver(base.PhysicalTypeDriver):
                 f"{configured} (TYPEMGR_NETWORK_VLAN_RANGES)",
                 reason="PHYSICAL_NETWORK_UNKNOWN",
             )
-        if spec.segmentation_id is None and not self.pools_for(spec):
-            raise InvalidArgument(
-                f"{field}.segmentation_id",
-                f"is required on physical network {spec.physical_network!r}: it has no tenant "
-                "range (provider-only in TYPEMGR_NETWORK_VLAN_RANGES)",
-            )
 
     def ranges(self) -> tuple[IdRange, ...]:
         return self.tenant_ranges
 
     def pools_for(self, spec: SegmentSpec) -> tuple[str, ...]:
-        with_pool = [
-            p
-            for p in self.physical_networks
-            if any(r.physical_network == p for r in self.tenant_ranges)
-        ]
         if spec.physical_network:
-            return (spec.physical_network,) if spec.physical_network in with_pool else ()
-        return tuple(with_pool)
+            return (spec.physical_network,)
+        return self.physical_networks

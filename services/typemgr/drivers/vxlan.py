@@ -11,5 +11,5 @@ class VxlanTypeDriver(base.TunnelTypeDriver):
 
     network_type = segments.VXLAN
     max_id = segments.MAX_VXLAN_VNI
-    overhead = 30
+    overhead = segments.VXLAN_ENCAP_OVERHEAD
     id_name = "VXLAN id"

@@ -22,12 +22,13 @@ def test_defaults_serve_the_demo_configuration() -> None:
     assert s.listen == "127.0.0.1:50051"
     assert s.metrics_port == 9101
     assert s.database_url == "sqlite:///./data/typemgr.db"
-    assert s.type_drivers == ("flat", "vlan", "vxlan")
+    assert s.type_drivers == ("local", "flat", "vlan", "gre", "vxlan", "geneve")
     assert s.tenant_network_types == ("vxlan",)
     assert s.flat_networks == ("*",)
     assert s.vlan_physical_networks == ("physnet1",)
     assert s.vlan_ranges == (IdRange("physnet1", 100, 199),)
     assert s.vxlan_ranges == (IdRange("", 1000, 1999),)
+    assert (s.gre_ranges, s.geneve_ranges, s.geneve_max_header_size) == ((), (), 30)
     assert (s.global_physnet_mtu, s.path_mtu, s.overlay_ip_version) == (1500, 0, 4)
 
 
@@ -114,7 +115,8 @@ def test_vni_ranges_accept_the_whole_space() -> None:
     [
         (
             {"TYPEMGR_TYPE_DRIVERS": "vlan,foo"},
-            "TYPEMGR_TYPE_DRIVERS: unknown network type 'foo'; known: flat, vlan, vxlan",
+            "TYPEMGR_TYPE_DRIVERS: unknown network type 'foo'; "
+            "known: local, flat, vlan, gre, vxlan, geneve",
         ),
         (
             {"TYPEMGR_TYPE_DRIVERS": ""},
@@ -164,6 +166,31 @@ def test_bad_settings_are_refused_naming_the_variable_and_rule(
     variables: dict[str, str], message: str
 ) -> None:
     assert message in config_error(**variables)
+
+
+def test_gre_and_geneve_ranges_follow_their_protocol_limits() -> None:
+    s = settings(
+        TYPEMGR_GRE_TUNNEL_ID_RANGES="1:10,4294967000:4294967295",
+        TYPEMGR_GENEVE_VNI_RANGES="5:16777215",
+        TYPEMGR_GENEVE_MAX_HEADER_SIZE="38",
+    )
+    assert s.gre_ranges == (IdRange("", 1, 10), IdRange("", 4294967000, 4294967295))
+    assert s.geneve_ranges == (IdRange("", 5, 16777215),)
+    assert s.geneve_max_header_size == 38
+    assert "GRE key must be between 1 and 4294967295, got 4294967296" in config_error(
+        TYPEMGR_GRE_TUNNEL_ID_RANGES="1:4294967296"
+    )
+    assert "Geneve VNI must be between 1 and 16777215, got 0" in config_error(
+        TYPEMGR_GENEVE_VNI_RANGES="0:5"
+    )
+    assert "TYPEMGR_GENEVE_MAX_HEADER_SIZE=20: must be between 30 and 282" in config_error(
+        TYPEMGR_GENEVE_MAX_HEADER_SIZE="20"
+    )
+    assert "ranges 1:10 and 5:20 overlap" in config_error(TYPEMGR_GRE_TUNNEL_ID_RANGES="1:10,5:20")
+
+
+def test_local_may_be_a_tenant_network_type() -> None:
+    assert settings(TYPEMGR_TENANT_NETWORK_TYPES="local").tenant_network_types == ("local",)
 
 
 def test_tenant_network_types_keep_their_order_and_may_be_empty() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from services.rpc.errors import InvalidArgument
-from services.typemgr.drivers import base, flat, vlan, vxlan
+from services.typemgr.drivers import base, flat, geneve, gre, local, vlan, vxlan
 from services.typemgr.segments import IdRange, SegmentSpec
 
 MTU = base.MtuSettings()
@@ -78,21 +78,20 @@ class TestVlan:
             in err.message
         )
 
-    def test_provider_only_physnet_takes_given_ids_but_has_no_pool(self) -> None:
+    def test_provider_only_physnet_takes_given_ids(self) -> None:
         driver = vlan_driver()
         driver.validate(SegmentSpec("vlan", "physnet2", 7), "s")
-        err = invalid(driver, SegmentSpec("vlan", "physnet2"))
-        assert err.field == "segments[1].segmentation_id"
-        assert "has no tenant range" in err.message
+        # Whether physnet2 has ranges to allocate from is for the database to say.
+        driver.validate(SegmentSpec("vlan", "physnet2"), "s")
 
-    def test_partial_segments_and_pools(self) -> None:
+    def test_partial_segments_and_pools_in_configured_order(self) -> None:
         driver = vlan_driver()
         assert driver.is_partial(SegmentSpec("vlan", "physnet1"))
         assert driver.is_partial(SegmentSpec("vlan"))
         assert not driver.is_partial(SegmentSpec("vlan", "physnet1", 5))
-        assert driver.pools_for(SegmentSpec("vlan")) == ("physnet1",)
-        assert driver.pools_for(SegmentSpec("vlan", "physnet1")) == ("physnet1",)
-        assert driver.pools_for(SegmentSpec("vlan", "physnet2")) == ()
+        assert driver.pools_for(SegmentSpec("vlan")) == ("physnet1", "physnet2")
+        assert driver.pools_for(SegmentSpec("vlan", "physnet2")) == ("physnet2",)
+        assert driver.ranges() == (IdRange("physnet1", 100, 199),)
 
 
 class TestVxlan:
@@ -111,7 +110,47 @@ class TestVxlan:
         driver = vxlan.VxlanTypeDriver(MTU, (IdRange("", 1000, 1999),))
         driver.validate(SegmentSpec("vxlan", "", 16777215), "s")
         assert driver.pools_for(SegmentSpec("vxlan")) == ("",)
-        assert vxlan.VxlanTypeDriver(MTU).pools_for(SegmentSpec("vxlan")) == ()
+
+
+class TestGre:
+    def test_keys_are_32_bit_unsigned(self) -> None:
+        driver = gre.GreTypeDriver(MTU)
+        driver.validate(SegmentSpec("gre", "", 1), "s")
+        driver.validate(SegmentSpec("gre", "", 2**32 - 1), "s")
+        driver.validate(SegmentSpec("gre"), "s")
+        assert driver.is_partial(SegmentSpec("gre"))
+        for seg_id in (0, 2**32):
+            err = invalid(driver, SegmentSpec("gre", "", seg_id))
+            assert err.field == "segments[1].segmentation_id"
+            assert f"GRE key must be between 1 and 4294967295, got {seg_id}" in err.message
+
+    def test_forbids_a_physical_network(self) -> None:
+        err = invalid(gre.GreTypeDriver(MTU), SegmentSpec("gre", "physnet1", 5))
+        assert err.field == "segments[1].physical_network"
+        assert "must not be set for a gre segment" in err.message
+
+
+class TestGeneve:
+    def test_vnis_are_24_bit(self) -> None:
+        driver = geneve.GeneveTypeDriver(MTU)
+        driver.validate(SegmentSpec("geneve", "", 16777215), "s")
+        err = invalid(driver, SegmentSpec("geneve", "", 2**24))
+        assert "Geneve VNI must be between 1 and 16777215, got 16777216" in err.message
+        err = invalid(driver, SegmentSpec("geneve", "physnet1"))
+        assert err.field == "segments[1].physical_network"
+
+
+class TestLocal:
+    def test_forbids_physical_network_and_segmentation_id(self) -> None:
+        driver = local.LocalTypeDriver(MTU)
+        driver.validate(SegmentSpec("local"), "s")
+        assert not driver.is_partial(SegmentSpec("local"))
+        assert driver.allocation is base.Allocation.NONE
+        err = invalid(driver, SegmentSpec("local", "physnet1"))
+        assert err.field == "segments[1].physical_network"
+        assert "must not be set for a local segment" in err.message
+        err = invalid(driver, SegmentSpec("local", "", 0))
+        assert err.field == "segments[1].segmentation_id"
 
 
 class TestMtu:
@@ -138,6 +177,20 @@ class TestMtu:
             vxlan.VxlanTypeDriver(base.MtuSettings(global_physnet_mtu=1500, path_mtu=9000)).mtu("")
             == 1450
         )
+
+    def test_gre_subtracts_ip_header_and_22_bytes(self) -> None:
+        assert gre.GreTypeDriver(base.MtuSettings()).mtu("") == 1458
+        assert gre.GreTypeDriver(base.MtuSettings(overlay_ip_version=6)).mtu("") == 1438
+        assert gre.GreTypeDriver(base.MtuSettings(path_mtu=1400)).mtu("") == 1358
+
+    def test_geneve_subtracts_ip_header_and_the_configured_header_size(self) -> None:
+        assert geneve.GeneveTypeDriver(base.MtuSettings()).mtu("") == 1450
+        assert geneve.GeneveTypeDriver(base.MtuSettings(), (), 38).mtu("") == 1442
+        v6 = base.MtuSettings(global_physnet_mtu=9000, overlay_ip_version=6)
+        assert geneve.GeneveTypeDriver(v6, (), 38).mtu("") == 8922
+
+    def test_local_has_no_mtu(self) -> None:
+        assert local.LocalTypeDriver(base.MtuSettings()).mtu("") == 0
 
     def test_unknown_mtu_is_zero(self) -> None:
         unset = base.MtuSettings(global_physnet_mtu=0)

@@ -1,0 +1,32 @@
+"""Local networks: connectivity inside one host only, nothing to reserve."""
+
+from __future__ import annotations
+
+from services.rpc.errors import InvalidArgument
+from services.typemgr import segments
+from services.typemgr.drivers import base
+from services.typemgr.segments import SegmentSpec
+
+
+class LocalTypeDriver(base.TypeDriver):
+    """Local segments have neither a physical network nor a segmentation id, and no MTU of
+    their own (0: the network takes the global physical network MTU)."""
+
+    network_type = segments.LOCAL
+    allocation = base.Allocation.NONE
+
+    def validate(self, spec: SegmentSpec, field: str) -> None:
+        if spec.physical_network:
+            raise InvalidArgument(
+                f"{field}.physical_network",
+                "must not be set for a local segment, "
+                f"got {spec.physical_network[: segments.MAX_PHYSNET_LENGTH]!r}",
+            )
+        if spec.segmentation_id is not None:
+            raise InvalidArgument(
+                f"{field}.segmentation_id",
+                f"must not be set for a local segment, got {spec.segmentation_id}",
+            )
+
+    def mtu(self, physical_network: str) -> int:
+        return 0
