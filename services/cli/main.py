@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from services.cli import agents, config, demo, networks, ports, up
+from services.cli import agents, config, db, demo, networks, ports, up
 from services.cli.client import Client, CommandError
 
 
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common_options()
     up.register(sub)
     demo.register(sub)
+    db.register(sub)
     agents.register(sub, common)
     networks.register(sub, common)
     ports.register(sub, common)

@@ -2,8 +2,9 @@
 
 ``StackConfig`` holds every choice (addresses, databases, type and mechanism settings);
 ``*_env`` turn it into each process's environment variables (pure functions, unit-tested);
-``Stack`` starts the processes with ``services.launcher`` in dependency order, watches them and
-stops them in reverse order.
+``Stack`` first upgrades the three databases' schemas (``services.migrations``), then starts the
+processes with ``services.launcher`` in dependency order, with ``ML2_DB_MIGRATE=check`` so that
+none of them migrates on its own, watches them and stops them in reverse order.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services import launcher
+from services import launcher, migrations
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,10 @@ _ENV_PREFIX = {"typemgr": "TYPEMGR", "mechmgr": "MECHMGR", "portapi": "PORTAPI"}
 
 class StackError(Exception):
     """The stack cannot start as configured. The message is one line for the operator."""
+
+
+class DatabaseError(launcher.LaunchError):
+    """A database could not be upgraded before the start; nothing was started."""
 
 
 class PortInUse(StackError):
@@ -157,6 +162,11 @@ def _common_env(cfg: StackConfig) -> dict[str, str]:
     return {"ML2_LOG_LEVEL": cfg.log_level, "ML2_LOG_FORMAT": cfg.log_format}
 
 
+def _database_env(cfg: StackConfig, prefix: str, service: str) -> dict[str, str]:
+    """The database of a stateful service; ``Stack.start`` has upgraded it already."""
+    return {f"{prefix}_DATABASE_URL": cfg.database_url(service), "ML2_DB_MIGRATE": "check"}
+
+
 def _listen_env(cfg: StackConfig, prefix: str, name: str) -> dict[str, str]:
     return {
         f"{prefix}_LISTEN": f"{cfg.listen_host}:{cfg.grpc_port(name)}",
@@ -168,8 +178,8 @@ def typemgr_env(cfg: StackConfig) -> dict[str, str]:
     """The environment of the typemgr process."""
     env = _common_env(cfg)
     env.update(_listen_env(cfg, "TYPEMGR", "typemgr"))
+    env.update(_database_env(cfg, "TYPEMGR", "typemgr"))
     env.update(
-        TYPEMGR_DATABASE_URL=cfg.database_url("typemgr"),
         TYPEMGR_TYPE_DRIVERS=cfg.type_drivers,
         TYPEMGR_TENANT_NETWORK_TYPES=cfg.tenant_network_types,
         TYPEMGR_FLAT_NETWORKS=cfg.flat_networks,
@@ -195,8 +205,8 @@ def mechmgr_env(
     ordered = [f"{d.name}={d.address or driver_addresses[d.name]}" for d in cfg.mechanism_drivers]
     env = _common_env(cfg)
     env.update(_listen_env(cfg, "MECHMGR", "mechmgr"))
+    env.update(_database_env(cfg, "MECHMGR", "mechmgr"))
     env.update(
-        MECHMGR_DATABASE_URL=cfg.database_url("mechmgr"),
         MECHMGR_TYPEMGR_ADDRESS=typemgr_address,
         MECHMGR_MECHANISM_DRIVERS=",".join(ordered),
     )
@@ -214,13 +224,26 @@ def portapi_env(cfg: StackConfig, typemgr_address: str, mechmgr_address: str) ->
     """The environment of portapi, given where typemgr and mechmgr really listen."""
     env = _common_env(cfg)
     env.update(_listen_env(cfg, "PORTAPI", "portapi"))
+    env.update(_database_env(cfg, "PORTAPI", "portapi"))
     env.update(
-        PORTAPI_DATABASE_URL=cfg.database_url("portapi"),
         PORTAPI_TYPEMGR_ADDRESS=typemgr_address,
         PORTAPI_MECHMGR_ADDRESS=mechmgr_address,
     )
     env.update(cfg.extra_env)
     return env
+
+
+def upgrade_databases(cfg: StackConfig) -> list[migrations.Change]:
+    """Upgrades the schema of every stateful service's database to head (a service without
+    migrations is left to create its tables). Raises DatabaseError naming the service."""
+    changes = []
+    for service in CORE_SERVICES:
+        try:
+            changes.append(migrations.upgrade(cfg.database_url(service), service))
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            raise DatabaseError(f"cannot upgrade the {service} database: {reason}") from None
+    return changes
 
 
 def _port_taken(host: str, port: int) -> bool:
@@ -274,6 +297,7 @@ class Stack:
         self.cfg = cfg
         self.start_timeout = start_timeout
         self.processes: dict[str, launcher.ServiceProcess] = {}
+        self.schema_changes: list[migrations.Change] = []
         self._lock = threading.Lock()
 
     def address(self, name: str) -> str:
@@ -282,10 +306,11 @@ class Stack:
         return f"{connect_host(self.cfg.listen_host)}:{proc.grpc_port}"
 
     def start(self) -> None:
-        """Starts typemgr and the local drivers, then mechmgr, then portapi, each stage waiting
-        until its processes answer health. On failure stops what started and raises
-        launcher.LaunchError."""
+        """Upgrades the databases, then starts typemgr and the local drivers, then mechmgr, then
+        portapi, each stage waiting until its processes answer health. On failure stops what
+        started and raises launcher.LaunchError (DatabaseError if a database failed)."""
         cfg = self.cfg
+        self.schema_changes = upgrade_databases(cfg)
         try:
             first = {"typemgr": typemgr_env(cfg)}
             first.update({name: driver_env(cfg, name) for name in cfg.local_drivers()})

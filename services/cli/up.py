@@ -231,6 +231,9 @@ def run_up(args: argparse.Namespace) -> int:
         except launcher.LaunchError as err:
             print(f"ml2 up: cannot start: {err}", file=sys.stderr)
             return 1
+        for change in running.schema_changes:
+            if change.changed:
+                _say(f"upgraded the {change.service} database schema to revision {change.after}")
         if stop.is_set():
             return _shutdown(running)
         _say(render.process_rows(running.rows()))

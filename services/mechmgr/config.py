@@ -34,6 +34,9 @@ class Settings:
     """``MECHMGR_METRICS_PORT``: the Prometheus metrics HTTP port (0 picks a free one)."""
     database_url: str = "sqlite:///./data/mechmgr.db"
     """``MECHMGR_DATABASE_URL``: SQLAlchemy URL of the agent registry (SQLite or PostgreSQL)."""
+    db_migrate: str = "auto"
+    """``ML2_DB_MIGRATE``: auto upgrades the schema at start; check refuses to start unless it
+    is current (``ml2 db upgrade`` upgrades it)."""
     mechanism_drivers: tuple[DriverEndpoint, ...] = ()
     """``MECHMGR_MECHANISM_DRIVERS``: ordered ``name=host:port`` list; order is binding order."""
     driver_timeout: float = 1.0
@@ -65,6 +68,7 @@ class Settings:
             ),
             metrics_port=_port(env, "MECHMGR_METRICS_PORT", cls.metrics_port),
             database_url=_database_url(env),
+            db_migrate=config.get_migrate_mode(env),
             mechanism_drivers=parse_mechanism_drivers(
                 config.get_str(env, "MECHMGR_MECHANISM_DRIVERS", DEFAULT_DRIVERS)
             ),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import grpc
 from ml2.v1 import agent_service_pb2_grpc, mechanism_manager_service_pb2_grpc
 from sqlalchemy import Engine
 
-from services import sql
+from services import migrations, sql
 from services.mechmgr import (
     agent_servicer,
     agents,
@@ -27,7 +26,6 @@ from services.mechmgr import (
     segment_client,
     servicer,
 )
-from services.mechmgr.db import schema
 from services.rpc import channels, logs, server
 from services.rpc import config as rpc_config
 
@@ -81,17 +79,12 @@ def main() -> None:
 
 
 def _open_registry(settings: config.Settings) -> tuple[Engine, agents.AgentRegistry]:
-    """Returns the engine and the agent registry on it, tables created; exits with status 1
-    and one line if the database cannot be reached or set up."""
-    try:
-        engine = sql.make_engine(_prepare_database(settings.database_url))
-        factory = sql.session_factory(engine)
-        schema.initialize(factory)
-    except Exception as exc:  # a database that cannot be reached or set up is fatal at start
-        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        print(f"{SERVICE}: cannot prepare the database: {reason}", file=sys.stderr)
-        raise SystemExit(1) from None
-    return engine, agents.AgentRegistry(factory, settings.agent_down_time)
+    """Returns the engine and the agent registry on it, the schema current (``ML2_DB_MIGRATE``);
+    exits with status 2 if the schema is not, and 1 if the database cannot be reached."""
+    url = _prepare_database(settings.database_url)
+    migrations.prepare_at_start(SERVICE, url, settings.db_migrate)
+    engine = sql.make_engine(url)
+    return engine, agents.AgentRegistry(sql.session_factory(engine), settings.agent_down_time)
 
 
 def _mechanism_manager(

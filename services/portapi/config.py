@@ -50,6 +50,10 @@ class Settings:
     db_pool_size: int = 10
     """``PORTAPI_DB_POOL_SIZE``: connections kept open to PostgreSQL (ignored for SQLite)."""
 
+    db_migrate: str = "auto"
+    """``ML2_DB_MIGRATE``: auto upgrades the schema at start; check refuses to start unless it
+    is current (``ml2 db upgrade`` upgrades it)."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Reads the settings; raises ConfigError naming the variable and the rule."""
@@ -70,6 +74,7 @@ class Settings:
                 env, "PORTAPI_BIND_MAX_TRIES", cls.bind_max_tries, minimum=1
             ),
             db_pool_size=config.get_int(env, "PORTAPI_DB_POOL_SIZE", cls.db_pool_size, minimum=1),
+            db_migrate=config.get_migrate_mode(env),
         )
         settings.validate()
         return settings

@@ -11,14 +11,12 @@ from dataclasses import dataclass
 
 import grpc
 from ml2.v1 import network_service_pb2_grpc, port_service_pb2_grpc
-from sqlalchemy import Engine, exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from services import sql
+from services import migrations, sql
 from services.portapi import clients
 from services.portapi.binding import Binder
 from services.portapi.config import Settings, ensure_sqlite_directory, log_settings
-from services.portapi.db import models
 from services.portapi.network_servicer import NetworkServicer
 from services.portapi.networks import NetworkManager
 from services.portapi.port_servicer import PortServicer
@@ -64,15 +62,6 @@ def build(
     return Application(NetworkManager(factory, segments), PortManager(factory, binder))
 
 
-def create_schema(engine: Engine) -> None:
-    """Creates the tables that do not exist yet. A replica starting at the same moment may
-    create them first; that race is retried once."""
-    try:
-        models.Base.metadata.create_all(engine)
-    except (exc.IntegrityError, exc.ProgrammingError):
-        models.Base.metadata.create_all(engine)
-
-
 def main() -> None:
     """Runs portapi until SIGTERM or SIGINT."""
     try:
@@ -83,8 +72,8 @@ def main() -> None:
     level, fmt = log_settings()
     logs.configure_logging(SERVICE, level, fmt)
     ensure_sqlite_directory(settings.database_url)
+    migrations.prepare_at_start(SERVICE, settings.database_url, settings.db_migrate)
     engine = sql.make_engine(settings.database_url, pool_size=settings.db_pool_size)
-    create_schema(engine)
     factory = sql.session_factory(engine)
     typemgr: grpc.Channel = clients.open_channel(settings.typemgr_address)
     mechmgr: grpc.Channel = clients.open_channel(settings.mechmgr_address)

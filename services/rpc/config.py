@@ -56,6 +56,21 @@ def get_list(environ: Mapping[str, str], name: str, default: str = "") -> list[s
     return [item.strip() for item in environ.get(name, default).split(",") if item.strip()]
 
 
+MIGRATE_MODES = ("auto", "check")
+"""The values of ``ML2_DB_MIGRATE``."""
+
+
+def get_migrate_mode(environ: Mapping[str, str]) -> str:
+    """``ML2_DB_MIGRATE``, read by every service that stores data: ``auto`` (default) upgrades
+    the database schema to the newest revision at start (one replica at a time); ``check``
+    refuses to start unless the schema is already current, for deployments that upgrade it
+    beforehand with ``ml2 db upgrade``."""
+    value = get_str(environ, "ML2_DB_MIGRATE", "auto").lower() or "auto"
+    if value not in MIGRATE_MODES:
+        raise ConfigError(f"ML2_DB_MIGRATE={value!r}: must be auto or check")
+    return value
+
+
 def exit_on_config_error(service: str, err: ConfigError) -> None:
     """Prints the one-line reason and exits with status 2."""
     print(f"{service}: configuration error: {err}", file=sys.stderr)

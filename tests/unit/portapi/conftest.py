@@ -17,7 +17,7 @@ from ml2.v1 import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from services import sql
+from services import migrations, sql
 from services.portapi import clients
 from services.portapi import server as portapi_server
 from services.rpc import server
@@ -64,8 +64,8 @@ def peers() -> Iterator[Peers]:
 
 def make_stack(database_url: str, peer_address: str, peers: Peers, max_tries: int = 10,
                timeout: float = 2.0) -> tuple[Stack, list[object]]:
+    migrations.upgrade(database_url, "portapi")
     engine = sql.make_engine(database_url)
-    portapi_server.create_schema(engine)
     factory = sql.session_factory(engine)
     peer_channel = clients.open_channel(peer_address)
     app = portapi_server.build(

@@ -11,11 +11,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services import sql
+from services import migrations, sql
 from services.portapi import binding, metrics
 from services.portapi import errors as portapi_errors
 from services.portapi import resources as r
-from services.portapi import server as portapi_server
 from services.portapi.db import bindings, models
 from services.portapi.db import repository as repo
 from services.portapi.ports import PortManager
@@ -55,8 +54,8 @@ class Env:
 
 @pytest.fixture
 def env(database_url: str) -> Iterator[Env]:
+    migrations.upgrade(database_url, "portapi")
     engine = sql.make_engine(database_url)
-    portapi_server.create_schema(engine)
     factory = sql.session_factory(engine)
     with sql.write_session(factory) as session:
         repo.insert_network(session, "net-1", r.NetworkSpec("n", "proj", False, True), None)

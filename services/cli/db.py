@@ -1,0 +1,205 @@
+"""``ml2 db upgrade|current|downgrade|revision``: the schemas of the services that store data.
+
+By default every stateful service (typemgr, mechmgr, portapi) and the SQLite files ``ml2 up``
+uses (``./data/<svc>.db``); ``--data-dir`` points at another data dir and ``--database-url`` at
+one database (PostgreSQL, or a SQLite file) that holds the chosen services' tables. A failure
+prints ``ml2 db <action>: <service>: <reason>`` and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from services import migrations
+from services.cli import render, stack
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Adds the ``db`` command group."""
+    group = sub.add_parser(
+        "db",
+        help="upgrade and inspect the services' database schemas",
+        description="Schema migrations of typemgr, mechmgr and portapi. `ml2 up` upgrades its "
+        "databases itself; deployments run `ml2 db upgrade` before the services, which then "
+        "run with ML2_DB_MIGRATE=check.",
+    )
+    cmds = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    upgrade = cmds.add_parser(
+        "upgrade",
+        help="upgrade schemas to the newest revision",
+        description="Upgrades each service's schema to its newest revision (or --revision), one "
+        "process at a time per database. Safe to run again: a current schema is left alone.",
+    )
+    _add_targets(upgrade, all_services=True)
+    upgrade.add_argument("--revision", default="head", help="target revision (default head)")
+    upgrade.set_defaults(func=run_upgrade, needs_client=False)
+
+    current = cmds.add_parser(
+        "current", help="show each service's revision and whether it is at head"
+    )
+    _add_targets(current, all_services=True)
+    current.set_defaults(func=run_current, needs_client=False)
+
+    downgrade = cmds.add_parser(
+        "downgrade",
+        help="downgrade one service's schema (base drops its tables and their data)",
+    )
+    downgrade.add_argument("revision", help="target revision, or base")
+    _add_targets(downgrade, all_services=False)
+    downgrade.set_defaults(func=run_downgrade, needs_client=False)
+
+    revision = cmds.add_parser(
+        "revision",
+        help="for developers: write a service's next revision from its models",
+        description="Compares the service's models with its newest revision and writes the "
+        "difference as services/<svc>/db/migrations/versions/<NNNN>_<slug>.py, a draft to "
+        "review (renames and data changes are written by hand).",
+    )
+    revision.add_argument("--service", required=True, choices=migrations.SERVICES)
+    revision.add_argument("-m", "--message", required=True, help="what the revision does")
+    revision.set_defaults(func=run_revision, needs_client=False)
+
+
+def _add_targets(parser: argparse.ArgumentParser, *, all_services: bool) -> None:
+    if all_services:
+        parser.add_argument(
+            "--service",
+            default="all",
+            choices=(*migrations.SERVICES, "all"),
+            help="which service's schema (default all)",
+        )
+    else:
+        parser.add_argument("--service", required=True, choices=migrations.SERVICES)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("data"),
+        help="SQLite files DATA_DIR/<service>.db, as `ml2 up` uses them (default ./data)",
+    )
+    where.add_argument(
+        "--database-url",
+        default="",
+        metavar="URL",
+        help="one database for the chosen services, e.g. postgresql+psycopg://user@host/db",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _targets(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(service, database URL) for every chosen service."""
+    services = migrations.SERVICES if args.service == "all" else (args.service,)
+    data = stack.StackConfig(data_dir=args.data_dir)
+    return [(s, args.database_url or data.database_url(s)) for s in services]
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _each(
+    args: argparse.Namespace, work: Callable[[str, str], dict[str, object]]
+) -> tuple[list[dict[str, object]], int]:
+    """Runs ``work`` for every target; a failure is reported and the others still run."""
+    results, status = [], 0
+    for service, url in _targets(args):
+        try:
+            results.append({"service": service, "database": _shown(url), **work(service, url)})
+        except Exception as exc:  # one line per failed service; the exit status says it failed
+            reason = str(exc) if isinstance(exc, migrations.SchemaError) else (
+                f"{type(exc).__name__}: {exc}"
+            )
+            print(f"ml2 db {args.action}: {service}: {reason.splitlines()[0]}", file=sys.stderr)
+            status = 1
+    return results, status
+
+
+def _change(change: migrations.Change) -> dict[str, object]:
+    if not change.versioned:
+        return {"versioned": False, "before": None, "after": None, "changed": False}
+    return {
+        "versioned": True,
+        "before": change.before,
+        "after": change.after,
+        "changed": change.changed,
+        "adopted": change.adopted,
+    }
+
+
+def _change_text(row: dict[str, object]) -> str:
+    if not row["versioned"]:
+        return "not versioned: the service creates its tables at start"
+    if not row["changed"]:
+        return f"already at {row['after'] or 'base'}"
+    adopted = " (adopted tables created before migrations)" if row.get("adopted") else ""
+    return f"{row['before'] or 'empty'} -> {row['after'] or 'base'}{adopted}"
+
+
+def _print_changes(args: argparse.Namespace, rows: list[dict[str, object]]) -> None:
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        print(f"{row['service']}: {_change_text(row)}  ({row['database']})")
+
+
+def run_upgrade(args: argparse.Namespace) -> int:
+    """Upgrades every chosen service; exits 1 if any failed."""
+    rows, status = _each(
+        args, lambda service, url: _change(migrations.upgrade(url, service, args.revision))
+    )
+    _print_changes(args, rows)
+    return status
+
+
+def run_downgrade(args: argparse.Namespace) -> int:
+    """Downgrades one service."""
+    rows, status = _each(
+        args, lambda service, url: _change(migrations.downgrade(url, service, args.revision))
+    )
+    _print_changes(args, rows)
+    return status
+
+
+def _status(service: str, url: str) -> dict[str, object]:
+    found = migrations.status(url, service)
+    return {
+        "versioned": found.versioned,
+        "current": found.current,
+        "head": found.head,
+        "at_head": found.at_head,
+        "state": found.state,
+    }
+
+
+def run_current(args: argparse.Namespace) -> int:
+    """Shows every chosen service's revision, head and state."""
+    rows, status = _each(args, _status)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif rows:
+        print(
+            render.table(
+                ("service", "revision", "head", "state", "database"),
+                [
+                    (r["service"], r["current"] or "-", r["head"] or "-", r["state"], r["database"])
+                    for r in rows
+                ],
+            )
+        )
+    return status
+
+
+def run_revision(args: argparse.Namespace) -> int:
+    """Writes the next revision of one service and prints its path."""
+    from services.migrations import authoring  # only developers need autogenerate
+
+    print(authoring.new_revision(args.service, args.message))
+    return 0
