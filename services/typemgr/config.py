@@ -154,6 +154,14 @@ def _database_url(env: Mapping[str, str]) -> str:
     return value
 
 
+RANGE_SETTINGS = {
+    segments.VLAN: "TYPEMGR_NETWORK_VLAN_RANGES",
+    segments.GRE: "TYPEMGR_GRE_TUNNEL_ID_RANGES",
+    segments.VXLAN: "TYPEMGR_VXLAN_VNI_RANGES",
+    segments.GENEVE: "TYPEMGR_GENEVE_VNI_RANGES",
+}
+"""The setting that seeds the default ranges of each type; default ranges are named after it."""
+
 _TUNNEL_RANGE_TYPES = {
     "TYPEMGR_VXLAN_VNI_RANGES": segments.VXLAN,
     "TYPEMGR_GRE_TUNNEL_ID_RANGES": segments.GRE,

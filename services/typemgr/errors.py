@@ -4,16 +4,19 @@
      ├── SegmentationIdInUse      SEGMENTATION_ID_IN_USE       a provider id is taken
      ├── FlatNetworkInUse         FLAT_NETWORK_IN_USE          the physnet has a flat network
      ├── NetworkSegmentsDiffer    NETWORK_SEGMENTS_DIFFER      the network has other segments
-     └── DynamicSegmentDiffers    DYNAMIC_SEGMENT_DIFFERS      its dynamic segment has another id
+     ├── DynamicSegmentDiffers    DYNAMIC_SEGMENT_DIFFERS      its dynamic segment has another id
+     └── SegmentRangeOverlaps     SEGMENT_RANGE_OVERLAP        a range of the pool shares ids
     ResourceExhausted
      ├── NoSegmentAvailable       NO_SEGMENT_AVAILABLE         a pool has no free id
      └── NoTenantNetworkAvailable NO_TENANT_NETWORK_AVAILABLE  every tenant type is exhausted
     NotFound
      ├── SegmentNotFound          SEGMENT_NOT_FOUND
-     └── NetworkNotFound          NETWORK_NOT_FOUND            the network has no static segments
+     ├── NetworkNotFound          NETWORK_NOT_FOUND            the network has no static segments
+     └── SegmentRangeNotFound     SEGMENT_RANGE_NOT_FOUND
     FailedPrecondition
      ├── SegmentIsStatic          SEGMENT_IS_STATIC            static segments go with the network
-     └── NoTenantNetworkTypes     NO_TENANT_NETWORK_TYPES      tenant networks are not configured
+     ├── NoTenantNetworkTypes     NO_TENANT_NETWORK_TYPES      tenant networks are not configured
+     └── DefaultRangeReadOnly     DEFAULT_SEGMENT_RANGE_READ_ONLY  configuration owns it
     Aborted
      ├── AllocationContention     ALLOCATION_CONTENTION        others took every id tried
      └── ConcurrentChanges        CONCURRENT_CHANGES           others won every attempt
@@ -126,6 +129,40 @@ class NetworkNotFound(errors.NotFound):
 
     def __init__(self, network_id: str) -> None:
         super().__init__(f"network {network_id} has no segments", network_id=network_id)
+
+
+class SegmentRangeOverlaps(errors.AlreadyExists):
+    """A range would share ids with another range of the same pool."""
+
+    reason = "SEGMENT_RANGE_OVERLAP"
+
+    def __init__(self, wanted: str, existing: str, existing_id: str) -> None:
+        super().__init__(
+            f"range {wanted} overlaps range {existing}; ranges of one pool must not overlap",
+            segment_range_id=existing_id,
+        )
+
+
+class SegmentRangeNotFound(errors.NotFound):
+    """No range has the id."""
+
+    reason = "SEGMENT_RANGE_NOT_FOUND"
+
+    def __init__(self, range_id: str) -> None:
+        super().__init__(f"segment range {range_id} not found", segment_range_id=range_id)
+
+
+class DefaultRangeReadOnly(errors.FailedPrecondition):
+    """Default ranges follow the configuration; the API cannot change them."""
+
+    reason = "DEFAULT_SEGMENT_RANGE_READ_ONLY"
+
+    def __init__(self, range_id: str, setting: str) -> None:
+        super().__init__(
+            f"segment range {range_id} is a default range: change {setting} and restart typemgr "
+            "instead",
+            segment_range_id=range_id,
+        )
 
 
 class SegmentIsStatic(errors.FailedPrecondition):

@@ -22,7 +22,7 @@ from services.typemgr.db import allocation, transaction
 from services.typemgr.db import segments as segment_rows
 from services.typemgr.drivers import base
 from services.typemgr.segments import Segment, SegmentSpec
-from services.typemgr.type_manager import TypeManager
+from services.typemgr.type_manager import Claim, TypeManager
 
 logger = logging.getLogger(__name__)
 
@@ -37,12 +37,13 @@ class SegmentManager:
         self.factory = factory
 
     def create_network_segments(
-        self, network_id: str, specs: Sequence[SegmentSpec]
+        self, network_id: str, specs: Sequence[SegmentSpec], project_id: str = ""
     ) -> list[Segment]:
         """Creates the static segments of a network: one per spec in order, or one tenant
-        segment if ``specs`` is empty. If the network already has static segments that satisfy
-        the request they are returned unchanged; other segments raise NetworkSegmentsDiffer.
-        Specs are validated as ``segments[i]``."""
+        segment if ``specs`` is empty. Ids are taken from the ranges reserved for
+        ``project_id`` first, then from the shared ranges. If the network already has static
+        segments that satisfy the request they are returned unchanged; other segments raise
+        NetworkSegmentsDiffer. Specs are validated as ``segments[i]``."""
         self.types.validate_all(specs, "segments")
         if not specs and not self.types.tenant_network_types:
             raise errors.NoTenantNetworkTypes()
@@ -55,7 +56,7 @@ class SegmentManager:
             added: list[Segment] = []
             try:
                 for index, spec in enumerate(specs or [None]):
-                    added.append(self._add(session, network_id, index, spec, dynamic=False))
+                    added.append(self._add(session, network_id, index, spec, project_id=project_id))
             except (errors.SegmentationIdInUse, errors.FlatNetworkInUse):
                 # A concurrent creation of this same network may hold the id: find its segments.
                 mine = {s.id for s in added}
@@ -155,14 +156,15 @@ class SegmentManager:
         index: int,
         spec: SegmentSpec | None,
         *,
-        dynamic: bool,
+        dynamic: bool = False,
+        project_id: str = "",
     ) -> Segment:
         segment_id = str(uuid.uuid4())
+        claim = Claim(segment_id, project_id, "segment" if dynamic else f"segments[{index}]")
         if spec is None:
-            reserved = self.types.allocate_tenant(session, segment_id)
+            reserved = self.types.allocate_tenant(session, claim)
         else:
-            field = "segment" if dynamic else f"segments[{index}]"
-            reserved = self.types.reserve(session, spec, segment_id, field)
+            reserved = self.types.reserve(session, spec, claim)
         segment = Segment(
             id=segment_id,
             network_id=network_id,

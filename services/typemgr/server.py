@@ -6,15 +6,25 @@ import logging
 import os
 import sys
 
-from ml2.v1 import segment_service_pb2, segment_service_pb2_grpc
+from ml2.v1 import (
+    segment_range_service_pb2,
+    segment_range_service_pb2_grpc,
+    segment_service_pb2,
+    segment_service_pb2_grpc,
+)
 from prometheus_client import REGISTRY
+from sqlalchemy.orm import Session, sessionmaker
 
 from services import sql
 from services.rpc import logs, server
 from services.rpc.config import ConfigError, exit_on_config_error
+from services.rpc.server import Registration
 from services.typemgr import config, metrics
 from services.typemgr.config import Settings
 from services.typemgr.db import schema
+from services.typemgr.drivers import base
+from services.typemgr.range_manager import RangeManager
+from services.typemgr.range_servicer import SegmentRangeServicer
 from services.typemgr.segment_manager import SegmentManager
 from services.typemgr.servicer import SegmentServicer
 from services.typemgr.type_manager import TypeManager
@@ -38,23 +48,8 @@ def main() -> None:
     engine = sql.make_engine(settings.database_url)
     factory = sql.session_factory(engine)
     types = TypeManager.from_settings(settings)
-    configured = types.configured_ranges()
-    try:
-        schema.initialize(
-            factory, [(t, r.physical_network, r.minimum, r.maximum) for t, r in configured]
-        )
-    except Exception as exc:  # a database that cannot be reached or set up is fatal at start
-        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        print(f"{SERVICE}: cannot prepare the database: {reason}", file=sys.stderr)
-        raise SystemExit(1) from None
-    _warn_about_empty_pools(types)
-    REGISTRY.register(metrics.PoolCollector(factory, configured))
-    servicer = SegmentServicer(SegmentManager(types, factory))
-    registration = (
-        segment_service_pb2_grpc.add_SegmentServiceServicer_to_server,
-        servicer,
-        segment_service_pb2.DESCRIPTOR.services_by_name["SegmentService"].full_name,
-    )
+    _prepare_database(factory, types)
+    REGISTRY.register(metrics.PoolCollector(factory, types.configured_ranges()))
     logger.info(
         "type drivers %s, tenant network types %s",
         ",".join(settings.type_drivers),
@@ -62,7 +57,7 @@ def main() -> None:
     )
     server.run_service(
         SERVICE,
-        [registration],
+        _registrations(types, factory),
         listen=settings.listen,
         metrics_port=settings.metrics_port,
         port_file=settings.port_file,
@@ -70,10 +65,42 @@ def main() -> None:
     )
 
 
+def _prepare_database(factory: sessionmaker[Session], types: TypeManager) -> None:
+    """Creates the tables and seeds the default ranges; exits with one line if it cannot."""
+    try:
+        schema.initialize(factory, types.default_ranges())
+    except schema.DefaultRangeConflict as exc:
+        print(f"{SERVICE}: configuration conflicts with the database: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except Exception as exc:  # a database that cannot be reached or set up is fatal at start
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        print(f"{SERVICE}: cannot prepare the database: {reason}", file=sys.stderr)
+        raise SystemExit(1) from None
+    _warn_about_empty_pools(types)
+
+
+def _registrations(types: TypeManager, factory: sessionmaker[Session]) -> list[Registration]:
+    """Returns SegmentService and SegmentRangeService over one database."""
+    return [
+        (
+            segment_service_pb2_grpc.add_SegmentServiceServicer_to_server,
+            SegmentServicer(SegmentManager(types, factory)),
+            segment_service_pb2.DESCRIPTOR.services_by_name["SegmentService"].full_name,
+        ),
+        (
+            segment_range_service_pb2_grpc.add_SegmentRangeServiceServicer_to_server,
+            SegmentRangeServicer(RangeManager(types, factory)),
+            segment_range_service_pb2.DESCRIPTOR.services_by_name["SegmentRangeService"].full_name,
+        ),
+    ]
+
+
 def _warn_about_empty_pools(types: TypeManager) -> None:
     for network_type in types.tenant_network_types:
-        if not types.drivers[network_type].ranges():
+        driver = types.drivers[network_type]
+        if driver.allocation is base.Allocation.POOL and not driver.ranges():
             logger.warning(
-                "tenant network type %s has no tenant range configured: it will never be allocated",
+                "tenant network type %s has no default range configured: tenant networks get "
+                "it only from ranges created through SegmentRangeService",
                 network_type,
             )

@@ -41,7 +41,7 @@ class SegmentServicer(segment_service_pb2_grpc.SegmentServiceServicer):
                 "segments", f"at most {MAX_SEGMENTS} segments, got {len(request.segments)}"
             )
         specs = [spec_from_proto(s) for s in request.segments]
-        created = self.manager.create_network_segments(network_id, specs)
+        created = self.manager.create_network_segments(network_id, specs, request.project_id)
         return segment_service_pb2.CreateNetworkSegmentsResponse(
             segments=[segment_to_proto(s) for s in created],
             mtu=self.manager.types.network_mtu(created),

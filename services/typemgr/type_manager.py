@@ -10,15 +10,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
 from services.rpc.errors import InvalidArgument
 from services.typemgr import errors, metrics, segments
-from services.typemgr.config import Settings
+from services.typemgr.config import RANGE_SETTINGS, Settings
 from services.typemgr.db import allocation
 from services.typemgr.drivers import base, flat, geneve, gre, local, vlan, vxlan
+from services.typemgr.ranges import DefaultRange
 from services.typemgr.segments import IdRange, SegmentSpec
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,16 @@ _FACTORIES: Mapping[str, Callable[[Settings, base.MtuSettings], base.TypeDriver]
     ),
 }
 """How each enabled type's driver is built from the settings."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Who a reservation is for: the segment that will hold the id, the project whose reserved
+    ranges come first (empty: shared ranges only), and the request field named in errors."""
+
+    segment_id: str
+    project_id: str = ""
+    field: str = "segment"
 
 
 def build_drivers(settings: Settings) -> list[base.TypeDriver]:
@@ -124,14 +135,19 @@ class TypeManager:
         """Returns every tenant range of every enabled type as (network_type, range)."""
         return [(d.network_type, r) for d in self.drivers.values() for r in d.ranges()]
 
-    def reserve(
-        self, session: Session, spec: SegmentSpec, segment_id: str, field: str = "segment"
-    ) -> SegmentSpec:
-        """Reserves a validated ``spec`` for ``segment_id`` and returns it fully specified.
+    def default_ranges(self) -> list[DefaultRange]:
+        """Returns the ranges the configuration seeds, named after their setting."""
+        return [
+            DefaultRange(t, r.physical_network, r.minimum, r.maximum, RANGE_SETTINGS[t])
+            for t, r in self.configured_ranges()
+        ]
+
+    def reserve(self, session: Session, spec: SegmentSpec, claim: Claim) -> SegmentSpec:
+        """Reserves a validated ``spec`` for ``claim`` and returns it fully specified.
 
         Raises FlatNetworkInUse or SegmentationIdInUse (ALREADY_EXISTS) when the asked-for
         resource is taken, NoSegmentAvailable when the pools are exhausted, InvalidArgument on
-        ``field.segmentation_id`` when no pool of a partial spec has any range, and
+        ``claim.field.segmentation_id`` when no pool of a partial spec has any range, and
         AllocationContention when concurrent callers won every try.
         """
         driver = self.drivers[spec.network_type]
@@ -139,24 +155,26 @@ class TypeManager:
             if driver.allocation is base.Allocation.NONE:
                 return replace(spec, physical_network="", segmentation_id=0)
             if driver.allocation is base.Allocation.PHYSNET:
-                self._reserve_specific(session, spec, 0, segment_id, measure)
+                self._reserve_specific(session, spec, 0, claim.segment_id, measure)
                 return replace(spec, segmentation_id=0)
             if spec.segmentation_id is not None:
-                self._reserve_specific(session, spec, spec.segmentation_id, segment_id, measure)
+                self._reserve_specific(
+                    session, spec, spec.segmentation_id, claim.segment_id, measure
+                )
                 return spec
             try:
-                reserved = self._reserve_from_pools(session, driver, spec, segment_id)
+                reserved = self._reserve_from_pools(session, driver, spec, claim)
             except allocation.NoRanges:
                 measure.result = "no_range"
-                raise _no_range(spec, driver, field) from None
+                raise _no_range(spec, driver, claim.field) from None
             if reserved is None:
                 measure.result = "exhausted"
-                where = spec.physical_network or ", ".join(driver.pools_for(spec))
+                where = spec.physical_network or ", ".join(p for p in driver.pools_for(spec) if p)
                 raise errors.NoSegmentAvailable(spec.network_type, where)
             return reserved
         raise AssertionError("not reached")  # pragma: no cover
 
-    def allocate_tenant(self, session: Session, segment_id: str) -> SegmentSpec:
+    def allocate_tenant(self, session: Session, claim: Claim) -> SegmentSpec:
         """Reserves a tenant segment of the first tenant network type with a free id.
 
         Raises NoTenantNetworkTypes if none is configured, NoTenantNetworkAvailable if every
@@ -170,7 +188,7 @@ class TypeManager:
             with _Measure(network_type) as measure:
                 try:
                     reserved = self._reserve_from_pools(
-                        session, driver, SegmentSpec(network_type), segment_id
+                        session, driver, SegmentSpec(network_type), claim
                     )
                 except allocation.NoRanges:
                     reserved = None
@@ -200,33 +218,42 @@ class TypeManager:
             ) from None
 
     def _reserve_from_pools(
-        self, session: Session, driver: base.TypeDriver, spec: SegmentSpec, segment_id: str
+        self, session: Session, driver: base.TypeDriver, spec: SegmentSpec, claim: Claim
     ) -> SegmentSpec | None:
-        """Returns the reserved spec, or None if every pool is exhausted. Raises NoRanges if no
-        pool has any range."""
+        """Returns the reserved spec, or None if every pool is exhausted: the ranges reserved
+        for the claim's project on every physical network first, then the shared ones (never
+        another project's). Raises NoRanges if no pool has any range."""
         no_ranges = True
-        for physnet in driver.pools_for(spec):
-            pool = allocation.Pool(driver.network_type, physnet)
-            try:
-                found = allocation.allocate_from_pool(
-                    session,
-                    pool,
-                    segment_id,
-                    metrics.CONFLICT_RETRIES.labels(driver.network_type).inc,
-                )
-            except allocation.NoRanges:
-                continue
-            except allocation.Contention:
-                metrics.ALLOCATIONS.labels(driver.network_type, "contention").inc()
-                raise errors.AllocationContention(
-                    driver.network_type, physnet, allocation.MAX_POOL_ATTEMPTS
-                ) from None
-            no_ranges = False
-            if found is not None:
-                return SegmentSpec(driver.network_type, physnet, found)
+        for owner in ((claim.project_id,) if claim.project_id else ()) + ("",):
+            for physnet in driver.pools_for(spec):
+                try:
+                    found = self._reserve_in(session, driver, physnet, owner, claim.segment_id)
+                except allocation.NoRanges:
+                    continue
+                no_ranges = False
+                if found is not None:
+                    return SegmentSpec(driver.network_type, physnet, found)
         if no_ranges:
             raise allocation.NoRanges()
         return None
+
+    def _reserve_in(
+        self, session: Session, driver: base.TypeDriver, physnet: str, owner: str, segment_id: str
+    ) -> int | None:
+        pool = allocation.Pool(driver.network_type, physnet)
+        try:
+            return allocation.allocate_from_pool(
+                session,
+                pool,
+                segment_id,
+                owner=owner,
+                on_conflict=metrics.CONFLICT_RETRIES.labels(driver.network_type).inc,
+            )
+        except allocation.Contention:
+            metrics.ALLOCATIONS.labels(driver.network_type, "contention").inc()
+            raise errors.AllocationContention(
+                driver.network_type, physnet, allocation.MAX_POOL_ATTEMPTS
+            ) from None
 
 
 def _no_range(spec: SegmentSpec, driver: base.TypeDriver, field: str) -> InvalidArgument:

@@ -6,8 +6,8 @@ Three tables:
   (network, index), so two concurrent creations of one network's segments converge on one set;
   dynamic segments are unique per (network, type, physical network), so concurrent binders
   converge on one dynamic segment.
-* ``segment_ranges``: the configured tenant ranges, one row per range (never one per id),
-  synchronised with the configuration at start.
+* ``segment_ranges``: the ranges ids are allocated from, one row per range (never one per id):
+  default ranges seeded from the configuration, and ranges created through the API.
 * ``segment_allocations``: ONLY the ids in use, keyed by (type, physical network, id), each owned
   by one segment. The primary key is what makes concurrent allocators, in one process or many,
   never hand out an id twice. Flat networks hold the row (flat, physnet, 0): one per physnet.
@@ -26,7 +26,6 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -83,23 +82,38 @@ class NetworkSegment(Base):
 
 
 class SegmentRange(Base):
-    """A configured tenant range of one pool: ids ``minimum..maximum`` of a network type on a
-    physical network (``""`` for tunnels). Rows mirror the configuration; ids allocated from a
-    range that is later removed stay allocated until released."""
+    """A range of one pool: ids ``minimum..maximum`` of a network type on a physical network
+    (``""`` for tunnels), shared or reserved for one project. Default ranges mirror the
+    configuration (synchronised at start); the others are created through the API and survive
+    restarts. Ranges of one pool never overlap (checked under a lock when written). Changing or
+    deleting a range never touches ``segment_allocations``: ids it leaves out stay allocated."""
 
     __tablename__ = "segment_ranges"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), nullable=False, default="")
     network_type: Mapped[str] = mapped_column(String(32), nullable=False)
     physical_network: Mapped[str] = mapped_column(String(64), nullable=False, default="")
     minimum: Mapped[int] = mapped_column(BigInteger, nullable=False)
     maximum: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    shared: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # "" for a shared range.
+    project_id: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    is_default: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=_now
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=_now
+    )
 
     __table_args__ = (
-        UniqueConstraint(
-            "network_type", "physical_network", "minimum", "maximum", name="uq_segment_ranges"
-        ),
+        Index("ix_segment_ranges_pool", "network_type", "physical_network", "minimum"),
         CheckConstraint("minimum >= 1 AND minimum <= maximum", name="ck_segment_ranges_bounds"),
+        CheckConstraint(
+            "(shared AND project_id = '') OR (NOT shared AND project_id <> '')",
+            name="ck_segment_ranges_owner",
+        ),
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from services import sql
 from services.typemgr.config import Settings
 from services.typemgr.db import schema
+from services.typemgr.range_manager import RangeManager
 from services.typemgr.segment_manager import SegmentManager
 from services.typemgr.type_manager import TypeManager
 
@@ -29,12 +30,14 @@ def make_manager(tmp_path: Path) -> Iterator[ManagerFactory]:
         engines.append(engine)
         factory = sql.session_factory(engine)
         types = TypeManager.from_settings(settings)
-        schema.initialize(
-            factory,
-            [(t, r.physical_network, r.minimum, r.maximum) for t, r in types.configured_ranges()],
-        )
+        schema.initialize(factory, types.default_ranges())
         return SegmentManager(types, factory)
 
     yield make
     for engine in engines:
         engine.dispose()
+
+
+def ranges_of(manager: SegmentManager) -> RangeManager:
+    """Returns the RangeManager over the same database and drivers as ``manager``."""
+    return RangeManager(manager.types, manager.factory)

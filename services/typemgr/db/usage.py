@@ -1,0 +1,84 @@
+"""Reading allocated ids with where they stand: their segment, network and range.
+
+``listed`` pages through ``segment_allocations`` in primary key order, so it reads one page of
+the index per call; with ``outside_ranges`` it keeps only the ids no range of their pool holds
+(provider ids given outside the ranges, ids left by a range that was shrunk or deleted).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from services.typemgr.db.models import NetworkSegment, SegmentAllocation, SegmentRange
+from services.typemgr.ranges import Allocation
+
+Position = tuple[str, str, int]
+"""Where a page resumes: after the id with this (type, physical network, id)."""
+
+
+def listed(
+    session: Session,
+    network_type: str,
+    physical_network: str,
+    outside_ranges: bool,
+    after: Position | None,
+    limit: int,
+) -> list[Allocation]:
+    """Returns up to ``limit`` allocated ids matching the filters after ``after``, in primary
+    key order, each with its segment, network and range (empty when outside every range)."""
+    a, s, r = SegmentAllocation, NetworkSegment, SegmentRange
+    query = (
+        select(a, s.network_id, r.id)
+        .join(s, s.id == a.segment_id)
+        .join(
+            r,
+            and_(
+                r.network_type == a.network_type,
+                r.physical_network == a.physical_network,
+                a.segmentation_id.between(r.minimum, r.maximum),
+            ),
+            isouter=True,
+        )
+    )
+    if network_type:
+        query = query.where(a.network_type == network_type)
+    if physical_network:
+        query = query.where(a.physical_network == physical_network)
+    if outside_ranges:
+        query = query.where(r.id.is_(None))
+    if after is not None:
+        query = query.where(_after(after))
+    query = query.order_by(a.network_type, a.physical_network, a.segmentation_id).limit(limit)
+    return [
+        _allocation(row, network_id, range_id)
+        for row, network_id, range_id in session.execute(query)
+    ]
+
+
+def _allocation(row: SegmentAllocation, network_id: str, range_id: str | None) -> Allocation:
+    return Allocation(
+        network_type=row.network_type,
+        physical_network=row.physical_network,
+        segmentation_id=int(row.segmentation_id),
+        segment_id=row.segment_id,
+        network_id=network_id,
+        segment_range_id=range_id or "",
+        allocated_at=row.allocated_at,
+    )
+
+
+def _after(position: Position) -> Any:
+    network_type, physnet, seg_id = position
+    a = SegmentAllocation
+    return or_(
+        a.network_type > network_type,
+        and_(a.network_type == network_type, a.physical_network > physnet),
+        and_(
+            a.network_type == network_type,
+            a.physical_network == physnet,
+            a.segmentation_id > seg_id,
+        ),
+    )
