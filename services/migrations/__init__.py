@@ -29,7 +29,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
-from sqlalchemy import Connection, create_engine, inspect, pool
+from sqlalchemy import Connection, MetaData, Table, create_engine, inspect, pool
 from sqlalchemy.engine import make_url
 
 from services.migrations import locking, scripts
@@ -57,6 +57,17 @@ logger = logging.getLogger(__name__)
 
 MODES = rpc_config.MIGRATE_MODES
 """What a service does with its schema at start: ``auto`` (upgrade) or ``check`` (refuse)."""
+
+
+class _QuietContext(logging.Filter):
+    """Drops Alembic's per-connection chatter ("Context impl ...", "Will assume ..."), which
+    every status read would log; the revisions it runs are still logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
+logging.getLogger("alembic.runtime.migration").addFilter(_QuietContext())
 
 
 class SchemaError(rpc_config.ConfigError):
@@ -156,8 +167,8 @@ def upgrade(url: str, service: str, revision: str = "head") -> Change:
 
 
 def downgrade(url: str, service: str, revision: str) -> Change:
-    """Downgrades ``service``'s schema in ``url`` to ``revision`` (``base`` drops every table
-    of the service and its version table's row) under the migration lock."""
+    """Downgrades ``service``'s schema in ``url`` to ``revision`` under the migration lock;
+    ``base`` drops every table of the service, its version table included."""
     if not scripts.is_versioned(service):
         return Change(service, versioned=False)
     with locking.migration_transaction(url, service) as connection:
@@ -166,6 +177,8 @@ def downgrade(url: str, service: str, revision: str) -> Change:
             raise SchemaError(_unknown_message(service, before))
         _run(command.downgrade, service, connection, revision)
         after = _recorded(connection, service)
+        if after is None:
+            Table(scripts.version_table(service), MetaData()).drop(connection, checkfirst=True)
     if before != after:
         logger.warning("%s schema downgraded from %s to %s", service, before, after or "base")
     return Change(service, True, before, after)

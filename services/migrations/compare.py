@@ -44,10 +44,11 @@ def _describe(diff: Any) -> str:
     if kind.startswith("modify_"):
         _schema, table, column, _existing, old, new = rest
         return f"{kind} {table}.{column}: database {old!r}, models {new!r}"
-    obj = rest[0] if rest else None
-    name = getattr(obj, "name", None)
-    table = getattr(getattr(obj, "table", None), "name", None)
-    return f"{kind} {name or obj!r}" + (f" on {table}" if table and table != name else "")
+    # ("add_table", table), ("add_index", index), ("add_column", schema, table_name, column), ...
+    obj = rest[-1]
+    table = rest[1] if len(rest) == 3 else getattr(getattr(obj, "table", None), "name", None)
+    name = getattr(obj, "name", None) or repr(obj)
+    return f"{kind} {name}" + (f" on {table}" if table and table != name else "")
 
 
 def _normalized(sql: str) -> str:
