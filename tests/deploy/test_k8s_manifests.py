@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from services.cli import main
+
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = sorted(p for p in (ROOT / "deploy" / "k8s" / "overlays").iterdir() if p.is_dir())
 # The modules each Deployment may run, and the config module that reads their settings.
@@ -100,3 +102,42 @@ def test_every_environment_variable_is_read_by_the_process(overlay: Path) -> Non
             names += list(config_maps[ref["configMapRef"]["name"]])
         for var in names:
             assert re.search(rf"\b{var}\b", source), f"{module} never reads {var}"
+
+
+DATABASE_SERVICES = ("typemgr", "mechmgr", "portapi")
+
+
+def _checks_its_schema(service: str) -> bool:
+    """True when the service's composition root applies ML2_DB_MIGRATE at start."""
+    server = (ROOT / "services" / service / "server.py").read_text(encoding="utf-8")
+    return "migrations.prepare_at_start(" in server
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=[p.name for p in OVERLAYS])
+def test_every_service_with_a_database_upgrades_it_in_an_init_container(overlay: Path) -> None:
+    for dep in (d for d in _render(overlay) if d["kind"] == "Deployment"):
+        name = dep["metadata"]["name"]
+        spec = dep["spec"]["template"]["spec"]
+        (container,) = spec["containers"]
+        if name not in DATABASE_SERVICES:
+            assert not spec.get("initContainers"), name
+            continue
+        (init,) = spec["initContainers"]
+        url_var = f"{name.upper()}_DATABASE_URL"
+        assert init["name"] == "db-upgrade"
+        assert init["image"] == container["image"]
+        assert init["securityContext"] == container["securityContext"]
+        assert init["command"][:3] == ["python", "-m", "services.cli"]
+        args = main.build_parser().parse_args(init["command"][3:])
+        assert (args.action, args.service, args.database_url) == (
+            "upgrade", name, f"$({url_var})"
+        )
+        # Kubernetes expands $(VAR) only for variables of the same container.
+        (url_env,) = [e for e in init["env"] if e["name"] == url_var]
+        assert url_env in container["env"]
+        assert [e["name"] for e in init["env"]] == [url_var]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        if _checks_its_schema(name):
+            assert env.get("ML2_DB_MIGRATE") == "check", f"{name} migrates on its own"
+        else:
+            assert "ML2_DB_MIGRATE" not in env, f"{name} never reads ML2_DB_MIGRATE"
