@@ -334,3 +334,23 @@ def test_ml2_up_upgrades_before_it_starts_the_services(tmp_path: Path) -> None:
         assert migrations.status(cfg.database_url(service), service).at_head
     env = stack.mechmgr_env(cfg, "t:1", {"openvswitch": "o:1", "linuxbridge": "l:1"})
     assert env["ML2_DB_MIGRATE"] == "check"
+
+
+@pytest.mark.parametrize("service", migrations.SERVICES)
+def test_a_first_revision_written_from_the_models_gives_exactly_the_models(
+    database_url: str, service: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``ml2 db revision`` writes for a service without migrations (in a scratch
+    directory here) creates exactly its models' schema, on both databases."""
+    from services.migrations import authoring
+
+    directory = tmp_path / "versions"
+    real = scripts.versions_dir
+    monkeypatch.setattr(scripts, "versions_dir", lambda s: directory if s == service else real(s))
+    path = authoring.new_revision(service, "initial")
+    assert path == directory / "0001_initial.py"
+    assert migrations.heads(service) == ("0001",)
+    migrations.upgrade(database_url, service)
+    assert compare.differences(database_url, service) == []
+    migrations.downgrade(database_url, service, "base")
+    assert tables(database_url) == set()
