@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 
 from services.mechmgr import agents, driver_client, metrics, resolver, segment_client
-from services.mechmgr.drivers import codec
+from services.mechmgr.drivers import codec, context
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +42,19 @@ class MechanismManager:
         )
         agent_messages = [codec.agent_to_proto(a) for a in host_agents]
         bound = [driver_client.BoundDriver(c, deadline, agent_messages) for c in self.drivers]
-        result = resolver.resolve_binding(request, bound, self._segments.allocate_dynamic)
+        result = resolver.resolve_binding(request, bound, self._allocator_for(request.port_id))
         metrics.observe(result)
         _log(request, result, time.perf_counter() - started)
         return result
+
+    def _allocator_for(self, port_id: str) -> resolver.AllocateDynamic:
+        """Returns the dynamic segment allocator of one resolution: the port holds what it
+        allocates."""
+
+        def allocate(network_id: str, spec: context.SegmentSpec) -> context.Segment:
+            return self._segments.allocate_dynamic(network_id, spec, holder=port_id)
+
+        return allocate
 
     def describe_drivers(self, timeout: float) -> list[driver_client.DriverInfo]:
         """Returns every configured driver in binding order with its description, if it answers."""

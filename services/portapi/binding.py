@@ -14,6 +14,13 @@ those inputs are still current.
    error, when the port was deleted, unbound, or already has a result for its current inputs
    (another request committed it).
 
+Dynamic segments are reference counted by typemgr: mechmgr records the port as a holder of every
+dynamic segment it allocates while resolving, and after each commit ``Binder`` tells typemgr
+which dynamic segments the committed levels use (``SyncDynamicSegmentHolds`` with the binding
+generation); typemgr releases the ones no port holds any more. If typemgr cannot be reached at
+that moment the holds stay as they were (nothing is released too early) and the warning is
+logged; the port's next sync (any later binding, its unbinding or its deletion) sets them right.
+
 Failure is a state, never silence: when mechmgr cannot be reached (down, or no answer within
 the deadline) the port is committed ``binding_failed`` with one verdict of driver ``mechmgr``
 whose reason is MECHANISM_MANAGER_UNAVAILABLE, and the RPC succeeds; GetPort shows the reason and
@@ -33,7 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.portapi import errors as portapi_errors
 from services.portapi import metrics
 from services.portapi import resources as r
-from services.portapi.clients import BindingResolver
+from services.portapi.clients import BindingResolver, HoldSyncer
 from services.portapi.db import bindings
 from services.portapi.db import repository as repo
 from services.rpc import errors
@@ -52,10 +59,12 @@ class Binder:
         factory: sessionmaker[Session],
         resolver: BindingResolver,
         max_tries: int = DEFAULT_MAX_TRIES,
+        holds: HoldSyncer | None = None,
     ) -> None:
         self._factory = factory
         self._resolver = resolver
         self._max_tries = max_tries
+        self._holds = holds
 
     def bind(self, ticket: r.BindTicket, started: float | None = None) -> r.Port | None:
         """Resolves and commits the binding of ``ticket``'s port, following changed inputs.
@@ -73,6 +82,7 @@ class Binder:
             if outcome.committed:
                 metrics.record_result(result, time.perf_counter() - start)
                 _log_result(ticket, result, attempt)
+                self.sync_holds(ticket.port_id, dynamic_segment_ids(result), ticket.generation)
             if outcome.retry is None:
                 return outcome.port
             metrics.CAS_RETRIES.inc()
@@ -87,6 +97,22 @@ class Binder:
             ticket.port_id, self._max_tries,
         )
         raise portapi_errors.BindingConflict(ticket.port_id, self._max_tries)
+
+    def sync_holds(self, port_id: str, segment_ids: list[str], generation: int) -> None:
+        """Tells typemgr which dynamic segments the port uses as of ``generation`` (0 for a
+        deleted port). Never raises: when typemgr cannot be told, the holds stay and a later
+        sync of the port corrects them."""
+        if self._holds is None:
+            return
+        try:
+            self._holds.sync_dynamic_segment_holds(port_id, segment_ids, generation)
+        except errors.ServiceError as exc:
+            logger.warning(
+                "cannot tell typemgr which dynamic segments port %s uses (generation %d): %s; "
+                "its holds stay until the port's next binding change",
+                port_id, generation, exc,
+                extra={"port_id": port_id},
+            )
 
     def _resolve(self, ticket: r.BindTicket) -> r.BindingResult:
         start = time.perf_counter()
@@ -136,6 +162,15 @@ def _commit(session: Session, *, ticket: r.BindTicket, result: r.BindingResult) 
         return _Attempt(False, retry=fresh)
     # Unbound meanwhile, or another request committed a result for the current inputs.
     return _Attempt(False, port=repo.get_port(session, ticket.port_id))
+
+
+def dynamic_segment_ids(result: r.BindingResult) -> list[str]:
+    """Returns the ids of the dynamic segments the result's levels bind, in level order."""
+    ids: list[str] = []
+    for level in result.levels:
+        if level.segment.is_dynamic and level.segment.id not in ids:
+            ids.append(level.segment.id)
+    return ids
 
 
 def failed(code: str, message: str) -> r.BindingResult:

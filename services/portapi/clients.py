@@ -43,6 +43,18 @@ class SegmentAllocator(Protocol):
         ...
 
 
+class HoldSyncer(Protocol):
+    """What portapi tells typemgr about the dynamic segments a port's binding uses."""
+
+    def sync_dynamic_segment_holds(
+        self, holder: str, segment_ids: Sequence[str], generation: int
+    ) -> None:
+        """Makes ``segment_ids`` exactly the dynamic segments ``holder`` (a port id) uses, as of
+        binding ``generation`` (0: unconditionally). Raises ServiceError when typemgr cannot
+        be reached or refuses."""
+        ...
+
+
 class BindingResolver(Protocol):
     """What portapi needs from mechmgr."""
 
@@ -82,6 +94,18 @@ class SegmentClient:
             exc = errors.from_rpc_error(err, peer=self._peer)
             if not isinstance(exc, errors.NotFound):
                 raise exc from None
+
+
+    def sync_dynamic_segment_holds(
+        self, holder: str, segment_ids: Sequence[str], generation: int
+    ) -> None:
+        request = segment_service_pb2.SyncDynamicSegmentHoldsRequest(
+            holder=holder, segment_ids=list(segment_ids), generation=generation
+        )
+        try:
+            self._stub.SyncDynamicSegmentHolds(request, timeout=self._timeout)
+        except grpc.RpcError as err:
+            raise errors.from_rpc_error(err, peer=self._peer) from None
 
 
 class MechanismManagerClient:

@@ -105,6 +105,9 @@ class PortManager:
         ticket, port = repo.run_write(self._factory, lambda s: _apply(s, port_id, update))
         if ticket is not None:
             port = self._binder.bind(ticket, started)
+        elif port is not None and update.host_id == "" and not port.binding.inputs.host_id:
+            # Unbound: the port holds no dynamic segment any more.
+            self._binder.sync_holds(port_id, [], port.binding.generation)
         if port is None:
             raise portapi_errors.PortNotFound(port_id)  # deleted while it was being bound
         return port
@@ -113,6 +116,9 @@ class PortManager:
         """Deletes the port with its binding; returns it as it was. Raises PortNotFound."""
         port = repo.run_write(self._factory, lambda s: _delete(s, port_id))
         logger.info("deleted port %s", port_id, extra={"port_id": port_id})
+        if port.binding.inputs.host_id or port.binding.result.levels:
+            # Generation 0: whatever bindings of the port are still in flight, it holds nothing.
+            self._binder.sync_holds(port_id, [], 0)
         return port
 
 

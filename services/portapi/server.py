@@ -56,9 +56,11 @@ def build(
     segments: clients.SegmentAllocator,
     resolver: clients.BindingResolver,
     bind_max_tries: int,
+    holds: clients.HoldSyncer | None = None,
 ) -> Application:
-    """Wires the managers over a session factory and the two peer clients."""
-    binder = Binder(factory, resolver, bind_max_tries)
+    """Wires the managers over a session factory and the peer clients. ``holds`` tells typemgr
+    which dynamic segments each port's binding uses (None: nobody is told)."""
+    binder = Binder(factory, resolver, bind_max_tries, holds)
     return Application(NetworkManager(factory, segments), PortManager(factory, binder))
 
 
@@ -77,11 +79,13 @@ def main() -> None:
     factory = sql.session_factory(engine)
     typemgr: grpc.Channel = clients.open_channel(settings.typemgr_address)
     mechmgr: grpc.Channel = clients.open_channel(settings.mechmgr_address)
+    segments = clients.SegmentClient(typemgr, settings.typemgr_timeout_seconds)
     app = build(
         factory,
-        clients.SegmentClient(typemgr, settings.typemgr_timeout_seconds),
+        segments,
         clients.MechanismManagerClient(mechmgr, settings.mechmgr_timeout_seconds),
         settings.bind_max_tries,
+        holds=segments,
     )
     logger.info(
         "typemgr at %s, mechmgr at %s, database %s",

@@ -16,6 +16,7 @@
     FailedPrecondition
      ├── SegmentIsStatic          SEGMENT_IS_STATIC            static segments go with the network
      ├── NoTenantNetworkTypes     NO_TENANT_NETWORK_TYPES      tenant networks are not configured
+     ├── DynamicSegmentInUse      DYNAMIC_SEGMENT_IN_USE       holders still use it
      └── DefaultRangeReadOnly     DEFAULT_SEGMENT_RANGE_READ_ONLY  configuration owns it
     Aborted
      ├── AllocationContention     ALLOCATION_CONTENTION        others took every id tried
@@ -173,6 +174,20 @@ class SegmentIsStatic(errors.FailedPrecondition):
     def __init__(self, segment_id: str) -> None:
         super().__init__(
             f"segment {segment_id} is a static segment; release the network's segments instead",
+            segment_id=segment_id,
+        )
+
+
+class DynamicSegmentInUse(errors.FailedPrecondition):
+    """A dynamic segment with holds is released only when its last holder lets go."""
+
+    reason = "DYNAMIC_SEGMENT_IN_USE"
+
+    def __init__(self, segment_id: str, holders: list[str]) -> None:
+        shown = ", ".join(holders[:3]) + (", ..." if len(holders) > 3 else "")
+        super().__init__(
+            f"dynamic segment {segment_id} is held by {shown}; it is released when its last "
+            "holder drops it (SyncDynamicSegmentHolds)",
             segment_id=segment_id,
         )
 

@@ -19,6 +19,7 @@ from services import sql
 from services.rpc.errors import InvalidArgument
 from services.typemgr import errors, metrics
 from services.typemgr.db import allocation, transaction
+from services.typemgr.db import holds as hold_rows
 from services.typemgr.db import segments as segment_rows
 from services.typemgr.drivers import base
 from services.typemgr.segments import Segment, SegmentSpec
@@ -92,6 +93,7 @@ class SegmentManager:
             segment_rows.of_network(session, network_id, include_dynamic=False, lock=True)
             found = segment_rows.of_network(session, network_id, include_dynamic=True)
             ids = [s.id for s in found]
+            hold_rows.drop_segments(session, ids)
             allocation.release(session, ids)
             segment_rows.remove(session, ids)
             return found
@@ -103,10 +105,13 @@ class SegmentManager:
             logger.info("released %d segments of network %s", len(released), network_id)
         return released
 
-    def allocate_dynamic_segment(self, network_id: str, spec: SegmentSpec) -> Segment:
+    def allocate_dynamic_segment(
+        self, network_id: str, spec: SegmentSpec, holder: str = ""
+    ) -> Segment:
         """Returns the network's dynamic segment of ``spec``'s type and physical network,
-        allocating it if there is none. Raises NetworkNotFound if the network has no static
-        segments, DynamicSegmentDiffers if the existing one has another id than asked for."""
+        allocating it if there is none, and records ``holder``'s hold on it (if given) in the
+        same transaction. Raises NetworkNotFound if the network has no static segments,
+        DynamicSegmentDiffers if the existing one has another id than asked for."""
         driver = self.types.validate(spec, "segment")
         if isinstance(driver, base.PhysicalTypeDriver) and not spec.physical_network:
             raise InvalidArgument("segment.physical_network", "is required for a dynamic segment")
@@ -118,16 +123,18 @@ class SegmentManager:
                 session, network_id, spec.network_type, spec.physical_network
             )
             if found is None:
-                return self._add(session, network_id, 0, spec, dynamic=True)
-            if spec.segmentation_id is not None and spec.segmentation_id != found.segmentation_id:
+                found = self._add(session, network_id, 0, spec, dynamic=True)
+            elif spec.segmentation_id not in (None, found.segmentation_id):
                 raise errors.DynamicSegmentDiffers(network_id, found.id, found.segmentation_id)
+            if holder:
+                hold_rows.add(session, found.id, holder)
             return found
 
         return self._run(work)
 
     def release_dynamic_segment(self, segment_id: str) -> Segment:
-        """Deletes one dynamic segment and frees its id; returns it. Raises SegmentNotFound or
-        SegmentIsStatic."""
+        """Deletes one dynamic segment and frees its id; returns it. Raises SegmentNotFound,
+        SegmentIsStatic, or DynamicSegmentInUse while a holder holds it."""
 
         def work(session: Session) -> Segment:
             found = segment_rows.get(session, segment_id, lock=True)
@@ -135,6 +142,9 @@ class SegmentManager:
                 raise errors.SegmentNotFound(segment_id)
             if not found.is_dynamic:
                 raise errors.SegmentIsStatic(segment_id)
+            holders = hold_rows.listed(session, segment_id=segment_id, limit=4)
+            if holders:
+                raise errors.DynamicSegmentInUse(segment_id, [h.holder for h in holders])
             allocation.release(session, [segment_id])
             segment_rows.remove(session, [segment_id])
             return found

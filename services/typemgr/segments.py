@@ -106,6 +106,15 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """A holder's use of a dynamic segment; generation 0 until a sync confirms it."""
+
+    segment_id: str
+    holder: str
+    generation: int = 0
+
+
+@dataclass(frozen=True)
 class IdRange:
     """An inclusive range of segmentation ids of one pool (``physical_network`` ``""`` for
     tunnels)."""

@@ -23,6 +23,7 @@ from services.typemgr import config, metrics
 from services.typemgr.config import Settings
 from services.typemgr.db import schema
 from services.typemgr.drivers import base
+from services.typemgr.holds import HoldManager
 from services.typemgr.range_manager import RangeManager
 from services.typemgr.range_servicer import SegmentRangeServicer
 from services.typemgr.segment_manager import SegmentManager
@@ -84,7 +85,7 @@ def _registrations(types: TypeManager, factory: sessionmaker[Session]) -> list[R
     return [
         (
             segment_service_pb2_grpc.add_SegmentServiceServicer_to_server,
-            SegmentServicer(SegmentManager(types, factory)),
+            SegmentServicer(SegmentManager(types, factory), HoldManager(factory)),
             segment_service_pb2.DESCRIPTOR.services_by_name["SegmentService"].full_name,
         ),
         (

@@ -12,19 +12,22 @@ import grpc
 from ml2.v1 import segment_pb2, segment_service_pb2, segment_service_pb2_grpc
 
 from services.rpc.errors import InvalidArgument
+from services.typemgr.holds import HoldManager
 from services.typemgr.segment_manager import SegmentManager
 from services.typemgr.segments import Segment, SegmentSpec
 
 MAX_SEGMENTS = 64
 """The most static segments one network may be created with."""
 MAX_PROJECT_ID_LENGTH = 255
+MAX_HOLDER_LENGTH = 255
 
 
 class SegmentServicer(segment_service_pb2_grpc.SegmentServiceServicer):
     """Serves ml2.v1.SegmentService from a SegmentManager."""
 
-    def __init__(self, manager: SegmentManager) -> None:
+    def __init__(self, manager: SegmentManager, holds: HoldManager) -> None:
         self.manager = manager
+        self.holds = holds
 
     def CreateNetworkSegments(
         self,
@@ -76,8 +79,9 @@ class SegmentServicer(segment_service_pb2_grpc.SegmentServiceServicer):
         network_id = parse_uuid(request.network_id, "network_id")
         if not request.HasField("segment"):
             raise InvalidArgument("segment", "is required")
+        holder = check_holder(request.holder, required=False)
         segment = self.manager.allocate_dynamic_segment(
-            network_id, spec_from_proto(request.segment)
+            network_id, spec_from_proto(request.segment), holder
         )
         return segment_service_pb2.AllocateDynamicSegmentResponse(segment=segment_to_proto(segment))
 
@@ -90,6 +94,45 @@ class SegmentServicer(segment_service_pb2_grpc.SegmentServiceServicer):
         segment = self.manager.release_dynamic_segment(segment_id)
         return segment_service_pb2.ReleaseDynamicSegmentResponse(segment=segment_to_proto(segment))
 
+    def SyncDynamicSegmentHolds(
+        self,
+        request: segment_service_pb2.SyncDynamicSegmentHoldsRequest,
+        context: grpc.ServicerContext,
+    ) -> segment_service_pb2.SyncDynamicSegmentHoldsResponse:
+        holder = check_holder(request.holder, required=True)
+        if len(request.segment_ids) > MAX_SEGMENTS:
+            raise InvalidArgument(
+                "segment_ids", f"at most {MAX_SEGMENTS} ids, got {len(request.segment_ids)}"
+            )
+        ids = [parse_uuid(v, f"segment_ids[{i}]") for i, v in enumerate(request.segment_ids)]
+        if request.generation < 0:
+            raise InvalidArgument("generation", f"must not be negative, got {request.generation}")
+        result = self.holds.sync(holder, ids, request.generation)
+        return segment_service_pb2.SyncDynamicSegmentHoldsResponse(
+            held_segment_ids=list(result.held),
+            released_segments=[segment_to_proto(s) for s in result.released],
+            not_held_segment_ids=list(result.not_held),
+            stale=result.stale,
+        )
+
+    def ListDynamicSegmentHolds(
+        self,
+        request: segment_service_pb2.ListDynamicSegmentHoldsRequest,
+        context: grpc.ServicerContext,
+    ) -> segment_service_pb2.ListDynamicSegmentHoldsResponse:
+        segment_id = request.segment_id and parse_uuid(request.segment_id, "segment_id")
+        holder = check_holder(request.holder, required=False)
+        if not segment_id and not holder:
+            raise InvalidArgument("segment_id", "segment_id or holder is required")
+        return segment_service_pb2.ListDynamicSegmentHoldsResponse(
+            holds=[
+                segment_pb2.DynamicSegmentHold(
+                    segment_id=h.segment_id, holder=h.holder, generation=h.generation
+                )
+                for h in self.holds.list(segment_id, holder)
+            ]
+        )
+
     def ValidateSegment(
         self, request: segment_service_pb2.ValidateSegmentRequest, context: grpc.ServicerContext
     ) -> segment_service_pb2.ValidateSegmentResponse:
@@ -97,6 +140,16 @@ class SegmentServicer(segment_service_pb2_grpc.SegmentServiceServicer):
             raise InvalidArgument("segment", "is required")
         mtu = self.manager.validate_segment(spec_from_proto(request.segment))
         return segment_service_pb2.ValidateSegmentResponse(mtu=mtu)
+
+
+def check_holder(value: str, *, required: bool) -> str:
+    """Returns the holder; raises InvalidArgument on ``holder`` if it is missing (when
+    required) or too long."""
+    if required and not value:
+        raise InvalidArgument("holder", "is required")
+    if len(value) > MAX_HOLDER_LENGTH:
+        raise InvalidArgument("holder", f"must be at most {MAX_HOLDER_LENGTH} characters")
+    return value
 
 
 def parse_uuid(value: str, field: str) -> str:

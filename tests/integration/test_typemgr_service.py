@@ -366,6 +366,36 @@ def test_other_bad_requests_are_invalid_argument_naming_the_field(typemgr: Typem
             lambda: stub.ReleaseDynamicSegment(Req.ReleaseDynamicSegmentRequest(segment_id="42")),
             "segment_id: must be a UUID",
         ),
+        (
+            lambda: stub.AllocateDynamicSegment(
+                Req.AllocateDynamicSegmentRequest(
+                    network_id=net(),
+                    segment=Spec(network_type="vlan", physical_network="physnet1"),
+                    holder="h" * 256,
+                )
+            ),
+            "holder: must be at most 255 characters",
+        ),
+        (
+            lambda: stub.SyncDynamicSegmentHolds(Req.SyncDynamicSegmentHoldsRequest()),
+            "holder: is required",
+        ),
+        (
+            lambda: stub.SyncDynamicSegmentHolds(
+                Req.SyncDynamicSegmentHoldsRequest(holder="p", segment_ids=[net(), "x"])
+            ),
+            "segment_ids[1]: must be a UUID",
+        ),
+        (
+            lambda: stub.SyncDynamicSegmentHolds(
+                Req.SyncDynamicSegmentHoldsRequest(holder="p", generation=-1)
+            ),
+            "generation: must not be negative, got -1",
+        ),
+        (
+            lambda: stub.ListDynamicSegmentHolds(Req.ListDynamicSegmentHoldsRequest()),
+            "segment_id: segment_id or holder is required",
+        ),
         (lambda: stub.ValidateSegment(Req.ValidateSegmentRequest()), "segment: is required"),
         (
             lambda: stub.ValidateSegment(

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14ml2/v1/segment.proto\x12\x06ml2.v1\"\xaa\x01\n\x07Segment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nnetwork_id\x18\x02 \x01(\t\x12\x14\n\x0cnetwork_type\x18\x03 \x01(\t\x12\x18\n\x10physical_network\x18\x04 \x01(\t\x12\x17\n\x0fsegmentation_id\x18\x05 \x01(\r\x12\x0b\n\x03mtu\x18\x06 \x01(\r\x12\x12\n\nis_dynamic\x18\x07 \x01(\x08\x12\x15\n\rsegment_index\x18\x08 \x01(\x05\"o\n\x0bSegmentSpec\x12\x14\n\x0cnetwork_type\x18\x01 \x01(\t\x12\x18\n\x10physical_network\x18\x02 \x01(\t\x12\x1c\n\x0fsegmentation_id\x18\x03 \x01(\rH\x00\x88\x01\x01\x42\x12\n\x10_segmentation_idb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14ml2/v1/segment.proto\x12\x06ml2.v1\"\xaa\x01\n\x07Segment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nnetwork_id\x18\x02 \x01(\t\x12\x14\n\x0cnetwork_type\x18\x03 \x01(\t\x12\x18\n\x10physical_network\x18\x04 \x01(\t\x12\x17\n\x0fsegmentation_id\x18\x05 \x01(\r\x12\x0b\n\x03mtu\x18\x06 \x01(\r\x12\x12\n\nis_dynamic\x18\x07 \x01(\x08\x12\x15\n\rsegment_index\x18\x08 \x01(\x05\"o\n\x0bSegmentSpec\x12\x14\n\x0cnetwork_type\x18\x01 \x01(\t\x12\x18\n\x10physical_network\x18\x02 \x01(\t\x12\x1c\n\x0fsegmentation_id\x18\x03 \x01(\rH\x00\x88\x01\x01\x42\x12\n\x10_segmentation_id\"L\n\x12\x44ynamicSegmentHold\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x0e\n\x06holder\x18\x02 \x01(\t\x12\x12\n\ngeneration\x18\x03 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,4 +35,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEGMENT']._serialized_end=203
   _globals['_SEGMENTSPEC']._serialized_start=205
   _globals['_SEGMENTSPEC']._serialized_end=316
+  _globals['_DYNAMICSEGMENTHOLD']._serialized_start=318
+  _globals['_DYNAMICSEGMENTHOLD']._serialized_end=394
 # @@protoc_insertion_point(module_scope)

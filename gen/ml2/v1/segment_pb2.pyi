@@ -33,3 +33,13 @@ class SegmentSpec(_message.Message):
     physical_network: str
     segmentation_id: int
     def __init__(self, network_type: _Optional[str] = ..., physical_network: _Optional[str] = ..., segmentation_id: _Optional[int] = ...) -> None: ...
+
+class DynamicSegmentHold(_message.Message):
+    __slots__ = ("segment_id", "holder", "generation")
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    segment_id: str
+    holder: str
+    generation: int
+    def __init__(self, segment_id: _Optional[str] = ..., holder: _Optional[str] = ..., generation: _Optional[int] = ...) -> None: ...

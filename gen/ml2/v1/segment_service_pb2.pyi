@@ -54,12 +54,14 @@ class ReleaseNetworkSegmentsResponse(_message.Message):
     def __init__(self, segments: _Optional[_Iterable[_Union[_segment_pb2.Segment, _Mapping]]] = ...) -> None: ...
 
 class AllocateDynamicSegmentRequest(_message.Message):
-    __slots__ = ("network_id", "segment")
+    __slots__ = ("network_id", "segment", "holder")
     NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
     network_id: str
     segment: _segment_pb2.SegmentSpec
-    def __init__(self, network_id: _Optional[str] = ..., segment: _Optional[_Union[_segment_pb2.SegmentSpec, _Mapping]] = ...) -> None: ...
+    holder: str
+    def __init__(self, network_id: _Optional[str] = ..., segment: _Optional[_Union[_segment_pb2.SegmentSpec, _Mapping]] = ..., holder: _Optional[str] = ...) -> None: ...
 
 class AllocateDynamicSegmentResponse(_message.Message):
     __slots__ = ("segment",)
@@ -78,6 +80,42 @@ class ReleaseDynamicSegmentResponse(_message.Message):
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
     segment: _segment_pb2.Segment
     def __init__(self, segment: _Optional[_Union[_segment_pb2.Segment, _Mapping]] = ...) -> None: ...
+
+class SyncDynamicSegmentHoldsRequest(_message.Message):
+    __slots__ = ("holder", "segment_ids", "generation")
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    holder: str
+    segment_ids: _containers.RepeatedScalarFieldContainer[str]
+    generation: int
+    def __init__(self, holder: _Optional[str] = ..., segment_ids: _Optional[_Iterable[str]] = ..., generation: _Optional[int] = ...) -> None: ...
+
+class SyncDynamicSegmentHoldsResponse(_message.Message):
+    __slots__ = ("held_segment_ids", "released_segments", "not_held_segment_ids", "stale")
+    HELD_SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    RELEASED_SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    NOT_HELD_SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    STALE_FIELD_NUMBER: _ClassVar[int]
+    held_segment_ids: _containers.RepeatedScalarFieldContainer[str]
+    released_segments: _containers.RepeatedCompositeFieldContainer[_segment_pb2.Segment]
+    not_held_segment_ids: _containers.RepeatedScalarFieldContainer[str]
+    stale: bool
+    def __init__(self, held_segment_ids: _Optional[_Iterable[str]] = ..., released_segments: _Optional[_Iterable[_Union[_segment_pb2.Segment, _Mapping]]] = ..., not_held_segment_ids: _Optional[_Iterable[str]] = ..., stale: _Optional[bool] = ...) -> None: ...
+
+class ListDynamicSegmentHoldsRequest(_message.Message):
+    __slots__ = ("segment_id", "holder")
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    segment_id: str
+    holder: str
+    def __init__(self, segment_id: _Optional[str] = ..., holder: _Optional[str] = ...) -> None: ...
+
+class ListDynamicSegmentHoldsResponse(_message.Message):
+    __slots__ = ("holds",)
+    HOLDS_FIELD_NUMBER: _ClassVar[int]
+    holds: _containers.RepeatedCompositeFieldContainer[_segment_pb2.DynamicSegmentHold]
+    def __init__(self, holds: _Optional[_Iterable[_Union[_segment_pb2.DynamicSegmentHold, _Mapping]]] = ...) -> None: ...
 
 class ValidateSegmentRequest(_message.Message):
     __slots__ = ("segment",)

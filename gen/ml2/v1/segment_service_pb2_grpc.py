@@ -60,6 +60,16 @@ class SegmentServiceStub:
                 request_serializer=ml2_dot_v1_dot_segment__service__pb2.ReleaseDynamicSegmentRequest.SerializeToString,
                 response_deserializer=ml2_dot_v1_dot_segment__service__pb2.ReleaseDynamicSegmentResponse.FromString,
                 _registered_method=True)
+        self.SyncDynamicSegmentHolds = channel.unary_unary(
+                '/ml2.v1.SegmentService/SyncDynamicSegmentHolds',
+                request_serializer=ml2_dot_v1_dot_segment__service__pb2.SyncDynamicSegmentHoldsRequest.SerializeToString,
+                response_deserializer=ml2_dot_v1_dot_segment__service__pb2.SyncDynamicSegmentHoldsResponse.FromString,
+                _registered_method=True)
+        self.ListDynamicSegmentHolds = channel.unary_unary(
+                '/ml2.v1.SegmentService/ListDynamicSegmentHolds',
+                request_serializer=ml2_dot_v1_dot_segment__service__pb2.ListDynamicSegmentHoldsRequest.SerializeToString,
+                response_deserializer=ml2_dot_v1_dot_segment__service__pb2.ListDynamicSegmentHoldsResponse.FromString,
+                _registered_method=True)
         self.ValidateSegment = channel.unary_unary(
                 '/ml2.v1.SegmentService/ValidateSegment',
                 request_serializer=ml2_dot_v1_dot_segment__service__pb2.ValidateSegmentRequest.SerializeToString,
@@ -95,13 +105,29 @@ class SegmentServiceServicer:
 
     def AllocateDynamicSegment(self, request, context):
         """Returns the dynamic segment of a network on a physical network, allocating it if there is none.
+        With a holder, also records that the holder uses it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ReleaseDynamicSegment(self, request, context):
-        """Releases one dynamic segment.
+        """Releases one dynamic segment. Refused while a holder uses it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SyncDynamicSegmentHolds(self, request, context):
+        """Sets exactly which dynamic segments a holder uses, and releases every dynamic segment whose
+        last holder went away.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDynamicSegmentHolds(self, request, context):
+        """Lists the holds on dynamic segments, by segment or by holder.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -141,6 +167,16 @@ def add_SegmentServiceServicer_to_server(servicer, server):
                     servicer.ReleaseDynamicSegment,
                     request_deserializer=ml2_dot_v1_dot_segment__service__pb2.ReleaseDynamicSegmentRequest.FromString,
                     response_serializer=ml2_dot_v1_dot_segment__service__pb2.ReleaseDynamicSegmentResponse.SerializeToString,
+            ),
+            'SyncDynamicSegmentHolds': grpc.unary_unary_rpc_method_handler(
+                    servicer.SyncDynamicSegmentHolds,
+                    request_deserializer=ml2_dot_v1_dot_segment__service__pb2.SyncDynamicSegmentHoldsRequest.FromString,
+                    response_serializer=ml2_dot_v1_dot_segment__service__pb2.SyncDynamicSegmentHoldsResponse.SerializeToString,
+            ),
+            'ListDynamicSegmentHolds': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDynamicSegmentHolds,
+                    request_deserializer=ml2_dot_v1_dot_segment__service__pb2.ListDynamicSegmentHoldsRequest.FromString,
+                    response_serializer=ml2_dot_v1_dot_segment__service__pb2.ListDynamicSegmentHoldsResponse.SerializeToString,
             ),
             'ValidateSegment': grpc.unary_unary_rpc_method_handler(
                     servicer.ValidateSegment,
@@ -284,6 +320,60 @@ class SegmentService:
             '/ml2.v1.SegmentService/ReleaseDynamicSegment',
             ml2_dot_v1_dot_segment__service__pb2.ReleaseDynamicSegmentRequest.SerializeToString,
             ml2_dot_v1_dot_segment__service__pb2.ReleaseDynamicSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SyncDynamicSegmentHolds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ml2.v1.SegmentService/SyncDynamicSegmentHolds',
+            ml2_dot_v1_dot_segment__service__pb2.SyncDynamicSegmentHoldsRequest.SerializeToString,
+            ml2_dot_v1_dot_segment__service__pb2.SyncDynamicSegmentHoldsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDynamicSegmentHolds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ml2.v1.SegmentService/ListDynamicSegmentHolds',
+            ml2_dot_v1_dot_segment__service__pb2.ListDynamicSegmentHoldsRequest.SerializeToString,
+            ml2_dot_v1_dot_segment__service__pb2.ListDynamicSegmentHoldsResponse.FromString,
             options,
             channel_credentials,
             insecure,

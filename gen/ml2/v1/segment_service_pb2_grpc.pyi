@@ -42,9 +42,17 @@ class SegmentServiceStub:
     ReleaseNetworkSegments: _grpc.UnaryUnaryMultiCallable[_segment_service_pb2.ReleaseNetworkSegmentsRequest, _segment_service_pb2.ReleaseNetworkSegmentsResponse]
     """Releases every segment of a network, static and dynamic, and returns their ids to the pools."""
     AllocateDynamicSegment: _grpc.UnaryUnaryMultiCallable[_segment_service_pb2.AllocateDynamicSegmentRequest, _segment_service_pb2.AllocateDynamicSegmentResponse]
-    """Returns the dynamic segment of a network on a physical network, allocating it if there is none."""
+    """Returns the dynamic segment of a network on a physical network, allocating it if there is none.
+    With a holder, also records that the holder uses it.
+    """
     ReleaseDynamicSegment: _grpc.UnaryUnaryMultiCallable[_segment_service_pb2.ReleaseDynamicSegmentRequest, _segment_service_pb2.ReleaseDynamicSegmentResponse]
-    """Releases one dynamic segment."""
+    """Releases one dynamic segment. Refused while a holder uses it."""
+    SyncDynamicSegmentHolds: _grpc.UnaryUnaryMultiCallable[_segment_service_pb2.SyncDynamicSegmentHoldsRequest, _segment_service_pb2.SyncDynamicSegmentHoldsResponse]
+    """Sets exactly which dynamic segments a holder uses, and releases every dynamic segment whose
+    last holder went away.
+    """
+    ListDynamicSegmentHolds: _grpc.UnaryUnaryMultiCallable[_segment_service_pb2.ListDynamicSegmentHoldsRequest, _segment_service_pb2.ListDynamicSegmentHoldsResponse]
+    """Lists the holds on dynamic segments, by segment or by holder."""
     ValidateSegment: _grpc.UnaryUnaryMultiCallable[_segment_service_pb2.ValidateSegmentRequest, _segment_service_pb2.ValidateSegmentResponse]
     """Validates a provider segment without reserving anything."""
 
@@ -62,9 +70,17 @@ class SegmentServiceAsyncStub(SegmentServiceStub):
     ReleaseNetworkSegments: _aio.UnaryUnaryMultiCallable[_segment_service_pb2.ReleaseNetworkSegmentsRequest, _segment_service_pb2.ReleaseNetworkSegmentsResponse]  # type: ignore[assignment]
     """Releases every segment of a network, static and dynamic, and returns their ids to the pools."""
     AllocateDynamicSegment: _aio.UnaryUnaryMultiCallable[_segment_service_pb2.AllocateDynamicSegmentRequest, _segment_service_pb2.AllocateDynamicSegmentResponse]  # type: ignore[assignment]
-    """Returns the dynamic segment of a network on a physical network, allocating it if there is none."""
+    """Returns the dynamic segment of a network on a physical network, allocating it if there is none.
+    With a holder, also records that the holder uses it.
+    """
     ReleaseDynamicSegment: _aio.UnaryUnaryMultiCallable[_segment_service_pb2.ReleaseDynamicSegmentRequest, _segment_service_pb2.ReleaseDynamicSegmentResponse]  # type: ignore[assignment]
-    """Releases one dynamic segment."""
+    """Releases one dynamic segment. Refused while a holder uses it."""
+    SyncDynamicSegmentHolds: _aio.UnaryUnaryMultiCallable[_segment_service_pb2.SyncDynamicSegmentHoldsRequest, _segment_service_pb2.SyncDynamicSegmentHoldsResponse]  # type: ignore[assignment]
+    """Sets exactly which dynamic segments a holder uses, and releases every dynamic segment whose
+    last holder went away.
+    """
+    ListDynamicSegmentHolds: _aio.UnaryUnaryMultiCallable[_segment_service_pb2.ListDynamicSegmentHoldsRequest, _segment_service_pb2.ListDynamicSegmentHoldsResponse]  # type: ignore[assignment]
+    """Lists the holds on dynamic segments, by segment or by holder."""
     ValidateSegment: _aio.UnaryUnaryMultiCallable[_segment_service_pb2.ValidateSegmentRequest, _segment_service_pb2.ValidateSegmentResponse]  # type: ignore[assignment]
     """Validates a provider segment without reserving anything."""
 
@@ -103,7 +119,9 @@ class SegmentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _segment_service_pb2.AllocateDynamicSegmentRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_segment_service_pb2.AllocateDynamicSegmentResponse, _abc.Awaitable[_segment_service_pb2.AllocateDynamicSegmentResponse]]:
-        """Returns the dynamic segment of a network on a physical network, allocating it if there is none."""
+        """Returns the dynamic segment of a network on a physical network, allocating it if there is none.
+        With a holder, also records that the holder uses it.
+        """
 
     @_abc_1.abstractmethod
     def ReleaseDynamicSegment(
@@ -111,7 +129,25 @@ class SegmentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _segment_service_pb2.ReleaseDynamicSegmentRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_segment_service_pb2.ReleaseDynamicSegmentResponse, _abc.Awaitable[_segment_service_pb2.ReleaseDynamicSegmentResponse]]:
-        """Releases one dynamic segment."""
+        """Releases one dynamic segment. Refused while a holder uses it."""
+
+    @_abc_1.abstractmethod
+    def SyncDynamicSegmentHolds(
+        self,
+        request: _segment_service_pb2.SyncDynamicSegmentHoldsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_segment_service_pb2.SyncDynamicSegmentHoldsResponse, _abc.Awaitable[_segment_service_pb2.SyncDynamicSegmentHoldsResponse]]:
+        """Sets exactly which dynamic segments a holder uses, and releases every dynamic segment whose
+        last holder went away.
+        """
+
+    @_abc_1.abstractmethod
+    def ListDynamicSegmentHolds(
+        self,
+        request: _segment_service_pb2.ListDynamicSegmentHoldsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_segment_service_pb2.ListDynamicSegmentHoldsResponse, _abc.Awaitable[_segment_service_pb2.ListDynamicSegmentHoldsResponse]]:
+        """Lists the holds on dynamic segments, by segment or by holder."""
 
     @_abc_1.abstractmethod
     def ValidateSegment(

@@ -1,6 +1,6 @@
 """typemgr's tables (SQLAlchemy 2.0 declarative, typed).
 
-Three tables:
+Four tables:
 
 * ``network_segments``: every segment of every network. Static segments are unique per
   (network, index), so two concurrent creations of one network's segments converge on one set;
@@ -11,6 +11,7 @@ Three tables:
 * ``segment_allocations``: ONLY the ids in use, keyed by (type, physical network, id), each owned
   by one segment. The primary key is what makes concurrent allocators, in one process or many,
   never hand out an id twice. Flat networks hold the row (flat, physnet, 0): one per physnet.
+* ``dynamic_segment_holds``: who uses each dynamic segment (reference counting).
 """
 
 from __future__ import annotations
@@ -143,3 +144,24 @@ class SegmentAllocation(Base):
     __table_args__ = (
         CheckConstraint("segmentation_id >= 0", name="ck_segment_allocations_segmentation_id"),
     )
+
+
+class DynamicSegmentHold(Base):
+    """A holder's use of a dynamic segment (usually a port bound through it). A dynamic segment
+    with holds is never released; when its last hold is dropped by a sync, it is. Recorded by
+    AllocateDynamicSegment with generation 0, confirmed by SyncDynamicSegmentHolds with the
+    holder's generation. The foreign key has no cascade on purpose: a segment cannot be deleted
+    while a hold names it, and a hold cannot name a deleted segment."""
+
+    __tablename__ = "dynamic_segment_holds"
+
+    segment_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("network_segments.id"), primary_key=True
+    )
+    holder: Mapped[str] = mapped_column(String(255), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=_now
+    )
+
+    __table_args__ = (Index("ix_dynamic_segment_holds_holder", "holder"),)

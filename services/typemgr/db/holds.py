@@ -1,0 +1,119 @@
+"""Reading and writing ``dynamic_segment_holds``: who uses each dynamic segment."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services import sql
+from services.typemgr.db import transaction
+from services.typemgr.db.models import DynamicSegmentHold, NetworkSegment
+from services.typemgr.segments import Hold
+
+
+def _hold(row: DynamicSegmentHold) -> Hold:
+    return Hold(segment_id=row.segment_id, holder=row.holder, generation=int(row.generation))
+
+
+def add(session: Session, segment_id: str, holder: str) -> None:
+    """Records that ``holder`` uses the segment (generation 0); nothing if it already does.
+    Raises ``transaction.Retry`` if the segment was released meanwhile."""
+    exists = session.get(DynamicSegmentHold, (segment_id, holder))
+    if exists is not None:
+        return
+    try:
+        with session.begin_nested():
+            session.execute(insert(DynamicSegmentHold).values(segment_id=segment_id, holder=holder))
+    except IntegrityError as exc:
+        if is_foreign_key_violation(exc):
+            raise transaction.Retry() from None
+        if not sql.is_unique_violation(exc):
+            raise
+
+
+def is_foreign_key_violation(exc: IntegrityError) -> bool:
+    """Returns True for a foreign key violation on SQLite or PostgreSQL."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return bool(sqlstate == "23503")
+    return "FOREIGN KEY constraint failed" in str(exc.orig)
+
+
+def of_holder(session: Session, holder: str, *, lock: bool = False) -> list[Hold]:
+    """Returns the holder's holds, by segment id; with ``lock``, locked until the transaction
+    ends (PostgreSQL)."""
+    query = (
+        select(DynamicSegmentHold)
+        .where(DynamicSegmentHold.holder == holder)
+        .order_by(DynamicSegmentHold.segment_id)
+    )
+    if lock:
+        query = query.with_for_update()
+    return [_hold(row) for row in session.scalars(query)]
+
+
+def networks_of_holder(session: Session, holder: str) -> list[str]:
+    """Returns the ids of the networks whose dynamic segments the holder holds, sorted."""
+    query = (
+        select(NetworkSegment.network_id)
+        .join(DynamicSegmentHold, DynamicSegmentHold.segment_id == NetworkSegment.id)
+        .where(DynamicSegmentHold.holder == holder)
+        .distinct()
+    )
+    return sorted(session.scalars(query))
+
+
+def confirm(session: Session, holder: str, segment_ids: Sequence[str], generation: int) -> None:
+    """Raises the generation of the holder's holds on those segments to ``generation``."""
+    if segment_ids:
+        session.execute(
+            update(DynamicSegmentHold)
+            .where(
+                DynamicSegmentHold.holder == holder,
+                DynamicSegmentHold.segment_id.in_(segment_ids),
+                DynamicSegmentHold.generation < generation,
+            )
+            .values(generation=generation)
+        )
+
+
+def drop(session: Session, holder: str, segment_ids: Sequence[str]) -> None:
+    """Deletes the holder's holds on those segments."""
+    if segment_ids:
+        session.execute(
+            delete(DynamicSegmentHold).where(
+                DynamicSegmentHold.holder == holder,
+                DynamicSegmentHold.segment_id.in_(segment_ids),
+            )
+        )
+
+
+def drop_segments(session: Session, segment_ids: Sequence[str]) -> None:
+    """Deletes every hold on those segments (their network is being released)."""
+    if segment_ids:
+        session.execute(
+            delete(DynamicSegmentHold).where(DynamicSegmentHold.segment_id.in_(segment_ids))
+        )
+
+
+def count(session: Session, segment_id: str) -> int:
+    """Returns the number of holds on the segment."""
+    query = select(func.count()).where(DynamicSegmentHold.segment_id == segment_id)
+    return int(session.scalar(query) or 0)
+
+
+def listed(
+    session: Session, segment_id: str = "", holder: str = "", limit: int = 1000
+) -> list[Hold]:
+    """Returns up to ``limit`` holds on ``segment_id`` and/or of ``holder``, by segment then
+    holder."""
+    query = select(DynamicSegmentHold)
+    if segment_id:
+        query = query.where(DynamicSegmentHold.segment_id == segment_id)
+    if holder:
+        query = query.where(DynamicSegmentHold.holder == holder)
+    query = query.order_by(DynamicSegmentHold.segment_id, DynamicSegmentHold.holder).limit(limit)
+    return [_hold(row) for row in session.scalars(query)]

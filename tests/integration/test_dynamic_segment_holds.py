@@ -1,0 +1,229 @@
+"""Dynamic segments are reference counted across real processes: a fabric driver (the noop
+reference driver in fabric mode) binds each port's VXLAN segment and continues with a dynamic
+VLAN that mechmgr allocates from typemgr for the port; openvswitch binds that VLAN. portapi
+tells typemgr, after each commit, which dynamic segments each port uses.
+
+Two ports on one host share one dynamic segment; unbinding one keeps it; unbinding (or
+deleting) the last releases it, and its VLAN id returns to the pool: the pool has one id only,
+so the next network can have it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+from ml2.v1 import (
+    agent_pb2,
+    agent_service_pb2,
+    agent_service_pb2_grpc,
+    binding_pb2,
+    network_pb2,
+    network_service_pb2,
+    network_service_pb2_grpc,
+    port_pb2,
+    port_service_pb2,
+    port_service_pb2_grpc,
+)
+from ml2.v1 import segment_range_service_pb2 as rs
+from ml2.v1 import segment_range_service_pb2_grpc as rs_grpc
+from ml2.v1 import segment_service_pb2 as ss
+from ml2.v1 import segment_service_pb2_grpc as ss_grpc
+
+from services import launcher
+from services.rpc import channels
+
+TIMEOUT = 15.0
+HOST = "compute-1"
+
+
+@dataclass
+class Stack:
+    log_dir: Path
+    processes: list[launcher.ServiceProcess] = field(default_factory=list)
+    opened: list[grpc.Channel] = field(default_factory=list)
+
+    def start(self, name: str, module: str, env: dict[str, str]) -> launcher.ServiceProcess:
+        process = launcher.start(name, module, env, log_dir=self.log_dir, timeout=30)
+        self.processes.append(process)
+        return process
+
+    def channel(self, process: launcher.ServiceProcess) -> grpc.Channel:
+        self.opened.append(channels.make_channel(process.address))
+        return self.opened[-1]
+
+
+@dataclass
+class Clients:
+    networks: network_service_pb2_grpc.NetworkServiceStub
+    ports: port_service_pb2_grpc.PortServiceStub
+    segments: ss_grpc.SegmentServiceStub
+    ranges: rs_grpc.SegmentRangeServiceStub
+    agents: agent_service_pb2_grpc.AgentServiceStub
+
+    def bind(self, port_id: str, host: str) -> Any:
+        request = port_service_pb2.UpdatePortRequest(
+            port=port_pb2.Port(id=port_id, binding=binding_pb2.PortBinding(host_id=host)),
+            update_mask=field_mask_pb2.FieldMask(paths=["binding.host_id"]),
+        )
+        return self.ports.UpdatePort(request, timeout=TIMEOUT).port
+
+    def dynamic(self, network_id: str) -> list[Any]:
+        request = ss.ListNetworkSegmentsRequest(network_id=network_id, include_dynamic=True)
+        reply = self.segments.ListNetworkSegments(request, timeout=TIMEOUT)
+        return [s for s in reply.segments if s.is_dynamic]
+
+    def holders(self, segment_id: str) -> list[str]:
+        request = ss.ListDynamicSegmentHoldsRequest(segment_id=segment_id)
+        reply = self.segments.ListDynamicSegmentHolds(request, timeout=TIMEOUT)
+        return [h.holder for h in reply.holds]
+
+    def vlan_allocations(self) -> list[int]:
+        request = rs.ListSegmentAllocationsRequest(network_type="vlan")
+        reply = self.ranges.ListSegmentAllocations(request, timeout=TIMEOUT)
+        return [a.segmentation_id for a in reply.segment_allocations]
+
+    def network(self) -> str:
+        request = network_service_pb2.CreateNetworkRequest(
+            network=network_pb2.Network(name="n", project_id="p", admin_state_up=True)
+        )
+        return str(self.networks.CreateNetwork(request, timeout=TIMEOUT).network.id)
+
+    def port(self, network_id: str) -> str:
+        request = port_service_pb2.CreatePortRequest(
+            port=port_pb2.Port(network_id=network_id, admin_state_up=True)
+        )
+        return str(self.ports.CreatePort(request, timeout=TIMEOUT).port.id)
+
+
+def urls(database_url: str, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    names = ("typemgr", "mechmgr", "portapi")
+    if database_url.startswith("sqlite"):
+        yield {n: database_url.replace("test.db", f"{n}.db") for n in names}
+        return
+    server = request.getfixturevalue("postgres_server")
+    made = {n: database_url if n == "typemgr" else server.create_database() for n in names}
+    yield made
+    for name in ("mechmgr", "portapi"):
+        server.drop_database(made[name])
+
+
+@pytest.fixture
+def clients(database_url: str, log_dir: Path, request: pytest.FixtureRequest) -> Iterator[Clients]:
+    stack = Stack(log_dir)
+    database = urls(database_url, request)
+    db = next(database)
+    listen = {"LISTEN": "127.0.0.1:0", "METRICS_PORT": "0"}
+    try:
+        typemgr = stack.start(
+            "typemgr",
+            "services.typemgr",
+            {
+                **{f"TYPEMGR_{k}": v for k, v in listen.items()},
+                "TYPEMGR_DATABASE_URL": db["typemgr"],
+                "TYPEMGR_TENANT_NETWORK_TYPES": "vxlan",
+                "TYPEMGR_NETWORK_VLAN_RANGES": "physnet1:100:100",
+            },
+        )
+        drv = {f"MECHDRIVER_{k}": v for k, v in listen.items()}
+        fabric = stack.start(
+            "fabric",
+            "services.mechmgr.drivers.noop",
+            {
+                **drv,
+                "MECHDRIVER_NOOP_NAME": "fabric",
+                "MECHDRIVER_NOOP_MODE": "fabric",
+            },
+        )
+        ovs = stack.start("openvswitch", "services.mechmgr.drivers.openvswitch", drv)
+        mechmgr = stack.start(
+            "mechmgr",
+            "services.mechmgr",
+            {
+                **{f"MECHMGR_{k}": v for k, v in listen.items()},
+                "MECHMGR_DATABASE_URL": db["mechmgr"],
+                "MECHMGR_TYPEMGR_ADDRESS": typemgr.address,
+                "MECHMGR_MECHANISM_DRIVERS": f"fabric={fabric.address},openvswitch={ovs.address}",
+            },
+        )
+        portapi = stack.start(
+            "portapi",
+            "services.portapi",
+            {
+                **{f"PORTAPI_{k}": v for k, v in listen.items()},
+                "PORTAPI_DATABASE_URL": db["portapi"],
+                "PORTAPI_TYPEMGR_ADDRESS": typemgr.address,
+                "PORTAPI_MECHMGR_ADDRESS": mechmgr.address,
+            },
+        )
+        yield Clients(
+            network_service_pb2_grpc.NetworkServiceStub(stack.channel(portapi)),
+            port_service_pb2_grpc.PortServiceStub(stack.channel(portapi)),
+            ss_grpc.SegmentServiceStub(stack.channel(typemgr)),
+            rs_grpc.SegmentRangeServiceStub(stack.channel(typemgr)),
+            agent_service_pb2_grpc.AgentServiceStub(stack.channel(mechmgr)),
+        )
+    finally:
+        for channel in stack.opened:
+            channel.close()
+        codes = [p.stop() for p in reversed(stack.processes)]
+        next(database, None)
+    assert codes == [0] * len(codes), [p.log_tail() for p in stack.processes]
+
+
+def register_ovs_agent(clients: Clients) -> None:
+    agent = agent_pb2.Agent(
+        agent_type="openvswitch",
+        host=HOST,
+        binary="ml2-openvswitch-agent",
+        admin_state_up=True,
+        capabilities=agent_pb2.HostCapabilities(bridge_mappings={"physnet1": "br-eth1"}),
+    )
+    clients.agents.RegisterAgent(agent_service_pb2.RegisterAgentRequest(agent=agent))
+
+
+def test_ports_share_a_dynamic_segment_released_with_the_last_one(clients: Clients) -> None:
+    register_ovs_agent(clients)
+    network_id = clients.network()
+    first, second = clients.port(network_id), clients.port(network_id)
+
+    bound = [clients.bind(port_id, HOST) for port_id in (first, second)]
+    for port in bound:
+        assert (port.binding.state, port.binding.vif_type) == (
+            binding_pb2.BINDING_STATE_BOUND,
+            "ovs",
+        )
+    [dynamic] = clients.dynamic(network_id)
+    assert [p.binding.levels[1].segment.id for p in bound] == [dynamic.id, dynamic.id]
+    assert (dynamic.physical_network, dynamic.segmentation_id) == ("physnet1", 100)
+    assert sorted(clients.holders(dynamic.id)) == sorted([first, second])
+
+    clients.bind(first, "")
+    assert clients.dynamic(network_id) == [dynamic]
+    assert clients.holders(dynamic.id) == [second]
+
+    clients.bind(second, "")
+    assert clients.dynamic(network_id) == []
+    assert clients.vlan_allocations() == []
+
+    # VLAN 100, the pool's only id, serves the next network's ports.
+    other = clients.network()
+    port = clients.bind(clients.port(other), HOST)
+    assert port.binding.levels[1].segment.segmentation_id == 100
+    clients.ports.DeletePort(port_service_pb2.DeletePortRequest(port_id=port.id))
+    assert clients.dynamic(other) == []
+    assert clients.vlan_allocations() == []
+
+
+def test_a_port_that_fails_below_the_fabric_holds_nothing(clients: Clients) -> None:
+    """The fabric level allocates a dynamic VLAN, then no driver binds it on a host without an
+    agent: the binding fails and the VLAN is released with it."""
+    network_id = clients.network()
+    port = clients.bind(clients.port(network_id), "compute-bare")
+    assert port.binding.state == binding_pb2.BINDING_STATE_FAILED
+    assert clients.dynamic(network_id) == []
+    assert clients.vlan_allocations() == []
