@@ -50,7 +50,7 @@ def main() -> None:
     factory = sql.session_factory(engine)
     types = TypeManager.from_settings(settings)
     _prepare_database(factory, types)
-    REGISTRY.register(metrics.PoolCollector(factory, types.configured_ranges()))
+    REGISTRY.register(metrics.PoolCollector(factory))
     logger.info(
         "type drivers %s, tenant network types %s",
         ",".join(settings.type_drivers),

@@ -241,14 +241,19 @@ class TypeManager:
         self, session: Session, driver: base.TypeDriver, physnet: str, owner: str, segment_id: str
     ) -> int | None:
         pool = allocation.Pool(driver.network_type, physnet)
+        conflicts = metrics.CONFLICT_RETRIES.labels(driver.network_type)
+        attempts = [1]
+
+        def on_conflict() -> None:
+            conflicts.inc()
+            attempts[0] += 1
+
         try:
-            return allocation.allocate_from_pool(
-                session,
-                pool,
-                segment_id,
-                owner=owner,
-                on_conflict=metrics.CONFLICT_RETRIES.labels(driver.network_type).inc,
+            found = allocation.allocate_from_pool(
+                session, pool, segment_id, owner=owner, on_conflict=on_conflict
             )
+            metrics.ALLOCATION_ATTEMPTS.labels(driver.network_type).observe(attempts[0])
+            return found
         except allocation.Contention:
             metrics.ALLOCATIONS.labels(driver.network_type, "contention").inc()
             raise errors.AllocationContention(

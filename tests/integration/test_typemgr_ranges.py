@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from grpc_status import rpc_status
 from ml2.v1 import segment_pb2, segment_range_pb2, segment_service_pb2, segment_service_pb2_grpc
 from ml2.v1 import segment_range_service_pb2 as rs
 from ml2.v1 import segment_range_service_pb2_grpc as rs_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 from services import launcher
 from services.rpc import channels
@@ -285,3 +287,42 @@ def test_dynamic_segments_come_from_shared_ranges_created_at_run_time(
     )
     reply = typemgr.segments.AllocateDynamicSegment(request, timeout=10)
     assert (reply.segment.physical_network, reply.segment.segmentation_id) == ("physnet2", 42)
+
+
+def test_pool_and_range_gauges_follow_the_ranges_in_the_database(
+    start_typemgr: Callable[..., Typemgr],
+) -> None:
+    typemgr = start_typemgr(TYPEMGR_VXLAN_VNI_RANGES="1000:1009")
+    team = typemgr.create(
+        name="team", network_type="vxlan", minimum=1, maximum=4, shared=False, project_id="p1"
+    )
+    for _ in range(3):
+        typemgr.tenant("p1")
+    typemgr.tenant("")
+    shrink = rs.UpdateSegmentRangeRequest(
+        segment_range=Range(id=team.id, maximum=2),
+        update_mask=field_mask_pb2.FieldMask(paths=["maximum"]),
+    )
+    typemgr.ranges.UpdateSegmentRange(shrink, timeout=10)
+    url = f"http://127.0.0.1:{typemgr.process.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as reply:
+        samples = {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(reply.read().decode())
+            for sample in family.samples
+        }
+    pool = {"network_type": "vxlan", "physical_network": ""}
+    team_range = {**pool, "range_id": team.id, "range_name": "team", "project_id": "p1"}
+    expected = [
+        ("ml2_typemgr_allocated_ids", pool, 4),
+        ("ml2_typemgr_pool_ids", pool, 12),
+        ("ml2_typemgr_pool_allocated_ids", pool, 3),
+        ("ml2_typemgr_pool_available_ids", pool, 9),
+        ("ml2_typemgr_outside_range_ids", pool, 1),
+        ("ml2_typemgr_range_ids", team_range, 2),
+        ("ml2_typemgr_range_allocated_ids", team_range, 2),
+        ("ml2_typemgr_range_available_ids", team_range, 0),
+        ("ml2_typemgr_allocation_attempts_bucket", {"network_type": "vxlan", "le": "1.0"}, 4),
+    ]
+    for name, labels, value in expected:
+        assert samples[(name, tuple(sorted(labels.items())))] == value, name

@@ -32,7 +32,7 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, exists, func, insert, select
+from sqlalchemy import delete, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -315,38 +315,3 @@ def release(session: Session, segment_ids: Iterable[str]) -> int:
         return 0
     result = session.execute(delete(SegmentAllocation).where(SegmentAllocation.segment_id.in_(ids)))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def allocated_counts(session: Session) -> dict[Pool, int]:
-    """Returns the number of allocated ids per pool (including ids outside every range)."""
-    rows = session.execute(
-        select(
-            SegmentAllocation.network_type,
-            SegmentAllocation.physical_network,
-            func.count(),
-        ).group_by(SegmentAllocation.network_type, SegmentAllocation.physical_network)
-    ).all()
-    return {Pool(t, p): int(n) for t, p, n in rows}
-
-
-def allocated_in_ranges(session: Session) -> dict[Pool, int]:
-    """Returns the number of allocated ids per pool that lie inside one of its ranges."""
-    rows = session.execute(
-        select(
-            SegmentAllocation.network_type,
-            SegmentAllocation.physical_network,
-            func.count(),
-        )
-        .join(
-            SegmentRange,
-            and_(
-                SegmentRange.network_type == SegmentAllocation.network_type,
-                SegmentRange.physical_network == SegmentAllocation.physical_network,
-                SegmentAllocation.segmentation_id.between(
-                    SegmentRange.minimum, SegmentRange.maximum
-                ),
-            ),
-        )
-        .group_by(SegmentAllocation.network_type, SegmentAllocation.physical_network)
-    ).all()
-    return {Pool(t, p): int(n) for t, p, n in rows}

@@ -1,4 +1,5 @@
-"""Reading allocated ids with where they stand: their segment, network and range.
+"""Reading allocated ids with where they stand: their segment, network and range; and counting
+them per pool and per range for the metrics.
 
 ``listed`` pages through ``segment_allocations`` in primary key order, so it reads one page of
 the index per call; with ``outside_ranges`` it keeps only the ids no range of their pool holds
@@ -7,13 +8,19 @@ the index per call; with ``outside_ranges`` it keeps only the ids no range of th
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from services.typemgr.db import ranges as range_rows
 from services.typemgr.db.models import NetworkSegment, SegmentAllocation, SegmentRange
 from services.typemgr.ranges import Allocation
+from services.typemgr.ranges import SegmentRange as Range
+
+PoolKey = tuple[str, str]
+"""``(network_type, physical_network)``."""
 
 Position = tuple[str, str, int]
 """Where a page resumes: after the id with this (type, physical network, id)."""
@@ -82,3 +89,24 @@ def _after(position: Position) -> Any:
             a.segmentation_id > seg_id,
         ),
     )
+
+
+def allocated_counts(session: Session) -> dict[PoolKey, int]:
+    """Returns the number of allocated ids per pool, inside the ranges or not (one grouped
+    count over the primary key)."""
+    a = SegmentAllocation
+    query = select(a.network_type, a.physical_network, func.count()).group_by(
+        a.network_type, a.physical_network
+    )
+    return {(t, p): int(n) for t, p, n in session.execute(query)}
+
+
+def ranges_with_usage(session: Session) -> list[Range]:
+    """Returns every range with the number of allocated ids inside it (two queries: the ranges,
+    then one grouped count of the allocated ids inside each)."""
+    every = [range_rows.to_range(row) for row in session.scalars(select(SegmentRange))]
+    used = range_rows.usage(session, every)
+    return [
+        dataclasses.replace(r, used=used.get(r.id, 0))
+        for r in sorted(every, key=lambda r: (r.network_type, r.physical_network, r.minimum))
+    ]

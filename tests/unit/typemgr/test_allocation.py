@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import sql
-from services.typemgr.db import allocation, schema
+from services.typemgr.db import allocation, schema, usage
 from services.typemgr.db.models import NetworkSegment, SegmentAllocation, SegmentRange
 from services.typemgr.ranges import DefaultRange
 from services.typemgr.segments import IdRange
@@ -161,8 +161,8 @@ def test_range_sync_keeps_allocations_of_removed_ranges(factory: sessionmaker[Se
         take(session, VLAN1, 20)
     schema.initialize(factory, [DefaultRange("vlan", "physnet1", 10, 14)])
     with sql.read_session(factory) as session:
-        assert allocation.allocated_counts(session) == {VLAN1: 1}
-        assert allocation.allocated_in_ranges(session) == {}
+        assert usage.allocated_counts(session) == {("vlan", "physnet1"): 1}
+        assert [r.used for r in usage.ranges_with_usage(session)] == [0]
 
 
 def fill(session: Session, pool: allocation.Pool, ids: Iterable[int]) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from services import sql
 from services.typemgr import errors
-from services.typemgr.db import allocation
+from services.typemgr.db import usage
 from services.typemgr.holds import HoldManager
 from services.typemgr.segment_manager import SegmentManager
 from services.typemgr.segments import SegmentSpec
@@ -132,5 +132,5 @@ def test_new_holds_racing_releases_never_land_on_a_released_segment(
     assert problems == []
     assert dynamic_ids(manager, network_id) == []
     with sql.read_session(manager.factory) as session:
-        counts = allocation.allocated_counts(session)
-    assert counts == {allocation.Pool("vxlan", ""): 1}
+        counts = usage.allocated_counts(session)
+    assert counts == {("vxlan", ""): 1}
