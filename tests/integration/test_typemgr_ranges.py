@@ -294,7 +294,7 @@ def test_pool_and_range_gauges_follow_the_ranges_in_the_database(
 ) -> None:
     typemgr = start_typemgr(TYPEMGR_VXLAN_VNI_RANGES="1000:1009")
     team = typemgr.create(
-        name="team", network_type="vxlan", minimum=1, maximum=4, shared=False, project_id="p1"
+        name="team", network_type="vxlan", minimum=1, maximum=3, shared=False, project_id="p1"
     )
     for _ in range(3):
         typemgr.tenant("p1")
