@@ -24,8 +24,10 @@ from ml2.v1 import (
     port_pb2,
     port_service_pb2,
     port_service_pb2_grpc,
+    segment_range_service_pb2_grpc,
 )
 
+from services.cli import config
 from services.rpc import channels
 from services.rpc import errors as rpc_errors
 
@@ -80,10 +82,16 @@ def looks_like_id(text: str) -> bool:
 
 
 class Client:
-    """Long-lived channels to portapi and mechmgr, opened on first use."""
+    """Long-lived channels to portapi, mechmgr and typemgr, opened on first use."""
 
-    def __init__(self, portapi: str, mechmgr: str, timeout: float = 30.0) -> None:
-        self.addresses = {"portapi": portapi, "mechmgr": mechmgr}
+    def __init__(
+        self,
+        portapi: str,
+        mechmgr: str,
+        timeout: float = 30.0,
+        typemgr: str = config.DEFAULT_TYPEMGR_ADDRESS,
+    ) -> None:
+        self.addresses = {"portapi": portapi, "mechmgr": mechmgr, "typemgr": typemgr}
         self.timeout = timeout
         self._channels: dict[str, grpc.Channel] = {}
 
@@ -119,6 +127,11 @@ class Client:
     def agents(self) -> agent_service_pb2_grpc.AgentServiceStub:
         """AgentService of mechmgr."""
         return agent_service_pb2_grpc.AgentServiceStub(self._channel("mechmgr"))
+
+    @property
+    def ranges(self) -> segment_range_service_pb2_grpc.SegmentRangeServiceStub:
+        """SegmentRangeService of typemgr."""
+        return segment_range_service_pb2_grpc.SegmentRangeServiceStub(self._channel("typemgr"))
 
     @property
     def mechanisms(self) -> mechanism_manager_service_pb2_grpc.MechanismManagerServiceStub:
@@ -178,7 +191,7 @@ class Client:
             )
             network: network_pb2.Network = reply.network
             return network
-        return _only(ref, "network", [n for n in self.list_networks() if n.name == ref])
+        return only(ref, "network", [n for n in self.list_networks() if n.name == ref])
 
     def find_port(self, ref: str) -> port_pb2.Port:
         """Returns the port with id ``ref``, or the one port named ``ref``."""
@@ -189,10 +202,11 @@ class Client:
             )
             port: port_pb2.Port = found.port
             return port
-        return _only(ref, "port", [p for p in self.list_ports() if p.name == ref])
+        return only(ref, "port", [p for p in self.list_ports() if p.name == ref])
 
 
-def _only(ref: str, kind: str, matches: list[_T]) -> _T:
+def only(ref: str, kind: str, matches: list[_T]) -> _T:
+    """Returns the one match of ``ref``; CommandError when there is none or several."""
     if not matches:
         raise CommandError(f"NOT_FOUND: no {kind} has the id or name {ref!r}")
     if len(matches) > 1:

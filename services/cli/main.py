@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from services.cli import agents, config, db, demo, networks, ports, up
+from services.cli import agents, config, db, demo, networks, ports, ranges, up
 from services.cli.client import Client, CommandError
 
 
@@ -30,6 +30,12 @@ def _common_options() -> argparse.ArgumentParser:
         default=config.mechmgr_address(),
         metavar="HOST:PORT",
         help="mechmgr address (default %(default)s; env ML2_MECHMGR_ADDRESS)",
+    )
+    common.add_argument(
+        "--typemgr",
+        default=config.typemgr_address(),
+        metavar="HOST:PORT",
+        help="typemgr address, for segment ranges (default %(default)s; env ML2_TYPEMGR_ADDRESS)",
     )
     common.add_argument(
         "--timeout",
@@ -56,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     agents.register(sub, common)
     networks.register(sub, common)
     ports.register(sub, common)
+    ranges.register(sub, common)
     return parser
 
 
@@ -65,7 +72,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         if not getattr(args, "needs_client", True):
             return int(args.func(args))
-        client = Client(args.portapi, args.mechmgr, timeout=args.timeout)
+        client = Client(args.portapi, args.mechmgr, timeout=args.timeout, typemgr=args.typemgr)
         try:
             return int(args.func(args, client))
         finally:

@@ -77,6 +77,7 @@ class UpProcess:
     data_dir: Path
     portapi: str
     mechmgr: str
+    typemgr: str
     out_path: Path
     err_path: Path
     pids: dict[str, int] = field(default_factory=dict)
@@ -89,7 +90,16 @@ class UpProcess:
 
     def ml2(self, *args: str, timeout: float = 60) -> Result:
         """Runs a client command against this stack."""
-        return run_ml2(*args, "--portapi", self.portapi, "--mechmgr", self.mechmgr, timeout=timeout)
+        return run_ml2(
+            *args,
+            "--portapi",
+            self.portapi,
+            "--mechmgr",
+            self.mechmgr,
+            "--typemgr",
+            self.typemgr,
+            timeout=timeout,
+        )
 
     def stop(self, timeout: float = 30) -> int:
         """SIGTERM, then waits; returns ml2 up's exit status."""
@@ -116,9 +126,9 @@ _ROW = re.compile(r"^(\S+)\s+127\.0\.0\.1:\d+\s+http://\S+\s+(\d+)\s", re.M)
 
 def start_up(tmp_path: Path, *extra: str, timeout: float = 60) -> UpProcess:
     """Starts ``ml2 up`` on a temporary data dir with free ports and waits until it is up."""
-    portapi, mechmgr = free_port(), free_port()
-    argv = ["up", "--data-dir", str(tmp_path / "data")]
-    for name in ("typemgr", "openvswitch", "linuxbridge"):
+    portapi, mechmgr, typemgr = free_port(), free_port(), free_port()
+    argv = ["up", "--data-dir", str(tmp_path / "data"), "--typemgr-port", str(typemgr)]
+    for name in ("openvswitch", "linuxbridge"):
         argv += [f"--{name}-port", "0"]
     for name in ("portapi", "typemgr", "mechmgr", "openvswitch", "linuxbridge"):
         argv += [f"--{name}-metrics-port", "0"]
@@ -138,6 +148,7 @@ def start_up(tmp_path: Path, *extra: str, timeout: float = 60) -> UpProcess:
         tmp_path / "data",
         f"127.0.0.1:{portapi}",
         f"127.0.0.1:{mechmgr}",
+        f"127.0.0.1:{typemgr}",
         out_path,
         err_path,
     )
