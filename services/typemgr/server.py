@@ -15,7 +15,7 @@ from ml2.v1 import (
 from prometheus_client import REGISTRY
 from sqlalchemy.orm import Session, sessionmaker
 
-from services import sql
+from services import migrations, sql
 from services.rpc import logs, server
 from services.rpc.config import ConfigError, exit_on_config_error
 from services.rpc.server import Registration
@@ -49,6 +49,7 @@ def main() -> None:
     engine = sql.make_engine(settings.database_url)
     factory = sql.session_factory(engine)
     types = TypeManager.from_settings(settings)
+    migrations.prepare_at_start(SERVICE, settings.database_url)
     _prepare_database(factory, types)
     REGISTRY.register(metrics.PoolCollector(factory))
     logger.info(

@@ -16,7 +16,7 @@ from services.migrations import locking, scripts
 from services.portapi import config as portapi_config
 from services.rpc import config
 
-NOT_YET_VERSIONED = {"typemgr"}
+NOT_YET_VERSIONED: set[str] = set()
 """Stateful services whose tables are still created by the service itself. Remove a service
 from here in the same change that adds its first revision."""
 
