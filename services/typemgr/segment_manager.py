@@ -88,12 +88,12 @@ class SegmentManager:
         returns them. Releasing a network without segments returns nothing."""
 
         def work(session: Session) -> list[Segment]:
-            # Locking the static rows first makes a concurrent dynamic allocation either finish
-            # before this release (and be released with it) or find the network gone.
-            segment_rows.of_network(session, network_id, include_dynamic=False, lock=True)
-            found = segment_rows.of_network(session, network_id, include_dynamic=True)
+            # Locking the rows (static ones first, as every writer does) makes a concurrent
+            # dynamic allocation either finish before this release (and be released with it)
+            # or find the network gone.
+            found = segment_rows.of_network(session, network_id, include_dynamic=True, lock=True)
             ids = [s.id for s in found]
-            hold_rows.drop_segments(session, ids)
+            hold_rows.drop_segments(session, [s.id for s in found if s.is_dynamic])
             allocation.release(session, ids)
             segment_rows.remove(session, ids)
             return found

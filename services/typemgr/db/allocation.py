@@ -6,20 +6,19 @@ Two paths, as in Neutron:
   network): one INSERT under the primary key; a conflict means the id is taken.
 * ``allocate_from_pool`` picks a free id of a pool's shared ranges, or of the ranges reserved
   for one project, and INSERTs it. A unique violation means a concurrent caller took that
-  id first; the attempt is undone with a SAVEPOINT and retried, a bounded number of times.
+  id first (``INSERT ... ON CONFLICT DO NOTHING`` inserted nothing); another id is tried, a
+  bounded number of times.
 
-Finding a free id never looks at every possible id, nor at every allocated one:
-
-1. ``RANDOM_PROBES`` random ids of the ranges are checked in one indexed ``IN`` query. While
-   the pool is less than about 85% full this almost always finds one, and it keeps the
-   allocated ids spread evenly over the ranges, so that free ids stay close to any point.
-2. Otherwise a gap search starts at a random id and wraps around the ranges. From an allocated
-   id it looks for the end of the run of allocated ids: first with one ``NOT EXISTS (id + 1)``
-   query over the next ``SHORT_RUN`` allocated ids, then, for a longer run, by galloping with
-   ``ORDER BY id LIMIT 1 OFFSET n`` probes on the primary key index (a run of n ids is dense
-   exactly when the n-th allocated id after its start is start + n), doubling n until the run
-   ends and halving it to find where. The work is proportional to the length of the run the
-   probe landed in, read from the index only, never to the size of the ranges.
+Finding a free id never looks at every possible id, nor at every allocated one. It starts at a
+random id of the ranges; if that id is free it is taken (so that allocated ids stay spread
+evenly and concurrent callers rarely meet). Otherwise one indexed query reads the next
+``WINDOW`` allocated ids and finds the first gap among them, and a random id of that gap is
+taken. Only when those ``WINDOW`` ids are all consecutive does the search gallop along the
+primary key index with ``ORDER BY id LIMIT 1 OFFSET n`` probes (a run of n ids is dense exactly
+when the n-th allocated id after its start is start + n), doubling n until the run ends and
+halving it to find where. The search wraps around the ranges. Its work is proportional to the
+run of allocated ids the random start landed in, read from the index, never to the size of the
+ranges.
 
 Both paths run inside the caller's transaction, so everything a request reserves commits or
 rolls back together. Works on SQLite and PostgreSQL.
@@ -31,12 +30,12 @@ import logging
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from sqlalchemy import delete, exists, insert, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
-from services import sql
 from services.typemgr.db.models import SegmentAllocation, SegmentRange
 from services.typemgr.segments import IdRange
 
@@ -44,10 +43,8 @@ logger = logging.getLogger(__name__)
 
 MAX_POOL_ATTEMPTS = 32
 """How many ids a pool allocation tries before giving up to concurrent callers."""
-RANDOM_PROBES = 32
-"""How many random ids are checked at once before searching for a gap."""
-SHORT_RUN = 64
-"""How many allocated ids after the start the first gap query looks at."""
+WINDOW = 256
+"""How many allocated ids one query reads into Python; longer runs are skipped by galloping."""
 
 _random = random.SystemRandom()
 
@@ -121,16 +118,23 @@ def pool_ranges(session: Session, pool: Pool, owner: str = "") -> list[IdRange]:
     """Returns the shared ranges of ``pool`` (``owner`` empty) or those reserved for project
     ``owner``, lowest first. Raises NoRanges if the pool has no range at all, whoever owns
     it."""
-    rows = session.execute(
-        select(
-            SegmentRange.minimum, SegmentRange.maximum, SegmentRange.shared, SegmentRange.project_id
+    rows = (
+        session.connection()
+        .execute(
+            select(
+                SegmentRange.minimum,
+                SegmentRange.maximum,
+                SegmentRange.shared,
+                SegmentRange.project_id,
+            )
+            .where(
+                SegmentRange.network_type == pool.network_type,
+                SegmentRange.physical_network == pool.physical_network,
+            )
+            .order_by(SegmentRange.minimum)
         )
-        .where(
-            SegmentRange.network_type == pool.network_type,
-            SegmentRange.physical_network == pool.physical_network,
-        )
-        .order_by(SegmentRange.minimum)
-    ).all()
+        .all()
+    )
     if not rows:
         raise NoRanges()
     return [
@@ -141,13 +145,10 @@ def pool_ranges(session: Session, pool: Pool, owner: str = "") -> list[IdRange]:
 
 
 def find_free_id(session: Session, pool: Pool, ranges: Sequence[IdRange]) -> int | None:
-    """Returns a free id of ``ranges`` or None if all are allocated: one of a batch of random
-    ids if any is free, else the first free id found searching upwards from a random id,
-    through the later ranges, then wrapping around to the earlier ones."""
-    found = _random_free_id(session, pool, ranges)
-    if found is not None:
-        return found
-    index, start = _locate(ranges, _random.randrange(_total(ranges)))
+    """Returns a free id of ``ranges`` or None if all are allocated: a random id if it is free,
+    else a random id of the first gap after it, searching upwards through the later ranges and
+    wrapping around to the earlier ones."""
+    index, start = _locate(ranges, _random.randrange(sum(r.size for r in ranges)))
     first = ranges[index]
     windows = [
         (start, first.maximum),
@@ -157,32 +158,10 @@ def find_free_id(session: Session, pool: Pool, ranges: Sequence[IdRange]) -> int
     ]
     for low, high in windows:
         if low <= high:
-            found = first_free_id(session, pool, low, high)
-            if found is not None:
-                return found
+            gap = first_gap(session, pool, low, high)
+            if gap is not None:
+                return low if gap[0] == low else _random.randint(gap[0], gap[1])
     return None
-
-
-def _total(ranges: Sequence[IdRange]) -> int:
-    return sum(r.size for r in ranges)
-
-
-def _random_free_id(session: Session, pool: Pool, ranges: Sequence[IdRange]) -> int | None:
-    """Checks up to RANDOM_PROBES distinct random ids of ``ranges`` in one query; returns a free
-    one, or None if all were taken."""
-    total = _total(ranges)
-    offsets = _random.sample(range(total), min(RANDOM_PROBES, total))
-    candidates = [_locate(ranges, offset)[1] for offset in offsets]
-    taken = set(
-        session.scalars(
-            select(SegmentAllocation.segmentation_id).where(
-                SegmentAllocation.network_type == pool.network_type,
-                SegmentAllocation.physical_network == pool.physical_network,
-                SegmentAllocation.segmentation_id.in_(candidates),
-            )
-        )
-    )
-    return next((c for c in candidates if c not in taken), None)
 
 
 def _locate(ranges: Sequence[IdRange], offset: int) -> tuple[int, int]:
@@ -195,116 +174,115 @@ def _locate(ranges: Sequence[IdRange], offset: int) -> tuple[int, int]:
 
 
 def first_free_id(session: Session, pool: Pool, low: int, high: int) -> int | None:
-    """Returns the smallest free id in ``low..high``, or None if all are allocated.
-
-    The cost depends on the length of the run of allocated ids starting at ``low``, never on
-    the width of the window: ``low`` itself is probed, then the end of its run is found.
-    """
-    if not _is_allocated(session, pool, low):
-        return low
-    end = _run_end(session, pool, low, high)
-    return end + 1 if end < high else None
+    """Returns the smallest free id in ``low..high``, or None if all are allocated."""
+    gap = first_gap(session, pool, low, high)
+    return None if gap is None else gap[0]
 
 
-def _run_end(session: Session, pool: Pool, start: int, high: int) -> int:
-    """Returns the largest ``end <= high`` such that every id of ``start..end`` is allocated;
-    ``start`` must be allocated."""
-    short_limit = min(high, start + SHORT_RUN)
-    last = _last_before_gap(session, pool, start, short_limit)
-    if last is not None:
-        return min(last, high)
-    return _gallop(session, pool, short_limit, high)
+def first_gap(session: Session, pool: Pool, low: int, high: int) -> tuple[int, int] | None:
+    """Returns the first run of free ids in ``low..high`` as (first, last), or None if every id
+    is allocated. ``last`` may stop short of the run's end when the gap follows a long dense
+    run. The cost depends on how many ids after ``low`` are allocated in a row, never on the
+    width of the window."""
+    ids = _allocated_from(session, pool, low, high, WINDOW)
+    gap = _gap_among(ids, low, high)
+    if gap is not None or len(ids) < WINDOW:
+        return gap
+    return _gap_after_run(session, pool, ids[-1], high)
 
 
-def _last_before_gap(session: Session, pool: Pool, low: int, limit: int) -> int | None:
-    """Returns the first allocated id in ``low..limit - 1`` whose successor is free; None when
-    every id of ``low..limit`` is allocated (``low`` must be). Reads at most ``limit - low``
-    index entries."""
-    current = aliased(SegmentAllocation)
-    following = aliased(SegmentAllocation)
-    successor_taken = exists().where(
-        following.network_type == current.network_type,
-        following.physical_network == current.physical_network,
-        following.segmentation_id == current.segmentation_id + 1,
-    )
-    found = session.scalars(
-        select(current.segmentation_id)
-        .where(
-            current.network_type == pool.network_type,
-            current.physical_network == pool.physical_network,
-            current.segmentation_id >= low,
-            current.segmentation_id < limit,
-            ~successor_taken,
-        )
-        .order_by(current.segmentation_id)
-        .limit(1)
-    ).first()
-    return None if found is None else int(found)
+def _gap_among(ids: Sequence[int], low: int, high: int) -> tuple[int, int] | None:
+    """Returns the first gap of ``low..high`` given its first allocated ids (ascending); None
+    if they are consecutive from ``low`` (and reach ``high`` when fewer than WINDOW)."""
+    expected = low
+    for seg_id in ids:
+        if seg_id > expected:
+            return expected, seg_id - 1
+        expected = seg_id + 1
+    if len(ids) < WINDOW and expected <= high:
+        return expected, high
+    return None
 
 
-def _gallop(session: Session, pool: Pool, start: int, high: int) -> int:
-    """Returns the end of the run of allocated ids through ``start`` (allocated), at most
-    ``high``: doubles the stride while the ids stay dense, then halves it once a gap is known
-    to lie within the stride."""
-    end, limit, step, gap_known = start, high, SHORT_RUN, False
-    while end < limit:
-        step = min(step, limit - end)
-        if _dense(session, pool, end, step):
-            end += step
-            if not gap_known:
-                step *= 2
+def _gap_after_run(session: Session, pool: Pool, start: int, high: int) -> tuple[int, int] | None:
+    """Returns the gap after the dense run through ``start`` (allocated), within ``high``:
+    gallops with doubling strides while the ids stay dense, then halves the stride that holds
+    a free id until it fits one window, and reads that window."""
+    end, step = start, 2 * WINDOW
+    while True:
+        step = min(step, high - end)
+        if step <= 0:
+            return None
+        if not _dense(session, pool, end, step):
+            break
+        end, step = end + step, step * 2
+    bound = end + step  # a free id lies in end + 1 .. bound
+    while bound - end > WINDOW:
+        half = (bound - end) // 2
+        if _dense(session, pool, end, half):
+            end += half
         else:
-            limit, gap_known = end + step - 1, True
-            step = max(step // 2, 1)
-    return end
+            bound = end + half
+    ids = _allocated_from(session, pool, end + 1, bound, WINDOW)
+    return _gap_among(ids, end + 1, bound)
+
+
+def _allocated_from(session: Session, pool: Pool, low: int, high: int, limit: int) -> list[int]:
+    """Returns the first ``limit`` allocated ids of ``low..high``, ascending (an index range
+    scan that stops after ``limit`` entries)."""
+    query = (
+        select(SegmentAllocation.segmentation_id)
+        .where(
+            SegmentAllocation.network_type == pool.network_type,
+            SegmentAllocation.physical_network == pool.physical_network,
+            SegmentAllocation.segmentation_id >= low,
+            SegmentAllocation.segmentation_id <= high,
+        )
+        .order_by(SegmentAllocation.segmentation_id)
+        .limit(limit)
+    )
+    return [int(seg_id) for seg_id in session.connection().scalars(query)]
 
 
 def _dense(session: Session, pool: Pool, after: int, count: int) -> bool:
     """Returns True if every id of ``after + 1 .. after + count`` is allocated: the count-th
     allocated id above ``after`` is ``after + count`` exactly then (ids are unique)."""
-    found = session.scalars(
-        select(SegmentAllocation.segmentation_id)
-        .where(
-            SegmentAllocation.network_type == pool.network_type,
-            SegmentAllocation.physical_network == pool.physical_network,
-            SegmentAllocation.segmentation_id > after,
+    found = (
+        session.connection()
+        .scalars(
+            select(SegmentAllocation.segmentation_id)
+            .where(
+                SegmentAllocation.network_type == pool.network_type,
+                SegmentAllocation.physical_network == pool.physical_network,
+                SegmentAllocation.segmentation_id > after,
+            )
+            .order_by(SegmentAllocation.segmentation_id)
+            .offset(count - 1)
+            .limit(1)
         )
-        .order_by(SegmentAllocation.segmentation_id)
-        .offset(count - 1)
-        .limit(1)
-    ).first()
+        .first()
+    )
     return found is not None and int(found) == after + count
 
 
-def _is_allocated(session: Session, pool: Pool, segmentation_id: int) -> bool:
-    query = select(
-        exists().where(
-            SegmentAllocation.network_type == pool.network_type,
-            SegmentAllocation.physical_network == pool.physical_network,
-            SegmentAllocation.segmentation_id == segmentation_id,
-        )
-    )
-    return bool(session.execute(query).scalar())
-
-
 def _try_insert(session: Session, pool: Pool, segmentation_id: int, segment_id: str) -> bool:
-    """Inserts the allocation inside a SAVEPOINT; returns False (and leaves the transaction
-    usable) if the id is already allocated."""
-    try:
-        with session.begin_nested():
-            session.execute(
-                insert(SegmentAllocation).values(
-                    network_type=pool.network_type,
-                    physical_network=pool.physical_network,
-                    segmentation_id=segmentation_id,
-                    segment_id=segment_id,
-                )
-            )
-    except IntegrityError as exc:
-        if sql.is_unique_violation(exc):
-            return False
-        raise
-    return True
+    """Inserts the allocation; returns False (and leaves the transaction usable) if the id is
+    already allocated. ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: on PostgreSQL a
+    concurrent uncommitted insert of the same id is waited for, then decides."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(SegmentAllocation)
+        .values(
+            network_type=pool.network_type,
+            physical_network=pool.physical_network,
+            segmentation_id=segmentation_id,
+            segment_id=segment_id,
+            allocated_at=datetime.now(UTC),
+        )
+        .on_conflict_do_nothing()
+        .returning(SegmentAllocation.segmentation_id)
+    )
+    return session.connection().execute(statement).first() is not None
 
 
 def release(session: Session, segment_ids: Iterable[str]) -> int:
@@ -313,5 +291,5 @@ def release(session: Session, segment_ids: Iterable[str]) -> int:
     ids = list(segment_ids)
     if not ids:
         return 0
-    result = session.execute(delete(SegmentAllocation).where(SegmentAllocation.segment_id.in_(ids)))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    statement = delete(SegmentAllocation).where(SegmentAllocation.segment_id.in_(ids))
+    return int(session.connection().execute(statement).rowcount or 0)
