@@ -282,5 +282,5 @@ def test_allocation_reads_a_small_part_of_a_filled_pool(
                 assert free is not None
                 found.add(free)
     assert not found & set(taken)
-    # Measured: about 1/130 of a full read at 50%, 1/70 at 99%, 1/15 at 99.9% (40 free ids).
+    # Measured: about 1/40 of a full read at 50%, 1/60 at 99%, 1/11 at 99.9% (40 free ids).
     assert search.steps / 20 < scan.steps / 5, (search.steps, scan.steps)
