@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,12 +20,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 _WRITE = "ml2_write"
 
+# SQLite lets one writer in at a time. The threads of one process queue on a lock per engine
+# instead of polling the file lock in SQLite's busy handler, which sleeps ever longer between
+# polls; other processes still wait on the file lock (busy_timeout).
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """Returns an engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _configure_sqlite(engine)
+        _SQLITE_WRITERS[engine] = threading.Lock()
         return engine
     # No pre-ping: it costs a round trip per transaction. A connection found dead (the server
     # restarted) invalidates the pool and its transaction counts as retryable (is_retryable).
@@ -55,8 +63,11 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextlib.contextmanager
 def write_session(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """Opens a write transaction: commits on success, rolls back on any error."""
-    with factory() as session:
+    """Opens a write transaction: commits on success, rolls back on any error. On SQLite the
+    threads of this process take turns before they ask for the database's write lock."""
+    bind = factory.kw.get("bind")
+    turn = _SQLITE_WRITERS.get(bind) if isinstance(bind, Engine) else None
+    with turn if turn is not None else contextlib.nullcontext(), factory() as session:
         session.connection(execution_options={_WRITE: True})
         try:
             yield session

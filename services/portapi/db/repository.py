@@ -10,10 +10,8 @@ statements of the bind flow itself are in ``bindings``.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -46,23 +44,13 @@ L = models.port_binding_levels
 WRITE_TRIES = 5
 
 
-# SQLite lets one writer in at a time. Threads of this process queue on this lock instead of
-# polling the file lock in SQLite's busy handler, which sleeps up to 100 ms between polls.
-_SQLITE_WRITER = threading.Lock()
-
-
 def run_write(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T:
     """Runs ``work`` in a write transaction, again from the start (up to WRITE_TRIES times) when
     the database reports a deadlock, a serialization failure or a lock timeout. ``work`` must
     not open another write transaction."""
-    bind = factory.kw.get("bind")
-    serialize = bind is not None and bind.dialect.name == "sqlite"
     for attempt in range(1, WRITE_TRIES + 1):
         try:
-            with (
-                _SQLITE_WRITER if serialize else contextlib.nullcontext(),
-                sql.write_session(factory) as session,
-            ):
+            with sql.write_session(factory) as session:
                 return work(session)
         except Exception as exc:
             if attempt == WRITE_TRIES or not sql.is_retryable(exc):
@@ -157,7 +145,6 @@ def list_networks(
         stmt = stmt.where(or_(N.c.project_id == project_id, N.c.shared.is_(True)))
     stmt = _after(stmt, N, after).order_by(N.c.create_time, N.c.id).limit(limit)
     return [codec.network(row) for row in session.execute(stmt)]
-
 
 
 def _after(stmt: Select[Any], table: Any, after: r.Page | None) -> Select[Any]:

@@ -1,7 +1,6 @@
 """Running one request's work in one write transaction, retried when a concurrent caller won.
 
-A request's function runs inside ``services.sql.write_session`` (on SQLite after this process's
-other writers, queued on a lock): it commits if the function
+A request's function runs inside ``services.sql.write_session``: it commits if the function
 returns, and rolls back everything (segments and allocations alike) if it raises. It is run
 again, a bounded number of times, when the database reports a lost race (deadlock,
 serialisation failure, a locked SQLite file) or the function raises ``Retry`` (a concurrent
@@ -10,10 +9,8 @@ caller created the same segments; the next run finds and returns them).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -38,18 +35,6 @@ class RetriesExhausted(Exception):
     """Every attempt lost a race."""
 
 
-# SQLite lets one writer in at a time. Threads of this process queue on this lock instead of
-# polling the file lock in SQLite's busy handler, which sleeps ever longer between polls.
-_SQLITE_WRITER = threading.Lock()
-
-
-def _writer_turn(factory: sessionmaker[Session]) -> contextlib.AbstractContextManager[object]:
-    bind = factory.kw.get("bind")
-    if bind is not None and bind.dialect.name == "sqlite":
-        return _SQLITE_WRITER
-    return contextlib.nullcontext()
-
-
 def run(
     factory: sessionmaker[Session],
     work: Callable[[Session], T],
@@ -64,7 +49,7 @@ def run(
         if attempt > 1 and on_retry is not None:
             on_retry()
         try:
-            with _writer_turn(factory), sql.write_session(factory) as session:
+            with sql.write_session(factory) as session:
                 return work(session)
         except Retry:
             logger.debug("transaction attempt %d found a concurrent change, retrying", attempt)
