@@ -16,7 +16,7 @@ from typing import TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import sql
-from services.rpc.errors import InvalidArgument
+from services.rpc.errors import InvalidArgument, ServiceError
 from services.typemgr import errors, metrics
 from services.typemgr.db import allocation, transaction
 from services.typemgr.db import holds as hold_rows
@@ -49,23 +49,25 @@ class SegmentManager:
         if not specs and not self.types.tenant_network_types:
             raise errors.NoTenantNetworkTypes()
 
+        # The first attempt inserts straight away: a network's static segments are unique per
+        # index, so one that exists already makes the insert fail, and the next attempt reads
+        # what is there first. A new network (the common case) is spared that read.
+        look_first = [False]
+
+        def existing(session: Session) -> list[Segment]:
+            found = segment_rows.of_network(session, network_id, include_dynamic=False)
+            if found:
+                _check_matches(network_id, found, specs)
+            return found
+
         def work(session: Session) -> tuple[list[Segment], bool]:
-            existing = segment_rows.of_network(session, network_id, include_dynamic=False)
-            if existing:
-                _check_matches(network_id, existing, specs)
-                return existing, False
-            added: list[Segment] = []
+            if look_first[0] and (found := existing(session)):
+                return found, False
             try:
-                for index, spec in enumerate(specs or [None]):
-                    added.append(self._add(session, network_id, index, spec, project_id=project_id))
-            except (errors.SegmentationIdInUse, errors.FlatNetworkInUse):
-                # A concurrent creation of this same network may hold the id: find its segments.
-                mine = {s.id for s in added}
-                found = segment_rows.of_network(session, network_id, include_dynamic=False)
-                if any(s.id not in mine for s in found):
-                    raise transaction.Retry() from None
+                return self._add_all(session, network_id, specs, project_id), True
+            except transaction.Retry:
+                look_first[0] = True
                 raise
-            return added, True
 
         found, created = self._run(work)
         if created:
@@ -76,6 +78,23 @@ class SegmentManager:
                 extra={"network_id": network_id},
             )
         return found
+
+    def _add_all(
+        self, session: Session, network_id: str, specs: Sequence[SegmentSpec], project_id: str
+    ) -> list[Segment]:
+        added: list[Segment] = []
+        try:
+            for index, spec in enumerate(specs or [None]):
+                added.append(self._add(session, network_id, index, spec, project_id=project_id))
+        except ServiceError:
+            # The network may exist already (created earlier, or concurrently, maybe holding
+            # the very id asked for): then its segments are the answer, not this error.
+            mine = {s.id for s in added}
+            found = segment_rows.of_network(session, network_id, include_dynamic=False)
+            if any(s.id not in mine for s in found):
+                raise transaction.Retry() from None
+            raise
+        return added
 
     def list_network_segments(self, network_id: str, include_dynamic: bool) -> list[Segment]:
         """Returns the network's segments (static in index order, then dynamic); empty for a

@@ -224,3 +224,15 @@ def test_threads_sharing_one_sqlite_file_never_get_the_same_id(
         thread.join()
     assert failures == []
     assert sorted(got) == list(range(1, 31))
+
+
+def test_creating_again_returns_the_segments_even_when_the_pool_is_exhausted(
+    make_manager: ManagerFactory,
+) -> None:
+    manager = make_manager(vxlan_vni_ranges="5:5")
+    network_id = net()
+    first = manager.create_network_segments(network_id, [])
+    assert manager.create_network_segments(network_id, []) == first
+    assert manager.create_network_segments(network_id, [SegmentSpec("vxlan")]) == first
+    with pytest.raises(errors.NoTenantNetworkAvailable):
+        manager.create_network_segments(net(), [])
