@@ -181,38 +181,32 @@ def first_free_id(session: Session, pool: Pool, low: int, high: int) -> int | No
 
 def first_gap(session: Session, pool: Pool, low: int, high: int) -> tuple[int, int] | None:
     """Returns the first run of free ids in ``low..high`` as (first, last), or None if every id
-    is allocated. ``last`` may stop short of the run's end when the gap follows a long dense
-    run. The cost depends on how many ids after ``low`` are allocated in a row, never on the
-    width of the window."""
-    ids = _allocated_from(session, pool, low, high, WINDOW)
-    gap = _gap_among(ids, low, high)
-    if gap is not None or len(ids) < WINDOW:
-        return gap
-    return _gap_after_run(session, pool, ids[-1], high)
-
-
-def _gap_among(ids: Sequence[int], low: int, high: int) -> tuple[int, int] | None:
-    """Returns the first gap of ``low..high`` given its first allocated ids (ascending); None
-    if they are consecutive from ``low`` (and reach ``high`` when fewer than WINDOW)."""
-    expected = low
-    for seg_id in ids:
-        if seg_id > expected:
-            return expected, seg_id - 1
-        expected = seg_id + 1
-    if len(ids) < WINDOW and expected <= high:
-        return expected, high
+    is allocated. The cost depends on how many ids after ``low`` are allocated in a row, never
+    on the width of the window. A gap that a concurrent caller fills while it is being looked
+    for is passed over, never mistaken for the end of the window."""
+    while low <= high:
+        ids = _allocated_from(session, pool, low, high, WINDOW)
+        expected = low
+        for seg_id in ids:
+            if seg_id > expected:
+                return expected, seg_id - 1
+            expected = seg_id + 1
+        if len(ids) < WINDOW:
+            return (expected, high) if expected <= high else None
+        low = _skip_run(session, pool, ids[-1], high) + 1
     return None
 
 
-def _gap_after_run(session: Session, pool: Pool, start: int, high: int) -> tuple[int, int] | None:
-    """Returns the gap after the dense run through ``start`` (allocated), within ``high``:
-    gallops with doubling strides while the ids stay dense, then halves the stride that holds
-    a free id until it fits one window, and reads that window."""
+def _skip_run(session: Session, pool: Pool, start: int, high: int) -> int:
+    """Returns ``end >= start`` such that ``start..end`` are all allocated and, when the check
+    was made, a free id lay within the next WINDOW ids (or ``end == high``). Gallops with
+    doubling strides while the ids stay dense, then halves the stride that holds a free id
+    until it is at most one window."""
     end, step = start, 2 * WINDOW
     while True:
         step = min(step, high - end)
         if step <= 0:
-            return None
+            return end
         if not _dense(session, pool, end, step):
             break
         end, step = end + step, step * 2
@@ -223,8 +217,7 @@ def _gap_after_run(session: Session, pool: Pool, start: int, high: int) -> tuple
             end += half
         else:
             bound = end + half
-    ids = _allocated_from(session, pool, end + 1, bound, WINDOW)
-    return _gap_among(ids, end + 1, bound)
+    return end
 
 
 def _allocated_from(session: Session, pool: Pool, low: int, high: int, limit: int) -> list[int]:

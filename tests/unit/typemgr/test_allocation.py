@@ -284,3 +284,25 @@ def test_allocation_reads_a_small_part_of_a_filled_pool(
     assert not found & set(taken)
     # Measured: about 1/40 of a full read at 50%, 1/60 at 99%, 1/11 at 99.9% (40 free ids).
     assert search.steps / 20 < scan.steps / 5, (search.steps, scan.steps)
+
+
+def test_a_gap_filled_during_the_search_is_passed_over_not_taken_for_exhaustion(
+    factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A concurrent caller takes the free id the search has just located by galloping; the
+    search must go on to the next free id instead of reporting the window full."""
+    with sql.write_session(factory) as session:
+        fill(session, VXLAN, (i for i in range(1, 5001) if i not in (1000, 3000)))
+        dense = allocation._dense
+        raced = []
+
+        def dense_then_race(session_: Session, pool: allocation.Pool, after: int, n: int) -> bool:
+            result = dense(session_, pool, after, n)
+            if not result and not raced:
+                raced.append(after)
+                fill(session, VXLAN, [1000])  # another caller wins the gap just found
+            return result
+
+        monkeypatch.setattr(allocation, "_dense", dense_then_race)
+        assert allocation.first_gap(session, VXLAN, 1, 5000) == (3000, 3000)
+        assert raced
