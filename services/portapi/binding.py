@@ -15,7 +15,8 @@ those inputs are still current.
    (another request committed it).
 
 Dynamic segments are reference counted by typemgr: mechmgr records the port as a holder of every
-dynamic segment it allocates while resolving, and after each commit ``Binder`` tells typemgr
+dynamic segment it allocates while resolving, and after a commit that may concern them (a driver
+continued the binding, or the port held dynamic segments before) ``Binder`` tells typemgr
 which dynamic segments the committed levels use (``SyncDynamicSegmentHolds`` with the binding
 generation); typemgr releases the ones no port holds any more. If typemgr cannot be reached at
 that moment the holds stay as they were (nothing is released too early) and the warning is
@@ -82,7 +83,10 @@ class Binder:
             if outcome.committed:
                 metrics.record_result(result, time.perf_counter() - start)
                 _log_result(ticket, result, attempt)
-                self.sync_holds(ticket.port_id, dynamic_segment_ids(result), ticket.generation)
+                if ticket.may_hold_dynamic or may_hold_dynamic(result):
+                    self.sync_holds(
+                        ticket.port_id, dynamic_segment_ids(result), ticket.generation
+                    )
             if outcome.retry is None:
                 return outcome.port
             metrics.CAS_RETRIES.inc()
@@ -90,7 +94,8 @@ class Binder:
                 "binding inputs of port %s changed from generation %d to %d while binding; "
                 "binding again", ticket.port_id, ticket.generation, outcome.retry.generation,
             )
-            ticket = outcome.retry
+            held = ticket.may_hold_dynamic or may_hold_dynamic(result)
+            ticket = replace(outcome.retry, may_hold_dynamic=held or outcome.retry.may_hold_dynamic)
         metrics.BIND_ABORTS.inc()
         logger.warning(
             "gave up binding port %s after %d tries: its inputs kept changing",
@@ -162,6 +167,16 @@ def _commit(session: Session, *, ticket: r.BindTicket, result: r.BindingResult) 
         return _Attempt(False, retry=fresh)
     # Unbound meanwhile, or another request committed a result for the current inputs.
     return _Attempt(False, port=repo.get_port(session, ticket.port_id))
+
+
+def may_hold_dynamic(result: r.BindingResult) -> bool:
+    """True if resolving ``result`` may have made the port hold dynamic segments: mechmgr
+    allocates them only after a driver continued the binding to a further level. Holds are
+    synchronised only then (or when the port held some before), sparing typemgr a call per
+    bind on networks without hierarchical binding."""
+    return any(verdict.outcome == "CONTINUE" for verdict in result.trace) or any(
+        level.segment.is_dynamic for level in result.levels
+    )
 
 
 def dynamic_segment_ids(result: r.BindingResult) -> list[str]:

@@ -153,12 +153,14 @@ def _apply(
     if plan.columns:
         repo.update_port_fields(session, port_id, plan.columns)
     inputs, generation = port.binding.inputs, port.binding.generation
+    held = plan.had_levels and bindings.has_lower_levels(session, port_id)
     if plan.inputs is not None:
         inputs = plan.inputs
         generation = bindings.write_inputs(session, port_id, inputs, had_levels=plan.had_levels)
     if not plan.bind:
         return None, repo.get_port(session, port_id)
-    return r.BindTicket(port_id, port.network_id, generation, inputs, segments), None
+    ticket = r.BindTicket(port_id, port.network_id, generation, inputs, segments, held)
+    return ticket, None
 
 
 def _delete(session: Session, port_id: str) -> r.Port:

@@ -248,6 +248,9 @@ class BindTicket:
     generation: int
     inputs: BindingInputs
     segments: tuple[Segment, ...]
+    may_hold_dynamic: bool = False
+    """The port may hold dynamic segments from an earlier result or resolution, so typemgr must
+    be told which it holds after this one commits, even if the new result uses none."""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,13 @@ B = models.port_bindings
 L = models.port_binding_levels
 
 
+def has_lower_levels(session: Session, port_id: str) -> bool:
+    """True if the port's committed binding has levels below level 0. Only those can bind a
+    dynamic segment: level 0 is offered the network's static segments."""
+    stmt = select(L.c.level).where(L.c.port_id == port_id, L.c.level > 0).limit(1)
+    return session.execute(stmt).first() is not None
+
+
 def write_inputs(
     session: Session, port_id: str, inputs: r.BindingInputs, *, had_levels: bool
 ) -> int:

@@ -247,3 +247,41 @@ def test_concurrent_host_changes_always_end_with_the_binding_of_the_final_inputs
         else:
             assert stored.binding.result.state == r.UNBOUND
             assert level_count(env, port.id) == 0
+
+
+class RecordingHolds:
+    """Records the SyncDynamicSegmentHolds calls portapi would make to typemgr."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[str], int]] = []
+
+    def sync_dynamic_segment_holds(self, port_id: str, segment_ids: list[str], generation: int):
+        self.calls.append((port_id, list(segment_ids), generation))
+
+
+def test_holds_are_synced_only_when_the_port_may_hold_dynamic_segments(env: Env) -> None:
+    holds = RecordingHolds()
+    ports = PortManager(env.factory, binding.Binder(env.factory, env.resolver, 3, holds))
+    dynamic = r.Segment("dyn-1", "net-1", "vlan", "physnet1", 300, 1500, is_dynamic=True)
+
+    plain = ports.create(r.PortSpec("net-1", inputs=r.BindingInputs(host_id="compute-1")), None)
+    assert holds.calls == []  # a plain binding costs no call to typemgr
+
+    def hierarchical(ticket: r.BindTicket) -> r.BindingResult:
+        return r.BindingResult(
+            state=r.BOUND,
+            vif_type="ovs",
+            levels=(r.BindingLevel(0, "fabric", SEGMENT), r.BindingLevel(1, "ovs", dynamic)),
+            trace=(r.Verdict(0, "fabric", "CONTINUE"), r.Verdict(1, "ovs", "COMPLETE")),
+        )
+
+    env.resolver.result = hierarchical
+    ports.update(plain.id, r.PortUpdate(host_id="compute-2"))
+    assert holds.calls == [(plain.id, ["dyn-1"], 2)]
+
+    env.resolver.result = None  # the next host binds without a dynamic segment
+    ports.update(plain.id, r.PortUpdate(host_id="compute-3"))
+    assert holds.calls[-1] == (plain.id, [], 3)  # the old hold is let go
+
+    ports.update(plain.id, r.PortUpdate(host_id="compute-4"))
+    assert len(holds.calls) == 2  # nothing held any more: no call
