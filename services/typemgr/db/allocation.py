@@ -12,8 +12,9 @@ Two paths, as in Neutron:
 Finding a free id never looks at every possible id, nor at every allocated one. It starts at a
 random id of the ranges; if that id is free it is taken (so that allocated ids stay spread
 evenly and concurrent callers rarely meet). Otherwise one indexed query reads the next
-``WINDOW`` allocated ids and finds the first gap among them, and a random id of that gap is
-taken. Only when those ``WINDOW`` ids are all consecutive does the search gallop along the
+``FIRST_WINDOW`` allocated ids, then if need be the next ``WINDOW``, and finds the first gap
+among them; a random id of that gap is taken. Only when those ids are all consecutive does the
+search gallop along the
 primary key index with ``ORDER BY id LIMIT 1 OFFSET n`` probes (a run of n ids is dense exactly
 when the n-th allocated id after its start is start + n), doubling n until the run ends and
 halving it to find where. The search wraps around the ranges. Its work is proportional to the
@@ -43,8 +44,11 @@ logger = logging.getLogger(__name__)
 
 MAX_POOL_ATTEMPTS = 32
 """How many ids a pool allocation tries before giving up to concurrent callers."""
+FIRST_WINDOW = 16
+"""How many allocated ids the first query of a search reads: runs are short in most pools."""
 WINDOW = 256
-"""How many allocated ids one query reads into Python; longer runs are skipped by galloping."""
+"""How many allocated ids a further query reads into Python; longer runs are skipped by
+galloping."""
 
 _random = random.SystemRandom()
 
@@ -184,16 +188,18 @@ def first_gap(session: Session, pool: Pool, low: int, high: int) -> tuple[int, i
     is allocated. The cost depends on how many ids after ``low`` are allocated in a row, never
     on the width of the window. A gap that a concurrent caller fills while it is being looked
     for is passed over, never mistaken for the end of the window."""
+    limit = FIRST_WINDOW
     while low <= high:
-        ids = _allocated_from(session, pool, low, high, WINDOW)
+        ids = _allocated_from(session, pool, low, high, limit)
         expected = low
         for seg_id in ids:
             if seg_id > expected:
                 return expected, seg_id - 1
             expected = seg_id + 1
-        if len(ids) < WINDOW:
+        if len(ids) < limit:
             return (expected, high) if expected <= high else None
-        low = _skip_run(session, pool, ids[-1], high) + 1
+        low = ids[-1] + 1 if limit < WINDOW else _skip_run(session, pool, ids[-1], high) + 1
+        limit = WINDOW
     return None
 
 
