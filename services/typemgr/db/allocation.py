@@ -240,7 +240,7 @@ def _allocated_from(session: Session, pool: Pool, low: int, high: int, limit: in
         .order_by(SegmentAllocation.segmentation_id)
         .limit(limit)
     )
-    return [int(seg_id) for seg_id in session.connection().scalars(query)]
+    return [int(seg_id) for seg_id in session.connection().scalars(query).all()]
 
 
 def _dense(session: Session, pool: Pool, after: int, count: int) -> bool:
