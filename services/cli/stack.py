@@ -115,7 +115,7 @@ class StackConfig:
     ports: Mapping[str, int] = field(default_factory=dict)
     metrics_ports: Mapping[str, int] = field(default_factory=dict)
     database_urls: Mapping[str, str] = field(default_factory=dict)
-    type_drivers: str = "flat,vlan,vxlan"
+    type_drivers: str = "local,flat,vlan,gre,vxlan,geneve"
     tenant_network_types: str = "vxlan"
     flat_networks: str = "physnet1"
     network_vlan_ranges: str = "physnet1:100:199"
