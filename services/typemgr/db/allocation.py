@@ -32,8 +32,9 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -51,6 +52,47 @@ WINDOW = 256
 galloping."""
 
 _random = random.SystemRandom()
+
+# The statements of the allocation path are built once: building a statement and its cache key
+# costs more CPU than running it. Every call passes its values as parameters.
+_ALLOCATIONS = cast(Table, SegmentAllocation.__table__)
+_A = _ALLOCATIONS.c
+_R = cast(Table, SegmentRange.__table__).c
+_IN_POOL = (
+    _A.network_type == bindparam("network_type"),
+    _A.physical_network == bindparam("physical_network"),
+)
+_POOL_RANGES = (
+    select(_R.minimum, _R.maximum, _R.shared, _R.project_id)
+    .where(
+        _R.network_type == bindparam("network_type"),
+        _R.physical_network == bindparam("physical_network"),
+    )
+    .order_by(_R.minimum)
+)
+_ALLOCATED_FROM = (
+    select(_A.segmentation_id)
+    .where(*_IN_POOL, _A.segmentation_id >= bindparam("low"))
+    .where(_A.segmentation_id <= bindparam("high"))
+    .order_by(_A.segmentation_id)
+    .limit(bindparam("limit"))
+)
+_NTH_ABOVE = (
+    select(_A.segmentation_id)
+    .where(*_IN_POOL, _A.segmentation_id > bindparam("after"))
+    .order_by(_A.segmentation_id)
+    .offset(bindparam("skip"))
+    .limit(1)
+)
+
+
+def _insert_statement(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(_ALLOCATIONS).on_conflict_do_nothing().returning(_A.segmentation_id)
+
+
+_INSERT = {name: _insert_statement(name) for name in ("postgresql", "sqlite")}
+_RELEASE = delete(_ALLOCATIONS).where(_A.segment_id.in_(bindparam("segment_ids", expanding=True)))
 
 
 class IdTaken(Exception):
@@ -122,23 +164,7 @@ def pool_ranges(session: Session, pool: Pool, owner: str = "") -> list[IdRange]:
     """Returns the shared ranges of ``pool`` (``owner`` empty) or those reserved for project
     ``owner``, lowest first. Raises NoRanges if the pool has no range at all, whoever owns
     it."""
-    rows = (
-        session.connection()
-        .execute(
-            select(
-                SegmentRange.minimum,
-                SegmentRange.maximum,
-                SegmentRange.shared,
-                SegmentRange.project_id,
-            )
-            .where(
-                SegmentRange.network_type == pool.network_type,
-                SegmentRange.physical_network == pool.physical_network,
-            )
-            .order_by(SegmentRange.minimum)
-        )
-        .all()
-    )
+    rows = session.connection().execute(_POOL_RANGES, _pool_params(pool)).all()
     if not rows:
         raise NoRanges()
     return [
@@ -229,38 +255,15 @@ def _skip_run(session: Session, pool: Pool, start: int, high: int) -> int:
 def _allocated_from(session: Session, pool: Pool, low: int, high: int, limit: int) -> list[int]:
     """Returns the first ``limit`` allocated ids of ``low..high``, ascending (an index range
     scan that stops after ``limit`` entries)."""
-    query = (
-        select(SegmentAllocation.segmentation_id)
-        .where(
-            SegmentAllocation.network_type == pool.network_type,
-            SegmentAllocation.physical_network == pool.physical_network,
-            SegmentAllocation.segmentation_id >= low,
-            SegmentAllocation.segmentation_id <= high,
-        )
-        .order_by(SegmentAllocation.segmentation_id)
-        .limit(limit)
-    )
-    return [int(seg_id) for seg_id in session.connection().scalars(query).all()]
+    params = {**_pool_params(pool), "low": low, "high": high, "limit": limit}
+    return [int(seg_id) for seg_id in session.connection().scalars(_ALLOCATED_FROM, params)]
 
 
 def _dense(session: Session, pool: Pool, after: int, count: int) -> bool:
     """Returns True if every id of ``after + 1 .. after + count`` is allocated: the count-th
     allocated id above ``after`` is ``after + count`` exactly then (ids are unique)."""
-    found = (
-        session.connection()
-        .scalars(
-            select(SegmentAllocation.segmentation_id)
-            .where(
-                SegmentAllocation.network_type == pool.network_type,
-                SegmentAllocation.physical_network == pool.physical_network,
-                SegmentAllocation.segmentation_id > after,
-            )
-            .order_by(SegmentAllocation.segmentation_id)
-            .offset(count - 1)
-            .limit(1)
-        )
-        .first()
-    )
+    params = {**_pool_params(pool), "after": after, "skip": count - 1}
+    found = session.connection().scalars(_NTH_ABOVE, params).first()
     return found is not None and int(found) == after + count
 
 
@@ -268,20 +271,14 @@ def _try_insert(session: Session, pool: Pool, segmentation_id: int, segment_id: 
     """Inserts the allocation; returns False (and leaves the transaction usable) if the id is
     already allocated. ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: on PostgreSQL a
     concurrent uncommitted insert of the same id is waited for, then decides."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(SegmentAllocation)
-        .values(
-            network_type=pool.network_type,
-            physical_network=pool.physical_network,
-            segmentation_id=segmentation_id,
-            segment_id=segment_id,
-            allocated_at=datetime.now(UTC),
-        )
-        .on_conflict_do_nothing()
-        .returning(SegmentAllocation.segmentation_id)
-    )
-    return session.connection().execute(statement).first() is not None
+    connection = session.connection()
+    values = {
+        **_pool_params(pool),
+        "segmentation_id": segmentation_id,
+        "segment_id": segment_id,
+        "allocated_at": datetime.now(UTC),
+    }
+    return connection.execute(_INSERT[connection.dialect.name], values).first() is not None
 
 
 def release(session: Session, segment_ids: Iterable[str]) -> int:
@@ -290,5 +287,9 @@ def release(session: Session, segment_ids: Iterable[str]) -> int:
     ids = list(segment_ids)
     if not ids:
         return 0
-    statement = delete(SegmentAllocation).where(SegmentAllocation.segment_id.in_(ids))
-    return int(session.connection().execute(statement).rowcount or 0)
+    result = session.connection().execute(_RELEASE, {"segment_ids": ids})
+    return int(result.rowcount or 0)
+
+
+def _pool_params(pool: Pool) -> dict[str, Any]:
+    return {"network_type": pool.network_type, "physical_network": pool.physical_network}

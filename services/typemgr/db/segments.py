@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,8 @@ _COLUMNS = (
     _N.segment_index,
 )
 """The columns a Segment is made of, read with Core (no ORM objects on the hot path)."""
+_INSERT = insert(cast(Table, NetworkSegment.__table__))
+"""Built once; each call passes the row as parameters."""
 
 
 def to_segment(row: Any) -> Segment:
@@ -57,17 +59,18 @@ def add(session: Session, segment: Segment) -> None:
     # No savepoint: a violation ends the request's transaction, which runs again from scratch.
     try:
         session.connection().execute(
-            insert(NetworkSegment).values(
-                id=segment.id,
-                network_id=segment.network_id,
-                network_type=segment.network_type,
-                physical_network=segment.physical_network,
-                segmentation_id=segment.segmentation_id,
-                mtu=segment.mtu,
-                is_dynamic=segment.is_dynamic,
-                segment_index=segment.segment_index,
-                created_at=datetime.now(UTC),
-            )
+            _INSERT,
+            {
+                "id": segment.id,
+                "network_id": segment.network_id,
+                "network_type": segment.network_type,
+                "physical_network": segment.physical_network,
+                "segmentation_id": segment.segmentation_id,
+                "mtu": segment.mtu,
+                "is_dynamic": segment.is_dynamic,
+                "segment_index": segment.segment_index,
+                "created_at": datetime.now(UTC),
+            },
         )
     except IntegrityError as exc:
         if sql.is_unique_violation(exc):
