@@ -54,6 +54,13 @@ CONFLICT_RETRIES = Counter(
     "Pool ids a concurrent caller took between the search and the insert, by network type.",
     ["network_type"],
 )
+SINGLE_STATEMENT = Counter(
+    "ml2_typemgr_single_statement_allocations_total",
+    "Tenant segments tried in one statement (PostgreSQL), by network type and result: "
+    "allocated, or general (the general path decided: no range in the first pool, a dense "
+    "window, an id taken concurrently).",
+    ["network_type", "result"],
+)
 TRANSACTION_RETRIES = Counter(
     "ml2_typemgr_transaction_retries_total",
     "Request transactions run again after losing a race (concurrent creation, deadlock, lock).",

@@ -9,16 +9,19 @@ the same segment, and a lost race is retried a bounded number of times (``db.tra
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import sql
 from services.rpc.errors import InvalidArgument, ServiceError
 from services.typemgr import errors, metrics
-from services.typemgr.db import allocation, transaction
+from services.typemgr.db import allocation, single_statement, transaction
 from services.typemgr.db import holds as hold_rows
 from services.typemgr.db import segments as segment_rows
 from services.typemgr.drivers import base
@@ -36,6 +39,11 @@ class SegmentManager:
     def __init__(self, types: TypeManager, factory: sessionmaker[Session]) -> None:
         self.types = types
         self.factory = factory
+        bind = factory.kw.get("bind")
+        # On PostgreSQL a new network's tenant segment is first tried in one statement.
+        self.autocommit: Engine | None = None
+        if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+            self.autocommit = bind.execution_options(isolation_level="AUTOCOMMIT")
 
     def create_network_segments(
         self, network_id: str, specs: Sequence[SegmentSpec], project_id: str = ""
@@ -48,6 +56,15 @@ class SegmentManager:
         self.types.validate_all(specs, "segments")
         if not specs and not self.types.tenant_network_types:
             raise errors.NoTenantNetworkTypes()
+        quick = self._single_statement(network_id, specs, project_id)
+        if quick is not None:
+            logger.info(
+                "network %s has segments %s",
+                network_id,
+                _describe(quick),
+                extra={"network_id": network_id},
+            )
+            return [quick]
 
         # The first attempt inserts straight away: a network's static segments are unique per
         # index, so one that exists already makes the insert fail, and the next attempt reads
@@ -95,6 +112,54 @@ class SegmentManager:
                 raise transaction.Retry() from None
             raise
         return added
+
+    def _single_statement(
+        self, network_id: str, specs: Sequence[SegmentSpec], project_id: str
+    ) -> Segment | None:
+        """Tries the one-statement path for a network with one partial segment (or a tenant
+        segment of the first tenant type); returns the stored segment, or None when the general
+        path must run (not PostgreSQL, other requests, or the statement found nothing)."""
+        if self.autocommit is None or len(specs) > 1:
+            return None
+        spec = specs[0] if specs else SegmentSpec(self.types.tenant_network_types[0])
+        driver = self.types.drivers[spec.network_type]
+        if driver.allocation is not base.Allocation.POOL or spec.segmentation_id is not None:
+            return None
+        candidates = [
+            single_statement.Candidate(physnet, owner, driver.mtu(physnet))
+            for owner in ((project_id,) if project_id else ()) + ("",)
+            for physnet in driver.pools_for(spec)
+        ]
+        segment_id = str(uuid.uuid4())
+        started = time.perf_counter()
+        try:
+            with self.autocommit.connect() as connection:
+                stored = single_statement.allocate_tenant_segment(
+                    connection,
+                    network_id=network_id,
+                    segment_id=segment_id,
+                    network_type=spec.network_type,
+                    candidates=candidates,
+                )
+        except IntegrityError:
+            stored = None  # the network has segments already: the general path answers
+        if stored is None:
+            metrics.SINGLE_STATEMENT.labels(spec.network_type, "general").inc()
+            return None
+        metrics.SINGLE_STATEMENT.labels(spec.network_type, "allocated").inc()
+        metrics.ALLOCATIONS.labels(spec.network_type, "allocated").inc()
+        metrics.ALLOCATION_ATTEMPTS.labels(spec.network_type).observe(1)
+        metrics.ALLOCATION_SECONDS.labels(spec.network_type).observe(time.perf_counter() - started)
+        return Segment(
+            id=segment_id,
+            network_id=network_id,
+            network_type=spec.network_type,
+            physical_network=stored.physical_network,
+            segmentation_id=stored.segmentation_id,
+            mtu=stored.mtu,
+            is_dynamic=False,
+            segment_index=0,
+        )
 
     def list_network_segments(self, network_id: str, include_dynamic: bool) -> list[Segment]:
         """Returns the network's segments (static in index order, then dynamic); empty for a
