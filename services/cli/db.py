@@ -113,8 +113,10 @@ def _each(
         try:
             results.append({"service": service, "database": _shown(url), **work(service, url)})
         except Exception as exc:  # one line per failed service; the exit status says it failed
-            reason = str(exc) if isinstance(exc, migrations.SchemaError) else (
-                f"{type(exc).__name__}: {exc}"
+            reason = (
+                str(exc)
+                if isinstance(exc, migrations.SchemaError)
+                else (f"{type(exc).__name__}: {exc}")
             )
             print(f"ml2 db {args.action}: {service}: {reason.splitlines()[0]}", file=sys.stderr)
             status = 1

@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 SERVICE = "mechmgr"
 # Driver processes come and go (rolling updates): retry connecting within seconds, not minutes.
 
+
 def main() -> None:
     """Runs mechmgr until SIGTERM or SIGINT; exits with status 2 on bad configuration and 1 if
     the database cannot be prepared."""

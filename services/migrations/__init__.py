@@ -289,9 +289,7 @@ def _adopt_unversioned(connection: Connection, service: str) -> bool:
     if not ours:
         return False
     for table, columns in sorted(first.items()):
-        found = (
-            {c["name"] for c in inspector.get_columns(table)} if table in existing else set()
-        )
+        found = {c["name"] for c in inspector.get_columns(table)} if table in existing else set()
         if found != columns:
             raise SchemaError(
                 f"the {service} database holds tables ({', '.join(sorted(ours))}) but no "

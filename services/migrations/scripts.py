@@ -97,9 +97,13 @@ def base(service: str) -> str:
 
 def next_revision_id(service: str) -> str:
     """The id a new revision of ``service`` gets: one more than the highest, four digits."""
-    numbers = [
-        int(rev.revision)
-        for rev in script_directory(service).walk_revisions()
-        if rev.revision.isdigit()
-    ] if is_versioned(service) else []
+    numbers = (
+        [
+            int(rev.revision)
+            for rev in script_directory(service).walk_revisions()
+            if rev.revision.isdigit()
+        ]
+        if is_versioned(service)
+        else []
+    )
     return f"{max(numbers, default=0) + 1:04d}"

@@ -51,7 +51,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_TRIES = 10
 
 
-
 class Binder:
     """Runs the bind flow for one port at a time; safe to share between threads."""
 
@@ -84,22 +83,24 @@ class Binder:
                 metrics.record_result(result, time.perf_counter() - start)
                 _log_result(ticket, result, attempt)
                 if ticket.may_hold_dynamic or may_hold_dynamic(result):
-                    self.sync_holds(
-                        ticket.port_id, dynamic_segment_ids(result), ticket.generation
-                    )
+                    self.sync_holds(ticket.port_id, dynamic_segment_ids(result), ticket.generation)
             if outcome.retry is None:
                 return outcome.port
             metrics.CAS_RETRIES.inc()
             logger.info(
                 "binding inputs of port %s changed from generation %d to %d while binding; "
-                "binding again", ticket.port_id, ticket.generation, outcome.retry.generation,
+                "binding again",
+                ticket.port_id,
+                ticket.generation,
+                outcome.retry.generation,
             )
             held = ticket.may_hold_dynamic or may_hold_dynamic(result)
             ticket = replace(outcome.retry, may_hold_dynamic=held or outcome.retry.may_hold_dynamic)
         metrics.BIND_ABORTS.inc()
         logger.warning(
             "gave up binding port %s after %d tries: its inputs kept changing",
-            ticket.port_id, self._max_tries,
+            ticket.port_id,
+            self._max_tries,
         )
         raise portapi_errors.BindingConflict(ticket.port_id, self._max_tries)
 
@@ -115,7 +116,9 @@ class Binder:
             logger.warning(
                 "cannot tell typemgr which dynamic segments port %s uses (generation %d): %s; "
                 "its holds stay until the port's next binding change",
-                port_id, generation, exc,
+                port_id,
+                generation,
+                exc,
                 extra={"port_id": port_id},
             )
 
@@ -205,8 +208,11 @@ def checked(result: r.BindingResult) -> r.BindingResult:
     with reason MECHANISM_MANAGER_ERROR saying what was wrong. A FAILED result always leaves
     with at least one reason and a failure message."""
     if result.state == r.BOUND:
-        if result.levels and result.vif_type not in ("", r.VIF_TYPE_UNBOUND,
-                                                     r.VIF_TYPE_BINDING_FAILED):
+        if result.levels and result.vif_type not in (
+            "",
+            r.VIF_TYPE_UNBOUND,
+            r.VIF_TYPE_BINDING_FAILED,
+        ):
             return result
         return failed(
             r.MECHANISM_MANAGER_ERROR,
@@ -220,8 +226,10 @@ def checked(result: r.BindingResult) -> r.BindingResult:
         )
     has_reason = any(verdict.reasons for verdict in result.trace)
     if not has_reason:
-        missing = failed(r.MECHANISM_MANAGER_ERROR,
-                         "the mechanism manager reported a failed binding without reasons")
+        missing = failed(
+            r.MECHANISM_MANAGER_ERROR,
+            "the mechanism manager reported a failed binding without reasons",
+        )
         result = replace(result, trace=(*result.trace, *missing.trace))
     message = result.failure_message or _summary(result)
     return replace(result, vif_type=r.VIF_TYPE_BINDING_FAILED, levels=(), failure_message=message)
@@ -240,10 +248,17 @@ def _log_result(ticket: r.BindTicket, result: r.BindingResult, attempt: int) -> 
     if result.state == r.BOUND:
         logger.debug(
             "bound port %s on host %s: vif_type %s (generation %d, attempt %d)",
-            ticket.port_id, ticket.inputs.host_id, result.vif_type, ticket.generation, attempt,
+            ticket.port_id,
+            ticket.inputs.host_id,
+            result.vif_type,
+            ticket.generation,
+            attempt,
         )
     else:
         logger.warning(
             "binding port %s on host %s failed: %s (generation %d)",
-            ticket.port_id, ticket.inputs.host_id, result.failure_message, ticket.generation,
+            ticket.port_id,
+            ticket.inputs.host_id,
+            result.failure_message,
+            ticket.generation,
         )

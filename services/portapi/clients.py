@@ -95,7 +95,6 @@ class SegmentClient:
             if not isinstance(exc, errors.NotFound):
                 raise exc from None
 
-
     def sync_dynamic_segment_holds(
         self, holder: str, segment_ids: Sequence[str], generation: int
     ) -> None:

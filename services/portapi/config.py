@@ -103,8 +103,8 @@ def _check_address(name: str, value: str) -> None:
 def ensure_sqlite_directory(url: str) -> None:
     """Creates the directory of a ``sqlite:///path`` database file if it does not exist."""
     prefix = "sqlite:///"
-    if url.startswith(prefix) and url[len(prefix):] not in ("", ":memory:"):
-        Path(url[len(prefix):]).parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith(prefix) and url[len(prefix) :] not in ("", ":memory:"):
+        Path(url[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)
 
 
 def log_settings() -> tuple[str, str]:

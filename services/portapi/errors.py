@@ -93,8 +93,7 @@ class MacAddressInUse(errors.AlreadyExists):
 
     def __init__(self, network_id: str, mac_address: str) -> None:
         super().__init__(
-            f"port.mac_address: {mac_address} is already used by a port of network "
-            f"{network_id!r}",
+            f"port.mac_address: {mac_address} is already used by a port of network {network_id!r}",
             network_id=network_id,
             mac_address=mac_address,
             field="port.mac_address",

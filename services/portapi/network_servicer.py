@@ -36,9 +36,7 @@ class NetworkServicer(network_service_pb2_grpc.NetworkServiceServicer):
         self, request: network_service_pb2.ListNetworksRequest, context: Any
     ) -> network_service_pb2.ListNetworksResponse:
         project_id = validate.bounded("project_id", request.project_id.strip())
-        networks, token = self._manager.list_page(
-            project_id, request.page_size, request.page_token
-        )
+        networks, token = self._manager.list_page(project_id, request.page_size, request.page_token)
         return network_service_pb2.ListNetworksResponse(
             networks=[convert.network_msg(n) for n in networks], next_page_token=token
         )

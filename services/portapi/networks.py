@@ -52,8 +52,13 @@ class NetworkManager:
             if existing.status != r.NETWORK_CREATING:
                 return existing
             network_id = existing.id
-            spec = r.NetworkSpec(existing.name, existing.project_id, existing.shared,
-                                 existing.admin_state_up, spec.segments)
+            spec = r.NetworkSpec(
+                existing.name,
+                existing.project_id,
+                existing.shared,
+                existing.admin_state_up,
+                spec.segments,
+            )
         self._allocate(network_id, spec)
         return self.get(network_id)
 
@@ -90,7 +95,8 @@ class NetworkManager:
         self._release_quietly(network_id)
         raise errors.Aborted(
             f"network {network_id!r} was deleted while it was being created",
-            reason="NETWORK_DELETED", network_id=network_id,
+            reason="NETWORK_DELETED",
+            network_id=network_id,
         )
 
     def _release_quietly(self, network_id: str) -> None:
@@ -100,7 +106,9 @@ class NetworkManager:
         except errors.ServiceError as exc:
             logger.error(
                 "network %s: typemgr may hold segments of this network that was not created; "
-                "release them with ReleaseNetworkSegments: %s", network_id, exc,
+                "release them with ReleaseNetworkSegments: %s",
+                network_id,
+                exc,
                 extra={"network_id": network_id},
             )
 

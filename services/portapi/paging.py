@@ -46,9 +46,7 @@ def decode(token: str, filters: Mapping[str, str]) -> r.Page | None:
         page = r.Page(datetime.fromisoformat(doc["t"]), str(doc["i"]))
         fingerprint = doc["f"]
     except (ValueError, KeyError, TypeError):
-        raise errors.InvalidArgument(
-            "page_token", "is not a token this service issued"
-        ) from None
+        raise errors.InvalidArgument("page_token", "is not a token this service issued") from None
     if fingerprint != _fingerprint(filters):
         raise errors.InvalidArgument(
             "page_token", "was issued for a request with other filters; keep the filters fixed"

@@ -94,13 +94,18 @@ def port_update(request: port_service_pb2.UpdatePortRequest) -> r.PortUpdate:
         name=validate.bounded("port.name", port.name) if wanted("name") else None,
         admin_state_up=port.admin_state_up if wanted("admin_state_up") else None,
         device_id=validate.bounded("port.device_id", port.device_id)
-        if wanted("device_id") else None,
+        if wanted("device_id")
+        else None,
         device_owner=validate.bounded("port.device_owner", port.device_owner)
-        if wanted("device_owner") else None,
+        if wanted("device_owner")
+        else None,
         host_id=validate.host("port.binding.host_id", binding.host_id)
-        if wanted("binding.host_id") else None,
+        if wanted("binding.host_id")
+        else None,
         vnic_type=convert.vnic_type("port.binding.vnic_type", binding.vnic_type)
-        if wanted("binding.vnic_type") else None,
+        if wanted("binding.vnic_type")
+        else None,
         profile=validate.profile("port.binding.profile", convert.struct_to_dict(binding.profile))
-        if wanted("binding.profile") else None,
+        if wanted("binding.profile")
+        else None,
     )

@@ -52,8 +52,9 @@ class PortManager:
             try:
                 ticket, port = repo.run_write(
                     self._factory,
-                    functools.partial(_insert, port_id=port_id, spec=spec, mac=mac,
-                                      request_id=request_id),
+                    functools.partial(
+                        _insert, port_id=port_id, spec=spec, mac=mac, request_id=request_id
+                    ),
                 )
             except sa_exc.IntegrityError as exc:
                 if not sql.is_unique_violation(exc):

@@ -89,7 +89,9 @@ def main() -> None:
     )
     logger.info(
         "typemgr at %s, mechmgr at %s, database %s",
-        settings.typemgr_address, settings.mechmgr_address, engine.url.render_as_string(),
+        settings.typemgr_address,
+        settings.mechmgr_address,
+        engine.url.render_as_string(),
     )
 
     def on_stop() -> None:

@@ -27,9 +27,20 @@ ALLOWED_PATHS = (*PORT_PATHS, *BINDING_PATHS)
 
 _READ_ONLY = frozenset(
     {
-        "id", "network_id", "project_id", "mac_address", "status", "create_time", "update_time",
-        "binding.vif_type", "binding.vif_details", "binding.state", "binding.levels",
-        "binding.trace", "binding.failure_message", "binding.generation",
+        "id",
+        "network_id",
+        "project_id",
+        "mac_address",
+        "status",
+        "create_time",
+        "update_time",
+        "binding.vif_type",
+        "binding.vif_details",
+        "binding.state",
+        "binding.levels",
+        "binding.trace",
+        "binding.failure_message",
+        "binding.generation",
     }
 )
 

@@ -27,9 +27,7 @@ def required(field: str, value: str) -> str:
 def bounded(field: str, value: str, limit: int = NAME_MAX_LEN) -> str:
     """Returns ``value``; raises if it is longer than ``limit`` characters."""
     if len(value) > limit:
-        raise errors.InvalidArgument(
-            field, f"must be at most {limit} characters, got {len(value)}"
-        )
+        raise errors.InvalidArgument(field, f"must be at most {limit} characters, got {len(value)}")
     return value
 
 

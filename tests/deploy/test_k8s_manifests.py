@@ -129,9 +129,7 @@ def test_every_service_with_a_database_upgrades_it_in_an_init_container(overlay:
         assert init["securityContext"] == container["securityContext"]
         assert init["command"][:3] == ["python", "-m", "services.cli"]
         args = main.build_parser().parse_args(init["command"][3:])
-        assert (args.action, args.service, args.database_url) == (
-            "upgrade", name, f"$({url_var})"
-        )
+        assert (args.action, args.service, args.database_url) == ("upgrade", name, f"$({url_var})")
         # Kubernetes expands $(VAR) only for variables of the same container.
         (url_env,) = [e for e in init["env"] if e["name"] == url_var]
         assert url_env in container["env"]

@@ -64,9 +64,7 @@ def mechmgr_with_two_revisions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         (directory / source.name).write_text(source.read_text())
     (directory / "0002_heartbeat_index.py").write_text(SECOND_REVISION)
     real = scripts.versions_dir
-    monkeypatch.setattr(
-        scripts, "versions_dir", lambda s: directory if s == "mechmgr" else real(s)
-    )
+    monkeypatch.setattr(scripts, "versions_dir", lambda s: directory if s == "mechmgr" else real(s))
     yield
 
 
@@ -317,8 +315,12 @@ def test_ml2_db_on_one_postgresql_database_for_every_service(postgres_url: str) 
 
 def test_ml2_db_names_the_service_and_exits_1_when_the_database_is_unreachable() -> None:
     result = ml2(
-        "db", "upgrade", "--service", "mechmgr",
-        "--database-url", "postgresql+psycopg://nobody@127.0.0.1:1/none",
+        "db",
+        "upgrade",
+        "--service",
+        "mechmgr",
+        "--database-url",
+        "postgresql+psycopg://nobody@127.0.0.1:1/none",
     )
     assert result.returncode == 1
     assert result.stderr.startswith("ml2 db upgrade: mechmgr: OperationalError")

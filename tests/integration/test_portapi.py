@@ -139,8 +139,12 @@ class PortApi:
         return list(self.networks.ListNetworks(request, timeout=TIMEOUT).networks)
 
     def create_port(self, network_id: str, host: str = "", **fields: Any) -> Any:
-        port = port_pb2.Port(network_id=network_id, admin_state_up=True,
-                             binding=binding_pb2.PortBinding(host_id=host), **fields)
+        port = port_pb2.Port(
+            network_id=network_id,
+            admin_state_up=True,
+            binding=binding_pb2.PortBinding(host_id=host),
+            **fields,
+        )
         request = port_service_pb2.CreatePortRequest(port=port)
         return self.ports.CreatePort(request, timeout=TIMEOUT).port
 
@@ -165,8 +169,9 @@ class PortApi:
             return str(reply.read().decode())
 
 
-def database_urls(backend: str, tmp: Path, request: pytest.FixtureRequest,
-                  names: tuple[str, ...]) -> tuple[dict[str, str], list[str]]:
+def database_urls(
+    backend: str, tmp: Path, request: pytest.FixtureRequest, names: tuple[str, ...]
+) -> tuple[dict[str, str], list[str]]:
     """Returns one database URL per service name, and the PostgreSQL ones to drop afterwards."""
     if backend == "sqlite":
         return {name: f"sqlite:///{tmp / f'{name}.db'}" for name in names}, []
@@ -176,26 +181,43 @@ def database_urls(backend: str, tmp: Path, request: pytest.FixtureRequest,
 
 
 def start_stack(backend: str, tmp: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
-    urls, to_drop = database_urls(backend, tmp, request,
-                                  ("typemgr", "mechmgr", "portapi", "portapi_b"))
+    urls, to_drop = database_urls(
+        backend, tmp, request, ("typemgr", "mechmgr", "portapi", "portapi_b")
+    )
     stack = Stack(backend, tmp / "logs", urls=urls)
     try:
-        stack.start("typemgr", "services.typemgr", {
-            **TYPEMGR_CONFIG, "TYPEMGR_LISTEN": "127.0.0.1:0", "TYPEMGR_METRICS_PORT": "0",
-            "TYPEMGR_DATABASE_URL": urls["typemgr"],
-        })
+        stack.start(
+            "typemgr",
+            "services.typemgr",
+            {
+                **TYPEMGR_CONFIG,
+                "TYPEMGR_LISTEN": "127.0.0.1:0",
+                "TYPEMGR_METRICS_PORT": "0",
+                "TYPEMGR_DATABASE_URL": urls["typemgr"],
+            },
+        )
         drivers = []
         for name in ("openvswitch", "linuxbridge"):
-            process = stack.start(name, f"services.mechmgr.drivers.{name}", {
-                "MECHDRIVER_LISTEN": "127.0.0.1:0", "MECHDRIVER_METRICS_PORT": "0",
-            })
+            process = stack.start(
+                name,
+                f"services.mechmgr.drivers.{name}",
+                {
+                    "MECHDRIVER_LISTEN": "127.0.0.1:0",
+                    "MECHDRIVER_METRICS_PORT": "0",
+                },
+            )
             drivers.append(f"{name}={process.address}")
-        stack.start("mechmgr", "services.mechmgr", {
-            "MECHMGR_LISTEN": "127.0.0.1:0", "MECHMGR_METRICS_PORT": "0",
-            "MECHMGR_DATABASE_URL": urls["mechmgr"],
-            "MECHMGR_MECHANISM_DRIVERS": ",".join(drivers),
-            "MECHMGR_TYPEMGR_ADDRESS": stack.processes["typemgr"].address,
-        })
+        stack.start(
+            "mechmgr",
+            "services.mechmgr",
+            {
+                "MECHMGR_LISTEN": "127.0.0.1:0",
+                "MECHMGR_METRICS_PORT": "0",
+                "MECHMGR_DATABASE_URL": urls["mechmgr"],
+                "MECHMGR_MECHANISM_DRIVERS": ",".join(drivers),
+                "MECHMGR_TYPEMGR_ADDRESS": stack.processes["typemgr"].address,
+            },
+        )
         yield stack
     finally:
         codes = stack.stop()
@@ -228,7 +250,10 @@ def project() -> str:
 
 def register(stack: Stack, agent_type: str, host: str, **caps: Any) -> Any:
     agent = agent_pb2.Agent(
-        agent_type=agent_type, host=host, binary=f"ml2-{agent_type}-agent", admin_state_up=True,
+        agent_type=agent_type,
+        host=host,
+        binary=f"ml2-{agent_type}-agent",
+        admin_state_up=True,
         capabilities=agent_pb2.HostCapabilities(**caps),
     )
     request = agent_service_pb2.RegisterAgentRequest(agent=agent)
@@ -242,11 +267,25 @@ def hosts(project: str) -> dict[str, str]:
 
 def register_hosts(stack: Stack, project: str) -> dict[str, str]:
     names = hosts(project)
-    register(stack, "openvswitch", names["ovs"], bridge_mappings={"physnet1": "br-eth1"},
-             tunnel_types=["vxlan"], local_ip="192.0.2.10", integration_bridge="br-int",
-             port_filter=True)
-    register(stack, "linuxbridge", names["lb"], interface_mappings={"physnet1": "eth1"},
-             tunnel_types=["vxlan"], local_ip="192.0.2.11", port_filter=True)
+    register(
+        stack,
+        "openvswitch",
+        names["ovs"],
+        bridge_mappings={"physnet1": "br-eth1"},
+        tunnel_types=["vxlan"],
+        local_ip="192.0.2.10",
+        integration_bridge="br-int",
+        port_filter=True,
+    )
+    register(
+        stack,
+        "linuxbridge",
+        names["lb"],
+        interface_mappings={"physnet1": "eth1"},
+        tunnel_types=["vxlan"],
+        local_ip="192.0.2.11",
+        port_filter=True,
+    )
     return names
 
 
@@ -282,14 +321,26 @@ def test_provider_vlan_and_flat_networks(portapi: PortApi, project: str) -> None
 @pytest.mark.parametrize(
     ("spec", "field", "words"),
     [
-        (VLAN(network_type="vlan", physical_network="physnet1", segmentation_id=0),
-         "segments[0].segmentation_id", "4094"),
-        (VLAN(network_type="vlan", physical_network="physnet1", segmentation_id=4095),
-         "segments[0].segmentation_id", "4094"),
-        (VLAN(network_type="flat", physical_network="physnet1", segmentation_id=5),
-         "segments[0].segmentation_id", "flat"),
-        (VLAN(network_type="vlan", physical_network="physnet9", segmentation_id=5),
-         "segments[0].physical_network", "physnet9"),
+        (
+            VLAN(network_type="vlan", physical_network="physnet1", segmentation_id=0),
+            "segments[0].segmentation_id",
+            "4094",
+        ),
+        (
+            VLAN(network_type="vlan", physical_network="physnet1", segmentation_id=4095),
+            "segments[0].segmentation_id",
+            "4094",
+        ),
+        (
+            VLAN(network_type="flat", physical_network="physnet1", segmentation_id=5),
+            "segments[0].segmentation_id",
+            "flat",
+        ),
+        (
+            VLAN(network_type="vlan", physical_network="physnet9", segmentation_id=5),
+            "segments[0].physical_network",
+            "physnet9",
+        ),
         (VLAN(network_type="bogus"), "segments[0].network_type", "bogus"),
     ],
 )
@@ -396,8 +447,9 @@ def test_vnic_type_of_a_bound_port_cannot_change(
     network = portapi.create_network(project)
     port = portapi.create_port(network.id, host=names["ovs"])
     request = port_service_pb2.UpdatePortRequest(
-        port=port_pb2.Port(id=port.id, binding=binding_pb2.PortBinding(
-            vnic_type=binding_pb2.VNIC_TYPE_DIRECT)),
+        port=port_pb2.Port(
+            id=port.id, binding=binding_pb2.PortBinding(vnic_type=binding_pb2.VNIC_TYPE_DIRECT)
+        ),
         update_mask=field_mask_pb2.FieldMask(paths=["binding.vnic_type"]),
     )
     found = failure(lambda: portapi.ports.UpdatePort(request, timeout=TIMEOUT))
@@ -405,9 +457,7 @@ def test_vnic_type_of_a_bound_port_cannot_change(
     assert portapi.get_port(port.id).binding.vif_type == "ovs"
 
 
-def test_bad_port_requests_name_the_field_and_write_nothing(
-    portapi: PortApi, project: str
-) -> None:
+def test_bad_port_requests_name_the_field_and_write_nothing(portapi: PortApi, project: str) -> None:
     network = portapi.create_network(project)
     missing = str(uuid.uuid4())
     found = failure(lambda: portapi.create_port(missing))
@@ -421,8 +471,10 @@ def test_bad_port_requests_name_the_field_and_write_nothing(
     assert found.code == grpc.StatusCode.NOT_FOUND and found.metadata["port_id"] == missing
 
     port = portapi.create_port(network.id)
-    for paths, field in ((["name", "binding.vif_type"], "update_mask.paths[1]"),
-                         ([], "update_mask")):
+    for paths, field in (
+        (["name", "binding.vif_type"], "update_mask.paths[1]"),
+        ([], "update_mask"),
+    ):
         request = port_service_pb2.UpdatePortRequest(
             port=port_pb2.Port(id=port.id, name="renamed"),
             update_mask=field_mask_pb2.FieldMask(paths=paths),
@@ -442,8 +494,9 @@ def test_metrics_count_binding_results_by_state_vif_type_and_reason(
     portapi.create_port(network.id, host=names["bare"])
     text = portapi.metrics()
     assert 'ml2_portapi_bindings_total{reason="",state="BOUND",vif_type="ovs"}' in text
-    assert ('ml2_portapi_bindings_total{reason="NO_AGENT",state="FAILED",'
-            'vif_type="binding_failed"}') in text
+    assert (
+        'ml2_portapi_bindings_total{reason="NO_AGENT",state="FAILED",vif_type="binding_failed"}'
+    ) in text
     assert "ml2_portapi_bind_seconds_bucket" in text
     assert "ml2_portapi_binding_cas_retries_total" in text
     assert 'grpc_method="UpdatePort"' in text or 'grpc_method="CreatePort"' in text
@@ -464,10 +517,12 @@ def test_unreachable_mechmgr_fails_bindings_with_a_reason_not_a_hang(
         assert verdict.driver == "mechmgr"
         assert verdict.reasons[0].code == "MECHANISM_MANAGER_UNAVAILABLE"
         assert isolated.get_port(port.id).binding.failure_message
-        isolated.ports.DeletePort(port_service_pb2.DeletePortRequest(port_id=port.id),
-                                  timeout=TIMEOUT)
+        isolated.ports.DeletePort(
+            port_service_pb2.DeletePortRequest(port_id=port.id), timeout=TIMEOUT
+        )
         isolated.networks.DeleteNetwork(
-            network_service_pb2.DeleteNetworkRequest(network_id=network.id), timeout=TIMEOUT)
+            network_service_pb2.DeleteNetworkRequest(network_id=network.id), timeout=TIMEOUT
+        )
     finally:
         assert isolated.process.stop() == 0
         del stack.processes[f"portapi-nomech-{project}"]
@@ -482,8 +537,12 @@ def _free_port() -> int:
 def test_bad_configuration_exits_with_one_line(tmp_path: Path) -> None:
     env = launcher.python_path_env({**os.environ, "PORTAPI_BIND_MAX_TRIES": "0"})
     done = subprocess.run(
-        [sys.executable, "-m", "services.portapi"], env=env, capture_output=True, text=True,
-        timeout=30, cwd=tmp_path,
+        [sys.executable, "-m", "services.portapi"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
     )
     assert done.returncode == 2
     assert done.stderr.strip() == (

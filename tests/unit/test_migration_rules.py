@@ -128,7 +128,10 @@ def parse(*argv: str) -> argparse.Namespace:
 def test_ml2_db_defaults_to_every_service_in_the_data_dir() -> None:
     args = parse("db", "upgrade")
     assert (args.service, args.data_dir, args.database_url, args.revision) == (
-        "all", Path("data"), "", "head"
+        "all",
+        Path("data"),
+        "",
+        "head",
     )
     assert parse("db", "current", "--service", "portapi", "--json").json
 

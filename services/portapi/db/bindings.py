@@ -68,9 +68,7 @@ _WRITE_INPUTS = (
 _DELETE_LEVELS = delete(L).where(L.c.port_id == bindparam("port_id"))
 
 
-def commit_result(
-    session: Session, port_id: str, generation: int, result: r.BindingResult
-) -> bool:
+def commit_result(session: Session, port_id: str, generation: int, result: r.BindingResult) -> bool:
     """Stores ``result`` if the binding is still at ``generation`` and not BOUND (compare-and-set
     on the row count), with its levels. Returns False, writing nothing, otherwise."""
     params = {
@@ -126,14 +124,20 @@ def binding_state(session: Session, port_id: str) -> tuple[str, r.BindTicket] | 
     if row is None:
         return None
     inputs = r.BindingInputs(row.host_id, row.vnic_type, json.loads(row.profile))
-    ticket = r.BindTicket(port_id, row.network_id, int(row.generation), inputs,
-                          codec.segments(row.segments))
+    ticket = r.BindTicket(
+        port_id, row.network_id, int(row.generation), inputs, codec.segments(row.segments)
+    )
     return row.state, ticket
 
 
 _BINDING_STATE = (
     select(
-        P.c.network_id, B.c.host_id, B.c.vnic_type, B.c.profile, B.c.state, B.c.generation,
+        P.c.network_id,
+        B.c.host_id,
+        B.c.vnic_type,
+        B.c.profile,
+        B.c.state,
+        B.c.generation,
         N.c.segments,
     )
     .select_from(P.join(B, B.c.port_id == P.c.id).join(N, N.c.id == P.c.network_id))

@@ -92,8 +92,12 @@ def verdict_dict(verdict: r.Verdict) -> dict[str, Any]:
         "segment_id": verdict.segment_id,
         "duration": verdict.duration,
         "reasons": [
-            {"code": x.code, "message": x.message, "segment_id": x.segment_id,
-             "details": dict(x.details)}
+            {
+                "code": x.code,
+                "message": x.message,
+                "segment_id": x.segment_id,
+                "details": dict(x.details),
+            }
             for x in verdict.reasons
         ],
     }

@@ -213,13 +213,31 @@ def port_id_by_request_id(session: Session, request_id: str) -> str | None:
 
 
 _PORT_COLUMNS = (
-    P.c.id, P.c.network_id, P.c.project_id, P.c.name, P.c.mac_address, P.c.device_id,
-    P.c.device_owner, P.c.admin_state_up, P.c.status, P.c.create_time, P.c.update_time,
-    B.c.host_id, B.c.vnic_type, B.c.profile, B.c.vif_type, B.c.vif_details, B.c.state,
-    B.c.trace, B.c.failure_message, B.c.generation,
+    P.c.id,
+    P.c.network_id,
+    P.c.project_id,
+    P.c.name,
+    P.c.mac_address,
+    P.c.device_id,
+    P.c.device_owner,
+    P.c.admin_state_up,
+    P.c.status,
+    P.c.create_time,
+    P.c.update_time,
+    B.c.host_id,
+    B.c.vnic_type,
+    B.c.profile,
+    B.c.vif_type,
+    B.c.vif_details,
+    B.c.state,
+    B.c.trace,
+    B.c.failure_message,
+    B.c.generation,
 )
 _LEVEL_COLUMNS = (
-    L.c.level.label("level"), L.c.driver.label("level_driver"), L.c.segment.label("level_segment")
+    L.c.level.label("level"),
+    L.c.driver.label("level_driver"),
+    L.c.segment.label("level_segment"),
 )
 
 

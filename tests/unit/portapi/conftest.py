@@ -50,10 +50,16 @@ def peers() -> Iterator[Peers]:
     segments, mechmgr = FakeSegmentService(), FakeMechanismManager()
     handle = server.build_server(
         [
-            (segment_service_pb2_grpc.add_SegmentServiceServicer_to_server, segments,
-             "ml2.v1.SegmentService"),
-            (mechanism_manager_service_pb2_grpc.add_MechanismManagerServiceServicer_to_server,
-             mechmgr, "ml2.v1.MechanismManagerService"),
+            (
+                segment_service_pb2_grpc.add_SegmentServiceServicer_to_server,
+                segments,
+                "ml2.v1.SegmentService",
+            ),
+            (
+                mechanism_manager_service_pb2_grpc.add_MechanismManagerServiceServicer_to_server,
+                mechmgr,
+                "ml2.v1.MechanismManagerService",
+            ),
         ],
         max_workers=8,
     )
@@ -62,8 +68,9 @@ def peers() -> Iterator[Peers]:
     handle.server.stop(0)
 
 
-def make_stack(database_url: str, peer_address: str, peers: Peers, max_tries: int = 10,
-               timeout: float = 2.0) -> tuple[Stack, list[object]]:
+def make_stack(
+    database_url: str, peer_address: str, peers: Peers, max_tries: int = 10, timeout: float = 2.0
+) -> tuple[Stack, list[object]]:
     migrations.upgrade(database_url, "portapi")
     engine = sql.make_engine(database_url)
     factory = sql.session_factory(engine)

@@ -83,8 +83,12 @@ class FakeSegmentService(segment_service_pb2_grpc.SegmentServiceServicer):
                 f"{field}.network_type", f"unknown network type {spec.network_type!r}"
             )
         return segment_pb2.Segment(
-            id=str(uuid.uuid4()), network_id=network_id, network_type=spec.network_type,
-            physical_network=spec.physical_network, segmentation_id=seg_id, mtu=mtu,
+            id=str(uuid.uuid4()),
+            network_id=network_id,
+            network_type=spec.network_type,
+            physical_network=spec.physical_network,
+            segmentation_id=seg_id,
+            mtu=mtu,
             segment_index=index,
         )
 
@@ -119,8 +123,10 @@ class FakeMechanismManager(mechanism_manager_service_pb2_grpc.MechanismManagerSe
         if self.fail_with is not None:
             raise self.fail_with
         segment = request.segments[0]
-        for prefix, driver, vif_type in (("ovs-", "openvswitch", "ovs"), ("lb-", "linuxbridge",
-                                                                            "bridge")):
+        for prefix, driver, vif_type in (
+            ("ovs-", "openvswitch", "ovs"),
+            ("lb-", "linuxbridge", "bridge"),
+        ):
             if request.host.startswith(prefix):
                 return bound(driver, vif_type, segment)
         return declined(request.host, ["openvswitch", "linuxbridge"])
@@ -128,16 +134,22 @@ class FakeMechanismManager(mechanism_manager_service_pb2_grpc.MechanismManagerSe
 
 def bound(driver: str, vif_type: str, segment: Any) -> Any:
     details = struct_pb2.Struct()
-    details.update({"port_filter": True, "bridge_name": "br-int" if driver == "openvswitch"
-                    else f"brq{segment.network_id[:11]}"})
+    details.update(
+        {
+            "port_filter": True,
+            "bridge_name": "br-int" if driver == "openvswitch" else f"brq{segment.network_id[:11]}",
+        }
+    )
     return mechanism_manager_service_pb2.ResolveBindingResponse(
         state=binding_pb2.BINDING_STATE_BOUND,
         vif_type=vif_type,
         vif_details=details,
         levels=[binding_pb2.BindingLevel(level=0, driver=driver, segment=segment)],
-        trace=[binding_pb2.DriverVerdict(level=0, driver=driver,
-                                         outcome=binding_pb2.OUTCOME_COMPLETE,
-                                         segment_id=segment.id)],
+        trace=[
+            binding_pb2.DriverVerdict(
+                level=0, driver=driver, outcome=binding_pb2.OUTCOME_COMPLETE, segment_id=segment.id
+            )
+        ],
     )
 
 
@@ -147,10 +159,16 @@ def declined(host: str, drivers: list[str]) -> Any:
         vif_type="binding_failed",
         trace=[
             binding_pb2.DriverVerdict(
-                level=0, driver=name, outcome=binding_pb2.OUTCOME_DECLINE,
-                reasons=[binding_pb2.DeclineReason(
-                    code="NO_AGENT", message=f"no {name} agent registered on host {host}",
-                    details={"host": host})],
+                level=0,
+                driver=name,
+                outcome=binding_pb2.OUTCOME_DECLINE,
+                reasons=[
+                    binding_pb2.DeclineReason(
+                        code="NO_AGENT",
+                        message=f"no {name} agent registered on host {host}",
+                        details={"host": host},
+                    )
+                ],
             )
             for name in drivers
         ],

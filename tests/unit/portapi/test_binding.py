@@ -200,10 +200,12 @@ def test_a_bound_result_without_levels_is_stored_as_failed(env: Env) -> None:
 
 
 def test_failed_reasons_from_the_resolver_are_stored_and_summarized(env: Env) -> None:
-    reason = r.DeclineReason("NO_AGENT", "no openvswitch agent on host compute-1", "",
-                             {"host": "compute-1"})
+    reason = r.DeclineReason(
+        "NO_AGENT", "no openvswitch agent on host compute-1", "", {"host": "compute-1"}
+    )
     env.resolver.result = lambda t: r.BindingResult(
-        state=r.FAILED, vif_type="binding_failed",
+        state=r.FAILED,
+        vif_type="binding_failed",
         trace=(r.Verdict(0, "openvswitch", "DECLINE", reasons=(reason,), duration=0.002),),
     )
     result = new_port(env, "compute-1").binding.result

@@ -27,11 +27,17 @@ from .conftest import Stack
 from .rpcerrors import failure
 
 
-def create_network(stack: Stack, *specs: segment_pb2.SegmentSpec, project: str = "proj",
-                   shared: bool = False, request_id: str = "") -> network_pb2.Network:
+def create_network(
+    stack: Stack,
+    *specs: segment_pb2.SegmentSpec,
+    project: str = "proj",
+    shared: bool = False,
+    request_id: str = "",
+) -> network_pb2.Network:
     request = network_service_pb2.CreateNetworkRequest(
-        network=network_pb2.Network(name="net", project_id=project, shared=shared,
-                                    admin_state_up=True),
+        network=network_pb2.Network(
+            name="net", project_id=project, shared=shared, admin_state_up=True
+        ),
         segments=list(specs),
         request_id=request_id,
     )
@@ -39,8 +45,12 @@ def create_network(stack: Stack, *specs: segment_pb2.SegmentSpec, project: str =
 
 
 def create_port(stack: Stack, network_id: str, host: str = "", **fields: object) -> port_pb2.Port:
-    port = port_pb2.Port(network_id=network_id, admin_state_up=True,
-                         binding=binding_pb2.PortBinding(host_id=host), **fields)
+    port = port_pb2.Port(
+        network_id=network_id,
+        admin_state_up=True,
+        binding=binding_pb2.PortBinding(host_id=host),
+        **fields,
+    )
     return stack.ports.CreatePort(port_service_pb2.CreatePortRequest(port=port)).port
 
 
@@ -66,9 +76,12 @@ def test_tenant_network_gets_its_segment_from_typemgr(stack: Stack) -> None:
     network = create_network(stack)
     assert [(s.network_type, s.segmentation_id) for s in network.segments] == [("vxlan", 1000)]
     assert network.mtu == 1450 and network.project_id == "proj"
-    assert stack.networks.GetNetwork(
-        network_service_pb2.GetNetworkRequest(network_id=network.id)
-    ).network == network
+    assert (
+        stack.networks.GetNetwork(
+            network_service_pb2.GetNetworkRequest(network_id=network.id)
+        ).network
+        == network
+    )
 
 
 def test_typemgr_refusal_passes_through_and_leaves_nothing(stack: Stack) -> None:
@@ -141,8 +154,11 @@ def test_delete_network_releases_its_segments(stack: Stack) -> None:
     stack.networks.DeleteNetwork(network_service_pb2.DeleteNetworkRequest(network_id=network.id))
     assert f"release {network.id}" in stack.peers.segments.calls
     assert network.id not in stack.peers.segments.networks
-    found = failure(lambda: stack.networks.GetNetwork(
-        network_service_pb2.GetNetworkRequest(network_id=network.id)))
+    found = failure(
+        lambda: stack.networks.GetNetwork(
+            network_service_pb2.GetNetworkRequest(network_id=network.id)
+        )
+    )
     assert found.code == grpc.StatusCode.NOT_FOUND and found.reason == "NETWORK_NOT_FOUND"
 
 
@@ -245,8 +261,12 @@ def test_profile_change_rebinds_and_too_large_profile_is_refused(stack: Stack) -
     port = update_port(stack, port, "binding.profile")
     assert port.binding.generation == 2 and port.binding.vif_type == "ovs"
     assert dict(port.binding.profile) == {"migrating_to": "ovs-2"}
-    big = port_pb2.Port(id=port.id, binding=binding_pb2.PortBinding(
-        profile=struct_pb2.Struct(fields={"k": struct_pb2.Value(string_value="x" * 5000)})))
+    big = port_pb2.Port(
+        id=port.id,
+        binding=binding_pb2.PortBinding(
+            profile=struct_pb2.Struct(fields={"k": struct_pb2.Value(string_value="x" * 5000)})
+        ),
+    )
     found = failure(lambda: update_port(stack, big, "binding.profile"))
     assert found.code == grpc.StatusCode.INVALID_ARGUMENT
     assert found.metadata["field"] == "port.binding.profile" and "4095" in found.message
@@ -341,8 +361,12 @@ def test_unknown_vnic_type_is_invalid_argument(stack: Stack) -> None:
 
 def test_vnic_type_travels_to_mechmgr_and_back(stack: Stack) -> None:
     network = create_network(stack)
-    port = port_pb2.Port(network_id=network.id, binding=binding_pb2.PortBinding(
-        host_id="ovs-1", vnic_type=binding_pb2.VNIC_TYPE_DIRECT_PHYSICAL))
+    port = port_pb2.Port(
+        network_id=network.id,
+        binding=binding_pb2.PortBinding(
+            host_id="ovs-1", vnic_type=binding_pb2.VNIC_TYPE_DIRECT_PHYSICAL
+        ),
+    )
     created = stack.ports.CreatePort(port_service_pb2.CreatePortRequest(port=port)).port
     assert created.binding.vnic_type == binding_pb2.VNIC_TYPE_DIRECT_PHYSICAL
     assert stack.peers.mechmgr.requests[-1].vnic_type == binding_pb2.VNIC_TYPE_DIRECT_PHYSICAL
@@ -353,8 +377,9 @@ def test_network_deleted_while_being_created_aborts_and_gives_the_segment_back(
 ) -> None:
     def delete_meanwhile(request: object) -> None:
         stack.peers.segments.hook = None
-        stack.networks.DeleteNetwork(network_service_pb2.DeleteNetworkRequest(
-            network_id=request.network_id))  # type: ignore[attr-defined]
+        stack.networks.DeleteNetwork(
+            network_service_pb2.DeleteNetworkRequest(network_id=request.network_id)
+        )  # type: ignore[attr-defined]
 
     stack.peers.segments.hook = delete_meanwhile
     found = failure(lambda: create_network(stack))

@@ -10,8 +10,12 @@ from services.portapi import updates
 from services.rpc import errors
 
 
-def make_port(state: str = r.UNBOUND, host: str = "", vnic: str = "normal",
-              profile: dict[str, object] | None = None) -> r.Port:
+def make_port(
+    state: str = r.UNBOUND,
+    host: str = "",
+    vnic: str = "normal",
+    profile: dict[str, object] | None = None,
+) -> r.Port:
     vif = {r.UNBOUND: "unbound", r.BOUND: "ovs", r.FAILED: "binding_failed"}[state]
     binding = r.Binding(
         r.BindingInputs(host, vnic, profile or {}),
@@ -19,8 +23,20 @@ def make_port(state: str = r.UNBOUND, host: str = "", vnic: str = "normal",
         generation=3,
     )
     stamp = datetime(2026, 1, 1)
-    return r.Port("p1", "n1", "proj", "name", "fa:16:3e:00:00:01", "", "", True, r.PORT_DOWN,
-                  binding, stamp, stamp)
+    return r.Port(
+        "p1",
+        "n1",
+        "proj",
+        "name",
+        "fa:16:3e:00:00:01",
+        "",
+        "",
+        True,
+        r.PORT_DOWN,
+        binding,
+        stamp,
+        stamp,
+    )
 
 
 def test_check_mask_refuses_an_empty_mask() -> None:

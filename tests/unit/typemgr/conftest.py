@@ -1,9 +1,8 @@
-"""Fixtures for typemgr's unit tests: settings and a segment manager on a SQLite file."""
+"""Fixtures for typemgr's tests: a segment manager on a SQLite file and on PostgreSQL."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -19,14 +18,15 @@ ManagerFactory = Callable[..., SegmentManager]
 
 
 @pytest.fixture
-def make_manager(tmp_path: Path) -> Iterator[ManagerFactory]:
-    """Returns a function building a SegmentManager on a fresh SQLite file from settings given
-    as keyword arguments of ``Settings.from_env`` variables (``TYPEMGR_`` prefix omitted)."""
+def make_manager(database_url: str) -> Iterator[ManagerFactory]:
+    """Returns a function building a SegmentManager on a fresh database (each test runs on a
+    SQLite file and on PostgreSQL) from settings given as keyword arguments of
+    ``Settings.from_env`` variables (``TYPEMGR_`` prefix omitted)."""
     engines: list[Engine] = []
 
     def make(url: str = "", **variables: str) -> SegmentManager:
         settings = Settings.from_env({f"TYPEMGR_{k.upper()}": v for k, v in variables.items()})
-        engine = sql.make_engine(url or f"sqlite:///{tmp_path / 'typemgr.db'}")
+        engine = sql.make_engine(url or database_url)
         engines.append(engine)
         factory = sql.session_factory(engine)
         types = TypeManager.from_settings(settings)

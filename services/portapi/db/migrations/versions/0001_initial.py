@@ -55,9 +55,7 @@ def upgrade() -> None:
             name="fk_ports_network_id_networks",
             ondelete="RESTRICT",
         ),
-        sa.UniqueConstraint(
-            "network_id", "mac_address", name="uq_ports_network_id_mac_address"
-        ),
+        sa.UniqueConstraint("network_id", "mac_address", name="uq_ports_network_id_mac_address"),
         sa.UniqueConstraint("request_id", name="uq_ports_request_id"),
     )
     op.create_index("ix_ports_network_id", "ports", ["network_id"])
