@@ -103,6 +103,8 @@ class Client:
         self.failures: list[str] = []
 
     def allocate(self, barrier: threading.Barrier) -> None:
+        # Connected before the clock starts: the figures are allocations, not connections.
+        grpc.channel_ready_future(self.channel).result(timeout=30)
         barrier.wait()
         for _ in range(self.count):
             network_id = str(uuid.uuid4())
@@ -176,7 +178,10 @@ def measure_pool(args: argparse.Namespace, backend: str, pool: Pool, fill: float
         processes = start_typemgr(database, pool.settings(), max(replicas, 1), log_dir)
         prefilled = prefill(database, pool, fill)
         free = pool.size - prefilled
+        # A phase allocates at most half the free ids, then releases them; a pool with few free
+        # ids repeats that in rounds until the phase has --allocations samples.
         count = max(1, min(args.allocations, free // 2))
+        rounds = math.ceil(args.allocations / count)
         levels = [(1, c) for c in args.clients]
         if replicas > 1:
             levels += [(replicas, c) for c in args.clients if c >= replicas]
@@ -184,7 +189,15 @@ def measure_pool(args: argparse.Namespace, backend: str, pool: Pool, fill: float
         run_phase([p.address for p in processes], pool, max(args.clients), min(count, 200))
         for replica_count, clients in levels:
             addresses = [p.address for p in processes[:replica_count]]
-            latencies, got, failures, wall = run_phase(addresses, pool, clients, count)
+            latencies, got, failures, wall, duplicates = [], [], [], 0.0, 0
+            for _ in range(rounds):
+                r_latencies, r_got, r_failures, r_wall = run_phase(addresses, pool, clients, count)
+                latencies += r_latencies
+                got += r_got
+                failures += r_failures
+                wall += r_wall
+                duplicates += _duplicates(database, r_got, prefilled)
+            latencies.sort()
             rows.append(
                 _row(
                     backend,
@@ -196,7 +209,7 @@ def measure_pool(args: argparse.Namespace, backend: str, pool: Pool, fill: float
                     got,
                     failures,
                     wall,
-                    duplicates=_duplicates(database, got, prefilled),
+                    duplicates=duplicates,
                 )
             )
             _print_row(rows[-1], args.json)

@@ -31,9 +31,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, text
 
-SPAN = 256
-"""How many ids after the random start the statement looks at; in a 99 % full pool the first
-gap lies within them more than nine times in ten."""
+SPAN = 4096
+"""How many ids after the random start the statement looks at. The walk stops at the first gap,
+so a wide window costs nothing where ids are sparse; in a 99.9 % full pool the first gap lies
+within it 98 times in 100."""
 
 _random = random.SystemRandom()
 
