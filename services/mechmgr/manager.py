@@ -42,17 +42,19 @@ class MechanismManager:
         )
         agent_messages = [codec.agent_to_proto(a) for a in host_agents]
         bound = [driver_client.BoundDriver(c, deadline, agent_messages) for c in self.drivers]
-        result = resolver.resolve_binding(request, bound, self._allocator_for(request.port_id))
+        result = resolver.resolve_binding(request, bound, self._allocator_for(request))
         metrics.observe(result)
         _log(request, result, time.perf_counter() - started)
         return result
 
-    def _allocator_for(self, port_id: str) -> resolver.AllocateDynamic:
+    def _allocator_for(self, request: resolver.BindingRequest) -> resolver.AllocateDynamic:
         """Returns the dynamic segment allocator of one resolution: the port holds what it
-        allocates."""
+        allocates, as of the generation being resolved."""
 
         def allocate(network_id: str, spec: context.SegmentSpec) -> context.Segment:
-            return self._segments.allocate_dynamic(network_id, spec, holder=port_id)
+            return self._segments.allocate_dynamic(
+                network_id, spec, holder=request.port_id, generation=request.binding_generation
+            )
 
         return allocate
 

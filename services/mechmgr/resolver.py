@@ -60,6 +60,8 @@ class BindingRequest:
     profile: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     host_agents: tuple[context.Agent, ...] = ()
     agent_down_time: float = 0.0
+    binding_generation: int = 0
+    """The generation of the port's binding inputs; dynamic segment holds carry it."""
 
 
 @dataclass(frozen=True)

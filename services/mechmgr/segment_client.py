@@ -26,18 +26,22 @@ class SegmentClient:
         self._timeout = timeout
 
     def allocate_dynamic(
-        self, network_id: str, spec: context.SegmentSpec, holder: str = ""
+        self, network_id: str, spec: context.SegmentSpec, holder: str = "", generation: int = 0
     ) -> context.Segment:
         """Returns the network's dynamic segment for ``spec``, allocating it if there is none.
-        ``holder`` (the port being bound) is recorded as using it, so that typemgr keeps it
-        until portapi syncs the port's holds after committing the binding.
+        ``holder`` (the port being bound) is recorded as using it as of ``generation`` (the
+        binding generation being resolved), so that typemgr keeps it until portapi syncs the
+        port's holds for that generation or a newer one.
 
         Raises TypemgrUnavailable, or the error typemgr answered (e.g. ResourceExhausted).
         """
         if self._stub is None:
             raise errors.TypemgrUnavailable("dynamic segments need MECHMGR_TYPEMGR_ADDRESS")
         request = pb.AllocateDynamicSegmentRequest(
-            network_id=network_id, segment=codec.spec_to_proto(spec), holder=holder
+            network_id=network_id,
+            segment=codec.spec_to_proto(spec),
+            holder=holder,
+            holder_generation=generation,
         )
         started = time.perf_counter()
         try:

@@ -162,6 +162,10 @@ def resolve_request(
         if seg.id in seen:
             raise InvalidArgument(f"segments[{i}].id", f"segment {seg.id} is listed twice")
         seen.add(seg.id)
+    if request.binding_generation < 0:
+        raise InvalidArgument(
+            "binding_generation", f"must not be negative, got {request.binding_generation}"
+        )
     return resolver.BindingRequest(
         port_id=port_id,
         network_id=network_id,
@@ -169,6 +173,7 @@ def resolve_request(
         segments=tuple(codec.segment_from_proto(s) for s in request.segments),
         vnic_type=vnic_type,
         profile=codec.struct_to_dict(request.profile),
+        binding_generation=request.binding_generation,
     )
 
 

@@ -174,6 +174,7 @@ def resolve_request(
         vnic_type=VNIC_ENUMS.get(ticket.inputs.vnic_type, binding_pb2.VNIC_TYPE_NORMAL),
         profile=dict_to_struct(ticket.inputs.profile),
         segments=[segment_msg(s) for s in ticket.segments],
+        binding_generation=ticket.generation,
     )
 
 

@@ -13,8 +13,10 @@ never released while a hold names it, and a hold never names a released segment:
 * the hold's foreign key has no cascade, so deleting a segment that another transaction has
   just taken a hold on fails, and the sync runs again (``transaction.Retry``) and sees it.
 
-Syncs carry the holder's generation (portapi's binding generation): a sync older than a hold's
-generation is stale and changes nothing, so syncs arriving out of order cannot undo a newer one.
+Holds and syncs carry the holder's generation (portapi's binding generation): the hold
+``AllocateDynamicSegment`` takes while a generation is being resolved carries that generation,
+and a sync older than a hold's generation is stale and changes nothing. So neither a sync
+arriving out of order nor one for an older binding can drop a hold a newer resolution took.
 """
 
 from __future__ import annotations

@@ -190,12 +190,12 @@ class SegmentManager:
         return released
 
     def allocate_dynamic_segment(
-        self, network_id: str, spec: SegmentSpec, holder: str = ""
+        self, network_id: str, spec: SegmentSpec, holder: str = "", generation: int = 0
     ) -> Segment:
-        """Returns the network's dynamic segment of ``spec``'s type and physical network,
-        allocating it if there is none, and records ``holder``'s hold on it (if given) in the
-        same transaction. Raises NetworkNotFound if the network has no static segments,
-        DynamicSegmentDiffers if the existing one has another id than asked for."""
+        """Returns the network's dynamic segment of ``spec``'s type and physical network, allocating
+        it if there is none, and records ``holder``'s hold on it (if given) at ``generation`` (or
+        the hold's higher one) in the same transaction. Raises NetworkNotFound if the network has no
+        static segments, DynamicSegmentDiffers if the existing one has another id than asked for."""
         driver = self.types.validate(spec, "segment")
         if isinstance(driver, base.PhysicalTypeDriver) and not spec.physical_network:
             raise InvalidArgument("segment.physical_network", "is required for a dynamic segment")
@@ -211,7 +211,7 @@ class SegmentManager:
             elif spec.segmentation_id not in (None, found.segmentation_id):
                 raise errors.DynamicSegmentDiffers(network_id, found.id, found.segmentation_id)
             if holder:
-                hold_rows.add(session, found.id, holder)
+                hold_rows.add(session, found.id, holder, generation)
             return found
 
         return self._run(work)

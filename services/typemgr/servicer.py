@@ -80,8 +80,11 @@ class SegmentServicer(segment_service_pb2_grpc.SegmentServiceServicer):
         if not request.HasField("segment"):
             raise InvalidArgument("segment", "is required")
         holder = check_holder(request.holder, required=False)
+        generation = check_generation("holder_generation", request.holder_generation)
+        if generation and not holder:
+            raise InvalidArgument("holder_generation", "needs a holder")
         segment = self.manager.allocate_dynamic_segment(
-            network_id, spec_from_proto(request.segment), holder
+            network_id, spec_from_proto(request.segment), holder, generation
         )
         return segment_service_pb2.AllocateDynamicSegmentResponse(segment=segment_to_proto(segment))
 
@@ -105,9 +108,8 @@ class SegmentServicer(segment_service_pb2_grpc.SegmentServiceServicer):
                 "segment_ids", f"at most {MAX_SEGMENTS} ids, got {len(request.segment_ids)}"
             )
         ids = [parse_uuid(v, f"segment_ids[{i}]") for i, v in enumerate(request.segment_ids)]
-        if request.generation < 0:
-            raise InvalidArgument("generation", f"must not be negative, got {request.generation}")
-        result = self.holds.sync(holder, ids, request.generation)
+        generation = check_generation("generation", request.generation)
+        result = self.holds.sync(holder, ids, generation)
         return segment_service_pb2.SyncDynamicSegmentHoldsResponse(
             held_segment_ids=list(result.held),
             released_segments=[segment_to_proto(s) for s in result.released],
@@ -149,6 +151,13 @@ def check_holder(value: str, *, required: bool) -> str:
         raise InvalidArgument("holder", "is required")
     if len(value) > MAX_HOLDER_LENGTH:
         raise InvalidArgument("holder", f"must be at most {MAX_HOLDER_LENGTH} characters")
+    return value
+
+
+def check_generation(field: str, value: int) -> int:
+    """Returns a holder generation; raises InvalidArgument on ``field`` if it is negative."""
+    if value < 0:
+        raise InvalidArgument(field, f"must not be negative, got {value}")
     return value
 
 

@@ -28,6 +28,7 @@ from ml2.v1 import (
     port_pb2,
     port_service_pb2,
     port_service_pb2_grpc,
+    segment_pb2,
 )
 from ml2.v1 import segment_range_service_pb2 as rs
 from ml2.v1 import segment_range_service_pb2_grpc as rs_grpc
@@ -78,9 +79,12 @@ class Clients:
         return [s for s in reply.segments if s.is_dynamic]
 
     def holders(self, segment_id: str) -> list[str]:
+        return [h.holder for h in self.holds(segment_id)]
+
+    def holds(self, segment_id: str) -> list[segment_pb2.DynamicSegmentHold]:
         request = ss.ListDynamicSegmentHoldsRequest(segment_id=segment_id)
         reply = self.segments.ListDynamicSegmentHolds(request, timeout=TIMEOUT)
-        return [h.holder for h in reply.holds]
+        return list(reply.holds)
 
     def vlan_allocations(self) -> list[int]:
         request = rs.ListSegmentAllocationsRequest(network_type="vlan")
@@ -201,6 +205,10 @@ def test_ports_share_a_dynamic_segment_released_with_the_last_one(clients: Clien
     assert [p.binding.levels[1].segment.id for p in bound] == [dynamic.id, dynamic.id]
     assert (dynamic.physical_network, dynamic.segmentation_id) == ("physnet1", 100)
     assert sorted(clients.holders(dynamic.id)) == sorted([first, second])
+    # Each hold carries the binding generation it was taken for.
+    generations = {p.id: p.binding.generation for p in bound}
+    assert all(generations[p] > 0 for p in generations)
+    assert {h.holder: h.generation for h in clients.holds(dynamic.id)} == generations
 
     clients.bind(first, "")
     assert clients.dynamic(network_id) == [dynamic]

@@ -359,6 +359,27 @@ def test_other_bad_requests_are_invalid_argument_naming_the_field(typemgr: Typem
             "segment.physical_network: is required for a dynamic segment",
         ),
         (
+            lambda: stub.AllocateDynamicSegment(
+                Req.AllocateDynamicSegmentRequest(
+                    network_id=net(),
+                    segment=Spec(network_type="vlan", physical_network="physnet1"),
+                    holder="port-1",
+                    holder_generation=-1,
+                )
+            ),
+            "holder_generation: must not be negative, got -1",
+        ),
+        (
+            lambda: stub.AllocateDynamicSegment(
+                Req.AllocateDynamicSegmentRequest(
+                    network_id=net(),
+                    segment=Spec(network_type="vlan", physical_network="physnet1"),
+                    holder_generation=3,
+                )
+            ),
+            "holder_generation: needs a holder",
+        ),
+        (
             lambda: stub.ReleaseDynamicSegment(Req.ReleaseDynamicSegmentRequest()),
             "segment_id: is required",
         ),

@@ -27,7 +27,7 @@ from ml2.v1 import binding_pb2 as ml2_dot_v1_dot_binding__pb2
 from ml2.v1 import segment_pb2 as ml2_dot_v1_dot_segment__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&ml2/v1/mechanism_manager_service.proto\x12\x06ml2.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x14ml2/v1/binding.proto\x1a\x14ml2/v1/segment.proto\"\xbc\x01\n\x15ResolveBindingRequest\x12\x0f\n\x07port_id\x18\x01 \x01(\t\x12\x12\n\nnetwork_id\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12#\n\tvnic_type\x18\x04 \x01(\x0e\x32\x10.ml2.v1.VnicType\x12(\n\x07profile\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12!\n\x08segments\x18\x06 \x03(\x0b\x32\x0f.ml2.v1.Segment\"\xe2\x01\n\x16ResolveBindingResponse\x12#\n\x05state\x18\x01 \x01(\x0e\x32\x14.ml2.v1.BindingState\x12\x10\n\x08vif_type\x18\x02 \x01(\t\x12,\n\x0bvif_details\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12$\n\x06levels\x18\x04 \x03(\x0b\x32\x14.ml2.v1.BindingLevel\x12$\n\x05trace\x18\x05 \x03(\x0b\x32\x15.ml2.v1.DriverVerdict\x12\x17\n\x0f\x66\x61ilure_message\x18\x06 \x01(\t\"\x1d\n\x1bListMechanismDriversRequest\"\xe4\x01\n\x13MechanismDriverInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x11\n\treachable\x18\x03 \x01(\x08\x12\x1f\n\x17supported_network_types\x18\x04 \x03(\t\x12\x12\n\nagent_type\x18\x05 \x01(\t\x12\x11\n\tvif_types\x18\x06 \x03(\t\x12.\n\x14supported_vnic_types\x18\x07 \x03(\x0e\x32\x10.ml2.v1.VnicType\x12\x14\n\x0c\x63onnectivity\x18\x08 \x01(\t\x12\r\n\x05\x65rror\x18\t \x01(\t\"L\n\x1cListMechanismDriversResponse\x12,\n\x07\x64rivers\x18\x01 \x03(\x0b\x32\x1b.ml2.v1.MechanismDriverInfo2\xcd\x01\n\x17MechanismManagerService\x12O\n\x0eResolveBinding\x12\x1d.ml2.v1.ResolveBindingRequest\x1a\x1e.ml2.v1.ResolveBindingResponse\x12\x61\n\x14ListMechanismDrivers\x12#.ml2.v1.ListMechanismDriversRequest\x1a$.ml2.v1.ListMechanismDriversResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&ml2/v1/mechanism_manager_service.proto\x12\x06ml2.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x14ml2/v1/binding.proto\x1a\x14ml2/v1/segment.proto\"\xd8\x01\n\x15ResolveBindingRequest\x12\x0f\n\x07port_id\x18\x01 \x01(\t\x12\x12\n\nnetwork_id\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12#\n\tvnic_type\x18\x04 \x01(\x0e\x32\x10.ml2.v1.VnicType\x12(\n\x07profile\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12!\n\x08segments\x18\x06 \x03(\x0b\x32\x0f.ml2.v1.Segment\x12\x1a\n\x12\x62inding_generation\x18\x07 \x01(\x03\"\xe2\x01\n\x16ResolveBindingResponse\x12#\n\x05state\x18\x01 \x01(\x0e\x32\x14.ml2.v1.BindingState\x12\x10\n\x08vif_type\x18\x02 \x01(\t\x12,\n\x0bvif_details\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12$\n\x06levels\x18\x04 \x03(\x0b\x32\x14.ml2.v1.BindingLevel\x12$\n\x05trace\x18\x05 \x03(\x0b\x32\x15.ml2.v1.DriverVerdict\x12\x17\n\x0f\x66\x61ilure_message\x18\x06 \x01(\t\"\x1d\n\x1bListMechanismDriversRequest\"\xe4\x01\n\x13MechanismDriverInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x11\n\treachable\x18\x03 \x01(\x08\x12\x1f\n\x17supported_network_types\x18\x04 \x03(\t\x12\x12\n\nagent_type\x18\x05 \x01(\t\x12\x11\n\tvif_types\x18\x06 \x03(\t\x12.\n\x14supported_vnic_types\x18\x07 \x03(\x0e\x32\x10.ml2.v1.VnicType\x12\x14\n\x0c\x63onnectivity\x18\x08 \x01(\t\x12\r\n\x05\x65rror\x18\t \x01(\t\"L\n\x1cListMechanismDriversResponse\x12,\n\x07\x64rivers\x18\x01 \x03(\x0b\x32\x1b.ml2.v1.MechanismDriverInfo2\xcd\x01\n\x17MechanismManagerService\x12O\n\x0eResolveBinding\x12\x1d.ml2.v1.ResolveBindingRequest\x1a\x1e.ml2.v1.ResolveBindingResponse\x12\x61\n\x14ListMechanismDrivers\x12#.ml2.v1.ListMechanismDriversRequest\x1a$.ml2.v1.ListMechanismDriversResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,15 +35,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ml2.v1.mechanism_manager_se
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RESOLVEBINDINGREQUEST']._serialized_start=125
-  _globals['_RESOLVEBINDINGREQUEST']._serialized_end=313
-  _globals['_RESOLVEBINDINGRESPONSE']._serialized_start=316
-  _globals['_RESOLVEBINDINGRESPONSE']._serialized_end=542
-  _globals['_LISTMECHANISMDRIVERSREQUEST']._serialized_start=544
-  _globals['_LISTMECHANISMDRIVERSREQUEST']._serialized_end=573
-  _globals['_MECHANISMDRIVERINFO']._serialized_start=576
-  _globals['_MECHANISMDRIVERINFO']._serialized_end=804
-  _globals['_LISTMECHANISMDRIVERSRESPONSE']._serialized_start=806
-  _globals['_LISTMECHANISMDRIVERSRESPONSE']._serialized_end=882
-  _globals['_MECHANISMMANAGERSERVICE']._serialized_start=885
-  _globals['_MECHANISMMANAGERSERVICE']._serialized_end=1090
+  _globals['_RESOLVEBINDINGREQUEST']._serialized_end=341
+  _globals['_RESOLVEBINDINGRESPONSE']._serialized_start=344
+  _globals['_RESOLVEBINDINGRESPONSE']._serialized_end=570
+  _globals['_LISTMECHANISMDRIVERSREQUEST']._serialized_start=572
+  _globals['_LISTMECHANISMDRIVERSREQUEST']._serialized_end=601
+  _globals['_MECHANISMDRIVERINFO']._serialized_start=604
+  _globals['_MECHANISMDRIVERINFO']._serialized_end=832
+  _globals['_LISTMECHANISMDRIVERSRESPONSE']._serialized_start=834
+  _globals['_LISTMECHANISMDRIVERSRESPONSE']._serialized_end=910
+  _globals['_MECHANISMMANAGERSERVICE']._serialized_start=913
+  _globals['_MECHANISMMANAGERSERVICE']._serialized_end=1118
 # @@protoc_insertion_point(module_scope)

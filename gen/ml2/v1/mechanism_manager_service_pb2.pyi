@@ -10,20 +10,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ResolveBindingRequest(_message.Message):
-    __slots__ = ("port_id", "network_id", "host", "vnic_type", "profile", "segments")
+    __slots__ = ("port_id", "network_id", "host", "vnic_type", "profile", "segments", "binding_generation")
     PORT_ID_FIELD_NUMBER: _ClassVar[int]
     NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     VNIC_TYPE_FIELD_NUMBER: _ClassVar[int]
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    BINDING_GENERATION_FIELD_NUMBER: _ClassVar[int]
     port_id: str
     network_id: str
     host: str
     vnic_type: _binding_pb2.VnicType
     profile: _struct_pb2.Struct
     segments: _containers.RepeatedCompositeFieldContainer[_segment_pb2.Segment]
-    def __init__(self, port_id: _Optional[str] = ..., network_id: _Optional[str] = ..., host: _Optional[str] = ..., vnic_type: _Optional[_Union[_binding_pb2.VnicType, str]] = ..., profile: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., segments: _Optional[_Iterable[_Union[_segment_pb2.Segment, _Mapping]]] = ...) -> None: ...
+    binding_generation: int
+    def __init__(self, port_id: _Optional[str] = ..., network_id: _Optional[str] = ..., host: _Optional[str] = ..., vnic_type: _Optional[_Union[_binding_pb2.VnicType, str]] = ..., profile: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., segments: _Optional[_Iterable[_Union[_segment_pb2.Segment, _Mapping]]] = ..., binding_generation: _Optional[int] = ...) -> None: ...
 
 class ResolveBindingResponse(_message.Message):
     __slots__ = ("state", "vif_type", "vif_details", "levels", "trace", "failure_message")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from ml2.v1 import segment_pb2 as ml2_dot_v1_dot_segment__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cml2/v1/segment_service.proto\x12\x06ml2.v1\x1a\x14ml2/v1/segment.proto\"m\n\x1c\x43reateNetworkSegmentsRequest\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12%\n\x08segments\x18\x03 \x03(\x0b\x32\x13.ml2.v1.SegmentSpec\"O\n\x1d\x43reateNetworkSegmentsResponse\x12!\n\x08segments\x18\x01 \x03(\x0b\x32\x0f.ml2.v1.Segment\x12\x0b\n\x03mtu\x18\x02 \x01(\r\"I\n\x1aListNetworkSegmentsRequest\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\x12\x17\n\x0finclude_dynamic\x18\x02 \x01(\x08\"M\n\x1bListNetworkSegmentsResponse\x12!\n\x08segments\x18\x01 \x03(\x0b\x32\x0f.ml2.v1.Segment\x12\x0b\n\x03mtu\x18\x02 \x01(\r\"3\n\x1dReleaseNetworkSegmentsRequest\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\"C\n\x1eReleaseNetworkSegmentsResponse\x12!\n\x08segments\x18\x01 \x03(\x0b\x32\x0f.ml2.v1.Segment\"i\n\x1d\x41llocateDynamicSegmentRequest\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\x12$\n\x07segment\x18\x02 \x01(\x0b\x32\x13.ml2.v1.SegmentSpec\x12\x0e\n\x06holder\x18\x03 \x01(\t\"B\n\x1e\x41llocateDynamicSegmentResponse\x12 \n\x07segment\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Segment\"2\n\x1cReleaseDynamicSegmentRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\"A\n\x1dReleaseDynamicSegmentResponse\x12 \n\x07segment\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Segment\"Y\n\x1eSyncDynamicSegmentHoldsRequest\x12\x0e\n\x06holder\x18\x01 \x01(\t\x12\x13\n\x0bsegment_ids\x18\x02 \x03(\t\x12\x12\n\ngeneration\x18\x03 \x01(\x03\"\x94\x01\n\x1fSyncDynamicSegmentHoldsResponse\x12\x18\n\x10held_segment_ids\x18\x01 \x03(\t\x12*\n\x11released_segments\x18\x02 \x03(\x0b\x32\x0f.ml2.v1.Segment\x12\x1c\n\x14not_held_segment_ids\x18\x03 \x03(\t\x12\r\n\x05stale\x18\x04 \x01(\x08\"D\n\x1eListDynamicSegmentHoldsRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x0e\n\x06holder\x18\x02 \x01(\t\"L\n\x1fListDynamicSegmentHoldsResponse\x12)\n\x05holds\x18\x01 \x03(\x0b\x32\x1a.ml2.v1.DynamicSegmentHold\">\n\x16ValidateSegmentRequest\x12$\n\x07segment\x18\x01 \x01(\x0b\x32\x13.ml2.v1.SegmentSpec\"&\n\x17ValidateSegmentResponse\x12\x0b\n\x03mtu\x18\x01 \x01(\r2\xba\x06\n\x0eSegmentService\x12\x64\n\x15\x43reateNetworkSegments\x12$.ml2.v1.CreateNetworkSegmentsRequest\x1a%.ml2.v1.CreateNetworkSegmentsResponse\x12^\n\x13ListNetworkSegments\x12\".ml2.v1.ListNetworkSegmentsRequest\x1a#.ml2.v1.ListNetworkSegmentsResponse\x12g\n\x16ReleaseNetworkSegments\x12%.ml2.v1.ReleaseNetworkSegmentsRequest\x1a&.ml2.v1.ReleaseNetworkSegmentsResponse\x12g\n\x16\x41llocateDynamicSegment\x12%.ml2.v1.AllocateDynamicSegmentRequest\x1a&.ml2.v1.AllocateDynamicSegmentResponse\x12\x64\n\x15ReleaseDynamicSegment\x12$.ml2.v1.ReleaseDynamicSegmentRequest\x1a%.ml2.v1.ReleaseDynamicSegmentResponse\x12j\n\x17SyncDynamicSegmentHolds\x12&.ml2.v1.SyncDynamicSegmentHoldsRequest\x1a\'.ml2.v1.SyncDynamicSegmentHoldsResponse\x12j\n\x17ListDynamicSegmentHolds\x12&.ml2.v1.ListDynamicSegmentHoldsRequest\x1a\'.ml2.v1.ListDynamicSegmentHoldsResponse\x12R\n\x0fValidateSegment\x12\x1e.ml2.v1.ValidateSegmentRequest\x1a\x1f.ml2.v1.ValidateSegmentResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cml2/v1/segment_service.proto\x12\x06ml2.v1\x1a\x14ml2/v1/segment.proto\"m\n\x1c\x43reateNetworkSegmentsRequest\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12%\n\x08segments\x18\x03 \x03(\x0b\x32\x13.ml2.v1.SegmentSpec\"O\n\x1d\x43reateNetworkSegmentsResponse\x12!\n\x08segments\x18\x01 \x03(\x0b\x32\x0f.ml2.v1.Segment\x12\x0b\n\x03mtu\x18\x02 \x01(\r\"I\n\x1aListNetworkSegmentsRequest\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\x12\x17\n\x0finclude_dynamic\x18\x02 \x01(\x08\"M\n\x1bListNetworkSegmentsResponse\x12!\n\x08segments\x18\x01 \x03(\x0b\x32\x0f.ml2.v1.Segment\x12\x0b\n\x03mtu\x18\x02 \x01(\r\"3\n\x1dReleaseNetworkSegmentsRequest\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\"C\n\x1eReleaseNetworkSegmentsResponse\x12!\n\x08segments\x18\x01 \x03(\x0b\x32\x0f.ml2.v1.Segment\"\x84\x01\n\x1d\x41llocateDynamicSegmentRequest\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\x12$\n\x07segment\x18\x02 \x01(\x0b\x32\x13.ml2.v1.SegmentSpec\x12\x0e\n\x06holder\x18\x03 \x01(\t\x12\x19\n\x11holder_generation\x18\x04 \x01(\x03\"B\n\x1e\x41llocateDynamicSegmentResponse\x12 \n\x07segment\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Segment\"2\n\x1cReleaseDynamicSegmentRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\"A\n\x1dReleaseDynamicSegmentResponse\x12 \n\x07segment\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Segment\"Y\n\x1eSyncDynamicSegmentHoldsRequest\x12\x0e\n\x06holder\x18\x01 \x01(\t\x12\x13\n\x0bsegment_ids\x18\x02 \x03(\t\x12\x12\n\ngeneration\x18\x03 \x01(\x03\"\x94\x01\n\x1fSyncDynamicSegmentHoldsResponse\x12\x18\n\x10held_segment_ids\x18\x01 \x03(\t\x12*\n\x11released_segments\x18\x02 \x03(\x0b\x32\x0f.ml2.v1.Segment\x12\x1c\n\x14not_held_segment_ids\x18\x03 \x03(\t\x12\r\n\x05stale\x18\x04 \x01(\x08\"D\n\x1eListDynamicSegmentHoldsRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x0e\n\x06holder\x18\x02 \x01(\t\"L\n\x1fListDynamicSegmentHoldsResponse\x12)\n\x05holds\x18\x01 \x03(\x0b\x32\x1a.ml2.v1.DynamicSegmentHold\">\n\x16ValidateSegmentRequest\x12$\n\x07segment\x18\x01 \x01(\x0b\x32\x13.ml2.v1.SegmentSpec\"&\n\x17ValidateSegmentResponse\x12\x0b\n\x03mtu\x18\x01 \x01(\r2\xba\x06\n\x0eSegmentService\x12\x64\n\x15\x43reateNetworkSegments\x12$.ml2.v1.CreateNetworkSegmentsRequest\x1a%.ml2.v1.CreateNetworkSegmentsResponse\x12^\n\x13ListNetworkSegments\x12\".ml2.v1.ListNetworkSegmentsRequest\x1a#.ml2.v1.ListNetworkSegmentsResponse\x12g\n\x16ReleaseNetworkSegments\x12%.ml2.v1.ReleaseNetworkSegmentsRequest\x1a&.ml2.v1.ReleaseNetworkSegmentsResponse\x12g\n\x16\x41llocateDynamicSegment\x12%.ml2.v1.AllocateDynamicSegmentRequest\x1a&.ml2.v1.AllocateDynamicSegmentResponse\x12\x64\n\x15ReleaseDynamicSegment\x12$.ml2.v1.ReleaseDynamicSegmentRequest\x1a%.ml2.v1.ReleaseDynamicSegmentResponse\x12j\n\x17SyncDynamicSegmentHolds\x12&.ml2.v1.SyncDynamicSegmentHoldsRequest\x1a\'.ml2.v1.SyncDynamicSegmentHoldsResponse\x12j\n\x17ListDynamicSegmentHolds\x12&.ml2.v1.ListDynamicSegmentHoldsRequest\x1a\'.ml2.v1.ListDynamicSegmentHoldsResponse\x12R\n\x0fValidateSegment\x12\x1e.ml2.v1.ValidateSegmentRequest\x1a\x1f.ml2.v1.ValidateSegmentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,26 +44,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RELEASENETWORKSEGMENTSREQUEST']._serialized_end=459
   _globals['_RELEASENETWORKSEGMENTSRESPONSE']._serialized_start=461
   _globals['_RELEASENETWORKSEGMENTSRESPONSE']._serialized_end=528
-  _globals['_ALLOCATEDYNAMICSEGMENTREQUEST']._serialized_start=530
-  _globals['_ALLOCATEDYNAMICSEGMENTREQUEST']._serialized_end=635
-  _globals['_ALLOCATEDYNAMICSEGMENTRESPONSE']._serialized_start=637
-  _globals['_ALLOCATEDYNAMICSEGMENTRESPONSE']._serialized_end=703
-  _globals['_RELEASEDYNAMICSEGMENTREQUEST']._serialized_start=705
-  _globals['_RELEASEDYNAMICSEGMENTREQUEST']._serialized_end=755
-  _globals['_RELEASEDYNAMICSEGMENTRESPONSE']._serialized_start=757
-  _globals['_RELEASEDYNAMICSEGMENTRESPONSE']._serialized_end=822
-  _globals['_SYNCDYNAMICSEGMENTHOLDSREQUEST']._serialized_start=824
-  _globals['_SYNCDYNAMICSEGMENTHOLDSREQUEST']._serialized_end=913
-  _globals['_SYNCDYNAMICSEGMENTHOLDSRESPONSE']._serialized_start=916
-  _globals['_SYNCDYNAMICSEGMENTHOLDSRESPONSE']._serialized_end=1064
-  _globals['_LISTDYNAMICSEGMENTHOLDSREQUEST']._serialized_start=1066
-  _globals['_LISTDYNAMICSEGMENTHOLDSREQUEST']._serialized_end=1134
-  _globals['_LISTDYNAMICSEGMENTHOLDSRESPONSE']._serialized_start=1136
-  _globals['_LISTDYNAMICSEGMENTHOLDSRESPONSE']._serialized_end=1212
-  _globals['_VALIDATESEGMENTREQUEST']._serialized_start=1214
-  _globals['_VALIDATESEGMENTREQUEST']._serialized_end=1276
-  _globals['_VALIDATESEGMENTRESPONSE']._serialized_start=1278
-  _globals['_VALIDATESEGMENTRESPONSE']._serialized_end=1316
-  _globals['_SEGMENTSERVICE']._serialized_start=1319
-  _globals['_SEGMENTSERVICE']._serialized_end=2145
+  _globals['_ALLOCATEDYNAMICSEGMENTREQUEST']._serialized_start=531
+  _globals['_ALLOCATEDYNAMICSEGMENTREQUEST']._serialized_end=663
+  _globals['_ALLOCATEDYNAMICSEGMENTRESPONSE']._serialized_start=665
+  _globals['_ALLOCATEDYNAMICSEGMENTRESPONSE']._serialized_end=731
+  _globals['_RELEASEDYNAMICSEGMENTREQUEST']._serialized_start=733
+  _globals['_RELEASEDYNAMICSEGMENTREQUEST']._serialized_end=783
+  _globals['_RELEASEDYNAMICSEGMENTRESPONSE']._serialized_start=785
+  _globals['_RELEASEDYNAMICSEGMENTRESPONSE']._serialized_end=850
+  _globals['_SYNCDYNAMICSEGMENTHOLDSREQUEST']._serialized_start=852
+  _globals['_SYNCDYNAMICSEGMENTHOLDSREQUEST']._serialized_end=941
+  _globals['_SYNCDYNAMICSEGMENTHOLDSRESPONSE']._serialized_start=944
+  _globals['_SYNCDYNAMICSEGMENTHOLDSRESPONSE']._serialized_end=1092
+  _globals['_LISTDYNAMICSEGMENTHOLDSREQUEST']._serialized_start=1094
+  _globals['_LISTDYNAMICSEGMENTHOLDSREQUEST']._serialized_end=1162
+  _globals['_LISTDYNAMICSEGMENTHOLDSRESPONSE']._serialized_start=1164
+  _globals['_LISTDYNAMICSEGMENTHOLDSRESPONSE']._serialized_end=1240
+  _globals['_VALIDATESEGMENTREQUEST']._serialized_start=1242
+  _globals['_VALIDATESEGMENTREQUEST']._serialized_end=1304
+  _globals['_VALIDATESEGMENTRESPONSE']._serialized_start=1306
+  _globals['_VALIDATESEGMENTRESPONSE']._serialized_end=1344
+  _globals['_SEGMENTSERVICE']._serialized_start=1347
+  _globals['_SEGMENTSERVICE']._serialized_end=2173
 # @@protoc_insertion_point(module_scope)

@@ -54,14 +54,16 @@ class ReleaseNetworkSegmentsResponse(_message.Message):
     def __init__(self, segments: _Optional[_Iterable[_Union[_segment_pb2.Segment, _Mapping]]] = ...) -> None: ...
 
 class AllocateDynamicSegmentRequest(_message.Message):
-    __slots__ = ("network_id", "segment", "holder")
+    __slots__ = ("network_id", "segment", "holder", "holder_generation")
     NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
     HOLDER_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_GENERATION_FIELD_NUMBER: _ClassVar[int]
     network_id: str
     segment: _segment_pb2.SegmentSpec
     holder: str
-    def __init__(self, network_id: _Optional[str] = ..., segment: _Optional[_Union[_segment_pb2.SegmentSpec, _Mapping]] = ..., holder: _Optional[str] = ...) -> None: ...
+    holder_generation: int
+    def __init__(self, network_id: _Optional[str] = ..., segment: _Optional[_Union[_segment_pb2.SegmentSpec, _Mapping]] = ..., holder: _Optional[str] = ..., holder_generation: _Optional[int] = ...) -> None: ...
 
 class AllocateDynamicSegmentResponse(_message.Message):
     __slots__ = ("segment",)

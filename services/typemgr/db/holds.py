@@ -18,20 +18,29 @@ def _hold(row: DynamicSegmentHold) -> Hold:
     return Hold(segment_id=row.segment_id, holder=row.holder, generation=int(row.generation))
 
 
-def add(session: Session, segment_id: str, holder: str) -> None:
-    """Records that ``holder`` uses the segment (generation 0); nothing if it already does.
-    Raises ``transaction.Retry`` if the segment was released meanwhile."""
+def add(session: Session, segment_id: str, holder: str, generation: int = 0) -> None:
+    """Records that ``holder`` uses the segment as of ``generation``; a hold it has already
+    keeps the higher of its generation and ``generation``. Raises ``transaction.Retry`` if the
+    segment was released meanwhile."""
     exists = session.get(DynamicSegmentHold, (segment_id, holder))
     if exists is not None:
+        if generation > exists.generation:
+            exists.generation = generation
+            session.flush()
         return
     try:
         with session.begin_nested():
-            session.execute(insert(DynamicSegmentHold).values(segment_id=segment_id, holder=holder))
+            session.execute(
+                insert(DynamicSegmentHold).values(
+                    segment_id=segment_id, holder=holder, generation=generation
+                )
+            )
     except IntegrityError as exc:
         if is_foreign_key_violation(exc):
             raise transaction.Retry() from None
         if not sql.is_unique_violation(exc):
             raise
+        confirm(session, holder, [segment_id], generation)  # added concurrently: raise it
 
 
 def is_foreign_key_violation(exc: IntegrityError) -> bool:

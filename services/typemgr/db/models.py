@@ -147,11 +147,12 @@ class SegmentAllocation(Base):
 
 
 class DynamicSegmentHold(Base):
-    """A holder's use of a dynamic segment (usually a port bound through it). A dynamic segment
-    with holds is never released; when its last hold is dropped by a sync, it is. Recorded by
-    AllocateDynamicSegment with generation 0, confirmed by SyncDynamicSegmentHolds with the
-    holder's generation. The foreign key has no cascade on purpose: a segment cannot be deleted
-    while a hold names it, and a hold cannot name a deleted segment."""
+    """A holder's use of a dynamic segment (usually a port bound through it). A dynamic segment with
+    holds is never released; when its last hold is dropped by a sync, it is. Recorded by
+    AllocateDynamicSegment with the generation of the holder it resolves for (0 if not given),
+    confirmed by SyncDynamicSegmentHolds with the holder's generation. The foreign key has no
+    cascade on purpose: a segment cannot be deleted while a hold names it, and a hold cannot name a
+    deleted segment."""
 
     __tablename__ = "dynamic_segment_holds"
 

@@ -82,6 +82,25 @@ def test_stale_syncs_change_nothing_and_unknown_ids_are_reported(
     assert holds.sync("port-1", [], 0).released[0].id == segment.id
 
 
+def test_a_hold_taken_for_a_newer_generation_survives_a_late_older_sync(
+    managers: tuple[SegmentManager, HoldManager],
+) -> None:
+    """Generation 4 of port-1's binding allocates the segment while the sync of generation 3,
+    which used no dynamic segment, is still on its way: that sync must not release it."""
+    manager, holds = managers
+    network_id = network(manager)
+    segment = manager.allocate_dynamic_segment(network_id, DYNAMIC, "port-1", 4)
+    late = holds.sync("port-1", [], 3)
+    assert (late.stale, late.held, late.released) == (True, (segment.id,), ())
+    assert dynamic_ids(manager, network_id) == [segment.id]
+    # Taking the hold again for an older generation does not lower it.
+    manager.allocate_dynamic_segment(network_id, DYNAMIC, "port-1", 2)
+    assert [h.generation for h in holds.list("", "port-1")] == [4]
+    # Generation 4's own sync decides.
+    assert [s.id for s in holds.sync("port-1", [], 4).released] == [segment.id]
+    assert dynamic_ids(manager, network_id) == []
+
+
 def test_a_held_segment_is_not_released_by_hand_but_goes_with_its_network(
     managers: tuple[SegmentManager, HoldManager],
 ) -> None:
