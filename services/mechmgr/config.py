@@ -37,6 +37,11 @@ class Settings:
     db_migrate: str = "auto"
     """``ML2_DB_MIGRATE``: auto upgrades the schema at start; check refuses to start unless it
     is current (``ml2 db upgrade`` upgrades it)."""
+    rpc_workers: int = 32
+    """``MECHMGR_RPC_WORKERS``: requests worked on at once; later ones wait in arrival order."""
+    db_pool_size: int = 34
+    """``MECHMGR_DB_POOL_SIZE``: PostgreSQL connections kept open; at least the RPC workers,
+    by default 2 more."""
     mechanism_drivers: tuple[DriverEndpoint, ...] = ()
     """``MECHMGR_MECHANISM_DRIVERS``: ordered ``name=host:port`` list; order is binding order."""
     driver_timeout: float = 1.0
@@ -62,6 +67,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Reads and validates the settings. Raises ConfigError naming the variable and rule."""
         env = config.env(environ)
+        workers = config.get_rpc_workers(env, "MECHMGR", cls.rpc_workers)
         settings = cls(
             listen=parse_address(
                 "MECHMGR_LISTEN", config.get_str(env, "MECHMGR_LISTEN", cls.listen)
@@ -69,6 +75,8 @@ class Settings:
             metrics_port=_port(env, "MECHMGR_METRICS_PORT", cls.metrics_port),
             database_url=_database_url(env),
             db_migrate=config.get_migrate_mode(env),
+            rpc_workers=workers,
+            db_pool_size=config.get_db_pool_size(env, "MECHMGR", workers),
             mechanism_drivers=parse_mechanism_drivers(
                 config.get_str(env, "MECHMGR_MECHANISM_DRIVERS", DEFAULT_DRIVERS)
             ),

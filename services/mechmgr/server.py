@@ -76,6 +76,7 @@ def main() -> None:
         metrics_port=settings.metrics_port,
         port_file=settings.port_file,
         on_stop=_close,
+        max_workers=settings.rpc_workers,
     )
 
 
@@ -84,7 +85,7 @@ def _open_registry(settings: config.Settings) -> tuple[Engine, agents.AgentRegis
     exits with status 2 if the schema is not, and 1 if the database cannot be reached."""
     url = _prepare_database(settings.database_url)
     migrations.prepare_at_start(SERVICE, url, settings.db_migrate)
-    engine = sql.make_engine(url)
+    engine = sql.make_engine(url, pool_size=settings.db_pool_size)
     return engine, agents.AgentRegistry(sql.session_factory(engine), settings.agent_down_time)
 
 

@@ -47,8 +47,12 @@ class Settings:
     """``PORTAPI_BIND_MAX_TRIES``: how many times one request resolves a binding when concurrent
     changes of the binding inputs keep winning; after that the request is ABORTED."""
 
-    db_pool_size: int = 10
-    """``PORTAPI_DB_POOL_SIZE``: connections kept open to PostgreSQL (ignored for SQLite)."""
+    rpc_workers: int = 32
+    """``PORTAPI_RPC_WORKERS``: requests worked on at once; later ones wait in arrival order."""
+
+    db_pool_size: int = 34
+    """``PORTAPI_DB_POOL_SIZE``: connections kept open to PostgreSQL (ignored for SQLite); at
+    least the RPC workers, by default 2 more."""
 
     db_migrate: str = "auto"
     """``ML2_DB_MIGRATE``: auto upgrades the schema at start; check refuses to start unless it
@@ -58,6 +62,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Reads the settings; raises ConfigError naming the variable and the rule."""
         env = config.env(environ)
+        workers = config.get_rpc_workers(env, "PORTAPI", cls.rpc_workers)
         settings = cls(
             listen=config.get_str(env, "PORTAPI_LISTEN", cls.listen),
             metrics_port=config.get_int(env, "PORTAPI_METRICS_PORT", cls.metrics_port),
@@ -73,7 +78,8 @@ class Settings:
             bind_max_tries=config.get_int(
                 env, "PORTAPI_BIND_MAX_TRIES", cls.bind_max_tries, minimum=1
             ),
-            db_pool_size=config.get_int(env, "PORTAPI_DB_POOL_SIZE", cls.db_pool_size, minimum=1),
+            rpc_workers=workers,
+            db_pool_size=config.get_db_pool_size(env, "PORTAPI", workers),
             db_migrate=config.get_migrate_mode(env),
         )
         settings.validate()

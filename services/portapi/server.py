@@ -106,4 +106,5 @@ def main() -> None:
         metrics_port=settings.metrics_port,
         port_file=os.environ.get("ML2_PORT_FILE", ""),
         on_stop=on_stop,
+        max_workers=settings.rpc_workers,
     )

@@ -35,6 +35,26 @@ def get_int(environ: Mapping[str, str], name: str, default: int, *, minimum: int
     return value
 
 
+def get_rpc_workers(environ: Mapping[str, str], prefix: str, default: int) -> int:
+    """``<prefix>_RPC_WORKERS``: how many requests the process works on at once; later ones wait
+    in arrival order. A Python process runs one thread at a time, so a few workers keep it busy
+    while others wait on the network; many more only make runnable threads take turns."""
+    return get_int(environ, f"{prefix}_RPC_WORKERS", default, minimum=1)
+
+
+def get_db_pool_size(environ: Mapping[str, str], prefix: str, workers: int) -> int:
+    """``<prefix>_DB_POOL_SIZE``: connections kept open to PostgreSQL, by default the RPC workers
+    plus 2 (metrics and background work), and never fewer than the workers: a busy worker holds
+    one, and a pool smaller than the workers would open and close connections under load."""
+    size = get_int(environ, f"{prefix}_DB_POOL_SIZE", workers + 2, minimum=1)
+    if size < workers:
+        raise ConfigError(
+            f"{prefix}_DB_POOL_SIZE={size}: must be at least {prefix}_RPC_WORKERS ({workers}), "
+            "as every worker may hold a connection"
+        )
+    return size
+
+
 def get_float(
     environ: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0
 ) -> float:

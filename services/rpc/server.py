@@ -208,8 +208,10 @@ def run_service(
     port_file: str = "",
     grace: float = 5.0,
     on_stop: Callable[[], None] | None = None,
+    max_workers: int = 32,
 ) -> None:
-    """Builds, starts and serves a process's gRPC server until SIGTERM or SIGINT.
+    """Builds, starts and serves a process's gRPC server until SIGTERM or SIGINT, working on at
+    most ``max_workers`` requests at once.
 
     The metrics endpoint listens on ``metrics_host`` (by default the host of ``listen``, so that a
     server on 0.0.0.0 in a pod is scraped like it is called). Writes ``port_file`` once both are
@@ -218,7 +220,7 @@ def run_service(
     host = listen.rsplit(":", 1)[0].strip("[]") or "0.0.0.0"
     metrics_host = metrics_host or host
     try:
-        handle = build_server(registrations, listen)
+        handle = build_server(registrations, listen, max_workers=max_workers)
         bound_metrics = metrics.start_metrics_server(metrics_port, metrics_host)
     except (RuntimeError, OSError) as exc:
         print(f"{service}: cannot start: {exc}", file=sys.stderr)

@@ -53,6 +53,11 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     """``TYPEMGR_DATABASE_URL``: SQLAlchemy URL; a SQLite file (directory created) or
     ``postgresql+psycopg://...`` when several replicas share the pools."""
+    rpc_workers: int = 8
+    """``TYPEMGR_RPC_WORKERS``: requests worked on at once; later ones wait in arrival order."""
+    db_pool_size: int = 10
+    """``TYPEMGR_DB_POOL_SIZE``: PostgreSQL connections kept open; at least the RPC workers,
+    by default 2 more."""
     type_drivers: tuple[str, ...] = IMPLEMENTED_TYPES
     """``TYPEMGR_TYPE_DRIVERS``: the network types enabled, from local, flat, vlan, gre, vxlan
     and geneve (all by default)."""
@@ -106,10 +111,13 @@ class Settings:
             "TYPEMGR_NETWORK_VLAN_RANGES",
             config.get_list(env, "TYPEMGR_NETWORK_VLAN_RANGES", "physnet1:100:199"),
         )
+        workers = config.get_rpc_workers(env, "TYPEMGR", cls.rpc_workers)
         return cls(
             listen=_listen(env),
             metrics_port=config.get_int(env, "TYPEMGR_METRICS_PORT", 9101),
             database_url=_database_url(env),
+            rpc_workers=workers,
+            db_pool_size=config.get_db_pool_size(env, "TYPEMGR", workers),
             type_drivers=type_drivers,
             tenant_network_types=_parse_tenant_types(env, type_drivers),
             flat_networks=_parse_flat_networks(env),

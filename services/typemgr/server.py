@@ -46,7 +46,7 @@ def main() -> None:
     directory = config.sqlite_directory(settings.database_url)
     if directory:
         os.makedirs(directory, exist_ok=True)
-    engine = sql.make_engine(settings.database_url)
+    engine = sql.make_engine(settings.database_url, pool_size=settings.db_pool_size)
     factory = sql.session_factory(engine)
     types = TypeManager.from_settings(settings)
     migrations.prepare_at_start(SERVICE, settings.database_url)
@@ -64,6 +64,7 @@ def main() -> None:
         metrics_port=settings.metrics_port,
         port_file=settings.port_file,
         on_stop=engine.dispose,
+        max_workers=settings.rpc_workers,
     )
 
 

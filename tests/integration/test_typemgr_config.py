@@ -74,6 +74,15 @@ def run_typemgr(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess
             {"TYPEMGR_OVERLAY_IP_VERSION": "5"},
             "typemgr: configuration error: TYPEMGR_OVERLAY_IP_VERSION=5: must be 4 or 6",
         ),
+        (
+            {"TYPEMGR_RPC_WORKERS": "0"},
+            "typemgr: configuration error: TYPEMGR_RPC_WORKERS=0: must be at least 1",
+        ),
+        (
+            {"TYPEMGR_RPC_WORKERS": "8", "TYPEMGR_DB_POOL_SIZE": "4"},
+            "typemgr: configuration error: TYPEMGR_DB_POOL_SIZE=4: must be at least "
+            "TYPEMGR_RPC_WORKERS (8), as every worker may hold a connection",
+        ),
     ],
 )
 def test_bad_configuration_exits_2_with_one_line(

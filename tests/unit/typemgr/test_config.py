@@ -80,6 +80,16 @@ def test_bad_vlan_ranges_are_refused_naming_the_variable_and_rule(value: str, me
     assert message in config_error(TYPEMGR_NETWORK_VLAN_RANGES=value)
 
 
+def test_workers_and_the_connection_pool_follow_each_other() -> None:
+    assert (Settings.from_env({}).rpc_workers, Settings.from_env({}).db_pool_size) == (8, 10)
+    sized = Settings.from_env({"TYPEMGR_RPC_WORKERS": "3"})
+    assert (sized.rpc_workers, sized.db_pool_size) == (3, 5)
+    assert Settings.from_env({"TYPEMGR_DB_POOL_SIZE": "8"}).db_pool_size == 8
+    assert "TYPEMGR_DB_POOL_SIZE=7: must be at least TYPEMGR_RPC_WORKERS (8)" in config_error(
+        TYPEMGR_DB_POOL_SIZE="7"
+    )
+
+
 def test_the_same_ids_on_two_physical_networks_do_not_overlap() -> None:
     _, ranges = parse_vlan_ranges("V", ["physnet1:1:10", "physnet2:1:10"])
     assert len(ranges) == 2
