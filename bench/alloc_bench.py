@@ -39,7 +39,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import grpc
 from alloc_pools import (
@@ -51,6 +51,7 @@ from alloc_pools import (
     start_typemgr,
     stored_allocations,
 )
+from cpu_time import cpu_seconds, postgres_cpu_seconds
 from ml2.v1 import (
     segment_pb2,
     segment_range_pb2,
@@ -86,6 +87,9 @@ class Row:
     p99_ms: float
     failures: int
     duplicates: int
+    cpu_ms: dict[str, float]
+    """CPU time per allocation (ms) of the typemgr processes together, of the benchmark's
+    clients and of PostgreSQL, while the clients allocated."""
 
 
 class Client:
@@ -136,11 +140,40 @@ def split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
+@dataclass
+class Phase:
+    """What the clients of a phase saw, and the CPU time spent meanwhile (seconds, by process
+    kind: typemgr replicas together, the benchmark's clients, PostgreSQL)."""
+
+    latencies: list[float] = field(default_factory=list)
+    got: list[tuple[str, int]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    wall: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    def add(self, other: Phase) -> None:
+        self.latencies += other.latencies
+        self.got += other.got
+        self.failures += other.failures
+        self.wall += other.wall
+        for kind, seconds in other.cpu.items():
+            self.cpu[kind] = self.cpu.get(kind, 0.0) + seconds
+
+
+def cpu_now(typemgr_pids: list[int]) -> dict[str, float]:
+    """CPU seconds used so far by the typemgr processes, this process and PostgreSQL."""
+    return {
+        "typemgr": sum(cpu_seconds(pid) for pid in typemgr_pids),
+        "client": cpu_seconds(os.getpid()),
+        "postgres": postgres_cpu_seconds(),
+    }
+
+
 def run_phase(
-    addresses: list[str], pool: Pool, clients: int, allocations: int
-) -> tuple[list[float], list[tuple[str, int]], list[str], float]:
-    """Runs one timed phase; returns latencies, (network, id) pairs, failures and wall time.
-    Releases what it allocated before returning."""
+    addresses: list[str], pool: Pool, clients: int, allocations: int, pids: list[int]
+) -> Phase:
+    """Runs one timed phase of the typemgr processes at ``addresses`` (process ids ``pids``)
+    and releases what it allocated before returning."""
     workers = [
         Client(addresses[i % len(addresses)], pool, n)
         for i, n in enumerate(split(allocations, clients))
@@ -150,13 +183,17 @@ def run_phase(
     for thread in threads:
         thread.start()
     barrier.wait()
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), cpu_now(pids)
     for thread in threads:
         thread.join()
-    wall = time.perf_counter() - started
-    latencies = sorted(x for w in workers for x in w.latencies)
-    got = [g for w in workers for g in w.got]
-    failures = [f for w in workers for f in w.failures]
+    wall, cpu_after = time.perf_counter() - started, cpu_now(pids)
+    phase = Phase(
+        latencies=[x for w in workers for x in w.latencies],
+        got=[g for w in workers for g in w.got],
+        failures=[f for w in workers for f in w.failures],
+        wall=wall,
+        cpu={kind: cpu_after[kind] - cpu_before[kind] for kind in cpu_after},
+    )
     releasers = [threading.Thread(target=w.release) for w in workers]
     for thread in releasers:
         thread.start()
@@ -164,7 +201,7 @@ def run_phase(
         thread.join()
     for worker in workers:
         worker.channel.close()
-    return latencies, got, failures, wall
+    return phase
 
 
 def measure_pool(args: argparse.Namespace, backend: str, pool: Pool, fill: float) -> list[Row]:
@@ -186,32 +223,17 @@ def measure_pool(args: argparse.Namespace, backend: str, pool: Pool, fill: float
         if replicas > 1:
             levels += [(replicas, c) for c in args.clients if c >= replicas]
         # Unmeasured: opens every replica's database connections and warms its caches.
-        run_phase([p.address for p in processes], pool, max(args.clients), min(count, 200))
+        addresses, pids = [p.address for p in processes], [p.process.pid for p in processes]
+        run_phase(addresses, pool, max(args.clients), min(count, 200), pids)
         for replica_count, clients in levels:
-            addresses = [p.address for p in processes[:replica_count]]
-            latencies, got, failures, wall, duplicates = [], [], [], 0.0, 0
+            phase, duplicates = Phase(), 0
             for _ in range(rounds):
-                r_latencies, r_got, r_failures, r_wall = run_phase(addresses, pool, clients, count)
-                latencies += r_latencies
-                got += r_got
-                failures += r_failures
-                wall += r_wall
-                duplicates += _duplicates(database, r_got, prefilled)
-            latencies.sort()
-            rows.append(
-                _row(
-                    backend,
-                    pool,
-                    prefilled,
-                    replica_count,
-                    clients,
-                    latencies,
-                    got,
-                    failures,
-                    wall,
-                    duplicates=duplicates,
+                one = run_phase(
+                    addresses[:replica_count], pool, clients, count, pids[:replica_count]
                 )
-            )
+                duplicates += _duplicates(database, one.got, prefilled)
+                phase.add(one)
+            rows.append(_row(backend, pool, prefilled, replica_count, clients, phase, duplicates))
             _print_row(rows[-1], args.json)
     finally:
         for process in processes:
@@ -235,32 +257,33 @@ def _row(
     prefilled: int,
     replicas: int,
     clients: int,
-    latencies: list[float],
-    got: list[tuple[str, int]],
-    failures: list[str],
-    wall: float,
+    phase: Phase,
     duplicates: int,
 ) -> Row:
-    if failures:
-        print(f"  {len(failures)} failures, first: {failures[0]}", file=sys.stderr)
+    if phase.failures:
+        print(f"  {len(phase.failures)} failures, first: {phase.failures[0]}", file=sys.stderr)
+    latencies = sorted(phase.latencies)
+    per_call = 1000 / max(1, len(phase.got))
     return Row(
         backend=backend,
         pool=f"{pool.network_type} {pool.size}",
         fill=f"{100 * prefilled / pool.size:.1f}%",
         replicas=replicas,
         clients=clients,
-        allocations=len(got),
-        per_second=len(got) / wall if wall else 0.0,
+        allocations=len(phase.got),
+        per_second=len(phase.got) / phase.wall if phase.wall else 0.0,
         p50_ms=percentile(latencies, 50),
         p99_ms=percentile(latencies, 99),
-        failures=len(failures),
+        failures=len(phase.failures),
         duplicates=duplicates,
+        cpu_ms={kind: seconds * per_call for kind, seconds in phase.cpu.items()},
     )
 
 
 HEADER = (
     f"{'backend':<10} {'pool':<14} {'fill':>6} {'replicas':>8} {'clients':>7} {'allocs':>6} "
-    f"{'allocs/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'failed':>6} {'dup':>4}"
+    f"{'allocs/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'failed':>6} {'dup':>4}   "
+    f"CPU ms/alloc: {'typemgr':>7} {'client':>6} {'pg':>5}"
 )
 
 
@@ -270,7 +293,9 @@ def _print_row(row: Row, as_json: bool) -> None:
     print(
         f"{row.backend:<10} {row.pool:<14} {row.fill:>6} {row.replicas:>8} {row.clients:>7} "
         f"{row.allocations:>6} {row.per_second:>9.0f} {row.p50_ms:>8.2f} {row.p99_ms:>8.2f} "
-        f"{row.failures:>6} {row.duplicates:>4}",
+        f"{row.failures:>6} {row.duplicates:>4}   "
+        f"{'':13} {row.cpu_ms['typemgr']:>7.2f} {row.cpu_ms['client']:>6.2f} "
+        f"{row.cpu_ms['postgres']:>5.2f}",
         flush=True,
     )
 

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "gen")]
 
 import argparse
 import json
@@ -38,6 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import grpc
+from cpu_time import cpu_snapshot
 from ml2.v1 import (
     agent_service_pb2_grpc,
     binding_pb2,
@@ -87,21 +88,6 @@ class LevelResult:
     failures: int
     bind_cpu_ms: dict[str, float]
     """CPU time (user + system) each process spent per bind during the bind phase."""
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process has used so far, from /proc; 0 where unavailable."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_snapshot(pids: dict[str, int]) -> dict[str, float]:
-    """CPU seconds of every named process."""
-    return {name: cpu_seconds(pid) for name, pid in pids.items()}
 
 
 def percentile(sorted_ms: Sequence[float], q: float) -> float:
