@@ -18,9 +18,10 @@ Dynamic segments are reference counted by typemgr: mechmgr records the port as a
 dynamic segment it allocates while resolving, and after a commit that may concern them (a driver
 continued the binding, or the port held dynamic segments before) ``Binder`` tells typemgr
 which dynamic segments the committed levels use (``SyncDynamicSegmentHolds`` with the binding
-generation); typemgr releases the ones no port holds any more. If typemgr cannot be reached at
-that moment the holds stay as they were (nothing is released too early) and the warning is
-logged; the port's next sync (any later binding, its unbinding or its deletion) sets them right.
+generation); typemgr releases the ones no port holds any more. The commit records that sync in
+the hold outbox (``db.hold_outbox``) in the same transaction, and a successful sync deletes it:
+if typemgr cannot be reached, or portapi stops in between, the holds stay as they were (nothing
+is released too early) and ``HoldSyncRetrier`` sends the sync again later.
 
 Failure is a state, never silence: when mechmgr cannot be reached (down, or no answer within
 the deadline) the port is committed ``binding_failed`` with one verdict of driver ``mechmgr``
@@ -36,13 +37,14 @@ import logging
 import time
 from dataclasses import dataclass, replace
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.portapi import errors as portapi_errors
 from services.portapi import metrics
 from services.portapi import resources as r
 from services.portapi.clients import BindingResolver, HoldSyncer
-from services.portapi.db import bindings
+from services.portapi.db import bindings, hold_outbox
 from services.portapi.db import repository as repo
 from services.rpc import errors
 
@@ -76,14 +78,20 @@ class Binder:
         start = time.perf_counter() if started is None else started
         for attempt in range(1, self._max_tries + 1):
             result = self._resolve(ticket)
+            pending = None
+            if self.tracks_holds and (ticket.may_hold_dynamic or may_hold_dynamic(result)):
+                pending = hold_outbox.PendingSync(
+                    ticket.port_id, tuple(dynamic_segment_ids(result)), ticket.generation
+                )
             outcome = repo.run_write(
-                self._factory, functools.partial(_commit, ticket=ticket, result=result)
+                self._factory,
+                functools.partial(_commit, ticket=ticket, result=result, pending=pending),
             )
             if outcome.committed:
                 metrics.record_result(result, time.perf_counter() - start)
                 _log_result(ticket, result, attempt)
-                if ticket.may_hold_dynamic or may_hold_dynamic(result):
-                    self.sync_holds(ticket.port_id, dynamic_segment_ids(result), ticket.generation)
+                if pending is not None:
+                    self.sync_holds(pending)
             if outcome.retry is None:
                 return outcome.port
             metrics.CAS_RETRIES.inc()
@@ -104,23 +112,40 @@ class Binder:
         )
         raise portapi_errors.BindingConflict(ticket.port_id, self._max_tries)
 
-    def sync_holds(self, port_id: str, segment_ids: list[str], generation: int) -> None:
-        """Tells typemgr which dynamic segments the port uses as of ``generation`` (0 for a
-        deleted port). Never raises: when typemgr cannot be told, the holds stay and a later
-        sync of the port corrects them."""
+    @property
+    def tracks_holds(self) -> bool:
+        """True if typemgr is told which dynamic segments ports use."""
+        return self._holds is not None
+
+    def sync_holds(self, pending: hold_outbox.PendingSync, *, retry: bool = False) -> bool:
+        """Tells typemgr which dynamic segments the port uses as of the pending sync's
+        generation (0 for a deleted port) and deletes it from the outbox; returns True if typemgr
+        was told. Never raises: when typemgr cannot be told, the holds stay as they are and the
+        outbox keeps the sync for ``HoldSyncRetrier``."""
         if self._holds is None:
-            return
+            return False
+        when = "retry" if retry else "now"
         try:
-            self._holds.sync_dynamic_segment_holds(port_id, segment_ids, generation)
+            self._holds.sync_dynamic_segment_holds(
+                pending.port_id, list(pending.segment_ids), pending.generation
+            )
         except errors.ServiceError as exc:
+            metrics.HOLD_SYNCS.labels("failed", when).inc()
             logger.warning(
                 "cannot tell typemgr which dynamic segments port %s uses (generation %d): %s; "
-                "its holds stay until the port's next binding change",
-                port_id,
-                generation,
+                "it will be told again later",
+                pending.port_id,
+                pending.generation,
                 exc,
-                extra={"port_id": port_id},
+                extra={"port_id": pending.port_id},
             )
+            return False
+        metrics.HOLD_SYNCS.labels("synced", when).inc()
+        try:
+            repo.run_write(self._factory, functools.partial(hold_outbox.done, pending=pending))
+        except SQLAlchemyError as exc:  # the sync stays pending: sending it again is harmless
+            logger.warning("cannot mark the hold sync of port %s done: %s", pending.port_id, exc)
+        return True
 
     def _resolve(self, ticket: r.BindTicket) -> r.BindingResult:
         start = time.perf_counter()
@@ -156,11 +181,19 @@ class _Attempt:
     """The port as the transaction left it, when there is nothing left to do."""
 
 
-def _commit(session: Session, *, ticket: r.BindTicket, result: r.BindingResult) -> _Attempt:
-    """Commits ``result`` if ticket's generation is current. Otherwise finds out whether newer
-    inputs wait for a result. Reads the port in the same transaction when the flow ends, so
-    that the caller needs no further round trip."""
+def _commit(
+    session: Session,
+    *,
+    ticket: r.BindTicket,
+    result: r.BindingResult,
+    pending: hold_outbox.PendingSync | None,
+) -> _Attempt:
+    """Commits ``result`` if ticket's generation is current, with the ``pending`` hold sync it
+    decides. Otherwise finds out whether newer inputs wait for a result. Reads the port in the
+    same transaction when the flow ends, so that the caller needs no further round trip."""
     if bindings.commit_result(session, ticket.port_id, ticket.generation, result):
+        if pending is not None:
+            hold_outbox.record(session, pending)
         return _Attempt(True, port=repo.get_port(session, ticket.port_id))
     current = bindings.binding_state(session, ticket.port_id)
     if current is None:

@@ -47,6 +47,10 @@ class Settings:
     """``PORTAPI_BIND_MAX_TRIES``: how many times one request resolves a binding when concurrent
     changes of the binding inputs keep winning; after that the request is ABORTED."""
 
+    hold_sync_retry_seconds: float = 30.0
+    """``PORTAPI_HOLD_SYNC_RETRY_SECONDS``: how often dynamic segment hold syncs that typemgr
+    could not be told are sent again, and how old they must be."""
+
     rpc_workers: int = 32
     """``PORTAPI_RPC_WORKERS``: requests worked on at once; later ones wait in arrival order."""
 
@@ -77,6 +81,9 @@ class Settings:
             ),
             bind_max_tries=config.get_int(
                 env, "PORTAPI_BIND_MAX_TRIES", cls.bind_max_tries, minimum=1
+            ),
+            hold_sync_retry_seconds=config.get_float(
+                env, "PORTAPI_HOLD_SYNC_RETRY_SECONDS", cls.hold_sync_retry_seconds, minimum=0.05
             ),
             rpc_workers=workers,
             db_pool_size=config.get_db_pool_size(env, "PORTAPI", workers),

@@ -34,6 +34,12 @@ CAS_RETRIES = Counter(
     "ml2_portapi_binding_cas_retries_total",
     "Binding results discarded because the binding inputs changed while they were resolved.",
 )
+HOLD_SYNCS = Counter(
+    "ml2_portapi_hold_syncs_total",
+    "SyncDynamicSegmentHolds calls to typemgr, by result (synced, failed) and by whether they "
+    "followed a change at once (now) or were sent again from the hold outbox (retry).",
+    ["result", "when"],
+)
 BIND_ABORTS = Counter(
     "ml2_portapi_binding_aborts_total",
     "Bind requests that gave up with ABORTED after PORTAPI_BIND_MAX_TRIES lost compare-and-sets.",

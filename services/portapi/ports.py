@@ -21,7 +21,7 @@ from services.portapi import errors as portapi_errors
 from services.portapi import macs, paging, updates
 from services.portapi import resources as r
 from services.portapi.binding import Binder
-from services.portapi.db import bindings
+from services.portapi.db import bindings, hold_outbox
 from services.portapi.db import repository as repo
 
 logger = logging.getLogger(__name__)
@@ -103,23 +103,25 @@ class PortManager:
         Raises PortNotFound, PortInUse or BindingConflict.
         """
         started = time.perf_counter()
-        ticket, port = repo.run_write(self._factory, lambda s: _apply(s, port_id, update))
+        holds = self._binder.tracks_holds
+        ticket, port, pending = repo.run_write(
+            self._factory, lambda s: _apply(s, port_id, update, holds)
+        )
         if ticket is not None:
             port = self._binder.bind(ticket, started)
-        elif port is not None and update.host_id == "" and not port.binding.inputs.host_id:
-            # Unbound: the port holds no dynamic segment any more.
-            self._binder.sync_holds(port_id, [], port.binding.generation)
+        elif pending is not None:
+            self._binder.sync_holds(pending)
         if port is None:
             raise portapi_errors.PortNotFound(port_id)  # deleted while it was being bound
         return port
 
     def delete(self, port_id: str) -> r.Port:
         """Deletes the port with its binding; returns it as it was. Raises PortNotFound."""
-        port = repo.run_write(self._factory, lambda s: _delete(s, port_id))
+        holds = self._binder.tracks_holds
+        port, pending = repo.run_write(self._factory, lambda s: _delete(s, port_id, holds))
         logger.info("deleted port %s", port_id, extra={"port_id": port_id})
-        if port.binding.inputs.host_id or port.binding.result.levels:
-            # Generation 0: whatever bindings of the port are still in flight, it holds nothing.
-            self._binder.sync_holds(port_id, [], 0)
+        if pending is not None:
+            self._binder.sync_holds(pending)
         return port
 
 
@@ -142,10 +144,11 @@ def _insert(
 
 
 def _apply(
-    session: Session, port_id: str, update: r.PortUpdate
-) -> tuple[r.BindTicket | None, r.Port | None]:
+    session: Session, port_id: str, update: r.PortUpdate, holds: bool
+) -> tuple[r.BindTicket | None, r.Port | None, hold_outbox.PendingSync | None]:
     """Applies the update; returns the ticket to bind the port, or the port itself when it needs
-    no binding."""
+    no binding, and (with ``holds``) the hold sync an unbinding records: the port holds no
+    dynamic segment any more."""
     locked = repo.lock_port(session, port_id)
     if locked is None:
         raise portapi_errors.PortNotFound(port_id)
@@ -159,14 +162,27 @@ def _apply(
         inputs = plan.inputs
         generation = bindings.write_inputs(session, port_id, inputs, had_levels=plan.had_levels)
     if not plan.bind:
-        return None, repo.get_port(session, port_id)
+        pending = None
+        if holds and update.host_id == "" and not inputs.host_id:
+            pending = hold_outbox.PendingSync(port_id, (), generation)
+            hold_outbox.record(session, pending)
+        return None, repo.get_port(session, port_id), pending
     ticket = r.BindTicket(port_id, port.network_id, generation, inputs, segments, held)
-    return ticket, None
+    return ticket, None, None
 
 
-def _delete(session: Session, port_id: str) -> r.Port:
+def _delete(
+    session: Session, port_id: str, holds: bool
+) -> tuple[r.Port, hold_outbox.PendingSync | None]:
+    """Deletes the port; returns it as it was and (with ``holds``, for a port that was bound or
+    being bound) the hold sync of generation 0 it records: whatever bindings of the port are
+    still in flight, it holds nothing."""
     port = repo.get_port(session, port_id)
     if port is None:
         raise portapi_errors.PortNotFound(port_id)
     repo.delete_port(session, port_id)
-    return port
+    pending = None
+    if holds and (port.binding.inputs.host_id or port.binding.result.levels):
+        pending = hold_outbox.PendingSync(port_id, (), 0)
+        hold_outbox.record(session, pending)
+    return port, pending

@@ -17,6 +17,7 @@ from services import migrations, sql
 from services.portapi import clients
 from services.portapi.binding import Binder
 from services.portapi.config import Settings, ensure_sqlite_directory, log_settings
+from services.portapi.hold_retrier import HoldSyncRetrier
 from services.portapi.network_servicer import NetworkServicer
 from services.portapi.networks import NetworkManager
 from services.portapi.port_servicer import PortServicer
@@ -34,6 +35,7 @@ class Application:
 
     networks: NetworkManager
     ports: PortManager
+    binder: Binder
 
     def registrations(self) -> list[server.Registration]:
         """Returns the servicers to serve, for ``run_service`` or ``build_server``."""
@@ -61,7 +63,7 @@ def build(
     """Wires the managers over a session factory and the peer clients. ``holds`` tells typemgr
     which dynamic segments each port's binding uses (None: nobody is told)."""
     binder = Binder(factory, resolver, bind_max_tries, holds)
-    return Application(NetworkManager(factory, segments), PortManager(factory, binder))
+    return Application(NetworkManager(factory, segments), PortManager(factory, binder), binder)
 
 
 def main() -> None:
@@ -94,7 +96,11 @@ def main() -> None:
         engine.url.render_as_string(),
     )
 
+    retrier = HoldSyncRetrier(factory, app.binder, settings.hold_sync_retry_seconds)
+    retrier.start()
+
     def on_stop() -> None:
+        retrier.stop()
         typemgr.close()
         mechmgr.close()
         engine.dispose()

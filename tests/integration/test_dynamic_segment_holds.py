@@ -9,7 +9,8 @@ so the next network can have it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,16 @@ class Clients:
     segments: ss_grpc.SegmentServiceStub
     ranges: rs_grpc.SegmentRangeServiceStub
     agents: agent_service_pb2_grpc.AgentServiceStub
+    stack: Stack
+    typemgr: launcher.ServiceProcess
+
+    def stop_typemgr(self) -> None:
+        assert self.typemgr.stop() == 0
+
+    def start_typemgr_again(self) -> None:
+        """Starts typemgr on the address and database it had."""
+        env = {**self.typemgr.env, "TYPEMGR_LISTEN": self.typemgr.address}
+        self.typemgr = self.stack.start("typemgr-again", "services.typemgr", env)
 
     def bind(self, port_id: str, host: str) -> Any:
         request = port_service_pb2.UpdatePortRequest(
@@ -162,6 +173,7 @@ def clients(database_url: str, log_dir: Path, request: pytest.FixtureRequest) ->
                 "PORTAPI_DATABASE_URL": db["portapi"],
                 "PORTAPI_TYPEMGR_ADDRESS": typemgr.address,
                 "PORTAPI_MECHMGR_ADDRESS": mechmgr.address,
+                "PORTAPI_HOLD_SYNC_RETRY_SECONDS": "0.2",
             },
         )
         yield Clients(
@@ -170,6 +182,8 @@ def clients(database_url: str, log_dir: Path, request: pytest.FixtureRequest) ->
             ss_grpc.SegmentServiceStub(stack.channel(typemgr)),
             rs_grpc.SegmentRangeServiceStub(stack.channel(typemgr)),
             agent_service_pb2_grpc.AgentServiceStub(stack.channel(mechmgr)),
+            stack,
+            typemgr,
         )
     finally:
         for channel in stack.opened:
@@ -234,4 +248,33 @@ def test_a_port_that_fails_below_the_fabric_holds_nothing(clients: Clients) -> N
     port = clients.bind(clients.port(network_id), "compute-bare")
     assert port.binding.state == binding_pb2.BINDING_STATE_FAILED
     assert clients.dynamic(network_id) == []
+    assert clients.vlan_allocations() == []
+
+
+def eventually(check: Callable[[], bool], seconds: float = 15.0) -> bool:
+    """Polls ``check`` (a call that may fail while a process restarts) until it holds."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return True
+        except grpc.RpcError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def test_a_release_typemgr_missed_happens_once_it_is_back(clients: Clients) -> None:
+    """typemgr is down when the port is unbound: the unbinding succeeds, the hold stays (nothing
+    is released early), and portapi tells typemgr once it is back, without any port change."""
+    register_ovs_agent(clients)
+    network_id = clients.network()
+    port_id = clients.port(network_id)
+    assert clients.bind(port_id, HOST).binding.state == binding_pb2.BINDING_STATE_BOUND
+    [dynamic] = clients.dynamic(network_id)
+
+    clients.stop_typemgr()
+    assert clients.bind(port_id, "").binding.state == binding_pb2.BINDING_STATE_UNBOUND
+    clients.start_typemgr_again()
+    assert eventually(lambda: clients.dynamic(network_id) == []), clients.holders(dynamic.id)
     assert clients.vlan_allocations() == []

@@ -1,6 +1,7 @@
 """The tables portapi owns, in SQLAlchemy 2.0 style.
 
     networks 1──* ports 1──1 port_bindings 1──* port_binding_levels
+    hold_syncs (a port's dynamic segment holds still to be told to typemgr; no foreign key)
 
 JSON documents (segments, profile, vif_details, trace, a level's segment) are stored as compact
 JSON text so that SQLite and PostgreSQL hold the same bytes and the 4095-character profile limit
@@ -136,7 +137,23 @@ class PortBindingLevelRow(Base):
     segment: Mapped[str] = mapped_column(Text)
 
 
+class HoldSyncRow(Base):
+    """The dynamic segments a port uses as of one binding generation, still to be told to
+    typemgr (``SyncDynamicSegmentHolds``). Written in the transaction that decides them (a
+    committed binding, an unbinding, a deletion with generation 0), deleted once typemgr has
+    been told; a row left behind by a crash or an unreachable typemgr is sent again later. One
+    row per port, the newest; no foreign key, so that a deleted port's row outlives it."""
+
+    __tablename__ = "hold_syncs"
+
+    port_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    segment_ids: Mapped[str] = mapped_column(Text, default="[]")
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+    written_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
 networks = cast(Table, NetworkRow.__table__)
 ports = cast(Table, PortRow.__table__)
 port_bindings = cast(Table, PortBindingRow.__table__)
 port_binding_levels = cast(Table, PortBindingLevelRow.__table__)
+hold_syncs = cast(Table, HoldSyncRow.__table__)

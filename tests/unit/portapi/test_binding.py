@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -15,8 +16,9 @@ from services import migrations, sql
 from services.portapi import binding, metrics
 from services.portapi import errors as portapi_errors
 from services.portapi import resources as r
-from services.portapi.db import bindings, models
+from services.portapi.db import bindings, codec, hold_outbox, models
 from services.portapi.db import repository as repo
+from services.portapi.hold_retrier import HoldSyncRetrier
 from services.portapi.ports import PortManager
 from services.rpc import errors
 
@@ -287,3 +289,68 @@ def test_holds_are_synced_only_when_the_port_may_hold_dynamic_segments(env: Env)
 
     ports.update(plain.id, r.PortUpdate(host_id="compute-4"))
     assert len(holds.calls) == 2  # nothing held any more: no call
+
+
+class UnreachableThenRecordingHolds(RecordingHolds):
+    """typemgr that cannot be reached until ``reachable`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reachable = False
+
+    def sync_dynamic_segment_holds(self, port_id: str, segment_ids: list[str], generation: int):
+        if not self.reachable:
+            raise errors.Unavailable("typemgr at 127.0.0.1:1 did not answer")
+        super().sync_dynamic_segment_holds(port_id, segment_ids, generation)
+
+
+def pending_syncs(env: Env) -> list[hold_outbox.PendingSync]:
+    with sql.read_session(env.factory) as session:
+        return hold_outbox.due(session, codec.now() + timedelta(days=1), 1000)
+
+
+def test_a_hold_sync_typemgr_missed_is_sent_again_until_it_is_told(env: Env) -> None:
+    holds = UnreachableThenRecordingHolds()
+    binder = binding.Binder(env.factory, env.resolver, 3, holds)
+    ports = PortManager(env.factory, binder)
+    dynamic = r.Segment("dyn-1", "net-1", "vlan", "physnet1", 300, 1500, is_dynamic=True)
+    env.resolver.result = lambda ticket: r.BindingResult(
+        state=r.BOUND,
+        vif_type="ovs",
+        levels=(r.BindingLevel(0, "fabric", SEGMENT), r.BindingLevel(1, "ovs", dynamic)),
+        trace=(r.Verdict(0, "fabric", "CONTINUE"), r.Verdict(1, "ovs", "COMPLETE")),
+    )
+    port = ports.create(r.PortSpec("net-1", inputs=r.BindingInputs(host_id="compute-1")), None)
+    unbound = ports.update(port.id, r.PortUpdate(host_id=""))
+    # typemgr heard nothing; the outbox keeps the newest sync of the port only.
+    assert holds.calls == []
+    assert pending_syncs(env) == [hold_outbox.PendingSync(port.id, (), unbound.binding.generation)]
+
+    retrier = HoldSyncRetrier(env.factory, binder, interval=0.0)
+    assert retrier.run_once() == (0, 1)  # still unreachable: the sync stays
+    holds.reachable = True
+    assert retrier.run_once() == (1, 0)
+    assert holds.calls == [(port.id, [], unbound.binding.generation)]
+    assert pending_syncs(env) == []
+    assert retrier.run_once() == (0, 0)
+
+
+def test_a_sync_left_by_a_stopped_portapi_is_sent_and_a_deleted_ports_wins(env: Env) -> None:
+    holds = RecordingHolds()
+    binder = binding.Binder(env.factory, env.resolver, 3, holds)
+    ports = PortManager(env.factory, binder)
+    port = ports.create(r.PortSpec("net-1", inputs=r.BindingInputs(host_id="compute-1")), None)
+    # As if portapi had stopped after committing generation 7 and before telling typemgr.
+    repo.run_write(
+        env.factory,
+        lambda s: hold_outbox.record(s, hold_outbox.PendingSync(port.id, ("dyn-1",), 7)),
+    )
+    ports.delete(port.id)  # its own sync (generation 0) replaces the older one and is sent
+    assert holds.calls == [(port.id, [], 0)]
+    assert pending_syncs(env) == []
+    repo.run_write(
+        env.factory,
+        lambda s: hold_outbox.record(s, hold_outbox.PendingSync("gone", ("dyn-2",), 3)),
+    )
+    assert HoldSyncRetrier(env.factory, binder, interval=0.0).run_once() == (1, 0)
+    assert holds.calls[-1] == ("gone", ["dyn-2"], 3)
