@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import threading
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from typing import TypeVar
 import grpc
 import pytest
 from ml2.v1 import segment_pb2, segment_service_pb2, segment_service_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 
 from services import launcher
@@ -39,7 +41,7 @@ T = TypeVar("T")
 
 
 @pytest.fixture
-def stubs(postgres_url: str, log_dir: Path) -> Iterator[list[Stub]]:
+def typemgrs(postgres_url: str, log_dir: Path) -> Iterator[list[launcher.ServiceProcess]]:
     env = {
         "TYPEMGR_LISTEN": "127.0.0.1:0",
         "TYPEMGR_METRICS_PORT": "0",
@@ -54,12 +56,32 @@ def stubs(postgres_url: str, log_dir: Path) -> Iterator[list[Stub]]:
             for i in range(PROCESSES)
         ]
         processes = [f.result() for f in starting]
-    chans = [channels.make_channel(p.address) for p in processes]
+    yield processes
+    for process in processes:
+        assert process.stop() == 0, process.log_tail()
+
+
+@pytest.fixture
+def stubs(typemgrs: list[launcher.ServiceProcess]) -> Iterator[list[Stub]]:
+    chans = [channels.make_channel(p.address) for p in typemgrs]
     yield [segment_service_pb2_grpc.SegmentServiceStub(c) for c in chans]
     for chan in chans:
         chan.close()
+
+
+def single_statement_results(processes: list[launcher.ServiceProcess]) -> Counter[str]:
+    """How the one-statement path ended in every process, summed: allocated or general."""
+    results: Counter[str] = Counter()
     for process in processes:
-        assert process.stop() == 0, process.log_tail()
+        url = f"http://127.0.0.1:{process.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            families = text_string_to_metric_families(reply.read().decode())
+            for family in families:
+                if family.name == "ml2_typemgr_single_statement_allocations":
+                    for sample in family.samples:
+                        if sample.name.endswith("_total"):
+                            results[sample.labels["result"]] += int(sample.value)
+    return results
 
 
 def on_every_client(stubs: list[Stub], work: Callable[[Stub], T]) -> list[T]:
@@ -93,9 +115,15 @@ def allocate_all(stubs: list[Stub]) -> list[tuple[str, int]]:
     return [item for items in on_every_client(stubs, allocate_until_exhausted) for item in items]
 
 
-def test_replicas_hand_out_every_id_exactly_once(stubs: list[Stub]) -> None:
+def test_replicas_hand_out_every_id_exactly_once(
+    stubs: list[Stub], typemgrs: list[launcher.ServiceProcess]
+) -> None:
     first = allocate_all(stubs)
     assert sorted(seg_id for _, seg_id in first) == list(POOL)
+    # Both ways of allocating raced: the one-statement path, and the general path it hands
+    # over to (ids taken concurrently, dense windows, the exhausted pool).
+    paths = single_statement_results(typemgrs)
+    assert paths["allocated"] > 0 and paths["general"] > 0, paths
 
     # Release everything, spread over every process, then allocate the pool again.
     def release(item: tuple[int, tuple[str, int]]) -> int:
