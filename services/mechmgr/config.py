@@ -39,9 +39,9 @@ class Settings:
     is current (``ml2 db upgrade`` upgrades it)."""
     rpc_workers: int = 32
     """``MECHMGR_RPC_WORKERS``: requests worked on at once; later ones wait in arrival order."""
-    db_pool_size: int = 34
-    """``MECHMGR_DB_POOL_SIZE``: PostgreSQL connections kept open; at least the RPC workers,
-    by default 2 more."""
+    db_pool_size: int = 10
+    """``MECHMGR_DB_POOL_SIZE``: PostgreSQL connections kept open. A request holds one only
+    while it reads or writes agents, never while it waits on a driver."""
     mechanism_drivers: tuple[DriverEndpoint, ...] = ()
     """``MECHMGR_MECHANISM_DRIVERS``: ordered ``name=host:port`` list; order is binding order."""
     driver_timeout: float = 1.0
@@ -76,7 +76,7 @@ class Settings:
             database_url=_database_url(env),
             db_migrate=config.get_migrate_mode(env),
             rpc_workers=workers,
-            db_pool_size=config.get_db_pool_size(env, "MECHMGR", workers),
+            db_pool_size=config.get_db_pool_size(env, "MECHMGR", cls.db_pool_size),
             mechanism_drivers=parse_mechanism_drivers(
                 config.get_str(env, "MECHMGR_MECHANISM_DRIVERS", DEFAULT_DRIVERS)
             ),

@@ -54,9 +54,9 @@ class Settings:
     rpc_workers: int = 32
     """``PORTAPI_RPC_WORKERS``: requests worked on at once; later ones wait in arrival order."""
 
-    db_pool_size: int = 34
-    """``PORTAPI_DB_POOL_SIZE``: connections kept open to PostgreSQL (ignored for SQLite); at
-    least the RPC workers, by default 2 more."""
+    db_pool_size: int = 10
+    """``PORTAPI_DB_POOL_SIZE``: connections kept open to PostgreSQL (ignored for SQLite). A
+    request holds one only during its short transactions, never while it waits on mechmgr."""
 
     db_migrate: str = "auto"
     """``ML2_DB_MIGRATE``: auto upgrades the schema at start; check refuses to start unless it
@@ -86,7 +86,7 @@ class Settings:
                 env, "PORTAPI_HOLD_SYNC_RETRY_SECONDS", cls.hold_sync_retry_seconds, minimum=0.05
             ),
             rpc_workers=workers,
-            db_pool_size=config.get_db_pool_size(env, "PORTAPI", workers),
+            db_pool_size=config.get_db_pool_size(env, "PORTAPI", cls.db_pool_size),
             db_migrate=config.get_migrate_mode(env),
         )
         settings.validate()

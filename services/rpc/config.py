@@ -42,11 +42,13 @@ def get_rpc_workers(environ: Mapping[str, str], prefix: str, default: int) -> in
     return get_int(environ, f"{prefix}_RPC_WORKERS", default, minimum=1)
 
 
-def get_db_pool_size(environ: Mapping[str, str], prefix: str, workers: int) -> int:
-    """``<prefix>_DB_POOL_SIZE``: connections kept open to PostgreSQL, by default the RPC workers
-    plus 2 (metrics and background work), and never fewer than the workers: a busy worker holds
-    one, and a pool smaller than the workers would open and close connections under load."""
-    size = get_int(environ, f"{prefix}_DB_POOL_SIZE", workers + 2, minimum=1)
+def get_db_pool_size(
+    environ: Mapping[str, str], prefix: str, default: int, *, workers: int = 0
+) -> int:
+    """``<prefix>_DB_POOL_SIZE``: connections kept open to PostgreSQL. With ``workers`` (a
+    service whose every request holds a connection throughout), never fewer than the RPC
+    workers: a smaller pool would open and close connections under load."""
+    size = get_int(environ, f"{prefix}_DB_POOL_SIZE", default, minimum=1)
     if size < workers:
         raise ConfigError(
             f"{prefix}_DB_POOL_SIZE={size}: must be at least {prefix}_RPC_WORKERS ({workers}), "

@@ -117,7 +117,7 @@ class Settings:
             metrics_port=config.get_int(env, "TYPEMGR_METRICS_PORT", 9101),
             database_url=_database_url(env),
             rpc_workers=workers,
-            db_pool_size=config.get_db_pool_size(env, "TYPEMGR", workers),
+            db_pool_size=config.get_db_pool_size(env, "TYPEMGR", workers + 2, workers=workers),
             type_drivers=type_drivers,
             tenant_network_types=_parse_tenant_types(env, type_drivers),
             flat_networks=_parse_flat_networks(env),
