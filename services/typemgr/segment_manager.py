@@ -58,14 +58,23 @@ class SegmentManager:
             raise errors.NoTenantNetworkTypes()
         quick = self._single_statement(network_id, specs, project_id)
         if quick is not None:
+            found, created = [quick], True
+        else:
+            found, created = self._create_or_find(network_id, specs, project_id)
+        if created:
             logger.info(
                 "network %s has segments %s",
                 network_id,
-                _describe(quick),
+                ", ".join(_describe(s) for s in found),
                 extra={"network_id": network_id},
             )
-            return [quick]
+        return found
 
+    def _create_or_find(
+        self, network_id: str, specs: Sequence[SegmentSpec], project_id: str
+    ) -> tuple[list[Segment], bool]:
+        """The general path: returns the network's segments and whether this call created them
+        (in one transaction, retried on lost races)."""
         # The first attempt inserts straight away: a network's static segments are unique per
         # index, so one that exists already makes the insert fail, and the next attempt reads
         # what is there first. A new network (the common case) is spared that read.
@@ -86,15 +95,7 @@ class SegmentManager:
                 look_first[0] = True
                 raise
 
-        found, created = self._run(work)
-        if created:
-            logger.info(
-                "network %s has segments %s",
-                network_id,
-                ", ".join(_describe(s) for s in found),
-                extra={"network_id": network_id},
-            )
-        return found
+        return self._run(work)
 
     def _add_all(
         self, session: Session, network_id: str, specs: Sequence[SegmentSpec], project_id: str

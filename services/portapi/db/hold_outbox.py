@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from services.portapi.db.codec import dumps, now
@@ -67,8 +67,3 @@ def due(session: Session, written_before: datetime, limit: int) -> list[PendingS
         PendingSync(row.port_id, tuple(json.loads(row.segment_ids)), int(row.generation))
         for row in rows
     ]
-
-
-def count(session: Session) -> int:
-    """Returns how many syncs are pending."""
-    return int(session.connection().scalar(select(func.count()).select_from(hold_syncs)) or 0)

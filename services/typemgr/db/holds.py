@@ -22,11 +22,8 @@ def add(session: Session, segment_id: str, holder: str, generation: int = 0) -> 
     """Records that ``holder`` uses the segment as of ``generation``; a hold it has already
     keeps the higher of its generation and ``generation``. Raises ``transaction.Retry`` if the
     segment was released meanwhile."""
-    exists = session.get(DynamicSegmentHold, (segment_id, holder))
-    if exists is not None:
-        if generation > exists.generation:
-            exists.generation = generation
-            session.flush()
+    if session.get(DynamicSegmentHold, (segment_id, holder)) is not None:
+        confirm(session, holder, [segment_id], generation)
         return
     try:
         with session.begin_nested():
