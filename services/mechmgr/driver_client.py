@@ -1,8 +1,9 @@
 """Typed client of one mechanism driver process: one long-lived channel, a deadline per call.
 
 A failed call never raises: an unreachable driver or one slower than its deadline declines with
-DRIVER_UNAVAILABLE, any other failure (an INTERNAL from a crashing driver, a malformed answer)
-with DRIVER_ERROR, so that the resolver moves on to the next driver.
+DRIVER_UNAVAILABLE, any other failure (an INTERNAL from a crashing driver, a malformed answer such
+as vif_details with NaN or nested too deep) with DRIVER_ERROR, so that the resolver moves on to
+the next driver.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ml2.v1 import mechanism_driver_service_pb2_grpc as pb_grpc
 
 from services.mechmgr import metrics
 from services.mechmgr.drivers import base, codec, context, reasons
+from services.rpc import errors
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +74,17 @@ class DriverClient:
         if self._failing:
             self._failing = False
             logger.info("mechanism driver %s at %s answers again", self.name, self.address)
-        proposal = codec.proposal_from_proto(reply)
+        try:
+            proposal = codec.proposal_from_proto(reply)
+        except errors.InvalidArgument as exc:
+            logger.warning(
+                "mechanism driver %s at %s answered a malformed proposal: %s",
+                self.name,
+                self.address,
+                exc.message,
+                extra={"driver": self.name},
+            )
+            return self._decline(reasons.DRIVER_ERROR, f"answered a malformed proposal: {exc}")
         if proposal is None:
             return self._decline(reasons.DRIVER_ERROR, "answered without an outcome")
         return proposal

@@ -16,6 +16,7 @@ from ml2.v1 import agent_pb2, agent_service_pb2, mechanism_manager_service_pb2, 
 
 from services.mechmgr import agents, resolver
 from services.mechmgr.drivers import codec, context, portbindings
+from services.rpc import structs
 from services.rpc.errors import InvalidArgument
 
 _AGENT_TYPE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
@@ -172,7 +173,7 @@ def resolve_request(
         host=host,
         segments=tuple(codec.segment_from_proto(s) for s in request.segments),
         vnic_type=vnic_type,
-        profile=codec.struct_to_dict(request.profile),
+        profile=structs.to_dict("profile", request.profile),
         binding_generation=request.binding_generation,
     )
 

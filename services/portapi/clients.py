@@ -121,4 +121,9 @@ class MechanismManagerClient:
             reply = self._stub.ResolveBinding(request, timeout=self._timeout)
         except grpc.RpcError as err:
             raise errors.from_rpc_error(err, peer=self._peer) from None
-        return convert.binding_result(reply)
+        try:
+            return convert.binding_result(reply)
+        except errors.InvalidArgument as exc:
+            raise errors.ServiceError(
+                f"{self._peer} answered a malformed binding: {exc}", reason="MALFORMED_RESPONSE"
+            ) from None

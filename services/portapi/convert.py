@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, cast
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 from ml2.v1 import (
     binding_pb2,
     mechanism_manager_service_pb2,
@@ -20,7 +20,7 @@ from ml2.v1 import (
 )
 
 from services.portapi import resources as r
-from services.rpc import errors
+from services.rpc import errors, structs
 
 VNIC_TYPES: dict[binding_pb2.VnicType, str] = {
     binding_pb2.VNIC_TYPE_NORMAL: "normal",
@@ -72,11 +72,6 @@ def vnic_type(field: str, value: int) -> str:
         raise errors.InvalidArgument(field, f"unknown vnic type {value}") from None
 
 
-def struct_to_dict(value: struct_pb2.Struct) -> dict[str, Any]:
-    """Returns a Struct as a plain dict of JSON values."""
-    return dict(json_format.MessageToDict(value))
-
-
 def segment(msg: segment_pb2.Segment) -> r.Segment:
     """Returns the domain segment of a Segment message."""
     return r.Segment(
@@ -101,12 +96,13 @@ def segment_spec(msg: segment_pb2.SegmentSpec) -> r.SegmentSpec:
 
 
 def binding_result(msg: mechanism_manager_service_pb2.ResolveBindingResponse) -> r.BindingResult:
-    """Returns the domain result of a ResolveBinding response."""
+    """Returns the domain result of a ResolveBinding response. Raises InvalidArgument naming
+    ``vif_details`` if mechmgr sent vif_details ``structs.to_dict`` refuses."""
     state = _STATE_NAMES.get(msg.state, r.FAILED)
     return r.BindingResult(
         state=state,
         vif_type=msg.vif_type or (r.VIF_TYPE_BINDING_FAILED if state == r.FAILED else ""),
-        vif_details=struct_to_dict(msg.vif_details),
+        vif_details=structs.to_dict("vif_details", msg.vif_details),
         levels=tuple(
             r.BindingLevel(level.level, level.driver, segment(level.segment))
             for level in msg.levels

@@ -3,16 +3,16 @@ field as the request spells it (``port.binding.profile``) and the rule it breaks
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from typing import Any
 
+from google.protobuf import struct_pb2
+
 from services.portapi import macs
-from services.rpc import errors
+from services.rpc import errors, structs
 
 NAME_MAX_LEN = 255
 """Neutron's limit for names, ids of devices and projects, hosts and owners."""
-PROFILE_MAX_LEN = 4095
+PROFILE_MAX_LEN = structs.MAX_JSON_CHARS
 """Neutron's limit for binding:profile, as stored JSON text."""
 
 
@@ -47,17 +47,12 @@ def host(field: str, value: str) -> str:
     return bounded(field, value)
 
 
-def profile(field: str, value: Mapping[str, Any]) -> dict[str, Any]:
-    """Returns the profile as a plain dict; raises if its JSON text exceeds PROFILE_MAX_LEN."""
-    data = dict(value)
-    size = len(json.dumps(data, separators=(",", ":"), sort_keys=True))
-    if size > PROFILE_MAX_LEN:
-        raise errors.InvalidArgument(
-            field,
-            f"must be at most {PROFILE_MAX_LEN} characters as JSON, got {size}",
-            reason="BINDING_PROFILE_TOO_LARGE",
-        )
-    return data
+def profile(field: str, value: struct_pb2.Struct) -> dict[str, Any]:
+    """Returns the profile as a plain dict; raises if it holds NaN or ±Infinity, nests deeper than
+    ``structs.MAX_DEPTH`` or its JSON text exceeds PROFILE_MAX_LEN."""
+    return structs.to_dict(
+        field, value, max_chars=PROFILE_MAX_LEN, too_large_reason="BINDING_PROFILE_TOO_LARGE"
+    )
 
 
 def mac_address(field: str, value: str) -> str:

@@ -24,7 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
-from services.rpc import errors, metrics
+from services.rpc import decoding, errors, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -33,13 +33,18 @@ Registration = tuple[Callable[[Any, grpc.Server], None], Any, str]
 
 
 class _Interceptor(grpc.ServerInterceptor):
-    """Turns ServiceError into rich status, anything else into INTERNAL; counts and times calls."""
+    """Turns ServiceError into rich status, anything else into INTERNAL; counts and times calls.
+
+    It also wraps each handler's request deserializer (``decoding.safe``), so that a request that
+    does not decode is answered INVALID_ARGUMENT naming the problem, not INTERNAL.
+    """
 
     def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
         handler = continuation(handler_call_details)
         if handler is None:
             return None
         service, _, method = handler_call_details.method.lstrip("/").partition("/")
+        deserializer = decoding.safe(handler.request_deserializer)
         if handler.unary_unary is not None:
             inner = handler.unary_unary
 
@@ -47,14 +52,14 @@ class _Interceptor(grpc.ServerInterceptor):
                 start = time.perf_counter()
                 code = grpc.StatusCode.OK
                 try:
-                    return inner(request, context)
+                    return inner(_decoded(request), context)
                 except Exception as exc:
                     code = _abort(exc, context, method)
                 finally:
                     _observe(service, method, code, start)
 
             return grpc.unary_unary_rpc_method_handler(
-                unary, handler.request_deserializer, handler.response_serializer
+                unary, deserializer, handler.response_serializer
             )
         if handler.unary_stream is not None:
             inner_stream = handler.unary_stream
@@ -63,16 +68,53 @@ class _Interceptor(grpc.ServerInterceptor):
                 start = time.perf_counter()
                 code = grpc.StatusCode.OK
                 try:
-                    yield from inner_stream(request, context)
+                    yield from inner_stream(_decoded(request), context)
                 except Exception as exc:
                     code = _abort(exc, context, method)
                 finally:
                     _observe(service, method, code, start)
 
             return grpc.unary_stream_rpc_method_handler(
-                stream, handler.request_deserializer, handler.response_serializer
+                stream, deserializer, handler.response_serializer
+            )
+        if handler.stream_unary is not None:
+            inner_client_stream = handler.stream_unary
+
+            def client_stream(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+                try:
+                    return inner_client_stream(_decoded_all(requests), context)
+                except errors.InvalidArgument as exc:
+                    _abort(exc, context, method)
+
+            return grpc.stream_unary_rpc_method_handler(
+                client_stream, deserializer, handler.response_serializer
+            )
+        if handler.stream_stream is not None:
+            inner_bidi = handler.stream_stream
+
+            def bidi(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+                try:
+                    yield from inner_bidi(_decoded_all(requests), context)
+                except errors.InvalidArgument as exc:
+                    _abort(exc, context, method)
+
+            return grpc.stream_stream_rpc_method_handler(
+                bidi, deserializer, handler.response_serializer
             )
         return handler
+
+
+def _decoded(request: Any) -> Any:
+    """Returns the request; raises its InvalidArgument if it did not decode."""
+    if isinstance(request, decoding.Undecodable):
+        raise request.error
+    return request
+
+
+def _decoded_all(requests: Iterator[Any]) -> Iterator[Any]:
+    """Yields the streamed requests; raises at the first that did not decode."""
+    for request in requests:
+        yield _decoded(request)
 
 
 def _abort(exc: Exception, context: grpc.ServicerContext, method: str) -> grpc.StatusCode:

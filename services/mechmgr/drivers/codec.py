@@ -10,10 +10,11 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from google.protobuf import duration_pb2, json_format, struct_pb2, timestamp_pb2
+from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
 from ml2.v1 import agent_pb2, binding_pb2, mechanism_driver_service_pb2, segment_pb2
 
 from services.mechmgr.drivers import base, context, portbindings
+from services.rpc import structs
 
 
 def vnic_type_name(value: int) -> str:
@@ -31,11 +32,6 @@ def vnic_type_name(value: int) -> str:
 def vnic_type_value(name: str) -> int:
     """Returns the ``VnicType`` enum value of a vnic type spelling. Raises ValueError."""
     return portbindings.VNIC_TYPES.index(name) + 1
-
-
-def struct_to_dict(value: struct_pb2.Struct) -> dict[str, Any]:
-    """Returns a Struct as a plain dict (numbers come back as floats, bools as bools)."""
-    return json_format.MessageToDict(value) if value.fields else {}
 
 
 def dict_to_struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
@@ -204,7 +200,7 @@ def context_from_proto(
     msg: mechanism_driver_service_pb2.ProposeBindingRequest,
 ) -> context.BindingContext:
     """Returns the BindingContext a ProposeBindingRequest carries. Raises ValueError for an
-    unknown vnic type."""
+    unknown vnic type, InvalidArgument for a profile ``structs.to_dict`` refuses."""
     return context.BindingContext(
         port_id=msg.port_id,
         network_id=msg.network_id,
@@ -212,7 +208,7 @@ def context_from_proto(
         level=msg.level,
         segments_to_bind=tuple(segment_from_proto(s) for s in msg.segments_to_bind),
         vnic_type=vnic_type_name(msg.vnic_type),
-        profile=struct_to_dict(msg.profile),
+        profile=structs.to_dict("profile", msg.profile),
         bound_levels=tuple(level_from_proto(lvl) for lvl in msg.bound_levels),
         host_agents=tuple(agent_from_proto(a) for a in msg.host_agents),
         agent_down_time=msg.agent_down_time.ToNanoseconds() / 1e9,
@@ -267,7 +263,9 @@ def proposal_from_proto(
     kind = msg.WhichOneof("outcome")
     if kind == "complete":
         return base.Complete(
-            msg.complete.segment_id, msg.complete.vif_type, struct_to_dict(msg.complete.vif_details)
+            msg.complete.segment_id,
+            msg.complete.vif_type,
+            structs.to_dict("complete.vif_details", msg.complete.vif_details),
         )
     if kind == "continued":
         return base.Continue(

@@ -141,3 +141,41 @@ def test_a_failing_driver_is_logged_once_as_a_warning_not_once_per_bind(caplog):
 
     levels = [r.levelname for r in caplog.records if "failed" in r.getMessage()]
     assert levels == ["WARNING", "DEBUG", "DEBUG"]
+
+
+class Hostile(base.MechanismDriver):
+    """Completes with the vif_details it is given, whatever they are."""
+
+    def __init__(self, vif_details: dict) -> None:
+        self.vif_details = vif_details
+
+    def describe(self) -> base.DriverDescription:
+        return base.DriverDescription("hostile")
+
+    def propose_binding(self, ctx: context.BindingContext) -> base.Proposal:
+        return base.Complete("s1", "ovs", self.vif_details)
+
+
+def deep(levels: int) -> dict:
+    value: dict = {"v": 1}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("vif_details", "problem"),
+    [
+        ({"mtu": float("nan")}, "complete.vif_details.mtu: must be a finite number"),
+        ({"a": [float("-inf")]}, "complete.vif_details.a[0]: must be a finite number"),
+        (deep(17), "complete.vif_details: must nest objects and lists at most 16 levels deep"),
+        ({"k": "x" * 5000}, "complete.vif_details: must be at most 4095 characters as JSON"),
+    ],
+)
+def test_a_driver_answering_vif_details_json_cannot_carry_declines_with_driver_error(
+    start_driver, vif_details, problem
+):
+    reason = only_reason(start_driver(Hostile(vif_details)).propose(CTX))
+
+    assert reason.code == reasons.DRIVER_ERROR
+    assert "answered a malformed proposal" in reason.message and problem in reason.message

@@ -115,6 +115,7 @@ class FakeMechanismManager(mechanism_manager_service_pb2_grpc.MechanismManagerSe
         self.requests: list[Any] = []
         self.hook: Callable[[Any], None] | None = None
         self.fail_with: errors.ServiceError | None = None
+        self.vif_details: dict[str, Any] | None = None
 
     def ResolveBinding(self, request: Any, context: Any) -> Any:
         self.requests.append(request)
@@ -128,7 +129,11 @@ class FakeMechanismManager(mechanism_manager_service_pb2_grpc.MechanismManagerSe
             ("lb-", "linuxbridge", "bridge"),
         ):
             if request.host.startswith(prefix):
-                return bound(driver, vif_type, segment)
+                reply = bound(driver, vif_type, segment)
+                if self.vif_details is not None:
+                    reply.vif_details.Clear()
+                    reply.vif_details.update(self.vif_details)
+                return reply
         return declined(request.host, ["openvswitch", "linuxbridge"])
 
 

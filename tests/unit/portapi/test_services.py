@@ -308,6 +308,25 @@ def test_mechmgr_down_fails_the_binding_with_a_reason_instead_of_an_error(stack:
     assert "mechmgr has no drivers" in port.binding.failure_message
 
 
+@pytest.mark.parametrize(
+    ("vif_details", "problem"),
+    [
+        ({"mtu": float("nan")}, "vif_details.mtu: must be a finite number"),
+        ({"k": "x" * 5000}, "vif_details: must be at most 4095 characters as JSON"),
+    ],
+)
+def test_mechmgr_answering_vif_details_json_cannot_carry_fails_the_binding(
+    stack: Stack, vif_details: dict[str, object], problem: str
+) -> None:
+    network = create_network(stack)
+    stack.peers.mechmgr.vif_details = vif_details
+    port = create_port(stack, network.id, host="ovs-1")
+    assert port.binding.vif_type == "binding_failed"
+    assert port.binding.trace[0].reasons[0].code == "MECHANISM_MANAGER_ERROR"
+    assert "answered a malformed binding" in port.binding.failure_message
+    assert problem in port.binding.failure_message
+
+
 def test_list_ports_filters_and_pages(stack: Stack) -> None:
     net_a, net_b = create_network(stack), create_network(stack)
     a_ports = [create_port(stack, net_a.id, host="ovs-1").id for _ in range(3)]

@@ -2,19 +2,27 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
 import pytest
+from google.protobuf import struct_pb2
 
 from services.portapi import config, macs, paging, validate
 from services.portapi import resources as r
 from services.rpc import errors
 
 
+def struct(value: dict[str, Any]) -> struct_pb2.Struct:
+    msg = struct_pb2.Struct()
+    msg.update(value)
+    return msg
+
+
 def test_profile_of_4095_characters_is_accepted_and_4096_refused() -> None:
     filler = "x" * (4095 - len('{"k":""}'))
-    assert validate.profile("port.binding.profile", {"k": filler})
+    assert validate.profile("port.binding.profile", struct({"k": filler}))
     with pytest.raises(errors.InvalidArgument) as info:
-        validate.profile("port.binding.profile", {"k": filler + "x"})
+        validate.profile("port.binding.profile", struct({"k": filler + "x"}))
     assert info.value.field == "port.binding.profile"
     assert "at most 4095" in info.value.message and "got 4096" in info.value.message
     assert info.value.reason == "BINDING_PROFILE_TOO_LARGE"
