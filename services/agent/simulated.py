@@ -100,6 +100,11 @@ class AgentSpec:
             raise AgentConfigError(
                 "--iface-types and --vhostuser-socket-dir describe Open vSwitch hosts only"
             )
+        if self.agent_type == "linuxbridge" and set(self.tunnel_types) - {"vxlan"}:
+            raise AgentConfigError(
+                "--tunnel-types: Linux bridge agents tunnel only vxlan, "
+                f"got {','.join(self.tunnel_types)}"
+            )
         if self.tunnel_types and not self.local_ip:
             raise AgentConfigError("--local-ip: required when --tunnel-types is set")
         if self.local_ip:

@@ -9,6 +9,10 @@ from ml2.v1 import network_pb2, network_service_pb2, segment_pb2
 from services.cli import client as cli_client
 from services.cli import config, output, render
 from services.cli.client import CommandError
+from services.typemgr import segments
+
+PROVIDER_TYPES = ", ".join(segments.KNOWN_TYPES)
+"""Every network type typemgr has a driver for, as ``--help`` lists them."""
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -18,9 +22,21 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     create = cmds.add_parser("create", parents=[common], help="create a network")
     create.add_argument("name", help="a name for people (not unique)")
-    create.add_argument("--provider-network-type", metavar="TYPE", help="flat, vlan or vxlan")
-    create.add_argument("--provider-physical-network", metavar="PHYSNET")
-    create.add_argument("--provider-segmentation-id", metavar="ID", type=int)
+    create.add_argument(
+        "--provider-network-type",
+        metavar="TYPE",
+        help=f"one of {PROVIDER_TYPES} (those enabled in typemgr's TYPEMGR_TYPE_DRIVERS); "
+        "without it the network gets a tenant segment",
+    )
+    create.add_argument(
+        "--provider-physical-network", metavar="PHYSNET", help="of a flat or vlan segment"
+    )
+    create.add_argument(
+        "--provider-segmentation-id",
+        metavar="ID",
+        type=int,
+        help="VLAN id, GRE key or VXLAN/Geneve VNI; picked from a range when not given",
+    )
     create.add_argument(
         "--project",
         default=config.project(),

@@ -39,7 +39,8 @@ IMPLEMENTED_TYPES = segments.KNOWN_TYPES
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/typemgr.db"
 MIN_MTU = 68
-"""The smallest MTU an IPv4 network may have (RFC 791); smaller settings are refused."""
+"""The smallest MTU an IPv4 network may have (RFC 791); smaller settings other than 0 (not
+set, as in Neutron) are refused."""
 
 
 @dataclass(frozen=True)
@@ -85,13 +86,16 @@ class Settings:
     options, inner Ethernet) subtracted from the MTU, 30-282; OVN needs at least 38."""
     global_physnet_mtu: int = 1500
     """``TYPEMGR_GLOBAL_PHYSNET_MTU``: MTU of the physical networks (flat, vlan, and the underlay
-    of tunnels)."""
+    of tunnels); 0 = not set, as in Neutron: a segment's MTU then comes from
+    ``TYPEMGR_PHYSICAL_NETWORK_MTUS`` or ``TYPEMGR_PATH_MTU``, else it is unknown (0), and a
+    network whose segments all have unknown MTUs has MTU 0."""
     path_mtu: int = 0
     """``TYPEMGR_PATH_MTU``: largest IP packet the tunnel underlay carries; 0 = use
     ``TYPEMGR_GLOBAL_PHYSNET_MTU``."""
     physical_network_mtus: Mapping[str, int] = field(default_factory=dict)
     """``TYPEMGR_PHYSICAL_NETWORK_MTUS``: ``physnet:mtu`` items lowering the MTU of flat and vlan
-    segments on a physical network."""
+    segments on a physical network (raising it when the global MTU is 0); an MTU of 0 = not
+    set."""
     overlay_ip_version: int = 4
     """``TYPEMGR_OVERLAY_IP_VERSION``: IP version of the tunnel underlay, 4 or 6 (outer header of
     20 or 40 bytes)."""
@@ -127,8 +131,8 @@ class Settings:
             gre_ranges=_tunnel_ranges(env, "TYPEMGR_GRE_TUNNEL_ID_RANGES", "", "GRE key"),
             geneve_ranges=_tunnel_ranges(env, "TYPEMGR_GENEVE_VNI_RANGES", "", "Geneve VNI"),
             geneve_max_header_size=_geneve_header(env),
-            global_physnet_mtu=_mtu(env, "TYPEMGR_GLOBAL_PHYSNET_MTU", 1500, allow_zero=False),
-            path_mtu=_mtu(env, "TYPEMGR_PATH_MTU", 0, allow_zero=True),
+            global_physnet_mtu=_mtu(env, "TYPEMGR_GLOBAL_PHYSNET_MTU", 1500),
+            path_mtu=_mtu(env, "TYPEMGR_PATH_MTU", 0),
             physical_network_mtus=parse_physnet_mtus(
                 "TYPEMGR_PHYSICAL_NETWORK_MTUS",
                 config.get_list(env, "TYPEMGR_PHYSICAL_NETWORK_MTUS"),
@@ -291,8 +295,8 @@ def parse_tunnel_ranges(
 
 
 def parse_physnet_mtus(name: str, items: list[str]) -> dict[str, int]:
-    """Parses ``physnet:mtu`` items. Raises ConfigError for a malformed item, an MTU below 68 or
-    a physical network given twice."""
+    """Parses ``physnet:mtu`` items (an MTU of 0 means not set). Raises ConfigError for a
+    malformed item, an MTU from 1 to 67 or a physical network given twice."""
     mtus: dict[str, int] = {}
     for item in items:
         physnet, sep, raw = item.rpartition(":")
@@ -301,8 +305,10 @@ def parse_physnet_mtus(name: str, items: list[str]) -> dict[str, int]:
             raise ConfigError(f"{name}: {item!r} must be physnet:mtu")
         _check_physnet_name(name, physnet, item)
         value = _integer(name, item, raw, "MTU")
-        if value < MIN_MTU:
-            raise ConfigError(f"{name}: {item!r}: MTU must be at least {MIN_MTU}, got {value}")
+        if value < MIN_MTU and value != 0:
+            raise ConfigError(
+                f"{name}: {item!r}: MTU must be 0 (not set) or at least {MIN_MTU}, got {value}"
+            )
         if physnet in mtus:
             raise ConfigError(f"{name}: physical network {physnet!r} is given twice")
         mtus[physnet] = value
@@ -357,11 +363,11 @@ def _no_duplicates(name: str, items: list[str]) -> None:
         seen.add(item)
 
 
-def _mtu(env: Mapping[str, str], name: str, default: int, *, allow_zero: bool) -> int:
+def _mtu(env: Mapping[str, str], name: str, default: int) -> int:
+    """An MTU setting: 0 means not set (Neutron's meaning), else at least ``MIN_MTU``."""
     value = config.get_int(env, name, default)
-    if value < MIN_MTU and not (allow_zero and value == 0):
-        rule = f"must be 0 or at least {MIN_MTU}" if allow_zero else f"must be at least {MIN_MTU}"
-        raise ConfigError(f"{name}={value}: {rule}")
+    if value < MIN_MTU and value != 0:
+        raise ConfigError(f"{name}={value}: must be 0 (not set) or at least {MIN_MTU}")
     return value
 
 

@@ -27,6 +27,8 @@ Invalid requests raise ``services.rpc.errors.InvalidArgument`` naming the field.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from services.rpc import errors
 
 
@@ -102,14 +104,24 @@ class NoSegmentAvailable(errors.ResourceExhausted):
 
 
 class NoTenantNetworkAvailable(errors.ResourceExhausted):
-    """Every tenant network type's pools are exhausted."""
+    """Every tenant network type's pools are exhausted, or have no range at all.
+
+    ``without_ranges`` maps the types that have no range to what the operator does about it."""
 
     reason = "NO_TENANT_NETWORK_AVAILABLE"
 
-    def __init__(self, network_types: tuple[str, ...]) -> None:
+    def __init__(
+        self, network_types: tuple[str, ...], without_ranges: Mapping[str, str] | None = None
+    ) -> None:
         names = ", ".join(network_types)
+        missing = dict(without_ranges or {})
+        exhausted = [t for t in network_types if t not in missing]
+        parts = []
+        if exhausted:
+            parts.append(f"every pool of {', '.join(exhausted)} is exhausted")
+        parts.extend(f"{t} has no segment range: {hint}" for t, hint in missing.items())
         super().__init__(
-            f"no tenant network is available: every pool of {names} is exhausted",
+            f"no tenant network is available: {'; '.join(parts)}",
             network_types=names,
         )
 

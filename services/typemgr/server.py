@@ -104,6 +104,8 @@ def _warn_about_empty_pools(types: TypeManager) -> None:
         if driver.allocation is base.Allocation.POOL and not driver.ranges():
             logger.warning(
                 "tenant network type %s has no default range configured: tenant networks get "
-                "it only from ranges created through SegmentRangeService",
+                "it only from ranges created with `ml2 range create --network-type %s` "
+                "(SegmentRangeService)",
+                network_type,
                 network_type,
             )

@@ -181,6 +181,7 @@ class TypeManager:
         type's pools are exhausted."""
         if not self.tenant_network_types:
             raise errors.NoTenantNetworkTypes()
+        without_ranges: dict[str, str] = {}
         for network_type in self.tenant_network_types:
             driver = self.drivers[network_type]
             if driver.allocation is base.Allocation.NONE:
@@ -191,12 +192,17 @@ class TypeManager:
                         session, driver, SegmentSpec(network_type), claim
                     )
                 except allocation.NoRanges:
-                    reserved = None
+                    measure.result = "no_range"
+                    without_ranges[network_type] = range_hint(network_type)
+                    logger.info(
+                        "tenant network type %s has no range, trying the next", network_type
+                    )
+                    continue
                 if reserved is not None:
                     return reserved
                 measure.result = "exhausted"
             logger.info("tenant network type %s is exhausted, trying the next", network_type)
-        raise errors.NoTenantNetworkAvailable(self.tenant_network_types)
+        raise errors.NoTenantNetworkAvailable(self.tenant_network_types, without_ranges)
 
     def _reserve_specific(
         self,
@@ -271,9 +277,25 @@ def _no_range(spec: SegmentSpec, driver: base.TypeDriver, field: str) -> Invalid
         where = f"{spec.network_type}"
     return InvalidArgument(
         f"{field}.segmentation_id",
-        f"is required on {where}: it has no range to allocate from "
-        "(create one with SegmentRangeService or in the configuration)",
+        f"is required on {where}: it has no range to allocate from; "
+        f"{range_hint(spec.network_type, spec.physical_network)}",
         reason="NO_SEGMENT_RANGE",
+    )
+
+
+def range_hint(network_type: str, physical_network: str = "") -> str:
+    """What an operator does when a type (or a VLAN physical network) has no range: the
+    ``ml2 range create`` command, or the setting that seeds a default range."""
+    setting = RANGE_SETTINGS[network_type]
+    if network_type == segments.VLAN:
+        physnet = physical_network or "PHYSNET"
+        return (
+            f"create one with `ml2 range create --network-type vlan --physical-network {physnet} "
+            f"--minimum MIN --maximum MAX --shared`, or add {physnet}:MIN:MAX to {setting}"
+        )
+    return (
+        f"create one with `ml2 range create --network-type {network_type} "
+        f"--minimum MIN --maximum MAX --shared`, or set {setting}=MIN:MAX"
     )
 
 

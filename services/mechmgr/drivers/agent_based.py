@@ -2,8 +2,9 @@
 ``SimpleAgentMechanismDriverBase``), declining with structured reasons instead of DEBUG logs.
 
 For each live, enabled agent of ``agent_type`` on the host, the first offered segment the agent
-can reach wins: its network type is local, flat, vlan or one of the agent's tunnel types, and a
-flat or vlan segment's physical network is in the agent's mappings. Otherwise every reason found
+can reach wins: its network type is local, flat, vlan or one of the agent's tunnel types that the
+driver's kind of agent can terminate, and a flat or vlan segment's physical network is in the
+agent's mappings. Otherwise every reason found
 is returned, so that the operator sees all of them at once.
 """
 
@@ -27,9 +28,14 @@ class AgentMechanismDriver(base.MechanismDriver):
     agent_type: ClassVar[str]
     vif_types: ClassVar[tuple[str, ...]]
     supported_vnic_types: ClassVar[tuple[str, ...]] = (portbindings.VNIC_NORMAL,)
-    supported_network_types: ClassVar[tuple[str, ...]] = tuple(
-        sorted(portbindings.NON_TUNNEL_TYPES | portbindings.TUNNEL_TYPES)
-    )
+    tunnel_types: ClassVar[frozenset[str]] = portbindings.TUNNEL_TYPES
+    """The tunnel types this kind of agent can terminate; an agent reporting others is not
+    believed (Neutron's Linux bridge agent, for one, tunnels only VXLAN)."""
+
+    @property
+    def supported_network_types(self) -> tuple[str, ...]:
+        """Local, flat, vlan and the tunnel types of this kind of agent, sorted."""
+        return tuple(sorted(portbindings.NON_TUNNEL_TYPES | self.tunnel_types))
 
     @abc.abstractmethod
     def mappings(self, agent: context.Agent) -> Mapping[str, str]:
@@ -73,8 +79,10 @@ class AgentMechanismDriver(base.MechanismDriver):
         return base.Decline(tuple(found))
 
     def allowed_network_types(self, agent: context.Agent) -> frozenset[str]:
-        """Returns what the agent can carry: local, flat, vlan and its tunnel types."""
-        return portbindings.NON_TUNNEL_TYPES | frozenset(agent.capabilities.tunnel_types)
+        """Returns what the agent can carry: local, flat, vlan and those of its tunnel types
+        that its kind of agent terminates."""
+        tunnels = frozenset(agent.capabilities.tunnel_types) & self.tunnel_types
+        return portbindings.NON_TUNNEL_TYPES | tunnels
 
     def check_agent(self, agent: context.Agent, down_time: float) -> base.DeclineReason | None:
         """Returns why ``agent`` cannot bind anything (dead, disabled), or None."""

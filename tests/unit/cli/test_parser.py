@@ -192,3 +192,47 @@ def test_bad_usage_of_a_handler_prints_one_error_line(capsys: pytest.CaptureFixt
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("error: --provider-network-type") and err.count("\n") == 1
+
+
+def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main.parse_args(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ml2 {main.version()} (API ml2.v1)"
+    assert main.version() != "unknown"
+
+
+def test_client_options_may_come_before_the_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ML2_PORTAPI_ADDRESS", raising=False)
+    args = main.parse_args(["--json", "--portapi", "h:1", "--timeout", "5", "port", "list"])
+    assert (args.json, args.portapi, args.timeout, args.func.__name__) == (
+        True,
+        "h:1",
+        5.0,
+        "list_ports",
+    )
+    assert not any(name.startswith("global_") for name in vars(args))
+
+
+def test_client_options_after_the_command_win() -> None:
+    args = main.parse_args(["--portapi", "before:1", "network", "list", "--portapi", "after:2"])
+    assert args.portapi == "after:2"
+    args = main.parse_args(["--json", "db", "current"])
+    assert args.json
+
+
+def test_a_client_option_a_command_does_not_take_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main.parse_args(["--json", "up"])
+    assert exc.value.code == 2
+    assert "--json does not apply to `ml2 up`" in capsys.readouterr().err
+
+
+def test_network_create_help_lists_every_network_type(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main.parse_args(["network", "create", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    described = text.split("--provider-network-type TYPE ")[-1].split(" --provider-physical")[0]
+    assert "local, flat, vlan, gre, vxlan, geneve" in described

@@ -216,6 +216,10 @@ def test_without_simulate_the_agent_refuses_with_a_clear_message(capsys) -> None
         (["--interface-mappings", "physnet1:eth1"], "use --bridge-mappings"),
         (["--host", " "], "--host: must not be empty"),
         (["--type", "linuxbridge", "--iface-types", "dpdkvhostuser"], "Open vSwitch hosts only"),
+        (
+            ["--type", "linuxbridge", "--tunnel-types", "vxlan,gre", "--local-ip", "10.0.0.1"],
+            "Linux bridge agents tunnel only vxlan, got vxlan,gre",
+        ),
     ],
 )
 def test_bad_agent_options_exit_2_naming_the_option(argv, message, capsys) -> None:

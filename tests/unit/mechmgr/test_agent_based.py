@@ -226,3 +226,18 @@ def test_describe_names_the_agent_type_vnic_types_and_vif_types():
     assert set(desc.supported_network_types) == {"local", "flat", "vlan", "gre", "vxlan", "geneve"}
     assert desc.vif_types == ("ovs", "vhostuser")
     assert lb.LinuxbridgeDriver().describe().vif_types == ("bridge",)
+
+
+def test_linuxbridge_declares_and_carries_only_the_types_its_agent_has():
+    driver = lb.LinuxbridgeDriver()
+    assert driver.describe().supported_network_types == ("flat", "local", "vlan", "vxlan")
+    caps = context.HostCapabilities(
+        interface_mappings={"physnet1": "eth1"},
+        tunnel_types=("vxlan", "gre", "geneve"),
+        local_ip="192.0.2.1",
+    )
+    lb_agent = agent("linuxbridge", caps=caps)
+    reason = only_reason(driver.propose_binding(ctx(GRE, agents=[lb_agent])))
+    assert reason.code == reasons.NETWORK_TYPE_UNSUPPORTED
+    assert reason.details["allowed_network_types"] == "flat,local,vlan,vxlan"
+    assert isinstance(driver.propose_binding(ctx(VXLAN, agents=[lb_agent])), base.Complete)

@@ -95,3 +95,33 @@ def test_a_partial_segment_of_a_pool_without_ranges_names_the_field(
         manager.create_network_segments(net(), [SegmentSpec("vlan", "physnet2")])
     assert "is required on physical network 'physnet2'" in caught.value.message
     assert manager.list_network_segments(net(), True) == []
+
+
+def test_a_missing_range_tells_the_operator_how_to_create_one(
+    make_manager: ManagerFactory,
+) -> None:
+    manager = make_manager(network_vlan_ranges="physnet1:10:10,physnet2")
+    with pytest.raises(InvalidArgument) as caught:
+        manager.create_network_segments(net(), [SegmentSpec("geneve")])
+    message = caught.value.message
+    assert "`ml2 range create --network-type geneve --minimum MIN --maximum MAX" in message
+    assert "TYPEMGR_GENEVE_VNI_RANGES=MIN:MAX" in message
+    assert "SegmentRangeService" not in message
+    with pytest.raises(InvalidArgument) as caught:
+        manager.create_network_segments(net(), [SegmentSpec("vlan", "physnet2")])
+    assert "--network-type vlan --physical-network physnet2" in caught.value.message
+    assert "add physnet2:MIN:MAX to TYPEMGR_NETWORK_VLAN_RANGES" in caught.value.message
+
+
+def test_a_tenant_type_without_ranges_is_named_as_such_not_as_exhausted(
+    make_manager: ManagerFactory,
+) -> None:
+    manager = make_manager(tenant_network_types="vxlan,geneve", vxlan_vni_ranges="5:5")
+    manager.create_network_segments(net(), [])
+    with pytest.raises(errors.NoTenantNetworkAvailable) as caught:
+        manager.create_network_segments(net(), [])
+    assert caught.value.message == (
+        "no tenant network is available: every pool of vxlan is exhausted; geneve has no "
+        "segment range: create one with `ml2 range create --network-type geneve --minimum MIN "
+        "--maximum MAX --shared`, or set TYPEMGR_GENEVE_VNI_RANGES=MIN:MAX"
+    )

@@ -154,14 +154,21 @@ def test_vni_ranges_accept_the_whole_space() -> None:
             {"TYPEMGR_FLAT_NETWORKS": "*,physnet1"},
             "TYPEMGR_FLAT_NETWORKS: '*' allows any physical network",
         ),
-        ({"TYPEMGR_GLOBAL_PHYSNET_MTU": "0"}, "TYPEMGR_GLOBAL_PHYSNET_MTU=0: must be at least 68"),
-        ({"TYPEMGR_PATH_MTU": "20"}, "TYPEMGR_PATH_MTU=20: must be 0 or at least 68"),
+        (
+            {"TYPEMGR_GLOBAL_PHYSNET_MTU": "67"},
+            "TYPEMGR_GLOBAL_PHYSNET_MTU=67: must be 0 (not set) or at least 68",
+        ),
+        ({"TYPEMGR_GLOBAL_PHYSNET_MTU": "-1"}, "TYPEMGR_GLOBAL_PHYSNET_MTU=-1: must be at least 0"),
+        ({"TYPEMGR_PATH_MTU": "20"}, "TYPEMGR_PATH_MTU=20: must be 0 (not set) or at least 68"),
         ({"TYPEMGR_PATH_MTU": "x"}, "TYPEMGR_PATH_MTU='x': must be an integer"),
         (
             {"TYPEMGR_PHYSICAL_NETWORK_MTUS": "physnet1"},
             "TYPEMGR_PHYSICAL_NETWORK_MTUS: 'physnet1' must be physnet:mtu",
         ),
-        ({"TYPEMGR_PHYSICAL_NETWORK_MTUS": "physnet1:60"}, "MTU must be at least 68, got 60"),
+        (
+            {"TYPEMGR_PHYSICAL_NETWORK_MTUS": "physnet1:60"},
+            "MTU must be 0 (not set) or at least 68, got 60",
+        ),
         ({"TYPEMGR_PHYSICAL_NETWORK_MTUS": "p:9000,p:1500"}, "physical network 'p' is given twice"),
         ({"TYPEMGR_OVERLAY_IP_VERSION": "5"}, "TYPEMGR_OVERLAY_IP_VERSION=5: must be 4 or 6"),
         ({"TYPEMGR_LISTEN": "50051"}, "TYPEMGR_LISTEN='50051': must be host:port"),
@@ -217,6 +224,16 @@ def test_flat_networks_may_be_listed_or_disabled() -> None:
         "physnet2",
     )
     assert settings(TYPEMGR_FLAT_NETWORKS="").flat_networks == ()
+
+
+def test_mtu_settings_at_0_mean_not_set_as_in_neutron() -> None:
+    s = settings(
+        TYPEMGR_GLOBAL_PHYSNET_MTU="0",
+        TYPEMGR_PATH_MTU="0",
+        TYPEMGR_PHYSICAL_NETWORK_MTUS="physnet1:0,physnet2:9000",
+    )
+    assert (s.global_physnet_mtu, s.path_mtu) == (0, 0)
+    assert dict(s.physical_network_mtus) == {"physnet1": 0, "physnet2": 9000}
 
 
 def test_physical_network_mtus_are_parsed() -> None:

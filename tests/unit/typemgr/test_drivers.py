@@ -192,6 +192,29 @@ class TestMtu:
     def test_local_has_no_mtu(self) -> None:
         assert local.LocalTypeDriver(base.MtuSettings()).mtu("") == 0
 
+    def test_a_global_mtu_of_0_is_not_set_and_the_other_settings_decide(self) -> None:
+        unset = base.MtuSettings(
+            global_physnet_mtu=0, path_mtu=1400, physical_network_mtus={"jumbo": 9000}
+        )
+        assert vlan.VlanTypeDriver(unset).mtu("jumbo") == 9000
+        assert flat.FlatTypeDriver(unset).mtu("other") == 0
+        assert vxlan.VxlanTypeDriver(unset).mtu("") == 1400 - 20 - 30
+        assert gre.GreTypeDriver(unset).mtu("") == 1400 - 20 - 22
+
+    def test_a_physical_network_mtu_of_0_is_not_set(self) -> None:
+        mtu = base.MtuSettings(global_physnet_mtu=1500, physical_network_mtus={"physnet1": 0})
+        assert vlan.VlanTypeDriver(mtu).mtu("physnet1") == 1500
+
+    def test_a_network_of_unknown_mtus_under_an_unset_global_mtu_has_mtu_0(self) -> None:
+        from services.typemgr.config import Settings
+        from services.typemgr.type_manager import TypeManager
+
+        types = TypeManager.from_settings(
+            Settings.from_env({"TYPEMGR_GLOBAL_PHYSNET_MTU": "0", "TYPEMGR_PATH_MTU": "1600"})
+        )
+        assert types.mtu(SegmentSpec("vlan", "physnet1", 100)) == 0
+        assert types.mtu(SegmentSpec("vxlan", "", 1000)) == 1550
+
     def test_unknown_mtu_is_zero(self) -> None:
         unset = base.MtuSettings(global_physnet_mtu=0)
         assert vlan.VlanTypeDriver(unset).mtu("physnet1") == 0

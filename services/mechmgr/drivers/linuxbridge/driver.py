@@ -1,7 +1,8 @@
 """The Linux bridge mechanism driver: binds where a linuxbridge agent maps the segment.
 
 vif_type ``bridge``; the port is plugged into the network's bridge ``brq<network id>``, cut to
-14 characters as Nova and the Linux bridge agent name it.
+14 characters as Nova and the Linux bridge agent name it. Like Neutron's Linux bridge agent, it
+carries local, flat, vlan and vxlan segments: the Linux bridge agent has no GRE or Geneve.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class LinuxbridgeDriver(agent_based.AgentMechanismDriver):
     name = "linuxbridge"
     agent_type = "linuxbridge"
     vif_types = (portbindings.VIF_TYPE_BRIDGE,)
+    tunnel_types = frozenset({portbindings.TYPE_VXLAN})
 
     def mappings(self, agent: context.Agent) -> Mapping[str, str]:
         """Returns interface mappings and bridge mappings together (an interface wins)."""
