@@ -15,6 +15,7 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from ml2.v1 import (
+    agent_pb2,
     agent_service_pb2,
     agent_service_pb2_grpc,
     mechanism_manager_service_pb2_grpc,
@@ -39,10 +40,19 @@ _PAGE_SIZE = 1000
 _T = TypeVar("_T")
 
 
+EXIT_ERROR = 1
+"""A call failed (the server refused it, or nothing answered)."""
+EXIT_USAGE = 2
+"""Bad usage: an unknown option, a missing argument, a value the command line refuses."""
+EXIT_BINDING_FAILED = 3
+"""The command ran, but the port's binding ended ``binding_failed`` (``ml2 port bind`` and
+``ml2 port create --host``); the port is printed as usual."""
+
+
 class CommandError(Exception):
     """A command failed; the message is what ``ml2`` prints after ``error:``."""
 
-    def __init__(self, message: str, exit_code: int = 1) -> None:
+    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
@@ -169,7 +179,7 @@ class Client:
             if not token:
                 return
 
-    def list_agents(self, **filters: str) -> Iterator[Any]:
+    def list_agents(self, **filters: str) -> Iterator[agent_pb2.Agent]:
         """Yields every agent matching ``filters`` (host, agent_type), following pages."""
         token = ""
         while True:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from google.protobuf import field_mask_pb2, struct_pb2
 from ml2.v1 import binding_pb2, port_pb2, port_service_pb2
@@ -112,7 +113,20 @@ def create_port(args: argparse.Namespace, client: cli_client.Client) -> int:
     )
     request = port_service_pb2.CreatePortRequest(port=port, request_id=args.request_id)
     reply = client.call("portapi", client.ports.CreatePort, request)
-    return output.one(args, reply.port, render.port_detail)
+    output.one(args, reply.port, render.port_detail)
+    return binding_status(reply.port)
+
+
+def binding_status(port: port_pb2.Port) -> int:
+    """Exit status 3 (with one line on stderr) if the port's binding failed, else 0."""
+    if port.binding.state != binding_pb2.BINDING_STATE_FAILED:
+        return 0
+    print(
+        f"ml2: port {port.id} is binding_failed on host {port.binding.host_id}: "
+        f"{port.binding.failure_message or 'no driver could bind it'}",
+        file=sys.stderr,
+    )
+    return cli_client.EXIT_BINDING_FAILED
 
 
 def bind_request(
@@ -140,7 +154,8 @@ def bind_port(args: argparse.Namespace, client: cli_client.Client) -> int:
         raise CommandError("--host must not be empty; use `ml2 port unbind` to unbind", 2)
     request = bind_request(port.id, args.host, args.vnic_type, args.profile)
     reply = client.call("portapi", client.ports.UpdatePort, request)
-    return output.one(args, reply.port, render.port_detail)
+    output.one(args, reply.port, render.port_detail)
+    return binding_status(reply.port)
 
 
 def unbind_port(args: argparse.Namespace, client: cli_client.Client) -> int:

@@ -255,14 +255,49 @@ def agent_rows(agents: Iterable[agent_pb2.Agent]) -> str:
                 a.agent_type,
                 a.host,
                 "alive" if a.alive else "dead",
+                "up" if a.admin_state_up else "down",
                 age_text(a.heartbeat_time),
                 mapping_text(mappings),
                 ",".join(caps.tunnel_types) or "-",
                 caps.local_ip or "-",
             )
         )
-    headers = ("id", "type", "host", "state", "heartbeat", "mappings", "tunnels", "local_ip")
+    headers = (
+        "id",
+        "type",
+        "host",
+        "state",
+        "admin",
+        "heartbeat",
+        "mappings",
+        "tunnels",
+        "local_ip",
+    )
     return table(headers, rows)
+
+
+def agent_detail(a: agent_pb2.Agent) -> str:
+    """The text of ``ml2 agent show|set``."""
+    caps = a.capabilities
+    return fields(
+        [
+            ("id", a.id),
+            ("agent_type", a.agent_type),
+            ("host", a.host),
+            ("binary", a.binary or "-"),
+            ("state", "alive" if a.alive else "dead"),
+            (
+                "admin_state_up",
+                "yes" if a.admin_state_up else "no (ports are not bound through it)",
+            ),
+            ("heartbeat", f"{time_text(a.heartbeat_time)} ({age_text(a.heartbeat_time)})"),
+            ("created", time_text(a.create_time)),
+            ("bridge_mappings", mapping_text(caps.bridge_mappings)),
+            ("interface_mappings", mapping_text(caps.interface_mappings)),
+            ("tunnel_types", ",".join(caps.tunnel_types) or "-"),
+            ("local_ip", caps.local_ip or "-"),
+        ]
+    )
 
 
 def driver_rows(drivers: Iterable[Any]) -> str:

@@ -163,7 +163,7 @@ def test_port_on_a_host_without_agent_fails_with_every_drivers_reasons(up: UpPro
         "--json",
     ).json()
     created = up.ml2("port", "create", "--network", net["id"], "--host", "e2e-nowhere", "--json")
-    assert created.code == 0, created.err
+    assert created.code == 3, created.err
     b = created.json()["binding"]
     assert (b["vif_type"], b["state"]) == ("binding_failed", "BINDING_STATE_FAILED")
     assert b["failure_message"]
@@ -303,3 +303,112 @@ def test_an_ovs_dpdk_host_gets_vhostuser(
     assert b["vif_details"]["vhostuser_socket"].startswith("/run/openvswitch/")
     assert up.ml2("port", "delete", port["id"]).code == 0
     assert up.ml2("network", "delete", net["id"]).code == 0
+
+
+def test_a_bind_that_ends_binding_failed_exits_3_and_still_prints_the_port(up: UpProcess) -> None:
+    net = up.ml2("network", "create", "e2e-exit3", "--json").json()
+    created = up.ml2("port", "create", "--network", net["id"], "--host", "e2e-none", "--json")
+    assert created.code == 3
+    port = created.json()
+    assert port["binding"]["state"] == "BINDING_STATE_FAILED"
+    assert created.err.count("\n") == 1
+    assert f"port {port['id']} is binding_failed on host e2e-none" in created.err
+    rebound = up.ml2("port", "bind", port["id"], "--host", "e2e-none-2")
+    assert rebound.code == 3 and "vif_type:     binding_failed" in rebound.out
+    unbound = up.ml2("port", "unbind", port["id"])
+    assert unbound.code == 0 and unbound.err == ""
+    plain = up.ml2("port", "create", "--network", net["id"], "--json")
+    assert plain.code == 0 and plain.err == ""
+    for ref in (port["id"], plain.json()["id"]):
+        assert up.ml2("port", "delete", ref).code == 0
+    assert up.ml2("network", "delete", net["id"]).code == 0
+
+
+def test_agent_set_disables_and_enables_binding_through_an_agent(
+    up: UpProcess, agents: list[AgentProcess], tmp_path: Path
+) -> None:
+    agent = start_agent(
+        up, agents, tmp_path, "openvswitch", "e2e-admin", "--bridge-mappings", "physnet1:br-eth1"
+    )
+    net = up.ml2(
+        "network",
+        "create",
+        "e2e-admin",
+        "--provider-network-type",
+        "vlan",
+        "--provider-physical-network",
+        "physnet1",
+        "--json",
+    ).json()
+    disabled = up.ml2("agent", "set", "--host", "e2e-admin", "--disable", "--json")
+    assert disabled.code == 0, disabled.err
+    assert disabled.json()["id"] == agent["id"] and disabled.json()["admin_state_up"] is False
+    listed = up.ml2("agent", "list", "--host", "e2e-admin").out.splitlines()
+    assert listed[0].split()[4] == "ADMIN" and listed[1].split()[4] == "down"
+
+    port = up.ml2("port", "create", "--network", net["id"], "--host", "e2e-admin", "--json")
+    assert port.code == 3
+    codes = {r["code"] for v in port.json()["binding"]["trace"] for r in v["reasons"]}
+    assert "AGENT_ADMIN_DOWN" in codes
+
+    enabled = up.ml2("agent", "set", agent["id"], "--enable")
+    assert enabled.code == 0 and "admin_state_up:" in enabled.out
+    bound = up.ml2("port", "bind", port.json()["id"], "--host", "e2e-admin", "--json")
+    assert bound.code == 0 and bound.json()["binding"]["vif_type"] == "ovs"
+    assert up.ml2("port", "delete", port.json()["id"]).code == 0
+    assert up.ml2("network", "delete", net["id"]).code == 0
+
+
+def test_agent_delete_removes_a_dead_agent_and_an_alive_one_registers_again(
+    up: UpProcess, agents: list[AgentProcess], tmp_path: Path
+) -> None:
+    dead = start_agent(
+        up, agents, tmp_path, "linuxbridge", "e2e-gone", "--interface-mappings", "physnet1:eth1"
+    )
+    assert agents[-1].stop() == 0
+    assert wait_for(lambda: alive_agent(up, "e2e-gone") is None, DOWN_TIME + 10)
+    deleted = up.ml2("agent", "delete", "--host", "e2e-gone", "--type", "linuxbridge")
+    assert deleted.code == 0, deleted.err
+    assert deleted.out.strip() == f"deleted linuxbridge agent {dead['id']} on host e2e-gone"
+    assert up.ml2("agent", "list", "--host", "e2e-gone", "--json").json() == []
+    again = up.ml2("agent", "delete", dead["id"])
+    assert again.code == 1 and again.err.startswith("error: NOT_FOUND: ")
+
+    alive = start_agent(
+        up, agents, tmp_path, "openvswitch", "e2e-alive", "--bridge-mappings", "physnet1:br-eth1"
+    )
+    removed = up.ml2("agent", "delete", alive["id"], "--json")
+    assert removed.code == 0 and removed.json()["id"] == alive["id"]
+    back = wait_for(lambda: alive_agent(up, "e2e-alive"), 20)
+    assert back and back["id"] != alive["id"], "a running agent registers again when deleted"
+
+
+def test_naming_an_agent_by_host_needs_the_type_when_the_host_has_several(
+    up: UpProcess, agents: list[AgentProcess], tmp_path: Path
+) -> None:
+    start_agent(up, agents, tmp_path, "openvswitch", "e2e-two", "--bridge-mappings", "p:br")
+    agents.append(AgentProcess(up.mechmgr, "linuxbridge", "e2e-two", log=tmp_path / "lb.log"))
+    assert wait_for(
+        lambda: len(up.ml2("agent", "list", "--host", "e2e-two", "--json").json()) == 2, 20
+    )
+    ambiguous = up.ml2("agent", "show", "--host", "e2e-two")
+    assert ambiguous.code == 1 and "has 2 agents" in ambiguous.err and "add --type" in ambiguous.err
+    shown = up.ml2("agent", "show", "--host", "e2e-two", "--type", "linuxbridge", "--json")
+    assert shown.code == 0 and shown.json()["agent_type"] == "linuxbridge"
+    both = up.ml2("agent", "show", shown.json()["id"], "--host", "e2e-two")
+    assert both.code == 2
+
+
+def test_an_unknown_agent_type_filter_is_refused(up: UpProcess) -> None:
+    result = up.ml2("agent", "list", "--type", "ovs")
+    assert result.code == 2 and result.out == ""
+    assert "unknown agent type 'ovs'" in result.err and "openvswitch" in result.err
+    assert up.ml2("agent", "list", "--type", "linuxbridge", "--host", "e2e-nobody").code == 0
+
+
+def test_client_options_before_the_command_and_version(up: UpProcess) -> None:
+    result = run_ml2("--json", "--portapi", up.portapi, "network", "list")
+    assert result.code == 0, result.err
+    assert isinstance(result.json(), list)
+    version = run_ml2("--version")
+    assert version.code == 0 and version.out.startswith("ml2 ")

@@ -141,6 +141,10 @@ def test_agent_rows_show_liveness_and_capabilities() -> None:
     )
     row = render.agent_rows([agent]).splitlines()[1]
     assert "dead" in row and "physnet1:br-eth1" in row and "vxlan" in row and "10.0.0.5" in row
+    assert row.split()[3:5] == ["dead", "down"]
+    detail = render.agent_detail(agent)
+    assert "admin_state_up:     no (ports are not bound through it)" in detail
+    assert "bridge_mappings:    physnet1:br-eth1" in detail
     assert render.age_text(beat, now) == "5s ago"
 
 
