@@ -24,7 +24,7 @@ SUFFIXES = ("_bucket", "_count", "_sum", "_created")
 
 def promtool(*args: str, cwd: Path = PROM) -> subprocess.CompletedProcess[str]:
     tool = shutil.which("promtool")
-    assert tool, "promtool comes with Debian's prometheus package (.ci/run installs it)"
+    assert tool, "promtool comes with Debian's prometheus package (scripts/test-tools installs it)"
     return subprocess.run([tool, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
 
 

@@ -152,7 +152,7 @@ def test_metrics_count_and_time_every_rpc(running: stack.Stack, name: str):
 @pytest.mark.parametrize("name", list(SERVICES))
 def test_metrics_pass_promtool_lint(running: stack.Stack, name: str):
     tool = shutil.which("promtool")
-    assert tool, "promtool comes with Debian's prometheus package (.ci/run installs it)"
+    assert tool, "promtool comes with Debian's prometheus package (scripts/test-tools installs it)"
 
     result = subprocess.run(
         [tool, "check", "metrics"],
