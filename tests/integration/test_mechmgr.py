@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 import pytest
@@ -255,8 +256,21 @@ def test_agents_register_keep_alive_and_are_listed_fetched_and_deleted(start_mec
     assert error_info(unknown).reason == "AGENT_NOT_FOUND"
 
 
+T = TypeVar("T")
+
+
+def wait_until(condition: Callable[[], T | None], seconds: float = 30.0) -> T:
+    """Polls ``condition`` until it returns something other than None, and returns that."""
+    deadline = time.monotonic() + seconds
+    while (value := condition()) is None:
+        assert time.monotonic() < deadline, f"not within {seconds}s"
+        time.sleep(0.05)
+    return value
+
+
 def test_an_agent_without_heartbeats_dies_after_the_down_time_and_revives_with_one(start_mechmgr):
     mgr = start_mechmgr(MECHMGR_AGENT_DOWN_TIME_SECONDS="2", MECHMGR_HEARTBEAT_INTERVAL_SECONDS="1")
+    registered = time.monotonic()
     reply = mgr.agents.RegisterAgent(
         AS.RegisterAgentRequest(
             agent=agent_pb2.Agent(
@@ -271,9 +285,11 @@ def test_an_agent_without_heartbeats_dies_after_the_down_time_and_revives_with_o
     agent_id = reply.agent.id
     assert mgr.resolve("compute-lb").vif_type == "bridge"
 
-    time.sleep(2.3)
-
-    dead = mgr.resolve("compute-lb")
+    dead = wait_until(
+        lambda: found if (found := mgr.resolve("compute-lb")).state == FAILED else None
+    )
+    # Not before its down time (mechmgr stored the registration after `registered`).
+    assert time.monotonic() - registered >= 2.0
     assert dead.state == FAILED
     (reason,) = dead.trace[1].reasons
     assert reason.code == "AGENT_DEAD"
@@ -334,11 +350,7 @@ def test_the_callers_deadline_bounds_the_calls_to_drivers(start_mechmgr):
     assert err.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     # The call to the slow driver was cut at the caller's 0.5 s, not at the driver timeout (3 s).
     count = 'ml2_mechmgr_driver_call_seconds_count{driver="slow"} 1.0'
-    deadline = time.monotonic() + 2.5
-    while count not in mgr.metrics() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    text = mgr.metrics()
-    assert count in text
+    text = wait_until(lambda: found if count in (found := mgr.metrics()) else None)
     assert 'ml2_mechmgr_driver_call_seconds_bucket{driver="slow",le="1.0"} 1.0' in text
 
 

@@ -203,26 +203,37 @@ def test_some_tables_in_another_shape_are_not_adopted(database_url: str) -> None
 
 
 UPGRADER = """
-import sys, time
+import os, sys, time
 from services import migrations
-url, start = sys.argv[1], float(sys.argv[2])
-time.sleep(max(0.0, start - time.time()))
+url, ready, go = sys.argv[1:4]
+open(ready, "w").close()
+while not os.path.exists(go):  # all start together, once every one is ready
+    time.sleep(0.01)
 for service in migrations.versioned_services():
     migrations.prepare_at_start(service, url, "auto")
 """
 
 
-def test_concurrent_auto_upgrades_all_succeed_and_leave_one_schema(database_url: str) -> None:
-    start = time.time() + 2.0
+def test_concurrent_auto_upgrades_all_succeed_and_leave_one_schema(
+    database_url: str, tmp_path: Path
+) -> None:
+    go = tmp_path / "go"
+    ready = [tmp_path / f"ready-{i}" for i in range(8)]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", UPGRADER, database_url, str(start)],
+            [sys.executable, "-c", UPGRADER, database_url, str(path), str(go)],
             env=child_env(),
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(8)
+        for path in ready
     ]
+    deadline = time.monotonic() + 60
+    while not all(path.exists() for path in ready):
+        exited = [p.stderr.read() for p in procs if p.poll() is not None and p.stderr]
+        assert not exited and time.monotonic() < deadline, exited
+        time.sleep(0.05)
+    go.touch()
     results = [(p.wait(60), p.stderr.read() if p.stderr else "") for p in procs]
     assert [code for code, _ in results] == [0] * 8, [err for _, err in results]
     engine = create_engine(database_url)

@@ -160,12 +160,51 @@ def test_a_projects_own_ranges_come_first_and_other_projects_ranges_never(
     add_range(engine, "vlan", "physnet1", 100, 109, "project-a")
     add_range(engine, "vlan", "physnet1", 200, 209, "project-b")
     project_first = [Candidate("physnet1", "project-a", 1500), *SHARED_VLAN]
-    for _ in range(5):
+    # A random start on a taken id with no free id after it in its range gives up (see
+    # test_a_start_with_only_taken_ids_after_it_in_its_range_gives_up): count what the
+    # statement stores, not how often it is called.
+    own = []
+    for _ in range(100):
         got = allocate(engine, project_first)
-        assert got is not None and 100 <= got.segmentation_id <= 109
+        if got is not None:
+            assert 100 <= got.segmentation_id <= 109
+            own.append(got.segmentation_id)
+        if len(own) == 5:
+            break
+    assert len(own) == len(set(own)) == 5
     for _ in range(5):
         got = allocate(engine, [Candidate("physnet1", "project-c", 1500), *SHARED_VLAN])
         assert got is None or got.segmentation_id in {10, 11, 12, 13, 14, 20, 21}
+    _, allocations = stored(engine)
+    assert not [row for row in allocations if 200 <= row[2] <= 209]
+
+
+class FixedRandom:
+    """Stands in for the statement's random source: every draw is ``value``."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+def test_a_start_with_only_taken_ids_after_it_in_its_range_gives_up(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The window runs from the random start to at most the end of the start's range; it does
+    # not wrap around. Start on 14, the last id of 10-14, twice: the second time the window
+    # holds only 14, taken, so the statement stores nothing although 10-13 and 20-21 are free,
+    # and leaves them to the general path, whose gap search wraps around all the ranges.
+    monkeypatch.setattr(single_statement, "_random", FixedRandom(0.6))  # 0.6 * 7 ids: the 5th
+    got = allocate(engine, SHARED_VLAN)
+    assert got is not None and got.segmentation_id == 14
+    before = stored(engine)
+    assert allocate(engine, SHARED_VLAN) is None
+    assert stored(engine) == before
+    monkeypatch.setattr(single_statement, "_random", FixedRandom(0.0))
+    got = allocate(engine, SHARED_VLAN)
+    assert got is not None and got.segmentation_id == 10
 
 
 def test_the_first_candidate_pool_with_a_range_is_used_with_its_mtu(engine: Engine) -> None:
@@ -191,6 +230,19 @@ def test_a_network_with_a_segment_already_is_refused_and_nothing_is_stored(
     with pytest.raises(IntegrityError):
         allocate(engine, [Candidate("", "", 1450)], "vxlan", network_id)
     assert stored(engine) == before
+
+
+def waiting_on_a_lock(engine: Engine) -> bool:
+    """Whether a backend of this database waits for a lock (asked outside any transaction:
+    within one, PostgreSQL answers from the snapshot of the first question)."""
+    with engine.connect() as connection:
+        count = connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'"
+            )
+        )
+    return bool(count)
 
 
 def test_an_id_taken_by_a_concurrent_transaction_stores_nothing(engine: Engine) -> None:
@@ -224,8 +276,12 @@ def test_an_id_taken_by_a_concurrent_transaction_stores_nothing(engine: Engine) 
             target=lambda: results.append(allocate(engine, [Candidate("", "", 1458)], "gre"))
         )
         worker.start()
-        time.sleep(0.3)
-        assert worker.is_alive()  # waiting on the uncommitted id
+        # The statement waits on the uncommitted id: its backend shows as waiting on a lock.
+        deadline = time.monotonic() + 30
+        while not waiting_on_a_lock(engine):
+            assert worker.is_alive() and time.monotonic() < deadline
+            time.sleep(0.02)
+        assert worker.is_alive()
         other.execute(text("COMMIT"))
         worker.join(timeout=10)
     assert results == [None]
