@@ -11,7 +11,8 @@ import threading
 from ml2.v1 import agent_service_pb2_grpc
 
 from services.agent import config, simulated
-from services.rpc import channels, logs
+from services.rpc import channels, keepalive, logs
+from services.rpc.config import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +138,8 @@ def run(args: argparse.Namespace, prog: str = "ml2 agent run") -> int:
         return 2
     try:
         spec = spec_from_args(args)
-    except simulated.AgentConfigError as err:
+        keepalive.install(keepalive.Keepalive.from_env())
+    except (simulated.AgentConfigError, ConfigError) as err:
         print(f"{prog}: {err}", file=sys.stderr)
         return 2
     logs.configure_logging(f"agent-{spec.agent_type}", args.log_level, args.log_format)

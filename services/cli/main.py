@@ -18,6 +18,7 @@ from typing import Any
 
 from services.cli import agents, config, db, demo, networks, ports, ranges, up
 from services.cli.client import Client, CommandError
+from services.rpc.config import ConfigError
 
 GLOBAL_OPTIONS = ("json", "portapi", "mechmgr", "typemgr", "timeout")
 """The ``dest`` of the client options that may also come before the command's name."""
@@ -147,6 +148,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     except CommandError as err:
         print(f"error: {err.message}", file=sys.stderr)
         return err.exit_code
+    except ConfigError as err:  # a malformed ML2_GRPC_* setting of the channels
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.rpc import config
+from services.rpc.keepalive import Keepalive
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
@@ -62,6 +63,9 @@ class Settings:
     """``ML2_LOG_FORMAT``: json or text."""
     port_file: str = ""
     """``ML2_PORT_FILE``: where to write the bound ports (used by launchers)."""
+    keepalive: Keepalive = field(default_factory=Keepalive)
+    """``ML2_GRPC_KEEPALIVE_TIME_SECONDS``, ``ML2_GRPC_KEEPALIVE_TIMEOUT_SECONDS``: the keepalive
+    of the server and of the channels to the drivers and typemgr."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -92,6 +96,7 @@ class Settings:
             log_level=config.get_str(env, "ML2_LOG_LEVEL", cls.log_level).upper(),
             log_format=config.get_str(env, "ML2_LOG_FORMAT", cls.log_format),
             port_file=config.get_str(env, "ML2_PORT_FILE", ""),
+            keepalive=Keepalive.from_env(env),
         )
         settings.check()
         return settings

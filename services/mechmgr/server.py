@@ -26,7 +26,7 @@ from services.mechmgr import (
     segment_client,
     servicer,
 )
-from services.rpc import channels, logs, server
+from services.rpc import channels, keepalive, logs, server
 from services.rpc import config as rpc_config
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ def main() -> None:
     except rpc_config.ConfigError as err:
         rpc_config.exit_on_config_error(SERVICE, err)
         return
+    keepalive.install(settings.keepalive)
     logs.configure_logging(SERVICE, settings.log_level, settings.log_format)
     engine, registry = _open_registry(settings)
     metrics.register_agents_collector(registry.count_by_type)

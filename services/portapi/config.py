@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.rpc import config
+from services.rpc.keepalive import Keepalive
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/portapi.db"
 
@@ -62,6 +63,10 @@ class Settings:
     """``ML2_DB_MIGRATE``: auto upgrades the schema at start; check refuses to start unless it
     is current (``ml2 db upgrade`` upgrades it)."""
 
+    keepalive: Keepalive = field(default_factory=Keepalive)
+    """``ML2_GRPC_KEEPALIVE_TIME_SECONDS``, ``ML2_GRPC_KEEPALIVE_TIMEOUT_SECONDS``: the keepalive
+    of the server and of the channels to typemgr and mechmgr."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Reads the settings; raises ConfigError naming the variable and the rule."""
@@ -88,6 +93,7 @@ class Settings:
             rpc_workers=workers,
             db_pool_size=config.get_db_pool_size(env, "PORTAPI", cls.db_pool_size),
             db_migrate=config.get_migrate_mode(env),
+            keepalive=Keepalive.from_env(env),
         )
         settings.validate()
         return settings

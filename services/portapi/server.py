@@ -22,7 +22,7 @@ from services.portapi.network_servicer import NetworkServicer
 from services.portapi.networks import NetworkManager
 from services.portapi.port_servicer import PortServicer
 from services.portapi.ports import PortManager
-from services.rpc import config, logs, server
+from services.rpc import config, keepalive, logs, server
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ def main() -> None:
     except config.ConfigError as err:
         config.exit_on_config_error(SERVICE, err)
         return
+    keepalive.install(settings.keepalive)
     level, fmt = log_settings()
     logs.configure_logging(SERVICE, level, fmt)
     ensure_sqlite_directory(settings.database_url)

@@ -1,27 +1,89 @@
-"""Long-lived client channels: one per peer per process, never one per call."""
+"""Long-lived client channels: one per peer per process, never one per call.
+
+Every channel pings its server by the process's keepalive policy (``services.rpc.keepalive``,
+which the servers permit), reconnects quickly to a peer that restarted, and retries the calls
+that are safe to repeat when they fail UNAVAILABLE: a call that met a connection the peer had
+just closed (a restart, a GOAWAY) is sent again on a new one instead of failing the caller.
+"""
 
 from __future__ import annotations
+
+import json
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-_OPTIONS = [
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-    ("grpc.keepalive_permit_without_calls", 1),
+from services.rpc import keepalive
+
+IDEMPOTENT_METHODS: dict[str, tuple[str, ...]] = {
+    "grpc.health.v1.Health": ("Check",),
+    "ml2.v1.MechanismDriverService": ("DescribeDriver", "ProposeBinding"),
+    "ml2.v1.MechanismManagerService": ("ResolveBinding", "ListMechanismDrivers"),
+    "ml2.v1.AgentService": ("GetAgent", "ListAgents"),
+    "ml2.v1.NetworkService": ("GetNetwork", "ListNetworks"),
+    "ml2.v1.PortService": ("GetPort", "ListPorts"),
+    "ml2.v1.SegmentService": (
+        "ListNetworkSegments",
+        "AllocateDynamicSegment",
+        "SyncDynamicSegmentHolds",
+        "ListDynamicSegmentHolds",
+        "ValidateSegment",
+    ),
+    "ml2.v1.SegmentRangeService": (
+        "GetSegmentRange",
+        "ListSegmentRanges",
+        "ListSegmentAllocations",
+    ),
+}
+"""The methods retried on UNAVAILABLE: reads, pure computations (a driver's proposal, a binding
+resolution, a segment validation) and calls whose repetition finds what the first one did
+(AllocateDynamicSegment returns the network's existing dynamic segment; SyncDynamicSegmentHolds
+sets a holder's holds to a given list). Creating, updating and deleting are never retried."""
+
+RETRY_ATTEMPTS = 3
+"""Attempts of a retried call in all, within its deadline."""
+
+
+def service_config() -> str:
+    """The channels' service config: the retry policy of ``IDEMPOTENT_METHODS``."""
+    names = [
+        {"service": service, "method": method}
+        for service, methods in IDEMPOTENT_METHODS.items()
+        for method in methods
+    ]
+    policy = {
+        "maxAttempts": RETRY_ATTEMPTS,
+        "initialBackoff": "0.05s",
+        "maxBackoff": "0.5s",
+        "backoffMultiplier": 2,
+        "retryableStatusCodes": ["UNAVAILABLE"],
+    }
+    return json.dumps({"methodConfig": [{"name": names, "retryPolicy": policy}]})
+
+
+_OPTIONS: list[tuple[str, int | str]] = [
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
     # A peer that restarts is reached again within a second, not after gRPC's default back-off
     # of up to two minutes (during which every call would fail at once).
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.min_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 1_000),
+    ("grpc.enable_retries", 1),
+    ("grpc.service_config", service_config()),
 ]
 
 
-def make_channel(address: str) -> grpc.Channel:
-    """Returns an insecure channel to ``address`` (host:port) with keepalive and a short
-    reconnect back-off. Processes create one per peer and keep it."""
-    return grpc.insecure_channel(address, options=_OPTIONS)
+def channel_options(policy: keepalive.Keepalive | None = None) -> list[tuple[str, int | str]]:
+    """The options of every client channel, with the keepalive of ``policy`` (by default the
+    process's, ``keepalive.current()``)."""
+    options: list[tuple[str, int | str]] = [*(policy or keepalive.current()).client_options()]
+    return options + _OPTIONS
+
+
+def make_channel(address: str, policy: keepalive.Keepalive | None = None) -> grpc.Channel:
+    """Returns an insecure channel to ``address`` (host:port) with keepalive, retries of the
+    idempotent calls and a short reconnect back-off. Processes create one per peer and keep it."""
+    return grpc.insecure_channel(address, options=channel_options(policy))
 
 
 def check_health(channel: grpc.Channel, timeout: float = 1.0, service: str = "") -> bool:

@@ -24,7 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
-from services.rpc import decoding, errors, metrics
+from services.rpc import decoding, errors, keepalive, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -152,18 +152,28 @@ class ServerHandle:
     started: bool = False
 
 
+def server_options(policy: keepalive.Keepalive | None = None) -> list[tuple[str, int]]:
+    """The options of every server, with the keepalive of ``policy`` (by default the process's,
+    ``keepalive.current()``): it permits the pings of clients configured alike."""
+    # A port that is taken must fail loudly, never be shared with another process.
+    return [("grpc.so_reuseport", 0), *(policy or keepalive.current()).server_options()]
+
+
 def build_server(
-    registrations: Iterable[Registration], address: str = "127.0.0.1:0", max_workers: int = 32
+    registrations: Iterable[Registration],
+    address: str = "127.0.0.1:0",
+    max_workers: int = 32,
+    policy: keepalive.Keepalive | None = None,
 ) -> ServerHandle:
-    """Builds a server with the servicers, health and reflection, bound to ``address``.
+    """Builds a server with the servicers, health and reflection, bound to ``address``, with
+    the keepalive of ``policy`` (by default the process's).
 
     Raises RuntimeError if the address cannot be bound (port taken, bad host).
     """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers),
         interceptors=[_Interceptor()],
-        # A port that is taken must fail loudly, never be shared with another process.
-        options=[("grpc.so_reuseport", 0)],
+        options=server_options(policy),
     )
     names = []
     for add, servicer, name in registrations:

@@ -31,6 +31,7 @@ from sqlalchemy.exc import ArgumentError
 
 from services.rpc import config
 from services.rpc.config import ConfigError
+from services.rpc.keepalive import Keepalive
 from services.typemgr import segments
 from services.typemgr.segments import IdRange
 
@@ -105,6 +106,9 @@ class Settings:
     """``ML2_LOG_FORMAT``: ``json`` (one object per line) or ``text``."""
     port_file: str = ""
     """``ML2_PORT_FILE``: where to write the bound ports once serving (used by launchers)."""
+    keepalive: Keepalive = field(default_factory=Keepalive)
+    """``ML2_GRPC_KEEPALIVE_TIME_SECONDS``, ``ML2_GRPC_KEEPALIVE_TIMEOUT_SECONDS``: the keepalive
+    of the server and of every channel (``services.rpc.keepalive``)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -141,6 +145,7 @@ class Settings:
             log_level=_log_level(env),
             log_format=_log_format(env),
             port_file=config.get_str(env, "ML2_PORT_FILE", ""),
+            keepalive=Keepalive.from_env(env),
         )
 
 

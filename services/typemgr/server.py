@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import migrations, sql
-from services.rpc import logs, server
+from services.rpc import keepalive, logs, server
 from services.rpc.config import ConfigError, exit_on_config_error
 from services.rpc.server import Registration
 from services.typemgr import config, metrics
@@ -42,6 +42,7 @@ def main() -> None:
     except ConfigError as err:
         exit_on_config_error(SERVICE, err)
         return
+    keepalive.install(settings.keepalive)
     logs.configure_logging(SERVICE, settings.log_level, settings.log_format)
     directory = config.sqlite_directory(settings.database_url)
     if directory:

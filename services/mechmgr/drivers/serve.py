@@ -9,13 +9,15 @@ Environment (read once at start; a bad value exits with status 2 and a one-line 
 - ``MECHDRIVER_LISTEN``: gRPC address, host:port (default ``127.0.0.1:<default_port>``).
 - ``MECHDRIVER_METRICS_PORT``: Prometheus metrics HTTP port (default ``default_metrics_port``).
 - ``ML2_LOG_LEVEL`` (INFO), ``ML2_LOG_FORMAT`` (json or text), ``ML2_PORT_FILE``.
+- ``ML2_GRPC_KEEPALIVE_TIME_SECONDS`` (30), ``ML2_GRPC_KEEPALIVE_TIMEOUT_SECONDS`` (10): the
+  server's keepalive (``services.rpc.keepalive``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 from ml2.v1 import mechanism_driver_service_pb2 as pb
@@ -23,7 +25,7 @@ from ml2.v1 import mechanism_driver_service_pb2_grpc as pb_grpc
 from prometheus_client import Counter
 
 from services.mechmgr.drivers import base, codec, context
-from services.rpc import config, errors, logs, server
+from services.rpc import config, errors, keepalive, logs, server
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +99,7 @@ class ServeSettings:
     log_level: str
     log_format: str
     port_file: str
+    keepalive: keepalive.Keepalive = field(default_factory=keepalive.Keepalive)
 
     @classmethod
     def from_env(
@@ -116,6 +119,7 @@ class ServeSettings:
             log_level=config.get_str(environ, "ML2_LOG_LEVEL", "INFO"),
             log_format=config.get_str(environ, "ML2_LOG_FORMAT", "json"),
             port_file=config.get_str(environ, "ML2_PORT_FILE", ""),
+            keepalive=keepalive.Keepalive.from_env(environ),
         )
 
 
@@ -137,6 +141,7 @@ def run(
     except config.ConfigError as err:
         config.exit_on_config_error("mechdriver", err)
         return
+    keepalive.install(settings.keepalive)
     name = instance.describe().name
     logs.configure_logging(f"mechdriver-{name}", settings.log_level, settings.log_format)
     server.run_service(

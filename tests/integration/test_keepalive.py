@@ -1,0 +1,207 @@
+"""A stack left idle for several keepalive periods binds its next port at once.
+
+Every process runs with the keepalive shortened through ``ML2_GRPC_KEEPALIVE_TIME_SECONDS`` (the
+servers permit the clients' pings by the same rule as with the defaults), so a few seconds of
+idleness cover several periods. Before the servers shared the clients' policy, they answered the
+third idle ping with ``GOAWAY too_many_pings`` and failed the call on the connection, so that the
+bind after an idle minute or two ended ``binding_failed``.
+
+gRPC's keepalive trace (``GRPC_TRACE=http_keepalive``, gRPC 1.85) shows that the idle
+connections were really pinged meanwhile.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+from ml2.v1 import (
+    agent_pb2,
+    agent_service_pb2,
+    agent_service_pb2_grpc,
+    binding_pb2,
+    network_pb2,
+    network_service_pb2,
+    network_service_pb2_grpc,
+    port_pb2,
+    port_service_pb2,
+    port_service_pb2_grpc,
+)
+
+from services import launcher
+from services.rpc import channels, keepalive
+
+PERIOD = 1.0
+"""The shortened keepalive period, seconds."""
+IDLE_PERIODS = 6
+"""How many periods the stack idles between two binds."""
+ROUNDS = 3
+"""Binds: one on the fresh stack, then one after each idle spell."""
+POLICY = keepalive.Keepalive(PERIOD, 5.0)
+KEEPALIVE_ENV = {
+    keepalive.TIME_VAR: str(POLICY.time_seconds),
+    keepalive.TIMEOUT_VAR: str(POLICY.timeout_seconds),
+    "GRPC_TRACE": "http_keepalive",
+}
+HOST = "idle-host"
+TIMEOUT = 30.0
+PING_DONE = "Finish keepalive ping"
+REFUSALS = ("too_many_pings", "ENHANCE_YOUR_CALM", "Too many pings")
+
+
+class Stack:
+    """typemgr, the openvswitch driver, mechmgr and portapi as processes, on SQLite files."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.processes: dict[str, launcher.ServiceProcess] = {}
+        self.channels: list[grpc.Channel] = []
+
+    def start(self, name: str, module: str, env: dict[str, str]) -> launcher.ServiceProcess:
+        process = launcher.start(
+            name, module, {**KEEPALIVE_ENV, **env}, log_dir=self.tmp / "logs", timeout=30
+        )
+        self.processes[name] = process
+        return process
+
+    def channel(self, name: str) -> grpc.Channel:
+        channel = channels.make_channel(self.processes[name].address, POLICY)
+        self.channels.append(channel)
+        return channel
+
+    def stop(self) -> dict[str, int]:
+        for channel in self.channels:
+            channel.close()
+        return {name: p.stop() for name, p in reversed(self.processes.items())}
+
+    def logs(self) -> dict[str, str]:
+        return {name: p.log_path.read_text(errors="replace") for name, p in self.processes.items()}
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    stack = Stack(tmp_path)
+    try:
+        stack.start(
+            "typemgr",
+            "services.typemgr",
+            {
+                "TYPEMGR_LISTEN": "127.0.0.1:0",
+                "TYPEMGR_METRICS_PORT": "0",
+                "TYPEMGR_DATABASE_URL": f"sqlite:///{tmp_path / 'typemgr.db'}",
+                "TYPEMGR_TENANT_NETWORK_TYPES": "vxlan",
+            },
+        )
+        ovs = stack.start(
+            "openvswitch",
+            "services.mechmgr.drivers.openvswitch",
+            {"MECHDRIVER_LISTEN": "127.0.0.1:0", "MECHDRIVER_METRICS_PORT": "0"},
+        )
+        stack.start(
+            "mechmgr",
+            "services.mechmgr",
+            {
+                "MECHMGR_LISTEN": "127.0.0.1:0",
+                "MECHMGR_METRICS_PORT": "0",
+                "MECHMGR_DATABASE_URL": f"sqlite:///{tmp_path / 'mechmgr.db'}",
+                "MECHMGR_MECHANISM_DRIVERS": f"openvswitch={ovs.address}",
+                "MECHMGR_TYPEMGR_ADDRESS": stack.processes["typemgr"].address,
+            },
+        )
+        stack.start(
+            "portapi",
+            "services.portapi",
+            {
+                "PORTAPI_LISTEN": "127.0.0.1:0",
+                "PORTAPI_METRICS_PORT": "0",
+                "PORTAPI_DATABASE_URL": f"sqlite:///{tmp_path / 'portapi.db'}",
+                "PORTAPI_TYPEMGR_ADDRESS": stack.processes["typemgr"].address,
+                "PORTAPI_MECHMGR_ADDRESS": stack.processes["mechmgr"].address,
+            },
+        )
+        yield stack
+    finally:
+        stack.stop()
+
+
+def register_agent(stack: Stack) -> None:
+    agents = agent_service_pb2_grpc.AgentServiceStub(stack.channel("mechmgr"))
+    agent = agent_pb2.Agent(
+        agent_type="openvswitch",
+        host=HOST,
+        binary="ml2-openvswitch-agent",
+        admin_state_up=True,
+        capabilities=agent_pb2.HostCapabilities(
+            tunnel_types=["vxlan"], local_ip="192.0.2.10", integration_bridge="br-int"
+        ),
+    )
+    agents.RegisterAgent(agent_service_pb2.RegisterAgentRequest(agent=agent), timeout=TIMEOUT)
+
+
+def bind_new_port(ports: Any, network_id: str) -> port_pb2.Port:
+    """Creates a port without a host, then binds it on HOST; returns what the bind returned."""
+    created = ports.CreatePort(
+        port_service_pb2.CreatePortRequest(port=port_pb2.Port(network_id=network_id)),
+        timeout=TIMEOUT,
+    ).port
+    request = port_service_pb2.UpdatePortRequest(
+        port=port_pb2.Port(id=created.id, binding=binding_pb2.PortBinding(host_id=HOST)),
+        update_mask=field_mask_pb2.FieldMask(paths=["binding.host_id"]),
+    )
+    port: port_pb2.Port = ports.UpdatePort(request, timeout=TIMEOUT).port
+    return port
+
+
+def idle(seconds: float) -> None:
+    """Lets the stack sit without a call for ``seconds`` (the scenario itself, not a wait for
+    something to happen)."""
+    threading.Event().wait(seconds)
+
+
+def test_binds_after_idling_for_several_keepalive_periods_all_succeed(stack: Stack) -> None:
+    register_agent(stack)
+    portapi = stack.channel("portapi")
+    networks = network_service_pb2_grpc.NetworkServiceStub(portapi)
+    ports = port_service_pb2_grpc.PortServiceStub(portapi)
+    network = networks.CreateNetwork(
+        network_service_pb2.CreateNetworkRequest(
+            network=network_pb2.Network(name="idle", project_id="idle", admin_state_up=True)
+        ),
+        timeout=TIMEOUT,
+    ).network
+    results = []
+    idled = 0.0
+    for round_ in range(ROUNDS):
+        if round_:
+            began = time.monotonic()
+            idle(IDLE_PERIODS * PERIOD)
+            idled += time.monotonic() - began
+        port = bind_new_port(ports, network.id)
+        results.append(
+            (
+                binding_pb2.BindingState.Name(port.binding.state),
+                port.binding.vif_type,
+                port.binding.failure_message,
+            )
+        )
+    assert idled >= (ROUNDS - 1) * IDLE_PERIODS * PERIOD
+    assert results == [("BINDING_STATE_BOUND", "ovs", "")] * ROUNDS, results
+
+    ovs_port = stack.processes["openvswitch"].grpc_port
+    codes = stack.stop()
+    assert all(code == 0 for code in codes.values()), codes
+    logs = stack.logs()
+    for name, text in logs.items():
+        for refusal in REFUSALS:
+            assert refusal not in text, f"{name} log: {refusal}"
+        assert "GOAWAY" not in text.replace("GOAWAY received", ""), f"{name} log: GOAWAY"
+    # mechmgr's idle connection to the driver was pinged about once a period meanwhile.
+    to_driver = f":{ovs_port}: {PING_DONE}"
+    pinged = [line for line in logs["mechmgr"].splitlines() if to_driver in line]
+    assert len(pinged) >= (ROUNDS - 1) * (IDLE_PERIODS - 2), len(pinged)
