@@ -132,8 +132,7 @@ def run_demo(args: argparse.Namespace) -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="ml2-demo-")) if temp else args.data_dir
     cfg = stack.StackConfig(
         data_dir=data_dir,
-        ports=dict.fromkeys(stack.DEFAULT_PORTS, 0),
-        metrics_ports=dict.fromkeys(stack.DEFAULT_PORTS, 0),
+        free_ports=True,
         agent_down_time=args.agent_down_time,
         heartbeat_interval=args.heartbeat_interval,
     )
@@ -184,10 +183,9 @@ def _conclude(checks: Checks, data_dir: Path, temp: bool) -> int:
 def _keep_running(running: stack.Stack, agents: dict[str, AgentProcess]) -> None:
     say("\n--keep: the stack and the remaining agents keep running; Ctrl-C stops them.")
     say(render.process_rows(running.rows()))
-    say(
-        f"\n   export ML2_PORTAPI_ADDRESS={running.address('portapi')} "
-        f"ML2_MECHMGR_ADDRESS={running.address('mechmgr')}"
-    )
+    env_file = running.write_client_env()
+    say(f"\nPoint client commands at it (also in {env_file}; `source` it):")
+    say("".join(f"   export {k}={v}\n" for k, v in running.client_env().items()).rstrip())
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -120,6 +120,8 @@ class StackConfig:
     flat_networks: str = "physnet1"
     network_vlan_ranges: str = "physnet1:100:199"
     vni_ranges: str = "1000:1999"
+    gre_tunnel_id_ranges: str = ""
+    geneve_vni_ranges: str = ""
     mechanism_drivers: tuple[DriverEntry, ...] = (
         DriverEntry("openvswitch"),
         DriverEntry("linuxbridge"),
@@ -130,6 +132,11 @@ class StackConfig:
     log_level: str = "INFO"
     log_format: str = "json"
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    port_offset: int = 0
+    """Added to every default port (not to ports given explicitly), so a second stack on one
+    machine needs one flag."""
+    free_ports: bool = False
+    """Every port not given explicitly is picked free (0)."""
 
     @property
     def log_dir(self) -> Path:
@@ -138,11 +145,14 @@ class StackConfig:
 
     def grpc_port(self, name: str) -> int:
         """The configured gRPC port of a process (0 picks a free one)."""
-        return self.ports.get(name, DEFAULT_PORTS[name][0])
+        return self.ports.get(name, self._default_port(DEFAULT_PORTS[name][0]))
 
     def metrics_port(self, name: str) -> int:
         """The configured metrics port of a process (0 picks a free one)."""
-        return self.metrics_ports.get(name, DEFAULT_PORTS[name][1])
+        return self.metrics_ports.get(name, self._default_port(DEFAULT_PORTS[name][1]))
+
+    def _default_port(self, port: int) -> int:
+        return 0 if self.free_ports else port + self.port_offset
 
     def database_url(self, service: str) -> str:
         """The database of a stateful service: the flag's URL or a SQLite file in the data dir."""
@@ -185,6 +195,8 @@ def typemgr_env(cfg: StackConfig) -> dict[str, str]:
         TYPEMGR_FLAT_NETWORKS=cfg.flat_networks,
         TYPEMGR_NETWORK_VLAN_RANGES=cfg.network_vlan_ranges,
         TYPEMGR_VXLAN_VNI_RANGES=cfg.vni_ranges,
+        TYPEMGR_GRE_TUNNEL_ID_RANGES=cfg.gre_tunnel_id_ranges,
+        TYPEMGR_GENEVE_VNI_RANGES=cfg.geneve_vni_ranges,
     )
     env.update(cfg.extra_env)
     return env
@@ -260,6 +272,10 @@ def _port_taken(host: str, port: int) -> bool:
     return False
 
 
+MAX_PORT_OFFSET = 65535 - max(max(ports) for ports in DEFAULT_PORTS.values())
+"""The largest ``--port-offset`` that keeps every default port valid."""
+
+
 def check_ports_free(cfg: StackConfig) -> None:
     """Raises PortInUse naming the first port that is configured twice or already taken."""
     seen: dict[int, str] = {}
@@ -274,8 +290,8 @@ def check_ports_free(cfg: StackConfig) -> None:
             host = cfg.listen_host if kind == "gRPC" else "127.0.0.1"
             if _port_taken(host, port):
                 raise PortInUse(
-                    f"port {port} on {host} ({what}) is already in use; "
-                    "stop what holds it or choose another port"
+                    f"port {port} on {host} ({what}) is already in use; stop what holds it, "
+                    "or move this stack with --port-offset N or --free-ports"
                 )
 
 
@@ -304,6 +320,21 @@ class Stack:
         """The address clients use to reach a started process."""
         proc = self.processes[name]
         return f"{connect_host(self.cfg.listen_host)}:{proc.grpc_port}"
+
+    def client_env(self) -> dict[str, str]:
+        """The environment that points the client commands at this stack."""
+        return {
+            "ML2_PORTAPI_ADDRESS": self.address("portapi"),
+            "ML2_MECHMGR_ADDRESS": self.address("mechmgr"),
+            "ML2_TYPEMGR_ADDRESS": self.address("typemgr"),
+        }
+
+    def write_client_env(self) -> Path:
+        """Writes ``client_env`` as ``export`` lines to ``DATA_DIR/ml2.env``; returns the path."""
+        path = self.cfg.data_dir / "ml2.env"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"export {k}={v}\n" for k, v in self.client_env().items()))
+        return path
 
     def start(self) -> None:
         """Upgrades the databases, then starts typemgr and the local drivers, then mechmgr, then

@@ -41,6 +41,19 @@ def _port(text: str) -> int:
     return value
 
 
+def _port_offset(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= stack.MAX_PORT_OFFSET:
+        raise argparse.ArgumentTypeError(
+            f"{value} is not between 0 and {stack.MAX_PORT_OFFSET} (the ports must stay below "
+            "65536)"
+        )
+    return value
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -55,6 +68,20 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds every option of the stack's configuration (shared by ``up`` and the benchmark)."""
     d = stack.StackConfig()
     parser.add_argument("--listen-host", default=d.listen_host, help="default %(default)s")
+    moved = parser.add_mutually_exclusive_group()
+    moved.add_argument(
+        "--port-offset",
+        type=_port_offset,
+        default=0,
+        metavar="N",
+        help="add N to every default gRPC and metrics port, e.g. 100 for a second stack "
+        "(ports given with their own flag are kept)",
+    )
+    moved.add_argument(
+        "--free-ports",
+        action="store_true",
+        help="pick a free port for every gRPC and metrics port not given with its own flag",
+    )
     for name in PROCESS_NAMES:
         grpc_port, metrics_port = stack.DEFAULT_PORTS[name]
         parser.add_argument(
@@ -99,6 +126,18 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
         "--vni-ranges",
         default=d.vni_ranges,
         help="MIN:MAX,... VXLAN ids for tenant networks (default %(default)s)",
+    )
+    parser.add_argument(
+        "--gre-tunnel-id-ranges",
+        default=d.gre_tunnel_id_ranges,
+        metavar="MIN:MAX,...",
+        help="GRE keys for tenant networks and provider networks without an id (default none)",
+    )
+    parser.add_argument(
+        "--geneve-vni-ranges",
+        default=d.geneve_vni_ranges,
+        metavar="MIN:MAX,...",
+        help="Geneve VNIs for tenant networks and provider networks without an id (default none)",
     )
     parser.add_argument(
         "--mechanism-drivers",
@@ -170,6 +209,8 @@ def config_from_args(args: argparse.Namespace, data_dir: Path) -> stack.StackCon
         flat_networks=args.flat_networks,
         network_vlan_ranges=args.network_vlan_ranges,
         vni_ranges=args.vni_ranges,
+        gre_tunnel_id_ranges=args.gre_tunnel_id_ranges,
+        geneve_vni_ranges=args.geneve_vni_ranges,
         mechanism_drivers=drivers,
         agent_down_time=args.agent_down_time,
         heartbeat_interval=args.heartbeat_interval,
@@ -177,6 +218,8 @@ def config_from_args(args: argparse.Namespace, data_dir: Path) -> stack.StackCon
         log_level=args.log_level,
         log_format=args.log_format,
         extra_env=dict(args.env),
+        port_offset=args.port_offset,
+        free_ports=args.free_ports,
     )
 
 
@@ -237,10 +280,13 @@ def run_up(args: argparse.Namespace) -> int:
         if stop.is_set():
             return _shutdown(running)
         _say(render.process_rows(running.rows()))
+        env_file = running.write_client_env()
         _say(
             f"\nThe stack is up: client commands reach portapi at {running.address('portapi')} "
             f"and mechmgr at {running.address('mechmgr')}. Ctrl-C or SIGTERM stops it."
         )
+        _say(f"Point client commands at it (also in {env_file}; `source` it):")
+        _say("".join(f"  export {k}={v}\n" for k, v in running.client_env().items()).rstrip())
         dead = running.watch(stop)
         if dead is None:
             return _shutdown(running)

@@ -412,3 +412,10 @@ def test_client_options_before_the_command_and_version(up: UpProcess) -> None:
     assert isinstance(result.json(), list)
     version = run_ml2("--version")
     assert version.code == 0 and version.out.startswith("ml2 ")
+
+
+def test_a_network_type_without_a_range_names_ml2_range_create(up: UpProcess) -> None:
+    result = up.ml2("network", "create", "g", "--provider-network-type", "geneve")
+    assert result.code == 1
+    assert "`ml2 range create --network-type geneve" in result.err
+    assert "TYPEMGR_GENEVE_VNI_RANGES" in result.err

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
+import subprocess
 from pathlib import Path
 
-from tests.e2e.conftest import pid_running, run_ml2, start_up, wait_for
+from tests.e2e.conftest import ML2, child_env, pid_running, run_ml2, start_up, wait_for
 
 ZERO_PORTS = [
     f"--{name}-{kind}"
@@ -84,3 +86,40 @@ def test_a_bad_setting_fails_the_start_with_the_services_reason(tmp_path: Path) 
 def free_everywhere() -> list[str]:
     """Flags that let every process pick a free port, so no developer's stack is in the way."""
     return [arg for flag in ZERO_PORTS for arg in (flag, "0")]
+
+
+def test_free_ports_prints_the_client_environment_and_tunnel_ranges_have_flags(
+    tmp_path: Path,
+) -> None:
+    out_path, err_path = tmp_path / "up.out", tmp_path / "up.err"
+    argv = ["up", "--data-dir", str(tmp_path / "data"), "--free-ports"]
+    argv += ["--geneve-vni-ranges", "500:509", "--gre-tunnel-id-ranges", "70000:70001"]
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        process = subprocess.Popen(
+            [*ML2, *argv], stdout=out, stderr=err, env=child_env(), stdin=subprocess.DEVNULL
+        )
+    try:
+        started = wait_for(
+            lambda: "ML2_TYPEMGR_ADDRESS=" in out_path.read_text() or process.poll() is not None,
+            90,
+        )
+        assert started and process.poll() is None, out_path.read_text() + err_path.read_text()
+        printed = dict(re.findall(r"^\s+export (ML2_\w+)=(\S+)$", out_path.read_text(), re.M))
+        assert set(printed) == {"ML2_PORTAPI_ADDRESS", "ML2_MECHMGR_ADDRESS", "ML2_TYPEMGR_ADDRESS"}
+        assert not any(a.endswith((":50050", ":50051", ":50052")) for a in printed.values())
+        env_file = (tmp_path / "data" / "ml2.env").read_text()
+        assert env_file == "".join(f"export {k}={v}\n" for k, v in printed.items())
+
+        env = child_env(**printed)
+        geneve = run_ml2(
+            "network", "create", "g", "--provider-network-type", "geneve", "--json", env=env
+        )
+        assert geneve.code == 0, geneve.err
+        assert 500 <= geneve.json()["segments"][0]["segmentation_id"] <= 509
+        gre = run_ml2("network", "create", "r", "--provider-network-type", "gre", "--json", env=env)
+        assert gre.code == 0 and gre.json()["segments"][0]["segmentation_id"] >= 70000
+        ranges = run_ml2("range", "list", "--network-type", "geneve", "--json", env=env)
+        assert [(r["minimum"], r["maximum"]) for r in ranges.json()] == [(500, 509)]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0, err_path.read_text()

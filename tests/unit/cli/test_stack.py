@@ -198,3 +198,54 @@ def test_ml2_up_refuses_a_taken_port_with_one_line(
     assert code == 2
     assert err.count("\n") == 1 and "already in use" in err and "portapi gRPC" in err
     assert not (tmp_path / "logs").exists()
+
+
+def test_gre_and_geneve_ranges_have_flags() -> None:
+    env = stack.typemgr_env(
+        config_for("--gre-tunnel-id-ranges", "10:20", "--geneve-vni-ranges", "100:199,300:300")
+    )
+    assert env["TYPEMGR_GRE_TUNNEL_ID_RANGES"] == "10:20"
+    assert env["TYPEMGR_GENEVE_VNI_RANGES"] == "100:199,300:300"
+    defaults = stack.typemgr_env(config_for())
+    assert defaults["TYPEMGR_GRE_TUNNEL_ID_RANGES"] == defaults["TYPEMGR_GENEVE_VNI_RANGES"] == ""
+
+
+def test_a_port_offset_moves_every_default_port_but_not_the_ones_given() -> None:
+    cfg = config_for("--port-offset", "100", "--mechmgr-port", "6000")
+    assert [cfg.grpc_port(n) for n in ("portapi", "typemgr", "mechmgr")] == [50150, 50151, 6000]
+    assert [cfg.metrics_port(n) for n in ("portapi", "typemgr", "mechmgr")] == [9200, 9201, 9202]
+    assert (cfg.grpc_port("openvswitch"), cfg.metrics_port("linuxbridge")) == (50161, 9212)
+    env = stack.portapi_env(cfg, "127.0.0.1:50151", "127.0.0.1:6000")
+    assert (env["PORTAPI_LISTEN"], env["PORTAPI_METRICS_PORT"]) == ("127.0.0.1:50150", "9200")
+
+
+def test_free_ports_picks_every_port_not_given() -> None:
+    cfg = config_for("--free-ports", "--portapi-port", "7000")
+    assert cfg.grpc_port("portapi") == 7000
+    assert {cfg.grpc_port(n) for n in cfg.process_names() if n != "portapi"} == {0}
+    assert {cfg.metrics_port(n) for n in cfg.process_names()} == {0}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--port-offset", "-1"],
+        ["--port-offset", "x"],
+        ["--port-offset", str(stack.MAX_PORT_OFFSET + 1)],
+        ["--port-offset", "100", "--free-ports"],
+    ],
+)
+def test_bad_port_moves_are_usage_errors(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        config_for(*argv)
+    assert exc.value.code == 2
+
+
+def test_a_taken_port_suggests_moving_the_stack() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(stack.PortInUse) as exc:
+            stack.check_ports_free(config_for("--free-ports", "--typemgr-port", str(port)))
+    assert "--port-offset N or --free-ports" in str(exc.value)
