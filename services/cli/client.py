@@ -8,7 +8,8 @@ naming the address and suggesting ``ml2 up`` when nothing answers there.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import grpc
@@ -216,9 +217,19 @@ class Client:
 
 
 def only(ref: str, kind: str, matches: list[_T]) -> _T:
-    """Returns the one match of ``ref``; CommandError when there is none or several."""
+    """Returns the one match of ``ref``; CommandError when there is none, or several (naming
+    their ids)."""
     if not matches:
         raise CommandError(f"NOT_FOUND: no {kind} has the id or name {ref!r}")
     if len(matches) > 1:
-        raise CommandError(f"{len(matches)} {kind}s are named {ref!r}; use the id")
+        ids = ", ".join(str(getattr(m, "id", "?")) for m in matches)
+        raise CommandError(f"{len(matches)} {kind}s are named {ref!r}: {ids}; use the id")
     return matches[0]
+
+
+def network_labels(networks: Iterable[network_pb2.Network]) -> dict[str, str]:
+    """Maps each network's id to what tables show for it: its name when it has one that no
+    other network shares (so the name also names it on the command line), else its id."""
+    found = list(networks)
+    counts = Counter(n.name for n in found)
+    return {n.id: n.name if n.name and counts[n.name] == 1 else n.id for n in found}

@@ -181,7 +181,8 @@ def list_ports(args: argparse.Namespace, client: cli_client.Client) -> int:
             project_id=args.project,
         )
     )
-    return output.many(args, ports, render.port_rows)
+    names = cli_client.network_labels(client.list_networks()) if ports and not args.json else {}
+    return output.many(args, ports, lambda found: render.port_rows(found, names))
 
 
 def delete_port(args: argparse.Namespace, client: cli_client.Client) -> int:

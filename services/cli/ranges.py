@@ -10,7 +10,7 @@ away from its network: the id stays allocated and is reported as outside every r
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from google.protobuf import field_mask_pb2
 from ml2.v1 import segment_range_pb2, segment_range_service_pb2
@@ -19,6 +19,8 @@ from services.cli import client as cli_client
 from services.cli import output, render
 
 _PAGE_SIZE = 1000
+_RANGE_TYPES = ("vlan", "gre", "vxlan", "geneve")
+"""The network types whose ids come from ranges; a flat allocation holds a physical network."""
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -28,7 +30,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     create = cmds.add_parser("create", parents=[common], help="create a segment range")
     create.add_argument("--name", default="", help="a name for people")
-    create.add_argument("--network-type", required=True, help="vlan, vxlan, gre or geneve")
+    create.add_argument("--network-type", required=True, choices=_RANGE_TYPES)
     create.add_argument("--physical-network", default="", help="required for vlan")
     create.add_argument("--minimum", type=int, required=True, help="the first id of the range")
     create.add_argument("--maximum", type=int, required=True, help="the last id of the range")
@@ -38,7 +40,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     create.set_defaults(func=create_range)
 
     listing = cmds.add_parser("list", parents=[common], help="list segment ranges")
-    listing.add_argument("--network-type", default="")
+    listing.add_argument("--network-type", default="", choices=_RANGE_TYPES)
     listing.add_argument("--physical-network", default="")
     listing.add_argument("--project", default="", help="only ranges reserved for this project")
     listing.set_defaults(func=list_ranges)
@@ -61,7 +63,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     delete.set_defaults(func=delete_range)
 
     allocs = cmds.add_parser("allocations", parents=[common], help="list allocated ids")
-    allocs.add_argument("--network-type", default="")
+    allocs.add_argument("--network-type", default="", choices=("flat", *_RANGE_TYPES))
     allocs.add_argument("--physical-network", default="")
     allocs.add_argument(
         "--outside-ranges", action="store_true", help="only ids that lie outside every range"
@@ -143,7 +145,7 @@ def delete_range(args: argparse.Namespace, client: cli_client.Client) -> int:
 
 
 def list_allocations(args: argparse.Namespace, client: cli_client.Client) -> int:
-    """ListSegmentAllocations, every page."""
+    """ListSegmentAllocations, every page; the table names the networks."""
     found: list[segment_range_pb2.SegmentAllocation] = []
     token = ""
     while True:
@@ -158,7 +160,17 @@ def list_allocations(args: argparse.Namespace, client: cli_client.Client) -> int
         found.extend(reply.segment_allocations)
         token = reply.next_page_token
         if not token:
-            return output.many(args, found, allocation_rows)
+            break
+    names = _network_names(client) if found and not args.json else {}
+    return output.many(args, found, lambda allocs: allocation_rows(allocs, names))
+
+
+def _network_names(client: cli_client.Client) -> dict[str, str]:
+    """Network names from portapi, or none when portapi does not answer (ids are shown)."""
+    try:
+        return cli_client.network_labels(client.list_networks())
+    except cli_client.CommandError:
+        return {}
 
 
 def _all_ranges(
@@ -259,15 +271,21 @@ def change_text(change: segment_range_pb2.SegmentRangeChange) -> str:
     return "\n".join(lines)
 
 
-def allocation_rows(allocations: Iterable[segment_range_pb2.SegmentAllocation]) -> str:
-    """The table of ``ml2 range allocations``."""
+def allocation_rows(
+    allocations: Iterable[segment_range_pb2.SegmentAllocation],
+    networks: Mapping[str, str] | None = None,
+) -> str:
+    """The table of ``ml2 range allocations``; ``networks`` maps network ids to the names to
+    show. A flat network holds its physical network, with neither an id nor a range."""
+    names = networks or {}
     rows = (
         (
             a.network_type,
             a.physical_network or "-",
-            a.segmentation_id,
-            a.network_id,
-            a.segment_range_id or "outside every range",
+            a.segmentation_id if a.network_type in _RANGE_TYPES else "-",
+            names.get(a.network_id, a.network_id),
+            a.segment_range_id
+            or ("outside every range" if a.network_type in _RANGE_TYPES else "-"),
         )
         for a in allocations
     )

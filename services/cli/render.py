@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from google.protobuf import json_format, message, struct_pb2, timestamp_pb2
@@ -168,13 +168,14 @@ def network_detail(n: network_pb2.Network) -> str:
     return f"{text}\nsegments:\n{segments}"
 
 
-def port_rows(ports: Iterable[port_pb2.Port]) -> str:
-    """The table of ``ml2 port list``."""
+def port_rows(ports: Iterable[port_pb2.Port], networks: Mapping[str, str] | None = None) -> str:
+    """The table of ``ml2 port list``; ``networks`` maps network ids to the names to show."""
+    names = networks or {}
     rows = (
         (
             p.id,
             p.name or "-",
-            p.network_id,
+            names.get(p.network_id, p.network_id),
             p.binding.host_id or "-",
             enum_name(p, "status", "PORT_STATUS_"),
             enum_name(p.binding, "state", "BINDING_STATE_"),

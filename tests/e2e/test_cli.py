@@ -419,3 +419,28 @@ def test_a_network_type_without_a_range_names_ml2_range_create(up: UpProcess) ->
     assert result.code == 1
     assert "`ml2 range create --network-type geneve" in result.err
     assert "TYPEMGR_GENEVE_VNI_RANGES" in result.err
+
+
+def test_a_name_two_networks_share_is_refused_naming_both_and_tables_show_names(
+    up: UpProcess,
+) -> None:
+    first = up.ml2("network", "create", "e2e-twin", "--json").json()
+    second = up.ml2("network", "create", "e2e-twin", "--json").json()
+    solo = up.ml2("network", "create", "e2e-solo", "--json").json()
+    result = up.ml2("network", "show", "e2e-twin")
+    assert result.code == 1
+    assert "2 networks are named 'e2e-twin'" in result.err
+    assert first["id"] in result.err and second["id"] in result.err
+
+    ports = [
+        up.ml2("port", "create", "--network", ref, "--name", name, "--json").json()
+        for ref, name in ((solo["id"], "p-solo"), (first["id"], "p-twin"))
+    ]
+    rows = {line.split()[1]: line.split() for line in up.ml2("port", "list").out.splitlines()}
+    assert rows["NAME"][2] == "NETWORK"
+    assert rows["p-solo"][2] == "e2e-solo"
+    assert rows["p-twin"][2] == first["id"]  # a shared name does not name the network
+    for port in ports:
+        assert up.ml2("port", "delete", port["id"]).code == 0
+    for net in (first, second, solo):
+        assert up.ml2("network", "delete", net["id"]).code == 0

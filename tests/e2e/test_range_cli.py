@@ -107,3 +107,51 @@ def test_an_overlapping_range_is_refused_and_nothing_is_created(up: UpProcess) -
     assert result.code == 1
     assert "ALREADY_EXISTS" in result.err and "overlaps" in result.err
     assert ok(up, "range", "list") == before
+
+
+def test_allocations_name_networks_and_a_flat_network_is_never_outside_a_range(
+    up: UpProcess,
+) -> None:
+    flat = ok(
+        up,
+        "network",
+        "create",
+        "e2e-flat",
+        "--provider-network-type",
+        "flat",
+        "--provider-physical-network",
+        "physnet1",
+    )
+    vlan = ok(
+        up,
+        "network",
+        "create",
+        "e2e-provider-vlan",
+        "--provider-network-type",
+        "vlan",
+        "--provider-physical-network",
+        "physnet1",
+        "--provider-segmentation-id",
+        "4000",
+    )
+    outside = ok(up, "range", "allocations", "--outside-ranges")
+    assert flat["id"] not in {a["network_id"] for a in outside}
+    assert vlan["id"] in {a["network_id"] for a in outside}
+
+    rows = [
+        line.split()
+        for line in up.ml2(
+            "range", "allocations", "--physical-network", "physnet1"
+        ).out.splitlines()
+    ]
+    assert rows[0] == ["TYPE", "PHYSNET", "ID", "NETWORK", "RANGE"]
+    assert ["flat", "physnet1", "-", "e2e-flat", "-"] in rows
+    assert ["vlan", "physnet1", "4000", "e2e-provider-vlan", "outside", "every", "range"] in rows
+    for net in (flat, vlan):
+        assert up.ml2("network", "delete", net["id"]).code == 0
+
+
+def test_an_unknown_network_type_filter_is_refused(up: UpProcess) -> None:
+    for command in (["range", "list"], ["range", "allocations"]):
+        result = up.ml2(*command, "--network-type", "vxlam")
+        assert result.code == 2 and "invalid choice: 'vxlam'" in result.err

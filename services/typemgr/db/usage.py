@@ -3,7 +3,8 @@ them per pool and per range for the metrics.
 
 ``listed`` pages through ``segment_allocations`` in primary key order, so it reads one page of
 the index per call; with ``outside_ranges`` it keeps only the ids no range of their pool holds
-(provider ids given outside the ranges, ids left by a range that was shrunk or deleted).
+(provider ids given outside the ranges, ids left by a range that was shrunk or deleted). A flat
+network's allocation holds its physical network, not an id: it is never outside a range.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from services.typemgr import segments
 from services.typemgr.db import ranges as range_rows
 from services.typemgr.db.models import NetworkSegment, SegmentAllocation, SegmentRange
 from services.typemgr.ranges import Allocation
@@ -55,7 +57,7 @@ def listed(
     if physical_network:
         query = query.where(a.physical_network == physical_network)
     if outside_ranges:
-        query = query.where(r.id.is_(None))
+        query = query.where(r.id.is_(None), a.network_type.in_(segments.RANGE_TYPES))
     if after is not None:
         query = query.where(_after(after))
     query = query.order_by(a.network_type, a.physical_network, a.segmentation_id).limit(limit)

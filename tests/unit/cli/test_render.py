@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 
+import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
 from ml2.v1 import (
     agent_pb2,
@@ -13,9 +14,10 @@ from ml2.v1 import (
     network_pb2,
     port_pb2,
     segment_pb2,
+    segment_range_pb2,
 )
 
-from services.cli import render, stack
+from services.cli import client, ranges, render, stack
 
 SEGMENT = segment_pb2.Segment(
     id="seg-1",
@@ -183,3 +185,40 @@ def test_process_rows_show_metrics_urls() -> None:
         "42",
         "l",
     ]
+
+
+def test_network_labels_are_names_unless_missing_or_shared() -> None:
+    nets = [
+        network_pb2.Network(id="n1", name="web"),
+        network_pb2.Network(id="n2", name="db"),
+        network_pb2.Network(id="n3", name="db"),
+        network_pb2.Network(id="n4"),
+    ]
+    assert client.network_labels(nets) == {"n1": "web", "n2": "n2", "n3": "n3", "n4": "n4"}
+
+
+def test_port_rows_show_network_names() -> None:
+    port = port_pb2.Port(id="p1", network_id="n1")
+    assert render.port_rows([port], {"n1": "web"}).splitlines()[1].split()[2] == "web"
+    assert render.port_rows([port]).splitlines()[1].split()[2] == "n1"
+
+
+def test_allocation_rows_name_networks_and_show_no_id_for_flat() -> None:
+    allocs = [
+        segment_range_pb2.SegmentAllocation(
+            network_type="flat", physical_network="physnet1", network_id="n1"
+        ),
+        segment_range_pb2.SegmentAllocation(
+            network_type="vlan", physical_network="physnet1", segmentation_id=7, network_id="n2"
+        ),
+    ]
+    lines = ranges.allocation_rows(allocs, {"n1": "ext"}).splitlines()
+    assert lines[1].split() == ["flat", "physnet1", "-", "ext", "-"]
+    assert lines[2].split() == ["vlan", "physnet1", "7", "n2", "outside", "every", "range"]
+
+
+def test_several_matches_of_a_name_are_named_by_id() -> None:
+    nets = [network_pb2.Network(id="n1", name="x"), network_pb2.Network(id="n2", name="x")]
+    with pytest.raises(client.CommandError) as exc:
+        client.only("x", "network", nets)
+    assert exc.value.message == "2 networks are named 'x': n1, n2; use the id"
