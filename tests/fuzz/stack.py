@@ -54,6 +54,10 @@ class Seeds:
     """Values the generated requests pick from, so that they get past the first checks."""
 
     strings: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    agents: list[agent_pb2.Agent] = dataclasses.field(default_factory=list)
+    """The registered agents, as mechmgr answered them."""
+    segments: list[segment_pb2.Segment] = dataclasses.field(default_factory=list)
+    """The seeded networks' segments."""
 
     def add(self, kind: str, *values: str) -> None:
         self.strings.setdefault(kind, [])
@@ -231,6 +235,7 @@ def seed(stack: Stack) -> None:
             ),
             timeout=TIMEOUT,
         )
+        seeds.agents.append(reply.agent)
         seeds.add("agent_id", reply.agent.id)
         seeds.add("host", host)
         seeds.add("agent_type", agent_type)
@@ -252,6 +257,7 @@ def seed(stack: Stack) -> None:
         ).network
         seeds.add("network_id", network.id)
         seeds.add("project_id", project)
+        seeds.segments.extend(network.segments)
         for seg in network.segments:
             seeds.add("segment_id", seg.id)
             seeds.add("physical_network", seg.physical_network)
