@@ -109,7 +109,10 @@ def capabilities(field: str, msg: agent_pb2.HostCapabilities) -> context.HostCap
         )
     if msg.vhostuser_socket_dir and not msg.vhostuser_socket_dir.startswith("/"):
         raise InvalidArgument(f"{field}.vhostuser_socket_dir", "must be an absolute path")
-    return codec.capabilities_from_proto(msg)
+    caps = codec.capabilities_from_proto(msg)
+    # As Neutron bounds an agent's configurations (a 4095-character column).
+    structs.check_size(field, agents.capabilities_to_json(caps))
+    return caps
 
 
 def _tunnels(field: str, tunnel_types: list[str]) -> None:

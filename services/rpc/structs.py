@@ -60,15 +60,24 @@ def to_dict(
     as compact JSON.
     """
     data = _object(field, value, 1, max_depth, field)
+    check_size(field, data, max_chars=max_chars, reason=too_large_reason)
+    return data
+
+
+def check_size(
+    field: str, data: Any, *, max_chars: int = MAX_JSON_CHARS, reason: str = TOO_LARGE
+) -> None:
+    """Raises InvalidArgument naming ``field`` if ``data`` is longer than ``max_chars`` as
+    compact JSON (for free-form values stored as JSON that are not Structs on the wire, such as
+    an agent's capabilities)."""
     size = json_chars(data)
     if size > max_chars:
         raise InvalidArgument(
             field,
             f"must be at most {max_chars} characters as JSON, got {size}",
-            reason=too_large_reason,
+            reason=reason,
             limit=max_chars,
         )
-    return data
 
 
 def json_chars(data: Any) -> int:

@@ -150,3 +150,12 @@ def test_a_bad_resolve_request_names_the_field_and_the_rule(request_, field, rul
         validation.resolve_request(request_)
     assert err.value.field == field
     assert rule in str(err.value)
+
+
+def test_capabilities_are_bounded_as_neutron_bounds_agent_configurations():
+    mappings = {f"physnet{i}": f"br-{i}" for i in range(250)}
+    with pytest.raises(InvalidArgument) as info:
+        validation.registration(register(bridge_mappings=mappings))
+    assert info.value.field == "agent.capabilities"
+    assert "must be at most 4095 characters as JSON" in info.value.message
+    assert validation.registration(register(bridge_mappings=dict(list(mappings.items())[:50])))
