@@ -10,6 +10,7 @@ bytes; some are cut short, have a byte changed, or are random bytes altogether.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -109,12 +110,20 @@ def request_bytes(
     """Requests of ``descriptor``'s type as bytes: mostly whole messages, some mangled. With
     ``bases`` (valid requests), most are one of them with a few generated fields merged over."""
     base_bytes = [base.SerializeToString() for base in bases]
+    struct_paths = _struct_paths(descriptor)
 
     @st.composite
     def build(draw: Callable[..., Any]) -> bytes:
         msg = message_factory.GetMessageClass(descriptor)()
         overlay = bool(base_bytes) and draw(st.integers(0, 9)) < 6
-        _fill(draw, msg, seeds, 0, density=2 if overlay else 7)
+        if overlay and struct_paths and draw(st.integers(0, 9)) < 3:
+            # Free-form JSON is where hostile values get in: a valid request, one Struct bad.
+            target: Any = msg
+            for field in draw(st.sampled_from(struct_paths)):
+                target = _target(target, field, 0)
+            _fill_struct(draw, target, hostile=True)
+        else:
+            _fill(draw, msg, seeds, 0, density=2 if overlay else 7)
         data = msg.SerializeToString()
         if overlay:  # merging two messages is concatenating their bytes
             data = draw(st.sampled_from(base_bytes)) + data
@@ -135,9 +144,9 @@ def request_bytes(
 def _fill(
     draw: Callable[..., Any], msg: message.Message, seeds: Seeds, depth: int, density: int = 7
 ) -> None:
-    """Sets about ``density`` tenths of the fields of ``msg`` (all of them one level down)."""
+    """Sets about ``density`` tenths of the top fields of ``msg``, 7 tenths further down."""
     for field in msg.DESCRIPTOR.fields:
-        if not draw(st.integers(0, 9)) < density:
+        if not draw(st.integers(0, 9)) < (density if depth == 0 else 7):
             continue
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
             _fill_map(draw, getattr(msg, field.name), field, seeds, depth)
@@ -210,10 +219,29 @@ def _scalar(field: FD, seeds: Seeds) -> st.SearchStrategy[Any]:
     )
 
 
-def _fill_struct(draw: Callable[..., Any], target: struct_pb2.Struct) -> None:
-    """Writes a hostile or plain JSON object into ``target`` in place (a Struct too deep to
-    decode cannot be copied into a message: copying decodes it)."""
-    mode = draw(st.sampled_from(["plain", "plain", "plain", "deep", "huge", "empty"]))
+def _struct_paths(descriptor: d.Descriptor, depth: int = 0) -> list[tuple[FD, ...]]:
+    """The chains of fields from ``descriptor`` to each Struct field in it."""
+    paths: list[tuple[FD, ...]] = []
+    for field in descriptor.fields:
+        kind = field.message_type
+        if kind is None or kind.GetOptions().map_entry:
+            continue
+        if kind.full_name == "google.protobuf.Struct":
+            paths.append((field,))
+        elif depth < MAX_MESSAGE_DEPTH:
+            paths.extend((field, *rest) for rest in _struct_paths(kind, depth + 1))
+    return paths
+
+
+def _fill_struct(
+    draw: Callable[..., Any], target: struct_pb2.Struct, hostile: bool = False
+) -> None:
+    """Writes a hostile (or, unless ``hostile``, maybe a plain) JSON object into ``target`` in
+    place (a Struct too deep to decode cannot be copied into a message: copying decodes it)."""
+    modes = ["not-json", "deep", "huge"]
+    if not hostile:
+        modes += ["plain", "plain", "not-json", "empty"]
+    mode = draw(st.sampled_from(modes))
     if mode == "empty":
         return
     if mode == "huge":
@@ -227,3 +255,12 @@ def _fill_struct(draw: Callable[..., Any], target: struct_pb2.Struct) -> None:
         inner.fields["v"].number_value = draw(st.floats(allow_nan=True, allow_infinity=True))
         return
     target.update(draw(st.dictionaries(_TEXT, _JSON, max_size=5)))
+    if mode == "not-json":  # NaN or an infinity somewhere, at most a few levels down
+        inner = target
+        for key in draw(st.lists(st.sampled_from(["a", "b", "binding"]), max_size=3)):
+            inner = inner.fields[key].struct_value
+        number = draw(st.sampled_from([math.nan, math.inf, -math.inf]))
+        if draw(st.booleans()):
+            inner.fields[draw(_TEXT)].list_value.values.add().number_value = number
+        else:
+            inner.fields[draw(_TEXT)].number_value = number

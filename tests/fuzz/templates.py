@@ -57,7 +57,11 @@ def templates(seeds: Seeds) -> dict[str, list[message.Message]]:
             )
             for port_id in s["port_id"][:6]
             for host in ("compute-ovs", "tor-1", "")
-            for paths in (["binding.host_id"], ["name", "binding.profile"])
+            for paths in (
+                ["binding.host_id", "binding.profile"],
+                ["name", "binding.profile"],
+                ["binding.host_id"],
+            )
         ],
         "ml2.v1.MechanismManagerService.ResolveBinding": [
             mechanism_manager_service_pb2.ResolveBindingRequest(
