@@ -26,6 +26,8 @@ from services.rpc.errors import InvalidArgument
 DECODE_DEPTH_LIMIT = 100
 """protobuf's limit of nested messages in one request (upb's default decode depth)."""
 _MAX_ERROR_CHARS = 200
+_DEPTH_WORDS = ("depth", "recursion", "nest")
+"""Words of a decoder's error that say a message nests too deep (upb: "MaxDepth")."""
 
 
 @dataclass(frozen=True)
@@ -56,11 +58,13 @@ def explain(
 ) -> InvalidArgument:
     """Returns the InvalidArgument for bytes that did not decode as ``descriptor``."""
     name = descriptor.full_name if descriptor is not None else "the request message"
-    if descriptor is not None:
+    detail = str(exc) or type(exc).__name__
+    if descriptor is not None and (
+        isinstance(exc, RecursionError) or any(w in detail.lower() for w in _DEPTH_WORDS)
+    ):
         path = deepest_path(descriptor, data)
         if len(path) >= DECODE_DEPTH_LIMIT:
             return _nesting_error(path)
-    detail = str(exc) or type(exc).__name__
     if len(detail) > _MAX_ERROR_CHARS:
         detail = detail[:_MAX_ERROR_CHARS] + "..."
     return InvalidArgument(
