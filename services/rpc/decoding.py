@@ -3,9 +3,10 @@
 gRPC decodes a request before any servicer or interceptor code sees it, and answers a request
 that does not decode with INTERNAL "Exception deserializing request!". The server interceptor
 wraps each handler's deserializer with ``safe``: a request that does not decode (malformed
-bytes, a string that is not UTF-8, messages nested deeper than protobuf's limit of 100) comes
-back as an ``Undecodable`` holding the InvalidArgument to answer with, which the wrapped handler
-raises instead of calling the servicer.
+bytes, a string that is not UTF-8, messages nested deeper than protobuf's limit of 100), or that
+breaks the rule every request keeps (no NUL in a string, ``strings.check``), comes back as a
+``Refused`` holding the InvalidArgument to answer with, which the wrapped handler raises instead
+of calling the servicer.
 
 For nesting, the error names the field: the bytes are walked along the message's descriptor to
 the deepest message, and a Struct on the way is named with the Struct depth rule
@@ -19,8 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import message
 
-from services.rpc import structs
+from services.rpc import strings, structs
 from services.rpc.errors import InvalidArgument
 
 DECODE_DEPTH_LIMIT = 100
@@ -31,24 +33,30 @@ _DEPTH_WORDS = ("depth", "recursion", "nest")
 
 
 @dataclass(frozen=True)
-class Undecodable:
-    """What the wrapped deserializer returns for a request it could not decode."""
+class Refused:
+    """What the wrapped deserializer returns for a request it could not decode or refuses."""
 
     error: InvalidArgument
 
 
 def safe(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
-    """Returns ``deserializer`` wrapped so that it never raises: a request that does not decode
-    becomes an Undecodable."""
+    """Returns ``deserializer`` wrapped so that it never raises: a request that does not decode,
+    or holds a NUL in a string, becomes a Refused."""
     if deserializer is None:
         return None
     descriptor = _message_descriptor(deserializer)
 
     def deserialize(data: bytes) -> Any:
         try:
-            return deserializer(data)
+            request = deserializer(data)
         except Exception as exc:  # DecodeError, RecursionError, anything a decoder may raise
-            return Undecodable(explain(descriptor, data, exc))
+            return Refused(explain(descriptor, data, exc))
+        if isinstance(request, message.Message):
+            try:
+                strings.check(request)
+            except InvalidArgument as exc:
+                return Refused(exc)
+        return request
 
     return deserialize
 

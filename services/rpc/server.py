@@ -36,7 +36,8 @@ class _Interceptor(grpc.ServerInterceptor):
     """Turns ServiceError into rich status, anything else into INTERNAL; counts and times calls.
 
     It also wraps each handler's request deserializer (``decoding.safe``), so that a request that
-    does not decode is answered INVALID_ARGUMENT naming the problem, not INTERNAL.
+    does not decode, or has a NUL in a string, is answered INVALID_ARGUMENT naming the problem,
+    not INTERNAL.
     """
 
     def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
@@ -106,7 +107,7 @@ class _Interceptor(grpc.ServerInterceptor):
 
 def _decoded(request: Any) -> Any:
     """Returns the request; raises its InvalidArgument if it did not decode."""
-    if isinstance(request, decoding.Undecodable):
+    if isinstance(request, decoding.Refused):
         raise request.error
     return request
 

@@ -101,7 +101,7 @@ def _object(
     if depth > max_depth:
         raise too_deep(root, max_depth)
     return {
-        key: _value(_key_path(path, key), item, depth, max_depth, root)
+        key: _value(key_path(path, key), item, depth, max_depth, root)
         for key, item in msg.fields.items()
     }
 
@@ -133,7 +133,8 @@ def _value(path: str, msg: struct_pb2.Value, depth: int, max_depth: int, root: s
     return None  # null_value, or no kind at all (read as null, as protobuf's JSON does)
 
 
-def _key_path(path: str, key: str) -> str:
+def key_path(path: str, key: str) -> str:
+    """Returns the path of ``key`` in the object at ``path``: ``path.key``, ``path["odd key"]``."""
     if _PLAIN_KEY.match(key):
         return f"{path}.{key}"
     shown = key if len(key) <= _MAX_KEY_SHOWN else key[:_MAX_KEY_SHOWN] + "..."

@@ -6,7 +6,9 @@ and changes no table."""
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -15,21 +17,35 @@ from google.protobuf import struct_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from ml2.v1 import (
+    agent_service_pb2,
     mechanism_driver_service_pb2,
     mechanism_manager_service_pb2,
+    network_service_pb2,
     port_service_pb2,
     segment_pb2,
+    segment_service_pb2,
+    segment_service_pb2_grpc,
 )
 
+from services import launcher
 from services.rpc import structs
 
-from .stack import TIMEOUT, Stack, mask
+from .stack import TIMEOUT, Stack, code_of, mask
 
 CREATE_PORT = "/ml2.v1.PortService/CreatePort"
 UPDATE_PORT = "/ml2.v1.PortService/UpdatePort"
 RESOLVE = "/ml2.v1.MechanismManagerService/ResolveBinding"
 PROPOSE = "/ml2.v1.MechanismDriverService/ProposeBinding"
-PROCESS = {CREATE_PORT: "portapi", UPDATE_PORT: "portapi", RESOLVE: "mechmgr", PROPOSE: "noop"}
+CREATE_NETWORK = "/ml2.v1.NetworkService/CreateNetwork"
+REGISTER_AGENT = "/ml2.v1.AgentService/RegisterAgent"
+PROCESS = {
+    CREATE_PORT: "portapi",
+    UPDATE_PORT: "portapi",
+    RESOLVE: "mechmgr",
+    PROPOSE: "noop",
+    CREATE_NETWORK: "portapi",
+    REGISTER_AGENT: "mechmgr",
+}
 TOO_DEEP = f"must nest objects and lists at most {structs.MAX_DEPTH} levels deep"
 
 
@@ -200,3 +216,73 @@ def test_bytes_that_do_not_decode_are_invalid_argument(
     details, reason = refused(stack, method, data)
     assert details.startswith("request: cannot be decoded as ml2.v1.")
     assert reason == "UNDECODABLE_REQUEST"
+
+
+def network_with_nul_name() -> bytes:
+    request = network_service_pb2.CreateNetworkRequest()
+    request.network.name = "net\x00"
+    request.network.project_id = "proj-a"
+    return request.SerializeToString()
+
+
+def agent_with_nul_mapping() -> bytes:
+    request = agent_service_pb2.RegisterAgentRequest()
+    request.agent.agent_type = "openvswitch"
+    request.agent.host = "compute-nul"
+    request.agent.capabilities.bridge_mappings["physnet1"] = "br-\x00"
+    return request.SerializeToString()
+
+
+@pytest.mark.parametrize(
+    ("method", "build", "field"),
+    [
+        (CREATE_NETWORK, network_with_nul_name, "network.name"),
+        (REGISTER_AGENT, agent_with_nul_mapping, 'agent.capabilities.bridge_mappings["physnet1"]'),
+    ],
+)
+def test_a_nul_in_any_string_is_invalid_argument_naming_the_field(
+    stack: Stack, method: str, build: Callable[[], bytes], field: str
+) -> None:
+    details, reason = refused(stack, method, build())
+    assert details == f"{field}: must not contain NUL characters (U+0000)"
+    assert reason == "NUL_IN_STRING"
+
+
+def test_a_nul_in_a_profile_is_invalid_argument_naming_its_path(stack: Stack) -> None:
+    details, _ = refused(stack, CREATE_PORT, create_port(stack, struct({"pci": ["ok", "a\x00"]})))
+    assert details == "port.binding.profile.pci[1]: must not contain NUL characters (U+0000)"
+
+
+def test_a_nul_is_refused_on_postgresql_where_it_cannot_be_stored(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    typemgr = launcher.start(
+        "typemgr-pg",
+        "services.typemgr",
+        {
+            "TYPEMGR_LISTEN": "127.0.0.1:0",
+            "TYPEMGR_METRICS_PORT": "0",
+            "TYPEMGR_DATABASE_URL": postgres_url,
+        },
+        log_dir=tmp_path,
+        timeout=60,
+    )
+    try:
+        with grpc.insecure_channel(typemgr.address) as channel:
+            segments = segment_service_pb2_grpc.SegmentServiceStub(channel)
+
+            def create(project: str) -> tuple[grpc.StatusCode, str]:
+                request = segment_service_pb2.CreateNetworkSegmentsRequest(
+                    network_id=str(uuid.uuid4()),
+                    project_id=project,
+                    segments=[segment_pb2.SegmentSpec(network_type="vxlan")],
+                )
+                return code_of(lambda: segments.CreateNetworkSegments(request, timeout=TIMEOUT))
+
+            assert create("proj\x00") == (
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "project_id: must not contain NUL characters (U+0000)",
+            )
+            assert create("proj")[0] == grpc.StatusCode.OK
+    finally:
+        assert typemgr.stop() == 0
