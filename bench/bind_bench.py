@@ -51,6 +51,7 @@ from ml2.v1 import (
     segment_pb2,
 )
 
+from ml2_contract import vocabulary
 from services import launcher
 from services.agent import simulated
 from services.cli import ports as cli_ports
@@ -160,7 +161,7 @@ class BenchClient:
             port = self._timed("bind", lambda r=request: self.ports.UpdatePort(r, timeout=30).port)
             if port is not None and not (
                 port.binding.state == binding_pb2.BINDING_STATE_BOUND
-                and port.binding.vif_type == "ovs"
+                and port.binding.vif_type == vocabulary.VIF_TYPE_OVS
             ):
                 self.failures.append(f"bind: port {port_id} ended {port.binding.vif_type}")
 

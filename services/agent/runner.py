@@ -10,6 +10,7 @@ import threading
 
 from ml2.v1 import agent_service_pb2_grpc
 
+from ml2_contract import vocabulary
 from services.agent import config, simulated
 from services.rpc import channels, keepalive, logs
 from services.rpc.config import ConfigError
@@ -110,7 +111,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def spec_from_args(args: argparse.Namespace) -> simulated.AgentSpec:
     """Builds and validates the agent's description; raises AgentConfigError."""
-    ovs = args.agent_type == "openvswitch"
+    ovs = args.agent_type == vocabulary.AGENT_TYPE_OVS
     spec = simulated.AgentSpec(
         agent_type=args.agent_type,
         host=args.host.strip(),
@@ -121,7 +122,7 @@ def spec_from_args(args: argparse.Namespace) -> simulated.AgentSpec:
         tunnel_types=simulated.parse_tunnel_types(args.tunnel_types),
         local_ip=args.local_ip.strip(),
         integration_bridge=args.integration_bridge or ("br-int" if ovs else ""),
-        datapath_type=args.datapath_type or ("system" if ovs else ""),
+        datapath_type=args.datapath_type or (vocabulary.DATAPATH_SYSTEM if ovs else ""),
         ovs_hybrid_plug=args.ovs_hybrid_plug,
         port_filter=args.port_filter,
         iface_types=tuple(t.strip() for t in args.iface_types.split(",") if t.strip()),

@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 import grpc
 from ml2.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_grpc
 
+from ml2_contract import convert, values, vocabulary
+
 logger = logging.getLogger(__name__)
 
-AGENT_TYPES = ("openvswitch", "linuxbridge")
-TUNNEL_TYPES = ("vxlan", "gre", "geneve")
+AGENT_TYPES = (vocabulary.AGENT_TYPE_OVS, vocabulary.AGENT_TYPE_LINUXBRIDGE)
+TUNNEL_TYPES = (vocabulary.TYPE_VXLAN, vocabulary.TYPE_GRE, vocabulary.TYPE_GENEVE)
 DEFAULT_HEARTBEAT_SECONDS = 30.0
 _RETRYABLE = {
     grpc.StatusCode.UNAVAILABLE,
@@ -91,12 +93,14 @@ class AgentSpec:
             raise AgentConfigError(f"--type: must be one of {', '.join(AGENT_TYPES)}")
         if not self.host:
             raise AgentConfigError("--host: must not be empty")
-        if self.agent_type == "openvswitch" and self.interface_mappings:
+        if self.agent_type == vocabulary.AGENT_TYPE_OVS and self.interface_mappings:
             raise AgentConfigError(
                 "--interface-mappings: Open vSwitch agents map physical networks to bridges; "
                 "use --bridge-mappings"
             )
-        if self.agent_type != "openvswitch" and (self.iface_types or self.vhostuser_socket_dir):
+        if self.agent_type != vocabulary.AGENT_TYPE_OVS and (
+            self.iface_types or self.vhostuser_socket_dir
+        ):
             raise AgentConfigError(
                 "--iface-types and --vhostuser-socket-dir describe Open vSwitch hosts only"
             )
@@ -122,18 +126,23 @@ class AgentSpec:
             host=self.host,
             binary=f"ml2-agent-{self.agent_type} (simulated)",
             admin_state_up=True,
-            capabilities=agent_pb2.HostCapabilities(
-                bridge_mappings=dict(self.bridge_mappings),
-                interface_mappings=dict(self.interface_mappings),
-                tunnel_types=list(self.tunnel_types),
-                local_ip=self.local_ip,
-                integration_bridge=self.integration_bridge,
-                datapath_type=self.datapath_type,
-                ovs_hybrid_plug=self.ovs_hybrid_plug,
-                port_filter=self.port_filter,
-                iface_types=list(self.iface_types),
-                vhostuser_socket_dir=self.vhostuser_socket_dir,
-            ),
+            capabilities=convert.capabilities_to_proto(self.capabilities),
+        )
+
+    @property
+    def capabilities(self) -> values.HostCapabilities:
+        """What the agent can do on its host, as the contract types it."""
+        return values.HostCapabilities(
+            bridge_mappings=dict(self.bridge_mappings),
+            interface_mappings=dict(self.interface_mappings),
+            tunnel_types=self.tunnel_types,
+            local_ip=self.local_ip,
+            integration_bridge=self.integration_bridge,
+            datapath_type=self.datapath_type,
+            ovs_hybrid_plug=self.ovs_hybrid_plug,
+            port_filter=self.port_filter,
+            iface_types=self.iface_types,
+            vhostuser_socket_dir=self.vhostuser_socket_dir,
         )
 
 

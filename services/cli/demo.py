@@ -32,6 +32,7 @@ from ml2.v1 import (
     segment_pb2,
 )
 
+from ml2_contract import vocabulary
 from services import launcher
 from services.cli import ports, render, stack, up
 from services.cli.client import Client, CommandError
@@ -287,13 +288,13 @@ class Scenario:
     def bind_on_each_host(self, network: network_pb2.Network) -> None:
         say("\n4. Creating a port per host and binding it there (UpdatePort binding.host_id)")
         ovs = self.bind(network, "compute-ovs", "vm-on-ovs")
-        self.expect_bound(ovs, "compute-ovs", "ovs", "openvswitch")
+        self.expect_bound(ovs, "compute-ovs", vocabulary.VIF_TYPE_OVS, "openvswitch")
         self.checks.expect(
             "bridge_name" in ovs.binding.vif_details.fields,
             "the ovs binding's vif_details name the bridge to plug into",
         )
         lb = self.bind(network, "compute-lb", "vm-on-lb")
-        self.expect_bound(lb, "compute-lb", "bridge", "linuxbridge")
+        self.expect_bound(lb, "compute-lb", vocabulary.VIF_TYPE_BRIDGE, "linuxbridge")
         bare = self.bind(network, "compute-bare", "vm-on-bare")
         self.expect_failed(bare, "compute-bare")
         no_agent = {v.driver for v in bare.binding.trace if any(map(is_no_agent, v.reasons))}
@@ -316,7 +317,7 @@ class Scenario:
         b = port.binding
         self.checks.expect(
             b.state == binding_pb2.BINDING_STATE_FAILED
-            and b.vif_type == "binding_failed"
+            and b.vif_type == vocabulary.VIF_TYPE_BINDING_FAILED
             and bool(reasons(port)),
             f"the port on {host} is binding_failed and carries its reasons",
         )

@@ -6,12 +6,12 @@ import argparse
 
 from ml2.v1 import network_pb2, network_service_pb2, segment_pb2
 
+from ml2_contract import vocabulary
 from services.cli import client as cli_client
 from services.cli import config, output, render
 from services.cli.client import CommandError
-from services.typemgr import segments
 
-PROVIDER_TYPES = ", ".join(segments.KNOWN_TYPES)
+PROVIDER_TYPES = ", ".join(vocabulary.NETWORK_TYPES)
 """Every network type typemgr has a driver for, as ``--help`` lists them."""
 
 

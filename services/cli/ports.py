@@ -9,21 +9,10 @@ import sys
 from google.protobuf import field_mask_pb2, struct_pb2
 from ml2.v1 import binding_pb2, port_pb2, port_service_pb2
 
+from ml2_contract import convert, vocabulary
 from services.cli import client as cli_client
 from services.cli import config, output, render
 from services.cli.client import CommandError
-
-VNIC_TYPES = [
-    name.removeprefix("VNIC_TYPE_").lower().replace("_", "-")
-    for name in binding_pb2.VnicType.keys()  # noqa: SIM118 - an enum wrapper, not a dict
-    if name != "VNIC_TYPE_UNSPECIFIED"
-]
-"""The vnic types as Neutron spells them: normal, direct, direct-physical, ..."""
-
-
-def vnic_type_value(name: str) -> int:
-    """``direct-physical`` → ``VNIC_TYPE_DIRECT_PHYSICAL``'s number."""
-    return int(binding_pb2.VnicType.Value("VNIC_TYPE_" + name.upper().replace("-", "_")))
 
 
 def parse_profile(text: str) -> struct_pb2.Struct:
@@ -36,9 +25,7 @@ def parse_profile(text: str) -> struct_pb2.Struct:
         raise CommandError(
             '--profile: must be a JSON object, e.g. \'{"pci_slot": "0000:05:00.1"}\'', 2
         )
-    profile = struct_pb2.Struct()
-    profile.update(data)
-    return profile
+    return convert.dict_to_struct(data)
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -89,7 +76,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def _binding_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--vnic-type", choices=VNIC_TYPES, default=None, help="default normal")
+    parser.add_argument(
+        "--vnic-type", choices=vocabulary.VNIC_TYPES, default=None, help="default normal"
+    )
     parser.add_argument("--profile", default=None, metavar="JSON", help="binding profile object")
 
 
@@ -98,7 +87,7 @@ def create_port(args: argparse.Namespace, client: cli_client.Client) -> int:
     network = client.find_network(args.network)
     binding = binding_pb2.PortBinding(host_id=args.host)
     if args.vnic_type:
-        binding.vnic_type = vnic_type_value(args.vnic_type)  # type: ignore[assignment]
+        binding.vnic_type = convert.vnic_type_value(args.vnic_type)
     if args.profile is not None:
         binding.profile.CopyFrom(parse_profile(args.profile))
     port = port_pb2.Port(
@@ -136,7 +125,7 @@ def bind_request(
     binding = binding_pb2.PortBinding(host_id=host)
     paths = ["binding.host_id"]
     if vnic_type:
-        binding.vnic_type = vnic_type_value(vnic_type)  # type: ignore[assignment]
+        binding.vnic_type = convert.vnic_type_value(vnic_type)
         paths.append("binding.vnic_type")
     if profile is not None:
         binding.profile.CopyFrom(parse_profile(profile))

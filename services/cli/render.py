@@ -10,6 +10,7 @@ from typing import Any
 from google.protobuf import json_format, message, struct_pb2, timestamp_pb2
 from ml2.v1 import agent_pb2, binding_pb2, network_pb2, port_pb2, segment_pb2
 
+from ml2_contract import convert
 from services.cli import stack
 
 
@@ -73,13 +74,15 @@ def enum_name(msg: message.Message, field_name: str, prefix: str) -> str:
 
 def vnic_type(binding: binding_pb2.PortBinding) -> str:
     """The vnic type as Neutron writes it: normal, direct, direct-physical, ..."""
-    name = enum_name(binding, "vnic_type", "VNIC_TYPE_")
-    return "normal" if name == "UNSPECIFIED" else name.lower().replace("_", "-")
+    try:
+        return convert.vnic_type_name(binding.vnic_type)
+    except ValueError:
+        return str(binding.vnic_type)
 
 
 def struct_text(value: struct_pb2.Struct) -> str:
     """``{"a": 1, "b": true}`` → ``a=1, b=true``; empty structs print as ``-``."""
-    data = json_format.MessageToDict(value)
+    data = convert.struct_to_dict(value)
     if not data:
         return "-"
     return ", ".join(
@@ -226,7 +229,10 @@ def trace_text(trace: Iterable[binding_pb2.DriverVerdict], indent: str = "  ") -
     """One line per verdict, followed by one indented line per decline reason."""
     lines = []
     for v in trace:
-        outcome = enum_name(v, "outcome", "OUTCOME_")
+        try:
+            outcome = convert.outcome_name(v.outcome)
+        except ValueError:
+            outcome = enum_name(v, "outcome", "OUTCOME_")
         took = v.duration.ToTimedelta().total_seconds() * 1000
         head = f"{indent}level {v.level}  {v.driver:<12} {outcome:<8}"
         if v.segment_id:

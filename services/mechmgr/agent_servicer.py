@@ -8,8 +8,8 @@ import grpc
 from ml2.v1 import agent_service_pb2 as pb
 from ml2.v1 import agent_service_pb2_grpc as pb_grpc
 
+from ml2_contract import convert
 from services.mechmgr import agents, validation
-from services.mechmgr.drivers import codec
 from services.rpc.errors import InvalidArgument
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             extra={"agent_id": agent.id, "agent_type": agent.agent_type, "host": agent.host},
         )
         return pb.RegisterAgentResponse(
-            agent=codec.agent_to_proto(agent),
+            agent=convert.agent_to_proto(agent),
             heartbeat_interval_seconds=self._heartbeat_interval,
             agent_down_time_seconds=int(self._registry.down_time),
         )
@@ -48,14 +48,14 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
     ) -> pb.HeartbeatAgentResponse:
         """Records a sign of life; NOT_FOUND tells the agent to register again."""
         agent = self._registry.heartbeat(validation.required_id("agent_id", request.agent_id))
-        return pb.HeartbeatAgentResponse(agent=codec.agent_to_proto(agent))
+        return pb.HeartbeatAgentResponse(agent=convert.agent_to_proto(agent))
 
     def GetAgent(
         self, request: pb.GetAgentRequest, context: grpc.ServicerContext
     ) -> pb.GetAgentResponse:
         """Returns one agent."""
         agent = self._registry.get(validation.required_id("agent_id", request.agent_id))
-        return pb.GetAgentResponse(agent=codec.agent_to_proto(agent))
+        return pb.GetAgentResponse(agent=convert.agent_to_proto(agent))
 
     def ListAgents(
         self, request: pb.ListAgentsRequest, context: grpc.ServicerContext
@@ -68,7 +68,7 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             host=request.host, agent_type=request.agent_type, limit=size, after=after
         )
         return pb.ListAgentsResponse(
-            agents=[codec.agent_to_proto(a) for a in page.agents],
+            agents=[convert.agent_to_proto(a) for a in page.agents],
             next_page_token=validation.page_token(page.next_after),
         )
 
@@ -78,7 +78,7 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         """Removes an agent; ports it served fail to bind until it registers again."""
         agent = self._registry.delete(validation.required_id("agent_id", request.agent_id))
         logger.info("deleted %s agent %s on host %s", agent.agent_type, agent.id, agent.host)
-        return pb.DeleteAgentResponse(agent=codec.agent_to_proto(agent))
+        return pb.DeleteAgentResponse(agent=convert.agent_to_proto(agent))
 
     def UpdateAgent(
         self, request: pb.UpdateAgentRequest, context: grpc.ServicerContext
@@ -97,4 +97,4 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             agent.admin_state_up,
             extra={"agent_id": agent.id},
         )
-        return pb.UpdateAgentResponse(agent=codec.agent_to_proto(agent))
+        return pb.UpdateAgentResponse(agent=convert.agent_to_proto(agent))

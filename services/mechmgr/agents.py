@@ -19,10 +19,10 @@ from sqlalchemy import Engine, Row, Table, bindparam, case, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from ml2_contract import values
 from services import sql
 from services.mechmgr import errors
 from services.mechmgr.db import models
-from services.mechmgr.drivers import context
 
 _T = cast(Table, models.AgentRow.__table__)
 # Built once: the statement of every resolution.
@@ -41,7 +41,7 @@ class AgentRegistration:
 
     agent_type: str
     host: str
-    capabilities: context.HostCapabilities
+    capabilities: values.HostCapabilities
     binary: str = ""
 
 
@@ -49,7 +49,7 @@ class AgentRegistration:
 class AgentPage:
     """One page of agents; ``next_after`` is the (host, agent_type) to continue after, or None."""
 
-    agents: tuple[context.Agent, ...]
+    agents: tuple[values.Agent, ...]
     next_after: tuple[str, str] | None
 
 
@@ -75,7 +75,7 @@ class AgentRegistry:
         """Seconds without a sign of life after which an agent is dead."""
         return self._down_time.total_seconds()
 
-    def register(self, reg: AgentRegistration) -> tuple[context.Agent, bool]:
+    def register(self, reg: AgentRegistration) -> tuple[values.Agent, bool]:
         """Registers an agent or refreshes the one of the same host and type; returns the agent
         and whether it is new. The agent keeps its id, creation time and admin state."""
         now = self._clock()
@@ -102,13 +102,13 @@ class AgentRegistry:
             row = session.execute(upsert).one()
         return self._agent(row, now), row.id == new_id
 
-    def heartbeat(self, agent_id: str) -> context.Agent:
+    def heartbeat(self, agent_id: str) -> values.Agent:
         """Records a sign of life. Raises AgentNotFound for an unknown id."""
         now = self._clock()
         stmt = update(_T).where(_T.c.id == agent_id).values(heartbeat_at=now).returning(*_T.c)
         return self._write_one(stmt, agent_id, now)
 
-    def set_admin_state(self, agent_id: str, admin_state_up: bool) -> context.Agent:
+    def set_admin_state(self, agent_id: str, admin_state_up: bool) -> values.Agent:
         """Allows or forbids binding to an agent. Raises AgentNotFound."""
         stmt = (
             update(_T)
@@ -118,12 +118,12 @@ class AgentRegistry:
         )
         return self._write_one(stmt, agent_id, self._clock())
 
-    def delete(self, agent_id: str) -> context.Agent:
+    def delete(self, agent_id: str) -> values.Agent:
         """Removes an agent and returns it. Raises AgentNotFound."""
         stmt = delete(_T).where(_T.c.id == agent_id).returning(*_T.c)
         return self._write_one(stmt, agent_id, self._clock())
 
-    def get(self, agent_id: str) -> context.Agent:
+    def get(self, agent_id: str) -> values.Agent:
         """Returns an agent. Raises AgentNotFound."""
         rows = self._read(select(_T).where(_T.c.id == agent_id))
         if not rows:
@@ -152,7 +152,7 @@ class AgentRegistry:
         more = len(rows) > limit
         return AgentPage(agents, (agents[-1].host, agents[-1].agent_type) if more else None)
 
-    def host_agents(self, host: str) -> tuple[context.Agent, ...]:
+    def host_agents(self, host: str) -> tuple[values.Agent, ...]:
         """Returns every agent registered from ``host``, with liveness: one query."""
         rows = self._read(_BY_HOST, {"host": host})
         now = self._clock()
@@ -168,15 +168,15 @@ class AgentRegistry:
         with self._reader.connect() as conn:
             return list(conn.execute(stmt, params).all())
 
-    def _write_one(self, stmt: Any, agent_id: str, now: dt.datetime) -> context.Agent:
+    def _write_one(self, stmt: Any, agent_id: str, now: dt.datetime) -> values.Agent:
         with sql.write_session(self._factory) as session:
             row = session.execute(stmt).one_or_none()
         if row is None:
             raise errors.AgentNotFound(agent_id)
         return self._agent(row, now)
 
-    def _agent(self, row: Row[Any], now: dt.datetime) -> context.Agent:
-        return context.Agent(
+    def _agent(self, row: Row[Any], now: dt.datetime) -> values.Agent:
+        return values.Agent(
             id=row.id,
             agent_type=row.agent_type,
             host=row.host,
@@ -189,7 +189,7 @@ class AgentRegistry:
         )
 
 
-def capabilities_to_json(caps: context.HostCapabilities) -> dict[str, Any]:
+def capabilities_to_json(caps: values.HostCapabilities) -> dict[str, Any]:
     """Returns capabilities as the JSON object stored in the agents table."""
     return {
         "bridge_mappings": dict(caps.bridge_mappings),
@@ -205,9 +205,9 @@ def capabilities_to_json(caps: context.HostCapabilities) -> dict[str, Any]:
     }
 
 
-def capabilities_from_json(data: Mapping[str, Any]) -> context.HostCapabilities:
+def capabilities_from_json(data: Mapping[str, Any]) -> values.HostCapabilities:
     """Returns the capabilities stored as JSON; missing keys take their defaults."""
-    return context.HostCapabilities(
+    return values.HostCapabilities(
         bridge_mappings=dict(data.get("bridge_mappings", {})),
         interface_mappings=dict(data.get("interface_mappings", {})),
         tunnel_types=tuple(data.get("tunnel_types", ())),

@@ -17,9 +17,8 @@ from ml2.v1 import agent_pb2
 from ml2.v1 import mechanism_driver_service_pb2 as pb
 from ml2.v1 import mechanism_driver_service_pb2_grpc as pb_grpc
 
+from ml2_contract import convert, values, vocabulary
 from services.mechmgr import metrics
-from services.mechmgr.drivers import base, codec, context, reasons
-from services.rpc import errors
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ class DriverInfo:
 
     name: str
     address: str
-    description: base.DriverDescription | None
+    description: values.DriverDescription | None
     error: str = ""
 
 
@@ -50,11 +49,11 @@ class DriverClient:
 
     def propose(
         self,
-        ctx: context.BindingContext,
+        ctx: values.BindingContext,
         *,
         deadline: float | None = None,
         agents: list[agent_pb2.Agent] | None = None,
-    ) -> base.Proposal:
+    ) -> values.Proposal:
         """Asks the driver for a proposal within the call timeout (and before ``deadline``, a
         ``time.monotonic()`` instant). Returns a Decline if the call fails."""
         timeout = self.timeout
@@ -62,11 +61,13 @@ class DriverClient:
             timeout = min(timeout, deadline - time.monotonic())
         if timeout <= 0:
             return self._decline(
-                reasons.DRIVER_UNAVAILABLE, "not asked: the caller's deadline has passed"
+                vocabulary.DRIVER_UNAVAILABLE, "not asked: the caller's deadline has passed"
             )
         started = time.perf_counter()
         try:
-            reply = self._stub.ProposeBinding(codec.context_to_proto(ctx, agents), timeout=timeout)
+            reply = self._stub.ProposeBinding(
+                convert.context_to_proto(ctx, agents), timeout=timeout
+            )
         except grpc.RpcError as err:
             return self._failed(err, timeout)
         finally:
@@ -75,18 +76,18 @@ class DriverClient:
             self._failing = False
             logger.info("mechanism driver %s at %s answers again", self.name, self.address)
         try:
-            proposal = codec.proposal_from_proto(reply)
-        except errors.InvalidArgument as exc:
+            proposal = convert.proposal_from_proto(reply)
+        except convert.StructError as exc:
             logger.warning(
                 "mechanism driver %s at %s answered a malformed proposal: %s",
                 self.name,
                 self.address,
-                exc.message,
+                exc,
                 extra={"driver": self.name},
             )
-            return self._decline(reasons.DRIVER_ERROR, f"answered a malformed proposal: {exc}")
+            return self._decline(vocabulary.DRIVER_ERROR, f"answered a malformed proposal: {exc}")
         if proposal is None:
-            return self._decline(reasons.DRIVER_ERROR, "answered without an outcome")
+            return self._decline(vocabulary.DRIVER_ERROR, "answered without an outcome")
         return proposal
 
     def describe_future(self, timeout: float) -> grpc.Future[pb.DescribeDriverResponse]:
@@ -96,7 +97,7 @@ class DriverClient:
         )
         return future
 
-    def _failed(self, err: grpc.RpcError, timeout: float) -> base.Decline:
+    def _failed(self, err: grpc.RpcError, timeout: float) -> values.Decline:
         code = err.code() if isinstance(err, grpc.Call) else grpc.StatusCode.UNKNOWN
         details = (err.details() if isinstance(err, grpc.Call) else "") or code.name
         # A driver that is down fails every bind: warn once, not once per bind.
@@ -112,19 +113,21 @@ class DriverClient:
         )
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             return self._decline(
-                reasons.DRIVER_UNAVAILABLE, f"no answer within {timeout:.3g}s", code.name
+                vocabulary.DRIVER_UNAVAILABLE, f"no answer within {timeout:.3g}s", code.name
             )
         if code in _TRANSPORT:
-            return self._decline(reasons.DRIVER_UNAVAILABLE, f"unreachable: {details}", code.name)
-        return self._decline(reasons.DRIVER_ERROR, f"failed: {code.name}: {details}", code.name)
+            return self._decline(
+                vocabulary.DRIVER_UNAVAILABLE, f"unreachable: {details}", code.name
+            )
+        return self._decline(vocabulary.DRIVER_ERROR, f"failed: {code.name}: {details}", code.name)
 
-    def _decline(self, code: str, what: str, grpc_code: str = "") -> base.Decline:
+    def _decline(self, code: str, what: str, grpc_code: str = "") -> values.Decline:
         details = {"address": self.address}
         if grpc_code:
             details["grpc_code"] = grpc_code
-        return base.Decline(
+        return values.Decline(
             (
-                base.DeclineReason(
+                values.DeclineReason(
                     code, f"mechanism driver {self.name} at {self.address} {what}", details=details
                 ),
             )
@@ -143,7 +146,7 @@ class BoundDriver:
         self._deadline = deadline
         self._agents = agents
 
-    def propose(self, ctx: context.BindingContext) -> base.Proposal:
+    def propose(self, ctx: values.BindingContext) -> values.Proposal:
         """Asks the driver, within the resolution's deadline."""
         return self._client.propose(ctx, deadline=self._deadline, agents=self._agents)
 
@@ -160,5 +163,5 @@ def describe_all(clients: list[DriverClient], timeout: float) -> list[DriverInfo
             details = err.details() if isinstance(err, grpc.Call) else str(err)
             infos.append(DriverInfo(client.name, client.address, None, f"{code.name}: {details}"))
             continue
-        infos.append(DriverInfo(client.name, client.address, codec.description_from_proto(reply)))
+        infos.append(DriverInfo(client.name, client.address, convert.description_from_proto(reply)))
     return infos

@@ -11,8 +11,8 @@ import logging
 import time
 from collections.abc import Sequence
 
+from ml2_contract import convert, values
 from services.mechmgr import agents, driver_client, metrics, resolver, segment_client
-from services.mechmgr.drivers import codec, context
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class MechanismManager:
 
     def resolve(
         self, request: resolver.BindingRequest, deadline: float | None = None
-    ) -> resolver.BindingResult:
+    ) -> values.BindingResult:
         """Resolves ``request`` (its host agents are loaded here). ``deadline`` is a
         ``time.monotonic()`` instant after which no driver is asked any more."""
         started = time.perf_counter()
@@ -40,7 +40,7 @@ class MechanismManager:
         request = dataclasses.replace(
             request, host_agents=host_agents, agent_down_time=self._registry.down_time
         )
-        agent_messages = [codec.agent_to_proto(a) for a in host_agents]
+        agent_messages = [convert.agent_to_proto(a) for a in host_agents]
         bound = [driver_client.BoundDriver(c, deadline, agent_messages) for c in self.drivers]
         result = resolver.resolve_binding(request, bound, self._allocator_for(request))
         metrics.observe(result)
@@ -51,7 +51,7 @@ class MechanismManager:
         """Returns the dynamic segment allocator of one resolution: the port holds what it
         allocates, as of the generation being resolved."""
 
-        def allocate(network_id: str, spec: context.SegmentSpec) -> context.Segment:
+        def allocate(network_id: str, spec: values.SegmentSpec) -> values.Segment:
             return self._segments.allocate_dynamic(
                 network_id, spec, holder=request.port_id, generation=request.binding_generation
             )
@@ -63,7 +63,7 @@ class MechanismManager:
         return driver_client.describe_all(self.drivers, timeout)
 
 
-def _log(request: resolver.BindingRequest, result: resolver.BindingResult, took: float) -> None:
+def _log(request: resolver.BindingRequest, result: values.BindingResult, took: float) -> None:
     extra = {
         "port_id": request.port_id,
         "host": request.host,

@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from services.mechmgr import resolver
+from ml2_contract import values
 from services.rpc import metrics as rpc_metrics
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ DYNAMIC_SEGMENT_CALL_SECONDS = Histogram(
 )
 
 
-def observe(result: resolver.BindingResult) -> None:
+def observe(result: values.BindingResult) -> None:
     """Counts a resolution and each of its verdicts."""
     state = "bound" if result.bound else "failed"
     RESOLUTIONS.labels(state, result.vif_type).inc()

@@ -22,15 +22,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from services.mechmgr.drivers import base, context, portbindings, reasons
+from ml2_contract import values, vocabulary
 
 logger = logging.getLogger(__name__)
 
 MAX_BINDING_LEVELS = 10
-
-COMPLETE = "complete"
-CONTINUE = "continue"
-DECLINE = "decline"
 
 
 class Proposer(Protocol):
@@ -38,12 +34,12 @@ class Proposer(Protocol):
 
     name: str
 
-    def propose(self, ctx: context.BindingContext) -> base.Proposal:
+    def propose(self, ctx: values.BindingContext) -> values.Proposal:
         """Returns the driver's proposal for ``ctx``."""
         ...
 
 
-AllocateDynamic = Callable[[str, context.SegmentSpec], context.Segment]
+AllocateDynamic = Callable[[str, values.SegmentSpec], values.Segment]
 """``(network_id, spec) -> segment``; raises any exception if it cannot allocate."""
 
 
@@ -55,38 +51,13 @@ class BindingRequest:
     port_id: str
     network_id: str
     host: str
-    segments: tuple[context.Segment, ...]
-    vnic_type: str = portbindings.VNIC_NORMAL
+    segments: tuple[values.Segment, ...]
+    vnic_type: str = vocabulary.VNIC_NORMAL
     profile: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    host_agents: tuple[context.Agent, ...] = ()
+    host_agents: tuple[values.Agent, ...] = ()
     agent_down_time: float = 0.0
     binding_generation: int = 0
     """The generation of the port's binding inputs; dynamic segment holds carry it."""
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What one driver decided at one level, and how long it took (seconds)."""
-
-    level: int
-    driver: str
-    outcome: str
-    segment_id: str = ""
-    reasons: tuple[base.DeclineReason, ...] = ()
-    duration: float = 0.0
-
-
-@dataclass(frozen=True)
-class BindingResult:
-    """The outcome of a resolution: BOUND with levels and the bottom level's vif, or FAILED
-    with ``failure_message``. ``trace`` holds every verdict in the order given."""
-
-    bound: bool
-    vif_type: str
-    vif_details: Mapping[str, Any]
-    levels: tuple[context.BindingLevel, ...]
-    trace: tuple[Verdict, ...]
-    failure_message: str = ""
 
 
 def resolve_binding(
@@ -95,29 +66,29 @@ def resolve_binding(
     allocate_dynamic: AllocateDynamic,
     *,
     clock: Callable[[], float] = time.perf_counter,
-) -> BindingResult:
+) -> values.BindingResult:
     """Resolves a binding for ``request`` with ``drivers`` in order. Never raises for driver
     failures; returns a FAILED result instead."""
     run = _Run(request, tuple(drivers), allocate_dynamic, clock)
     done = run.bind_level(0, request.segments)
     trace = tuple(run.trace)
     if done is None:
-        return BindingResult(
-            False,
-            portbindings.VIF_TYPE_BINDING_FAILED,
-            {},
-            (),
-            trace,
-            failure_message(request, trace),
+        return values.BindingResult(
+            vocabulary.FAILED,
+            vocabulary.VIF_TYPE_BINDING_FAILED,
+            trace=trace,
+            failure_message=failure_message(request, trace),
         )
-    return BindingResult(True, done.vif_type, done.vif_details, tuple(run.levels), trace)
+    return values.BindingResult(
+        vocabulary.BOUND, done.vif_type, done.vif_details, tuple(run.levels), trace
+    )
 
 
-def failure_message(request: BindingRequest, trace: Sequence[Verdict]) -> str:
+def failure_message(request: BindingRequest, trace: Sequence[values.Verdict]) -> str:
     """Returns the one-line summary of a failed binding: every decline, deeper levels prefixed."""
     parts: list[str] = []
     for verdict in trace:
-        if verdict.outcome != DECLINE:
+        if verdict.outcome != vocabulary.DECLINE:
             continue
         where = verdict.driver if verdict.level == 0 else f"level {verdict.level} {verdict.driver}"
         why = ", ".join(f"{r.code} ({r.message})" for r in verdict.reasons)
@@ -144,10 +115,12 @@ class _Run:
         self.drivers = drivers
         self.allocate_dynamic = allocate_dynamic
         self.clock = clock
-        self.levels: list[context.BindingLevel] = []
-        self.trace: list[Verdict] = []
+        self.levels: list[values.BindingLevel] = []
+        self.trace: list[values.Verdict] = []
 
-    def bind_level(self, level: int, segments: tuple[context.Segment, ...]) -> base.Complete | None:
+    def bind_level(
+        self, level: int, segments: tuple[values.Segment, ...]
+    ) -> values.Complete | None:
         """Binds ``level`` and below; returns the bottom Complete, or None with levels undone."""
         for driver in self.drivers:
             if self._bound_above(driver.name, segments):
@@ -156,18 +129,18 @@ class _Run:
             started = self.clock()
             proposal = _checked(self._ask(driver, level, segments), segments, level)
             duration = self.clock() - started
-            next_segments: tuple[context.Segment, ...] = ()
-            if isinstance(proposal, base.Continue):
+            next_segments: tuple[values.Segment, ...] = ()
+            if isinstance(proposal, values.Continue):
                 allocated = self._next_segments(proposal)
-                if isinstance(allocated, base.Decline):
+                if isinstance(allocated, values.Decline):
                     proposal = allocated
                 else:
                     next_segments = allocated
             self._record(level, driver.name, proposal, duration)
-            if isinstance(proposal, base.Decline):
+            if isinstance(proposal, values.Decline):
                 continue
-            self.levels.append(context.BindingLevel(level, driver.name, _find(segments, proposal)))
-            if isinstance(proposal, base.Complete):
+            self.levels.append(values.BindingLevel(level, driver.name, _find(segments, proposal)))
+            if isinstance(proposal, values.Complete):
                 return proposal
             done = self.bind_level(level + 1, next_segments)
             if done is not None:
@@ -176,10 +149,10 @@ class _Run:
         return None
 
     def _ask(
-        self, driver: Proposer, level: int, segments: tuple[context.Segment, ...]
-    ) -> base.Proposal:
+        self, driver: Proposer, level: int, segments: tuple[values.Segment, ...]
+    ) -> values.Proposal:
         req = self.request
-        ctx = context.BindingContext(
+        ctx = values.BindingContext(
             port_id=req.port_id,
             network_id=req.network_id,
             host=req.host,
@@ -197,17 +170,19 @@ class _Run:
             logger.warning("mechanism driver %s failed: %s", driver.name, exc, exc_info=True)
             return _driver_error(f"{driver.name} failed: {type(exc).__name__}: {exc}")
 
-    def _next_segments(self, proposal: base.Continue) -> tuple[context.Segment, ...] | base.Decline:
+    def _next_segments(
+        self, proposal: values.Continue
+    ) -> tuple[values.Segment, ...] | values.Decline:
         allocated = []
         for spec in proposal.dynamic_segments:
             try:
                 allocated.append(self.allocate_dynamic(self.request.network_id, spec))
             except Exception as exc:
-                wanted = context.Segment("", spec.network_type, spec.physical_network).describe()
-                return base.Decline(
+                wanted = values.Segment("", spec.network_type, spec.physical_network).describe()
+                return values.Decline(
                     (
-                        base.DeclineReason(
-                            reasons.DYNAMIC_SEGMENT_UNAVAILABLE,
+                        values.DeclineReason(
+                            vocabulary.DYNAMIC_SEGMENT_UNAVAILABLE,
                             f"no dynamic {wanted} segment could be allocated: {exc}",
                             details={
                                 "network_type": spec.network_type,
@@ -218,27 +193,29 @@ class _Run:
                 )
         return (*proposal.next_segments, *allocated)
 
-    def _bound_above(self, driver: str, segments: tuple[context.Segment, ...]) -> bool:
+    def _bound_above(self, driver: str, segments: tuple[values.Segment, ...]) -> bool:
         ids = {s.id for s in segments}
         return any(lvl.driver == driver and lvl.segment.id in ids for lvl in self.levels)
 
-    def _record(self, level: int, driver: str, proposal: base.Proposal, duration: float) -> None:
-        if isinstance(proposal, base.Decline):
-            verdict = Verdict(level, driver, DECLINE, reasons=proposal.reasons, duration=duration)
+    def _record(self, level: int, driver: str, proposal: values.Proposal, duration: float) -> None:
+        outcome = values.outcome_of(proposal)
+        if isinstance(proposal, values.Decline):
+            verdict = values.Verdict(
+                level, driver, outcome, reasons=proposal.reasons, duration=duration
+            )
         else:
-            outcome = COMPLETE if isinstance(proposal, base.Complete) else CONTINUE
-            verdict = Verdict(level, driver, outcome, proposal.segment_id, duration=duration)
+            verdict = values.Verdict(level, driver, outcome, proposal.segment_id, duration=duration)
         self.trace.append(verdict)
 
 
-def _checked(proposal: object, segments: tuple[context.Segment, ...], level: int) -> base.Proposal:
+def _checked(proposal: object, segments: tuple[values.Segment, ...], level: int) -> values.Proposal:
     """Returns ``proposal`` if the contract allows it, else a DRIVER_ERROR (or
     MAX_LEVELS_REACHED) decline saying what was wrong."""
-    if isinstance(proposal, base.Decline):
+    if isinstance(proposal, values.Decline):
         if proposal.reasons and all(r.code for r in proposal.reasons):
             return proposal
         return _driver_error("declined without a reason code")
-    if not isinstance(proposal, base.Complete | base.Continue):
+    if not isinstance(proposal, values.Complete | values.Continue):
         return _driver_error(f"answered {type(proposal).__name__}, not a proposal")
     offered = [s.id for s in segments]
     if proposal.segment_id not in offered:
@@ -246,14 +223,14 @@ def _checked(proposal: object, segments: tuple[context.Segment, ...], level: int
             f"proposed segment {proposal.segment_id or '(none)'}, which was not offered "
             f"(offered: {', '.join(offered)})"
         )
-    if isinstance(proposal, base.Complete):
-        if not proposal.vif_type or proposal.vif_type in portbindings.RESERVED_VIF_TYPES:
+    if isinstance(proposal, values.Complete):
+        if not proposal.vif_type or proposal.vif_type in vocabulary.RESERVED_VIF_TYPES:
             return _driver_error(f"completed with an invalid vif_type {proposal.vif_type!r}")
         return proposal
     return _checked_continue(proposal, level)
 
 
-def _checked_continue(proposal: base.Continue, level: int) -> base.Proposal:
+def _checked_continue(proposal: values.Continue, level: int) -> values.Proposal:
     if not proposal.next_segments and not proposal.dynamic_segments:
         return _driver_error("continued without naming a segment for the next level")
     if any(not s.id or not s.network_type for s in proposal.next_segments):
@@ -261,10 +238,10 @@ def _checked_continue(proposal: base.Continue, level: int) -> base.Proposal:
     if any(not s.network_type for s in proposal.dynamic_segments):
         return _driver_error("continued with a dynamic segment that has no network_type")
     if level + 1 >= MAX_BINDING_LEVELS:
-        return base.Decline(
+        return values.Decline(
             (
-                base.DeclineReason(
-                    reasons.MAX_LEVELS_REACHED,
+                values.DeclineReason(
+                    vocabulary.MAX_LEVELS_REACHED,
                     f"continued at level {level}, but a binding has at most "
                     f"{MAX_BINDING_LEVELS} levels",
                 ),
@@ -274,20 +251,20 @@ def _checked_continue(proposal: base.Continue, level: int) -> base.Proposal:
 
 
 def _find(
-    segments: tuple[context.Segment, ...], proposal: base.Complete | base.Continue
-) -> context.Segment:
+    segments: tuple[values.Segment, ...], proposal: values.Complete | values.Continue
+) -> values.Segment:
     return next(s for s in segments if s.id == proposal.segment_id)
 
 
-def _driver_error(message: str) -> base.Decline:
-    return base.Decline((base.DeclineReason(reasons.DRIVER_ERROR, message),))
+def _driver_error(message: str) -> values.Decline:
+    return values.Decline((values.DeclineReason(vocabulary.DRIVER_ERROR, message),))
 
 
-def _loop_prevented(driver: str) -> base.Decline:
-    return base.Decline(
+def _loop_prevented(driver: str) -> values.Decline:
+    return values.Decline(
         (
-            base.DeclineReason(
-                reasons.LOOP_PREVENTED,
+            values.DeclineReason(
+                vocabulary.LOOP_PREVENTED,
                 f"{driver} already bound one of the offered segments at a higher level",
             ),
         )

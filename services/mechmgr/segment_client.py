@@ -8,8 +8,8 @@ import grpc
 from ml2.v1 import segment_service_pb2 as pb
 from ml2.v1 import segment_service_pb2_grpc as pb_grpc
 
+from ml2_contract import convert, values
 from services.mechmgr import errors, metrics
-from services.mechmgr.drivers import codec, context
 from services.rpc import errors as rpc_errors
 
 
@@ -26,8 +26,8 @@ class SegmentClient:
         self._timeout = timeout
 
     def allocate_dynamic(
-        self, network_id: str, spec: context.SegmentSpec, holder: str = "", generation: int = 0
-    ) -> context.Segment:
+        self, network_id: str, spec: values.SegmentSpec, holder: str = "", generation: int = 0
+    ) -> values.Segment:
         """Returns the network's dynamic segment for ``spec``, allocating it if there is none.
         ``holder`` (the port being bound) is recorded as using it as of ``generation`` (the
         binding generation being resolved), so that typemgr keeps it until portapi syncs the
@@ -39,7 +39,7 @@ class SegmentClient:
             raise errors.TypemgrUnavailable("dynamic segments need MECHMGR_TYPEMGR_ADDRESS")
         request = pb.AllocateDynamicSegmentRequest(
             network_id=network_id,
-            segment=codec.spec_to_proto(spec),
+            segment=convert.spec_to_proto(spec),
             holder=holder,
             holder_generation=generation,
         )
@@ -50,4 +50,4 @@ class SegmentClient:
             raise rpc_errors.from_rpc_error(err, peer=f"typemgr at {self._address}") from None
         finally:
             metrics.DYNAMIC_SEGMENT_CALL_SECONDS.observe(time.perf_counter() - started)
-        return codec.segment_from_proto(reply.segment)
+        return convert.segment_from_proto(reply.segment)

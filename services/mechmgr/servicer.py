@@ -5,19 +5,11 @@ from __future__ import annotations
 import time
 
 import grpc
-from google.protobuf import duration_pb2
-from ml2.v1 import binding_pb2
 from ml2.v1 import mechanism_manager_service_pb2 as pb
 from ml2.v1 import mechanism_manager_service_pb2_grpc as pb_grpc
 
-from services.mechmgr import driver_client, manager, resolver, validation
-from services.mechmgr.drivers import codec
-
-_OUTCOMES = {
-    resolver.COMPLETE: binding_pb2.OUTCOME_COMPLETE,
-    resolver.CONTINUE: binding_pb2.OUTCOME_CONTINUE,
-    resolver.DECLINE: binding_pb2.OUTCOME_DECLINE,
-}
+from ml2_contract import convert
+from services.mechmgr import driver_client, manager, validation
 
 
 class MechanismManagerServicer(pb_grpc.MechanismManagerServiceServicer):
@@ -34,7 +26,7 @@ class MechanismManagerServicer(pb_grpc.MechanismManagerServiceServicer):
         binding_request = validation.resolve_request(request)
         remaining = context.time_remaining()
         deadline = time.monotonic() + remaining if remaining is not None else None
-        return result_to_proto(self._manager.resolve(binding_request, deadline))
+        return convert.binding_result_to_proto(self._manager.resolve(binding_request, deadline))
 
     def ListMechanismDrivers(
         self, request: pb.ListMechanismDriversRequest, context: grpc.ServicerContext
@@ -42,32 +34,6 @@ class MechanismManagerServicer(pb_grpc.MechanismManagerServiceServicer):
         """Lists the configured drivers in binding order, each asked to describe itself."""
         infos = self._manager.describe_drivers(self._describe_timeout)
         return pb.ListMechanismDriversResponse(drivers=[driver_info_to_proto(i) for i in infos])
-
-
-def result_to_proto(result: resolver.BindingResult) -> pb.ResolveBindingResponse:
-    """Returns the ResolveBindingResponse of a resolution."""
-    return pb.ResolveBindingResponse(
-        state=binding_pb2.BINDING_STATE_BOUND if result.bound else binding_pb2.BINDING_STATE_FAILED,
-        vif_type=result.vif_type,
-        vif_details=codec.dict_to_struct(result.vif_details),
-        levels=[codec.level_to_proto(lvl) for lvl in result.levels],
-        trace=[verdict_to_proto(v) for v in result.trace],
-        failure_message=result.failure_message,
-    )
-
-
-def verdict_to_proto(verdict: resolver.Verdict) -> binding_pb2.DriverVerdict:
-    """Returns the DriverVerdict message of a verdict."""
-    duration = duration_pb2.Duration()
-    duration.FromNanoseconds(int(verdict.duration * 1e9))
-    return binding_pb2.DriverVerdict(
-        level=verdict.level,
-        driver=verdict.driver,
-        outcome=_OUTCOMES[verdict.outcome],
-        segment_id=verdict.segment_id,
-        reasons=[codec.reason_to_proto(r) for r in verdict.reasons],
-        duration=duration,
-    )
 
 
 def driver_info_to_proto(info: driver_client.DriverInfo) -> pb.MechanismDriverInfo:
@@ -83,6 +49,8 @@ def driver_info_to_proto(info: driver_client.DriverInfo) -> pb.MechanismDriverIn
         msg.supported_network_types.extend(desc.supported_network_types)
         msg.agent_type = desc.agent_type
         msg.vif_types.extend(desc.vif_types)
-        msg.supported_vnic_types.extend(codec.vnic_type_value(v) for v in desc.supported_vnic_types)  # type: ignore[misc]
+        msg.supported_vnic_types.extend(
+            convert.vnic_type_value(v) for v in desc.supported_vnic_types
+        )
         msg.connectivity = desc.connectivity
     return msg

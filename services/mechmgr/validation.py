@@ -14,8 +14,8 @@ import re
 
 from ml2.v1 import agent_pb2, agent_service_pb2, mechanism_manager_service_pb2, segment_pb2
 
+from ml2_contract import convert, values, vocabulary
 from services.mechmgr import agents, resolver
-from services.mechmgr.drivers import codec, context, portbindings
 from services.rpc import structs
 from services.rpc.errors import InvalidArgument
 
@@ -23,12 +23,12 @@ _AGENT_TYPE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _HOSTNAME = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
 _TOKEN = re.compile(r"^\S+$")
-_DATAPATHS = ("", portbindings.DATAPATH_SYSTEM, portbindings.DATAPATH_NETDEV)
+_DATAPATHS = ("", vocabulary.DATAPATH_SYSTEM, vocabulary.DATAPATH_NETDEV)
 _MAX_ID = 255
 _MAX_TUNNEL_ID = {
-    portbindings.TYPE_VXLAN: 2**24 - 1,
-    portbindings.TYPE_GENEVE: 2**24 - 1,
-    portbindings.TYPE_GRE: 2**32 - 1,
+    vocabulary.TYPE_VXLAN: 2**24 - 1,
+    vocabulary.TYPE_GENEVE: 2**24 - 1,
+    vocabulary.TYPE_GRE: 2**32 - 1,
 }
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -77,7 +77,7 @@ def registration(request: agent_service_pb2.RegisterAgentRequest) -> agents.Agen
     )
 
 
-def capabilities(field: str, msg: agent_pb2.HostCapabilities) -> context.HostCapabilities:
+def capabilities(field: str, msg: agent_pb2.HostCapabilities) -> values.HostCapabilities:
     """Returns the host capabilities after checking mappings, tunnels, IP and bridge names."""
     for name in ("bridge_mappings", "interface_mappings"):
         for key, value in getattr(msg, name).items():
@@ -109,7 +109,7 @@ def capabilities(field: str, msg: agent_pb2.HostCapabilities) -> context.HostCap
         )
     if msg.vhostuser_socket_dir and not msg.vhostuser_socket_dir.startswith("/"):
         raise InvalidArgument(f"{field}.vhostuser_socket_dir", "must be an absolute path")
-    caps = codec.capabilities_from_proto(msg)
+    caps = convert.capabilities_from_proto(msg)
     # As Neutron bounds an agent's configurations (a 4095-character column).
     structs.check_size(field, agents.capabilities_to_json(caps))
     return caps
@@ -117,10 +117,10 @@ def capabilities(field: str, msg: agent_pb2.HostCapabilities) -> context.HostCap
 
 def _tunnels(field: str, tunnel_types: list[str]) -> None:
     for tunnel in tunnel_types:
-        if tunnel not in portbindings.TUNNEL_TYPES:
+        if tunnel not in vocabulary.TUNNEL_TYPES:
             raise InvalidArgument(
                 field,
-                f"must be among {', '.join(sorted(portbindings.TUNNEL_TYPES))}, got {tunnel!r}",
+                f"must be among {', '.join(sorted(vocabulary.TUNNEL_TYPES))}, got {tunnel!r}",
             )
     if len(set(tunnel_types)) != len(tunnel_types):
         raise InvalidArgument(field, "must not repeat a tunnel type")
@@ -155,7 +155,7 @@ def resolve_request(
     network_id = required_id("network_id", request.network_id)
     host = hostname("host", request.host)
     try:
-        vnic_type = codec.vnic_type_name(request.vnic_type)
+        vnic_type = convert.vnic_type_name(request.vnic_type)
     except ValueError:
         raise InvalidArgument("vnic_type", f"unknown vnic type {request.vnic_type}") from None
     if not request.segments:
@@ -174,7 +174,7 @@ def resolve_request(
         port_id=port_id,
         network_id=network_id,
         host=host,
-        segments=tuple(codec.segment_from_proto(s) for s in request.segments),
+        segments=tuple(convert.segment_from_proto(s) for s in request.segments),
         vnic_type=vnic_type,
         profile=structs.to_dict("profile", request.profile),
         binding_generation=request.binding_generation,
@@ -190,13 +190,13 @@ def _segment(field: str, seg: segment_pb2.Segment, network_id: str) -> None:
             f"{field}.network_id", f"must be the port's network {network_id}, got {seg.network_id}"
         )
     kind, physnet, seg_id = seg.network_type, seg.physical_network, seg.segmentation_id
-    if kind in portbindings.PHYSICAL_TYPES and not physnet:
+    if kind in vocabulary.PHYSICAL_TYPES and not physnet:
         raise InvalidArgument(f"{field}.physical_network", f"is required for a {kind} segment")
-    if kind in portbindings.TUNNEL_TYPES | {portbindings.TYPE_LOCAL} and physnet:
+    if kind in vocabulary.TUNNEL_TYPES | {vocabulary.TYPE_LOCAL} and physnet:
         raise InvalidArgument(f"{field}.physical_network", f"must be empty for a {kind} segment")
-    if kind in (portbindings.TYPE_FLAT, portbindings.TYPE_LOCAL) and seg_id:
+    if kind in (vocabulary.TYPE_FLAT, vocabulary.TYPE_LOCAL) and seg_id:
         raise InvalidArgument(f"{field}.segmentation_id", f"must be 0 for a {kind} segment")
-    if kind == portbindings.TYPE_VLAN and not 1 <= seg_id <= 4094:
+    if kind == vocabulary.TYPE_VLAN and not 1 <= seg_id <= 4094:
         raise InvalidArgument(
             f"{field}.segmentation_id", f"VLAN id must be between 1 and 4094, got {seg_id}"
         )

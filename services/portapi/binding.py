@@ -40,6 +40,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ml2_contract import values, vocabulary
 from services.portapi import errors as portapi_errors
 from services.portapi import metrics
 from services.portapi import resources as r
@@ -147,7 +148,7 @@ class Binder:
             logger.warning("cannot mark the hold sync of port %s done: %s", pending.port_id, exc)
         return True
 
-    def _resolve(self, ticket: r.BindTicket) -> r.BindingResult:
+    def _resolve(self, ticket: r.BindTicket) -> values.BindingResult:
         start = time.perf_counter()
         try:
             result = checked(self._resolver.resolve(ticket))
@@ -155,14 +156,14 @@ class Binder:
         except errors.Unavailable as exc:
             logger.warning("cannot resolve the binding of port %s: %s", ticket.port_id, exc)
             result = failed(
-                r.MECHANISM_MANAGER_UNAVAILABLE,
+                vocabulary.MECHANISM_MANAGER_UNAVAILABLE,
                 f"the mechanism manager did not answer: {exc.message}",
             )
             outcome = "unavailable"
         except errors.ServiceError as exc:
             logger.error("mechmgr refused to resolve port %s: %s", ticket.port_id, exc)
             result = failed(
-                r.MECHANISM_MANAGER_ERROR,
+                vocabulary.MECHANISM_MANAGER_ERROR,
                 f"the mechanism manager refused the request: {exc.code.name}: {exc.message}",
             )
             outcome = "error"
@@ -185,7 +186,7 @@ def _commit(
     session: Session,
     *,
     ticket: r.BindTicket,
-    result: r.BindingResult,
+    result: values.BindingResult,
     pending: hold_outbox.PendingSync | None,
 ) -> _Attempt:
     """Commits ``result`` if ticket's generation is current, with the ``pending`` hold sync it
@@ -199,23 +200,23 @@ def _commit(
     if current is None:
         return _Attempt(False)  # the port was deleted
     state, fresh = current
-    if fresh.inputs.host_id and state == r.UNBOUND:
+    if fresh.inputs.host_id and state == vocabulary.UNBOUND:
         return _Attempt(False, retry=fresh)
     # Unbound meanwhile, or another request committed a result for the current inputs.
     return _Attempt(False, port=repo.get_port(session, ticket.port_id))
 
 
-def may_hold_dynamic(result: r.BindingResult) -> bool:
+def may_hold_dynamic(result: values.BindingResult) -> bool:
     """True if resolving ``result`` may have made the port hold dynamic segments: mechmgr
     allocates them only after a driver continued the binding to a further level. Holds are
     synchronised only then (or when the port held some before), sparing typemgr a call per
     bind on networks without hierarchical binding."""
-    return any(verdict.outcome == "CONTINUE" for verdict in result.trace) or any(
+    return any(verdict.outcome == vocabulary.CONTINUE for verdict in result.trace) or any(
         level.segment.is_dynamic for level in result.levels
     )
 
 
-def dynamic_segment_ids(result: r.BindingResult) -> list[str]:
+def dynamic_segment_ids(result: values.BindingResult) -> list[str]:
     """Returns the ids of the dynamic segments the result's levels bind, in level order."""
     ids: list[str] = []
     for level in result.levels:
@@ -224,51 +225,55 @@ def dynamic_segment_ids(result: r.BindingResult) -> list[str]:
     return ids
 
 
-def failed(code: str, message: str) -> r.BindingResult:
+def failed(code: str, message: str) -> values.BindingResult:
     """Returns a FAILED result whose trace holds one verdict of portapi about mechmgr."""
-    reason = r.DeclineReason(code=code, message=message)
-    verdict = r.Verdict(level=0, driver=r.MECHANISM_MANAGER, outcome="DECLINE", reasons=(reason,))
-    return r.BindingResult(
-        state=r.FAILED,
-        vif_type=r.VIF_TYPE_BINDING_FAILED,
+    reason = values.DeclineReason(code=code, message=message)
+    verdict = values.Verdict(
+        level=0, driver=vocabulary.MECHANISM_MANAGER, outcome=vocabulary.DECLINE, reasons=(reason,)
+    )
+    return values.BindingResult(
+        state=vocabulary.FAILED,
+        vif_type=vocabulary.VIF_TYPE_BINDING_FAILED,
         trace=(verdict,),
         failure_message=message,
     )
 
 
-def checked(result: r.BindingResult) -> r.BindingResult:
+def checked(result: values.BindingResult) -> values.BindingResult:
     """Returns ``result`` if it is a coherent BOUND or FAILED result; otherwise a FAILED result
     with reason MECHANISM_MANAGER_ERROR saying what was wrong. A FAILED result always leaves
     with at least one reason and a failure message."""
-    if result.state == r.BOUND:
+    if result.state == vocabulary.BOUND:
         if result.levels and result.vif_type not in (
             "",
-            r.VIF_TYPE_UNBOUND,
-            r.VIF_TYPE_BINDING_FAILED,
+            vocabulary.VIF_TYPE_UNBOUND,
+            vocabulary.VIF_TYPE_BINDING_FAILED,
         ):
             return result
         return failed(
-            r.MECHANISM_MANAGER_ERROR,
+            vocabulary.MECHANISM_MANAGER_ERROR,
             f"the mechanism manager returned a bound result without levels or with vif_type "
             f"{result.vif_type!r}",
         )
-    if result.state != r.FAILED:
+    if result.state != vocabulary.FAILED:
         return failed(
-            r.MECHANISM_MANAGER_ERROR,
+            vocabulary.MECHANISM_MANAGER_ERROR,
             f"the mechanism manager returned binding state {result.state!r}",
         )
     has_reason = any(verdict.reasons for verdict in result.trace)
     if not has_reason:
         missing = failed(
-            r.MECHANISM_MANAGER_ERROR,
+            vocabulary.MECHANISM_MANAGER_ERROR,
             "the mechanism manager reported a failed binding without reasons",
         )
         result = replace(result, trace=(*result.trace, *missing.trace))
     message = result.failure_message or _summary(result)
-    return replace(result, vif_type=r.VIF_TYPE_BINDING_FAILED, levels=(), failure_message=message)
+    return replace(
+        result, vif_type=vocabulary.VIF_TYPE_BINDING_FAILED, levels=(), failure_message=message
+    )
 
 
-def _summary(result: r.BindingResult) -> str:
+def _summary(result: values.BindingResult) -> str:
     parts = [
         f"{verdict.driver}: {reason.message or reason.code}"
         for verdict in result.trace
@@ -277,8 +282,8 @@ def _summary(result: r.BindingResult) -> str:
     return "; ".join(parts)
 
 
-def _log_result(ticket: r.BindTicket, result: r.BindingResult, attempt: int) -> None:
-    if result.state == r.BOUND:
+def _log_result(ticket: r.BindTicket, result: values.BindingResult, attempt: int) -> None:
+    if result.state == vocabulary.BOUND:
         logger.debug(
             "bound port %s on host %s: vif_type %s (generation %d, attempt %d)",
             ticket.port_id,

@@ -19,6 +19,8 @@ from ml2.v1 import (
     segment_service_pb2_grpc,
 )
 
+from ml2_contract import convert as contract
+from ml2_contract import values
 from services.portapi import convert
 from services.portapi import resources as r
 from services.rpc import channels, errors
@@ -33,8 +35,8 @@ class SegmentAllocator(Protocol):
     """What portapi needs from typemgr."""
 
     def create_network_segments(
-        self, network_id: str, project_id: str, specs: Sequence[r.SegmentSpec]
-    ) -> tuple[tuple[r.Segment, ...], int]:
+        self, network_id: str, project_id: str, specs: Sequence[values.SegmentSpec]
+    ) -> tuple[tuple[values.Segment, ...], int]:
         """Creates (or returns the existing) static segments of a network and its MTU."""
         ...
 
@@ -58,7 +60,7 @@ class HoldSyncer(Protocol):
 class BindingResolver(Protocol):
     """What portapi needs from mechmgr."""
 
-    def resolve(self, ticket: r.BindTicket) -> r.BindingResult:
+    def resolve(self, ticket: r.BindTicket) -> values.BindingResult:
         """Returns the BOUND or FAILED result for the ticket's inputs; raises ServiceError when
         mechmgr cannot be asked (Unavailable) or refuses the request."""
         ...
@@ -73,18 +75,18 @@ class SegmentClient:
         self._peer = peer
 
     def create_network_segments(
-        self, network_id: str, project_id: str, specs: Sequence[r.SegmentSpec]
-    ) -> tuple[tuple[r.Segment, ...], int]:
+        self, network_id: str, project_id: str, specs: Sequence[values.SegmentSpec]
+    ) -> tuple[tuple[values.Segment, ...], int]:
         request = segment_service_pb2.CreateNetworkSegmentsRequest(
             network_id=network_id,
             project_id=project_id,
-            segments=[convert.segment_spec_msg(s) for s in specs],
+            segments=[contract.spec_to_proto(s) for s in specs],
         )
         try:
             reply = self._stub.CreateNetworkSegments(request, timeout=self._timeout)
         except grpc.RpcError as err:
             raise errors.from_rpc_error(err, peer=self._peer) from None
-        return tuple(convert.segment(s) for s in reply.segments), reply.mtu
+        return tuple(contract.segment_from_proto(s) for s in reply.segments), reply.mtu
 
     def release_network_segments(self, network_id: str) -> None:
         request = segment_service_pb2.ReleaseNetworkSegmentsRequest(network_id=network_id)
@@ -115,15 +117,15 @@ class MechanismManagerClient:
         self._timeout = timeout
         self._peer = peer
 
-    def resolve(self, ticket: r.BindTicket) -> r.BindingResult:
+    def resolve(self, ticket: r.BindTicket) -> values.BindingResult:
         try:
             request = convert.resolve_request(ticket)
             reply = self._stub.ResolveBinding(request, timeout=self._timeout)
         except grpc.RpcError as err:
             raise errors.from_rpc_error(err, peer=self._peer) from None
         try:
-            return convert.binding_result(reply)
-        except errors.InvalidArgument as exc:
+            return contract.binding_result_from_proto(reply)
+        except contract.StructError as exc:
             raise errors.ServiceError(
                 f"{self._peer} answered a malformed binding: {exc}", reason="MALFORMED_RESPONSE"
             ) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-from services.portapi import resources as r
+from ml2_contract import values, vocabulary
 from services.rpc.metrics import LATENCY_BUCKETS
 
 BINDINGS = Counter(
@@ -46,11 +46,11 @@ BIND_ABORTS = Counter(
 )
 
 
-def record_result(result: r.BindingResult, seconds: float) -> None:
+def record_result(result: values.BindingResult, seconds: float) -> None:
     """Counts one committed binding result and observes its latency."""
     BINDINGS.labels(result.state, result.vif_type, result.primary_reason()).inc()
     BIND_LATENCY.observe(seconds)
-    if result.state == r.FAILED:
+    if result.state == vocabulary.FAILED:
         for verdict in result.trace:
             for reason in verdict.reasons:
                 DECLINES.labels(verdict.driver, reason.code).inc()

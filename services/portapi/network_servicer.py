@@ -6,6 +6,7 @@ from typing import Any
 
 from ml2.v1 import network_service_pb2, network_service_pb2_grpc
 
+from ml2_contract import convert as contract
 from services.portapi import convert, validate
 from services.portapi import resources as r
 from services.portapi.networks import NetworkManager
@@ -58,5 +59,5 @@ def network_spec(request: network_service_pb2.CreateNetworkRequest) -> r.Network
         project_id=validate.identifier("network.project_id", net.project_id),
         shared=net.shared,
         admin_state_up=net.admin_state_up,
-        segments=tuple(convert.segment_spec(s) for s in request.segments),
+        segments=tuple(contract.spec_from_proto(s) for s in request.segments),
     )

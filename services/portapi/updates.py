@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ml2_contract import vocabulary
 from services.portapi import errors as portapi_errors
 from services.portapi import resources as r
 from services.rpc import errors
@@ -86,16 +87,18 @@ def plan(port: r.Port, update: r.PortUpdate) -> UpdatePlan:
     old = port.binding.inputs
     new = _new_inputs(old, update)
     state = port.binding.result.state
-    if new.vnic_type != old.vnic_type and state == r.BOUND:
+    if new.vnic_type != old.vnic_type and state == vocabulary.BOUND:
         raise portapi_errors.PortInUse(port.id, old.host_id, port.binding.result.vif_type)
     changed = new != old
     if changed:
         columns["status"] = r.PORT_DOWN
-    needs_result = new.host_id != "" and (changed or state in (r.UNBOUND, r.FAILED))
+    needs_result = new.host_id != "" and (
+        changed or state in (vocabulary.UNBOUND, vocabulary.FAILED)
+    )
     return UpdatePlan(
         columns=columns,
         inputs=new if changed else None,
-        had_levels=changed and state == r.BOUND,
+        had_levels=changed and state == vocabulary.BOUND,
         bind=needs_result,
     )
 

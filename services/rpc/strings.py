@@ -14,7 +14,7 @@ from typing import Any
 
 from google.protobuf import message
 
-from services.rpc import structs
+from ml2_contract import convert
 from services.rpc.errors import InvalidArgument
 
 NUL = "\x00"
@@ -80,7 +80,7 @@ def _json_path(msg: Any, path: str) -> str | None:
     name = msg.DESCRIPTOR.full_name
     if name == _STRUCT:
         for key, item in msg.fields.items():
-            item_path = structs.key_path(path, key)
+            item_path = convert.key_path(path, key)
             if NUL in key:
                 return item_path
             found = _json_path(item, item_path)

@@ -1,9 +1,9 @@
 """The one check of every ``google.protobuf.Struct`` a service accepts, from a client or a peer.
 
 A Struct is a JSON object on the wire, and Neutron's API is JSON: a binding profile, a driver's
-vif_details. Protobuf lets a Struct carry what JSON cannot (NaN, Infinity) and nest as deep as the
-decoder allows, so ``to_dict`` converts a Struct to plain JSON values and refuses, with
-InvalidArgument naming the field and the rule:
+vif_details. ``ml2_contract.convert.struct_to_dict`` converts a Struct to plain JSON values and
+refuses what JSON cannot carry (NaN, Infinity), what nests too deep and what is too long; this
+module turns its refusal into InvalidArgument naming the field and the rule, with a reason:
 
 - a number that is NaN or ±Infinity (``STRUCT_VALUE_NOT_JSON``), naming the path of the value
   (``port.binding.profile.a.b``, ``...items[2]``);
@@ -12,24 +12,22 @@ InvalidArgument naming the field and the rule:
   of ``binding:profile`` and of the ``vif_details`` column (``BINDING_PROFILE_LEN``, 4095),
   measured on exactly the text portapi stores.
 
-Servers call it on request fields, so the client gets INVALID_ARGUMENT; clients call it on what a
-peer answered, and treat a refusal as the peer's error.
+Servers call it on request fields, so the client gets INVALID_ARGUMENT; clients call the
+contract's conversions on what a peer answered, and treat a ``StructError`` as the peer's error.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import re
 from typing import Any
 
 from google.protobuf import struct_pb2
 
+from ml2_contract import convert
 from services.rpc.errors import InvalidArgument
 
-MAX_DEPTH = 16
+MAX_DEPTH = convert.STRUCT_MAX_DEPTH
 """Most levels of objects and lists in one Struct; the Struct itself is level 1."""
-MAX_JSON_CHARS = 4095
+MAX_JSON_CHARS = convert.STRUCT_MAX_JSON_CHARS
 """Most characters of a Struct as compact JSON (sorted keys, no spaces, ASCII escapes)."""
 
 TOO_DEEP = "STRUCT_TOO_DEEP"
@@ -40,9 +38,6 @@ STRUCT_TYPES = frozenset(
     {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
 )
 """Full names of the messages that make up a Struct."""
-
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_MAX_KEY_SHOWN = 64
 
 
 def to_dict(
@@ -59,9 +54,10 @@ def to_dict(
     Struct holds NaN or ±Infinity, nests deeper than ``max_depth`` or is longer than ``max_chars``
     as compact JSON.
     """
-    data = _object(field, value, 1, max_depth, field)
-    check_size(field, data, max_chars=max_chars, reason=too_large_reason)
-    return data
+    try:
+        return convert.struct_to_dict(value, field, max_depth=max_depth, max_chars=max_chars)
+    except convert.StructError as exc:
+        raise invalid(exc, too_large_reason) from None
 
 
 def check_size(
@@ -70,7 +66,7 @@ def check_size(
     """Raises InvalidArgument naming ``field`` if ``data`` is longer than ``max_chars`` as
     compact JSON (for free-form values stored as JSON that are not Structs on the wire, such as
     an agent's capabilities)."""
-    size = json_chars(data)
+    size = convert.json_chars(data)
     if size > max_chars:
         raise InvalidArgument(
             field,
@@ -80,62 +76,14 @@ def check_size(
         )
 
 
-def json_chars(data: Any) -> int:
-    """Returns the length of ``data`` as compact JSON, as portapi stores it."""
-    return len(json.dumps(data, separators=(",", ":"), sort_keys=True))
+def invalid(exc: convert.StructError, too_large_reason: str = TOO_LARGE) -> InvalidArgument:
+    """Returns the InvalidArgument of a Struct the contract's conversion refused."""
+    if isinstance(exc, convert.StructValueNotJson):
+        return InvalidArgument(exc.field, exc.rule, reason=NOT_JSON)
+    reason = TOO_DEEP if isinstance(exc, convert.StructTooDeep) else too_large_reason
+    return InvalidArgument(exc.field, exc.rule, reason=reason, limit=exc.limit)
 
 
 def too_deep(field: str, max_depth: int = MAX_DEPTH) -> InvalidArgument:
     """Returns the error for a Struct at ``field`` that nests deeper than ``max_depth``."""
-    return InvalidArgument(
-        field,
-        f"must nest objects and lists at most {max_depth} levels deep",
-        reason=TOO_DEEP,
-        limit=max_depth,
-    )
-
-
-def _object(
-    path: str, msg: struct_pb2.Struct, depth: int, max_depth: int, root: str
-) -> dict[str, Any]:
-    if depth > max_depth:
-        raise too_deep(root, max_depth)
-    return {
-        key: _value(key_path(path, key), item, depth, max_depth, root)
-        for key, item in msg.fields.items()
-    }
-
-
-def _value(path: str, msg: struct_pb2.Value, depth: int, max_depth: int, root: str) -> Any:
-    kind = msg.WhichOneof("kind")
-    if kind == "number_value":
-        number = msg.number_value
-        if not math.isfinite(number):
-            raise InvalidArgument(
-                path,
-                f"must be a finite number (JSON has no NaN or Infinity), got {number}",
-                reason=NOT_JSON,
-            )
-        return number
-    if kind == "string_value":
-        return msg.string_value
-    if kind == "bool_value":
-        return msg.bool_value
-    if kind == "struct_value":
-        return _object(path, msg.struct_value, depth + 1, max_depth, root)
-    if kind == "list_value":
-        if depth + 1 > max_depth:
-            raise too_deep(root, max_depth)
-        return [
-            _value(f"{path}[{i}]", item, depth + 1, max_depth, root)
-            for i, item in enumerate(msg.list_value.values)
-        ]
-    return None  # null_value, or no kind at all (read as null, as protobuf's JSON does)
-
-
-def key_path(path: str, key: str) -> str:
-    """Returns the path of ``key`` in the object at ``path``: ``path.key``, ``path["odd key"]``."""
-    if _PLAIN_KEY.match(key):
-        return f"{path}.{key}"
-    shown = key if len(key) <= _MAX_KEY_SHOWN else key[:_MAX_KEY_SHOWN] + "..."
-    return f"{path}[{json.dumps(shown)}]"
+    return invalid(convert.too_deep(field, max_depth))

@@ -29,13 +29,14 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from ml2_contract import vocabulary
 from services.rpc import config
 from services.rpc.config import ConfigError
 from services.rpc.keepalive import Keepalive
 from services.typemgr import segments
 from services.typemgr.segments import IdRange
 
-IMPLEMENTED_TYPES = segments.KNOWN_TYPES
+IMPLEMENTED_TYPES = vocabulary.NETWORK_TYPES
 """The network types typemgr has drivers for, in the order they are listed in messages."""
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/typemgr.db"
@@ -63,7 +64,7 @@ class Settings:
     type_drivers: tuple[str, ...] = IMPLEMENTED_TYPES
     """``TYPEMGR_TYPE_DRIVERS``: the network types enabled, from local, flat, vlan, gre, vxlan
     and geneve (all by default)."""
-    tenant_network_types: tuple[str, ...] = (segments.VXLAN,)
+    tenant_network_types: tuple[str, ...] = (vocabulary.TYPE_VXLAN,)
     """``TYPEMGR_TENANT_NETWORK_TYPES``: ordered types tried for tenant networks; the first with
     a free id wins. Each must be enabled; flat cannot be one. Empty refuses tenant networks."""
     flat_networks: tuple[str, ...] = ("*",)
@@ -172,17 +173,17 @@ def _database_url(env: Mapping[str, str]) -> str:
 
 
 RANGE_SETTINGS = {
-    segments.VLAN: "TYPEMGR_NETWORK_VLAN_RANGES",
-    segments.GRE: "TYPEMGR_GRE_TUNNEL_ID_RANGES",
-    segments.VXLAN: "TYPEMGR_VXLAN_VNI_RANGES",
-    segments.GENEVE: "TYPEMGR_GENEVE_VNI_RANGES",
+    vocabulary.TYPE_VLAN: "TYPEMGR_NETWORK_VLAN_RANGES",
+    vocabulary.TYPE_GRE: "TYPEMGR_GRE_TUNNEL_ID_RANGES",
+    vocabulary.TYPE_VXLAN: "TYPEMGR_VXLAN_VNI_RANGES",
+    vocabulary.TYPE_GENEVE: "TYPEMGR_GENEVE_VNI_RANGES",
 }
 """The setting that seeds the default ranges of each type; default ranges are named after it."""
 
 _TUNNEL_RANGE_TYPES = {
-    "TYPEMGR_VXLAN_VNI_RANGES": segments.VXLAN,
-    "TYPEMGR_GRE_TUNNEL_ID_RANGES": segments.GRE,
-    "TYPEMGR_GENEVE_VNI_RANGES": segments.GENEVE,
+    "TYPEMGR_VXLAN_VNI_RANGES": vocabulary.TYPE_VXLAN,
+    "TYPEMGR_GRE_TUNNEL_ID_RANGES": vocabulary.TYPE_GRE,
+    "TYPEMGR_GENEVE_VNI_RANGES": vocabulary.TYPE_GENEVE,
 }
 
 
@@ -218,13 +219,13 @@ def _parse_type_drivers(env: Mapping[str, str]) -> tuple[str, ...]:
 
 def _parse_tenant_types(env: Mapping[str, str], type_drivers: tuple[str, ...]) -> tuple[str, ...]:
     name = "TYPEMGR_TENANT_NETWORK_TYPES"
-    types = config.get_list(env, name, segments.VXLAN)
+    types = config.get_list(env, name, vocabulary.TYPE_VXLAN)
     for item in types:
         if item not in IMPLEMENTED_TYPES:
             raise ConfigError(
                 f"{name}: unknown network type {item!r}; known: {', '.join(IMPLEMENTED_TYPES)}"
             )
-        if item == segments.FLAT:
+        if item == vocabulary.TYPE_FLAT:
             raise ConfigError(f"{name}: flat cannot be a tenant network type (flat has no ids)")
         if item not in type_drivers:
             raise ConfigError(

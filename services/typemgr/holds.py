@@ -28,12 +28,13 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ml2_contract.values import Segment
 from services import sql
 from services.typemgr import errors, metrics
 from services.typemgr.db import allocation, transaction
 from services.typemgr.db import holds as hold_rows
 from services.typemgr.db import segments as segment_rows
-from services.typemgr.segments import Hold, Segment
+from services.typemgr.segments import Hold
 
 logger = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ from ml2.v1 import segment_range_pb2 as pb
 from ml2.v1 import segment_range_service_pb2 as svc
 from ml2.v1 import segment_range_service_pb2_grpc as svc_grpc
 
+from ml2_contract import convert
 from services.rpc.errors import InvalidArgument
 from services.typemgr import paging
 from services.typemgr.range_manager import RangeManager
@@ -197,5 +198,6 @@ def allocation_to_proto(found: Allocation) -> pb.SegmentAllocation:
 
 
 def _stamp(field: timestamp_pb2.Timestamp, when: datetime | None) -> None:
-    if when is not None:
-        field.FromDatetime(when)
+    stamp = convert.timestamp(when)
+    if stamp is not None:
+        field.CopyFrom(stamp)

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ml2_contract.values import Segment, SegmentSpec
 from services import sql
 from services.rpc.errors import InvalidArgument, ServiceError
 from services.typemgr import errors, metrics
@@ -25,7 +26,6 @@ from services.typemgr.db import allocation, single_statement, transaction
 from services.typemgr.db import holds as hold_rows
 from services.typemgr.db import segments as segment_rows
 from services.typemgr.drivers import base
-from services.typemgr.segments import Segment, SegmentSpec
 from services.typemgr.type_manager import Claim, TypeManager
 
 logger = logging.getLogger(__name__)

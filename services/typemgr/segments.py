@@ -1,22 +1,18 @@
-"""Segment value types and the id spaces of each network type.
+"""typemgr's own values next to the contract's segments: the id spaces of each network type,
+holds and id ranges.
 
-These frozen dataclasses are what the domain code passes around; the generated protobuf types
-stay in the servicer. Constants follow neutron-lib's names and values.
+Segments and segment specs are ``ml2_contract.values``' and network types are
+``ml2_contract.vocabulary``'s; the generated protobuf types stay in the servicer. Constants
+follow neutron-lib's names and values.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-FLAT = "flat"
-VLAN = "vlan"
-VXLAN = "vxlan"
-GRE = "gre"
-GENEVE = "geneve"
-LOCAL = "local"
-
-KNOWN_TYPES = (LOCAL, FLAT, VLAN, GRE, VXLAN, GENEVE)
-"""Every network type ML2 defines; a type is usable only if its driver is enabled."""
+from ml2_contract.values import Segment
+from ml2_contract.vocabulary import TYPE_GENEVE, TYPE_GRE, TYPE_VLAN, TYPE_VXLAN
 
 MIN_VLAN_TAG = 1
 MAX_VLAN_TAG = 4094
@@ -39,70 +35,21 @@ GENEVE_MAX_OVERHEAD = 282
 """The largest Geneve overhead: the minimum plus 252 bytes of options (a 6-bit length in words)."""
 
 ID_LIMITS = {
-    VLAN: (MIN_VLAN_TAG, MAX_VLAN_TAG),
-    GRE: (MIN_GRE_ID, MAX_GRE_ID),
-    VXLAN: (MIN_VXLAN_VNI, MAX_VXLAN_VNI),
-    GENEVE: (MIN_GENEVE_VNI, MAX_GENEVE_VNI),
+    TYPE_VLAN: (MIN_VLAN_TAG, MAX_VLAN_TAG),
+    TYPE_GRE: (MIN_GRE_ID, MAX_GRE_ID),
+    TYPE_VXLAN: (MIN_VXLAN_VNI, MAX_VXLAN_VNI),
+    TYPE_GENEVE: (MIN_GENEVE_VNI, MAX_GENEVE_VNI),
 }
 """The protocol limits of the segmentation ids of every type that has them."""
 
-RANGE_TYPES = (VLAN, GRE, VXLAN, GENEVE)
+RANGE_TYPES = (TYPE_VLAN, TYPE_GRE, TYPE_VXLAN, TYPE_GENEVE)
 """The network types whose ids come from ranges (Neutron's ``NETWORK_SEGMENT_RANGE_TYPES``)."""
-TUNNEL_TYPES = (GRE, VXLAN, GENEVE)
-"""The tunnelled types: no physical network, one pool each."""
 
 IP_HEADER_LENGTH = {4: 20, 6: 40}
 """Bytes of the outer IP header a tunnel adds, by overlay IP version."""
 
 MAX_PHYSNET_LENGTH = 64
 """Longest physical network name accepted (Neutron's column width)."""
-
-
-@dataclass(frozen=True)
-class SegmentSpec:
-    """What a caller asks for: a type, maybe a physical network, maybe a segmentation id.
-
-    ``physical_network`` is ``""`` when not given; ``segmentation_id`` is None when typemgr is to
-    pick one from the pool.
-    """
-
-    network_type: str
-    physical_network: str = ""
-    segmentation_id: int | None = None
-
-    def describe(self) -> str:
-        """Returns a short human form such as ``vlan physnet1 100`` or ``vxlan (any id)``."""
-        parts = [self.network_type]
-        if self.physical_network:
-            parts.append(self.physical_network)
-        parts.append("(any id)" if self.segmentation_id is None else str(self.segmentation_id))
-        return " ".join(parts)
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A stored segment of a network.
-
-    ``physical_network`` is ``""`` for tunnelled and local segments; ``segmentation_id`` is 0 for
-    flat and local ones; ``mtu`` is 0 when unknown.
-    """
-
-    id: str
-    network_id: str
-    network_type: str
-    physical_network: str
-    segmentation_id: int
-    mtu: int
-    is_dynamic: bool
-    segment_index: int
-
-    def satisfies(self, spec: SegmentSpec) -> bool:
-        """Returns True if this segment is what ``spec`` asks for (unset spec fields match any)."""
-        if spec.network_type != self.network_type:
-            return False
-        if spec.physical_network and spec.physical_network != self.physical_network:
-            return False
-        return spec.segmentation_id is None or spec.segmentation_id == self.segmentation_id
 
 
 @dataclass(frozen=True)
@@ -141,7 +88,7 @@ class IdRange:
         return f"{prefix}{self.minimum}:{self.maximum}"
 
 
-def network_mtu(segments: list[Segment] | tuple[Segment, ...], default: int) -> int:
+def network_mtu(segments: Sequence[Segment], default: int) -> int:
     """Returns the MTU of a network as Neutron computes it: the smallest known MTU of its static
     segments, or ``default`` (the global physical network MTU) when none is known."""
     known = [s.mtu for s in segments if not s.is_dynamic and s.mtu > 0]

@@ -7,14 +7,16 @@ raised, never passed to ``context.abort`` (the server's interceptor maps them).
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import grpc
 from ml2.v1 import segment_pb2, segment_service_pb2, segment_service_pb2_grpc
 
+from ml2_contract import convert
+from ml2_contract.values import SegmentSpec
 from services.rpc.errors import InvalidArgument
 from services.typemgr.holds import HoldManager
 from services.typemgr.segment_manager import SegmentManager
-from services.typemgr.segments import Segment, SegmentSpec
 
 MAX_SEGMENTS = 64
 """The most static segments one network may be created with."""
@@ -43,10 +45,10 @@ class SegmentServicer(segment_service_pb2_grpc.SegmentServiceServicer):
             raise InvalidArgument(
                 "segments", f"at most {MAX_SEGMENTS} segments, got {len(request.segments)}"
             )
-        specs = [spec_from_proto(s) for s in request.segments]
+        specs = [requested_spec(s) for s in request.segments]
         created = self.manager.create_network_segments(network_id, specs, request.project_id)
         return segment_service_pb2.CreateNetworkSegmentsResponse(
-            segments=[segment_to_proto(s) for s in created],
+            segments=[convert.segment_to_proto(s) for s in created],
             mtu=self.manager.types.network_mtu(created),
         )
 
@@ -56,7 +58,7 @@ class SegmentServicer(segment_service_pb2_grpc.SegmentServiceServicer):
         network_id = parse_uuid(request.network_id, "network_id")
         found = self.manager.list_network_segments(network_id, request.include_dynamic)
         return segment_service_pb2.ListNetworkSegmentsResponse(
-            segments=[segment_to_proto(s) for s in found],
+            segments=[convert.segment_to_proto(s) for s in found],
             mtu=self.manager.types.network_mtu([s for s in found if not s.is_dynamic]),
         )
 
@@ -68,7 +70,7 @@ class SegmentServicer(segment_service_pb2_grpc.SegmentServiceServicer):
         network_id = parse_uuid(request.network_id, "network_id")
         released = self.manager.release_network_segments(network_id)
         return segment_service_pb2.ReleaseNetworkSegmentsResponse(
-            segments=[segment_to_proto(s) for s in released]
+            segments=[convert.segment_to_proto(s) for s in released]
         )
 
     def AllocateDynamicSegment(
@@ -84,9 +86,11 @@ class SegmentServicer(segment_service_pb2_grpc.SegmentServiceServicer):
         if generation and not holder:
             raise InvalidArgument("holder_generation", "needs a holder")
         segment = self.manager.allocate_dynamic_segment(
-            network_id, spec_from_proto(request.segment), holder, generation
+            network_id, requested_spec(request.segment), holder, generation
         )
-        return segment_service_pb2.AllocateDynamicSegmentResponse(segment=segment_to_proto(segment))
+        return segment_service_pb2.AllocateDynamicSegmentResponse(
+            segment=convert.segment_to_proto(segment)
+        )
 
     def ReleaseDynamicSegment(
         self,
@@ -95,7 +99,9 @@ class SegmentServicer(segment_service_pb2_grpc.SegmentServiceServicer):
     ) -> segment_service_pb2.ReleaseDynamicSegmentResponse:
         segment_id = parse_uuid(request.segment_id, "segment_id")
         segment = self.manager.release_dynamic_segment(segment_id)
-        return segment_service_pb2.ReleaseDynamicSegmentResponse(segment=segment_to_proto(segment))
+        return segment_service_pb2.ReleaseDynamicSegmentResponse(
+            segment=convert.segment_to_proto(segment)
+        )
 
     def SyncDynamicSegmentHolds(
         self,
@@ -112,7 +118,7 @@ class SegmentServicer(segment_service_pb2_grpc.SegmentServiceServicer):
         result = self.holds.sync(holder, ids, generation)
         return segment_service_pb2.SyncDynamicSegmentHoldsResponse(
             held_segment_ids=list(result.held),
-            released_segments=[segment_to_proto(s) for s in result.released],
+            released_segments=[convert.segment_to_proto(s) for s in result.released],
             not_held_segment_ids=list(result.not_held),
             stale=result.stale,
         )
@@ -140,7 +146,7 @@ class SegmentServicer(segment_service_pb2_grpc.SegmentServiceServicer):
     ) -> segment_service_pb2.ValidateSegmentResponse:
         if not request.HasField("segment"):
             raise InvalidArgument("segment", "is required")
-        mtu = self.manager.validate_segment(spec_from_proto(request.segment))
+        mtu = self.manager.validate_segment(requested_spec(request.segment))
         return segment_service_pb2.ValidateSegmentResponse(mtu=mtu)
 
 
@@ -172,24 +178,12 @@ def parse_uuid(value: str, field: str) -> str:
         raise InvalidArgument(field, f"must be a UUID, got {value[:64]!r}") from None
 
 
-def spec_from_proto(message: segment_pb2.SegmentSpec) -> SegmentSpec:
-    """Returns the domain form of a SegmentSpec message (unset id → None)."""
-    return SegmentSpec(
-        network_type=message.network_type.strip(),
-        physical_network=message.physical_network.strip(),
-        segmentation_id=message.segmentation_id if message.HasField("segmentation_id") else None,
-    )
-
-
-def segment_to_proto(segment: Segment) -> segment_pb2.Segment:
-    """Returns the message form of a segment."""
-    return segment_pb2.Segment(
-        id=segment.id,
-        network_id=segment.network_id,
-        network_type=segment.network_type,
-        physical_network=segment.physical_network,
-        segmentation_id=segment.segmentation_id,
-        mtu=segment.mtu,
-        is_dynamic=segment.is_dynamic,
-        segment_index=segment.segment_index,
+def requested_spec(message: segment_pb2.SegmentSpec) -> SegmentSpec:
+    """Returns the spec a request carries (unset id → None), its names stripped of surrounding
+    spaces."""
+    spec = convert.spec_from_proto(message)
+    return replace(
+        spec,
+        network_type=spec.network_type.strip(),
+        physical_network=spec.physical_network.strip(),
     )

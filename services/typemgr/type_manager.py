@@ -14,23 +14,27 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
+from ml2_contract import vocabulary
+from ml2_contract.values import Segment, SegmentSpec
 from services.rpc.errors import InvalidArgument
 from services.typemgr import errors, metrics, segments
 from services.typemgr.config import RANGE_SETTINGS, Settings
 from services.typemgr.db import allocation
 from services.typemgr.drivers import base, flat, geneve, gre, local, vlan, vxlan
 from services.typemgr.ranges import DefaultRange
-from services.typemgr.segments import IdRange, SegmentSpec
+from services.typemgr.segments import IdRange
 
 logger = logging.getLogger(__name__)
 
 _FACTORIES: Mapping[str, Callable[[Settings, base.MtuSettings], base.TypeDriver]] = {
-    segments.LOCAL: lambda s, m: local.LocalTypeDriver(m),
-    segments.FLAT: lambda s, m: flat.FlatTypeDriver(m, s.flat_networks),
-    segments.VLAN: lambda s, m: vlan.VlanTypeDriver(m, s.vlan_physical_networks, s.vlan_ranges),
-    segments.GRE: lambda s, m: gre.GreTypeDriver(m, s.gre_ranges),
-    segments.VXLAN: lambda s, m: vxlan.VxlanTypeDriver(m, s.vxlan_ranges),
-    segments.GENEVE: lambda s, m: geneve.GeneveTypeDriver(
+    vocabulary.TYPE_LOCAL: lambda s, m: local.LocalTypeDriver(m),
+    vocabulary.TYPE_FLAT: lambda s, m: flat.FlatTypeDriver(m, s.flat_networks),
+    vocabulary.TYPE_VLAN: lambda s, m: vlan.VlanTypeDriver(
+        m, s.vlan_physical_networks, s.vlan_ranges
+    ),
+    vocabulary.TYPE_GRE: lambda s, m: gre.GreTypeDriver(m, s.gre_ranges),
+    vocabulary.TYPE_VXLAN: lambda s, m: vxlan.VxlanTypeDriver(m, s.vxlan_ranges),
+    vocabulary.TYPE_GENEVE: lambda s, m: geneve.GeneveTypeDriver(
         m, s.geneve_ranges, s.geneve_max_header_size
     ),
 }
@@ -91,7 +95,7 @@ class TypeManager:
             return found
         enabled = ", ".join(self.drivers)
         network_type = network_type[:64]
-        if network_type in segments.KNOWN_TYPES:
+        if network_type in vocabulary.NETWORK_TYPES:
             rule = f"network type {network_type!r} is not enabled (TYPEMGR_TYPE_DRIVERS: {enabled})"
         else:
             rule = f"unknown network type {network_type!r}; enabled: {enabled}"
@@ -124,7 +128,7 @@ class TypeManager:
         """Returns the MTU of a segment like ``spec`` (0 if unknown)."""
         return self.drivers[spec.network_type].mtu(spec.physical_network)
 
-    def network_mtu(self, network_segments: Sequence[segments.Segment]) -> int:
+    def network_mtu(self, network_segments: Sequence[Segment]) -> int:
         """Returns a network's MTU: the smallest of its static segments' MTUs, or the global
         physical network MTU if none is known; 0 for a network without segments."""
         if not network_segments:
@@ -287,7 +291,7 @@ def range_hint(network_type: str, physical_network: str = "") -> str:
     """What an operator does when a type (or a VLAN physical network) has no range: the
     ``ml2 range create`` command, or the setting that seeds a default range."""
     setting = RANGE_SETTINGS[network_type]
-    if network_type == segments.VLAN:
+    if network_type == vocabulary.TYPE_VLAN:
         physnet = physical_network or "PHYSNET"
         return (
             f"create one with `ml2 range create --network-type vlan --physical-network {physnet} "

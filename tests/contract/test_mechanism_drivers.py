@@ -239,6 +239,6 @@ def test_exposes_prometheus_metrics(driver: Running):
         text = response.read().decode()
 
     assert (
-        f'ml2_mechdriver_proposals_total{{driver="{driver.shipped.name}",outcome="decline"' in text
+        f'ml2_mechdriver_proposals_total{{driver="{driver.shipped.name}",outcome="DECLINE"' in text
     )
     assert 'grpc_method="ProposeBinding"' in text

@@ -188,7 +188,7 @@ def test_ports_bind_through_the_agent_of_their_host(start_mechmgr):
     assert 'ml2_mechmgr_resolutions_total{state="bound",vif_type="ovs"} 1.0' in text
     assert 'ml2_mechmgr_resolutions_total{state="failed",vif_type="binding_failed"} 1.0' in text
     assert (
-        'ml2_mechmgr_driver_verdicts_total{driver="openvswitch",outcome="decline",'
+        'ml2_mechmgr_driver_verdicts_total{driver="openvswitch",outcome="DECLINE",'
         'reason="NO_AGENT"} 2.0' in text
     )
     assert 'ml2_mechmgr_driver_call_seconds_count{driver="linuxbridge"} 2.0' in text

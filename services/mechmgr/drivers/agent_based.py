@@ -15,7 +15,8 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import ClassVar
 
-from services.mechmgr.drivers import base, context, portbindings, reasons
+from ml2_contract import values, vocabulary
+from services.mechmgr.drivers import base
 
 
 class AgentMechanismDriver(base.MechanismDriver):
@@ -27,45 +28,45 @@ class AgentMechanismDriver(base.MechanismDriver):
     name: ClassVar[str]
     agent_type: ClassVar[str]
     vif_types: ClassVar[tuple[str, ...]]
-    supported_vnic_types: ClassVar[tuple[str, ...]] = (portbindings.VNIC_NORMAL,)
-    tunnel_types: ClassVar[frozenset[str]] = portbindings.TUNNEL_TYPES
+    supported_vnic_types: ClassVar[tuple[str, ...]] = (vocabulary.VNIC_NORMAL,)
+    tunnel_types: ClassVar[frozenset[str]] = vocabulary.TUNNEL_TYPES
     """The tunnel types this kind of agent can terminate; an agent reporting others is not
     believed (Neutron's Linux bridge agent, for one, tunnels only VXLAN)."""
 
     @property
     def supported_network_types(self) -> tuple[str, ...]:
         """Local, flat, vlan and the tunnel types of this kind of agent, sorted."""
-        return tuple(sorted(portbindings.NON_TUNNEL_TYPES | self.tunnel_types))
+        return tuple(sorted(vocabulary.NON_TUNNEL_TYPES | self.tunnel_types))
 
     @abc.abstractmethod
-    def mappings(self, agent: context.Agent) -> Mapping[str, str]:
+    def mappings(self, agent: values.Agent) -> Mapping[str, str]:
         """Returns the agent's physical network mappings (physnet -> bridge or interface)."""
 
     @abc.abstractmethod
     def complete(
-        self, ctx: context.BindingContext, segment: context.Segment, agent: context.Agent
-    ) -> base.Complete:
+        self, ctx: values.BindingContext, segment: values.Segment, agent: values.Agent
+    ) -> values.Complete:
         """Returns the binding of ``segment`` through ``agent``: vif_type and vif_details."""
 
-    def describe(self) -> base.DriverDescription:
+    def describe(self) -> values.DriverDescription:
         """Returns the driver's name, agent type, vnic types, network types and vif types."""
-        return base.DriverDescription(
+        return values.DriverDescription(
             name=self.name,
             supported_vnic_types=self.supported_vnic_types,
             supported_network_types=self.supported_network_types,
             agent_type=self.agent_type,
-            connectivity=portbindings.CONNECTIVITY_L2,
+            connectivity=vocabulary.CONNECTIVITY_L2,
             vif_types=self.vif_types,
         )
 
-    def propose_binding(self, ctx: context.BindingContext) -> base.Proposal:
+    def propose_binding(self, ctx: values.BindingContext) -> values.Proposal:
         """Completes on the first segment a usable agent reaches, else declines with all reasons."""
         if ctx.vnic_type not in self.supported_vnic_types:
-            return base.Decline((self._vnic_unsupported(ctx.vnic_type),))
+            return values.Decline((self._vnic_unsupported(ctx.vnic_type),))
         agents = ctx.agents_of_type(self.agent_type)
         if not agents:
-            return base.Decline((self._no_agent(ctx.host),))
-        found: list[base.DeclineReason] = []
+            return values.Decline((self._no_agent(ctx.host),))
+        found: list[values.DeclineReason] = []
         for agent in agents:
             unusable = self.check_agent(agent, ctx.agent_down_time)
             if unusable is not None:
@@ -76,21 +77,21 @@ class AgentMechanismDriver(base.MechanismDriver):
                 if unreachable is None:
                     return self.complete(ctx, segment, agent)
                 found.append(unreachable)
-        return base.Decline(tuple(found))
+        return values.Decline(tuple(found))
 
-    def allowed_network_types(self, agent: context.Agent) -> frozenset[str]:
+    def allowed_network_types(self, agent: values.Agent) -> frozenset[str]:
         """Returns what the agent can carry: local, flat, vlan and those of its tunnel types
         that its kind of agent terminates."""
         tunnels = frozenset(agent.capabilities.tunnel_types) & self.tunnel_types
-        return portbindings.NON_TUNNEL_TYPES | tunnels
+        return vocabulary.NON_TUNNEL_TYPES | tunnels
 
-    def check_agent(self, agent: context.Agent, down_time: float) -> base.DeclineReason | None:
+    def check_agent(self, agent: values.Agent, down_time: float) -> values.DeclineReason | None:
         """Returns why ``agent`` cannot bind anything (dead, disabled), or None."""
         label = f"{self.agent_type} agent {agent.id} on host {agent.host}"
         if not agent.alive:
             last = _timestamp(agent.heartbeat_at)
-            return base.DeclineReason(
-                reasons.AGENT_DEAD,
+            return values.DeclineReason(
+                vocabulary.AGENT_DEAD,
                 f"{label} is dead: last heartbeat {last}, agent down time {down_time:g}s",
                 details={
                     "agent_id": agent.id,
@@ -100,22 +101,22 @@ class AgentMechanismDriver(base.MechanismDriver):
                 },
             )
         if not agent.admin_state_up:
-            return base.DeclineReason(
-                reasons.AGENT_ADMIN_DOWN,
+            return values.DeclineReason(
+                vocabulary.AGENT_ADMIN_DOWN,
                 f"{label} is administratively down",
                 details={"agent_id": agent.id, "host": agent.host},
             )
         return None
 
     def check_segment_for_agent(
-        self, segment: context.Segment, agent: context.Agent
-    ) -> base.DeclineReason | None:
+        self, segment: values.Segment, agent: values.Agent
+    ) -> values.DeclineReason | None:
         """Returns why ``agent`` cannot reach ``segment``, or None if it can."""
         allowed = self.allowed_network_types(agent)
         where = f"the {self.agent_type} agent on host {agent.host}"
         if segment.network_type not in allowed:
-            return base.DeclineReason(
-                reasons.NETWORK_TYPE_UNSUPPORTED,
+            return values.DeclineReason(
+                vocabulary.NETWORK_TYPE_UNSUPPORTED,
                 f"segment {segment.id} ({segment.describe()}) cannot be carried by {where}: "
                 f"it carries {', '.join(sorted(allowed))}",
                 segment_id=segment.id,
@@ -126,12 +127,12 @@ class AgentMechanismDriver(base.MechanismDriver):
                 },
             )
         mappings = self.mappings(agent)
-        if segment.network_type in portbindings.PHYSICAL_TYPES and (
+        if segment.network_type in vocabulary.PHYSICAL_TYPES and (
             segment.physical_network not in mappings
         ):
             shown = ", ".join(f"{k}:{v}" for k, v in sorted(mappings.items())) or "none"
-            return base.DeclineReason(
-                reasons.PHYSNET_NOT_MAPPED,
+            return values.DeclineReason(
+                vocabulary.PHYSNET_NOT_MAPPED,
                 f"physical network {segment.physical_network} of segment {segment.id} is not "
                 f"mapped by {where} (mappings: {shown})",
                 segment_id=segment.id,
@@ -143,17 +144,17 @@ class AgentMechanismDriver(base.MechanismDriver):
             )
         return None
 
-    def _vnic_unsupported(self, vnic_type: str) -> base.DeclineReason:
-        return base.DeclineReason(
-            reasons.VNIC_TYPE_UNSUPPORTED,
+    def _vnic_unsupported(self, vnic_type: str) -> values.DeclineReason:
+        return values.DeclineReason(
+            vocabulary.VNIC_TYPE_UNSUPPORTED,
             f"{self.name} does not bind vnic_type {vnic_type} "
             f"(supports {', '.join(self.supported_vnic_types)})",
             details={"vnic_type": vnic_type, "supported": ",".join(self.supported_vnic_types)},
         )
 
-    def _no_agent(self, host: str) -> base.DeclineReason:
-        return base.DeclineReason(
-            reasons.NO_AGENT,
+    def _no_agent(self, host: str) -> values.DeclineReason:
+        return values.DeclineReason(
+            vocabulary.NO_AGENT,
             f"no {self.agent_type} agent on host {host}",
             details={"host": host, "agent_type": self.agent_type},
         )

@@ -1,7 +1,8 @@
 """The mechanism driver contract: what a driver author implements.
 
 A driver answers one question per call: can it bind this port at this level, given the segments
-offered and the agents on the host? It answers with a value, never by changing the context:
+offered and the agents on the host? It answers with a value (``ml2_contract.values``), never by
+changing the context:
 
 - ``Complete``: it binds one of ``segments_to_bind`` and the binding is finished.
 - ``Continue``: it binds one of ``segments_to_bind`` at this level and hands the next level
@@ -26,75 +27,19 @@ Rules (Neutron's ``bind_port`` rules, kept):
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Any
 
-from services.mechmgr.drivers import context, portbindings
-
-
-@dataclass(frozen=True)
-class DeclineReason:
-    """Why a driver declined. ``code`` is stable UPPER_SNAKE_CASE (e.g. ``PHYSNET_NOT_MAPPED``),
-    ``message`` is one sentence for people, ``details`` the facts behind it."""
-
-    code: str
-    message: str
-    segment_id: str = ""
-    details: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-
-
-@dataclass(frozen=True)
-class Complete:
-    """The driver binds ``segment_id`` and the binding is complete."""
-
-    segment_id: str
-    vif_type: str
-    vif_details: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-
-
-@dataclass(frozen=True)
-class Continue:
-    """The driver binds ``segment_id`` at this level; the next level binds one of
-    ``next_segments`` or of the segments allocated for ``dynamic_segments``."""
-
-    segment_id: str
-    next_segments: tuple[context.Segment, ...] = ()
-    dynamic_segments: tuple[context.SegmentSpec, ...] = ()
-
-
-@dataclass(frozen=True)
-class Decline:
-    """The driver cannot bind; the manager tries the next driver."""
-
-    reasons: tuple[DeclineReason, ...]
-
-
-Proposal = Complete | Continue | Decline
-
-
-@dataclass(frozen=True)
-class DriverDescription:
-    """What a driver binds, as ``DescribeDriver`` reports it."""
-
-    name: str
-    supported_vnic_types: tuple[str, ...] = (portbindings.VNIC_NORMAL,)
-    supported_network_types: tuple[str, ...] = ()
-    agent_type: str = ""
-    connectivity: str = portbindings.CONNECTIVITY_L2
-    vif_types: tuple[str, ...] = ()
+from ml2_contract import values
 
 
 class MechanismDriver(abc.ABC):
     """A mechanism driver: decides, without side effects, whether it can bind a port level."""
 
     @abc.abstractmethod
-    def describe(self) -> DriverDescription:
+    def describe(self) -> values.DriverDescription:
         """Returns what the driver binds. Must not depend on any port or host."""
 
     @abc.abstractmethod
-    def propose_binding(self, ctx: context.BindingContext) -> Proposal:
+    def propose_binding(self, ctx: values.BindingContext) -> values.Proposal:
         """Returns a Complete, Continue or Decline for ``ctx``.
 
         Must not change anything outside the returned value, must not remember anything between

@@ -24,8 +24,9 @@ from ml2.v1 import mechanism_driver_service_pb2 as pb
 from ml2.v1 import mechanism_driver_service_pb2_grpc as pb_grpc
 from prometheus_client import Counter
 
-from services.mechmgr.drivers import base, codec, context
-from services.rpc import config, errors, keepalive, logs, server
+from ml2_contract import convert, values
+from services.mechmgr.drivers import base
+from services.rpc import config, errors, keepalive, logs, server, structs
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class DriverServicer(pb_grpc.MechanismDriverServiceServicer):
     def __init__(self, driver: base.MechanismDriver) -> None:
         self._driver = driver
         self._description = driver.describe()
-        self._described = codec.description_to_proto(self._description)
+        self._described = convert.description_to_proto(self._description)
 
     def DescribeDriver(
         self, request: pb.DescribeDriverRequest, context: grpc.ServicerContext
@@ -59,10 +60,10 @@ class DriverServicer(pb_grpc.MechanismDriverServiceServicer):
         ctx = _context(request)
         proposal = self._driver.propose_binding(ctx)
         _count(self._description.name, proposal)
-        return codec.proposal_to_proto(proposal)
+        return convert.proposal_to_proto(proposal)
 
 
-def _context(request: pb.ProposeBindingRequest) -> context.BindingContext:
+def _context(request: pb.ProposeBindingRequest) -> values.BindingContext:
     if not request.host:
         raise errors.InvalidArgument("host", "is required")
     if request.level < 0:
@@ -75,19 +76,18 @@ def _context(request: pb.ProposeBindingRequest) -> context.BindingContext:
                 f"segments_to_bind[{i}]", "id and network_type are required"
             )
     try:
-        return codec.context_from_proto(request)
+        return convert.context_from_proto(request)
+    except convert.StructError as exc:
+        raise structs.invalid(exc) from None
     except ValueError as exc:
         raise errors.InvalidArgument("vnic_type", str(exc)) from None
 
 
-def _count(driver: str, proposal: base.Proposal) -> None:
-    if isinstance(proposal, base.Complete):
-        PROPOSALS.labels(driver, "complete", "").inc()
-    elif isinstance(proposal, base.Continue):
-        PROPOSALS.labels(driver, "continue", "").inc()
-    else:
-        reason = proposal.reasons[0].code if proposal.reasons else ""
-        PROPOSALS.labels(driver, "decline", reason).inc()
+def _count(driver: str, proposal: values.Proposal) -> None:
+    reason = ""
+    if isinstance(proposal, values.Decline) and proposal.reasons:
+        reason = proposal.reasons[0].code
+    PROPOSALS.labels(driver, values.outcome_of(proposal), reason).inc()
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import json
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from ml2_contract import values, vocabulary
 from services.portapi import resources as r
 from services.portapi.db import codec, models
 
@@ -56,9 +57,9 @@ _WRITE_INPUTS = (
         host_id=bindparam("w_host_id"),
         vnic_type=bindparam("w_vnic_type"),
         profile=bindparam("w_profile"),
-        vif_type=r.VIF_TYPE_UNBOUND,
+        vif_type=vocabulary.VIF_TYPE_UNBOUND,
         vif_details="{}",
-        state=r.UNBOUND,
+        state=vocabulary.UNBOUND,
         trace="[]",
         failure_message="",
         generation=B.c.generation + 1,
@@ -68,7 +69,9 @@ _WRITE_INPUTS = (
 _DELETE_LEVELS = delete(L).where(L.c.port_id == bindparam("port_id"))
 
 
-def commit_result(session: Session, port_id: str, generation: int, result: r.BindingResult) -> bool:
+def commit_result(
+    session: Session, port_id: str, generation: int, result: values.BindingResult
+) -> bool:
     """Stores ``result`` if the binding is still at ``generation`` and not BOUND (compare-and-set
     on the row count), with its levels. Returns False, writing nothing, otherwise."""
     params = {
@@ -91,7 +94,7 @@ def commit_result(session: Session, port_id: str, generation: int, result: r.Bin
                     "level": level.level,
                     "driver": level.driver,
                     "segment_id": level.segment.id,
-                    "segment": codec.dumps(level.segment.to_dict()),
+                    "segment": codec.dumps(codec.segment_dict(level.segment)),
                 }
                 for level in result.levels
             ],
@@ -104,7 +107,7 @@ _COMMIT_RESULT = (
     .where(
         B.c.port_id == bindparam("c_port_id"),
         B.c.generation == bindparam("c_generation"),
-        B.c.state != r.BOUND,
+        B.c.state != vocabulary.BOUND,
     )
     .values(
         vif_type=bindparam("c_vif_type"),

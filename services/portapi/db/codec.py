@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from ml2_contract import values
 from services.portapi import resources as r
 
 
@@ -24,9 +25,37 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
-def segments(text: str) -> tuple[r.Segment, ...]:
+def segment_dict(seg: values.Segment) -> dict[str, Any]:
+    """Returns a segment as a JSON-ready dict, as it is stored."""
+    return {
+        "id": seg.id,
+        "network_id": seg.network_id,
+        "network_type": seg.network_type,
+        "physical_network": seg.physical_network,
+        "segmentation_id": seg.segmentation_id,
+        "mtu": seg.mtu,
+        "is_dynamic": seg.is_dynamic,
+        "segment_index": seg.segment_index,
+    }
+
+
+def segment(data: Mapping[str, Any]) -> values.Segment:
+    """Returns the segment stored by ``segment_dict``."""
+    return values.Segment(
+        id=str(data["id"]),
+        network_id=str(data.get("network_id", "")),
+        network_type=str(data.get("network_type", "")),
+        physical_network=str(data.get("physical_network", "")),
+        segmentation_id=int(data.get("segmentation_id", 0)),
+        mtu=int(data.get("mtu", 0)),
+        is_dynamic=bool(data.get("is_dynamic", False)),
+        segment_index=int(data.get("segment_index", 0)),
+    )
+
+
+def segments(text: str) -> tuple[values.Segment, ...]:
     """Returns the segments of a stored JSON list."""
-    return tuple(r.Segment.from_dict(item) for item in json.loads(text or "[]"))
+    return tuple(segment(item) for item in json.loads(text or "[]"))
 
 
 def network(row: Any) -> r.Network:
@@ -47,18 +76,18 @@ def network(row: Any) -> r.Network:
 def ports_with_levels(rows: Iterable[Any]) -> list[r.Port]:
     """Returns the ports of rows of ports joined with their binding and (outer) their levels,
     ordered by port then level."""
-    grouped: dict[str, tuple[Any, list[r.BindingLevel]]] = {}
+    grouped: dict[str, tuple[Any, list[values.BindingLevel]]] = {}
     for row in rows:
         entry = grouped.setdefault(row.id, (row, []))
         if row.level is not None:
-            segment = r.Segment.from_dict(json.loads(row.level_segment))
-            entry[1].append(r.BindingLevel(row.level, row.level_driver, segment))
+            level_segment = segment(json.loads(row.level_segment))
+            entry[1].append(values.BindingLevel(row.level, row.level_driver, level_segment))
     return [port(row, tuple(levels)) for row, levels in grouped.values()]
 
 
-def port(row: Any, levels: tuple[r.BindingLevel, ...]) -> r.Port:
+def port(row: Any, levels: tuple[values.BindingLevel, ...]) -> r.Port:
     """Returns the port of a row of a port joined with its binding."""
-    result = r.BindingResult(
+    result = values.BindingResult(
         state=row.state,
         vif_type=row.vif_type,
         vif_details=json.loads(row.vif_details),
@@ -83,7 +112,7 @@ def port(row: Any, levels: tuple[r.BindingLevel, ...]) -> r.Port:
     )
 
 
-def verdict_dict(verdict: r.Verdict) -> dict[str, Any]:
+def verdict_dict(verdict: values.Verdict) -> dict[str, Any]:
     """Returns a verdict as a JSON-ready dict."""
     return {
         "level": verdict.level,
@@ -103,16 +132,18 @@ def verdict_dict(verdict: r.Verdict) -> dict[str, Any]:
     }
 
 
-def verdict(data: Mapping[str, Any]) -> r.Verdict:
+def verdict(data: Mapping[str, Any]) -> values.Verdict:
     """Returns the verdict stored by ``verdict_dict``."""
-    return r.Verdict(
+    return values.Verdict(
         level=int(data["level"]),
         driver=str(data["driver"]),
         outcome=str(data["outcome"]),
         segment_id=str(data.get("segment_id", "")),
         duration=float(data.get("duration", 0.0)),
         reasons=tuple(
-            r.DeclineReason(x["code"], x["message"], x.get("segment_id", ""), x.get("details", {}))
+            values.DeclineReason(
+                x["code"], x["message"], x.get("segment_id", ""), x.get("details", {})
+            )
             for x in data.get("reasons", ())
         ),
     )

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
+from ml2_contract import values, vocabulary
 from services import sql
 from services.portapi import resources as r
 from services.portapi.db import codec, models
@@ -83,7 +84,7 @@ def insert_network(
 
 
 def store_segments(
-    session: Session, network_id: str, segments: Sequence[r.Segment], mtu: int
+    session: Session, network_id: str, segments: Sequence[values.Segment], mtu: int
 ) -> bool:
     """Caches the segments and MTU of a CREATING network and makes it ACTIVE. Returns False,
     writing nothing, if the network is no longer CREATING (finished or being deleted)."""
@@ -91,7 +92,9 @@ def store_segments(
         update(N)
         .where(N.c.id == network_id, N.c.status == r.NETWORK_CREATING)
         .values(
-            segments=codec.dumps([s.to_dict() for s in segments]), mtu=mtu, status=r.NETWORK_ACTIVE
+            segments=codec.dumps([codec.segment_dict(s) for s in segments]),
+            mtu=mtu,
+            status=r.NETWORK_ACTIVE,
         )
     )
     return bool(changed.rowcount == 1)  # type: ignore[attr-defined]
@@ -193,9 +196,9 @@ def insert_port(
             "host_id": spec.inputs.host_id,
             "vnic_type": spec.inputs.vnic_type,
             "profile": codec.dumps(dict(spec.inputs.profile)),
-            "vif_type": r.VIF_TYPE_UNBOUND,
+            "vif_type": vocabulary.VIF_TYPE_UNBOUND,
             "vif_details": "{}",
-            "state": r.UNBOUND,
+            "state": vocabulary.UNBOUND,
             "trace": "[]",
             "failure_message": "",
             "generation": 1,
@@ -282,7 +285,7 @@ def list_ports(
     return codec.ports_with_levels(session.execute(stmt))
 
 
-def lock_port(session: Session, port_id: str) -> tuple[r.Port, tuple[r.Segment, ...]] | None:
+def lock_port(session: Session, port_id: str) -> tuple[r.Port, tuple[values.Segment, ...]] | None:
     """Returns the port (binding levels NOT loaded) and its network's cached segments, locking
     the port and binding rows until the transaction ends; None if there is no such port.
 

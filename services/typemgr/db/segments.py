@@ -9,9 +9,9 @@ from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ml2_contract.values import Segment
 from services import sql
 from services.typemgr.db.models import NetworkSegment
-from services.typemgr.segments import Segment
 
 
 class SegmentExists(Exception):

@@ -22,9 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ml2_contract.values import SegmentSpec
 from services.rpc.errors import InvalidArgument
 from services.typemgr import segments
-from services.typemgr.segments import IdRange, SegmentSpec
+from services.typemgr.segments import IdRange
 
 
 class Allocation(enum.Enum):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from ml2_contract import vocabulary
+from ml2_contract.values import SegmentSpec
 from services.rpc.errors import InvalidArgument
-from services.typemgr import segments
 from services.typemgr.drivers import base
-from services.typemgr.segments import SegmentSpec
 
 
 class FlatTypeDriver(base.PhysicalTypeDriver):
@@ -15,7 +15,7 @@ class FlatTypeDriver(base.PhysicalTypeDriver):
     disables flat networks. Only provider networks can be flat: there is no tenant pool.
     """
 
-    network_type = segments.FLAT
+    network_type = vocabulary.TYPE_FLAT
     allocation = base.Allocation.PHYSNET
 
     def __init__(

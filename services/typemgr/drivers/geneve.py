@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ml2_contract import vocabulary
 from services.typemgr import segments
 from services.typemgr.drivers import base
 from services.typemgr.segments import IdRange
@@ -12,7 +13,7 @@ class GeneveTypeDriver(base.TunnelTypeDriver):
     options the dataplane adds (``TYPEMGR_GENEVE_MAX_HEADER_SIZE``, 30 by default; OVN needs at
     least 38)."""
 
-    network_type = segments.GENEVE
+    network_type = vocabulary.TYPE_GENEVE
     max_id = segments.MAX_GENEVE_VNI
     id_name = "Geneve VNI"
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from ml2_contract import vocabulary
+from ml2_contract.values import SegmentSpec
 from services.rpc.errors import InvalidArgument
 from services.typemgr import segments
 from services.typemgr.drivers import base
-from services.typemgr.segments import SegmentSpec
 
 
 class LocalTypeDriver(base.TypeDriver):
     """Local segments have neither a physical network nor a segmentation id, and no MTU of
     their own (0: the network takes the global physical network MTU)."""
 
-    network_type = segments.LOCAL
+    network_type = vocabulary.TYPE_LOCAL
     allocation = base.Allocation.NONE
 
     def validate(self, spec: SegmentSpec, field: str) -> None:

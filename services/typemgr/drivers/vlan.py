@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from ml2_contract import vocabulary
+from ml2_contract.values import SegmentSpec
 from services.rpc.errors import InvalidArgument
 from services.typemgr import segments
 from services.typemgr.drivers import base
-from services.typemgr.segments import IdRange, SegmentSpec
+from services.typemgr.segments import IdRange
 
 
 class VlanTypeDriver(base.PhysicalTypeDriver):
@@ -19,7 +21,7 @@ class VlanTypeDriver(base.PhysicalTypeDriver):
     API); a physical network without ranges has nothing to allocate.
     """
 
-    network_type = segments.VLAN
+    network_type = vocabulary.TYPE_VLAN
     allocation = base.Allocation.POOL
 
     def __init__(

@@ -134,8 +134,8 @@ def test_provider_options_without_a_type_are_refused() -> None:
 
 
 def test_vnic_types_are_spelled_as_in_neutron() -> None:
-    assert "normal" in ports.VNIC_TYPES and "direct-physical" in ports.VNIC_TYPES
-    assert ports.vnic_type_value("direct-physical") == binding_pb2.VNIC_TYPE_DIRECT_PHYSICAL
+    request = ports.bind_request("p1", "compute-1", "direct-physical")
+    assert request.port.binding.vnic_type == binding_pb2.VNIC_TYPE_DIRECT_PHYSICAL
 
 
 def test_bind_request_sets_host_and_names_only_the_given_fields_in_the_mask() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from services.mechmgr.drivers import base, context
+from ml2_contract import values
 
-Answer = base.Proposal | Callable[[context.BindingContext], base.Proposal]
+Answer = values.Proposal | Callable[[values.BindingContext], values.Proposal]
 
 
 class FakeDriver:
@@ -16,35 +16,35 @@ class FakeDriver:
     def __init__(self, name: str, answer: Answer) -> None:
         self.name = name
         self.answer = answer
-        self.calls: list[context.BindingContext] = []
+        self.calls: list[values.BindingContext] = []
 
-    def propose(self, ctx: context.BindingContext) -> base.Proposal:
+    def propose(self, ctx: values.BindingContext) -> values.Proposal:
         self.calls.append(ctx)
         return self.answer(ctx) if callable(self.answer) else self.answer
 
 
-def decline(code: str = "NO_AGENT", message: str = "no agent") -> base.Decline:
-    return base.Decline((base.DeclineReason(code, message),))
+def decline(code: str = "NO_AGENT", message: str = "no agent") -> values.Decline:
+    return values.Decline((values.DeclineReason(code, message),))
 
 
-def complete_first(vif_type: str = "ovs") -> Callable[[context.BindingContext], base.Proposal]:
+def complete_first(vif_type: str = "ovs") -> Callable[[values.BindingContext], values.Proposal]:
     """Completes on the first offered segment."""
-    return lambda ctx: base.Complete(ctx.segments_to_bind[0].id, vif_type, {"port_filter": True})
+    return lambda ctx: values.Complete(ctx.segments_to_bind[0].id, vif_type, {"port_filter": True})
 
 
 class Allocator:
     """Allocates dynamic segments with increasing VLAN ids, remembering every request."""
 
     def __init__(self, fail: Exception | None = None) -> None:
-        self.requests: list[tuple[str, context.SegmentSpec]] = []
+        self.requests: list[tuple[str, values.SegmentSpec]] = []
         self.fail = fail
 
-    def __call__(self, network_id: str, spec: context.SegmentSpec) -> context.Segment:
+    def __call__(self, network_id: str, spec: values.SegmentSpec) -> values.Segment:
         self.requests.append((network_id, spec))
         if self.fail is not None:
             raise self.fail
         n = len(self.requests)
-        return context.Segment(
+        return values.Segment(
             f"dyn-{n}",
             spec.network_type,
             spec.physical_network,

@@ -4,27 +4,27 @@ import datetime as dt
 
 import pytest
 
-from services.mechmgr.drivers import base, context, reasons
+from ml2_contract import values, vocabulary
 from services.mechmgr.drivers.linuxbridge import driver as lb
 from services.mechmgr.drivers.openvswitch import driver as ovs
 
-VLAN = context.Segment("seg-vlan", "vlan", "physnet1", 101)
-FLAT2 = context.Segment("seg-flat", "flat", "physnet2")
-VXLAN = context.Segment("seg-vxlan", "vxlan", segmentation_id=1001)
-GRE = context.Segment("seg-gre", "gre", segmentation_id=5)
-LOCAL = context.Segment("seg-local", "local")
+VLAN = values.Segment("seg-vlan", "vlan", "physnet1", 101)
+FLAT2 = values.Segment("seg-flat", "flat", "physnet2")
+VXLAN = values.Segment("seg-vxlan", "vxlan", segmentation_id=1001)
+GRE = values.Segment("seg-gre", "gre", segmentation_id=5)
+LOCAL = values.Segment("seg-local", "local")
 BEAT = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 
 
-def agent(agent_type="openvswitch", **kw) -> context.Agent:
-    caps = kw.pop("caps", context.HostCapabilities(bridge_mappings={"physnet1": "br-eth1"}))
-    return context.Agent(
+def agent(agent_type="openvswitch", **kw) -> values.Agent:
+    caps = kw.pop("caps", values.HostCapabilities(bridge_mappings={"physnet1": "br-eth1"}))
+    return values.Agent(
         kw.pop("id", "agent-1"), agent_type, "compute-1", capabilities=caps, heartbeat_at=BEAT, **kw
     )
 
 
-def ctx(*segments, agents=(), vnic="normal", network_id="net-1") -> context.BindingContext:
-    return context.BindingContext(
+def ctx(*segments, agents=(), vnic="normal", network_id="net-1") -> values.BindingContext:
+    return values.BindingContext(
         port_id="3f2a9c4e-1111-2222-3333-444455556666",
         network_id=network_id,
         host="compute-1",
@@ -36,8 +36,8 @@ def ctx(*segments, agents=(), vnic="normal", network_id="net-1") -> context.Bind
     )
 
 
-def only_reason(proposal: base.Proposal) -> base.DeclineReason:
-    assert isinstance(proposal, base.Decline)
+def only_reason(proposal: values.Proposal) -> values.DeclineReason:
+    assert isinstance(proposal, values.Decline)
     (reason,) = proposal.reasons
     return reason
 
@@ -45,7 +45,7 @@ def only_reason(proposal: base.Proposal) -> base.DeclineReason:
 def test_ovs_binds_a_mapped_vlan_with_neutron_vif_details_as_typed_values():
     proposal = ovs.OpenvswitchDriver().propose_binding(ctx(VLAN, agents=[agent()]))
 
-    assert proposal == base.Complete(
+    assert proposal == values.Complete(
         VLAN.id,
         "ovs",
         {
@@ -59,7 +59,7 @@ def test_ovs_binds_a_mapped_vlan_with_neutron_vif_details_as_typed_values():
 
 
 def test_ovs_vif_details_follow_the_agent_capabilities():
-    caps = context.HostCapabilities(
+    caps = values.HostCapabilities(
         bridge_mappings={"physnet1": "br-eth1"},
         integration_bridge="br-int2",
         datapath_type="netdev",
@@ -69,7 +69,7 @@ def test_ovs_vif_details_follow_the_agent_capabilities():
 
     proposal = ovs.OpenvswitchDriver().propose_binding(ctx(VLAN, agents=[agent(caps=caps)]))
 
-    assert isinstance(proposal, base.Complete)
+    assert isinstance(proposal, values.Complete)
     assert proposal.vif_type == "ovs"
     assert proposal.vif_details["bridge_name"] == "br-int2"
     assert proposal.vif_details["datapath_type"] == "netdev"
@@ -81,7 +81,7 @@ def test_ovs_vif_details_follow_the_agent_capabilities():
     ("iface", "mode"), [("dpdkvhostuserclient", "server"), ("dpdkvhostuser", "client")]
 )
 def test_ovs_binds_vhostuser_on_a_netdev_datapath_with_vhostuser_ports(iface, mode):
-    caps = context.HostCapabilities(
+    caps = values.HostCapabilities(
         bridge_mappings={"physnet1": "br-eth1"},
         datapath_type="netdev",
         iface_types=(iface,),
@@ -91,7 +91,7 @@ def test_ovs_binds_vhostuser_on_a_netdev_datapath_with_vhostuser_ports(iface, mo
 
     proposal = ovs.OpenvswitchDriver().propose_binding(ctx(VLAN, agents=[agent(caps=caps)]))
 
-    assert isinstance(proposal, base.Complete)
+    assert isinstance(proposal, values.Complete)
     assert proposal.vif_type == "vhostuser"
     assert proposal.vif_details["vhostuser_socket"] == "/run/vhost/vhu3f2a9c4e-11"
     assert proposal.vif_details["vhostuser_mode"] == mode
@@ -101,14 +101,14 @@ def test_ovs_binds_vhostuser_on_a_netdev_datapath_with_vhostuser_ports(iface, mo
 
 def test_linuxbridge_binds_on_the_network_bridge_named_like_nova_names_it():
     lb_agent = agent(
-        "linuxbridge", caps=context.HostCapabilities(interface_mappings={"physnet1": "eth1"})
+        "linuxbridge", caps=values.HostCapabilities(interface_mappings={"physnet1": "eth1"})
     )
 
     proposal = lb.LinuxbridgeDriver().propose_binding(
         ctx(VLAN, agents=[lb_agent], network_id="0d6e4a3c-6a2b-4b43-9f44-0123456789ab")
     )
 
-    assert proposal == base.Complete(
+    assert proposal == values.Complete(
         VLAN.id,
         "bridge",
         {"bridge_name": "brq0d6e4a3c-6a", "port_filter": False, "connectivity": "l2"},
@@ -117,14 +117,14 @@ def test_linuxbridge_binds_on_the_network_bridge_named_like_nova_names_it():
 
 
 def test_linuxbridge_maps_physical_networks_through_interfaces_and_bridges():
-    caps = context.HostCapabilities(
+    caps = values.HostCapabilities(
         interface_mappings={"physnet1": "eth1"}, bridge_mappings={"physnet2": "br2"}
     )
     lb_agent = agent("linuxbridge", caps=caps)
 
     proposal = lb.LinuxbridgeDriver().propose_binding(ctx(FLAT2, agents=[lb_agent]))
 
-    assert isinstance(proposal, base.Complete)
+    assert isinstance(proposal, values.Complete)
     assert proposal.segment_id == FLAT2.id
 
 
@@ -133,14 +133,14 @@ def test_declines_vnic_types_it_does_not_bind():
         ovs.OpenvswitchDriver().propose_binding(ctx(agents=[agent()], vnic="direct"))
     )
 
-    assert reason.code == reasons.VNIC_TYPE_UNSUPPORTED
+    assert reason.code == vocabulary.VNIC_TYPE_UNSUPPORTED
     assert "direct" in reason.message
 
 
 def test_declines_with_no_agent_when_only_agents_of_other_types_run_on_the_host():
     reason = only_reason(lb.LinuxbridgeDriver().propose_binding(ctx(agents=[agent("openvswitch")])))
 
-    assert reason.code == reasons.NO_AGENT
+    assert reason.code == vocabulary.NO_AGENT
     assert reason.message == "no linuxbridge agent on host compute-1"
     assert reason.details == {"host": "compute-1", "agent_type": "linuxbridge"}
 
@@ -150,7 +150,7 @@ def test_declines_a_dead_agent_naming_it_its_last_heartbeat_and_the_down_time():
         ovs.OpenvswitchDriver().propose_binding(ctx(agents=[agent(id="agent-7", alive=False)]))
     )
 
-    assert reason.code == reasons.AGENT_DEAD
+    assert reason.code == vocabulary.AGENT_DEAD
     assert "agent-7" in reason.message
     assert "2026-01-02T03:04:05.000Z" in reason.message
     assert "75s" in reason.message
@@ -164,18 +164,18 @@ def test_declines_an_administratively_down_agent():
         ovs.OpenvswitchDriver().propose_binding(ctx(agents=[agent(admin_state_up=False)]))
     )
 
-    assert reason.code == reasons.AGENT_ADMIN_DOWN
+    assert reason.code == vocabulary.AGENT_ADMIN_DOWN
     assert reason.details["agent_id"] == "agent-1"
 
 
 def test_declines_a_network_type_the_agent_does_not_carry():
-    caps = context.HostCapabilities(tunnel_types=("vxlan",), local_ip="192.0.2.1")
+    caps = values.HostCapabilities(tunnel_types=("vxlan",), local_ip="192.0.2.1")
 
     reason = only_reason(
         ovs.OpenvswitchDriver().propose_binding(ctx(GRE, agents=[agent(caps=caps)]))
     )
 
-    assert reason.code == reasons.NETWORK_TYPE_UNSUPPORTED
+    assert reason.code == vocabulary.NETWORK_TYPE_UNSUPPORTED
     assert reason.segment_id == GRE.id
     assert reason.details["allowed_network_types"] == "flat,local,vlan,vxlan"
 
@@ -183,7 +183,7 @@ def test_declines_a_network_type_the_agent_does_not_carry():
 def test_declines_an_unmapped_physical_network_naming_it_and_the_agent_mappings():
     reason = only_reason(ovs.OpenvswitchDriver().propose_binding(ctx(FLAT2, agents=[agent()])))
 
-    assert reason.code == reasons.PHYSNET_NOT_MAPPED
+    assert reason.code == vocabulary.PHYSNET_NOT_MAPPED
     assert "physnet2" in reason.message
     assert "physnet1:br-eth1" in reason.message
     assert reason.details["mappings"] == "physnet1:br-eth1"
@@ -191,30 +191,30 @@ def test_declines_an_unmapped_physical_network_naming_it_and_the_agent_mappings(
 
 
 def test_binds_a_tunnel_type_the_agent_carries_and_local_segments_without_mappings():
-    caps = context.HostCapabilities(tunnel_types=("vxlan",), local_ip="192.0.2.1")
+    caps = values.HostCapabilities(tunnel_types=("vxlan",), local_ip="192.0.2.1")
     driver = ovs.OpenvswitchDriver()
 
     vxlan = driver.propose_binding(ctx(VXLAN, agents=[agent(caps=caps)]))
     local = driver.propose_binding(ctx(LOCAL, agents=[agent(caps=caps)]))
 
-    assert isinstance(vxlan, base.Complete) and vxlan.segment_id == VXLAN.id
-    assert isinstance(local, base.Complete) and local.segment_id == LOCAL.id
+    assert isinstance(vxlan, values.Complete) and vxlan.segment_id == VXLAN.id
+    assert isinstance(local, values.Complete) and local.segment_id == LOCAL.id
 
 
 def test_binds_the_first_reachable_segment_in_the_offered_order():
     proposal = ovs.OpenvswitchDriver().propose_binding(ctx(FLAT2, GRE, VLAN, agents=[agent()]))
 
-    assert isinstance(proposal, base.Complete)
+    assert isinstance(proposal, values.Complete)
     assert proposal.segment_id == VLAN.id
 
 
 def test_gives_every_reason_when_no_segment_is_reachable():
     proposal = ovs.OpenvswitchDriver().propose_binding(ctx(FLAT2, GRE, agents=[agent()]))
 
-    assert isinstance(proposal, base.Decline)
+    assert isinstance(proposal, values.Decline)
     assert [(r.code, r.segment_id) for r in proposal.reasons] == [
-        (reasons.PHYSNET_NOT_MAPPED, FLAT2.id),
-        (reasons.NETWORK_TYPE_UNSUPPORTED, GRE.id),
+        (vocabulary.PHYSNET_NOT_MAPPED, FLAT2.id),
+        (vocabulary.NETWORK_TYPE_UNSUPPORTED, GRE.id),
     ]
 
 
@@ -231,13 +231,13 @@ def test_describe_names_the_agent_type_vnic_types_and_vif_types():
 def test_linuxbridge_declares_and_carries_only_the_types_its_agent_has():
     driver = lb.LinuxbridgeDriver()
     assert driver.describe().supported_network_types == ("flat", "local", "vlan", "vxlan")
-    caps = context.HostCapabilities(
+    caps = values.HostCapabilities(
         interface_mappings={"physnet1": "eth1"},
         tunnel_types=("vxlan", "gre", "geneve"),
         local_ip="192.0.2.1",
     )
     lb_agent = agent("linuxbridge", caps=caps)
     reason = only_reason(driver.propose_binding(ctx(GRE, agents=[lb_agent])))
-    assert reason.code == reasons.NETWORK_TYPE_UNSUPPORTED
+    assert reason.code == vocabulary.NETWORK_TYPE_UNSUPPORTED
     assert reason.details["allowed_network_types"] == "flat,local,vlan,vxlan"
-    assert isinstance(driver.propose_binding(ctx(VXLAN, agents=[lb_agent])), base.Complete)
+    assert isinstance(driver.propose_binding(ctx(VXLAN, agents=[lb_agent])), values.Complete)

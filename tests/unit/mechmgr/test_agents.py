@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from ml2_contract import values
 from services import sql
 from services.mechmgr import agents, errors
 from services.mechmgr.db import models
-from services.mechmgr.drivers import context
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0)
 
@@ -42,7 +42,7 @@ def registry(database_url: str, clock: Clock) -> Iterator[agents.AgentRegistry]:
 
 def reg(host="compute-1", agent_type="openvswitch", **caps) -> agents.AgentRegistration:
     return agents.AgentRegistration(
-        agent_type, host, context.HostCapabilities(**caps), binary="ml2-agent"
+        agent_type, host, values.HostCapabilities(**caps), binary="ml2-agent"
     )
 
 

@@ -10,21 +10,22 @@ import grpc
 import pytest
 from ml2.v1 import mechanism_driver_service_pb2_grpc as pb_grpc
 
+from ml2_contract import values, vocabulary
 from services.mechmgr import driver_client
-from services.mechmgr.drivers import base, context, reasons, serve
+from services.mechmgr.drivers import base, serve
 from services.mechmgr.drivers.noop import driver as noop
 from services.rpc import server
 
-CTX = context.BindingContext(
-    "port-1", "net-1", "compute-1", 0, (context.Segment("s1", "vlan", "physnet1", 101),)
+CTX = values.BindingContext(
+    "port-1", "net-1", "compute-1", 0, (values.Segment("s1", "vlan", "physnet1", 101),)
 )
 
 
 class Broken(base.MechanismDriver):
-    def describe(self) -> base.DriverDescription:
-        return base.DriverDescription("broken")
+    def describe(self) -> values.DriverDescription:
+        return values.DriverDescription("broken")
 
-    def propose_binding(self, ctx: context.BindingContext) -> base.Proposal:
+    def propose_binding(self, ctx: values.BindingContext) -> values.Proposal:
         raise RuntimeError("broken driver")
 
 
@@ -61,8 +62,8 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def only_reason(proposal: base.Proposal) -> base.DeclineReason:
-    assert isinstance(proposal, base.Decline)
+def only_reason(proposal: values.Proposal) -> values.DeclineReason:
+    assert isinstance(proposal, values.Decline)
     (reason,) = proposal.reasons
     return reason
 
@@ -70,7 +71,7 @@ def only_reason(proposal: base.Proposal) -> base.DeclineReason:
 def test_a_driver_answer_comes_back_as_its_proposal(start_driver):
     client = start_driver(noop.NoopDriver())
 
-    assert client.propose(CTX) == base.Complete("s1", "other", {"connectivity": "l2"})
+    assert client.propose(CTX) == values.Complete("s1", "other", {"connectivity": "l2"})
 
 
 def test_a_driver_slower_than_the_deadline_declines_as_unavailable_without_waiting_for_it(
@@ -83,7 +84,7 @@ def test_a_driver_slower_than_the_deadline_declines_as_unavailable_without_waiti
     reason = only_reason(client.propose(CTX))
 
     assert time.monotonic() - started < 2.0
-    assert reason.code == reasons.DRIVER_UNAVAILABLE
+    assert reason.code == vocabulary.DRIVER_UNAVAILABLE
     assert "no answer within 0.2s" in reason.message
     assert reason.details["grpc_code"] == "DEADLINE_EXCEEDED"
 
@@ -97,14 +98,14 @@ def test_an_unreachable_driver_declines_as_unavailable():
         reason = only_reason(client.propose(CTX))
 
     assert time.monotonic() - started < 4.0
-    assert reason.code == reasons.DRIVER_UNAVAILABLE
+    assert reason.code == vocabulary.DRIVER_UNAVAILABLE
     assert address in reason.message
 
 
 def test_a_driver_that_fails_declines_with_driver_error(start_driver):
     reason = only_reason(start_driver(Broken()).propose(CTX))
 
-    assert reason.code == reasons.DRIVER_ERROR
+    assert reason.code == vocabulary.DRIVER_ERROR
     assert "INTERNAL" in reason.message
 
 
@@ -113,7 +114,7 @@ def test_a_driver_is_not_asked_once_the_callers_deadline_has_passed(start_driver
         start_driver(noop.NoopDriver()).propose(CTX, deadline=time.monotonic() - 1)
     )
 
-    assert reason.code == reasons.DRIVER_UNAVAILABLE
+    assert reason.code == vocabulary.DRIVER_UNAVAILABLE
     assert "deadline has passed" in reason.message
 
 
@@ -149,11 +150,11 @@ class Hostile(base.MechanismDriver):
     def __init__(self, vif_details: dict) -> None:
         self.vif_details = vif_details
 
-    def describe(self) -> base.DriverDescription:
-        return base.DriverDescription("hostile")
+    def describe(self) -> values.DriverDescription:
+        return values.DriverDescription("hostile")
 
-    def propose_binding(self, ctx: context.BindingContext) -> base.Proposal:
-        return base.Complete("s1", "ovs", self.vif_details)
+    def propose_binding(self, ctx: values.BindingContext) -> values.Proposal:
+        return values.Complete("s1", "ovs", self.vif_details)
 
 
 def deep(levels: int) -> dict:
@@ -177,5 +178,5 @@ def test_a_driver_answering_vif_details_json_cannot_carry_declines_with_driver_e
 ):
     reason = only_reason(start_driver(Hostile(vif_details)).propose(CTX))
 
-    assert reason.code == reasons.DRIVER_ERROR
+    assert reason.code == vocabulary.DRIVER_ERROR
     assert "answered a malformed proposal" in reason.message and problem in reason.message

@@ -2,16 +2,16 @@ from __future__ import annotations
 
 import pytest
 
-from services.mechmgr.drivers import base, context, reasons
+from ml2_contract import values, vocabulary
 from services.mechmgr.drivers.noop import driver as noop
 from services.rpc.config import ConfigError
 
-VLAN = context.Segment("seg-vlan", "vlan", "physnet1", 101)
-VXLAN = context.Segment("seg-vxlan", "vxlan", segmentation_id=1001)
+VLAN = values.Segment("seg-vlan", "vlan", "physnet1", 101)
+VXLAN = values.Segment("seg-vxlan", "vxlan", segmentation_id=1001)
 
 
-def ctx(*segments, host="compute-1", vnic="normal") -> context.BindingContext:
-    return context.BindingContext("port-1", "net-1", host, 0, segments or (VLAN,), vnic_type=vnic)
+def ctx(*segments, host="compute-1", vnic="normal") -> values.BindingContext:
+    return values.BindingContext("port-1", "net-1", host, 0, segments or (VLAN,), vnic_type=vnic)
 
 
 def test_bind_mode_completes_on_the_first_segment_with_the_configured_vif_type():
@@ -19,7 +19,7 @@ def test_bind_mode_completes_on_the_first_segment_with_the_configured_vif_type()
 
     proposal = driver.propose_binding(ctx(VXLAN, VLAN))
 
-    assert proposal == base.Complete(VXLAN.id, "tap", {"connectivity": "l2"})
+    assert proposal == values.Complete(VXLAN.id, "tap", {"connectivity": "l2"})
 
 
 def test_bind_mode_skips_segments_of_types_it_does_not_bind():
@@ -27,7 +27,7 @@ def test_bind_mode_skips_segments_of_types_it_does_not_bind():
 
     proposal = driver.propose_binding(ctx(VXLAN, VLAN))
 
-    assert isinstance(proposal, base.Complete)
+    assert isinstance(proposal, values.Complete)
     assert proposal.segment_id == VLAN.id
 
 
@@ -38,8 +38,8 @@ def test_fabric_mode_continues_with_a_dynamic_vlan_on_its_physical_network():
 
     proposal = driver.propose_binding(ctx(VLAN, VXLAN))
 
-    assert proposal == base.Continue(
-        VXLAN.id, dynamic_segments=(context.SegmentSpec("vlan", "physnet3"),)
+    assert proposal == values.Continue(
+        VXLAN.id, dynamic_segments=(values.SegmentSpec("vlan", "physnet3"),)
     )
 
 
@@ -48,8 +48,8 @@ def test_fabric_mode_declines_vlan_segments_so_it_does_not_bind_its_own_dynamic_
 
     proposal = driver.propose_binding(ctx(VLAN))
 
-    assert isinstance(proposal, base.Decline)
-    assert proposal.reasons[0].code == reasons.NETWORK_TYPE_UNSUPPORTED
+    assert isinstance(proposal, values.Decline)
+    assert proposal.reasons[0].code == vocabulary.NETWORK_TYPE_UNSUPPORTED
 
 
 def test_declines_hosts_and_vnic_types_it_is_not_configured_for():
@@ -58,10 +58,10 @@ def test_declines_hosts_and_vnic_types_it_is_not_configured_for():
     other_host = driver.propose_binding(ctx(host="compute-c"))
     direct = driver.propose_binding(ctx(host="compute-a", vnic="direct"))
 
-    assert isinstance(other_host, base.Decline)
-    assert other_host.reasons[0].code == reasons.HOST_NOT_SERVED
-    assert isinstance(direct, base.Decline)
-    assert direct.reasons[0].code == reasons.VNIC_TYPE_UNSUPPORTED
+    assert isinstance(other_host, values.Decline)
+    assert other_host.reasons[0].code == vocabulary.HOST_NOT_SERVED
+    assert isinstance(direct, values.Decline)
+    assert direct.reasons[0].code == vocabulary.VNIC_TYPE_UNSUPPORTED
 
 
 def test_describe_reports_the_configured_name_and_types():

@@ -2,16 +2,16 @@ from __future__ import annotations
 
 import pytest
 
+from ml2_contract import values, vocabulary
 from services.mechmgr import resolver
-from services.mechmgr.drivers import base, context, reasons
 from tests.unit.mechmgr import fakes
 from tests.unit.mechmgr.fakes import FakeDriver
 
-VXLAN = context.Segment("seg-vxlan", "vxlan", segmentation_id=1001, network_id="net-1")
-VLAN = context.Segment("seg-vlan", "vlan", "physnet1", 101, network_id="net-1")
+VXLAN = values.Segment("seg-vxlan", "vxlan", segmentation_id=1001, network_id="net-1")
+VLAN = values.Segment("seg-vlan", "vlan", "physnet1", 101, network_id="net-1")
 
 
-def request(*segments: context.Segment, host: str = "compute-1") -> resolver.BindingRequest:
+def request(*segments: values.Segment, host: str = "compute-1") -> resolver.BindingRequest:
     return resolver.BindingRequest(
         port_id="port-1", network_id="net-1", host=host, segments=segments or (VLAN,)
     )
@@ -33,10 +33,10 @@ def test_first_driver_that_completes_binds_and_later_drivers_are_not_asked():
     assert result.bound
     assert result.vif_type == "bridge"
     assert result.vif_details == {"port_filter": True}
-    assert result.levels == (context.BindingLevel(0, "linuxbridge", VLAN),)
+    assert result.levels == (values.BindingLevel(0, "linuxbridge", VLAN),)
     assert [(v.driver, v.outcome) for v in result.trace] == [
-        ("openvswitch", "decline"),
-        ("linuxbridge", "complete"),
+        ("openvswitch", "DECLINE"),
+        ("linuxbridge", "COMPLETE"),
     ]
     assert third.calls == []
     assert result.failure_message == ""
@@ -52,7 +52,7 @@ def test_every_verdict_carries_the_time_the_driver_took():
 
 def test_driver_is_given_the_port_context_of_the_level():
     driver = FakeDriver("a", fakes.complete_first())
-    agent = context.Agent("agent-1", "openvswitch", "compute-1")
+    agent = values.Agent("agent-1", "openvswitch", "compute-1")
     req = resolver.BindingRequest(
         port_id="port-1",
         network_id="net-1",
@@ -80,7 +80,7 @@ def test_continue_allocates_the_dynamic_segment_and_the_next_level_binds_it():
     fabric = FakeDriver(
         "fabric",
         lambda ctx: (
-            base.Continue(VXLAN.id, dynamic_segments=(context.SegmentSpec("vlan", "physnet1"),))
+            values.Continue(VXLAN.id, dynamic_segments=(values.SegmentSpec("vlan", "physnet1"),))
             if ctx.level == 0
             else fakes.decline("NETWORK_TYPE_UNSUPPORTED")
         ),
@@ -94,29 +94,29 @@ def test_continue_allocates_the_dynamic_segment_and_the_next_level_binds_it():
     result = resolve(request(VXLAN), [fabric, ovs], allocate)
 
     assert result.bound
-    assert allocate.requests == [("net-1", context.SegmentSpec("vlan", "physnet1"))]
-    dynamic = context.Segment("dyn-1", "vlan", "physnet1", 101, "net-1", is_dynamic=True)
+    assert allocate.requests == [("net-1", values.SegmentSpec("vlan", "physnet1"))]
+    dynamic = values.Segment("dyn-1", "vlan", "physnet1", 101, "net-1", is_dynamic=True)
     assert result.levels == (
-        context.BindingLevel(0, "fabric", VXLAN),
-        context.BindingLevel(1, "openvswitch", dynamic),
+        values.BindingLevel(0, "fabric", VXLAN),
+        values.BindingLevel(1, "openvswitch", dynamic),
     )
     level1 = ovs.calls[-1]
     assert level1.level == 1
     assert level1.segments_to_bind == (dynamic,)
-    assert level1.bound_levels == (context.BindingLevel(0, "fabric", VXLAN),)
+    assert level1.bound_levels == (values.BindingLevel(0, "fabric", VXLAN),)
     assert [(v.level, v.driver, v.outcome) for v in result.trace] == [
-        (0, "fabric", "continue"),
-        (1, "fabric", "decline"),
-        (1, "openvswitch", "complete"),
+        (0, "fabric", "CONTINUE"),
+        (1, "fabric", "DECLINE"),
+        (1, "openvswitch", "COMPLETE"),
     ]
 
 
 def test_continue_with_existing_next_segments_offers_them_in_order_before_dynamic_ones():
-    other = context.Segment("seg-2", "vlan", "physnet2", 7)
+    other = values.Segment("seg-2", "vlan", "physnet2", 7)
     fabric = FakeDriver(
         "fabric",
         lambda ctx: (
-            base.Continue(VXLAN.id, (other,), (context.SegmentSpec("vlan", "physnet1"),))
+            values.Continue(VXLAN.id, (other,), (values.SegmentSpec("vlan", "physnet1"),))
             if ctx.level == 0
             else fakes.decline()
         ),
@@ -128,13 +128,13 @@ def test_continue_with_existing_next_segments_offers_them_in_order_before_dynami
     result = resolve(request(VXLAN), [fabric, leaf])
 
     assert [s.id for s in leaf.calls[-1].segments_to_bind] == ["seg-2", "dyn-1"]
-    assert result.levels[-1] == context.BindingLevel(1, "leaf", other)
+    assert result.levels[-1] == values.BindingLevel(1, "leaf", other)
 
 
 def test_when_a_deeper_level_fails_that_level_is_undone_and_the_next_driver_is_asked():
     fabric = FakeDriver(
         "fabric",
-        lambda ctx: base.Continue(VXLAN.id, (VLAN,)) if ctx.level == 0 else fakes.decline(),
+        lambda ctx: values.Continue(VXLAN.id, (VLAN,)) if ctx.level == 0 else fakes.decline(),
     )
     leaf = FakeDriver("leaf", fakes.decline("PHYSNET_NOT_MAPPED", "physnet1 not mapped"))
     fallback = FakeDriver(
@@ -146,19 +146,21 @@ def test_when_a_deeper_level_fails_that_level_is_undone_and_the_next_driver_is_a
 
     assert result.bound
     assert result.vif_type == "other"
-    assert result.levels == (context.BindingLevel(0, "fallback", VXLAN),)
+    assert result.levels == (values.BindingLevel(0, "fallback", VXLAN),)
     assert [(v.level, v.driver, v.outcome) for v in result.trace] == [
-        (0, "fabric", "continue"),
-        (1, "fabric", "decline"),
-        (1, "leaf", "decline"),
-        (1, "fallback", "decline"),
-        (0, "leaf", "decline"),
-        (0, "fallback", "complete"),
+        (0, "fabric", "CONTINUE"),
+        (1, "fabric", "DECLINE"),
+        (1, "leaf", "DECLINE"),
+        (1, "fallback", "DECLINE"),
+        (0, "leaf", "DECLINE"),
+        (0, "fallback", "COMPLETE"),
     ]
 
 
 def test_a_driver_that_bound_an_offered_segment_at_a_higher_level_is_skipped():
-    looping = FakeDriver("looping", lambda ctx: base.Continue(ctx.segments_to_bind[0].id, (VLAN,)))
+    looping = FakeDriver(
+        "looping", lambda ctx: values.Continue(ctx.segments_to_bind[0].id, (VLAN,))
+    )
     leaf = FakeDriver(
         "leaf", lambda ctx: fakes.complete_first()(ctx) if ctx.level else fakes.decline()
     )
@@ -168,18 +170,18 @@ def test_a_driver_that_bound_an_offered_segment_at_a_higher_level_is_skipped():
     assert result.bound
     assert len(looping.calls) == 1
     skipped = result.trace[1]
-    assert (skipped.level, skipped.driver, skipped.outcome) == (1, "looping", "decline")
-    assert skipped.reasons[0].code == reasons.LOOP_PREVENTED
+    assert (skipped.level, skipped.driver, skipped.outcome) == (1, "looping", "DECLINE")
+    assert skipped.reasons[0].code == vocabulary.LOOP_PREVENTED
     assert result.levels == (
-        context.BindingLevel(0, "looping", VLAN),
-        context.BindingLevel(1, "leaf", VLAN),
+        values.BindingLevel(0, "looping", VLAN),
+        values.BindingLevel(1, "leaf", VLAN),
     )
 
 
 def test_binding_stops_at_the_maximum_number_of_levels():
-    def deeper(ctx: context.BindingContext) -> base.Proposal:
-        nxt = context.Segment(f"seg-{ctx.level + 1}", "vlan", "physnet1", ctx.level + 1)
-        return base.Continue(ctx.segments_to_bind[0].id, (nxt,))
+    def deeper(ctx: values.BindingContext) -> values.Proposal:
+        nxt = values.Segment(f"seg-{ctx.level + 1}", "vlan", "physnet1", ctx.level + 1)
+        return values.Continue(ctx.segments_to_bind[0].id, (nxt,))
 
     always = FakeDriver("always", deeper)
 
@@ -190,13 +192,13 @@ def test_binding_stops_at_the_maximum_number_of_levels():
     assert [c.level for c in always.calls] == list(range(resolver.MAX_BINDING_LEVELS))
     last = result.trace[-1]
     assert last.level == resolver.MAX_BINDING_LEVELS - 1
-    assert last.reasons[0].code == reasons.MAX_LEVELS_REACHED
+    assert last.reasons[0].code == vocabulary.MAX_LEVELS_REACHED
     assert result.levels == ()
     assert "MAX_LEVELS_REACHED" in result.failure_message
 
 
 def test_a_driver_that_raises_is_a_decline_with_driver_error_and_the_next_driver_is_asked():
-    def broken(ctx: context.BindingContext) -> base.Proposal:
+    def broken(ctx: values.BindingContext) -> values.Proposal:
         raise RuntimeError("boom")
 
     result = resolve(
@@ -205,24 +207,24 @@ def test_a_driver_that_raises_is_a_decline_with_driver_error_and_the_next_driver
 
     assert result.bound
     first = result.trace[0]
-    assert first.outcome == "decline"
-    assert first.reasons[0].code == reasons.DRIVER_ERROR
+    assert first.outcome == "DECLINE"
+    assert first.reasons[0].code == vocabulary.DRIVER_ERROR
     assert "RuntimeError: boom" in first.reasons[0].message
 
 
 @pytest.mark.parametrize(
     ("proposal", "expected"),
     [
-        (base.Complete("seg-unknown", "ovs"), "not offered"),
-        (base.Complete(VLAN.id, ""), "invalid vif_type"),
-        (base.Complete(VLAN.id, "binding_failed"), "invalid vif_type"),
-        (base.Complete(VLAN.id, "unbound"), "invalid vif_type"),
-        (base.Continue("seg-unknown", (VXLAN,)), "not offered"),
-        (base.Continue(VLAN.id), "without naming a segment"),
-        (base.Continue(VLAN.id, (context.Segment("", "vlan"),)), "no id"),
-        (base.Continue(VLAN.id, dynamic_segments=(context.SegmentSpec(""),)), "no network_type"),
-        (base.Decline(()), "without a reason"),
-        (base.Decline((base.DeclineReason("", "why"),)), "without a reason"),
+        (values.Complete("seg-unknown", "ovs"), "not offered"),
+        (values.Complete(VLAN.id, ""), "invalid vif_type"),
+        (values.Complete(VLAN.id, "binding_failed"), "invalid vif_type"),
+        (values.Complete(VLAN.id, "unbound"), "invalid vif_type"),
+        (values.Continue("seg-unknown", (VXLAN,)), "not offered"),
+        (values.Continue(VLAN.id), "without naming a segment"),
+        (values.Continue(VLAN.id, (values.Segment("", "vlan"),)), "no id"),
+        (values.Continue(VLAN.id, dynamic_segments=(values.SegmentSpec(""),)), "no network_type"),
+        (values.Decline(()), "without a reason"),
+        (values.Decline((values.DeclineReason("", "why"),)), "without a reason"),
         ("not a proposal", "not a proposal"),
     ],
 )
@@ -232,26 +234,26 @@ def test_a_proposal_the_contract_forbids_is_a_decline_with_driver_error(proposal
 
     result = resolve(request(VLAN), [bad, good])
 
-    assert result.levels == (context.BindingLevel(0, "good", VLAN),)
+    assert result.levels == (values.BindingLevel(0, "good", VLAN),)
     reason = result.trace[0].reasons[0]
-    assert reason.code == reasons.DRIVER_ERROR
+    assert reason.code == vocabulary.DRIVER_ERROR
     assert expected in reason.message
 
 
 def test_a_dynamic_segment_that_cannot_be_allocated_turns_the_continue_into_a_decline():
     fabric = FakeDriver(
         "fabric",
-        base.Continue(VXLAN.id, dynamic_segments=(context.SegmentSpec("vlan", "physnet9"),)),
+        values.Continue(VXLAN.id, dynamic_segments=(values.SegmentSpec("vlan", "physnet9"),)),
     )
     fallback = FakeDriver("fallback", fakes.complete_first("other"))
     allocate = fakes.Allocator(fail=RuntimeError("no free VLAN on physnet9"))
 
     result = resolve(request(VXLAN), [fabric, fallback], allocate)
 
-    assert result.levels == (context.BindingLevel(0, "fallback", VXLAN),)
+    assert result.levels == (values.BindingLevel(0, "fallback", VXLAN),)
     verdict = result.trace[0]
-    assert (verdict.driver, verdict.outcome) == ("fabric", "decline")
-    assert verdict.reasons[0].code == reasons.DYNAMIC_SEGMENT_UNAVAILABLE
+    assert (verdict.driver, verdict.outcome) == ("fabric", "DECLINE")
+    assert verdict.reasons[0].code == vocabulary.DYNAMIC_SEGMENT_UNAVAILABLE
     assert "vlan on physnet9" in verdict.reasons[0].message
     assert "no free VLAN on physnet9" in verdict.reasons[0].message
 
@@ -283,14 +285,16 @@ def test_nothing_binds_gives_failed_with_a_one_line_summary_of_every_decline():
 def test_failure_summary_names_deeper_levels_and_every_reason_of_a_driver():
     fabric = FakeDriver(
         "fabric",
-        lambda ctx: base.Continue(VXLAN.id, (VLAN,)) if ctx.level == 0 else fakes.decline("X", "x"),
+        lambda ctx: (
+            values.Continue(VXLAN.id, (VLAN,)) if ctx.level == 0 else fakes.decline("X", "x")
+        ),
     )
     leaf = FakeDriver(
         "leaf",
-        base.Decline(
+        values.Decline(
             (
-                base.DeclineReason("AGENT_DEAD", "dead"),
-                base.DeclineReason("AGENT_ADMIN_DOWN", "down"),
+                values.DeclineReason("AGENT_DEAD", "dead"),
+                values.DeclineReason("AGENT_ADMIN_DOWN", "down"),
             )
         ),
     )

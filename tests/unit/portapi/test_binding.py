@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ml2_contract import values, vocabulary
 from services import migrations, sql
 from services.portapi import binding, metrics
 from services.portapi import errors as portapi_errors
@@ -22,7 +23,7 @@ from services.portapi.hold_retrier import HoldSyncRetrier
 from services.portapi.ports import PortManager
 from services.rpc import errors
 
-SEGMENT = r.Segment("seg-1", "net-1", "vlan", "physnet1", 100, 1500)
+SEGMENT = values.Segment("seg-1", "vlan", "physnet1", 100, "net-1", 1500)
 
 
 class FakeResolver:
@@ -31,19 +32,19 @@ class FakeResolver:
     def __init__(self) -> None:
         self.calls: list[r.BindTicket] = []
         self.hook: Callable[[r.BindTicket], None] | None = None
-        self.result: Callable[[r.BindTicket], r.BindingResult] | None = None
+        self.result: Callable[[r.BindTicket], values.BindingResult] | None = None
 
-    def resolve(self, ticket: r.BindTicket) -> r.BindingResult:
+    def resolve(self, ticket: r.BindTicket) -> values.BindingResult:
         self.calls.append(ticket)
         if self.hook is not None:
             self.hook(ticket)
         if self.result is not None:
             return self.result(ticket)
-        return r.BindingResult(
-            state=r.BOUND,
+        return values.BindingResult(
+            state=vocabulary.BOUND,
             vif_type="ovs",
             vif_details={"host": ticket.inputs.host_id, "generation": ticket.generation},
-            levels=(r.BindingLevel(0, "fake", ticket.segments[0]),),
+            levels=(values.BindingLevel(0, "fake", ticket.segments[0]),),
         )
 
 
@@ -87,7 +88,7 @@ def level_count(env: Env, port_id: str) -> int:
 def test_a_port_created_with_a_host_is_bound_with_levels(env: Env) -> None:
     port = new_port(env, "compute-1")
     result = port.binding.result
-    assert result.state == r.BOUND and result.vif_type == "ovs"
+    assert result.state == vocabulary.BOUND and result.vif_type == "ovs"
     assert result.vif_details == {"host": "compute-1", "generation": 1}
     assert [(lv.level, lv.driver, lv.segment) for lv in result.levels] == [(0, "fake", SEGMENT)]
     assert env.resolver.calls[0].segments == (SEGMENT,)
@@ -95,7 +96,7 @@ def test_a_port_created_with_a_host_is_bound_with_levels(env: Env) -> None:
 
 def test_a_port_without_host_is_unbound_and_not_resolved(env: Env) -> None:
     port = new_port(env)
-    assert port.binding.result.state == r.UNBOUND
+    assert port.binding.result.state == vocabulary.UNBOUND
     assert port.binding.result.vif_type == "unbound"
     assert env.resolver.calls == []
 
@@ -146,7 +147,7 @@ def test_inputs_changing_on_every_try_abort_after_max_tries(env: Env) -> None:
     assert info.value.code.name == "ABORTED" and info.value.metadata["tries"] == "3"
     assert len(env.resolver.calls) == 3
     stored = env.ports.get(port.id)
-    assert stored.binding.result.state == r.UNBOUND  # never a result of stale inputs
+    assert stored.binding.result.state == vocabulary.UNBOUND  # never a result of stale inputs
     assert level_count(env, port.id) == 0
     env.resolver.hook = None
     rebound = env.ports.update(port.id, r.PortUpdate(name="again"))
@@ -158,7 +159,7 @@ def test_unbinding_mid_flight_leaves_the_port_unbound(env: Env) -> None:
     env.resolver.hook = lambda ticket: record_inputs(env, port.id, "")
     updated = env.ports.update(port.id, r.PortUpdate(host_id="compute-a"))
     assert updated.binding.inputs.host_id == ""
-    assert updated.binding.result.state == r.UNBOUND and len(env.resolver.calls) == 1
+    assert updated.binding.result.state == vocabulary.UNBOUND and len(env.resolver.calls) == 1
 
 
 def test_deleting_the_port_mid_flight_is_not_found_afterwards(env: Env) -> None:
@@ -170,45 +171,49 @@ def test_deleting_the_port_mid_flight_is_not_found_afterwards(env: Env) -> None:
 
 
 def test_mechmgr_unavailable_fails_the_binding_with_a_stored_reason(env: Env) -> None:
-    def down(ticket: r.BindTicket) -> r.BindingResult:
+    def down(ticket: r.BindTicket) -> values.BindingResult:
         raise errors.Unavailable("mechmgr unavailable: connection refused", peer="mechmgr")
 
     env.resolver.result = down
     port = new_port(env, "compute-1")
     result = env.ports.get(port.id).binding.result
-    assert result.state == r.FAILED and result.vif_type == "binding_failed"
+    assert result.state == vocabulary.FAILED and result.vif_type == "binding_failed"
     [verdict] = result.trace
     assert verdict.driver == "mechmgr" and verdict.outcome == "DECLINE"
     assert verdict.reasons[0].code == "MECHANISM_MANAGER_UNAVAILABLE"
     assert "connection refused" in result.failure_message
 
     env.resolver.result = None  # mechmgr is back: any update binds again
-    assert env.ports.update(port.id, r.PortUpdate(name="x")).binding.result.state == r.BOUND
+    assert (
+        env.ports.update(port.id, r.PortUpdate(name="x")).binding.result.state == vocabulary.BOUND
+    )
 
 
 def test_a_failed_result_without_reasons_gets_one(env: Env) -> None:
-    env.resolver.result = lambda t: r.BindingResult(state=r.FAILED, vif_type="binding_failed")
+    env.resolver.result = lambda t: values.BindingResult(
+        state=vocabulary.FAILED, vif_type="binding_failed"
+    )
     result = new_port(env, "compute-1").binding.result
-    assert result.state == r.FAILED
+    assert result.state == vocabulary.FAILED
     assert [x.code for v in result.trace for x in v.reasons] == ["MECHANISM_MANAGER_ERROR"]
     assert result.failure_message
 
 
 def test_a_bound_result_without_levels_is_stored_as_failed(env: Env) -> None:
-    env.resolver.result = lambda t: r.BindingResult(state=r.BOUND, vif_type="ovs")
+    env.resolver.result = lambda t: values.BindingResult(state=vocabulary.BOUND, vif_type="ovs")
     result = new_port(env, "compute-1").binding.result
-    assert result.state == r.FAILED and result.levels == ()
+    assert result.state == vocabulary.FAILED and result.levels == ()
     assert result.trace[0].reasons[0].code == "MECHANISM_MANAGER_ERROR"
 
 
 def test_failed_reasons_from_the_resolver_are_stored_and_summarized(env: Env) -> None:
-    reason = r.DeclineReason(
+    reason = values.DeclineReason(
         "NO_AGENT", "no openvswitch agent on host compute-1", "", {"host": "compute-1"}
     )
-    env.resolver.result = lambda t: r.BindingResult(
-        state=r.FAILED,
+    env.resolver.result = lambda t: values.BindingResult(
+        state=vocabulary.FAILED,
         vif_type="binding_failed",
-        trace=(r.Verdict(0, "openvswitch", "DECLINE", reasons=(reason,), duration=0.002),),
+        trace=(values.Verdict(0, "openvswitch", "DECLINE", reasons=(reason,), duration=0.002),),
     )
     result = new_port(env, "compute-1").binding.result
     assert result.trace[0].reasons == (reason,)
@@ -244,12 +249,12 @@ def test_concurrent_host_changes_always_end_with_the_binding_of_the_final_inputs
         stored = env.ports.get(port.id)
         host = stored.binding.inputs.host_id
         if host:
-            assert stored.binding.result.state == r.BOUND
+            assert stored.binding.result.state == vocabulary.BOUND
             assert stored.binding.result.vif_details["host"] == host
             assert stored.binding.result.vif_details["generation"] == stored.binding.generation
             assert level_count(env, port.id) == 1
         else:
-            assert stored.binding.result.state == r.UNBOUND
+            assert stored.binding.result.state == vocabulary.UNBOUND
             assert level_count(env, port.id) == 0
 
 
@@ -266,17 +271,20 @@ class RecordingHolds:
 def test_holds_are_synced_only_when_the_port_may_hold_dynamic_segments(env: Env) -> None:
     holds = RecordingHolds()
     ports = PortManager(env.factory, binding.Binder(env.factory, env.resolver, 3, holds))
-    dynamic = r.Segment("dyn-1", "net-1", "vlan", "physnet1", 300, 1500, is_dynamic=True)
+    dynamic = values.Segment("dyn-1", "vlan", "physnet1", 300, "net-1", 1500, is_dynamic=True)
 
     plain = ports.create(r.PortSpec("net-1", inputs=r.BindingInputs(host_id="compute-1")), None)
     assert holds.calls == []  # a plain binding costs no call to typemgr
 
-    def hierarchical(ticket: r.BindTicket) -> r.BindingResult:
-        return r.BindingResult(
-            state=r.BOUND,
+    def hierarchical(ticket: r.BindTicket) -> values.BindingResult:
+        return values.BindingResult(
+            state=vocabulary.BOUND,
             vif_type="ovs",
-            levels=(r.BindingLevel(0, "fabric", SEGMENT), r.BindingLevel(1, "ovs", dynamic)),
-            trace=(r.Verdict(0, "fabric", "CONTINUE"), r.Verdict(1, "ovs", "COMPLETE")),
+            levels=(
+                values.BindingLevel(0, "fabric", SEGMENT),
+                values.BindingLevel(1, "ovs", dynamic),
+            ),
+            trace=(values.Verdict(0, "fabric", "CONTINUE"), values.Verdict(1, "ovs", "COMPLETE")),
         )
 
     env.resolver.result = hierarchical
@@ -313,12 +321,12 @@ def test_a_hold_sync_typemgr_missed_is_sent_again_until_it_is_told(env: Env) -> 
     holds = UnreachableThenRecordingHolds()
     binder = binding.Binder(env.factory, env.resolver, 3, holds)
     ports = PortManager(env.factory, binder)
-    dynamic = r.Segment("dyn-1", "net-1", "vlan", "physnet1", 300, 1500, is_dynamic=True)
-    env.resolver.result = lambda ticket: r.BindingResult(
-        state=r.BOUND,
+    dynamic = values.Segment("dyn-1", "vlan", "physnet1", 300, "net-1", 1500, is_dynamic=True)
+    env.resolver.result = lambda ticket: values.BindingResult(
+        state=vocabulary.BOUND,
         vif_type="ovs",
-        levels=(r.BindingLevel(0, "fabric", SEGMENT), r.BindingLevel(1, "ovs", dynamic)),
-        trace=(r.Verdict(0, "fabric", "CONTINUE"), r.Verdict(1, "ovs", "COMPLETE")),
+        levels=(values.BindingLevel(0, "fabric", SEGMENT), values.BindingLevel(1, "ovs", dynamic)),
+        trace=(values.Verdict(0, "fabric", "CONTINUE"), values.Verdict(1, "ovs", "COMPLETE")),
     )
     port = ports.create(r.PortSpec("net-1", inputs=r.BindingInputs(host_id="compute-1")), None)
     unbound = ports.update(port.id, r.PortUpdate(host_id=""))

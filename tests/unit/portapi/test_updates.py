@@ -4,6 +4,7 @@ from datetime import datetime
 
 import pytest
 
+from ml2_contract import values, vocabulary
 from services.portapi import errors as portapi_errors
 from services.portapi import resources as r
 from services.portapi import updates
@@ -11,15 +12,19 @@ from services.rpc import errors
 
 
 def make_port(
-    state: str = r.UNBOUND,
+    state: str = vocabulary.UNBOUND,
     host: str = "",
     vnic: str = "normal",
     profile: dict[str, object] | None = None,
 ) -> r.Port:
-    vif = {r.UNBOUND: "unbound", r.BOUND: "ovs", r.FAILED: "binding_failed"}[state]
+    vif = {
+        vocabulary.UNBOUND: "unbound",
+        vocabulary.BOUND: "ovs",
+        vocabulary.FAILED: "binding_failed",
+    }[state]
     binding = r.Binding(
         r.BindingInputs(host, vnic, profile or {}),
-        r.BindingResult(state=state, vif_type=vif),
+        values.BindingResult(state=state, vif_type=vif),
         generation=3,
     )
     stamp = datetime(2026, 1, 1)
@@ -72,36 +77,36 @@ def test_setting_a_host_changes_inputs_and_binds() -> None:
 
 
 def test_same_host_on_a_bound_port_changes_nothing() -> None:
-    plan = updates.plan(make_port(r.BOUND, "compute-1"), r.PortUpdate(host_id="compute-1"))
+    plan = updates.plan(make_port(vocabulary.BOUND, "compute-1"), r.PortUpdate(host_id="compute-1"))
     assert plan.inputs is None and not plan.bind and plan.columns == {}
 
 
 def test_new_host_on_a_bound_port_clears_the_levels_and_binds_again() -> None:
-    plan = updates.plan(make_port(r.BOUND, "compute-1"), r.PortUpdate(host_id="compute-2"))
+    plan = updates.plan(make_port(vocabulary.BOUND, "compute-1"), r.PortUpdate(host_id="compute-2"))
     assert plan.inputs is not None and plan.inputs.host_id == "compute-2"
     assert plan.had_levels and plan.bind
 
 
 def test_empty_host_unbinds_without_binding() -> None:
-    plan = updates.plan(make_port(r.BOUND, "compute-1"), r.PortUpdate(host_id=""))
+    plan = updates.plan(make_port(vocabulary.BOUND, "compute-1"), r.PortUpdate(host_id=""))
     assert plan.inputs is not None and plan.inputs.host_id == ""
     assert plan.had_levels and not plan.bind
 
 
 def test_profile_change_on_a_bound_port_binds_again() -> None:
-    port = make_port(r.BOUND, "compute-1", profile={"a": 1})
+    port = make_port(vocabulary.BOUND, "compute-1", profile={"a": 1})
     plan = updates.plan(port, r.PortUpdate(profile={"a": 2}))
     assert plan.inputs is not None and plan.inputs.profile == {"a": 2} and plan.bind
 
 
 def test_equal_profile_is_not_a_change() -> None:
-    port = make_port(r.BOUND, "compute-1", profile={"a": 1})
+    port = make_port(vocabulary.BOUND, "compute-1", profile={"a": 1})
     assert updates.plan(port, r.PortUpdate(profile={"a": 1.0})).inputs is None
 
 
 def test_vnic_type_change_of_a_bound_port_is_port_in_use() -> None:
     with pytest.raises(portapi_errors.PortInUse) as info:
-        updates.plan(make_port(r.BOUND, "compute-1"), r.PortUpdate(vnic_type="direct"))
+        updates.plan(make_port(vocabulary.BOUND, "compute-1"), r.PortUpdate(vnic_type="direct"))
     assert info.value.metadata["host_id"] == "compute-1"
 
 
@@ -109,28 +114,30 @@ def test_vnic_type_change_is_allowed_while_unbound_or_failed() -> None:
     unbound = updates.plan(make_port(), r.PortUpdate(vnic_type="direct"))
     assert unbound.inputs is not None and unbound.inputs.vnic_type == "direct"
     assert not unbound.bind  # no host: nothing to bind
-    failed = updates.plan(make_port(r.FAILED, "compute-1"), r.PortUpdate(vnic_type="direct"))
+    failed = updates.plan(
+        make_port(vocabulary.FAILED, "compute-1"), r.PortUpdate(vnic_type="direct")
+    )
     assert failed.inputs is not None and failed.bind
 
 
 def test_same_vnic_type_on_a_bound_port_is_no_change() -> None:
-    plan = updates.plan(make_port(r.BOUND, "compute-1"), r.PortUpdate(vnic_type="normal"))
+    plan = updates.plan(make_port(vocabulary.BOUND, "compute-1"), r.PortUpdate(vnic_type="normal"))
     assert plan.inputs is None and not plan.bind
 
 
 def test_any_update_of_a_failed_port_retries_binding_at_the_same_generation() -> None:
-    plan = updates.plan(make_port(r.FAILED, "compute-1"), r.PortUpdate(name="web"))
+    plan = updates.plan(make_port(vocabulary.FAILED, "compute-1"), r.PortUpdate(name="web"))
     assert plan.columns == {"name": "web"}
     assert plan.inputs is None and plan.bind
 
 
 def test_an_update_of_a_port_left_pending_binds_it() -> None:
-    plan = updates.plan(make_port(r.UNBOUND, "compute-1"), r.PortUpdate(device_id="vm-1"))
+    plan = updates.plan(make_port(vocabulary.UNBOUND, "compute-1"), r.PortUpdate(device_id="vm-1"))
     assert plan.bind and plan.inputs is None
 
 
 def test_plain_field_updates_do_not_touch_the_binding() -> None:
-    port = make_port(r.BOUND, "compute-1")
+    port = make_port(vocabulary.BOUND, "compute-1")
     plan = updates.plan(port, r.PortUpdate(name="x", admin_state_up=False, device_owner="o"))
     assert plan.columns == {"name": "x", "admin_state_up": False, "device_owner": "o"}
     assert plan.inputs is None and not plan.bind

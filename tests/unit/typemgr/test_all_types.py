@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
+from ml2_contract.values import SegmentSpec
 from services.rpc.errors import InvalidArgument
 from services.typemgr import errors
-from services.typemgr.segments import SegmentSpec
 from tests.unit.typemgr.conftest import ManagerFactory
 
 MAX_GRE = 2**32 - 1

@@ -10,10 +10,10 @@ import uuid
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from ml2_contract.values import SegmentSpec
 from services import sql
 from services.typemgr import errors
 from services.typemgr.db.models import NetworkSegment, SegmentAllocation
-from services.typemgr.segments import SegmentSpec
 from tests.unit.typemgr.conftest import ManagerFactory
 
 SIZE = 12_000

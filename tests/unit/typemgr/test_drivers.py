@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from ml2_contract.values import SegmentSpec
 from services.rpc.errors import InvalidArgument
 from services.typemgr.drivers import base, flat, geneve, gre, local, vlan, vxlan
-from services.typemgr.segments import IdRange, SegmentSpec
+from services.typemgr.segments import IdRange
 
 MTU = base.MtuSettings()
 

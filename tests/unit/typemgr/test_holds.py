@@ -10,12 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from ml2_contract.values import SegmentSpec
 from services import sql
 from services.typemgr import errors
 from services.typemgr.db import usage
 from services.typemgr.holds import HoldManager
 from services.typemgr.segment_manager import SegmentManager
-from services.typemgr.segments import SegmentSpec
 from tests.unit.typemgr.conftest import ManagerFactory
 
 DYNAMIC = SegmentSpec("vlan", "physnet1")

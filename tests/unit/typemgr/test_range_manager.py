@@ -7,11 +7,11 @@ import uuid
 
 import pytest
 
+from ml2_contract.values import SegmentSpec
 from services.rpc.errors import InvalidArgument
 from services.typemgr import errors
 from services.typemgr.db import schema
 from services.typemgr.ranges import DefaultRange, RangeFilters, RangeSpec, RangeUpdate
-from services.typemgr.segments import SegmentSpec
 from tests.unit.typemgr.conftest import ManagerFactory, ranges_of
 
 CONFIG = {

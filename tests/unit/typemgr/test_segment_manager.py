@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
+from ml2_contract.values import SegmentSpec
 from services.rpc.errors import InvalidArgument
 from services.typemgr import errors
-from services.typemgr.segments import SegmentSpec
 from tests.unit.typemgr.conftest import ManagerFactory
 
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from ml2_contract.values import Segment, SegmentSpec
 from services.rpc.errors import InvalidArgument
 from services.typemgr.config import Settings
-from services.typemgr.segments import Segment, SegmentSpec
 from services.typemgr.type_manager import TypeManager
 
 
@@ -13,7 +13,7 @@ def manager(**variables: str) -> TypeManager:
 
 
 def segment(mtu: int, dynamic: bool = False) -> Segment:
-    return Segment("s", "n", "vlan", "physnet1", 100, mtu, dynamic, 0)
+    return Segment("s", "vlan", "physnet1", 100, "n", mtu, dynamic, 0)
 
 
 def test_unknown_and_disabled_types_name_the_field() -> None:

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from services.mechmgr.drivers import agent_based, base, context, portbindings
+from ml2_contract import values, vocabulary
+from services.mechmgr.drivers import agent_based
 
 BRIDGE_PREFIX = "brq"
 
 
 def bridge_name(network_id: str) -> str:
     """Returns the name of a network's bridge on a Linux bridge host."""
-    return f"{BRIDGE_PREFIX}{network_id}"[: portbindings.DEVICE_NAME_LENGTH]
+    return f"{BRIDGE_PREFIX}{network_id}"[: vocabulary.DEVICE_NAME_LENGTH]
 
 
 class LinuxbridgeDriver(agent_based.AgentMechanismDriver):
@@ -24,23 +25,23 @@ class LinuxbridgeDriver(agent_based.AgentMechanismDriver):
 
     name = "linuxbridge"
     agent_type = "linuxbridge"
-    vif_types = (portbindings.VIF_TYPE_BRIDGE,)
-    tunnel_types = frozenset({portbindings.TYPE_VXLAN})
+    vif_types = (vocabulary.VIF_TYPE_BRIDGE,)
+    tunnel_types = frozenset({vocabulary.TYPE_VXLAN})
 
-    def mappings(self, agent: context.Agent) -> Mapping[str, str]:
+    def mappings(self, agent: values.Agent) -> Mapping[str, str]:
         """Returns interface mappings and bridge mappings together (an interface wins)."""
         return {**agent.capabilities.bridge_mappings, **agent.capabilities.interface_mappings}
 
     def complete(
-        self, ctx: context.BindingContext, segment: context.Segment, agent: context.Agent
-    ) -> base.Complete:
+        self, ctx: values.BindingContext, segment: values.Segment, agent: values.Agent
+    ) -> values.Complete:
         """Returns a ``bridge`` binding on the network's ``brq`` bridge."""
-        return base.Complete(
+        return values.Complete(
             segment.id,
-            portbindings.VIF_TYPE_BRIDGE,
+            vocabulary.VIF_TYPE_BRIDGE,
             {
-                portbindings.VIF_DETAILS_BRIDGE_NAME: bridge_name(ctx.network_id),
-                portbindings.CAP_PORT_FILTER: agent.capabilities.port_filter,
-                portbindings.VIF_DETAILS_CONNECTIVITY: portbindings.CONNECTIVITY_L2,
+                vocabulary.VIF_DETAILS_BRIDGE_NAME: bridge_name(ctx.network_id),
+                vocabulary.CAP_PORT_FILTER: agent.capabilities.port_filter,
+                vocabulary.VIF_DETAILS_CONNECTIVITY: vocabulary.CONNECTIVITY_L2,
             },
         )

@@ -28,7 +28,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from services.mechmgr.drivers import base, context, portbindings, reasons
+from ml2_contract import values, vocabulary
+from services.mechmgr.drivers import base
 from services.rpc import config
 
 MODES = ("bind", "fabric")
@@ -41,11 +42,11 @@ class NoopSettings:
 
     name: str = "noop"
     mode: str = "bind"
-    vif_type: str = portbindings.VIF_TYPE_OTHER
+    vif_type: str = vocabulary.VIF_TYPE_OTHER
     network_types: tuple[str, ...] = tuple(
-        sorted(portbindings.NON_TUNNEL_TYPES | portbindings.TUNNEL_TYPES)
+        sorted(vocabulary.NON_TUNNEL_TYPES | vocabulary.TUNNEL_TYPES)
     )
-    vnic_types: tuple[str, ...] = (portbindings.VNIC_NORMAL,)
+    vnic_types: tuple[str, ...] = (vocabulary.VNIC_NORMAL,)
     hosts: tuple[str, ...] = ()
     fabric_physnet: str = "physnet1"
     delay_seconds: float = 0.0
@@ -56,15 +57,15 @@ class NoopSettings:
         mode = config.get_str(environ, _PREFIX + "MODE", "bind")
         if mode not in MODES:
             raise config.ConfigError(f"{_PREFIX}MODE={mode!r}: must be one of {', '.join(MODES)}")
-        default_types = sorted(portbindings.TUNNEL_TYPES) if mode == "fabric" else cls.network_types
-        vnics = tuple(config.get_list(environ, _PREFIX + "VNIC_TYPES", "normal"))
+        default_types = sorted(vocabulary.TUNNEL_TYPES) if mode == "fabric" else cls.network_types
+        vnics = tuple(config.get_list(environ, _PREFIX + "VNIC_TYPES", vocabulary.VNIC_NORMAL))
         for vnic in vnics:
-            if vnic not in portbindings.VNIC_TYPES:
+            if vnic not in vocabulary.VNIC_TYPES:
                 raise config.ConfigError(f"{_PREFIX}VNIC_TYPES: unknown vnic type {vnic!r}")
         settings = cls(
             name=config.get_str(environ, _PREFIX + "NAME", "noop"),
             mode=mode,
-            vif_type=config.get_str(environ, _PREFIX + "VIF_TYPE", portbindings.VIF_TYPE_OTHER),
+            vif_type=config.get_str(environ, _PREFIX + "VIF_TYPE", vocabulary.VIF_TYPE_OTHER),
             network_types=tuple(
                 config.get_list(environ, _PREFIX + "NETWORK_TYPES", ",".join(default_types))
             ),
@@ -77,7 +78,7 @@ class NoopSettings:
             raise config.ConfigError(
                 f"{_PREFIX}NAME, VIF_TYPE and FABRIC_PHYSNET must not be empty"
             )
-        if settings.vif_type in portbindings.RESERVED_VIF_TYPES:
+        if settings.vif_type in vocabulary.RESERVED_VIF_TYPES:
             raise config.ConfigError(f"{_PREFIX}VIF_TYPE={settings.vif_type!r}: reserved")
         return settings
 
@@ -93,50 +94,50 @@ class NoopDriver(base.MechanismDriver):
         """Returns the driver configured by ``MECHDRIVER_NOOP_*``."""
         return cls(NoopSettings.from_env(environ))
 
-    def describe(self) -> base.DriverDescription:
+    def describe(self) -> values.DriverDescription:
         """Returns the configured name, vnic types, network types and vif type."""
         s = self.settings
-        return base.DriverDescription(
+        return values.DriverDescription(
             name=s.name,
             supported_vnic_types=s.vnic_types,
             supported_network_types=s.network_types,
-            connectivity=portbindings.CONNECTIVITY_L2,
+            connectivity=vocabulary.CONNECTIVITY_L2,
             vif_types=(s.vif_type,) if s.mode == "bind" else (),
         )
 
-    def propose_binding(self, ctx: context.BindingContext) -> base.Proposal:
+    def propose_binding(self, ctx: values.BindingContext) -> values.Proposal:
         """Binds or continues on the first offered segment of a configured type."""
         s = self.settings
         if s.delay_seconds:
             time.sleep(s.delay_seconds)
         refusal = self._refusal(ctx)
         if refusal is not None:
-            return base.Decline((refusal,))
+            return values.Decline((refusal,))
         segment = next(x for x in ctx.segments_to_bind if x.network_type in s.network_types)
         if s.mode == "fabric":
-            spec = context.SegmentSpec(portbindings.TYPE_VLAN, s.fabric_physnet)
-            return base.Continue(segment.id, dynamic_segments=(spec,))
-        details = {portbindings.VIF_DETAILS_CONNECTIVITY: portbindings.CONNECTIVITY_L2}
-        return base.Complete(segment.id, s.vif_type, details)
+            spec = values.SegmentSpec(vocabulary.TYPE_VLAN, s.fabric_physnet)
+            return values.Continue(segment.id, dynamic_segments=(spec,))
+        details = {vocabulary.VIF_DETAILS_CONNECTIVITY: vocabulary.CONNECTIVITY_L2}
+        return values.Complete(segment.id, s.vif_type, details)
 
-    def _refusal(self, ctx: context.BindingContext) -> base.DeclineReason | None:
+    def _refusal(self, ctx: values.BindingContext) -> values.DeclineReason | None:
         s = self.settings
         if ctx.vnic_type not in s.vnic_types:
-            return base.DeclineReason(
-                reasons.VNIC_TYPE_UNSUPPORTED,
+            return values.DeclineReason(
+                vocabulary.VNIC_TYPE_UNSUPPORTED,
                 f"{s.name} does not bind vnic_type {ctx.vnic_type}",
                 details={"vnic_type": ctx.vnic_type, "supported": ",".join(s.vnic_types)},
             )
         if s.hosts and ctx.host not in s.hosts:
-            return base.DeclineReason(
-                reasons.HOST_NOT_SERVED,
+            return values.DeclineReason(
+                vocabulary.HOST_NOT_SERVED,
                 f"{s.name} does not bind on host {ctx.host}",
                 details={"host": ctx.host, "hosts": ",".join(s.hosts)},
             )
         if not any(x.network_type in s.network_types for x in ctx.segments_to_bind):
             offered = ", ".join(x.describe() for x in ctx.segments_to_bind)
-            return base.DeclineReason(
-                reasons.NETWORK_TYPE_UNSUPPORTED,
+            return values.DeclineReason(
+                vocabulary.NETWORK_TYPE_UNSUPPORTED,
                 f"{s.name} binds {', '.join(s.network_types)}; offered {offered}",
                 details={"network_types": ",".join(s.network_types)},
             )

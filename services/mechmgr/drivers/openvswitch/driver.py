@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from services.mechmgr.drivers import agent_based, base, context, portbindings
+from ml2_contract import values, vocabulary
+from services.mechmgr.drivers import agent_based
 
 DEFAULT_BRIDGE = "br-int"
 DEFAULT_SOCKET_DIR = "/var/run/openvswitch"
@@ -23,46 +24,46 @@ class OpenvswitchDriver(agent_based.AgentMechanismDriver):
 
     name = "openvswitch"
     agent_type = "openvswitch"
-    vif_types = (portbindings.VIF_TYPE_OVS, portbindings.VIF_TYPE_VHOST_USER)
+    vif_types = (vocabulary.VIF_TYPE_OVS, vocabulary.VIF_TYPE_VHOST_USER)
 
-    def mappings(self, agent: context.Agent) -> Mapping[str, str]:
+    def mappings(self, agent: values.Agent) -> Mapping[str, str]:
         """Returns the agent's bridge mappings (physnet -> provider bridge)."""
         return agent.capabilities.bridge_mappings
 
     def complete(
-        self, ctx: context.BindingContext, segment: context.Segment, agent: context.Agent
-    ) -> base.Complete:
+        self, ctx: values.BindingContext, segment: values.Segment, agent: values.Agent
+    ) -> values.Complete:
         """Returns an ``ovs`` binding, or ``vhostuser`` on a vhost-user capable netdev datapath."""
         caps = agent.capabilities
-        datapath = caps.datapath_type or portbindings.DATAPATH_SYSTEM
+        datapath = caps.datapath_type or vocabulary.DATAPATH_SYSTEM
         details: dict[str, Any] = {
-            portbindings.CAP_PORT_FILTER: caps.port_filter,
-            portbindings.OVS_HYBRID_PLUG: caps.ovs_hybrid_plug,
-            portbindings.OVS_DATAPATH_TYPE: datapath,
-            portbindings.VIF_DETAILS_BRIDGE_NAME: caps.integration_bridge or DEFAULT_BRIDGE,
-            portbindings.VIF_DETAILS_CONNECTIVITY: portbindings.CONNECTIVITY_L2,
+            vocabulary.CAP_PORT_FILTER: caps.port_filter,
+            vocabulary.OVS_HYBRID_PLUG: caps.ovs_hybrid_plug,
+            vocabulary.OVS_DATAPATH_TYPE: datapath,
+            vocabulary.VIF_DETAILS_BRIDGE_NAME: caps.integration_bridge or DEFAULT_BRIDGE,
+            vocabulary.VIF_DETAILS_CONNECTIVITY: vocabulary.CONNECTIVITY_L2,
         }
         if not _uses_vhostuser(caps):
-            return base.Complete(segment.id, portbindings.VIF_TYPE_OVS, details)
+            return values.Complete(segment.id, vocabulary.VIF_TYPE_OVS, details)
         socket_dir = (caps.vhostuser_socket_dir or DEFAULT_SOCKET_DIR).rstrip("/")
         # The socket is named like the port's device: vhu + port id, cut to 14 characters.
-        socket_name = f"vhu{ctx.port_id}"[: portbindings.DEVICE_NAME_LENGTH]
+        socket_name = f"vhu{ctx.port_id}"[: vocabulary.DEVICE_NAME_LENGTH]
         details.update(
             {
-                portbindings.CAP_PORT_FILTER: False,
-                portbindings.OVS_HYBRID_PLUG: False,
-                portbindings.VHOST_USER_OVS_PLUG: True,
+                vocabulary.CAP_PORT_FILTER: False,
+                vocabulary.OVS_HYBRID_PLUG: False,
+                vocabulary.VHOST_USER_OVS_PLUG: True,
                 # With dpdkvhostuserclient ports, OVS is the client and QEMU the server.
-                portbindings.VHOST_USER_MODE: (
+                vocabulary.VHOST_USER_MODE: (
                     "server" if _VHOSTUSER_CLIENT in caps.iface_types else "client"
                 ),
-                portbindings.VHOST_USER_SOCKET: f"{socket_dir}/{socket_name}",
+                vocabulary.VHOST_USER_SOCKET: f"{socket_dir}/{socket_name}",
             }
         )
-        return base.Complete(segment.id, portbindings.VIF_TYPE_VHOST_USER, details)
+        return values.Complete(segment.id, vocabulary.VIF_TYPE_VHOST_USER, details)
 
 
-def _uses_vhostuser(caps: context.HostCapabilities) -> bool:
-    return caps.datapath_type == portbindings.DATAPATH_NETDEV and bool(
+def _uses_vhostuser(caps: values.HostCapabilities) -> bool:
+    return caps.datapath_type == vocabulary.DATAPATH_NETDEV and bool(
         {_VHOSTUSER, _VHOSTUSER_CLIENT} & set(caps.iface_types)
     )

@@ -1,0 +1,267 @@
+"""The value types of ``ml2.v1``: what services, drivers and agents pass around instead of
+generated messages.
+
+All are frozen dataclasses; mappings default to read-only empty ones. Strings follow
+``vocabulary``: vnic types are Neutron's spellings (``normal``, ``direct``, ...), outcomes and
+binding states the enum value names without their prefix (``COMPLETE``, ``BOUND``).
+``ml2_contract.convert`` turns each into its message and back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from ml2_contract import vocabulary
+
+_NO_STRINGS: Mapping[str, str] = MappingProxyType({})
+_NO_VALUES: Mapping[str, Any] = MappingProxyType({})
+
+
+# ------------------------------------------------------------------------------------ segments
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    """A segment asked for: a provider segment of a new network, or a dynamic segment a driver
+    asks the manager to allocate for the next level.
+
+    ``physical_network`` is ``""`` when not given; ``segmentation_id`` None lets typemgr pick a
+    free id from its pool.
+    """
+
+    network_type: str
+    physical_network: str = ""
+    segmentation_id: int | None = None
+
+    def describe(self) -> str:
+        """Returns a short human form such as ``vlan physnet1 100`` or ``vxlan (any id)``."""
+        parts = [self.network_type]
+        if self.physical_network:
+            parts.append(self.physical_network)
+        parts.append("(any id)" if self.segmentation_id is None else str(self.segmentation_id))
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A segment of a network: one L2 domain, static or dynamic.
+
+    ``physical_network`` is ``""`` for tunnelled and local segments; ``segmentation_id`` is 0 for
+    flat and local ones; ``mtu`` is 0 when unknown.
+    """
+
+    id: str
+    network_type: str
+    physical_network: str = ""
+    segmentation_id: int = 0
+    network_id: str = ""
+    mtu: int = 0
+    is_dynamic: bool = False
+    segment_index: int = 0
+
+    def describe(self) -> str:
+        """Returns the segment in operator words, e.g. ``vlan 101 on physnet1``."""
+        text = self.network_type
+        if self.segmentation_id:
+            text += f" {self.segmentation_id}"
+        if self.physical_network:
+            text += f" on {self.physical_network}"
+        return text
+
+    def satisfies(self, spec: SegmentSpec) -> bool:
+        """Returns True if this segment is what ``spec`` asks for (unset spec fields match any)."""
+        if spec.network_type != self.network_type:
+            return False
+        if spec.physical_network and spec.physical_network != self.physical_network:
+            return False
+        return spec.segmentation_id is None or spec.segmentation_id == self.segmentation_id
+
+
+# ------------------------------------------------------------------------------------- agents
+
+
+@dataclass(frozen=True)
+class HostCapabilities:
+    """What an L2 agent can do on its host (Neutron's agent ``configurations``, typed)."""
+
+    bridge_mappings: Mapping[str, str] = field(default_factory=lambda: _NO_STRINGS)
+    interface_mappings: Mapping[str, str] = field(default_factory=lambda: _NO_STRINGS)
+    tunnel_types: tuple[str, ...] = ()
+    local_ip: str = ""
+    integration_bridge: str = ""
+    datapath_type: str = ""
+    ovs_hybrid_plug: bool = False
+    port_filter: bool = False
+    iface_types: tuple[str, ...] = ()
+    vhostuser_socket_dir: str = ""
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A registered L2 agent, as the manager saw it when the binding started.
+
+    ``alive`` is the manager's judgement: a sign of life within the agent down time.
+    """
+
+    id: str
+    agent_type: str
+    host: str
+    binary: str = ""
+    capabilities: HostCapabilities = field(default_factory=HostCapabilities)
+    admin_state_up: bool = True
+    alive: bool = True
+    heartbeat_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None
+
+
+# ------------------------------------------------------------------------------------ binding
+
+
+@dataclass(frozen=True)
+class BindingLevel:
+    """One bound level: which driver bound which segment."""
+
+    level: int
+    driver: str
+    segment: Segment
+
+
+@dataclass(frozen=True)
+class DeclineReason:
+    """Why a driver declined. ``code`` is stable UPPER_SNAKE_CASE (e.g. ``PHYSNET_NOT_MAPPED``),
+    ``message`` is one sentence for people, ``details`` the facts behind it."""
+
+    code: str
+    message: str
+    segment_id: str = ""
+    details: Mapping[str, str] = field(default_factory=lambda: _NO_STRINGS)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One driver's answer at one binding level, and how long it took."""
+
+    level: int
+    driver: str
+    outcome: str
+    """``vocabulary.COMPLETE``, ``CONTINUE`` or ``DECLINE``."""
+    segment_id: str = ""
+    reasons: tuple[DeclineReason, ...] = ()
+    duration: float = 0.0
+    """Seconds the driver took, as the manager measured it."""
+
+
+@dataclass(frozen=True)
+class BindingResult:
+    """The result of resolving a binding: BOUND with levels and the bottom level's vif, FAILED
+    with ``failure_message``, or UNBOUND. ``trace`` holds every verdict in the order given."""
+
+    state: str
+    """``vocabulary.UNBOUND``, ``BOUND`` or ``FAILED``."""
+    vif_type: str
+    vif_details: Mapping[str, Any] = field(default_factory=lambda: _NO_VALUES)
+    levels: tuple[BindingLevel, ...] = ()
+    trace: tuple[Verdict, ...] = ()
+    failure_message: str = ""
+
+    @property
+    def bound(self) -> bool:
+        """True if every level is bound."""
+        return self.state == vocabulary.BOUND
+
+    def primary_reason(self) -> str:
+        """Returns the code of the first decline reason (for metrics); empty unless FAILED."""
+        if self.state != vocabulary.FAILED:
+            return ""
+        for verdict in self.trace:
+            for reason in verdict.reasons:
+                return reason.code
+        return vocabulary.NO_REASON
+
+
+UNBOUND_RESULT = BindingResult(state=vocabulary.UNBOUND, vif_type=vocabulary.VIF_TYPE_UNBOUND)
+"""The result of a port without a host."""
+
+
+# ---------------------------------------------------------------------- the driver's question
+
+
+@dataclass(frozen=True)
+class BindingContext:
+    """Everything a driver knows when it is asked to bind one level of a port.
+
+    ``segments_to_bind`` are the only segments the driver may bind at this level, in preference
+    order. ``host_agents`` are the agents of every type registered from ``host``, dead ones too.
+    """
+
+    port_id: str
+    network_id: str
+    host: str
+    level: int
+    segments_to_bind: tuple[Segment, ...]
+    vnic_type: str = vocabulary.VNIC_NORMAL
+    profile: Mapping[str, Any] = field(default_factory=lambda: _NO_VALUES)
+    bound_levels: tuple[BindingLevel, ...] = ()
+    host_agents: tuple[Agent, ...] = ()
+    agent_down_time: float = 0.0
+
+    def agents_of_type(self, agent_type: str) -> tuple[Agent, ...]:
+        """Returns the host's agents of ``agent_type`` (Neutron's ``host_agents``)."""
+        return tuple(a for a in self.host_agents if a.agent_type == agent_type)
+
+
+# ------------------------------------------------------------------------ the driver's answer
+
+
+@dataclass(frozen=True)
+class Complete:
+    """The driver binds ``segment_id`` and the binding is complete."""
+
+    segment_id: str
+    vif_type: str
+    vif_details: Mapping[str, Any] = field(default_factory=lambda: _NO_VALUES)
+
+
+@dataclass(frozen=True)
+class Continue:
+    """The driver binds ``segment_id`` at this level; the next level binds one of
+    ``next_segments`` or of the segments allocated for ``dynamic_segments``."""
+
+    segment_id: str
+    next_segments: tuple[Segment, ...] = ()
+    dynamic_segments: tuple[SegmentSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decline:
+    """The driver cannot bind; the manager tries the next driver."""
+
+    reasons: tuple[DeclineReason, ...]
+
+
+Proposal = Complete | Continue | Decline
+
+
+def outcome_of(proposal: Proposal) -> str:
+    """Returns the outcome a proposal stands for (``COMPLETE``, ``CONTINUE`` or ``DECLINE``)."""
+    if isinstance(proposal, Complete):
+        return vocabulary.COMPLETE
+    if isinstance(proposal, Continue):
+        return vocabulary.CONTINUE
+    return vocabulary.DECLINE
+
+
+@dataclass(frozen=True)
+class DriverDescription:
+    """What a driver binds, as ``DescribeDriver`` reports it."""
+
+    name: str
+    supported_vnic_types: tuple[str, ...] = (vocabulary.VNIC_NORMAL,)
+    supported_network_types: tuple[str, ...] = ()
+    agent_type: str = ""
+    connectivity: str = vocabulary.CONNECTIVITY_L2
+    vif_types: tuple[str, ...] = ()
