@@ -23,6 +23,11 @@ the hold outbox (``db.hold_outbox``) in the same transaction, and a successful s
 if typemgr cannot be reached, or portapi stops in between, the holds stay as they were (nothing
 is released too early) and ``HoldSyncRetrier`` sends the sync again later.
 
+A binding whose request ends before a result is committed (portapi stopped, or the caller's
+deadline cut ResolveBinding short: DEADLINE_EXCEEDED, nothing committed) stays pending with its
+inputs recorded; the reconciler (``reconciler``) binds it through ``bind_committed`` once it has
+been pending longer than a request may take.
+
 Failure is a state, never silence: when mechmgr cannot be reached (down, or no answer within
 the deadline) the port is committed ``binding_failed`` with one verdict of driver ``mechmgr``
 whose reason is MECHANISM_MANAGER_UNAVAILABLE, and the RPC succeeds; GetPort shows the reason and
@@ -74,9 +79,19 @@ class Binder:
 
         Returns the port as the last transaction left it (None if it was deleted meanwhile).
         ``started`` is when the inputs were recorded (perf_counter), for the latency metric.
-        Raises BindingConflict when the inputs changed during every one of max_tries attempts.
+        Raises BindingConflict when the inputs changed during every one of max_tries attempts,
+        and DeadlineExceeded, committing nothing, when the caller's deadline cut the resolution
+        short.
         """
+        return self.bind_committed(ticket, started)[0]
+
+    def bind_committed(
+        self, ticket: r.BindTicket, started: float | None = None
+    ) -> tuple[r.Port | None, bool]:
+        """Like ``bind``; also returns whether this call committed a result (False when another
+        request did, or the port was unbound or deleted meanwhile)."""
         start = time.perf_counter() if started is None else started
+        committed = False
         for attempt in range(1, self._max_tries + 1):
             result = self._resolve(ticket)
             pending = None
@@ -89,12 +104,13 @@ class Binder:
                 functools.partial(_commit, ticket=ticket, result=result, pending=pending),
             )
             if outcome.committed:
+                committed = True
                 metrics.record_result(result, time.perf_counter() - start)
                 _log_result(ticket, result, attempt)
                 if pending is not None:
                     self.sync_holds(pending)
             if outcome.retry is None:
-                return outcome.port
+                return outcome.port, committed
             metrics.CAS_RETRIES.inc()
             logger.info(
                 "binding inputs of port %s changed from generation %d to %d while binding; "
@@ -153,6 +169,15 @@ class Binder:
         try:
             result = checked(self._resolver.resolve(ticket))
             outcome = "ok"
+        except portapi_errors.DeadlineExceeded as exc:
+            metrics.RESOLVE_LATENCY.labels("deadline").observe(time.perf_counter() - start)
+            logger.warning(
+                "binding of port %s left pending for the reconciler: %s",
+                ticket.port_id,
+                exc.message,
+                extra={"port_id": ticket.port_id},
+            )
+            raise
         except errors.Unavailable as exc:
             logger.warning("cannot resolve the binding of port %s: %s", ticket.port_id, exc)
             result = failed(

@@ -2,15 +2,18 @@
 MechanismManagerService.
 
 Each client wraps one long-lived channel created by the composition root, calls with a deadline
-and never waits for a peer that is down. A failed call raises the ServiceError it carried
-(``errors.from_rpc_error``), so typemgr's INVALID_ARGUMENT reaches portapi's caller with the same
-code, reason, message and field.
+and never waits for a peer that is down. The deadline of a call is the configured timeout, cut
+to what is left of the caller's deadline when a request runs (``deadline.call_timeout``). A
+failed call raises the ServiceError it carried (``errors.from_rpc_error``), so typemgr's
+INVALID_ARGUMENT reaches portapi's caller with the same code, reason, message and field; a call
+the caller's deadline cut short raises DeadlineExceeded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import grpc
 from ml2.v1 import (
@@ -21,7 +24,8 @@ from ml2.v1 import (
 
 from ml2_contract import convert as contract
 from ml2_contract import values
-from services.portapi import convert
+from services.portapi import convert, deadline
+from services.portapi import errors as portapi_errors
 from services.portapi import resources as r
 from services.rpc import channels, errors
 
@@ -82,20 +86,13 @@ class SegmentClient:
             project_id=project_id,
             segments=[contract.spec_to_proto(s) for s in specs],
         )
-        try:
-            reply = self._stub.CreateNetworkSegments(request, timeout=self._timeout)
-        except grpc.RpcError as err:
-            raise errors.from_rpc_error(err, peer=self._peer) from None
+        reply = call(self._stub.CreateNetworkSegments, request, self._timeout, self._peer)
         return tuple(contract.segment_from_proto(s) for s in reply.segments), reply.mtu
 
     def release_network_segments(self, network_id: str) -> None:
         request = segment_service_pb2.ReleaseNetworkSegmentsRequest(network_id=network_id)
-        try:
-            self._stub.ReleaseNetworkSegments(request, timeout=self._timeout)
-        except grpc.RpcError as err:
-            exc = errors.from_rpc_error(err, peer=self._peer)
-            if not isinstance(exc, errors.NotFound):
-                raise exc from None
+        with contextlib.suppress(errors.NotFound):
+            call(self._stub.ReleaseNetworkSegments, request, self._timeout, self._peer)
 
     def sync_dynamic_segment_holds(
         self, holder: str, segment_ids: Sequence[str], generation: int
@@ -103,10 +100,7 @@ class SegmentClient:
         request = segment_service_pb2.SyncDynamicSegmentHoldsRequest(
             holder=holder, segment_ids=list(segment_ids), generation=generation
         )
-        try:
-            self._stub.SyncDynamicSegmentHolds(request, timeout=self._timeout)
-        except grpc.RpcError as err:
-            raise errors.from_rpc_error(err, peer=self._peer) from None
+        call(self._stub.SyncDynamicSegmentHolds, request, self._timeout, self._peer)
 
 
 class MechanismManagerClient:
@@ -118,14 +112,28 @@ class MechanismManagerClient:
         self._peer = peer
 
     def resolve(self, ticket: r.BindTicket) -> values.BindingResult:
-        try:
-            request = convert.resolve_request(ticket)
-            reply = self._stub.ResolveBinding(request, timeout=self._timeout)
-        except grpc.RpcError as err:
-            raise errors.from_rpc_error(err, peer=self._peer) from None
+        request = convert.resolve_request(ticket)
+        reply = call(self._stub.ResolveBinding, request, self._timeout, self._peer)
         try:
             return contract.binding_result_from_proto(reply)
         except contract.StructError as exc:
             raise errors.ServiceError(
                 f"{self._peer} answered a malformed binding: {exc}", reason="MALFORMED_RESPONSE"
             ) from None
+
+
+def call(method: Callable[..., Any], request: Any, configured: float, peer: str) -> Any:
+    """Calls a unary ``method`` within ``configured`` seconds or what is left of the caller's
+    deadline, whichever is shorter. Raises DeadlineExceeded when the caller's deadline cut the
+    call short (or left no time to make it), else the ServiceError the call failed with."""
+    timeout, cut = deadline.call_timeout(configured, peer)
+    try:
+        return method(request, timeout=timeout)
+    except grpc.RpcError as err:
+        code = err.code() if isinstance(err, grpc.Call) else None
+        if cut and code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            raise portapi_errors.DeadlineExceeded(
+                f"{peer} did not answer within the {timeout:.3g}s left of the caller's deadline",
+                peer,
+            ) from None
+        raise errors.from_rpc_error(err, peer=peer) from None

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from services.rpc import config
 from services.rpc.keepalive import Keepalive
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/portapi.db"
+GRACE_MARGIN_SECONDS = 5.0
+"""Added to the longest request for the default reconciler grace period."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,16 @@ class Settings:
     hold_sync_retry_seconds: float = 30.0
     """``PORTAPI_HOLD_SYNC_RETRY_SECONDS``: how often dynamic segment hold syncs that typemgr
     could not be told are sent again, and how old they must be."""
+
+    reconcile_interval_seconds: float = 30.0
+    """``PORTAPI_RECONCILE_INTERVAL_SECONDS``: how often the reconciler looks for bindings,
+    network creations and deletions and segment releases that requests left unfinished (also
+    once at start)."""
+
+    reconcile_grace_seconds: float = 0.0
+    """``PORTAPI_RECONCILE_GRACE_SECONDS``: how long work must have been pending before the
+    reconciler takes it over; at least ``longest_request_seconds``, so that it never takes work
+    a request is still doing. Unset (0): that bound plus 5 s."""
 
     rpc_workers: int = 32
     """``PORTAPI_RPC_WORKERS``: requests worked on at once; later ones wait in arrival order."""
@@ -90,13 +102,33 @@ class Settings:
             hold_sync_retry_seconds=config.get_float(
                 env, "PORTAPI_HOLD_SYNC_RETRY_SECONDS", cls.hold_sync_retry_seconds, minimum=0.05
             ),
+            reconcile_interval_seconds=config.get_float(
+                env,
+                "PORTAPI_RECONCILE_INTERVAL_SECONDS",
+                cls.reconcile_interval_seconds,
+                minimum=0.05,
+            ),
+            reconcile_grace_seconds=config.get_float(
+                env, "PORTAPI_RECONCILE_GRACE_SECONDS", cls.reconcile_grace_seconds, minimum=0.0
+            ),
             rpc_workers=workers,
             db_pool_size=config.get_db_pool_size(env, "PORTAPI", cls.db_pool_size),
             db_migrate=config.get_migrate_mode(env),
             keepalive=Keepalive.from_env(env),
         )
         settings.validate()
+        if not settings.reconcile_grace_seconds:
+            grace = settings.longest_request_seconds + GRACE_MARGIN_SECONDS
+            settings = replace(settings, reconcile_grace_seconds=grace)
         return settings
+
+    @property
+    def longest_request_seconds(self) -> float:
+        """The longest a request may work on a binding or a network when its caller sets no
+        deadline: every bind try waits on mechmgr, then the hold sync on typemgr; a network
+        waits on typemgr twice (allocation, then the release that undoes it)."""
+        bind = self.bind_max_tries * self.mechmgr_timeout_seconds + self.typemgr_timeout_seconds
+        return max(bind, 2 * self.typemgr_timeout_seconds)
 
     def validate(self) -> None:
         """Raises ConfigError if an address or URL is malformed."""
@@ -106,6 +138,15 @@ class Settings:
             ("PORTAPI_MECHMGR_ADDRESS", self.mechmgr_address),
         ):
             _check_address(name, value)
+        longest = self.longest_request_seconds
+        if self.reconcile_grace_seconds and self.reconcile_grace_seconds <= longest:
+            raise config.ConfigError(
+                f"PORTAPI_RECONCILE_GRACE_SECONDS={self.reconcile_grace_seconds:g}: must be more "
+                f"than the longest a request may take, {longest:g} s "
+                "(PORTAPI_BIND_MAX_TRIES x PORTAPI_MECHMGR_TIMEOUT_SECONDS + "
+                "PORTAPI_TYPEMGR_TIMEOUT_SECONDS, or twice PORTAPI_TYPEMGR_TIMEOUT_SECONDS), or "
+                "the reconciler would take over work still in progress"
+            )
         if not self.database_url.startswith(("sqlite", "postgresql")):
             raise config.ConfigError(
                 f"PORTAPI_DATABASE_URL={self.database_url!r}: must be a sqlite:/// or "

@@ -13,12 +13,16 @@
      └── MacAddressesExhausted  MAC_GENERATION_FAILED  metadata network_id
     Aborted
      └── BindingConflict        BINDING_CONFLICT       metadata port_id, tries
+    DeadlineExceeded            DEADLINE_EXCEEDED      metadata peer (the caller's deadline
+                                                       cut a call to it short, or left no time)
 
 Errors of typemgr pass through unchanged (``errors.from_rpc_error``); a binding that fails is a
 state of the port, not an error.
 """
 
 from __future__ import annotations
+
+import grpc
 
 from services.rpc import errors
 
@@ -124,3 +128,14 @@ class BindingConflict(errors.Aborted):
             port_id=port_id,
             tries=tries,
         )
+
+
+class DeadlineExceeded(errors.ServiceError):
+    """The caller's deadline passed, or left too little time, while the request waited on a
+    peer; what the request left unfinished is finished by the reconciler (``deadline``)."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    reason = "DEADLINE_EXCEEDED"
+
+    def __init__(self, message: str, peer: str) -> None:
+        super().__init__(message, peer=peer)

@@ -26,7 +26,8 @@ BIND_LATENCY = Histogram(
 )
 RESOLVE_LATENCY = Histogram(
     "ml2_portapi_resolve_seconds",
-    "Duration of the ResolveBinding calls to mechmgr, by outcome (ok, unavailable, error).",
+    "Duration of the ResolveBinding calls to mechmgr, by outcome (ok, unavailable, error, "
+    "deadline: the caller's deadline cut it short).",
     ["outcome"],
     buckets=LATENCY_BUCKETS,
 )
@@ -43,6 +44,19 @@ HOLD_SYNCS = Counter(
 BIND_ABORTS = Counter(
     "ml2_portapi_binding_aborts_total",
     "Bind requests that gave up with ABORTED after PORTAPI_BIND_MAX_TRIES lost compare-and-sets.",
+)
+
+RECONCILER_REPAIRS = Counter(
+    "ml2_portapi_reconciler_repairs_total",
+    "Interrupted work the reconciler took over, by kind (binding, network_create, "
+    "network_delete, network_release) and result (repaired; superseded: a request finished it "
+    "first; failed: a peer or the database failed, tried again after the grace period).",
+    ["kind", "result"],
+)
+RECONCILER_PASSES = Counter(
+    "ml2_portapi_reconciler_passes_total",
+    "Reconciler passes, by result (ok, failed: the database could not be read).",
+    ["result"],
 )
 
 

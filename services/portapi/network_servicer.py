@@ -7,17 +7,19 @@ from typing import Any
 from ml2.v1 import network_service_pb2, network_service_pb2_grpc
 
 from ml2_contract import convert as contract
-from services.portapi import convert, validate
+from services.portapi import convert, deadline, validate
 from services.portapi import resources as r
 from services.portapi.networks import NetworkManager
 
 
 class NetworkServicer(network_service_pb2_grpc.NetworkServiceServicer):
-    """Serves ml2.v1.NetworkService. Errors are raised, never aborted here."""
+    """Serves ml2.v1.NetworkService. Errors are raised, never aborted here; the methods
+    that call peers run within their caller's deadline (``deadline.honoured``)."""
 
     def __init__(self, manager: NetworkManager) -> None:
         self._manager = manager
 
+    @deadline.honoured
     def CreateNetwork(
         self, request: network_service_pb2.CreateNetworkRequest, context: Any
     ) -> network_service_pb2.CreateNetworkResponse:
@@ -42,6 +44,7 @@ class NetworkServicer(network_service_pb2_grpc.NetworkServiceServicer):
             networks=[convert.network_msg(n) for n in networks], next_page_token=token
         )
 
+    @deadline.honoured
     def DeleteNetwork(
         self, request: network_service_pb2.DeleteNetworkRequest, context: Any
     ) -> network_service_pb2.DeleteNetworkResponse:

@@ -1,14 +1,23 @@
 """Networks: creation with segments from typemgr, reads, and deletion that releases them.
 
 CreateNetwork inserts the network as CREATING, asks typemgr for its segments (provider segments
-as given, or one tenant segment), then caches them and makes it ACTIVE. When typemgr refuses or
-cannot be reached the network row is deleted again, so nothing remains, and typemgr's error
-passes through unchanged. A retry with the same ``request_id`` returns the first network, and
-finishes it if a crash left it CREATING (typemgr's CreateNetworkSegments is idempotent).
+as given, or one tenant segment), then caches them and makes it ACTIVE. When typemgr refuses,
+the network row is deleted again, so nothing remains, and typemgr's error passes through
+unchanged. When typemgr cannot be reached or the caller's deadline cuts the call short, typemgr
+may have allocated segments nobody will use: the row is deleted and the release of its segments
+recorded (``network_releases``) in one transaction, then typemgr is asked to release them with
+whatever time is left of the caller's deadline; a release it misses is sent again by the
+reconciler. So the request answers within its deadline and no id is left allocated. A retry with
+the same ``request_id`` returns the first network, and finishes it if it is still CREATING
+(typemgr's CreateNetworkSegments is idempotent); the reconciler rolls back a network left
+CREATING for longer than a request may take (portapi stopped meanwhile).
 
 DeleteNetwork marks the network DELETING in the same transaction that checks it has no ports
 (which keeps ports from being created on it), releases its segments in typemgr, then deletes the
-row; if typemgr fails the network is restored and the error passes through.
+row; if typemgr fails the network is restored and the error passes through. When the caller's
+deadline cuts the release short (typemgr may have released), the deletion is finished as above:
+row deleted, release recorded and sent again later. A network left DELETING by a stopped portapi
+is finished by the reconciler.
 """
 
 from __future__ import annotations
@@ -20,10 +29,11 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import sql
+from services.portapi import deadline, paging
 from services.portapi import errors as portapi_errors
-from services.portapi import paging
 from services.portapi import resources as r
 from services.portapi.clients import SegmentAllocator
+from services.portapi.db import pending
 from services.portapi.db import repository as repo
 from services.rpc import errors
 
@@ -39,7 +49,9 @@ class NetworkManager:
 
     def create(self, spec: r.NetworkSpec, request_id: str | None) -> r.Network:
         """Creates a network with its segments. Raises what typemgr raised (INVALID_ARGUMENT
-        naming ``segments[i]...``, RESOURCE_EXHAUSTED, ALREADY_EXISTS, UNAVAILABLE)."""
+        naming ``segments[i]...``, RESOURCE_EXHAUSTED, ALREADY_EXISTS, UNAVAILABLE) or
+        DeadlineExceeded."""
+        deadline.ensure_time_left("CreateNetwork")
         network_id = str(uuid.uuid4())
         try:
             repo.run_write(
@@ -78,9 +90,12 @@ class NetworkManager:
             segments, mtu = self._segments.create_network_segments(
                 network_id, spec.project_id, spec.segments
             )
-        except errors.ServiceError as exc:
-            if isinstance(exc, errors.Unavailable):
-                self._release_quietly(network_id)
+        except (errors.Unavailable, portapi_errors.DeadlineExceeded):
+            # typemgr may have allocated before the call failed: give the ids back.
+            repo.run_write(self._factory, lambda s: _discard(s, network_id))
+            self.release_recorded(network_id)
+            raise
+        except errors.ServiceError:
             repo.run_write(self._factory, lambda s: repo.delete_network(s, network_id))
             raise
         stored = repo.run_write(
@@ -92,25 +107,31 @@ class NetworkManager:
             current = repo.get_network(session, network_id)
         if current is not None and current.status == r.NETWORK_ACTIVE:
             return  # a retry with the same request_id finished it first
-        self._release_quietly(network_id)
+        repo.run_write(self._factory, lambda s: pending.record_release(s, network_id))
+        self.release_recorded(network_id)
         raise errors.Aborted(
             f"network {network_id!r} was deleted while it was being created",
             reason="NETWORK_DELETED",
             network_id=network_id,
         )
 
-    def _release_quietly(self, network_id: str) -> None:
-        # typemgr may have allocated before the deadline passed; give the ids back if it answers.
+    def release_recorded(self, network_id: str) -> bool:
+        """Asks typemgr to release the segments of a network whose release is recorded, and
+        deletes the record; returns True if typemgr released them. Never raises a peer's error:
+        a release typemgr misses stays recorded for the reconciler."""
         try:
             self._segments.release_network_segments(network_id)
         except errors.ServiceError as exc:
-            logger.error(
-                "network %s: typemgr may hold segments of this network that was not created; "
-                "release them with ReleaseNetworkSegments: %s",
+            logger.warning(
+                "network %s: typemgr did not release its segments: %s; the reconciler asks "
+                "again later",
                 network_id,
-                exc,
+                exc.message,
                 extra={"network_id": network_id},
             )
+            return False
+        repo.run_write(self._factory, lambda s: pending.release_done(s, network_id))
+        return True
 
     def get(self, network_id: str) -> r.Network:
         """Returns the network; raises NetworkNotFound."""
@@ -138,10 +159,15 @@ class NetworkManager:
 
     def delete(self, network_id: str) -> r.Network:
         """Deletes a network without ports and releases its segments. Raises NetworkNotFound,
-        NetworkInUse (naming the port count) or typemgr's error."""
+        NetworkInUse (naming the port count), typemgr's error or DeadlineExceeded."""
+        deadline.ensure_time_left("DeleteNetwork")
         network = repo.run_write(self._factory, lambda s: _begin_delete(s, network_id))
         try:
             self._segments.release_network_segments(network_id)
+        except portapi_errors.DeadlineExceeded:
+            # typemgr may have released them: finish the deletion, release again later.
+            repo.run_write(self._factory, lambda s: _discard(s, network_id))
+            raise
         except errors.ServiceError:
             restored = r.NETWORK_ACTIVE if network.status == r.NETWORK_DELETING else network.status
             repo.run_write(
@@ -162,3 +188,10 @@ def _begin_delete(session: Session, network_id: str) -> r.Network:
         raise portapi_errors.NetworkInUse(network_id, count)
     repo.set_network_status(session, network_id, r.NETWORK_DELETING)
     return network
+
+
+def _discard(session: Session, network_id: str) -> None:
+    """Deletes the network row and records the release of whatever segments typemgr holds for
+    it, in one transaction."""
+    repo.delete_network(session, network_id)
+    pending.record_release(session, network_id)

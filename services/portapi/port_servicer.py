@@ -6,17 +6,19 @@ from typing import Any
 
 from ml2.v1 import port_service_pb2, port_service_pb2_grpc
 
-from services.portapi import convert, updates, validate
+from services.portapi import convert, deadline, updates, validate
 from services.portapi import resources as r
 from services.portapi.ports import PortManager
 
 
 class PortServicer(port_service_pb2_grpc.PortServiceServicer):
-    """Serves ml2.v1.PortService. Errors are raised, never aborted here."""
+    """Serves ml2.v1.PortService. Errors are raised, never aborted here; the methods
+    that call peers run within their caller's deadline (``deadline.honoured``)."""
 
     def __init__(self, manager: PortManager) -> None:
         self._manager = manager
 
+    @deadline.honoured
     def CreatePort(
         self, request: port_service_pb2.CreatePortRequest, context: Any
     ) -> port_service_pb2.CreatePortResponse:
@@ -43,6 +45,7 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
             ports=[convert.port_msg(p) for p in ports], next_page_token=token
         )
 
+    @deadline.honoured
     def UpdatePort(
         self, request: port_service_pb2.UpdatePortRequest, context: Any
     ) -> port_service_pb2.UpdatePortResponse:
@@ -51,6 +54,7 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
         port = self._manager.update(port_id, update)
         return port_service_pb2.UpdatePortResponse(port=convert.port_msg(port))
 
+    @deadline.honoured
     def DeletePort(
         self, request: port_service_pb2.DeletePortRequest, context: Any
     ) -> port_service_pb2.DeletePortResponse:

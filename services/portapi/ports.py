@@ -2,6 +2,9 @@
 
 Every write that changes binding inputs happens in one transaction with the port's row locked,
 and hands a ``BindTicket`` to the Binder, which resolves and commits outside that transaction.
+A request that cannot finish within its caller's deadline is refused before it writes
+(DEADLINE_EXCEEDED); one the deadline cuts short while mechmgr resolves leaves the binding
+pending, and the reconciler finishes it.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import sql
+from services.portapi import deadline, macs, paging, updates
 from services.portapi import errors as portapi_errors
-from services.portapi import macs, paging, updates
 from services.portapi import resources as r
 from services.portapi.binding import Binder
 from services.portapi.db import bindings, hold_outbox
@@ -40,7 +43,8 @@ class PortManager:
     def create(self, spec: r.PortSpec, request_id: str | None) -> r.Port:
         """Creates a port with a generated MAC unless one is given, and binds it if the spec
         has a host. Raises NetworkNotFound, NetworkNotActive, MacAddressInUse,
-        MacAddressesExhausted or BindingConflict."""
+        MacAddressesExhausted, BindingConflict or DeadlineExceeded."""
+        deadline.ensure_time_left("CreatePort")
         if request_id is not None:
             existing = self._port_id_by_request_id(request_id)
             if existing is not None:
@@ -100,8 +104,9 @@ class PortManager:
     def update(self, port_id: str, update: r.PortUpdate) -> r.Port:
         """Applies the update (see ``updates.plan``) and binds the port if it needs a result.
 
-        Raises PortNotFound, PortInUse or BindingConflict.
+        Raises PortNotFound, PortInUse, BindingConflict or DeadlineExceeded.
         """
+        deadline.ensure_time_left("UpdatePort")
         started = time.perf_counter()
         holds = self._binder.tracks_holds
         ticket, port, pending = repo.run_write(

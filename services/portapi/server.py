@@ -22,6 +22,7 @@ from services.portapi.network_servicer import NetworkServicer
 from services.portapi.networks import NetworkManager
 from services.portapi.port_servicer import PortServicer
 from services.portapi.ports import PortManager
+from services.portapi.reconciler import Reconciler
 from services.rpc import config, keepalive, logs, server
 
 logger = logging.getLogger(__name__)
@@ -99,8 +100,22 @@ def main() -> None:
 
     retrier = HoldSyncRetrier(factory, app.binder, settings.hold_sync_retry_seconds)
     retrier.start()
+    reconciler = Reconciler(
+        factory,
+        app.binder,
+        app.networks,
+        interval=settings.reconcile_interval_seconds,
+        grace=settings.reconcile_grace_seconds,
+    )
+    reconciler.start()
+    logger.info(
+        "reconciler every %gs for work pending longer than %gs",
+        settings.reconcile_interval_seconds,
+        settings.reconcile_grace_seconds,
+    )
 
     def on_stop() -> None:
+        reconciler.stop()
         retrier.stop()
         typemgr.close()
         mechmgr.close()

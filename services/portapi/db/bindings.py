@@ -37,12 +37,14 @@ def write_inputs(
     session: Session, port_id: str, inputs: r.BindingInputs, *, had_levels: bool
 ) -> int:
     """Stores new binding inputs, resets the result to UNBOUND and bumps the generation, in one
-    statement; deletes the levels if the binding had any. Returns the new generation."""
+    statement; deletes the levels if the binding had any. Returns the new generation. With a
+    host the binding is pending from now on (``pending_since``), without one it needs nothing."""
     params = {
         "w_port_id": port_id,
         "w_host_id": inputs.host_id,
         "w_vnic_type": inputs.vnic_type,
         "w_profile": codec.dumps(dict(inputs.profile)),
+        "w_pending_since": codec.now() if inputs.host_id else None,
     }
     generation = session.execute(_WRITE_INPUTS, params).scalar_one()
     if had_levels:
@@ -63,6 +65,7 @@ _WRITE_INPUTS = (
         trace="[]",
         failure_message="",
         generation=B.c.generation + 1,
+        pending_since=bindparam("w_pending_since"),
     )
     .returning(B.c.generation)
 )
@@ -73,7 +76,8 @@ def commit_result(
     session: Session, port_id: str, generation: int, result: values.BindingResult
 ) -> bool:
     """Stores ``result`` if the binding is still at ``generation`` and not BOUND (compare-and-set
-    on the row count), with its levels. Returns False, writing nothing, otherwise."""
+    on the row count), with its levels, and ends its pending time. Returns False, writing
+    nothing, otherwise."""
     params = {
         "c_port_id": port_id,
         "c_generation": generation,
@@ -115,6 +119,7 @@ _COMMIT_RESULT = (
         state=bindparam("c_state"),
         trace=bindparam("c_trace"),
         failure_message=bindparam("c_failure_message"),
+        pending_since=None,
     )
 )
 _INSERT_LEVELS = insert(L)

@@ -2,6 +2,7 @@
 
     networks 1──* ports 1──1 port_bindings 1──* port_binding_levels
     hold_syncs (a port's dynamic segment holds still to be told to typemgr; no foreign key)
+    network_releases (networks whose segments typemgr still has to release; no foreign key)
 
 JSON documents (segments, profile, vif_details, trace, a level's segment) are stored as compact
 JSON text so that SQLite and PostgreSQL hold the same bytes and the 4095-character profile limit
@@ -51,6 +52,9 @@ class NetworkRow(Base):
     ``status`` is CREATING from the insert until typemgr's segments are stored, ACTIVE after, and
     DELETING while its segments are released; only ACTIVE networks accept ports. A retried
     CreateNetwork with the same ``request_id`` finishes a network left CREATING.
+    ``pending_since`` is when the network entered CREATING or DELETING (NULL while ACTIVE): one
+    left there longer than the reconciler's grace period was abandoned, and the reconciler
+    claims it by moving this time forward (``reconciler``).
     """
 
     __tablename__ = "networks"
@@ -65,6 +69,7 @@ class NetworkRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     create_time: Mapped[datetime] = mapped_column(DateTime)
     request_id: Mapped[str | None] = mapped_column(String(NAME_LEN), unique=True, nullable=True)
+    pending_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
 
     __table_args__ = (Index("ix_networks_create_time_id", "create_time", "id"),)
 
@@ -102,6 +107,11 @@ class PortBindingRow(Base):
     Every change of the inputs bumps ``generation`` and resets the result to UNBOUND in the same
     write; a result is stored only by a compare-and-set on the generation it was resolved for.
     So a BOUND or FAILED row always describes the inputs stored beside it.
+
+    ``pending_since`` is when inputs with a host were recorded and the binding began waiting for
+    its result; committing a result or unbinding clears it. A binding pending for longer than
+    the reconciler's grace period was abandoned (portapi stopped while binding it), and the
+    reconciler claims it by moving this time forward (``reconciler``).
     """
 
     __tablename__ = "port_bindings"
@@ -118,6 +128,7 @@ class PortBindingRow(Base):
     trace: Mapped[str] = mapped_column(Text, default="[]")
     failure_message: Mapped[str] = mapped_column(Text, default="")
     generation: Mapped[int] = mapped_column(BigInteger, default=1)
+    pending_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
 
 
 class PortBindingLevelRow(Base):
@@ -152,8 +163,22 @@ class HoldSyncRow(Base):
     written_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
+class NetworkReleaseRow(Base):
+    """A network whose segments typemgr must still release (``ReleaseNetworkSegments``):
+    written in the transaction that deletes a network that may hold segments (a failed or
+    abandoned creation, an abandoned deletion), deleted once typemgr has released them. The
+    reconciler sends releases pending longer than its grace period again, claiming each by
+    moving ``pending_since`` forward."""
+
+    __tablename__ = "network_releases"
+
+    network_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    pending_since: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
 networks = cast(Table, NetworkRow.__table__)
 ports = cast(Table, PortRow.__table__)
 port_bindings = cast(Table, PortBindingRow.__table__)
 port_binding_levels = cast(Table, PortBindingLevelRow.__table__)
 hold_syncs = cast(Table, HoldSyncRow.__table__)
+network_releases = cast(Table, NetworkReleaseRow.__table__)

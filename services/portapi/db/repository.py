@@ -66,7 +66,9 @@ def run_write(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T
 def insert_network(
     session: Session, network_id: str, spec: r.NetworkSpec, request_id: str | None
 ) -> None:
-    """Inserts a CREATING network without segments. Raises IntegrityError if request_id is taken."""
+    """Inserts a CREATING network without segments, pending from now. Raises IntegrityError if
+    request_id is taken."""
+    stamp = codec.now()
     session.execute(
         insert(N).values(
             id=network_id,
@@ -77,8 +79,9 @@ def insert_network(
             mtu=0,
             segments="[]",
             status=r.NETWORK_CREATING,
-            create_time=codec.now(),
+            create_time=stamp,
             request_id=request_id,
+            pending_since=stamp,
         )
     )
 
@@ -95,14 +98,19 @@ def store_segments(
             segments=codec.dumps([codec.segment_dict(s) for s in segments]),
             mtu=mtu,
             status=r.NETWORK_ACTIVE,
+            pending_since=None,
         )
     )
     return bool(changed.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def set_network_status(session: Session, network_id: str, status: str) -> None:
-    """Sets the lifecycle status of a network."""
-    session.execute(update(N).where(N.c.id == network_id).values(status=status))
+    """Sets the lifecycle status of a network: ACTIVE ends its pending time, CREATING and
+    DELETING start it now."""
+    pending = None if status == r.NETWORK_ACTIVE else codec.now()
+    session.execute(
+        update(N).where(N.c.id == network_id).values(status=status, pending_since=pending)
+    )
 
 
 def get_network(session: Session, network_id: str, *, lock: str = "") -> r.Network | None:
@@ -202,6 +210,7 @@ def insert_port(
             "trace": "[]",
             "failure_message": "",
             "generation": 1,
+            "pending_since": stamp if spec.inputs.host_id else None,
         },
     )
 

@@ -1,0 +1,108 @@
+"""The statements of the reconciler: finding work a request left unfinished, claiming it, and
+the outbox of segment releases typemgr still owes (``network_releases``).
+
+Work is *pending* from the time its ``pending_since`` column says; work pending for longer than
+the grace period (older than ``cutoff``) was abandoned. A replica claims one item by moving its
+``pending_since`` to now with a compare-and-set on ``pending_since < cutoff`` (or, for a network,
+by deleting it on the same condition): the row count says whether it won, so of several
+replicas exactly one takes each item, and an item whose claimer stops is claimed again one
+grace period later. The same statements serve SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from services.portapi import resources as r
+from services.portapi.db import codec, models
+
+N = models.networks
+B = models.port_bindings
+R = models.network_releases
+
+_UNFINISHED = (r.NETWORK_CREATING, r.NETWORK_DELETING)
+
+
+def due_bindings(session: Session, cutoff: datetime, limit: int) -> list[str]:
+    """Returns up to ``limit`` ports whose binding has waited for a result since before
+    ``cutoff``, longest waiting first."""
+    stmt = (
+        select(B.c.port_id)
+        .where(B.c.pending_since < cutoff)
+        .order_by(B.c.pending_since, B.c.port_id)
+        .limit(limit)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def claim_binding(session: Session, port_id: str, cutoff: datetime) -> bool:
+    """Claims the port's pending binding if it still waits since before ``cutoff``."""
+    stmt = (
+        update(B)
+        .where(B.c.port_id == port_id, B.c.pending_since < cutoff)
+        .values(pending_since=codec.now())
+    )
+    return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+
+
+def due_networks(session: Session, cutoff: datetime, limit: int) -> list[str]:
+    """Returns up to ``limit`` networks left CREATING or DELETING since before ``cutoff``."""
+    stmt = (
+        select(N.c.id)
+        .where(N.c.pending_since < cutoff, N.c.status.in_(_UNFINISHED))
+        .order_by(N.c.pending_since, N.c.id)
+        .limit(limit)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def abandon_network(session: Session, network_id: str, cutoff: datetime) -> str | None:
+    """Deletes the network if it is still CREATING or DELETING since before ``cutoff`` and
+    records the release of its segments; returns the status it had, or None if another replica
+    or a request got to it first. Such a network has no ports (only ACTIVE networks take
+    ports, and deletion starts only without any)."""
+    stmt = (
+        delete(N)
+        .where(N.c.id == network_id, N.c.pending_since < cutoff, N.c.status.in_(_UNFINISHED))
+        .returning(N.c.status)
+    )
+    status = session.execute(stmt).scalar_one_or_none()
+    if status is not None:
+        record_release(session, network_id)
+    return status
+
+
+def record_release(session: Session, network_id: str) -> None:
+    """Records that typemgr must release the network's segments (pending from now)."""
+    session.execute(delete(R).where(R.c.network_id == network_id))
+    session.execute(insert(R).values(network_id=network_id, pending_since=codec.now()))
+
+
+def due_releases(session: Session, cutoff: datetime, limit: int) -> list[str]:
+    """Returns up to ``limit`` networks whose release has been pending since before
+    ``cutoff``."""
+    stmt = (
+        select(R.c.network_id)
+        .where(R.c.pending_since < cutoff)
+        .order_by(R.c.pending_since, R.c.network_id)
+        .limit(limit)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def claim_release(session: Session, network_id: str, cutoff: datetime) -> bool:
+    """Claims the network's pending release if it is pending since before ``cutoff``."""
+    stmt = (
+        update(R)
+        .where(R.c.network_id == network_id, R.c.pending_since < cutoff)
+        .values(pending_since=codec.now())
+    )
+    return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+
+
+def release_done(session: Session, network_id: str) -> None:
+    """Deletes the network's pending release: typemgr released its segments."""
+    session.execute(delete(R).where(R.c.network_id == network_id))
