@@ -42,18 +42,26 @@ class MechanismManager:
         )
         agent_messages = [convert.agent_to_proto(a) for a in host_agents]
         bound = [driver_client.BoundDriver(c, deadline, agent_messages) for c in self.drivers]
-        result = resolver.resolve_binding(request, bound, self._allocator_for(request))
+        allocate = self._allocator_for(request, deadline)
+        result = resolver.resolve_binding(request, bound, allocate)
         metrics.observe(result)
         _log(request, result, time.perf_counter() - started)
         return result
 
-    def _allocator_for(self, request: resolver.BindingRequest) -> resolver.AllocateDynamic:
+    def _allocator_for(
+        self, request: resolver.BindingRequest, deadline: float | None
+    ) -> resolver.AllocateDynamic:
         """Returns the dynamic segment allocator of one resolution: the port holds what it
-        allocates, as of the generation being resolved."""
+        allocates, as of the generation being resolved, and typemgr is asked within the
+        resolution's deadline."""
 
         def allocate(network_id: str, spec: values.SegmentSpec) -> values.Segment:
             return self._segments.allocate_dynamic(
-                network_id, spec, holder=request.port_id, generation=request.binding_generation
+                network_id,
+                spec,
+                holder=request.port_id,
+                generation=request.binding_generation,
+                deadline=deadline,
             )
 
         return allocate

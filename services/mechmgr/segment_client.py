@@ -26,12 +26,18 @@ class SegmentClient:
         self._timeout = timeout
 
     def allocate_dynamic(
-        self, network_id: str, spec: values.SegmentSpec, holder: str = "", generation: int = 0
+        self,
+        network_id: str,
+        spec: values.SegmentSpec,
+        holder: str = "",
+        generation: int = 0,
+        deadline: float | None = None,
     ) -> values.Segment:
         """Returns the network's dynamic segment for ``spec``, allocating it if there is none.
         ``holder`` (the port being bound) is recorded as using it as of ``generation`` (the
         binding generation being resolved), so that typemgr keeps it until portapi syncs the
-        port's holds for that generation or a newer one.
+        port's holds for that generation or a newer one. The call's timeout is cut to what is
+        left before ``deadline`` (a ``time.monotonic()`` instant, the resolution's caller's).
 
         Raises TypemgrUnavailable, or the error typemgr answered (e.g. ResourceExhausted).
         """
@@ -43,9 +49,14 @@ class SegmentClient:
             holder=holder,
             holder_generation=generation,
         )
+        timeout = self._timeout
+        if deadline is not None:
+            timeout = min(timeout, deadline - time.monotonic())
+            if timeout <= 0:
+                raise errors.TypemgrUnavailable("not asked: the caller's deadline has passed")
         started = time.perf_counter()
         try:
-            reply = self._stub.AllocateDynamicSegment(request, timeout=self._timeout)
+            reply = self._stub.AllocateDynamicSegment(request, timeout=timeout)
         except grpc.RpcError as err:
             raise rpc_errors.from_rpc_error(err, peer=f"typemgr at {self._address}") from None
         finally:

@@ -4,6 +4,10 @@ that VLAN at level 1."""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,14 +30,21 @@ class Stack:
     segments: ss_grpc.SegmentServiceStub
     agents: agent_service_pb2_grpc.AgentServiceStub
     manager: mm_grpc.MechanismManagerServiceStub
+    typemgr: launcher.ServiceProcess
+    mechmgr: launcher.ServiceProcess
 
     def resolve(
-        self, port_id: str, network_id: str, host: str, segments: list[segment_pb2.Segment]
+        self,
+        port_id: str,
+        network_id: str,
+        host: str,
+        segments: list[segment_pb2.Segment],
+        timeout: float = 10,
     ) -> mm.ResolveBindingResponse:
         request = mm.ResolveBindingRequest(
             port_id=port_id, network_id=network_id, host=host, segments=segments
         )
-        return self.manager.ResolveBinding(request, timeout=10)
+        return self.manager.ResolveBinding(request, timeout=timeout)
 
 
 @pytest.fixture
@@ -79,6 +90,7 @@ def stack(database_url: str, log_dir: Path) -> Iterator[Stack]:
                 "MECHMGR_METRICS_PORT": "0",
                 "MECHMGR_DATABASE_URL": database_url,
                 "MECHMGR_TYPEMGR_ADDRESS": typemgr.address,
+                "MECHMGR_TYPEMGR_TIMEOUT_SECONDS": "5",
                 "MECHMGR_MECHANISM_DRIVERS": f"fabric={fabric.address},openvswitch={ovs.address}",
             },
         )
@@ -87,6 +99,8 @@ def stack(database_url: str, log_dir: Path) -> Iterator[Stack]:
             ss_grpc.SegmentServiceStub(channel(typemgr)),
             agent_service_pb2_grpc.AgentServiceStub(mechmgr_channel),
             mm_grpc.MechanismManagerServiceStub(mechmgr_channel),
+            typemgr,
+            mechmgr,
         )
     finally:
         for ch in opened:
@@ -147,3 +161,45 @@ def test_a_dynamic_segment_typemgr_refuses_is_a_decline_with_its_reason(stack: S
     assert (fabric.driver, fabric.outcome) == ("fabric", binding_pb2.OUTCOME_DECLINE)
     assert fabric.reasons[0].code == "DYNAMIC_SEGMENT_UNAVAILABLE"
     assert "net-unknown-to-typemgr" in fabric.reasons[0].message
+
+
+def test_a_stalled_typemgr_is_asked_only_within_the_callers_deadline(stack: Stack):
+    """With typemgr stopped (SIGSTOP) and MECHMGR_TYPEMGR_TIMEOUT_SECONDS 5, a ResolveBinding
+    whose caller allows 1.5 s ends, server side, within that deadline: the dynamic segment
+    allocation is cut to what is left of it."""
+    network_id = str(uuid.uuid4())
+    created = stack.segments.CreateNetworkSegments(
+        ss.CreateNetworkSegmentsRequest(network_id=network_id), timeout=10
+    )
+    [vxlan] = created.segments
+    agent = agent_pb2.Agent(
+        agent_type="openvswitch",
+        host="compute-1",
+        capabilities=agent_pb2.HostCapabilities(bridge_mappings={"physnet1": "br-eth1"}),
+    )
+    stack.agents.RegisterAgent(agent_service_pb2.RegisterAgentRequest(agent=agent), timeout=10)
+    assert stack.resolve("port-1", network_id, "compute-1", [vxlan]).vif_type == "ovs"
+
+    def handled() -> float:
+        url = f"http://127.0.0.1:{stack.mechmgr.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            text = reply.read().decode()
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("ml2_grpc_server_handled_total{")
+            and 'grpc_method="ResolveBinding"' in line
+        )
+
+    os.kill(stack.typemgr.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as failed:
+            stack.resolve("port-2", network_id, "compute-2", [vxlan], timeout=1.5)
+        assert failed.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        while handled() < 2 and time.monotonic() - started < 15:
+            time.sleep(0.05)
+        took = time.monotonic() - started
+    finally:
+        os.kill(stack.typemgr.process.pid, signal.SIGCONT)
+    assert took < 2.5, f"ResolveBinding took {took:.1f}s with a 1.5s deadline"
