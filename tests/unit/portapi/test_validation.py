@@ -93,6 +93,20 @@ def test_settings_defaults() -> None:
     assert settings.typemgr_address == "127.0.0.1:50051"
     assert settings.mechmgr_address == "127.0.0.1:50052"
     assert settings.bind_max_tries == 10
+    assert settings.reconcile_interval_seconds == 30
+    # Longer than the longest request: 10 tries x 5 s of mechmgr + 5 s of typemgr, plus 5 s.
+    assert settings.longest_request_seconds == 55
+    assert settings.reconcile_grace_seconds == 60
+
+
+def test_the_reconciler_grace_period_follows_the_timeouts_unless_set() -> None:
+    env = {"PORTAPI_MECHMGR_TIMEOUT_SECONDS": "1", "PORTAPI_BIND_MAX_TRIES": "2"}
+    # The longer of 2 tries x 1 s + 5 s and twice typemgr's 5 s, plus 5 s.
+    assert config.Settings.from_env(env).reconcile_grace_seconds == 10 + 5
+    env["PORTAPI_TYPEMGR_TIMEOUT_SECONDS"] = "0.5"
+    assert config.Settings.from_env(env).reconcile_grace_seconds == 2.5 + 5
+    env["PORTAPI_RECONCILE_GRACE_SECONDS"] = "2.6"
+    assert config.Settings.from_env(env).reconcile_grace_seconds == 2.6
 
 
 @pytest.mark.parametrize(
@@ -102,6 +116,15 @@ def test_settings_defaults() -> None:
         ({"PORTAPI_MECHMGR_ADDRESS": "nowhere"}, "PORTAPI_MECHMGR_ADDRESS='nowhere'"),
         ({"PORTAPI_DATABASE_URL": "mysql://x"}, "PORTAPI_DATABASE_URL"),
         ({"PORTAPI_MECHMGR_TIMEOUT_SECONDS": "soon"}, "must be a number"),
+        (
+            {"PORTAPI_RECONCILE_INTERVAL_SECONDS": "0"},
+            "PORTAPI_RECONCILE_INTERVAL_SECONDS=0.0: must be at least 0.05",
+        ),
+        (
+            {"PORTAPI_RECONCILE_GRACE_SECONDS": "30"},
+            "PORTAPI_RECONCILE_GRACE_SECONDS=30: must be more than the longest a request may "
+            "take, 55 s",
+        ),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], message: str) -> None:
