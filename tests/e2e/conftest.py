@@ -124,15 +124,14 @@ def run_ml2(*args: str, timeout: float = 60, env: dict[str, str] | None = None) 
 _ROW = re.compile(r"^(\S+)\s+127\.0\.0\.1:\d+\s+http://\S+\s+(\d+)\s", re.M)
 
 
+_EXPORT = re.compile(r"^\s+export (ML2_\w+_ADDRESS)=(\S+)$", re.M)
+
+
 def start_up(tmp_path: Path, *extra: str, timeout: float = 60) -> UpProcess:
-    """Starts ``ml2 up`` on a temporary data dir with free ports and waits until it is up."""
-    portapi, mechmgr, typemgr = free_port(), free_port(), free_port()
-    argv = ["up", "--data-dir", str(tmp_path / "data"), "--typemgr-port", str(typemgr)]
-    for name in ("openvswitch", "linuxbridge"):
-        argv += [f"--{name}-port", "0"]
-    for name in ("portapi", "typemgr", "mechmgr", "openvswitch", "linuxbridge"):
-        argv += [f"--{name}-metrics-port", "0"]
-    argv += ["--portapi-port", str(portapi), "--mechmgr-port", str(mechmgr), *extra]
+    """Starts ``ml2 up --free-ports`` on a temporary data dir and waits until it is up; the
+    addresses come from the ``export`` lines it prints, so no port is picked here and lost to
+    another program before the stack binds it."""
+    argv = ["up", "--data-dir", str(tmp_path / "data"), "--free-ports", *extra]
     out_path, err_path = tmp_path / "up.out", tmp_path / "up.err"
     with open(out_path, "w") as out, open(err_path, "w") as err:
         process = subprocess.Popen(
@@ -143,20 +142,20 @@ def start_up(tmp_path: Path, *extra: str, timeout: float = 60) -> UpProcess:
             env=child_env(),
             stdin=subprocess.DEVNULL,
         )
-    up = UpProcess(
-        process,
-        tmp_path / "data",
-        f"127.0.0.1:{portapi}",
-        f"127.0.0.1:{mechmgr}",
-        f"127.0.0.1:{typemgr}",
-        out_path,
-        err_path,
-    )
-    if not wait_for(lambda: "The stack is up" in up.out() or process.poll() is not None, timeout):
+    up = UpProcess(process, tmp_path / "data", "", "", "", out_path, err_path)
+
+    def printed() -> dict[str, str]:
+        return dict(_EXPORT.findall(up.out()))
+
+    if not wait_for(lambda: len(printed()) == 3 or process.poll() is not None, timeout):
         up.stop()
         pytest.fail(f"ml2 up did not come up in {timeout}s:\n{up.out()}\n{up.err()}")
     if process.poll() is not None:
         pytest.fail(f"ml2 up exited with {process.returncode}:\n{up.out()}\n{up.err()}")
+    addresses = printed()
+    up.portapi = addresses["ML2_PORTAPI_ADDRESS"]
+    up.mechmgr = addresses["ML2_MECHMGR_ADDRESS"]
+    up.typemgr = addresses["ML2_TYPEMGR_ADDRESS"]
     up.pids = {name: int(pid) for name, pid in _ROW.findall(up.out())}
     return up
 

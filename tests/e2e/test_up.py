@@ -73,10 +73,7 @@ def test_a_bad_setting_fails_the_start_with_the_services_reason(tmp_path: Path) 
         str(tmp_path / "data"),
         "--network-vlan-ranges",
         "physnet1:0:10",
-        "--typemgr-port",
-        "0",
-        "--typemgr-metrics-port",
-        "0",
+        "--free-ports",
         timeout=60,
     )
     assert result.code == 1
