@@ -116,7 +116,8 @@ class Reconciler:
 
     def run_once(self) -> dict[str, int]:
         """Runs one pass; returns how many items of each kind this replica claimed."""
-        cutoff = self._clock() - self._grace
+        now = self._clock()
+        cutoff = now - self._grace
         done = {BINDING: 0, NETWORK_CREATE: 0, NETWORK_DELETE: 0, NETWORK_RELEASE: 0}
         with sql.read_session(self._factory) as session:
             ports = pending.due_bindings(session, cutoff, BATCH)
@@ -124,11 +125,11 @@ class Reconciler:
         for port_id in ports:
             if self._stop.is_set():
                 return done
-            done[BINDING] += self._repair_binding(port_id, cutoff)
+            done[BINDING] += self._repair_binding(port_id, cutoff, now)
         for network_id in networks:
             if self._stop.is_set():
                 return done
-            kind = self._repair_network(network_id, cutoff)
+            kind = self._repair_network(network_id, cutoff, now)
             if kind:
                 done[kind] += 1
         # Releases recorded above were sent already; take those still pending afterwards.
@@ -137,15 +138,14 @@ class Reconciler:
         for network_id in releases:
             if self._stop.is_set():
                 return done
-            done[NETWORK_RELEASE] += self._repair_release(network_id, cutoff)
+            done[NETWORK_RELEASE] += self._repair_release(network_id, cutoff, now)
         if any(done.values()):
             logger.info("reconciler took over %s", done)
         return done
 
-    def _repair_binding(self, port_id: str, cutoff: datetime) -> bool:
-        ticket = repo.run_write(
-            self._factory, functools.partial(_claim_binding, port_id=port_id, cutoff=cutoff)
-        )
+    def _repair_binding(self, port_id: str, cutoff: datetime, now: datetime) -> bool:
+        claim = functools.partial(_claim_binding, port_id=port_id, cutoff=cutoff, now=now)
+        ticket = repo.run_write(self._factory, claim)
         if ticket is None:
             return False
         started = time.perf_counter()
@@ -172,10 +172,12 @@ class Reconciler:
             )
         return True
 
-    def _repair_network(self, network_id: str, cutoff: datetime) -> str:
+    def _repair_network(self, network_id: str, cutoff: datetime, now: datetime) -> str:
         status = repo.run_write(
             self._factory,
-            functools.partial(pending.abandon_network, network_id=network_id, cutoff=cutoff),
+            functools.partial(
+                pending.abandon_network, network_id=network_id, cutoff=cutoff, now=now
+            ),
         )
         if status is None:
             return ""
@@ -188,10 +190,10 @@ class Reconciler:
         metrics.RECONCILER_REPAIRS.labels(kind, REPAIRED if released else FAILED).inc()
         return kind
 
-    def _repair_release(self, network_id: str, cutoff: datetime) -> bool:
+    def _repair_release(self, network_id: str, cutoff: datetime, now: datetime) -> bool:
         claimed = repo.run_write(
             self._factory,
-            functools.partial(pending.claim_release, network_id=network_id, cutoff=cutoff),
+            functools.partial(pending.claim_release, network_id=network_id, cutoff=cutoff, now=now),
         )
         if not claimed:
             return False
@@ -211,10 +213,12 @@ class Reconciler:
                 return
 
 
-def _claim_binding(session: Session, *, port_id: str, cutoff: datetime) -> r.BindTicket | None:
+def _claim_binding(
+    session: Session, *, port_id: str, cutoff: datetime, now: datetime
+) -> r.BindTicket | None:
     """Claims the port's pending binding; returns the ticket to bind it (as possibly holding
     dynamic segments), or None if another replica or a request got to it first."""
-    if not pending.claim_binding(session, port_id, cutoff):
+    if not pending.claim_binding(session, port_id, cutoff, now):
         return None
     current = bindings.binding_state(session, port_id)
     if current is None:

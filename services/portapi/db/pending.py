@@ -38,12 +38,13 @@ def due_bindings(session: Session, cutoff: datetime, limit: int) -> list[str]:
     return list(session.execute(stmt).scalars())
 
 
-def claim_binding(session: Session, port_id: str, cutoff: datetime) -> bool:
-    """Claims the port's pending binding if it still waits since before ``cutoff``."""
+def claim_binding(session: Session, port_id: str, cutoff: datetime, now: datetime) -> bool:
+    """Claims the port's pending binding (its pending time becomes ``now``) if it still waits
+    since before ``cutoff``."""
     stmt = (
         update(B)
         .where(B.c.port_id == port_id, B.c.pending_since < cutoff)
-        .values(pending_since=codec.now())
+        .values(pending_since=now)
     )
     return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
 
@@ -59,11 +60,13 @@ def due_networks(session: Session, cutoff: datetime, limit: int) -> list[str]:
     return list(session.execute(stmt).scalars())
 
 
-def abandon_network(session: Session, network_id: str, cutoff: datetime) -> str | None:
+def abandon_network(
+    session: Session, network_id: str, cutoff: datetime, now: datetime
+) -> str | None:
     """Deletes the network if it is still CREATING or DELETING since before ``cutoff`` and
-    records the release of its segments; returns the status it had, or None if another replica
-    or a request got to it first. Such a network has no ports (only ACTIVE networks take
-    ports, and deletion starts only without any)."""
+    records the release of its segments (pending from ``now``); returns the status it had, or
+    None if another replica or a request got to it first. Such a network has no ports (only
+    ACTIVE networks take ports, and deletion starts only without any)."""
     stmt = (
         delete(N)
         .where(N.c.id == network_id, N.c.pending_since < cutoff, N.c.status.in_(_UNFINISHED))
@@ -71,14 +74,16 @@ def abandon_network(session: Session, network_id: str, cutoff: datetime) -> str 
     )
     status = session.execute(stmt).scalar_one_or_none()
     if status is not None:
-        record_release(session, network_id)
+        record_release(session, network_id, now)
     return status
 
 
-def record_release(session: Session, network_id: str) -> None:
-    """Records that typemgr must release the network's segments (pending from now)."""
+def record_release(session: Session, network_id: str, now: datetime | None = None) -> None:
+    """Records that typemgr must release the network's segments, pending from ``now`` (the
+    current time by default)."""
     session.execute(delete(R).where(R.c.network_id == network_id))
-    session.execute(insert(R).values(network_id=network_id, pending_since=codec.now()))
+    stamp = codec.now() if now is None else now
+    session.execute(insert(R).values(network_id=network_id, pending_since=stamp))
 
 
 def due_releases(session: Session, cutoff: datetime, limit: int) -> list[str]:
@@ -93,12 +98,13 @@ def due_releases(session: Session, cutoff: datetime, limit: int) -> list[str]:
     return list(session.execute(stmt).scalars())
 
 
-def claim_release(session: Session, network_id: str, cutoff: datetime) -> bool:
-    """Claims the network's pending release if it is pending since before ``cutoff``."""
+def claim_release(session: Session, network_id: str, cutoff: datetime, now: datetime) -> bool:
+    """Claims the network's pending release (its pending time becomes ``now``) if it is pending
+    since before ``cutoff``."""
     stmt = (
         update(R)
         .where(R.c.network_id == network_id, R.c.pending_since < cutoff)
-        .values(pending_since=codec.now())
+        .values(pending_since=now)
     )
     return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
 
