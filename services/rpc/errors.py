@@ -26,6 +26,11 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 DOMAIN = "modular-l2"
+MESSAGE_MAX_BYTES = 1024
+"""Most bytes of UTF-8 of an error message on the wire; longer ones are cut (they echo a value
+the request sent, which may be huge)."""
+METADATA_MAX_BYTES = 256
+"""Most bytes of UTF-8 of one ErrorInfo metadata value on the wire."""
 
 
 class ServiceError(Exception):
@@ -42,13 +47,29 @@ class ServiceError(Exception):
         self.metadata = {k: str(v) for k, v in metadata.items() if v is not None}
 
     def to_status(self) -> status_pb2.Status:
-        """Returns the rich status sent to the client."""
+        """Returns the rich status sent to the client, with the message and metadata values cut
+        to MESSAGE_MAX_BYTES and METADATA_MAX_BYTES: gRPC refuses trailers of more than 8 KiB,
+        and the client would get RESOURCE_EXHAUSTED instead of this error."""
         info = error_details_pb2.ErrorInfo(
-            reason=self.reason, domain=DOMAIN, metadata=self.metadata
+            reason=self.reason,
+            domain=DOMAIN,
+            metadata={k: clip(v, METADATA_MAX_BYTES) for k, v in self.metadata.items()},
         )
         detail = any_pb2.Any()
         detail.Pack(info)
-        return status_pb2.Status(code=self.code.value[0], message=self.message, details=[detail])
+        return status_pb2.Status(
+            code=self.code.value[0], message=clip(self.message, MESSAGE_MAX_BYTES), details=[detail]
+        )
+
+
+def clip(text: str, max_bytes: int) -> str:
+    """Returns ``text`` if its UTF-8 fits in ``max_bytes``, else its start that does, marked
+    with how many characters were cut."""
+    data = text.encode()
+    if len(data) <= max_bytes:
+        return text
+    kept = data[: max_bytes - 40].decode(errors="ignore")
+    return f"{kept}... ({len(text) - len(kept)} more characters)"
 
 
 class InvalidArgument(ServiceError):

@@ -1,6 +1,7 @@
 """One real stack for the hostile-input tests: typemgr, mechmgr, portapi and three driver
-processes on SQLite files, seeded with agents, networks, ports and a range whose ids the
-generated requests reuse; and read-only snapshots of every table of every service.
+processes on SQLite files (or PostgreSQL databases), seeded with agents, networks, ports and a
+range whose ids the generated requests reuse; and read-only snapshots of every table of every
+service.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import psycopg
 from google.protobuf import field_mask_pb2
 from ml2.v1 import (
     agent_pb2,
@@ -70,15 +72,14 @@ class Stack:
     """The running processes, a channel to each, and the SQLite files of each service."""
 
     root: Path
+    urls: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Each service's database; SQLite files under ``root`` unless given."""
     processes: dict[str, launcher.ServiceProcess] = dataclasses.field(default_factory=dict)
     channels: dict[str, grpc.Channel] = dataclasses.field(default_factory=dict)
     seeds: Seeds = dataclasses.field(default_factory=Seeds)
 
-    def database(self, service: str) -> Path:
-        return self.root / f"{service}.db"
-
     def url(self, service: str) -> str:
-        return f"sqlite:///{self.database(service)}"
+        return self.urls.get(service) or f"sqlite:///{self.root / f'{service}.db'}"
 
     def start(self, name: str, module: str, env: dict[str, str]) -> launcher.ServiceProcess:
         process = launcher.start(name, module, env, log_dir=self.root / "logs", timeout=60)
@@ -97,7 +98,7 @@ class Stack:
 
     def snapshot(self) -> dict[str, dict[str, list[str]]]:
         """Every row of every table of every service, read through read-only connections."""
-        return {service: snapshot(self.database(service)) for service in DATABASES}
+        return {service: snapshot(self.url(service)) for service in DATABASES}
 
     def stop(self) -> dict[str, int]:
         for channel in self.channels.values():
@@ -105,8 +106,11 @@ class Stack:
         return {name: p.stop() for name, p in reversed(self.processes.items())}
 
 
-def snapshot(path: Path) -> dict[str, list[str]]:
-    """Returns each table's rows (as sorted reprs) of the SQLite file at ``path``."""
+def snapshot(url: str) -> dict[str, list[str]]:
+    """Returns each table's rows (as sorted reprs) of the database at the SQLAlchemy ``url``."""
+    if url.startswith("postgresql"):
+        return _postgres_snapshot(url)
+    path = url.removeprefix("sqlite:///")
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
         tables = [
@@ -123,10 +127,26 @@ def snapshot(path: Path) -> dict[str, list[str]]:
         connection.close()
 
 
-def start(root: Path) -> Stack:
+def _postgres_snapshot(url: str) -> dict[str, list[str]]:
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute("SET default_transaction_read_only = on")
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+            )
+        ]
+        return {
+            table: sorted(repr(row) for row in connection.execute(f'SELECT * FROM "{table}"'))
+            for table in tables
+        }
+
+
+def start(root: Path, urls: dict[str, str] | None = None) -> Stack:
     """Starts every process on SQLite files under ``root`` and seeds it; stops what it started
     if anything fails."""
-    stack = Stack(root)
+    stack = Stack(root, urls=dict(urls or {}))
     try:
         _start_all(stack)
         seed(stack)

@@ -1,6 +1,8 @@
 """Property: whatever bytes a client sends to whichever RPC of whichever service, the answer is
-never UNKNOWN, INTERNAL, DATA_LOSS or UNIMPLEMENTED, every process keeps running, and a request
-that is refused changes no table of any service.
+never UNKNOWN, INTERNAL, DATA_LOSS or UNIMPLEMENTED, a refusal is the service's own (it carries
+the ErrorInfo of the modular-l2 domain, so it is no transport or library error such as trailers
+too large), every process keeps running, and a request that is refused changes no table of any
+service.
 
 Every RPC is found from the generated descriptors (each ``ml2.v1.*_service_pb2``), and its
 requests are generated from its message descriptor (``requests.py``). The run is derandomized,
@@ -22,8 +24,12 @@ import grpc
 import ml2.v1
 import pytest
 from google.protobuf import descriptor as d
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from services.rpc import errors
 
 from . import requests, templates
 from .stack import DRIVERS, SERVICE_PROCESS, TIMEOUT, Stack
@@ -95,13 +101,17 @@ class Prober:
             self.path, request_serializer=None, response_deserializer=None
         )
         self.tried += 1
-        code, details = grpc.StatusCode.OK, ""
+        code, details, domain = grpc.StatusCode.OK, "", errors.DOMAIN
         try:
             call(data, timeout=TIMEOUT)
         except grpc.RpcError as err:
             code, details = err.code(), err.details()  # type: ignore[attr-defined]
+            domain = error_domain(err)
         self.codes[code.name] = self.codes.get(code.name, 0) + 1
         assert code not in FORBIDDEN, f"{self.path} answered {code.name}: {details} to {data!r}"
+        assert domain == errors.DOMAIN, (
+            f"{self.path} answered {code.name} without our ErrorInfo: {details} to {data!r}"
+        )
         dead = self.stack.dead()
         assert not dead, f"{self.path} with {data!r} left processes dead: {dead}"
         now = self.stack.snapshot()
@@ -112,6 +122,16 @@ class Prober:
             )
         self.last = now
         return code
+
+
+def error_domain(err: grpc.RpcError) -> str:
+    """The domain of the ErrorInfo a failed call carries, or "" if it carries none."""
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return str(info.domain)
+    return ""
 
 
 def changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:

@@ -286,3 +286,35 @@ def test_a_nul_is_refused_on_postgresql_where_it_cannot_be_stored(
             assert create("proj")[0] == grpc.StatusCode.OK
     finally:
         assert typemgr.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "process", "data"),
+    [
+        (
+            "/ml2.v1.PortService/GetPort",
+            "portapi",
+            port_service_pb2.GetPortRequest(port_id="y" * 5000).SerializeToString(),
+        ),
+        (
+            "/ml2.v1.AgentService/ListAgents",
+            "mechmgr",
+            agent_service_pb2.ListAgentsRequest(host="日" * 3000).SerializeToString(),
+        ),
+    ],
+)
+def test_an_error_echoing_a_huge_value_still_reaches_the_client(
+    stack: Stack, method: str, process: str, data: bytes
+) -> None:
+    # The error used to echo the whole value: gRPC refused the trailers as larger than 8 KiB and
+    # the client got RESOURCE_EXHAUSTED "Stream removed" instead of the service's answer.
+    call = stack.channels[process].unary_unary(
+        method, request_serializer=None, response_deserializer=None
+    )
+    with pytest.raises(grpc.RpcError) as info:
+        call(data, timeout=TIMEOUT)
+    assert info.value.code() in (  # type: ignore[attr-defined]
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+    ), info.value.details()  # type: ignore[attr-defined]
+    assert info.value.details().endswith(" more characters)")  # type: ignore[attr-defined]
