@@ -12,10 +12,10 @@ import contextlib
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Engine, bindparam, create_engine, event, exc, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 _WRITE = "ml2_write"
@@ -109,3 +109,44 @@ def is_retryable(err: BaseException) -> bool:
     if sqlstate in ("40001", "40P01"):
         return True
     return "database is locked" in str(err.orig)
+
+
+def after_position(columns: Sequence[Any], position: Sequence[Any]) -> Any:
+    """Returns the keyset condition "the row comes after ``position`` in ``columns`` order", as
+    one row-value comparison ``(a, b) > (:a, :b)``: SQLite and PostgreSQL both serve it from an
+    index on the columns (after any equality columns), so a page at any depth starts where the
+    index says, without reading the rows before it. The values are bound with the columns'
+    types."""
+    if len(columns) != len(position):
+        raise ValueError("a keyset position has one value per column")
+    values = [
+        bindparam(None, value, type_=column.type)
+        for column, value in zip(columns, position, strict=True)
+    ]
+    if len(columns) == 1:
+        return columns[0] > values[0]
+    return tuple_(*columns) > tuple_(*values)
+
+
+def keyset_page(
+    stmt: Any,
+    order: Sequence[Any],
+    fixed: Mapping[str, Any],
+    after: Sequence[Any] | None,
+    limit: int,
+) -> Any:
+    """Returns ``stmt`` narrowed to one page in ``order`` after the position ``after`` (one
+    value per ``order`` column), ``fixed`` naming the order columns an equality filter fixes
+    (by column name, empty values meaning no filter).
+
+    A fixed column is compared for equality and left out of the ORDER BY and of the keyset
+    condition, so an index that starts with the fixed columns and continues with the others
+    serves the page at any depth.
+    """
+    wanted = {name: value for name, value in fixed.items() if value}
+    stmt = stmt.where(*(column == wanted[column.name] for column in order if column.name in wanted))
+    free = [i for i, column in enumerate(order) if column.name not in wanted]
+    key = [order[i] for i in free]
+    if after is not None and key:
+        stmt = stmt.where(after_position(key, [after[i] for i in free]))
+    return stmt.order_by(*key).limit(limit)

@@ -10,9 +10,13 @@ from ml2.v1 import agent_service_pb2_grpc as pb_grpc
 
 from ml2_contract import convert
 from services.mechmgr import agents, validation
+from services.rpc import paging
 from services.rpc.errors import InvalidArgument
 
 logger = logging.getLogger(__name__)
+
+LIST_AGENTS = paging.Listing("ml2.v1.AgentService/ListAgents", (str, str))
+"""Page tokens of ListAgents: the (host, agent_type) of a page's last agent."""
 
 _UPDATABLE = ("admin_state_up",)
 
@@ -63,13 +67,16 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         """Lists agents ordered by host then type, optionally of one host or type."""
         if request.host:
             validation.hostname("host", request.host)
-        size, after = validation.page(request.page_size, request.page_token)
+        filters = {"host": request.host, "agent_type": request.agent_type}
+        position = LIST_AGENTS.decode(request.page_token, filters)
+        size = LIST_AGENTS.size(request.page_size)
+        after = None if position is None else (str(position[0]), str(position[1]))
         page = self._registry.list_agents(
             host=request.host, agent_type=request.agent_type, limit=size, after=after
         )
+        token = "" if page.next_after is None else LIST_AGENTS.encode(page.next_after, filters)
         return pb.ListAgentsResponse(
-            agents=[convert.agent_to_proto(a) for a in page.agents],
-            next_page_token=validation.page_token(page.next_after),
+            agents=[convert.agent_to_proto(a) for a in page.agents], next_page_token=token
         )
 
     def DeleteAgent(

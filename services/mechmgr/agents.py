@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Engine, Row, Table, bindparam, case, delete, func, select, tuple_, update
+from sqlalchemy import Engine, Row, Table, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -51,6 +51,19 @@ class AgentPage:
 
     agents: tuple[values.Agent, ...]
     next_after: tuple[str, str] | None
+
+
+def list_statement(host: str, agent_type: str, after: tuple[str, str] | None, limit: int) -> Any:
+    """The statement of one page of agents in (host, agent_type) order.
+
+    A filter fixes its column, so the order and the keyset condition are on the other columns
+    only: by host, (agent_type) in the (host, agent_type) unique index; by type, (host) in the
+    (agent_type, host) index; neither, (host, agent_type) in the unique index. Each page is one
+    range of an index, at any depth.
+    """
+    order = (_T.c.host, _T.c.agent_type)
+    fixed = {"host": host, "agent_type": agent_type}
+    return sql.keyset_page(select(_T), order, fixed, after, limit)
 
 
 class AgentRegistry:
@@ -139,14 +152,7 @@ class AgentRegistry:
         after: tuple[str, str] | None = None,
     ) -> AgentPage:
         """Returns up to ``limit`` agents ordered by (host, agent_type), after ``after``."""
-        stmt = select(_T).order_by(_T.c.host, _T.c.agent_type).limit(limit + 1)
-        if host:
-            stmt = stmt.where(_T.c.host == host)
-        if agent_type:
-            stmt = stmt.where(_T.c.agent_type == agent_type)
-        if after is not None:
-            stmt = stmt.where(tuple_(_T.c.host, _T.c.agent_type) > tuple_(*after))
-        rows = self._read(stmt)
+        rows = self._read(list_statement(host, agent_type, after, limit + 1))
         now = self._clock()
         agents = tuple(self._agent(r, now) for r in rows[:limit])
         more = len(rows) > limit

@@ -6,10 +6,7 @@ before anything is read or written.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
-import json
 import re
 
 from ml2.v1 import agent_pb2, agent_service_pb2, mechanism_manager_service_pb2, segment_pb2
@@ -30,8 +27,6 @@ _MAX_TUNNEL_ID = {
     vocabulary.TYPE_GENEVE: 2**24 - 1,
     vocabulary.TYPE_GRE: 2**32 - 1,
 }
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
 
 
 def required_id(field: str, value: str) -> str:
@@ -124,27 +119,6 @@ def _tunnels(field: str, tunnel_types: list[str]) -> None:
             )
     if len(set(tunnel_types)) != len(tunnel_types):
         raise InvalidArgument(field, "must not repeat a tunnel type")
-
-
-def page(page_size: int, page_token: str) -> tuple[int, tuple[str, str] | None]:
-    """Returns the page size (default 100, at most 1000) and the position a token encodes."""
-    if page_size < 0:
-        raise InvalidArgument("page_size", f"must be 0 or more, got {page_size}")
-    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    if not page_token:
-        return size, None
-    try:
-        host, agent_type = json.loads(base64.urlsafe_b64decode(page_token.encode()))
-        return size, (str(host), str(agent_type))
-    except (ValueError, TypeError, binascii.Error):
-        raise InvalidArgument("page_token", "is not a token this service returned") from None
-
-
-def page_token(after: tuple[str, str] | None) -> str:
-    """Returns the opaque token of a position in the (host, agent_type) order."""
-    if after is None:
-        return ""
-    return base64.urlsafe_b64encode(json.dumps(list(after)).encode()).decode()
 
 
 def resolve_request(

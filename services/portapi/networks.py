@@ -24,20 +24,25 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
+from typing import cast
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import sql
-from services.portapi import deadline, paging
+from services.portapi import deadline
 from services.portapi import errors as portapi_errors
 from services.portapi import resources as r
 from services.portapi.clients import SegmentAllocator
 from services.portapi.db import pending
 from services.portapi.db import repository as repo
-from services.rpc import errors
+from services.rpc import errors, paging
 
 logger = logging.getLogger(__name__)
+
+LIST_NETWORKS = paging.Listing("ml2.v1.NetworkService/ListNetworks", (datetime, str))
+"""Page tokens of ListNetworks: the (create_time, id) of a page's last item."""
 
 
 class NetworkManager:
@@ -147,15 +152,12 @@ class NetworkManager:
         """Returns one page of networks in creation order and the next page's token (empty on
         the last page). With ``project_id``, that project's networks and shared ones."""
         filters = {"project_id": project_id}
-        after = paging.decode(page_token, filters)
-        limit = paging.page_size(page_size)
+        after = LIST_NETWORKS.decode(page_token, filters)
+        limit = LIST_NETWORKS.size(page_size)
+        position = None if after is None else (cast(datetime, after[0]), cast(str, after[1]))
         with sql.read_session(self._factory) as session:
-            found = repo.list_networks(session, project_id, after, limit + 1)
-        page = found[:limit]
-        token = ""
-        if len(found) > limit:
-            token = paging.encode(r.Page(page[-1].create_time, page[-1].id), filters)
-        return page, token
+            found = repo.list_networks(session, project_id, position, limit + 1)
+        return LIST_NETWORKS.page(found, limit, lambda n: (n.create_time, n.id), filters)
 
     def delete(self, network_id: str) -> r.Network:
         """Deletes a network without ports and releases its segments. Raises NetworkNotFound,

@@ -15,19 +15,25 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime
+from typing import cast
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import sql
-from services.portapi import deadline, macs, paging, updates
+from services.portapi import deadline, macs, updates
 from services.portapi import errors as portapi_errors
 from services.portapi import resources as r
 from services.portapi.binding import Binder
 from services.portapi.db import bindings, hold_outbox
 from services.portapi.db import repository as repo
+from services.rpc import paging
 
 logger = logging.getLogger(__name__)
+
+LIST_PORTS = paging.Listing("ml2.v1.PortService/ListPorts", (datetime, str))
+"""Page tokens of ListPorts: the (create_time, id) of a page's last item."""
 
 MAC_TRIES = 16
 """How many random MAC addresses CreatePort tries before giving up on a crowded network."""
@@ -91,15 +97,12 @@ class PortManager:
     ) -> tuple[list[r.Port], str]:
         """Returns one page of ports matching every non-empty filter, in creation order, and
         the next page's token (empty on the last page)."""
-        after = paging.decode(page_token, filters)
-        limit = paging.page_size(page_size)
+        after = LIST_PORTS.decode(page_token, filters)
+        limit = LIST_PORTS.size(page_size)
+        position = None if after is None else (cast(datetime, after[0]), cast(str, after[1]))
         with sql.read_session(self._factory) as session:
-            found = repo.list_ports(session, filters, after, limit + 1)
-        page = found[:limit]
-        token = ""
-        if len(found) > limit:
-            token = paging.encode(r.Page(page[-1].create_time, page[-1].id), filters)
-        return page, token
+            found = repo.list_ports(session, filters, position, limit + 1)
+        return LIST_PORTS.page(found, limit, lambda p: (p.create_time, p.id), filters)
 
     def update(self, port_id: str, update: r.PortUpdate) -> r.Port:
         """Applies the update (see ``updates.plan``) and binds the port if it needs a result.

@@ -128,11 +128,3 @@ class BindTicket:
     may_hold_dynamic: bool = False
     """The port may hold dynamic segments from an earlier result or resolution, so typemgr must
     be told which it holds after this one commits, even if the new result uses none."""
-
-
-@dataclass(frozen=True)
-class Page:
-    """Where a list resumes: after the row with this creation time and id."""
-
-    create_time: datetime
-    id: str

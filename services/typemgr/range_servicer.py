@@ -6,6 +6,7 @@ Decisions belong to ``range_manager``; errors are raised, never passed to ``cont
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -14,8 +15,8 @@ from ml2.v1 import segment_range_service_pb2 as svc
 from ml2.v1 import segment_range_service_pb2_grpc as svc_grpc
 
 from ml2_contract import convert
+from services.rpc import paging
 from services.rpc.errors import InvalidArgument
-from services.typemgr import paging
 from services.typemgr.range_manager import RangeManager
 from services.typemgr.ranges import (
     Allocation,
@@ -28,6 +29,15 @@ from services.typemgr.ranges import (
 from services.typemgr.servicer import parse_uuid
 
 UPDATABLE = ("name", "minimum", "maximum")
+
+LIST_RANGES = paging.Listing("ml2.v1.SegmentRangeService/ListSegmentRanges", (str, str, int))
+"""Page tokens of ListSegmentRanges: the (network_type, physical_network, minimum) of a page's
+last range."""
+LIST_ALLOCATIONS = paging.Listing(
+    "ml2.v1.SegmentRangeService/ListSegmentAllocations", (str, str, int)
+)
+"""Page tokens of ListSegmentAllocations: the (network_type, physical_network, segmentation_id)
+of a page's last allocation."""
 
 
 class SegmentRangeServicer(svc_grpc.SegmentRangeServiceServicer):
@@ -60,16 +70,12 @@ class SegmentRangeServicer(svc_grpc.SegmentRangeServiceServicer):
             shared=request.shared if request.HasField("shared") else None,
             default=request.default if request.HasField("default") else None,
         )
-        size = paging.page_size(request.page_size)
-        position = paging.decode(request.page_token, vars(filters), (str, str, int))
-        after = None if position is None else (str(position[0]), str(position[1]), int(position[2]))
-        found = self.manager.list_page(filters, after, size + 1)
-        page, token = found[:size], ""
-        if len(found) > size:
-            last = page[-1]
-            token = paging.encode(
-                [last.network_type, last.physical_network, last.minimum], vars(filters)
-            )
+        position = LIST_RANGES.decode(request.page_token, vars(filters))
+        size = LIST_RANGES.size(request.page_size)
+        found = self.manager.list_page(filters, _pool_position(position), size + 1)
+        page, token = LIST_RANGES.page(
+            found, size, lambda r: (r.network_type, r.physical_network, r.minimum), vars(filters)
+        )
         return svc.ListSegmentRangesResponse(
             segment_ranges=[range_to_proto(r) for r in page], next_page_token=token
         )
@@ -103,21 +109,28 @@ class SegmentRangeServicer(svc_grpc.SegmentRangeServiceServicer):
             "physical_network": request.physical_network,
             "outside_ranges": request.outside_ranges,
         }
-        size = paging.page_size(request.page_size)
-        position = paging.decode(request.page_token, filters, (str, str, int))
-        after = None if position is None else (str(position[0]), str(position[1]), int(position[2]))
+        position = LIST_ALLOCATIONS.decode(request.page_token, filters)
+        size = LIST_ALLOCATIONS.size(request.page_size)
         found = self.manager.list_allocations(
-            request.network_type, request.physical_network, request.outside_ranges, after, size + 1
+            request.network_type,
+            request.physical_network,
+            request.outside_ranges,
+            _pool_position(position),
+            size + 1,
         )
-        page, token = found[:size], ""
-        if len(found) > size:
-            last = page[-1]
-            token = paging.encode(
-                [last.network_type, last.physical_network, last.segmentation_id], filters
-            )
+        page, token = LIST_ALLOCATIONS.page(
+            found, size, lambda a: (a.network_type, a.physical_network, a.segmentation_id), filters
+        )
         return svc.ListSegmentAllocationsResponse(
             segment_allocations=[allocation_to_proto(a) for a in page], next_page_token=token
         )
+
+
+def _pool_position(position: paging.Position | None) -> tuple[str, str, int] | None:
+    if position is None:
+        return None
+    network_type, physical_network, number = position
+    return str(network_type), str(physical_network), cast(int, number)
 
 
 def spec_from_proto(message: pb.SegmentRange) -> RangeSpec:

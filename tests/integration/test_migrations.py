@@ -20,13 +20,15 @@ from services.cli import stack
 from services.migrations import compare, scripts
 
 VERSIONED = scripts.versioned_services()
+MECHMGR_HEAD = migrations.heads("mechmgr")[0]
+NEXT = f"{int(MECHMGR_HEAD) + 1:04d}"
 
-SECOND_REVISION = '''
-"""A second revision, for tests: an index on agents.heartbeat_at."""
+NEXT_REVISION = f'''
+"""A revision after mechmgr's head, for tests: an index on agents.heartbeat_at."""
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "{NEXT}"
+down_revision = "{MECHMGR_HEAD}"
 branch_labels = None
 depends_on = None
 
@@ -55,14 +57,14 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def mechmgr_with_two_revisions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """mechmgr's revisions plus a 0002, in this process only."""
+def mechmgr_with_a_next_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """mechmgr's revisions plus NEXT_REVISION, in this process only."""
     directory = tmp_path / "versions"
     directory.mkdir()
     original = scripts.versions_dir("mechmgr")
     for source in original.glob("*.py"):
         (directory / source.name).write_text(source.read_text())
-    (directory / "0002_heartbeat_index.py").write_text(SECOND_REVISION)
+    (directory / f"{NEXT}_heartbeat_index.py").write_text(NEXT_REVISION)
     real = scripts.versions_dir
     monkeypatch.setattr(scripts, "versions_dir", lambda s: directory if s == "mechmgr" else real(s))
     yield
@@ -129,7 +131,7 @@ def test_check_mode_refuses_an_empty_database_with_one_line(database_url: str) -
         migrations.ensure_current(database_url, "mechmgr", "check")
     message = str(refused.value)
     assert "\n" not in message
-    assert "revision none" in message and "needs 0001" in message
+    assert "revision none" in message and f"needs {MECHMGR_HEAD}" in message
     assert "ml2 db upgrade --service mechmgr" in message
     assert tables(database_url) == set()
 
@@ -140,22 +142,24 @@ def test_check_mode_accepts_a_current_database(database_url: str) -> None:
     assert isinstance(found, migrations.Status) and found.at_head
 
 
-@pytest.mark.usefixtures("mechmgr_with_two_revisions")
+@pytest.mark.usefixtures("mechmgr_with_a_next_revision")
 def test_an_outdated_database_is_refused_in_check_mode_and_upgraded_in_auto(
     database_url: str,
 ) -> None:
-    migrations.upgrade(database_url, "mechmgr", "0001")
-    with pytest.raises(migrations.SchemaError, match=r"at revision 0001, this version needs 0002"):
+    migrations.upgrade(database_url, "mechmgr", MECHMGR_HEAD)
+    with pytest.raises(
+        migrations.SchemaError, match=rf"at revision {MECHMGR_HEAD}, this version needs {NEXT}"
+    ):
         migrations.ensure_current(database_url, "mechmgr", "check")
     change = migrations.ensure_current(database_url, "mechmgr", "auto")
     assert isinstance(change, migrations.Change)
-    assert (change.before, change.after) == ("0001", "0002")
+    assert (change.before, change.after) == (MECHMGR_HEAD, NEXT)
     engine = create_engine(database_url)
     with engine.connect() as connection:
         indexes = {i["name"] for i in inspect(connection).get_indexes("agents")}
     engine.dispose()
     assert "ix_agents_heartbeat_at" in indexes
-    assert migrations.downgrade(database_url, "mechmgr", "0001").after == "0001"
+    assert migrations.downgrade(database_url, "mechmgr", MECHMGR_HEAD).after == MECHMGR_HEAD
 
 
 def test_a_database_from_a_newer_version_is_refused(
@@ -166,14 +170,14 @@ def test_a_database_from_a_newer_version_is_refused(
         directory.mkdir()
         for source in scripts.versions_dir("mechmgr").glob("*.py"):
             (directory / source.name).write_text(source.read_text())
-        (directory / "0002_heartbeat_index.py").write_text(SECOND_REVISION)
+        (directory / f"{NEXT}_heartbeat_index.py").write_text(NEXT_REVISION)
         real = scripts.versions_dir
         newer.setattr(scripts, "versions_dir", lambda s: directory if s == "mechmgr" else real(s))
         migrations.upgrade(database_url, "mechmgr")
     for mode in ("check", "auto"):
-        with pytest.raises(migrations.SchemaError, match=r"revision 0002, which this version"):
+        with pytest.raises(migrations.SchemaError, match=rf"revision {NEXT}, which this version"):
             migrations.ensure_current(database_url, "mechmgr", mode)
-    assert migrations.status(database_url, "mechmgr").state.startswith("unknown revision 0002")
+    assert migrations.status(database_url, "mechmgr").state.startswith(f"unknown revision {NEXT}")
 
 
 def test_tables_created_before_migrations_are_adopted(database_url: str) -> None:
@@ -324,7 +328,7 @@ def test_ml2_db_on_one_postgresql_database_for_every_service(postgres_url: str) 
     assert all(row["at_head"] for row in json.loads(current.stdout))
     down = ml2("db", "downgrade", "base", "--service", "mechmgr", "--database-url", postgres_url)
     assert down.returncode == 0, down.stderr
-    assert "mechmgr: 0001 -> base" in down.stdout
+    assert f"mechmgr: {MECHMGR_HEAD} -> base" in down.stdout
     assert "agents" not in tables(postgres_url)
 
 

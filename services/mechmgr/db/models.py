@@ -38,7 +38,8 @@ class AgentRow(Base):
     __table_args__ = (
         # host first: resolutions look agents up by host, lists page by (host, agent_type).
         UniqueConstraint("host", "agent_type", name="uq_agents_host_agent_type"),
-        Index("ix_agents_agent_type", "agent_type"),
+        # A list of one agent type pages in host order.
+        Index("ix_agents_agent_type_host", "agent_type", "host"),
     )
 
 

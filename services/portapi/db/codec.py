@@ -75,14 +75,17 @@ def network(row: Any) -> r.Network:
 
 def ports_with_levels(rows: Iterable[Any]) -> list[r.Port]:
     """Returns the ports of rows of ports joined with their binding and (outer) their levels,
-    ordered by port then level."""
+    in the order the ports first appear; a port's levels are sorted here."""
     grouped: dict[str, tuple[Any, list[values.BindingLevel]]] = {}
     for row in rows:
         entry = grouped.setdefault(row.id, (row, []))
         if row.level is not None:
             level_segment = segment(json.loads(row.level_segment))
             entry[1].append(values.BindingLevel(row.level, row.level_driver, level_segment))
-    return [port(row, tuple(levels)) for row, levels in grouped.values()]
+    return [
+        port(row, tuple(sorted(levels, key=lambda level: level.level)))
+        for row, levels in grouped.values()
+    ]
 
 
 def port(row: Any, levels: tuple[values.BindingLevel, ...]) -> r.Port:

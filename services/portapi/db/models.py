@@ -61,7 +61,7 @@ class NetworkRow(Base):
 
     id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_LEN), default="")
-    project_id: Mapped[str] = mapped_column(String(NAME_LEN), index=True)
+    project_id: Mapped[str] = mapped_column(String(NAME_LEN))
     shared: Mapped[bool] = mapped_column(Boolean, default=False)
     admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
     mtu: Mapped[int] = mapped_column(Integer, default=0)
@@ -71,23 +71,34 @@ class NetworkRow(Base):
     request_id: Mapped[str | None] = mapped_column(String(NAME_LEN), unique=True, nullable=True)
     pending_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
 
-    __table_args__ = (Index("ix_networks_create_time_id", "create_time", "id"),)
+    # ListNetworks reads in (create_time, id) order: all networks, or a project's networks
+    # merged with the shared ones; each index serves one of those reads at any depth.
+    __table_args__ = (
+        Index("ix_networks_create_time_id", "create_time", "id"),
+        Index("ix_networks_project_id_create_time_id", "project_id", "create_time", "id"),
+        Index("ix_networks_shared_create_time_id", "shared", "create_time", "id"),
+    )
 
 
 class PortRow(Base):
     """A port. Its MAC address is unique within its network; a network with ports cannot be
-    deleted (RESTRICT)."""
+    deleted (RESTRICT).
+
+    ListPorts reads in (create_time, id) order; each filter it offers has an index that starts
+    with the filter's column and continues with that order, so a page costs its size at any
+    depth (the host filter's index is on port_bindings, which copies create_time).
+    """
 
     __tablename__ = "ports"
 
     id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
     network_id: Mapped[str] = mapped_column(
-        String(ID_LEN), ForeignKey("networks.id", ondelete="RESTRICT"), index=True
+        String(ID_LEN), ForeignKey("networks.id", ondelete="RESTRICT")
     )
-    project_id: Mapped[str] = mapped_column(String(NAME_LEN), index=True)
+    project_id: Mapped[str] = mapped_column(String(NAME_LEN))
     name: Mapped[str] = mapped_column(String(NAME_LEN), default="")
     mac_address: Mapped[str] = mapped_column(String(17))
-    device_id: Mapped[str] = mapped_column(String(NAME_LEN), default="", index=True)
+    device_id: Mapped[str] = mapped_column(String(NAME_LEN), default="")
     device_owner: Mapped[str] = mapped_column(String(NAME_LEN), default="")
     admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
     status: Mapped[str] = mapped_column(String(16))
@@ -98,6 +109,9 @@ class PortRow(Base):
     __table_args__ = (
         UniqueConstraint("network_id", "mac_address"),
         Index("ix_ports_create_time_id", "create_time", "id"),
+        Index("ix_ports_network_id_create_time_id", "network_id", "create_time", "id"),
+        Index("ix_ports_project_id_create_time_id", "project_id", "create_time", "id"),
+        Index("ix_ports_device_id_create_time_id", "device_id", "create_time", "id"),
     )
 
 
@@ -112,6 +126,9 @@ class PortBindingRow(Base):
     its result; committing a result or unbinding clears it. A binding pending for longer than
     the reconciler's grace period was abandoned (portapi stopped while binding it), and the
     reconciler claims it by moving this time forward (``reconciler``).
+
+    ``create_time`` is the port's, copied at insert and never changed, so that listing a host's
+    ports in creation order is served by one index on this table.
     """
 
     __tablename__ = "port_bindings"
@@ -119,7 +136,7 @@ class PortBindingRow(Base):
     port_id: Mapped[str] = mapped_column(
         String(ID_LEN), ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True
     )
-    host_id: Mapped[str] = mapped_column(String(NAME_LEN), default="", index=True)
+    host_id: Mapped[str] = mapped_column(String(NAME_LEN), default="")
     vnic_type: Mapped[str] = mapped_column(String(64), default="normal")
     profile: Mapped[str] = mapped_column(Text, default="{}")
     vif_type: Mapped[str] = mapped_column(String(64), default="unbound")
@@ -129,6 +146,11 @@ class PortBindingRow(Base):
     failure_message: Mapped[str] = mapped_column(Text, default="")
     generation: Mapped[int] = mapped_column(BigInteger, default=1)
     pending_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+    create_time: Mapped[datetime] = mapped_column(DateTime)
+
+    __table_args__ = (
+        Index("ix_port_bindings_host_id_create_time_port_id", "host_id", "create_time", "port_id"),
+    )
 
 
 class PortBindingLevelRow(Base):

@@ -11,18 +11,21 @@ statements of the bind flow itself are in ``bindings``.
 from __future__ import annotations
 
 import functools
+import heapq
+import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    Boolean,
     Select,
-    and_,
     bindparam,
     delete,
     func,
     insert,
-    or_,
+    literal,
     select,
     update,
 )
@@ -146,27 +149,57 @@ def delete_network(session: Session, network_id: str) -> None:
     session.execute(delete(N).where(N.c.id == network_id))
 
 
+# ``shared = true`` (not ``IS true``), which both databases match against an index.
+_SHARED = N.c.shared == literal(True, Boolean)
+
+NetworkPosition = tuple[datetime, str]
+"""Where a network listing resumes: after the network with this (create_time, id)."""
+
+
 def list_networks(
-    session: Session, project_id: str, after: r.Page | None, limit: int
+    session: Session, project_id: str, after: NetworkPosition | None, limit: int
 ) -> list[r.Network]:
-    """Returns up to ``limit`` networks in creation order after ``after``; with ``project_id``,
-    only that project's networks and shared ones."""
-    stmt = select(N)
-    if project_id:
-        stmt = stmt.where(or_(N.c.project_id == project_id, N.c.shared.is_(True)))
-    stmt = _after(stmt, N, after).order_by(N.c.create_time, N.c.id).limit(limit)
+    """Returns up to ``limit`` networks in (create_time, id) order after ``after``; with
+    ``project_id``, only that project's networks and shared ones.
+
+    Every read is one range of one index in listing order: all networks from
+    (create_time, id); a project's from (project_id, create_time, id) merged here with the
+    shared networks of other projects from (shared, create_time, id). So a page costs its size
+    at any depth.
+    """
+    if not project_id:
+        return _networks(session, (), after, limit)
+    own = _networks(session, (N.c.project_id == project_id,), after, limit)
+    shared = _networks(session, (_SHARED, N.c.project_id != project_id), after, limit)
+    merged = heapq.merge(own, shared, key=lambda n: (n.create_time, n.id))
+    return list(itertools.islice(merged, limit))
+
+
+def list_networks_statements(project_id: str) -> list[Select[Any]]:
+    """The statements ``list_networks`` runs for ``project_id`` (for the query plan checks)."""
+    position = (datetime(2000, 1, 1), "")
+    if not project_id:
+        return [_networks_stmt((), position, 100)]
+    return [
+        _networks_stmt((N.c.project_id == project_id,), position, 100),
+        _networks_stmt((_SHARED, N.c.project_id != project_id), position, 100),
+    ]
+
+
+def _networks(
+    session: Session, where: tuple[Any, ...], after: NetworkPosition | None, limit: int
+) -> list[r.Network]:
+    stmt = _networks_stmt(where, after, limit)
     return [codec.network(row) for row in session.execute(stmt)]
 
 
-def _after(stmt: Select[Any], table: Any, after: r.Page | None) -> Select[Any]:
-    if after is None:
-        return stmt
-    return stmt.where(
-        or_(
-            table.c.create_time > after.create_time,
-            and_(table.c.create_time == after.create_time, table.c.id > after.id),
-        )
-    )
+def _networks_stmt(
+    where: tuple[Any, ...], after: NetworkPosition | None, limit: int
+) -> Select[Any]:
+    stmt = select(N).where(*where)
+    if after is not None:
+        stmt = stmt.where(sql.after_position((N.c.create_time, N.c.id), after))
+    return stmt.order_by(N.c.create_time, N.c.id).limit(limit)
 
 
 # ------------------------------------------------------------------------------------- ports
@@ -211,6 +244,7 @@ def insert_port(
             "failure_message": "",
             "generation": 1,
             "pending_since": stamp if spec.inputs.host_id else None,
+            "create_time": stamp,
         },
     )
 
@@ -267,31 +301,66 @@ def get_port(session: Session, port_id: str) -> r.Port | None:
     return ports[0] if ports else None
 
 
+PortPosition = tuple[datetime, str]
+"""Where a port listing resumes: after the port with this (create_time, id)."""
+
+PORT_FILTERS = ("network_id", "host_id", "device_id", "project_id")
+_PORT_FILTER_COLUMNS = {
+    "network_id": P.c.network_id,
+    "device_id": P.c.device_id,
+    "project_id": P.c.project_id,
+    "host_id": B.c.host_id,
+}
+
+
 def list_ports(
-    session: Session, filters: Mapping[str, str], after: r.Page | None, limit: int
+    session: Session, filters: Mapping[str, str], after: PortPosition | None, limit: int
 ) -> list[r.Port]:
-    """Returns up to ``limit`` ports in creation order after ``after``, matching every non-empty
-    filter among network_id, host_id, device_id and project_id (one query)."""
-    page = select(P.c.id).select_from(P.join(B, B.c.port_id == P.c.id))
-    for name, column in (
-        ("network_id", P.c.network_id),
-        ("host_id", B.c.host_id),
-        ("device_id", P.c.device_id),
-        ("project_id", P.c.project_id),
-    ):
-        if filters.get(name):
-            page = page.where(column == filters[name])
-    page_ids = _after(page, P, after).order_by(P.c.create_time, P.c.id).limit(limit).subquery()
-    stmt = (
-        select(*_PORT_COLUMNS, *_LEVEL_COLUMNS)
-        .select_from(
-            page_ids.join(P, P.c.id == page_ids.c.id)
-            .join(B, B.c.port_id == P.c.id)
-            .outerjoin(L, L.c.port_id == P.c.id)
-        )
-        .order_by(P.c.create_time, P.c.id, L.c.level)
-    )
-    return codec.ports_with_levels(session.execute(stmt))
+    """Returns up to ``limit`` ports in (create_time, id) order after ``after``, matching every
+    non-empty filter among network_id, host_id, device_id and project_id.
+
+    Two queries: the page's ids, one range of an index in listing order (see ``page_ids``),
+    then those ports with their bindings and levels by primary key.
+    """
+    ids = [row.id for row in session.execute(page_ids(filters, after, limit))]
+    if not ids:
+        return []
+    rows = session.execute(_PORTS_BY_ID, {"ids": ids})
+    found = {port.id: port for port in codec.ports_with_levels(rows)}
+    return [found[port_id] for port_id in ids if port_id in found]
+
+
+def page_ids(filters: Mapping[str, str], after: PortPosition | None, limit: int) -> Select[Any]:
+    """The statement of the ids of one page of ports, in listing order.
+
+    A port's create_time is also on its binding, so each filter has an index that starts with
+    its column and continues in listing order: (network_id | device_id | project_id,
+    create_time, id) on ports, (host_id, create_time, port_id) on port_bindings, and
+    (create_time, id) without filters. With a host filter the read walks the bindings' index
+    and joins each port by primary key; with several filters the planner walks one of their
+    indexes and checks the others on the rows it meets.
+    """
+    wanted = {name: filters[name] for name in PORT_FILTERS if filters.get(name)}
+    if "host_id" in wanted:
+        key: tuple[Any, ...] = (B.c.create_time, B.c.port_id)
+        stmt = select(B.c.port_id.label("id")).where(B.c.host_id == wanted.pop("host_id"))
+        if wanted:
+            stmt = stmt.join(P, P.c.id == B.c.port_id)
+    else:
+        key = (P.c.create_time, P.c.id)
+        stmt = select(P.c.id)
+    for name, value in wanted.items():
+        stmt = stmt.where(_PORT_FILTER_COLUMNS[name] == value)
+    if after is not None:
+        stmt = stmt.where(sql.after_position(key, after))
+    return stmt.order_by(*key).limit(limit)
+
+
+_PORTS_BY_ID = (
+    select(*_PORT_COLUMNS, *_LEVEL_COLUMNS)
+    .select_from(P.join(B, B.c.port_id == P.c.id).outerjoin(L, L.c.port_id == P.c.id))
+    .where(P.c.id.in_(bindparam("ids", expanding=True)))
+)
 
 
 def lock_port(session: Session, port_id: str) -> tuple[r.Port, tuple[values.Segment, ...]] | None:

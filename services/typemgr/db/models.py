@@ -110,6 +110,13 @@ class SegmentRange(Base):
 
     __table_args__ = (
         Index("ix_segment_ranges_pool", "network_type", "physical_network", "minimum"),
+        # ListSegmentRanges of one physical network pages in (network_type, minimum) order.
+        Index(
+            "ix_segment_ranges_physical_network",
+            "physical_network",
+            "network_type",
+            "minimum",
+        ),
         CheckConstraint("minimum >= 1 AND minimum <= maximum", name="ck_segment_ranges_bounds"),
         CheckConstraint(
             "(shared AND project_id = '') OR (NOT shared AND project_id <> '')",
@@ -143,6 +150,13 @@ class SegmentAllocation(Base):
 
     __table_args__ = (
         CheckConstraint("segmentation_id >= 0", name="ck_segment_allocations_segmentation_id"),
+        # ListSegmentAllocations of one physical network pages in (network_type, id) order.
+        Index(
+            "ix_segment_allocations_physical_network",
+            "physical_network",
+            "network_type",
+            "segmentation_id",
+        ),
     )
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import Table, and_, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from services import sql
 from services.typemgr.db.models import SegmentAllocation, SegmentRange
 from services.typemgr.ranges import RangeFilters
 from services.typemgr.ranges import SegmentRange as Range
@@ -115,34 +116,30 @@ def overlapping(
 def listed(
     session: Session, filters: RangeFilters, after: ListPosition | None, limit: int
 ) -> list[Range]:
-    """Returns up to ``limit`` ranges matching ``filters`` after ``after``, in list order."""
+    """Returns up to ``limit`` ranges matching ``filters`` after ``after``, in list order
+    (network_type, physical_network, minimum).
+
+    The pool index (network_type, physical_network, minimum) serves the order with or without a
+    type filter, (physical_network, network_type, minimum) with only a physical network filter;
+    the project, shared and default filters are checked on the rows the index yields.
+    """
     query = select(SegmentRange)
-    conditions = {
-        SegmentRange.network_type: filters.network_type,
-        SegmentRange.physical_network: filters.physical_network,
-        SegmentRange.project_id: filters.project_id,
-    }
-    for column, value in conditions.items():
-        if value:
-            query = query.where(column == value)
+    if filters.project_id:
+        query = query.where(SegmentRange.project_id == filters.project_id)
     if filters.shared is not None:
         query = query.where(SegmentRange.shared.is_(filters.shared))
     if filters.default is not None:
         query = query.where(SegmentRange.is_default.is_(filters.default))
-    if after is not None:
-        query = query.where(_after(after))
-    order = (SegmentRange.network_type, SegmentRange.physical_network, SegmentRange.minimum)
-    return [to_range(row) for row in session.scalars(query.order_by(*order).limit(limit))]
+    fixed = {
+        "network_type": filters.network_type,
+        "physical_network": filters.physical_network,
+    }
+    query = sql.keyset_page(query, _LIST_ORDER, fixed, after, limit)
+    return [to_range(row) for row in session.scalars(query)]
 
 
-def _after(position: ListPosition) -> Any:
-    network_type, physnet, minimum = position
-    t, p, m = SegmentRange.network_type, SegmentRange.physical_network, SegmentRange.minimum
-    return or_(
-        t > network_type,
-        and_(t == network_type, p > physnet),
-        and_(t == network_type, p == physnet, m > minimum),
-    )
+_RANGES = cast(Table, SegmentRange.__table__)
+_LIST_ORDER = (_RANGES.c.network_type, _RANGES.c.physical_network, _RANGES.c.minimum)
 
 
 def usage(session: Session, found: Iterable[Range]) -> dict[str, int]:

@@ -10,11 +10,12 @@ network's allocation holds its physical network, not an id: it is never outside 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import cast
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Table, and_, func, select
 from sqlalchemy.orm import Session
 
+from services import sql
 from services.typemgr import segments
 from services.typemgr.db import ranges as range_rows
 from services.typemgr.db.models import NetworkSegment, SegmentAllocation, SegmentRange
@@ -52,15 +53,10 @@ def listed(
             isouter=True,
         )
     )
-    if network_type:
-        query = query.where(a.network_type == network_type)
-    if physical_network:
-        query = query.where(a.physical_network == physical_network)
     if outside_ranges:
         query = query.where(r.id.is_(None), a.network_type.in_(segments.RANGE_TYPES))
-    if after is not None:
-        query = query.where(_after(after))
-    query = query.order_by(a.network_type, a.physical_network, a.segmentation_id).limit(limit)
+    fixed = {"network_type": network_type, "physical_network": physical_network}
+    query = sql.keyset_page(query, _LIST_ORDER, fixed, after, limit)
     return [
         _allocation(row, network_id, range_id)
         for row, network_id, range_id in session.execute(query)
@@ -79,18 +75,12 @@ def _allocation(row: SegmentAllocation, network_id: str, range_id: str | None) -
     )
 
 
-def _after(position: Position) -> Any:
-    network_type, physnet, seg_id = position
-    a = SegmentAllocation
-    return or_(
-        a.network_type > network_type,
-        and_(a.network_type == network_type, a.physical_network > physnet),
-        and_(
-            a.network_type == network_type,
-            a.physical_network == physnet,
-            a.segmentation_id > seg_id,
-        ),
-    )
+_ALLOCATIONS = cast(Table, SegmentAllocation.__table__)
+_LIST_ORDER = (
+    _ALLOCATIONS.c.network_type,
+    _ALLOCATIONS.c.physical_network,
+    _ALLOCATIONS.c.segmentation_id,
+)
 
 
 def allocated_counts(session: Session) -> dict[PoolKey, int]:

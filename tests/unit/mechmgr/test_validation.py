@@ -67,17 +67,6 @@ def test_a_bad_registration_names_the_field(request_, field):
     assert str(err.value).startswith(f"{field}: ")
 
 
-def test_page_tokens_round_trip_and_bad_ones_are_refused():
-    token = validation.page_token(("compute-2", "openvswitch"))
-
-    assert validation.page(0, token) == (100, ("compute-2", "openvswitch"))
-    assert validation.page(5000, "") == (1000, None)
-    with pytest.raises(InvalidArgument, match="page_token"):
-        validation.page(10, "not-a-token")
-    with pytest.raises(InvalidArgument, match="page_size"):
-        validation.page(-1, "")
-
-
 VLAN = segment_pb2.Segment(
     id="s1", network_type="vlan", physical_network="physnet1", segmentation_id=101
 )

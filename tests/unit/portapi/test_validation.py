@@ -1,14 +1,12 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
 import pytest
 from google.protobuf import struct_pb2
 
-from services.portapi import config, macs, paging, validate
-from services.portapi import resources as r
+from services.portapi import config, macs, validate
 from services.rpc import errors
 
 
@@ -67,24 +65,6 @@ def test_bad_macs_are_refused_with_the_rule(mac: str, rule: str) -> None:
 def test_macs_are_normalized() -> None:
     assert validate.mac_address("port.mac_address", "FA-16-3E-AA-BB-CC") == "fa:16:3e:aa:bb:cc"
     assert validate.mac_address("port.mac_address", "") == ""
-
-
-def test_page_tokens_round_trip_and_are_bound_to_their_filters() -> None:
-    page = r.Page(datetime(2026, 1, 2, 3, 4, 5, 678901), "abc")
-    token = paging.encode(page, {"network_id": "n1"})
-    assert paging.decode(token, {"network_id": "n1"}) == page
-    with pytest.raises(errors.InvalidArgument, match="other filters"):
-        paging.decode(token, {"network_id": "n2"})
-    with pytest.raises(errors.InvalidArgument, match="page_token: is not a token"):
-        paging.decode("not-a-token", {})
-    assert paging.decode("", {}) is None
-
-
-def test_page_size_defaults_caps_and_refuses_negatives() -> None:
-    assert paging.page_size(0) == 100
-    assert paging.page_size(5000) == 1000
-    with pytest.raises(errors.InvalidArgument, match="page_size"):
-        paging.page_size(-1)
 
 
 def test_settings_defaults() -> None:
