@@ -268,6 +268,40 @@ def wait_until(condition: Callable[[], T | None], seconds: float = 30.0) -> T:
     return value
 
 
+def test_a_list_token_continues_only_the_listing_it_came_from(start_mechmgr):
+    """A ListAgents token is bound to its filters: with another filter it is refused rather
+    than silently continuing another listing; pages of a type's listing walk it in host order."""
+    mgr = start_mechmgr()
+    for host in ("compute-1", "compute-2", "compute-3"):
+        mgr.register("openvswitch", host, bridge_mappings={"physnet1": "br-eth1"})
+        mgr.register("linuxbridge", host, interface_mappings={"physnet1": "eth1"})
+    first = mgr.agents.ListAgents(
+        AS.ListAgentsRequest(agent_type="openvswitch", page_size=1), timeout=10
+    )
+    assert [a.host for a in first.agents] == ["compute-1"] and first.next_page_token
+    for other in (
+        AS.ListAgentsRequest(agent_type="linuxbridge", page_token=first.next_page_token),
+        AS.ListAgentsRequest(page_token=first.next_page_token),
+        AS.ListAgentsRequest(
+            agent_type="openvswitch", host="compute-2", page_token=first.next_page_token
+        ),
+    ):
+        err = failure(lambda o=other: mgr.agents.ListAgents(o, timeout=10))
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert err.details() == (
+            "page_token: was issued for a request with other filters; keep the filters fixed"
+        )
+    hosts, token = ["compute-1"], first.next_page_token
+    while token:
+        page = mgr.agents.ListAgents(
+            AS.ListAgentsRequest(agent_type="openvswitch", page_size=1, page_token=token),
+            timeout=10,
+        )
+        hosts += [a.host for a in page.agents]
+        token = page.next_page_token
+    assert hosts == ["compute-1", "compute-2", "compute-3"]
+
+
 def test_an_agent_without_heartbeats_dies_after_the_down_time_and_revives_with_one(start_mechmgr):
     mgr = start_mechmgr(MECHMGR_AGENT_DOWN_TIME_SECONDS="2", MECHMGR_HEARTBEAT_INTERVAL_SECONDS="1")
     registered = time.monotonic()

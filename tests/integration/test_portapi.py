@@ -424,6 +424,52 @@ def test_ports_bind_per_host_mechanism(stack: Stack, portapi: PortApi, project: 
     assert [p.id for p in portapi.list_ports(host_id=names["lb"])] == [lb.id]
 
 
+def test_paging_returns_every_port_once_in_creation_order_while_ports_are_added(
+    portapi: PortApi, project: str
+) -> None:
+    """Pages of 3 through one network's ports, by network and by host (whose order comes from
+    the bindings' copy of create_time), with ports created between pages: every port there
+    before the walk is seen once, the walk is in (create_time, id) order without repeats, and
+    the ports added after the walk's position are reached too."""
+    network = portapi.create_network(project)
+    host = f"host-{project}"
+    before = [portapi.create_port(network.id, host=host, name=f"p{i}").id for i in range(8)]
+    for filters in ({"network_id": network.id}, {"host_id": host}):
+        seen: list[Any] = []
+        added: list[str] = []
+        token = ""
+        while True:
+            request = port_service_pb2.ListPortsRequest(page_size=3, page_token=token, **filters)
+            reply = portapi.ports.ListPorts(request, timeout=TIMEOUT)
+            seen += reply.ports
+            if not (token := reply.next_page_token):
+                break
+            added.append(portapi.create_port(network.id, host=host).id)
+        ids = [p.id for p in seen]
+        assert len(ids) == len(set(ids)), ids
+        assert set(before) <= set(ids) and set(added) <= set(ids)
+        keys = [(p.create_time.ToNanoseconds(), p.id) for p in seen]
+        assert keys == sorted(keys)
+    wrong = failure(
+        lambda: portapi.ports.ListPorts(
+            port_service_pb2.ListPortsRequest(
+                page_size=3, page_token=_networks_token(portapi, project)
+            ),
+            timeout=TIMEOUT,
+        )
+    )
+    assert wrong.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert wrong.message == "page_token: was issued by another list call, not ListPorts"
+
+
+def _networks_token(portapi: PortApi, project: str) -> str:
+    portapi.create_network(project)
+    request = network_service_pb2.ListNetworksRequest(project_id=project, page_size=1)
+    token = portapi.networks.ListNetworks(request, timeout=TIMEOUT).next_page_token
+    assert token
+    return str(token)
+
+
 def test_failed_port_binds_once_its_host_gets_an_agent(
     stack: Stack, portapi: PortApi, project: str
 ) -> None:

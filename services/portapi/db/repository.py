@@ -325,7 +325,7 @@ def list_ports(
     ids = [row.id for row in session.execute(page_ids(filters, after, limit))]
     if not ids:
         return []
-    rows = session.execute(_PORTS_BY_ID, {"ids": ids})
+    rows = session.execute(PORTS_BY_ID, {"ids": ids})
     found = {port.id: port for port in codec.ports_with_levels(rows)}
     return [found[port_id] for port_id in ids if port_id in found]
 
@@ -356,7 +356,8 @@ def page_ids(filters: Mapping[str, str], after: PortPosition | None, limit: int)
     return stmt.order_by(*key).limit(limit)
 
 
-_PORTS_BY_ID = (
+# The ports of a page with their bindings and levels, by primary key; levels sorted in codec.
+PORTS_BY_ID = (
     select(*_PORT_COLUMNS, *_LEVEL_COLUMNS)
     .select_from(P.join(B, B.c.port_id == P.c.id).outerjoin(L, L.c.port_id == P.c.id))
     .where(P.c.id.in_(bindparam("ids", expanding=True)))

@@ -123,6 +123,11 @@ def listed(
     type filter, (physical_network, network_type, minimum) with only a physical network filter;
     the project, shared and default filters are checked on the rows the index yields.
     """
+    return [to_range(row) for row in session.scalars(listed_statement(filters, after, limit))]
+
+
+def listed_statement(filters: RangeFilters, after: ListPosition | None, limit: int) -> Any:
+    """The statement ``listed`` runs."""
     query = select(SegmentRange)
     if filters.project_id:
         query = query.where(SegmentRange.project_id == filters.project_id)
@@ -134,8 +139,7 @@ def listed(
         "network_type": filters.network_type,
         "physical_network": filters.physical_network,
     }
-    query = sql.keyset_page(query, _LIST_ORDER, fixed, after, limit)
-    return [to_range(row) for row in session.scalars(query)]
+    return sql.keyset_page(query, _LIST_ORDER, fixed, after, limit)
 
 
 _RANGES = cast(Table, SegmentRange.__table__)

@@ -10,7 +10,7 @@ network's allocation holds its physical network, not an id: it is never outside 
 from __future__ import annotations
 
 import dataclasses
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, and_, func, select
 from sqlalchemy.orm import Session
@@ -38,7 +38,28 @@ def listed(
     limit: int,
 ) -> list[Allocation]:
     """Returns up to ``limit`` allocated ids matching the filters after ``after``, in primary
-    key order, each with its segment, network and range (empty when outside every range)."""
+    key order, each with its segment, network and range (empty when outside every range).
+
+    The primary key (network_type, physical_network, segmentation_id) serves the order with or
+    without a type filter, (physical_network, network_type, segmentation_id) with only a
+    physical network filter. ``outside_ranges`` is checked on the ids the index yields (each
+    looks its range up in the pool index), so a page of it costs the ids read to fill it.
+    """
+    query = listed_statement(network_type, physical_network, outside_ranges, after, limit)
+    return [
+        _allocation(row, network_id, range_id)
+        for row, network_id, range_id in session.execute(query)
+    ]
+
+
+def listed_statement(
+    network_type: str,
+    physical_network: str,
+    outside_ranges: bool,
+    after: Position | None,
+    limit: int,
+) -> Any:
+    """The statement ``listed`` runs."""
     a, s, r = SegmentAllocation, NetworkSegment, SegmentRange
     query = (
         select(a, s.network_id, r.id)
@@ -56,11 +77,7 @@ def listed(
     if outside_ranges:
         query = query.where(r.id.is_(None), a.network_type.in_(segments.RANGE_TYPES))
     fixed = {"network_type": network_type, "physical_network": physical_network}
-    query = sql.keyset_page(query, _LIST_ORDER, fixed, after, limit)
-    return [
-        _allocation(row, network_id, range_id)
-        for row, network_id, range_id in session.execute(query)
-    ]
+    return sql.keyset_page(query, _LIST_ORDER, fixed, after, limit)
 
 
 def _allocation(row: SegmentAllocation, network_id: str, range_id: str | None) -> Allocation:
