@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from services.launcher import REPO_ROOT
+from tests import postgres
 from tests.e2e.conftest import child_env
 
 
@@ -37,3 +38,36 @@ def test_benchmark_runs_and_every_port_binds() -> None:
             assert level[phase]["calls"] == 6
             assert 0 < level[phase]["p50_ms"] <= level[phase]["p99_ms"]
         assert "portapi" in level["bind_cpu_ms"]
+
+
+def test_listing_benchmark_runs_on_both_databases(postgres_server: postgres.PostgresServer) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "bench" / "list_bench.py"),
+            "--sizes",
+            "60,150",
+            "--page-size",
+            "20",
+            "--repeat",
+            "1",
+            "--postgres-url",
+            postgres_server.admin_dsn(),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=child_env(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)
+    assert [(r["database"], r["ports"]) for r in results] == [
+        ("sqlite", 60),
+        ("sqlite", 150),
+        ("postgres", 60),
+        ("postgres", 150),
+    ]
+    for r in results:
+        assert min(r["first_ms"], r["middle_ms"], r["last_ms"]) > 0
+        assert r["walk_pages"] == 2
