@@ -7,8 +7,10 @@ and grows one network to each of ``--sizes`` ports in turn. The ports are insert
 into portapi's tables in bulk (as many rows as CreatePort would write: the port and its
 binding), because 100k CreatePort calls would take most of an hour; only the reads go through
 the API. At each size it times, through the real ListPorts RPC filtered by the network, the
-first page, the page in the middle and the last page (``--page-size`` ports each), as the median
-of ``--repeat`` calls. Reaching the middle and the last page takes the page tokens the RPC
+first page, the page in the middle and the last page (``--page-size`` ports each): the median
+wall time of ``--repeat`` calls, and the CPU time per call of the portapi process and (on
+PostgreSQL) its database backends, from /proc, which depends less on what else the machine
+runs. Reaching the middle and the last page takes the page tokens the RPC
 returns, by walking the listing with pages of 1000 (not timed per page; the walk's total is
 reported). See bench/README.md.
 """
@@ -29,10 +31,11 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
+from cpu_time import cpu_seconds
 from ml2.v1 import port_service_pb2, port_service_pb2_grpc
 from sqlalchemy import MetaData, create_engine, insert
 
@@ -53,6 +56,9 @@ class SizeResult:
     first_ms: float
     middle_ms: float
     last_ms: float
+    first_cpu_ms: float
+    middle_cpu_ms: float
+    last_cpu_ms: float
     walk_s: float
     walk_pages: int
 
@@ -146,12 +152,16 @@ class Filler:
 
 
 class Lister:
-    """ListPorts of one network through a channel to portapi."""
+    """ListPorts of one network through a channel to portapi; ``cpu_pids`` returns the
+    processes whose CPU time a page costs (portapi, and its PostgreSQL backends)."""
 
-    def __init__(self, address: str, network_id: str) -> None:
+    def __init__(
+        self, address: str, network_id: str, cpu_pids: Callable[[], Sequence[int]]
+    ) -> None:
         self.channel = channels.make_channel(address)
         self.stub = port_service_pb2_grpc.PortServiceStub(self.channel)
         self.network_id = network_id
+        self.cpu_pids = cpu_pids
 
     def page(self, token: str, size: int) -> port_service_pb2.ListPortsResponse:
         request = port_service_pb2.ListPortsRequest(
@@ -160,8 +170,12 @@ class Lister:
         reply: port_service_pb2.ListPortsResponse = self.stub.ListPorts(request, timeout=600)
         return reply
 
-    def timed(self, token: str, size: int, repeat: int, expect: int) -> float:
-        """The median milliseconds of ``repeat`` calls for the page of ``token``."""
+    def timed(self, token: str, size: int, repeat: int, expect: int) -> tuple[float, float]:
+        """The median wall milliseconds of ``repeat`` calls for the page of ``token``, and the
+        CPU milliseconds per call of portapi and its database backends."""
+        self.page(token, size)  # warm: the backends of the pool exist before the snapshot
+        pids = self.cpu_pids()
+        cpu_before = sum(cpu_seconds(pid) for pid in pids)
         times = []
         for _ in range(repeat):
             started = time.perf_counter()
@@ -169,7 +183,8 @@ class Lister:
             times.append((time.perf_counter() - started) * 1000)
             if len(reply.ports) != expect:
                 raise RuntimeError(f"expected {expect} ports on the page, got {len(reply.ports)}")
-        return statistics.median(times)
+        cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+        return statistics.median(times), cpu * 1000 / repeat
 
     def tokens_at(self, offsets: Sequence[int]) -> tuple[dict[int, str], float, int]:
         """Walks the listing from the start and returns the token of the page starting at each
@@ -223,20 +238,40 @@ def run_database(
         process = launcher.start(
             "portapi", "services.portapi", env, log_dir=workdir / "logs", timeout=60
         )
-        lister = Lister(process.address, filler.network_id)
+        pid = process.process.pid
+
+        def cpu_pids() -> list[int]:
+            if database == "sqlite":
+                return [pid]
+            import psycopg
+
+            with psycopg.connect(admin, autocommit=True) as conn:
+                rows = conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,)
+                ).fetchall()
+            return [pid, *(int(row[0]) for row in rows)]
+
+        lister = Lister(process.address, filler.network_id, cpu_pids)
         try:
             for size in sizes:
                 filler.grow_to(size)
+                filler.close()  # its connection is not portapi's: out of the CPU figures
                 page = min(args.page_size, size)
                 middle, last = (size // 2 // page) * page, size - page
                 tokens, walk_s, calls = lister.tokens_at([middle, last])
+                first = lister.timed(tokens[0], page, args.repeat, page)
+                mid = lister.timed(tokens[middle], page, args.repeat, page)
+                end = lister.timed(tokens[last], page, args.repeat, page)
                 results.append(
                     SizeResult(
                         database=database,
                         ports=size,
-                        first_ms=lister.timed(tokens[0], page, args.repeat, page),
-                        middle_ms=lister.timed(tokens[middle], page, args.repeat, page),
-                        last_ms=lister.timed(tokens[last], page, args.repeat, page),
+                        first_ms=first[0],
+                        middle_ms=mid[0],
+                        last_ms=end[0],
+                        first_cpu_ms=first[1],
+                        middle_cpu_ms=mid[1],
+                        last_cpu_ms=end[1],
                         walk_s=walk_s,
                         walk_pages=calls,
                     )
@@ -258,16 +293,17 @@ def run_database(
 
 
 HEADER = (
-    f"{'database':<9} {'ports':>7} {'first page':>11} {'middle page':>12} {'last page':>10}"
-    f" {'walk to last (pages of 1000)':>30}"
+    f"{'':17} {'wall time (median)':^34}   {'CPU of portapi + database':^34}\n"
+    f"{'database':<9} {'ports':>7} {'first':>10} {'middle':>11} {'last':>11}  "
+    f" {'first':>10} {'middle':>11} {'last':>11}   walk to last (pages of 1000)"
 )
 
 
 def _row(r: SizeResult) -> str:
-    walk = f"{r.walk_s:.2f} s / {r.walk_pages} calls"
     return (
-        f"{r.database:<9} {r.ports:>7} {r.first_ms:>8.1f} ms {r.middle_ms:>9.1f} ms"
-        f" {r.last_ms:>7.1f} ms {walk:>30}"
+        f"{r.database:<9} {r.ports:>7} {r.first_ms:>7.1f} ms {r.middle_ms:>8.1f} ms"
+        f" {r.last_ms:>8.1f} ms   {r.first_cpu_ms:>7.1f} ms {r.middle_cpu_ms:>8.1f} ms"
+        f" {r.last_cpu_ms:>8.1f} ms   {r.walk_s:.2f} s / {r.walk_pages} calls"
     )
 
 
@@ -278,7 +314,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database", default="sqlite,postgres", help="sqlite, postgres or both")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
     parser.add_argument("--page-size", type=int, default=100)
-    parser.add_argument("--repeat", type=int, default=5, help="calls per timed page (median)")
+    parser.add_argument("--repeat", type=int, default=20, help="calls per timed page")
     parser.add_argument("--json", action="store_true", help="results as JSON on stdout")
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")]
@@ -294,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     results: list[SizeResult] = []
     if not args.json:
-        print(f"ListPorts by network_id, pages of {args.page_size}, median of {args.repeat}")
+        print(f"ListPorts by network_id, pages of {args.page_size}, {args.repeat} calls each")
         print(HEADER, flush=True)
     for database in args.database:
         workdir = Path(tempfile.mkdtemp(prefix="ml2-list-bench-"))

@@ -84,10 +84,13 @@ class HoldManager:
             )
         return result
 
-    def list(self, segment_id: str, holder: str) -> list[Hold]:
-        """Returns the holds on ``segment_id`` and/or of ``holder``."""
+    def list(
+        self, segment_id: str, holder: str, after: tuple[str, str] | None, limit: int
+    ) -> list[Hold]:
+        """Returns up to ``limit`` holds on ``segment_id`` and/or of ``holder`` after ``after``,
+        by segment then holder."""
         with sql.read_session(self.factory) as session:
-            return hold_rows.listed(session, segment_id, holder)
+            return hold_rows.listed(session, segment_id, holder, after, limit)
 
 
 def _sync(session: Session, holder: str, wanted: set[str], generation: int) -> SyncResult:

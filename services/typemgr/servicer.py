@@ -14,6 +14,7 @@ from ml2.v1 import segment_pb2, segment_service_pb2, segment_service_pb2_grpc
 
 from ml2_contract import convert
 from ml2_contract.values import SegmentSpec
+from services.rpc import paging
 from services.rpc.errors import InvalidArgument
 from services.typemgr.holds import HoldManager
 from services.typemgr.segment_manager import SegmentManager
@@ -22,6 +23,8 @@ MAX_SEGMENTS = 64
 """The most static segments one network may be created with."""
 MAX_PROJECT_ID_LENGTH = 255
 MAX_HOLDER_LENGTH = 255
+LIST_HOLDS = paging.Listing("ml2.v1.SegmentService/ListDynamicSegmentHolds", (str, str))
+"""Page tokens of ListDynamicSegmentHolds: the (segment_id, holder) of a page's last hold."""
 
 
 class SegmentServicer(segment_service_pb2_grpc.SegmentServiceServicer):
@@ -132,13 +135,20 @@ class SegmentServicer(segment_service_pb2_grpc.SegmentServiceServicer):
         holder = check_holder(request.holder, required=False)
         if not segment_id and not holder:
             raise InvalidArgument("segment_id", "segment_id or holder is required")
+        filters = {"segment_id": segment_id, "holder": holder}
+        position = LIST_HOLDS.decode(request.page_token, filters)
+        size = LIST_HOLDS.size(request.page_size)
+        after = None if position is None else (str(position[0]), str(position[1]))
+        found = self.holds.list(segment_id, holder, after, size + 1)
+        page, token = LIST_HOLDS.page(found, size, lambda h: (h.segment_id, h.holder), filters)
         return segment_service_pb2.ListDynamicSegmentHoldsResponse(
             holds=[
                 segment_pb2.DynamicSegmentHold(
                     segment_id=h.segment_id, holder=h.holder, generation=h.generation
                 )
-                for h in self.holds.list(segment_id, holder)
-            ]
+                for h in page
+            ],
+            next_page_token=token,
         )
 
     def ValidateSegment(

@@ -30,8 +30,8 @@ from services.mechmgr import agents
 from services.mechmgr.db import models as mechmgr_models
 from services.portapi.db import models as portapi_models
 from services.portapi.db import repository
+from services.typemgr.db import holds, ranges, usage
 from services.typemgr.db import models as typemgr_models
-from services.typemgr.db import ranges, usage
 from services.typemgr.ranges import RangeFilters
 
 AFTER = (datetime(2026, 1, 1, 12), "00000000-0000-0000-0000-000000000500")
@@ -43,16 +43,6 @@ PORT_FILTER_VALUES = {
     "device_id": "d1",
     "project_id": "p1",
 }
-TABLES = (
-    "networks",
-    "ports",
-    "port_bindings",
-    "port_binding_levels",
-    "agents",
-    "segment_ranges",
-    "segment_allocations",
-    "network_segments",
-)
 
 
 def _statements() -> Iterator[tuple[str, Any]]:
@@ -86,11 +76,18 @@ def _statements() -> Iterator[tuple[str, Any]]:
             network_type, physnet, outside, ("vlan", "physnet1", 7), LIMIT
         )
         yield f"ListSegmentAllocations {network_type!r} {physnet!r} outside={outside}", stmt
+    segment = str(uuid.UUID(int=10_001))
+    for segment_id, holder in (("", "port-1"), (segment, ""), (segment, "port-1")):
+        stmt = holds.listed_statement(segment_id, holder, (segment, "port-0"), LIMIT)
+        yield f"ListDynamicSegmentHolds segment_id={segment_id!r} holder={holder!r}", stmt
 
 
 STATEMENTS = dict(_statements())
 # Both of an agent's unique columns fixed: one row at most, no position to start after.
-ONE_ROW = {"ListAgents host='h1' agent_type='openvswitch'"}
+ONE_ROW = {
+    "ListAgents host='h1' agent_type='openvswitch'",
+    f"ListDynamicSegmentHolds segment_id={str(uuid.UUID(int=10_001))!r} holder='port-1'",
+}
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -115,7 +112,8 @@ def engine(
 
 def _fill(engine: Engine) -> None:
     """Rows enough for PostgreSQL's statistics to tell what the filters select: 4000 ports on
-    8 networks, 40 hosts, 400 devices and 8 projects; 400 agents; 1000 allocated VLAN ids."""
+    8 networks, 40 hosts, 400 devices and 8 projects; 400 agents; 1000 allocated VLAN ids;
+    2000 holds of 50 holders on 40 segments."""
     start = datetime(2026, 1, 1)
     networks = [str(uuid.UUID(int=i)) for i in range(8)]
     ports = [
@@ -191,6 +189,14 @@ def _fill(engine: Engine) -> None:
                     "segment_id": s["id"],
                 }
                 for s in segments
+            ],
+        )
+        conn.execute(
+            insert(typemgr_models.DynamicSegmentHold.__table__),
+            [
+                {"segment_id": s["id"], "holder": f"port-{h}", "generation": 1}
+                for s in segments[:40]
+                for h in range(50)
             ],
         )
         conn.execute(

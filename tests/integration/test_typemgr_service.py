@@ -472,6 +472,48 @@ def test_dynamic_segments_converge_and_release(typemgr: Typemgr) -> None:
     assert typemgr.list(network_id) == [static]
 
 
+def test_the_holds_of_a_segment_are_paged_past_a_thousand(typemgr: Typemgr) -> None:
+    """A dynamic segment held by 1001 ports lists all of them, in pages by holder, with tokens
+    bound to their filters (it used to stop at 1000 without saying so)."""
+    stub = typemgr.stub
+    network_id = net()
+    typemgr.create(network_id, Spec(network_type="vxlan", segmentation_id=78))
+    want = Spec(network_type="vlan", physical_network="physnet1")
+    holders = sorted(f"port-{i:04d}" for i in range(1001))
+    for holder in holders:
+        request = Req.AllocateDynamicSegmentRequest(
+            network_id=network_id, segment=want, holder=holder
+        )
+        segment = stub.AllocateDynamicSegment(request, timeout=10).segment
+    listed, token, pages = [], "", 0
+    while True:
+        request = Req.ListDynamicSegmentHoldsRequest(
+            segment_id=segment.id, page_size=1000, page_token=token
+        )
+        reply = stub.ListDynamicSegmentHolds(request, timeout=10)
+        listed += [h.holder for h in reply.holds]
+        pages += 1
+        if not (token := reply.next_page_token):
+            break
+        err = failure(
+            lambda t=token: stub.ListDynamicSegmentHolds(
+                Req.ListDynamicSegmentHoldsRequest(holder="port-0000", page_token=t), timeout=10
+            )
+        )
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert str(err.details()).startswith("page_token: was issued for a request with other")
+    assert listed == holders and pages == 2
+    default = stub.ListDynamicSegmentHolds(
+        Req.ListDynamicSegmentHoldsRequest(segment_id=segment.id), timeout=10
+    )
+    assert len(default.holds) == 100 and default.next_page_token
+    mine = stub.ListDynamicSegmentHolds(
+        Req.ListDynamicSegmentHoldsRequest(holder="port-0007"), timeout=10
+    )
+    assert [(h.segment_id, h.holder) for h in mine.holds] == [(segment.id, "port-0007")]
+    assert mine.next_page_token == ""
+
+
 def test_validate_segment_reserves_nothing(typemgr: Typemgr) -> None:
     spec = Spec(network_type="vlan", physical_network="physnet3", segmentation_id=3000)
     assert (

@@ -106,18 +106,24 @@ class SyncDynamicSegmentHoldsResponse(_message.Message):
     def __init__(self, held_segment_ids: _Optional[_Iterable[str]] = ..., released_segments: _Optional[_Iterable[_Union[_segment_pb2.Segment, _Mapping]]] = ..., not_held_segment_ids: _Optional[_Iterable[str]] = ..., stale: _Optional[bool] = ...) -> None: ...
 
 class ListDynamicSegmentHoldsRequest(_message.Message):
-    __slots__ = ("segment_id", "holder")
+    __slots__ = ("segment_id", "holder", "page_size", "page_token")
     SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
     HOLDER_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     segment_id: str
     holder: str
-    def __init__(self, segment_id: _Optional[str] = ..., holder: _Optional[str] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, segment_id: _Optional[str] = ..., holder: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListDynamicSegmentHoldsResponse(_message.Message):
-    __slots__ = ("holds",)
+    __slots__ = ("holds", "next_page_token")
     HOLDS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     holds: _containers.RepeatedCompositeFieldContainer[_segment_pb2.DynamicSegmentHold]
-    def __init__(self, holds: _Optional[_Iterable[_Union[_segment_pb2.DynamicSegmentHold, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, holds: _Optional[_Iterable[_Union[_segment_pb2.DynamicSegmentHold, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ValidateSegmentRequest(_message.Message):
     __slots__ = ("segment",)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -111,15 +112,30 @@ def count(session: Session, segment_id: str) -> int:
     return int(session.scalar(query) or 0)
 
 
+Position = tuple[str, str]
+"""Where a list of holds resumes: after the hold with this (segment_id, holder)."""
+
+
 def listed(
-    session: Session, segment_id: str = "", holder: str = "", limit: int = 1000
+    session: Session,
+    segment_id: str = "",
+    holder: str = "",
+    after: Position | None = None,
+    limit: int = 1000,
 ) -> list[Hold]:
-    """Returns up to ``limit`` holds on ``segment_id`` and/or of ``holder``, by segment then
-    holder."""
-    query = select(DynamicSegmentHold)
-    if segment_id:
-        query = query.where(DynamicSegmentHold.segment_id == segment_id)
-    if holder:
-        query = query.where(DynamicSegmentHold.holder == holder)
-    query = query.order_by(DynamicSegmentHold.segment_id, DynamicSegmentHold.holder).limit(limit)
-    return [_hold(row) for row in session.scalars(query)]
+    """Returns up to ``limit`` holds on ``segment_id`` and/or of ``holder`` after ``after``,
+    by segment then holder."""
+    return [
+        _hold(row) for row in session.scalars(listed_statement(segment_id, holder, after, limit))
+    ]
+
+
+def listed_statement(segment_id: str, holder: str, after: Position | None, limit: int) -> Any:
+    """The statement ``listed`` runs: one range of the primary key (segment_id, holder), or with
+    only a holder of the (holder, segment_id) index, at any depth."""
+    fixed = {"segment_id": segment_id, "holder": holder}
+    return sql.keyset_page(select(DynamicSegmentHold), _LIST_ORDER, fixed, after, limit)
+
+
+_HOLDS = cast(Table, DynamicSegmentHold.__table__)
+_LIST_ORDER = (_HOLDS.c.segment_id, _HOLDS.c.holder)

@@ -179,4 +179,5 @@ class DynamicSegmentHold(Base):
         DateTime(timezone=True), nullable=False, default=_now
     )
 
-    __table_args__ = (Index("ix_dynamic_segment_holds_holder", "holder"),)
+    # A holder's holds, and ListDynamicSegmentHolds of one holder paged by segment.
+    __table_args__ = (Index("ix_dynamic_segment_holds_holder_segment_id", "holder", "segment_id"),)
