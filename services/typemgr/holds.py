@@ -85,7 +85,11 @@ class HoldManager:
         return result
 
     def list(
-        self, segment_id: str, holder: str, after: tuple[str, str] | None, limit: int
+        self,
+        segment_id: str,
+        holder: str,
+        after: tuple[str, str] | None = None,
+        limit: int = 1000,
     ) -> list[Hold]:
         """Returns up to ``limit`` holds on ``segment_id`` and/or of ``holder`` after ``after``,
         by segment then holder."""
