@@ -297,8 +297,8 @@ def test_a_page_of_ports_is_read_by_primary_key(engine: Engine) -> None:
 def test_the_migration_copies_each_ports_create_time_to_its_binding(
     database_url: str,
 ) -> None:
-    """Ports that exist before revision 0003 get their create_time on their binding."""
-    migrations.upgrade(database_url, "portapi", "0002")
+    """Ports that exist before revision 0004 get their create_time on their binding."""
+    migrations.upgrade(database_url, "portapi", "0003")
     engine = create_engine(database_url)
     stamp = datetime(2025, 5, 6, 7, 8, 9, 123456)
     with engine.begin() as conn:
