@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, select
+from sqlalchemy import Table, and_, func, literal, select
 from sqlalchemy.orm import Session
 
 from services import sql
@@ -75,7 +75,10 @@ def listed_statement(
         )
     )
     if outside_ranges:
-        query = query.where(r.id.is_(None), a.network_type.in_(segments.RANGE_TYPES))
+        # ``network_type || ''``: checked on the rows the index yields, not used to search it,
+        # where SQLite would search each type from its start and lose the page's position.
+        range_type = (a.network_type + literal("")).in_(segments.RANGE_TYPES)
+        query = query.where(r.id.is_(None), range_type)
     fixed = {"network_type": network_type, "physical_network": physical_network}
     return sql.keyset_page(query, _LIST_ORDER, fixed, after, limit)
 
