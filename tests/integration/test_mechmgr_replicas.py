@@ -63,7 +63,7 @@ def replicas(postgres_url: str, log_dir: Path) -> Iterator[tuple[Replica, Replic
     threads = [
         threading.Thread(
             target=lambda n=n: processes.append(
-                launcher.start(f"mechmgr-{n}", "services.mechmgr", env, log_dir=log_dir)
+                launcher.start(f"mechmgr-{n}", "services.mechmgr", env, log_dir=log_dir, timeout=90)
             )
         )
         for n in ("a", "b")

@@ -50,9 +50,13 @@ def typemgrs(postgres_url: str, log_dir: Path) -> Iterator[list[launcher.Service
         "TYPEMGR_NETWORK_VLAN_RANGES": f"physnet1:{POOL.start}:{POOL.stop - 1}",
         "ML2_LOG_LEVEL": "WARNING",
     }
+    # The replicas start at once and create the schema together: on a loaded machine that takes
+    # longer than one process's start, so wait for health up to 90 s instead of 20 s.
     with futures.ThreadPoolExecutor(PROCESSES) as pool:
         starting = [
-            pool.submit(launcher.start, f"typemgr{i}", "services.typemgr", env, log_dir=log_dir)
+            pool.submit(
+                launcher.start, f"typemgr{i}", "services.typemgr", env, log_dir=log_dir, timeout=90
+            )
             for i in range(PROCESSES)
         ]
         processes = [f.result() for f in starting]
