@@ -263,7 +263,7 @@ def test_unreachable_server_names_the_address_and_ml2_up() -> None:
 
 
 def test_agent_run_without_simulate_refuses(up: UpProcess) -> None:
-    result = run_ml2("agent", "run", "--type", "openvswitch", "--mechmgr", up.mechmgr, timeout=20)
+    result = run_ml2("agent", "run", "--type", "openvswitch", "--mechmgr", up.mechmgr, timeout=60)
     assert result.code == 2 and "--simulate" in result.err
     hosts = [a["host"] for a in up.ml2("agent", "list", "--json").json()]
     assert socket.gethostname() not in hosts
