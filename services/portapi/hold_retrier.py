@@ -10,7 +10,6 @@ again changes nothing.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +19,7 @@ from services import sql
 from services.portapi.binding import Binder
 from services.portapi.db import hold_outbox
 from services.portapi.db.codec import now
+from services.portapi.periodic import PeriodicThread
 
 logger = logging.getLogger(__name__)
 
@@ -27,25 +27,14 @@ BATCH = 100
 """Pending syncs read per pass."""
 
 
-class HoldSyncRetrier:
-    """The background thread that empties the hold outbox."""
+class HoldSyncRetrier(PeriodicThread):
+    """The background thread that empties the hold outbox; its first pass runs one interval
+    after it starts."""
 
     def __init__(self, factory: sessionmaker[Session], binder: Binder, interval: float) -> None:
+        super().__init__("hold-sync-retrier", interval, first_at_start=False)
         self._factory = factory
         self._binder = binder
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="hold-sync-retrier", daemon=True)
-
-    def start(self) -> None:
-        """Starts the thread."""
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stops the thread after its current pass."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
 
     def run_once(self) -> tuple[int, int]:
         """Sends the pending syncs that are due; returns (sent, still pending of them)."""
@@ -61,9 +50,8 @@ class HoldSyncRetrier:
             logger.info("sent %d of %d pending hold syncs to typemgr", sent, len(due))
         return sent, len(due) - sent
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.run_once()
-            except SQLAlchemyError as exc:
-                logger.warning("cannot read the pending hold syncs: %s", exc)
+    def _tick(self) -> None:
+        try:
+            self.run_once()
+        except SQLAlchemyError as exc:
+            logger.warning("cannot read the pending hold syncs: %s", exc)

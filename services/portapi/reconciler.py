@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -65,6 +64,7 @@ from services.portapi.binding import Binder
 from services.portapi.db import bindings, codec, pending
 from services.portapi.db import repository as repo
 from services.portapi.networks import NetworkManager
+from services.portapi.periodic import PeriodicThread
 from services.rpc import errors
 
 logger = logging.getLogger(__name__)
@@ -82,8 +82,9 @@ SUPERSEDED = "superseded"
 FAILED = "failed"
 
 
-class Reconciler:
-    """The background thread that finishes abandoned work, and one pass of it."""
+class Reconciler(PeriodicThread):
+    """The background thread that finishes abandoned work (its first pass runs at once), and
+    one pass of it."""
 
     def __init__(
         self,
@@ -95,24 +96,12 @@ class Reconciler:
         grace: float,
         clock: Callable[[], datetime] = codec.now,
     ) -> None:
+        super().__init__("reconciler", interval, first_at_start=True)
         self._factory = factory
         self._binder = binder
         self._networks = networks
-        self._interval = interval
         self._grace = timedelta(seconds=grace)
         self._clock = clock
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
-
-    def start(self) -> None:
-        """Starts the thread; its first pass runs at once."""
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stops the thread after the item it is working on."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
 
     def run_once(self) -> dict[str, int]:
         """Runs one pass; returns how many items of each kind this replica claimed."""
@@ -201,16 +190,13 @@ class Reconciler:
         metrics.RECONCILER_REPAIRS.labels(NETWORK_RELEASE, REPAIRED if released else FAILED).inc()
         return True
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-                metrics.RECONCILER_PASSES.labels("ok").inc()
-            except SQLAlchemyError as exc:
-                metrics.RECONCILER_PASSES.labels("failed").inc()
-                logger.warning("reconciler pass failed: %s", exc)
-            if self._stop.wait(self._interval):
-                return
+    def _tick(self) -> None:
+        try:
+            self.run_once()
+            metrics.RECONCILER_PASSES.labels("ok").inc()
+        except SQLAlchemyError as exc:
+            metrics.RECONCILER_PASSES.labels("failed").inc()
+            logger.warning("reconciler pass failed: %s", exc)
 
 
 def _claim_binding(
