@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from services.portapi import resources as r
@@ -26,27 +26,41 @@ R = models.network_releases
 _UNFINISHED = (r.NETWORK_CREATING, r.NETWORK_DELETING)
 
 
-def due_bindings(session: Session, cutoff: datetime, limit: int) -> list[str]:
-    """Returns up to ``limit`` ports whose binding has waited for a result since before
-    ``cutoff``, longest waiting first."""
+def _due(session: Session, table: Table, key: str, cutoff: datetime, limit: int) -> list[str]:
+    """Returns the ``key`` of up to ``limit`` rows of ``table`` pending since before ``cutoff``,
+    longest pending first."""
     stmt = (
-        select(B.c.port_id)
-        .where(B.c.pending_since < cutoff)
-        .order_by(B.c.pending_since, B.c.port_id)
+        select(table.c[key])
+        .where(table.c.pending_since < cutoff)
+        .order_by(table.c.pending_since, table.c[key])
         .limit(limit)
     )
     return list(session.execute(stmt).scalars())
 
 
-def claim_binding(session: Session, port_id: str, cutoff: datetime, now: datetime) -> bool:
-    """Claims the port's pending binding (its pending time becomes ``now``) if it still waits
-    since before ``cutoff``."""
+def _claim(
+    session: Session, table: Table, key: str, value: str, cutoff: datetime, now: datetime
+) -> bool:
+    """Moves the pending time of the row of ``table`` whose ``key`` is ``value`` to ``now`` if it
+    is pending since before ``cutoff``; returns whether it did (whether this replica won it)."""
     stmt = (
-        update(B)
-        .where(B.c.port_id == port_id, B.c.pending_since < cutoff)
+        update(table)
+        .where(table.c[key] == value, table.c.pending_since < cutoff)
         .values(pending_since=now)
     )
     return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+
+
+def due_bindings(session: Session, cutoff: datetime, limit: int) -> list[str]:
+    """Returns up to ``limit`` ports whose binding has waited for a result since before
+    ``cutoff``, longest waiting first."""
+    return _due(session, B, "port_id", cutoff, limit)
+
+
+def claim_binding(session: Session, port_id: str, cutoff: datetime, now: datetime) -> bool:
+    """Claims the port's pending binding (its pending time becomes ``now``) if it still waits
+    since before ``cutoff``."""
+    return _claim(session, B, "port_id", port_id, cutoff, now)
 
 
 def due_networks(session: Session, cutoff: datetime, limit: int) -> list[str]:
@@ -88,25 +102,14 @@ def record_release(session: Session, network_id: str, now: datetime | None = Non
 
 def due_releases(session: Session, cutoff: datetime, limit: int) -> list[str]:
     """Returns up to ``limit`` networks whose release has been pending since before
-    ``cutoff``."""
-    stmt = (
-        select(R.c.network_id)
-        .where(R.c.pending_since < cutoff)
-        .order_by(R.c.pending_since, R.c.network_id)
-        .limit(limit)
-    )
-    return list(session.execute(stmt).scalars())
+    ``cutoff``, longest pending first."""
+    return _due(session, R, "network_id", cutoff, limit)
 
 
 def claim_release(session: Session, network_id: str, cutoff: datetime, now: datetime) -> bool:
     """Claims the network's pending release (its pending time becomes ``now``) if it is pending
     since before ``cutoff``."""
-    stmt = (
-        update(R)
-        .where(R.c.network_id == network_id, R.c.pending_since < cutoff)
-        .values(pending_since=now)
-    )
-    return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+    return _claim(session, R, "network_id", network_id, cutoff, now)
 
 
 def release_done(session: Session, network_id: str) -> None:
