@@ -6,6 +6,7 @@ connection its peer has just closed, and a real channel from ``make_channel``.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,25 +104,16 @@ def test_a_call_that_changes_something_is_not_sent_again(
 
 def test_every_retried_method_exists() -> None:
     """A renamed method would silently lose its retries."""
-    from ml2.v1 import (
-        agent_service_pb2,
-        mechanism_driver_service_pb2,
-        mechanism_manager_service_pb2,
-        network_service_pb2,
-        port_service_pb2,
-        segment_range_service_pb2,
-        segment_service_pb2,
+    services = (
+        "agent_service",
+        "mechanism_driver_service",
+        "mechanism_manager_service",
+        "network_service",
+        "port_service",
+        "segment_range_service",
+        "segment_service",
     )
-
-    modules = [
-        agent_service_pb2,
-        mechanism_driver_service_pb2,
-        mechanism_manager_service_pb2,
-        network_service_pb2,
-        port_service_pb2,
-        segment_range_service_pb2,
-        segment_service_pb2,
-    ]
+    modules = [importlib.import_module(f"ml2.v1.{name}_pb2") for name in services]
     known = {
         s.full_name: {m.name for m in s.methods}
         for module in modules
