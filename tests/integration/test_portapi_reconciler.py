@@ -240,6 +240,16 @@ def kill(process: launcher.ServiceProcess) -> None:
     process.process.wait()
 
 
+def abandon(stack: Stack, portapi: PortApi, threads: list[threading.Thread]) -> None:
+    """Kills ``portapi`` in the middle of its requests, lets its paused peers run again and
+    waits for the requests' threads to see the failure."""
+    kill(portapi.process)
+    resume(stack.mechmgr)
+    resume(stack.typemgr)
+    for thread in threads:
+        thread.join(TIMEOUT)
+
+
 def in_thread(call: Callable[[], Any]) -> threading.Thread:
     """Runs a call expected to fail (its server is killed) in a thread."""
 
@@ -340,11 +350,7 @@ def test_work_interrupted_by_kill_9_is_finished_after_a_restart(stack: Stack, mo
             lambda: sum(counters(stack.mechmgr, "ml2_mechmgr_resolutions_total").values()) >= 1,
             TIMEOUT,
         )
-    kill(first.process)
-    resume(stack.mechmgr)
-    resume(stack.typemgr)
-    for thread in threads:
-        thread.join(TIMEOUT)
+    abandon(stack, first, threads)
     left = time.monotonic()
 
     again = stack.portapi("portapi-again", FAST, address=first.process.address)
@@ -419,11 +425,7 @@ def test_two_replicas_repair_each_item_exactly_once(stack: Stack) -> None:
         lambda: all(first.network_status(n) == "DELETING" for n in doomed),
         TIMEOUT,
     )
-    kill(first.process)
-    resume(stack.mechmgr)
-    resume(stack.typemgr)
-    for thread in threads:
-        thread.join(TIMEOUT)
+    abandon(stack, first, threads)
 
     with futures.ThreadPoolExecutor(2) as pool:
         started = [pool.submit(stack.portapi, f"replica-{i}", FAST) for i in range(2)]
