@@ -48,6 +48,22 @@ def start_agent(
     return found
 
 
+def vlan_network(up: UpProcess, name: str) -> dict:
+    """Creates a VLAN network on physnet1 (typemgr picks its VLAN id); returns it as JSON."""
+    created = up.ml2(
+        "network",
+        "create",
+        name,
+        "--provider-network-type",
+        "vlan",
+        "--provider-physical-network",
+        "physnet1",
+        "--json",
+    )
+    assert created.code == 0, created.err
+    return created.json()
+
+
 def test_network_create_list_show_delete(up: UpProcess) -> None:
     created = up.ml2(
         "network",
@@ -100,16 +116,7 @@ def test_port_create_bind_show_list_unbind_delete(
     start_agent(
         up, agents, tmp_path, "openvswitch", "e2e-ovs", "--bridge-mappings", "physnet1:br-eth1"
     )
-    net = up.ml2(
-        "network",
-        "create",
-        "e2e-ports",
-        "--provider-network-type",
-        "vlan",
-        "--provider-physical-network",
-        "physnet1",
-        "--json",
-    ).json()
+    net = vlan_network(up, "e2e-ports")
 
     created = up.ml2("port", "create", "--network", "e2e-ports", "--name", "vm1", "--json")
     assert created.code == 0, created.err
@@ -152,16 +159,7 @@ def test_port_create_bind_show_list_unbind_delete(
 
 
 def test_port_on_a_host_without_agent_fails_with_every_drivers_reasons(up: UpProcess) -> None:
-    net = up.ml2(
-        "network",
-        "create",
-        "e2e-fail",
-        "--provider-network-type",
-        "vlan",
-        "--provider-physical-network",
-        "physnet1",
-        "--json",
-    ).json()
+    net = vlan_network(up, "e2e-fail")
     created = up.ml2("port", "create", "--network", net["id"], "--host", "e2e-nowhere", "--json")
     assert created.code == 3, created.err
     b = created.json()["binding"]
@@ -330,16 +328,7 @@ def test_agent_set_disables_and_enables_binding_through_an_agent(
     agent = start_agent(
         up, agents, tmp_path, "openvswitch", "e2e-admin", "--bridge-mappings", "physnet1:br-eth1"
     )
-    net = up.ml2(
-        "network",
-        "create",
-        "e2e-admin",
-        "--provider-network-type",
-        "vlan",
-        "--provider-physical-network",
-        "physnet1",
-        "--json",
-    ).json()
+    net = vlan_network(up, "e2e-admin")
     disabled = up.ml2("agent", "set", "--host", "e2e-admin", "--disable", "--json")
     assert disabled.code == 0, disabled.err
     assert disabled.json()["id"] == agent["id"] and disabled.json()["admin_state_up"] is False
