@@ -210,15 +210,10 @@ def set_serving(handle: ServerHandle, serving: bool) -> None:
         handle.health.set(name, status)
 
 
-def serve(
-    handle: ServerHandle, grace: float = 5.0, on_stop: Callable[[], None] | None = None
-) -> None:
-    """Starts the server (if not started) and blocks until SIGTERM or SIGINT, then stops it
-    gracefully: NOT_SERVING first, then in-flight calls get ``grace`` seconds to finish."""
-    if not handle.started:
-        handle.server.start()
-        handle.started = True
-    set_serving(handle, True)
+def install_stop_handlers(handle: ServerHandle) -> None:
+    """Makes SIGTERM and SIGINT stop ``handle`` gracefully. Installed before the server starts:
+    a signal that arrives as soon as a client can see the server serving must not find Python's
+    default action (an exit without the graceful stop)."""
 
     def _stop(signum: int, _frame: object) -> None:
         logger.info("received signal %s, stopping", signal.Signals(signum).name)
@@ -226,6 +221,18 @@ def serve(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+
+
+def serve(
+    handle: ServerHandle, grace: float = 5.0, on_stop: Callable[[], None] | None = None
+) -> None:
+    """Starts the server (if not started) and blocks until SIGTERM or SIGINT, then stops it
+    gracefully: NOT_SERVING first, then in-flight calls get ``grace`` seconds to finish."""
+    install_stop_handlers(handle)
+    if not handle.started:
+        handle.server.start()
+        handle.started = True
+    set_serving(handle, True)
     handle.stopped.wait()
     set_serving(handle, False)
     handle.server.stop(grace).wait()
@@ -287,6 +294,7 @@ def run_service(
         bound_metrics,
         extra={"grpc_port": handle.port, "metrics_port": bound_metrics},
     )
+    install_stop_handlers(handle)
     handle.server.start()
     handle.started = True
     if port_file:

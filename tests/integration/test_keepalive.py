@@ -39,7 +39,7 @@ from services.rpc import channels, keepalive
 
 PERIOD = 1.0
 """The shortened keepalive period, seconds."""
-IDLE_PERIODS = 6
+IDLE_PERIODS = 8
 """How many periods the stack idles between two binds."""
 ROUNDS = 3
 """Binds: one on the fresh stack, then one after each idle spell."""
@@ -52,6 +52,8 @@ KEEPALIVE_ENV = {
 HOST = "idle-host"
 TIMEOUT = 30.0
 PING_DONE = "Finish keepalive ping"
+STRIKES = 3
+"""Idle pings after which a server with gRPC's defaults answers ``GOAWAY too_many_pings``."""
 REFUSALS = ("too_many_pings", "ENHANCE_YOUR_CALM", "Too many pings")
 
 
@@ -201,7 +203,10 @@ def test_binds_after_idling_for_several_keepalive_periods_all_succeed(stack: Sta
         for refusal in REFUSALS:
             assert refusal not in text, f"{name} log: {refusal}"
         assert "GOAWAY" not in text.replace("GOAWAY received", ""), f"{name} log: GOAWAY"
-    # mechmgr's idle connection to the driver was pinged about once a period meanwhile.
+    # mechmgr's idle connection to the driver was really pinged meanwhile: at least
+    # STRIKES pings per idle spell, as many as servers with gRPC's defaults refuse with GOAWAY.
+    # (About one per period on an idle machine; a loaded one delays the keepalive timer, so the
+    # count is a floor, not the period's arithmetic.)
     to_driver = f":{ovs_port}: {PING_DONE}"
     pinged = [line for line in logs["mechmgr"].splitlines() if to_driver in line]
-    assert len(pinged) >= (ROUNDS - 1) * (IDLE_PERIODS - 2), len(pinged)
+    assert len(pinged) >= (ROUNDS - 1) * STRIKES, len(pinged)
