@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import grpc
 from ml2.v1 import port_service_pb2, port_service_pb2_grpc
 
 from services.portapi import convert, deadline, updates, validate
@@ -60,6 +62,18 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
     ) -> port_service_pb2.DeletePortResponse:
         port = self._manager.delete(validate.required("port_id", request.port_id))
         return port_service_pb2.DeletePortResponse(port=convert.port_msg(port))
+
+    def WatchPorts(
+        self, request: port_service_pb2.WatchPortsRequest, context: Any
+    ) -> Iterator[port_service_pb2.WatchPortsResponse]:
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "WatchPorts is not served yet")
+        yield from ()
+
+    def ReportDeviceStatus(
+        self, request: port_service_pb2.ReportDeviceStatusRequest, context: Any
+    ) -> port_service_pb2.ReportDeviceStatusResponse:
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "ReportDeviceStatus is not served yet")
+        raise AssertionError("unreachable")
 
 
 def port_spec(request: port_service_pb2.CreatePortRequest) -> r.PortSpec:

@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class HostCapabilities(_message.Message):
-    __slots__ = ("bridge_mappings", "interface_mappings", "tunnel_types", "local_ip", "integration_bridge", "datapath_type", "ovs_hybrid_plug", "port_filter", "iface_types", "vhostuser_socket_dir")
+    __slots__ = ("bridge_mappings", "interface_mappings", "tunnel_types", "local_ip", "integration_bridge", "datapath_type", "ovs_hybrid_plug", "port_filter", "iface_types", "vhostuser_socket_dir", "network_types")
     class BridgeMappingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +35,7 @@ class HostCapabilities(_message.Message):
     PORT_FILTER_FIELD_NUMBER: _ClassVar[int]
     IFACE_TYPES_FIELD_NUMBER: _ClassVar[int]
     VHOSTUSER_SOCKET_DIR_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_TYPES_FIELD_NUMBER: _ClassVar[int]
     bridge_mappings: _containers.ScalarMap[str, str]
     interface_mappings: _containers.ScalarMap[str, str]
     tunnel_types: _containers.RepeatedScalarFieldContainer[str]
@@ -45,7 +46,8 @@ class HostCapabilities(_message.Message):
     port_filter: bool
     iface_types: _containers.RepeatedScalarFieldContainer[str]
     vhostuser_socket_dir: str
-    def __init__(self, bridge_mappings: _Optional[_Mapping[str, str]] = ..., interface_mappings: _Optional[_Mapping[str, str]] = ..., tunnel_types: _Optional[_Iterable[str]] = ..., local_ip: _Optional[str] = ..., integration_bridge: _Optional[str] = ..., datapath_type: _Optional[str] = ..., ovs_hybrid_plug: _Optional[bool] = ..., port_filter: _Optional[bool] = ..., iface_types: _Optional[_Iterable[str]] = ..., vhostuser_socket_dir: _Optional[str] = ...) -> None: ...
+    network_types: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, bridge_mappings: _Optional[_Mapping[str, str]] = ..., interface_mappings: _Optional[_Mapping[str, str]] = ..., tunnel_types: _Optional[_Iterable[str]] = ..., local_ip: _Optional[str] = ..., integration_bridge: _Optional[str] = ..., datapath_type: _Optional[str] = ..., ovs_hybrid_plug: _Optional[bool] = ..., port_filter: _Optional[bool] = ..., iface_types: _Optional[_Iterable[str]] = ..., vhostuser_socket_dir: _Optional[str] = ..., network_types: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Agent(_message.Message):
     __slots__ = ("id", "agent_type", "host", "binary", "capabilities", "alive", "heartbeat_time", "create_time", "admin_state_up")

@@ -23,16 +23,19 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from ml2.v1 import admin_state_pb2 as ml2_dot_v1_dot_admin__state__pb2
 from ml2.v1 import segment_pb2 as ml2_dot_v1_dot_segment__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14ml2/v1/network.proto\x12\x06ml2.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14ml2/v1/segment.proto\"\xc0\x01\n\x07Network\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\nproject_id\x18\x03 \x01(\t\x12\x0e\n\x06shared\x18\x04 \x01(\x08\x12\x16\n\x0e\x61\x64min_state_up\x18\x05 \x01(\x08\x12!\n\x08segments\x18\x06 \x03(\x0b\x32\x0f.ml2.v1.Segment\x12\x0b\n\x03mtu\x18\x07 \x01(\r\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14ml2/v1/network.proto\x12\x06ml2.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18ml2/v1/admin_state.proto\x1a\x14ml2/v1/segment.proto\"\xed\x01\n\x07Network\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\nproject_id\x18\x03 \x01(\t\x12\x0e\n\x06shared\x18\x04 \x01(\x08\x12\x1a\n\x0e\x61\x64min_state_up\x18\x05 \x01(\x08\x42\x02\x18\x01\x12!\n\x08segments\x18\x06 \x03(\x0b\x32\x0f.ml2.v1.Segment\x12\x0b\n\x03mtu\x18\x07 \x01(\r\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x0b\x61\x64min_state\x18\t \x01(\x0e\x32\x12.ml2.v1.AdminStateb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ml2.v1.network_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_NETWORK']._serialized_start=88
-  _globals['_NETWORK']._serialized_end=280
+  _globals['_NETWORK'].fields_by_name['admin_state_up']._loaded_options = None
+  _globals['_NETWORK'].fields_by_name['admin_state_up']._serialized_options = b'\030\001'
+  _globals['_NETWORK']._serialized_start=114
+  _globals['_NETWORK']._serialized_end=351
 # @@protoc_insertion_point(module_scope)

@@ -23,18 +23,21 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from ml2.v1 import admin_state_pb2 as ml2_dot_v1_dot_admin__state__pb2
 from ml2.v1 import binding_pb2 as ml2_dot_v1_dot_binding__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11ml2/v1/port.proto\x12\x06ml2.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14ml2/v1/binding.proto\"\xca\x02\n\x04Port\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nnetwork_id\x18\x02 \x01(\t\x12\x12\n\nproject_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x13\n\x0bmac_address\x18\x05 \x01(\t\x12\x11\n\tdevice_id\x18\x06 \x01(\t\x12\x14\n\x0c\x64\x65vice_owner\x18\x07 \x01(\t\x12\x16\n\x0e\x61\x64min_state_up\x18\x08 \x01(\x08\x12\"\n\x06status\x18\t \x01(\x0e\x32\x12.ml2.v1.PortStatus\x12$\n\x07\x62inding\x18\n \x01(\x0b\x32\x13.ml2.v1.PortBinding\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x85\x01\n\nPortStatus\x12\x1b\n\x17PORT_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10PORT_STATUS_DOWN\x10\x01\x12\x15\n\x11PORT_STATUS_BUILD\x10\x02\x12\x16\n\x12PORT_STATUS_ACTIVE\x10\x03\x12\x15\n\x11PORT_STATUS_ERROR\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11ml2/v1/port.proto\x12\x06ml2.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18ml2/v1/admin_state.proto\x1a\x14ml2/v1/binding.proto\"\xa8\x03\n\x04Port\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nnetwork_id\x18\x02 \x01(\t\x12\x12\n\nproject_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x13\n\x0bmac_address\x18\x05 \x01(\t\x12\x11\n\tdevice_id\x18\x06 \x01(\t\x12\x14\n\x0c\x64\x65vice_owner\x18\x07 \x01(\t\x12\x1a\n\x0e\x61\x64min_state_up\x18\x08 \x01(\x08\x42\x02\x18\x01\x12\"\n\x06status\x18\t \x01(\x0e\x32\x12.ml2.v1.PortStatus\x12$\n\x07\x62inding\x18\n \x01(\x0b\x32\x13.ml2.v1.PortBinding\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x0b\x61\x64min_state\x18\r \x01(\x0e\x32\x12.ml2.v1.AdminState\x12\x16\n\x0estatus_message\x18\x0e \x01(\t\x12\x17\n\x0fstatus_agent_id\x18\x0f \x01(\t*\x85\x01\n\nPortStatus\x12\x1b\n\x17PORT_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10PORT_STATUS_DOWN\x10\x01\x12\x15\n\x11PORT_STATUS_BUILD\x10\x02\x12\x16\n\x12PORT_STATUS_ACTIVE\x10\x03\x12\x15\n\x11PORT_STATUS_ERROR\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ml2.v1.port_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PORTSTATUS']._serialized_start=418
-  _globals['_PORTSTATUS']._serialized_end=551
-  _globals['_PORT']._serialized_start=85
-  _globals['_PORT']._serialized_end=415
+  _globals['_PORT'].fields_by_name['admin_state_up']._loaded_options = None
+  _globals['_PORT'].fields_by_name['admin_state_up']._serialized_options = b'\030\001'
+  _globals['_PORTSTATUS']._serialized_start=538
+  _globals['_PORTSTATUS']._serialized_end=671
+  _globals['_PORT']._serialized_start=111
+  _globals['_PORT']._serialized_end=535
 # @@protoc_insertion_point(module_scope)

@@ -61,6 +61,16 @@ class PortServiceStub:
                 request_serializer=ml2_dot_v1_dot_port__service__pb2.DeletePortRequest.SerializeToString,
                 response_deserializer=ml2_dot_v1_dot_port__service__pb2.DeletePortResponse.FromString,
                 _registered_method=True)
+        self.WatchPorts = channel.unary_stream(
+                '/ml2.v1.PortService/WatchPorts',
+                request_serializer=ml2_dot_v1_dot_port__service__pb2.WatchPortsRequest.SerializeToString,
+                response_deserializer=ml2_dot_v1_dot_port__service__pb2.WatchPortsResponse.FromString,
+                _registered_method=True)
+        self.ReportDeviceStatus = channel.unary_unary(
+                '/ml2.v1.PortService/ReportDeviceStatus',
+                request_serializer=ml2_dot_v1_dot_port__service__pb2.ReportDeviceStatusRequest.SerializeToString,
+                response_deserializer=ml2_dot_v1_dot_port__service__pb2.ReportDeviceStatusResponse.FromString,
+                _registered_method=True)
 
 
 class PortServiceServicer:
@@ -104,6 +114,28 @@ class PortServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchPorts(self, request, context):
+        """Streams the changes of the ports that match the filters, in revision order, from any
+        replica: every change committed by any replica reaches every matching watcher. With
+        snapshot, the stream first carries the matching ports as they are, then SYNCED, then the
+        changes. A watcher that reconnects with the revision it last saw gets every change it
+        missed, or RESYNC when that history is no longer kept; never a silent gap. Called by L2
+        agents (their host's ports) and compute nodes (waiting for ACTIVE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportDeviceStatus(self, request, context):
+        """Reports the state of devices an L2 agent wired or unwired: UP makes a bound port ACTIVE
+        (the "vif plugged" event compute nodes wait for), DOWN makes it DOWN, ERROR makes it ERROR
+        with the agent's message. A report for another host, or for an older binding generation
+        than the port's, changes nothing and says so per device. Called by L2 agents.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PortServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -131,6 +163,16 @@ def add_PortServiceServicer_to_server(servicer, server):
                     servicer.DeletePort,
                     request_deserializer=ml2_dot_v1_dot_port__service__pb2.DeletePortRequest.FromString,
                     response_serializer=ml2_dot_v1_dot_port__service__pb2.DeletePortResponse.SerializeToString,
+            ),
+            'WatchPorts': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchPorts,
+                    request_deserializer=ml2_dot_v1_dot_port__service__pb2.WatchPortsRequest.FromString,
+                    response_serializer=ml2_dot_v1_dot_port__service__pb2.WatchPortsResponse.SerializeToString,
+            ),
+            'ReportDeviceStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportDeviceStatus,
+                    request_deserializer=ml2_dot_v1_dot_port__service__pb2.ReportDeviceStatusRequest.FromString,
+                    response_serializer=ml2_dot_v1_dot_port__service__pb2.ReportDeviceStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -270,6 +312,60 @@ class PortService:
             '/ml2.v1.PortService/DeletePort',
             ml2_dot_v1_dot_port__service__pb2.DeletePortRequest.SerializeToString,
             ml2_dot_v1_dot_port__service__pb2.DeletePortResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchPorts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ml2.v1.PortService/WatchPorts',
+            ml2_dot_v1_dot_port__service__pb2.WatchPortsRequest.SerializeToString,
+            ml2_dot_v1_dot_port__service__pb2.WatchPortsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportDeviceStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ml2.v1.PortService/ReportDeviceStatus',
+            ml2_dot_v1_dot_port__service__pb2.ReportDeviceStatusRequest.SerializeToString,
+            ml2_dot_v1_dot_port__service__pb2.ReportDeviceStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

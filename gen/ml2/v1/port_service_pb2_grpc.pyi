@@ -47,6 +47,20 @@ class PortServiceStub:
     """
     DeletePort: _grpc.UnaryUnaryMultiCallable[_port_service_pb2.DeletePortRequest, _port_service_pb2.DeletePortResponse]
     """Deletes a port."""
+    WatchPorts: _grpc.UnaryStreamMultiCallable[_port_service_pb2.WatchPortsRequest, _port_service_pb2.WatchPortsResponse]
+    """Streams the changes of the ports that match the filters, in revision order, from any
+    replica: every change committed by any replica reaches every matching watcher. With
+    snapshot, the stream first carries the matching ports as they are, then SYNCED, then the
+    changes. A watcher that reconnects with the revision it last saw gets every change it
+    missed, or RESYNC when that history is no longer kept; never a silent gap. Called by L2
+    agents (their host's ports) and compute nodes (waiting for ACTIVE).
+    """
+    ReportDeviceStatus: _grpc.UnaryUnaryMultiCallable[_port_service_pb2.ReportDeviceStatusRequest, _port_service_pb2.ReportDeviceStatusResponse]
+    """Reports the state of devices an L2 agent wired or unwired: UP makes a bound port ACTIVE
+    (the "vif plugged" event compute nodes wait for), DOWN makes it DOWN, ERROR makes it ERROR
+    with the agent's message. A report for another host, or for an older binding generation
+    than the port's, changes nothing and says so per device. Called by L2 agents.
+    """
 
 @_typing.type_check_only
 class PortServiceAsyncStub(PortServiceStub):
@@ -67,6 +81,20 @@ class PortServiceAsyncStub(PortServiceStub):
     """
     DeletePort: _aio.UnaryUnaryMultiCallable[_port_service_pb2.DeletePortRequest, _port_service_pb2.DeletePortResponse]  # type: ignore[assignment]
     """Deletes a port."""
+    WatchPorts: _aio.UnaryStreamMultiCallable[_port_service_pb2.WatchPortsRequest, _port_service_pb2.WatchPortsResponse]  # type: ignore[assignment]
+    """Streams the changes of the ports that match the filters, in revision order, from any
+    replica: every change committed by any replica reaches every matching watcher. With
+    snapshot, the stream first carries the matching ports as they are, then SYNCED, then the
+    changes. A watcher that reconnects with the revision it last saw gets every change it
+    missed, or RESYNC when that history is no longer kept; never a silent gap. Called by L2
+    agents (their host's ports) and compute nodes (waiting for ACTIVE).
+    """
+    ReportDeviceStatus: _aio.UnaryUnaryMultiCallable[_port_service_pb2.ReportDeviceStatusRequest, _port_service_pb2.ReportDeviceStatusResponse]  # type: ignore[assignment]
+    """Reports the state of devices an L2 agent wired or unwired: UP makes a bound port ACTIVE
+    (the "vif plugged" event compute nodes wait for), DOWN makes it DOWN, ERROR makes it ERROR
+    with the agent's message. A report for another host, or for an older binding generation
+    than the port's, changes nothing and says so per device. Called by L2 agents.
+    """
 
 class PortServiceServicer(metaclass=_abc_1.ABCMeta):
     """Creates, reads, updates and deletes ports, and binds them. Served by portapi; called by
@@ -114,5 +142,31 @@ class PortServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_port_service_pb2.DeletePortResponse, _abc.Awaitable[_port_service_pb2.DeletePortResponse]]:
         """Deletes a port."""
+
+    @_abc_1.abstractmethod
+    def WatchPorts(
+        self,
+        request: _port_service_pb2.WatchPortsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_port_service_pb2.WatchPortsResponse], _abc.AsyncIterator[_port_service_pb2.WatchPortsResponse]]:
+        """Streams the changes of the ports that match the filters, in revision order, from any
+        replica: every change committed by any replica reaches every matching watcher. With
+        snapshot, the stream first carries the matching ports as they are, then SYNCED, then the
+        changes. A watcher that reconnects with the revision it last saw gets every change it
+        missed, or RESYNC when that history is no longer kept; never a silent gap. Called by L2
+        agents (their host's ports) and compute nodes (waiting for ACTIVE).
+        """
+
+    @_abc_1.abstractmethod
+    def ReportDeviceStatus(
+        self,
+        request: _port_service_pb2.ReportDeviceStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_port_service_pb2.ReportDeviceStatusResponse, _abc.Awaitable[_port_service_pb2.ReportDeviceStatusResponse]]:
+        """Reports the state of devices an L2 agent wired or unwired: UP makes a bound port ACTIVE
+        (the "vif plugged" event compute nodes wait for), DOWN makes it DOWN, ERROR makes it ERROR
+        with the agent's message. A report for another host, or for an older binding generation
+        than the port's, changes nothing and says so per device. Called by L2 agents.
+        """
 
 def add_PortServiceServicer_to_server(servicer: PortServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
