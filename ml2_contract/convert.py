@@ -341,6 +341,7 @@ def capabilities_from_proto(msg: agent_pb2.HostCapabilities) -> values.HostCapab
         port_filter=msg.port_filter,
         iface_types=tuple(msg.iface_types),
         vhostuser_socket_dir=msg.vhostuser_socket_dir,
+        network_types=tuple(msg.network_types),
     )
 
 
@@ -357,6 +358,7 @@ def capabilities_to_proto(caps: values.HostCapabilities) -> agent_pb2.HostCapabi
         port_filter=caps.port_filter,
         iface_types=list(caps.iface_types),
         vhostuser_socket_dir=caps.vhostuser_socket_dir,
+        network_types=list(caps.network_types),
     )
 
 

@@ -98,6 +98,9 @@ class HostCapabilities:
     port_filter: bool = False
     iface_types: tuple[str, ...] = ()
     vhostuser_socket_dir: str = ""
+    network_types: tuple[str, ...] = ()
+    """The network types the agent can realise on its host; empty: every type its mechanism
+    supports."""
 
 
 @dataclass(frozen=True)

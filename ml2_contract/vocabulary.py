@@ -90,7 +90,11 @@ AGENT_DEAD = "AGENT_DEAD"
 AGENT_ADMIN_DOWN = "AGENT_ADMIN_DOWN"
 """An administrator disallowed binding to the host's agent."""
 NETWORK_TYPE_UNSUPPORTED = "NETWORK_TYPE_UNSUPPORTED"
-"""The segment's network type is not one the driver (or the host's agent) binds."""
+"""The segment's network type is not one the driver binds, or a tunnel type the host's agent
+does not terminate."""
+NETWORK_TYPE_UNSUPPORTED_BY_AGENT = "NETWORK_TYPE_UNSUPPORTED_BY_AGENT"
+"""The host's agent reported the network types it can realise (``network_types``), and the
+segment's is not among them: e.g. vlan on a Linux bridge host whose kernel has no VLAN devices."""
 PHYSNET_NOT_MAPPED = "PHYSNET_NOT_MAPPED"
 """The host's agent has no mapping for the segment's physical network."""
 HOST_NOT_SERVED = "HOST_NOT_SERVED"

@@ -85,6 +85,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where Open vSwitch creates vhost-user sockets",
     )
     parser.add_argument(
+        "--network-types",
+        default="",
+        metavar="TYPE,...",
+        help="the network types this host can realise, e.g. flat,vxlan where the kernel has "
+        "no VLAN devices (default: every type the agent's mechanism carries)",
+    )
+    parser.add_argument(
         "--no-port-filter",
         dest="port_filter",
         action="store_false",
@@ -127,6 +134,7 @@ def spec_from_args(args: argparse.Namespace) -> simulated.AgentSpec:
         port_filter=args.port_filter,
         iface_types=tuple(t.strip() for t in args.iface_types.split(",") if t.strip()),
         vhostuser_socket_dir=args.vhostuser_socket_dir.strip(),
+        network_types=simulated.parse_network_types(args.network_types),
     )
     spec.validate()
     return spec

@@ -70,6 +70,27 @@ def parse_tunnel_types(text: str) -> tuple[str, ...]:
     return types
 
 
+MECHANISM_NETWORK_TYPES: Mapping[str, frozenset[str]] = {
+    vocabulary.AGENT_TYPE_OVS: frozenset(vocabulary.NETWORK_TYPES),
+    vocabulary.AGENT_TYPE_LINUXBRIDGE: vocabulary.NON_TUNNEL_TYPES | {vocabulary.TYPE_VXLAN},
+}
+"""The network types each kind of agent can carry at all (its mechanism driver's)."""
+
+
+def parse_network_types(text: str) -> tuple[str, ...]:
+    """Parses ``flat,vxlan``; raises AgentConfigError on an unknown or repeated type."""
+    types = tuple(t.strip() for t in text.split(",") if t.strip())
+    for t in types:
+        if t not in vocabulary.NETWORK_TYPES:
+            raise AgentConfigError(
+                f"--network-types: unknown network type {t!r}; "
+                f"use {', '.join(vocabulary.NETWORK_TYPES)}"
+            )
+    if len(set(types)) != len(types):
+        raise AgentConfigError(f"--network-types: {','.join(types)} repeats a network type")
+    return types
+
+
 @dataclass(frozen=True)
 class AgentSpec:
     """What the agent tells mechmgr about itself."""
@@ -86,6 +107,8 @@ class AgentSpec:
     port_filter: bool = True
     iface_types: tuple[str, ...] = ()
     vhostuser_socket_dir: str = ""
+    network_types: tuple[str, ...] = ()
+    """The network types the host can realise; empty: all its mechanism carries."""
 
     def validate(self) -> None:
         """Raises AgentConfigError if the combination of options cannot describe a real agent."""
@@ -109,6 +132,7 @@ class AgentSpec:
                 "--tunnel-types: Linux bridge agents tunnel only vxlan, "
                 f"got {','.join(self.tunnel_types)}"
             )
+        self._validate_network_types()
         if self.tunnel_types and not self.local_ip:
             raise AgentConfigError("--local-ip: required when --tunnel-types is set")
         if self.local_ip:
@@ -118,6 +142,24 @@ class AgentSpec:
                 raise AgentConfigError(
                     f"--local-ip: {self.local_ip!r} is not an IP address"
                 ) from None
+
+    def _validate_network_types(self) -> None:
+        carried = MECHANISM_NETWORK_TYPES.get(self.agent_type, frozenset())
+        beyond = [t for t in self.network_types if t not in carried]
+        if beyond:
+            raise AgentConfigError(
+                f"--network-types: {self.agent_type} agents cannot carry {','.join(beyond)}"
+            )
+        untunnelled = [
+            t
+            for t in self.network_types
+            if t in vocabulary.TUNNEL_TYPES and t not in self.tunnel_types
+        ]
+        if untunnelled:
+            raise AgentConfigError(
+                f"--network-types: {','.join(untunnelled)} needs --tunnel-types "
+                f"{','.join(untunnelled)}"
+            )
 
     def to_proto(self) -> agent_pb2.Agent:
         """The Agent message sent to RegisterAgent."""
@@ -143,6 +185,7 @@ class AgentSpec:
             port_filter=self.port_filter,
             iface_types=self.iface_types,
             vhostuser_socket_dir=self.vhostuser_socket_dir,
+            network_types=self.network_types,
         )
 
 

@@ -303,6 +303,7 @@ def agent_detail(a: agent_pb2.Agent) -> str:
             ("interface_mappings", mapping_text(caps.interface_mappings)),
             ("tunnel_types", ",".join(caps.tunnel_types) or "-"),
             ("local_ip", caps.local_ip or "-"),
+            ("network_types", ",".join(caps.network_types) or "(all of its mechanism)"),
         ]
     )
 

@@ -208,6 +208,7 @@ def capabilities_to_json(caps: values.HostCapabilities) -> dict[str, Any]:
         "port_filter": caps.port_filter,
         "iface_types": list(caps.iface_types),
         "vhostuser_socket_dir": caps.vhostuser_socket_dir,
+        "network_types": list(caps.network_types),
     }
 
 
@@ -224,4 +225,5 @@ def capabilities_from_json(data: Mapping[str, Any]) -> values.HostCapabilities:
         port_filter=bool(data.get("port_filter", False)),
         iface_types=tuple(data.get("iface_types", ())),
         vhostuser_socket_dir=str(data.get("vhostuser_socket_dir", "")),
+        network_types=tuple(data.get("network_types", ())),
     )

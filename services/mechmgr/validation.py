@@ -83,6 +83,7 @@ def capabilities(field: str, msg: agent_pb2.HostCapabilities) -> values.HostCapa
                     f"got {key!r}: {value!r}",
                 )
     _tunnels(f"{field}.tunnel_types", list(msg.tunnel_types))
+    _network_types(f"{field}.network_types", list(msg.network_types))
     if msg.local_ip:
         try:
             ipaddress.ip_address(msg.local_ip)
@@ -119,6 +120,17 @@ def _tunnels(field: str, tunnel_types: list[str]) -> None:
             )
     if len(set(tunnel_types)) != len(tunnel_types):
         raise InvalidArgument(field, "must not repeat a tunnel type")
+
+
+def _network_types(field: str, network_types: list[str]) -> None:
+    for network_type in network_types:
+        if network_type not in vocabulary.NETWORK_TYPES:
+            raise InvalidArgument(
+                field,
+                f"must be among {', '.join(vocabulary.NETWORK_TYPES)}, got {network_type!r}",
+            )
+    if len(set(network_types)) != len(network_types):
+        raise InvalidArgument(field, "must not repeat a network type")
 
 
 def resolve_request(

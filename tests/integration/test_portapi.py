@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -484,6 +485,70 @@ def test_failed_port_binds_once_its_host_gets_an_agent(
     )
     port = portapi.ports.UpdatePort(request, timeout=TIMEOUT).port
     assert port.binding.vif_type == "ovs" and port.device_id == "vm-1"
+
+
+def test_a_vlan_port_fails_to_bind_on_a_linuxbridge_host_whose_agent_cannot_realise_vlan(
+    stack: Stack, portapi: PortApi, project: str, tmp_path: Path
+) -> None:
+    """A simulated Linux bridge agent process reports flat and vxlan only (a kernel without
+    VLAN devices): a VLAN port on its host fails binding with the agent's reason, naming the
+    type and the agent; a VXLAN port binds there."""
+    host = f"novlan-{project}"
+    log = tmp_path / "agent.log"
+    argv = [
+        *("--type", "linuxbridge", "--host", host),
+        *("--interface-mappings", "physnet1:eth1", "--tunnel-types", "vxlan"),
+        *("--local-ip", "192.0.2.30", "--network-types", "local,flat,vxlan"),
+        *("--simulate", "--mechmgr", stack.processes["mechmgr"].address),
+    ]
+    with open(log, "w") as out:
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "services.agent", *argv],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=launcher.python_path_env(
+                {k: v for k, v in os.environ.items() if not k.startswith("ML2_")}
+            ),
+        )
+    try:
+        registered = None
+        deadline = time.monotonic() + TIMEOUT
+        while registered is None and time.monotonic() < deadline and agent.poll() is None:
+            listed = stack.agents.ListAgents(
+                agent_service_pb2.ListAgentsRequest(host=host), timeout=TIMEOUT
+            ).agents
+            registered = listed[0] if listed else None
+            if registered is None:
+                time.sleep(0.1)  # polling ListAgents until the deadline
+        assert registered is not None, log.read_text()
+        assert list(registered.capabilities.network_types) == ["local", "flat", "vxlan"]
+
+        vlan_net = portapi.create_network(
+            project, VLAN(network_type="vlan", physical_network="physnet1", segmentation_id=3020)
+        )
+        port = portapi.create_port(vlan_net.id, host=host)
+        assert port.binding.vif_type == "binding_failed"
+        assert port.binding.state == binding_pb2.BINDING_STATE_FAILED
+        reasons = {v.driver: list(v.reasons) for v in port.binding.trace}
+        assert [r.code for r in reasons["openvswitch"]] == ["NO_AGENT"]
+        [reason] = reasons["linuxbridge"]
+        assert reason.code == "NETWORK_TYPE_UNSUPPORTED_BY_AGENT"
+        assert dict(reason.details) == {
+            "agent_id": registered.id,
+            "host": host,
+            "network_type": "vlan",
+            "agent_network_types": "local,flat,vxlan",
+        }
+        assert reason.segment_id == vlan_net.segments[0].id
+        assert registered.id in reason.message and "vlan" in reason.message
+
+        tenant = portapi.create_network(project)  # vxlan
+        bound = portapi.create_port(tenant.id, host=host)
+        assert bound.binding.vif_type == "bridge", bound.binding.failure_message
+    finally:
+        agent.terminate()
+        assert agent.wait(timeout=TIMEOUT) == 0, log.read_text()
 
 
 def test_vnic_type_of_a_bound_port_cannot_change(

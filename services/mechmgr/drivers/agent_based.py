@@ -3,9 +3,11 @@
 
 For each live, enabled agent of ``agent_type`` on the host, the first offered segment the agent
 can reach wins: its network type is local, flat, vlan or one of the agent's tunnel types that the
-driver's kind of agent can terminate, and a flat or vlan segment's physical network is in the
-agent's mappings. Otherwise every reason found
-is returned, so that the operator sees all of them at once.
+driver's kind of agent can terminate, it is among the network types the agent reports it can
+realise (when it reports any: a host may lack what a type needs, such as VLAN devices), and a
+flat or vlan segment's physical network is in the agent's mappings. Otherwise every reason found
+is returned, so that the operator sees all of them at once: a segment the agent cannot realise
+fails the binding now, with the reason, instead of the agent failing to wire it later.
 """
 
 from __future__ import annotations
@@ -124,6 +126,21 @@ class AgentMechanismDriver(base.MechanismDriver):
                     "agent_id": agent.id,
                     "network_type": segment.network_type,
                     "allowed_network_types": ",".join(sorted(allowed)),
+                },
+            )
+        realised = agent.capabilities.network_types
+        if realised and segment.network_type not in realised:
+            return values.DeclineReason(
+                vocabulary.NETWORK_TYPE_UNSUPPORTED_BY_AGENT,
+                f"segment {segment.id} ({segment.describe()}) cannot be realised by the "
+                f"{self.agent_type} agent {agent.id} on host {agent.host}: it reports "
+                f"{segment.network_type} unsupported, realising only {', '.join(realised)}",
+                segment_id=segment.id,
+                details={
+                    "agent_id": agent.id,
+                    "host": agent.host,
+                    "network_type": segment.network_type,
+                    "agent_network_types": ",".join(realised),
                 },
             )
         mappings = self.mappings(agent)

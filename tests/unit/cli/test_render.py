@@ -147,6 +147,7 @@ def test_agent_rows_show_liveness_and_capabilities() -> None:
     detail = render.agent_detail(agent)
     assert "admin_state_up:     no (ports are not bound through it)" in detail
     assert "bridge_mappings:    physnet1:br-eth1" in detail
+    assert "network_types:      (all of its mechanism)" in detail
     assert render.age_text(beat, now) == "5s ago"
 
 

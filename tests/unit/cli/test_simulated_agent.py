@@ -226,6 +226,13 @@ def test_without_simulate_the_agent_refuses_with_a_clear_message(capsys) -> None
             ["--type", "linuxbridge", "--tunnel-types", "vxlan,gre", "--local-ip", "10.0.0.1"],
             "Linux bridge agents tunnel only vxlan, got vxlan,gre",
         ),
+        (["--network-types", "flat,mpls"], "--network-types: unknown network type 'mpls'"),
+        (["--network-types", "flat,flat"], "--network-types: flat,flat repeats a network type"),
+        (
+            ["--type", "linuxbridge", "--network-types", "flat,geneve"],
+            "--network-types: linuxbridge agents cannot carry geneve",
+        ),
+        (["--network-types", "flat,vxlan"], "--network-types: vxlan needs --tunnel-types vxlan"),
     ],
 )
 def test_bad_agent_options_exit_2_naming_the_option(argv, message, capsys) -> None:
@@ -246,9 +253,12 @@ def test_spec_from_options() -> None:
             "vxlan",
             "--local-ip",
             "192.0.2.10",
+            "--network-types",
+            "flat, vxlan",
         )
     )
     agent = spec.to_proto()
+    assert list(agent.capabilities.network_types) == ["flat", "vxlan"]
     assert agent.capabilities.interface_mappings["physnet1"] == "eth1"
     assert list(agent.capabilities.tunnel_types) == ["vxlan"]
     assert agent.capabilities.local_ip == "192.0.2.10"

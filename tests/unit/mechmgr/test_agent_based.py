@@ -241,3 +241,87 @@ def test_linuxbridge_declares_and_carries_only_the_types_its_agent_has():
     assert reason.code == vocabulary.NETWORK_TYPE_UNSUPPORTED
     assert reason.details["allowed_network_types"] == "flat,local,vlan,vxlan"
     assert isinstance(driver.propose_binding(ctx(VXLAN, agents=[lb_agent])), values.Complete)
+
+
+@pytest.mark.parametrize(
+    ("driver", "agent_type", "caps"),
+    [
+        (
+            lb.LinuxbridgeDriver(),
+            "linuxbridge",
+            values.HostCapabilities(
+                interface_mappings={"physnet1": "eth1"},
+                tunnel_types=("vxlan",),
+                local_ip="192.0.2.1",
+                network_types=("local", "flat", "vxlan"),
+            ),
+        ),
+        (
+            ovs.OpenvswitchDriver(),
+            "openvswitch",
+            values.HostCapabilities(
+                bridge_mappings={"physnet1": "br-eth1"},
+                tunnel_types=("vxlan",),
+                local_ip="192.0.2.1",
+                network_types=("local", "flat", "vxlan"),
+            ),
+        ),
+    ],
+    ids=["linuxbridge", "openvswitch"],
+)
+def test_declines_a_network_type_the_agent_reports_it_cannot_realise(driver, agent_type, caps):
+    host_agent = agent(agent_type, caps=caps)
+
+    reason = only_reason(driver.propose_binding(ctx(VLAN, agents=[host_agent])))
+
+    assert reason.code == vocabulary.NETWORK_TYPE_UNSUPPORTED_BY_AGENT
+    assert reason.segment_id == VLAN.id
+    assert reason.details == {
+        "agent_id": "agent-1",
+        "host": "compute-1",
+        "network_type": "vlan",
+        "agent_network_types": "local,flat,vxlan",
+    }
+    assert "vlan" in reason.message and "agent-1" in reason.message
+    assert "compute-1" in reason.message
+    flat = values.Segment("seg-flat1", "flat", "physnet1")
+    for segment in (flat, VXLAN, LOCAL):
+        bound = driver.propose_binding(ctx(segment, agents=[host_agent]))
+        assert isinstance(bound, values.Complete) and bound.segment_id == segment.id
+
+
+def test_an_agent_reporting_no_network_types_carries_every_type_of_its_mechanism():
+    caps = values.HostCapabilities(interface_mappings={"physnet1": "eth1"})
+
+    proposal = lb.LinuxbridgeDriver().propose_binding(
+        ctx(VLAN, agents=[agent("linuxbridge", caps=caps)])
+    )
+
+    assert isinstance(proposal, values.Complete) and proposal.segment_id == VLAN.id
+
+
+def test_a_reported_type_the_mechanism_cannot_carry_is_still_declined_as_unsupported():
+    caps = values.HostCapabilities(
+        tunnel_types=("vxlan",), local_ip="192.0.2.1", network_types=("gre", "vxlan")
+    )
+
+    reason = only_reason(
+        lb.LinuxbridgeDriver().propose_binding(ctx(GRE, agents=[agent("linuxbridge", caps=caps)]))
+    )
+
+    assert reason.code == vocabulary.NETWORK_TYPE_UNSUPPORTED
+
+
+def test_the_next_segment_binds_when_the_agent_cannot_realise_the_first():
+    caps = values.HostCapabilities(
+        interface_mappings={"physnet1": "eth1"},
+        tunnel_types=("vxlan",),
+        local_ip="192.0.2.1",
+        network_types=("flat", "vxlan"),
+    )
+
+    proposal = lb.LinuxbridgeDriver().propose_binding(
+        ctx(VLAN, VXLAN, agents=[agent("linuxbridge", caps=caps)])
+    )
+
+    assert isinstance(proposal, values.Complete) and proposal.segment_id == VXLAN.id

@@ -173,3 +173,12 @@ def test_concurrent_registrations_of_one_agent_converge_on_one_row(registry):
     assert failures == []
     assert len(set(results)) == 1
     assert len(registry.host_agents("race-host")) == 1
+
+
+def test_the_network_types_an_agent_realises_are_stored_and_replaced(registry):
+    first, _ = registry.register(reg(network_types=("flat", "vxlan")))
+    assert registry.get(first.id).capabilities.network_types == ("flat", "vxlan")
+
+    again, _ = registry.register(reg())
+
+    assert registry.get(again.id).capabilities.network_types == ()

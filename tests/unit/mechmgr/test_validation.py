@@ -24,6 +24,7 @@ def test_a_complete_registration_becomes_typed_capabilities():
             local_ip="fd00::1",
             integration_bridge="br-int",
             datapath_type="netdev",
+            network_types=["flat", "vxlan"],
         )
     )
 
@@ -31,6 +32,7 @@ def test_a_complete_registration_becomes_typed_capabilities():
     assert reg.capabilities.bridge_mappings == {"physnet1": "br-eth1"}
     assert reg.capabilities.tunnel_types == ("vxlan", "gre")
     assert reg.capabilities.local_ip == "fd00::1"
+    assert reg.capabilities.network_types == ("flat", "vxlan")
 
 
 @pytest.mark.parametrize(
@@ -58,6 +60,9 @@ def test_a_complete_registration_becomes_typed_capabilities():
         ),
         (register(datapath_type="dpdk"), "agent.capabilities.datapath_type"),
         (register(vhostuser_socket_dir="run/ovs"), "agent.capabilities.vhostuser_socket_dir"),
+        (register(network_types=["vlan", "mpls"]), "agent.capabilities.network_types"),
+        (register(network_types=["VLAN"]), "agent.capabilities.network_types"),
+        (register(network_types=["flat", "flat"]), "agent.capabilities.network_types"),
     ],
 )
 def test_a_bad_registration_names_the_field(request_, field):

@@ -23,6 +23,7 @@ CAPS = values.HostCapabilities(
     port_filter=True,
     iface_types=("dpdkvhostuserclient",),
     vhostuser_socket_dir="/run/ovs",
+    network_types=("flat", "vxlan"),
 )
 AGENT = values.Agent(
     "a1",
