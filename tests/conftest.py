@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: databases (SQLite files and PostgreSQL) and process logs."""
+"""Fixtures shared by every test: databases (SQLite files and PostgreSQL), process logs, and a
+lab of network namespaces with their own Open vSwitch (``lab``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from services.lab import Lab
 from tests import postgres
 
 
@@ -64,3 +66,11 @@ def log_dir(tmp_path: Path) -> Path:
     path = tmp_path / "logs"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    """A lab (``services.lab``) whose namespaces and Open vSwitch processes are all removed
+    after the test, however it ends."""
+    with Lab() as built:
+        yield built
