@@ -187,7 +187,7 @@ class OvsInstance:
 
     def ofctl(self, command: str, bridge: str, *args: str) -> str:
         """Runs ``ovs-ofctl COMMAND unix:DIR/BRIDGE.mgmt ARGS``; returns its output."""
-        return self._tool(["ovs-ofctl", "-O", "OpenFlow13", command, self.mgmt(bridge)], args)
+        return self._tool(["ovs-ofctl", command, self.mgmt(bridge)], args)
 
     def appctl(self, *args: str) -> str:
         """Runs ``ovs-appctl`` against ovs-vswitchd (``fdb/show br-int``, ``ofproto/trace``)."""

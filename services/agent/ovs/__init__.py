@@ -1,0 +1,37 @@
+"""The Open vSwitch L2 agent's dataplane (``OvsDataplane``), Neutron's Open vSwitch agent model.
+
+- **Integration bridge** (``br-int``): the compute node's VIF driver plugs each port's device
+  there with ``external_ids:iface-id`` set to the port id (as os-vif does); the agent finds it by
+  that id. Each network carried on the host gets a *local* VLAN tag (1-4094), and its ports
+  become access ports of that tag; a port not (or no longer) wired here, or administratively
+  down, gets the dead VLAN 4095 and its input is dropped.
+- **Flat and VLAN networks** leave through the physical bridge that ``bridge_mappings``
+  (``physnet1:br-eth1``) names for their physical network, which the operator creates with its
+  uplink; the agent joins it to br-int with a patch port pair (``int-br-eth1``/``phy-br-eth1``)
+  and translates the local tag to the provider VLAN id (or strips it, for flat) and back.
+- **Tunnelled networks** (VXLAN, GRE and Geneve: the userspace datapath offers all three) leave
+  through the tunnel bridge ``br-tun`` (patch ports ``patch-tun``/``patch-int``), with one
+  tunnel port per peer host and type, to the peer's ``local_ip``, created and removed as
+  ``set_tunnel_peers`` (l2-population) asks; the segment id is the tunnel key.
+
+How the agent talks to Open vSwitch, and why:
+
+- **OVSDB through ovsdbapp** on a unix socket path (``--ovsdb``): the agent need not run in the
+  host's network namespace, it needs only the socket. ovsdbapp's IDL is an in-memory replica
+  kept current by the server's updates, so reads cost no round trip, writes are transactions, and
+  its row events tell the agent within milliseconds that a device was plugged
+  (``wait_for_change``).
+- **Flows through ``ovs-ofctl``** on each bridge's management socket, ``unix:RUNDIR/BR.mgmt``
+  (``RUNDIR`` defaults to the OVSDB socket's directory, where Open vSwitch puts both; plain
+  ``ovs-ofctl br-int`` would look only in the compiled-in run directory). The agent computes each
+  bridge's whole table (``flows``) and applies it with ``replace-flows --bundle``, which changes
+  atomically only the flows that differ. No Python OpenFlow library is as well kept as
+  Open vSwitch's own tool, and a table rebuilt from state cannot drift: stale flows of a
+  previous run disappear at the first change.
+- **Netlink (pyroute2)** only to check that ``local_ip`` is an address of the host, in the
+  host's namespace (``--netns``) when the agent runs outside it.
+"""
+
+from services.agent.ovs.dataplane import OvsConfig, OvsDataplane
+
+__all__ = ["OvsConfig", "OvsDataplane"]
