@@ -110,12 +110,15 @@ class Lab:
         return dp
 
     def cleanup(self) -> None:
-        for dp in self.dataplanes:
-            dp.close()
-        for handle in self.handles.values():
-            handle.close()
-        for name in self.namespaces:
-            netns.remove(name)
+        """Closes every socket and removes every namespace, whatever fails on the way."""
+        try:
+            for dp in self.dataplanes:
+                dp.close()
+            for handle in self.handles.values():
+                handle.close()
+        finally:
+            for name in self.namespaces:
+                netns.remove(name)
 
 
 def pings(ns: str, address: str, timeout: float = 10.0) -> bool:

@@ -232,10 +232,10 @@ class LinuxBridgeDataplane:
             tap = self._link(tap_name(port_id))
             if tap is None:
                 raise WiringError(f"device {tap_name(port_id)} of port {port_id} is not plugged")
-            if not attachment.admin_up:
-                self._detach(tap)
-                return
             try:
+                if not attachment.admin_up:
+                    self._detach(tap)
+                    return
                 bridge = self._ensure_network(attachment.network_id, attachment.segment)
                 old_master = tap.get("IFLA_MASTER") or 0
                 changes: dict[str, Any] = {}
@@ -268,8 +268,12 @@ class LinuxBridgeDataplane:
         self._full_ids[port_id[:ID_LENGTH]] = port_id
         with self._lock:
             tap = self._link(tap_name(port_id))
-            if tap is not None:
+            if tap is None:
+                return
+            try:
                 self._detach(tap)
+            except NetlinkError as err:
+                raise WiringError(f"unwiring port {port_id}: netlink: {err}") from err
 
     def set_tunnel_peers(self, segment: values.Segment, peers: frozenset[TunnelPeer]) -> None:
         """Keeps one all-zero-MAC forwarding entry per peer on the segment's VXLAN device
@@ -471,8 +475,8 @@ class LinuxBridgeDataplane:
         """Removes a ``brq`` bridge with no tap left, its VLAN or VXLAN device with it; a mapped
         interface is released, not removed."""
         links = self._ip.get_links()
-        [this] = [link for link in links if link["index"] == bridge] or [None]
-        if this is None or not (this.get("IFLA_IFNAME") or "").startswith(BRIDGE_PREFIX):
+        name = next((link.get("IFLA_IFNAME") for link in links if link["index"] == bridge), "")
+        if not (name or "").startswith(BRIDGE_PREFIX):
             return
         slaves = [link for link in links if (link.get("IFLA_MASTER") or 0) == bridge]
         if any((s.get("IFLA_IFNAME") or "").startswith(TAP_PREFIX) for s in slaves):
@@ -483,7 +487,7 @@ class LinuxBridgeDataplane:
             else:
                 self._ip.link("set", index=slave["index"], master=0)
         self._ip.link("del", index=bridge)
-        logger.info("removed bridge %s: its last port left", this.get("IFLA_IFNAME"))
+        logger.info("removed bridge %s: its last port left", name)
 
 
 def _link_event_socket(name: str) -> socket.socket:
