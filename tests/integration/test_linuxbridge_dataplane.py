@@ -308,7 +308,7 @@ def test_a_segment_the_host_cannot_carry_fails_wiring_with_the_reason(lab: Lab) 
     with pytest.raises(WiringError, match="no VLAN devices"):
         dp.wire(attach(p, VLAN))
     with pytest.raises(
-        WiringError, match="device tap00000007-aa of port 00000007-.* is not plugged"
+        WiringError, match=r"device tap00000007-aa of port 00000007-.* is not plugged"
     ):
         dp.wire(attach(port(7), FLAT))
     assert link(host.namespace, bridge_name(NETWORK_B)) is None
