@@ -51,6 +51,12 @@ VIF_TYPE_OVS = "ovs"
 VIF_TYPE_VHOST_USER = "vhostuser"
 VIF_TYPE_BRIDGE = "bridge"
 VIF_TYPE_OTHER = "other"
+VIF_TYPE_USE_DEFAULT = "use_default"
+"""The host plugs the port as its own configuration says (the compute node's default VIF): a
+driver answers it for hosts whose plugging is set up locally rather than by the server."""
+VIF_TYPE_HW_VEB = "hw_veb"
+VIF_TYPE_HOSTDEV_PHYSICAL = "hostdev_physical"
+VIF_TYPE_MACVTAP = "macvtap"
 RESERVED_VIF_TYPES = frozenset({VIF_TYPE_UNBOUND, VIF_TYPE_BINDING_FAILED})
 """Not vif types a driver may choose: only the manager and portapi set them."""
 
@@ -151,6 +157,8 @@ VIF_DETAILS_CONNECTIVITY = "connectivity"
 VHOST_USER_SOCKET = "vhostuser_socket"
 VHOST_USER_MODE = "vhostuser_mode"
 VHOST_USER_OVS_PLUG = "vhostuser_ovs_plug"
+VIF_DETAILS_MTU = "mtu"
+"""The MTU the compute node gives the port's devices; without it, the network's MTU."""
 
 # Connectivity a driver provides.
 CONNECTIVITY_L2 = "l2"

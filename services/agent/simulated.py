@@ -12,7 +12,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import random
-import socket
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 import grpc
 from ml2.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_grpc
 
-from ml2_contract import convert, values, vocabulary
+from ml2_contract import convert, hosts, values, vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -190,8 +189,9 @@ class AgentSpec:
 
 
 def default_host() -> str:
-    """The host id both sides agree on without configuration: the hostname."""
-    return socket.gethostname()
+    """The host id both sides agree on without configuration: the hostname (the one function
+    the compute node's VIF driver uses too, ``ml2_contract.hosts``)."""
+    return hosts.default_host()
 
 
 class Backoff:

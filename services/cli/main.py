@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from services.cli import agents, config, db, demo, networks, ports, ranges, up
+from services.cli import agents, compute, config, db, demo, networks, ports, ranges, up
 from services.cli.client import Client, CommandError
 from services.rpc.config import ConfigError
 
@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     networks.register(sub, common)
     ports.register(sub, common)
     ranges.register(sub, common)
+    compute.register(sub)
     return parser
 
 
@@ -122,7 +123,8 @@ def _apply_global_options(parser: argparse.ArgumentParser, args: argparse.Namesp
                 str(getattr(args, key)) for key in ("command", "action") if hasattr(args, key)
             )
             parser.error(f"--{dest} does not apply to `ml2 {command}`")
-        if getattr(args, dest) == defaults[dest]:
+        # None: the command's own default is "not given" (``ml2 compute`` resolves it later).
+        if getattr(args, dest) in (None, defaults[dest]):
             setattr(args, dest, given)
 
 

@@ -64,6 +64,32 @@ def test_declines_hosts_and_vnic_types_it_is_not_configured_for():
     assert direct.reasons[0].code == vocabulary.VNIC_TYPE_UNSUPPORTED
 
 
+def test_use_default_hosts_get_a_complete_verdict_with_vif_type_use_default_and_no_details():
+    driver = noop.NoopDriver.from_env({"MECHDRIVER_NOOP_USE_DEFAULT_HOSTS": "compute-local"})
+
+    local = driver.propose_binding(ctx(host="compute-local"))
+    other = driver.propose_binding(ctx(host="compute-1"))
+
+    assert local == values.Complete(VLAN.id, vocabulary.VIF_TYPE_USE_DEFAULT, {})
+    assert isinstance(other, values.Decline)
+    assert other.reasons[0].code == vocabulary.HOST_NOT_SERVED
+    assert driver.describe().vif_types == ("other", "use_default")
+
+
+def test_use_default_hosts_are_served_beside_the_hosts_bound_with_the_configured_vif_type():
+    driver = noop.NoopDriver.from_env(
+        {"MECHDRIVER_NOOP_HOSTS": "compute-a", "MECHDRIVER_NOOP_USE_DEFAULT_HOSTS": "compute-b"}
+    )
+
+    a = driver.propose_binding(ctx(host="compute-a"))
+    b = driver.propose_binding(ctx(host="compute-b"))
+
+    assert isinstance(a, values.Complete)
+    assert a.vif_type == "other"
+    assert isinstance(b, values.Complete)
+    assert b.vif_type == vocabulary.VIF_TYPE_USE_DEFAULT
+
+
 def test_describe_reports_the_configured_name_and_types():
     desc = noop.NoopDriver.from_env(
         {"MECHDRIVER_NOOP_NAME": "fabric", "MECHDRIVER_NOOP_MODE": "fabric"}
@@ -82,6 +108,10 @@ def test_describe_reports_the_configured_name_and_types():
         ({"MECHDRIVER_NOOP_VIF_TYPE": "binding_failed"}, "MECHDRIVER_NOOP_VIF_TYPE"),
         ({"MECHDRIVER_NOOP_DELAY_SECONDS": "soon"}, "MECHDRIVER_NOOP_DELAY_SECONDS"),
         ({"MECHDRIVER_NOOP_NAME": " "}, "MECHDRIVER_NOOP_NAME"),
+        (
+            {"MECHDRIVER_NOOP_MODE": "fabric", "MECHDRIVER_NOOP_USE_DEFAULT_HOSTS": "h"},
+            "MECHDRIVER_NOOP_USE_DEFAULT_HOSTS",
+        ),
     ],
 )
 def test_bad_settings_are_refused_naming_the_variable(env, variable):

@@ -18,6 +18,10 @@ Environment (``MECHDRIVER_NOOP_*``):
   types in ``fabric`` mode).
 - ``VNIC_TYPES``: the vnic types it binds (default ``normal``).
 - ``HOSTS``: bind only on these hosts (default: every host).
+- ``USE_DEFAULT_HOSTS``: on these hosts complete with vif_type ``use_default`` and no plugging
+  details, telling the compute node to plug as it is configured locally (its default VIF). They
+  are served even when ``HOSTS`` does not list them; with only ``USE_DEFAULT_HOSTS`` set, the
+  driver binds on those hosts alone.
 - ``FABRIC_PHYSNET``: the physical network of the dynamic VLAN in ``fabric`` mode (physnet1).
 - ``DELAY_SECONDS``: wait this long before answering, to play a slow driver (default 0).
 """
@@ -48,6 +52,7 @@ class NoopSettings:
     )
     vnic_types: tuple[str, ...] = (vocabulary.VNIC_NORMAL,)
     hosts: tuple[str, ...] = ()
+    use_default_hosts: tuple[str, ...] = ()
     fabric_physnet: str = "physnet1"
     delay_seconds: float = 0.0
 
@@ -71,6 +76,7 @@ class NoopSettings:
             ),
             vnic_types=vnics,
             hosts=tuple(config.get_list(environ, _PREFIX + "HOSTS")),
+            use_default_hosts=tuple(config.get_list(environ, _PREFIX + "USE_DEFAULT_HOSTS")),
             fabric_physnet=config.get_str(environ, _PREFIX + "FABRIC_PHYSNET", "physnet1"),
             delay_seconds=config.get_float(environ, _PREFIX + "DELAY_SECONDS", 0.0),
         )
@@ -80,7 +86,16 @@ class NoopSettings:
             )
         if settings.vif_type in vocabulary.RESERVED_VIF_TYPES:
             raise config.ConfigError(f"{_PREFIX}VIF_TYPE={settings.vif_type!r}: reserved")
+        if settings.use_default_hosts and mode != "bind":
+            raise config.ConfigError(f"{_PREFIX}USE_DEFAULT_HOSTS: applies to MODE=bind only")
         return settings
+
+    @property
+    def served_hosts(self) -> tuple[str, ...]:
+        """The hosts the driver binds on; empty means every host."""
+        if not self.hosts and not self.use_default_hosts:
+            return ()
+        return (*self.hosts, *(h for h in self.use_default_hosts if h not in self.hosts))
 
 
 class NoopDriver(base.MechanismDriver):
@@ -102,7 +117,7 @@ class NoopDriver(base.MechanismDriver):
             supported_vnic_types=s.vnic_types,
             supported_network_types=s.network_types,
             connectivity=vocabulary.CONNECTIVITY_L2,
-            vif_types=(s.vif_type,) if s.mode == "bind" else (),
+            vif_types=self._vif_types(),
         )
 
     def propose_binding(self, ctx: values.BindingContext) -> values.Proposal:
@@ -117,8 +132,19 @@ class NoopDriver(base.MechanismDriver):
         if s.mode == "fabric":
             spec = values.SegmentSpec(vocabulary.TYPE_VLAN, s.fabric_physnet)
             return values.Continue(segment.id, dynamic_segments=(spec,))
+        if ctx.host in s.use_default_hosts:
+            # The host plugs by its own configuration: no details it could mistake for its own.
+            return values.Complete(segment.id, vocabulary.VIF_TYPE_USE_DEFAULT, {})
         details = {vocabulary.VIF_DETAILS_CONNECTIVITY: vocabulary.CONNECTIVITY_L2}
         return values.Complete(segment.id, s.vif_type, details)
+
+    def _vif_types(self) -> tuple[str, ...]:
+        s = self.settings
+        if s.mode != "bind":
+            return ()
+        if s.use_default_hosts and s.vif_type != vocabulary.VIF_TYPE_USE_DEFAULT:
+            return (s.vif_type, vocabulary.VIF_TYPE_USE_DEFAULT)
+        return (s.vif_type,)
 
     def _refusal(self, ctx: values.BindingContext) -> values.DeclineReason | None:
         s = self.settings
@@ -128,11 +154,12 @@ class NoopDriver(base.MechanismDriver):
                 f"{s.name} does not bind vnic_type {ctx.vnic_type}",
                 details={"vnic_type": ctx.vnic_type, "supported": ",".join(s.vnic_types)},
             )
-        if s.hosts and ctx.host not in s.hosts:
+        served = s.served_hosts
+        if served and ctx.host not in served:
             return values.DeclineReason(
                 vocabulary.HOST_NOT_SERVED,
                 f"{s.name} does not bind on host {ctx.host}",
-                details={"host": ctx.host, "hosts": ",".join(s.hosts)},
+                details={"host": ctx.host, "hosts": ",".join(served)},
             )
         if not any(x.network_type in s.network_types for x in ctx.segments_to_bind):
             offered = ", ".join(x.describe() for x in ctx.segments_to_bind)
