@@ -185,6 +185,23 @@ def test_the_bridge_stays_while_another_port_of_its_network_remains(lab: Lab) ->
     assert link(ns, bridge_name(NETWORK_A)) is None
 
 
+def test_unwiring_a_port_whose_tap_is_unplugged_already_removes_its_bridge(lab: Lab) -> None:
+    s = vxlan_hosts(lab)
+    ns = s.hosts[0].namespace
+    s.dps[0].wire(attach(s.ports[0], VXLAN))
+    fresh = port(8)  # a VIF driver plugging another port: its bridge has no uplink yet
+    vm(lab, s.hosts[0], fresh, "192.168.77.8/24")
+    with ns.ipr() as ipr:
+        ipr.link("add", ifname=bridge_name(NETWORK_B), kind="bridge")
+        ipr.link("del", index=ns.index(tap_name(s.ports[0])))  # the VIF driver's unplug
+
+    s.dps[0].unwire(s.ports[0])
+
+    assert link(ns, bridge_name(NETWORK_A)) is None
+    assert link(ns, vxlan_name(1001)) is None
+    assert link(ns, bridge_name(NETWORK_B)) is not None
+
+
 def test_tunnel_peers_are_added_and_removed_exactly(lab: Lab) -> None:
     s = vxlan_hosts(lab, 3)
     h1, h2, h3 = s.hosts

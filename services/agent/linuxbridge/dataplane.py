@@ -264,14 +264,17 @@ class LinuxBridgeDataplane:
 
     def unwire(self, port_id: str) -> None:
         """Takes the port's tap out of its bridge (the tap stays); removes the network's bridge
-        and uplink device when it was the last port."""
+        and uplink device when it was the last port. When the tap is gone already (the VIF
+        driver unplugged it), bridges the agent gave an uplink and that have no tap left are
+        removed."""
         self._full_ids[port_id[:ID_LENGTH]] = port_id
         with self._lock:
             tap = self._link(tap_name(port_id))
-            if tap is None:
-                return
             try:
-                self._detach(tap)
+                if tap is None:
+                    self._collect_orphans()
+                else:
+                    self._detach(tap)
             except NetlinkError as err:
                 raise WiringError(f"unwiring port {port_id}: netlink: {err}") from err
 
@@ -470,6 +473,21 @@ class LinuxBridgeDataplane:
         self._ip.link("set", index=tap["index"], master=0)
         logger.info("unwired %s", tap.get("IFLA_IFNAME"))
         self._collect(master)
+
+    def _collect_orphans(self) -> None:
+        """Collects the ``brq`` bridges with an uplink (the agent's doing) and no tap: a bridge
+        without an uplink may be one a VIF driver has just made for a tap it is plugging."""
+        links = self._ip.get_links()
+        masters = {link["index"]: link for link in links}
+        with_uplink = {
+            master
+            for link in links
+            if (master := link.get("IFLA_MASTER") or 0)
+            and not (link.get("IFLA_IFNAME") or "").startswith(TAP_PREFIX)
+            and (masters.get(master, {}).get("IFLA_IFNAME") or "").startswith(BRIDGE_PREFIX)
+        }
+        for bridge in sorted(with_uplink):
+            self._collect(bridge)
 
     def _collect(self, bridge: int) -> None:
         """Removes a ``brq`` bridge with no tap left, its VLAN or VXLAN device with it; a mapped
