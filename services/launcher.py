@@ -55,11 +55,17 @@ class ServiceProcess:
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                # Ask for every thread's stack in the log (faulthandler, see rpc/logs.py), so
+                # that a process that would not stop says where it was, then kill it.
+                self.process.send_signal(signal.SIGUSR1)
+                try:
+                    self.process.wait(1.0)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
         return int(self.process.returncode)
 
-    def log_tail(self, lines: int = 20) -> str:
+    def log_tail(self, lines: int = 60) -> str:
         """Returns the last lines of the process's log."""
         try:
             text = self.log_path.read_text(encoding="utf-8", errors="replace")

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import faulthandler
 import fcntl
 import json
 import logging
 import os
 import re
+import signal
 import sys
 import threading
 from types import TracebackType
@@ -82,6 +84,9 @@ def configure_logging(
     if capture_native:
         sys.excepthook = _log_uncaught
         threading.excepthook = _log_uncaught_in_thread
+        # SIGUSR1 writes every thread's stack to stderr: what a launcher asks of a process that
+        # does not stop, before it kills it.
+        faulthandler.register(signal.SIGUSR1, file=stream, all_threads=True)
 
 
 def native_record(line: str) -> tuple[int, str, dict[str, str]]:

@@ -210,6 +210,10 @@ def set_serving(handle: ServerHandle, serving: bool) -> None:
         handle.health.set(name, status)
 
 
+STOP_POLL_SECONDS = 0.5
+"""How often the main thread wakes to run a signal handler another thread received."""
+
+
 def install_stop_handlers(handle: ServerHandle) -> None:
     """Makes SIGTERM and SIGINT stop ``handle`` gracefully. Installed before the server starts:
     a signal that arrives as soon as a client can see the server serving must not find Python's
@@ -233,7 +237,11 @@ def serve(
         handle.server.start()
         handle.started = True
     set_serving(handle, True)
-    handle.stopped.wait()
+    # Wait in short slices: a process-directed signal may be taken by any thread, and then only
+    # sets Python's pending flag; the main thread runs the handler when it next runs bytecode,
+    # which an untimed wait would postpone forever.
+    while not handle.stopped.wait(STOP_POLL_SECONDS):
+        pass
     set_serving(handle, False)
     handle.server.stop(grace).wait()
     if on_stop is not None:

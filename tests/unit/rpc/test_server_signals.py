@@ -55,3 +55,46 @@ def test_stop_handlers_are_installed_before_the_server_starts(
     handle.stopped.clear()
     term(signal.SIGTERM, None)
     assert handle.stopped.is_set()
+
+
+PROBE = """
+import json, os, signal, sys, threading, time
+from services.rpc import channels, server
+
+port_file = sys.argv[1]
+
+def poke():
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if os.path.exists(port_file):
+            port = json.load(open(port_file))["grpc_port"]
+            channel = channels.make_channel(f"127.0.0.1:{port}")
+            if channels.check_health(channel, timeout=1.0):
+                break
+        threading.Event().wait(0.05)
+    # The signal is taken by this thread, not the main one.
+    signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+threading.Thread(target=poke, daemon=True).start()
+server.run_service("probe", [], listen="127.0.0.1:0", metrics_port=0, port_file=port_file,
+                   grace=0.1)
+print("stopped")
+"""
+
+
+def test_a_signal_another_thread_takes_still_stops_the_server(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    from services import launcher
+
+    port_file = tmp_path / "probe.ports"
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, str(port_file)],
+        env=launcher.python_path_env(dict(__import__("os").environ)),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "stopped"
