@@ -3,24 +3,57 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import signal
 import sys
 import threading
 
-from ml2.v1 import agent_service_pb2_grpc
+from ml2.v1 import agent_service_pb2_grpc, port_service_pb2_grpc
 
 from ml2_contract import vocabulary
 from services.agent import config, simulated
-from services.rpc import channels, keepalive, logs
+from services.agent.dataplane import Dataplane, WiringError
+from services.rpc import channels, keepalive, logs, metrics
 from services.rpc.config import ConfigError
 
 logger = logging.getLogger(__name__)
 
-NOT_SIMULATED = (
-    "only simulated agents exist so far: add --simulate to register and keep alive "
-    "without touching the dataplane (real Open vSwitch and Linux bridge agents come later)"
-)
+DATAPLANE_MODULES = {
+    vocabulary.AGENT_TYPE_OVS: "services.agent.ovs",
+    vocabulary.AGENT_TYPE_LINUXBRIDGE: "services.agent.linuxbridge",
+}
+"""Where each kind of real agent's dataplane comes from: the module's
+``dataplane_from_args(args) -> Dataplane`` builds it from the parsed options (raising
+AgentConfigError on a bad one) without touching the host yet."""
+
+
+def make_dataplane(args: argparse.Namespace) -> Dataplane:
+    """The dataplane of ``--type``; raises AgentConfigError when the options are wrong or the
+    kind has no real agent."""
+    name = DATAPLANE_MODULES[args.agent_type]
+    factory = getattr(importlib.import_module(name), "dataplane_from_args", None)
+    if factory is None:
+        raise simulated.AgentConfigError(
+            f"--type {args.agent_type}: no real {args.agent_type} agent yet ({name} has no "
+            "dataplane_from_args); add --simulate to register without a dataplane"
+        )
+    dataplane: Dataplane = factory(args)
+    return dataplane
+
+
+def metrics_port(args: argparse.Namespace) -> int:
+    """The ``--metrics-port`` (the agent type's default when not given)."""
+    text = str(args.metrics_port).strip()
+    if not text:
+        return config.DEFAULT_METRICS_PORTS[args.agent_type]
+    try:
+        port = int(text)
+    except ValueError:
+        raise simulated.AgentConfigError(f"--metrics-port: {text!r} is not a number") from None
+    if not 0 <= port <= 65535:
+        raise simulated.AgentConfigError(f"--metrics-port: {port} is not 0-65535")
+    return port
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,12 +133,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--simulate",
         action="store_true",
-        help="register and keep alive without touching the dataplane (required for now)",
+        help="register and keep alive without touching the dataplane",
     )
     parser.add_argument(
         "--mechmgr",
         default=config.mechmgr_address(),
         help="mechmgr's gRPC address (default %(default)s; env ML2_MECHMGR_ADDRESS)",
+    )
+    parser.add_argument(
+        "--portapi",
+        default=config.portapi_address(),
+        help="portapi's gRPC address (default %(default)s; env ML2_PORTAPI_ADDRESS)",
+    )
+    parser.add_argument(
+        "--ovsdb",
+        default=config.ovsdb(),
+        help="the Open vSwitch database socket (default %(default)s; env ML2_AGENT_OVSDB)",
+    )
+    parser.add_argument(
+        "--ovs-rundir",
+        default="",
+        help="ovs-vswitchd's run directory with the bridges' .mgmt sockets (default: the "
+        "--ovsdb socket's directory)",
+    )
+    parser.add_argument(
+        "--netns",
+        default=config.netns(),
+        help="the host's network namespace, when the agent runs outside it (env ML2_AGENT_NETNS)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        default=config.metrics_port(),
+        help="the /metrics port (default 9130 openvswitch, 9131 linuxbridge; 0 picks a free "
+        "one; env ML2_AGENT_METRICS_PORT)",
+    )
+    parser.add_argument(
+        "--resync-interval",
+        type=float,
+        default=60.0,
+        help="seconds between full reconciliations, which also retry failed wiring "
+        "(default %(default)s)",
     )
     parser.add_argument("--log-level", default=config.log_level(), help="default %(default)s")
     parser.add_argument(
@@ -141,16 +208,22 @@ def spec_from_args(args: argparse.Namespace) -> simulated.AgentSpec:
 
 
 def run(args: argparse.Namespace, prog: str = "ml2 agent run") -> int:
-    """Runs the agent until SIGTERM or Ctrl-C; returns the exit status."""
-    if not args.simulate:
-        print(f"{prog}: {NOT_SIMULATED}", file=sys.stderr)
-        return 2
+    """Runs the agent until SIGTERM or Ctrl-C; returns the exit status: 2 for a bad option,
+    1 when the host or mechmgr cannot serve the agent."""
+    dataplane: Dataplane | None = None
     try:
         spec = spec_from_args(args)
         keepalive.install(keepalive.Keepalive.from_env())
+        if not args.simulate:
+            port = metrics_port(args)
+            if args.resync_interval <= 0:
+                raise simulated.AgentConfigError("--resync-interval: must be positive")
+            dataplane = make_dataplane(args)
     except (simulated.AgentConfigError, ConfigError) as err:
         print(f"{prog}: {err}", file=sys.stderr)
         return 2
+    if dataplane is not None:
+        return _run_real(args, spec, dataplane, port, prog)
     logs.configure_logging(f"agent-{spec.agent_type}", args.log_level, args.log_format)
     stop = threading.Event()
 
@@ -175,4 +248,61 @@ def run(args: argparse.Namespace, prog: str = "ml2 agent run") -> int:
         return 1
     finally:
         channel.close()
+    return 0
+
+
+def _run_real(
+    args: argparse.Namespace,
+    spec: simulated.AgentSpec,
+    dataplane: Dataplane,
+    port: int,
+    prog: str,
+) -> int:
+    """Runs ``services.agent.runtime`` over ``dataplane``."""
+    from services.agent import runtime
+
+    logs.configure_logging(f"agent-{spec.agent_type}", args.log_level, args.log_format)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        logger.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    try:
+        bound = metrics.start_metrics_server(port)
+    except OSError as err:
+        print(f"{prog}: --metrics-port {port}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    mechmgr = channels.make_channel(args.mechmgr)
+    portapi = channels.make_channel(args.portapi)
+    agent = runtime.AgentRuntime(
+        dataplane,
+        spec.host,
+        agent_service_pb2_grpc.AgentServiceStub(mechmgr),
+        port_service_pb2_grpc.PortServiceStub(portapi),
+        stop,
+        resync_interval=args.resync_interval,
+    )
+    logger.info(
+        "%s agent for host %s: mechmgr %s, portapi %s, metrics on port %d",
+        spec.agent_type,
+        spec.host,
+        args.mechmgr,
+        args.portapi,
+        bound,
+        extra={"host": spec.host, "metrics_port": bound},
+    )
+    try:
+        agent.run()
+    except WiringError as err:
+        print(f"{prog}: {err}", file=sys.stderr)
+        return 1
+    except simulated.AgentRefused as err:
+        print(f"{prog}: {err}", file=sys.stderr)
+        return 1
+    finally:
+        mechmgr.close()
+        portapi.close()
     return 0

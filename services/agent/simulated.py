@@ -108,6 +108,30 @@ class AgentSpec:
     vhostuser_socket_dir: str = ""
     network_types: tuple[str, ...] = ()
     """The network types the host can realise; empty: all its mechanism carries."""
+    binary: str = ""
+    """The program's name for operators; default ``ml2-agent-<type> (simulated)``."""
+
+    @classmethod
+    def from_capabilities(
+        cls, agent_type: str, host: str, caps: values.HostCapabilities, binary: str
+    ) -> AgentSpec:
+        """The spec of a real agent, whose dataplane says what the host can do."""
+        return cls(
+            agent_type=agent_type,
+            host=host,
+            bridge_mappings=dict(caps.bridge_mappings),
+            interface_mappings=dict(caps.interface_mappings),
+            tunnel_types=tuple(caps.tunnel_types),
+            local_ip=caps.local_ip,
+            integration_bridge=caps.integration_bridge,
+            datapath_type=caps.datapath_type,
+            ovs_hybrid_plug=caps.ovs_hybrid_plug,
+            port_filter=caps.port_filter,
+            iface_types=tuple(caps.iface_types),
+            vhostuser_socket_dir=caps.vhostuser_socket_dir,
+            network_types=tuple(caps.network_types),
+            binary=binary,
+        )
 
     def validate(self) -> None:
         """Raises AgentConfigError if the combination of options cannot describe a real agent."""
@@ -165,7 +189,7 @@ class AgentSpec:
         return agent_pb2.Agent(
             agent_type=self.agent_type,
             host=self.host,
-            binary=f"ml2-agent-{self.agent_type} (simulated)",
+            binary=self.binary or f"ml2-agent-{self.agent_type} (simulated)",
             admin_state_up=True,
             capabilities=convert.capabilities_to_proto(self.capabilities),
         )

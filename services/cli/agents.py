@@ -19,14 +19,17 @@ from services.cli.client import CommandError
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
     """Adds the ``agent`` and ``driver`` command groups."""
-    group = sub.add_parser("agent", help="run a simulated L2 agent; list, enable, delete agents")
+    group = sub.add_parser("agent", help="run an L2 agent; list, enable, delete agents")
     cmds = group.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     run = cmds.add_parser(
         "run",
-        help="run an L2 agent for one host until stopped (--simulate for now)",
-        description="Registers an L2 agent with mechmgr and keeps it alive until SIGTERM or "
-        "Ctrl-C. It does not deregister when it stops: its liveness lapses after the down time.",
+        help="run an L2 agent for one host until stopped",
+        description="Runs an L2 agent until SIGTERM or Ctrl-C: it registers with mechmgr, "
+        "keeps alive, watches the host's ports on portapi, wires them into the host's "
+        "Open vSwitch (or Linux bridges) and reports their devices; with --simulate it only "
+        "registers and keeps alive. It does not deregister when it stops: its liveness lapses "
+        "after the down time.",
     )
     runner.add_arguments(run)
     run.set_defaults(func=run_agent, needs_client=False)

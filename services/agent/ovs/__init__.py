@@ -32,6 +32,36 @@ How the agent talks to Open vSwitch, and why:
   host's namespace (``--netns``) when the agent runs outside it.
 """
 
+from __future__ import annotations
+
+import argparse
+
+from pyroute2 import netns as _netns
+
+from services.agent import simulated
 from services.agent.ovs.dataplane import OvsConfig, OvsDataplane
 
-__all__ = ["OvsConfig", "OvsDataplane"]
+__all__ = ["OvsConfig", "OvsDataplane", "dataplane_from_args"]
+
+
+def dataplane_from_args(args: argparse.Namespace) -> OvsDataplane:
+    """The dataplane ``ml2 agent run --type openvswitch`` options describe (the runner has
+    validated the options common to every agent). Raises AgentConfigError."""
+    if not args.ovsdb.strip():
+        raise simulated.AgentConfigError("--ovsdb: must name the OVSDB socket")
+    namespace = args.netns.strip()
+    if namespace and namespace not in _netns.listnetns():
+        raise simulated.AgentConfigError(f"--netns: no network namespace {namespace!r}")
+    return OvsDataplane(
+        OvsConfig(
+            ovsdb=args.ovsdb.strip(),
+            rundir=args.ovs_rundir.strip(),
+            integration_bridge=args.integration_bridge or "br-int",
+            bridge_mappings=simulated.parse_mappings("--bridge-mappings", args.bridge_mappings),
+            tunnel_types=simulated.parse_tunnel_types(args.tunnel_types),
+            local_ip=args.local_ip.strip(),
+            datapath_type=args.datapath_type or "system",
+            netns=namespace,
+            iface_types=tuple(t.strip() for t in args.iface_types.split(",") if t.strip()),
+        )
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -205,10 +207,42 @@ def parse_agent(*argv: str) -> argparse.Namespace:
     return parser.parse_args(list(argv))
 
 
-def test_without_simulate_the_agent_refuses_with_a_clear_message(capsys) -> None:
-    code = runner.run(parse_agent("--type", "openvswitch", "--host", "h"))
+def test_without_simulate_an_unreachable_ovsdb_is_one_line_and_exit_1(tmp_path) -> None:
+    missing = tmp_path / "db.sock"
+    argv = ("--type", "openvswitch", "--host", "h", "--ovsdb", str(missing), "--metrics-port", "0")
+    result = subprocess.run(
+        [sys.executable, "-m", "services.agent", *argv, "--log-format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"services.agent: cannot reach OVSDB at unix:{missing}" in result.stderr
+
+
+def test_a_kind_without_a_real_agent_refuses_naming_the_module(capsys, monkeypatch) -> None:
+    monkeypatch.setitem(runner.DATAPLANE_MODULES, "linuxbridge", "services.agent.config")
+    code = runner.run(parse_agent("--type", "linuxbridge", "--host", "h"))
     err = capsys.readouterr().err
-    assert code == 2 and "--simulate" in err and "dataplane" in err
+    assert code == 2 and "services.agent.config has no dataplane_from_args" in err
+    assert "--simulate" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--metrics-port", "x"], "--metrics-port: 'x' is not a number"),
+        (["--metrics-port", "70000"], "--metrics-port: 70000 is not 0-65535"),
+        (["--resync-interval", "0"], "--resync-interval: must be positive"),
+        (["--netns", "no-such-namespace-x"], "--netns: no network namespace"),
+        (["--bridge-mappings", "physnet1"], "must be PHYSNET:NAME"),
+    ],
+)
+def test_bad_real_agent_options_exit_2(argv, message, capsys) -> None:
+    code = runner.run(parse_agent("--type", "openvswitch", "--host", "h", *argv))
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize(
