@@ -276,11 +276,13 @@ def plug_text(r: driver.PlugResult) -> str:
     status = r.status or "-"
     if r.status_message:
         status += f" ({r.status_message})"
+    if not any(s.name == "active" for s in r.steps):
+        status += " (not waited for)"
     pairs.append(("status", status))
     parts = [render.fields(pairs)]
     if r.actions:
         parts.append("done:\n" + "\n".join(f"  - {a}" for a in r.actions))
-    parts.append(_steps(r.steps))
+    parts.append("\n" + _steps(r.steps))
     return "\n".join(parts)
 
 
@@ -294,5 +296,5 @@ def unplug_text(r: driver.UnplugResult) -> str:
     parts = [render.fields(pairs)]
     removed = "\n".join(f"  - {a}" for a in r.actions) or "  - no device of the port was found"
     parts.append("done:\n" + removed)
-    parts.append(_steps(r.steps))
+    parts.append("\n" + _steps(r.steps))
     return "\n".join(parts)

@@ -1,49 +1,60 @@
 """The plug backends against real Open vSwitch and Linux bridges, inside namespaces.
 
-Each test gets a "host" network namespace running its own ovsdb-server and ovs-vswitchd
-(userspace datapath, state in a temporary directory), plugs a port into an "instance"
-namespace, checks the OVSDB rows and links it made, unplugs, and checks they are gone.
+Each test gets a lab host (``services.lab``): a network namespace running its own ovsdb-server
+and ovs-vswitchd (userspace datapath, state in a temporary directory). It plugs a port into an
+"instance" namespace, checks the OVSDB rows and links the plug made, unplugs, and checks that
+they are gone.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from pyroute2 import netns
 
+from services import lab as lab_harness
 from services.compute import config, links, ovsdb, plugs, vif
-
-SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 
 
 @dataclass
-class Lab:
-    """A host namespace with Open vSwitch, and the namespaces a test adds."""
+class Node:
+    """A compute node of the lab: its namespace and Open vSwitch, and where instances go."""
 
-    prefix: str
-    state: Path
-    host_netns: str
-    namespaces: list[str] = field(default_factory=list)
+    lab: lab_harness.Lab
+    host: lab_harness.Host
+
+    @property
+    def prefix(self) -> str:
+        return self.lab.prefix
+
+    @property
+    def ovs(self) -> lab_harness.OvsInstance:
+        assert self.host.ovs is not None
+        return self.host.ovs
+
+    @property
+    def state(self) -> Path:
+        return self.ovs.directory
 
     @property
     def remote(self) -> str:
-        return f"unix:{self.state}/db.sock"
+        return self.ovs.db_endpoint
+
+    @property
+    def host_netns(self) -> str:
+        return self.host.namespace.name
 
     def config(self, **extra: str) -> config.ComputeConfig:
         return config.ComputeConfig(ovsdb=self.remote, host_netns=self.host_netns, **extra)
 
     def instance(self, name: str = "vm") -> plugs.Instance:
+        """An instance namespace, removed with the lab (as the VIF driver would create it)."""
         ns = f"{self.prefix}-{name}"
-        self.namespaces.append(ns)
+        self.lab.defer(lambda: netns.remove(ns) if links.netns_exists(ns) else None)
         links.ensure_netns(ns)
         return plugs.Instance(f"inst-{ns}", ns, "eth0")
 
@@ -51,71 +62,15 @@ class Lab:
         return links.Links(self.host_netns)
 
     def vsctl(self, *args: str) -> str:
-        return subprocess.run(
-            ["ovs-vsctl", f"--db={self.remote}", "--timeout=10", *args],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-
-
-def _stop(pidfile: Path) -> None:
-    try:
-        pid = int(pidfile.read_text())
-    except (OSError, ValueError):
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
+        return self.ovs.vsctl(*args).strip()
 
 
 @pytest.fixture
-def lab() -> Iterator[Lab]:
-    prefix = "c" + uuid.uuid4().hex[:6]
-    state = Path(tempfile.mkdtemp(prefix="ovs-"))
-    lab = Lab(prefix, state, f"{prefix}-host")
-    netns.create(lab.host_netns)
-    try:
-        subprocess.run(["ovsdb-tool", "create", f"{state}/conf.db", SCHEMA], check=True)
-        subprocess.run(
-            [
-                "ovsdb-server",
-                f"{state}/conf.db",
-                f"--remote=punix:{state}/db.sock",
-                f"--pidfile={state}/ovsdb-server.pid",
-                f"--log-file={state}/ovsdb-server.log",
-                f"--unixctl={state}/ovsdb-server.ctl",
-                "--detach",
-            ],
-            check=True,
-        )
-        lab.vsctl("--no-wait", "init")
-        subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                lab.host_netns,
-                "ovs-vswitchd",
-                lab.remote,
-                f"--pidfile={state}/ovs-vswitchd.pid",
-                f"--log-file={state}/ovs-vswitchd.log",
-                f"--unixctl={state}/ovs-vswitchd.ctl",
-                "--detach",
-            ],
-            check=True,
-            env={**os.environ, "OVS_RUNDIR": str(state)},
-        )
-        lab.vsctl("add-br", "br-int", "--", "set", "bridge", "br-int", "datapath_type=netdev")
-        yield lab
-    finally:
-        _stop(state / "ovs-vswitchd.pid")
-        _stop(state / "ovsdb-server.pid")
-        for ns in [*lab.namespaces, lab.host_netns]:
-            if links.netns_exists(ns):
-                netns.remove(ns)
-        shutil.rmtree(state, ignore_errors=True)
+def lab() -> Iterator[Node]:
+    with lab_harness.Lab() as harness:
+        node = Node(harness, harness.host("cn"))
+        node.ovs.add_bridge("br-int")
+        yield node
 
 
 def a_vif(vif_type: str, details: dict[str, object], mtu: int = 1400) -> vif.Vif:
@@ -134,12 +89,12 @@ def instance_nic(instance: plugs.Instance) -> links.LinkInfo | None:
         return inside.info(instance.device)
 
 
-def interface(lab: Lab, name: str) -> ovsdb.OvsInterface | None:
+def interface(lab: Node, name: str) -> ovsdb.OvsInterface | None:
     with ovsdb.Ovsdb(lab.remote) as db:
         return db.interface(name)
 
 
-def test_ovs_plugs_a_tap_on_the_integration_bridge_and_the_nic_into_the_instance(lab: Lab):
+def test_ovs_plugs_a_tap_on_the_integration_bridge_and_the_nic_into_the_instance(lab: Node):
     host = plugs.Host(lab.config())
     v = a_vif("ovs", {"bridge_name": "br-int", "datapath_type": "netdev"})
     instance = lab.instance()
@@ -179,7 +134,7 @@ def test_ovs_plugs_a_tap_on_the_integration_bridge_and_the_nic_into_the_instance
         host.close()
 
 
-def test_ovs_creates_a_missing_bridge_with_the_datapath_type_of_vif_details(lab: Lab):
+def test_ovs_creates_a_missing_bridge_with_the_datapath_type_of_vif_details(lab: Node):
     host = plugs.Host(lab.config())
     v = a_vif("ovs", {"bridge_name": "br-new", "datapath_type": "netdev"})
     try:
@@ -192,7 +147,7 @@ def test_ovs_creates_a_missing_bridge_with_the_datapath_type_of_vif_details(lab:
         host.close()
 
 
-def test_ovs_without_a_bridge_name_uses_the_configured_integration_bridge(lab: Lab):
+def test_ovs_without_a_bridge_name_uses_the_configured_integration_bridge(lab: Node):
     lab.vsctl("add-br", "br-cfg", "--", "set", "bridge", "br-cfg", "datapath_type=netdev")
     host = plugs.Host(lab.config(integration_bridge="br-cfg"))
     v = a_vif("ovs", {})
@@ -204,7 +159,7 @@ def test_ovs_without_a_bridge_name_uses_the_configured_integration_bridge(lab: L
         host.close()
 
 
-def test_ovs_hybrid_plug_puts_the_tap_on_a_qbr_bridge_joined_to_ovs_by_qvb_and_qvo(lab: Lab):
+def test_ovs_hybrid_plug_puts_the_tap_on_a_qbr_bridge_joined_to_ovs_by_qvb_and_qvo(lab: Node):
     host = plugs.Host(lab.config())
     v = a_vif("ovs", {"bridge_name": "br-int", "ovs_hybrid_plug": True})
     instance = lab.instance()
@@ -241,7 +196,7 @@ def test_ovs_hybrid_plug_puts_the_tap_on_a_qbr_bridge_joined_to_ovs_by_qvb_and_q
         host.close()
 
 
-def test_bridge_enslaves_the_tap_to_the_networks_bridge_creating_it_if_missing(lab: Lab):
+def test_bridge_enslaves_the_tap_to_the_networks_bridge_creating_it_if_missing(lab: Node):
     host = plugs.Host(lab.config())
     v = a_vif("bridge", {}, mtu=1450)
     instance = lab.instance()
@@ -270,7 +225,7 @@ def test_bridge_enslaves_the_tap_to_the_networks_bridge_creating_it_if_missing(l
         host.close()
 
 
-def test_bridge_uses_the_bridge_name_of_vif_details(lab: Lab):
+def test_bridge_uses_the_bridge_name_of_vif_details(lab: Node):
     host = plugs.Host(lab.config())
     v = a_vif("bridge", {"bridge_name": f"{lab.prefix}-br"})
     try:
@@ -282,7 +237,7 @@ def test_bridge_uses_the_bridge_name_of_vif_details(lab: Lab):
         host.close()
 
 
-def test_plugging_again_replaces_the_earlier_devices(lab: Lab):
+def test_plugging_again_replaces_the_earlier_devices(lab: Node):
     host = plugs.Host(lab.config())
     v = a_vif("bridge", {})
     instance = lab.instance()
@@ -297,7 +252,7 @@ def test_plugging_again_replaces_the_earlier_devices(lab: Lab):
         host.close()
 
 
-def test_vhostuser_adds_only_a_dpdkvhostuserclient_port_on_the_socket(lab: Lab):
+def test_vhostuser_adds_only_a_dpdkvhostuserclient_port_on_the_socket(lab: Node):
     host = plugs.Host(lab.config())
     socket = f"{lab.state}/vhu-sock"
     v = a_vif(
@@ -332,7 +287,7 @@ def test_vhostuser_adds_only_a_dpdkvhostuserclient_port_on_the_socket(lab: Lab):
         host.close()
 
 
-def test_vhostuser_in_client_mode_makes_ovs_the_sockets_server(lab: Lab):
+def test_vhostuser_in_client_mode_makes_ovs_the_sockets_server(lab: Node):
     host = plugs.Host(lab.config())
     v = a_vif("vhostuser", {"vhostuser_socket": "/x/vhu", "vhostuser_mode": "client"})
     try:
@@ -344,7 +299,7 @@ def test_vhostuser_in_client_mode_makes_ovs_the_sockets_server(lab: Lab):
         host.close()
 
 
-def test_vhostuser_without_a_socket_is_refused(lab: Lab):
+def test_vhostuser_without_a_socket_is_refused(lab: Node):
     host = plugs.Host(lab.config())
     try:
         with pytest.raises(plugs.PlugError, match="vif_details has no vhostuser_socket"):
@@ -355,7 +310,7 @@ def test_vhostuser_without_a_socket_is_refused(lab: Lab):
         host.close()
 
 
-def test_hardware_vif_types_are_refused_before_anything_is_made(lab: Lab):
+def test_hardware_vif_types_are_refused_before_anything_is_made(lab: Node):
     host = plugs.Host(lab.config())
     try:
         with pytest.raises(plugs.Unsupported, match="cannot plug vif_type 'hw_veb'"):
