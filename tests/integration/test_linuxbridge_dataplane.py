@@ -345,6 +345,11 @@ def test_this_kernel_has_no_vlan_devices_so_vlan_is_not_offered() -> None:
     assert caps.interface_mappings == {"physnet1": "eth1"}
     no_tunnel = LinuxBridgeDataplane(LinuxBridgeConfig(), vlan_supported=True)
     assert no_tunnel.capabilities().network_types == ("local", "flat", "vlan")
+    fewer = LinuxBridgeDataplane(
+        LinuxBridgeConfig(local_ip="192.0.2.1", network_types=("flat",)), vlan_supported=False
+    )
+    assert fewer.capabilities().network_types == ("flat",)
+    assert fewer.capabilities().tunnel_types == () and fewer.capabilities().local_ip == ""
 
 
 def test_devices_lists_the_taps_by_port_id_once_known(lab: Lab) -> None:
@@ -391,6 +396,8 @@ def test_setup_names_what_is_missing(lab: Lab) -> None:
     cases = [
         ({"interface_mappings": {"physnet1": "eth9"}}, "mapped interfaces not found.*eth9"),
         ({"local_ip": "10.1.2.3"}, "local_ip 10.1.2.3 is on no interface"),
+        ({"network_types": ("flat", "vlan")}, "network types vlan cannot be realised"),
+        ({"network_types": ("vxlan",)}, "network types vxlan cannot be realised"),
     ]
     for config, message in cases:
         dp = LinuxBridgeDataplane(

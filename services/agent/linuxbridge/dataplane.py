@@ -99,6 +99,9 @@ class LinuxBridgeConfig:
     netns: str = ""
     """The named network namespace the agent manages (``ip netns``); empty: its own."""
     vxlan_udp_port: int = VXLAN_UDP_PORT
+    network_types: tuple[str, ...] = ()
+    """The network types to offer, when fewer than the host realises; empty: all it realises.
+    ``setup`` refuses a type the host cannot realise."""
 
     def validate(self) -> None:
         """Raises ValueError naming the setting when the configuration cannot be right."""
@@ -113,6 +116,9 @@ class LinuxBridgeConfig:
                 ipaddress.ip_address(self.local_ip)
             except ValueError:
                 raise ValueError(f"local_ip: {self.local_ip!r} is not an IP address") from None
+        for network_type in self.network_types:
+            if network_type not in vocabulary.NETWORK_TYPES:
+                raise ValueError(f"network_types: unknown network type {network_type!r}")
         if not 0 < self.vxlan_udp_port < 65536:
             raise ValueError(f"vxlan_udp_port: {self.vxlan_udp_port} is not a UDP port")
 
@@ -141,20 +147,27 @@ class LinuxBridgeDataplane:
         """Interface mappings, VXLAN with ``local_ip`` when set, and the network types this
         host realises: local and flat always, vlan where the kernel has VLAN devices, vxlan
         with a ``local_ip``."""
+        types = self.realisable_network_types()
+        if self.config.network_types:
+            types = tuple(t for t in types if t in self.config.network_types)
+        vxlan = vocabulary.TYPE_VXLAN in types
+        return values.HostCapabilities(
+            interface_mappings=dict(self.config.interface_mappings),
+            tunnel_types=(vocabulary.TYPE_VXLAN,) if vxlan else (),
+            local_ip=self.config.local_ip if vxlan else "",
+            port_filter=False,
+            network_types=types,
+        )
+
+    def realisable_network_types(self) -> tuple[str, ...]:
+        """Local and flat always, vlan where the kernel has VLAN devices, vxlan with a
+        ``local_ip``."""
         types = [vocabulary.TYPE_LOCAL, vocabulary.TYPE_FLAT]
         if self.vlan_supported:
             types.append(vocabulary.TYPE_VLAN)
-        tunnels: tuple[str, ...] = ()
         if self.config.local_ip:
             types.append(vocabulary.TYPE_VXLAN)
-            tunnels = (vocabulary.TYPE_VXLAN,)
-        return values.HostCapabilities(
-            interface_mappings=dict(self.config.interface_mappings),
-            tunnel_types=tunnels,
-            local_ip=self.config.local_ip,
-            port_filter=False,
-            network_types=tuple(types),
-        )
+        return tuple(types)
 
     @property
     def vlan_supported(self) -> bool:
@@ -182,6 +195,14 @@ class LinuxBridgeDataplane:
     def _check_host(self) -> None:
         name = self.config.netns
         where = f" in network namespace {name}" if name else ""
+        realisable = self.realisable_network_types()
+        beyond = [t for t in self.config.network_types if t not in realisable]
+        if beyond:
+            raise WiringError(
+                f"network types {','.join(beyond)} cannot be realised on this host (it "
+                f"realises {','.join(realisable)}: vlan needs a kernel with VLAN devices, "
+                "vxlan a local_ip)"
+            )
         missing = [
             f"{iface} (physical network {physnet})"
             for physnet, iface in sorted(self.config.interface_mappings.items())
