@@ -316,7 +316,7 @@ class ComputeDriver:
                 except plugs.PlugError as err:
                     if len(backends) == 1:
                         raise ComputeError(str(err)) from None
-                    done.append(f"skipped {type(backend).__name__}: {err}")
+                    done.append(f"skipped the {backend.vif_types[0]} devices: {err}")
             return done
         finally:
             host.close()

@@ -276,3 +276,19 @@ def test_an_invalid_configuration_file_exits_2_naming_the_key(
         f"error: compute config {config}: default_vif.vif_type: 'hw_veb' must be one of the vif "
         "types this host plugs: ovs, bridge, vhostuser"
     ]
+
+
+def test_unplug_of_a_port_bound_to_another_host_removes_the_devices_but_not_the_binding(
+    up: UpProcess, node: lab_harness.Host, port: dict
+) -> None:
+    bound = up.ml2("port", "bind", port["id"], "--host", "elsewhere", "--json")
+    assert bound.code == 3, bound.err  # no agent there: binding_failed, still bound there
+
+    result = compute(up, node, "unplug", port["id"], "--host", OVS_HOST, "--json")
+
+    assert result.code == 0, result.err
+    out = result.json()
+    assert out["unbound"] is False
+    assert out["binding"] == f"left bound to host elsewhere: not this host ({OVS_HOST})"
+    shown = up.ml2("port", "show", port["id"], "--json").json()
+    assert shown["binding"]["host_id"] == "elsewhere"
