@@ -203,14 +203,17 @@ class PortWatch:
                     continue
                 code = err.code() if isinstance(err, grpc.Call) else grpc.StatusCode.UNKNOWN
                 ERRORS.labels("watch").inc()
-                logger.warning(
-                    "port watch %s lost (%s); resuming after revision %d",
-                    self.name,
-                    code.name,
-                    self.revision,
-                )
                 if not self.synced.is_set():
                     need_snapshot = True
+                logger.warning(
+                    "port watch %s lost (%s: %s); %s",
+                    self.name,
+                    code.name,
+                    err.details() if isinstance(err, grpc.Call) else err,
+                    "snapshot again"
+                    if need_snapshot
+                    else f"resuming after revision {self.revision}",
+                )
                 reason = "reconnect"
                 self.stop.wait(self.backoff.next())
             finally:

@@ -60,21 +60,22 @@ def _wait_device(dp: OvsDataplane, port_id: str) -> None:
     raise AssertionError(f"device of {port_id} never appeared")
 
 
-def _vxlan(segid: int) -> values.Segment:
-    return values.Segment(id=str(uuid.uuid4()), network_type="vxlan", segmentation_id=segid)
+def _vxlan(segid: int, network_type: str = "vxlan") -> values.Segment:
+    return values.Segment(id=str(uuid.uuid4()), network_type=network_type, segmentation_id=segid)
 
 
-def test_vxlan_between_two_hosts_and_unwire_stops_it(
-    lab: Lab, dataplanes: list[OvsDataplane]
+@pytest.mark.parametrize("tunnel", ["vxlan", "gre", "geneve"])
+def test_tunnel_between_two_hosts_and_unwire_stops_it(
+    lab: Lab, dataplanes: list[OvsDataplane], tunnel: str
 ) -> None:
     underlay = lab.underlay()
     a = lab.host("a", underlay=underlay)
     b = lab.host("b", underlay=underlay)
-    dpa = _dataplane(dataplanes, a, tunnel_types=("vxlan",))
-    dpb = _dataplane(dataplanes, b, tunnel_types=("vxlan",))
+    dpa = _dataplane(dataplanes, a, tunnel_types=("vxlan", "gre", "geneve"))
+    dpb = _dataplane(dataplanes, b, tunnel_types=("vxlan", "gre", "geneve"))
     vm1 = lab.vm(a, "vm1", "192.168.60.1/24")
     vm2 = lab.vm(b, "vm2", "192.168.60.2/24")
-    seg = _vxlan(1001)
+    seg = _vxlan(1001, tunnel)
     _plug(vm1, "p1")
     _plug(vm2, "p2")
     _wait_device(dpa, "p1")
@@ -99,7 +100,7 @@ def test_vxlan_between_two_hosts_and_unwire_stops_it(
     # The peer gone: its tunnel port goes too.
     dpa.set_tunnel_peers(seg, frozenset())
     assert a.ovs is not None
-    assert "vxlan-" not in a.ovs.vsctl("list-ports", "br-tun")
+    assert f"{tunnel}-" not in a.ovs.vsctl("list-ports", "br-tun")
     assert not vm1.ping(vm2, wait=0.5)
 
 
