@@ -87,6 +87,21 @@ def read_session(factory: sessionmaker[Session]) -> Iterator[Session]:
             session.rollback()
 
 
+@contextlib.contextmanager
+def snapshot_session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """Opens a read-only transaction whose every statement sees the same snapshot of the
+    database: REPEATABLE READ on PostgreSQL, and on SQLite (WAL) any read transaction, whose
+    snapshot is taken at its first read. Rolled back at the end."""
+    with factory() as session:
+        bind = factory.kw.get("bind")
+        if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
 def is_unique_violation(err: BaseException) -> bool:
     """Returns True for a unique or primary key violation on SQLite or PostgreSQL."""
     if not isinstance(err, exc.IntegrityError):

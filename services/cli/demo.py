@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ml2.v1 import (
+    admin_state_pb2,
     agent_pb2,
     binding_pb2,
     network_pb2,
@@ -252,7 +253,9 @@ class Scenario:
     def create_network(self) -> network_pb2.Network:
         say(f"\n3. Creating network {NETWORK}: provider network type vlan on {PHYSNET}")
         request = network_service_pb2.CreateNetworkRequest(
-            network=network_pb2.Network(name=NETWORK, project_id="demo", admin_state_up=True),
+            network=network_pb2.Network(
+                name=NETWORK, project_id="demo", admin_state=admin_state_pb2.ADMIN_STATE_UP
+            ),
             segments=[segment_pb2.SegmentSpec(network_type="vlan", physical_network=PHYSNET)],
         )
         network = self.client.call("portapi", self.client.networks.CreateNetwork, request).network
@@ -276,7 +279,7 @@ class Scenario:
                 name=name,
                 project_id="demo",
                 device_owner="compute:nova",
-                admin_state_up=True,
+                admin_state=admin_state_pb2.ADMIN_STATE_UP,
             )
         )
         port = self.client.call("portapi", self.client.ports.CreatePort, create).port

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ml2.v1 import network_pb2, network_service_pb2, segment_pb2
+from ml2.v1 import admin_state_pb2, network_pb2, network_service_pb2, segment_pb2
 
 from ml2_contract import vocabulary
 from services.cli import client as cli_client
@@ -82,7 +82,10 @@ def create_network(args: argparse.Namespace, client: cli_client.Client) -> int:
     """CreateNetwork."""
     request = network_service_pb2.CreateNetworkRequest(
         network=network_pb2.Network(
-            name=args.name, project_id=args.project, shared=args.shared, admin_state_up=True
+            name=args.name,
+            project_id=args.project,
+            shared=args.shared,
+            admin_state=admin_state_pb2.ADMIN_STATE_UP,
         ),
         segments=provider_segments(args),
         request_id=args.request_id,

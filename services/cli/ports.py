@@ -7,7 +7,7 @@ import json
 import sys
 
 from google.protobuf import field_mask_pb2, struct_pb2
-from ml2.v1 import binding_pb2, port_pb2, port_service_pb2
+from ml2.v1 import admin_state_pb2, binding_pb2, port_pb2, port_service_pb2
 
 from ml2_contract import convert, vocabulary
 from services.cli import client as cli_client
@@ -47,6 +47,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     create.add_argument("--device-owner", default="")
     create.add_argument("--mac-address", default="", help="generated when not given")
     create.add_argument("--request-id", default="", help="makes a retried create safe")
+    create.add_argument("--down", action="store_true", help="create the port administratively down")
     create.set_defaults(func=create_port)
 
     bind = cmds.add_parser("bind", parents=[common], help="bind a port on a host")
@@ -97,7 +98,9 @@ def create_port(args: argparse.Namespace, client: cli_client.Client) -> int:
         device_id=args.device_id,
         device_owner=args.device_owner,
         mac_address=args.mac_address,
-        admin_state_up=True,
+        admin_state=admin_state_pb2.ADMIN_STATE_DOWN
+        if args.down
+        else admin_state_pb2.ADMIN_STATE_UP,
         binding=binding,
     )
     request = port_service_pb2.CreatePortRequest(port=port, request_id=args.request_id)

@@ -46,8 +46,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ml2_contract import values, vocabulary
+from services.portapi import changes, metrics, status
 from services.portapi import errors as portapi_errors
-from services.portapi import metrics
 from services.portapi import resources as r
 from services.portapi.clients import BindingResolver, HoldSyncer
 from services.portapi.db import bindings, hold_outbox
@@ -220,7 +220,7 @@ def _commit(
     if bindings.commit_result(session, ticket.port_id, ticket.generation, result):
         if pending is not None:
             hold_outbox.record(session, pending)
-        return _Attempt(True, port=repo.get_port(session, ticket.port_id))
+        return _Attempt(True, port=_settled(session, ticket.port_id))
     current = bindings.binding_state(session, ticket.port_id)
     if current is None:
         return _Attempt(False)  # the port was deleted
@@ -229,6 +229,17 @@ def _commit(
         return _Attempt(False, retry=fresh)
     # Unbound meanwhile, or another request committed a result for the current inputs.
     return _Attempt(False, port=repo.get_port(session, ticket.port_id))
+
+
+def _settled(session: Session, port_id: str) -> r.Port | None:
+    """Sets the status of a port whose binding result was just committed (BUILD once bound,
+    DOWN when binding failed) and stages the change's event; the host did not change."""
+    port = repo.get_port(session, port_id)
+    if port is None:
+        return None
+    settled = changes.set_status(session, port, status.base(port))
+    changes.record(session, changes.Before.of(port), settled)
+    return settled
 
 
 def may_hold_dynamic(result: values.BindingResult) -> bool:

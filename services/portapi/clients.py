@@ -1,5 +1,5 @@
 """Typed clients of the services portapi depends on: typemgr's SegmentService and mechmgr's
-MechanismManagerService.
+MechanismManagerService and AgentService.
 
 Each client wraps one long-lived channel created by the composition root, calls with a deadline
 and never waits for a peer that is down. The deadline of a call is the configured timeout, cut
@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 import grpc
 from ml2.v1 import (
+    agent_service_pb2,
+    agent_service_pb2_grpc,
     mechanism_manager_service_pb2_grpc,
     segment_service_pb2,
     segment_service_pb2_grpc,
@@ -68,6 +70,39 @@ class BindingResolver(Protocol):
         """Returns the BOUND or FAILED result for the ticket's inputs; raises ServiceError when
         mechmgr cannot be asked (Unavailable) or refuses the request."""
         ...
+
+
+class AgentDirectory(Protocol):
+    """What portapi needs to know of the L2 agents: which are alive."""
+
+    def agent_liveness(self) -> dict[str, bool]:
+        """Returns every registered agent's id and whether it is alive. Raises ServiceError when
+        mechmgr cannot be asked."""
+        ...
+
+
+class AgentClient:
+    """AgentDirectory over mechmgr's AgentService."""
+
+    PAGE_SIZE = 1000
+
+    def __init__(self, channel: grpc.Channel, timeout: float, peer: str = "mechmgr") -> None:
+        self._stub = agent_service_pb2_grpc.AgentServiceStub(channel)
+        self._timeout = timeout
+        self._peer = peer
+
+    def agent_liveness(self) -> dict[str, bool]:
+        alive: dict[str, bool] = {}
+        token = ""
+        while True:
+            request = agent_service_pb2.ListAgentsRequest(
+                page_size=self.PAGE_SIZE, page_token=token
+            )
+            reply = call(self._stub.ListAgents, request, self._timeout, self._peer)
+            alive.update((agent.id, agent.alive) for agent in reply.agents)
+            token = reply.next_page_token
+            if not token:
+                return alive
 
 
 class SegmentClient:

@@ -65,7 +65,32 @@ class Settings:
     a request is still doing. Unset (0): that bound plus 5 s."""
 
     rpc_workers: int = 32
-    """``PORTAPI_RPC_WORKERS``: requests worked on at once; later ones wait in arrival order."""
+    """``PORTAPI_RPC_WORKERS``: requests worked on at once; later ones wait in arrival order.
+    Each open WatchPorts stream holds one for as long as it is open: count the watchers (one
+    per L2 agent and per waiting compute node, spread over the replicas) in."""
+
+    agent_check_interval_seconds: float = 15.0
+    """``PORTAPI_AGENT_CHECK_INTERVAL_SECONDS``: how often portapi asks mechmgr which agents are
+    alive and takes the ACTIVE and BUILD ports of dead or removed agents DOWN."""
+
+    event_retention_count: int = 100000
+    """``PORTAPI_EVENT_RETENTION_COUNT``: the most port events the log keeps (the newest)."""
+
+    event_retention_seconds: float = 3600.0
+    """``PORTAPI_EVENT_RETENTION_SECONDS``: how long the log keeps a port event. A watcher that
+    reconnects after more history than this (or than the count) was pruned gets RESYNC."""
+
+    event_prune_interval_seconds: float = 60.0
+    """``PORTAPI_EVENT_PRUNE_INTERVAL_SECONDS``: how often the log is pruned (also at start)."""
+
+    event_poll_seconds: float = 5.0
+    """``PORTAPI_EVENT_POLL_SECONDS``: how often the event hub reads the log without being woken;
+    on PostgreSQL it is woken by other replicas' notifications, so this only bounds the delay
+    of a lost one."""
+
+    watch_queue_size: int = 10000
+    """``PORTAPI_WATCH_QUEUE_SIZE``: how many events a watcher may fall behind before its
+    stream ends with RESYNC."""
 
     db_pool_size: int = 10
     """``PORTAPI_DB_POOL_SIZE``: connections kept open to PostgreSQL (ignored for SQLite). A
@@ -112,6 +137,30 @@ class Settings:
                 env, "PORTAPI_RECONCILE_GRACE_SECONDS", cls.reconcile_grace_seconds, minimum=0.0
             ),
             rpc_workers=workers,
+            agent_check_interval_seconds=config.get_float(
+                env,
+                "PORTAPI_AGENT_CHECK_INTERVAL_SECONDS",
+                cls.agent_check_interval_seconds,
+                minimum=0.05,
+            ),
+            event_retention_count=config.get_int(
+                env, "PORTAPI_EVENT_RETENTION_COUNT", cls.event_retention_count, minimum=1
+            ),
+            event_retention_seconds=config.get_float(
+                env, "PORTAPI_EVENT_RETENTION_SECONDS", cls.event_retention_seconds, minimum=1.0
+            ),
+            event_prune_interval_seconds=config.get_float(
+                env,
+                "PORTAPI_EVENT_PRUNE_INTERVAL_SECONDS",
+                cls.event_prune_interval_seconds,
+                minimum=0.05,
+            ),
+            event_poll_seconds=config.get_float(
+                env, "PORTAPI_EVENT_POLL_SECONDS", cls.event_poll_seconds, minimum=0.05
+            ),
+            watch_queue_size=config.get_int(
+                env, "PORTAPI_WATCH_QUEUE_SIZE", cls.watch_queue_size, minimum=1
+            ),
             db_pool_size=config.get_db_pool_size(env, "PORTAPI", cls.db_pool_size),
             db_migrate=config.get_migrate_mode(env),
             keepalive=Keepalive.from_env(env),

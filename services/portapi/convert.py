@@ -7,14 +7,17 @@ Only this module, the clients and the servicers import ``ml2.v1``; the rest of p
 from __future__ import annotations
 
 from ml2.v1 import (
+    admin_state_pb2,
     binding_pb2,
     mechanism_manager_service_pb2,
     network_pb2,
     port_pb2,
+    port_service_pb2,
 )
 
 from ml2_contract import convert as contract
 from services.portapi import resources as r
+from services.portapi import status, watch
 from services.rpc import errors
 
 _PORT_STATUSES = {
@@ -23,6 +26,25 @@ _PORT_STATUSES = {
     r.PORT_ACTIVE: port_pb2.PORT_STATUS_ACTIVE,
     r.PORT_ERROR: port_pb2.PORT_STATUS_ERROR,
 }
+
+
+def admin_state_up(field: str, value: int) -> bool | None:
+    """Returns True for ADMIN_STATE_UP, False for ADMIN_STATE_DOWN and None for UNSPECIFIED;
+    raises InvalidArgument naming ``field`` for a value that is none of them."""
+    if value == admin_state_pb2.ADMIN_STATE_UNSPECIFIED:
+        return None
+    if value == admin_state_pb2.ADMIN_STATE_UP:
+        return True
+    if value == admin_state_pb2.ADMIN_STATE_DOWN:
+        return False
+    raise errors.InvalidArgument(
+        field, f"unknown admin state {value}: must be ADMIN_STATE_UP or ADMIN_STATE_DOWN"
+    )
+
+
+def admin_state(up: bool) -> admin_state_pb2.AdminState:
+    """Returns the AdminState of a stored admin_state_up."""
+    return admin_state_pb2.ADMIN_STATE_UP if up else admin_state_pb2.ADMIN_STATE_DOWN
 
 
 def vnic_type(field: str, value: int) -> str:
@@ -57,6 +79,7 @@ def network_msg(net: r.Network) -> network_pb2.Network:
         project_id=net.project_id,
         shared=net.shared,
         admin_state_up=net.admin_state_up,
+        admin_state=admin_state(net.admin_state_up),
         segments=[contract.segment_to_proto(s) for s in net.segments],
         mtu=net.mtu,
         create_time=contract.timestamp(net.create_time),
@@ -74,7 +97,10 @@ def port_msg(port: r.Port) -> port_pb2.Port:
         device_id=port.device_id,
         device_owner=port.device_owner,
         admin_state_up=port.admin_state_up,
+        admin_state=admin_state(port.admin_state_up),
         status=_PORT_STATUSES.get(port.status, port_pb2.PORT_STATUS_UNSPECIFIED),
+        status_message=port.status_message,
+        status_agent_id=port.status_agent_id,
         binding=binding_msg(port.binding),
         create_time=contract.timestamp(port.create_time),
         update_time=contract.timestamp(port.update_time),
@@ -95,4 +121,81 @@ def binding_msg(binding: r.Binding) -> binding_pb2.PortBinding:
         trace=[contract.verdict_to_proto(v) for v in result.trace],
         failure_message=result.failure_message,
         generation=binding.generation,
+    )
+
+
+_DEVICE_STATES = {
+    port_service_pb2.DEVICE_STATE_UP: r.DEVICE_UP,
+    port_service_pb2.DEVICE_STATE_DOWN: r.DEVICE_DOWN,
+    port_service_pb2.DEVICE_STATE_ERROR: r.DEVICE_ERROR,
+}
+_REPORT_RESULTS = {
+    r.REPORT_APPLIED: port_service_pb2.DEVICE_REPORT_RESULT_APPLIED,
+    r.REPORT_NOT_FOUND: port_service_pb2.DEVICE_REPORT_RESULT_NOT_FOUND,
+    r.REPORT_NOT_BOUND_HERE: port_service_pb2.DEVICE_REPORT_RESULT_NOT_BOUND_HERE,
+    r.REPORT_STALE_GENERATION: port_service_pb2.DEVICE_REPORT_RESULT_STALE_GENERATION,
+}
+_EVENT_TYPES = {
+    status.EVENT_CREATED: port_service_pb2.PORT_EVENT_TYPE_CREATED,
+    status.EVENT_UPDATED: port_service_pb2.PORT_EVENT_TYPE_UPDATED,
+    status.EVENT_DELETED: port_service_pb2.PORT_EVENT_TYPE_DELETED,
+    status.EVENT_VIF_PLUGGED: port_service_pb2.PORT_EVENT_TYPE_VIF_PLUGGED,
+    status.EVENT_VIF_UNPLUGGED: port_service_pb2.PORT_EVENT_TYPE_VIF_UNPLUGGED,
+}
+
+
+def device_state(field: str, value: int) -> str:
+    """Returns the device state of a DeviceState value; raises InvalidArgument naming ``field``
+    for UNSPECIFIED or an unknown value."""
+    if value == port_service_pb2.DEVICE_STATE_UNSPECIFIED:
+        raise errors.InvalidArgument(
+            field, "is required: DEVICE_STATE_UP, DEVICE_STATE_DOWN or DEVICE_STATE_ERROR"
+        )
+    state = _DEVICE_STATES.get(value)  # type: ignore[call-overload]
+    if state is None:
+        raise errors.InvalidArgument(
+            field,
+            f"unknown device state {value}: must be DEVICE_STATE_UP, DEVICE_STATE_DOWN or "
+            "DEVICE_STATE_ERROR",
+        )
+    return str(state)
+
+
+def outcome_msg(outcome: r.ReportOutcome) -> port_service_pb2.DeviceReportOutcome:
+    """Returns the DeviceReportOutcome message of one report's outcome."""
+    return port_service_pb2.DeviceReportOutcome(
+        port_id=outcome.port_id,
+        result=_REPORT_RESULTS[outcome.result],
+        port=port_msg(outcome.port) if outcome.port is not None else None,
+    )
+
+
+def watch_response(item: watch.Item) -> port_service_pb2.WatchPortsResponse:
+    """Returns the WatchPortsResponse of one item of a watcher's stream."""
+    if isinstance(item, watch.Change):
+        event = item.event
+        return port_service_pb2.WatchPortsResponse(
+            event=port_service_pb2.PortEvent(
+                revision=event.revision,
+                type=_EVENT_TYPES[event.type],
+                port=port_pb2.Port.FromString(event.port),
+                time=contract.timestamp(event.time),
+                previous_host_id=event.previous_host_id,
+            )
+        )
+    if isinstance(item, watch.SnapshotPort):
+        return port_service_pb2.WatchPortsResponse(
+            event=port_service_pb2.PortEvent(
+                revision=item.revision,
+                type=port_service_pb2.PORT_EVENT_TYPE_SNAPSHOT,
+                port=port_msg(item.port),
+                time=contract.timestamp(item.port.update_time),
+            )
+        )
+    if isinstance(item, watch.Synced):
+        return port_service_pb2.WatchPortsResponse(
+            synced=port_service_pb2.Synced(revision=item.revision)
+        )
+    return port_service_pb2.WatchPortsResponse(
+        resync=port_service_pb2.Resync(oldest_revision=item.oldest_revision, message=item.message)
     )

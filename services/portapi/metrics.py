@@ -3,7 +3,12 @@ shared server interceptor)."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import REGISTRY, Collector
 
 from ml2_contract import values, vocabulary
 from services.rpc.metrics import LATENCY_BUCKETS
@@ -58,6 +63,93 @@ RECONCILER_PASSES = Counter(
     "Reconciler passes, by result (ok, failed: the database could not be read).",
     ["result"],
 )
+
+
+EVENTS_WRITTEN = Counter(
+    "ml2_portapi_port_events_total",
+    "Port events committed by this process, by type (CREATED, UPDATED, DELETED, VIF_PLUGGED, "
+    "VIF_UNPLUGGED).",
+    ["type"],
+)
+WATCHERS = Gauge(
+    "ml2_portapi_watchers",
+    "WatchPorts streams open on this process.",
+)
+EVENTS_DELIVERED = Counter(
+    "ml2_portapi_watch_events_delivered_total",
+    "Port events sent to WatchPorts streams (snapshots excluded).",
+)
+RESYNCS = Counter(
+    "ml2_portapi_watch_resyncs_total",
+    "WatchPorts streams ended with RESYNC, by reason (pruned: the history asked for is no "
+    "longer kept; overflow: the watcher fell too far behind; ahead: it asked for a revision "
+    "from the future).",
+    ["reason"],
+)
+DEVICE_REPORTS = Counter(
+    "ml2_portapi_device_reports_total",
+    "Device reports of L2 agents, by result (APPLIED, NOT_FOUND, NOT_BOUND_HERE, "
+    "STALE_GENERATION) and reported state (UP, DOWN, ERROR).",
+    ["result", "state"],
+)
+AGENT_DOWN_PORTS = Counter(
+    "ml2_portapi_agent_down_ports_total",
+    "ACTIVE or BUILD ports taken DOWN because the agent that reported them died or was removed.",
+)
+AGENT_CHECKS = Counter(
+    "ml2_portapi_agent_checks_total",
+    "Passes of the agent liveness check, by result (ok; failed: mechmgr or the database could "
+    "not be asked, no port was changed).",
+    ["result"],
+)
+EVENTS_PRUNED = Counter(
+    "ml2_portapi_port_events_pruned_total",
+    "Port events deleted from the log by retention.",
+)
+
+STUCK_IN_BUILD_SECONDS = 300.0
+"""How long a port may stay in BUILD before ml2_portapi_ports_stuck_in_build counts it."""
+
+
+class PortStatusCollector(Collector):
+    """Exposes ``ml2_portapi_ports{status}`` and ``ml2_portapi_ports_stuck_in_build``, counted in
+    the database at scrape time (every replica reports the whole database's counts)."""
+
+    def __init__(
+        self,
+        counts: Callable[[], dict[str, int]],
+        stuck: Callable[[timedelta], int],
+    ) -> None:
+        self._counts = counts
+        self._stuck = stuck
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        by_status = GaugeMetricFamily(
+            "ml2_portapi_ports", "Ports, by status (DOWN, BUILD, ACTIVE, ERROR).", labels=["status"]
+        )
+        stuck = GaugeMetricFamily(
+            "ml2_portapi_ports_stuck_in_build",
+            f"Ports in BUILD for more than {STUCK_IN_BUILD_SECONDS:g} s: bound, but their "
+            "host's agent has not reported them wired.",
+        )
+        try:
+            counts = self._counts()
+            stuck_count = self._stuck(timedelta(seconds=STUCK_IN_BUILD_SECONDS))
+        except Exception:  # a scrape must not fail because the database is away
+            return
+        for name in ("DOWN", "BUILD", "ACTIVE", "ERROR"):
+            by_status.add_metric([name], counts.get(name, 0))
+        stuck.add_metric([], stuck_count)
+        yield by_status
+        yield stuck
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())
+
+
+def register_port_status(collector: PortStatusCollector) -> None:
+    """Registers the collector with the default registry (once per process)."""
+    REGISTRY.register(collector)
 
 
 def record_result(result: values.BindingResult, seconds: float) -> None:

@@ -55,12 +55,14 @@ class NetworkServicer(network_service_pb2_grpc.NetworkServiceServicer):
 
 def network_spec(request: network_service_pb2.CreateNetworkRequest) -> r.NetworkSpec:
     """Returns the validated spec of a CreateNetwork request. The segments are validated by
-    typemgr, whose errors name them as this request does (``segments[0].segmentation_id``)."""
+    typemgr, whose errors name them as this request does (``segments[0].segmentation_id``).
+    The network is up unless admin_state is DOWN; the deprecated admin_state_up is ignored
+    (proto3 cannot tell its false from absent)."""
     net = request.network
     return r.NetworkSpec(
         name=validate.bounded("network.name", net.name),
         project_id=validate.identifier("network.project_id", net.project_id),
         shared=net.shared,
-        admin_state_up=net.admin_state_up,
+        admin_state_up=convert.admin_state_up("network.admin_state", net.admin_state) is not False,
         segments=tuple(contract.spec_from_proto(s) for s in request.segments),
     )

@@ -5,20 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import grpc
-from ml2.v1 import port_service_pb2, port_service_pb2_grpc
+from ml2.v1 import port_pb2, port_service_pb2, port_service_pb2_grpc
 
-from services.portapi import convert, deadline, updates, validate
+from services.portapi import convert, deadline, devices, updates, validate, watch
 from services.portapi import resources as r
 from services.portapi.ports import PortManager
+from services.rpc import errors
 
 
 class PortServicer(port_service_pb2_grpc.PortServiceServicer):
     """Serves ml2.v1.PortService. Errors are raised, never aborted here; the methods
     that call peers run within their caller's deadline (``deadline.honoured``)."""
 
-    def __init__(self, manager: PortManager) -> None:
+    def __init__(
+        self, manager: PortManager, device_status: devices.DeviceStatus, hub: watch.EventHub
+    ) -> None:
         self._manager = manager
+        self._devices = device_status
+        self._hub = hub
 
     @deadline.honoured
     def CreatePort(
@@ -66,18 +70,83 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
     def WatchPorts(
         self, request: port_service_pb2.WatchPortsRequest, context: Any
     ) -> Iterator[port_service_pb2.WatchPortsResponse]:
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "WatchPorts is not served yet")
-        yield from ()
+        filt = watch_filter(request)
+        if request.after_revision < 0:
+            raise errors.InvalidArgument("after_revision", "must not be negative")
+        items = self._hub.stream(
+            filt,
+            after_revision=request.after_revision,
+            snapshot=request.snapshot,
+            active=context.is_active,
+        )
+        for item in items:
+            yield convert.watch_response(item)
 
     def ReportDeviceStatus(
         self, request: port_service_pb2.ReportDeviceStatusRequest, context: Any
     ) -> port_service_pb2.ReportDeviceStatusResponse:
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "ReportDeviceStatus is not served yet")
-        raise AssertionError("unreachable")
+        host_id = validate.host("host_id", request.host_id)
+        if not host_id:
+            raise errors.InvalidArgument("host_id", "is required")
+        agent_id = validate.identifier("agent_id", request.agent_id)
+        reports = device_reports(request)
+        outcomes = self._devices.report(host_id, agent_id, reports)
+        return port_service_pb2.ReportDeviceStatusResponse(
+            outcomes=[convert.outcome_msg(o) for o in outcomes]
+        )
+
+
+MAX_WATCHED_HOSTS = 100
+MAX_WATCHED_NETWORKS = 100
+MAX_WATCHED_PORTS = 1000
+MESSAGE_MAX_LEN = 1024
+"""The longest message an agent may report with a device."""
+
+
+def watch_filter(request: port_service_pb2.WatchPortsRequest) -> r.WatchFilter:
+    """Returns the validated filter of a WatchPorts request: bounded counts, each value a host,
+    a network id or a port id."""
+    validate.bounded_list("host_ids", request.host_ids, MAX_WATCHED_HOSTS)
+    validate.bounded_list("network_ids", request.network_ids, MAX_WATCHED_NETWORKS)
+    validate.bounded_list("port_ids", request.port_ids, MAX_WATCHED_PORTS)
+    hosts = []
+    for i, value in enumerate(request.host_ids):
+        host = validate.host(f"host_ids[{i}]", value)
+        if not host:
+            raise errors.InvalidArgument(f"host_ids[{i}]", "must not be empty")
+        hosts.append(host)
+    networks = [
+        validate.identifier(f"network_ids[{i}]", value)
+        for i, value in enumerate(request.network_ids)
+    ]
+    ports = [validate.port_id(f"port_ids[{i}]", value) for i, value in enumerate(request.port_ids)]
+    return r.WatchFilter(frozenset(hosts), frozenset(networks), frozenset(ports))
+
+
+def device_reports(request: port_service_pb2.ReportDeviceStatusRequest) -> list[r.DeviceReport]:
+    """Returns the validated reports of a ReportDeviceStatus request; raises InvalidArgument
+    naming the first bad field (``devices[3].state``), so that nothing is written."""
+    validate.bounded_list("devices", request.devices, devices.MAX_REPORTS)
+    reports = []
+    for i, device in enumerate(request.devices):
+        field = f"devices[{i}]"
+        state = convert.device_state(f"{field}.state", device.state)
+        if device.binding_generation < 0:
+            raise errors.InvalidArgument(f"{field}.binding_generation", "must not be negative")
+        reports.append(
+            r.DeviceReport(
+                port_id=validate.port_id(f"{field}.port_id", device.port_id),
+                state=state,
+                binding_generation=device.binding_generation,
+                message=validate.bounded(f"{field}.message", device.message, MESSAGE_MAX_LEN),
+            )
+        )
+    return reports
 
 
 def port_spec(request: port_service_pb2.CreatePortRequest) -> r.PortSpec:
-    """Returns the validated spec of a CreatePort request."""
+    """Returns the validated spec of a CreatePort request. The port is up unless admin_state is
+    DOWN; the deprecated admin_state_up is ignored (proto3 cannot tell its false from absent)."""
     port = request.port
     project_id = port.project_id.strip()
     return r.PortSpec(
@@ -87,13 +156,35 @@ def port_spec(request: port_service_pb2.CreatePortRequest) -> r.PortSpec:
         mac_address=validate.mac_address("port.mac_address", port.mac_address),
         device_id=validate.bounded("port.device_id", port.device_id),
         device_owner=validate.bounded("port.device_owner", port.device_owner),
-        admin_state_up=port.admin_state_up,
+        admin_state_up=convert.admin_state_up("port.admin_state", port.admin_state) is not False,
         inputs=r.BindingInputs(
             host_id=validate.host("port.binding.host_id", port.binding.host_id),
             vnic_type=convert.vnic_type("port.binding.vnic_type", port.binding.vnic_type),
             profile=validate.profile("port.binding.profile", port.binding.profile),
         ),
     )
+
+
+def _admin_state_update(port: port_pb2.Port, paths: frozenset[str]) -> bool | None:
+    """Returns the admin state an update sets (True: up), or None when the mask names neither
+    admin_state nor the deprecated admin_state_up (whose false sets the port down and true up).
+    Naming both with different values is refused."""
+    new = None
+    if "admin_state" in paths:
+        new = convert.admin_state_up("port.admin_state", port.admin_state)
+        if new is None:
+            raise errors.InvalidArgument(
+                "port.admin_state",
+                "must be ADMIN_STATE_UP or ADMIN_STATE_DOWN when update_mask names it",
+            )
+    if "admin_state_up" in paths:
+        if new is not None and new != port.admin_state_up:
+            raise errors.InvalidArgument(
+                "update_mask",
+                "names admin_state and admin_state_up with different values; name admin_state",
+            )
+        new = port.admin_state_up
+    return new
 
 
 def port_update(request: port_service_pb2.UpdatePortRequest) -> r.PortUpdate:
@@ -108,7 +199,7 @@ def port_update(request: port_service_pb2.UpdatePortRequest) -> r.PortUpdate:
 
     return r.PortUpdate(
         name=validate.bounded("port.name", port.name) if wanted("name") else None,
-        admin_state_up=port.admin_state_up if wanted("admin_state_up") else None,
+        admin_state_up=_admin_state_update(port, paths),
         device_id=validate.bounded("port.device_id", port.device_id)
         if wanted("device_id")
         else None,

@@ -22,7 +22,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import sql
-from services.portapi import deadline, macs, updates
+from services.portapi import changes, deadline, macs, status, updates
 from services.portapi import errors as portapi_errors
 from services.portapi import resources as r
 from services.portapi.binding import Binder
@@ -145,9 +145,11 @@ def _insert(
         raise portapi_errors.NetworkNotActive(network.id, network.status)
     if not spec.project_id:
         spec = replace(spec, project_id=network.project_id)
-    repo.insert_port(session, port_id, spec, mac, request_id)
+    initial = status.initial(spec.admin_state_up, spec.inputs.host_id)
+    repo.insert_port(session, port_id, spec, mac, request_id, initial.message)
+    port = changes.settle(session, port_id, None, rebase=False)
     if not spec.inputs.host_id:
-        return None, repo.get_port(session, port_id)
+        return None, port
     return r.BindTicket(port_id, network.id, 1, spec.inputs, network.segments), None
 
 
@@ -169,12 +171,16 @@ def _apply(
     if plan.inputs is not None:
         inputs = plan.inputs
         generation = bindings.write_inputs(session, port_id, inputs, had_levels=plan.had_levels)
+    changed = None
+    if plan.columns or plan.inputs is not None:
+        rebase = plan.inputs is not None or "admin_state_up" in plan.columns
+        changed = changes.settle(session, port_id, changes.Before.of(port), rebase=rebase)
     if not plan.bind:
         pending = None
         if holds and update.host_id == "" and not inputs.host_id:
             pending = hold_outbox.PendingSync(port_id, (), generation)
             hold_outbox.record(session, pending)
-        return None, repo.get_port(session, port_id), pending
+        return None, changed or repo.get_port(session, port_id), pending
     ticket = r.BindTicket(port_id, port.network_id, generation, inputs, segments, held)
     return ticket, None, None
 
@@ -189,6 +195,7 @@ def _delete(
     if port is None:
         raise portapi_errors.PortNotFound(port_id)
     repo.delete_port(session, port_id)
+    changes.record(session, changes.Before.of(port), port, deleted=True)
     pending = None
     if holds and (port.binding.inputs.host_id or port.binding.result.levels):
         pending = hold_outbox.PendingSync(port_id, (), 0)

@@ -87,6 +87,8 @@ class Port:
     binding: Binding
     create_time: datetime
     update_time: datetime
+    status_message: str = ""
+    status_agent_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,59 @@ class PortUpdate:
     host_id: str | None = None
     vnic_type: str | None = None
     profile: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class DeviceReport:
+    """One device's state as an L2 agent reports it (``ReportDeviceStatus``)."""
+
+    port_id: str
+    state: str
+    """DEVICE_UP, DEVICE_DOWN or DEVICE_ERROR."""
+    binding_generation: int
+    message: str = ""
+
+
+# Device states an agent reports, and what became of a report.
+DEVICE_UP = "UP"
+DEVICE_DOWN = "DOWN"
+DEVICE_ERROR = "ERROR"
+REPORT_APPLIED = "APPLIED"
+REPORT_NOT_FOUND = "NOT_FOUND"
+REPORT_NOT_BOUND_HERE = "NOT_BOUND_HERE"
+REPORT_STALE_GENERATION = "STALE_GENERATION"
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    """What became of one device's report, and the port as it is now (None: NOT_FOUND)."""
+
+    port_id: str
+    result: str
+    port: Port | None
+
+
+@dataclass(frozen=True)
+class WatchFilter:
+    """What a watcher watches: filters of different kinds must all match; within one kind any
+    value matches; an empty kind matches every port."""
+
+    host_ids: frozenset[str] = frozenset()
+    network_ids: frozenset[str] = frozenset()
+    port_ids: frozenset[str] = frozenset()
+
+    def matches(self, port_id: str, network_id: str, host_id: str, previous_host_id: str) -> bool:
+        """Whether a change of this port matches: the host filter matches the host before or
+        after the change."""
+        if self.port_ids and port_id not in self.port_ids:
+            return False
+        if self.network_ids and network_id not in self.network_ids:
+            return False
+        if not self.host_ids:
+            return True
+        return host_id in self.host_ids or bool(
+            previous_host_id and previous_host_id in self.host_ids
+        )
 
 
 @dataclass(frozen=True)

@@ -5,29 +5,42 @@ The only place that creates the engine and the channels. Run with ``python -m se
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
 
 import grpc
 from ml2.v1 import network_service_pb2_grpc, port_service_pb2_grpc
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import migrations, sql
-from services.portapi import clients
+from services.portapi import clients, metrics
+from services.portapi import resources as r
 from services.portapi.binding import Binder
 from services.portapi.config import Settings, ensure_sqlite_directory, log_settings
+from services.portapi.db import codec
+from services.portapi.db import repository as repo
+from services.portapi.devices import DeviceStatus
 from services.portapi.hold_retrier import HoldSyncRetrier
+from services.portapi.liveness import AgentLiveness
 from services.portapi.network_servicer import NetworkServicer
 from services.portapi.networks import NetworkManager
 from services.portapi.port_servicer import PortServicer
 from services.portapi.ports import PortManager
 from services.portapi.reconciler import Reconciler
+from services.portapi.retention import EventPruner
+from services.portapi.watch import EventHub
 from services.rpc import config, keepalive, logs, server
 
 logger = logging.getLogger(__name__)
 
 SERVICE = "portapi"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,8 @@ class Application:
     networks: NetworkManager
     ports: PortManager
     binder: Binder
+    devices: DeviceStatus
+    hub: EventHub
 
     def registrations(self) -> list[server.Registration]:
         """Returns the servicers to serve, for ``run_service`` or ``build_server``."""
@@ -48,7 +63,7 @@ class Application:
             ),
             (
                 port_service_pb2_grpc.add_PortServiceServicer_to_server,
-                PortServicer(self.ports),
+                PortServicer(self.ports, self.devices, self.hub),
                 "ml2.v1.PortService",
             ),
         ]
@@ -60,11 +75,20 @@ def build(
     resolver: clients.BindingResolver,
     bind_max_tries: int,
     holds: clients.HoldSyncer | None = None,
+    hub: EventHub | None = None,
 ) -> Application:
     """Wires the managers over a session factory and the peer clients. ``holds`` tells typemgr
-    which dynamic segments each port's binding uses (None: nobody is told)."""
+    which dynamic segments each port's binding uses (None: nobody is told). ``hub`` serves
+    WatchPorts (by default one over ``factory`` without notifications, for one process); the
+    caller starts and closes it."""
     binder = Binder(factory, resolver, bind_max_tries, holds)
-    return Application(NetworkManager(factory, segments), PortManager(factory, binder), binder)
+    return Application(
+        NetworkManager(factory, segments),
+        PortManager(factory, binder),
+        binder,
+        DeviceStatus(factory),
+        hub if hub is not None else EventHub(factory),
+    )
 
 
 def main() -> None:
@@ -84,12 +108,26 @@ def main() -> None:
     typemgr: grpc.Channel = clients.open_channel(settings.typemgr_address)
     mechmgr: grpc.Channel = clients.open_channel(settings.mechmgr_address)
     segments = clients.SegmentClient(typemgr, settings.typemgr_timeout_seconds)
+    hub = EventHub.for_engine(
+        factory,
+        engine,
+        queue_size=settings.watch_queue_size,
+        poll_interval=settings.event_poll_seconds,
+    )
     app = build(
         factory,
         segments,
         clients.MechanismManagerClient(mechmgr, settings.mechmgr_timeout_seconds),
         settings.bind_max_tries,
         holds=segments,
+        hub=hub,
+    )
+    hub.start()
+    metrics.register_port_status(
+        metrics.PortStatusCollector(
+            functools.partial(_read, factory, repo.count_by_status),
+            lambda age: _read(factory, _stuck_in_build, age),
+        )
     )
     logger.info(
         "typemgr at %s, mechmgr at %s, database %s",
@@ -114,7 +152,23 @@ def main() -> None:
         settings.reconcile_grace_seconds,
     )
 
+    pruner = EventPruner(
+        factory,
+        keep=settings.event_retention_count,
+        max_age=settings.event_retention_seconds,
+        interval=settings.event_prune_interval_seconds,
+    )
+    pruner.start()
+    liveness = AgentLiveness(
+        app.devices,
+        clients.AgentClient(mechmgr, settings.mechmgr_timeout_seconds),
+        settings.agent_check_interval_seconds,
+    )
+    liveness.start()
+
     def on_stop() -> None:
+        liveness.stop()
+        pruner.stop()
         reconciler.stop()
         retrier.stop()
         typemgr.close()
@@ -128,5 +182,15 @@ def main() -> None:
         metrics_port=settings.metrics_port,
         port_file=os.environ.get("ML2_PORT_FILE", ""),
         on_stop=on_stop,
+        on_stopping=hub.close,
         max_workers=settings.rpc_workers,
     )
+
+
+def _read(factory: sessionmaker[Session], query: Callable[..., T], *args: Any) -> T:
+    with sql.read_session(factory) as session:
+        return query(session, *args)
+
+
+def _stuck_in_build(session: Session, age: timedelta) -> int:
+    return repo.count_in_status_since(session, r.PORT_BUILD, codec.now() - age)

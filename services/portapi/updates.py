@@ -1,7 +1,7 @@
 """UpdatePort: which fields a mask may name, and what an update does to a port.
 
 ``plan`` is pure: from the port as stored and the requested changes it decides which columns
-change, whether the binding inputs change (new generation, result reset, status DOWN) and whether
+change, whether the binding inputs change (new generation, result reset) and whether
 the port must be bound afterwards. The rules follow Neutron's ML2 plugin:
 
 * changing ``binding.host_id`` or ``binding.profile`` clears the result and binds again; an empty
@@ -23,8 +23,16 @@ from services.portapi import resources as r
 from services.rpc import errors
 
 PORT_PATHS = ("name", "admin_state_up", "device_id", "device_owner")
+"""The paths that name a port column (``admin_state`` is stored as ``admin_state_up``)."""
 BINDING_PATHS = ("binding.host_id", "binding.vnic_type", "binding.profile")
-ALLOWED_PATHS = (*PORT_PATHS, *BINDING_PATHS)
+ALLOWED_PATHS = (
+    "name",
+    "admin_state",
+    "admin_state_up",
+    "device_id",
+    "device_owner",
+    *BINDING_PATHS,
+)
 
 _READ_ONLY = frozenset(
     {
@@ -33,6 +41,8 @@ _READ_ONLY = frozenset(
         "project_id",
         "mac_address",
         "status",
+        "status_message",
+        "status_agent_id",
         "create_time",
         "update_time",
         "binding.vif_type",
@@ -90,8 +100,6 @@ def plan(port: r.Port, update: r.PortUpdate) -> UpdatePlan:
     if new.vnic_type != old.vnic_type and state == vocabulary.BOUND:
         raise portapi_errors.PortInUse(port.id, old.host_id, port.binding.result.vif_type)
     changed = new != old
-    if changed:
-        columns["status"] = r.PORT_DOWN
     needs_result = new.host_id != "" and (
         changed or state in (vocabulary.UNBOUND, vocabulary.FAILED)
     )

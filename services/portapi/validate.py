@@ -3,6 +3,8 @@ field as the request spells it (``port.binding.profile``) and the rule it breaks
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from google.protobuf import struct_pb2
@@ -70,3 +72,21 @@ def request_id(field: str, value: str) -> str | None:
     """Returns the request id, or None when absent."""
     value = value.strip()
     return bounded(field, value) if value else None
+
+
+def port_id(field: str, value: str) -> str:
+    """Returns a port id (a UUID, as portapi assigns them) in its canonical lowercase form;
+    raises if it is missing or not a UUID."""
+    value = required(field, value)
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise errors.InvalidArgument(
+            field, f"must be a port id (a UUID), got {value[:64]!r}"
+        ) from None
+
+
+def bounded_list(field: str, values: Sequence[Any], limit: int) -> None:
+    """Raises if ``values`` has more than ``limit`` items."""
+    if len(values) > limit:
+        raise errors.InvalidArgument(field, f"must have at most {limit} items, got {len(values)}")

@@ -228,10 +228,15 @@ def install_stop_handlers(handle: ServerHandle) -> None:
 
 
 def serve(
-    handle: ServerHandle, grace: float = 5.0, on_stop: Callable[[], None] | None = None
+    handle: ServerHandle,
+    grace: float = 5.0,
+    on_stop: Callable[[], None] | None = None,
+    on_stopping: Callable[[], None] | None = None,
 ) -> None:
     """Starts the server (if not started) and blocks until SIGTERM or SIGINT, then stops it
-    gracefully: NOT_SERVING first, then in-flight calls get ``grace`` seconds to finish."""
+    gracefully: NOT_SERVING first, then ``on_stopping`` (which ends the long-lived streams, so
+    that they do not hold the stop for the whole grace period), then in-flight calls get
+    ``grace`` seconds to finish, then ``on_stop``."""
     install_stop_handlers(handle)
     if not handle.started:
         handle.server.start()
@@ -243,6 +248,8 @@ def serve(
     while not handle.stopped.wait(STOP_POLL_SECONDS):
         pass
     set_serving(handle, False)
+    if on_stopping is not None:
+        on_stopping()
     handle.server.stop(grace).wait()
     if on_stop is not None:
         on_stop()
@@ -276,6 +283,7 @@ def run_service(
     port_file: str = "",
     grace: float = 5.0,
     on_stop: Callable[[], None] | None = None,
+    on_stopping: Callable[[], None] | None = None,
     max_workers: int = 32,
 ) -> None:
     """Builds, starts and serves a process's gRPC server until SIGTERM or SIGINT, working on at
@@ -307,4 +315,4 @@ def run_service(
     handle.started = True
     if port_file:
         write_port_file(port_file, service, handle.port, bound_metrics)
-    serve(handle, grace=grace, on_stop=on_stop)
+    serve(handle, grace=grace, on_stop=on_stop, on_stopping=on_stopping)

@@ -63,6 +63,32 @@ def templates(seeds: Seeds) -> dict[str, list[message.Message]]:
                 ["binding.host_id"],
             )
         ],
+        "ml2.v1.PortService.ReportDeviceStatus": [
+            port_service_pb2.ReportDeviceStatusRequest(
+                host_id=host,
+                agent_id=agent,
+                devices=[
+                    port_service_pb2.DeviceReport(
+                        port_id=port_id, state=state, binding_generation=generation
+                    )
+                    for port_id in s["port_id"][:3]
+                ],
+            )
+            for host in ("compute-ovs", "tor-1")
+            for state in (
+                port_service_pb2.DEVICE_STATE_UP,
+                port_service_pb2.DEVICE_STATE_DOWN,
+                port_service_pb2.DEVICE_STATE_ERROR,
+            )
+            for generation in (1, 2)
+        ],
+        "ml2.v1.PortService.WatchPorts": [
+            port_service_pb2.WatchPortsRequest(
+                host_ids=hosts, port_ids=s["port_id"][:2], snapshot=snapshot
+            )
+            for hosts in ([], ["compute-ovs"])
+            for snapshot in (False, True)
+        ],
         "ml2.v1.MechanismManagerService.ResolveBinding": [
             mechanism_manager_service_pb2.ResolveBindingRequest(
                 port_id=port,

@@ -41,6 +41,8 @@ FORBIDDEN = {
     grpc.StatusCode.DATA_LOSS,
     grpc.StatusCode.UNIMPLEMENTED,
 }
+STREAM_SECONDS = 0.5
+"""How long a server stream is read before the probe lets it go (an open stream is an answer)."""
 UNDECODABLE = [b"\xff\xff\xff\xff", b"\x0b\x14", b"\x0a"]
 """Bytes no request message decodes from: a cut-off tag, a group closed by another field's end,
 a length-delimited field without its length."""
@@ -91,22 +93,33 @@ class Prober:
         self.stack = stack
         self.path = f"/{method.containing_service.full_name}/{method.name}"
         self.service = method.containing_service.full_name
+        self.streaming = method.server_streaming
         self.last = stack.snapshot()
         self.tried = 0
         self.codes: dict[str, int] = {}
 
     def send(self, data: bytes, process: str = "") -> grpc.StatusCode:
         process = process or SERVICE_PROCESS[self.service]
-        call = self.stack.channels[process].unary_unary(
-            self.path, request_serializer=None, response_deserializer=None
-        )
+        channel = self.stack.channels[process]
         self.tried += 1
         code, details, domain = grpc.StatusCode.OK, "", errors.DOMAIN
         try:
-            call(data, timeout=TIMEOUT)
+            if self.streaming:
+                stream = channel.unary_stream(
+                    self.path, request_serializer=None, response_deserializer=None
+                )
+                for _ in stream(data, timeout=STREAM_SECONDS):
+                    pass
+            else:
+                call = channel.unary_unary(
+                    self.path, request_serializer=None, response_deserializer=None
+                )
+                call(data, timeout=TIMEOUT)
         except grpc.RpcError as err:
             code, details = err.code(), err.details()  # type: ignore[attr-defined]
             domain = error_domain(err)
+            if self.streaming and code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                code, domain = grpc.StatusCode.OK, errors.DOMAIN  # still open: it was accepted
         self.codes[code.name] = self.codes.get(code.name, 0) + 1
         assert code not in FORBIDDEN, f"{self.path} answered {code.name}: {details} to {data!r}"
         assert domain == errors.DOMAIN, (

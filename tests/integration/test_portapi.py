@@ -96,7 +96,9 @@ class Stack:
         self.channels.append(channel)
         return channel
 
-    def start_portapi(self, name: str, database_url: str, mechmgr: str = "") -> PortApi:
+    def start_portapi(
+        self, name: str, database_url: str, mechmgr: str = "", **extra: str
+    ) -> PortApi:
         env = {
             "PORTAPI_LISTEN": "127.0.0.1:0",
             "PORTAPI_METRICS_PORT": "0",
@@ -104,6 +106,7 @@ class Stack:
             "PORTAPI_TYPEMGR_ADDRESS": self.processes["typemgr"].address,
             "PORTAPI_MECHMGR_ADDRESS": mechmgr or self.processes["mechmgr"].address,
             "PORTAPI_MECHMGR_TIMEOUT_SECONDS": "5",
+            **extra,
         }
         process = self.start(name, "services.portapi", env)
         return PortApi(process, self.channel(process.address))
@@ -403,7 +406,7 @@ def test_ports_bind_per_host_mechanism(stack: Stack, portapi: PortApi, project: 
     assert [(lv.level, lv.driver, lv.segment.segmentation_id) for lv in ovs.binding.levels] == [
         (0, "openvswitch", 3010)
     ]
-    assert ovs.status == port_pb2.PORT_STATUS_DOWN
+    assert ovs.status == port_pb2.PORT_STATUS_BUILD  # bound; its agent has not wired it yet
 
     lb = portapi.create_port(network.id, host=names["lb"])
     assert lb.binding.vif_type == "bridge" and lb.binding.levels[0].driver == "linuxbridge"

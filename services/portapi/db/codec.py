@@ -112,6 +112,8 @@ def port(row: Any, levels: tuple[values.BindingLevel, ...]) -> r.Port:
         binding=r.Binding(inputs, result, int(row.generation)),
         create_time=row.create_time,
         update_time=row.update_time,
+        status_message=row.status_message,
+        status_agent_id=row.status_agent_id,
     )
 
 

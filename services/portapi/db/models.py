@@ -2,6 +2,7 @@
 
     networks 1──* ports 1──1 port_bindings 1──* port_binding_levels
     hold_syncs (a port's dynamic segment holds still to be told to typemgr; no foreign key)
+    port_events (the change log WatchPorts streams; no foreign key) ─ port_event_counter (1 row)
     network_releases (networks whose segments typemgr still has to release; no foreign key)
 
 JSON documents (segments, profile, vif_details, trace, a level's segment) are stored as compact
@@ -21,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -87,6 +89,12 @@ class PortRow(Base):
     ListPorts reads in (create_time, id) order; each filter it offers has an index that starts
     with the filter's column and continues with that order, so a page costs its size at any
     depth (the host filter's index is on port_bindings, which copies create_time).
+
+    ``status`` follows the lifecycle of ``status.py``; ``status_message`` says why, for people;
+    ``status_agent_id`` is the agent that last reported the port's device (whose death takes the
+    port DOWN, found through the (status_agent_id, status) index); ``status_time`` is when the
+    status last changed (ports stuck in BUILD are counted through the (status, status_time)
+    index). ``admin_state_up`` stores the AdminState: true for UP.
     """
 
     __tablename__ = "ports"
@@ -105,9 +113,14 @@ class PortRow(Base):
     create_time: Mapped[datetime] = mapped_column(DateTime)
     update_time: Mapped[datetime] = mapped_column(DateTime)
     request_id: Mapped[str | None] = mapped_column(String(NAME_LEN), unique=True, nullable=True)
+    status_message: Mapped[str] = mapped_column(Text, default="")
+    status_agent_id: Mapped[str] = mapped_column(String(ID_LEN), default="")
+    status_time: Mapped[datetime] = mapped_column(DateTime)
 
     __table_args__ = (
         UniqueConstraint("network_id", "mac_address"),
+        Index("ix_ports_status_agent_id_status", "status_agent_id", "status"),
+        Index("ix_ports_status_status_time", "status", "status_time"),
         Index("ix_ports_create_time_id", "create_time", "id"),
         Index("ix_ports_network_id_create_time_id", "network_id", "create_time", "id"),
         Index("ix_ports_project_id_create_time_id", "project_id", "create_time", "id"),
@@ -198,9 +211,43 @@ class NetworkReleaseRow(Base):
     pending_since: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
+class PortEventRow(Base):
+    """One committed change of one port, as WatchPorts streams it (``db.events``).
+
+    ``revision`` comes from ``port_event_counter`` in the transaction that makes the change, so
+    revisions are dense and in commit order across replicas. ``port`` is the serialized Port
+    message after the change (before it, for a deletion); ``network_id``, ``host_id`` (after)
+    and ``previous_host_id`` (before, when it differs) are copied out of it so that watchers'
+    filters are matched without decoding. Pruned from the oldest by count and age."""
+
+    __tablename__ = "port_events"
+
+    revision: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    port_id: Mapped[str] = mapped_column(String(ID_LEN))
+    type: Mapped[str] = mapped_column(String(16))
+    port: Mapped[bytes] = mapped_column(LargeBinary)
+    network_id: Mapped[str] = mapped_column(String(ID_LEN))
+    host_id: Mapped[str] = mapped_column(String(NAME_LEN))
+    previous_host_id: Mapped[str] = mapped_column(String(NAME_LEN))
+    time: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class PortEventCounterRow(Base):
+    """The one row (id 1) holding the revision of the newest port event. Every transaction
+    that writes an event increments it first, which row-locks it until commit: see
+    ``db.events`` for why that orders revisions by commit."""
+
+    __tablename__ = "port_event_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    revision: Mapped[int] = mapped_column(BigInteger)
+
+
 networks = cast(Table, NetworkRow.__table__)
 ports = cast(Table, PortRow.__table__)
 port_bindings = cast(Table, PortBindingRow.__table__)
 port_binding_levels = cast(Table, PortBindingLevelRow.__table__)
 hold_syncs = cast(Table, HoldSyncRow.__table__)
 network_releases = cast(Table, NetworkReleaseRow.__table__)
+port_events = cast(Table, PortEventRow.__table__)
+port_event_counter = cast(Table, PortEventCounterRow.__table__)

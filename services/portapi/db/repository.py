@@ -22,6 +22,7 @@ from sqlalchemy import (
     Boolean,
     Select,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -35,6 +36,7 @@ from ml2_contract import values, vocabulary
 from services import sql
 from services.portapi import resources as r
 from services.portapi.db import codec, models
+from services.portapi.db import events as db_events
 
 logger = logging.getLogger(__name__)
 
@@ -48,18 +50,46 @@ L = models.port_binding_levels
 WRITE_TRIES = 5
 
 
+CommitListener = Callable[[Sequence[str]], None]
+_commit_listeners: list[CommitListener] = []
+
+
+def add_commit_listener(listener: CommitListener) -> None:
+    """Calls ``listener`` with the event types of every write transaction of this process that
+    committed port events (the hub's in-process wakeup, the metrics)."""
+    _commit_listeners.append(listener)
+
+
+def remove_commit_listener(listener: CommitListener) -> None:
+    """Stops calling ``listener``."""
+    if listener in _commit_listeners:
+        _commit_listeners.remove(listener)
+
+
 def run_write(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T:
     """Runs ``work`` in a write transaction, again from the start (up to WRITE_TRIES times) when
     the database reports a deadlock, a serialization failure or a lock timeout. ``work`` must
-    not open another write transaction."""
+    not open another write transaction.
+
+    The port events ``work`` staged are written last, just before the commit (``events.flush``),
+    and the commit listeners hear of them once it succeeded."""
     for attempt in range(1, WRITE_TRIES + 1):
         try:
             with sql.write_session(factory) as session:
-                return work(session)
+                session.info.pop(db_events.PENDING, None)
+                result = work(session)
+                written = db_events.flush(session, codec.now())
         except Exception as exc:
             if attempt == WRITE_TRIES or not sql.is_retryable(exc):
                 raise
             logger.info("retrying a write transaction after %s (attempt %d)", exc, attempt)
+            continue
+        for listener in list(_commit_listeners) if written else ():
+            try:
+                listener(written)
+            except Exception:  # a listener's failure must not fail a committed write
+                logger.exception("a port event commit listener failed")
+        return result
     raise AssertionError("unreachable")
 
 
@@ -206,9 +236,15 @@ def _networks_stmt(
 
 
 def insert_port(
-    session: Session, port_id: str, spec: r.PortSpec, mac_address: str, request_id: str | None
+    session: Session,
+    port_id: str,
+    spec: r.PortSpec,
+    mac_address: str,
+    request_id: str | None,
+    status_message: str = "unbound",
 ) -> None:
-    """Inserts a DOWN port and its UNBOUND binding (generation 1) with the spec's inputs.
+    """Inserts a DOWN port (``status_message`` saying why) and its UNBOUND binding
+    (generation 1) with the spec's inputs.
 
     Raises IntegrityError when the MAC is taken on the network or request_id is taken.
     """
@@ -228,6 +264,9 @@ def insert_port(
             "create_time": stamp,
             "update_time": stamp,
             "request_id": request_id,
+            "status_message": status_message,
+            "status_agent_id": "",
+            "status_time": stamp,
         },
     )
     session.execute(
@@ -270,6 +309,8 @@ _PORT_COLUMNS = (
     P.c.status,
     P.c.create_time,
     P.c.update_time,
+    P.c.status_message,
+    P.c.status_agent_id,
     B.c.host_id,
     B.c.vnic_type,
     B.c.profile,
@@ -295,9 +336,14 @@ _GET_PORT = (
 )
 
 
-def get_port(session: Session, port_id: str) -> r.Port | None:
-    """Returns the port with its binding and levels (one query), or None."""
-    ports = codec.ports_with_levels(session.execute(_GET_PORT, {"port_id": port_id}))
+_GET_PORT_LOCKED = _GET_PORT.with_for_update(key_share=True, of=[P, B])
+
+
+def get_port(session: Session, port_id: str, *, lock: bool = False) -> r.Port | None:
+    """Returns the port with its binding and levels (one query), or None. With ``lock`` the
+    port and binding rows stay locked until the transaction ends (as ``lock_port``)."""
+    stmt = _GET_PORT_LOCKED if lock else _GET_PORT
+    ports = codec.ports_with_levels(session.execute(stmt, {"port_id": port_id}))
     return ports[0] if ports else None
 
 
@@ -403,6 +449,92 @@ def _update_port_stmt(columns: tuple[str, ...]) -> Any:
     )
 
 
+def set_status(
+    session: Session, port_id: str, status: str, message: str, agent_id: str, stamp: datetime
+) -> None:
+    """Sets the port's status, its message and reporting agent, and update_time; status_time
+    moves only when the status itself changes."""
+    session.execute(
+        _SET_STATUS,
+        {
+            "s_port_id": port_id,
+            "s_status": status,
+            "s_message": message,
+            "s_agent_id": agent_id,
+            "s_stamp": stamp,
+        },
+    )
+
+
+_SET_STATUS = (
+    update(P)
+    .where(P.c.id == bindparam("s_port_id"))
+    .values(
+        status=bindparam("s_status"),
+        status_message=bindparam("s_message"),
+        status_agent_id=bindparam("s_agent_id"),
+        update_time=bindparam("s_stamp"),
+        status_time=case(
+            (P.c.status != bindparam("s_status"), bindparam("s_stamp")), else_=P.c.status_time
+        ),
+    )
+)
+
+
+def ports_reported_by(session: Session, agent_id: str, statuses: Sequence[str]) -> list[str]:
+    """Returns the ids of the ports in one of ``statuses`` whose device ``agent_id`` reported
+    last."""
+    stmt = select(P.c.id).where(P.c.status_agent_id == agent_id, P.c.status.in_(statuses))
+    return [str(port_id) for port_id in session.execute(stmt).scalars()]
+
+
+def reporting_agents(session: Session, statuses: Sequence[str]) -> list[str]:
+    """Returns the agents that last reported the devices of ports in one of ``statuses``."""
+    stmt = (
+        select(P.c.status_agent_id)
+        .where(P.c.status.in_(statuses), P.c.status_agent_id != "")
+        .distinct()
+    )
+    return [str(agent_id) for agent_id in session.execute(stmt).scalars()]
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    """Returns the number of ports per status."""
+    stmt = select(P.c.status, func.count()).group_by(P.c.status)
+    return {str(status): int(n) for status, n in session.execute(stmt)}
+
+
+def count_in_status_since(session: Session, status: str, before: datetime) -> int:
+    """Returns how many ports have had ``status`` since before ``before``."""
+    stmt = select(func.count()).where(P.c.status == status, P.c.status_time < before)
+    return int(session.execute(stmt).scalar_one())
+
+
 def delete_port(session: Session, port_id: str) -> None:
     """Deletes the port; its binding and levels go with it (ON DELETE CASCADE)."""
     session.execute(delete(P).where(P.c.id == port_id))
+
+
+def matching_ports(
+    session: Session, filt: r.WatchFilter, after_id: str, limit: int
+) -> list[r.Port]:
+    """Returns up to ``limit`` ports matching ``filt`` (a port's host is its binding's host) in
+    id order after ``after_id``, with their bindings and levels: one page of a watcher's
+    snapshot."""
+    stmt = select(P.c.id).select_from(P.join(B, B.c.port_id == P.c.id)).where(P.c.id > after_id)
+    if filt.port_ids:
+        stmt = stmt.where(P.c.id.in_(sorted(filt.port_ids)))
+    if filt.network_ids:
+        stmt = stmt.where(P.c.network_id.in_(sorted(filt.network_ids)))
+    if filt.host_ids:
+        stmt = stmt.where(B.c.host_id.in_(sorted(filt.host_ids)))
+    ids = [
+        str(port_id) for port_id in session.execute(stmt.order_by(P.c.id).limit(limit)).scalars()
+    ]
+    if not ids:
+        return []
+    found = {
+        port.id: port
+        for port in codec.ports_with_levels(session.execute(PORTS_BY_ID, {"ids": ids}))
+    }
+    return [found[port_id] for port_id in ids if port_id in found]

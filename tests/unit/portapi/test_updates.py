@@ -72,7 +72,7 @@ def test_check_mask_accepts_every_allowed_path() -> None:
 def test_setting_a_host_changes_inputs_and_binds() -> None:
     plan = updates.plan(make_port(), r.PortUpdate(host_id="compute-1"))
     assert plan.inputs == r.BindingInputs("compute-1", "normal", {})
-    assert plan.bind and plan.columns == {"status": r.PORT_DOWN}
+    assert plan.bind and plan.columns == {}
     assert not plan.had_levels
 
 

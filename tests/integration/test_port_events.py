@@ -1,0 +1,592 @@
+"""Port status, device reports, admin state and WatchPorts, served by real portapi processes
+with real typemgr, mechmgr and driver processes, on SQLite files and on PostgreSQL.
+
+One stack per backend serves the module; each test works in its own project and on its own
+hosts. Watchers are real gRPC streams read by a thread each (``Watch``).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+from ml2.v1 import (
+    admin_state_pb2,
+    binding_pb2,
+    network_pb2,
+    network_service_pb2,
+    port_pb2,
+    port_service_pb2,
+    port_service_pb2_grpc,
+)
+
+from services.rpc import channels
+from tests.integration.test_portapi import TIMEOUT, PortApi, Stack, failure, register, start_stack
+
+UP = port_service_pb2.DEVICE_STATE_UP
+DOWN = port_service_pb2.DEVICE_STATE_DOWN
+ERROR = port_service_pb2.DEVICE_STATE_ERROR
+R = port_service_pb2
+S = port_pb2
+WAIT = 20.0
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """typemgr, mechmgr and the two driver processes, per backend."""
+    yield from start_stack(request.param, tmp_path_factory.mktemp(request.param), request)
+
+
+@pytest.fixture(scope="module")
+def portapi(stack: Stack) -> PortApi:
+    """The portapi process of the stack; it checks agent liveness every 0.2 s."""
+    return stack.start_portapi(
+        "portapi",
+        stack.urls["portapi"],
+        PORTAPI_AGENT_CHECK_INTERVAL_SECONDS="0.2",
+        PORTAPI_EVENT_POLL_SECONDS="60",
+    )
+
+
+@pytest.fixture
+def project() -> str:
+    return f"proj-{uuid.uuid4().hex[:8]}"
+
+
+class Watch:
+    """One WatchPorts stream, read by a thread into a queue."""
+
+    def __init__(self, stub: port_service_pb2_grpc.PortServiceStub, **request: Any) -> None:
+        self.call = stub.WatchPorts(R.WatchPortsRequest(**request))
+        self.items: queue.Queue[Any] = queue.Queue()
+        self.ended = threading.Event()
+        self.error: grpc.RpcError | None = None
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            for item in self.call:
+                self.items.put(item)
+        except grpc.RpcError as err:
+            self.error = err
+        finally:
+            self.ended.set()
+
+    def next(self, timeout: float = WAIT) -> Any:
+        return self.items.get(timeout=timeout)
+
+    def events_until(self, done: Callable[[list[Any]], bool], timeout: float = WAIT) -> list[Any]:
+        """Collects responses until ``done(collected)`` holds; fails after ``timeout``."""
+        got: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while not done(got):
+            left = deadline - time.monotonic()
+            assert left > 0, f"gave up waiting; got {[describe(g) for g in got]}"
+            try:
+                got.append(self.items.get(timeout=left))
+            except queue.Empty:
+                continue
+        return got
+
+    def quiet(self, seconds: float = 0.5) -> list[Any]:
+        """Returns what arrives within ``seconds`` (for checks that nothing else comes)."""
+        got = []
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                got.append(self.items.get(timeout=left))
+            except queue.Empty:
+                break
+        return got
+
+    def cancel(self) -> None:
+        self.call.cancel()
+        self.ended.wait(WAIT)
+
+
+def describe(item: Any) -> str:
+    kind = item.WhichOneof("kind")
+    if kind == "event":
+        name = R.PortEventType.Name(item.event.type)
+        return f"{item.event.revision}:{name}:{item.event.port.id[:8]}"
+    return f"{kind}:{getattr(item, kind)}"
+
+
+def events_of(items: list[Any], port_id: str = "") -> list[Any]:
+    return [
+        i.event
+        for i in items
+        if i.WhichOneof("kind") == "event" and (not port_id or i.event.port.id == port_id)
+    ]
+
+
+def report(
+    portapi: PortApi, host: str, agent: str, *devices: tuple[str, int, int, str]
+) -> list[Any]:
+    request = R.ReportDeviceStatusRequest(
+        host_id=host,
+        agent_id=agent,
+        devices=[
+            R.DeviceReport(port_id=p, state=s, binding_generation=g, message=m)
+            for p, s, g, m in devices
+        ],
+    )
+    return list(portapi.ports.ReportDeviceStatus(request, timeout=TIMEOUT).outcomes)
+
+
+def update(portapi: PortApi, port: Any, *paths: str) -> Any:
+    request = R.UpdatePortRequest(port=port, update_mask=field_mask_pb2.FieldMask(paths=paths))
+    return portapi.ports.UpdatePort(request, timeout=TIMEOUT).port
+
+
+def ovs_host(stack: Stack, project: str, name: str = "ovs") -> tuple[str, str]:
+    """Registers an Open vSwitch agent on a host of this test; returns (host, agent id)."""
+    host = f"{name}-{project}"
+    agent = register(stack, "openvswitch", host, tunnel_types=["vxlan"], local_ip="192.0.2.30")
+    return host, agent.id
+
+
+def network(portapi: PortApi, project: str) -> Any:
+    return portapi.create_network(project)
+
+
+# -------------------------------------------------------------------------------- admin state
+
+
+def test_admin_state_defaults_to_up_and_the_deprecated_bool_is_only_mirrored(
+    portapi: PortApi, project: str
+) -> None:
+    raw = portapi.networks.CreateNetwork(
+        network_service_pb2.CreateNetworkRequest(
+            network=network_pb2.Network(name="n", project_id=project)
+        ),
+        timeout=TIMEOUT,
+    ).network
+    assert raw.admin_state == admin_state_pb2.ADMIN_STATE_UP and raw.admin_state_up
+    down_net = portapi.networks.CreateNetwork(
+        network_service_pb2.CreateNetworkRequest(
+            network=network_pb2.Network(
+                name="n", project_id=project, admin_state=admin_state_pb2.ADMIN_STATE_DOWN
+            )
+        ),
+        timeout=TIMEOUT,
+    ).network
+    assert down_net.admin_state == admin_state_pb2.ADMIN_STATE_DOWN
+    assert not down_net.admin_state_up
+
+    def create(**fields: Any) -> Any:
+        request = R.CreatePortRequest(port=S.Port(network_id=raw.id, **fields))
+        return portapi.ports.CreatePort(request, timeout=TIMEOUT).port
+
+    plain = create()  # no admin field at all: proto3 sends admin_state_up false
+    assert plain.admin_state == admin_state_pb2.ADMIN_STATE_UP and plain.admin_state_up
+    down = create(admin_state=admin_state_pb2.ADMIN_STATE_DOWN, admin_state_up=True)
+    assert down.admin_state == admin_state_pb2.ADMIN_STATE_DOWN and not down.admin_state_up
+    assert down.status_message == "unbound"
+
+    legacy_down = update(portapi, S.Port(id=plain.id, admin_state_up=False), "admin_state_up")
+    assert legacy_down.admin_state == admin_state_pb2.ADMIN_STATE_DOWN
+    legacy_up = update(portapi, S.Port(id=plain.id, admin_state_up=True), "admin_state_up")
+    assert legacy_up.admin_state == admin_state_pb2.ADMIN_STATE_UP and legacy_up.admin_state_up
+    up = update(
+        portapi, S.Port(id=down.id, admin_state=admin_state_pb2.ADMIN_STATE_UP), "admin_state"
+    )
+    assert up.admin_state == admin_state_pb2.ADMIN_STATE_UP
+    kept = update(portapi, S.Port(id=down.id, name="renamed"), "name")
+    assert kept.admin_state == admin_state_pb2.ADMIN_STATE_UP
+
+    for port, paths, field in (
+        (S.Port(id=down.id), ["admin_state"], "port.admin_state"),
+        (S.Port(id=down.id, admin_state=7), ["admin_state"], "port.admin_state"),  # type: ignore[arg-type]
+        (
+            S.Port(id=down.id, admin_state=admin_state_pb2.ADMIN_STATE_DOWN, admin_state_up=True),
+            ["admin_state", "admin_state_up"],
+            "update_mask",
+        ),
+    ):
+        found = failure(lambda p=port, m=paths: update(portapi, p, *m))
+        assert found.code == grpc.StatusCode.INVALID_ARGUMENT and found.metadata["field"] == field
+    assert portapi.get_port(down.id).admin_state == admin_state_pb2.ADMIN_STATE_UP
+
+
+# ------------------------------------------------------------------ status and device reports
+
+
+def test_status_follows_binding_agent_reports_and_admin_state(
+    stack: Stack, portapi: PortApi, project: str
+) -> None:
+    host, agent = ovs_host(stack, project)
+    net = network(portapi, project)
+    port = portapi.create_port(net.id)
+    assert (port.status, port.status_message) == (S.PORT_STATUS_DOWN, "unbound")
+    port = portapi.set_host(port.id, host)
+    assert port.status == S.PORT_STATUS_BUILD and host in port.status_message
+    gen = port.binding.generation
+
+    [out] = report(portapi, host, agent, (port.id, UP, gen, ""))
+    assert out.result == R.DEVICE_REPORT_RESULT_APPLIED
+    assert out.port.status == S.PORT_STATUS_ACTIVE and out.port.status_message == ""
+    assert out.port.status_agent_id == agent
+    [again] = report(portapi, host, agent, (port.id, UP, gen, ""))
+    assert again.result == R.DEVICE_REPORT_RESULT_APPLIED
+    assert again.port.status == S.PORT_STATUS_ACTIVE
+
+    [err] = report(portapi, host, agent, (port.id, ERROR, gen, "ofport -1"))
+    assert (err.port.status, err.port.status_message) == (S.PORT_STATUS_ERROR, "ofport -1")
+    [down] = report(portapi, host, agent, (port.id, DOWN, gen, ""))
+    assert down.port.status == S.PORT_STATUS_DOWN and agent in down.port.status_message
+    report(portapi, host, agent, (port.id, UP, gen, ""))
+
+    off = update(
+        portapi, S.Port(id=port.id, admin_state=admin_state_pb2.ADMIN_STATE_DOWN), "admin_state"
+    )
+    assert (off.status, off.status_message) == (S.PORT_STATUS_DOWN, "admin down")
+    [ignored] = report(portapi, host, agent, (port.id, UP, gen, ""))
+    assert ignored.port.status == S.PORT_STATUS_DOWN
+    on = update(
+        portapi, S.Port(id=port.id, admin_state=admin_state_pb2.ADMIN_STATE_UP), "admin_state"
+    )
+    assert on.status == S.PORT_STATUS_BUILD
+    report(portapi, host, agent, (port.id, UP, gen, ""))
+
+    rebound = update(
+        portapi,
+        S.Port(id=port.id, binding=binding_pb2.PortBinding(profile={"k": "v"})),  # type: ignore[arg-type]
+        "binding.profile",
+    )
+    assert rebound.status == S.PORT_STATUS_BUILD and rebound.binding.generation == gen + 1
+    [stale] = report(portapi, host, agent, (port.id, UP, gen, ""))
+    assert stale.result == R.DEVICE_REPORT_RESULT_STALE_GENERATION
+    assert stale.port.status == S.PORT_STATUS_BUILD
+
+    unbound = portapi.set_host(port.id, "")
+    assert (unbound.status, unbound.status_message) == (S.PORT_STATUS_DOWN, "unbound")
+    [here] = report(portapi, host, agent, (port.id, UP, gen + 1, ""))
+    assert here.result == R.DEVICE_REPORT_RESULT_NOT_BOUND_HERE
+    missing = str(uuid.uuid4())
+    [gone] = report(portapi, host, agent, (missing, UP, 1, ""))
+    assert gone.result == R.DEVICE_REPORT_RESULT_NOT_FOUND and not gone.HasField("port")
+
+    failed = portapi.create_port(net.id, host=f"bare-{project}")
+    assert failed.status == S.PORT_STATUS_DOWN
+    assert failed.status_message.startswith("binding failed: ")
+
+
+def test_a_batch_with_one_bad_device_is_refused_naming_it_and_writes_nothing(
+    stack: Stack, portapi: PortApi, project: str
+) -> None:
+    host, agent = ovs_host(stack, project)
+    net = network(portapi, project)
+    ports = [portapi.create_port(net.id, host=host) for _ in range(4)]
+    good = [(p.id, UP, p.binding.generation, "") for p in ports[:3]]
+    cases: list[tuple[Any, str]] = [
+        (R.DeviceReport(port_id=ports[3].id, binding_generation=1), "devices[3].state"),
+        (R.DeviceReport(port_id="not-a-uuid", state=UP), "devices[3].port_id"),
+        (R.DeviceReport(state=UP), "devices[3].port_id"),
+        (R.DeviceReport(port_id=ports[3].id, state=9), "devices[3].state"),  # type: ignore[arg-type]
+    ]
+    for bad, field in cases:
+        request = R.ReportDeviceStatusRequest(
+            host_id=host,
+            agent_id=agent,
+            devices=[
+                *(R.DeviceReport(port_id=p, state=s, binding_generation=g) for p, s, g, _ in good),
+                bad,
+            ],
+        )
+        found = failure(lambda r=request: portapi.ports.ReportDeviceStatus(r, timeout=TIMEOUT))
+        assert found.code == grpc.StatusCode.INVALID_ARGUMENT, found
+        assert found.metadata["field"] == field and found.message.startswith(f"{field}: ")
+    for request, field in (
+        (R.ReportDeviceStatusRequest(agent_id=agent), "host_id"),
+        (R.ReportDeviceStatusRequest(host_id=host), "agent_id"),
+        (
+            R.ReportDeviceStatusRequest(
+                host_id=host,
+                agent_id=agent,
+                devices=[R.DeviceReport(port_id=ports[0].id, state=UP)] * 1001,
+            ),
+            "devices",
+        ),
+    ):
+        found = failure(lambda r=request: portapi.ports.ReportDeviceStatus(r, timeout=TIMEOUT))
+        assert found.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert found.metadata["field"] == field
+    assert {portapi.get_port(p.id).status for p in ports} == {S.PORT_STATUS_BUILD}
+
+
+def test_a_removed_agent_takes_its_ports_down_until_it_reports_again(
+    stack: Stack, portapi: PortApi, project: str
+) -> None:
+    from ml2.v1 import agent_service_pb2
+
+    host, agent = ovs_host(stack, project)
+    net = network(portapi, project)
+    port = portapi.create_port(net.id, host=host)
+    report(portapi, host, agent, (port.id, UP, port.binding.generation, ""))
+    stack.agents.DeleteAgent(agent_service_pb2.DeleteAgentRequest(agent_id=agent), timeout=TIMEOUT)
+    got = wait_for(lambda: portapi.get_port(port.id), lambda p: p.status == S.PORT_STATUS_DOWN)
+    assert got.status_message == f"agent {agent} on host {host} is no longer registered"
+    _, again = ovs_host(stack, project)
+    [out] = report(portapi, host, again, (port.id, UP, port.binding.generation, ""))
+    assert out.port.status == S.PORT_STATUS_ACTIVE and out.port.status_agent_id == again
+
+
+def wait_for(get: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = WAIT) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = get()
+        if ok(value):
+            return value
+        assert time.monotonic() < deadline, f"gave up waiting; last {value}"
+        time.sleep(0.05)
+
+
+# ---------------------------------------------------------------------------------- watching
+
+
+def test_watch_streams_every_change_of_matching_ports_in_revision_order(
+    stack: Stack, portapi: PortApi, project: str
+) -> None:
+    host, agent = ovs_host(stack, project)
+    other, _ = ovs_host(stack, project, "other")
+    net = network(portapi, project)
+    by_host = Watch(portapi.ports, host_ids=[host])
+    by_net = Watch(portapi.ports, network_ids=[net.id])
+    port = portapi.create_port(net.id, host=host)
+    by_port = Watch(portapi.ports, port_ids=[port.id])
+    elsewhere = portapi.create_port(net.id, host=other)
+    report(portapi, host, agent, (port.id, UP, port.binding.generation, ""))
+    moved = portapi.set_host(port.id, other)
+    portapi.ports.DeletePort(R.DeletePortRequest(port_id=port.id), timeout=TIMEOUT)
+
+    def complete(got: list[Any]) -> bool:
+        return any(e.type == R.PORT_EVENT_TYPE_DELETED for e in events_of(got, port.id))
+
+    def left(got: list[Any]) -> bool:
+        return any(e.previous_host_id == host for e in events_of(got))
+
+    # The host's watcher sees the port until it leaves the host, and nothing of the other
+    # host's ports.
+    host_events = events_of(by_host.events_until(left))
+    types = [R.PortEventType.Name(e.type) for e in host_events]
+    assert types == [
+        "PORT_EVENT_TYPE_CREATED",
+        "PORT_EVENT_TYPE_UPDATED",  # bound: BUILD
+        "PORT_EVENT_TYPE_VIF_PLUGGED",
+        "PORT_EVENT_TYPE_VIF_UNPLUGGED",  # moved to the other host
+    ], types
+    assert {e.port.id for e in host_events} == {port.id}  # not the other host's port
+    assert host_events[1].port.status == S.PORT_STATUS_BUILD
+    assert host_events[2].port.status == S.PORT_STATUS_ACTIVE
+    assert host_events[3].previous_host_id == host
+    assert host_events[3].port.binding.host_id == other
+    revisions = [e.revision for e in host_events]
+    assert revisions == sorted(revisions) and len(set(revisions)) == len(revisions)
+    assert all(e.time.seconds > 0 for e in host_events)
+
+    net_events = events_of(by_net.events_until(complete))
+    assert {e.port.id for e in net_events} == {port.id, elsewhere.id}
+    port_events = events_of(by_port.events_until(complete))
+    assert {e.port.id for e in port_events} == {port.id}
+    assert port_events[-1].port.binding.host_id == moved.binding.host_id
+    for watch in (by_host, by_net, by_port):
+        watch.cancel()
+
+
+def test_a_watcher_resumes_after_its_revision_without_a_gap(
+    stack: Stack, portapi: PortApi, project: str
+) -> None:
+    net = network(portapi, project)
+    first = Watch(portapi.ports, network_ids=[net.id])
+    ports = [portapi.create_port(net.id, name=f"p{i}") for i in range(3)]
+    seen = events_of(first.events_until(lambda got: len(events_of(got)) == 3))
+    first.cancel()
+    last = seen[-1].revision
+    more = [portapi.create_port(net.id, name=f"q{i}") for i in range(3)]
+    update(portapi, S.Port(id=ports[0].id, name="renamed"), "name")
+    resumed = Watch(portapi.ports, network_ids=[net.id], after_revision=last)
+    got = events_of(resumed.events_until(lambda got: len(events_of(got)) == 4))
+    assert [e.port.id for e in got] == [*(p.id for p in more), ports[0].id]
+    assert got[0].revision > last and got[-1].port.name == "renamed"
+    assert resumed.quiet(0.3) == []
+    resumed.cancel()
+
+    ahead = Watch(portapi.ports, after_revision=got[-1].revision + 10**9)
+    [item] = ahead.events_until(lambda got: len(got) == 1)
+    assert item.WhichOneof("kind") == "resync"
+    assert ahead.ended.wait(WAIT) and ahead.error is None
+
+
+def test_snapshot_then_changes_without_a_gap_under_concurrent_writes(
+    stack: Stack, portapi: PortApi, project: str
+) -> None:
+    net = network(portapi, project)
+    before = [portapi.create_port(net.id, name=f"s{i}") for i in range(5)]
+    stop = threading.Event()
+    written: list[str] = []
+
+    def write() -> None:
+        while not stop.is_set():
+            written.append(portapi.create_port(net.id).id)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        while len(written) < 3:
+            time.sleep(0.01)
+        watch = Watch(portapi.ports, network_ids=[net.id], snapshot=True)
+        items = watch.events_until(lambda got: any(i.WhichOneof("kind") == "synced" for i in got))
+        while len(written) < len(items) + 5:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        writer.join()
+    snapshot = {i.event.port.id for i in items if i.WhichOneof("kind") == "event"}
+    synced = items[-1].synced.revision
+    assert all(i.event.revision == synced for i in items[:-1])
+    assert {p.id for p in before} <= snapshot
+    expected = {p.id for p in before} | set(written)
+    later = watch.events_until(
+        lambda got: snapshot | {e.port.id for e in events_of(got)} >= expected
+    )
+    created = [e for e in events_of(later) if e.type == R.PORT_EVENT_TYPE_CREATED]
+    assert all(e.revision > synced for e in events_of(later))
+    assert not snapshot & {e.port.id for e in created}, "a port both in the snapshot and created"
+    watch.cancel()
+
+
+def test_bad_watch_requests_name_the_field(portapi: PortApi) -> None:
+    for request, field in (
+        (R.WatchPortsRequest(host_ids=[""]), "host_ids[0]"),
+        (R.WatchPortsRequest(host_ids=["a b"]), "host_ids[0]"),
+        (R.WatchPortsRequest(host_ids=[f"h{i}" for i in range(101)]), "host_ids"),
+        (R.WatchPortsRequest(network_ids=["x" * 300]), "network_ids[0]"),
+        (R.WatchPortsRequest(port_ids=["p", "nope"]), "port_ids[0]"),
+        (R.WatchPortsRequest(after_revision=-1), "after_revision"),
+    ):
+        found = failure(lambda r=request: list(portapi.ports.WatchPorts(r, timeout=TIMEOUT)))
+        assert found.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert found.metadata["field"] == field, found
+
+
+def test_a_watcher_older_than_the_kept_history_gets_resync(
+    stack: Stack, project: str, tmp_path: Path
+) -> None:
+    url = stack.urls["portapi_b"] if stack.backend == "postgres" else f"sqlite:///{tmp_path}/r.db"
+    small = stack.start_portapi(
+        f"portapi-retention-{project}",
+        url,
+        PORTAPI_EVENT_RETENTION_COUNT="3",
+        PORTAPI_EVENT_PRUNE_INTERVAL_SECONDS="0.1",
+    )
+    try:
+        net = network(small, project)
+        first = small.create_port(net.id)
+        watch = Watch(small.ports, port_ids=[first.id])
+        update(small, S.Port(id=first.id, name="a"), "name")
+        [seen] = events_of(watch.events_until(lambda got: len(got) == 1))
+        watch.cancel()
+        for i in range(6):
+            small.create_port(net.id, name=f"n{i}")
+        late = None
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            late = Watch(small.ports, after_revision=seen.revision)
+            [item] = late.events_until(lambda got: len(got) == 1)
+            if item.WhichOneof("kind") == "resync":
+                break
+            late.cancel()
+        assert item.WhichOneof("kind") == "resync", item
+        assert item.resync.oldest_revision > seen.revision + 1 and item.resync.message
+        assert late is not None and late.ended.wait(WAIT) and late.error is None
+    finally:
+        assert small.process.stop() == 0
+        del stack.processes[f"portapi-retention-{project}"]
+
+
+def test_sigterm_with_open_watchers_exits_0_promptly(
+    stack: Stack, project: str, tmp_path: Path
+) -> None:
+    name = f"portapi-stop-{project}"
+    url = stack.urls["portapi_b"] if stack.backend == "postgres" else f"sqlite:///{tmp_path}/s.db"
+    doomed = stack.start_portapi(name, url)
+    del stack.processes[name]
+    watches = [Watch(doomed.ports), Watch(doomed.ports, snapshot=True)]
+    watches[1].events_until(lambda got: any(i.WhichOneof("kind") == "synced" for i in got))
+    net = network(doomed, project)
+    watches[0].events_until(lambda got: len(got) >= 0)
+    doomed.create_port(net.id)
+    started = time.monotonic()
+    assert doomed.process.stop(timeout=10) == 0
+    assert time.monotonic() - started < 4.0
+    for watch in watches:
+        assert watch.ended.wait(WAIT)
+        assert watch.error is None or watch.error.code() == grpc.StatusCode.UNAVAILABLE
+
+
+# ------------------------------------------------------------------------------ two replicas
+
+
+def test_a_watcher_on_one_replica_sees_every_event_written_through_another(
+    stack: Stack, portapi: PortApi, project: str
+) -> None:
+    if stack.backend != "postgres":
+        pytest.skip("replicas share a PostgreSQL database")
+    name = f"portapi-b-{project}"
+    other = stack.start_portapi(name, stack.urls["portapi"], PORTAPI_EVENT_POLL_SECONDS="60")
+    try:
+        net = network(other, project)
+        watch = Watch(portapi.ports, network_ids=[net.id])
+        # Let the watcher join before writing, by a write whose event it must see.
+        probe = other.create_port(net.id, name="probe")
+        watch.events_until(lambda got: probe.id in {e.port.id for e in events_of(got)})
+        ids: list[str] = []
+
+        def write(n: int) -> None:
+            for i in range(n):
+                ids.append(other.create_port(net.id, name=f"w{i}").id)
+
+        writers = [threading.Thread(target=write, args=(10,)) for _ in range(3)]
+        for writer in writers:
+            writer.start()
+        for i in range(10):
+            ids.append(portapi.create_port(net.id, name=f"a{i}").id)
+        for writer in writers:
+            writer.join()
+        got = events_of(
+            watch.events_until(lambda got: set(ids) <= {e.port.id for e in events_of(got)})
+        )
+        revisions = [e.revision for e in got]
+        assert revisions == sorted(revisions) and len(set(revisions)) == len(revisions)
+        created = [e.port.id for e in got if e.type == R.PORT_EVENT_TYPE_CREATED]
+        assert sorted(created) == sorted(ids)  # each once, from either replica
+        assert watch.quiet(0.3) == []
+        watch.cancel()
+    finally:
+        assert other.process.stop() == 0
+        del stack.processes[name]
+
+
+def test_a_watch_stream_outlives_idle_keepalive_periods(stack: Stack, project: str) -> None:
+    """Watch over a channel with the process's keepalive: an idle stream is pinged, not cut."""
+    channel = channels.make_channel(stack.processes["portapi"].address)
+    try:
+        stub = port_service_pb2_grpc.PortServiceStub(channel)
+        watch = Watch(stub)
+        assert watch.quiet(0.2) == [] or True
+        assert not watch.ended.is_set()
+        watch.cancel()
+    finally:
+        channel.close()
