@@ -352,12 +352,12 @@ class AgentRuntime:
         for thread in threads:
             thread.start()
         try:
-            while not self.keepalive.registered.wait(0.2):
-                if self.stop.is_set():
-                    return
-            self.host_watch.start()
-            self.network_watch.start()
-            self._loop()
+            while not self.keepalive.registered.wait(0.2) and not self.stop.is_set():
+                pass
+            if not self.stop.is_set():
+                self.host_watch.start()
+                self.network_watch.start()
+                self._loop()
         finally:
             self.stop.set()
             self.host_watch.join()
@@ -444,6 +444,12 @@ class AgentRuntime:
                 att.port_id,
                 extra={"port_id": att.port_id},
             )
+            try:
+                # Lets the dataplane release what only this port used (a local VLAN, a bridge).
+                self.dataplane.unwire(att.port_id)
+            except WiringError as err:
+                ERRORS.labels("wiring").inc()
+                logger.error("releasing port %s failed: %s", att.port_id, err)
             self.records[att.port_id] = decisions.Record(None, device=False)
             self._queue(att, port_service_pb2.DEVICE_STATE_DOWN, "device unplugged")
         for port_id in actions.forget:
