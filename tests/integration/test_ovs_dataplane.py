@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -208,3 +209,22 @@ def test_setup_and_wire_refuse_what_the_host_cannot_do(
         dp.wire(_attach("p1", "n", vm, _vxlan(5)))
     caps = dp.capabilities()
     assert caps.network_types == ("local",)
+
+
+def test_a_plugged_device_is_seen_within_a_second(lab: Lab, dataplanes: list[OvsDataplane]) -> None:
+    a = lab.host("a")
+    dp = _dataplane(dataplanes, a)
+    vm = lab.vm(a, "vm1", "10.65.0.1/24")
+    while dp.wait_for_change(0.1):
+        pass  # drains the changes of setup
+    started = time.monotonic()
+    _plug(vm, "p1")
+    assert dp.wait_for_change(5.0)
+    _wait_device(dp, "p1")
+    assert time.monotonic() - started < 1.0
+    assert a.ovs is not None
+    a.ovs.unplug("br-int", vm.tap)
+    deadline = time.monotonic() + 5.0
+    while "p1" in dp.devices():
+        assert time.monotonic() < deadline, "the unplugged device is still seen"
+        dp.wait_for_change(0.5)
