@@ -193,6 +193,16 @@ def test_linuxbridge_agents_wire_a_vxlan_network_and_refuse_vlan_at_binding(
             poll(lambda: not ns.has_link(bridge_name(tenant.id)), "the bridge to go")
             assert ns.has_link(tap_name(bound[0].id))  # unwired, not removed: the VIF's
             assert not vms[0].ping(vms[1], count=2)
+            with ns.ipr() as ipr:  # the VIF driver unplugs the flat port
+                ipr.link("del", index=ns.index(tap_name(flat[0].id)))
+            poll(
+                lambda: get_port(flat[0].id).status == port_pb2.PORT_STATUS_DOWN,
+                "the unplugged port to go DOWN",
+            )
+            poll(lambda: not ns.has_link(bridge_name(flat_net.id)), "the flat bridge to go")
+            with ns.ipr() as ipr:
+                [eth1] = ipr.get_links(ns.index("eth1"))
+            assert eth1.get("IFLA_MASTER") is None  # released, not removed
             for agent in agents:
                 assert agent.stop() == 0, agent.log.read_text()
     finally:
