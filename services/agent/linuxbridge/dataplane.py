@@ -171,9 +171,14 @@ class LinuxBridgeDataplane:
 
     @property
     def vlan_supported(self) -> bool:
-        """Whether this kernel creates VLAN devices (probed once)."""
+        """Whether this kernel creates VLAN devices (probed once). A probe that cannot run
+        counts as no: offering vlan the host may not realise would fail ports at wiring."""
         if self._vlan_supported is None:
-            self._vlan_supported = probe.vlan_devices_supported()
+            try:
+                self._vlan_supported = probe.vlan_devices_supported()
+            except (OSError, NetlinkError) as err:
+                logger.warning("cannot probe for VLAN devices (%s); not offering vlan", err)
+                self._vlan_supported = False
         return self._vlan_supported
 
     def setup(self) -> None:

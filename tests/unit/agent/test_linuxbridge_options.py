@@ -7,6 +7,7 @@ import argparse
 import pytest
 
 from services.agent import linuxbridge, runner, simulated
+from services.agent.linuxbridge import dataplane, probe
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -52,3 +53,12 @@ def test_bad_options_name_the_option(argv: list[str], message: str) -> None:
     with pytest.raises(simulated.AgentConfigError) as err:
         linuxbridge.dataplane_from_args(parse(*argv))
     assert str(err.value).startswith(message)
+
+
+def test_a_vlan_probe_that_cannot_run_leaves_vlan_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused() -> bool:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(probe, "vlan_devices_supported", refused)
+    dp = dataplane.LinuxBridgeDataplane(dataplane.LinuxBridgeConfig())
+    assert dp.capabilities().network_types == ("local", "flat")
