@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 
@@ -103,6 +104,22 @@ class Namespace:
         with self.ipr() as ipr:
             ipr.link("set", index=self.index(ifname), master=self.index(bridge))
         self.link_up(ifname)
+
+    def disable_tx_checksum(self, ifname: str) -> None:
+        """Makes the kernel checksum what it sends on ``ifname`` itself, instead of leaving
+        it to an offload a veth never performs: Open vSwitch's userspace datapath reads such
+        packets raw and drops the ones whose checksum is still partial (a kernel VXLAN
+        device's UDP packets, for one). pyroute2's ethtool works in the caller's namespace
+        only, hence a child process in this one."""
+        script = (
+            "import sys\n"
+            "from pyroute2 import Ethtool\n"
+            "with Ethtool() as e:\n"
+            "    f = e.get_features(sys.argv[1])\n"
+            "    f.features['tx-checksum-ip-generic'].enable = False\n"
+            "    e.set_features(sys.argv[1], f)\n"
+        )
+        self.run([sys.executable, "-c", script, ifname])
 
     def run(
         self, argv: Sequence[str], *, timeout: float = 30.0, check: bool = True

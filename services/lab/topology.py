@@ -198,6 +198,7 @@ class Lab:
         if underlay is not None:
             cidr = underlay.allocate_ip()
             underlay.attach(ns, "eth0")
+            ns.disable_tx_checksum("eth0")
             ns.link_up("eth0")
             if host.ovs is not None:
                 host.ovs.add_bridge(UNDERLAY_BRIDGE)
