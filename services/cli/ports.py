@@ -1,4 +1,4 @@
-"""``ml2 port create|bind|unbind|show|list|delete``."""
+"""``ml2 port create|bind|unbind|show|list|delete|watch``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+import grpc
 from google.protobuf import field_mask_pb2, struct_pb2
 from ml2.v1 import admin_state_pb2, binding_pb2, port_pb2, port_service_pb2
 
@@ -74,6 +75,28 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     delete = cmds.add_parser("delete", parents=[common], help="delete a port")
     delete.add_argument("port", help="port id or name")
     delete.set_defaults(func=delete_port)
+
+    watch = cmds.add_parser(
+        "watch",
+        parents=[common],
+        help="print port events as they happen, one line each",
+        description="Streams WatchPorts until interrupted or the server ends the stream. Filters "
+        "of different kinds must all match; a filter given several times matches any value. "
+        "Exit status 4 after RESYNC (the history asked for is gone).",
+    )
+    watch.add_argument("--host", action="append", default=[], help="ports bound on this host")
+    watch.add_argument("--network", action="append", default=[], help="network id or name")
+    watch.add_argument("--port", action="append", default=[], help="port id or name")
+    watch.add_argument(
+        "--after", type=int, default=0, metavar="REV", help="resume after this revision"
+    )
+    watch.add_argument(
+        "--snapshot", action="store_true", help="first print every matching port, then SYNCED"
+    )
+    watch.add_argument(
+        "--output", choices=("text", "json"), default="text", help="json: one JSON object a line"
+    )
+    watch.set_defaults(func=watch_ports)
 
 
 def _binding_options(parser: argparse.ArgumentParser) -> None:
@@ -185,4 +208,34 @@ def delete_port(args: argparse.Namespace, client: cli_client.Client) -> int:
     if args.json:
         return output.one(args, reply.port, render.port_detail)
     print(f"deleted port {reply.port.id} ({reply.port.name or 'no name'})")
+    return 0
+
+
+EXIT_RESYNC = 4
+"""``ml2 port watch`` ended with RESYNC: the history after the requested revision is gone."""
+
+
+def watch_ports(args: argparse.Namespace, client: cli_client.Client) -> int:
+    """WatchPorts: one line per event (one JSON object per line with ``--json`` or
+    ``--output json``) until interrupted, the stream ends, or RESYNC."""
+    request = port_service_pb2.WatchPortsRequest(
+        host_ids=args.host,
+        network_ids=[client.find_network(n).id for n in args.network],
+        port_ids=[client.find_port(p).id for p in args.port],
+        after_revision=args.after,
+        snapshot=args.snapshot,
+    )
+    as_json = args.json or args.output == "json"
+    stream = client.ports.WatchPorts(request)
+    try:
+        for reply in stream:
+            print(render.watch_json(reply) if as_json else render.watch_line(reply), flush=True)
+            if reply.WhichOneof("kind") == "resync":
+                return EXIT_RESYNC
+    except KeyboardInterrupt:
+        stream.cancel()
+        return 0
+    except grpc.RpcError as err:
+        address = client.addresses["portapi"]
+        raise CommandError(cli_client.describe_rpc_error(err, "portapi", address)) from None
     return 0

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from google.protobuf import json_format, message, struct_pb2, timestamp_pb2
-from ml2.v1 import agent_pb2, binding_pb2, network_pb2, port_pb2, segment_pb2
+from ml2.v1 import agent_pb2, binding_pb2, network_pb2, port_pb2, port_service_pb2, segment_pb2
 
 from ml2_contract import convert
 from services.cli import stack
@@ -335,3 +335,35 @@ def process_rows(rows: Iterable[stack.ProcessRow]) -> str:
         ("process", "address", "metrics", "pid", "log"),
         ((r.name, r.address, r.metrics_url, r.pid, r.log) for r in rows),
     )
+
+
+def watch_line(reply: port_service_pb2.WatchPortsResponse) -> str:
+    """One line of ``ml2 port watch``: ``REV TYPE PORT host=H status=S [from=H] [why]``."""
+    kind = reply.WhichOneof("kind")
+    if kind == "synced":
+        return f"{reply.synced.revision} SYNCED"
+    if kind == "resync":
+        return f"RESYNC oldest_revision={reply.resync.oldest_revision}: {reply.resync.message}"
+    event = reply.event
+    port = event.port
+    parts = [
+        str(event.revision),
+        enum_name(event, "type", "PORT_EVENT_TYPE_"),
+        port.id,
+        f"network={port.network_id}",
+        f"host={port.binding.host_id or '-'}",
+        f"status={enum_name(port, 'status', 'PORT_STATUS_')}",
+        f"binding={enum_name(port.binding, 'state', 'BINDING_STATE_')}",
+        f"generation={port.binding.generation}",
+    ]
+    if event.previous_host_id:
+        parts.append(f"from={event.previous_host_id}")
+    if port.status_message:
+        parts.append(f"({port.status_message})")
+    return " ".join(parts)
+
+
+def watch_json(reply: port_service_pb2.WatchPortsResponse) -> str:
+    """One line of ``ml2 port watch --output json``: the response as compact protobuf JSON."""
+    data = json_format.MessageToDict(reply, preserving_proto_field_name=True)
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import sql
-from services.portapi import changes, status
+from services.portapi import changes, metrics, status
 from services.portapi import resources as r
 from services.portapi.db import repository as repo
 
@@ -43,7 +43,10 @@ class DeviceStatus:
     ) -> list[r.ReportOutcome]:
         """Applies the reports of ``agent_id`` on ``host_id``; returns one outcome per report,
         in order."""
-        return repo.run_write(self._factory, lambda s: _report(s, host_id, agent_id, reports))
+        outcomes = repo.run_write(self._factory, lambda s: _report(s, host_id, agent_id, reports))
+        for report, outcome in zip(reports, outcomes, strict=True):
+            metrics.DEVICE_REPORTS.labels(outcome.result, report.state).inc()
+        return outcomes
 
     def reporting_agents(self) -> list[str]:
         """Returns the agents that reported the devices of ACTIVE or BUILD ports."""

@@ -3,7 +3,7 @@ shared server interceptor)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -145,6 +145,12 @@ class PortStatusCollector(Collector):
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         return iter(())
+
+
+def count_events(types: Sequence[str]) -> None:
+    """Counts the port events one transaction committed (a commit listener)."""
+    for kind in types:
+        EVENTS_WRITTEN.labels(kind).inc()
 
 
 def register_port_status(collector: PortStatusCollector) -> None:

@@ -123,6 +123,7 @@ def main() -> None:
         hub=hub,
     )
     hub.start()
+    repo.add_commit_listener(metrics.count_events)
     metrics.register_port_status(
         metrics.PortStatusCollector(
             functools.partial(_read, factory, repo.count_by_status),

@@ -147,6 +147,7 @@ class EventHub:
         self._poll_interval = poll_interval
         self._listen_url = listen_url
         self._lock = threading.Lock()
+        self._reading = threading.Lock()
         self._watchers: set[Watcher] = set()
         self._position = 0
         self._wake = threading.Event()
@@ -259,7 +260,12 @@ class EventHub:
                 self._closed.wait(min(1.0, self._poll_interval))
 
     def advance(self) -> int:
-        """Reads every event after the hub's position and offers it; returns how many."""
+        """Reads every event after the hub's position and offers it; returns how many. One
+        caller at a time (the hub's thread; tests)."""
+        with self._reading:
+            return self._advance()
+
+    def _advance(self) -> int:
         total = 0
         while True:
             with sql.read_session(self._factory) as session:

@@ -12,6 +12,7 @@ connections were really pinged meanwhile.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -210,3 +211,49 @@ def test_binds_after_idling_for_several_keepalive_periods_all_succeed(stack: Sta
     to_driver = f":{ovs_port}: {PING_DONE}"
     pinged = [line for line in logs["mechmgr"].splitlines() if to_driver in line]
     assert len(pinged) >= (ROUNDS - 1) * STRIKES, len(pinged)
+
+
+def test_an_idle_watch_stream_outlives_keepalive_periods_and_delivers_the_next_event(
+    stack: Stack,
+) -> None:
+    """A WatchPorts stream with nothing to say for several keepalive periods is pinged, not cut
+    (no GOAWAY, no error), and carries the next change."""
+    portapi = stack.channel("portapi")
+    networks = network_service_pb2_grpc.NetworkServiceStub(portapi)
+    ports = port_service_pb2_grpc.PortServiceStub(portapi)
+    network = networks.CreateNetwork(
+        network_service_pb2.CreateNetworkRequest(
+            network=network_pb2.Network(name="watched", project_id="idle")
+        ),
+        timeout=TIMEOUT,
+    ).network
+    stream = ports.WatchPorts(port_service_pb2.WatchPortsRequest(network_ids=[network.id]))
+    received: queue.Queue[Any] = queue.Queue()
+    failed: list[grpc.RpcError] = []
+
+    def read() -> None:
+        try:
+            for reply in stream:
+                received.put(reply)
+        except grpc.RpcError as err:
+            failed.append(err)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    idle(IDLE_PERIODS * PERIOD)
+    assert received.empty() and not failed
+    created = ports.CreatePort(
+        port_service_pb2.CreatePortRequest(port=port_pb2.Port(network_id=network.id)),
+        timeout=TIMEOUT,
+    ).port
+    reply = received.get(timeout=TIMEOUT)
+    assert reply.event.port.id == created.id
+    assert reply.event.type == port_service_pb2.PORT_EVENT_TYPE_CREATED
+    stream.cancel()
+    reader.join(TIMEOUT)
+    assert [e.code() for e in failed] in ([], [grpc.StatusCode.CANCELLED])
+    codes = stack.stop()
+    assert all(code == 0 for code in codes.values()), codes
+    for name, text in stack.logs().items():
+        for refusal in REFUSALS:
+            assert refusal not in text, f"{name} log: {refusal}"

@@ -7,7 +7,13 @@ hosts. Watchers are real gRPC streams read by a thread each (``Watch``).
 
 from __future__ import annotations
 
+import json
+import os
 import queue
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -20,6 +26,9 @@ import pytest
 from google.protobuf import field_mask_pb2
 from ml2.v1 import (
     admin_state_pb2,
+    agent_pb2,
+    agent_service_pb2,
+    agent_service_pb2_grpc,
     binding_pb2,
     network_pb2,
     network_service_pb2,
@@ -28,7 +37,7 @@ from ml2.v1 import (
     port_service_pb2_grpc,
 )
 
-from services.rpc import channels
+from services import launcher
 from tests.integration.test_portapi import TIMEOUT, PortApi, Stack, failure, register, start_stack
 
 UP = port_service_pb2.DEVICE_STATE_UP
@@ -329,8 +338,6 @@ def test_a_batch_with_one_bad_device_is_refused_naming_it_and_writes_nothing(
 def test_a_removed_agent_takes_its_ports_down_until_it_reports_again(
     stack: Stack, portapi: PortApi, project: str
 ) -> None:
-    from ml2.v1 import agent_service_pb2
-
     host, agent = ovs_host(stack, project)
     net = network(portapi, project)
     port = portapi.create_port(net.id, host=host)
@@ -536,57 +543,165 @@ def test_sigterm_with_open_watchers_exits_0_promptly(
         assert watch.error is None or watch.error.code() == grpc.StatusCode.UNAVAILABLE
 
 
-# ------------------------------------------------------------------------------ two replicas
+# ------------------------------------------------------------------------------ ml2 port watch
 
 
-def test_a_watcher_on_one_replica_sees_every_event_written_through_another(
+class CliWatch:
+    """``ml2 port watch`` as a process, its stdout read line by line by a thread."""
+
+    def __init__(self, address: str, *args: str) -> None:
+        env = launcher.python_path_env(dict(os.environ))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "--portapi", address, "port", "watch", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def until(self, done: Callable[[str], bool]) -> list[str]:
+        got: list[str] = []
+        deadline = time.monotonic() + WAIT
+        while not got or not done(got[-1]):
+            left = deadline - time.monotonic()
+            assert left > 0 and self.process.poll() is None, (got, self.stderr())
+            try:
+                got.append(self.lines.get(timeout=left))
+            except queue.Empty:
+                continue
+        return got
+
+    def interrupt(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(WAIT)
+
+    def stderr(self) -> str:
+        if self.process.poll() is None:
+            return ""
+        assert self.process.stderr is not None
+        return self.process.stderr.read()
+
+
+def test_ml2_port_watch_prints_one_line_per_event(portapi: PortApi, project: str) -> None:
+    net = network(portapi, project)
+    old = portapi.create_port(net.id, name="old")
+    address = portapi.process.address
+    as_json = CliWatch(address, "--network", net.id, "--snapshot", "--output", "json")
+    try:
+        lines = as_json.until(lambda line: "synced" in line)
+        first = json.loads(lines[0])
+        assert first["event"]["type"] == "PORT_EVENT_TYPE_SNAPSHOT"
+        assert first["event"]["port"]["id"] == old.id
+        new = portapi.create_port(net.id, name="new")
+        [created] = as_json.until(lambda line: new.id in line)
+        event = json.loads(created)["event"]
+        assert event["type"] == "PORT_EVENT_TYPE_CREATED" and int(event["revision"]) > 0
+    finally:
+        assert as_json.interrupt() == 0
+    as_text = CliWatch(address, "--port", old.id, "--after", str(int(event["revision"]) - 1))
+    try:
+        update(portapi, S.Port(id=old.id, name="renamed"), "name")
+        [line] = as_text.until(lambda line: old.id in line)
+        revision, kind, port_id, *rest = line.split()
+        assert (kind, port_id) == ("UPDATED", old.id) and int(revision) > int(event["revision"])
+        assert "status=DOWN" in rest and "(unbound)" in rest
+    finally:
+        assert as_text.interrupt() == 0
+
+
+# -------------------------------------------------------------------------- metrics, liveness
+
+
+def test_metrics_count_events_watchers_reports_and_ports_by_status(
     stack: Stack, portapi: PortApi, project: str
 ) -> None:
-    if stack.backend != "postgres":
-        pytest.skip("replicas share a PostgreSQL database")
-    name = f"portapi-b-{project}"
-    other = stack.start_portapi(name, stack.urls["portapi"], PORTAPI_EVENT_POLL_SECONDS="60")
+    host, agent = ovs_host(stack, project)
+    net = network(portapi, project)
+    watch = Watch(portapi.ports, network_ids=[net.id])
+    port = portapi.create_port(net.id, host=host)
+    report(portapi, host, agent, (port.id, UP, port.binding.generation, ""))
+    events_of(watch.events_until(lambda got: len(got) >= 3))
+    text = portapi.metrics()
+    assert 'ml2_portapi_port_events_total{type="VIF_PLUGGED"}' in text
+    [watchers] = re.findall(r"^ml2_portapi_watchers (\S+)$", text, re.M)
+    assert float(watchers) >= 1  # this test's, and any other test's still closing
+    assert "ml2_portapi_watch_events_delivered_total" in text
+    assert 'ml2_portapi_device_reports_total{result="APPLIED",state="UP"}' in text
+    assert 'ml2_portapi_ports{status="ACTIVE"}' in text
+    assert "ml2_portapi_ports_stuck_in_build 0.0" in text
+    watch.cancel()
+
+
+def test_agent_death_takes_its_ports_down_and_its_next_report_brings_them_back(
+    stack: Stack, project: str, tmp_path: Path
+) -> None:
+    """A mechmgr of its own, whose agents die 2 s after their last heartbeat."""
+    mechmgr_name, portapi_name = f"mechmgr-dt-{project}", f"portapi-dt-{project}"
+    mechmgr = stack.start(
+        mechmgr_name,
+        "services.mechmgr",
+        {
+            "MECHMGR_LISTEN": "127.0.0.1:0",
+            "MECHMGR_METRICS_PORT": "0",
+            "MECHMGR_DATABASE_URL": f"sqlite:///{tmp_path / 'mechmgr.db'}",
+            "MECHMGR_MECHANISM_DRIVERS": f"openvswitch={stack.processes['openvswitch'].address}",
+            "MECHMGR_TYPEMGR_ADDRESS": stack.processes["typemgr"].address,
+            "MECHMGR_AGENT_DOWN_TIME_SECONDS": "2",
+            "MECHMGR_HEARTBEAT_INTERVAL_SECONDS": "1",
+        },
+    )
+    own = stack.start_portapi(
+        portapi_name,
+        f"sqlite:///{tmp_path / 'portapi.db'}",
+        mechmgr.address,
+        PORTAPI_AGENT_CHECK_INTERVAL_SECONDS="0.2",
+    )
+    agents = agent_service_pb2_grpc.AgentServiceStub(stack.channel(mechmgr.address))
     try:
-        net = network(other, project)
-        watch = Watch(portapi.ports, network_ids=[net.id])
-        # Let the watcher join before writing, by a write whose event it must see.
-        probe = other.create_port(net.id, name="probe")
-        watch.events_until(lambda got: probe.id in {e.port.id for e in events_of(got)})
-        ids: list[str] = []
-
-        def write(n: int) -> None:
-            for i in range(n):
-                ids.append(other.create_port(net.id, name=f"w{i}").id)
-
-        writers = [threading.Thread(target=write, args=(10,)) for _ in range(3)]
-        for writer in writers:
-            writer.start()
-        for i in range(10):
-            ids.append(portapi.create_port(net.id, name=f"a{i}").id)
-        for writer in writers:
-            writer.join()
+        host = f"dies-{project}"
+        agent = agents.RegisterAgent(
+            agent_service_pb2.RegisterAgentRequest(
+                agent=agent_pb2.Agent(
+                    agent_type="openvswitch",
+                    host=host,
+                    binary="ml2-openvswitch-agent",
+                    capabilities=agent_pb2.HostCapabilities(
+                        tunnel_types=["vxlan"], local_ip="192.0.2.40"
+                    ),
+                )
+            ),
+            timeout=TIMEOUT,
+        ).agent
+        net = own.create_network(project)
+        port = own.create_port(net.id, host=host)
+        watch = Watch(own.ports, port_ids=[port.id])
+        [out] = report(own, host, agent.id, (port.id, UP, port.binding.generation, ""))
+        assert out.port.status == S.PORT_STATUS_ACTIVE
+        # No heartbeat: the agent dies 2 s after registering.
         got = events_of(
-            watch.events_until(lambda got: set(ids) <= {e.port.id for e in events_of(got)})
+            watch.events_until(
+                lambda got: any(e.type == R.PORT_EVENT_TYPE_VIF_UNPLUGGED for e in events_of(got))
+            )
         )
-        revisions = [e.revision for e in got]
-        assert revisions == sorted(revisions) and len(set(revisions)) == len(revisions)
-        created = [e.port.id for e in got if e.type == R.PORT_EVENT_TYPE_CREATED]
-        assert sorted(created) == sorted(ids)  # each once, from either replica
-        assert watch.quiet(0.3) == []
+        down = got[-1].port
+        assert down.status == S.PORT_STATUS_DOWN
+        assert down.status_message == f"agent {agent.id} on host {host} is dead"
+        agents.HeartbeatAgent(
+            agent_service_pb2.HeartbeatAgentRequest(agent_id=agent.id), timeout=TIMEOUT
+        )
+        [back] = report(own, host, agent.id, (port.id, UP, port.binding.generation, ""))
+        assert back.port.status == S.PORT_STATUS_ACTIVE
+        [plugged] = events_of(watch.events_until(lambda got: len(got) == 1))
+        assert plugged.type == R.PORT_EVENT_TYPE_VIF_PLUGGED
         watch.cancel()
     finally:
-        assert other.process.stop() == 0
-        del stack.processes[name]
-
-
-def test_a_watch_stream_outlives_idle_keepalive_periods(stack: Stack, project: str) -> None:
-    """Watch over a channel with the process's keepalive: an idle stream is pinged, not cut."""
-    channel = channels.make_channel(stack.processes["portapi"].address)
-    try:
-        stub = port_service_pb2_grpc.PortServiceStub(channel)
-        watch = Watch(stub)
-        assert watch.quiet(0.2) == [] or True
-        assert not watch.ended.is_set()
-        watch.cancel()
-    finally:
-        channel.close()
+        assert own.process.stop() == 0
+        assert mechmgr.stop() == 0
+        del stack.processes[portapi_name], stack.processes[mechmgr_name]
