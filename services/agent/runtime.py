@@ -120,6 +120,7 @@ class PortWatch:
         self._filter = (tuple(sorted(host_ids)), tuple(sorted(network_ids)))
         self._filter_changed = threading.Event()
         self._call: Any = None
+        self._outage = False
         self._thread = threading.Thread(target=self.run, name=f"watch-{name}", daemon=True)
 
     def start(self) -> None:
@@ -205,7 +206,9 @@ class PortWatch:
                 ERRORS.labels("watch").inc()
                 if not self.synced.is_set():
                     need_snapshot = True
-                logger.warning(
+                log = logger.debug if self._outage else logger.warning
+                self._outage = True
+                log(
                     "port watch %s lost (%s: %s); %s",
                     self.name,
                     code.name,
@@ -230,6 +233,9 @@ class PortWatch:
         snapshot: dict[str, port_pb2.Port] | None = {} if snapshotting else None
         for message in call:
             self.backoff.reset()
+            if self._outage:
+                logger.info("port watch %s streams again", self.name)
+                self._outage = False
             kind = message.WhichOneof("kind")
             if kind == "event":
                 event = message.event
