@@ -117,6 +117,7 @@ class Filler:
                             "status": "DOWN",
                             "create_time": stamp,
                             "update_time": stamp,
+                            "status_time": stamp,
                             "request_id": None,
                         },
                     )

@@ -129,6 +129,7 @@ def _fill(engine: Engine) -> None:
             "status": "DOWN",
             "create_time": start + timedelta(seconds=i),
             "update_time": start,
+            "status_time": start,
         }
         for i in range(4000)
     ]
