@@ -9,12 +9,14 @@ driver's part (plugging the device with ``external_ids:iface-id``) is done by th
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -347,3 +349,65 @@ def test_the_agent_rides_out_a_portapi_restart(
         vm1.wait_ping(vm2)
     finally:
         portapi.process.stop()
+
+
+def _metric(agent: AgentProcess, name: str) -> float | None:
+    """A sample of the agent's /metrics (its port is in its start-up log line)."""
+    for line in agent.log.read_text().splitlines():
+        if '"metrics_port"' in line:
+            port = json.loads(line)["metrics_port"]
+            break
+    else:
+        return None
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def test_vlan_ports_reach_each_other_through_the_mapped_bridges(
+    stack: Stack, portapi: PortApi, lab: Lab, agents: list[AgentProcess], tmp_path: Path
+) -> None:
+    """Two hosts map physnet1 to br-eth1, whose uplink is on one physical switch: a VLAN
+    network's ports ping through it (tagged with the provider id on the wire), and the
+    agents' metrics count what they wired."""
+    project = f"proj-{uuid.uuid4().hex[:8]}"
+    phys = lab.switch("p")
+    hosts = [lab.host(n) for n in ("a", "b")]
+    names = [f"{lab.prefix}-{h.name}" for h in hosts]
+    for host, name in zip(hosts, names, strict=True):
+        assert host.ovs is not None
+        host.ovs.add_bridge("br-eth1")
+        host.ovs.vsctl("add-port", "br-eth1", host.uplink(phys))
+        argv = [
+            *("--type", "openvswitch", "--host", name),
+            *("--ovsdb", str(host.ovs.db_socket), "--datapath-type", "netdev"),
+            *("--bridge-mappings", "physnet1:br-eth1"),
+        ]
+        agent = AgentProcess(stack, portapi, host, tmp_path / f"{name}.log", name, argv)
+        agents.append(agent)
+        agent.start()
+    spec = segment_pb2.SegmentSpec(network_type="vlan", physical_network="physnet1")
+    net = portapi.create_network(project, spec)
+    vms = [lab.vm(h, f"vm{i}", f"192.168.74.{i + 1}/24") for i, h in enumerate(hosts)]
+    for vm, name in zip(vms, names, strict=True):
+        port = _wait(
+            f"binding on {name}",
+            lambda vm=vm, name=name: _bound(portapi, net.id, name, vm.mac),
+            agents,
+        )
+        _plug(vm, port)
+        _wait(
+            f"port {port.id} ACTIVE",
+            lambda port=port: _status(portapi, port.id) == port_pb2.PORT_STATUS_ACTIVE,
+            agents,
+        )
+    vms[0].wait_ping(vms[1], timeout=TIMEOUT)
+    vlan = net.segments[0].segmentation_id if net.segments else 0
+    assert hosts[0].ovs is not None
+    if vlan:
+        assert f"mod_vlan_vid:{vlan}" in hosts[0].ovs.ofctl("dump-flows", "br-eth1")
+    assert _metric(agents[0], "ml2_agent_ports_wired") == 1.0
+    assert (_metric(agents[0], "ml2_agent_wiring_seconds_count") or 0) >= 1
