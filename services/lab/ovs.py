@@ -115,6 +115,10 @@ class OvsInstance:
         )
         self._wait_socket(self.db_socket, self._db, "ovsdb-server")
         self.vsctl("--no-wait", "init")
+        self._start_switch()
+
+    def _start_switch(self) -> None:
+        d = self.directory
         prefix = ["ip", "netns", "exec", self.namespace.name] if self.namespace else []
         self._switch = subprocess.Popen(
             [
@@ -133,6 +137,15 @@ class OvsInstance:
         self._wait_socket(d / "ovs-vswitchd.ctl", self._switch, "ovs-vswitchd")
         # Without --no-wait, ovs-vsctl returns once ovs-vswitchd has applied the change.
         self.vsctl("set", "Open_vSwitch", ".", "external_ids:ml2-lab=true")
+
+    def restart_switch(self) -> None:
+        """Stops and starts ovs-vswitchd (an upgrade, a crash): the database keeps bridges and
+        ports, every OpenFlow table starts empty."""
+        if self._switch is not None and self._switch.poll() is None:
+            self._switch.terminate()
+            self._switch.wait(timeout=10)
+        (self.directory / "ovs-vswitchd.ctl").unlink(missing_ok=True)
+        self._start_switch()
 
     def _wait_socket(self, path: Path, process: subprocess.Popen[bytes], what: str) -> None:
         deadline = time.monotonic() + START_TIMEOUT

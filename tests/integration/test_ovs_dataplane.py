@@ -185,6 +185,14 @@ def test_unknown_devices_get_the_dead_vlan_and_restart_keeps_wiring(
     dp2.wire(_attach("p1", "n", vm1, local))
     assert a.ovs.vsctl("get", "Port", vm1.tap, "tag").strip() == tag
 
+    # ovs-vswitchd restarts with empty tables: the dataplane notices and installs its flows.
+    a.ovs.restart_switch()
+    deadline = time.monotonic() + 15.0
+    while not vm1.ping(vm2, wait=0.3):
+        assert time.monotonic() < deadline, "the flows were not reinstalled"
+        dp2.wait_for_change(0.5)
+    assert not vm3.ping(vm1, wait=0.3)
+
     # admin down isolates.
     down = Attachment("p2", "n", vm2.mac, local, "ovs", admin_up=False)
     dp2.wire(down)

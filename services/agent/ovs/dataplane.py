@@ -40,6 +40,8 @@ _WIRING_KEYS = (NET_UUID, NETWORK_TYPE, PHYSICAL_NETWORK, SEGMENTATION_ID)
 OFPORT_TIMEOUT = 10.0
 """How long ovs-vswitchd may take to give a new patch or tunnel port its OpenFlow port."""
 PROTOCOLS = ["OpenFlow10", "OpenFlow13", "OpenFlow14"]
+CANARY_SECONDS = 5.0
+"""How often ``wait_for_change`` checks that ovs-vswitchd still has the agent's flows."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class OvsDataplane:
         """Segment key -> the peers' IPs the runtime asked for."""
         self._applied: dict[str, str] = {}
         """Bridge -> the flows last handed to ovs-ofctl."""
+        self._canary_due = 0.0
 
     # ----------------------------------------------------------------------- description
 
@@ -532,7 +535,35 @@ class OvsDataplane:
             return False
         seen = self._ovsdb.changed.wait(timeout)
         self._ovsdb.changed.clear()
+        if time.monotonic() >= self._canary_due:
+            self._check_flows()
         return seen
+
+    def _check_flows(self) -> None:
+        """Reinstalls every bridge's flows when the integration bridge has none of ours: a
+        restarted ovs-vswitchd starts with empty tables (the database keeps only ports)."""
+        self._canary_due = time.monotonic() + CANARY_SECONDS
+        with self._lock:
+            if self._ovsdb is None or not self._applied:
+                return
+            target = f"unix:{self.config.mgmt_dir / (self.config.integration_bridge + '.mgmt')}"
+            result = subprocess.run(
+                ["ovs-ofctl", "dump-flows", target, f"cookie={flows.COOKIE}/-1"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode == 0 and "actions=" in result.stdout:
+                return
+            logger.warning(
+                "the flows of %s are gone (ovs-vswitchd restarted?); installing them again",
+                self.config.integration_bridge,
+            )
+            self._applied.clear()
+            try:
+                self._sync()
+            except WiringError as err:
+                logger.error("reinstalling the flows failed: %s; again in %ss", err, CANARY_SECONDS)
 
     def close(self) -> None:
         """Closes the OVSDB connection; flows and ports stay."""
