@@ -6,6 +6,8 @@
 ``ML2_AGENT_NETNS``      the host's network namespace, when the agent runs outside it
 ``ML2_AGENT_METRICS_PORT`` the agent's /metrics port (default 9130 openvswitch, 9131 linuxbridge;
                           0 picks a free one)
+``ML2_AGENT_METRICS_HOST`` the address the /metrics port listens on (default 127.0.0.1; on a
+                          cluster the node's address, for Prometheus and the kubelet's probes)
 ``ML2_LOG_LEVEL``        log level (default INFO)
 ``ML2_LOG_FORMAT``       ``text`` (default: the agent usually runs in a terminal) or ``json``
 """
@@ -19,6 +21,7 @@ DEFAULT_MECHMGR_ADDRESS = "127.0.0.1:50052"
 DEFAULT_PORTAPI_ADDRESS = "127.0.0.1:50050"
 DEFAULT_OVSDB = "/var/run/openvswitch/db.sock"
 DEFAULT_METRICS_PORTS = {"openvswitch": 9130, "linuxbridge": 9131}
+DEFAULT_METRICS_HOST = "127.0.0.1"
 
 
 def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -58,3 +61,8 @@ def netns(environ: Mapping[str, str] | None = None) -> str:
 def metrics_port(environ: Mapping[str, str] | None = None) -> str:
     """The default ``--metrics-port`` as given (empty: the agent type's default)."""
     return _env(environ).get("ML2_AGENT_METRICS_PORT", "")
+
+
+def metrics_host(environ: Mapping[str, str] | None = None) -> str:
+    """The default ``--metrics-host``."""
+    return _env(environ).get("ML2_AGENT_METRICS_HOST", DEFAULT_METRICS_HOST)

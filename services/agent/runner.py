@@ -8,6 +8,8 @@ import logging
 import signal
 import sys
 import threading
+import time
+from typing import TYPE_CHECKING
 
 from ml2.v1 import agent_service_pb2_grpc, port_service_pb2_grpc
 
@@ -16,6 +18,9 @@ from services.agent import config, simulated
 from services.agent.dataplane import Dataplane, WiringError
 from services.rpc import channels, keepalive, logs, metrics
 from services.rpc.config import ConfigError
+
+if TYPE_CHECKING:
+    from services.agent import runtime
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +173,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "one; env ML2_AGENT_METRICS_PORT)",
     )
     parser.add_argument(
+        "--metrics-host",
+        default=config.metrics_host(),
+        help="the address the metrics port listens on, also serving /healthz and /readyz "
+        "(default %(default)s; env ML2_AGENT_METRICS_HOST)",
+    )
+    parser.add_argument(
         "--resync-interval",
         type=float,
         default=60.0,
@@ -181,6 +192,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("text", "json"),
         help="default %(default)s (env ML2_LOG_FORMAT)",
     )
+
+
+LIVENESS_STALL_SECONDS = 60.0
+"""How long a synced agent may go without finishing a reconciliation before /healthz fails (the
+loop reconciles about every second)."""
+
+
+class AgentHealth:
+    """The agent's ``/healthz`` and ``/readyz`` answers, from the runtime's own progress.
+
+    Live: the agent is not stopping, and once its host's ports are synced its reconciliations
+    keep coming (a dataplane call that hangs stops them). Waiting for mechmgr or portapi is not
+    a failure of the agent: restarting it would not bring them back. Ready: registered, and the
+    first snapshot of its ports reconciled, so a rolling update moves on to the next node only
+    after the new agent has taken over this one's ports.
+    """
+
+    def __init__(self, agent: runtime.AgentRuntime, stall: float = LIVENESS_STALL_SECONDS) -> None:
+        self.agent = agent
+        self.stall = stall
+        self._seen = -1
+        self._seen_at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def live(self) -> tuple[bool, str]:
+        """Whether the agent still makes progress."""
+        if self.agent.stop.is_set():
+            return False, "stopping"
+        now = time.monotonic()
+        with self._lock:
+            count = self.agent.reconciliations
+            if count != self._seen:
+                self._seen, self._seen_at = count, now
+            idle = now - self._seen_at
+        if not self.agent.host_watch.synced.is_set():
+            return True, "waiting for the first snapshot of this host's ports"
+        if idle > self.stall:
+            return False, f"no reconciliation finished for {idle:.0f}s"
+        return True, f"{count} reconciliations"
+
+    def ready(self) -> tuple[bool, str]:
+        """Whether the agent has registered and reconciled its host's ports once."""
+        if self.agent.stop.is_set():
+            return False, "stopping"
+        if not self.agent.agent_id:
+            return False, "not registered with mechmgr yet"
+        if not self.agent.ready.is_set():
+            return False, "the first snapshot of this host's ports is not reconciled yet"
+        return True, f"agent {self.agent.agent_id} wires {self.agent.host}'s ports"
 
 
 def spec_from_args(args: argparse.Namespace) -> simulated.AgentSpec:
@@ -270,11 +330,6 @@ def _run_real(
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    try:
-        bound = metrics.start_metrics_server(port)
-    except OSError as err:
-        print(f"{prog}: --metrics-port {port}: {err.strerror or err}", file=sys.stderr)
-        return 2
     mechmgr = channels.make_channel(args.mechmgr)
     portapi = channels.make_channel(args.portapi)
     agent = runtime.AgentRuntime(
@@ -285,6 +340,17 @@ def _run_real(
         stop,
         resync_interval=args.resync_interval,
     )
+    health = AgentHealth(agent)
+    try:
+        bound = metrics.start_metrics_server(
+            port, args.metrics_host, {"/healthz": health.live, "/readyz": health.ready}
+        )
+    except OSError as err:
+        mechmgr.close()
+        portapi.close()
+        where = f"--metrics-host {args.metrics_host} --metrics-port {port}"
+        print(f"{prog}: {where}: {err.strerror or err}", file=sys.stderr)
+        return 2
     logger.info(
         "%s agent for host %s: mechmgr %s, portapi %s, metrics on port %d",
         spec.agent_type,
