@@ -118,6 +118,26 @@ def plan(
     return result
 
 
+def to_report_up_again(
+    done: Mapping[str, Record],
+    statuses: Mapping[str, int],
+    present: Iterable[str],
+) -> list[Attachment]:
+    """Wired ports that portapi shows DOWN although nothing here changed: their agent was
+    taken for dead (a partition, a long pause) and is back. Reporting them UP again makes them
+    ACTIVE; the ports this agent itself reported DOWN (admin down, unplugged) are not among
+    them."""
+    here = set(present)
+    result = []
+    for port_id, rec in sorted(done.items()):
+        att = rec.attachment
+        if att is None or rec.error or not att.admin_up or port_id not in here:
+            continue
+        if statuses.get(port_id) == port_pb2.PORT_STATUS_DOWN:
+            result.append(att)
+    return result
+
+
 def tunnel_peers(
     host: str,
     wired: Iterable[Attachment],

@@ -415,10 +415,10 @@ class AgentRuntime:
 
     # ------------------------------------------------------------------------- reconciling
 
-    def desired(self) -> dict[str, Attachment]:
+    def desired(self, ports: Iterable[port_pb2.Port] | None = None) -> dict[str, Attachment]:
         """The ports bound here by this agent's mechanism, as attachments."""
         result: dict[str, Attachment] = {}
-        for port in self.host_watch.ports():
+        for port in self.host_watch.ports() if ports is None else ports:
             att = decisions.attachment_of(port, self.host, self.mechanism)
             if att is not None:
                 result[att.port_id] = att
@@ -427,7 +427,8 @@ class AgentRuntime:
     def reconcile(self, *, retry_errors: bool = False, woken: float | None = None) -> None:
         """One pass: plan, act, report, l2-population."""
         woken = time.monotonic() if woken is None else woken
-        desired = self.desired()
+        ports = self.host_watch.ports()
+        desired = self.desired(ports)
         expect = getattr(self.dataplane, "expect", None)
         if callable(expect):
             # Dataplanes that name devices after a truncated port id (Linux bridge taps) learn
@@ -460,6 +461,15 @@ class AgentRuntime:
             self._queue(att, port_service_pb2.DEVICE_STATE_DOWN, "device unplugged")
         for port_id in actions.forget:
             self.records.pop(port_id, None)
+        statuses = {p.id: int(p.status) for p in ports}
+        for att in decisions.to_report_up_again(self.records, statuses, present):
+            if att.port_id not in self._pending:
+                logger.info(
+                    "port %s is DOWN in portapi but wired here; reporting UP again",
+                    att.port_id,
+                    extra={"port_id": att.port_id},
+                )
+                self._queue(att, port_service_pb2.DEVICE_STATE_UP, "")
         self._send_reports()
         self._populate()
         PORTS_WIRED.set(

@@ -180,3 +180,19 @@ def test_endpoints_of_agents() -> None:
         values.Agent("a2", "linuxbridge", "h2", capabilities=values.HostCapabilities()),
     ]
     assert decisions.endpoints_of(agents) == {"h1": {"vxlan": "1.1.1.1", "gre": "1.1.1.1"}}
+
+
+def test_wired_ports_shown_down_are_reported_up_again() -> None:
+    att = _att()
+    down = Attachment(**{**_att("p2").__dict__, "admin_up": False})
+    done = {
+        "p1": decisions.Record(att, device=True),
+        "p2": decisions.Record(down, device=True),
+        "p3": decisions.Record(_att("p3"), device=True, error="boom"),
+        "p4": decisions.Record(None, device=True),
+        "p5": decisions.Record(_att("p5"), device=True),
+    }
+    statuses = {p: port_pb2.PORT_STATUS_DOWN for p in done} | {"p5": port_pb2.PORT_STATUS_BUILD}
+    again = decisions.to_report_up_again(done, statuses, ["p1", "p2", "p3", "p4", "p5"])
+    assert again == [att]
+    assert decisions.to_report_up_again(done, statuses, []) == []
