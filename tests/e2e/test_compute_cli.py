@@ -7,15 +7,21 @@ and Linux bridges take the devices.
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
+from ml2.v1 import port_service_pb2, port_service_pb2_grpc
 from pyroute2 import netns
 
 from services import lab as lab_harness
 from services.compute import links, ovsdb, vif
 from tests.e2e.conftest import (
+    ML2,
     AgentProcess,
     Result,
     UpProcess,
@@ -292,3 +298,197 @@ def test_unplug_of_a_port_bound_to_another_host_removes_the_devices_but_not_the_
     assert out["binding"] == f"left bound to host elsewhere: not this host ({OVS_HOST})"
     shown = up.ml2("port", "show", port["id"], "--json").json()
     assert shown["binding"]["host_id"] == "elsewhere"
+
+
+def agent_id(up: UpProcess, host: str) -> str:
+    found = up.ml2("agent", "list", "--host", host, "--json").json()
+    return str(next(a["id"] for a in found if a["alive"]))
+
+
+def report_up(up: UpProcess, host: str, agent: str, port_id: str, generation: int) -> list[int]:
+    """Reports the port's device UP, as the host's L2 agent does once it has wired it."""
+    channel = grpc.insecure_channel(up.portapi)
+    try:
+        stub = port_service_pb2_grpc.PortServiceStub(channel)
+        reply = stub.ReportDeviceStatus(
+            port_service_pb2.ReportDeviceStatusRequest(
+                host_id=host,
+                agent_id=agent,
+                devices=[
+                    port_service_pb2.DeviceReport(
+                        port_id=port_id,
+                        state=port_service_pb2.DEVICE_STATE_UP,
+                        binding_generation=generation,
+                    )
+                ],
+            ),
+            timeout=10,
+        )
+        return [o.result for o in reply.outcomes]
+    finally:
+        channel.close()
+
+
+def plug_in_background(
+    up: UpProcess, node: lab_harness.Host, port_id: str, instance: str, host: str, *extra: str
+) -> subprocess.Popen[str]:
+    assert node.ovs is not None
+    return subprocess.Popen(
+        [
+            *ML2,
+            "compute",
+            "plug",
+            port_id,
+            "--instance",
+            instance,
+            "--host",
+            host,
+            "--portapi",
+            up.portapi,
+            "--ovsdb",
+            node.ovs.db_endpoint,
+            "--host-netns",
+            node.namespace.name,
+            "--output",
+            "json",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+    )
+
+
+def test_plug_waits_until_the_agent_reports_the_device_up_and_times_each_step(
+    up: UpProcess,
+    node: lab_harness.Host,
+    port: dict,
+    agents: list[AgentProcess],
+    tmp_path: Path,
+) -> None:
+    agent(up, agents, tmp_path, "openvswitch", OVS_HOST, "--bridge-mappings", "physnet1:br-phy")
+    instance = f"{node.lab.prefix}-vm5"
+    plug = plug_in_background(up, node, port["id"], instance, OVS_HOST, "--timeout", "60")
+    tap = vif.tap_name(port["id"])
+
+    def plugged() -> bool:
+        with ovsdb.Ovsdb(node.ovs.db_endpoint) as db:  # type: ignore[union-attr]
+            return db.interface(tap) is not None
+
+    try:
+        assert wait_for(plugged, 30), "the plug never added its tap"
+        assert plug.poll() is None, "the plug must wait for ACTIVE"
+        shown = up.ml2("port", "show", port["id"], "--json").json()
+        outcome = report_up(
+            up, OVS_HOST, agent_id(up, OVS_HOST), port["id"], int(shown["binding"]["generation"])
+        )
+        assert outcome == [port_service_pb2.DEVICE_REPORT_RESULT_APPLIED]
+        out, err = plug.communicate(timeout=60)
+    finally:
+        if plug.poll() is None:
+            plug.kill()
+            plug.communicate()
+    assert plug.returncode == 0, err
+    result = json.loads(out)
+    assert result["status"] == "ACTIVE"
+    assert [s["name"] for s in result["steps"]] == ["bind", "plug", "active"]
+    assert result["steps"][2]["result"] == "ACTIVE"
+
+
+def test_plug_that_is_never_reported_up_times_out_naming_the_ports_status(
+    up: UpProcess,
+    node: lab_harness.Host,
+    port: dict,
+    agents: list[AgentProcess],
+    tmp_path: Path,
+) -> None:
+    agent(up, agents, tmp_path, "openvswitch", OVS_HOST, "--bridge-mappings", "physnet1:br-phy")
+
+    result = compute(
+        up,
+        node,
+        "plug",
+        port["id"],
+        "--instance",
+        f"{node.lab.prefix}-vm6",
+        "--host",
+        OVS_HOST,
+        "--timeout",
+        "2",
+    )
+
+    assert result.code == 4, result.err
+    assert f"port {port['id']} is not ACTIVE after 2 s on host {OVS_HOST}: status " in result.err
+    assert "active" in result.out and "timed out" in result.out
+
+
+def test_the_real_ovs_agent_wires_the_plugged_port_and_the_plug_sees_it_active(
+    up: UpProcess, node: lab_harness.Host, port: dict, tmp_path: Path
+) -> None:
+    assert node.ovs is not None
+    node.ovs.add_bridge("br-phy")
+    host = f"{node.lab.prefix}-real"
+    log = tmp_path / "agent.log"
+    with open(log, "w") as fh:
+        real = subprocess.Popen(
+            [
+                *ML2,
+                "agent",
+                "run",
+                "--type",
+                "openvswitch",
+                "--host",
+                host,
+                "--bridge-mappings",
+                "physnet1:br-phy",
+                "--datapath-type",
+                "netdev",
+                "--mechmgr",
+                up.mechmgr,
+                "--portapi",
+                up.portapi,
+                "--ovsdb",
+                node.ovs.db_endpoint,
+                "--ovs-rundir",
+                str(node.ovs.rundir),
+                "--netns",
+                node.namespace.name,
+                "--metrics-port",
+                "0",
+                "--log-format",
+                "text",
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        assert wait_for(lambda: alive(up, host), 30), log.read_text()
+
+        result = compute(
+            up,
+            node,
+            "plug",
+            port["id"],
+            "--instance",
+            f"{node.lab.prefix}-vm7",
+            "--host",
+            host,
+            "--timeout",
+            "60",
+            "--json",
+        )
+
+        assert result.code == 0, result.err + log.read_text()
+        assert result.json()["status"] == "ACTIVE"
+        unplugged = compute(up, node, "unplug", port["id"], "--host", host)
+        assert unplugged.code == 0, unplugged.err
+    finally:
+        real.send_signal(signal.SIGTERM)
+        try:
+            real.wait(20)
+        except subprocess.TimeoutExpired:
+            real.kill()
+            real.wait()
