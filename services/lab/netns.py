@@ -157,6 +157,14 @@ class Namespace:
             if time.monotonic() > deadline:
                 raise LabError(f"{address} does not answer pings from {self.name} in {timeout}s")
 
+    def wait_no_ping(self, address: str, *, timeout: float = 10.0) -> None:
+        """Waits until ``address`` stops answering pings (a change on its way through a
+        switch); LabError if it still answers after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.ping(address, wait=0.3):
+            if time.monotonic() > deadline:
+                raise LabError(f"{address} still answers pings from {self.name} after {timeout}s")
+
     def remove(self) -> None:
         """Removes the namespace and with it every link inside it."""
         if self._removed:

@@ -115,6 +115,11 @@ class Vm:
         target = other.ip if isinstance(other, Vm) else other
         self.namespace.wait_ping(target, timeout=timeout)
 
+    def wait_no_ping(self, other: Vm | str, *, timeout: float = 10.0) -> None:
+        """Waits until ``other`` stops answering; LabError after ``timeout`` seconds."""
+        target = other.ip if isinstance(other, Vm) else other
+        self.namespace.wait_no_ping(target, timeout=timeout)
+
 
 def _free_prefix() -> str:
     existing = netns.listnetns()

@@ -89,7 +89,7 @@ def test_tunnel_between_two_hosts_and_unwire_stops_it(
 
     # Rewiring what is wired changes nothing.
     dpa.wire(_attach("p1", "net1", vm1, seg))
-    assert vm1.ping(vm2)
+    assert vm1.ping(vm2, count=3)
 
     dpb.unwire("p2")
     assert not vm1.ping(vm2, wait=0.5)
@@ -181,7 +181,7 @@ def test_unknown_devices_get_the_dead_vlan_and_restart_keeps_wiring(
     dp.close()
     dp2 = _dataplane(dataplanes, a)
     assert a.ovs.vsctl("get", "Port", vm1.tap, "tag").strip() == tag
-    assert vm1.ping(vm2)
+    assert vm1.ping(vm2, count=3)
     dp2.wire(_attach("p1", "n", vm1, local))
     assert a.ovs.vsctl("get", "Port", vm1.tap, "tag").strip() == tag
 
