@@ -217,6 +217,8 @@ def test_setup_and_wire_refuse_what_the_host_cannot_do(
         dp.wire(_attach("p1", "n", vm, _vxlan(5)))
     caps = dp.capabilities()
     assert caps.network_types == ("local",)
+    assert {"vxlan", "gre", "geneve", "patch", "internal"} <= set(caps.iface_types)
+    assert caps.integration_bridge == "br-int" and caps.datapath_type == "netdev"
 
 
 def test_a_plugged_device_is_seen_within_a_second(lab: Lab, dataplanes: list[OvsDataplane]) -> None:

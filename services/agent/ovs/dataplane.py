@@ -132,10 +132,18 @@ class OvsDataplane:
             local_ip=self.config.local_ip,
             integration_bridge=self.config.integration_bridge,
             datapath_type=self.config.datapath_type,
-            iface_types=self.config.iface_types,
+            iface_types=self.config.iface_types or self._switch_iface_types(),
             port_filter=False,
             network_types=tuple(types),
         )
+
+    def _switch_iface_types(self) -> tuple[str, ...]:
+        """The interface types ovs-vswitchd says it supports (``Open_vSwitch.iface_types``),
+        as Neutron's agent reports them; empty before setup."""
+        if self._ovsdb is None:
+            return ()
+        rows = self.api.db_list("Open_vSwitch", columns=["iface_types"]).execute(check_error=True)
+        return tuple(sorted(rows[0]["iface_types"])) if rows else ()
 
     # ----------------------------------------------------------------------------- setup
 
