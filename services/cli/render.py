@@ -201,9 +201,8 @@ def port_detail(p: port_pb2.Port) -> str:
         ("device_id", p.device_id or "-"),
         ("device_owner", p.device_owner or "-"),
         ("admin_state", enum_name(p, "admin_state", "ADMIN_STATE_")),
-        ("status", enum_name(p, "status", "PORT_STATUS_")),
-        ("status_message", p.status_message or "-"),
-        ("status_agent_id", p.status_agent_id or "-"),
+        ("status", port_status(p)),
+        ("reported_by", p.status_agent_id or "-"),
         ("host_id", b.host_id or "-"),
         ("vnic_type", vnic_type(b)),
         ("profile", struct_text(b.profile)),
@@ -335,6 +334,12 @@ def process_rows(rows: Iterable[stack.ProcessRow]) -> str:
         ("process", "address", "metrics", "pid", "log"),
         ((r.name, r.address, r.metrics_url, r.pid, r.log) for r in rows),
     )
+
+
+def port_status(p: port_pb2.Port) -> str:
+    """``BUILD (waiting for the agent on host h to wire it)``: the status and why."""
+    name = enum_name(p, "status", "PORT_STATUS_")
+    return f"{name} ({p.status_message})" if p.status_message else name
 
 
 def watch_line(reply: port_service_pb2.WatchPortsResponse) -> str:

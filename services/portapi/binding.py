@@ -216,7 +216,12 @@ def _commit(
 ) -> _Attempt:
     """Commits ``result`` if ticket's generation is current, with the ``pending`` hold sync it
     decides. Otherwise finds out whether newer inputs wait for a result. Reads the port in the
-    same transaction when the flow ends, so that the caller needs no further round trip."""
+    same transaction when the flow ends, so that the caller needs no further round trip.
+
+    The port and binding rows are locked first, together, as every other port write locks
+    them (the status written after the result is on the port row): taking the binding's lock
+    first would deadlock against a device report holding the port's."""
+    repo.lock_port_rows(session, ticket.port_id)
     if bindings.commit_result(session, ticket.port_id, ticket.generation, result):
         if pending is not None:
             hold_outbox.record(session, pending)

@@ -7,10 +7,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 from ml2.v1 import port_service_pb2
 
-from tests.integration.test_port_events import Watch, events_of, network
+from tests.integration.test_port_events import Watch, events_of, network, wait_for
 from tests.integration.test_portapi import PortApi, Stack, start_stack
 
 R = port_service_pb2
@@ -72,3 +73,39 @@ def test_a_watcher_on_one_replica_sees_every_event_written_through_another(
     finally:
         assert other.process.stop() == 0
         del stack.processes[name]
+
+
+def listeners(url: str) -> list[int]:
+    """The backends LISTENing for port events on the database at ``url``."""
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND query LIKE 'LISTEN %' AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+def test_a_replica_that_loses_its_notification_connection_listens_again(
+    stack: Stack, portapi: PortApi, project: str
+) -> None:
+    url = stack.urls["portapi"]
+    net = network(portapi, project)
+    watch = Watch(portapi.ports, network_ids=[net.id])
+    first = portapi.create_port(net.id)
+    watch.events_until(lambda got: first.id in {e.port.id for e in events_of(got)})
+    before = wait_for(lambda: listeners(url), bool)
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        for pid in before:
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    wait_for(lambda: listeners(url), lambda pids: bool(pids) and not set(pids) & set(before))
+    # Written through another process, so only a notification wakes the watched replica
+    # before its 60 s poll.
+    name = f"portapi-n-{project}"
+    other = stack.start_portapi(name, url, PORTAPI_EVENT_POLL_SECONDS="60")
+    try:
+        second = other.create_port(net.id)
+        watch.events_until(lambda got: second.id in {e.port.id for e in events_of(got)})
+    finally:
+        assert other.process.stop() == 0
+        del stack.processes[name]
+    watch.cancel()

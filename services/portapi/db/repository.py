@@ -431,6 +431,20 @@ _LOCK_PORT = (
 )
 
 
+def lock_port_rows(session: Session, port_id: str) -> None:
+    """Locks the port and binding rows until the transaction ends (as ``lock_port``), reading
+    nothing else."""
+    session.execute(_LOCK_PORT_ROWS, {"port_id": port_id})
+
+
+_LOCK_PORT_ROWS = (
+    select(P.c.id)
+    .select_from(P.join(B, B.c.port_id == P.c.id))
+    .where(P.c.id == bindparam("port_id"))
+    .with_for_update(key_share=True, of=[P, B])
+)
+
+
 def update_port_fields(session: Session, port_id: str, values: Mapping[str, Any]) -> None:
     """Sets plain port columns (name, admin_state_up, device_id, device_owner, status) and
     update_time."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 
 import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
@@ -91,8 +90,8 @@ def test_port_detail_shows_binding_levels_and_vif_details() -> None:
 
 def test_port_detail_shows_each_drivers_reasons_for_a_failure() -> None:
     text = render.port_detail(failed_port())
-    assert re.search(r"^binding: +FAILED$", text, re.M)
-    assert re.search(r"^failure: +no mechanism driver could bind", text, re.M)
+    assert "binding:      FAILED" in text
+    assert "failure:      no mechanism driver could bind" in text
     assert "linuxbridge  DECLINE" in text
     assert "- AGENT_DEAD: the linuxbridge agent on compute-lb is dead [agent_id=agent-9]" in text
 
