@@ -219,6 +219,15 @@ def test_setup_and_wire_refuse_what_the_host_cannot_do(
     assert caps.network_types == ("local",)
     assert {"vxlan", "gre", "geneve", "patch", "internal"} <= set(caps.iface_types)
     assert caps.integration_bridge == "br-int" and caps.datapath_type == "netdev"
+    fewer = OvsDataplane(
+        OvsConfig(
+            ovsdb="unused",
+            bridge_mappings={"physnet1": "br-eth1"},
+            tunnel_types=("vxlan",),
+            network_types=("flat", "vxlan"),
+        )
+    )
+    assert fewer.capabilities().network_types == ("flat", "vxlan")
 
 
 def test_a_plugged_device_is_seen_within_a_second(lab: Lab, dataplanes: list[OvsDataplane]) -> None:

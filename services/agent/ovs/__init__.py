@@ -47,6 +47,11 @@ __all__ = ["OvsConfig", "OvsDataplane", "dataplane_from_args"]
 def dataplane_from_args(args: argparse.Namespace) -> OvsDataplane:
     """The dataplane ``ml2 agent run --type openvswitch`` options describe (the runner has
     validated the options common to every agent). Raises AgentConfigError."""
+    if args.ovs_hybrid_plug:
+        raise simulated.AgentConfigError(
+            "--ovs-hybrid-plug: this agent filters no traffic (no iptables firewall), so "
+            "ports need no hybrid plug; leave it out"
+        )
     if not args.ovsdb.strip():
         raise simulated.AgentConfigError("--ovsdb: must name the OVSDB socket")
     namespace = args.netns.strip()
@@ -63,5 +68,7 @@ def dataplane_from_args(args: argparse.Namespace) -> OvsDataplane:
             datapath_type=args.datapath_type or "system",
             netns=namespace,
             iface_types=tuple(t.strip() for t in args.iface_types.split(",") if t.strip()),
+            network_types=simulated.parse_network_types(args.network_types),
+            vhostuser_socket_dir=args.vhostuser_socket_dir.strip(),
         )
     )

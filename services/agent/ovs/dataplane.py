@@ -62,6 +62,10 @@ class OvsConfig:
     netns: str = ""
     """The host's network namespace, when the agent runs outside it (netlink checks)."""
     iface_types: tuple[str, ...] = ()
+    """Reported as given; empty: what ovs-vswitchd says it supports."""
+    network_types: tuple[str, ...] = ()
+    """Offer only these of the types the host realises; empty: all of them."""
+    vhostuser_socket_dir: str = ""
 
     @property
     def endpoint(self) -> str:
@@ -126,6 +130,8 @@ class OvsDataplane:
         if self.config.bridge_mappings:
             types += [vocabulary.TYPE_FLAT, vocabulary.TYPE_VLAN]
         types += [t for t in vocabulary.NETWORK_TYPES if t in self.config.tunnel_types]
+        if self.config.network_types:
+            types = [t for t in types if t in self.config.network_types]
         return values.HostCapabilities(
             bridge_mappings=dict(self.config.bridge_mappings),
             tunnel_types=tuple(self.config.tunnel_types),
@@ -134,6 +140,7 @@ class OvsDataplane:
             datapath_type=self.config.datapath_type,
             iface_types=self.config.iface_types or self._switch_iface_types(),
             port_filter=False,
+            vhostuser_socket_dir=self.config.vhostuser_socket_dir,
             network_types=tuple(types),
         )
 

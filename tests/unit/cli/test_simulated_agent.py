@@ -237,6 +237,7 @@ def test_a_kind_without_a_real_agent_refuses_naming_the_module(capsys, monkeypat
         (["--resync-interval", "0"], "--resync-interval: must be positive"),
         (["--netns", "no-such-namespace-x"], "--netns: no network namespace"),
         (["--bridge-mappings", "physnet1"], "must be PHYSNET:NAME"),
+        (["--ovs-hybrid-plug"], "--ovs-hybrid-plug: this agent filters no traffic"),
     ],
 )
 def test_bad_real_agent_options_exit_2(argv, message, capsys) -> None:
