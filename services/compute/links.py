@@ -28,6 +28,7 @@ class LinkInfo:
     up: bool
     master: str
     """The bridge it is enslaved to, or empty."""
+    alias: str = ""
 
 
 def netns_exists(name: str) -> bool:
@@ -95,6 +96,7 @@ class Links:
             mtu=int(link.get_attr("IFLA_MTU") or 0),
             up=bool(link["flags"] & 1),
             master=master,
+            alias=link.get_attr("IFLA_IFALIAS") or "",
         )
 
     def names(self) -> list[str]:
@@ -125,10 +127,13 @@ class Links:
         mtu: int = 0,
         mac_address: str = "",
         master: str = "",
+        alias: str = "",
     ) -> None:
-        """Sets what is given of the link's MTU, MAC, bridge and state (state last)."""
+        """Sets what is given of the link's MTU, MAC, bridge, alias and state (state last)."""
         idx = self._require(name)
         changes: dict[str, Any] = {}
+        if alias:
+            changes["ifalias"] = alias
         if mtu:
             changes["mtu"] = mtu
         if mac_address:

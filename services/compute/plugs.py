@@ -121,7 +121,7 @@ def _host_netns(host: Host) -> str:
 
 def _veth_to_instance(host: Host, name: str, v: vif.Vif, instance: Instance) -> list[str]:
     """Creates the veth pair ``name`` (host) / the instance's NIC, with the port's MAC and MTU
-    on the NIC and the MTU on the host end; both up."""
+    on the NIC, the MTU and the port id as alias on the host end; both up."""
     done = []
     if host.links.delete(name):
         done.append(f"removed the earlier {name}")
@@ -133,7 +133,9 @@ def _veth_to_instance(host: Host, name: str, v: vif.Vif, instance: Instance) -> 
             )
         host.links.add_veth(name, instance.device, instance.netns)
         inside.set(instance.device, mac_address=v.mac_address, mtu=v.mtu, up=True)
-    host.links.set(name, mtu=v.mtu, up=True)
+    # The alias carries the whole port id, which the 14-character name cannot: a Linux bridge
+    # agent finds the port of a tap by it.
+    host.links.set(name, mtu=v.mtu, alias=v.port_id, up=True)
     mtu = f", mtu {v.mtu}" if v.mtu else ""
     done.append(
         f"created veth {name} ({_host_netns(host)}) <-> {instance.device} in netns "

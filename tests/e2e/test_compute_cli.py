@@ -7,6 +7,7 @@ and Linux bridges take the devices.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -423,35 +424,26 @@ def test_plug_that_is_never_reported_up_times_out_naming_the_ports_status(
     assert "active" in result.out and "timed out" in result.out
 
 
-def test_the_real_ovs_agent_wires_the_plugged_port_and_the_plug_sees_it_active(
-    up: UpProcess, node: lab_harness.Host, port: dict, tmp_path: Path
-) -> None:
-    assert node.ovs is not None
-    node.ovs.add_bridge("br-phy")
-    host = f"{node.lab.prefix}-real"
-    log = tmp_path / "agent.log"
+@contextlib.contextmanager
+def real_agent(
+    up: UpProcess, node: lab_harness.Host, kind: str, host: str, *extra: str, log: Path
+) -> Iterator[None]:
+    """Runs ``ml2 agent run --type KIND`` (not simulated) on the lab host until the block ends."""
     with open(log, "w") as fh:
-        real = subprocess.Popen(
+        process = subprocess.Popen(
             [
                 *ML2,
                 "agent",
                 "run",
                 "--type",
-                "openvswitch",
+                kind,
                 "--host",
                 host,
-                "--bridge-mappings",
-                "physnet1:br-phy",
-                "--datapath-type",
-                "netdev",
+                *extra,
                 "--mechmgr",
                 up.mechmgr,
                 "--portapi",
                 up.portapi,
-                "--ovsdb",
-                node.ovs.db_endpoint,
-                "--ovs-rundir",
-                str(node.ovs.rundir),
                 "--netns",
                 node.namespace.name,
                 "--metrics-port",
@@ -466,7 +458,34 @@ def test_the_real_ovs_agent_wires_the_plugged_port_and_the_plug_sees_it_active(
         )
     try:
         assert wait_for(lambda: alive(up, host), 30), log.read_text()
+        yield
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
+
+def test_the_real_ovs_agent_wires_the_plugged_port_and_the_plug_sees_it_active(
+    up: UpProcess, node: lab_harness.Host, port: dict, tmp_path: Path
+) -> None:
+    assert node.ovs is not None
+    node.ovs.add_bridge("br-phy")
+    host = f"{node.lab.prefix}-ovs"
+    log = tmp_path / "agent.log"
+    options = (
+        "--bridge-mappings",
+        "physnet1:br-phy",
+        "--datapath-type",
+        "netdev",
+        "--ovsdb",
+        node.ovs.db_endpoint,
+        "--ovs-rundir",
+        str(node.ovs.rundir),
+    )
+    with real_agent(up, node, "openvswitch", host, *options, log=log):
         result = compute(
             up,
             node,
@@ -482,13 +501,35 @@ def test_the_real_ovs_agent_wires_the_plugged_port_and_the_plug_sees_it_active(
         )
 
         assert result.code == 0, result.err + log.read_text()
-        assert result.json()["status"] == "ACTIVE"
+        assert (result.json()["vif_type"], result.json()["status"]) == ("ovs", "ACTIVE")
         unplugged = compute(up, node, "unplug", port["id"], "--host", host)
         assert unplugged.code == 0, unplugged.err
-    finally:
-        real.send_signal(signal.SIGTERM)
-        try:
-            real.wait(20)
-        except subprocess.TimeoutExpired:
-            real.kill()
-            real.wait()
+
+
+def test_the_real_linux_bridge_agent_wires_the_plugged_tap_and_the_plug_sees_it_active(
+    up: UpProcess, node: lab_harness.Host, port: dict, tmp_path: Path
+) -> None:
+    uplink = node.uplink(node.lab.switch("p1"))
+    host = f"{node.lab.prefix}-lb"
+    log = tmp_path / "agent.log"
+    mappings = ("--interface-mappings", f"physnet1:{uplink}")
+    with real_agent(up, node, "linuxbridge", host, *mappings, log=log):
+        result = compute(
+            up,
+            node,
+            "plug",
+            port["id"],
+            "--instance",
+            f"{node.lab.prefix}-vm8",
+            "--host",
+            host,
+            "--timeout",
+            "60",
+            "--json",
+        )
+
+        assert result.code == 0, result.err + log.read_text()
+        assert (result.json()["vif_type"], result.json()["status"]) == ("bridge", "ACTIVE")
+        bridge = vif.network_bridge_name(port["network_id"])
+        with links.Links(node.namespace.name) as host_links:
+            assert set(host_links.enslaved(bridge)) == {uplink, vif.tap_name(port["id"])}

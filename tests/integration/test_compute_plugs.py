@@ -211,6 +211,7 @@ def test_bridge_enslaves_the_tap_to_the_networks_bridge_creating_it_if_missing(l
             assert lk.info(bridge) is not None
             assert lk.enslaved(bridge) == [tap]
         assert info is not None and (info.master, info.up, info.mtu) == (bridge, True, 1450)
+        assert info.alias == v.port_id
         nic = instance_nic(instance)
         assert nic is not None and (nic.mac_address, nic.mtu, nic.up) == (v.mac_address, 1450, True)
         assert lab.vsctl("list-ports", "br-int") == ""
