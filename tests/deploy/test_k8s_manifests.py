@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
 import subprocess
@@ -12,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from services.agent import config as agent_config
+from services.agent import runner
 from services.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,3 +142,163 @@ def test_every_service_with_a_database_upgrades_it_in_an_init_container(overlay:
             assert env.get("ML2_DB_MIGRATE") == "check", f"{name} migrates on its own"
         else:
             assert "ML2_DB_MIGRATE" not in env, f"{name} never reads ML2_DB_MIGRATE"
+
+
+# ------------------------------------------------------------------------------- L2 agents
+
+AGENT_NODE_LABEL = "modular-l2/l2-agent"
+AGENT_CAPABILITIES = {"openvswitch": set(), "linuxbridge": {"NET_ADMIN"}}
+"""The capabilities each agent needs beyond none: the Open vSwitch agent changes the host only
+through OVSDB's and the bridges' unix sockets; the Linux bridge agent speaks netlink."""
+VARIABLE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+NODE_IP = "192.0.2.10"
+"""What status.hostIP stands for when the agents' options are parsed here."""
+
+
+def _agents(overlay: Path) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:
+    """The agent DaemonSets by agent type, and the ConfigMaps by name."""
+    docs = _render(overlay)
+    config_maps = {
+        d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"
+    }
+    daemonsets = {
+        d["metadata"]["name"].removeprefix("agent-"): d for d in docs if d["kind"] == "DaemonSet"
+    }
+    assert set(daemonsets) == set(AGENT_CAPABILITIES), sorted(daemonsets)
+    return daemonsets, config_maps
+
+
+def _environment(
+    container: dict[str, Any], config_maps: dict[str, dict[str, str]]
+) -> dict[str, str]:
+    """The container's variables as the kubelet sets them (envFrom first, env over it), with the
+    node's address for status.hostIP."""
+    env: dict[str, str] = {}
+    for ref in container.get("envFrom", []):
+        env.update(config_maps[ref["configMapRef"]["name"]])
+    for var in container.get("env", []):
+        if "value" in var:
+            env[var["name"]] = var["value"]
+        else:
+            assert var["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP", var
+            env[var["name"]] = NODE_IP
+    return env
+
+
+def _expand(arg: str, env: dict[str, str]) -> str:
+    """``arg`` with each $(VAR) replaced by its value, as the kubelet does."""
+    return VARIABLE.sub(lambda m: env[m.group(1)], arg)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=[p.name for p in OVERLAYS])
+def test_agents_run_on_the_labelled_nodes_in_their_network_namespace(overlay: Path) -> None:
+    daemonsets, _ = _agents(overlay)
+    for agent_type, ds in daemonsets.items():
+        pod = ds["spec"]["template"]
+        spec = pod["spec"]
+        assert ds["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+        assert spec["nodeSelector"][AGENT_NODE_LABEL] == agent_type
+        assert spec["hostNetwork"] is True, agent_type
+        # Without it a host network pod cannot resolve the mechmgr and portapi Services.
+        assert spec["dnsPolicy"] == "ClusterFirstWithHostNet", agent_type
+        assert {"operator": "Exists"} in spec["tolerations"], agent_type
+        strategy = ds["spec"]["updateStrategy"]
+        assert strategy["type"] == "RollingUpdate"
+        assert strategy["rollingUpdate"]["maxUnavailable"] in (1, "1")
+        assert strategy["rollingUpdate"].get("maxSurge", 0) in (0, "0")
+        assert not spec.get("automountServiceAccountToken", False)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=[p.name for p in OVERLAYS])
+def test_agents_have_only_the_privileges_they_need(overlay: Path) -> None:
+    daemonsets, config_maps = _agents(overlay)
+    for agent_type, ds in daemonsets.items():
+        spec = ds["spec"]["template"]["spec"]
+        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        assert not spec.get("hostPID") and not spec.get("hostIPC"), agent_type
+        (container,) = spec["containers"]
+        ctx = container["securityContext"]
+        assert not ctx.get("privileged", False), agent_type
+        assert ctx["allowPrivilegeEscalation"] is False, agent_type
+        assert ctx["readOnlyRootFilesystem"] is True, agent_type
+        assert ctx["capabilities"]["drop"] == ["ALL"], agent_type
+        assert set(ctx["capabilities"].get("add", [])) == AGENT_CAPABILITIES[agent_type]
+        mounts = {m["name"]: m for m in container.get("volumeMounts", [])}
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        assert set(mounts) == set(volumes), agent_type
+        for name, mount in mounts.items():
+            assert mount.get("readOnly") is True, f"{agent_type} mounts {name} writable"
+        host_paths = {v["hostPath"]["path"] for v in volumes.values() if "hostPath" in v}
+        if agent_type == "openvswitch":
+            ovsdb = _environment(container, config_maps)["ML2_AGENT_OVSDB"]
+            assert host_paths == {str(Path(ovsdb).parent)}
+            assert {m["mountPath"] for m in mounts.values()} == {str(Path(ovsdb).parent)}
+        else:
+            assert host_paths == set()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=[p.name for p in OVERLAYS])
+def test_agents_are_probed_and_scraped_on_their_metrics_port(overlay: Path) -> None:
+    daemonsets, config_maps = _agents(overlay)
+    for agent_type, ds in daemonsets.items():
+        pod = ds["spec"]["template"]
+        (container,) = pod["spec"]["containers"]
+        env = _environment(container, config_maps)
+        (port,) = container["ports"]
+        assert port["name"] == "metrics"
+        assert str(port["containerPort"]) == env["ML2_AGENT_METRICS_PORT"]
+        assert port["containerPort"] == agent_config.DEFAULT_METRICS_PORTS[agent_type]
+        assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(port["containerPort"])
+        # The probes reach the pod's address, which for a host network pod is the node's.
+        (host_var,) = [e for e in container["env"] if e["name"] == "ML2_AGENT_METRICS_HOST"]
+        assert host_var["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP"
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+        resources = container["resources"]
+        assert resources["requests"]["cpu"] and resources["requests"]["memory"], agent_type
+        assert resources["limits"]["memory"], agent_type
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=[p.name for p in OVERLAYS])
+def test_agents_options_and_variables_are_what_the_agent_reads(overlay: Path) -> None:
+    daemonsets, config_maps = _agents(overlay)
+    read = (ROOT / "services" / "agent" / "config.py").read_text(encoding="utf-8")
+    read += (ROOT / "services" / "rpc" / "keepalive.py").read_text(encoding="utf-8")
+    for agent_type, ds in daemonsets.items():
+        (container,) = ds["spec"]["template"]["spec"]["containers"]
+        assert container["command"] == ["ml2", "agent", "run"]
+        env = _environment(container, config_maps)
+        used = {v for arg in container["args"] for v in VARIABLE.findall(arg)}
+        # The kubelet leaves a $(VAR) it does not know as it is: every one must be defined.
+        assert used <= env.keys(), f"{agent_type}: undefined {sorted(used - env.keys())}"
+        for var in env.keys() - used:
+            assert re.search(rf"\b{var}\b", read), f"the agent never reads {var}"
+        args = [_expand(arg, env) for arg in container["args"]]
+        parser = argparse.ArgumentParser()
+        runner.add_arguments(parser)
+        parsed = parser.parse_args(args)
+        assert parsed.agent_type == agent_type
+        # No --host: the node's hostname, which the compute node's VIF driver defaults to too.
+        assert not any(a.startswith("--host") for a in args), args
+        spec = runner.spec_from_args(parsed)
+        if "vxlan" in spec.tunnel_types:
+            assert spec.local_ip == NODE_IP
+        assert "--simulate" not in args
+
+
+def test_the_image_has_the_programs_the_agents_run() -> None:
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text(encoding="utf-8")
+    installed: set[str] = set()
+    for command in re.findall(r"apt-get install ([^&\n]+)", dockerfile):
+        installed.update(w for w in command.split() if not w.startswith("-"))
+    # Programs the agents start (subprocess argv[0]) and the Debian package that has each.
+    packages = {"ovs-ofctl": "openvswitch-common"}
+    source = "\n".join(
+        p.read_text(encoding="utf-8") for p in (ROOT / "services" / "agent").rglob("*.py")
+    )
+    started = set(re.findall(r'subprocess\.\w+\(\s*\[\s*"([^"]+)"', source))
+    assert started, "the agents start no program? (this check looks for subprocess calls)"
+    assert started <= packages.keys(), f"which package has {sorted(started - packages.keys())}?"
+    assert {packages[p] for p in started} <= installed, dockerfile
+    # The image's single user is not root; the agents' pods choose root for themselves.
+    assert re.search(r"^USER 10001$", dockerfile, re.M)
