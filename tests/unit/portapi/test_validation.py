@@ -77,6 +77,9 @@ def test_settings_defaults() -> None:
     # Longer than the longest request: 10 tries x 5 s of mechmgr + 5 s of typemgr, plus 5 s.
     assert settings.longest_request_seconds == 55
     assert settings.reconcile_grace_seconds == 60
+    assert settings.agent_check_interval_seconds == 15
+    assert (settings.event_retention_count, settings.event_retention_seconds) == (100000, 3600)
+    assert settings.event_poll_seconds == 5 and settings.watch_queue_size == 10000
 
 
 def test_the_reconciler_grace_period_follows_the_timeouts_unless_set() -> None:
@@ -93,6 +96,16 @@ def test_the_reconciler_grace_period_follows_the_timeouts_unless_set() -> None:
     ("env", "message"),
     [
         ({"PORTAPI_BIND_MAX_TRIES": "0"}, "PORTAPI_BIND_MAX_TRIES=0: must be at least 1"),
+        (
+            {"PORTAPI_AGENT_CHECK_INTERVAL_SECONDS": "0"},
+            "PORTAPI_AGENT_CHECK_INTERVAL_SECONDS=0",
+        ),
+        ({"PORTAPI_AGENT_CHECK_INTERVAL_SECONDS": "often"}, "must be a number"),
+        ({"PORTAPI_EVENT_RETENTION_COUNT": "0"}, "PORTAPI_EVENT_RETENTION_COUNT=0"),
+        ({"PORTAPI_EVENT_RETENTION_SECONDS": "0.5"}, "PORTAPI_EVENT_RETENTION_SECONDS=0.5"),
+        ({"PORTAPI_EVENT_PRUNE_INTERVAL_SECONDS": "-1"}, "PORTAPI_EVENT_PRUNE_INTERVAL_SECONDS"),
+        ({"PORTAPI_EVENT_POLL_SECONDS": "0"}, "PORTAPI_EVENT_POLL_SECONDS=0"),
+        ({"PORTAPI_WATCH_QUEUE_SIZE": "0"}, "PORTAPI_WATCH_QUEUE_SIZE=0: must be at least 1"),
         ({"PORTAPI_MECHMGR_ADDRESS": "nowhere"}, "PORTAPI_MECHMGR_ADDRESS='nowhere'"),
         ({"PORTAPI_DATABASE_URL": "mysql://x"}, "PORTAPI_DATABASE_URL"),
         ({"PORTAPI_MECHMGR_TIMEOUT_SECONDS": "soon"}, "must be a number"),
