@@ -16,7 +16,9 @@ failure::
         vm1.wait_ping("192.168.10.2")
 
 ``services.lab.netns`` has the namespace and link primitives (pyroute2), ``services.lab.ovs``
-the ``OvsInstance``, ``services.lab.topology`` the ``Lab``. Everything needs root.
+the ``OvsInstance``, ``services.lab.topology`` the ``Lab``; ``services.lab.seed`` builds the
+seed's scenario on a lab (``ml2 demo --dataplane`` and its end-to-end test). Everything needs
+root.
 """
 
 from services.lab.netns import LabError, Namespace, veth
