@@ -49,6 +49,16 @@ from services.agent.dataplane import Attachment, Dataplane, TunnelPeer, WiringEr
 logger = logging.getLogger(__name__)
 
 PORTS_WIRED = Gauge("ml2_agent_ports_wired", "Ports this agent has wired (reported UP or DOWN).")
+PORTS_FAILED = Gauge(
+    "ml2_agent_ports_wiring_failed",
+    "Ports bound here whose last wiring failed (reported ERROR; retried every resync).",
+)
+AGENT_INFO = Gauge(
+    "ml2_agent_info",
+    "1, labelled with the agent's type and the host id it wires ports of (to name the host of "
+    "an instance in alerts).",
+    ["agent_type", "host"],
+)
 WIRING_SECONDS = Histogram(
     "ml2_agent_wiring_seconds",
     "From the agent learning that a port can be wired (its binding or its device) to the "
@@ -344,6 +354,7 @@ class AgentRuntime:
     def run(self) -> None:
         """Sets up the dataplane, registers, then reconciles until ``stop``. Raises WiringError
         when the host cannot serve, AgentRefused when mechmgr refuses the agent."""
+        AGENT_INFO.labels(self.dataplane.agent_type, self.host).set(1)
         self.dataplane.setup()
         spec = simulated.AgentSpec.from_capabilities(
             self.dataplane.agent_type, self.host, self.dataplane.capabilities(), self.binary
@@ -475,6 +486,7 @@ class AgentRuntime:
         PORTS_WIRED.set(
             sum(1 for r in self.records.values() if r.attachment is not None and not r.error)
         )
+        PORTS_FAILED.set(sum(1 for r in self.records.values() if r.error))
         self.reconciliations += 1
         self.ready.set()
 

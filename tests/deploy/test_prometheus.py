@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from services.agent import config as agent_config
 from services.cli import stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,11 +29,20 @@ def promtool(*args: str, cwd: Path = PROM) -> subprocess.CompletedProcess[str]:
     return subprocess.run([tool, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
+DECLARED = re.compile(
+    r'\b(?:Counter|Gauge|Histogram|Summary|Info|\w*MetricFamily)\(\s*"(ml2_[a-z0-9_]+)"'
+)
+"""A metric's declaration anywhere in the services (the agent runtime declares its own)."""
+
+
 def exported_metrics() -> set[str]:
-    """Metric names declared in the services' metrics modules."""
+    """Metric names declared in the services' metrics modules and metric constructors."""
     names: set[str] = set()
-    for path in (ROOT / "services").rglob("metrics.py"):
-        names.update(re.findall(r'"(ml2_[a-z0-9_]+)"', path.read_text(encoding="utf-8")))
+    for path in (ROOT / "services").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if path.name == "metrics.py":
+            names.update(re.findall(r'"(ml2_[a-z0-9_]+)"', text))
+        names.update(DECLARED.findall(text))
     return names
 
 
@@ -73,6 +83,22 @@ def test_scrape_config_is_valid_and_scrapes_the_default_metrics_ports() -> None:
     for process in ("portapi", "typemgr", "mechmgr", "openvswitch", "linuxbridge"):
         job = f"ml2-{process}" if process in stack.CORE_SERVICES else f"ml2-mechdriver-{process}"
         assert targets[job] == f"127.0.0.1:{stack.DEFAULT_PORTS[process][1]}", job
+    for agent_type, port in agent_config.DEFAULT_METRICS_PORTS.items():
+        job = f"ml2-agent-{agent_type}"
+        assert targets[job] == f"{agent_config.DEFAULT_METRICS_HOST}:{port}", job
+
+
+def test_agent_metrics_are_declared() -> None:
+    """The agents' series the rules and dashboard use exist under these names."""
+    assert {
+        "ml2_agent_ports_wired",
+        "ml2_agent_ports_wiring_failed",
+        "ml2_agent_wiring_seconds",
+        "ml2_agent_resyncs_total",
+        "ml2_agent_errors_total",
+        "ml2_agent_device_reports_total",
+        "ml2_agent_info",
+    } <= exported_metrics()
 
 
 def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:

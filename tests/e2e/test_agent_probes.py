@@ -38,9 +38,10 @@ class Agent:
     def __init__(self, host: Host, mechmgr: str, portapi: str, log: Path) -> None:
         self.port = free_port()
         self.log = log
+        self.host_id = f"probe-{uuid.uuid4().hex[:6]}"
         argv = [
             *ML2,
-            *("agent", "run", "--type", "linuxbridge", "--host", f"probe-{uuid.uuid4().hex[:6]}"),
+            *("agent", "run", "--type", "linuxbridge", "--host", self.host_id),
             *("--netns", host.namespace.name, "--mechmgr", mechmgr, "--portapi", portapi),
             *("--metrics-host", "127.0.0.1", "--metrics-port", str(self.port)),
         ]
@@ -88,6 +89,9 @@ def test_probes_follow_registration_and_the_first_snapshot(host: Host, tmp_path:
         metrics = agent.answer("/metrics")
         assert metrics is not None and metrics[0] == 200
         assert "ml2_agent_ports_wired" in metrics[1]
+        assert "ml2_agent_ports_wiring_failed" in metrics[1]
+        info = f'ml2_agent_info{{agent_type="linuxbridge",host="{agent.host_id}"}} 1.0'
+        assert info in metrics[1]
     finally:
         assert agent.stop() == 0, agent.log.read_text()
 
