@@ -121,6 +121,8 @@ class OvsDataplane:
         self._applied: dict[str, str] = {}
         """Bridge -> the flows last handed to ovs-ofctl."""
         self._canary_due = 0.0
+        self._ports_read: tuple[int, dict[str, _OvsPort]] | None = None
+        """The IDL's change number and the integration bridge's ports read at it."""
 
     # ----------------------------------------------------------------------- description
 
@@ -249,6 +251,18 @@ class OvsDataplane:
         }
 
     def _ports(self) -> dict[str, _OvsPort]:
+        """The integration bridge's ports with an ``iface-id``, by port id. Reading them costs
+        a conversion of every Interface and Port row, so the result is kept until the IDL
+        changes (a reconciliation asks several times: devices, wire, the flows)."""
+        assert self._ovsdb is not None
+        seqno = self._ovsdb.change_seqno
+        if self._ports_read is not None and self._ports_read[0] == seqno:
+            return dict(self._ports_read[1])
+        result = self._read_ports()
+        self._ports_read = (seqno, result)
+        return dict(result)
+
+    def _read_ports(self) -> dict[str, _OvsPort]:
         bridge = self.config.integration_bridge
         names = set(self.api.list_ports(bridge).execute(check_error=True))
         ifaces = self.api.db_list("Interface", columns=["name", "external_ids", "ofport"]).execute(
@@ -586,6 +600,7 @@ class OvsDataplane:
             if self._ovsdb is not None:
                 self._ovsdb.close()
                 self._ovsdb = None
+                self._ports_read = None
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,13 @@ class Ovsdb:
         api_class = type("OvsdbApi", (impl_idl.OvsdbIdl,), {"_ovsdb_connection": None})
         self.api: Any = api_class(self._connection)
 
+    @property
+    def change_seqno(self) -> int:
+        """A number that changes whenever the IDL's replica of the database changes (our own
+        committed transactions included), so that what was read from it can be kept until
+        then."""
+        return int(self._idl.change_seqno)
+
     def close(self) -> None:
         """Stops the IDL's and the event handler's threads."""
         self._connection.stop(timeout=5)
