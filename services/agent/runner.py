@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ml2.v1 import agent_service_pb2_grpc, port_service_pb2_grpc
@@ -209,18 +210,24 @@ class AgentHealth:
     after the new agent has taken over this one's ports.
     """
 
-    def __init__(self, agent: runtime.AgentRuntime, stall: float = LIVENESS_STALL_SECONDS) -> None:
+    def __init__(
+        self,
+        agent: runtime.AgentRuntime,
+        stall: float = LIVENESS_STALL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.agent = agent
         self.stall = stall
+        self.clock = clock
         self._seen = -1
-        self._seen_at = time.monotonic()
+        self._seen_at = clock()
         self._lock = threading.Lock()
 
     def live(self) -> tuple[bool, str]:
         """Whether the agent still makes progress."""
         if self.agent.stop.is_set():
             return False, "stopping"
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             count = self.agent.reconciliations
             if count != self._seen:
