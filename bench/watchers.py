@@ -82,6 +82,8 @@ from services.rpc import channels
 TARGET_THROUGHPUT_DROP = 0.20
 TARGET_P99_S = 1.0
 KINDS = ("all", "host", "network", "port")
+START_PACE_SECONDS = 0.005
+"""Between two stream starts of one watcher process."""
 
 
 # ------------------------------------------------------------------------------ watchers
@@ -172,6 +174,10 @@ async def _serve_watchers(
         channel = pools[spec.replica][n % channels_per_replica]
         stub = port_service_pb2_grpc.PortServiceStub(channel)
         tasks.append(asyncio.create_task(_watch(stub, spec, after, got[spec.number], timed_after)))
+        # Each stream's start reads the log's revisions on a database connection of its own,
+        # and portapi's pool keeps what a burst opened: pace the starts so that a thousand
+        # streams do not open hundreds of connections (the server's limit is often 100).
+        await asyncio.sleep(START_PACE_SECONDS)
     conn.send(("started", len(tasks)))
     loop = asyncio.get_running_loop()
     while True:
@@ -494,6 +500,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--channels", type=int, default=8, help="connections per replica and process (default 8)"
     )
     parser.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=10.0,
+        help="how long the attached watchers are left without writes, for their idle CPU "
+        "(default 10; 0 skips it)",
+    )
+    parser.add_argument(
         "--postgres-url",
         default="",
         help="a libpq URL of the server to create the databases on (default: the tests' "
@@ -536,6 +549,8 @@ def report(f: Figures) -> None:
         f"p50 {f.delivery_p50_ms:.1f} ms, p99 {f.delivery_p99_ms:.1f} ms, "
         f"max {f.delivery_max_ms:.1f} ms"
     )
+    if c.events:
+        print(f"fan-out: {c.expected / c.events:.1f} deliveries per event")
     print(
         f"check: {c.events} events after R0, {c.expected} deliveries expected, {c.delivered} "
         f"received; {c.watchers_ok}/{f.watchers} watchers exact; missing {c.missing}, "
@@ -648,6 +663,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise RuntimeError(f"{silent} watchers received nothing from the probe in 120 s")
         r1 = read_events(engine_url, r0)[-1].revision
         watchers.ask("time_after", r1)
+        if args.idle_seconds > 0:
+            print(f"watchers attached; {args.idle_seconds:g} s idle ...", file=log, flush=True)
+            c0 = cpu()
+            threading.Event().wait(args.idle_seconds)  # the scenario: watchers, no writes
+            cpu_s["idle"] = delta(c0, cpu())
 
         print(f"phase 3: {args.binds} binds with watchers ...", file=log, flush=True)
         work = [(p, hosts[(i * 7 + 3) % len(hosts)]) for i, p in enumerate(during[: args.binds])]
