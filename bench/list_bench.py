@@ -118,6 +118,8 @@ class Filler:
                             "create_time": stamp,
                             "update_time": stamp,
                             "status_time": stamp,
+                            "status_message": "unbound",
+                            "status_agent_id": "",
                             "request_id": None,
                         },
                     )
