@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,16 @@ _ROW = re.compile(r"^(\S+)\s+127\.0\.0\.1:\d+\s+http://\S+\s+(\d+)\s", re.M)
 
 
 _EXPORT = re.compile(r"^\s+export (ML2_\w+_ADDRESS)=(\S+)$", re.M)
+
+
+@contextmanager
+def running_up(tmp_path: Path, *extra: str) -> Iterator[UpProcess]:
+    """``start_up`` for the length of a ``with`` block: the stack must then stop cleanly."""
+    stack = start_up(tmp_path, *extra)
+    try:
+        yield stack
+    finally:
+        assert stack.stop() == 0, stack.err()
 
 
 def start_up(tmp_path: Path, *extra: str, timeout: float = 60) -> UpProcess:

@@ -34,7 +34,7 @@ from ml2.v1 import (
 from services.agent.linuxbridge.dataplane import bridge_name, tap_name, vxlan_name
 from services.lab import Host, Lab
 from services.rpc import channels
-from tests.e2e.conftest import ML2, UpProcess, child_env, start_up, wait_for
+from tests.e2e.conftest import ML2, UpProcess, child_env, running_up, wait_for
 
 TIMEOUT = 15.0
 
@@ -73,11 +73,8 @@ class Agent:
 
 @pytest.fixture
 def up(tmp_path: Path) -> Iterator[UpProcess]:
-    stack = start_up(tmp_path, "--agent-down-time", "10", "--heartbeat-interval", "1")
-    try:
+    with running_up(tmp_path, "--agent-down-time", "10", "--heartbeat-interval", "1") as stack:
         yield stack
-    finally:
-        assert stack.stop() == 0, stack.err()
 
 
 def poll(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:

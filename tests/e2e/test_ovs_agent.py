@@ -28,22 +28,19 @@ from ml2.v1 import (
 
 from services.lab import Lab
 from services.rpc import channels
-from tests.e2e.conftest import ML2, UpProcess, child_env, start_up, wait_for
+from tests.e2e.conftest import ML2, UpProcess, child_env, running_up, wait_for
 
 TIMEOUT = 15.0
 
 
 @pytest.fixture
 def up(tmp_path: Path) -> Iterator[UpProcess]:
-    stack = start_up(
+    with running_up(
         tmp_path,
         *("--agent-down-time", "3", "--heartbeat-interval", "1"),
         *("--env", "PORTAPI_AGENT_CHECK_INTERVAL_SECONDS=0.5"),
-    )
-    try:
+    ) as stack:
         yield stack
-    finally:
-        assert stack.stop() == 0, stack.err()
 
 
 def test_a_paused_agent_takes_its_port_down_and_back_up(up: UpProcess, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from pyroute2 import netns
 
 from services.lab import Lab
 from services.lab.seed import OVS_HOSTS, Ping, SeedScenario
-from tests.e2e.conftest import UpProcess, pid_running, start_up
+from tests.e2e.conftest import UpProcess, pid_running, running_up
 
 DOWN_TIME = 5
 HEARTBEAT = 1
@@ -27,15 +27,12 @@ HEARTBEAT = 1
 
 @pytest.fixture
 def up(tmp_path: Path) -> Iterator[UpProcess]:
-    stack = start_up(
+    with running_up(
         tmp_path,
         *("--agent-down-time", str(DOWN_TIME), "--heartbeat-interval", str(HEARTBEAT)),
         *("--env", "PORTAPI_AGENT_CHECK_INTERVAL_SECONDS=0.5"),
-    )
-    try:
+    ) as stack:
         yield stack
-    finally:
-        assert stack.stop() == 0, stack.err()
 
 
 def test_the_seed_scenario_by_packets(up: UpProcess, tmp_path: Path) -> None:
