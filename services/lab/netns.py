@@ -41,12 +41,14 @@ class Namespace:
     def __init__(self, name: str) -> None:
         if name in netns.listnetns():
             raise LabError(f"network namespace {name!r} exists already")
-        netns.create(name)
         self.name = name
         self._removed = False
+        # Anything, even Ctrl-C, that stops the construction half way removes what it made:
+        # the caller registers its cleanup only once it has the object.
         try:
+            netns.create(name)
             self.link_up("lo")
-        except Exception:
+        except BaseException:
             self.remove()
             raise
 
@@ -170,8 +172,13 @@ class Namespace:
         if self._removed:
             return
         self._removed = True
-        with contextlib.suppress(FileNotFoundError):
-            netns.remove(self.name)
+        remove_namespace(self.name)
+
+
+def remove_namespace(name: str) -> None:
+    """Removes the namespace ``name`` if it exists (with every link inside it)."""
+    with contextlib.suppress(FileNotFoundError):
+        netns.remove(name)
 
 
 def veth(a: Namespace, name_a: str, b: Namespace, name_b: str) -> None:

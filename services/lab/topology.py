@@ -29,7 +29,7 @@ from types import TracebackType
 
 from pyroute2 import netns
 
-from services.lab.netns import LabError, Namespace, check_link_name, veth
+from services.lab.netns import LabError, Namespace, check_link_name, remove_namespace, veth
 from services.lab.ovs import OvsInstance
 
 UNDERLAY_BRIDGE = "br-phy"
@@ -166,9 +166,11 @@ class Lab:
 
     def namespace(self, name: str) -> Namespace:
         """A new namespace ``<prefix>-<name>``, removed with the lab."""
-        ns = Namespace(f"{self.prefix}-{name}")
-        self._stack.callback(ns.remove)
-        return ns
+        full = f"{self.prefix}-{name}"
+        # Registered before it exists, so that an interruption right after the namespace is made
+        # still removes it.
+        self._stack.callback(remove_namespace, full)
+        return Namespace(full)
 
     def switch(self, name: str, cidr: str = "") -> Switch:
         """A new switch (Linux bridge in its own namespace); ``cidr`` makes it an underlay."""

@@ -68,3 +68,21 @@ def test_names_are_checked() -> None:
             lab.vm(host, "vm", "10.0.0.1/24", tap="a-much-too-long-name")
         with pytest.raises(LabError, match="exists already"):
             lab.host("a", ovs=False)
+
+
+def test_a_namespace_interrupted_while_being_made_is_removed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C half way through making a namespace (after it exists, before the caller holds it)
+    leaves nothing behind, in the namespace itself and in the lab that asked for it."""
+    from services.lab.netns import Namespace
+
+    def interrupted(self: Namespace, ifname: str, **_: object) -> None:
+        raise KeyboardInterrupt
+
+    with Lab() as lab:
+        monkeypatch.setattr(Namespace, "link_up", interrupted)
+        name = f"{lab.prefix}-cut"
+        with pytest.raises(KeyboardInterrupt):
+            lab.namespace("cut")
+        assert name not in netns.listnetns()
