@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 import grpc
@@ -227,6 +228,9 @@ def watch_ports(args: argparse.Namespace, client: cli_client.Client) -> int:
     )
     as_json = args.json or args.output == "json"
     stream = client.ports.WatchPorts(request)
+    # SIGTERM ends the watch as Ctrl-C does (a supervisor's stop, or a job started in the
+    # background, whose SIGINT the shell leaves ignored).
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         for reply in stream:
             print(render.watch_json(reply) if as_json else render.watch_line(reply), flush=True)
@@ -238,4 +242,10 @@ def watch_ports(args: argparse.Namespace, client: cli_client.Client) -> int:
     except grpc.RpcError as err:
         address = client.addresses["portapi"]
         raise CommandError(cli_client.describe_rpc_error(err, "portapi", address)) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt

@@ -554,10 +554,6 @@ def test_sigterm_with_open_watchers_exits_0_promptly(
 # ------------------------------------------------------------------------------ ml2 port watch
 
 
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 class CliWatch:
     """``ml2 port watch`` as a process, its stdout read line by line by a thread."""
 
@@ -569,9 +565,6 @@ class CliWatch:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            # A shell that starts the suite in the background leaves SIGINT ignored in every
-            # child, and Python then installs no KeyboardInterrupt handler: give it the default.
-            preexec_fn=_default_sigint,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -594,7 +587,9 @@ class CliWatch:
         return got
 
     def interrupt(self) -> int:
-        self.process.send_signal(signal.SIGINT)
+        # SIGTERM, not SIGINT: a suite started in the background has SIGINT ignored in every
+        # child, and the watch ends on either.
+        self.process.send_signal(signal.SIGTERM)
         return self.process.wait(WAIT)
 
     def stderr(self) -> str:
