@@ -38,7 +38,7 @@ EXIT_INTERRUPTED = 130
 DEFAULT_AGENT_DOWN_TIME = 5
 """Short, so that the kill is seen in seconds; long enough that a loaded machine's agents do
 not miss it between heartbeats."""
-AGENT_CHECK_INTERVAL = "0.5"
+AGENT_CHECK_INTERVAL = 0.5
 """How often portapi asks mechmgr which agents died (PORTAPI_AGENT_CHECK_INTERVAL_SECONDS)."""
 
 
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         free_ports=True,
         agent_down_time=down_time,
         heartbeat_interval=heartbeat,
-        extra_env={"PORTAPI_AGENT_CHECK_INTERVAL_SECONDS": AGENT_CHECK_INTERVAL},
+        agent_check_interval=AGENT_CHECK_INTERVAL,
     )
     outcome: seed.Outcome | None = None
     started = time.monotonic()

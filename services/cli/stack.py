@@ -128,6 +128,7 @@ class StackConfig:
     )
     agent_down_time: int | None = None
     heartbeat_interval: int | None = None
+    agent_check_interval: float | None = None
     driver_timeout: float | None = None
     log_level: str = "INFO"
     log_format: str = "json"
@@ -241,6 +242,8 @@ def portapi_env(cfg: StackConfig, typemgr_address: str, mechmgr_address: str) ->
         PORTAPI_TYPEMGR_ADDRESS=typemgr_address,
         PORTAPI_MECHMGR_ADDRESS=mechmgr_address,
     )
+    if cfg.agent_check_interval is not None:
+        env["PORTAPI_AGENT_CHECK_INTERVAL_SECONDS"] = _number(cfg.agent_check_interval)
     env.update(cfg.extra_env)
     return env
 

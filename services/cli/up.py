@@ -161,6 +161,14 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
         help="heartbeat interval told to agents, at most half the down time (mechmgr default 30)",
     )
     parser.add_argument(
+        "--agent-check-interval",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="how often portapi asks mechmgr which agents died, to take their ports DOWN "
+        "(portapi default 15)",
+    )
+    parser.add_argument(
         "--driver-timeout",
         type=_seconds,
         default=None,
@@ -214,6 +222,7 @@ def config_from_args(args: argparse.Namespace, data_dir: Path) -> stack.StackCon
         mechanism_drivers=drivers,
         agent_down_time=args.agent_down_time,
         heartbeat_interval=args.heartbeat_interval,
+        agent_check_interval=args.agent_check_interval,
         driver_timeout=args.driver_timeout,
         log_level=args.log_level,
         log_format=args.log_format,

@@ -30,7 +30,7 @@ def up(tmp_path: Path) -> Iterator[UpProcess]:
     with running_up(
         tmp_path,
         *("--agent-down-time", str(DOWN_TIME), "--heartbeat-interval", str(HEARTBEAT)),
-        *("--env", "PORTAPI_AGENT_CHECK_INTERVAL_SECONDS=0.5"),
+        *("--agent-check-interval", "0.5"),
     ) as stack:
         yield stack
 

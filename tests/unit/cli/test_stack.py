@@ -111,6 +111,13 @@ def test_liveness_flags_are_set_only_when_given() -> None:
     assert env["MECHMGR_DRIVER_TIMEOUT_SECONDS"] == "0.5"
 
 
+def test_the_agent_check_interval_is_set_only_when_given() -> None:
+    penv = stack.portapi_env(config_for(), "t:1", "m:1")
+    assert "PORTAPI_AGENT_CHECK_INTERVAL_SECONDS" not in penv
+    penv = stack.portapi_env(config_for("--agent-check-interval", "0.5"), "t:1", "m:1")
+    assert penv["PORTAPI_AGENT_CHECK_INTERVAL_SECONDS"] == "0.5"
+
+
 def test_database_urls_per_service_for_postgresql() -> None:
     url = "postgresql+psycopg://ml2@db/typemgr"
     cfg = config_for("--typemgr-database-url", url)
