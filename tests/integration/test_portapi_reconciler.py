@@ -71,6 +71,9 @@ REPAIR_BOUND = GRACE + INTERVAL + TRIES * MECHMGR_TIMEOUT + TYPEMGR_TIMEOUT
 """The documented bound: grace + interval + the longest repair."""
 
 START_ALLOWANCE = 15.0
+RETRIES_ALLOWANCE = TIMEOUT + 3 * (GRACE + INTERVAL + TYPEMGR_TIMEOUT)
+"""How long the last release may take to be confirmed: a release typemgr answers too late is
+counted failed and sent again one grace period later, and a loaded machine may need a few."""
 """Time a loaded machine may take to start portapi again, added to the bound."""
 
 
@@ -384,7 +387,12 @@ def test_work_interrupted_by_kill_9_is_finished_after_a_restart(stack: Stack, mo
     assert again.get_port(port).binding.vif_type == "other"
     assert stack.vxlan_allocations() == []
     # A release typemgr answers too late (a loaded machine) is counted failed and sent again.
-    wait_for("repairs counted", lambda: network_repairs([again]) == 2, TIMEOUT + GRACE)
+    wait_for(
+        "repairs counted",
+        lambda: network_repairs([again]) == 2,
+        RETRIES_ALLOWANCE,
+        lambda: str(summed_repairs([again])),
+    )
     repairs = summed_repairs([again])
     assert repairs[("binding", "repaired")] == 1
     assert repairs[("network_create", "repaired")] + repairs[("network_create", "failed")] == 1
@@ -457,7 +465,12 @@ def test_two_replicas_repair_each_item_exactly_once(stack: Stack) -> None:
     wait_for("everything repaired", repaired, REPAIR_BOUND + 2 * START_ALLOWANCE)
     # 4 recorded releases, 2 creations and 2 deletions: each ends in exactly one release that
     # typemgr confirmed; one it answered too late is counted failed and sent again.
-    wait_for("repairs counted", lambda: network_repairs(replicas) == 8, TIMEOUT + GRACE)
+    wait_for(
+        "repairs counted",
+        lambda: network_repairs(replicas) == 8,
+        RETRIES_ALLOWANCE,
+        lambda: str(summed_repairs(replicas)),
+    )
     summed = summed_repairs(replicas)
     assert summed[("binding", "repaired")] == 8 and summed[("binding", "failed")] == 0
     for kind in ("network_create", "network_delete"):
