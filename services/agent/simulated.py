@@ -14,7 +14,7 @@ import logging
 import random
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import grpc
 from ml2.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_grpc
@@ -90,6 +90,10 @@ def parse_network_types(text: str) -> tuple[str, ...]:
     return types
 
 
+_CAPABILITY_FIELDS = tuple(f.name for f in fields(values.HostCapabilities))
+"""The fields an AgentSpec shares with the HostCapabilities it describes."""
+
+
 @dataclass(frozen=True)
 class AgentSpec:
     """What the agent tells mechmgr about itself."""
@@ -116,22 +120,8 @@ class AgentSpec:
         cls, agent_type: str, host: str, caps: values.HostCapabilities, binary: str
     ) -> AgentSpec:
         """The spec of a real agent, whose dataplane says what the host can do."""
-        return cls(
-            agent_type=agent_type,
-            host=host,
-            bridge_mappings=dict(caps.bridge_mappings),
-            interface_mappings=dict(caps.interface_mappings),
-            tunnel_types=tuple(caps.tunnel_types),
-            local_ip=caps.local_ip,
-            integration_bridge=caps.integration_bridge,
-            datapath_type=caps.datapath_type,
-            ovs_hybrid_plug=caps.ovs_hybrid_plug,
-            port_filter=caps.port_filter,
-            iface_types=tuple(caps.iface_types),
-            vhostuser_socket_dir=caps.vhostuser_socket_dir,
-            network_types=tuple(caps.network_types),
-            binary=binary,
-        )
+        own = {name: getattr(caps, name) for name in _CAPABILITY_FIELDS}
+        return cls(agent_type=agent_type, host=host, binary=binary, **own)
 
     def validate(self) -> None:
         """Raises AgentConfigError if the combination of options cannot describe a real agent."""
@@ -197,19 +187,7 @@ class AgentSpec:
     @property
     def capabilities(self) -> values.HostCapabilities:
         """What the agent can do on its host, as the contract types it."""
-        return values.HostCapabilities(
-            bridge_mappings=dict(self.bridge_mappings),
-            interface_mappings=dict(self.interface_mappings),
-            tunnel_types=self.tunnel_types,
-            local_ip=self.local_ip,
-            integration_bridge=self.integration_bridge,
-            datapath_type=self.datapath_type,
-            ovs_hybrid_plug=self.ovs_hybrid_plug,
-            port_filter=self.port_filter,
-            iface_types=self.iface_types,
-            vhostuser_socket_dir=self.vhostuser_socket_dir,
-            network_types=self.network_types,
-        )
+        return values.HostCapabilities(**{name: getattr(self, name) for name in _CAPABILITY_FIELDS})
 
 
 def default_host() -> str:
