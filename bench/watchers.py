@@ -82,8 +82,6 @@ from services.rpc import channels
 TARGET_THROUGHPUT_DROP = 0.20
 TARGET_P99_S = 1.0
 KINDS = ("all", "host", "network", "port")
-START_PACE_SECONDS = 0.005
-"""Between two stream starts of one watcher process."""
 
 
 # ------------------------------------------------------------------------------ watchers
@@ -174,10 +172,6 @@ async def _serve_watchers(
         channel = pools[spec.replica][n % channels_per_replica]
         stub = port_service_pb2_grpc.PortServiceStub(channel)
         tasks.append(asyncio.create_task(_watch(stub, spec, after, got[spec.number], timed_after)))
-        # Each stream's start reads the log's revisions on a database connection of its own,
-        # and portapi's pool keeps what a burst opened: pace the starts so that a thousand
-        # streams do not open hundreds of connections (the server's limit is often 100).
-        await asyncio.sleep(START_PACE_SECONDS)
     conn.send(("started", len(tasks)))
     loop = asyncio.get_running_loop()
     while True:
@@ -582,7 +576,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         admin = server.admin_dsn()
     databases = PostgresDatabases(admin)
     data_dir = Path(tempfile.mkdtemp(prefix="ml2-watchbench-"))
-    workers = str(args.watchers // 2 + 64)
     urls = {s: databases.create(s) for s in stack.CORE_SERVICES}
     cfg = stack.StackConfig(
         data_dir=data_dir,
@@ -590,7 +583,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         metrics_ports=dict.fromkeys(stack.DEFAULT_PORTS, 0),
         database_urls=urls,
         log_level=args.log_level,
-        extra_env={"PORTAPI_RPC_WORKERS": workers, "PORTAPI_DB_POOL_SIZE": workers},
     )
     running = stack.Stack(cfg)
     replica_b: launcher.ServiceProcess | None = None

@@ -66,8 +66,7 @@ class Settings:
 
     rpc_workers: int = 32
     """``PORTAPI_RPC_WORKERS``: requests worked on at once; later ones wait in arrival order.
-    Each open WatchPorts stream holds one for as long as it is open: count the watchers (one
-    per L2 agent and per waiting compute node, spread over the replicas) in."""
+    Open WatchPorts streams do not count: they are served on the server's event loop."""
 
     agent_check_interval_seconds: float = 15.0
     """``PORTAPI_AGENT_CHECK_INTERVAL_SECONDS``: how often portapi asks mechmgr which agents are

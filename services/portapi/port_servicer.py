@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 from ml2.v1 import port_pb2, port_service_pb2, port_service_pb2_grpc
@@ -67,9 +67,11 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
         port = self._manager.delete(validate.required("port_id", request.port_id))
         return port_service_pb2.DeletePortResponse(port=convert.port_msg(port))
 
-    def WatchPorts(
+    async def WatchPorts(
         self, request: port_service_pb2.WatchPortsRequest, context: Any
-    ) -> Iterator[port_service_pb2.WatchPortsResponse]:
+    ) -> AsyncIterator[Any]:
+        """An async generator, on the asyncio server's loop; it yields each message already
+        serialized (an event once for all the watchers of this replica)."""
         filt = watch_filter(request)
         if request.after_revision < 0:
             raise errors.InvalidArgument("after_revision", "must not be negative")
@@ -77,10 +79,10 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
             filt,
             after_revision=request.after_revision,
             snapshot=request.snapshot,
-            active=context.is_active,
+            encode=encode_watch_item,
         )
-        for item in items:
-            yield convert.watch_response(item)
+        async for data in items:
+            yield data
 
     def ReportDeviceStatus(
         self, request: port_service_pb2.ReportDeviceStatusRequest, context: Any
@@ -94,6 +96,11 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
         return port_service_pb2.ReportDeviceStatusResponse(
             outcomes=[convert.outcome_msg(o) for o in outcomes]
         )
+
+
+def encode_watch_item(item: watch.Item) -> bytes:
+    """The serialized WatchPortsResponse of one item of a watcher's stream."""
+    return convert.watch_response(item).SerializeToString()
 
 
 MAX_WATCHED_HOSTS = 100

@@ -185,6 +185,7 @@ def main() -> None:
         on_stop=on_stop,
         on_stopping=hub.close,
         max_workers=settings.rpc_workers,
+        asyncio_streams=True,
     )
 
 

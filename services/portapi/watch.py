@@ -4,19 +4,25 @@ this replica's watchers, and the stream each watcher reads.
     writers (any replica) ──commit──► port_events ◄──read revision > p── EventHub ──► Watcher
          │ NOTIFY (PostgreSQL) / in-process wakeup (run_write's listeners)    ▲ │ bounded queue
          └──────────────────────────────── wake ───────────────────────────────┘ ▼
-                                                                         stream() ──► gRPC
+                                                              stream() on the server's loop
 
 * One ``EventHub`` per process reads every new event once (``revision > position``, in pages),
-  and offers each to the watchers whose filter matches. It wakes when this process commits
-  events, when PostgreSQL notifies that another replica did (a dedicated LISTEN connection,
-  reconnected when lost), and every ``poll_interval`` seconds regardless, so that a lost
-  notification only delays delivery.
+  and offers each to the watchers whose filter matches, found through an index by the port,
+  network or host they watch rather than by trying every watcher. It wakes when this process
+  commits events, when PostgreSQL notifies that another replica did (a dedicated LISTEN
+  connection, reconnected when lost), and every ``poll_interval`` seconds regardless, so that a
+  lost notification only delays delivery.
 * Revisions are dense and in commit order (``db.events``), so reading ``revision > p`` never
   skips an event, and a missing ``p + 1`` means it was pruned.
+* ``stream`` is an async generator, run on the asyncio server's event loop: a follower costs a
+  coroutine and a queue, not a thread, and the hub wakes all the watchers of a batch with one
+  call into the loop. Each event is encoded once per replica, however many watchers get it.
 * ``stream`` starts a watcher where it asked: from now, after a revision (reading the history
   the hub has already passed from the log itself, then joining the hub exactly where it is), or
   after a snapshot of the matching ports read in one consistent transaction together with the
-  revision it reflects, so that nothing between the snapshot and the changes is lost.
+  revision it reflects, so that nothing between the snapshot and the changes is lost. These
+  reads run a page at a time on the hub's few start threads, so a burst of starts waits its
+  turn instead of opening a database connection each.
 * A watcher's queue is bounded: one that falls ``queue_size`` events behind gets RESYNC and its
   stream ends, rather than growing without bound; so does one whose history was pruned.
 * ``close`` (the server stopping) ends every stream cleanly.
@@ -24,11 +30,16 @@ this replica's watchers, and the stream each watcher reads.
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
+import itertools
 import logging
 import threading
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
+from concurrent import futures
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -44,8 +55,11 @@ logger = logging.getLogger(__name__)
 
 PAGE = 500
 """Events or ports read per query."""
-TAKE_TIMEOUT = 0.5
-"""How often a waiting stream checks that its caller is still there."""
+START_THREADS = 4
+"""Threads that read the snapshots and histories of starting streams (at most as many database
+connections at once, however many streams start together)."""
+ENCODED_KEPT = 4096
+"""Encoded events kept for the watchers that have not yet sent them."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,8 @@ class Resync:
 
 
 Item = Change | SnapshotPort | Synced | Resync
+Encode = Callable[[Item], bytes]
+"""Serializes an item as the message its stream sends."""
 
 _CLOSED = "closed"
 _OVERFLOW = "overflow"
@@ -86,47 +102,93 @@ _PRUNED = "pruned"
 
 
 class Watcher:
-    """One stream's queue of events, filled by the hub."""
+    """One stream's queue of events, filled by the hub's thread and emptied on the stream's
+    event loop (``loop``; None: only ``take_now``, for tests)."""
 
-    def __init__(self, filt: r.WatchFilter, position: int, capacity: int) -> None:
+    def __init__(
+        self,
+        filt: r.WatchFilter,
+        position: int,
+        capacity: int,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         self.filter = filt
         self.position = position
         """Events up to this revision are not offered (the stream had them already)."""
+        self.loop = loop
         self._capacity = capacity
         self._events: collections.deque[db_events.StoredEvent] = collections.deque()
         self._ended = ""
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._ready = asyncio.Event()
 
-    def offer(self, event: db_events.StoredEvent) -> None:
-        """Queues ``event``; a watcher with a full queue ends with overflow instead."""
-        with self._cond:
+    def offer(self, event: db_events.StoredEvent) -> bool:
+        """Queues ``event`` (a watcher with a full queue ends with overflow instead); returns
+        whether the stream must be woken (``wake``) to see it."""
+        with self._lock:
             if self._ended:
-                return
+                return False
             if len(self._events) >= self._capacity:
                 self._events.clear()
                 self._ended = _OVERFLOW
-            else:
-                self._events.append(event)
-            self._cond.notify()
+                return True
+            self._events.append(event)
+            return len(self._events) == 1
 
     def end(self, why: str) -> None:
-        """Ends the watcher once its queued events are taken (overflow: at once)."""
-        with self._cond:
+        """Ends the watcher once its queued events are taken (overflow: at once); wakes it."""
+        with self._lock:
             if not self._ended:
                 self._ended = why
-            self._cond.notify()
+        _wake_from_thread([self])
 
-    def take(self, timeout: float) -> list[db_events.StoredEvent] | str:
-        """Returns the queued events (waiting up to ``timeout`` for one; empty if none came),
-        or why the watcher ended once none are left."""
-        with self._cond:
-            if not self._events and not self._ended:
-                self._cond.wait(timeout)
+    def take_now(self) -> list[db_events.StoredEvent] | str:
+        """Returns the queued events (empty if none), or why the watcher ended once none are
+        left. On the loop: an empty answer arms ``wait``."""
+        with self._lock:
             if self._events:
                 taken = list(self._events)
                 self._events.clear()
                 return taken
+            if not self._ended:
+                self._ready.clear()
             return self._ended or []
+
+    async def wait(self) -> None:
+        """Returns once an event or the end may have come since ``take_now`` found none."""
+        await self._ready.wait()
+
+    def wake(self) -> None:
+        """On the loop: makes ``wait`` return."""
+        self._ready.set()
+
+
+def _wake_all(watchers: Sequence[Watcher]) -> None:
+    for watcher in watchers:
+        watcher.wake()
+
+
+def _wake_from_thread(watchers: Sequence[Watcher]) -> None:
+    """Wakes ``watchers`` with one call into each of their loops."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Watcher]] = {}
+    for watcher in watchers:
+        if watcher.loop is not None:
+            by_loop.setdefault(watcher.loop, []).append(watcher)
+    for loop, woken in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: its streams are gone
+            loop.call_soon_threadsafe(_wake_all, woken)
+
+
+def _index_keys(filt: r.WatchFilter) -> list[tuple[str, str]]:
+    """Where the hub files a watcher: under each value of its most selective filter (an event
+    can only match through those), or under everything."""
+    if filt.port_ids:
+        return [("port", v) for v in filt.port_ids]
+    if filt.network_ids:
+        return [("network", v) for v in filt.network_ids]
+    if filt.host_ids:
+        return [("host", v) for v in filt.host_ids]
+    return [("all", "")]
 
 
 class EventHub:
@@ -148,11 +210,17 @@ class EventHub:
         self._listen_url = listen_url
         self._lock = threading.Lock()
         self._reading = threading.Lock()
-        self._watchers: set[Watcher] = set()
+        self._index: dict[tuple[str, str], set[Watcher]] = {}
+        self._count = 0
         self._position = 0
         self._wake = threading.Event()
         self._closed = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.start_pool = futures.ThreadPoolExecutor(START_THREADS, "watch-start")
+        """Runs the reads of starting streams."""
+        self._encoded: collections.OrderedDict[int, tuple[db_events.StoredEvent, bytes]] = (
+            collections.OrderedDict()
+        )
 
     @classmethod
     def for_engine(
@@ -180,6 +248,12 @@ class EventHub:
         """True once ``close`` was called."""
         return self._closed.is_set()
 
+    @property
+    def watchers(self) -> int:
+        """How many watchers the hub offers events to."""
+        with self._lock:
+            return self._count
+
     def start(self) -> None:
         """Starts at the current revision and begins reading new events."""
         with sql.read_session(self._factory) as session:
@@ -199,53 +273,75 @@ class EventHub:
         self._wake.set()
 
     def stream(
-        self,
-        filt: r.WatchFilter,
-        *,
-        after_revision: int,
-        snapshot: bool,
-        active: Callable[[], bool],
-    ) -> Iterator[Item]:
-        """Yields what one watcher receives (see ``stream``)."""
+        self, filt: r.WatchFilter, *, after_revision: int, snapshot: bool, encode: Encode
+    ) -> AsyncIterator[bytes]:
+        """What one watcher receives, encoded (see ``stream``)."""
         return stream(
             self,
             self._factory,
             filt,
             after_revision=after_revision,
             snapshot=snapshot,
-            active=active,
+            encode=encode,
         )
+
+    def encoded(self, event: db_events.StoredEvent, encode: Encode) -> bytes:
+        """``event``'s message, encoded once for every watcher it is offered to. On the loop."""
+        kept = self._encoded.get(event.revision)
+        if kept is not None and kept[0] is event:
+            return kept[1]
+        data = encode(Change(event))
+        self._encoded[event.revision] = (event, data)
+        if len(self._encoded) > ENCODED_KEPT:
+            self._encoded.popitem(last=False)
+        return data
 
     def _committed(self, _types: Sequence[str]) -> None:
         self.wake()
 
-    def attach(self, filt: r.WatchFilter, position: int) -> Watcher | None:
-        """Returns a watcher offered every matching event after ``position``, or None when the
-        hub is already past ``position`` (the caller reads the events in between from the log
-        first) or closed."""
+    def attach(
+        self,
+        filt: r.WatchFilter,
+        position: int,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> Watcher | None:
+        """Returns a watcher offered every matching event after ``position`` (woken on
+        ``loop``), or None when the hub is already past ``position`` (the caller reads the
+        events in between from the log first) or closed."""
         with self._lock:
             if self._closed.is_set() or position < self._position:
                 return None
-            watcher = Watcher(filt, position, self._queue_size)
-            self._watchers.add(watcher)
+            watcher = Watcher(filt, position, self._queue_size, loop)
+            for key in _index_keys(filt):
+                self._index.setdefault(key, set()).add(watcher)
+            self._count += 1
             return watcher
 
     def detach(self, watcher: Watcher) -> None:
         """Stops offering events to ``watcher``."""
         with self._lock:
-            self._watchers.discard(watcher)
+            for key in _index_keys(watcher.filter):
+                filed = self._index.get(key)
+                if filed is not None and watcher in filed:
+                    filed.discard(watcher)
+                    if not filed:
+                        del self._index[key]
+            self._count -= 1
 
     def close(self, timeout: float = 5.0) -> None:
         """Ends every watcher's stream and stops reading."""
         self._closed.set()
         repo.remove_commit_listener(self._committed)
-        with self._lock:
-            watchers = list(self._watchers)
-        for watcher in watchers:
+        for watcher in self._all_watchers():
             watcher.end(_CLOSED)
         self._wake.set()
         for thread in self._threads:
             thread.join(timeout)
+        self.start_pool.shutdown(wait=False, cancel_futures=True)
+
+    def _all_watchers(self) -> list[Watcher]:
+        with self._lock:
+            return list({w for filed in self._index.values() for w in filed})
 
     def _loop(self) -> None:
         while not self._closed.is_set():
@@ -272,29 +368,55 @@ class EventHub:
                 batch = db_events.read_after(session, self._position, PAGE)
             if not batch:
                 return total
+            woken: list[Watcher] = []
             with self._lock:
                 if batch[0].revision != self._position + 1:
                     self._lost(batch[0].revision)
                 for event in batch:
-                    for watcher in self._watchers:
-                        if event.revision > watcher.position and watcher.filter.matches(
-                            event.port_id, event.network_id, event.host_id, event.previous_host_id
+                    for watcher in self._candidates(event):
+                        if (
+                            event.revision > watcher.position
+                            and watcher.filter.matches(
+                                event.port_id,
+                                event.network_id,
+                                event.host_id,
+                                event.previous_host_id,
+                            )
+                            and watcher.offer(event)
                         ):
-                            watcher.offer(event)
+                            woken.append(watcher)
                 self._position = batch[-1].revision
+            _wake_from_thread(woken)
             total += len(batch)
             if len(batch) < PAGE:
                 return total
 
+    def _candidates(self, event: db_events.StoredEvent) -> set[Watcher]:
+        """The watchers filed where ``event`` can match (under the hub's lock)."""
+        keys = [
+            ("all", ""),
+            ("port", event.port_id),
+            ("network", event.network_id),
+            ("host", event.host_id),
+        ]
+        if event.previous_host_id:
+            keys.append(("host", event.previous_host_id))
+        found: set[Watcher] = set()
+        for key in keys:
+            filed = self._index.get(key)
+            if filed:
+                found.update(filed)
+        return found
+
     def _lost(self, first: int) -> None:
         """The events between the position and ``first`` were pruned before the hub read them:
-        every watcher missed them."""
+        every watcher missed them (under the hub's lock)."""
         logger.warning(
             "port events %d to %d were pruned before they were delivered; watchers must resync",
             self._position + 1,
             first - 1,
         )
-        for watcher in self._watchers:
+        for watcher in {w for filed in self._index.values() for w in filed}:
             watcher.end(_PRUNED)
 
     def _listen(self) -> None:
@@ -328,32 +450,83 @@ class EventHub:
                 waited = 0.0
 
 
-def stream(
+async def stream(
     hub: EventHub,
     factory: sessionmaker[Session],
     filt: r.WatchFilter,
     *,
     after_revision: int,
     snapshot: bool,
-    active: Callable[[], bool],
-) -> Iterator[Item]:
-    """Yields what one watcher receives until the hub closes, ``active`` turns False (the
-    caller went away) or a RESYNC ends it."""
+    encode: Encode,
+) -> AsyncIterator[bytes]:
+    """Yields what one watcher receives, encoded, until the hub closes, a RESYNC ends it or its
+    task is cancelled (the caller went away). Runs on an event loop."""
     metrics.WATCHERS.inc()
+    start = _InThreads(
+        _start(hub, factory, filt, after_revision, snapshot, asyncio.get_running_loop()),
+        hub.start_pool,
+    )
+    watcher: Watcher | None = None
     try:
-        yield from _stream(hub, factory, filt, after_revision, snapshot, active)
+        while watcher is None:
+            chunk = await start.next_chunk()
+            if not chunk:
+                return
+            for item in chunk:
+                if isinstance(item, Watcher):
+                    watcher = item
+                else:
+                    yield encode(item)
+        async for data in _follow(hub, watcher, factory, encode):
+            yield data
     finally:
+        start.close()
+        if watcher is not None:
+            hub.detach(watcher)
         metrics.WATCHERS.dec()
 
 
-def _stream(
+class _InThreads:
+    """Runs a generator of blocking reads a chunk at a time on a thread pool."""
+
+    CHUNK = 100
+
+    def __init__(self, generator: Generator[Any, None, None], pool: futures.Executor) -> None:
+        self._generator = generator
+        self._pool = pool
+        self._running: futures.Future[list[Any]] | None = None
+
+    async def next_chunk(self) -> list[Any]:
+        """The next items (empty once the generator is done)."""
+        try:
+            self._running = self._pool.submit(_take, self._generator, self.CHUNK)
+        except RuntimeError:  # the pool was shut down: the hub is closing
+            return []
+        return await asyncio.wrap_future(self._running)
+
+    def close(self) -> None:
+        """Closes the generator (its transaction) once no chunk is being read any more."""
+        running = self._running
+        if running is not None and not running.done():
+            running.add_done_callback(lambda _f: self._generator.close())
+        else:
+            self._generator.close()
+
+
+def _take(generator: Generator[Any, None, None], count: int) -> list[Any]:
+    return list(itertools.islice(generator, count))
+
+
+def _start(
     hub: EventHub,
     factory: sessionmaker[Session],
     filt: r.WatchFilter,
     after_revision: int,
     snapshot: bool,
-    active: Callable[[], bool],
-) -> Iterator[Item]:
+    loop: asyncio.AbstractEventLoop,
+) -> Generator[Item | Watcher, None, None]:
+    """The blocking start of a stream: yields the snapshot or the history the hub has passed,
+    then the watcher attached to the hub where they end (nothing after a RESYNC)."""
     if snapshot:
         position = yield from _snapshot(factory, filt)
     else:
@@ -369,20 +542,15 @@ def _stream(
                 f"{current}: the history was reset",
             )
             return
-    watcher = None
-    while watcher is None:
-        if hub.closed or not active():
+    while not hub.closed:
+        watcher = hub.attach(filt, position, loop)
+        if watcher is not None:
+            yield watcher
             return
-        watcher = hub.attach(filt, position)
-        if watcher is None:
-            caught_up = yield from _catch_up(factory, filt, position, hub.position)
-            if caught_up is None:
-                return
-            position = caught_up
-    try:
-        yield from _follow(hub, watcher, factory, active)
-    finally:
-        hub.detach(watcher)
+        caught_up = yield from _catch_up(factory, filt, position, hub.position)
+        if caught_up is None:
+            return
+        position = caught_up
 
 
 def _snapshot(factory: sessionmaker[Session], filt: r.WatchFilter) -> Generator[Item, None, int]:
@@ -428,27 +596,37 @@ def _catch_up(
     return position
 
 
-def _follow(
-    hub: EventHub, watcher: Watcher, factory: sessionmaker[Session], active: Callable[[], bool]
-) -> Iterator[Item]:
+async def _follow(
+    hub: EventHub, watcher: Watcher, factory: sessionmaker[Session], encode: Encode
+) -> AsyncIterator[bytes]:
     while True:
-        taken = watcher.take(TAKE_TIMEOUT)
+        taken = watcher.take_now()
         if isinstance(taken, str):
             if taken != _CLOSED:
-                with sql.read_session(factory) as session:
-                    oldest = db_events.oldest_revision(session)
-                why = (
-                    f"the watcher fell more than {hub.queue_size} events behind"
-                    if taken == _OVERFLOW
-                    else "events were pruned before they were delivered"
-                )
-                yield _resync(taken, oldest, f"{why}: list the ports again or watch with snapshot")
+                yield encode(await _ended(hub, factory, taken))
             return
+        if not taken:
+            await watcher.wait()
+            continue
+        metrics.EVENTS_DELIVERED.inc(len(taken))
         for event in taken:
-            metrics.EVENTS_DELIVERED.inc()
-            yield Change(event)
-        if not taken and not active():
-            return
+            yield hub.encoded(event, encode)
+
+
+async def _ended(hub: EventHub, factory: sessionmaker[Session], why: str) -> Resync:
+    """The RESYNC of a watcher the hub ended (overflow, pruned)."""
+
+    def oldest() -> int:
+        with sql.read_session(factory) as session:
+            return db_events.oldest_revision(session)
+
+    first = await asyncio.get_running_loop().run_in_executor(hub.start_pool, oldest)
+    reason = (
+        f"the watcher fell more than {hub.queue_size} events behind"
+        if why == _OVERFLOW
+        else "events were pruned before they were delivered"
+    )
+    return _resync(why, first, f"{reason}: list the ports again or watch with snapshot")
 
 
 def _matches(filt: r.WatchFilter, event: db_events.StoredEvent) -> bool:

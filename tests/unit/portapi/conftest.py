@@ -81,7 +81,7 @@ def make_stack(
         clients.MechanismManagerClient(peer_channel, timeout),
         max_tries,
     )
-    handle = server.build_server(app.registrations(), max_workers=16)
+    handle = server.build_server(app.registrations(), max_workers=16, asyncio_streams=True)
     handle.server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{handle.port}")
     stack = Stack(

@@ -3,8 +3,11 @@ as portapi writes them (staged in a write transaction, flushed before its commit
 
 from __future__ import annotations
 
+import asyncio
+import pickle
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -45,19 +48,24 @@ def write(factory: sessionmaker[Session], *ports: tuple[str, str]) -> None:
     repo.run_write(factory, work)
 
 
-class Reader:
-    """Reads a stream on a thread, as the servicer does."""
+def encode(item: watch.Item) -> bytes:
+    """Items cross the stream as bytes; these tests read them back with pickle."""
+    return pickle.dumps(item)
 
-    def __init__(self, items: Iterator[watch.Item]) -> None:
+
+class Reader:
+    """Reads a stream on an event loop of its own, as the asyncio server does."""
+
+    def __init__(self, items: AsyncIterator[bytes]) -> None:
         self.items: list[watch.Item] = []
         self.changed = threading.Condition()
         self.done = threading.Event()
-        threading.Thread(target=self._read, args=(items,), daemon=True).start()
+        threading.Thread(target=asyncio.run, args=(self._read(items),), daemon=True).start()
 
-    def _read(self, items: Iterator[watch.Item]) -> None:
-        for item in items:
+    async def _read(self, items: AsyncIterator[bytes]) -> None:
+        async for data in items:
             with self.changed:
-                self.items.append(item)
+                self.items.append(pickle.loads(data))
                 self.changed.notify_all()
         self.done.set()
         with self.changed:
@@ -67,6 +75,23 @@ class Reader:
         with self.changed:
             assert self.changed.wait_for(lambda: len(self.items) >= count or self.done.is_set(), 10)
             return list(self.items)
+
+
+def read_all(items: AsyncIterator[bytes]) -> list[watch.Item]:
+    """Every item of a stream that ends by itself."""
+
+    async def read() -> list[watch.Item]:
+        return [pickle.loads(data) async for data in items]
+
+    return asyncio.run(read())
+
+
+def attached(hub: watch.EventHub, count: int) -> None:
+    """Waits until ``count`` streams follow the hub."""
+    deadline = time.monotonic() + 10
+    while hub.watchers < count:
+        assert time.monotonic() < deadline, f"{hub.watchers} of {count} streams attached"
+        time.sleep(0.01)
 
 
 def revisions(items: list[watch.Item]) -> list[int]:
@@ -89,7 +114,7 @@ def test_a_resumed_watcher_reads_the_history_then_follows_the_hub(
     hub.start()
     try:
         filt = r.WatchFilter(host_ids=frozenset({"h1"}))
-        reader = Reader(hub.stream(filt, after_revision=1, snapshot=False, active=lambda: True))
+        reader = Reader(hub.stream(filt, after_revision=1, snapshot=False, encode=encode))
         assert revisions(reader.wait(1)) == [3]
         write(factory, ("p4", "h2"), ("p5", "h1"))  # the commit wakes the hub in-process
         assert revisions(reader.wait(2)) == [3, 5]
@@ -106,7 +131,7 @@ def test_a_watcher_that_falls_behind_gets_resync(factory: sessionmaker[Session])
         assert watcher is not None
         write(factory, ("p1", "h1"), ("p2", "h1"), ("p3", "h1"))
         hub.advance()
-        assert watcher.take(0) == "overflow"
+        assert watcher.take_now() == "overflow"
     finally:
         hub.close()
 
@@ -120,8 +145,8 @@ def test_pruned_history_is_resync_and_ends_the_stream(factory: sessionmaker[Sess
     hub = watch.EventHub(factory, poll_interval=60)
     hub.start()
     try:
-        items = list(
-            hub.stream(r.WatchFilter(), after_revision=1, snapshot=False, active=lambda: True)
+        items = read_all(
+            hub.stream(r.WatchFilter(), after_revision=1, snapshot=False, encode=encode)
         )
     finally:
         hub.close()
@@ -132,9 +157,8 @@ def test_pruned_history_is_resync_and_ends_the_stream(factory: sessionmaker[Sess
 def test_closing_the_hub_ends_every_stream(factory: sessionmaker[Session]) -> None:
     hub = watch.EventHub(factory, poll_interval=60)
     hub.start()
-    reader = Reader(
-        hub.stream(r.WatchFilter(), after_revision=0, snapshot=False, active=lambda: True)
-    )
+    reader = Reader(hub.stream(r.WatchFilter(), after_revision=0, snapshot=False, encode=encode))
+    attached(hub, 1)  # watching "from now": its start must come before the write
     write(factory, ("p1", "h1"))
     assert revisions(reader.wait(1)) == [1]
     hub.close()
