@@ -87,6 +87,12 @@ class Settings:
     on PostgreSQL it is woken by other replicas' notifications, so this only bounds the delay
     of a lost one."""
 
+    event_batch_seconds: float = 0.01
+    """``PORTAPI_EVENT_BATCH_SECONDS``: the shortest time between two reads of the log by the
+    event hub. A wake within it waits for the rest, so that under load each read takes the
+    events of several commits and each watcher's stream is woken once for all of them; an
+    idle hub reads at once. 0: a read per wake."""
+
     watch_queue_size: int = 10000
     """``PORTAPI_WATCH_QUEUE_SIZE``: how many events a watcher may fall behind before its
     stream ends with RESYNC."""
@@ -156,6 +162,9 @@ class Settings:
             ),
             event_poll_seconds=config.get_float(
                 env, "PORTAPI_EVENT_POLL_SECONDS", cls.event_poll_seconds, minimum=0.05
+            ),
+            event_batch_seconds=config.get_float(
+                env, "PORTAPI_EVENT_BATCH_SECONDS", cls.event_batch_seconds, minimum=0.0
             ),
             watch_queue_size=config.get_int(
                 env, "PORTAPI_WATCH_QUEUE_SIZE", cls.watch_queue_size, minimum=1

@@ -113,6 +113,7 @@ def main() -> None:
         engine,
         queue_size=settings.watch_queue_size,
         poll_interval=settings.event_poll_seconds,
+        batch_interval=settings.event_batch_seconds,
     )
     app = build(
         factory,

@@ -36,6 +36,7 @@ import contextlib
 import itertools
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from concurrent import futures
 from dataclasses import dataclass
@@ -200,13 +201,16 @@ class EventHub:
         *,
         queue_size: int = 10000,
         poll_interval: float = 5.0,
+        batch_interval: float = 0.0,
         listen_url: str = "",
     ) -> None:
         """``listen_url``: a PostgreSQL URL to LISTEN for other replicas' events on (empty on
-        SQLite, where only this process writes)."""
+        SQLite, where only this process writes). ``batch_interval``: the shortest time between
+        two reads of the log (a wake within it waits for the rest)."""
         self._factory = factory
         self._queue_size = queue_size
         self._poll_interval = poll_interval
+        self._batch_interval = batch_interval
         self._listen_url = listen_url
         self._lock = threading.Lock()
         self._reading = threading.Lock()
@@ -311,6 +315,10 @@ class EventHub:
         with self._lock:
             if self._closed.is_set() or position < self._position:
                 return None
+            if not self._count:
+                # The hub reads nothing while nobody watches: a first watcher brings it to
+                # where the watcher starts (nobody needs the events in between).
+                self._position = position
             watcher = Watcher(filt, position, self._queue_size, loop)
             for key in _index_keys(filt):
                 self._index.setdefault(key, set()).add(watcher)
@@ -344,11 +352,16 @@ class EventHub:
             return list({w for filed in self._index.values() for w in filed})
 
     def _loop(self) -> None:
+        last_read = 0.0
         while not self._closed.is_set():
             self._wake.wait(self._poll_interval)
+            pause = last_read + self._batch_interval - time.monotonic()
+            if pause > 0:
+                self._closed.wait(pause)  # the commits of the pause are read together
             self._wake.clear()
             if self._closed.is_set():
                 return
+            last_read = time.monotonic()
             try:
                 self.advance()
             except SQLAlchemyError as exc:
@@ -364,12 +377,20 @@ class EventHub:
     def _advance(self) -> int:
         total = 0
         while True:
+            with self._lock:
+                if not self._count:
+                    return total  # nobody to offer to: the next attach moves the position on
+                position = self._position
             with sql.read_session(self._factory) as session:
-                batch = db_events.read_after(session, self._position, PAGE)
+                batch = db_events.read_after(session, position, PAGE)
             if not batch:
                 return total
             woken: list[Watcher] = []
             with self._lock:
+                # A first watcher may have moved the position on during the read.
+                batch = [e for e in batch if e.revision > self._position]
+                if not batch:
+                    continue
                 if batch[0].revision != self._position + 1:
                     self._lost(batch[0].revision)
                 for event in batch:
