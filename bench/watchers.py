@@ -96,9 +96,9 @@ class WatchSpec:
     kind: str
     value: str = ""
 
-    def request(self, after: int) -> port_service_pb2.WatchPortsRequest:
+    def request(self, after: int, max_batch: int) -> port_service_pb2.WatchPortsRequest:
         """The WatchPorts request resuming after revision ``after``."""
-        req = port_service_pb2.WatchPortsRequest(after_revision=after)
+        req = port_service_pb2.WatchPortsRequest(after_revision=after, max_batch=max_batch)
         if self.kind == "host":
             req.host_ids.append(self.value)
         elif self.kind == "network":
@@ -130,19 +130,26 @@ async def _watch(
     stub: port_service_pb2_grpc.PortServiceStub,
     spec: WatchSpec,
     after: int,
+    max_batch: int,
     got: Received,
     timed_after: list[int],
 ) -> None:
-    call = stub.WatchPorts(spec.request(after))
+    call = stub.WatchPorts(spec.request(after, max_batch))
     try:
         async for message in call:
-            if message.WhichOneof("kind") != "event":
-                got.error = f"unexpected {message.WhichOneof('kind')}"
+            kind = message.WhichOneof("kind")
+            if kind == "event":
+                events: Sequence[port_service_pb2.PortEvent] = [message.event]
+            elif kind == "events":
+                events = message.events.events
+            else:
+                got.error = f"unexpected {kind}"
                 continue
-            event = message.event
-            got.revisions.append(event.revision)
-            if event.revision > timed_after[0]:
-                got.latencies.append(time.time() - event.time.ToNanoseconds() / 1e9)
+            now = time.time()
+            for event in events:
+                got.revisions.append(event.revision)
+                if event.revision > timed_after[0]:
+                    got.latencies.append(now - event.time.ToNanoseconds() / 1e9)
     except grpc.aio.AioRpcError as err:
         if err.code() != grpc.StatusCode.CANCELLED:
             got.error = f"{err.code().name}: {err.details()}"
@@ -155,6 +162,7 @@ async def _serve_watchers(
     specs: Sequence[WatchSpec],
     after: int,
     channels_per_replica: int,
+    max_batch: int,
     conn: Connection,
 ) -> None:
     options = [("grpc.use_local_subchannel_pool", 1), ("grpc.max_receive_message_length", -1)]
@@ -171,7 +179,9 @@ async def _serve_watchers(
     for n, spec in enumerate(specs):
         channel = pools[spec.replica][n % channels_per_replica]
         stub = port_service_pb2_grpc.PortServiceStub(channel)
-        tasks.append(asyncio.create_task(_watch(stub, spec, after, got[spec.number], timed_after)))
+        tasks.append(
+            asyncio.create_task(_watch(stub, spec, after, max_batch, got[spec.number], timed_after))
+        )
     conn.send(("started", len(tasks)))
     loop = asyncio.get_running_loop()
     while True:
@@ -199,11 +209,12 @@ def watcher_main(
     specs: Sequence[WatchSpec],
     after: int,
     channels_per_replica: int,
+    max_batch: int,
     conn: Connection,
 ) -> None:
     """A watcher process: runs the streams of ``specs`` on one event loop and answers the
     parent's commands on ``conn``."""
-    asyncio.run(_serve_watchers(addresses, specs, after, channels_per_replica, conn))
+    asyncio.run(_serve_watchers(addresses, specs, after, channels_per_replica, max_batch, conn))
 
 
 class WatcherProcesses:
@@ -216,6 +227,7 @@ class WatcherProcesses:
         after: int,
         processes: int,
         channels_per_replica: int,
+        max_batch: int,
     ) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.pipes: list[Connection] = []
@@ -225,7 +237,7 @@ class WatcherProcesses:
             parent, child = ctx.Pipe()
             proc = ctx.Process(
                 target=watcher_main,
-                args=(list(addresses), mine, after, channels_per_replica, child),
+                args=(list(addresses), mine, after, channels_per_replica, max_batch, child),
                 daemon=True,
             )
             proc.start()
@@ -454,6 +466,7 @@ class Figures:
     watchers: int
     mix: dict[str, int]
     watcher_processes: int
+    max_batch: int
     binds: int
     clients: int
     binds_per_s_without: float
@@ -494,6 +507,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--channels", type=int, default=8, help="connections per replica and process (default 8)"
     )
     parser.add_argument(
+        "--max-batch",
+        type=int,
+        default=100,
+        help="WatchPortsRequest.max_batch of every watcher: up to this many events per message "
+        "(default %(default)s; 0: one event per message)",
+    )
+    parser.add_argument(
         "--idle-seconds",
         type=float,
         default=10.0,
@@ -530,7 +550,8 @@ def report(f: Figures) -> None:
     mix = ", ".join(f"{n} {k}" for k, n in f.mix.items())
     print(
         f"\n{f.watchers} WatchPorts watchers ({mix}) over 2 portapi replicas on one PostgreSQL,"
-        f"\nin {f.watcher_processes} grpc.aio processes; {f.binds} binds per phase by "
+        f"\nin {f.watcher_processes} grpc.aio processes, max_batch {f.max_batch}; {f.binds} binds "
+        "per phase by "
         f"{f.clients} client threads (half on each replica)\n"
     )
     print(f"binds/s without watchers   {f.binds_per_s_without:8.1f}")
@@ -633,7 +654,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"phase 2: starting {len(specs)} watchers after revision {r0} ...", file=log, flush=True
         )
-        watchers = WatcherProcesses(addresses, specs, r0, args.watcher_processes, args.channels)
+        watchers = WatcherProcesses(
+            addresses, specs, r0, args.watcher_processes, args.channels, args.max_batch
+        )
         probe_channel = channels.make_channel(addresses[0])
         stub = port_service_pb2_grpc.PortServiceStub(probe_channel)
         for port_id, host in zip(probes, hosts, strict=True):
@@ -686,6 +709,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             watchers=len(specs),
             mix=dict(zip(KINDS, args.counts, strict=True)),
             watcher_processes=args.watcher_processes,
+            max_batch=args.max_batch,
             binds=args.binds,
             clients=args.clients,
             binds_per_s_without=without,

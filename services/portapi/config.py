@@ -93,6 +93,11 @@ class Settings:
     events of several commits and each watcher's stream is woken once for all of them; an
     idle hub reads at once. 0: a read per wake."""
 
+    watch_batch_window_seconds: float = 0.02
+    """``PORTAPI_WATCH_BATCH_WINDOW_SECONDS``: how long a WatchPorts stream that asked for
+    batches (``max_batch``) waits after a change for more to send with it. 0: it sends what is
+    pending at once. Streams without ``max_batch`` never wait."""
+
     watch_queue_size: int = 10000
     """``PORTAPI_WATCH_QUEUE_SIZE``: how many events a watcher may fall behind before its
     stream ends with RESYNC."""
@@ -165,6 +170,12 @@ class Settings:
             ),
             event_batch_seconds=config.get_float(
                 env, "PORTAPI_EVENT_BATCH_SECONDS", cls.event_batch_seconds, minimum=0.0
+            ),
+            watch_batch_window_seconds=config.get_float(
+                env,
+                "PORTAPI_WATCH_BATCH_WINDOW_SECONDS",
+                cls.watch_batch_window_seconds,
+                minimum=0.0,
             ),
             watch_queue_size=config.get_int(
                 env, "PORTAPI_WATCH_QUEUE_SIZE", cls.watch_queue_size, minimum=1

@@ -172,30 +172,39 @@ def outcome_msg(outcome: r.ReportOutcome) -> port_service_pb2.DeviceReportOutcom
 
 def watch_response(item: watch.Item) -> port_service_pb2.WatchPortsResponse:
     """Returns the WatchPortsResponse of one item of a watcher's stream."""
-    if isinstance(item, watch.Change):
-        event = item.event
-        return port_service_pb2.WatchPortsResponse(
-            event=port_service_pb2.PortEvent(
-                revision=event.revision,
-                type=_EVENT_TYPES[event.type],
-                port=port_pb2.Port.FromString(event.port),
-                time=contract.timestamp(event.time),
-                previous_host_id=event.previous_host_id,
-            )
-        )
-    if isinstance(item, watch.SnapshotPort):
-        return port_service_pb2.WatchPortsResponse(
-            event=port_service_pb2.PortEvent(
-                revision=item.revision,
-                type=port_service_pb2.PORT_EVENT_TYPE_SNAPSHOT,
-                port=port_msg(item.port),
-                time=contract.timestamp(item.port.update_time),
-            )
-        )
+    if isinstance(item, watch.Change | watch.SnapshotPort):
+        return port_service_pb2.WatchPortsResponse(event=port_event(item))
     if isinstance(item, watch.Synced):
         return port_service_pb2.WatchPortsResponse(
             synced=port_service_pb2.Synced(revision=item.revision)
         )
     return port_service_pb2.WatchPortsResponse(
         resync=port_service_pb2.Resync(oldest_revision=item.oldest_revision, message=item.message)
+    )
+
+
+def batch_part(item: watch.Change | watch.SnapshotPort) -> port_service_pb2.WatchPortsResponse:
+    """A WatchPortsResponse whose batch holds only ``item``: concatenated, such messages are
+    one whose batch holds all their events."""
+    return port_service_pb2.WatchPortsResponse(
+        events=port_service_pb2.PortEventBatch(events=[port_event(item)])
+    )
+
+
+def port_event(item: watch.Change | watch.SnapshotPort) -> port_service_pb2.PortEvent:
+    """The PortEvent of a change or of a snapshot's port."""
+    if isinstance(item, watch.Change):
+        event = item.event
+        return port_service_pb2.PortEvent(
+            revision=event.revision,
+            type=_EVENT_TYPES[event.type],
+            port=port_pb2.Port.FromString(event.port),
+            time=contract.timestamp(event.time),
+            previous_host_id=event.previous_host_id,
+        )
+    return port_service_pb2.PortEvent(
+        revision=item.revision,
+        type=port_service_pb2.PORT_EVENT_TYPE_SNAPSHOT,
+        port=port_msg(item.port),
+        time=contract.timestamp(item.port.update_time),
     )

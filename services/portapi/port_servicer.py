@@ -75,11 +75,14 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
         filt = watch_filter(request)
         if request.after_revision < 0:
             raise errors.InvalidArgument("after_revision", "must not be negative")
+        if request.max_batch > MAX_BATCH:
+            raise errors.InvalidArgument("max_batch", f"must be at most {MAX_BATCH}")
         items = self._hub.stream(
             filt,
             after_revision=request.after_revision,
             snapshot=request.snapshot,
-            encode=encode_watch_item,
+            encoding=WATCH_ENCODING,
+            max_batch=request.max_batch,
         )
         async for data in items:
             yield data
@@ -98,9 +101,17 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
         )
 
 
-def encode_watch_item(item: watch.Item) -> bytes:
-    """The serialized WatchPortsResponse of one item of a watcher's stream."""
-    return convert.watch_response(item).SerializeToString()
+def _batch_part(item: watch.Item) -> bytes:
+    assert isinstance(item, watch.Change | watch.SnapshotPort)
+    return convert.batch_part(item).SerializeToString()
+
+
+WATCH_ENCODING = watch.Encoding(
+    single=lambda item: convert.watch_response(item).SerializeToString(), part=_batch_part
+)
+"""How WatchPorts serializes what it sends."""
+MAX_BATCH = 1000
+"""The most events one WatchPorts message may carry."""
 
 
 MAX_WATCHED_HOSTS = 100

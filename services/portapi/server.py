@@ -114,6 +114,7 @@ def main() -> None:
         queue_size=settings.watch_queue_size,
         poll_interval=settings.event_poll_seconds,
         batch_interval=settings.event_batch_seconds,
+        batch_window=settings.watch_batch_window_seconds,
     )
     app = build(
         factory,

@@ -37,7 +37,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
@@ -94,8 +94,19 @@ class Resync:
 
 
 Item = Change | SnapshotPort | Synced | Resync
-Encode = Callable[[Item], bytes]
-"""Serializes an item as the message its stream sends."""
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How a stream's items become the bytes of its messages."""
+
+    single: Callable[[Item], bytes]
+    """An item as a message of its own."""
+    part: Callable[[Item], bytes]
+    """A change or snapshot port as one part of a batch: the concatenation of parts is one
+    message carrying all their events (protobuf merges concatenated messages, appending to
+    repeated fields), so each event is encoded once however its watchers batch it."""
+
 
 _CLOSED = "closed"
 _OVERFLOW = "overflow"
@@ -202,15 +213,18 @@ class EventHub:
         queue_size: int = 10000,
         poll_interval: float = 5.0,
         batch_interval: float = 0.0,
+        batch_window: float = 0.0,
         listen_url: str = "",
     ) -> None:
         """``listen_url``: a PostgreSQL URL to LISTEN for other replicas' events on (empty on
         SQLite, where only this process writes). ``batch_interval``: the shortest time between
-        two reads of the log (a wake within it waits for the rest)."""
+        two reads of the log (a wake within it waits for the rest). ``batch_window``: how long a
+        stream that batches waits after a change for others to join it."""
         self._factory = factory
         self._queue_size = queue_size
         self._poll_interval = poll_interval
         self._batch_interval = batch_interval
+        self.batch_window = batch_window
         self._listen_url = listen_url
         self._lock = threading.Lock()
         self._reading = threading.Lock()
@@ -222,9 +236,9 @@ class EventHub:
         self._threads: list[threading.Thread] = []
         self.start_pool = futures.ThreadPoolExecutor(START_THREADS, "watch-start")
         """Runs the reads of starting streams."""
-        self._encoded: collections.OrderedDict[int, tuple[db_events.StoredEvent, bytes]] = (
-            collections.OrderedDict()
-        )
+        self._encoded: collections.OrderedDict[
+            tuple[int, bool], tuple[db_events.StoredEvent, bytes]
+        ] = collections.OrderedDict()
 
     @classmethod
     def for_engine(
@@ -277,7 +291,13 @@ class EventHub:
         self._wake.set()
 
     def stream(
-        self, filt: r.WatchFilter, *, after_revision: int, snapshot: bool, encode: Encode
+        self,
+        filt: r.WatchFilter,
+        *,
+        after_revision: int,
+        snapshot: bool,
+        encoding: Encoding,
+        max_batch: int = 1,
     ) -> AsyncIterator[bytes]:
         """What one watcher receives, encoded (see ``stream``)."""
         return stream(
@@ -286,16 +306,19 @@ class EventHub:
             filt,
             after_revision=after_revision,
             snapshot=snapshot,
-            encode=encode,
+            encoding=encoding,
+            max_batch=max_batch,
         )
 
-    def encoded(self, event: db_events.StoredEvent, encode: Encode) -> bytes:
-        """``event``'s message, encoded once for every watcher it is offered to. On the loop."""
-        kept = self._encoded.get(event.revision)
+    def encoded(self, event: db_events.StoredEvent, encoding: Encoding, part: bool) -> bytes:
+        """``event`` as a message (``part``: as a part of a batch), encoded once for every
+        watcher it is offered to. On the loop."""
+        key = (event.revision, part)
+        kept = self._encoded.get(key)
         if kept is not None and kept[0] is event:
             return kept[1]
-        data = encode(Change(event))
-        self._encoded[event.revision] = (event, data)
+        data = (encoding.part if part else encoding.single)(Change(event))
+        self._encoded[key] = (event, data)
         if len(self._encoded) > ENCODED_KEPT:
             self._encoded.popitem(last=False)
         return data
@@ -317,8 +340,10 @@ class EventHub:
                 return None
             if not self._count:
                 # The hub reads nothing while nobody watches: a first watcher brings it to
-                # where the watcher starts (nobody needs the events in between).
+                # where the watcher starts (nobody needs the events in between), and wakes it
+                # for the events committed after that while it was not reading.
                 self._position = position
+                self._wake.set()
             watcher = Watcher(filt, position, self._queue_size, loop)
             for key in _index_keys(filt):
                 self._index.setdefault(key, set()).add(watcher)
@@ -478,10 +503,13 @@ async def stream(
     *,
     after_revision: int,
     snapshot: bool,
-    encode: Encode,
+    encoding: Encoding,
+    max_batch: int = 1,
 ) -> AsyncIterator[bytes]:
     """Yields what one watcher receives, encoded, until the hub closes, a RESYNC ends it or its
-    task is cancelled (the caller went away). Runs on an event loop."""
+    task is cancelled (the caller went away). Runs on an event loop. ``max_batch`` above 1:
+    up to that many events per message (``Encoding.part``), pending ones at once and, after a
+    change, those that come within the hub's batch window."""
     metrics.WATCHERS.inc()
     start = _InThreads(
         _start(hub, factory, filt, after_revision, snapshot, asyncio.get_running_loop()),
@@ -493,18 +521,36 @@ async def stream(
             chunk = await start.next_chunk()
             if not chunk:
                 return
-            for item in chunk:
-                if isinstance(item, Watcher):
-                    watcher = item
-                else:
-                    yield encode(item)
-        async for data in _follow(hub, watcher, factory, encode):
+            if isinstance(chunk[-1], Watcher):
+                watcher = chunk.pop()
+            for data in _messages(chunk, encoding, max_batch):
+                yield data
+        async for data in _follow(hub, watcher, factory, encoding, max_batch):
             yield data
     finally:
         start.close()
         if watcher is not None:
             hub.detach(watcher)
         metrics.WATCHERS.dec()
+
+
+def _messages(items: Sequence[Item], encoding: Encoding, max_batch: int) -> Iterator[bytes]:
+    """The messages of ``items``: changes and snapshot ports in batches of up to
+    ``max_batch`` when it is above 1, everything else in messages of its own."""
+    batch: list[bytes] = []
+    for item in items:
+        if max_batch > 1 and isinstance(item, Change | SnapshotPort):
+            batch.append(encoding.part(item))
+            if len(batch) == max_batch:
+                yield b"".join(batch)
+                batch = []
+            continue
+        if batch:
+            yield b"".join(batch)
+            batch = []
+        yield encoding.single(item)
+    if batch:
+        yield b"".join(batch)
 
 
 class _InThreads:
@@ -618,20 +664,35 @@ def _catch_up(
 
 
 async def _follow(
-    hub: EventHub, watcher: Watcher, factory: sessionmaker[Session], encode: Encode
+    hub: EventHub,
+    watcher: Watcher,
+    factory: sessionmaker[Session],
+    encoding: Encoding,
+    max_batch: int,
 ) -> AsyncIterator[bytes]:
+    batched = max_batch > 1
     while True:
         taken = watcher.take_now()
         if isinstance(taken, str):
             if taken != _CLOSED:
-                yield encode(await _ended(hub, factory, taken))
+                yield encoding.single(await _ended(hub, factory, taken))
             return
         if not taken:
             await watcher.wait()
             continue
+        if batched and len(taken) < max_batch and hub.batch_window > 0:
+            await asyncio.sleep(hub.batch_window)  # the changes soon after join this one
+            more = watcher.take_now()
+            if isinstance(more, list):  # an end is seen on the next round, after these
+                taken += more
         metrics.EVENTS_DELIVERED.inc(len(taken))
-        for event in taken:
-            yield hub.encoded(event, encode)
+        if not batched:
+            for event in taken:
+                yield hub.encoded(event, encoding, part=False)
+            continue
+        for first in range(0, len(taken), max_batch):
+            chunk = taken[first : first + max_batch]
+            yield b"".join(hub.encoded(event, encoding, part=True) for event in chunk)
 
 
 async def _ended(hub: EventHub, factory: sessionmaker[Session], why: str) -> Resync:

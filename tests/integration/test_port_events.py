@@ -142,11 +142,15 @@ def describe(item: Any) -> str:
 
 
 def events_of(items: list[Any], port_id: str = "") -> list[Any]:
-    return [
-        i.event
-        for i in items
-        if i.WhichOneof("kind") == "event" and (not port_id or i.event.port.id == port_id)
-    ]
+    """The events of the responses, whether each came alone or in a batch."""
+    found = []
+    for item in items:
+        kind = item.WhichOneof("kind")
+        if kind == "event":
+            found.append(item.event)
+        elif kind == "events":
+            found += item.events.events
+    return [e for e in found if not port_id or e.port.id == port_id]
 
 
 def report(
@@ -419,6 +423,45 @@ def test_watch_streams_every_change_of_matching_ports_in_revision_order(
     assert port_events[-1].port.binding.host_id == moved.binding.host_id
     for watch in (by_host, by_net, by_port):
         watch.cancel()
+
+
+def test_a_batching_watcher_gets_the_same_events_in_fewer_messages(
+    stack: Stack, portapi: PortApi, project: str
+) -> None:
+    net = network(portapi, project)
+    before = [portapi.create_port(net.id, name=f"b{i}") for i in range(3)]
+    single = Watch(portapi.ports, network_ids=[net.id], snapshot=True)
+    batched = Watch(portapi.ports, network_ids=[net.id], snapshot=True, max_batch=2)
+    snapshot = single.events_until(lambda got: bool(got) and got[-1].WhichOneof("kind") == "synced")
+    batched_snapshot = batched.events_until(
+        lambda got: bool(got) and got[-1].WhichOneof("kind") == "synced"
+    )
+    # The snapshot's 3 ports: one message each, or a batch of 2 and a batch of 1.
+    assert [i.WhichOneof("kind") for i in snapshot] == ["event"] * 3 + ["synced"]
+    assert [i.WhichOneof("kind") for i in batched_snapshot] == ["events"] * 2 + ["synced"]
+    assert sorted(e.port.id for e in events_of(batched_snapshot)) == sorted(p.id for p in before)
+
+    # Changes close together arrive together (the server's batch window), never above 2.
+    after = [portapi.create_port(net.id, name=f"a{i}") for i in range(5)]
+    want = [p.id for p in after]
+    one_by_one = single.events_until(lambda got: len(events_of(got)) == 5)
+    together = batched.events_until(lambda got: len(events_of(got)) == 5)
+    assert [e.port.id for e in events_of(one_by_one)] == want
+    assert [e.port.id for e in events_of(together)] == want
+    assert [e.revision for e in events_of(together)] == [e.revision for e in events_of(one_by_one)]
+    assert all(i.WhichOneof("kind") == "events" for i in together)
+    assert all(0 < len(i.events.events) <= 2 for i in together)
+    assert single.quiet(0.2) == [] and batched.quiet(0.2) == []
+    single.cancel()
+    batched.cancel()
+
+
+def test_max_batch_above_the_limit_is_invalid_argument(portapi: PortApi) -> None:
+    call = portapi.ports.WatchPorts(R.WatchPortsRequest(max_batch=1001), timeout=TIMEOUT)
+    with pytest.raises(grpc.RpcError) as info:
+        next(call)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details() == "max_batch: must be at most 1000"
 
 
 def test_a_watcher_resumes_after_its_revision_without_a_gap(

@@ -130,18 +130,20 @@ class DeletePortResponse(_message.Message):
     def __init__(self, port: _Optional[_Union[_port_pb2.Port, _Mapping]] = ...) -> None: ...
 
 class WatchPortsRequest(_message.Message):
-    __slots__ = ("host_ids", "network_ids", "port_ids", "after_revision", "snapshot")
+    __slots__ = ("host_ids", "network_ids", "port_ids", "after_revision", "snapshot", "max_batch")
     HOST_IDS_FIELD_NUMBER: _ClassVar[int]
     NETWORK_IDS_FIELD_NUMBER: _ClassVar[int]
     PORT_IDS_FIELD_NUMBER: _ClassVar[int]
     AFTER_REVISION_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
     host_ids: _containers.RepeatedScalarFieldContainer[str]
     network_ids: _containers.RepeatedScalarFieldContainer[str]
     port_ids: _containers.RepeatedScalarFieldContainer[str]
     after_revision: int
     snapshot: bool
-    def __init__(self, host_ids: _Optional[_Iterable[str]] = ..., network_ids: _Optional[_Iterable[str]] = ..., port_ids: _Optional[_Iterable[str]] = ..., after_revision: _Optional[int] = ..., snapshot: _Optional[bool] = ...) -> None: ...
+    max_batch: int
+    def __init__(self, host_ids: _Optional[_Iterable[str]] = ..., network_ids: _Optional[_Iterable[str]] = ..., port_ids: _Optional[_Iterable[str]] = ..., after_revision: _Optional[int] = ..., snapshot: _Optional[bool] = ..., max_batch: _Optional[int] = ...) -> None: ...
 
 class PortEvent(_message.Message):
     __slots__ = ("revision", "type", "port", "time", "previous_host_id")
@@ -172,14 +174,22 @@ class Resync(_message.Message):
     def __init__(self, oldest_revision: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class WatchPortsResponse(_message.Message):
-    __slots__ = ("event", "synced", "resync")
+    __slots__ = ("event", "synced", "resync", "events")
     EVENT_FIELD_NUMBER: _ClassVar[int]
     SYNCED_FIELD_NUMBER: _ClassVar[int]
     RESYNC_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
     event: PortEvent
     synced: Synced
     resync: Resync
-    def __init__(self, event: _Optional[_Union[PortEvent, _Mapping]] = ..., synced: _Optional[_Union[Synced, _Mapping]] = ..., resync: _Optional[_Union[Resync, _Mapping]] = ...) -> None: ...
+    events: PortEventBatch
+    def __init__(self, event: _Optional[_Union[PortEvent, _Mapping]] = ..., synced: _Optional[_Union[Synced, _Mapping]] = ..., resync: _Optional[_Union[Resync, _Mapping]] = ..., events: _Optional[_Union[PortEventBatch, _Mapping]] = ...) -> None: ...
+
+class PortEventBatch(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[PortEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[PortEvent, _Mapping]]] = ...) -> None: ...
 
 class DeviceReport(_message.Message):
     __slots__ = ("port_id", "state", "binding_generation", "message")

@@ -53,6 +53,9 @@ def encode(item: watch.Item) -> bytes:
     return pickle.dumps(item)
 
 
+ENCODING = watch.Encoding(single=encode, part=encode)
+
+
 class Reader:
     """Reads a stream on an event loop of its own, as the asyncio server does."""
 
@@ -114,7 +117,7 @@ def test_a_resumed_watcher_reads_the_history_then_follows_the_hub(
     hub.start()
     try:
         filt = r.WatchFilter(host_ids=frozenset({"h1"}))
-        reader = Reader(hub.stream(filt, after_revision=1, snapshot=False, encode=encode))
+        reader = Reader(hub.stream(filt, after_revision=1, snapshot=False, encoding=ENCODING))
         assert revisions(reader.wait(1)) == [3]
         write(factory, ("p4", "h2"), ("p5", "h1"))  # the commit wakes the hub in-process
         assert revisions(reader.wait(2)) == [3, 5]
@@ -146,7 +149,7 @@ def test_pruned_history_is_resync_and_ends_the_stream(factory: sessionmaker[Sess
     hub.start()
     try:
         items = read_all(
-            hub.stream(r.WatchFilter(), after_revision=1, snapshot=False, encode=encode)
+            hub.stream(r.WatchFilter(), after_revision=1, snapshot=False, encoding=ENCODING)
         )
     finally:
         hub.close()
@@ -157,9 +160,31 @@ def test_pruned_history_is_resync_and_ends_the_stream(factory: sessionmaker[Sess
 def test_closing_the_hub_ends_every_stream(factory: sessionmaker[Session]) -> None:
     hub = watch.EventHub(factory, poll_interval=60)
     hub.start()
-    reader = Reader(hub.stream(r.WatchFilter(), after_revision=0, snapshot=False, encode=encode))
+    reader = Reader(
+        hub.stream(r.WatchFilter(), after_revision=0, snapshot=False, encoding=ENCODING)
+    )
     attached(hub, 1)  # watching "from now": its start must come before the write
     write(factory, ("p1", "h1"))
     assert revisions(reader.wait(1)) == [1]
     hub.close()
     assert reader.done.wait(10)
+
+
+def test_a_first_watcher_gets_what_was_committed_while_nobody_watched(
+    factory: sessionmaker[Session],
+) -> None:
+    write(factory, ("p0", "h1"))
+    hub = watch.EventHub(factory, poll_interval=60)
+    hub.start()
+    try:
+        write(factory, ("p1", "h1"), ("p2", "h1"))  # wakes a hub that has nobody to offer to
+        deadline = time.monotonic() + 10
+        while hub._wake.is_set() or hub._reading.locked():  # the hub has taken those wakes
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        reader = Reader(
+            hub.stream(r.WatchFilter(), after_revision=1, snapshot=False, encoding=ENCODING)
+        )
+        assert revisions(reader.wait(2)) == [2, 3]
+    finally:
+        hub.close()
