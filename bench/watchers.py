@@ -2,7 +2,8 @@
 bind ports through both.
 
     python bench/watchers.py [--watchers 1000] [--mix 20,480,250,250] [--binds 1000]
-                             [--clients 8] [--hosts 40] [--networks 25] [--json]
+                             [--clients 8] [--hosts 40] [--networks 25] [--max-batch 100]
+                             [--json]
 
 Creates its own PostgreSQL databases (on ``--postgres-url``, or the tests' server: the machine's
 on 127.0.0.1:5432, else a throwaway cluster) and drops them at the end, starts typemgr, the
@@ -16,9 +17,10 @@ creates ``--networks`` VLAN networks and the ports. Then:
 2. **watchers**: ``--watchers`` WatchPorts streams, half on each replica, from
    ``--watcher-processes`` processes running grpc.aio (one event loop each, the streams
    spread over ``--channels`` connections per replica), every one resuming after the same
-   revision R0, with the ``--mix`` of filters: unfiltered, one host, one network, one port.
-   A probe makes every watcher receive something (a port bound on every host, a rename of
-   every watched port), so that all are attached before the clock starts.
+   revision R0 with ``max_batch`` ``--max-batch``, with the ``--mix`` of filters:
+   unfiltered, one host, one network, one port. A probe makes every watcher receive
+   something (a port bound on every host, a rename of every watched port), so that all are
+   attached before the clock starts.
 3. **with watchers**: the same binding load on other ports (the watched ports among them).
 4. **check**: every event after R0 is read from the database; each watcher must have received
    exactly the events its filter matches, each once, in revision order. Delivery latency is

@@ -106,6 +106,8 @@ def test_the_reconciler_grace_period_follows_the_timeouts_unless_set() -> None:
         ({"PORTAPI_EVENT_PRUNE_INTERVAL_SECONDS": "-1"}, "PORTAPI_EVENT_PRUNE_INTERVAL_SECONDS"),
         ({"PORTAPI_EVENT_POLL_SECONDS": "0"}, "PORTAPI_EVENT_POLL_SECONDS=0"),
         ({"PORTAPI_WATCH_QUEUE_SIZE": "0"}, "PORTAPI_WATCH_QUEUE_SIZE=0: must be at least 1"),
+        ({"PORTAPI_EVENT_BATCH_SECONDS": "-0.1"}, "PORTAPI_EVENT_BATCH_SECONDS=-0.1"),
+        ({"PORTAPI_WATCH_BATCH_WINDOW_SECONDS": "soon"}, "must be a number"),
         ({"PORTAPI_MECHMGR_ADDRESS": "nowhere"}, "PORTAPI_MECHMGR_ADDRESS='nowhere'"),
         ({"PORTAPI_DATABASE_URL": "mysql://x"}, "PORTAPI_DATABASE_URL"),
         ({"PORTAPI_MECHMGR_TIMEOUT_SECONDS": "soon"}, "must be a number"),
