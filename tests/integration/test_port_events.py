@@ -575,6 +575,44 @@ def test_a_watcher_older_than_the_kept_history_gets_resync(
         del stack.processes[f"portapi-retention-{project}"]
 
 
+def test_a_watcher_that_stops_reading_gets_resync_and_holds_up_nobody(
+    stack: Stack, project: str, tmp_path: Path
+) -> None:
+    """A client that stops reading fills its HTTP/2 window; its stream then stops taking from
+    its queue, which overflows: the watcher is ended with RESYNC, which it reads once it reads
+    again, while a watcher that keeps reading on the same replica gets every event."""
+    name = f"portapi-stall-{project}"
+    url = stack.urls["portapi_b"] if stack.backend == "postgres" else f"sqlite:///{tmp_path}/w.db"
+    small = stack.start_portapi(name, url, PORTAPI_WATCH_QUEUE_SIZE="100")
+    try:
+        net = network(small, project)
+        reader = Watch(small.ports, network_ids=[net.id])
+        # No BDP probing: the window stays at its initial size while nothing is read.
+        stalled_channel = grpc.insecure_channel(
+            small.process.address, options=[("grpc.http2.bdp_probe", 0)]
+        )
+        stalled = port_service_pb2_grpc.PortServiceStub(stalled_channel).WatchPorts(
+            R.WatchPortsRequest(network_ids=[net.id], snapshot=True), timeout=120
+        )
+        assert next(stalled).WhichOneof("kind") == "synced"
+        count = 600  # about 300 KB of events: several times the window and the queue
+        created = [small.create_port(net.id, name=f"{i:03d}" + "x" * 250).id for i in range(count)]
+        seen = events_of(reader.events_until(lambda got: len(events_of(got)) == count))
+        assert [e.port.id for e in seen] == created
+
+        rest = list(stalled)  # reading again: what was in flight, then RESYNC, then the end
+        kinds = [m.WhichOneof("kind") for m in rest]
+        assert kinds[-1] == "resync" and set(kinds[:-1]) <= {"event"}, kinds
+        assert "fell more than 100 events behind" in rest[-1].resync.message
+        revisions = [m.event.revision for m in rest[:-1]]
+        assert revisions == sorted(revisions) and len(revisions) < count
+        reader.cancel()
+        stalled_channel.close()
+    finally:
+        assert small.process.stop() == 0
+        del stack.processes[name]
+
+
 def test_sigterm_with_open_watchers_exits_0_promptly(
     stack: Stack, project: str, tmp_path: Path
 ) -> None:
