@@ -62,6 +62,10 @@ class Record:
     """Whether the port's device was present then."""
     error: str = ""
     """Why wiring ``attachment`` failed (reported ERROR), empty when it succeeded."""
+    failures: int = 0
+    """How many times in a row wiring ``attachment`` failed."""
+    retry_at: float = 0.0
+    """When a failed wiring is tried again (``time.monotonic`` seconds)."""
 
 
 @dataclass
@@ -80,24 +84,30 @@ class Plan:
         return bool(self.unwire or self.wire or self.gone or self.forget)
 
 
+def _due(rec: Record, retry_errors: bool, now: float | None) -> bool:
+    return retry_errors or (now is not None and rec.retry_at <= now)
+
+
 def plan(
     desired: Mapping[str, Attachment],
     present: Mapping[str, Device],
     done: Mapping[str, Record],
     *,
     retry_errors: bool = False,
+    now: float | None = None,
 ) -> Plan:
     """The actions that take the host from ``done`` to ``desired`` given ``present``.
 
-    A port whose wiring failed is not wired again for the same attachment unless
-    ``retry_errors`` (the runtime's periodic resync), so a broken port does not spin.
+    A port whose wiring failed is wired again for the same attachment once its ``retry_at``
+    has come (at ``now``), or at the runtime's periodic resync (``retry_errors``), so a broken
+    port backs off instead of spinning.
     """
     result = Plan()
     for port_id, att in desired.items():
         rec = done.get(port_id)
         if port_id in present:
             changed = rec is None or not rec.device or rec.attachment != att
-            if changed or (rec is not None and rec.error and retry_errors):
+            if changed or (rec is not None and rec.error and _due(rec, retry_errors, now)):
                 result.wire.append(att)
         elif rec is not None and rec.device and rec.attachment is not None:
             result.gone.append(rec.attachment)

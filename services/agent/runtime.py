@@ -14,9 +14,11 @@ It does what Neutron's L2 agents do, over this project's contract:
   snapshot, so a restarted agent first learns what should be wired: what it wired before
   stays wired (wiring is idempotent), a port deleted meanwhile is isolated;
 - **reports** each device's state with ReportDeviceStatus and the binding generation it wired:
-  UP (ACTIVE), DOWN (admin down, or its device disappeared) or ERROR with the wiring error.
-  NOT_FOUND and NOT_BOUND_HERE isolate the device; STALE_GENERATION takes the port as the
-  answer gives it and wires the newer binding. Reports that cannot be delivered are retried;
+  UP (ACTIVE), DOWN (admin down, or its device disappeared) or ERROR with the wiring error,
+  once per distinct error; a failed wiring is tried again after ``WIRING_RETRY_SECONDS``,
+  doubling with each failure in a row up to ``resync_interval``. NOT_FOUND and
+  NOT_BOUND_HERE isolate the device; STALE_GENERATION takes the port as the answer gives it
+  and wires the newer binding. Reports that cannot be delivered are retried;
 - **l2-population**: for the networks of its tunnelled ports, a second ``WatchPorts`` (by
   ``network_ids``) shows which other hosts have ports bound to the same segments, mechmgr's
   agent registry (ListAgents) their ``local_ip``, and ``set_tunnel_peers`` follows both.
@@ -48,10 +50,14 @@ from services.agent.dataplane import Attachment, Dataplane, TunnelPeer, WiringEr
 
 logger = logging.getLogger(__name__)
 
+WIRING_RETRY_SECONDS = 1.0
+"""The first wait before a failed wiring is tried again; it doubles with each failure in a
+row, up to the resync interval."""
+
 PORTS_WIRED = Gauge("ml2_agent_ports_wired", "Ports this agent has wired (reported UP or DOWN).")
 PORTS_FAILED = Gauge(
     "ml2_agent_ports_wiring_failed",
-    "Ports bound here whose last wiring failed (reported ERROR; retried every resync).",
+    "Ports bound here whose last wiring failed (reported ERROR; retried with backoff).",
 )
 AGENT_INFO = Gauge(
     "ml2_agent_info",
@@ -451,11 +457,13 @@ class AgentRuntime:
         for port_id in self._present - present.keys():
             self._device_seen.pop(port_id, None)
         self._present = set(present)
-        actions = decisions.plan(desired, present, self.records, retry_errors=retry_errors)
+        actions = decisions.plan(
+            desired, present, self.records, retry_errors=retry_errors, now=woken
+        )
         for port_id in actions.unwire:
             self._unwire(port_id, present=port_id in present)
         for att in actions.wire:
-            self._wire(att)
+            self._wire(att, woken)
         for att in actions.gone:
             logger.info(
                 "device of port %s is gone; reporting DOWN",
@@ -490,7 +498,7 @@ class AgentRuntime:
         self.reconciliations += 1
         self.ready.set()
 
-    def _wire(self, att: Attachment) -> None:
+    def _wire(self, att: Attachment, now: float) -> None:
         seen = max(
             self.host_watch.seen_at.get(att.port_id, 0.0), self._device_seen.get(att.port_id, 0.0)
         )
@@ -498,14 +506,22 @@ class AgentRuntime:
             self.dataplane.wire(att)
         except WiringError as err:
             ERRORS.labels("wiring").inc()
+            before = self.records.get(att.port_id)
+            again = before is not None and bool(before.error) and before.attachment == att
+            failures = before.failures + 1 if again and before is not None else 1
+            delay = min(self.resync_interval, WIRING_RETRY_SECONDS * 2 ** (failures - 1))
             logger.error(
-                "wiring port %s failed: %s",
+                "wiring port %s failed: %s; trying again in %gs",
                 att.port_id,
                 err,
+                delay,
                 extra={"port_id": att.port_id, "network_id": att.network_id},
             )
-            self.records[att.port_id] = decisions.Record(att, device=True, error=str(err))
-            self._queue(att, port_service_pb2.DEVICE_STATE_ERROR, str(err))
+            self.records[att.port_id] = decisions.Record(
+                att, device=True, error=str(err), failures=failures, retry_at=now + delay
+            )
+            if not (again and before is not None and before.error == str(err)):
+                self._queue(att, port_service_pb2.DEVICE_STATE_ERROR, str(err))
             return
         if seen:
             WIRING_SECONDS.observe(max(0.0, time.monotonic() - seen))

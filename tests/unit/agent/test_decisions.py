@@ -128,10 +128,12 @@ def test_unbound_or_deleted_port_is_unwired_and_forgotten() -> None:
     assert not decisions.plan({}, {}, isolated).unwire
 
 
-def test_failed_wiring_is_retried_only_at_resync() -> None:
+def test_failed_wiring_is_retried_when_due_or_at_resync() -> None:
     att = _att()
-    done = {"p1": decisions.Record(att, device=True, error="boom")}
+    done = {"p1": decisions.Record(att, device=True, error="boom", failures=1, retry_at=10.0)}
     assert not decisions.plan({"p1": att}, {"p1": _dev()}, done)
+    assert not decisions.plan({"p1": att}, {"p1": _dev()}, done, now=9.9)
+    assert decisions.plan({"p1": att}, {"p1": _dev()}, done, now=10.0).wire == [att]
     assert decisions.plan({"p1": att}, {"p1": _dev()}, done, retry_errors=True).wire == [att]
 
 

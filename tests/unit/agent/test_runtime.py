@@ -12,7 +12,7 @@ from typing import Any
 from ml2.v1 import port_service_pb2
 
 from ml2_contract import values
-from services.agent.dataplane import Attachment, Device, TunnelPeer
+from services.agent.dataplane import Attachment, Device, TunnelPeer, WiringError
 from services.agent.runtime import AgentRuntime
 from tests.unit.agent.test_decisions import HOST, _port
 
@@ -47,6 +47,20 @@ class RecordingDataplane:
 
     def close(self) -> None:
         pass
+
+
+class FailingDataplane(RecordingDataplane):
+    """Wiring fails ``failures`` times, then works."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def wire(self, attachment: Attachment) -> None:
+        super().wire(attachment)
+        if self.failures:
+            self.failures -= 1
+            raise WiringError("the bridge is not there")
 
 
 def _runtime() -> tuple[AgentRuntime, RecordingDataplane]:
@@ -125,3 +139,28 @@ def test_an_unplugged_device_is_released_and_reported_down() -> None:
     assert dp.calls[-1] == ("unwire", "p1")
     report = runtime._pending["p1"]
     assert report.state == port_service_pb2.DEVICE_STATE_DOWN and "unplugged" in report.message
+
+
+def test_failed_wiring_backs_off_and_reports_error_once_then_up() -> None:
+    dp = FailingDataplane(failures=2)
+    runtime = AgentRuntime(dp, HOST, None, None, threading.Event())  # type: ignore[arg-type]
+    runtime._populate = lambda: None  # type: ignore[method-assign]
+    dp.present["p1"] = Device("p1", "tap1")
+    runtime.host_watch.put(_port())
+    wires = lambda: sum(1 for call in dp.calls if call[0] == "wire")  # noqa: E731
+
+    runtime.reconcile(woken=100.0)  # fails: again in 1 s
+    assert wires() == 1
+    report = runtime._pending.pop("p1")
+    assert report.state == port_service_pb2.DEVICE_STATE_ERROR
+    assert report.message == "the bridge is not there"
+    runtime.reconcile(woken=100.9)
+    assert wires() == 1
+    runtime.reconcile(woken=101.0)  # fails again, same error: not reported again; then 2 s
+    assert wires() == 2 and "p1" not in runtime._pending
+    runtime.reconcile(woken=102.9)
+    assert wires() == 2
+    runtime.reconcile(woken=103.0)  # works
+    assert wires() == 3
+    assert runtime._pending["p1"].state == port_service_pb2.DEVICE_STATE_UP
+    assert not runtime.records["p1"].error
