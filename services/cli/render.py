@@ -8,7 +8,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from google.protobuf import json_format, message, struct_pb2, timestamp_pb2
-from ml2.v1 import agent_pb2, binding_pb2, network_pb2, port_pb2, port_service_pb2, segment_pb2
+from ml2.v1 import (
+    agent_pb2,
+    binding_pb2,
+    mechanism_manager_service_pb2,
+    network_pb2,
+    port_pb2,
+    port_service_pb2,
+    segment_pb2,
+)
 
 from ml2_contract import convert
 from services.cli import stack
@@ -321,11 +329,35 @@ def driver_rows(drivers: Iterable[Any]) -> str:
             d.agent_type or "-",
             ",".join(d.supported_network_types) or "-",
             ",".join(d.vif_types) or "-",
+            breaker_text(d),
         )
         for i, d in enumerate(drivers)
     )
-    headers = ("order", "name", "address", "reachable", "agent_type", "network_types", "vif_types")
+    headers = (
+        "order",
+        "name",
+        "address",
+        "reachable",
+        "agent_type",
+        "network_types",
+        "vif_types",
+        "breaker",
+    )
     return table(headers, rows)
+
+
+def breaker_text(driver: Any) -> str:
+    """The circuit breaker of a MechanismDriverInfo: closed, half-open, or open and when it
+    retries (UTC)."""
+    state = driver.breaker_state
+    if state == mechanism_manager_service_pb2.BREAKER_STATE_OPEN:
+        retry = driver.breaker_retry_time.ToDatetime(datetime.UTC).strftime("%H:%M:%SZ")
+        return f"open (retries {retry})"
+    if state == mechanism_manager_service_pb2.BREAKER_STATE_HALF_OPEN:
+        return "half-open"
+    if state == mechanism_manager_service_pb2.BREAKER_STATE_CLOSED:
+        return "closed"
+    return "-"
 
 
 def process_rows(rows: Iterable[stack.ProcessRow]) -> str:

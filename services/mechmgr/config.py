@@ -48,6 +48,14 @@ class Settings:
     driver_timeout: float = 1.0
     """``MECHMGR_DRIVER_TIMEOUT_SECONDS``: deadline of one call to a driver; a driver slower than
     that declines with DRIVER_UNAVAILABLE."""
+    driver_breaker_failures: int = 5
+    """``MECHMGR_DRIVER_BREAKER_FAILURES``: consecutive failed calls (unreachable, or no answer
+    within the deadline) after which a driver's circuit breaker opens and the driver is not
+    asked any more until the cooldown has passed."""
+    driver_breaker_cooldown: float = 10.0
+    """``MECHMGR_DRIVER_BREAKER_COOLDOWN_SECONDS``: how long an open breaker refuses calls before
+    one trial call is let through (half-open); its answer closes the breaker, its failure
+    reopens it."""
     typemgr_address: str = "127.0.0.1:50051"
     """``MECHMGR_TYPEMGR_ADDRESS``: typemgr, for dynamic segments; empty disables them."""
     typemgr_timeout: float = 2.0
@@ -85,6 +93,12 @@ class Settings:
                 config.get_str(env, "MECHMGR_MECHANISM_DRIVERS", DEFAULT_DRIVERS)
             ),
             driver_timeout=_positive(env, "MECHMGR_DRIVER_TIMEOUT_SECONDS", cls.driver_timeout),
+            driver_breaker_failures=config.get_int(
+                env, "MECHMGR_DRIVER_BREAKER_FAILURES", cls.driver_breaker_failures, minimum=1
+            ),
+            driver_breaker_cooldown=_positive(
+                env, "MECHMGR_DRIVER_BREAKER_COOLDOWN_SECONDS", cls.driver_breaker_cooldown
+            ),
             typemgr_address=_optional_address(env, "MECHMGR_TYPEMGR_ADDRESS", cls.typemgr_address),
             typemgr_timeout=_positive(env, "MECHMGR_TYPEMGR_TIMEOUT_SECONDS", cls.typemgr_timeout),
             agent_down_time=config.get_int(

@@ -4,13 +4,21 @@ A failed call never raises: an unreachable driver or one slower than its deadlin
 DRIVER_UNAVAILABLE, any other failure (an INTERNAL from a crashing driver, a malformed answer such
 as vif_details with NaN or nested too deep) with DRIVER_ERROR, so that the resolver moves on to
 the next driver.
+
+Each client has a circuit breaker (``breaker.py``): after ``failures`` consecutive calls the
+driver did not answer (unreachable, or silent until its own deadline), the driver is not asked
+any more and declines at once with DRIVER_UNAVAILABLE, saying since when and until when; after
+the cooldown one call is let through to try it again. A call cut short by the caller's own
+deadline counts neither way.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import grpc
 from ml2.v1 import agent_pb2
@@ -18,7 +26,7 @@ from ml2.v1 import mechanism_driver_service_pb2 as pb
 from ml2.v1 import mechanism_driver_service_pb2_grpc as pb_grpc
 
 from ml2_contract import convert, values, vocabulary
-from services.mechmgr import metrics
+from services.mechmgr import breaker, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -33,12 +41,31 @@ class DriverInfo:
     address: str
     description: values.DriverDescription | None
     error: str = ""
+    breaker: breaker.Status = field(default_factory=lambda: breaker.Status(breaker.State.CLOSED))
+
+
+@dataclass(frozen=True)
+class BreakerSettings:
+    """When a driver's circuit breaker opens and how long it stays open."""
+
+    failures: int = 5
+    cooldown: float = 10.0
 
 
 class DriverClient:
     """Calls one driver process over a channel created once by the composition root."""
 
-    def __init__(self, name: str, address: str, channel: grpc.Channel, timeout: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        channel: grpc.Channel,
+        timeout: float,
+        breaker_settings: BreakerSettings | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.name = name
         self.address = address
         self.timeout = timeout
@@ -46,6 +73,17 @@ class DriverClient:
         self._latency = metrics.DRIVER_CALL_SECONDS.labels(name)
         # Only for logging: one WARNING when the driver starts failing, one INFO when it is back.
         self._failing = False
+        self._report = metrics.breaker_reporter(
+            name, [s.value for s in breaker.State], breaker.State.CLOSED.value
+        )
+        settings = breaker_settings or BreakerSettings()
+        self.breaker = breaker.CircuitBreaker(
+            settings.failures,
+            settings.cooldown,
+            clock=clock,
+            wall=wall,
+            on_change=self._breaker_changed,
+        )
 
     def propose(
         self,
@@ -63,15 +101,21 @@ class DriverClient:
             return self._decline(
                 vocabulary.DRIVER_UNAVAILABLE, "not asked: the caller's deadline has passed"
             )
+        if not self.breaker.allow():
+            return self._refused()
         started = time.perf_counter()
         try:
             reply = self._stub.ProposeBinding(
                 convert.context_to_proto(ctx, agents), timeout=timeout
             )
         except grpc.RpcError as err:
-            return self._failed(err, timeout)
+            return self._failed(err, timeout, cut_by_caller=timeout < self.timeout)
+        except BaseException:
+            self.breaker.abandoned()
+            raise
         finally:
             self._latency.observe(time.perf_counter() - started)
+        self.breaker.succeeded()
         if self._failing:
             self._failing = False
             logger.info("mechanism driver %s at %s answers again", self.name, self.address)
@@ -97,9 +141,15 @@ class DriverClient:
         )
         return future
 
-    def _failed(self, err: grpc.RpcError, timeout: float) -> values.Decline:
+    def _failed(self, err: grpc.RpcError, timeout: float, *, cut_by_caller: bool) -> values.Decline:
         code = err.code() if isinstance(err, grpc.Call) else grpc.StatusCode.UNKNOWN
         details = (err.details() if isinstance(err, grpc.Call) else "") or code.name
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED and cut_by_caller:
+            self.breaker.abandoned()
+        elif code in _TRANSPORT:
+            self.breaker.failed()
+        else:
+            self.breaker.succeeded()  # it answered, if only with an error
         # A driver that is down fails every bind: warn once, not once per bind.
         log = logger.debug if self._failing else logger.warning
         self._failing = True
@@ -121,8 +171,53 @@ class DriverClient:
             )
         return self._decline(vocabulary.DRIVER_ERROR, f"failed: {code.name}: {details}", code.name)
 
-    def _decline(self, code: str, what: str, grpc_code: str = "") -> values.Decline:
-        details = {"address": self.address}
+    def _refused(self) -> values.Decline:
+        status = self.breaker.status()
+        since, retry = _utc(status.opened_at), _utc(status.retry_at)
+        if status.state is breaker.State.HALF_OPEN:
+            what = (
+                f"not asked: its circuit breaker is half-open (open since {since}), and a trial "
+                "call is under way"
+            )
+        else:
+            what = (
+                f"not asked: its circuit breaker is open since {since} after "
+                f"{status.failures} failed calls; it retries at {retry}"
+            )
+        extra = {"breaker_state": status.state.value, "open_since": since, "retry_at": retry}
+        return self._decline(vocabulary.DRIVER_UNAVAILABLE, what, extra=extra)
+
+    def _breaker_changed(self, state: breaker.State) -> None:
+        """Called by the breaker, under its lock, when it changes state."""
+        self._report(state.value)
+        extra = {"driver": self.name, "breaker_state": state.value}
+        if state is breaker.State.OPEN:
+            logger.warning(
+                "circuit breaker of mechanism driver %s at %s is open: not asked for %.3gs",
+                self.name,
+                self.address,
+                self.breaker.cooldown,
+                extra=extra,
+            )
+        elif state is breaker.State.CLOSED:
+            logger.info(
+                "circuit breaker of mechanism driver %s at %s is closed: it answers again",
+                self.name,
+                self.address,
+                extra=extra,
+            )
+        else:
+            logger.info(
+                "circuit breaker of mechanism driver %s at %s is half-open: one trial call",
+                self.name,
+                self.address,
+                extra=extra,
+            )
+
+    def _decline(
+        self, code: str, what: str, grpc_code: str = "", extra: dict[str, str] | None = None
+    ) -> values.Decline:
+        details = {"address": self.address, **(extra or {})}
         if grpc_code:
             details["grpc_code"] = grpc_code
         return values.Decline(
@@ -161,7 +256,27 @@ def describe_all(clients: list[DriverClient], timeout: float) -> list[DriverInfo
         except grpc.RpcError as err:
             code = err.code() if isinstance(err, grpc.Call) else grpc.StatusCode.UNKNOWN
             details = err.details() if isinstance(err, grpc.Call) else str(err)
-            infos.append(DriverInfo(client.name, client.address, None, f"{code.name}: {details}"))
+            infos.append(
+                DriverInfo(
+                    client.name,
+                    client.address,
+                    None,
+                    f"{code.name}: {details}",
+                    client.breaker.status(),
+                )
+            )
             continue
-        infos.append(DriverInfo(client.name, client.address, convert.description_from_proto(reply)))
+        infos.append(
+            DriverInfo(
+                client.name,
+                client.address,
+                convert.description_from_proto(reply),
+                breaker=client.breaker.status(),
+            )
+        )
     return infos
+
+
+def _utc(epoch: float) -> str:
+    """``epoch`` as an RFC 3339 UTC instant to the second."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

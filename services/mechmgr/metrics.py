@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -30,6 +30,17 @@ DRIVER_CALL_SECONDS = Histogram(
     ["driver"],
     buckets=rpc_metrics.LATENCY_BUCKETS,
 )
+DRIVER_BREAKER_STATE = Gauge(
+    "ml2_mechmgr_driver_breaker_state",
+    "1 for the state each mechanism driver's circuit breaker is in (closed, open, half_open), "
+    "0 for the others.",
+    ["driver", "state"],
+)
+DRIVER_BREAKER_TRANSITIONS = Counter(
+    "ml2_mechmgr_driver_breaker_transitions_total",
+    "Changes of a mechanism driver's circuit breaker, by driver and the state it entered.",
+    ["driver", "state"],
+)
 DYNAMIC_SEGMENT_CALL_SECONDS = Histogram(
     "ml2_mechmgr_dynamic_segment_call_seconds",
     "Time of one AllocateDynamicSegment call to typemgr, failures included.",
@@ -44,6 +55,22 @@ def observe(result: values.BindingResult) -> None:
     for verdict in result.trace:
         reason = verdict.reasons[0].code if verdict.reasons else ""
         DRIVER_VERDICTS.labels(verdict.driver, verdict.outcome, reason).inc()
+
+
+def breaker_reporter(driver: str, states: Sequence[str], initial: str) -> Callable[[str], None]:
+    """Sets the breaker gauge of ``driver`` to ``initial`` and returns the callback that moves
+    it to a new state and counts the change."""
+
+    def enter(state: str, *, count: bool = True) -> None:
+        for name in states:
+            DRIVER_BREAKER_STATE.labels(driver, name).set(1 if name == state else 0)
+        if count:
+            DRIVER_BREAKER_TRANSITIONS.labels(driver, state).inc()
+
+    for name in states:
+        DRIVER_BREAKER_TRANSITIONS.labels(driver, name)  # exported at 0 from the start
+    enter(initial, count=False)
+    return enter
 
 
 class AgentsCollector(Collector):

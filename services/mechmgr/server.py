@@ -97,8 +97,13 @@ def _mechanism_manager(
     typemgr: grpc.Channel | None,
 ) -> manager.MechanismManager:
     """Returns the manager with one client per configured driver, in binding order."""
+    breakers = driver_client.BreakerSettings(
+        settings.driver_breaker_failures, settings.driver_breaker_cooldown
+    )
     clients = [
-        driver_client.DriverClient(e.name, e.address, channels[e.name], settings.driver_timeout)
+        driver_client.DriverClient(
+            e.name, e.address, channels[e.name], settings.driver_timeout, breakers
+        )
         for e in settings.mechanism_drivers
     ]
     segments = segment_client.SegmentClient(

@@ -9,7 +9,13 @@ from ml2.v1 import mechanism_manager_service_pb2 as pb
 from ml2.v1 import mechanism_manager_service_pb2_grpc as pb_grpc
 
 from ml2_contract import convert
-from services.mechmgr import driver_client, manager, validation
+from services.mechmgr import breaker, driver_client, manager, validation
+
+_BREAKER_STATES = {
+    breaker.State.CLOSED: pb.BREAKER_STATE_CLOSED,
+    breaker.State.OPEN: pb.BREAKER_STATE_OPEN,
+    breaker.State.HALF_OPEN: pb.BREAKER_STATE_HALF_OPEN,
+}
 
 
 class MechanismManagerServicer(pb_grpc.MechanismManagerServiceServicer):
@@ -43,7 +49,11 @@ def driver_info_to_proto(info: driver_client.DriverInfo) -> pb.MechanismDriverIn
         address=info.address,
         reachable=info.description is not None,
         error=info.error,
+        breaker_state=_BREAKER_STATES[info.breaker.state],
     )
+    if info.breaker.state is not breaker.State.CLOSED:
+        msg.breaker_open_time.FromNanoseconds(int(info.breaker.opened_at * 1e9))
+        msg.breaker_retry_time.FromNanoseconds(int(info.breaker.retry_at * 1e9))
     desc = info.description
     if desc is not None:
         msg.supported_network_types.extend(desc.supported_network_types)

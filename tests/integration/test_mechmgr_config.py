@@ -67,6 +67,10 @@ def run(module: str, tmp_path: Path, **variables: str) -> subprocess.CompletedPr
             "mechmgr: configuration error: MECHMGR_DRIVER_TIMEOUT_SECONDS=-1.0: "
             "must be more than 0",
         ),
+        (
+            {"MECHMGR_DRIVER_BREAKER_FAILURES": "0"},
+            "mechmgr: configuration error: MECHMGR_DRIVER_BREAKER_FAILURES=0: must be at least 1",
+        ),
     ],
 )
 def test_mechmgr_exits_2_with_one_line_on_bad_configuration(tmp_path, variables, line):

@@ -1,13 +1,28 @@
+import datetime
+
 from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from ml2.v1 import binding_pb2 as _binding_pb2
 from ml2.v1 import segment_pb2 as _segment_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class BreakerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BREAKER_STATE_UNSPECIFIED: _ClassVar[BreakerState]
+    BREAKER_STATE_CLOSED: _ClassVar[BreakerState]
+    BREAKER_STATE_OPEN: _ClassVar[BreakerState]
+    BREAKER_STATE_HALF_OPEN: _ClassVar[BreakerState]
+BREAKER_STATE_UNSPECIFIED: BreakerState
+BREAKER_STATE_CLOSED: BreakerState
+BREAKER_STATE_OPEN: BreakerState
+BREAKER_STATE_HALF_OPEN: BreakerState
 
 class ResolveBindingRequest(_message.Message):
     __slots__ = ("port_id", "network_id", "host", "vnic_type", "profile", "segments", "binding_generation")
@@ -48,7 +63,7 @@ class ListMechanismDriversRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class MechanismDriverInfo(_message.Message):
-    __slots__ = ("name", "address", "reachable", "supported_network_types", "agent_type", "vif_types", "supported_vnic_types", "connectivity", "error")
+    __slots__ = ("name", "address", "reachable", "supported_network_types", "agent_type", "vif_types", "supported_vnic_types", "connectivity", "error", "breaker_state", "breaker_open_time", "breaker_retry_time")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     REACHABLE_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +73,9 @@ class MechanismDriverInfo(_message.Message):
     SUPPORTED_VNIC_TYPES_FIELD_NUMBER: _ClassVar[int]
     CONNECTIVITY_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    BREAKER_STATE_FIELD_NUMBER: _ClassVar[int]
+    BREAKER_OPEN_TIME_FIELD_NUMBER: _ClassVar[int]
+    BREAKER_RETRY_TIME_FIELD_NUMBER: _ClassVar[int]
     name: str
     address: str
     reachable: bool
@@ -67,7 +85,10 @@ class MechanismDriverInfo(_message.Message):
     supported_vnic_types: _containers.RepeatedScalarFieldContainer[_binding_pb2.VnicType]
     connectivity: str
     error: str
-    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., reachable: _Optional[bool] = ..., supported_network_types: _Optional[_Iterable[str]] = ..., agent_type: _Optional[str] = ..., vif_types: _Optional[_Iterable[str]] = ..., supported_vnic_types: _Optional[_Iterable[_Union[_binding_pb2.VnicType, str]]] = ..., connectivity: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+    breaker_state: BreakerState
+    breaker_open_time: _timestamp_pb2.Timestamp
+    breaker_retry_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., reachable: _Optional[bool] = ..., supported_network_types: _Optional[_Iterable[str]] = ..., agent_type: _Optional[str] = ..., vif_types: _Optional[_Iterable[str]] = ..., supported_vnic_types: _Optional[_Iterable[_Union[_binding_pb2.VnicType, str]]] = ..., connectivity: _Optional[str] = ..., error: _Optional[str] = ..., breaker_state: _Optional[_Union[BreakerState, str]] = ..., breaker_open_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., breaker_retry_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListMechanismDriversResponse(_message.Message):
     __slots__ = ("drivers",)

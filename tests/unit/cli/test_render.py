@@ -166,12 +166,26 @@ def test_driver_rows_are_in_binding_order() -> None:
             address="127.0.0.1:50062",
             reachable=False,
             error="connection refused",
+            breaker_state=mechanism_manager_service_pb2.BREAKER_STATE_OPEN,
         ),
     ]
+    drivers[1].breaker_retry_time.FromSeconds(1_700_000_010)  # 22:13:30 UTC
     lines = render.driver_rows(drivers).splitlines()
+    assert lines[0].split()[-1] == "BREAKER"
     assert lines[1].startswith("0      openvswitch")
+    assert lines[1].rstrip().endswith("-")
     assert lines[2].startswith("1      linuxbridge") and "NO" in lines[2]
     assert "connection refused" in lines[2]
+    assert lines[2].endswith("open (retries 22:13:30Z)")
+
+
+def test_breaker_text_names_each_state() -> None:
+    pb = mechanism_manager_service_pb2
+    texts = [
+        render.breaker_text(pb.MechanismDriverInfo(breaker_state=state))
+        for state in (pb.BREAKER_STATE_CLOSED, pb.BREAKER_STATE_HALF_OPEN)
+    ]
+    assert texts == ["closed", "half-open"]
 
 
 def test_process_rows_show_metrics_urls() -> None:

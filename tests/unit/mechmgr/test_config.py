@@ -17,6 +17,7 @@ def test_defaults_serve_the_local_stack():
         config.DriverEndpoint("linuxbridge", "127.0.0.1:50062"),
     )
     assert settings.driver_timeout == 1.0
+    assert (settings.driver_breaker_failures, settings.driver_breaker_cooldown) == (5, 10.0)
     assert settings.agent_down_time == 75
     assert settings.heartbeat_interval == 30
     assert settings.typemgr_address == "127.0.0.1:50051"
@@ -70,6 +71,16 @@ def test_heartbeat_interval_must_be_at_most_half_the_down_time():
     [
         ({"MECHMGR_DRIVER_TIMEOUT_SECONDS": "0"}, "MECHMGR_DRIVER_TIMEOUT_SECONDS"),
         ({"MECHMGR_DRIVER_TIMEOUT_SECONDS": "fast"}, "MECHMGR_DRIVER_TIMEOUT_SECONDS"),
+        ({"MECHMGR_DRIVER_BREAKER_FAILURES": "0"}, "MECHMGR_DRIVER_BREAKER_FAILURES=0: must be"),
+        ({"MECHMGR_DRIVER_BREAKER_FAILURES": "2.5"}, "MECHMGR_DRIVER_BREAKER_FAILURES='2.5'"),
+        (
+            {"MECHMGR_DRIVER_BREAKER_COOLDOWN_SECONDS": "0"},
+            "MECHMGR_DRIVER_BREAKER_COOLDOWN_SECONDS=0.0: must be more than 0",
+        ),
+        (
+            {"MECHMGR_DRIVER_BREAKER_COOLDOWN_SECONDS": "soon"},
+            "MECHMGR_DRIVER_BREAKER_COOLDOWN_SECONDS='soon': must be a number",
+        ),
         ({"MECHMGR_AGENT_DOWN_TIME_SECONDS": "0"}, "MECHMGR_AGENT_DOWN_TIME_SECONDS"),
         ({"MECHMGR_LISTEN": "50052"}, "MECHMGR_LISTEN"),
         ({"MECHMGR_METRICS_PORT": "70000"}, "MECHMGR_METRICS_PORT"),

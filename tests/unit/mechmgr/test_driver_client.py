@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 from ml2.v1 import mechanism_driver_service_pb2_grpc as pb_grpc
+from prometheus_client import REGISTRY
 
 from ml2_contract import values, vocabulary
 from services.mechmgr import driver_client
@@ -180,3 +181,95 @@ def test_a_driver_answering_vif_details_json_cannot_carry_declines_with_driver_e
 
     assert reason.code == vocabulary.DRIVER_ERROR
     assert "answered a malformed proposal" in reason.message and problem in reason.message
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 50.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return 1_700_000_000.0 + self.now
+
+
+def sample(name: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(name, labels)
+
+
+def breaker_gauge(driver: str, state: str) -> float | None:
+    return sample("ml2_mechmgr_driver_breaker_state", driver=driver, state=state)
+
+
+def test_an_unreachable_driver_opens_its_breaker_and_is_then_declined_without_a_call():
+    address = f"127.0.0.1:{closed_port()}"
+    clock = Clock()
+    with grpc.insecure_channel(address) as channel:
+        client = driver_client.DriverClient(
+            "gone-breaker",
+            address,
+            channel,
+            timeout=5.0,
+            breaker_settings=driver_client.BreakerSettings(failures=2, cooldown=10.0),
+            clock=clock.monotonic,
+            wall=clock.wall,
+        )
+        assert breaker_gauge("gone-breaker", "closed") == 1.0
+        for _ in range(2):
+            assert "unreachable" in only_reason(client.propose(CTX)).message
+
+        assert sample("ml2_mechmgr_driver_call_seconds_count", driver="gone-breaker") == 2.0
+        reason = only_reason(client.propose(CTX))
+
+    # Not called: still two calls.
+    assert sample("ml2_mechmgr_driver_call_seconds_count", driver="gone-breaker") == 2.0
+    assert reason.code == vocabulary.DRIVER_UNAVAILABLE
+    assert reason.message == (
+        f"mechanism driver gone-breaker at {address} not asked: its circuit breaker is open "
+        "since 2023-11-14T22:14:10Z after 2 failed calls; it retries at 2023-11-14T22:14:20Z"
+    )
+    assert reason.details["breaker_state"] == "open"
+    assert (breaker_gauge("gone-breaker", "open"), breaker_gauge("gone-breaker", "closed")) == (
+        1.0,
+        0.0,
+    )
+    transitions = "ml2_mechmgr_driver_breaker_transitions_total"
+    assert sample(transitions, driver="gone-breaker", state="open") == 1.0
+    assert sample(transitions, driver="gone-breaker", state="closed") == 0.0
+
+
+def test_after_the_cooldown_one_answer_closes_the_breaker(start_driver):
+    client = start_driver(noop.NoopDriver(noop.NoopSettings(name="back")))
+    clock = Clock()
+    client.breaker = driver_client.breaker.CircuitBreaker(
+        1, 10.0, clock=clock.monotonic, wall=clock.wall
+    )
+    client.breaker.failed()
+    assert only_reason(client.propose(CTX)).details["breaker_state"] == "open"
+
+    clock.now += 10
+    proposal = client.propose(CTX)
+
+    assert isinstance(proposal, values.Complete)
+    assert client.breaker.status().state is driver_client.breaker.State.CLOSED
+
+
+def test_a_call_cut_by_the_callers_deadline_does_not_count_against_the_driver(start_driver):
+    slow = noop.NoopDriver(noop.NoopSettings(name="slow-caller", delay_seconds=2.0))
+    client = start_driver(slow, timeout=5.0)
+    client.breaker = driver_client.breaker.CircuitBreaker(1, 10.0)
+
+    reason = only_reason(client.propose(CTX, deadline=time.monotonic() + 0.2))
+
+    assert reason.details["grpc_code"] == "DEADLINE_EXCEEDED"
+    assert client.breaker.status().state is driver_client.breaker.State.CLOSED
+    assert client.breaker.status().failures == 0
+
+
+def test_a_driver_that_fails_with_an_error_answered_and_keeps_its_breaker_closed(start_driver):
+    client = start_driver(Broken())
+    client.breaker = driver_client.breaker.CircuitBreaker(1, 10.0)
+
+    assert only_reason(client.propose(CTX)).code == vocabulary.DRIVER_ERROR
+    assert client.breaker.status().state is driver_client.breaker.State.CLOSED
