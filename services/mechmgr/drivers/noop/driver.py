@@ -23,11 +23,13 @@ Environment (``MECHDRIVER_NOOP_*``):
   are served even when ``HOSTS`` does not list them; with only ``USE_DEFAULT_HOSTS`` set, the
   driver binds on those hosts alone.
 - ``FABRIC_PHYSNET``: the physical network of the dynamic VLAN in ``fabric`` mode (physnet1).
-- ``DELAY_SECONDS``: wait this long before answering, to play a slow driver (default 0).
+- ``DELAY_SECONDS``: wait this long before answering, to play a slow driver (default 0); it logs
+  when it starts waiting, so that a test knows a call is in flight.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +37,8 @@ from dataclasses import dataclass
 from ml2_contract import values, vocabulary
 from services.mechmgr.drivers import base
 from services.rpc import config
+
+logger = logging.getLogger(__name__)
 
 MODES = ("bind", "fabric")
 _PREFIX = "MECHDRIVER_NOOP_"
@@ -124,6 +128,12 @@ class NoopDriver(base.MechanismDriver):
         """Binds or continues on the first offered segment of a configured type."""
         s = self.settings
         if s.delay_seconds:
+            logger.info(
+                "waiting %.3gs before answering for port %s",
+                s.delay_seconds,
+                ctx.port_id,
+                extra={"port_id": ctx.port_id},
+            )
             time.sleep(s.delay_seconds)
         refusal = self._refusal(ctx)
         if refusal is not None:
