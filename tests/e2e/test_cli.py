@@ -229,11 +229,14 @@ def test_driver_list_shows_the_drivers_in_binding_order(up: UpProcess) -> None:
     assert [d["name"] for d in drivers] == ["openvswitch", "linuxbridge"]
     assert all(d["reachable"] for d in drivers)
     assert "ovs" in drivers[0]["vif_types"] and "bridge" in drivers[1]["vif_types"]
+    assert [d["breaker_state"] for d in drivers] == ["BREAKER_STATE_CLOSED"] * 2
     text = up.ml2("driver", "list").out.splitlines()
     assert text[1].split()[:2] == ["0", "openvswitch"] and text[2].split()[:2] == [
         "1",
         "linuxbridge",
     ]
+    assert text[0].split()[-1] == "BREAKER"
+    assert text[1].split()[-1] == text[2].split()[-1] == "closed"
 
 
 def test_bad_input_prints_the_code_and_the_rule(up: UpProcess) -> None:
