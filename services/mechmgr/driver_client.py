@@ -93,7 +93,8 @@ class DriverClient:
         agents: list[agent_pb2.Agent] | None = None,
     ) -> values.Proposal:
         """Asks the driver for a proposal within the call timeout (and before ``deadline``, a
-        ``time.monotonic()`` instant). Returns a Decline if the call fails."""
+        ``time.monotonic()`` instant). Returns a Decline if the call fails, and at once, without
+        a call, while the driver's circuit breaker is open."""
         timeout = self.timeout
         if deadline is not None:
             timeout = min(timeout, deadline - time.monotonic())
