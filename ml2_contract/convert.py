@@ -408,8 +408,15 @@ def level_to_proto(level: values.BindingLevel) -> binding_pb2.BindingLevel:
 
 
 def reason_from_proto(msg: binding_pb2.DeclineReason) -> values.DeclineReason:
-    """Returns the DeclineReason a message carries."""
-    return values.DeclineReason(msg.code, msg.message, msg.segment_id, dict(msg.details))
+    """Returns the DeclineReason a message carries, with its agent and segment when set."""
+    return values.DeclineReason(
+        msg.code,
+        msg.message,
+        msg.segment_id,
+        dict(msg.details),
+        agent=agent_from_proto(msg.agent) if msg.HasField("agent") else None,
+        segment=segment_from_proto(msg.segment) if msg.HasField("segment") else None,
+    )
 
 
 def reason_to_proto(reason: values.DeclineReason) -> binding_pb2.DeclineReason:
@@ -419,6 +426,8 @@ def reason_to_proto(reason: values.DeclineReason) -> binding_pb2.DeclineReason:
         message=reason.message,
         segment_id=reason.segment_id,
         details=dict(reason.details),
+        agent=agent_to_proto(reason.agent) if reason.agent is not None else None,
+        segment=segment_to_proto(reason.segment) if reason.segment is not None else None,
     )
 
 
@@ -436,6 +445,7 @@ def verdict_from_proto(msg: binding_pb2.DriverVerdict) -> values.Verdict:
         segment_id=msg.segment_id,
         reasons=tuple(reason_from_proto(r) for r in msg.reasons),
         duration=seconds_of(msg.duration),
+        offered_segments=tuple(segment_from_proto(s) for s in msg.offered_segments),
     )
 
 
@@ -448,6 +458,7 @@ def verdict_to_proto(verdict: values.Verdict) -> binding_pb2.DriverVerdict:
         segment_id=verdict.segment_id,
         reasons=[reason_to_proto(r) for r in verdict.reasons],
         duration=duration(verdict.duration),
+        offered_segments=[segment_to_proto(s) for s in verdict.offered_segments],
     )
 
 

@@ -136,12 +136,18 @@ class BindingLevel:
 @dataclass(frozen=True)
 class DeclineReason:
     """Why a driver declined. ``code`` is stable UPPER_SNAKE_CASE (e.g. ``PHYSNET_NOT_MAPPED``),
-    ``message`` is one sentence for people, ``details`` the facts behind it."""
+    ``message`` is one sentence for people, ``details`` the facts behind it.
+
+    ``agent`` and ``segment`` are the agent (``details["agent_id"]``) and the segment
+    (``segment_id``) the reason is about, in full, as the manager saw them: the manager fills
+    them in, a driver leaves them None."""
 
     code: str
     message: str
     segment_id: str = ""
     details: Mapping[str, str] = field(default_factory=lambda: _NO_STRINGS)
+    agent: Agent | None = None
+    segment: Segment | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,8 @@ class Verdict:
     reasons: tuple[DeclineReason, ...] = ()
     duration: float = 0.0
     """Seconds the driver took, as the manager measured it."""
+    offered_segments: tuple[Segment, ...] = ()
+    """The segments the driver was offered at this level, in preference order."""
 
 
 @dataclass(frozen=True)

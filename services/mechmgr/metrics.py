@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ml2_contract import values
+from ml2_contract import values, vocabulary
 from services.rpc import metrics as rpc_metrics
 
 logger = logging.getLogger(__name__)
@@ -23,6 +23,13 @@ DRIVER_VERDICTS = Counter(
     "ml2_mechmgr_driver_verdicts_total",
     "Mechanism driver verdicts, by driver, outcome and the first decline reason code.",
     ["driver", "outcome", "reason"],
+)
+BINDING_FAILURES = Counter(
+    "ml2_mechmgr_binding_failures_total",
+    "Failed binding resolutions, by decline reason code: a failure counts once under each "
+    "distinct code in its trace (NO_REASON when it has none), so the codes add up to more "
+    "than the failures when drivers gave different reasons.",
+    ["reason"],
 )
 DRIVER_CALL_SECONDS = Histogram(
     "ml2_mechmgr_driver_call_seconds",
@@ -49,12 +56,22 @@ DYNAMIC_SEGMENT_CALL_SECONDS = Histogram(
 
 
 def observe(result: values.BindingResult) -> None:
-    """Counts a resolution and each of its verdicts."""
+    """Counts a resolution, each of its verdicts and, for a failure, each reason code."""
     state = "bound" if result.bound else "failed"
     RESOLUTIONS.labels(state, result.vif_type).inc()
     for verdict in result.trace:
         reason = verdict.reasons[0].code if verdict.reasons else ""
         DRIVER_VERDICTS.labels(verdict.driver, verdict.outcome, reason).inc()
+    if result.state == vocabulary.FAILED:
+        for code in failure_reasons(result):
+            BINDING_FAILURES.labels(code).inc()
+
+
+def failure_reasons(result: values.BindingResult) -> list[str]:
+    """Returns the distinct decline reason codes of a failed result, in trace order
+    (``NO_REASON`` when its trace has none)."""
+    codes = dict.fromkeys(r.code for v in result.trace for r in v.reasons)
+    return list(codes) or [vocabulary.NO_REASON]
 
 
 def breaker_reporter(driver: str, states: Sequence[str], initial: str) -> Callable[[str], None]:

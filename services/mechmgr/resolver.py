@@ -9,12 +9,15 @@ one of the offered segments at a higher level is skipped (loop prevention).
 
 Drivers are untrusted: an exception or a proposal the contract forbids (a segment that was not
 offered, an empty vif_type, a decline without reasons) counts as a decline with DRIVER_ERROR.
-Every verdict, with how long the driver took, goes into the trace; a failure carries a one-line
-summary of every decline.
+Every verdict, with the segments it was offered and how long the driver took, goes into the
+trace, each decline reason with the agent and segment it names in full (so that the trace alone
+says which agent, how long dead, which mappings it has and which segment was wanted); a failure
+carries a one-line summary of every decline.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -124,7 +127,7 @@ class _Run:
         """Binds ``level`` and below; returns the bottom Complete, or None with levels undone."""
         for driver in self.drivers:
             if self._bound_above(driver.name, segments):
-                self._record(level, driver.name, _loop_prevented(driver.name), 0.0)
+                self._record(level, driver.name, _loop_prevented(driver.name), 0.0, segments)
                 continue
             started = self.clock()
             proposal = _checked(self._ask(driver, level, segments), segments, level)
@@ -136,7 +139,7 @@ class _Run:
                     proposal = allocated
                 else:
                     next_segments = allocated
-            self._record(level, driver.name, proposal, duration)
+            self._record(level, driver.name, proposal, duration, segments)
             if isinstance(proposal, values.Decline):
                 continue
             self.levels.append(values.BindingLevel(level, driver.name, _find(segments, proposal)))
@@ -197,15 +200,48 @@ class _Run:
         ids = {s.id for s in segments}
         return any(lvl.driver == driver and lvl.segment.id in ids for lvl in self.levels)
 
-    def _record(self, level: int, driver: str, proposal: values.Proposal, duration: float) -> None:
+    def _record(
+        self,
+        level: int,
+        driver: str,
+        proposal: values.Proposal,
+        duration: float,
+        segments: tuple[values.Segment, ...],
+    ) -> None:
         outcome = values.outcome_of(proposal)
         if isinstance(proposal, values.Decline):
+            reasons = tuple(self._with_facts(r, segments) for r in proposal.reasons)
             verdict = values.Verdict(
-                level, driver, outcome, reasons=proposal.reasons, duration=duration
+                level,
+                driver,
+                outcome,
+                reasons=reasons,
+                duration=duration,
+                offered_segments=segments,
             )
         else:
-            verdict = values.Verdict(level, driver, outcome, proposal.segment_id, duration=duration)
+            verdict = values.Verdict(
+                level,
+                driver,
+                outcome,
+                proposal.segment_id,
+                duration=duration,
+                offered_segments=segments,
+            )
         self.trace.append(verdict)
+
+    def _with_facts(
+        self, reason: values.DeclineReason, segments: tuple[values.Segment, ...]
+    ) -> values.DeclineReason:
+        """Returns ``reason`` with the agent its ``agent_id`` detail names and the segment its
+        ``segment_id`` names, as this resolution saw them (None where it names none it knows):
+        what a driver said of them is replaced."""
+        agent_id = reason.details.get("agent_id", "")
+        agent = next((a for a in self.request.host_agents if agent_id and a.id == agent_id), None)
+        segment = next((s for s in segments if reason.segment_id and s.id == reason.segment_id), None)
+        if agent is reason.agent and segment is reason.segment:
+            return reason
+        return dataclasses.replace(reason, agent=agent, segment=segment)
 
 
 def _checked(proposal: object, segments: tuple[values.Segment, ...], level: int) -> values.Proposal:

@@ -192,6 +192,7 @@ def test_ports_bind_through_the_agent_of_their_host(start_mechmgr):
         'reason="NO_AGENT"} 2.0' in text
     )
     assert 'ml2_mechmgr_driver_call_seconds_count{driver="linuxbridge"} 2.0' in text
+    assert 'ml2_mechmgr_binding_failures_total{reason="NO_AGENT"} 1.0' in text
     assert 'ml2_mechmgr_agents{agent_type="openvswitch",alive="true"} 1.0' in text
 
 
@@ -204,6 +205,14 @@ def test_declines_name_the_unmapped_physical_network_and_the_disabled_agent(star
     assert (unmapped.state, reason.code) == (FAILED, "PHYSNET_NOT_MAPPED")
     assert reason.details["physical_network"] == "physnet1"
     assert reason.details["mappings"] == "physnet2:br-eth2"
+    assert reason.details["mapping_option"] == "bridge_mappings"
+    # The trace carries the facts in full: the agent as mechmgr saw it, the wanted segment and
+    # the segments the driver was offered.
+    assert (reason.agent.id, reason.agent.host, reason.agent.alive) == (agent.id, "compute-1", True)
+    assert dict(reason.agent.capabilities.bridge_mappings) == {"physnet2": "br-eth2"}
+    assert reason.agent.heartbeat_time == agent.heartbeat_time
+    assert (reason.segment.id, reason.segment.physical_network) == ("seg-vlan", "physnet1")
+    assert [s.id for s in unmapped.trace[0].offered_segments] == ["seg-vlan"]
 
     mgr.register("openvswitch", "compute-2", bridge_mappings={"physnet1": "br-eth1"})
     update = AS.UpdateAgentRequest(

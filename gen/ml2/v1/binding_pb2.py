@@ -24,10 +24,11 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
+from ml2.v1 import agent_pb2 as ml2_dot_v1_dot_agent__pb2
 from ml2.v1 import segment_pb2 as ml2_dot_v1_dot_segment__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14ml2/v1/binding.proto\x12\x06ml2.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x14ml2/v1/segment.proto\"O\n\x0c\x42indingLevel\x12\r\n\x05level\x18\x01 \x01(\x05\x12\x0e\n\x06\x64river\x18\x02 \x01(\t\x12 \n\x07segment\x18\x03 \x01(\x0b\x32\x0f.ml2.v1.Segment\"\xa7\x01\n\rDeclineReason\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x12\n\nsegment_id\x18\x03 \x01(\t\x12\x33\n\x07\x64\x65tails\x18\x04 \x03(\x0b\x32\".ml2.v1.DeclineReason.DetailsEntry\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb9\x01\n\rDriverVerdict\x12\r\n\x05level\x18\x01 \x01(\x05\x12\x0e\n\x06\x64river\x18\x02 \x01(\t\x12 \n\x07outcome\x18\x03 \x01(\x0e\x32\x0f.ml2.v1.Outcome\x12\x12\n\nsegment_id\x18\x04 \x01(\t\x12&\n\x07reasons\x18\x05 \x03(\x0b\x32\x15.ml2.v1.DeclineReason\x12+\n\x08\x64uration\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xcb\x02\n\x0bPortBinding\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12#\n\tvnic_type\x18\x02 \x01(\x0e\x32\x10.ml2.v1.VnicType\x12(\n\x07profile\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08vif_type\x18\x04 \x01(\t\x12,\n\x0bvif_details\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12#\n\x05state\x18\x06 \x01(\x0e\x32\x14.ml2.v1.BindingState\x12$\n\x06levels\x18\x07 \x03(\x0b\x32\x14.ml2.v1.BindingLevel\x12$\n\x05trace\x18\x08 \x03(\x0b\x32\x15.ml2.v1.DriverVerdict\x12\x17\n\x0f\x66\x61ilure_message\x18\t \x01(\t\x12\x12\n\ngeneration\x18\n \x01(\x03*\xd8\x02\n\x08VnicType\x12\x19\n\x15VNIC_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10VNIC_TYPE_NORMAL\x10\x01\x12\x14\n\x10VNIC_TYPE_DIRECT\x10\x02\x12\x15\n\x11VNIC_TYPE_MACVTAP\x10\x03\x12\x17\n\x13VNIC_TYPE_BAREMETAL\x10\x04\x12\x1d\n\x19VNIC_TYPE_DIRECT_PHYSICAL\x10\x05\x12\x1e\n\x1aVNIC_TYPE_VIRTIO_FORWARDER\x10\x06\x12\x17\n\x13VNIC_TYPE_SMART_NIC\x10\x07\x12\x12\n\x0eVNIC_TYPE_VDPA\x10\x08\x12 \n\x1cVNIC_TYPE_ACCELERATOR_DIRECT\x10\t\x12)\n%VNIC_TYPE_ACCELERATOR_DIRECT_PHYSICAL\x10\n\x12\x1c\n\x18VNIC_TYPE_REMOTE_MANAGED\x10\x0b*{\n\x0c\x42indingState\x12\x1d\n\x19\x42INDING_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x42INDING_STATE_UNBOUND\x10\x01\x12\x17\n\x13\x42INDING_STATE_BOUND\x10\x02\x12\x18\n\x14\x42INDING_STATE_FAILED\x10\x03*c\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10OUTCOME_COMPLETE\x10\x01\x12\x14\n\x10OUTCOME_CONTINUE\x10\x02\x12\x13\n\x0fOUTCOME_DECLINE\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14ml2/v1/binding.proto\x12\x06ml2.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x12ml2/v1/agent.proto\x1a\x14ml2/v1/segment.proto\"O\n\x0c\x42indingLevel\x12\r\n\x05level\x18\x01 \x01(\x05\x12\x0e\n\x06\x64river\x18\x02 \x01(\t\x12 \n\x07segment\x18\x03 \x01(\x0b\x32\x0f.ml2.v1.Segment\"\xe7\x01\n\rDeclineReason\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x12\n\nsegment_id\x18\x03 \x01(\t\x12\x33\n\x07\x64\x65tails\x18\x04 \x03(\x0b\x32\".ml2.v1.DeclineReason.DetailsEntry\x12\x1c\n\x05\x61gent\x18\x05 \x01(\x0b\x32\r.ml2.v1.Agent\x12 \n\x07segment\x18\x06 \x01(\x0b\x32\x0f.ml2.v1.Segment\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe4\x01\n\rDriverVerdict\x12\r\n\x05level\x18\x01 \x01(\x05\x12\x0e\n\x06\x64river\x18\x02 \x01(\t\x12 \n\x07outcome\x18\x03 \x01(\x0e\x32\x0f.ml2.v1.Outcome\x12\x12\n\nsegment_id\x18\x04 \x01(\t\x12&\n\x07reasons\x18\x05 \x03(\x0b\x32\x15.ml2.v1.DeclineReason\x12+\n\x08\x64uration\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12)\n\x10offered_segments\x18\x07 \x03(\x0b\x32\x0f.ml2.v1.Segment\"\xcb\x02\n\x0bPortBinding\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12#\n\tvnic_type\x18\x02 \x01(\x0e\x32\x10.ml2.v1.VnicType\x12(\n\x07profile\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08vif_type\x18\x04 \x01(\t\x12,\n\x0bvif_details\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12#\n\x05state\x18\x06 \x01(\x0e\x32\x14.ml2.v1.BindingState\x12$\n\x06levels\x18\x07 \x03(\x0b\x32\x14.ml2.v1.BindingLevel\x12$\n\x05trace\x18\x08 \x03(\x0b\x32\x15.ml2.v1.DriverVerdict\x12\x17\n\x0f\x66\x61ilure_message\x18\t \x01(\t\x12\x12\n\ngeneration\x18\n \x01(\x03*\xd8\x02\n\x08VnicType\x12\x19\n\x15VNIC_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10VNIC_TYPE_NORMAL\x10\x01\x12\x14\n\x10VNIC_TYPE_DIRECT\x10\x02\x12\x15\n\x11VNIC_TYPE_MACVTAP\x10\x03\x12\x17\n\x13VNIC_TYPE_BAREMETAL\x10\x04\x12\x1d\n\x19VNIC_TYPE_DIRECT_PHYSICAL\x10\x05\x12\x1e\n\x1aVNIC_TYPE_VIRTIO_FORWARDER\x10\x06\x12\x17\n\x13VNIC_TYPE_SMART_NIC\x10\x07\x12\x12\n\x0eVNIC_TYPE_VDPA\x10\x08\x12 \n\x1cVNIC_TYPE_ACCELERATOR_DIRECT\x10\t\x12)\n%VNIC_TYPE_ACCELERATOR_DIRECT_PHYSICAL\x10\n\x12\x1c\n\x18VNIC_TYPE_REMOTE_MANAGED\x10\x0b*{\n\x0c\x42indingState\x12\x1d\n\x19\x42INDING_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x42INDING_STATE_UNBOUND\x10\x01\x12\x17\n\x13\x42INDING_STATE_BOUND\x10\x02\x12\x18\n\x14\x42INDING_STATE_FAILED\x10\x03*c\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10OUTCOME_COMPLETE\x10\x01\x12\x14\n\x10OUTCOME_CONTINUE\x10\x02\x12\x13\n\x0fOUTCOME_DECLINE\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,20 +37,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DECLINEREASON_DETAILSENTRY']._loaded_options = None
   _globals['_DECLINEREASON_DETAILSENTRY']._serialized_options = b'8\001'
-  _globals['_VNICTYPE']._serialized_start=890
-  _globals['_VNICTYPE']._serialized_end=1234
-  _globals['_BINDINGSTATE']._serialized_start=1236
-  _globals['_BINDINGSTATE']._serialized_end=1359
-  _globals['_OUTCOME']._serialized_start=1361
-  _globals['_OUTCOME']._serialized_end=1460
-  _globals['_BINDINGLEVEL']._serialized_start=116
-  _globals['_BINDINGLEVEL']._serialized_end=195
-  _globals['_DECLINEREASON']._serialized_start=198
-  _globals['_DECLINEREASON']._serialized_end=365
-  _globals['_DECLINEREASON_DETAILSENTRY']._serialized_start=319
-  _globals['_DECLINEREASON_DETAILSENTRY']._serialized_end=365
-  _globals['_DRIVERVERDICT']._serialized_start=368
-  _globals['_DRIVERVERDICT']._serialized_end=553
-  _globals['_PORTBINDING']._serialized_start=556
-  _globals['_PORTBINDING']._serialized_end=887
+  _globals['_VNICTYPE']._serialized_start=1017
+  _globals['_VNICTYPE']._serialized_end=1361
+  _globals['_BINDINGSTATE']._serialized_start=1363
+  _globals['_BINDINGSTATE']._serialized_end=1486
+  _globals['_OUTCOME']._serialized_start=1488
+  _globals['_OUTCOME']._serialized_end=1587
+  _globals['_BINDINGLEVEL']._serialized_start=136
+  _globals['_BINDINGLEVEL']._serialized_end=215
+  _globals['_DECLINEREASON']._serialized_start=218
+  _globals['_DECLINEREASON']._serialized_end=449
+  _globals['_DECLINEREASON_DETAILSENTRY']._serialized_start=403
+  _globals['_DECLINEREASON_DETAILSENTRY']._serialized_end=449
+  _globals['_DRIVERVERDICT']._serialized_start=452
+  _globals['_DRIVERVERDICT']._serialized_end=680
+  _globals['_PORTBINDING']._serialized_start=683
+  _globals['_PORTBINDING']._serialized_end=1014
 # @@protoc_insertion_point(module_scope)

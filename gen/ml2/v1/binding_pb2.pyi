@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
+from ml2.v1 import agent_pb2 as _agent_pb2
 from ml2.v1 import segment_pb2 as _segment_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -72,7 +73,7 @@ class BindingLevel(_message.Message):
     def __init__(self, level: _Optional[int] = ..., driver: _Optional[str] = ..., segment: _Optional[_Union[_segment_pb2.Segment, _Mapping]] = ...) -> None: ...
 
 class DeclineReason(_message.Message):
-    __slots__ = ("code", "message", "segment_id", "details")
+    __slots__ = ("code", "message", "segment_id", "details", "agent", "segment")
     class DetailsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -84,27 +85,33 @@ class DeclineReason(_message.Message):
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
     DETAILS_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
     code: str
     message: str
     segment_id: str
     details: _containers.ScalarMap[str, str]
-    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., segment_id: _Optional[str] = ..., details: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    agent: _agent_pb2.Agent
+    segment: _segment_pb2.Segment
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., segment_id: _Optional[str] = ..., details: _Optional[_Mapping[str, str]] = ..., agent: _Optional[_Union[_agent_pb2.Agent, _Mapping]] = ..., segment: _Optional[_Union[_segment_pb2.Segment, _Mapping]] = ...) -> None: ...
 
 class DriverVerdict(_message.Message):
-    __slots__ = ("level", "driver", "outcome", "segment_id", "reasons", "duration")
+    __slots__ = ("level", "driver", "outcome", "segment_id", "reasons", "duration", "offered_segments")
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     DRIVER_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
     DURATION_FIELD_NUMBER: _ClassVar[int]
+    OFFERED_SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     level: int
     driver: str
     outcome: Outcome
     segment_id: str
     reasons: _containers.RepeatedCompositeFieldContainer[DeclineReason]
     duration: _duration_pb2.Duration
-    def __init__(self, level: _Optional[int] = ..., driver: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., segment_id: _Optional[str] = ..., reasons: _Optional[_Iterable[_Union[DeclineReason, _Mapping]]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    offered_segments: _containers.RepeatedCompositeFieldContainer[_segment_pb2.Segment]
+    def __init__(self, level: _Optional[int] = ..., driver: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., segment_id: _Optional[str] = ..., reasons: _Optional[_Iterable[_Union[DeclineReason, _Mapping]]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., offered_segments: _Optional[_Iterable[_Union[_segment_pb2.Segment, _Mapping]]] = ...) -> None: ...
 
 class PortBinding(_message.Message):
     __slots__ = ("host_id", "vnic_type", "profile", "vif_type", "vif_details", "state", "levels", "trace", "failure_message", "generation")

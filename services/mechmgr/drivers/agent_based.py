@@ -31,6 +31,8 @@ class AgentMechanismDriver(base.MechanismDriver):
     agent_type: ClassVar[str]
     vif_types: ClassVar[tuple[str, ...]]
     supported_vnic_types: ClassVar[tuple[str, ...]] = (vocabulary.VNIC_NORMAL,)
+    mapping_option: ClassVar[str] = "bridge_mappings"
+    """The agent option that maps physical networks, named in PHYSNET_NOT_MAPPED reasons."""
     tunnel_types: ClassVar[frozenset[str]] = vocabulary.TUNNEL_TYPES
     """The tunnel types this kind of agent can terminate; an agent reporting others is not
     believed (Neutron's Linux bridge agent, for one, tunnels only VXLAN)."""
@@ -124,6 +126,8 @@ class AgentMechanismDriver(base.MechanismDriver):
                 segment_id=segment.id,
                 details={
                     "agent_id": agent.id,
+                    "host": agent.host,
+                    "agent_type": self.agent_type,
                     "network_type": segment.network_type,
                     "allowed_network_types": ",".join(sorted(allowed)),
                 },
@@ -155,8 +159,11 @@ class AgentMechanismDriver(base.MechanismDriver):
                 segment_id=segment.id,
                 details={
                     "agent_id": agent.id,
+                    "host": agent.host,
+                    "agent_type": self.agent_type,
                     "physical_network": segment.physical_network,
                     "mappings": ",".join(f"{k}:{v}" for k, v in sorted(mappings.items())),
+                    "mapping_option": self.mapping_option,
                 },
             )
         return None

@@ -118,37 +118,123 @@ def port(row: Any, levels: tuple[values.BindingLevel, ...]) -> r.Port:
 
 
 def verdict_dict(verdict: values.Verdict) -> dict[str, Any]:
-    """Returns a verdict as a JSON-ready dict."""
+    """Returns a verdict as a JSON-ready dict, with the segments it was offered and each
+    reason's agent and segment."""
     return {
         "level": verdict.level,
         "driver": verdict.driver,
         "outcome": verdict.outcome,
         "segment_id": verdict.segment_id,
         "duration": verdict.duration,
-        "reasons": [
-            {
-                "code": x.code,
-                "message": x.message,
-                "segment_id": x.segment_id,
-                "details": dict(x.details),
-            }
-            for x in verdict.reasons
-        ],
+        "offered_segments": [segment_dict(s) for s in verdict.offered_segments],
+        "reasons": [reason_dict(x) for x in verdict.reasons],
     }
 
 
 def verdict(data: Mapping[str, Any]) -> values.Verdict:
-    """Returns the verdict stored by ``verdict_dict``."""
+    """Returns the verdict stored by ``verdict_dict`` (a verdict stored without the segments
+    it was offered reads with none)."""
     return values.Verdict(
         level=int(data["level"]),
         driver=str(data["driver"]),
         outcome=str(data["outcome"]),
         segment_id=str(data.get("segment_id", "")),
         duration=float(data.get("duration", 0.0)),
-        reasons=tuple(
-            values.DeclineReason(
-                x["code"], x["message"], x.get("segment_id", ""), x.get("details", {})
-            )
-            for x in data.get("reasons", ())
+        reasons=tuple(reason(x) for x in data.get("reasons", ())),
+        offered_segments=tuple(segment(x) for x in data.get("offered_segments", ())),
+    )
+
+
+def reason_dict(reason: values.DeclineReason) -> dict[str, Any]:
+    """Returns a decline reason as a JSON-ready dict; its agent and segment only when set."""
+    data: dict[str, Any] = {
+        "code": reason.code,
+        "message": reason.message,
+        "segment_id": reason.segment_id,
+        "details": dict(reason.details),
+    }
+    if reason.agent is not None:
+        data["agent"] = agent_dict(reason.agent)
+    if reason.segment is not None:
+        data["segment"] = segment_dict(reason.segment)
+    return data
+
+
+def reason(data: Mapping[str, Any]) -> values.DeclineReason:
+    """Returns the decline reason stored by ``reason_dict``."""
+    return values.DeclineReason(
+        data["code"],
+        data["message"],
+        data.get("segment_id", ""),
+        data.get("details", {}),
+        agent=agent(data["agent"]) if "agent" in data else None,
+        segment=segment(data["segment"]) if "segment" in data else None,
+    )
+
+
+def agent_dict(agent: values.Agent) -> dict[str, Any]:
+    """Returns an agent, as a binding saw it, as a JSON-ready dict; times as ISO 8601 UTC."""
+    caps = agent.capabilities
+    return {
+        "id": agent.id,
+        "agent_type": agent.agent_type,
+        "host": agent.host,
+        "binary": agent.binary,
+        "admin_state_up": agent.admin_state_up,
+        "alive": agent.alive,
+        "heartbeat_at": _time_text(agent.heartbeat_at),
+        "created_at": _time_text(agent.created_at),
+        "capabilities": {
+            "bridge_mappings": dict(caps.bridge_mappings),
+            "interface_mappings": dict(caps.interface_mappings),
+            "tunnel_types": list(caps.tunnel_types),
+            "local_ip": caps.local_ip,
+            "integration_bridge": caps.integration_bridge,
+            "datapath_type": caps.datapath_type,
+            "ovs_hybrid_plug": caps.ovs_hybrid_plug,
+            "port_filter": caps.port_filter,
+            "iface_types": list(caps.iface_types),
+            "vhostuser_socket_dir": caps.vhostuser_socket_dir,
+            "network_types": list(caps.network_types),
+        },
+    }
+
+
+def agent(data: Mapping[str, Any]) -> values.Agent:
+    """Returns the agent stored by ``agent_dict``."""
+    caps = data.get("capabilities", {})
+    return values.Agent(
+        id=str(data["id"]),
+        agent_type=str(data.get("agent_type", "")),
+        host=str(data.get("host", "")),
+        binary=str(data.get("binary", "")),
+        admin_state_up=bool(data.get("admin_state_up", True)),
+        alive=bool(data.get("alive", True)),
+        heartbeat_at=_time_of(data.get("heartbeat_at")),
+        created_at=_time_of(data.get("created_at")),
+        capabilities=values.HostCapabilities(
+            bridge_mappings=dict(caps.get("bridge_mappings", {})),
+            interface_mappings=dict(caps.get("interface_mappings", {})),
+            tunnel_types=tuple(caps.get("tunnel_types", ())),
+            local_ip=str(caps.get("local_ip", "")),
+            integration_bridge=str(caps.get("integration_bridge", "")),
+            datapath_type=str(caps.get("datapath_type", "")),
+            ovs_hybrid_plug=bool(caps.get("ovs_hybrid_plug", False)),
+            port_filter=bool(caps.get("port_filter", False)),
+            iface_types=tuple(caps.get("iface_types", ())),
+            vhostuser_socket_dir=str(caps.get("vhostuser_socket_dir", "")),
+            network_types=tuple(caps.get("network_types", ())),
         ),
     )
+
+
+def _time_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
+
+
+def _time_of(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None

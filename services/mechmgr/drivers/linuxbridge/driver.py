@@ -27,6 +27,7 @@ class LinuxbridgeDriver(agent_based.AgentMechanismDriver):
     agent_type = "linuxbridge"
     vif_types = (vocabulary.VIF_TYPE_BRIDGE,)
     tunnel_types = frozenset({vocabulary.TYPE_VXLAN})
+    mapping_option = "interface_mappings"
 
     def mappings(self, agent: values.Agent) -> Mapping[str, str]:
         """Returns interface mappings and bridge mappings together (an interface wins)."""
