@@ -1,4 +1,4 @@
-"""``ml2 port create|bind|unbind|show|list|delete|watch``."""
+"""``ml2 port create|bind|unbind|show|explain|list|delete|watch``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ml2.v1 import admin_state_pb2, binding_pb2, port_pb2, port_service_pb2
 
 from ml2_contract import convert, vocabulary
 from services.cli import client as cli_client
-from services.cli import config, output, render
+from services.cli import config, explain, output, render
 from services.cli.client import CommandError
 
 
@@ -65,6 +65,18 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     show = cmds.add_parser("show", parents=[common], help="show a port with its binding")
     show.add_argument("port", help="port id or name")
     show.set_defaults(func=show_port)
+
+    explain = cmds.add_parser(
+        "explain",
+        parents=[common],
+        help="show why a port bound or did not, and what would make it bind",
+        description="Prints the binding decision as a tree: each level with the segments it "
+        "offered, each driver's verdict, each decline reason with its facts (the agent, its "
+        "liveness and mappings, the wanted segment), and one sentence saying what would make "
+        "the port bind. --json prints the same tree as JSON.",
+    )
+    explain.add_argument("port", help="port id or name")
+    explain.set_defaults(func=explain_port)
 
     listing = cmds.add_parser("list", parents=[common], help="list ports")
     listing.add_argument("--network", default="", help="only ports of this network (id or name)")
@@ -184,6 +196,13 @@ def unbind_port(args: argparse.Namespace, client: cli_client.Client) -> int:
 def show_port(args: argparse.Namespace, client: cli_client.Client) -> int:
     """GetPort by id or name."""
     return output.one(args, client.find_port(args.port), render.port_detail)
+
+
+def explain_port(args: argparse.Namespace, client: cli_client.Client) -> int:
+    """GetPort, then the tree of its binding decision (``services.cli.explain``)."""
+    port = client.find_port(args.port)
+    print(explain.explain_json(port) if args.json else explain.explain_text(port))
+    return 0
 
 
 def list_ports(args: argparse.Namespace, client: cli_client.Client) -> int:

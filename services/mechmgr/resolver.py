@@ -238,7 +238,9 @@ class _Run:
         what a driver said of them is replaced."""
         agent_id = reason.details.get("agent_id", "")
         agent = next((a for a in self.request.host_agents if agent_id and a.id == agent_id), None)
-        segment = next((s for s in segments if reason.segment_id and s.id == reason.segment_id), None)
+        segment = next(
+            (s for s in segments if reason.segment_id and s.id == reason.segment_id), None
+        )
         if agent is reason.agent and segment is reason.segment:
             return reason
         return dataclasses.replace(reason, agent=agent, segment=segment)

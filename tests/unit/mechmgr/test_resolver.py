@@ -304,3 +304,49 @@ def test_failure_summary_names_deeper_levels_and_every_reason_of_a_driver():
     assert not result.bound
     assert "level 1 leaf: AGENT_DEAD (dead), AGENT_ADMIN_DOWN (down)" in result.failure_message
     assert "; leaf: AGENT_DEAD (dead)" in result.failure_message
+
+
+def test_each_verdict_carries_its_offered_segments_and_each_reason_its_agent_and_segment():
+    agent = values.Agent("a1", "openvswitch", "compute-1", alive=False)
+    stranger = values.Agent("a9", "openvswitch", "compute-9")
+    reasons = (
+        values.DeclineReason("AGENT_DEAD", "dead", VLAN.id, {"agent_id": "a1"}, agent=stranger),
+        values.DeclineReason("NO_AGENT", "none", "seg-unknown", {"agent_id": "a-unknown"}),
+    )
+    req = resolver.BindingRequest(
+        port_id="port-1",
+        network_id="net-1",
+        host="compute-1",
+        segments=(VLAN, VXLAN),
+        host_agents=(agent,),
+    )
+
+    result = resolve(req, [FakeDriver("openvswitch", values.Decline(reasons))])
+
+    (verdict,) = result.trace
+    assert verdict.offered_segments == (VLAN, VXLAN)
+    named, unknown = verdict.reasons
+    # What the driver said of the agent is replaced by what mechmgr saw.
+    assert (named.agent, named.segment) == (agent, VLAN)
+    assert (unknown.agent, unknown.segment) == (None, None)
+
+
+def test_the_levels_below_a_continue_are_offered_what_it_continued_with():
+    dynamic = values.SegmentSpec("vlan", "physnet1")
+    top = FakeDriver(
+        "tor",
+        lambda ctx: (
+            values.Continue(ctx.segments_to_bind[0].id, dynamic_segments=(dynamic,))
+            if ctx.level == 0
+            else fakes.decline()
+        ),
+    )
+    bottom = FakeDriver("openvswitch", fakes.complete_first())
+
+    result = resolve(request(VXLAN), [top, bottom])
+
+    assert [(v.level, v.driver, [s.id for s in v.offered_segments]) for v in result.trace] == [
+        (0, "tor", ["seg-vxlan"]),
+        (1, "tor", ["dyn-1"]),
+        (1, "openvswitch", ["dyn-1"]),
+    ]
