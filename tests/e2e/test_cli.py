@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import socket
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -172,6 +174,89 @@ def test_port_on_a_host_without_agent_fails_with_every_drivers_reasons(up: UpPro
     assert "binding:      FAILED" in text.out
     assert "- NO_AGENT: " in text.out and "e2e-nowhere" in text.out
     assert up.ml2("port", "delete", created.json()["id"]).code == 0
+    assert up.ml2("network", "delete", net["id"]).code == 0
+
+
+def mechmgr_metrics(up: UpProcess) -> str:
+    """mechmgr's /metrics, at the URL ``ml2 up`` printed for it."""
+    found = re.search(r"^mechmgr\s+\S+\s+(http://\S+)", up.out(), re.M)
+    assert found, up.out()
+    with urllib.request.urlopen(found.group(1), timeout=10) as reply:
+        return str(reply.read().decode())
+
+
+def metric_value(text: str, sample: str) -> float:
+    line = next((x for x in text.splitlines() if x.startswith(sample + " ")), None)
+    return float(line.split()[-1]) if line else 0.0
+
+
+def test_explain_names_the_unmapped_physical_network_and_the_missing_agent(
+    up: UpProcess, agents: list[AgentProcess], tmp_path: Path
+) -> None:
+    host = "e2e-explain-physnet2"
+    agent = start_agent(
+        up, agents, tmp_path, "openvswitch", host, "--bridge-mappings", "physnet2:br-eth2"
+    )
+    failures = 'ml2_mechmgr_binding_failures_total{reason="PHYSNET_NOT_MAPPED"}'
+    before = metric_value(mechmgr_metrics(up), failures)
+    net = vlan_network(up, "e2e-explain-fail")
+    vlan_id = net["segments"][0]["segmentation_id"]
+    created = up.ml2("port", "create", "--network", net["id"], "--name", "e2e-why", "--host", host)
+    assert created.code == 3, created.err
+
+    explained = up.ml2("port", "explain", "e2e-why")
+
+    assert explained.code == 0, explained.err
+    port_id = up.ml2("port", "show", "e2e-why", "--json").json()["id"]
+    assert explained.out.splitlines() == [
+        f"port e2e-why [{port_id}] on host {host} (vnic normal): binding_failed",
+        f"└─ level 0, segment vlan/physnet1/{vlan_id}",
+        f"   ├─ openvswitch: declined PHYSNET_NOT_MAPPED — openvswitch agent {agent['id']} on "
+        f"{host} has bridge_mappings physnet2:br-eth2, not physnet1",
+        f"   └─ linuxbridge: declined NO_AGENT — no linuxbridge agent on {host}",
+        f"To bind: map physnet1 on {host}'s openvswitch agent (bridge_mappings), "
+        f"or start a linuxbridge agent on {host}.",
+    ]
+    data = up.ml2("port", "explain", port_id, "--json").json()
+    (group,) = data["tree"]
+    reason = group["verdicts"][0]["reasons"][0]
+    assert (reason["code"], reason["facts"]["agent_id"]) == ("PHYSNET_NOT_MAPPED", agent["id"])
+    assert reason["facts"]["alive"] == "alive"
+    assert reason["facts"]["last_heartbeat"] != "-"
+    assert group["segments"][0]["physical_network"] == "physnet1"
+    # The API's trace carries the same facts: the agent as mechmgr saw it, the wanted segment.
+    trace = up.ml2("port", "show", port_id, "--json").json()["binding"]["trace"]
+    api_reason = trace[0]["reasons"][0]
+    assert api_reason["agent"]["capabilities"]["bridge_mappings"] == {"physnet2": "br-eth2"}
+    assert api_reason["segment"]["physical_network"] == "physnet1"
+    assert [s["id"] for s in trace[0]["offered_segments"]] == [net["segments"][0]["id"]]
+    assert metric_value(mechmgr_metrics(up), failures) == before + 1
+    assert up.ml2("port", "delete", port_id).code == 0
+    assert up.ml2("network", "delete", net["id"]).code == 0
+
+
+def test_explain_shows_the_level_driver_segment_and_vif_type_that_bound(
+    up: UpProcess, agents: list[AgentProcess], tmp_path: Path
+) -> None:
+    host = "e2e-explain-ovs"
+    start_agent(up, agents, tmp_path, "openvswitch", host, "--bridge-mappings", "physnet1:br-eth1")
+    net = vlan_network(up, "e2e-explain-bound")
+    vlan_id = net["segments"][0]["segmentation_id"]
+    created = up.ml2("port", "create", "--network", net["id"], "--host", host, "--json")
+    assert created.code == 0, created.err
+    port_id = created.json()["id"]
+
+    explained = up.ml2("port", "explain", port_id)
+
+    assert explained.code == 0, explained.err
+    assert explained.out.splitlines() == [
+        f"port {port_id} on host {host} (vnic normal): bound, vif ovs",
+        f"└─ level 0, segment vlan/physnet1/{vlan_id}",
+        f"   └─ openvswitch: bound vlan/physnet1/{vlan_id}, vif ovs",
+        f"Bound: level 0 openvswitch on vlan/physnet1/{vlan_id}; vif ovs.",
+    ]
+    assert up.ml2("port", "explain", port_id, "--json").json()["to_bind"] == ""
+    assert up.ml2("port", "delete", port_id).code == 0
     assert up.ml2("network", "delete", net["id"]).code == 0
 
 
