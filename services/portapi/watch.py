@@ -408,6 +408,14 @@ class EventHub:
                 position = self._position
             with sql.read_session(self._factory) as session:
                 batch = db_events.read_after(session, position, PAGE)
+                if not batch and db_events.current_revision(session) > position:
+                    # The next events were all pruned before the hub read them.
+                    first = db_events.oldest_revision(session)
+                    with self._lock:
+                        if self._position == position:
+                            self._lost(first)
+                            self._position = first - 1
+                    continue
             if not batch:
                 return total
             woken: list[Watcher] = []

@@ -127,8 +127,14 @@ def oldest_revision(session: Session) -> int:
 
 
 def read_after(session: Session, revision: int, limit: int) -> list[StoredEvent]:
-    """Returns up to ``limit`` events with a revision greater than ``revision``, in order."""
-    rows = session.execute(_READ_AFTER, {"after": revision, "limit": limit})
+    """Returns the events with revisions from ``revision + 1`` to ``revision + limit``, in
+    order. Revisions are dense, so these are the next ``limit`` events unless some of them were
+    pruned; an empty answer with a newer ``current_revision`` means all of them were.
+
+    The range, rather than ``LIMIT``, lets the database find them through the primary key
+    whatever it knows of the table: without statistics (a new or freshly pruned log)
+    PostgreSQL planned ``revision > x ... LIMIT n`` as a scan of the whole log."""
+    rows = session.execute(_READ_AFTER, {"after": revision, "last": revision + limit})
     return [StoredEvent(**row._mapping) for row in rows]
 
 
@@ -143,9 +149,8 @@ _READ_AFTER = (
         E.c.previous_host_id,
         E.c.time,
     )
-    .where(E.c.revision > bindparam("after"))
+    .where(E.c.revision > bindparam("after"), E.c.revision <= bindparam("last"))
     .order_by(E.c.revision)
-    .limit(bindparam("limit"))
 )
 
 

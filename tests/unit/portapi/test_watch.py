@@ -188,3 +188,20 @@ def test_a_first_watcher_gets_what_was_committed_while_nobody_watched(
         assert revisions(reader.wait(2)) == [2, 3]
     finally:
         hub.close()
+
+
+def test_a_hub_whose_next_page_was_pruned_moves_on_and_ends_its_watchers(
+    factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watch, "PAGE", 2)
+    hub = watch.EventHub(factory, poll_interval=60)  # not started: advanced by hand
+    watcher = hub.attach(r.WatchFilter(), 0)
+    assert watcher is not None
+    for i in range(5):
+        write(factory, (f"p{i}", "h1"))
+    repo.run_write(
+        factory, lambda s: db_events.prune(s, keep=1, before=codec.now().replace(year=2000))
+    )  # revisions 1 to 4 are gone: the hub's next page (1, 2) is empty
+    hub.advance()
+    assert watcher.take_now() == "pruned"
+    assert hub.position == 5
