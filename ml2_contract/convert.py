@@ -345,6 +345,41 @@ def capabilities_from_proto(msg: agent_pb2.HostCapabilities) -> values.HostCapab
     )
 
 
+def capabilities_to_json(caps: values.HostCapabilities) -> dict[str, Any]:
+    """Returns capabilities as a JSON object, as the services store them (mechmgr's agents,
+    the agents in portapi's binding traces)."""
+    return {
+        "bridge_mappings": dict(caps.bridge_mappings),
+        "interface_mappings": dict(caps.interface_mappings),
+        "tunnel_types": list(caps.tunnel_types),
+        "local_ip": caps.local_ip,
+        "integration_bridge": caps.integration_bridge,
+        "datapath_type": caps.datapath_type,
+        "ovs_hybrid_plug": caps.ovs_hybrid_plug,
+        "port_filter": caps.port_filter,
+        "iface_types": list(caps.iface_types),
+        "vhostuser_socket_dir": caps.vhostuser_socket_dir,
+        "network_types": list(caps.network_types),
+    }
+
+
+def capabilities_from_json(data: Mapping[str, Any]) -> values.HostCapabilities:
+    """Returns the capabilities stored as JSON; missing keys take their defaults."""
+    return values.HostCapabilities(
+        bridge_mappings=dict(data.get("bridge_mappings", {})),
+        interface_mappings=dict(data.get("interface_mappings", {})),
+        tunnel_types=tuple(data.get("tunnel_types", ())),
+        local_ip=str(data.get("local_ip", "")),
+        integration_bridge=str(data.get("integration_bridge", "")),
+        datapath_type=str(data.get("datapath_type", "")),
+        ovs_hybrid_plug=bool(data.get("ovs_hybrid_plug", False)),
+        port_filter=bool(data.get("port_filter", False)),
+        iface_types=tuple(data.get("iface_types", ())),
+        vhostuser_socket_dir=str(data.get("vhostuser_socket_dir", "")),
+        network_types=tuple(data.get("network_types", ())),
+    )
+
+
 def capabilities_to_proto(caps: values.HostCapabilities) -> agent_pb2.HostCapabilities:
     """Returns the message of HostCapabilities."""
     return agent_pb2.HostCapabilities(

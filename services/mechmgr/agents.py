@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -19,7 +19,7 @@ from sqlalchemy import Engine, Row, Table, bindparam, case, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from ml2_contract import values
+from ml2_contract import convert, values
 from services import sql
 from services.mechmgr import errors
 from services.mechmgr.db import models
@@ -98,7 +98,7 @@ class AgentRegistry:
             agent_type=reg.agent_type,
             host=reg.host,
             binary=reg.binary,
-            capabilities=capabilities_to_json(reg.capabilities),
+            capabilities=convert.capabilities_to_json(reg.capabilities),
             admin_state_up=True,
             heartbeat_at=now,
             created_at=now,
@@ -187,43 +187,9 @@ class AgentRegistry:
             agent_type=row.agent_type,
             host=row.host,
             binary=row.binary,
-            capabilities=capabilities_from_json(row.capabilities or {}),
+            capabilities=convert.capabilities_from_json(row.capabilities or {}),
             admin_state_up=bool(row.admin_state_up),
             alive=now - row.heartbeat_at <= self._down_time,
             heartbeat_at=row.heartbeat_at.replace(tzinfo=dt.UTC),
             created_at=row.created_at.replace(tzinfo=dt.UTC),
         )
-
-
-def capabilities_to_json(caps: values.HostCapabilities) -> dict[str, Any]:
-    """Returns capabilities as the JSON object stored in the agents table."""
-    return {
-        "bridge_mappings": dict(caps.bridge_mappings),
-        "interface_mappings": dict(caps.interface_mappings),
-        "tunnel_types": list(caps.tunnel_types),
-        "local_ip": caps.local_ip,
-        "integration_bridge": caps.integration_bridge,
-        "datapath_type": caps.datapath_type,
-        "ovs_hybrid_plug": caps.ovs_hybrid_plug,
-        "port_filter": caps.port_filter,
-        "iface_types": list(caps.iface_types),
-        "vhostuser_socket_dir": caps.vhostuser_socket_dir,
-        "network_types": list(caps.network_types),
-    }
-
-
-def capabilities_from_json(data: Mapping[str, Any]) -> values.HostCapabilities:
-    """Returns the capabilities stored as JSON; missing keys take their defaults."""
-    return values.HostCapabilities(
-        bridge_mappings=dict(data.get("bridge_mappings", {})),
-        interface_mappings=dict(data.get("interface_mappings", {})),
-        tunnel_types=tuple(data.get("tunnel_types", ())),
-        local_ip=str(data.get("local_ip", "")),
-        integration_bridge=str(data.get("integration_bridge", "")),
-        datapath_type=str(data.get("datapath_type", "")),
-        ovs_hybrid_plug=bool(data.get("ovs_hybrid_plug", False)),
-        port_filter=bool(data.get("port_filter", False)),
-        iface_types=tuple(data.get("iface_types", ())),
-        vhostuser_socket_dir=str(data.get("vhostuser_socket_dir", "")),
-        network_types=tuple(data.get("network_types", ())),
-    )

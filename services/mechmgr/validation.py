@@ -107,7 +107,7 @@ def capabilities(field: str, msg: agent_pb2.HostCapabilities) -> values.HostCapa
         raise InvalidArgument(f"{field}.vhostuser_socket_dir", "must be an absolute path")
     caps = convert.capabilities_from_proto(msg)
     # As Neutron bounds an agent's configurations (a 4095-character column).
-    structs.check_size(field, agents.capabilities_to_json(caps))
+    structs.check_size(field, convert.capabilities_to_json(caps))
     return caps
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ml2_contract import values
+from ml2_contract import convert, values
 from services.portapi import resources as r
 
 
@@ -174,7 +174,6 @@ def reason(data: Mapping[str, Any]) -> values.DeclineReason:
 
 def agent_dict(agent: values.Agent) -> dict[str, Any]:
     """Returns an agent, as a binding saw it, as a JSON-ready dict; times as ISO 8601 UTC."""
-    caps = agent.capabilities
     return {
         "id": agent.id,
         "agent_type": agent.agent_type,
@@ -184,25 +183,12 @@ def agent_dict(agent: values.Agent) -> dict[str, Any]:
         "alive": agent.alive,
         "heartbeat_at": _time_text(agent.heartbeat_at),
         "created_at": _time_text(agent.created_at),
-        "capabilities": {
-            "bridge_mappings": dict(caps.bridge_mappings),
-            "interface_mappings": dict(caps.interface_mappings),
-            "tunnel_types": list(caps.tunnel_types),
-            "local_ip": caps.local_ip,
-            "integration_bridge": caps.integration_bridge,
-            "datapath_type": caps.datapath_type,
-            "ovs_hybrid_plug": caps.ovs_hybrid_plug,
-            "port_filter": caps.port_filter,
-            "iface_types": list(caps.iface_types),
-            "vhostuser_socket_dir": caps.vhostuser_socket_dir,
-            "network_types": list(caps.network_types),
-        },
+        "capabilities": convert.capabilities_to_json(agent.capabilities),
     }
 
 
 def agent(data: Mapping[str, Any]) -> values.Agent:
     """Returns the agent stored by ``agent_dict``."""
-    caps = data.get("capabilities", {})
     return values.Agent(
         id=str(data["id"]),
         agent_type=str(data.get("agent_type", "")),
@@ -212,19 +198,7 @@ def agent(data: Mapping[str, Any]) -> values.Agent:
         alive=bool(data.get("alive", True)),
         heartbeat_at=_time_of(data.get("heartbeat_at")),
         created_at=_time_of(data.get("created_at")),
-        capabilities=values.HostCapabilities(
-            bridge_mappings=dict(caps.get("bridge_mappings", {})),
-            interface_mappings=dict(caps.get("interface_mappings", {})),
-            tunnel_types=tuple(caps.get("tunnel_types", ())),
-            local_ip=str(caps.get("local_ip", "")),
-            integration_bridge=str(caps.get("integration_bridge", "")),
-            datapath_type=str(caps.get("datapath_type", "")),
-            ovs_hybrid_plug=bool(caps.get("ovs_hybrid_plug", False)),
-            port_filter=bool(caps.get("port_filter", False)),
-            iface_types=tuple(caps.get("iface_types", ())),
-            vhostuser_socket_dir=str(caps.get("vhostuser_socket_dir", "")),
-            network_types=tuple(caps.get("network_types", ())),
-        ),
+        capabilities=convert.capabilities_from_json(data.get("capabilities", {})),
     )
 
 
