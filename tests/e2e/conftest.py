@@ -16,7 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
+from google.protobuf import field_mask_pb2
+from ml2.v1 import (
+    network_pb2,
+    network_service_pb2,
+    network_service_pb2_grpc,
+    port_pb2,
+    port_service_pb2,
+    port_service_pb2_grpc,
+    segment_pb2,
+)
 
 from services import launcher
 
@@ -214,3 +225,35 @@ def agents(tmp_path: Path) -> Iterator[list[AgentProcess]]:
     yield started
     for agent in started:
         agent.stop()
+
+
+def create_vlan_network(channel: grpc.Channel, name: str) -> network_pb2.Network:
+    """A network of project ``p`` with one VLAN segment on physnet1, through portapi."""
+    request = network_service_pb2.CreateNetworkRequest(
+        network=network_pb2.Network(name=name, project_id="p", admin_state_up=True),
+        segments=[segment_pb2.SegmentSpec(network_type="vlan", physical_network="physnet1")],
+    )
+    return (
+        network_service_pb2_grpc.NetworkServiceStub(channel)
+        .CreateNetwork(request, timeout=5)
+        .network
+    )
+
+
+def bind_new_port(
+    ports: port_service_pb2_grpc.PortServiceStub, network_id: str, host: str, timeout: float = 15
+) -> port_pb2.Port:
+    """Creates a port of project ``p`` on the network and binds it to ``host``."""
+    port = ports.CreatePort(
+        port_service_pb2.CreatePortRequest(
+            port=port_pb2.Port(network_id=network_id, project_id="p")
+        ),
+        timeout=5,
+    ).port
+    port.binding.host_id = host
+    return ports.UpdatePort(
+        port_service_pb2.UpdatePortRequest(
+            port=port, update_mask=field_mask_pb2.FieldMask(paths=["binding.host_id"])
+        ),
+        timeout=timeout,
+    ).port

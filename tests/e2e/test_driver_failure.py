@@ -8,24 +8,17 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from google.protobuf import field_mask_pb2
 from ml2.v1 import (
     agent_pb2,
     agent_service_pb2,
     agent_service_pb2_grpc,
     binding_pb2,
-    network_pb2,
-    network_service_pb2,
-    network_service_pb2_grpc,
-    port_pb2,
-    port_service_pb2,
     port_service_pb2_grpc,
-    segment_pb2,
 )
 
 from services.cli import stack
 from services.rpc import channels
-from tests.e2e.conftest import run_ml2
+from tests.e2e.conftest import bind_new_port, create_vlan_network, run_ml2
 
 NAMES = ["typemgr", "openvswitch", "linuxbridge", "mechmgr", "portapi"]
 
@@ -59,24 +52,6 @@ def register_agents(started: stack.Stack, host: str) -> None:
         agents.RegisterAgent(agent_service_pb2.RegisterAgentRequest(agent=agent), timeout=5)
 
 
-def bind_new_port(
-    ports: port_service_pb2_grpc.PortServiceStub, network_id: str, host: str
-) -> port_pb2.Port:
-    port = ports.CreatePort(
-        port_service_pb2.CreatePortRequest(
-            port=port_pb2.Port(network_id=network_id, project_id="p")
-        ),
-        timeout=5,
-    ).port
-    port.binding.host_id = host
-    return ports.UpdatePort(
-        port_service_pb2.UpdatePortRequest(
-            port=port, update_mask=field_mask_pb2.FieldMask(paths=["binding.host_id"])
-        ),
-        timeout=15,
-    ).port
-
-
 def kill(started: stack.Stack, name: str) -> None:
     process = started.processes[name].process
     process.kill()
@@ -86,19 +61,7 @@ def kill(started: stack.Stack, name: str) -> None:
 def test_ports_bind_through_the_next_driver_or_fail_while_drivers_die(running):
     register_agents(running, "compute-1")
     portapi = channels.make_channel(running.address("portapi"))
-    network = (
-        network_service_pb2_grpc.NetworkServiceStub(portapi)
-        .CreateNetwork(
-            network_service_pb2.CreateNetworkRequest(
-                network=network_pb2.Network(name="n", project_id="p", admin_state_up=True),
-                segments=[
-                    segment_pb2.SegmentSpec(network_type="vlan", physical_network="physnet1")
-                ],
-            ),
-            timeout=5,
-        )
-        .network
-    )
+    network = create_vlan_network(portapi, "n")
     ports = port_service_pb2_grpc.PortServiceStub(portapi)
     assert bind_new_port(ports, network.id, "compute-1").binding.vif_type == "ovs"
 

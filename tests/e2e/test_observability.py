@@ -12,22 +12,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from google.protobuf import field_mask_pb2
 from ml2.v1 import (
     agent_pb2,
     agent_service_pb2,
     agent_service_pb2_grpc,
-    network_pb2,
-    network_service_pb2,
-    network_service_pb2_grpc,
-    port_pb2,
-    port_service_pb2,
     port_service_pb2_grpc,
-    segment_pb2,
 )
 
 from services.cli import stack
 from services.rpc import channels
+from tests.e2e.conftest import bind_new_port, create_vlan_network
 
 SERVICES = {
     "typemgr": ["ml2.v1.SegmentService"],
@@ -75,31 +69,9 @@ def _bind_one_port(started: stack.Stack) -> None:
         timeout=5,
     )
     portapi = channels.make_channel(started.address("portapi"))
-    net = (
-        network_service_pb2_grpc.NetworkServiceStub(portapi)
-        .CreateNetwork(
-            network_service_pb2.CreateNetworkRequest(
-                network=network_pb2.Network(name="obs", project_id="p", admin_state_up=True),
-                segments=[
-                    segment_pb2.SegmentSpec(network_type="vlan", physical_network="physnet1")
-                ],
-            ),
-            timeout=5,
-        )
-        .network
-    )
+    net = create_vlan_network(portapi, "obs")
     ports = port_service_pb2_grpc.PortServiceStub(portapi)
-    port = ports.CreatePort(
-        port_service_pb2.CreatePortRequest(port=port_pb2.Port(network_id=net.id, project_id="p")),
-        timeout=5,
-    ).port
-    port.binding.host_id = "compute-obs"
-    bound = ports.UpdatePort(
-        port_service_pb2.UpdatePortRequest(
-            port=port, update_mask=field_mask_pb2.FieldMask(paths=["binding.host_id"])
-        ),
-        timeout=5,
-    ).port
+    bound = bind_new_port(ports, net.id, "compute-obs", timeout=5)
     assert bound.binding.vif_type == "ovs"
 
 
