@@ -7,6 +7,8 @@ kinds), as ``ml2 agent list`` shows them.
 from __future__ import annotations
 
 import argparse
+import json
+from collections.abc import Mapping
 
 from google.protobuf import field_mask_pb2
 from ml2.v1 import agent_pb2, agent_service_pb2, mechanism_manager_service_pb2
@@ -15,6 +17,7 @@ from services.agent import runner
 from services.cli import client as cli_client
 from services.cli import output, render
 from services.cli.client import CommandError
+from services.mechmgr.drivers import discovery
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -68,10 +71,32 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     _agent_ref(delete)
     delete.set_defaults(func=delete_agent)
 
-    drivers = sub.add_parser("driver", help="list the configured mechanism drivers")
+    drivers = sub.add_parser(
+        "driver", help="list the configured or installed mechanism drivers; run one"
+    )
     dcmds = drivers.add_subparsers(dest="action", required=True, metavar="ACTION")
-    dlist = dcmds.add_parser("list", parents=[common], help="mechanism drivers in binding order")
+    dlist = dcmds.add_parser(
+        "list",
+        parents=[common],
+        help="mechanism drivers in binding order, or those installed here",
+        description="Without --installed: mechmgr's drivers in binding order, each with the "
+        "distribution it comes from when it is installed here. With --installed: the drivers "
+        "installed in this Python environment (the ml2.mechanism_drivers entry points), "
+        "which ml2 up --mechanism-drivers and ml2 driver run start by name; no stack needed.",
+    )
+    dlist.add_argument(
+        "--installed", action="store_true", help="the drivers installed here, not mechmgr's"
+    )
     dlist.set_defaults(func=list_drivers)
+    drun = dcmds.add_parser(
+        "run",
+        help="serve an installed mechanism driver as its own process",
+        description="Serves the installed driver NAME (ml2 driver list --installed) until "
+        "SIGTERM or SIGINT, configured by MECHDRIVER_LISTEN, MECHDRIVER_METRICS_PORT and the "
+        "driver's own variables; its default ports are the ones its distribution declares.",
+    )
+    drun.add_argument("name", metavar="NAME", help="the driver's entry-point name")
+    drun.set_defaults(func=run_driver, needs_client=False)
 
 
 def _agent_ref(parser: argparse.ArgumentParser) -> None:
@@ -161,7 +186,40 @@ def delete_agent(args: argparse.Namespace, client: cli_client.Client) -> int:
 
 
 def list_drivers(args: argparse.Namespace, client: cli_client.Client) -> int:
-    """ListMechanismDrivers."""
+    """ListMechanismDrivers; with ``--installed``, the drivers installed here."""
+    installed = discovery.installed()
+    if args.installed:
+        return _list_installed(args, installed)
     request = mechanism_manager_service_pb2.ListMechanismDriversRequest()
     reply = client.call("mechmgr", client.mechanisms.ListMechanismDrivers, request)
-    return output.many(args, list(reply.drivers), render.driver_rows)
+    sources = {name: found.source for name, found in installed.items()}
+    return output.many(
+        args, list(reply.drivers), lambda drivers: render.driver_rows(drivers, sources)
+    )
+
+
+def _list_installed(args: argparse.Namespace, installed: Mapping[str, discovery.Installed]) -> int:
+    rows = []
+    for name, found in sorted(installed.items()):
+        try:
+            summary = found.load().summary
+        except discovery.DiscoveryError as err:
+            summary = f"does not load: {err}"
+        rows.append({"name": name, "from": found.source, "entry_point": found.value,
+                     "summary": summary})  # fmt: skip
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(
+            render.installed_driver_rows(
+                (r["name"], r["from"], r["entry_point"], r["summary"]) for r in rows
+            )
+        )
+    return 0
+
+
+def run_driver(args: argparse.Namespace) -> int:
+    """Serves an installed driver in this process (``serve.run_installed``)."""
+    from services.mechmgr.drivers import serve
+
+    return serve.run_installed(args.name)

@@ -318,8 +318,10 @@ def agent_detail(a: agent_pb2.Agent) -> str:
     )
 
 
-def driver_rows(drivers: Iterable[Any]) -> str:
-    """The table of ``ml2 driver list`` (MechanismDriverInfo, in binding order)."""
+def driver_rows(drivers: Iterable[Any], sources: Mapping[str, str] | None = None) -> str:
+    """The table of ``ml2 driver list`` (MechanismDriverInfo, in binding order); ``sources``:
+    the distribution each driver installed here comes from, by name."""
+    known = sources or {}
     rows = (
         (
             i,
@@ -329,6 +331,7 @@ def driver_rows(drivers: Iterable[Any]) -> str:
             d.agent_type or "-",
             ",".join(d.supported_network_types) or "-",
             ",".join(d.vif_types) or "-",
+            known.get(d.name, "-"),
             breaker_text(d),
         )
         for i, d in enumerate(drivers)
@@ -341,9 +344,15 @@ def driver_rows(drivers: Iterable[Any]) -> str:
         "agent_type",
         "network_types",
         "vif_types",
+        "from",
         "breaker",
     )
     return table(headers, rows)
+
+
+def installed_driver_rows(drivers: Iterable[tuple[str, str, str, str]]) -> str:
+    """The table of ``ml2 driver list --installed``: (name, from, entry point, summary)."""
+    return table(("name", "from", "entry_point", "summary"), drivers)
 
 
 def breaker_text(driver: Any) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services import launcher, migrations
+from services.mechmgr.drivers import discovery
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,8 @@ CORE_SERVICES = ("typemgr", "mechmgr", "portapi")
 """The three stateful services, each with its own database."""
 
 LOCAL_DRIVERS = ("openvswitch", "linuxbridge", "noop")
-"""Mechanism drivers ``ml2 up`` can start as processes of their own."""
+"""The mechanism drivers modular-l2 ships (``ml2 up`` has port flags for them); ``ml2 up`` can
+start any installed driver (``discovery``) as a process of its own."""
 
 DEFAULT_PORTS: Mapping[str, tuple[int, int]] = {
     "portapi": (50050, 9100),
@@ -37,6 +39,19 @@ DEFAULT_PORTS: Mapping[str, tuple[int, int]] = {
     "noop": (50069, 9119),
 }
 """Default (gRPC port, metrics port) of every process."""
+
+
+def default_ports(name: str) -> tuple[int, int]:
+    """The default (gRPC port, metrics port) of process ``name``: a service's, a shipped
+    driver's, or what an installed driver's spec declares."""
+    if name in DEFAULT_PORTS:
+        return DEFAULT_PORTS[name]
+    try:
+        spec = discovery.find(name).load()
+    except discovery.DiscoveryError as err:
+        raise StackError(str(err)) from None
+    return spec.default_port, spec.default_metrics_port
+
 
 _ENV_PREFIX = {"typemgr": "TYPEMGR", "mechmgr": "MECHMGR", "portapi": "PORTAPI"}
 
@@ -69,8 +84,9 @@ class DriverEntry:
 def parse_mechanism_drivers(text: str) -> tuple[DriverEntry, ...]:
     """Parses ``openvswitch,linuxbridge`` or ``name=host:port`` entries, in binding order.
 
-    A bare name must be a driver ``ml2 up`` can start; ``name=host:port`` names a driver process
-    that runs elsewhere. Raises StackError on an unknown name, a duplicate or an empty list.
+    A bare name must be an installed driver (``ml2 driver list --installed``), which ``ml2 up``
+    starts; ``name=host:port`` names a driver process that runs elsewhere. Raises StackError on
+    an unknown name, a duplicate or an empty list.
     """
     entries: list[DriverEntry] = []
     for raw in (item.strip() for item in text.split(",")):
@@ -79,10 +95,11 @@ def parse_mechanism_drivers(text: str) -> tuple[DriverEntry, ...]:
         name, _, address = (part.strip() for part in raw.partition("="))
         if not name or (not address and "=" in raw):
             raise StackError(f"--mechanism-drivers: {raw!r} must be NAME or NAME=HOST:PORT")
-        if not address and name not in LOCAL_DRIVERS:
+        if not address and name not in LOCAL_DRIVERS and name not in discovery.installed():
             raise StackError(
-                f"--mechanism-drivers: unknown driver {name!r}; ml2 up can start "
-                f"{', '.join(LOCAL_DRIVERS)}, others need NAME=HOST:PORT"
+                f"--mechanism-drivers: unknown driver {name!r}; ml2 up can start the installed "
+                f"drivers ({', '.join(sorted(discovery.installed()))}), others need "
+                "NAME=HOST:PORT"
             )
         if any(e.name == name for e in entries):
             raise StackError(f"--mechanism-drivers: {name!r} is listed twice")
@@ -146,11 +163,11 @@ class StackConfig:
 
     def grpc_port(self, name: str) -> int:
         """The configured gRPC port of a process (0 picks a free one)."""
-        return self.ports.get(name, self._default_port(DEFAULT_PORTS[name][0]))
+        return self.ports.get(name, self._default_port(default_ports(name)[0]))
 
     def metrics_port(self, name: str) -> int:
         """The configured metrics port of a process (0 picks a free one)."""
-        return self.metrics_ports.get(name, self._default_port(DEFAULT_PORTS[name][1]))
+        return self.metrics_ports.get(name, self._default_port(default_ports(name)[1]))
 
     def _default_port(self, port: int) -> int:
         return 0 if self.free_ports else port + self.port_offset
@@ -367,9 +384,17 @@ class Stack:
             raise failed[0]
 
     def _start_one(self, name: str, env: Mapping[str, str]) -> None:
-        module = f"services.mechmgr.drivers.{name}" if name in LOCAL_DRIVERS else f"services.{name}"
+        driver = name in self.cfg.local_drivers()
+        # A driver is started by name, as any installed one: ``python -m
+        # services.mechmgr.drivers NAME``.
+        module = "services.mechmgr.drivers" if driver else f"services.{name}"
         proc = launcher.start(
-            name, module, env, log_dir=self.cfg.log_dir, timeout=self.start_timeout
+            name,
+            module,
+            env,
+            log_dir=self.cfg.log_dir,
+            timeout=self.start_timeout,
+            args=(name,) if driver else (),
         )
         with self._lock:
             self.processes[name] = proc

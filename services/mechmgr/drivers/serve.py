@@ -16,7 +16,8 @@ Environment (read once at start; a bad value exits with status 2 and a one-line 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import grpc
@@ -25,7 +26,7 @@ from ml2.v1 import mechanism_driver_service_pb2_grpc as pb_grpc
 from prometheus_client import Counter
 
 from ml2_contract import convert, values
-from services.mechmgr.drivers import base
+from services.mechmgr.drivers import base, discovery
 from services.rpc import config, errors, keepalive, logs, server, structs
 
 logger = logging.getLogger(__name__)
@@ -157,3 +158,29 @@ def run(
         metrics_port=settings.metrics_port,
         port_file=settings.port_file,
     )
+
+
+def run_installed(name: str, environ: Mapping[str, str] | None = None) -> int:
+    """Serves the installed driver ``name`` (see ``discovery``) until SIGTERM or SIGINT;
+    returns 2 with a one-line reason on stderr when it is not installed or does not load."""
+    try:
+        spec = discovery.find(name).load()
+    except discovery.DiscoveryError as err:
+        print(f"mechdriver: {err}", file=sys.stderr)
+        return 2
+    run(
+        spec.factory,
+        default_port=spec.default_port,
+        default_metrics_port=spec.default_metrics_port,
+        environ=environ,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m services.mechmgr.drivers NAME``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1 or args[0].startswith("-"):
+        print("usage: python -m services.mechmgr.drivers NAME", file=sys.stderr)
+        return 2
+    return run_installed(args[0])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ml2_contract import values, vocabulary
-from services.mechmgr.drivers import agent_based
+from services.mechmgr.drivers import agent_based, discovery
 
 BRIDGE_PREFIX = "brq"
 
@@ -46,3 +46,12 @@ class LinuxbridgeDriver(agent_based.AgentMechanismDriver):
                 vocabulary.VIF_DETAILS_CONNECTIVITY: vocabulary.CONNECTIVITY_L2,
             },
         )
+
+
+SPEC = discovery.DriverSpec(
+    factory=lambda _env: LinuxbridgeDriver(),
+    default_port=50062,
+    default_metrics_port=9112,
+    summary="Linux bridge agents (Neutron's linuxbridge mechanism driver)",
+)
+"""Declared under the ``ml2.mechanism_drivers`` entry point ``linuxbridge``."""

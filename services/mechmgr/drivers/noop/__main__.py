@@ -2,6 +2,8 @@
 ``MECHDRIVER_NOOP_*`` (see ``driver.py``)."""
 
 from services.mechmgr.drivers import serve
-from services.mechmgr.drivers.noop import driver
+from services.mechmgr.drivers.noop.driver import SPEC
 
-serve.run(driver.NoopDriver.from_env, default_port=50069, default_metrics_port=9119)
+serve.run(
+    SPEC.factory, default_port=SPEC.default_port, default_metrics_port=SPEC.default_metrics_port
+)

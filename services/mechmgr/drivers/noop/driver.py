@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ml2_contract import values, vocabulary
-from services.mechmgr.drivers import base
+from services.mechmgr.drivers import base, discovery
 from services.rpc import config
 
 logger = logging.getLogger(__name__)
@@ -179,3 +179,12 @@ class NoopDriver(base.MechanismDriver):
                 details={"network_types": ",".join(s.network_types)},
             )
         return None
+
+
+SPEC = discovery.DriverSpec(
+    factory=NoopDriver.from_env,
+    default_port=50069,
+    default_metrics_port=9119,
+    summary="the reference driver: binds or declines as MECHDRIVER_NOOP_* say (tests, demos)",
+)
+"""Declared under the ``ml2.mechanism_drivers`` entry point ``noop``."""

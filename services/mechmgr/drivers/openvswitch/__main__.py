@@ -1,6 +1,8 @@
 """Serves the Open vSwitch mechanism driver (gRPC 127.0.0.1:50061, metrics 9111 by default)."""
 
 from services.mechmgr.drivers import serve
-from services.mechmgr.drivers.openvswitch import driver
+from services.mechmgr.drivers.openvswitch.driver import SPEC
 
-serve.run(driver.OpenvswitchDriver(), default_port=50061, default_metrics_port=9111)
+serve.run(
+    SPEC.factory, default_port=SPEC.default_port, default_metrics_port=SPEC.default_metrics_port
+)

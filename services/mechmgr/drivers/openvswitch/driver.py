@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ml2_contract import values, vocabulary
-from services.mechmgr.drivers import agent_based
+from services.mechmgr.drivers import agent_based, discovery
 
 DEFAULT_BRIDGE = "br-int"
 DEFAULT_SOCKET_DIR = "/var/run/openvswitch"
@@ -67,3 +67,12 @@ def _uses_vhostuser(caps: values.HostCapabilities) -> bool:
     return caps.datapath_type == vocabulary.DATAPATH_NETDEV and bool(
         {_VHOSTUSER, _VHOSTUSER_CLIENT} & set(caps.iface_types)
     )
+
+
+SPEC = discovery.DriverSpec(
+    factory=lambda _env: OpenvswitchDriver(),
+    default_port=50061,
+    default_metrics_port=9111,
+    summary="Open vSwitch agents (Neutron's openvswitch mechanism driver)",
+)
+"""Declared under the ``ml2.mechanism_drivers`` entry point ``openvswitch``."""
