@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -27,6 +27,7 @@ from services.mechmgr.db import models
 _T = cast(Table, models.AgentRow.__table__)
 # Built once: the statement of every resolution.
 _BY_HOST = select(_T).where(_T.c.host == bindparam("host"))
+_BY_HOSTS = select(_T).where(_T.c.host.in_(bindparam("hosts", expanding=True)))
 Clock = Callable[[], dt.datetime]
 
 
@@ -163,6 +164,15 @@ class AgentRegistry:
         rows = self._read(_BY_HOST, {"host": host})
         now = self._clock()
         return tuple(self._agent(r, now) for r in rows)
+
+    def agents_by_host(self, hosts: Sequence[str]) -> dict[str, tuple[values.Agent, ...]]:
+        """Returns the agents registered from each of ``hosts``, with liveness, in one query;
+        a host without agents maps to ``()``."""
+        found: dict[str, list[values.Agent]] = {host: [] for host in hosts}
+        now = self._clock()
+        for row in self._read(_BY_HOSTS, {"hosts": list(found)}):
+            found[row.host].append(self._agent(row, now))
+        return {host: tuple(agents) for host, agents in found.items()}
 
     def count_by_type(self) -> dict[tuple[str, bool], int]:
         """Returns the number of agents per (agent_type, alive)."""

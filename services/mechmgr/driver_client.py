@@ -10,13 +10,18 @@ driver did not answer (unreachable, or silent until its own deadline), the drive
 any more and declines at once with DRIVER_UNAVAILABLE, saying since when and until when; after
 the cooldown one call is let through to try it again. A call cut short by the caller's own
 deadline counts neither way.
+
+``propose_many`` asks about many contexts in one ProposeBindings call: one call for the breaker,
+within the one per-driver timeout. A driver that answers UNIMPLEMENTED (one built before the
+batch call existed) is asked with concurrent ProposeBinding calls instead, and not asked for a
+batch again for ``BATCH_RETRY_SECONDS``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -31,6 +36,10 @@ from services.mechmgr import breaker, metrics
 logger = logging.getLogger(__name__)
 
 _TRANSPORT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+BATCH_RETRY_SECONDS = 60.0
+"""How long a driver that answered UNIMPLEMENTED to ProposeBindings is asked one by one."""
+AgentMessages = Mapping[str, list[agent_pb2.Agent]]
+"""The agent messages of each host, built once per check."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,8 @@ class DriverClient:
         self.name = name
         self.address = address
         self.timeout = timeout
+        self._clock = clock
+        self._singles_until = 0.0  # clock() until which ProposeBindings is not tried
         self._stub = pb_grpc.MechanismDriverServiceStub(channel)
         self._latency = metrics.DRIVER_CALL_SECONDS.labels(name)
         # Only for logging: one WARNING when the driver starts failing, one INFO when it is back.
@@ -116,10 +127,114 @@ class DriverClient:
             raise
         finally:
             self._latency.observe(time.perf_counter() - started)
+        self._answered()
+        return self._proposal(reply)
+
+    def propose_many(
+        self,
+        contexts: Sequence[values.BindingContext],
+        *,
+        deadline: float | None = None,
+        agents: AgentMessages | None = None,
+    ) -> list[values.Proposal]:
+        """Asks the driver about every context in one ProposeBindings call (or, for a driver
+        that does not serve it, concurrent ProposeBinding calls), within the call timeout and
+        before ``deadline``. Returns one proposal per context, in order: declines if the call
+        fails, and at once while the breaker is open. ``agents`` holds the host agents'
+        messages by host."""
+        timeout = self.timeout
+        if deadline is not None:
+            timeout = min(timeout, deadline - time.monotonic())
+        if timeout <= 0:
+            late = self._decline(
+                vocabulary.DRIVER_UNAVAILABLE, "not asked: the caller's deadline has passed"
+            )
+            return [late] * len(contexts)
+        messages = [
+            convert.context_to_proto(c, agents.get(c.host) if agents is not None else None)
+            for c in contexts
+        ]
+        if self._clock() >= self._singles_until:
+            if not self.breaker.allow():
+                return [self._refused()] * len(contexts)
+            batch = self._propose_batch(messages, timeout)
+            if batch is not None:
+                return batch
+        return self._propose_each(messages, timeout)
+
+    def _propose_batch(
+        self, messages: list[pb.ProposeBindingRequest], timeout: float
+    ) -> list[values.Proposal] | None:
+        """One ProposeBindings call (the breaker let it through); None if the driver does not
+        serve it."""
+        started = time.perf_counter()
+        try:
+            reply = self._stub.ProposeBindings(
+                pb.ProposeBindingsRequest(requests=messages), timeout=timeout
+            )
+        except grpc.RpcError as err:
+            if isinstance(err, grpc.Call) and err.code() == grpc.StatusCode.UNIMPLEMENTED:
+                self.breaker.succeeded()
+                self._singles_until = self._clock() + BATCH_RETRY_SECONDS
+                logger.info(
+                    "mechanism driver %s at %s does not serve ProposeBindings: asking it one "
+                    "port at a time",
+                    self.name,
+                    self.address,
+                )
+                return None
+            return [self._failed(err, timeout, cut_by_caller=timeout < self.timeout)] * len(
+                messages
+            )
+        except BaseException:
+            self.breaker.abandoned()
+            raise
+        finally:
+            self._latency.observe(time.perf_counter() - started)
+        self._answered()
+        if len(reply.responses) != len(messages):
+            wrong = self._decline(
+                vocabulary.DRIVER_ERROR,
+                f"answered {len(reply.responses)} proposals to {len(messages)} questions",
+            )
+            return [wrong] * len(messages)
+        return [self._proposal(r) for r in reply.responses]
+
+    def _propose_each(
+        self, messages: list[pb.ProposeBindingRequest], timeout: float
+    ) -> list[values.Proposal]:
+        """Concurrent ProposeBinding calls, each let through by the breaker or refused."""
+        calls: list[grpc.Future[pb.ProposeBindingResponse] | values.Decline] = []
+        started = time.perf_counter()
+        for message in messages:
+            if self.breaker.allow():
+                calls.append(self._stub.ProposeBinding.future(message, timeout=timeout))
+            else:
+                calls.append(self._refused())
+        proposals: list[values.Proposal] = []
+        for call in calls:
+            if isinstance(call, values.Decline):
+                proposals.append(call)
+                continue
+            try:
+                reply = call.result()
+            except grpc.RpcError as err:
+                proposals.append(self._failed(err, timeout, cut_by_caller=timeout < self.timeout))
+                continue
+            finally:
+                # Each call from the fan-out's start: they all run at once.
+                self._latency.observe(time.perf_counter() - started)
+            self._answered()
+            proposals.append(self._proposal(reply))
+        return proposals
+
+    def _answered(self) -> None:
         self.breaker.succeeded()
         if self._failing:
             self._failing = False
             logger.info("mechanism driver %s at %s answers again", self.name, self.address)
+
+    def _proposal(self, reply: pb.ProposeBindingResponse) -> values.Proposal:
         try:
             proposal = convert.proposal_from_proto(reply)
         except convert.StructError as exc:
@@ -245,6 +360,21 @@ class BoundDriver:
     def propose(self, ctx: values.BindingContext) -> values.Proposal:
         """Asks the driver, within the resolution's deadline."""
         return self._client.propose(ctx, deadline=self._deadline, agents=self._agents)
+
+
+class BatchBoundDriver:
+    """A driver client bound to one check of many hosts: its deadline and every host's agent
+    messages. Satisfies ``resolver.BatchProposer``."""
+
+    def __init__(self, client: DriverClient, deadline: float | None, agents: AgentMessages) -> None:
+        self.name = client.name
+        self._client = client
+        self._deadline = deadline
+        self._agents = agents
+
+    def propose_many(self, contexts: Sequence[values.BindingContext]) -> list[values.Proposal]:
+        """Asks the driver about every context in one call, within the check's deadline."""
+        return self._client.propose_many(contexts, deadline=self._deadline, agents=self._agents)
 
 
 def describe_all(clients: list[DriverClient], timeout: float) -> list[DriverInfo]:

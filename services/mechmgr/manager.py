@@ -48,6 +48,33 @@ class MechanismManager:
         _log(request, result, time.perf_counter() - started)
         return result
 
+    def check(
+        self, requests: Sequence[resolver.BindingRequest], deadline: float | None = None
+    ) -> list[resolver.Bindability]:
+        """Answers whether a port could bind for each request (its host agents are loaded here,
+        for every host in one query), asking each driver about all undecided hosts of a level
+        in one call. Writes nothing and allocates no dynamic segment."""
+        started = time.perf_counter()
+        by_host = self._registry.agents_by_host([r.host for r in requests])
+        down_time = self._registry.down_time
+        requests = [
+            dataclasses.replace(r, host_agents=by_host[r.host], agent_down_time=down_time)
+            for r in requests
+        ]
+        messages = {
+            host: [convert.agent_to_proto(a) for a in agents] for host, agents in by_host.items()
+        }
+        bound = [driver_client.BatchBoundDriver(c, deadline, messages) for c in self.drivers]
+        answers = resolver.resolve_bindabilities(requests, bound)
+        bindable = sum(1 for a in answers if a.bindable)
+        logger.debug(
+            "checked %d hosts: %d bindable, in %.1f ms",
+            len(answers),
+            bindable,
+            (time.perf_counter() - started) * 1000,
+        )
+        return answers
+
     def _allocator_for(
         self, request: resolver.BindingRequest, deadline: float | None
     ) -> resolver.AllocateDynamic:

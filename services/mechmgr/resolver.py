@@ -13,6 +13,14 @@ Every verdict, with the segments it was offered and how long the driver took, go
 trace, each decline reason with the agent and segment it names in full (so that the trace alone
 says which agent, how long dead, which mappings it has and which segment was wanted); a failure
 carries a one-line summary of every decline.
+
+The loop is written once, as a generator per port (``_Run.bind_level``) that yields each
+question for a driver and is sent the answer. ``resolve_binding`` answers each question at once
+with one ``propose`` call; ``resolve_bindabilities`` runs the generators of many hosts in
+lock-step and asks each driver about every host waiting for it in one ``propose_many`` call, so
+that checking 1,000 hosts costs a few driver calls, not thousands. A check allocates nothing:
+its ``allocate_dynamic`` returns a placeholder segment (``placeholder_segment``) that the next
+level is offered as if it had been allocated.
 """
 
 from __future__ import annotations
@@ -20,10 +28,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from ml2_contract import values, vocabulary
 
@@ -42,8 +50,27 @@ class Proposer(Protocol):
         ...
 
 
+class BatchProposer(Protocol):
+    """A mechanism driver asked about many binding contexts in one call."""
+
+    name: str
+
+    def propose_many(self, contexts: Sequence[values.BindingContext]) -> list[values.Proposal]:
+        """Returns one proposal per context, in order."""
+        ...
+
+
 AllocateDynamic = Callable[[str, values.SegmentSpec], values.Segment]
 """``(network_id, spec) -> segment``; raises any exception if it cannot allocate."""
+
+DYNAMIC_PLACEHOLDER_PREFIX = "dynamic:"
+"""How the id of a dynamic segment a check did not allocate starts."""
+
+_Ask = tuple[Proposer | BatchProposer, values.BindingContext]
+"""A question of the loop: which driver, about which context."""
+_Answer = tuple[object, float]
+"""A driver's answer (anything; the loop checks it) and the seconds it took."""
+_Steps = Generator[_Ask, _Answer, "values.Complete | None"]
 
 
 @dataclass(frozen=True)
@@ -72,23 +99,176 @@ def resolve_binding(
 ) -> values.BindingResult:
     """Resolves a binding for ``request`` with ``drivers`` in order. Never raises for driver
     failures; returns a FAILED result instead."""
-    run = _Run(request, tuple(drivers), allocate_dynamic, clock)
-    done = run.bind_level(0, request.segments)
-    trace = tuple(run.trace)
-    if done is None:
-        return values.BindingResult(
-            vocabulary.FAILED,
-            vocabulary.VIF_TYPE_BINDING_FAILED,
-            trace=trace,
-            failure_message=failure_message(request, trace),
-        )
-    return values.BindingResult(
-        vocabulary.BOUND, done.vif_type, done.vif_details, tuple(run.levels), trace
+    run = _Run(request, tuple(drivers), allocate_dynamic)
+    steps = run.bind_level(0, request.segments)
+    try:
+        driver, ctx = next(steps)
+        while True:
+            started = clock()
+            proposal = _ask(cast(Proposer, driver), ctx)
+            driver, ctx = steps.send((proposal, clock() - started))
+    except StopIteration as stop:
+        return run.result(stop.value)
+
+
+@dataclass(frozen=True)
+class DynamicNeed:
+    """A dynamic segment a binding would allocate: asked for by ``driver`` at ``level`` and
+    offered to the level below."""
+
+    level: int
+    driver: str
+    spec: values.SegmentSpec
+
+
+@dataclass(frozen=True)
+class Bindability:
+    """Whether a port could bind on ``host``: the result binding would give (with placeholder
+    dynamic segments), the dynamic segments it would need, and one line saying why not (or, when
+    bindable, which dynamic segments it needs; empty if none)."""
+
+    host: str
+    result: values.BindingResult
+    needs: tuple[DynamicNeed, ...] = ()
+    reason: str = ""
+
+    @property
+    def bindable(self) -> bool:
+        """True if a port would bind on the host."""
+        return self.result.bound
+
+
+def resolve_bindabilities(
+    requests: Sequence[BindingRequest],
+    drivers: Sequence[BatchProposer],
+    *,
+    clock: Callable[[], float] = time.perf_counter,
+) -> list[Bindability]:
+    """Runs the binding loop of every request at once, asking each driver about all the
+    requests waiting for it in one ``propose_many`` call; returns one Bindability per request,
+    in order. Allocates nothing: a level that continues with dynamic segments offers the next
+    level placeholders (``placeholder_segment``). Never raises for driver failures."""
+    runs = [_Run(req, tuple(drivers), placeholder_segment) for req in requests]
+    steps = [run.bind_level(0, run.request.segments) for run in runs]
+    done: dict[int, values.Complete | None] = {}
+    waiting: dict[int, _Ask] = {}
+    for i, step in enumerate(steps):
+        _advance(i, step, None, waiting, done)
+    while waiting:
+        asked, waiting = waiting, {}
+        for driver, indexes in _by_driver(asked, drivers):
+            contexts = [asked[i][1] for i in indexes]
+            started = clock()
+            proposals = _ask_many(driver, contexts)
+            took = clock() - started
+            for i, proposal in zip(indexes, proposals, strict=True):
+                _advance(i, steps[i], (proposal, took), waiting, done)
+    return [_bindability(run, done[i]) for i, run in enumerate(runs)]
+
+
+def placeholder_segment(network_id: str, spec: values.SegmentSpec) -> values.Segment:
+    """Returns the segment a check offers in place of allocating ``spec``: dynamic, with an id
+    made of ``DYNAMIC_PLACEHOLDER_PREFIX``, the network type and physical network (the same
+    spec gives the same id, as typemgr gives the same segment), and no segmentation id unless
+    the spec names one."""
+    seg_id = f"{DYNAMIC_PLACEHOLDER_PREFIX}{spec.network_type}:{spec.physical_network}"
+    if spec.segmentation_id is not None:
+        seg_id += f":{spec.segmentation_id}"
+    return values.Segment(
+        seg_id,
+        spec.network_type,
+        spec.physical_network,
+        spec.segmentation_id or 0,
+        network_id=network_id,
+        is_dynamic=True,
     )
+
+
+def _advance(
+    i: int,
+    steps: _Steps,
+    answer: _Answer | None,
+    waiting: dict[int, _Ask],
+    done: dict[int, values.Complete | None],
+) -> None:
+    """Sends ``answer`` to (or, for None, starts) the loop ``i``; records its next question or
+    its end."""
+    try:
+        waiting[i] = next(steps) if answer is None else steps.send(answer)
+    except StopIteration as stop:
+        done[i] = stop.value
+
+
+def _by_driver(
+    asked: Mapping[int, _Ask], drivers: Sequence[BatchProposer]
+) -> list[tuple[BatchProposer, list[int]]]:
+    """Groups the waiting loops by the driver they ask, in the configured driver order."""
+    groups: dict[str, list[int]] = {}
+    for i, (driver, _) in asked.items():
+        groups.setdefault(driver.name, []).append(i)
+    return [(d, groups[d.name]) for d in drivers if d.name in groups]
+
+
+def _ask_many(driver: BatchProposer, contexts: Sequence[values.BindingContext]) -> Sequence[object]:
+    try:
+        proposals = driver.propose_many(contexts)
+    except Exception as exc:
+        logger.warning("mechanism driver %s failed: %s", driver.name, exc, exc_info=True)
+        return [_driver_error(f"{driver.name} failed: {type(exc).__name__}: {exc}")] * len(contexts)
+    if len(proposals) != len(contexts):
+        error = _driver_error(
+            f"{driver.name} answered {len(proposals)} proposals to {len(contexts)} questions"
+        )
+        return [error] * len(contexts)
+    return proposals
+
+
+def _ask(driver: Proposer, ctx: values.BindingContext) -> object:
+    try:
+        return driver.propose(ctx)
+    except Exception as exc:
+        logger.warning("mechanism driver %s failed: %s", driver.name, exc, exc_info=True)
+        return _driver_error(f"{driver.name} failed: {type(exc).__name__}: {exc}")
+
+
+def _bindability(run: _Run, complete: values.Complete | None) -> Bindability:
+    result = run.result(complete)
+    host = run.request.host
+    if not result.bound:
+        return Bindability(
+            host,
+            result,
+            reason=f"no mechanism driver could bind on host "
+            f"{host}: {decline_summary(result.trace)}",
+        )
+    needs = tuple(
+        DynamicNeed(
+            lvl.level - 1,
+            result.levels[lvl.level - 1].driver,
+            values.SegmentSpec(lvl.segment.network_type, lvl.segment.physical_network),
+        )
+        for lvl in result.levels
+        if lvl.level > 0 and lvl.segment.id.startswith(DYNAMIC_PLACEHOLDER_PREFIX)
+    )
+    reason = "; ".join(
+        f"level {n.level} {n.driver} would allocate a dynamic "
+        f"{values.Segment('', n.spec.network_type, n.spec.physical_network).describe()} "
+        f"segment for level {n.level + 1}"
+        for n in needs
+    )
+    return Bindability(host, result, needs, reason)
 
 
 def failure_message(request: BindingRequest, trace: Sequence[values.Verdict]) -> str:
     """Returns the one-line summary of a failed binding: every decline, deeper levels prefixed."""
+    return (
+        f"no mechanism driver could bind port {request.port_id} on host {request.host}: "
+        f"{decline_summary(trace)}"
+    )
+
+
+def decline_summary(trace: Sequence[values.Verdict]) -> str:
+    """Returns every decline of ``trace`` once, deeper levels prefixed, separated by ``; ``."""
     parts: list[str] = []
     for verdict in trace:
         if verdict.outcome != vocabulary.DECLINE:
@@ -98,10 +278,7 @@ def failure_message(request: BindingRequest, trace: Sequence[values.Verdict]) ->
         part = f"{where}: {why}"
         if part not in parts:
             parts.append(part)
-    summary = "; ".join(parts) if parts else "no mechanism driver answered"
-    return (
-        f"no mechanism driver could bind port {request.port_id} on host {request.host}: {summary}"
-    )
+    return "; ".join(parts) if parts else "no mechanism driver answered"
 
 
 class _Run:
@@ -110,28 +287,38 @@ class _Run:
     def __init__(
         self,
         request: BindingRequest,
-        drivers: tuple[Proposer, ...],
+        drivers: tuple[Proposer, ...] | tuple[BatchProposer, ...],
         allocate_dynamic: AllocateDynamic,
-        clock: Callable[[], float],
     ) -> None:
         self.request = request
         self.drivers = drivers
         self.allocate_dynamic = allocate_dynamic
-        self.clock = clock
         self.levels: list[values.BindingLevel] = []
         self.trace: list[values.Verdict] = []
 
-    def bind_level(
-        self, level: int, segments: tuple[values.Segment, ...]
-    ) -> values.Complete | None:
-        """Binds ``level`` and below; returns the bottom Complete, or None with levels undone."""
+    def result(self, done: values.Complete | None) -> values.BindingResult:
+        """Returns the result of the loop that ended with ``done``."""
+        trace = tuple(self.trace)
+        if done is None:
+            return values.BindingResult(
+                vocabulary.FAILED,
+                vocabulary.VIF_TYPE_BINDING_FAILED,
+                trace=trace,
+                failure_message=failure_message(self.request, trace),
+            )
+        return values.BindingResult(
+            vocabulary.BOUND, done.vif_type, done.vif_details, tuple(self.levels), trace
+        )
+
+    def bind_level(self, level: int, segments: tuple[values.Segment, ...]) -> _Steps:
+        """Binds ``level`` and below, yielding each question for a driver and sent its answer;
+        returns the bottom Complete, or None with levels undone."""
         for driver in self.drivers:
             if self._bound_above(driver.name, segments):
                 self._record(level, driver.name, _loop_prevented(driver.name), 0.0, segments)
                 continue
-            started = self.clock()
-            proposal = _checked(self._ask(driver, level, segments), segments, level)
-            duration = self.clock() - started
+            answer, duration = yield driver, self._context(level, segments)
+            proposal = _checked(answer, segments, level)
             next_segments: tuple[values.Segment, ...] = ()
             if isinstance(proposal, values.Continue):
                 allocated = self._next_segments(proposal)
@@ -145,17 +332,15 @@ class _Run:
             self.levels.append(values.BindingLevel(level, driver.name, _find(segments, proposal)))
             if isinstance(proposal, values.Complete):
                 return proposal
-            done = self.bind_level(level + 1, next_segments)
+            done = yield from self.bind_level(level + 1, next_segments)
             if done is not None:
                 return done
             self.levels.pop()
         return None
 
-    def _ask(
-        self, driver: Proposer, level: int, segments: tuple[values.Segment, ...]
-    ) -> values.Proposal:
+    def _context(self, level: int, segments: tuple[values.Segment, ...]) -> values.BindingContext:
         req = self.request
-        ctx = values.BindingContext(
+        return values.BindingContext(
             port_id=req.port_id,
             network_id=req.network_id,
             host=req.host,
@@ -167,11 +352,6 @@ class _Run:
             host_agents=req.host_agents,
             agent_down_time=req.agent_down_time,
         )
-        try:
-            return driver.propose(ctx)
-        except Exception as exc:
-            logger.warning("mechanism driver %s failed: %s", driver.name, exc, exc_info=True)
-            return _driver_error(f"{driver.name} failed: {type(exc).__name__}: {exc}")
 
     def _next_segments(
         self, proposal: values.Continue

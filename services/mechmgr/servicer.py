@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 
 import grpc
+from ml2.v1 import binding_pb2
 from ml2.v1 import mechanism_manager_service_pb2 as pb
 from ml2.v1 import mechanism_manager_service_pb2_grpc as pb_grpc
 
 from ml2_contract import convert
-from services.mechmgr import breaker, driver_client, manager, validation
+from services.mechmgr import breaker, driver_client, manager, resolver, validation
 
 _BREAKER_STATES = {
     breaker.State.CLOSED: pb.BREAKER_STATE_CLOSED,
@@ -19,7 +20,7 @@ _BREAKER_STATES = {
 
 
 class MechanismManagerServicer(pb_grpc.MechanismManagerServiceServicer):
-    """Serves ResolveBinding and ListMechanismDrivers."""
+    """Serves ResolveBinding, ResolveBindability and ListMechanismDrivers."""
 
     def __init__(self, mechanisms: manager.MechanismManager, describe_timeout: float) -> None:
         self._manager = mechanisms
@@ -34,12 +35,41 @@ class MechanismManagerServicer(pb_grpc.MechanismManagerServiceServicer):
         deadline = time.monotonic() + remaining if remaining is not None else None
         return convert.binding_result_to_proto(self._manager.resolve(binding_request, deadline))
 
+    def ResolveBindability(
+        self, request: pb.ResolveBindabilityRequest, context: grpc.ServicerContext
+    ) -> pb.ResolveBindabilityResponse:
+        """Answers whether a port could bind on each host; writes and allocates nothing."""
+        requests = validation.bindability_requests(request)
+        remaining = context.time_remaining()
+        deadline = time.monotonic() + remaining if remaining is not None else None
+        answers = self._manager.check(requests, deadline)
+        return pb.ResolveBindabilityResponse(hosts=[bindability_to_proto(a) for a in answers])
+
     def ListMechanismDrivers(
         self, request: pb.ListMechanismDriversRequest, context: grpc.ServicerContext
     ) -> pb.ListMechanismDriversResponse:
         """Lists the configured drivers in binding order, each asked to describe itself."""
         infos = self._manager.describe_drivers(self._describe_timeout)
         return pb.ListMechanismDriversResponse(drivers=[driver_info_to_proto(i) for i in infos])
+
+
+def bindability_to_proto(answer: resolver.Bindability) -> binding_pb2.HostBindability:
+    """Returns the HostBindability message of one host's answer."""
+    result = answer.result
+    return binding_pb2.HostBindability(
+        host_id=answer.host,
+        bindable=answer.bindable,
+        vif_type=result.vif_type if answer.bindable else "",
+        levels=[convert.level_to_proto(lvl) for lvl in result.levels],
+        trace=[convert.verdict_to_proto(v) for v in result.trace],
+        reason=answer.reason,
+        dynamic_segments=[
+            binding_pb2.DynamicSegmentNeed(
+                level=n.level, driver=n.driver, segment=convert.spec_to_proto(n.spec)
+            )
+            for n in answer.needs
+        ],
+    )
 
 
 def driver_info_to_proto(info: driver_client.DriverInfo) -> pb.MechanismDriverInfo:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
 
 from ml2.v1 import agent_pb2, agent_service_pb2, mechanism_manager_service_pb2, segment_pb2
 
@@ -144,14 +145,7 @@ def resolve_request(
         vnic_type = convert.vnic_type_name(request.vnic_type)
     except ValueError:
         raise InvalidArgument("vnic_type", f"unknown vnic type {request.vnic_type}") from None
-    if not request.segments:
-        raise InvalidArgument("segments", "at least one segment is required")
-    seen: set[str] = set()
-    for i, seg in enumerate(request.segments):
-        _segment(f"segments[{i}]", seg, network_id)
-        if seg.id in seen:
-            raise InvalidArgument(f"segments[{i}].id", f"segment {seg.id} is listed twice")
-        seen.add(seg.id)
+    segments = _segments(request.segments, network_id)
     if request.binding_generation < 0:
         raise InvalidArgument(
             "binding_generation", f"must not be negative, got {request.binding_generation}"
@@ -160,11 +154,67 @@ def resolve_request(
         port_id=port_id,
         network_id=network_id,
         host=host,
-        segments=tuple(convert.segment_from_proto(s) for s in request.segments),
+        segments=segments,
         vnic_type=vnic_type,
         profile=structs.to_dict("profile", request.profile),
         binding_generation=request.binding_generation,
     )
+
+
+MAX_CHECKED_HOSTS = 5000
+"""The most hosts one ResolveBindability (or CheckBindable) may name."""
+
+
+def bindability_requests(
+    request: mechanism_manager_service_pb2.ResolveBindabilityRequest,
+) -> list[resolver.BindingRequest]:
+    """Returns one binding request per host a ResolveBindabilityRequest names (without host
+    agents and without a port)."""
+    network_id = required_id("network_id", request.network_id)
+    if not request.hosts:
+        raise InvalidArgument("hosts", "at least one host is required")
+    if len(request.hosts) > MAX_CHECKED_HOSTS:
+        raise InvalidArgument(
+            "hosts", f"must name at most {MAX_CHECKED_HOSTS} hosts, got {len(request.hosts)}"
+        )
+    hosts = [hostname(f"hosts[{i}]", h) for i, h in enumerate(request.hosts)]
+    if len(set(hosts)) != len(hosts):
+        seen: set[str] = set()
+        for i, host in enumerate(hosts):
+            if host in seen:
+                raise InvalidArgument(f"hosts[{i}]", f"host {host} is listed twice")
+            seen.add(host)
+    try:
+        vnic_type = convert.vnic_type_name(request.vnic_type)
+    except ValueError:
+        raise InvalidArgument("vnic_type", f"unknown vnic type {request.vnic_type}") from None
+    segments = _segments(request.segments, network_id)
+    profile = structs.to_dict("profile", request.profile)
+    return [
+        resolver.BindingRequest(
+            port_id="",
+            network_id=network_id,
+            host=host,
+            segments=segments,
+            vnic_type=vnic_type,
+            profile=profile,
+        )
+        for host in hosts
+    ]
+
+
+def _segments(
+    messages: Sequence[segment_pb2.Segment], network_id: str
+) -> tuple[values.Segment, ...]:
+    if not messages:
+        raise InvalidArgument("segments", "at least one segment is required")
+    seen: set[str] = set()
+    for i, seg in enumerate(messages):
+        _segment(f"segments[{i}]", seg, network_id)
+        if seg.id in seen:
+            raise InvalidArgument(f"segments[{i}].id", f"segment {seg.id} is listed twice")
+        seen.add(seg.id)
+    return tuple(convert.segment_from_proto(s) for s in messages)
 
 
 def _segment(field: str, seg: segment_pb2.Segment, network_id: str) -> None:

@@ -223,6 +223,42 @@ def test_keeps_no_state_between_calls(driver: Running):
     assert first == second
 
 
+def question(*segments: segment_pb2.Segment, host: str = "compute-1", agents=(), level: int = 0):
+    return pb.ProposeBindingRequest(
+        port_id="port-1",
+        network_id="net-1",
+        host=host,
+        vnic_type=binding_pb2.VNIC_TYPE_NORMAL,
+        level=level,
+        segments_to_bind=list(segments),
+        host_agents=list(agents),
+        agent_down_time=duration_pb2.Duration(seconds=75),
+    )
+
+
+def test_propose_bindings_answers_each_question_as_propose_binding_does(driver: Running):
+    questions = [
+        question(VXLAN, VLAN, agents=everything_on("compute-1")),
+        question(VLAN, host="compute-bare"),
+        question(FLAT9, agents=everything_on("compute-1"), level=1),
+        question(VLAN, agents=[agent("openvswitch", alive=False)]),
+    ]
+
+    reply = driver.stub.ProposeBindings(pb.ProposeBindingsRequest(requests=questions), timeout=5)
+
+    assert list(reply.responses) == [driver.stub.ProposeBinding(q, timeout=5) for q in questions]
+
+
+def test_propose_bindings_refuses_a_bad_question_naming_it(driver: Running):
+    questions = [question(VLAN), question()]
+
+    with pytest.raises(grpc.RpcError) as err:
+        driver.stub.ProposeBindings(pb.ProposeBindingsRequest(requests=questions), timeout=5)
+
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details().startswith("requests[1].segments_to_bind: ")
+
+
 def test_refuses_a_request_without_segments_naming_the_field(driver: Running):
     with pytest.raises(grpc.RpcError) as err:
         propose(driver)

@@ -100,6 +100,30 @@ def templates(seeds: Seeds) -> dict[str, list[message.Message]]:
             for seg in seeds.segments
             for host in ("compute-ovs", "compute-lb", "tor-1")
         ],
+        "ml2.v1.MechanismManagerService.ResolveBindability": [
+            mechanism_manager_service_pb2.ResolveBindabilityRequest(
+                network_id=seg.network_id,
+                hosts=["compute-ovs", "compute-lb", "tor-1"],
+                segments=[seg],
+            )
+            for seg in seeds.segments
+        ],
+        "ml2.v1.MechanismDriverService.ProposeBindings": [
+            mechanism_driver_service_pb2.ProposeBindingsRequest(
+                requests=[
+                    mechanism_driver_service_pb2.ProposeBindingRequest(
+                        port_id=port,
+                        network_id=seg.network_id,
+                        host=agent_msg.host,
+                        segments_to_bind=[seg],
+                        host_agents=[agent_msg],
+                        agent_down_time=down_time,
+                    )
+                    for agent_msg in seeds.agents
+                ]
+            )
+            for seg in [*seeds.segments, tunnel]
+        ],
         "ml2.v1.MechanismDriverService.ProposeBinding": [
             mechanism_driver_service_pb2.ProposeBindingRequest(
                 port_id=port,

@@ -45,6 +45,7 @@ def drivers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     specs = {
         "openvswitch": ("services.mechmgr.drivers.openvswitch", {}),
         "linuxbridge": ("services.mechmgr.drivers.linuxbridge", {}),
+        "single-call": ("tests.integration.single_call_driver", {}),
         "slow": (
             "services.mechmgr.drivers.noop",
             {"MECHDRIVER_NOOP_NAME": "slow", "MECHDRIVER_NOOP_DELAY_SECONDS": "5"},
@@ -448,3 +449,124 @@ def test_bad_input_is_invalid_argument_naming_the_field_and_changes_nothing(star
         assert err.details().startswith(f"{field}: "), err.details()
         assert error_info(err).metadata["field"] == field
     assert list(mgr.agents.ListAgents(AS.ListAgentsRequest(), timeout=10).agents) == []
+
+
+def check(mgr: Mechmgr, *hosts: str, timeout: float = 10) -> mm.ResolveBindabilityResponse:
+    request = mm.ResolveBindabilityRequest(network_id="net-1", hosts=hosts, segments=[VLAN])
+    return mgr.manager.ResolveBindability(request, timeout=timeout)
+
+
+def verdicts(trace) -> list[tuple[int, str, int, list[str]]]:
+    return [(v.level, v.driver, v.outcome, codes(v)) for v in trace]
+
+
+def register_mix(mgr: Mechmgr) -> None:
+    mgr.register("openvswitch", "compute-ovs", bridge_mappings={"physnet1": "br-eth1"})
+    mgr.register("linuxbridge", "compute-lb", interface_mappings={"physnet1": "eth1"})
+    mgr.register("openvswitch", "compute-unmapped", bridge_mappings={"physnet2": "br-eth2"})
+
+
+MIXED_HOSTS = ("compute-unmapped", "compute-ovs", "compute-bare", "compute-lb")
+
+
+def test_resolve_bindability_answers_each_host_as_resolving_a_port_there_does(start_mechmgr):
+    mgr = start_mechmgr()
+    register_mix(mgr)
+    agents_before = mgr.agents.ListAgents(AS.ListAgentsRequest(), timeout=10)
+
+    reply = check(mgr, *MIXED_HOSTS)
+
+    assert [h.host_id for h in reply.hosts] == list(MIXED_HOSTS)
+    assert [(h.bindable, h.vif_type) for h in reply.hosts] == [
+        (False, ""),
+        (True, "ovs"),
+        (False, ""),
+        (True, "bridge"),
+    ]
+    for answer in reply.hosts:
+        port = mgr.resolve(answer.host_id)
+        assert answer.bindable == (port.state == BOUND)
+        assert verdicts(answer.trace) == verdicts(port.trace)
+        assert [(lvl.driver, lvl.segment.id) for lvl in answer.levels] == [
+            (lvl.driver, lvl.segment.id) for lvl in port.levels
+        ]
+        if answer.bindable:
+            assert (answer.vif_type, answer.reason) == (port.vif_type, "")
+        else:
+            assert answer.reason == port.failure_message.replace("port port-1 ", "")
+    assert codes(reply.hosts[0].trace[0]) == ["PHYSNET_NOT_MAPPED"]
+    assert reply.hosts[0].trace[0].reasons[0].agent.host == "compute-unmapped"
+    assert mgr.agents.ListAgents(AS.ListAgentsRequest(), timeout=10) == agents_before
+    text = mgr.metrics()
+    # One batch per driver and level: openvswitch for the four hosts, linuxbridge for the three
+    # it declined.
+    assert 'ml2_mechmgr_driver_call_seconds_count{driver="openvswitch"} 5.0' in text
+    assert 'ml2_mechmgr_driver_call_seconds_count{driver="linuxbridge"} 4.0' in text
+
+
+def test_a_driver_without_propose_bindings_is_asked_one_host_at_a_time(start_mechmgr, drivers):
+    mgr = start_mechmgr(driver_list=f"openvswitch={drivers['single-call']},linuxbridge")
+    register_mix(mgr)
+
+    first = check(mgr, *MIXED_HOSTS)
+    second = check(mgr, *MIXED_HOSTS)
+
+    for reply in (first, second):
+        assert [(h.host_id, h.bindable, h.vif_type) for h in reply.hosts] == [
+            ("compute-unmapped", False, ""),
+            ("compute-ovs", True, "ovs"),
+            ("compute-bare", False, ""),
+            ("compute-lb", True, "bridge"),
+        ]
+        assert codes(reply.hosts[0].trace[0]) == ["PHYSNET_NOT_MAPPED"]
+    text = mgr.metrics()
+    # The first check: one refused batch and four single calls; the second: four single calls.
+    assert 'ml2_mechmgr_driver_call_seconds_count{driver="openvswitch"} 9.0' in text
+    log = mgr.process.log_path.read_text()
+    assert log.count("does not serve ProposeBindings") == 1
+
+
+def test_an_unreachable_driver_declines_every_host_and_the_next_driver_is_asked(start_mechmgr):
+    ghost = f"127.0.0.1:{closed_port()}"
+    mgr = start_mechmgr(driver_list=f"openvswitch={ghost},linuxbridge")
+    register_mix(mgr)
+
+    reply = check(mgr, *MIXED_HOSTS)
+
+    assert [h.bindable for h in reply.hosts] == [False, False, False, True]
+    for answer in reply.hosts:
+        assert codes(answer.trace[0]) == ["DRIVER_UNAVAILABLE"]
+        assert ghost in answer.trace[0].reasons[0].message
+
+
+BAD_CHECKS: list[tuple[str, dict[str, object]]] = [
+    ("network_id", {"network_id": ""}),
+    ("hosts", {"hosts": []}),
+    ("hosts", {"hosts": [f"h{i}" for i in range(5001)]}),
+    ("hosts[1]", {"hosts": ["compute-1", "bad host"]}),
+    ("hosts[2]", {"hosts": ["a", "b", "a"]}),
+    ("vnic_type", {"vnic_type": 99}),
+    ("segments", {"segments": []}),
+    (
+        "segments[0].physical_network",
+        {"segments": [segment_pb2.Segment(id="s", network_type="vlan", segmentation_id=5)]},
+    ),
+]
+
+
+def test_bad_bindability_checks_are_invalid_argument_naming_the_field(start_mechmgr):
+    mgr = start_mechmgr()
+
+    for field, overrides in BAD_CHECKS:
+        fields: dict[str, object] = {
+            "network_id": "net-1",
+            "hosts": ["compute-1"],
+            "segments": [VLAN],
+            **overrides,
+        }
+        request = mm.ResolveBindabilityRequest(**fields)  # type: ignore[arg-type]
+        err = failure(lambda request=request: mgr.manager.ResolveBindability(request, timeout=10))
+
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, field
+        assert err.details().startswith(f"{field}: "), err.details()
+        assert error_info(err).metadata["field"] == field

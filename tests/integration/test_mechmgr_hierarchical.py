@@ -203,3 +203,61 @@ def test_a_stalled_typemgr_is_asked_only_within_the_callers_deadline(stack: Stac
     finally:
         os.kill(stack.typemgr.process.pid, signal.SIGCONT)
     assert took < 2.5, f"ResolveBinding took {took:.1f}s with a 1.5s deadline"
+
+
+def test_a_check_offers_the_dynamic_vlan_without_allocating_it_and_notes_it(stack: Stack):
+    network_id = str(uuid.uuid4())
+    created = stack.segments.CreateNetworkSegments(
+        ss.CreateNetworkSegmentsRequest(network_id=network_id), timeout=10
+    )
+    [vxlan] = created.segments
+    mapped = agent_pb2.HostCapabilities(bridge_mappings={"physnet1": "br-eth1"})
+    unmapped = agent_pb2.HostCapabilities(bridge_mappings={"physnet9": "br-eth9"})
+    for host, caps in (("compute-1", mapped), ("compute-2", unmapped)):
+        agent = agent_pb2.Agent(agent_type="openvswitch", host=host, capabilities=caps)
+        stack.agents.RegisterAgent(agent_service_pb2.RegisterAgentRequest(agent=agent), timeout=10)
+    listing = ss.ListNetworkSegmentsRequest(network_id=network_id, include_dynamic=True)
+    before = stack.segments.ListNetworkSegments(listing, timeout=10)
+
+    reply = stack.manager.ResolveBindability(
+        mm.ResolveBindabilityRequest(
+            network_id=network_id,
+            hosts=["compute-1", "compute-2", "compute-bare"],
+            segments=[vxlan],
+        ),
+        timeout=10,
+    )
+
+    assert stack.segments.ListNetworkSegments(listing, timeout=10) == before
+    assert [s.is_dynamic for s in before.segments] == [False]
+    one, two, bare = reply.hosts
+    assert (one.bindable, one.vif_type) == (True, "ovs")
+    top, bottom = one.levels
+    assert (top.driver, top.segment.id) == ("fabric", vxlan.id)
+    assert (bottom.level, bottom.driver, bottom.segment.id) == (
+        1,
+        "openvswitch",
+        "dynamic:vlan:physnet1",
+    )
+    assert (bottom.segment.is_dynamic, bottom.segment.segmentation_id) == (True, 0)
+    [need] = one.dynamic_segments
+    assert (need.level, need.driver) == (0, "fabric")
+    assert (need.segment.network_type, need.segment.physical_network) == ("vlan", "physnet1")
+    assert one.reason == (
+        "level 0 fabric would allocate a dynamic vlan on physnet1 segment for level 1"
+    )
+    assert not two.bindable and not bare.bindable
+    assert "level 1 openvswitch: PHYSNET_NOT_MAPPED" in two.reason
+    assert (
+        "level 1 openvswitch: NO_AGENT (no openvswitch agent on host compute-bare)" in bare.reason
+    )
+
+    for answer in reply.hosts:
+        port = stack.resolve(f"port-{answer.host_id}", network_id, answer.host_id, [vxlan])
+        assert answer.bindable == (port.state == binding_pb2.BINDING_STATE_BOUND)
+        assert [(v.level, v.driver, v.outcome) for v in answer.trace] == [
+            (v.level, v.driver, v.outcome) for v in port.trace
+        ]
+        assert [(lvl.level, lvl.driver) for lvl in answer.levels] == [
+            (lvl.level, lvl.driver) for lvl in port.levels
+        ]

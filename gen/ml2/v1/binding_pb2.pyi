@@ -136,3 +136,31 @@ class PortBinding(_message.Message):
     failure_message: str
     generation: int
     def __init__(self, host_id: _Optional[str] = ..., vnic_type: _Optional[_Union[VnicType, str]] = ..., profile: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., vif_type: _Optional[str] = ..., vif_details: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., state: _Optional[_Union[BindingState, str]] = ..., levels: _Optional[_Iterable[_Union[BindingLevel, _Mapping]]] = ..., trace: _Optional[_Iterable[_Union[DriverVerdict, _Mapping]]] = ..., failure_message: _Optional[str] = ..., generation: _Optional[int] = ...) -> None: ...
+
+class HostBindability(_message.Message):
+    __slots__ = ("host_id", "bindable", "vif_type", "levels", "trace", "reason", "dynamic_segments")
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    BINDABLE_FIELD_NUMBER: _ClassVar[int]
+    VIF_TYPE_FIELD_NUMBER: _ClassVar[int]
+    LEVELS_FIELD_NUMBER: _ClassVar[int]
+    TRACE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DYNAMIC_SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    host_id: str
+    bindable: bool
+    vif_type: str
+    levels: _containers.RepeatedCompositeFieldContainer[BindingLevel]
+    trace: _containers.RepeatedCompositeFieldContainer[DriverVerdict]
+    reason: str
+    dynamic_segments: _containers.RepeatedCompositeFieldContainer[DynamicSegmentNeed]
+    def __init__(self, host_id: _Optional[str] = ..., bindable: _Optional[bool] = ..., vif_type: _Optional[str] = ..., levels: _Optional[_Iterable[_Union[BindingLevel, _Mapping]]] = ..., trace: _Optional[_Iterable[_Union[DriverVerdict, _Mapping]]] = ..., reason: _Optional[str] = ..., dynamic_segments: _Optional[_Iterable[_Union[DynamicSegmentNeed, _Mapping]]] = ...) -> None: ...
+
+class DynamicSegmentNeed(_message.Message):
+    __slots__ = ("level", "driver", "segment")
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    level: int
+    driver: str
+    segment: _segment_pb2.SegmentSpec
+    def __init__(self, level: _Optional[int] = ..., driver: _Optional[str] = ..., segment: _Optional[_Union[_segment_pb2.SegmentSpec, _Mapping]] = ...) -> None: ...

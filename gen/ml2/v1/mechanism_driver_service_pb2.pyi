@@ -92,3 +92,15 @@ class DeclineBinding(_message.Message):
     REASONS_FIELD_NUMBER: _ClassVar[int]
     reasons: _containers.RepeatedCompositeFieldContainer[_binding_pb2.DeclineReason]
     def __init__(self, reasons: _Optional[_Iterable[_Union[_binding_pb2.DeclineReason, _Mapping]]] = ...) -> None: ...
+
+class ProposeBindingsRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[ProposeBindingRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[ProposeBindingRequest, _Mapping]]] = ...) -> None: ...
+
+class ProposeBindingsResponse(_message.Message):
+    __slots__ = ("responses",)
+    RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    responses: _containers.RepeatedCompositeFieldContainer[ProposeBindingResponse]
+    def __init__(self, responses: _Optional[_Iterable[_Union[ProposeBindingResponse, _Mapping]]] = ...) -> None: ...

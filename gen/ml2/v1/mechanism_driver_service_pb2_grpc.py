@@ -46,6 +46,11 @@ class MechanismDriverServiceStub:
                 request_serializer=ml2_dot_v1_dot_mechanism__driver__service__pb2.ProposeBindingRequest.SerializeToString,
                 response_deserializer=ml2_dot_v1_dot_mechanism__driver__service__pb2.ProposeBindingResponse.FromString,
                 _registered_method=True)
+        self.ProposeBindings = channel.unary_unary(
+                '/ml2.v1.MechanismDriverService/ProposeBindings',
+                request_serializer=ml2_dot_v1_dot_mechanism__driver__service__pb2.ProposeBindingsRequest.SerializeToString,
+                response_deserializer=ml2_dot_v1_dot_mechanism__driver__service__pb2.ProposeBindingsResponse.FromString,
+                _registered_method=True)
 
 
 class MechanismDriverServiceServicer:
@@ -67,6 +72,16 @@ class MechanismDriverServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ProposeBindings(self, request, context):
+        """Proposes bindings for many questions in one call: the answers ProposeBinding would give,
+        in request order. The manager asks one driver about many hosts at once this way
+        (ResolveBindability); a driver that answers UNIMPLEMENTED is asked one ProposeBinding per
+        question instead.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MechanismDriverServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -79,6 +94,11 @@ def add_MechanismDriverServiceServicer_to_server(servicer, server):
                     servicer.ProposeBinding,
                     request_deserializer=ml2_dot_v1_dot_mechanism__driver__service__pb2.ProposeBindingRequest.FromString,
                     response_serializer=ml2_dot_v1_dot_mechanism__driver__service__pb2.ProposeBindingResponse.SerializeToString,
+            ),
+            'ProposeBindings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProposeBindings,
+                    request_deserializer=ml2_dot_v1_dot_mechanism__driver__service__pb2.ProposeBindingsRequest.FromString,
+                    response_serializer=ml2_dot_v1_dot_mechanism__driver__service__pb2.ProposeBindingsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -137,6 +157,33 @@ class MechanismDriverService:
             '/ml2.v1.MechanismDriverService/ProposeBinding',
             ml2_dot_v1_dot_mechanism__driver__service__pb2.ProposeBindingRequest.SerializeToString,
             ml2_dot_v1_dot_mechanism__driver__service__pb2.ProposeBindingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProposeBindings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ml2.v1.MechanismDriverService/ProposeBindings',
+            ml2_dot_v1_dot_mechanism__driver__service__pb2.ProposeBindingsRequest.SerializeToString,
+            ml2_dot_v1_dot_mechanism__driver__service__pb2.ProposeBindingsResponse.FromString,
             options,
             channel_credentials,
             insecure,

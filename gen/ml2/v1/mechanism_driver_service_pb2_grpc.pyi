@@ -39,6 +39,12 @@ class MechanismDriverServiceStub:
     """Returns what the driver binds: its name, vnic types, network types and agent type."""
     ProposeBinding: _grpc.UnaryUnaryMultiCallable[_mechanism_driver_service_pb2.ProposeBindingRequest, _mechanism_driver_service_pb2.ProposeBindingResponse]
     """Proposes a binding for one level of a port: complete, continue or decline with reasons."""
+    ProposeBindings: _grpc.UnaryUnaryMultiCallable[_mechanism_driver_service_pb2.ProposeBindingsRequest, _mechanism_driver_service_pb2.ProposeBindingsResponse]
+    """Proposes bindings for many questions in one call: the answers ProposeBinding would give,
+    in request order. The manager asks one driver about many hosts at once this way
+    (ResolveBindability); a driver that answers UNIMPLEMENTED is asked one ProposeBinding per
+    question instead.
+    """
 
 @_typing.type_check_only
 class MechanismDriverServiceAsyncStub(MechanismDriverServiceStub):
@@ -51,6 +57,12 @@ class MechanismDriverServiceAsyncStub(MechanismDriverServiceStub):
     """Returns what the driver binds: its name, vnic types, network types and agent type."""
     ProposeBinding: _aio.UnaryUnaryMultiCallable[_mechanism_driver_service_pb2.ProposeBindingRequest, _mechanism_driver_service_pb2.ProposeBindingResponse]  # type: ignore[assignment]
     """Proposes a binding for one level of a port: complete, continue or decline with reasons."""
+    ProposeBindings: _aio.UnaryUnaryMultiCallable[_mechanism_driver_service_pb2.ProposeBindingsRequest, _mechanism_driver_service_pb2.ProposeBindingsResponse]  # type: ignore[assignment]
+    """Proposes bindings for many questions in one call: the answers ProposeBinding would give,
+    in request order. The manager asks one driver about many hosts at once this way
+    (ResolveBindability); a driver that answers UNIMPLEMENTED is asked one ProposeBinding per
+    question instead.
+    """
 
 class MechanismDriverServiceServicer(metaclass=_abc_1.ABCMeta):
     """Decides whether one mechanism can bind a port. Every mechanism driver process serves it.
@@ -72,5 +84,17 @@ class MechanismDriverServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_mechanism_driver_service_pb2.ProposeBindingResponse, _abc.Awaitable[_mechanism_driver_service_pb2.ProposeBindingResponse]]:
         """Proposes a binding for one level of a port: complete, continue or decline with reasons."""
+
+    @_abc_1.abstractmethod
+    def ProposeBindings(
+        self,
+        request: _mechanism_driver_service_pb2.ProposeBindingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_mechanism_driver_service_pb2.ProposeBindingsResponse, _abc.Awaitable[_mechanism_driver_service_pb2.ProposeBindingsResponse]]:
+        """Proposes bindings for many questions in one call: the answers ProposeBinding would give,
+        in request order. The manager asks one driver about many hosts at once this way
+        (ResolveBindability); a driver that answers UNIMPLEMENTED is asked one ProposeBinding per
+        question instead.
+        """
 
 def add_MechanismDriverServiceServicer_to_server(servicer: MechanismDriverServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -95,3 +95,23 @@ class ListMechanismDriversResponse(_message.Message):
     DRIVERS_FIELD_NUMBER: _ClassVar[int]
     drivers: _containers.RepeatedCompositeFieldContainer[MechanismDriverInfo]
     def __init__(self, drivers: _Optional[_Iterable[_Union[MechanismDriverInfo, _Mapping]]] = ...) -> None: ...
+
+class ResolveBindabilityRequest(_message.Message):
+    __slots__ = ("network_id", "hosts", "vnic_type", "profile", "segments")
+    NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    VNIC_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    network_id: str
+    hosts: _containers.RepeatedScalarFieldContainer[str]
+    vnic_type: _binding_pb2.VnicType
+    profile: _struct_pb2.Struct
+    segments: _containers.RepeatedCompositeFieldContainer[_segment_pb2.Segment]
+    def __init__(self, network_id: _Optional[str] = ..., hosts: _Optional[_Iterable[str]] = ..., vnic_type: _Optional[_Union[_binding_pb2.VnicType, str]] = ..., profile: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., segments: _Optional[_Iterable[_Union[_segment_pb2.Segment, _Mapping]]] = ...) -> None: ...
+
+class ResolveBindabilityResponse(_message.Message):
+    __slots__ = ("hosts",)
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    hosts: _containers.RepeatedCompositeFieldContainer[_binding_pb2.HostBindability]
+    def __init__(self, hosts: _Optional[_Iterable[_Union[_binding_pb2.HostBindability, _Mapping]]] = ...) -> None: ...

@@ -45,6 +45,11 @@ class MechanismManagerServiceStub:
                 request_serializer=ml2_dot_v1_dot_mechanism__manager__service__pb2.ListMechanismDriversRequest.SerializeToString,
                 response_deserializer=ml2_dot_v1_dot_mechanism__manager__service__pb2.ListMechanismDriversResponse.FromString,
                 _registered_method=True)
+        self.ResolveBindability = channel.unary_unary(
+                '/ml2.v1.MechanismManagerService/ResolveBindability',
+                request_serializer=ml2_dot_v1_dot_mechanism__manager__service__pb2.ResolveBindabilityRequest.SerializeToString,
+                response_deserializer=ml2_dot_v1_dot_mechanism__manager__service__pb2.ResolveBindabilityResponse.FromString,
+                _registered_method=True)
 
 
 class MechanismManagerServiceServicer:
@@ -66,6 +71,16 @@ class MechanismManagerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResolveBindability(self, request, context):
+        """Answers, for each host, whether a port of the network could bind there now, with the
+        drivers' verdicts: the binding loop runs for every host at once, each driver asked about
+        all undecided hosts of a level in one call. Writes nothing and allocates no dynamic
+        segment: a binding that would need one is bindable, with the segment noted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MechanismManagerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +93,11 @@ def add_MechanismManagerServiceServicer_to_server(servicer, server):
                     servicer.ListMechanismDrivers,
                     request_deserializer=ml2_dot_v1_dot_mechanism__manager__service__pb2.ListMechanismDriversRequest.FromString,
                     response_serializer=ml2_dot_v1_dot_mechanism__manager__service__pb2.ListMechanismDriversResponse.SerializeToString,
+            ),
+            'ResolveBindability': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveBindability,
+                    request_deserializer=ml2_dot_v1_dot_mechanism__manager__service__pb2.ResolveBindabilityRequest.FromString,
+                    response_serializer=ml2_dot_v1_dot_mechanism__manager__service__pb2.ResolveBindabilityResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -135,6 +155,33 @@ class MechanismManagerService:
             '/ml2.v1.MechanismManagerService/ListMechanismDrivers',
             ml2_dot_v1_dot_mechanism__manager__service__pb2.ListMechanismDriversRequest.SerializeToString,
             ml2_dot_v1_dot_mechanism__manager__service__pb2.ListMechanismDriversResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveBindability(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ml2.v1.MechanismManagerService/ResolveBindability',
+            ml2_dot_v1_dot_mechanism__manager__service__pb2.ResolveBindabilityRequest.SerializeToString,
+            ml2_dot_v1_dot_mechanism__manager__service__pb2.ResolveBindabilityResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,6 +39,12 @@ class MechanismManagerServiceStub:
     """
     ListMechanismDrivers: _grpc.UnaryUnaryMultiCallable[_mechanism_manager_service_pb2.ListMechanismDriversRequest, _mechanism_manager_service_pb2.ListMechanismDriversResponse]
     """Lists the configured mechanism drivers in binding order, with what each declares."""
+    ResolveBindability: _grpc.UnaryUnaryMultiCallable[_mechanism_manager_service_pb2.ResolveBindabilityRequest, _mechanism_manager_service_pb2.ResolveBindabilityResponse]
+    """Answers, for each host, whether a port of the network could bind there now, with the
+    drivers' verdicts: the binding loop runs for every host at once, each driver asked about
+    all undecided hosts of a level in one call. Writes nothing and allocates no dynamic
+    segment: a binding that would need one is bindable, with the segment noted.
+    """
 
 @_typing.type_check_only
 class MechanismManagerServiceAsyncStub(MechanismManagerServiceStub):
@@ -51,6 +57,12 @@ class MechanismManagerServiceAsyncStub(MechanismManagerServiceStub):
     """
     ListMechanismDrivers: _aio.UnaryUnaryMultiCallable[_mechanism_manager_service_pb2.ListMechanismDriversRequest, _mechanism_manager_service_pb2.ListMechanismDriversResponse]  # type: ignore[assignment]
     """Lists the configured mechanism drivers in binding order, with what each declares."""
+    ResolveBindability: _aio.UnaryUnaryMultiCallable[_mechanism_manager_service_pb2.ResolveBindabilityRequest, _mechanism_manager_service_pb2.ResolveBindabilityResponse]  # type: ignore[assignment]
+    """Answers, for each host, whether a port of the network could bind there now, with the
+    drivers' verdicts: the binding loop runs for every host at once, each driver asked about
+    all undecided hosts of a level in one call. Writes nothing and allocates no dynamic
+    segment: a binding that would need one is bindable, with the segment noted.
+    """
 
 class MechanismManagerServiceServicer(metaclass=_abc_1.ABCMeta):
     """Chooses mechanism drivers for a port level by level. Served by mechmgr."""
@@ -72,5 +84,17 @@ class MechanismManagerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_mechanism_manager_service_pb2.ListMechanismDriversResponse, _abc.Awaitable[_mechanism_manager_service_pb2.ListMechanismDriversResponse]]:
         """Lists the configured mechanism drivers in binding order, with what each declares."""
+
+    @_abc_1.abstractmethod
+    def ResolveBindability(
+        self,
+        request: _mechanism_manager_service_pb2.ResolveBindabilityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_mechanism_manager_service_pb2.ResolveBindabilityResponse, _abc.Awaitable[_mechanism_manager_service_pb2.ResolveBindabilityResponse]]:
+        """Answers, for each host, whether a port of the network could bind there now, with the
+        drivers' verdicts: the binding loop runs for every host at once, each driver asked about
+        all undecided hosts of a level in one call. Writes nothing and allocates no dynamic
+        segment: a binding that would need one is bindable, with the segment noted.
+        """
 
 def add_MechanismManagerServiceServicer_to_server(servicer: MechanismManagerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

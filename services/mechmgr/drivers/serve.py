@@ -37,6 +37,9 @@ PROPOSALS = Counter(
     ["driver", "outcome", "reason"],
 )
 
+MAX_BATCH = 5000
+"""The most questions one ProposeBindings call may hold."""
+
 DriverFactory = Callable[[Mapping[str, str]], base.MechanismDriver]
 
 
@@ -62,6 +65,31 @@ class DriverServicer(pb_grpc.MechanismDriverServiceServicer):
         proposal = self._driver.propose_binding(ctx)
         _count(self._description.name, proposal)
         return convert.proposal_to_proto(proposal)
+
+    def ProposeBindings(
+        self, request: pb.ProposeBindingsRequest, context: grpc.ServicerContext
+    ) -> pb.ProposeBindingsResponse:
+        """Returns the driver's proposal for each question, in order. Every question is
+        validated before the driver is asked any; a bad one is refused naming it
+        (``requests[3].host``)."""
+        if len(request.requests) > MAX_BATCH:
+            raise errors.InvalidArgument(
+                "requests", f"must hold at most {MAX_BATCH} questions, got {len(request.requests)}"
+            )
+        contexts = []
+        for i, question in enumerate(request.requests):
+            try:
+                contexts.append(_context(question))
+            except errors.InvalidArgument as exc:
+                raise errors.InvalidArgument.from_message(
+                    f"requests[{i}].{exc}", f"requests[{i}].{exc.field}"
+                ) from None
+        responses = []
+        for ctx in contexts:
+            proposal = self._driver.propose_binding(ctx)
+            _count(self._description.name, proposal)
+            responses.append(convert.proposal_to_proto(proposal))
+        return pb.ProposeBindingsResponse(responses=responses)
 
 
 def _context(request: pb.ProposeBindingRequest) -> values.BindingContext:

@@ -64,3 +64,20 @@ class TickClock:
     def __call__(self) -> float:
         self.now += self.step
         return self.now
+
+
+class FakeBatchDriver:
+    """A driver asked many contexts at once: answers each as ``answer`` does and remembers each
+    call's contexts. ``fail`` makes every call raise it."""
+
+    def __init__(self, name: str, answer: Answer, fail: Exception | None = None) -> None:
+        self.name = name
+        self.single = FakeDriver(name, answer)
+        self.batches: list[list[values.BindingContext]] = []
+        self.fail = fail
+
+    def propose_many(self, contexts: list[values.BindingContext]) -> list[values.Proposal]:
+        self.batches.append(list(contexts))
+        if self.fail is not None:
+            raise self.fail
+        return [self.single.propose(ctx) for ctx in contexts]
