@@ -105,6 +105,17 @@ PHYSNET_NOT_MAPPED = "PHYSNET_NOT_MAPPED"
 """The host's agent has no mapping for the segment's physical network."""
 HOST_NOT_SERVED = "HOST_NOT_SERVED"
 """The driver is configured not to bind on the host."""
+DRIVER_REASON_CODES = (
+    VNIC_TYPE_UNSUPPORTED,
+    NO_AGENT,
+    AGENT_DEAD,
+    AGENT_ADMIN_DOWN,
+    NETWORK_TYPE_UNSUPPORTED,
+    NETWORK_TYPE_UNSUPPORTED_BY_AGENT,
+    PHYSNET_NOT_MAPPED,
+    HOST_NOT_SERVED,
+)
+"""The codes a driver declines with; the ones below are the manager's and portapi's."""
 
 # Given by the manager on a driver's behalf.
 DRIVER_UNAVAILABLE = "DRIVER_UNAVAILABLE"
