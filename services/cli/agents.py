@@ -1,4 +1,4 @@
-"""``ml2 agent run|list|show|set|delete`` and ``ml2 driver list``.
+"""``ml2 agent run|list|show|set|delete`` and ``ml2 driver list|check``.
 
 Agents are named by id, or by ``--host`` (and ``--type`` when the host has agents of several
 kinds), as ``ml2 agent list`` shows them.
@@ -15,7 +15,7 @@ from ml2.v1 import agent_pb2, agent_service_pb2, mechanism_manager_service_pb2
 
 from services.agent import runner
 from services.cli import client as cli_client
-from services.cli import output, render
+from services.cli import conformance, output, render
 from services.cli.client import CommandError
 from services.mechmgr.drivers import discovery
 
@@ -72,7 +72,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     delete.set_defaults(func=delete_agent)
 
     drivers = sub.add_parser(
-        "driver", help="list the configured or installed mechanism drivers; run one"
+        "driver",
+        help="list the configured or installed mechanism drivers; run one; check its conformance",
     )
     dcmds = drivers.add_subparsers(dest="action", required=True, metavar="ACTION")
     dlist = dcmds.add_parser(
@@ -97,6 +98,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     drun.add_argument("name", metavar="NAME", help="the driver's entry-point name")
     drun.set_defaults(func=run_driver, needs_client=False)
+    conformance.register(dcmds)
 
 
 def _agent_ref(parser: argparse.ArgumentParser) -> None:

@@ -54,6 +54,7 @@ def test_config_reads_a_given_environment() -> None:
         (["port", "delete", "p"], "delete_port"),
         (["agent", "list"], "list_agents"),
         (["driver", "list"], "list_drivers"),
+        (["driver", "check", "127.0.0.1:50061"], "run_check"),
         (["agent", "run", "--type", "openvswitch", "--simulate"], "run_agent"),
         (["up"], "run_up"),
         (["demo"], "run_demo"),
