@@ -407,8 +407,11 @@ class EventHub:
                     return total  # nobody to offer to: the next attach moves the position on
                 position = self._position
             with sql.read_session(self._factory) as session:
+                # The counter first: every event up to it is committed before the page is read
+                # (on PostgreSQL each statement sees what was committed before it started).
+                current = db_events.current_revision(session)
                 batch = db_events.read_after(session, position, PAGE)
-                if not batch and db_events.current_revision(session) > position:
+                if not batch and current > position:
                     # The next events were all pruned before the hub read them.
                     first = db_events.oldest_revision(session)
                     with self._lock:

@@ -1,15 +1,18 @@
-"""The event log's page read on a real PostgreSQL database that has no statistics yet (a new
-log, as after a deployment): it must be found through the primary key, not by scanning the
-whole log, however the planner estimates the rows after a revision."""
+"""The event log's reads on a real PostgreSQL database: a page is found through the primary key
+even before the database has statistics (a new log, as after a deployment), and the hub tells a
+commit between its statements from pruned history."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from services import migrations, sql
+from services.portapi import resources as r
+from services.portapi import watch
 from services.portapi.db import events as db_events
 from services.portapi.db import repository as repo
 
@@ -71,3 +74,31 @@ def test_a_page_after_a_revision_is_read_through_the_primary_key_without_statist
     with sql.read_session(sql.session_factory(engine)) as session:
         page = db_events.read_after(session, 7990, 500)
     assert [e.revision for e in page] == list(range(7991, 8001))
+
+
+def test_a_commit_between_the_hubs_reads_is_not_taken_for_pruned_history(engine: Engine) -> None:
+    """On PostgreSQL each statement of the hub's read sees what was committed before it began:
+    an event committed just after the page was read must be delivered at the next read, not
+    taken for events pruned (which ends every watcher with RESYNC)."""
+    factory = sql.session_factory(engine)
+    fill(engine, 3)
+    hub = watch.EventHub(factory, poll_interval=60)  # not started: advanced by hand
+    watcher = hub.attach(r.WatchFilter(), 3)
+    assert watcher is not None
+    writes = {"left": 1}
+
+    def commit_after_the_page(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if writes["left"] and "FROM port_events" in statement and "revision <=" in statement:
+            writes["left"] = 0
+            fill(engine, 1)  # another connection commits revision 4 meanwhile
+
+    event.listen(engine, "after_cursor_execute", commit_after_the_page)
+    try:
+        hub.advance()
+    finally:
+        event.remove(engine, "after_cursor_execute", commit_after_the_page)
+    assert writes["left"] == 0, "the page was never read"
+    assert watcher.take_now() == []  # not ended: nothing was pruned
+    hub.advance()
+    taken = watcher.take_now()
+    assert isinstance(taken, list) and [e.revision for e in taken] == [4]
