@@ -5,7 +5,8 @@ Every client command takes ``--json`` (protobuf JSON with the proto field names)
 ``ml2 up`` defaults) and ``--timeout``, before or after the command's name
 (``ml2 --json port list`` or ``ml2 port list --json``; after it wins). A failed call prints
 ``error: <CODE>: <message>`` and exits 1 (``EXIT_ERROR``); bad usage exits 2 (``EXIT_USAGE``); a
-port whose binding ended ``binding_failed`` exits 3 (``EXIT_BINDING_FAILED``).
+port whose binding ended ``binding_failed``, or a host ``ml2 host check`` finds a port could not
+bind on, exits 3 (``EXIT_BINDING_FAILED``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from services.cli import agents, compute, config, db, demo, networks, ports, ranges, up
+from services.cli import agents, compute, config, db, demo, hosts, networks, ports, ranges, up
 from services.cli.client import Client, CommandError
 from services.rpc.config import ConfigError
 
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     agents.register(sub, common)
     networks.register(sub, common)
     ports.register(sub, common)
+    hosts.register(sub, common)
     ranges.register(sub, common)
     compute.register(sub)
     return parser

@@ -12,14 +12,12 @@ from collections.abc import Sequence
 
 from ml2.v1 import agent_pb2, agent_service_pb2, mechanism_manager_service_pb2, segment_pb2
 
-from ml2_contract import convert, values, vocabulary
+from ml2_contract import convert, hosts, values, vocabulary
 from services.mechmgr import agents, resolver
 from services.rpc import structs
 from services.rpc.errors import InvalidArgument
 
 _AGENT_TYPE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
-_HOSTNAME = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
 _TOKEN = re.compile(r"^\S+$")
 _DATAPATHS = ("", vocabulary.DATAPATH_SYSTEM, vocabulary.DATAPATH_NETDEV)
 _MAX_ID = 255
@@ -43,7 +41,7 @@ def hostname(field: str, value: str) -> str:
     """Returns ``value`` if it is a host name (letters, digits, -, _ and dots; at most 255)."""
     if not value:
         raise InvalidArgument(field, "is required")
-    if len(value) > 255 or not _HOSTNAME.match(value):
+    if not hosts.is_host_name(value):
         raise InvalidArgument(
             field, f"must be a host name (letters, digits, '-', '_' and dots), got {value!r}"
         )

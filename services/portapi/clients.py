@@ -12,13 +12,15 @@ the caller's deadline cut short raises DeadlineExceeded.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import grpc
 from ml2.v1 import (
     agent_service_pb2,
     agent_service_pb2_grpc,
+    binding_pb2,
+    mechanism_manager_service_pb2,
     mechanism_manager_service_pb2_grpc,
     segment_service_pb2,
     segment_service_pb2_grpc,
@@ -70,6 +72,26 @@ class BindingResolver(Protocol):
         """Returns the BOUND or FAILED result for the ticket's inputs; raises ServiceError when
         mechmgr cannot be asked (Unavailable) or refuses the request."""
         ...
+
+
+class BindabilityResolver(Protocol):
+    """What portapi needs from mechmgr to answer CheckBindable."""
+
+    def check_bindable(
+        self,
+        network_id: str,
+        host_ids: Sequence[str],
+        vnic_type: str,
+        profile: Mapping[str, Any],
+        segments: Sequence[values.Segment],
+    ) -> list[binding_pb2.HostBindability]:
+        """Returns mechmgr's answer for each host, in order, as mechmgr gave it; raises
+        ServiceError when mechmgr cannot be asked or refuses the request."""
+        ...
+
+
+class MechanismManager(BindingResolver, BindabilityResolver, Protocol):
+    """Everything portapi asks of mechmgr's MechanismManagerService."""
 
 
 class AgentDirectory(Protocol):
@@ -139,7 +161,7 @@ class SegmentClient:
 
 
 class MechanismManagerClient:
-    """BindingResolver over gRPC."""
+    """MechanismManager over gRPC."""
 
     def __init__(self, channel: grpc.Channel, timeout: float, peer: str = "mechmgr") -> None:
         self._stub = mechanism_manager_service_pb2_grpc.MechanismManagerServiceStub(channel)
@@ -155,6 +177,31 @@ class MechanismManagerClient:
             raise errors.ServiceError(
                 f"{self._peer} answered a malformed binding: {exc}", reason="MALFORMED_RESPONSE"
             ) from None
+
+    def check_bindable(
+        self,
+        network_id: str,
+        host_ids: Sequence[str],
+        vnic_type: str,
+        profile: Mapping[str, Any],
+        segments: Sequence[values.Segment],
+    ) -> list[binding_pb2.HostBindability]:
+        # The answers go back to portapi's caller as they are: converting thousands of them to
+        # values and back would cost more than the check itself.
+        request = mechanism_manager_service_pb2.ResolveBindabilityRequest(
+            network_id=network_id,
+            hosts=list(host_ids),
+            vnic_type=contract.vnic_type_value(vnic_type),
+            profile=contract.dict_to_struct(profile),
+            segments=[contract.segment_to_proto(s) for s in segments],
+        )
+        reply = call(self._stub.ResolveBindability, request, self._timeout, self._peer)
+        if len(reply.hosts) != len(host_ids):
+            raise errors.ServiceError(
+                f"{self._peer} answered for {len(reply.hosts)} of {len(host_ids)} hosts",
+                reason="MALFORMED_RESPONSE",
+            )
+        return list(reply.hosts)
 
 
 def call(method: Callable[..., Any], request: Any, configured: float, peer: str) -> Any:

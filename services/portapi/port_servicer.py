@@ -7,7 +7,8 @@ from typing import Any
 
 from ml2.v1 import port_pb2, port_service_pb2, port_service_pb2_grpc
 
-from services.portapi import convert, deadline, devices, updates, validate, watch
+from ml2_contract import hosts
+from services.portapi import bindability, convert, deadline, devices, updates, validate, watch
 from services.portapi import resources as r
 from services.portapi.ports import PortManager
 from services.rpc import errors
@@ -18,11 +19,16 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
     that call peers run within their caller's deadline (``deadline.honoured``)."""
 
     def __init__(
-        self, manager: PortManager, device_status: devices.DeviceStatus, hub: watch.EventHub
+        self,
+        manager: PortManager,
+        device_status: devices.DeviceStatus,
+        hub: watch.EventHub,
+        checker: bindability.BindabilityChecker,
     ) -> None:
         self._manager = manager
         self._devices = device_status
         self._hub = hub
+        self._checker = checker
 
     @deadline.honoured
     def CreatePort(
@@ -99,6 +105,38 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
         return port_service_pb2.ReportDeviceStatusResponse(
             outcomes=[convert.outcome_msg(o) for o in outcomes]
         )
+
+    @deadline.honoured
+    def CheckBindable(
+        self, request: port_service_pb2.CheckBindableRequest, context: Any
+    ) -> port_service_pb2.CheckBindableResponse:
+        answers = self._checker.check(bindability_check(request))
+        return port_service_pb2.CheckBindableResponse(hosts=answers)
+
+
+def bindability_check(request: port_service_pb2.CheckBindableRequest) -> bindability.Check:
+    """Returns the validated CheckBindable request: 1 to MAX_HOSTS host names without repeats,
+    a network id, a known vnic type and a profile bounded as in UpdatePort."""
+    if not request.host_ids:
+        raise errors.InvalidArgument("host_ids", "at least one host is required")
+    validate.bounded_list("host_ids", request.host_ids, bindability.MAX_HOSTS)
+    seen: set[str] = set()
+    for i, host in enumerate(request.host_ids):
+        if not hosts.is_host_name(host):
+            raise errors.InvalidArgument(
+                f"host_ids[{i}]",
+                f"must be a host name (letters, digits, '-', '_' and dots; at most "
+                f"{hosts.MAX_HOST_NAME}), got {host[:64]!r}",
+            )
+        if host in seen:
+            raise errors.InvalidArgument(f"host_ids[{i}]", f"host {host} is listed twice")
+        seen.add(host)
+    return bindability.Check(
+        network_id=validate.identifier("network_id", request.network_id),
+        host_ids=tuple(request.host_ids),
+        vnic_type=convert.vnic_type("vnic_type", request.vnic_type),
+        profile=validate.profile("profile", request.profile),
+    )
 
 
 def _batch_part(item: watch.Item) -> bytes:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services import migrations, sql
 from services.portapi import clients, metrics
 from services.portapi import resources as r
+from services.portapi.bindability import BindabilityChecker
 from services.portapi.binding import Binder
 from services.portapi.config import Settings, ensure_sqlite_directory, log_settings
 from services.portapi.db import codec
@@ -52,6 +53,7 @@ class Application:
     binder: Binder
     devices: DeviceStatus
     hub: EventHub
+    checker: BindabilityChecker
 
     def registrations(self) -> list[server.Registration]:
         """Returns the servicers to serve, for ``run_service`` or ``build_server``."""
@@ -63,7 +65,7 @@ class Application:
             ),
             (
                 port_service_pb2_grpc.add_PortServiceServicer_to_server,
-                PortServicer(self.ports, self.devices, self.hub),
+                PortServicer(self.ports, self.devices, self.hub, self.checker),
                 "ml2.v1.PortService",
             ),
         ]
@@ -72,7 +74,7 @@ class Application:
 def build(
     factory: sessionmaker[Session],
     segments: clients.SegmentAllocator,
-    resolver: clients.BindingResolver,
+    resolver: clients.MechanismManager,
     bind_max_tries: int,
     holds: clients.HoldSyncer | None = None,
     hub: EventHub | None = None,
@@ -88,6 +90,7 @@ def build(
         binder,
         DeviceStatus(factory),
         hub if hub is not None else EventHub(factory),
+        BindabilityChecker(factory, resolver),
     )
 
 

@@ -524,3 +524,38 @@ def test_a_name_two_networks_share_is_refused_naming_both_and_tables_show_names(
         assert up.ml2("port", "delete", port["id"]).code == 0
     for net in (first, second, solo):
         assert up.ml2("network", "delete", net["id"]).code == 0
+
+
+def test_host_check_answers_per_host_without_creating_anything(
+    up: UpProcess, agents: list[AgentProcess], tmp_path: Path
+) -> None:
+    start_agent(
+        up, agents, tmp_path, "openvswitch", "e2e-check-ovs", "--bridge-mappings", "physnet1:br"
+    )
+    net = vlan_network(up, "e2e-check")
+
+    mixed = up.ml2("host", "check", "e2e-check-ovs", "e2e-check-bare", "--network", "e2e-check")
+
+    assert mixed.code == 3, mixed.err
+    header, ovs, bare = mixed.out.splitlines()
+    assert header.split() == ["HOST", "BINDABLE", "VIF_TYPE", "WHY_NOT"]
+    assert ovs.split() == ["e2e-check-ovs", "yes", "ovs", "-"]
+    assert bare.split()[:3] == ["e2e-check-bare", "NO", "-"]
+    assert "openvswitch: NO_AGENT (no openvswitch agent on host e2e-check-bare)" in bare
+    assert "1 of 2 hosts cannot bind" in mixed.err and "e2e-check-bare" in mixed.err
+
+    answers = up.ml2("host", "check", "e2e-check-bare", "--network", net["id"], "--json").json()
+    [answer] = answers
+    assert (answer["host_id"], answer["bindable"], answer["vif_type"]) == (
+        "e2e-check-bare",
+        False,
+        "",
+    )
+    assert [v["driver"] for v in answer["trace"]][0] == "openvswitch"
+
+    assert up.ml2("host", "check", "e2e-check-ovs", "--network", "e2e-check").code == 0
+    assert up.ml2("port", "list", "--network", net["id"], "--json").json() == []
+    missing = up.ml2("host", "check", "e2e-check-ovs", "--network", "no-such-network")
+    assert missing.code == 1 and "no-such-network" in missing.err
+    bad = up.ml2("host", "check", "bad/host", "--network", "e2e-check")
+    assert bad.code == 1 and "host_ids[0]" in bad.err

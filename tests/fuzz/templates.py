@@ -82,6 +82,12 @@ def templates(seeds: Seeds) -> dict[str, list[message.Message]]:
             )
             for generation in (1, 2)
         ],
+        "ml2.v1.PortService.CheckBindable": [
+            port_service_pb2.CheckBindableRequest(
+                host_ids=["compute-ovs", "compute-lb", "tor-1"], network_id=network_id
+            )
+            for network_id in s["network_id"][:2]
+        ],
         "ml2.v1.PortService.WatchPorts": [
             port_service_pb2.WatchPortsRequest(
                 host_ids=hosts, port_ids=s["port_id"][:2], snapshot=snapshot

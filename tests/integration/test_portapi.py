@@ -23,7 +23,7 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import field_mask_pb2
+from google.protobuf import field_mask_pb2, struct_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from ml2.v1 import (
@@ -662,3 +662,92 @@ def test_bad_configuration_exits_with_one_line(tmp_path: Path) -> None:
     assert done.stderr.strip() == (
         "portapi: configuration error: PORTAPI_BIND_MAX_TRIES=0: must be at least 1"
     )
+
+
+# ------------------------------------------------------------------------------ CheckBindable
+
+
+def check_bindable(portapi: PortApi, network_id: str, *hosts: str, **fields: Any) -> Any:
+    request = port_service_pb2.CheckBindableRequest(
+        network_id=network_id, host_ids=list(hosts), **fields
+    )
+    return portapi.ports.CheckBindable(request, timeout=TIMEOUT)
+
+
+def verdicts(trace: Any) -> list[tuple[int, str, int, list[str]]]:
+    return [(v.level, v.driver, v.outcome, [r.code for r in v.reasons]) for v in trace]
+
+
+def test_check_bindable_answers_each_host_as_binding_a_port_there_does_and_writes_nothing(
+    stack: Stack, portapi: PortApi, project: str
+) -> None:
+    names = register_hosts(stack, project)
+    unmapped = f"unmapped-{project}"
+    register(stack, "openvswitch", unmapped, bridge_mappings={"physnet2": "br-eth2"})
+    network = portapi.create_network(
+        project, VLAN(network_type="vlan", physical_network="physnet1", segmentation_id=3020)
+    )
+    checked = [names["lb"], unmapped, names["bare"], names["ovs"]]
+    agents = agent_service_pb2.ListAgentsRequest(page_size=1000)
+    agents_before = stack.agents.ListAgents(agents, timeout=TIMEOUT)
+
+    reply = check_bindable(portapi, network.id, *checked)
+
+    assert [(h.host_id, h.bindable, h.vif_type) for h in reply.hosts] == [
+        (names["lb"], True, "bridge"),
+        (unmapped, False, ""),
+        (names["bare"], False, ""),
+        (names["ovs"], True, "ovs"),
+    ]
+    assert verdicts(reply.hosts[1].trace)[0][3] == ["PHYSNET_NOT_MAPPED"]
+    assert reply.hosts[1].reason.startswith(
+        f"no mechanism driver could bind on host {unmapped}: openvswitch: PHYSNET_NOT_MAPPED"
+    )
+    assert portapi.list_ports(network_id=network.id) == []
+    assert stack.agents.ListAgents(agents, timeout=TIMEOUT) == agents_before
+    assert portapi.create_network(project).id  # typemgr still allocates as before
+
+    for answer in reply.hosts:
+        port = portapi.create_port(network.id, host=answer.host_id).binding
+        assert answer.bindable == (port.state == binding_pb2.BINDING_STATE_BOUND)
+        assert answer.vif_type == (port.vif_type if answer.bindable else "")
+        assert verdicts(answer.trace) == verdicts(port.trace)
+        assert [(lv.driver, lv.segment.id) for lv in answer.levels] == [
+            (lv.driver, lv.segment.id) for lv in port.levels
+        ]
+        if not answer.bindable:
+            assert answer.reason == port.failure_message.replace(
+                f"port {port_id(portapi, network.id, answer.host_id)} ", ""
+            )
+
+
+def port_id(portapi: PortApi, network_id: str, host: str) -> str:
+    [port] = [p for p in portapi.list_ports(network_id=network_id) if p.binding.host_id == host]
+    return str(port.id)
+
+
+def test_check_bindable_refuses_bad_input_naming_the_field(portapi: PortApi, project: str) -> None:
+    network = portapi.create_network(project)
+    big = {"blob": "x" * 20000}
+    profile = struct_pb2.Struct()
+    profile.update(big)
+    cases: list[tuple[str, dict[str, Any]]] = [
+        ("host_ids", {"host_ids": []}),
+        ("host_ids", {"host_ids": [f"h{i}" for i in range(5001)]}),
+        ("host_ids[1]", {"host_ids": ["compute-1", "bad host"]}),
+        ("host_ids[1]", {"host_ids": ["compute-1", ""]}),
+        ("host_ids[2]", {"host_ids": ["a", "b", "a"]}),
+        ("network_id", {"network_id": ""}),
+        ("vnic_type", {"vnic_type": 99}),
+        ("profile", {"profile": profile}),
+    ]
+    for field, overrides in cases:
+        fields = {"network_id": network.id, "host_ids": ["compute-1"], **overrides}
+        request = port_service_pb2.CheckBindableRequest(**fields)
+        found = failure(lambda r=request: portapi.ports.CheckBindable(r, timeout=TIMEOUT))
+        assert found.code == grpc.StatusCode.INVALID_ARGUMENT, field
+        assert found.metadata["field"] == field and found.message.startswith(f"{field}: ")
+
+    missing = str(uuid.uuid4())
+    found = failure(lambda: check_bindable(portapi, missing, "compute-1"))
+    assert found.code == grpc.StatusCode.NOT_FOUND and found.metadata["network_id"] == missing

@@ -23,63 +23,69 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from ml2.v1 import binding_pb2 as ml2_dot_v1_dot_binding__pb2
 from ml2.v1 import port_pb2 as ml2_dot_v1_dot_port__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19ml2/v1/port_service.proto\x12\x06ml2.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x11ml2/v1/port.proto\"C\n\x11\x43reatePortRequest\x12\x1a\n\x04port\x18\x01 \x01(\x0b\x32\x0c.ml2.v1.Port\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"0\n\x12\x43reatePortResponse\x12\x1a\n\x04port\x18\x01 \x01(\x0b\x32\x0c.ml2.v1.Port\"!\n\x0eGetPortRequest\x12\x0f\n\x07port_id\x18\x01 \x01(\t\"-\n\x0fGetPortResponse\x12\x1a\n\x04port\x18\x01 \x01(\x0b\x32\x0c.ml2.v1.Port\"\x85\x01\n\x10ListPortsRequest\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\x12\x0f\n\x07host_id\x18\x02 \x01(\t\x12\x11\n\tdevice_id\x18\x03 \x01(\t\x12\x12\n\nproject_id\x18\x04 \x01(\t\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"I\n\x11ListPortsResponse\x12\x1b\n\x05ports\x18\x01 \x03(\x0b\x32\x0c.ml2.v1.Port\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"`\n\x11UpdatePortRequest\x12\x1a\n\x04port\x18\x01 \x01(\x0b\x32\x0c.ml2.v1.Port\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"0\n\x12UpdatePortResponse\x12\x1a\n\x04port\x18\x01 \x01(\x0b\x32\x0c.ml2.v1.Port\"$\n\x11\x44\x65letePortRequest\x12\x0f\n\x07port_id\x18\x01 \x01(\t\"0\n\x12\x44\x65letePortResponse\x12\x1a\n\x04port\x18\x01 \x01(\x0b\x32\x0c.ml2.v1.Port\"\x89\x01\n\x11WatchPortsRequest\x12\x10\n\x08host_ids\x18\x01 \x03(\t\x12\x13\n\x0bnetwork_ids\x18\x02 \x03(\t\x12\x10\n\x08port_ids\x18\x03 \x03(\t\x12\x16\n\x0e\x61\x66ter_revision\x18\x04 \x01(\x03\x12\x10\n\x08snapshot\x18\x05 \x01(\x08\x12\x11\n\tmax_batch\x18\x06 \x01(\r\"\xa2\x01\n\tPortEvent\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12#\n\x04type\x18\x02 \x01(\x0e\x32\x15.ml2.v1.PortEventType\x12\x1a\n\x04port\x18\x03 \x01(\x0b\x32\x0c.ml2.v1.Port\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10previous_host_id\x18\x05 \x01(\t\"\x1a\n\x06Synced\x12\x10\n\x08revision\x18\x01 \x01(\x03\"2\n\x06Resync\x12\x17\n\x0foldest_revision\x18\x01 \x01(\x03\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xae\x01\n\x12WatchPortsResponse\x12\"\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x11.ml2.v1.PortEventH\x00\x12 \n\x06synced\x18\x02 \x01(\x0b\x32\x0e.ml2.v1.SyncedH\x00\x12 \n\x06resync\x18\x03 \x01(\x0b\x32\x0e.ml2.v1.ResyncH\x00\x12(\n\x06\x65vents\x18\x04 \x01(\x0b\x32\x16.ml2.v1.PortEventBatchH\x00\x42\x06\n\x04kind\"3\n\x0ePortEventBatch\x12!\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x11.ml2.v1.PortEvent\"p\n\x0c\x44\x65viceReport\x12\x0f\n\x07port_id\x18\x01 \x01(\t\x12\"\n\x05state\x18\x02 \x01(\x0e\x32\x13.ml2.v1.DeviceState\x12\x1a\n\x12\x62inding_generation\x18\x03 \x01(\x03\x12\x0f\n\x07message\x18\x04 \x01(\t\"e\n\x19ReportDeviceStatusRequest\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12%\n\x07\x64\x65vices\x18\x03 \x03(\x0b\x32\x14.ml2.v1.DeviceReport\"n\n\x13\x44\x65viceReportOutcome\x12\x0f\n\x07port_id\x18\x01 \x01(\t\x12*\n\x06result\x18\x02 \x01(\x0e\x32\x1a.ml2.v1.DeviceReportResult\x12\x1a\n\x04port\x18\x03 \x01(\x0b\x32\x0c.ml2.v1.Port\"K\n\x1aReportDeviceStatusResponse\x12-\n\x08outcomes\x18\x01 \x03(\x0b\x32\x1b.ml2.v1.DeviceReportOutcome*\xe9\x01\n\rPortEventType\x12\x1f\n\x1bPORT_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n\x17PORT_EVENT_TYPE_CREATED\x10\x01\x12\x1b\n\x17PORT_EVENT_TYPE_UPDATED\x10\x02\x12\x1b\n\x17PORT_EVENT_TYPE_DELETED\x10\x03\x12\x1f\n\x1bPORT_EVENT_TYPE_VIF_PLUGGED\x10\x04\x12!\n\x1dPORT_EVENT_TYPE_VIF_UNPLUGGED\x10\x05\x12\x1c\n\x18PORT_EVENT_TYPE_SNAPSHOT\x10\x06*o\n\x0b\x44\x65viceState\x12\x1c\n\x18\x44\x45VICE_STATE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x44\x45VICE_STATE_UP\x10\x01\x12\x15\n\x11\x44\x45VICE_STATE_DOWN\x10\x02\x12\x16\n\x12\x44\x45VICE_STATE_ERROR\x10\x03*\xd4\x01\n\x12\x44\x65viceReportResult\x12$\n DEVICE_REPORT_RESULT_UNSPECIFIED\x10\x00\x12 \n\x1c\x44\x45VICE_REPORT_RESULT_APPLIED\x10\x01\x12\"\n\x1e\x44\x45VICE_REPORT_RESULT_NOT_FOUND\x10\x02\x12\'\n#DEVICE_REPORT_RESULT_NOT_BOUND_HERE\x10\x03\x12)\n%DEVICE_REPORT_RESULT_STALE_GENERATION\x10\x04\x32\xfe\x03\n\x0bPortService\x12\x43\n\nCreatePort\x12\x19.ml2.v1.CreatePortRequest\x1a\x1a.ml2.v1.CreatePortResponse\x12:\n\x07GetPort\x12\x16.ml2.v1.GetPortRequest\x1a\x17.ml2.v1.GetPortResponse\x12@\n\tListPorts\x12\x18.ml2.v1.ListPortsRequest\x1a\x19.ml2.v1.ListPortsResponse\x12\x43\n\nUpdatePort\x12\x19.ml2.v1.UpdatePortRequest\x1a\x1a.ml2.v1.UpdatePortResponse\x12\x43\n\nDeletePort\x12\x19.ml2.v1.DeletePortRequest\x1a\x1a.ml2.v1.DeletePortResponse\x12\x45\n\nWatchPorts\x12\x19.ml2.v1.WatchPortsRequest\x1a\x1a.ml2.v1.WatchPortsResponse0\x01\x12[\n\x12ReportDeviceStatus\x12!.ml2.v1.ReportDeviceStatusRequest\x1a\".ml2.v1.ReportDeviceStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19ml2/v1/port_service.proto\x12\x06ml2.v1\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14ml2/v1/binding.proto\x1a\x11ml2/v1/port.proto\"C\n\x11\x43reatePortRequest\x12\x1a\n\x04port\x18\x01 \x01(\x0b\x32\x0c.ml2.v1.Port\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"0\n\x12\x43reatePortResponse\x12\x1a\n\x04port\x18\x01 \x01(\x0b\x32\x0c.ml2.v1.Port\"!\n\x0eGetPortRequest\x12\x0f\n\x07port_id\x18\x01 \x01(\t\"-\n\x0fGetPortResponse\x12\x1a\n\x04port\x18\x01 \x01(\x0b\x32\x0c.ml2.v1.Port\"\x85\x01\n\x10ListPortsRequest\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\x12\x0f\n\x07host_id\x18\x02 \x01(\t\x12\x11\n\tdevice_id\x18\x03 \x01(\t\x12\x12\n\nproject_id\x18\x04 \x01(\t\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"I\n\x11ListPortsResponse\x12\x1b\n\x05ports\x18\x01 \x03(\x0b\x32\x0c.ml2.v1.Port\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"`\n\x11UpdatePortRequest\x12\x1a\n\x04port\x18\x01 \x01(\x0b\x32\x0c.ml2.v1.Port\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"0\n\x12UpdatePortResponse\x12\x1a\n\x04port\x18\x01 \x01(\x0b\x32\x0c.ml2.v1.Port\"$\n\x11\x44\x65letePortRequest\x12\x0f\n\x07port_id\x18\x01 \x01(\t\"0\n\x12\x44\x65letePortResponse\x12\x1a\n\x04port\x18\x01 \x01(\x0b\x32\x0c.ml2.v1.Port\"\x89\x01\n\x11WatchPortsRequest\x12\x10\n\x08host_ids\x18\x01 \x03(\t\x12\x13\n\x0bnetwork_ids\x18\x02 \x03(\t\x12\x10\n\x08port_ids\x18\x03 \x03(\t\x12\x16\n\x0e\x61\x66ter_revision\x18\x04 \x01(\x03\x12\x10\n\x08snapshot\x18\x05 \x01(\x08\x12\x11\n\tmax_batch\x18\x06 \x01(\r\"\xa2\x01\n\tPortEvent\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12#\n\x04type\x18\x02 \x01(\x0e\x32\x15.ml2.v1.PortEventType\x12\x1a\n\x04port\x18\x03 \x01(\x0b\x32\x0c.ml2.v1.Port\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10previous_host_id\x18\x05 \x01(\t\"\x1a\n\x06Synced\x12\x10\n\x08revision\x18\x01 \x01(\x03\"2\n\x06Resync\x12\x17\n\x0foldest_revision\x18\x01 \x01(\x03\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xae\x01\n\x12WatchPortsResponse\x12\"\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x11.ml2.v1.PortEventH\x00\x12 \n\x06synced\x18\x02 \x01(\x0b\x32\x0e.ml2.v1.SyncedH\x00\x12 \n\x06resync\x18\x03 \x01(\x0b\x32\x0e.ml2.v1.ResyncH\x00\x12(\n\x06\x65vents\x18\x04 \x01(\x0b\x32\x16.ml2.v1.PortEventBatchH\x00\x42\x06\n\x04kind\"3\n\x0ePortEventBatch\x12!\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x11.ml2.v1.PortEvent\"p\n\x0c\x44\x65viceReport\x12\x0f\n\x07port_id\x18\x01 \x01(\t\x12\"\n\x05state\x18\x02 \x01(\x0e\x32\x13.ml2.v1.DeviceState\x12\x1a\n\x12\x62inding_generation\x18\x03 \x01(\x03\x12\x0f\n\x07message\x18\x04 \x01(\t\"e\n\x19ReportDeviceStatusRequest\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12%\n\x07\x64\x65vices\x18\x03 \x03(\x0b\x32\x14.ml2.v1.DeviceReport\"n\n\x13\x44\x65viceReportOutcome\x12\x0f\n\x07port_id\x18\x01 \x01(\t\x12*\n\x06result\x18\x02 \x01(\x0e\x32\x1a.ml2.v1.DeviceReportResult\x12\x1a\n\x04port\x18\x03 \x01(\x0b\x32\x0c.ml2.v1.Port\"K\n\x1aReportDeviceStatusResponse\x12-\n\x08outcomes\x18\x01 \x03(\x0b\x32\x1b.ml2.v1.DeviceReportOutcome\"\x8b\x01\n\x14\x43heckBindableRequest\x12\x10\n\x08host_ids\x18\x01 \x03(\t\x12\x12\n\nnetwork_id\x18\x02 \x01(\t\x12#\n\tvnic_type\x18\x03 \x01(\x0e\x32\x10.ml2.v1.VnicType\x12(\n\x07profile\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"?\n\x15\x43heckBindableResponse\x12&\n\x05hosts\x18\x01 \x03(\x0b\x32\x17.ml2.v1.HostBindability*\xe9\x01\n\rPortEventType\x12\x1f\n\x1bPORT_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n\x17PORT_EVENT_TYPE_CREATED\x10\x01\x12\x1b\n\x17PORT_EVENT_TYPE_UPDATED\x10\x02\x12\x1b\n\x17PORT_EVENT_TYPE_DELETED\x10\x03\x12\x1f\n\x1bPORT_EVENT_TYPE_VIF_PLUGGED\x10\x04\x12!\n\x1dPORT_EVENT_TYPE_VIF_UNPLUGGED\x10\x05\x12\x1c\n\x18PORT_EVENT_TYPE_SNAPSHOT\x10\x06*o\n\x0b\x44\x65viceState\x12\x1c\n\x18\x44\x45VICE_STATE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x44\x45VICE_STATE_UP\x10\x01\x12\x15\n\x11\x44\x45VICE_STATE_DOWN\x10\x02\x12\x16\n\x12\x44\x45VICE_STATE_ERROR\x10\x03*\xd4\x01\n\x12\x44\x65viceReportResult\x12$\n DEVICE_REPORT_RESULT_UNSPECIFIED\x10\x00\x12 \n\x1c\x44\x45VICE_REPORT_RESULT_APPLIED\x10\x01\x12\"\n\x1e\x44\x45VICE_REPORT_RESULT_NOT_FOUND\x10\x02\x12\'\n#DEVICE_REPORT_RESULT_NOT_BOUND_HERE\x10\x03\x12)\n%DEVICE_REPORT_RESULT_STALE_GENERATION\x10\x04\x32\xcc\x04\n\x0bPortService\x12\x43\n\nCreatePort\x12\x19.ml2.v1.CreatePortRequest\x1a\x1a.ml2.v1.CreatePortResponse\x12:\n\x07GetPort\x12\x16.ml2.v1.GetPortRequest\x1a\x17.ml2.v1.GetPortResponse\x12@\n\tListPorts\x12\x18.ml2.v1.ListPortsRequest\x1a\x19.ml2.v1.ListPortsResponse\x12\x43\n\nUpdatePort\x12\x19.ml2.v1.UpdatePortRequest\x1a\x1a.ml2.v1.UpdatePortResponse\x12\x43\n\nDeletePort\x12\x19.ml2.v1.DeletePortRequest\x1a\x1a.ml2.v1.DeletePortResponse\x12\x45\n\nWatchPorts\x12\x19.ml2.v1.WatchPortsRequest\x1a\x1a.ml2.v1.WatchPortsResponse0\x01\x12[\n\x12ReportDeviceStatus\x12!.ml2.v1.ReportDeviceStatusRequest\x1a\".ml2.v1.ReportDeviceStatusResponse\x12L\n\rCheckBindable\x12\x1c.ml2.v1.CheckBindableRequest\x1a\x1d.ml2.v1.CheckBindableResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ml2.v1.port_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PORTEVENTTYPE']._serialized_start=1793
-  _globals['_PORTEVENTTYPE']._serialized_end=2026
-  _globals['_DEVICESTATE']._serialized_start=2028
-  _globals['_DEVICESTATE']._serialized_end=2139
-  _globals['_DEVICEREPORTRESULT']._serialized_start=2142
-  _globals['_DEVICEREPORTRESULT']._serialized_end=2354
-  _globals['_CREATEPORTREQUEST']._serialized_start=123
-  _globals['_CREATEPORTREQUEST']._serialized_end=190
-  _globals['_CREATEPORTRESPONSE']._serialized_start=192
-  _globals['_CREATEPORTRESPONSE']._serialized_end=240
-  _globals['_GETPORTREQUEST']._serialized_start=242
-  _globals['_GETPORTREQUEST']._serialized_end=275
-  _globals['_GETPORTRESPONSE']._serialized_start=277
-  _globals['_GETPORTRESPONSE']._serialized_end=322
-  _globals['_LISTPORTSREQUEST']._serialized_start=325
-  _globals['_LISTPORTSREQUEST']._serialized_end=458
-  _globals['_LISTPORTSRESPONSE']._serialized_start=460
-  _globals['_LISTPORTSRESPONSE']._serialized_end=533
-  _globals['_UPDATEPORTREQUEST']._serialized_start=535
-  _globals['_UPDATEPORTREQUEST']._serialized_end=631
-  _globals['_UPDATEPORTRESPONSE']._serialized_start=633
-  _globals['_UPDATEPORTRESPONSE']._serialized_end=681
-  _globals['_DELETEPORTREQUEST']._serialized_start=683
-  _globals['_DELETEPORTREQUEST']._serialized_end=719
-  _globals['_DELETEPORTRESPONSE']._serialized_start=721
-  _globals['_DELETEPORTRESPONSE']._serialized_end=769
-  _globals['_WATCHPORTSREQUEST']._serialized_start=772
-  _globals['_WATCHPORTSREQUEST']._serialized_end=909
-  _globals['_PORTEVENT']._serialized_start=912
-  _globals['_PORTEVENT']._serialized_end=1074
-  _globals['_SYNCED']._serialized_start=1076
-  _globals['_SYNCED']._serialized_end=1102
-  _globals['_RESYNC']._serialized_start=1104
-  _globals['_RESYNC']._serialized_end=1154
-  _globals['_WATCHPORTSRESPONSE']._serialized_start=1157
-  _globals['_WATCHPORTSRESPONSE']._serialized_end=1331
-  _globals['_PORTEVENTBATCH']._serialized_start=1333
-  _globals['_PORTEVENTBATCH']._serialized_end=1384
-  _globals['_DEVICEREPORT']._serialized_start=1386
-  _globals['_DEVICEREPORT']._serialized_end=1498
-  _globals['_REPORTDEVICESTATUSREQUEST']._serialized_start=1500
-  _globals['_REPORTDEVICESTATUSREQUEST']._serialized_end=1601
-  _globals['_DEVICEREPORTOUTCOME']._serialized_start=1603
-  _globals['_DEVICEREPORTOUTCOME']._serialized_end=1713
-  _globals['_REPORTDEVICESTATUSRESPONSE']._serialized_start=1715
-  _globals['_REPORTDEVICESTATUSRESPONSE']._serialized_end=1790
-  _globals['_PORTSERVICE']._serialized_start=2357
-  _globals['_PORTSERVICE']._serialized_end=2867
+  _globals['_PORTEVENTTYPE']._serialized_start=2052
+  _globals['_PORTEVENTTYPE']._serialized_end=2285
+  _globals['_DEVICESTATE']._serialized_start=2287
+  _globals['_DEVICESTATE']._serialized_end=2398
+  _globals['_DEVICEREPORTRESULT']._serialized_start=2401
+  _globals['_DEVICEREPORTRESULT']._serialized_end=2613
+  _globals['_CREATEPORTREQUEST']._serialized_start=175
+  _globals['_CREATEPORTREQUEST']._serialized_end=242
+  _globals['_CREATEPORTRESPONSE']._serialized_start=244
+  _globals['_CREATEPORTRESPONSE']._serialized_end=292
+  _globals['_GETPORTREQUEST']._serialized_start=294
+  _globals['_GETPORTREQUEST']._serialized_end=327
+  _globals['_GETPORTRESPONSE']._serialized_start=329
+  _globals['_GETPORTRESPONSE']._serialized_end=374
+  _globals['_LISTPORTSREQUEST']._serialized_start=377
+  _globals['_LISTPORTSREQUEST']._serialized_end=510
+  _globals['_LISTPORTSRESPONSE']._serialized_start=512
+  _globals['_LISTPORTSRESPONSE']._serialized_end=585
+  _globals['_UPDATEPORTREQUEST']._serialized_start=587
+  _globals['_UPDATEPORTREQUEST']._serialized_end=683
+  _globals['_UPDATEPORTRESPONSE']._serialized_start=685
+  _globals['_UPDATEPORTRESPONSE']._serialized_end=733
+  _globals['_DELETEPORTREQUEST']._serialized_start=735
+  _globals['_DELETEPORTREQUEST']._serialized_end=771
+  _globals['_DELETEPORTRESPONSE']._serialized_start=773
+  _globals['_DELETEPORTRESPONSE']._serialized_end=821
+  _globals['_WATCHPORTSREQUEST']._serialized_start=824
+  _globals['_WATCHPORTSREQUEST']._serialized_end=961
+  _globals['_PORTEVENT']._serialized_start=964
+  _globals['_PORTEVENT']._serialized_end=1126
+  _globals['_SYNCED']._serialized_start=1128
+  _globals['_SYNCED']._serialized_end=1154
+  _globals['_RESYNC']._serialized_start=1156
+  _globals['_RESYNC']._serialized_end=1206
+  _globals['_WATCHPORTSRESPONSE']._serialized_start=1209
+  _globals['_WATCHPORTSRESPONSE']._serialized_end=1383
+  _globals['_PORTEVENTBATCH']._serialized_start=1385
+  _globals['_PORTEVENTBATCH']._serialized_end=1436
+  _globals['_DEVICEREPORT']._serialized_start=1438
+  _globals['_DEVICEREPORT']._serialized_end=1550
+  _globals['_REPORTDEVICESTATUSREQUEST']._serialized_start=1552
+  _globals['_REPORTDEVICESTATUSREQUEST']._serialized_end=1653
+  _globals['_DEVICEREPORTOUTCOME']._serialized_start=1655
+  _globals['_DEVICEREPORTOUTCOME']._serialized_end=1765
+  _globals['_REPORTDEVICESTATUSRESPONSE']._serialized_start=1767
+  _globals['_REPORTDEVICESTATUSRESPONSE']._serialized_end=1842
+  _globals['_CHECKBINDABLEREQUEST']._serialized_start=1845
+  _globals['_CHECKBINDABLEREQUEST']._serialized_end=1984
+  _globals['_CHECKBINDABLERESPONSE']._serialized_start=1986
+  _globals['_CHECKBINDABLERESPONSE']._serialized_end=2049
+  _globals['_PORTSERVICE']._serialized_start=2616
+  _globals['_PORTSERVICE']._serialized_end=3204
 # @@protoc_insertion_point(module_scope)

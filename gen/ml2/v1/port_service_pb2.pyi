@@ -1,7 +1,9 @@
 import datetime
 
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from ml2.v1 import binding_pb2 as _binding_pb2
 from ml2.v1 import port_pb2 as _port_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -228,3 +230,21 @@ class ReportDeviceStatusResponse(_message.Message):
     OUTCOMES_FIELD_NUMBER: _ClassVar[int]
     outcomes: _containers.RepeatedCompositeFieldContainer[DeviceReportOutcome]
     def __init__(self, outcomes: _Optional[_Iterable[_Union[DeviceReportOutcome, _Mapping]]] = ...) -> None: ...
+
+class CheckBindableRequest(_message.Message):
+    __slots__ = ("host_ids", "network_id", "vnic_type", "profile")
+    HOST_IDS_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    VNIC_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    host_ids: _containers.RepeatedScalarFieldContainer[str]
+    network_id: str
+    vnic_type: _binding_pb2.VnicType
+    profile: _struct_pb2.Struct
+    def __init__(self, host_ids: _Optional[_Iterable[str]] = ..., network_id: _Optional[str] = ..., vnic_type: _Optional[_Union[_binding_pb2.VnicType, str]] = ..., profile: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class CheckBindableResponse(_message.Message):
+    __slots__ = ("hosts",)
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    hosts: _containers.RepeatedCompositeFieldContainer[_binding_pb2.HostBindability]
+    def __init__(self, hosts: _Optional[_Iterable[_Union[_binding_pb2.HostBindability, _Mapping]]] = ...) -> None: ...

@@ -71,6 +71,11 @@ class PortServiceStub:
                 request_serializer=ml2_dot_v1_dot_port__service__pb2.ReportDeviceStatusRequest.SerializeToString,
                 response_deserializer=ml2_dot_v1_dot_port__service__pb2.ReportDeviceStatusResponse.FromString,
                 _registered_method=True)
+        self.CheckBindable = channel.unary_unary(
+                '/ml2.v1.PortService/CheckBindable',
+                request_serializer=ml2_dot_v1_dot_port__service__pb2.CheckBindableRequest.SerializeToString,
+                response_deserializer=ml2_dot_v1_dot_port__service__pb2.CheckBindableResponse.FromString,
+                _registered_method=True)
 
 
 class PortServiceServicer:
@@ -136,6 +141,17 @@ class PortServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckBindable(self, request, context):
+        """Answers, for each host, whether a port of the network with this vnic type and profile
+        would bind there now, the vif type it would get and why not, with the drivers' verdicts.
+        Changes nothing: no port, no binding, no dynamic segment is allocated (a host where
+        binding would need one is bindable, with the segment noted). For schedulers filtering
+        candidate hosts: one call answers for many hosts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PortServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -173,6 +189,11 @@ def add_PortServiceServicer_to_server(servicer, server):
                     servicer.ReportDeviceStatus,
                     request_deserializer=ml2_dot_v1_dot_port__service__pb2.ReportDeviceStatusRequest.FromString,
                     response_serializer=ml2_dot_v1_dot_port__service__pb2.ReportDeviceStatusResponse.SerializeToString,
+            ),
+            'CheckBindable': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckBindable,
+                    request_deserializer=ml2_dot_v1_dot_port__service__pb2.CheckBindableRequest.FromString,
+                    response_serializer=ml2_dot_v1_dot_port__service__pb2.CheckBindableResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -366,6 +387,33 @@ class PortService:
             '/ml2.v1.PortService/ReportDeviceStatus',
             ml2_dot_v1_dot_port__service__pb2.ReportDeviceStatusRequest.SerializeToString,
             ml2_dot_v1_dot_port__service__pb2.ReportDeviceStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckBindable(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ml2.v1.PortService/CheckBindable',
+            ml2_dot_v1_dot_port__service__pb2.CheckBindableRequest.SerializeToString,
+            ml2_dot_v1_dot_port__service__pb2.CheckBindableResponse.FromString,
             options,
             channel_credentials,
             insecure,

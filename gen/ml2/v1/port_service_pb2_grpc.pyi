@@ -61,6 +61,13 @@ class PortServiceStub:
     with the agent's message. A report for another host, or for an older binding generation
     than the port's, changes nothing and says so per device. Called by L2 agents.
     """
+    CheckBindable: _grpc.UnaryUnaryMultiCallable[_port_service_pb2.CheckBindableRequest, _port_service_pb2.CheckBindableResponse]
+    """Answers, for each host, whether a port of the network with this vnic type and profile
+    would bind there now, the vif type it would get and why not, with the drivers' verdicts.
+    Changes nothing: no port, no binding, no dynamic segment is allocated (a host where
+    binding would need one is bindable, with the segment noted). For schedulers filtering
+    candidate hosts: one call answers for many hosts.
+    """
 
 @_typing.type_check_only
 class PortServiceAsyncStub(PortServiceStub):
@@ -94,6 +101,13 @@ class PortServiceAsyncStub(PortServiceStub):
     (the "vif plugged" event compute nodes wait for), DOWN makes it DOWN, ERROR makes it ERROR
     with the agent's message. A report for another host, or for an older binding generation
     than the port's, changes nothing and says so per device. Called by L2 agents.
+    """
+    CheckBindable: _aio.UnaryUnaryMultiCallable[_port_service_pb2.CheckBindableRequest, _port_service_pb2.CheckBindableResponse]  # type: ignore[assignment]
+    """Answers, for each host, whether a port of the network with this vnic type and profile
+    would bind there now, the vif type it would get and why not, with the drivers' verdicts.
+    Changes nothing: no port, no binding, no dynamic segment is allocated (a host where
+    binding would need one is bindable, with the segment noted). For schedulers filtering
+    candidate hosts: one call answers for many hosts.
     """
 
 class PortServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -167,6 +181,19 @@ class PortServiceServicer(metaclass=_abc_1.ABCMeta):
         (the "vif plugged" event compute nodes wait for), DOWN makes it DOWN, ERROR makes it ERROR
         with the agent's message. A report for another host, or for an older binding generation
         than the port's, changes nothing and says so per device. Called by L2 agents.
+        """
+
+    @_abc_1.abstractmethod
+    def CheckBindable(
+        self,
+        request: _port_service_pb2.CheckBindableRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_port_service_pb2.CheckBindableResponse, _abc.Awaitable[_port_service_pb2.CheckBindableResponse]]:
+        """Answers, for each host, whether a port of the network with this vnic type and profile
+        would bind there now, the vif type it would get and why not, with the drivers' verdicts.
+        Changes nothing: no port, no binding, no dynamic segment is allocated (a host where
+        binding would need one is bindable, with the segment noted). For schedulers filtering
+        candidate hosts: one call answers for many hosts.
         """
 
 def add_PortServiceServicer_to_server(servicer: PortServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
