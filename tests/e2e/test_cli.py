@@ -551,7 +551,7 @@ def test_host_check_answers_per_host_without_creating_anything(
         False,
         "",
     )
-    assert [v["driver"] for v in answer["trace"]][0] == "openvswitch"
+    assert answer["trace"][0]["driver"] == "openvswitch"
 
     assert up.ml2("host", "check", "e2e-check-ovs", "--network", "e2e-check").code == 0
     assert up.ml2("port", "list", "--network", net["id"], "--json").json() == []
