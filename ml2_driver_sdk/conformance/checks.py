@@ -208,8 +208,9 @@ def declines_with_vocabulary(s: Session) -> list[Failure]:
                     Failure(f"offer {offer.note!r}: answered {outcome}, not a decline", exchange)
                 )
             continue
-        for fault in _decline_faults(reply.declined, offer.offered, s.codes):
-            failures.append(Failure(f"offer {offer.note!r}: {fault}", exchange))
+        faults = list(dict.fromkeys(_decline_faults(reply.declined, offer.offered, s.codes)))
+        if faults:
+            failures.append(Failure(f"offer {offer.note!r}: {'; '.join(faults)}", exchange))
     return failures
 
 

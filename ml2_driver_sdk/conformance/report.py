@@ -21,7 +21,8 @@ class Failure:
 @dataclass(frozen=True)
 class Result:
     """The outcome of one check. ``evidence`` holds the calls that broke the rule when it
-    failed, and every call it made when it passed."""
+    failed, and the first call of each kind of request it sent when it passed (at most
+    ``MOST_EVIDENCE``)."""
 
     id: str
     description: str
@@ -46,12 +47,28 @@ def result(
     """Returns a passing result if ``failures`` is empty, else a failing one whose reason is the
     first failures and whose evidence is their calls."""
     if not failures:
-        return Result(check_id, description, True, evidence=tuple(made))
+        return Result(check_id, description, True, evidence=_samples(made))
     reason = "; ".join(f.message for f in failures[:3])
     if len(failures) > 3:
         reason += f"; and {len(failures) - 3} more"
-    evidence = tuple(f.exchange for f in failures if f.exchange is not None)
+    evidence = tuple(f.exchange for f in failures if f.exchange is not None)[:MOST_EVIDENCE]
     return Result(check_id, description, False, reason, evidence)
+
+
+MOST_EVIDENCE = 16
+"""Most calls kept as the evidence of a check: of a failing one, the first that broke its rule;
+of a passing one, the first of each kind of request."""
+
+
+def _samples(made: list[probe.Exchange]) -> tuple[probe.Exchange, ...]:
+    seen: set[tuple[str, str]] = set()
+    kept: list[probe.Exchange] = []
+    for exchange in made:
+        kind = (exchange.rpc, exchange.note)
+        if kind not in seen and len(kept) < MOST_EVIDENCE:
+            seen.add(kind)
+            kept.append(exchange)
+    return tuple(kept)
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ def test_driver_check_json_has_every_check_with_its_evidence(
     assert evidence["reply"]["complete"]["segment_id"] == "conformance-net-1"
     offered = [s["id"] for s in evidence["request"]["segments_to_bind"]]
     assert "conformance-net-1" not in offered
-    assert all(c["evidence"] for c in report["checks"])
+    assert all(0 < len(c["evidence"]) <= 16 for c in report["checks"])
 
 
 def test_driver_check_refuses_a_malformed_code_or_deadline(
