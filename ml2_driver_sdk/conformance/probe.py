@@ -23,6 +23,8 @@ _PROPOSE = f"/{SERVICE}/ProposeBinding"
 _HEALTH = "/grpc.health.v1.Health/Check"
 HEALTH_SERVING = 1
 """``grpc.health.v1.HealthCheckResponse.SERVING``."""
+HEALTH_STATUSES = ("UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN")
+"""The names of ``grpc.health.v1.HealthCheckResponse.ServingStatus``, by number."""
 
 _MAX_STRING = 120
 _MAX_ITEMS = 6
@@ -49,10 +51,14 @@ class Exchange:
         return self.code == "OK"
 
     def answer(self) -> str:
-        """What came back, in a few words: the outcome, or the status code and details."""
+        """What came back, in a few words: the outcome (or health status), or the status code
+        and details."""
         if not self.ok:
             return f"{self.code}: {self.details}" if self.details else self.code
-        return ", ".join(sorted(self.reply or {})) or "an empty reply"
+        reply = self.reply or {}
+        if set(reply) == {"status"}:
+            return str(reply["status"])
+        return ", ".join(sorted(reply)) or "an empty reply"
 
     def to_json(self) -> dict[str, Any]:
         """Returns the exchange as a JSON object."""
@@ -170,7 +176,8 @@ class Probe:
         if reply is None:
             return None, exchange
         status = _first_varint(reply)
-        return status, _replace_reply(exchange, {"status": status})
+        name = HEALTH_STATUSES[status] if status < len(HEALTH_STATUSES) else str(status)
+        return status, _replace_reply(exchange, {"status": name})
 
     def _call(
         self,

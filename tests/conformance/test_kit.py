@@ -48,6 +48,29 @@ def test_a_broken_driver_fails_exactly_the_rule_it_breaks(
     assert "reply" in evidence or evidence["code"] in ("DEADLINE_EXCEEDED", "INTERNAL")
 
 
+@pytest.mark.parametrize(
+    ("fault", "rule", "said"),
+    [
+        ("raises-on-empty", "tolerates-empty-request", "an empty request: answered UNKNOWN"),
+        (
+            "service-not-serving",
+            "health",
+            "service 'ml2.v1.MechanismDriverService': NOT_SERVING, not SERVING",
+        ),
+    ],
+)
+def test_a_driver_without_serve_py_fails_exactly_the_rule_it_breaks(
+    start_driver: Start, fault: str, rule: str, said: str
+) -> None:
+    proc = start_driver(fault, "tests.conformance.raw_driver", {"BROKEN_RULE": fault})
+
+    report = conformance.run(proc.address)
+
+    assert report.failed() == [rule], report.text()
+    (failed,) = [r for r in report.results if not r.passed]
+    assert said in failed.reason
+
+
 def test_a_decline_without_a_message_is_named(start_driver: Start) -> None:
     proc = start_driver("bad", "tests.conformance.broken_driver", {"BROKEN_RULE": "bad-decline"})
 
