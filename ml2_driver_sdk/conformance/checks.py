@@ -8,26 +8,15 @@ Every check but ``answers-within-deadline`` waits ``patience`` for an answer.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ml2.v1 import binding_pb2
 from ml2.v1 import mechanism_driver_service_pb2 as pb
 
 from ml2_contract import vocabulary
-from ml2_driver_sdk.conformance import probe, requests
+from ml2_driver_sdk.conformance import faults, probe, requests
 from ml2_driver_sdk.conformance.report import Failure, Report, Result, result
 
-NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
-CODE = re.compile(r"^[A-Z][A-Z0-9_]*$")
-CONNECTIVITIES = (
-    vocabulary.CONNECTIVITY_L2,
-    vocabulary.CONNECTIVITY_L3,
-    vocabulary.CONNECTIVITY_LEGACY,
-)
-REFUSALS = ("INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "OUT_OF_RANGE")
-"""The status codes a driver may refuse a request it cannot take with."""
 DEFAULT_DEADLINE = 1.0
 """mechmgr's default deadline of one call to a driver (``MECHMGR_DRIVER_TIMEOUT_SECONDS``)."""
 DEFAULT_HOST = "compute-1"
@@ -69,7 +58,7 @@ class Check:
 
 def describes_consistently(s: Session) -> list[Failure]:
     d = s.description
-    failures = [Failure(m, s.made[-1] if s.made else None) for m in _description_faults(d)]
+    failures = [Failure(m, s.made[-1] if s.made else None) for m in faults.description_faults(d)]
     again, exchange = s.kit.describe("asked again")
     s.made.append(exchange)
     if again != d:
@@ -99,26 +88,6 @@ def describes_consistently(s: Session) -> list[Failure]:
     return failures
 
 
-def _description_faults(d: pb.DescribeDriverResponse) -> Iterable[str]:
-    if not NAME.match(d.name):
-        yield f"name {d.name!r} is not lower case letters, digits, - and _"
-    if not d.supported_vnic_types:
-        yield "supported_vnic_types is empty"
-    for v in d.supported_vnic_types:
-        if v == binding_pb2.VNIC_TYPE_UNSPECIFIED or v not in binding_pb2.VnicType.values():
-            yield f"supported_vnic_types holds {v}, not a vnic type"
-    types = list(d.supported_network_types)
-    if not types or any(not t for t in types) or len(set(types)) != len(types):
-        yield f"supported_network_types {types} must be distinct, non-empty names, at least one"
-    if d.connectivity not in CONNECTIVITIES:
-        yield f"connectivity {d.connectivity!r} is not one of {', '.join(CONNECTIVITIES)}"
-    bad = [t for t in d.vif_types if not t or t in vocabulary.RESERVED_VIF_TYPES]
-    if bad:
-        yield f"vif_types holds {bad}: empty or reserved for the manager"
-    if d.agent_type and not NAME.match(d.agent_type):
-        yield f"agent_type {d.agent_type!r} is not lower case letters, digits, - and _"
-
-
 def answers_within_deadline(s: Session) -> list[Failure]:
     failures = []
     _, exchange = s.kit.describe("within the deadline", timeout=s.deadline)
@@ -141,7 +110,7 @@ def binds_only_offered_segments(s: Session) -> list[Failure]:
         if reply is None:
             failures.append(Failure(f"offer {offer.note!r}: {exchange.answer()}", exchange))
             continue
-        fault = proposal_fault(reply, offer.offered)
+        fault = faults.proposal_fault(reply, offer.offered)
         if fault:
             failures.append(Failure(f"offer {offer.note!r}: {fault}", exchange))
         bound += reply.WhichOneof("outcome") in ("complete", "continued")
@@ -155,42 +124,6 @@ def binds_only_offered_segments(s: Session) -> list[Failure]:
             )
         )
     return failures
-
-
-def proposal_fault(reply: pb.ProposeBindingResponse, offered: frozenset[str]) -> str:
-    """Returns what is wrong with a complete or continue (a segment not offered, a reserved
-    vif_type, nothing for the next level), or "" if nothing is."""
-    outcome = reply.WhichOneof("outcome")
-    if outcome is None:
-        return "answered without an outcome"
-    if outcome == "declined":
-        return ""
-    chosen = reply.complete.segment_id if outcome == "complete" else reply.continued.segment_id
-    if chosen not in offered:
-        verb = "completed" if outcome == "complete" else "continued"
-        return (
-            f"{verb} on segment {chosen or '(none)'!r}, which was not offered "
-            f"(offered: {_listed(offered)})"
-        )
-    if outcome == "complete":
-        vif = reply.complete.vif_type
-        if not vif or vif in vocabulary.RESERVED_VIF_TYPES:
-            return f"completed with vif_type {vif!r}, which a driver may not choose"
-        return ""
-    nxt = reply.continued
-    if not nxt.next_segments and not nxt.dynamic_segments:
-        return "continued without a segment for the next level"
-    if any(not x.id or not x.network_type for x in nxt.next_segments) or any(
-        not x.network_type for x in nxt.dynamic_segments
-    ):
-        return "continued with a next segment without an id or network_type"
-    return ""
-
-
-def _listed(ids: frozenset[str], most: int = 4) -> str:
-    shown = sorted(ids)
-    text = ", ".join(shown[:most]) or "none"
-    return text if len(shown) <= most else f"{text}, ... ({len(shown)} in all)"
 
 
 def declines_with_vocabulary(s: Session) -> list[Failure]:
@@ -208,24 +141,10 @@ def declines_with_vocabulary(s: Session) -> list[Failure]:
                     Failure(f"offer {offer.note!r}: answered {outcome}, not a decline", exchange)
                 )
             continue
-        faults = list(dict.fromkeys(_decline_faults(reply.declined, offer.offered, s.codes)))
-        if faults:
-            failures.append(Failure(f"offer {offer.note!r}: {'; '.join(faults)}", exchange))
+        found = dict.fromkeys(faults.decline_faults(reply.declined, offer.offered, s.codes))
+        if found:
+            failures.append(Failure(f"offer {offer.note!r}: {'; '.join(found)}", exchange))
     return failures
-
-
-def _decline_faults(
-    declined: pb.DeclineBinding, offered: frozenset[str], codes: frozenset[str]
-) -> Iterable[str]:
-    if not declined.reasons:
-        yield "declined without a reason"
-    for reason in declined.reasons:
-        if reason.code not in codes:
-            yield f"declined with code {reason.code!r}, which is not in the vocabulary"
-        if not reason.message.strip():
-            yield f"declined with {reason.code or 'a reason'} without a message"
-        if reason.segment_id and reason.segment_id not in offered:
-            yield f"declined about segment {reason.segment_id!r}, which was not offered"
 
 
 def tolerates_unknown_fields(s: Session) -> list[Failure]:
@@ -249,7 +168,7 @@ def tolerates_unknown_fields(s: Session) -> list[Failure]:
     request.vnic_type = 4095  # type: ignore[assignment]
     reply, exchange = s.kit.propose(request, "vnic_type 4095, a number no contract defines")
     s.made.append(exchange)
-    fault = _tolerance_fault(reply, exchange)
+    fault = faults.tolerance_fault(reply, exchange)
     if fault:
         failures.append(Failure(f"vnic_type 4095: {fault}", exchange))
     return failures
@@ -265,18 +184,6 @@ def _with_unknown_fields(request: pb.ProposeBindingRequest) -> bytes:
     return copy.SerializeToString() + probe.unknown_fields(990)
 
 
-def _tolerance_fault(reply: pb.ProposeBindingResponse | None, exchange: probe.Exchange) -> str:
-    """Returns what is wrong with the answer to a request a driver may refuse: it must be a
-    refusal with a message or a proposal (which the other checks judge)."""
-    if reply is None:
-        if exchange.code in REFUSALS and exchange.details:
-            return ""
-        return f"answered {exchange.answer()}, not a refusal ({', '.join(REFUSALS)}) with a message"
-    if reply.WhichOneof("outcome") is None:
-        return "answered without an outcome"
-    return ""
-
-
 def tolerates_empty_request(s: Session) -> list[Failure]:
     failures = []
     empty = pb.ProposeBindingRequest()
@@ -286,7 +193,7 @@ def tolerates_empty_request(s: Session) -> list[Failure]:
     for request, note in ((empty, "an empty request"), (no_segments, "no segments to bind")):
         reply, exchange = s.kit.propose(request, note)
         s.made.append(exchange)
-        fault = _tolerance_fault(reply, exchange)
+        fault = faults.tolerance_fault(reply, exchange)
         if fault:
             failures.append(Failure(f"{note}: {fault}", exchange))
     return failures + _still_answers(s)
@@ -308,7 +215,7 @@ def tolerates_oversized_request(s: Session) -> list[Failure]:
     ):
         reply, exchange = s.kit.propose(request, note)
         s.made.append(exchange)
-        fault = _tolerance_fault(reply, exchange)
+        fault = faults.tolerance_fault(reply, exchange)
         if fault:
             failures.append(Failure(f"{note}: {fault}", exchange))
     return failures + _still_answers(s)
@@ -446,7 +353,7 @@ def run(
     if unknown:
         raise ValueError(f"unknown checks: {', '.join(sorted(unknown))}")
     extra = frozenset(extra_codes)
-    bad = [c for c in extra if not CODE.match(c)]
+    bad = [c for c in extra if not faults.CODE.match(c)]
     if bad:
         raise ValueError(f"extra codes must be UPPER_SNAKE_CASE: {', '.join(sorted(bad))}")
     kit = probe.Probe(address, patience=max(10.0, 4 * deadline))

@@ -109,4 +109,4 @@ def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     """Adds the conformance items first, so that ``-k`` and ``-m`` select among them too."""
-    items.extend(_Checks.from_parent(session, name=NODE).collect())
+    items.extend(_Checks.from_parent(session, name=NODE, nodeid=NODE).collect())
