@@ -248,7 +248,32 @@ def deterministic(s: Session) -> list[Failure]:
                     exchange,
                 )
             )
-    return failures
+    return failures + _batch_as_single(s, offers, first)
+
+
+def _batch_as_single(
+    s: Session, offers: list[requests.Offer], singles: list[pb.ProposeBindingResponse | None]
+) -> list[Failure]:
+    """Fails unless ProposeBindings answers every offer as ProposeBinding did (a driver that
+    does not serve ProposeBindings, UNIMPLEMENTED, passes: mechmgr asks it one by one)."""
+    reply, exchange = s.kit.propose_batch([o.request for o in offers], "every offer in one batch")
+    s.made.append(exchange)
+    if reply is None:
+        if exchange.code == "UNIMPLEMENTED":
+            return []
+        return [Failure(f"ProposeBindings of every offer: {exchange.answer()}", exchange)]
+    if len(reply.responses) != len(offers):
+        return [
+            Failure(
+                f"ProposeBindings of {len(offers)} offers answered {len(reply.responses)}",
+                exchange,
+            )
+        ]
+    return [
+        Failure(f"offer {offer.note!r} in a ProposeBindings batch: answered unlike alone", exchange)
+        for offer, batched, single in zip(offers, reply.responses, singles, strict=True)
+        if batched != single
+    ][:1]
 
 
 def concurrent_calls(s: Session) -> list[Failure]:
@@ -324,7 +349,7 @@ CHECKS: tuple[Check, ...] = (
     ),
     Check(
         "deterministic",
-        "answers the same request the same way every time",
+        "answers the same request the same way every time, alone or in a ProposeBindings batch",
         deterministic,
     ),
     Check(

@@ -20,6 +20,7 @@ from ml2.v1 import mechanism_driver_service_pb2 as pb
 SERVICE = "ml2.v1.MechanismDriverService"
 _DESCRIBE = f"/{SERVICE}/DescribeDriver"
 _PROPOSE = f"/{SERVICE}/ProposeBinding"
+_PROPOSE_MANY = f"/{SERVICE}/ProposeBindings"
 _HEALTH = "/grpc.health.v1.Health/Check"
 HEALTH_SERVING = 1
 """``grpc.health.v1.HealthCheckResponse.SERVING``."""
@@ -127,6 +128,11 @@ class Probe:
             request_serializer=pb.ProposeBindingRequest.SerializeToString,
             response_deserializer=pb.ProposeBindingResponse.FromString,
         )
+        self._propose_batch = self._channel.unary_unary(
+            _PROPOSE_MANY,
+            request_serializer=pb.ProposeBindingsRequest.SerializeToString,
+            response_deserializer=pb.ProposeBindingsResponse.FromString,
+        )
         self._propose_bytes: grpc.UnaryUnaryMultiCallable[bytes, Any] = self._channel.unary_unary(
             _PROPOSE, response_deserializer=pb.ProposeBindingResponse.FromString
         )
@@ -154,6 +160,13 @@ class Probe:
     ) -> Reply:
         """ProposeBinding with ``data`` as the request's bytes; ``request`` is what they show."""
         return self._call(self._propose_bytes, data, "ProposeBinding", note, request, timeout)
+
+    def propose_batch(self, requests: list[pb.ProposeBindingRequest], note: str) -> Reply:
+        """ProposeBindings with ``requests`` as its questions."""
+        request = pb.ProposeBindingsRequest(requests=requests)
+        return self._call(
+            self._propose_batch, request, "ProposeBindings", note, shown(request), None
+        )
 
     def propose_many(self, requests: list[tuple[pb.ProposeBindingRequest, str]]) -> list[Reply]:
         """Starts every ProposeBinding at once and returns the replies in the same order."""

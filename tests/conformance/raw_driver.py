@@ -4,7 +4,9 @@ author might write one without ``serve.py``, with one fault chosen by ``BROKEN_R
 - ``raises-on-empty``: a request without segments raises in the servicer (the client sees
   UNKNOWN, not a refusal naming the field);
 - ``service-not-serving``: the health service says SERVING for the server but NOT_SERVING for
-  ``ml2.v1.MechanismDriverService``.
+  ``ml2.v1.MechanismDriverService``;
+- ``batch-differs``: ProposeBindings (which the other faults leave UNIMPLEMENTED) declines every
+  question, whatever ProposeBinding answers.
 
 Otherwise it answers as the reference driver (noop), refusing bad requests with
 INVALID_ARGUMENT. ``MECHDRIVER_LISTEN`` and ``ML2_PORT_FILE`` as for every driver process.
@@ -19,6 +21,7 @@ from concurrent import futures
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from ml2.v1 import binding_pb2
 from ml2.v1 import mechanism_driver_service_pb2 as pb
 from ml2.v1 import mechanism_driver_service_pb2_grpc as pb_grpc
 
@@ -26,7 +29,7 @@ from services.mechmgr.drivers import serve
 from services.mechmgr.drivers.noop import driver
 from services.rpc import errors, server
 
-FAULTS = ("raises-on-empty", "service-not-serving")
+FAULTS = ("raises-on-empty", "service-not-serving", "batch-differs")
 
 
 class RawServicer(pb_grpc.MechanismDriverServiceServicer):
@@ -50,6 +53,15 @@ class RawServicer(pb_grpc.MechanismDriverServiceServicer):
             return self.inner.ProposeBinding(request, context)
         except errors.ServiceError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
+
+    def ProposeBindings(
+        self, request: pb.ProposeBindingsRequest, context: grpc.ServicerContext
+    ) -> pb.ProposeBindingsResponse:
+        if self.fault != "batch-differs":
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "ProposeBindings is not served")
+        reason = binding_pb2.DeclineReason(code="NO_AGENT", message="no agent")
+        declined = pb.ProposeBindingResponse(declined=pb.DeclineBinding(reasons=[reason]))
+        return pb.ProposeBindingsResponse(responses=[declined for _ in request.requests])
 
 
 def main() -> None:

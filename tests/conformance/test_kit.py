@@ -57,6 +57,7 @@ def test_a_broken_driver_fails_exactly_the_rule_it_breaks(
             "health",
             "service 'ml2.v1.MechanismDriverService': NOT_SERVING, not SERVING",
         ),
+        ("batch-differs", "deterministic", "in a ProposeBindings batch: answered unlike alone"),
     ],
 )
 def test_a_driver_without_serve_py_fails_exactly_the_rule_it_breaks(
