@@ -57,6 +57,8 @@ class Check:
 
 
 def describes_consistently(s: Session) -> list[Failure]:
+    """Two DescribeDriver answers agree and are well-formed; every complete uses a vif_type
+    and binds a network type the description lists."""
     d = s.description
     failures = [Failure(m, s.made[-1] if s.made else None) for m in faults.description_faults(d)]
     again, exchange = s.kit.describe("asked again")
@@ -89,6 +91,7 @@ def describes_consistently(s: Session) -> list[Failure]:
 
 
 def answers_within_deadline(s: Session) -> list[Failure]:
+    """DescribeDriver and every offer are answered within the deadline."""
     failures = []
     _, exchange = s.kit.describe("within the deadline", timeout=s.deadline)
     s.made.append(exchange)
@@ -103,6 +106,8 @@ def answers_within_deadline(s: Session) -> list[Failure]:
 
 
 def binds_only_offered_segments(s: Session) -> list[Failure]:
+    """Every complete and continue names an offered segment (and a vif_type a driver may
+    choose, a segment for the next level); at least one offer is bound."""
     failures = []
     bound = 0
     for offer in s.build.bindable() + s.build.declining():
@@ -127,6 +132,8 @@ def binds_only_offered_segments(s: Session) -> list[Failure]:
 
 
 def declines_with_vocabulary(s: Session) -> list[Failure]:
+    """What the driver cannot bind by its description is declined; every decline has reasons
+    with vocabulary codes and messages, about offered segments only."""
     failures = []
     for offer in s.build.declining() + s.build.bindable():
         reply, exchange = s.propose(offer)
@@ -148,6 +155,7 @@ def declines_with_vocabulary(s: Session) -> list[Failure]:
 
 
 def tolerates_unknown_fields(s: Session) -> list[Failure]:
+    """Unknown fields change no answer; an unknown vnic type number is refused or declined."""
     failures = []
     for offer in s.build.bindable()[:1] + s.build.declining()[:1]:
         plain, plain_exchange = s.propose(offer)
@@ -185,6 +193,8 @@ def _with_unknown_fields(request: pb.ProposeBindingRequest) -> bytes:
 
 
 def tolerates_empty_request(s: Session) -> list[Failure]:
+    """An empty request and one without segments are refused with a message (or declined),
+    and the driver still answers."""
     failures = []
     empty = pb.ProposeBindingRequest()
     no_segments = pb.ProposeBindingRequest()
@@ -194,12 +204,16 @@ def tolerates_empty_request(s: Session) -> list[Failure]:
         reply, exchange = s.kit.propose(request, note)
         s.made.append(exchange)
         fault = faults.tolerance_fault(reply, exchange)
+        if not fault and reply is not None and reply.WhichOneof("outcome") != "declined":
+            fault = f"answered {reply.WhichOneof('outcome')} with no segment offered"
         if fault:
             failures.append(Failure(f"{note}: {fault}", exchange))
     return failures + _still_answers(s)
 
 
 def tolerates_oversized_request(s: Session) -> list[Failure]:
+    """Many segments and agents, a large profile and a 5 MiB request are answered or refused
+    with a message, and the driver still answers."""
     failures = []
     many = s.build.oversized(segments=2000, agents=300)
     profiled = pb.ProposeBindingRequest()
@@ -210,7 +224,7 @@ def tolerates_oversized_request(s: Session) -> list[Failure]:
     huge.port_id = "p" * (5 * 1024 * 1024)
     for request, note in (
         (many, "2000 segments and 300 agents"),
-        (profiled, "a profile of 8000 characters"),
+        (profiled, "a profile of more than 8000 characters"),
         (huge, "5 MiB of port_id"),
     ):
         reply, exchange = s.kit.propose(request, note)
@@ -235,6 +249,7 @@ def _still_answers(s: Session) -> list[Failure]:
 
 
 def deterministic(s: Session) -> list[Failure]:
+    """Every offer is answered the same way again, in another order, and in one batch."""
     offers = s.build.bindable() + s.build.declining()
     first = [s.propose(o)[0] for o in offers]
     later = [s.propose(o) for o in reversed(offers)][::-1]
@@ -277,6 +292,7 @@ def _batch_as_single(
 
 
 def concurrent_calls(s: Session) -> list[Failure]:
+    """Rounds of every offer at once are answered as each alone."""
     offers = s.build.bindable() + s.build.declining()
     alone = [s.propose(o)[0] for o in offers]
     batch = [(o.request, f"{o.note}, among concurrent calls") for o in offers] * CONCURRENT_ROUNDS
@@ -297,6 +313,7 @@ def concurrent_calls(s: Session) -> list[Failure]:
 
 
 def health(s: Session) -> list[Failure]:
+    """The standard health check says SERVING for the server and the driver service."""
     failures = []
     for service in ("", probe.SERVICE):
         status, exchange = s.kit.health(service)
