@@ -71,3 +71,29 @@ def test_listing_benchmark_runs_on_both_databases(postgres_server: postgres.Post
     for r in results:
         assert min(r["first_ms"], r["middle_ms"], r["last_ms"]) > 0
         assert r["walk_pages"] == 2
+
+
+def test_check_bindable_benchmark_runs_and_every_answer_is_the_predicted_one() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "bench" / "check_bindable.py"),
+            "--hosts",
+            "20",
+            "--calls",
+            "2",
+            "--warmup",
+            "1",
+            "--agent-down-time",
+            "6",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=child_env(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert (result["hosts"], result["calls"], result["bindable"]) == (20, 2, 16)
+    assert 0 < result["min_ms"] <= result["p50_ms"] <= result["max_ms"]
