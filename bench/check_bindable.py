@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass
 
 import grpc
 from bind_bench import percentile
+from cpu_time import cpu_snapshot
 from ml2.v1 import (
     agent_pb2,
     agent_service_pb2,
@@ -75,6 +76,8 @@ class Result:
     target_p50_ms: float
     target_met: bool
     cpus: int | None
+    cpu_ms_per_call: dict[str, float]
+    """CPU time per timed call of each process (and the client), from /proc."""
 
 
 def kind(i: int) -> str:
@@ -168,13 +171,19 @@ def measure(args: argparse.Namespace, running: stack.Stack) -> Result:
         ports = port_service_pb2_grpc.PortServiceStub(portapi)
         request = port_service_pb2.CheckBindableRequest(network_id=network_id, host_ids=hosts)
         latencies, bindable = [], 0
+        pids = {"client": os.getpid()}
+        pids.update({n: running.processes[n].process.pid for n in running.cfg.process_names()})
+        before: dict[str, float] = {}
         for n in range(args.warmup + args.calls):
+            if n == args.warmup:
+                before = cpu_snapshot(pids)
             started = time.perf_counter()
             reply = ports.CheckBindable(request, timeout=30)
             took = (time.perf_counter() - started) * 1000
             bindable = check_answers(reply, hosts)
             if n >= args.warmup:
                 latencies.append(took)
+        after = cpu_snapshot(pids)
         if time.monotonic() >= live_until:
             raise RuntimeError(
                 "the live agents may have died during the measurement: raise --agent-down-time"
@@ -197,6 +206,9 @@ def measure(args: argparse.Namespace, running: stack.Stack) -> Result:
         target_p50_ms=TARGET_P50_MS,
         target_met=p50 < TARGET_P50_MS,
         cpus=os.cpu_count(),
+        cpu_ms_per_call={
+            name: round((after[name] - before[name]) * 1000 / args.calls, 2) for name in pids
+        },
     )
 
 
@@ -233,6 +245,11 @@ def report(args: argparse.Namespace, result: Result) -> None:
         f"{result.p50_ms:>8.2f}  {result.p90_ms:>8.2f}  {result.p99_ms:>8.2f}  "
         f"{result.min_ms:>8.2f}  {result.max_ms:>8.2f}"
     )
+    names = list(result.cpu_ms_per_call)
+    print("\nCPU time per call, ms\n")
+    print("  ".join(f"{n:>11}" for n in [*names, "total"]))
+    total = sum(result.cpu_ms_per_call.values())
+    print("  ".join(f"{result.cpu_ms_per_call[n]:>11.2f}" for n in names) + f"  {total:>11.2f}")
     verdict = "met" if result.target_met else "NOT met"
     print(f"\ntarget p50 < {result.target_p50_ms:.0f} ms for 1000 hosts: {verdict}")
 

@@ -18,7 +18,7 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
@@ -165,6 +165,8 @@ def struct_to_dict(
     NaN or ±Infinity (StructValueNotJson), objects and lists nested more than ``max_depth``
     levels (StructTooDeep), more than ``max_chars`` characters as compact JSON (StructTooLarge).
     """
+    if not value.fields:
+        return {}
     data = _object(field, value, 1, max_depth, field)
     size = json_chars(data)
     if size > max_chars:
@@ -544,20 +546,24 @@ def context_to_proto(
         network_id=ctx.network_id,
         host=ctx.host,
         vnic_type=vnic_type_value(ctx.vnic_type),
-        profile=dict_to_struct(ctx.profile),
+        # Left unset when empty: a request without zero bytes skips the server's NUL walk.
+        profile=dict_to_struct(ctx.profile) if ctx.profile else None,
         level=ctx.level,
         segments_to_bind=[segment_to_proto(s) for s in ctx.segments_to_bind],
         bound_levels=[level_to_proto(lvl) for lvl in ctx.bound_levels],
         host_agents=agents if agents is not None else [agent_to_proto(a) for a in ctx.host_agents],
-        agent_down_time=duration(ctx.agent_down_time),
+        agent_down_time=duration(ctx.agent_down_time) if ctx.agent_down_time else None,
     )
 
 
 def context_from_proto(
     msg: mechanism_driver_service_pb2.ProposeBindingRequest,
+    agent_of: Callable[[agent_pb2.Agent], values.Agent] | None = None,
 ) -> values.BindingContext:
-    """Returns the BindingContext a ProposeBindingRequest carries. Raises ValueError for an
-    unknown vnic type, StructError for a profile ``struct_to_dict`` refuses."""
+    """Returns the BindingContext a ProposeBindingRequest carries; ``agent_of`` may convert the
+    host agents (by default ``agent_from_proto``). Raises ValueError for an unknown vnic type,
+    StructError for a profile ``struct_to_dict`` refuses."""
+    agent_of = agent_of or agent_from_proto
     return values.BindingContext(
         port_id=msg.port_id,
         network_id=msg.network_id,
@@ -567,7 +573,7 @@ def context_from_proto(
         vnic_type=vnic_type_name(msg.vnic_type),
         profile=struct_to_dict(msg.profile, "profile"),
         bound_levels=tuple(level_from_proto(lvl) for lvl in msg.bound_levels),
-        host_agents=tuple(agent_from_proto(a) for a in msg.host_agents),
+        host_agents=tuple(agent_of(a) for a in msg.host_agents),
         agent_down_time=seconds_of(msg.agent_down_time),
     )
 

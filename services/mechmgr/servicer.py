@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 import grpc
-from ml2.v1 import binding_pb2
+from ml2.v1 import agent_pb2, binding_pb2, segment_pb2
 from ml2.v1 import mechanism_manager_service_pb2 as pb
 from ml2.v1 import mechanism_manager_service_pb2_grpc as pb_grpc
 
-from ml2_contract import convert
+from ml2_contract import convert, values
 from services.mechmgr import breaker, driver_client, manager, resolver, validation
 
 _BREAKER_STATES = {
@@ -42,8 +42,11 @@ class MechanismManagerServicer(pb_grpc.MechanismManagerServiceServicer):
         requests = validation.bindability_requests(request)
         remaining = context.time_remaining()
         deadline = time.monotonic() + remaining if remaining is not None else None
-        answers = self._manager.check(requests, deadline)
-        return pb.ResolveBindabilityResponse(hosts=[bindability_to_proto(a) for a in answers])
+        checked = self._manager.check(requests, deadline)
+        protos = _Protos(checked.agent_messages)
+        return pb.ResolveBindabilityResponse(
+            hosts=[bindability_to_proto(a, protos) for a in checked.answers]
+        )
 
     def ListMechanismDrivers(
         self, request: pb.ListMechanismDriversRequest, context: grpc.ServicerContext
@@ -53,15 +56,64 @@ class MechanismManagerServicer(pb_grpc.MechanismManagerServiceServicer):
         return pb.ListMechanismDriversResponse(drivers=[driver_info_to_proto(i) for i in infos])
 
 
-def bindability_to_proto(answer: resolver.Bindability) -> binding_pb2.HostBindability:
-    """Returns the HostBindability message of one host's answer."""
+class _Protos:
+    """The messages of one check's agents and segments, each built once: thousands of answers
+    name the same few segments, and each agent's message was built for the drivers already."""
+
+    def __init__(self, agents: dict[str, agent_pb2.Agent]) -> None:
+        self._agents = agents
+        self._segments: dict[values.Segment, segment_pb2.Segment] = {}
+
+    def segment(self, seg: values.Segment) -> segment_pb2.Segment:
+        found = self._segments.get(seg)
+        if found is None:
+            found = self._segments[seg] = convert.segment_to_proto(seg)
+        return found
+
+    def reason(self, reason: values.DeclineReason) -> binding_pb2.DeclineReason:
+        msg = binding_pb2.DeclineReason(
+            code=reason.code,
+            message=reason.message,
+            segment_id=reason.segment_id,
+            details=dict(reason.details),
+        )
+        if reason.agent is not None:
+            known = self._agents.get(reason.agent.id)
+            msg.agent.CopyFrom(known if known is not None else convert.agent_to_proto(reason.agent))
+        if reason.segment is not None:
+            msg.segment.CopyFrom(self.segment(reason.segment))
+        return msg
+
+    def verdict(self, verdict: values.Verdict) -> binding_pb2.DriverVerdict:
+        return binding_pb2.DriverVerdict(
+            level=verdict.level,
+            driver=verdict.driver,
+            outcome=convert.outcome_value(verdict.outcome),
+            segment_id=verdict.segment_id,
+            reasons=[self.reason(r) for r in verdict.reasons],
+            duration=convert.duration(verdict.duration),
+            offered_segments=[self.segment(s) for s in verdict.offered_segments],
+        )
+
+
+def bindability_to_proto(
+    answer: resolver.Bindability, protos: _Protos | None = None
+) -> binding_pb2.HostBindability:
+    """Returns the HostBindability message of one host's answer (``protos`` reuses the
+    messages of the check's agents and segments)."""
+    protos = protos or _Protos({})
     result = answer.result
     return binding_pb2.HostBindability(
         host_id=answer.host,
         bindable=answer.bindable,
         vif_type=result.vif_type if answer.bindable else "",
-        levels=[convert.level_to_proto(lvl) for lvl in result.levels],
-        trace=[convert.verdict_to_proto(v) for v in result.trace],
+        levels=[
+            binding_pb2.BindingLevel(
+                level=lvl.level, driver=lvl.driver, segment=protos.segment(lvl.segment)
+            )
+            for lvl in result.levels
+        ],
+        trace=[protos.verdict(v) for v in result.trace],
         reason=answer.reason,
         dynamic_segments=[
             binding_pb2.DynamicSegmentNeed(

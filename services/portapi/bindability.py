@@ -5,6 +5,11 @@ runs the binding loop for every host at once, asking each driver about all undec
 a level in one call. Nothing is written: no port, no binding, no event, and no dynamic segment
 is allocated (a host where binding would need one is bindable, with the segment noted). The
 answer is a moment's view: an agent may die or a pool run dry before a port is bound.
+
+The answer is passed on without being decoded: ``ResolveBindabilityResponse`` and
+``CheckBindableResponse`` both carry their ``HostBindability`` answers as field 1 and nothing
+else, so mechmgr's serialized response is portapi's (decoding and encoding a thousand answers
+would cost more than the check itself).
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ml2.v1 import binding_pb2
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import sql
@@ -44,8 +48,9 @@ class BindabilityChecker:
         self._factory = factory
         self._resolver = resolver
 
-    def check(self, check: Check) -> list[binding_pb2.HostBindability]:
-        """Returns mechmgr's answer for each host, in request order. Raises NetworkNotFound,
+    def check(self, check: Check) -> bytes:
+        """Returns the serialized CheckBindableResponse: mechmgr's answer for each host, in
+        request order. Raises NetworkNotFound,
         NetworkNotActive, or the ServiceError of a failed call to mechmgr."""
         with sql.read_session(self._factory) as session:
             network = repo.get_network(session, check.network_id)

@@ -19,7 +19,6 @@ import grpc
 from ml2.v1 import (
     agent_service_pb2,
     agent_service_pb2_grpc,
-    binding_pb2,
     mechanism_manager_service_pb2,
     mechanism_manager_service_pb2_grpc,
     segment_service_pb2,
@@ -84,9 +83,9 @@ class BindabilityResolver(Protocol):
         vnic_type: str,
         profile: Mapping[str, Any],
         segments: Sequence[values.Segment],
-    ) -> list[binding_pb2.HostBindability]:
-        """Returns mechmgr's answer for each host, in order, as mechmgr gave it; raises
-        ServiceError when mechmgr cannot be asked or refuses the request."""
+    ) -> bytes:
+        """Returns mechmgr's ResolveBindabilityResponse for the hosts, serialized, as mechmgr
+        sent it; raises ServiceError when mechmgr cannot be asked or refuses the request."""
         ...
 
 
@@ -165,6 +164,14 @@ class MechanismManagerClient:
 
     def __init__(self, channel: grpc.Channel, timeout: float, peer: str = "mechmgr") -> None:
         self._stub = mechanism_manager_service_pb2_grpc.MechanismManagerServiceStub(channel)
+        # The answer stays serialized: portapi passes it on as it is (see check_bindable).
+        self._check: grpc.UnaryUnaryMultiCallable[
+            mechanism_manager_service_pb2.ResolveBindabilityRequest, bytes
+        ] = channel.unary_unary(
+            "/ml2.v1.MechanismManagerService/ResolveBindability",
+            request_serializer=mechanism_manager_service_pb2.ResolveBindabilityRequest.SerializeToString,
+            response_deserializer=None,
+        )
         self._timeout = timeout
         self._peer = peer
 
@@ -185,23 +192,16 @@ class MechanismManagerClient:
         vnic_type: str,
         profile: Mapping[str, Any],
         segments: Sequence[values.Segment],
-    ) -> list[binding_pb2.HostBindability]:
-        # The answers go back to portapi's caller as they are: converting thousands of them to
-        # values and back would cost more than the check itself.
+    ) -> bytes:
         request = mechanism_manager_service_pb2.ResolveBindabilityRequest(
             network_id=network_id,
             hosts=list(host_ids),
             vnic_type=contract.vnic_type_value(vnic_type),
-            profile=contract.dict_to_struct(profile),
+            profile=contract.dict_to_struct(profile) if profile else None,
             segments=[contract.segment_to_proto(s) for s in segments],
         )
-        reply = call(self._stub.ResolveBindability, request, self._timeout, self._peer)
-        if len(reply.hosts) != len(host_ids):
-            raise errors.ServiceError(
-                f"{self._peer} answered for {len(reply.hosts)} of {len(host_ids)} hosts",
-                reason="MALFORMED_RESPONSE",
-            )
-        return list(reply.hosts)
+        answer: bytes = call(self._check, request, self._timeout, self._peer)
+        return answer
 
 
 def call(method: Callable[..., Any], request: Any, configured: float, peer: str) -> Any:

@@ -107,11 +107,9 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
         )
 
     @deadline.honoured
-    def CheckBindable(
-        self, request: port_service_pb2.CheckBindableRequest, context: Any
-    ) -> port_service_pb2.CheckBindableResponse:
-        answers = self._checker.check(bindability_check(request))
-        return port_service_pb2.CheckBindableResponse(hosts=answers)
+    def CheckBindable(self, request: port_service_pb2.CheckBindableRequest, context: Any) -> Any:
+        """Returns the CheckBindableResponse already serialized (bytes), as mechmgr sent it."""
+        return self._checker.check(bindability_check(request))
 
 
 def bindability_check(request: port_service_pb2.CheckBindableRequest) -> bindability.Check:

@@ -57,7 +57,9 @@ def _wrap(handler: Any, handler_call_details: Any) -> Any:
             finally:
                 _observe(service, method, code, start)
 
-        return grpc.unary_unary_rpc_method_handler(unary, deserializer, handler.response_serializer)
+        return grpc.unary_unary_rpc_method_handler(
+            unary, deserializer, _pass_bytes(handler.response_serializer)
+        )
     if handler.unary_stream is not None:
         inner_stream = handler.unary_stream
 
@@ -135,7 +137,9 @@ def _wrap_async(handler: Any, service: str, method: str, deserializer: Any) -> A
             finally:
                 _observe(service, method, code, start)
 
-        return grpc.unary_unary_rpc_method_handler(unary, deserializer, handler.response_serializer)
+        return grpc.unary_unary_rpc_method_handler(
+            unary, deserializer, _pass_bytes(handler.response_serializer)
+        )
     if handler.unary_stream is not None:
         inner_stream = handler.unary_stream
 
@@ -188,7 +192,8 @@ async def _async_decoded_all(requests: AsyncIterator[Any]) -> AsyncIterator[Any]
 
 def _pass_bytes(serializer: Callable[[Any], bytes] | None) -> Callable[[Any], bytes] | None:
     """A response serializer that sends a message already serialized (bytes) as it is, so that
-    a stream can encode an event once for all its watchers."""
+    a stream can encode an event once for all its watchers, and a unary method can pass on a
+    peer's answer without decoding it."""
     if serializer is None:
         return None
 
@@ -203,7 +208,7 @@ class _Interceptor(grpc.ServerInterceptor):
 
     It also wraps each handler's request deserializer (``decoding.safe``), so that a request that
     does not decode, or has a NUL in a string, is answered INVALID_ARGUMENT naming the problem,
-    not INTERNAL. A streaming method may yield messages already serialized (bytes).
+    not INTERNAL. A method may return (a streaming one yield) messages already serialized (bytes).
     """
 
     def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import grpc
+from ml2.v1 import agent_pb2
 from ml2.v1 import mechanism_driver_service_pb2 as pb
 from ml2.v1 import mechanism_driver_service_pb2_grpc as pb_grpc
 from prometheus_client import Counter
@@ -50,6 +52,7 @@ class DriverServicer(pb_grpc.MechanismDriverServiceServicer):
         self._driver = driver
         self._description = driver.describe()
         self._described = convert.description_to_proto(self._description)
+        self._agents = _AgentCache()
 
     def DescribeDriver(
         self, request: pb.DescribeDriverRequest, context: grpc.ServicerContext
@@ -79,7 +82,7 @@ class DriverServicer(pb_grpc.MechanismDriverServiceServicer):
         contexts = []
         for i, question in enumerate(request.requests):
             try:
-                contexts.append(_context(question))
+                contexts.append(_context(question, self._agents.of))
             except errors.InvalidArgument as exc:
                 raise errors.InvalidArgument.from_message(
                     f"requests[{i}].{exc}", f"requests[{i}].{exc.field}"
@@ -92,7 +95,33 @@ class DriverServicer(pb_grpc.MechanismDriverServiceServicer):
         return pb.ProposeBindingsResponse(responses=responses)
 
 
-def _context(request: pb.ProposeBindingRequest) -> values.BindingContext:
+class _AgentCache:
+    """The agents of recent batches by their message's bytes: the manager asks about the same
+    hosts, with the same agent messages, check after check. Holds at most ``limit`` agents."""
+
+    def __init__(self, limit: int = 20000) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._known: dict[bytes, values.Agent] = {}
+
+    def of(self, msg: agent_pb2.Agent) -> values.Agent:
+        """Returns the Agent ``msg`` carries (immutable, so shared)."""
+        key = msg.SerializeToString(deterministic=True)
+        with self._lock:
+            found = self._known.get(key)
+        if found is None:
+            found = convert.agent_from_proto(msg)
+            with self._lock:
+                if len(self._known) >= self._limit:
+                    self._known.clear()
+                self._known[key] = found
+        return found
+
+
+def _context(
+    request: pb.ProposeBindingRequest,
+    agent_of: Callable[[agent_pb2.Agent], values.Agent] | None = None,
+) -> values.BindingContext:
     if not request.host:
         raise errors.InvalidArgument("host", "is required")
     if request.level < 0:
@@ -105,7 +134,7 @@ def _context(request: pb.ProposeBindingRequest) -> values.BindingContext:
                 f"segments_to_bind[{i}]", "id and network_type are required"
             )
     try:
-        return convert.context_from_proto(request)
+        return convert.context_from_proto(request, agent_of)
     except convert.StructError as exc:
         raise structs.invalid(exc) from None
     except ValueError as exc:
