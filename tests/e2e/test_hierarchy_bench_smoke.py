@@ -1,0 +1,13 @@
+"""A tiny run of the hierarchical binding benchmark, so that it keeps working; nothing here is
+timed against its target."""
+
+from __future__ import annotations
+
+from tests.e2e.test_port_status_bench_smoke import run_bench
+
+
+def test_hierarchy_benchmark_binds_over_one_and_two_levels() -> None:
+    figures = run_bench("hierarchy_bench.py", "--ports", "3", "--warmup", "0")
+    assert figures["one_level"]["binds"] == figures["two_levels"]["binds"] == 3
+    assert 0 < figures["one_level"]["p50_ms"] <= figures["one_level"]["p99_ms"]
+    assert 0 < figures["two_levels"]["p50_ms"] <= figures["two_levels"]["p99_ms"]
