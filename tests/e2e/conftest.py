@@ -257,3 +257,29 @@ def bind_new_port(
         ),
         timeout=timeout,
     ).port
+
+
+def run_bench(script: str, *args: str, timeout: float = 100) -> Any:
+    """Runs a benchmark with tiny parameters; within pytest's own per-test timeout, so that a
+    run that hangs fails here with what the benchmark printed so far."""
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(launcher.REPO_ROOT / "bench" / script), *args, "--json"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=child_env(),
+        )
+    except subprocess.TimeoutExpired as exc:
+        printed = [_text(exc.stdout), _text(exc.stderr)]
+        raise AssertionError(
+            f"{script} did not finish in {timeout:.0f}s:\n" + "\n".join(printed)
+        ) from None
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _text(output: str | bytes | None) -> str:
+    if isinstance(output, bytes):
+        return output.decode(errors="replace")
+    return output or ""

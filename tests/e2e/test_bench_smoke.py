@@ -2,35 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
-from services.launcher import REPO_ROOT
 from tests import postgres
-from tests.e2e.conftest import child_env
+from tests.e2e.conftest import run_bench
 
 
 def test_benchmark_runs_and_every_port_binds() -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO_ROOT / "bench" / "bind_bench.py"),
-            "--clients",
-            "1,3",
-            "--ports",
-            "6",
-            "--warmup",
-            "2",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=child_env(),
-    )
-    assert proc.returncode == 0, proc.stderr
-    levels = json.loads(proc.stdout)
+    levels = run_bench("bind_bench.py", "--clients", "1,3", "--ports", "6", "--warmup", "2")
     assert [level["clients"] for level in levels] == [1, 3]
     for level in levels:
         assert level["failures"] == 0
@@ -41,27 +18,12 @@ def test_benchmark_runs_and_every_port_binds() -> None:
 
 
 def test_listing_benchmark_runs_on_both_databases(postgres_server: postgres.PostgresServer) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO_ROOT / "bench" / "list_bench.py"),
-            "--sizes",
-            "60,150",
-            "--page-size",
-            "20",
-            "--repeat",
-            "1",
-            "--postgres-url",
-            postgres_server.admin_dsn(),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
+    results = run_bench(
+        "list_bench.py",
+        *("--sizes", "60,150", "--page-size", "20", "--repeat", "1"),
+        *("--postgres-url", postgres_server.admin_dsn()),
         timeout=300,
-        env=child_env(),
     )
-    assert proc.returncode == 0, proc.stderr
-    results = json.loads(proc.stdout)
     assert [(r["database"], r["ports"]) for r in results] == [
         ("sqlite", 60),
         ("sqlite", 150),
@@ -74,26 +36,9 @@ def test_listing_benchmark_runs_on_both_databases(postgres_server: postgres.Post
 
 
 def test_check_bindable_benchmark_runs_and_every_answer_is_the_predicted_one() -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO_ROOT / "bench" / "check_bindable.py"),
-            "--hosts",
-            "20",
-            "--calls",
-            "2",
-            "--warmup",
-            "1",
-            "--agent-down-time",
-            "6",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=child_env(),
+    result = run_bench(
+        "check_bindable.py",
+        *("--hosts", "20", "--calls", "2", "--warmup", "1", "--agent-down-time", "6"),
     )
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)
     assert (result["hosts"], result["calls"], result["bindable"]) == (20, 2, 16)
     assert 0 < result["min_ms"] <= result["p50_ms"] <= result["max_ms"]

@@ -3,7 +3,7 @@ timed against its target."""
 
 from __future__ import annotations
 
-from tests.e2e.test_port_status_bench_smoke import run_bench
+from tests.e2e.conftest import run_bench
 
 
 def test_hierarchy_benchmark_binds_over_one_and_two_levels() -> None:

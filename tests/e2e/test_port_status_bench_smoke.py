@@ -3,40 +3,8 @@ scale), so that they keep working; nothing here is timed against a target."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from typing import Any
-
-from services.launcher import REPO_ROOT
 from tests import postgres
-from tests.e2e.conftest import child_env
-
-
-def run_bench(script: str, *args: str, timeout: float = 100) -> Any:
-    """Runs a benchmark with tiny parameters; within pytest's own per-test timeout, so that a
-    run that hangs fails here with what the benchmark printed so far."""
-    try:
-        proc = subprocess.run(
-            [sys.executable, str(REPO_ROOT / "bench" / script), *args, "--json"],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=child_env(),
-        )
-    except subprocess.TimeoutExpired as exc:
-        printed = [_text(exc.stdout), _text(exc.stderr)]
-        raise AssertionError(
-            f"{script} did not finish in {timeout:.0f}s:\n" + "\n".join(printed)
-        ) from None
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return json.loads(proc.stdout)
-
-
-def _text(output: str | bytes | None) -> str:
-    if isinstance(output, bytes):
-        return output.decode(errors="replace")
-    return output or ""
+from tests.e2e.conftest import run_bench
 
 
 def test_active_latency_benchmark_sees_every_port_active() -> None:
