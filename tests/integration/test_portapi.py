@@ -685,7 +685,7 @@ def test_check_bindable_answers_each_host_as_binding_a_port_there_does_and_write
     unmapped = f"unmapped-{project}"
     register(stack, "openvswitch", unmapped, bridge_mappings={"physnet2": "br-eth2"})
     network = portapi.create_network(
-        project, VLAN(network_type="vlan", physical_network="physnet1", segmentation_id=3020)
+        project, VLAN(network_type="vlan", physical_network="physnet1", segmentation_id=3030)
     )
     checked = [names["lb"], unmapped, names["bare"], names["ovs"]]
     agents = agent_service_pb2.ListAgentsRequest(page_size=1000)
