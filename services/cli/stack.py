@@ -89,17 +89,17 @@ def parse_mechanism_drivers(text: str) -> tuple[DriverEntry, ...]:
     an unknown name, a duplicate or an empty list.
     """
     entries: list[DriverEntry] = []
+    startable = {*LOCAL_DRIVERS, *discovery.installed()}
     for raw in (item.strip() for item in text.split(",")):
         if not raw:
             continue
         name, _, address = (part.strip() for part in raw.partition("="))
         if not name or (not address and "=" in raw):
             raise StackError(f"--mechanism-drivers: {raw!r} must be NAME or NAME=HOST:PORT")
-        if not address and name not in LOCAL_DRIVERS and name not in discovery.installed():
+        if not address and name not in startable:
             raise StackError(
                 f"--mechanism-drivers: unknown driver {name!r}; ml2 up can start the installed "
-                f"drivers ({', '.join(sorted(discovery.installed()))}), others need "
-                "NAME=HOST:PORT"
+                f"drivers ({', '.join(sorted(startable))}), others need NAME=HOST:PORT"
             )
         if any(e.name == name for e in entries):
             raise StackError(f"--mechanism-drivers: {name!r} is listed twice")
