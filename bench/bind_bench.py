@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "gen")]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "contract"), str(ROOT / "sdk")]
 
 import argparse
 import json
@@ -50,8 +50,8 @@ from ml2.v1 import (
     port_service_pb2_grpc,
     segment_pb2,
 )
-
 from ml2_contract import vocabulary
+
 from services import launcher
 from services.agent import simulated
 from services.cli import ports as cli_ports

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "gen")]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "contract"), str(ROOT / "sdk")]
 
 import argparse
 import shutil
@@ -36,11 +36,12 @@ from datetime import UTC, datetime
 import grpc
 from bind_bench import HOST, create_network, start_agent
 from ml2.v1 import binding_pb2, port_pb2, port_service_pb2, port_service_pb2_grpc
+from ml2_driver_sdk.runtime import keepalive
 
 from services import launcher
 from services.cli import ports as cli_ports
 from services.cli import stack
-from services.rpc import channels, keepalive
+from services.rpc import channels
 
 REFUSALS = ("too_many_pings", "ENHANCE_YOUR_CALM")
 """What a log line says when a server refused a client's keepalive pings."""

@@ -75,9 +75,10 @@ class ServiceProcess:
 
 
 def python_path_env(base: Mapping[str, str]) -> dict[str, str]:
-    """Returns ``base`` with the repository and gen/ on PYTHONPATH (for a source checkout)."""
+    """Returns ``base`` with the repository and the contract's and the SDK's folders on
+    PYTHONPATH (for a source checkout)."""
     env = dict(base)
-    parts = [str(REPO_ROOT), str(REPO_ROOT / "gen")]
+    parts = [str(REPO_ROOT), str(REPO_ROOT / "contract"), str(REPO_ROOT / "sdk")]
     if env.get("PYTHONPATH"):
         parts.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(parts)

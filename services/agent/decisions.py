@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ml2.v1 import admin_state_pb2, binding_pb2, port_pb2
-
 from ml2_contract import convert, values, vocabulary
+
 from services.agent.dataplane import Attachment, Device, TunnelPeer
 
 

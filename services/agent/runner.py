@@ -13,12 +13,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ml2.v1 import agent_service_pb2_grpc, port_service_pb2_grpc
-
 from ml2_contract import vocabulary
+from ml2_driver_sdk.runtime import keepalive, logs, metrics
+from ml2_driver_sdk.runtime.config import ConfigError
+
 from services.agent import config, simulated
 from services.agent.dataplane import Dataplane, WiringError
-from services.rpc import channels, keepalive, logs, metrics
-from services.rpc.config import ConfigError
+from services.rpc import channels
 
 if TYPE_CHECKING:
     from services.agent import runtime

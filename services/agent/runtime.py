@@ -42,9 +42,9 @@ from ml2.v1 import (
     port_service_pb2,
     port_service_pb2_grpc,
 )
+from ml2_contract import convert, values, vocabulary
 from prometheus_client import Counter, Gauge, Histogram
 
-from ml2_contract import convert, values, vocabulary
 from services.agent import decisions, simulated
 from services.agent.dataplane import Attachment, Dataplane, TunnelPeer, WiringError
 

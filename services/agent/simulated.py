@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, fields
 
 import grpc
 from ml2.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_grpc
-
 from ml2_contract import convert, hosts, values, vocabulary
 
 logger = logging.getLogger(__name__)

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from google.protobuf import field_mask_pb2
 from ml2.v1 import agent_pb2, agent_service_pb2, mechanism_manager_service_pb2
 
+from ml2_driver_sdk import discovery
 from services.agent import runner
 from services.cli import client as cli_client
 from services.cli import conformance, output, render
 from services.cli.client import CommandError
-from services.mechmgr.drivers import discovery
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -222,6 +222,6 @@ def _list_installed(args: argparse.Namespace, installed: Mapping[str, discovery.
 
 def run_driver(args: argparse.Namespace) -> int:
     """Serves an installed driver in this process (``serve.run_installed``)."""
-    from services.mechmgr.drivers import serve
+    from ml2_driver_sdk import serve
 
     return serve.run_installed(args.name)

@@ -28,10 +28,10 @@ from ml2.v1 import (
     port_service_pb2_grpc,
     segment_range_service_pb2_grpc,
 )
+from ml2_driver_sdk.runtime import errors as rpc_errors
 
 from services.cli import config
 from services.rpc import channels
-from services.rpc import errors as rpc_errors
 
 Response = TypeVar("Response")
 

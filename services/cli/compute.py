@@ -19,8 +19,8 @@ import sys
 from typing import Any
 
 import grpc
-
 from ml2_contract import convert
+
 from services.cli import client as cli_client
 from services.cli import render
 from services.cli.client import CommandError

@@ -39,8 +39,8 @@ from ml2.v1 import (
     port_service_pb2,
     segment_pb2,
 )
-
 from ml2_contract import vocabulary
+
 from services import launcher
 from services.cli import dataplane_demo, ports, render, stack, up
 from services.cli.client import EXIT_USAGE, Client, CommandError

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ml2.v1 import binding_pb2, port_pb2, segment_pb2
-
 from ml2_contract import vocabulary
+
 from services.cli import render
 
 # --------------------------------------------------------------------------- the remedy table

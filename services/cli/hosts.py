@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from ml2.v1 import binding_pb2, port_service_pb2
-
 from ml2_contract import convert, vocabulary
+
 from services.cli import client as cli_client
 from services.cli import ports, render
 

@@ -17,9 +17,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ml2_driver_sdk.runtime.config import ConfigError
+
 from services.cli import agents, compute, config, db, demo, hosts, networks, ports, ranges, up
 from services.cli.client import Client, CommandError
-from services.rpc.config import ConfigError
 
 GLOBAL_OPTIONS = ("json", "portapi", "mechmgr", "typemgr", "timeout")
 """The ``dest`` of the client options that may also come before the command's name."""

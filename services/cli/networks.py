@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ml2.v1 import admin_state_pb2, network_pb2, network_service_pb2, segment_pb2
-
 from ml2_contract import vocabulary
+
 from services.cli import client as cli_client
 from services.cli import config, output, render
 from services.cli.client import CommandError

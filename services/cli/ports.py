@@ -10,8 +10,8 @@ import sys
 import grpc
 from google.protobuf import field_mask_pb2, struct_pb2
 from ml2.v1 import admin_state_pb2, binding_pb2, port_pb2, port_service_pb2
-
 from ml2_contract import convert, vocabulary
+
 from services.cli import client as cli_client
 from services.cli import config, explain, output, render
 from services.cli.client import CommandError

@@ -17,8 +17,8 @@ from ml2.v1 import (
     port_service_pb2,
     segment_pb2,
 )
-
 from ml2_contract import convert
+
 from services.cli import stack
 
 

@@ -18,8 +18,8 @@ from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ml2_driver_sdk import discovery
 from services import launcher, migrations
-from services.mechmgr.drivers import discovery
 
 logger = logging.getLogger(__name__)
 
@@ -386,8 +386,8 @@ class Stack:
     def _start_one(self, name: str, env: Mapping[str, str]) -> None:
         driver = name in self.cfg.local_drivers()
         # A driver is started by name, as any installed one: ``python -m
-        # services.mechmgr.drivers NAME``.
-        module = "services.mechmgr.drivers" if driver else f"services.{name}"
+        # ml2_driver_sdk NAME``.
+        module = "ml2_driver_sdk" if driver else f"services.{name}"
         proc = launcher.start(
             name,
             module,

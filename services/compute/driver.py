@@ -23,8 +23,8 @@ from ml2.v1 import (
     port_service_pb2,
     port_service_pb2_grpc,
 )
-
 from ml2_contract import vocabulary
+
 from services.compute import config, links, plugs, vif, waiting
 
 DEFAULT_DEVICE_OWNER = "compute:nova"

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from ml2_contract import vocabulary
+
 from services.compute import config, links, ovsdb, vif
 
 OVS_CLIENT_PORT = "dpdkvhostuserclient"

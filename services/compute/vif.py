@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ml2.v1 import binding_pb2, port_pb2
-
 from ml2_contract import convert, vocabulary
+
 from services.compute import config
 
 SOURCE_BINDING = "binding"

@@ -7,11 +7,11 @@ import logging
 import grpc
 from ml2.v1 import agent_service_pb2 as pb
 from ml2.v1 import agent_service_pb2_grpc as pb_grpc
-
 from ml2_contract import convert
+from ml2_driver_sdk.runtime.errors import InvalidArgument
+
 from services.mechmgr import agents, validation
 from services.rpc import paging
-from services.rpc.errors import InvalidArgument
 
 logger = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from ml2_contract import convert, values
 from sqlalchemy import Engine, Row, Table, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from ml2_contract import convert, values
 from services import sql
 from services.mechmgr import errors
 from services.mechmgr.db import models

@@ -9,8 +9,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from services.rpc import config
-from services.rpc.keepalive import Keepalive
+from ml2_driver_sdk.runtime import config
+from ml2_driver_sdk.runtime.keepalive import Keepalive
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 

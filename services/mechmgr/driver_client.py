@@ -29,8 +29,8 @@ import grpc
 from ml2.v1 import agent_pb2
 from ml2.v1 import mechanism_driver_service_pb2 as pb
 from ml2.v1 import mechanism_driver_service_pb2_grpc as pb_grpc
-
 from ml2_contract import convert, values, vocabulary
+
 from services.mechmgr import breaker, metrics
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Errors mechmgr raises on purpose, on top of ``services.rpc.errors``.
+"""Errors mechmgr raises on purpose, on top of ``ml2_driver_sdk.runtime.errors``.
 
     NotFound
      └── AgentNotFound           NOT_FOUND     reason AGENT_NOT_FOUND, metadata agent_id
@@ -11,7 +11,7 @@ not an error: it is a FAILED resolution carrying the reasons.
 
 from __future__ import annotations
 
-from services.rpc import errors
+from ml2_driver_sdk.runtime import errors
 
 
 class AgentNotFound(errors.NotFound):

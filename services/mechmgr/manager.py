@@ -21,8 +21,8 @@ from concurrent import futures
 from dataclasses import dataclass
 
 from ml2.v1 import agent_pb2
-
 from ml2_contract import convert, values
+
 from services.mechmgr import agents, driver_client, metrics, resolver, segment_client
 
 logger = logging.getLogger(__name__)

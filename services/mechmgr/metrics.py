@@ -1,16 +1,16 @@
-"""mechmgr's own Prometheus metrics (the per-RPC ones come from ``services.rpc.metrics``)."""
+"""mechmgr's own Prometheus metrics (the per-RPC ones come from
+``ml2_driver_sdk.runtime.metrics``)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
 
+from ml2_contract import values, vocabulary
+from ml2_driver_sdk.runtime import metrics as rpc_metrics
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-
-from ml2_contract import values, vocabulary
-from services.rpc import metrics as rpc_metrics
 
 logger = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ import time
 import grpc
 from ml2.v1 import segment_service_pb2 as pb
 from ml2.v1 import segment_service_pb2_grpc as pb_grpc
-
 from ml2_contract import convert, values
+from ml2_driver_sdk.runtime import errors as rpc_errors
+
 from services.mechmgr import errors, metrics
-from services.rpc import errors as rpc_errors
 
 
 class SegmentClient:

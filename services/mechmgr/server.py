@@ -13,6 +13,8 @@ from pathlib import Path
 
 import grpc
 from ml2.v1 import agent_service_pb2_grpc, mechanism_manager_service_pb2_grpc
+from ml2_driver_sdk.runtime import config as rpc_config
+from ml2_driver_sdk.runtime import keepalive, logs, server
 from sqlalchemy import Engine
 
 from services import migrations, sql
@@ -26,8 +28,7 @@ from services.mechmgr import (
     segment_client,
     servicer,
 )
-from services.rpc import channels, keepalive, logs, server
-from services.rpc import config as rpc_config
+from services.rpc import channels
 
 logger = logging.getLogger(__name__)
 

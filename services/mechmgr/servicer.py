@@ -8,8 +8,8 @@ import grpc
 from ml2.v1 import agent_pb2, binding_pb2, segment_pb2
 from ml2.v1 import mechanism_manager_service_pb2 as pb
 from ml2.v1 import mechanism_manager_service_pb2_grpc as pb_grpc
-
 from ml2_contract import convert, values
+
 from services.mechmgr import breaker, driver_client, manager, resolver, validation
 
 _BREAKER_STATES = {

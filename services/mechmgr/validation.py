@@ -11,11 +11,11 @@ import re
 from collections.abc import Sequence
 
 from ml2.v1 import agent_pb2, agent_service_pb2, mechanism_manager_service_pb2, segment_pb2
-
 from ml2_contract import convert, hosts, values, vocabulary
+from ml2_driver_sdk.runtime import structs
+from ml2_driver_sdk.runtime.errors import InvalidArgument
+
 from services.mechmgr import agents, resolver
-from services.rpc import structs
-from services.rpc.errors import InvalidArgument
 
 _AGENT_TYPE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _TOKEN = re.compile(r"^\S+$")

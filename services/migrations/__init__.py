@@ -29,12 +29,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
+from ml2_driver_sdk.runtime import config as rpc_config
 from sqlalchemy import Connection, MetaData, Table, create_engine, inspect, pool
 from sqlalchemy.engine import make_url
 
 from services.migrations import locking, scripts
 from services.migrations.scripts import SERVICES, heads, is_versioned, versioned_services
-from services.rpc import config as rpc_config
 
 __all__ = [
     "MODES",

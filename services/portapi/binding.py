@@ -42,17 +42,17 @@ import logging
 import time
 from dataclasses import dataclass, replace
 
+from ml2_contract import values, vocabulary
+from ml2_driver_sdk.runtime import errors
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ml2_contract import values, vocabulary
 from services.portapi import changes, metrics, status
 from services.portapi import errors as portapi_errors
 from services.portapi import resources as r
 from services.portapi.clients import BindingResolver, HoldSyncer
 from services.portapi.db import bindings, hold_outbox
 from services.portapi.db import repository as repo
-from services.rpc import errors
 
 logger = logging.getLogger(__name__)
 

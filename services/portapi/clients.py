@@ -24,13 +24,14 @@ from ml2.v1 import (
     segment_service_pb2,
     segment_service_pb2_grpc,
 )
-
 from ml2_contract import convert as contract
 from ml2_contract import values
+from ml2_driver_sdk.runtime import errors
+
 from services.portapi import convert, deadline
 from services.portapi import errors as portapi_errors
 from services.portapi import resources as r
-from services.rpc import channels, errors
+from services.rpc import channels
 
 
 def open_channel(address: str) -> grpc.Channel:

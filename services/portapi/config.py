@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from services.rpc import config
-from services.rpc.keepalive import Keepalive
+from ml2_driver_sdk.runtime import config
+from ml2_driver_sdk.runtime.keepalive import Keepalive
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/portapi.db"
 GRACE_MARGIN_SECONDS = 5.0

@@ -14,11 +14,11 @@ from ml2.v1 import (
     port_pb2,
     port_service_pb2,
 )
-
 from ml2_contract import convert as contract
+from ml2_driver_sdk.runtime import errors
+
 from services.portapi import resources as r
 from services.portapi import status, watch
-from services.rpc import errors
 
 _PORT_STATUSES = {
     r.PORT_DOWN: port_pb2.PORT_STATUS_DOWN,

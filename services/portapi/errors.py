@@ -23,8 +23,7 @@ state of the port, not an error.
 from __future__ import annotations
 
 import grpc
-
-from services.rpc import errors
+from ml2_driver_sdk.runtime import errors
 
 
 class NetworkNotFound(errors.NotFound):

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import logging
 
+from ml2_driver_sdk.runtime import errors
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.portapi import metrics
 from services.portapi.clients import AgentDirectory
 from services.portapi.devices import DeviceStatus
 from services.portapi.periodic import PeriodicThread
-from services.rpc import errors
 
 logger = logging.getLogger(__name__)
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 
+from ml2_contract import values, vocabulary
+from ml2_driver_sdk.runtime.metrics import LATENCY_BUCKETS
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
-
-from ml2_contract import values, vocabulary
-from services.rpc.metrics import LATENCY_BUCKETS
 
 BINDINGS = Counter(
     "ml2_portapi_bindings_total",

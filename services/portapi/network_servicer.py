@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ml2.v1 import network_service_pb2, network_service_pb2_grpc
-
 from ml2_contract import convert as contract
+
 from services.portapi import convert, deadline, validate
 from services.portapi import resources as r
 from services.portapi.networks import NetworkManager

@@ -27,6 +27,7 @@ import uuid
 from datetime import datetime
 from typing import cast
 
+from ml2_driver_sdk.runtime import errors
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,7 +38,7 @@ from services.portapi import resources as r
 from services.portapi.clients import SegmentAllocator
 from services.portapi.db import pending
 from services.portapi.db import repository as repo
-from services.rpc import errors, paging
+from services.rpc import paging
 
 logger = logging.getLogger(__name__)
 

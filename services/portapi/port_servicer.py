@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ml2.v1 import port_pb2, port_service_pb2, port_service_pb2_grpc
-
 from ml2_contract import hosts
+from ml2_driver_sdk.runtime import errors
+
 from services.portapi import bindability, convert, deadline, devices, updates, validate, watch
 from services.portapi import resources as r
 from services.portapi.ports import PortManager
-from services.rpc import errors
 
 
 class PortServicer(port_service_pb2_grpc.PortServiceServicer):

@@ -54,6 +54,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from ml2_driver_sdk.runtime import errors
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -65,7 +66,6 @@ from services.portapi.db import bindings, codec, pending
 from services.portapi.db import repository as repo
 from services.portapi.networks import NetworkManager
 from services.portapi.periodic import PeriodicThread
-from services.rpc import errors
 
 logger = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import grpc
 from ml2.v1 import network_service_pb2_grpc, port_service_pb2_grpc
+from ml2_driver_sdk.runtime import config, keepalive, logs, server
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import migrations, sql
@@ -35,7 +36,6 @@ from services.portapi.ports import PortManager
 from services.portapi.reconciler import Reconciler
 from services.portapi.retention import EventPruner
 from services.portapi.watch import EventHub
-from services.rpc import config, keepalive, logs, server
 
 logger = logging.getLogger(__name__)
 

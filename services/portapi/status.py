@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ml2_contract import vocabulary
+
 from services.portapi import resources as r
 
 

@@ -18,9 +18,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ml2_contract import vocabulary
+from ml2_driver_sdk.runtime import errors
+
 from services.portapi import errors as portapi_errors
 from services.portapi import resources as r
-from services.rpc import errors
 
 PORT_PATHS = ("name", "admin_state_up", "device_id", "device_owner")
 """The paths that name a port column (``admin_state`` is stored as ``admin_state_up``)."""

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from google.protobuf import struct_pb2
+from ml2_driver_sdk.runtime import errors, structs
 
 from services.portapi import macs
-from services.rpc import errors, structs
 
 NAME_MAX_LEN = 255
 """Neutron's limit for names, ids of devices and projects, hosts and owners."""

@@ -1,4 +1,2 @@
-"""gRPC plumbing shared by every process: server bootstrap, errors, metrics, logging, config.
-
-Nothing here knows about networks, segments or ports.
-"""
+"""Client-side gRPC plumbing of the services (channels, paging); the server side is
+``ml2_driver_sdk.runtime``, shared with driver processes."""

@@ -1,9 +1,10 @@
 """Long-lived client channels: one per peer per process, never one per call.
 
-Every channel pings its server by the process's keepalive policy (``services.rpc.keepalive``,
-which the servers permit), reconnects quickly to a peer that restarted, and retries the calls
-that are safe to repeat when they fail UNAVAILABLE: a call that met a connection the peer had
-just closed (a restart, a GOAWAY) is sent again on a new one instead of failing the caller.
+Every channel pings its server by the process's keepalive policy
+(``ml2_driver_sdk.runtime.keepalive``, which the servers permit), reconnects quickly to a peer
+that restarted, and retries the calls that are safe to repeat when they fail UNAVAILABLE: a call
+that met a connection the peer had just closed (a restart, a GOAWAY) is sent again on a new one
+instead of failing the caller.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ import json
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from services.rpc import keepalive
+from ml2_driver_sdk.runtime import keepalive
 
 IDEMPOTENT_METHODS: dict[str, tuple[str, ...]] = {
     "grpc.health.v1.Health": ("Check",),

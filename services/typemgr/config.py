@@ -26,13 +26,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ml2_contract import vocabulary
+from ml2_driver_sdk.runtime import config
+from ml2_driver_sdk.runtime.config import ConfigError
+from ml2_driver_sdk.runtime.keepalive import Keepalive
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from ml2_contract import vocabulary
-from services.rpc import config
-from services.rpc.config import ConfigError
-from services.rpc.keepalive import Keepalive
 from services.typemgr import segments
 from services.typemgr.segments import IdRange
 
@@ -109,7 +109,7 @@ class Settings:
     """``ML2_PORT_FILE``: where to write the bound ports once serving (used by launchers)."""
     keepalive: Keepalive = field(default_factory=Keepalive)
     """``ML2_GRPC_KEEPALIVE_TIME_SECONDS``, ``ML2_GRPC_KEEPALIVE_TIMEOUT_SECONDS``: the keepalive
-    of the server and of every channel (``services.rpc.keepalive``)."""
+    of the server and of every channel (``ml2_driver_sdk.runtime.keepalive``)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -1,4 +1,4 @@
-"""typemgr's errors, each a ``services.rpc.errors`` class with a specific reason.
+"""typemgr's errors, each a ``ml2_driver_sdk.runtime.errors`` class with a specific reason.
 
     AlreadyExists
      ├── SegmentationIdInUse      SEGMENTATION_ID_IN_USE       a provider id is taken
@@ -22,14 +22,14 @@
      ├── AllocationContention     ALLOCATION_CONTENTION        others took every id tried
      └── ConcurrentChanges        CONCURRENT_CHANGES           others won every attempt
 
-Invalid requests raise ``services.rpc.errors.InvalidArgument`` naming the field.
+Invalid requests raise ``ml2_driver_sdk.runtime.errors.InvalidArgument`` naming the field.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from services.rpc import errors
+from ml2_driver_sdk.runtime import errors
 
 
 def _pool(network_type: str, physical_network: str) -> str:

@@ -25,10 +25,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ml2_contract.values import Segment
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ml2_contract.values import Segment
 from services import sql
 from services.typemgr import errors, metrics
 from services.typemgr.db import allocation, transaction

@@ -16,13 +16,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ml2_driver_sdk.runtime.metrics import LATENCY_BUCKETS
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import sql
-from services.rpc.metrics import LATENCY_BUCKETS
 from services.typemgr.db import usage
 from services.typemgr.ranges import SegmentRange
 

@@ -8,7 +8,8 @@ project, not both. Each rule broken raises ``InvalidArgument`` naming the field.
 
 from __future__ import annotations
 
-from services.rpc.errors import InvalidArgument
+from ml2_driver_sdk.runtime.errors import InvalidArgument
+
 from services.typemgr import segments
 from services.typemgr.drivers import vlan
 from services.typemgr.ranges import MAX_NAME_LENGTH, MAX_PROJECT_ID_LENGTH, RangeSpec

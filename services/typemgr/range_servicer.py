@@ -13,10 +13,10 @@ from google.protobuf import timestamp_pb2
 from ml2.v1 import segment_range_pb2 as pb
 from ml2.v1 import segment_range_service_pb2 as svc
 from ml2.v1 import segment_range_service_pb2_grpc as svc_grpc
-
 from ml2_contract import convert
+from ml2_driver_sdk.runtime.errors import InvalidArgument
+
 from services.rpc import paging
-from services.rpc.errors import InvalidArgument
 from services.typemgr.range_manager import RangeManager
 from services.typemgr.ranges import (
     Allocation,

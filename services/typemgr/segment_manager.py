@@ -14,13 +14,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from ml2_contract.values import Segment, SegmentSpec
+from ml2_driver_sdk.runtime.errors import InvalidArgument, ServiceError
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ml2_contract.values import Segment, SegmentSpec
 from services import sql
-from services.rpc.errors import InvalidArgument, ServiceError
 from services.typemgr import errors, metrics
 from services.typemgr.db import allocation, single_statement, transaction
 from services.typemgr.db import holds as hold_rows

@@ -12,13 +12,13 @@ from ml2.v1 import (
     segment_service_pb2,
     segment_service_pb2_grpc,
 )
+from ml2_driver_sdk.runtime import keepalive, logs, server
+from ml2_driver_sdk.runtime.config import ConfigError, exit_on_config_error
+from ml2_driver_sdk.runtime.server import Registration
 from prometheus_client import REGISTRY
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import migrations, sql
-from services.rpc import keepalive, logs, server
-from services.rpc.config import ConfigError, exit_on_config_error
-from services.rpc.server import Registration
 from services.typemgr import config, metrics
 from services.typemgr.config import Settings
 from services.typemgr.db import schema

@@ -11,11 +11,11 @@ from dataclasses import replace
 
 import grpc
 from ml2.v1 import segment_pb2, segment_service_pb2, segment_service_pb2_grpc
-
 from ml2_contract import convert
 from ml2_contract.values import SegmentSpec
+from ml2_driver_sdk.runtime.errors import InvalidArgument
+
 from services.rpc import paging
-from services.rpc.errors import InvalidArgument
 from services.typemgr.holds import HoldManager
 from services.typemgr.segment_manager import SegmentManager
 

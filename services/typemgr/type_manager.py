@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from sqlalchemy.orm import Session
-
 from ml2_contract import vocabulary
 from ml2_contract.values import Segment, SegmentSpec
-from services.rpc.errors import InvalidArgument
+from ml2_driver_sdk.runtime.errors import InvalidArgument
+from sqlalchemy.orm import Session
+
 from services.typemgr import errors, metrics, segments
 from services.typemgr.config import RANGE_SETTINGS, Settings
 from services.typemgr.db import allocation

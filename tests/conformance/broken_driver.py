@@ -21,8 +21,9 @@ import time
 from collections.abc import Mapping
 
 from ml2_contract import values
-from services.mechmgr.drivers import serve
-from services.mechmgr.drivers.openvswitch import driver
+
+from ml2_driver_sdk import serve
+from services.drivers.openvswitch import driver
 
 FAULTS = (
     "wrong-segment",

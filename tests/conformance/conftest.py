@@ -10,11 +10,11 @@ import pytest
 from services import launcher
 
 SHIPPED = {
-    "openvswitch": ("services.mechmgr.drivers.openvswitch", {}),
-    "linuxbridge": ("services.mechmgr.drivers.linuxbridge", {}),
-    "noop": ("services.mechmgr.drivers.noop", {}),
+    "openvswitch": ("services.drivers.openvswitch", {}),
+    "linuxbridge": ("services.drivers.linuxbridge", {}),
+    "noop": ("services.drivers.noop", {}),
     "noop-fabric": (
-        "services.mechmgr.drivers.noop",
+        "services.drivers.noop",
         {"MECHDRIVER_NOOP_NAME": "fabric", "MECHDRIVER_NOOP_MODE": "fabric"},
     ),
 }

@@ -52,12 +52,12 @@ class Shipped:
 
 
 SHIPPED = [
-    Shipped("openvswitch", "services.mechmgr.drivers.openvswitch", {}),
-    Shipped("linuxbridge", "services.mechmgr.drivers.linuxbridge", {}),
-    Shipped("noop", "services.mechmgr.drivers.noop", {"MECHDRIVER_NOOP_HOSTS": "compute-1"}),
+    Shipped("openvswitch", "services.drivers.openvswitch", {}),
+    Shipped("linuxbridge", "services.drivers.linuxbridge", {}),
+    Shipped("noop", "services.drivers.noop", {"MECHDRIVER_NOOP_HOSTS": "compute-1"}),
     Shipped(
         "fabric",
-        "services.mechmgr.drivers.noop",
+        "services.drivers.noop",
         {
             "MECHDRIVER_NOOP_NAME": "fabric",
             "MECHDRIVER_NOOP_MODE": "fabric",

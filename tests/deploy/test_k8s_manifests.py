@@ -24,9 +24,11 @@ CONFIG_OF_MODULE = {
     "services.typemgr": "services/typemgr/config.py",
     "services.mechmgr": "services/mechmgr/config.py",
     "services.portapi": "services/portapi/config.py",
-    "services.mechmgr.drivers.openvswitch": "services/mechmgr/drivers",
-    "services.mechmgr.drivers.linuxbridge": "services/mechmgr/drivers",
+    "services.drivers.openvswitch": "services/drivers/openvswitch",
+    "services.drivers.linuxbridge": "services/drivers/linuxbridge",
 }
+# Where every process reads the settings the driver SDK's runtime and ``serve`` read.
+SHARED_CONFIG = ("sdk/ml2_driver_sdk/runtime", "sdk/ml2_driver_sdk/serve.py")
 
 
 def _kubectl() -> str:
@@ -44,11 +46,13 @@ def _render(overlay: Path) -> list[dict[str, Any]]:
 
 
 def _source_text(path: str) -> str:
-    target = ROOT / path
-    files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
-    return "\n".join(f.read_text(encoding="utf-8") for f in files) + (
-        (ROOT / "services" / "rpc" / "config.py").read_text(encoding="utf-8")
-    )
+    files = _py_files(ROOT / path)
+    shared = [f for p in SHARED_CONFIG for f in _py_files(ROOT / p)]
+    return "\n".join(f.read_text(encoding="utf-8") for f in [*files, *shared])
+
+
+def _py_files(target: Path) -> list[Path]:
+    return sorted(target.rglob("*.py")) if target.is_dir() else [target]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=[p.name for p in OVERLAYS])
@@ -263,7 +267,7 @@ def test_agents_are_probed_and_scraped_on_their_metrics_port(overlay: Path) -> N
 def test_agents_options_and_variables_are_what_the_agent_reads(overlay: Path) -> None:
     daemonsets, config_maps = _agents(overlay)
     read = (ROOT / "services" / "agent" / "config.py").read_text(encoding="utf-8")
-    read += (ROOT / "services" / "rpc" / "keepalive.py").read_text(encoding="utf-8")
+    read += (ROOT / "sdk" / "ml2_driver_sdk" / "runtime" / "keepalive.py").read_text(encoding="utf-8")
     for agent_type, ds in daemonsets.items():
         (container,) = ds["spec"]["template"]["spec"]["containers"]
         assert container["command"] == ["ml2", "agent", "run"]

@@ -36,9 +36,9 @@ DECLARED = re.compile(
 
 
 def exported_metrics() -> set[str]:
-    """Metric names declared in the services' metrics modules and metric constructors."""
+    """Metric names declared in the services' and the SDK's metrics modules and constructors."""
     names: set[str] = set()
-    for path in (ROOT / "services").rglob("*.py"):
+    for path in [*(ROOT / "services").rglob("*.py"), *(ROOT / "sdk").rglob("*.py")]:
         text = path.read_text(encoding="utf-8")
         if path.name == "metrics.py":
             names.update(re.findall(r'"(ml2_[a-z0-9_]+)"', text))

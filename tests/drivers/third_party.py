@@ -15,7 +15,7 @@ VIF_TYPE = "acme_fabric"
 
 _MODULE = '''
 from ml2_contract import values
-from services.mechmgr.drivers import base, discovery
+from ml2_driver_sdk import base, discovery
 
 
 class FabricDriver(base.MechanismDriver):

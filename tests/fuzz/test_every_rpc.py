@@ -28,8 +28,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from services.rpc import errors
+from ml2_driver_sdk.runtime import errors
 
 from . import requests, templates
 from .stack import DRIVERS, SERVICE_PROCESS, TIMEOUT, Stack

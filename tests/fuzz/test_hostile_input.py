@@ -26,9 +26,9 @@ from ml2.v1 import (
     segment_service_pb2,
     segment_service_pb2_grpc,
 )
+from ml2_driver_sdk.runtime import structs
 
 from services import launcher
-from services.rpc import structs
 
 from .stack import TIMEOUT, Stack, code_of, mask
 

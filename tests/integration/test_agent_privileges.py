@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from ml2_contract import values
+
 from services import launcher
 from services.agent.dataplane import Attachment, TunnelPeer
 from services.agent.linuxbridge.dataplane import LinuxBridgeConfig, LinuxBridgeDataplane, tap_name

@@ -147,14 +147,14 @@ def clients(database_url: str, log_dir: Path, request: pytest.FixtureRequest) ->
         drv = {f"MECHDRIVER_{k}": v for k, v in listen.items()}
         fabric = stack.start(
             "fabric",
-            "services.mechmgr.drivers.noop",
+            "services.drivers.noop",
             {
                 **drv,
                 "MECHDRIVER_NOOP_NAME": "fabric",
                 "MECHDRIVER_NOOP_MODE": "fabric",
             },
         )
-        ovs = stack.start("openvswitch", "services.mechmgr.drivers.openvswitch", drv)
+        ovs = stack.start("openvswitch", "services.drivers.openvswitch", drv)
         mechmgr = stack.start(
             "mechmgr",
             "services.mechmgr",

@@ -17,11 +17,11 @@ from typing import Any
 
 import grpc
 from ml2.v1 import mechanism_driver_service_pb2_grpc
+from ml2_driver_sdk.runtime import keepalive
 
+from ml2_driver_sdk import serve
 from services import launcher
-from services.mechmgr.drivers import serve
-from services.mechmgr.drivers.noop import driver as noop
-from services.rpc import keepalive
+from services.drivers.noop import driver as noop
 
 
 def wait_for(condition: Any, timeout: float) -> bool:

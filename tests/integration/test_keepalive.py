@@ -34,9 +34,10 @@ from ml2.v1 import (
     port_service_pb2,
     port_service_pb2_grpc,
 )
+from ml2_driver_sdk.runtime import keepalive
 
 from services import launcher
-from services.rpc import channels, keepalive
+from services.rpc import channels
 
 PERIOD = 1.0
 """The shortened keepalive period, seconds."""
@@ -103,7 +104,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         )
         ovs = stack.start(
             "openvswitch",
-            "services.mechmgr.drivers.openvswitch",
+            "services.drivers.openvswitch",
             {"MECHDRIVER_LISTEN": "127.0.0.1:0", "MECHDRIVER_METRICS_PORT": "0"},
         )
         stack.start(

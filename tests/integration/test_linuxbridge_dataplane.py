@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-
 from ml2_contract import values
+
 from services.agent.dataplane import Attachment, TunnelPeer, WiringError
 from services.agent.linuxbridge import probe
 from services.agent.linuxbridge.dataplane import (
@@ -27,8 +27,8 @@ from services.agent.linuxbridge.dataplane import (
     tap_name,
     vxlan_name,
 )
+from services.drivers.linuxbridge import driver as lb_driver
 from services.lab import Host, Lab, Namespace, Vm
-from services.mechmgr.drivers.linuxbridge import driver as lb_driver
 
 NETWORK_A = "0d6e4a3c-6a2b-4b43-9f44-0123456789ab"
 NETWORK_B = "7c1f00aa-2b3c-4d5e-8f90-abcdefabcdef"

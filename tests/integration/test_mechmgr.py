@@ -43,11 +43,11 @@ def drivers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     log_dir = tmp_path_factory.mktemp("driver-logs")
     base = {"MECHDRIVER_LISTEN": "127.0.0.1:0", "MECHDRIVER_METRICS_PORT": "0"}
     specs = {
-        "openvswitch": ("services.mechmgr.drivers.openvswitch", {}),
-        "linuxbridge": ("services.mechmgr.drivers.linuxbridge", {}),
+        "openvswitch": ("services.drivers.openvswitch", {}),
+        "linuxbridge": ("services.drivers.linuxbridge", {}),
         "single-call": ("tests.integration.single_call_driver", {}),
         "slow": (
-            "services.mechmgr.drivers.noop",
+            "services.drivers.noop",
             {"MECHDRIVER_NOOP_NAME": "slow", "MECHDRIVER_NOOP_DELAY_SECONDS": "5"},
         ),
     }

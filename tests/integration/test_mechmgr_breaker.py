@@ -142,10 +142,8 @@ def wait_until(condition: Callable[[], T | None], seconds: float = 20.0) -> T:
 
 
 def test_a_killed_driver_declines_then_its_breaker_opens_and_closes_once_it_is_back(lab):
-    flaky = lab.start_driver(
-        "flaky", "services.mechmgr.drivers.noop", {"MECHDRIVER_NOOP_NAME": "flaky"}
-    )
-    ovs = lab.start_driver("openvswitch", "services.mechmgr.drivers.openvswitch", {})
+    flaky = lab.start_driver("flaky", "services.drivers.noop", {"MECHDRIVER_NOOP_NAME": "flaky"})
+    ovs = lab.start_driver("openvswitch", "services.drivers.openvswitch", {})
     manager = lab.start_mechmgr(
         f"flaky={flaky},openvswitch={ovs}",
         MECHMGR_DRIVER_BREAKER_FAILURES="3",
@@ -219,10 +217,10 @@ def test_a_killed_driver_declines_then_its_breaker_opens_and_closes_once_it_is_b
 def test_a_driver_killed_during_a_call_costs_exactly_one_decline(lab):
     stall = lab.start_driver(
         "stall",
-        "services.mechmgr.drivers.noop",
+        "services.drivers.noop",
         {"MECHDRIVER_NOOP_NAME": "stall", "MECHDRIVER_NOOP_DELAY_SECONDS": "60"},
     )
-    ovs = lab.start_driver("openvswitch", "services.mechmgr.drivers.openvswitch", {})
+    ovs = lab.start_driver("openvswitch", "services.drivers.openvswitch", {})
     manager = lab.start_mechmgr(
         f"stall={stall},openvswitch={ovs}", MECHMGR_DRIVER_TIMEOUT_SECONDS="30"
     )

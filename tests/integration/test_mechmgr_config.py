@@ -101,13 +101,13 @@ def test_mechmgr_exits_with_one_line_when_the_database_cannot_be_reached(tmp_pat
     ("module", "variables", "line"),
     [
         (
-            "services.mechmgr.drivers.noop",
+            "services.drivers.noop",
             {"MECHDRIVER_NOOP_MODE": "mirror"},
             "mechdriver: configuration error: MECHDRIVER_NOOP_MODE='mirror': must be one of "
             "bind, fabric",
         ),
         (
-            "services.mechmgr.drivers.openvswitch",
+            "services.drivers.openvswitch",
             {"MECHDRIVER_LISTEN": "50061"},
             "mechdriver: configuration error: MECHDRIVER_LISTEN='50061': must be host:port",
         ),
@@ -128,7 +128,7 @@ def test_a_driver_whose_port_is_taken_exits_2_naming_the_address(tmp_path):
         s.listen()
         address = f"127.0.0.1:{s.getsockname()[1]}"
 
-        result = run("services.mechmgr.drivers.linuxbridge", tmp_path, MECHDRIVER_LISTEN=address)
+        result = run("services.drivers.linuxbridge", tmp_path, MECHDRIVER_LISTEN=address)
 
     assert result.returncode == 2
     assert address in result.stderr.strip().splitlines()[-1]

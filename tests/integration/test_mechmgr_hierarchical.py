@@ -67,10 +67,10 @@ def stack(database_url: str, log_dir: Path) -> Iterator[Stack]:
         drv = {"MECHDRIVER_LISTEN": "127.0.0.1:0", "MECHDRIVER_METRICS_PORT": "0"}
         fabric = start(
             "fabric",
-            "services.mechmgr.drivers.noop",
+            "services.drivers.noop",
             {**drv, "MECHDRIVER_NOOP_NAME": "fabric", "MECHDRIVER_NOOP_MODE": "fabric"},
         )
-        ovs = start("openvswitch", "services.mechmgr.drivers.openvswitch", drv)
+        ovs = start("openvswitch", "services.drivers.openvswitch", drv)
         typemgr = start(
             "typemgr",
             "services.typemgr",

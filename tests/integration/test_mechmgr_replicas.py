@@ -47,7 +47,7 @@ class Replica:
 def replicas(postgres_url: str, log_dir: Path) -> Iterator[tuple[Replica, Replica]]:
     driver = launcher.start(
         "openvswitch",
-        "services.mechmgr.drivers.openvswitch",
+        "services.drivers.openvswitch",
         {"MECHDRIVER_LISTEN": "127.0.0.1:0", "MECHDRIVER_METRICS_PORT": "0"},
         log_dir=log_dir,
     )

@@ -7,8 +7,8 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-
 from ml2_contract import values
+
 from services.agent.dataplane import Attachment, TunnelPeer, WiringError
 from services.agent.ovs import OvsConfig, OvsDataplane
 from services.agent.ovs import flows as ovs_flows

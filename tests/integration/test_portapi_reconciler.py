@@ -297,7 +297,7 @@ def stack(database_url: str, log_dir: Path, request: pytest.FixtureRequest) -> I
         )
         noop = built.start(
             "noop",
-            "services.mechmgr.drivers.noop",
+            "services.drivers.noop",
             {f"MECHDRIVER_{k}": v for k, v in listen.items()},
         )
         built.mechmgr = built.start(

@@ -8,13 +8,13 @@ import ast
 from pathlib import Path
 
 import pytest
+from ml2_driver_sdk.runtime import config
 
 from services import migrations
 from services.cli import main, stack
 from services.mechmgr import config as mechmgr_config
 from services.migrations import locking, scripts
 from services.portapi import config as portapi_config
-from services.rpc import config
 
 NOT_YET_VERSIONED: set[str] = set()
 """Stateful services whose tables are still created by the service itself. Remove a service

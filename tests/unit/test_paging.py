@@ -7,9 +7,9 @@ import json
 from datetime import datetime
 
 import pytest
+from ml2_driver_sdk.runtime.errors import InvalidArgument
 
 from services.rpc import paging
-from services.rpc.errors import InvalidArgument
 
 PORTS = paging.Listing("ml2.v1.PortService/ListPorts", (datetime, str))
 AGENTS = paging.Listing("ml2.v1.AgentService/ListAgents", (str, str))

@@ -40,11 +40,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ml2_contract import values, vocabulary
 from pyroute2 import IPRoute, NetlinkError, NetNS, netns
 from pyroute2.netlink.rtnl import RTMGRP_LINK
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
-from ml2_contract import values, vocabulary
 from services.agent.dataplane import Attachment, Device, TunnelPeer, WiringError
 from services.agent.linuxbridge import probe
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ml2_contract import values, vocabulary
+
 from services.agent.dataplane import Attachment, Device, TunnelPeer, WiringError
 from services.agent.ovs import flows
 from services.agent.ovs.ovsdb import Ovsdb

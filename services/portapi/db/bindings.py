@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 
+from ml2_contract import values, vocabulary
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from ml2_contract import values, vocabulary
 from services.portapi import resources as r
 from services.portapi.db import codec, models
 

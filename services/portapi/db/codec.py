@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ml2_contract import convert, values
+
 from services.portapi import resources as r
 
 

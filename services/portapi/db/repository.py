@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from ml2_contract import values, vocabulary
 from sqlalchemy import (
     Boolean,
     Select,
@@ -32,7 +33,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from ml2_contract import values, vocabulary
 from services import sql
 from services.portapi import resources as r
 from services.portapi.db import codec, models

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from ml2_contract.values import Segment
 from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ml2_contract.values import Segment
 from services import sql
 from services.typemgr.db.models import NetworkSegment
 

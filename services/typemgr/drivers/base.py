@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ml2_contract.values import SegmentSpec
-from services.rpc.errors import InvalidArgument
+from ml2_driver_sdk.runtime.errors import InvalidArgument
+
 from services.typemgr import segments
 from services.typemgr.segments import IdRange
 

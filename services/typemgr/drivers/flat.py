@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ml2_contract import vocabulary
 from ml2_contract.values import SegmentSpec
-from services.rpc.errors import InvalidArgument
+from ml2_driver_sdk.runtime.errors import InvalidArgument
+
 from services.typemgr.drivers import base
 
 

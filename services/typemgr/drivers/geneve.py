@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ml2_contract import vocabulary
+
 from services.typemgr import segments
 from services.typemgr.drivers import base
 from services.typemgr.segments import IdRange

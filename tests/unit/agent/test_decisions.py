@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ml2.v1 import admin_state_pb2, binding_pb2, port_pb2, segment_pb2
-
 from ml2_contract import values
+
 from services.agent import decisions
 from services.agent.dataplane import Attachment, Device, TunnelPeer
 

@@ -10,8 +10,8 @@ import threading
 from typing import Any
 
 from ml2.v1 import port_service_pb2
-
 from ml2_contract import values
+
 from services.agent.dataplane import Attachment, Device, TunnelPeer, WiringError
 from services.agent.runtime import AgentRuntime
 from tests.unit.agent.test_decisions import HOST, _port

@@ -12,12 +12,12 @@ import json
 
 import pytest
 from ml2.v1 import binding_pb2, port_pb2
-
 from ml2_contract import convert, values, vocabulary
+
 from services.cli import explain
+from services.drivers.linuxbridge.driver import LinuxbridgeDriver
+from services.drivers.openvswitch.driver import OpenvswitchDriver
 from services.mechmgr import resolver
-from services.mechmgr.drivers.linuxbridge.driver import LinuxbridgeDriver
-from services.mechmgr.drivers.openvswitch.driver import OpenvswitchDriver
 
 HOST = "compute-1"
 VLAN2 = values.Segment("seg-v2", "vlan", "physnet2", 101, network_id="net-1")

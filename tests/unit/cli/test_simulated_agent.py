@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from ml2.v1 import agent_service_pb2, agent_service_pb2_grpc
+from ml2_driver_sdk.runtime import errors, server
 
 from services.agent import runner, simulated
-from services.rpc import channels, errors, server
+from services.rpc import channels
 
 
 class FakeAgentService(agent_service_pb2_grpc.AgentServiceServicer):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from ml2_contract import hosts
+
 from services.agent import simulated
 from services.compute import config
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from ml2.v1 import binding_pb2, port_pb2
-
 from ml2_contract import convert, vocabulary
+
 from services.compute import config, plugs, vif
 
 PORT_ID = "0b5c3f9e-3d1b-4c43-9a55-2a3c4f0e8e01"

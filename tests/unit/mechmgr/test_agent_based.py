@@ -3,10 +3,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from ml2_contract import values, vocabulary
-from services.mechmgr.drivers.linuxbridge import driver as lb
-from services.mechmgr.drivers.openvswitch import driver as ovs
+
+from services.drivers.linuxbridge import driver as lb
+from services.drivers.openvswitch import driver as ovs
 
 VLAN = values.Segment("seg-vlan", "vlan", "physnet1", 101)
 FLAT2 = values.Segment("seg-flat", "flat", "physnet2")

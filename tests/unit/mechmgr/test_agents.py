@@ -7,8 +7,8 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-
 from ml2_contract import values
+
 from services import sql
 from services.mechmgr import agents, errors
 from services.mechmgr.db import models

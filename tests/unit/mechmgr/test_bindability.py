@@ -4,6 +4,7 @@ the hosts waiting for it in one call; dynamic segments are placeholders, never a
 from __future__ import annotations
 
 from ml2_contract import values
+
 from services.mechmgr import resolver
 from tests.unit.mechmgr import fakes
 from tests.unit.mechmgr.fakes import FakeBatchDriver, FakeDriver

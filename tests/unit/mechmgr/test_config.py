@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from ml2_driver_sdk.runtime.config import ConfigError
 
 from services.mechmgr import config
-from services.rpc.config import ConfigError
 
 
 def test_defaults_serve_the_local_stack():

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from services.mechmgr.drivers import discovery
-from services.mechmgr.drivers.openvswitch import driver as ovs
+from ml2_driver_sdk import discovery
+from services.drivers.openvswitch import driver as ovs
 from tests.drivers import third_party
 
 

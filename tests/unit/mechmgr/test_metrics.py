@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ml2_contract import values, vocabulary
 from prometheus_client import REGISTRY
 
-from ml2_contract import values, vocabulary
 from services.mechmgr import metrics
 
 

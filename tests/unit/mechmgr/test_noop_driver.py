@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pytest
-
 from ml2_contract import values, vocabulary
-from services.mechmgr.drivers.noop import driver as noop
-from services.rpc.config import ConfigError
+from ml2_driver_sdk.runtime.config import ConfigError
+
+from services.drivers.noop import driver as noop
 
 VLAN = values.Segment("seg-vlan", "vlan", "physnet1", 101)
 VXLAN = values.Segment("seg-vxlan", "vxlan", segmentation_id=1001)

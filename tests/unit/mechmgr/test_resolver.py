@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import pytest
-
 from ml2_contract import values, vocabulary
+
 from services.mechmgr import resolver
 from tests.unit.mechmgr import fakes
 from tests.unit.mechmgr.fakes import FakeDriver

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 from ml2.v1 import agent_pb2, agent_service_pb2, mechanism_manager_service_pb2, segment_pb2
+from ml2_driver_sdk.runtime.errors import InvalidArgument
 
 from services.mechmgr import validation
-from services.rpc.errors import InvalidArgument
 
 
 def register(**caps) -> agent_service_pb2.RegisterAgentRequest:

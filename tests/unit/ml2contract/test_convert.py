@@ -6,7 +6,6 @@ import datetime as dt
 
 import pytest
 from ml2.v1 import binding_pb2, mechanism_driver_service_pb2, segment_pb2
-
 from ml2_contract import convert, values, vocabulary
 
 SEG = values.Segment(

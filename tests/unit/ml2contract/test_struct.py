@@ -6,7 +6,6 @@ from types import MappingProxyType
 
 import pytest
 from google.protobuf import struct_pb2
-
 from ml2_contract import convert
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from ml2.v1 import binding_pb2
-
 from ml2_contract import convert, values, vocabulary
 
 VNIC_NUMBERS = [v.number for v in binding_pb2.VnicType.DESCRIPTOR.values if v.number != 0]

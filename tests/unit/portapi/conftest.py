@@ -15,12 +15,12 @@ from ml2.v1 import (
     port_service_pb2_grpc,
     segment_service_pb2_grpc,
 )
+from ml2_driver_sdk.runtime import server
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import migrations, sql
 from services.portapi import clients
 from services.portapi import server as portapi_server
-from services.rpc import server
 
 from .fakes import FakeMechanismManager, FakeSegmentService
 

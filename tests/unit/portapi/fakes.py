@@ -18,8 +18,7 @@ from ml2.v1 import (
     segment_service_pb2,
     segment_service_pb2_grpc,
 )
-
-from services.rpc import errors
+from ml2_driver_sdk.runtime import errors
 
 
 class FakeSegmentService(segment_service_pb2_grpc.SegmentServiceServicer):

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from ml2_contract import values, vocabulary
+from ml2_driver_sdk.runtime import errors
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ml2_contract import values, vocabulary
 from services import migrations, sql
 from services.portapi import binding, metrics
 from services.portapi import errors as portapi_errors
@@ -21,7 +22,6 @@ from services.portapi.db import bindings, codec, hold_outbox, models
 from services.portapi.db import repository as repo
 from services.portapi.hold_retrier import HoldSyncRetrier
 from services.portapi.ports import PortManager
-from services.rpc import errors
 
 SEGMENT = values.Segment("seg-1", "vlan", "physnet1", 100, "net-1", 1500)
 

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 from ml2_contract import values, vocabulary
+
 from services.portapi.db import codec
 
 SEGMENT = values.Segment("seg-1", "vlan", "physnet2", 101, network_id="net-1", mtu=1500)

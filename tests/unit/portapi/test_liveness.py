@@ -4,6 +4,7 @@ agents' ACTIVE and BUILD ports go DOWN with a message; an unreachable mechmgr ch
 from __future__ import annotations
 
 import pytest
+from ml2_driver_sdk.runtime import errors
 from sqlalchemy.orm import Session
 
 from services import sql
@@ -11,7 +12,6 @@ from services.portapi import resources as r
 from services.portapi.db import codec
 from services.portapi.db import repository as repo
 from services.portapi.liveness import AgentLiveness
-from services.rpc import errors
 
 from .conftest import Stack
 from .test_reconciler import left_pending

@@ -8,12 +8,13 @@ import threading
 import uuid
 from datetime import timedelta
 
+from ml2_driver_sdk.runtime import errors
+
 from services import sql
 from services.portapi import resources as r
 from services.portapi.db import codec, pending
 from services.portapi.db import repository as repo
 from services.portapi.reconciler import Reconciler
-from services.rpc import errors
 
 from .conftest import Stack
 from .test_services import create_network

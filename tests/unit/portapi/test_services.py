@@ -16,12 +16,12 @@ from ml2.v1 import (
     port_service_pb2,
     segment_pb2,
 )
+from ml2_driver_sdk.runtime import errors
 
 from services import sql
 from services.portapi import macs
 from services.portapi import resources as r
 from services.portapi.db import repository as repo
-from services.rpc import errors
 
 from .conftest import Stack
 from .rpcerrors import failure

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ml2_contract import vocabulary
+
 from services.portapi import resources as r
 from services.portapi import status
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-
 from ml2_contract import values, vocabulary
+from ml2_driver_sdk.runtime import errors
+
 from services.portapi import errors as portapi_errors
 from services.portapi import resources as r
 from services.portapi import updates
-from services.rpc import errors
 
 
 def make_port(

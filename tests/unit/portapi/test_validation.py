@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 from google.protobuf import struct_pb2
+from ml2_driver_sdk.runtime import errors
 
 from services.portapi import config, macs, validate
-from services.rpc import errors
 
 
 def struct(value: dict[str, Any]) -> struct_pb2.Struct:

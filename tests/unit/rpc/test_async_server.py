@@ -17,8 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 from ml2.v1 import port_pb2, port_service_pb2, port_service_pb2_grpc
-
-from services.rpc import errors, metrics, server
+from ml2_driver_sdk.runtime import errors, metrics, server
 
 SERVICE = "ml2.v1.PortService"
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from google.rpc import error_details_pb2
-
-from services.rpc import errors
+from ml2_driver_sdk.runtime import errors
 
 
 def test_a_huge_echoed_value_is_cut_in_the_message_and_the_metadata() -> None:

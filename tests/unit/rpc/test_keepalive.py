@@ -12,9 +12,10 @@ from typing import Any
 
 import grpc
 import pytest
+from ml2_driver_sdk.runtime import keepalive, server
+from ml2_driver_sdk.runtime.config import ConfigError
 
-from services.rpc import channels, keepalive, server
-from services.rpc.config import ConfigError
+from services.rpc import channels
 from services.typemgr.config import Settings as TypemgrSettings
 
 GRPC_SERVER_DEFAULTS = {
@@ -137,8 +138,9 @@ def test_malformed_values_are_refused_naming_the_variable(
 
 
 def test_every_service_reads_the_same_policy() -> None:
+    from ml2_driver_sdk.serve import ServeSettings
+
     from services.mechmgr.config import Settings as MechmgrSettings
-    from services.mechmgr.drivers.serve import ServeSettings
     from services.portapi.config import Settings as PortapiSettings
 
     environ = {keepalive.TIME_VAR: "3", keepalive.TIMEOUT_VAR: "2"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from services.rpc import logs
+from ml2_driver_sdk.runtime import logs
 
 
 def test_a_grpc_core_line_keeps_its_level_source_and_thread() -> None:

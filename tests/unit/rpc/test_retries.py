@@ -19,8 +19,9 @@ from ml2.v1 import (
     mechanism_driver_service_pb2,
     mechanism_driver_service_pb2_grpc,
 )
+from ml2_driver_sdk.runtime import errors, server
 
-from services.rpc import channels, errors, server
+from services.rpc import channels
 
 
 class Flaky(

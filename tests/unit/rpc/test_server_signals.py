@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from services.rpc import server
+from ml2_driver_sdk.runtime import server
 
 
 @pytest.fixture
@@ -59,7 +58,8 @@ def test_stop_handlers_are_installed_before_the_server_starts(
 
 PROBE = """
 import json, os, signal, sys, threading, time
-from services.rpc import channels, server
+from ml2_driver_sdk.runtime import server
+from services.rpc import channels
 
 port_file = sys.argv[1]
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 from ml2.v1 import agent_pb2, agent_service_pb2, network_service_pb2, port_service_pb2
-
-from services.rpc import errors, strings
+from ml2_driver_sdk.runtime import errors, strings
 
 
 def refused_field(msg) -> str:

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 from google.protobuf import struct_pb2
-
-from services.rpc import errors, structs
+from ml2_driver_sdk.runtime import errors, structs
 
 
 def struct(value: dict[str, Any]) -> struct_pb2.Struct:

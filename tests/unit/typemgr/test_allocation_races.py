@@ -7,10 +7,10 @@ from __future__ import annotations
 import threading
 import uuid
 
+from ml2_contract.values import SegmentSpec
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from ml2_contract.values import SegmentSpec
 from services import sql
 from services.typemgr import errors
 from services.typemgr.db.models import NetworkSegment, SegmentAllocation

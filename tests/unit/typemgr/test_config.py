@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from ml2_driver_sdk.runtime.config import ConfigError
 
-from services.rpc.config import ConfigError
 from services.typemgr.config import Settings, parse_tunnel_ranges, parse_vlan_ranges
 from services.typemgr.segments import IdRange
 

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
-
 from ml2_contract.values import SegmentSpec
-from services.rpc.errors import InvalidArgument
+from ml2_driver_sdk.runtime.errors import InvalidArgument
+
 from services.typemgr.drivers import base, flat, geneve, gre, local, vlan, vxlan
 from services.typemgr.segments import IdRange
 

@@ -9,8 +9,8 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-
 from ml2_contract.values import SegmentSpec
+
 from services import sql
 from services.typemgr import errors
 from services.typemgr.db import usage

@@ -6,9 +6,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
 from ml2_contract.values import SegmentSpec
-from services.rpc.errors import InvalidArgument
+from ml2_driver_sdk.runtime.errors import InvalidArgument
+
 from services.typemgr import errors
 from services.typemgr.db import schema
 from services.typemgr.ranges import DefaultRange, RangeFilters, RangeSpec, RangeUpdate

@@ -6,9 +6,9 @@ import threading
 import uuid
 
 import pytest
-
 from ml2_contract.values import SegmentSpec
-from services.rpc.errors import InvalidArgument
+from ml2_driver_sdk.runtime.errors import InvalidArgument
+
 from services.typemgr import errors
 from tests.unit.typemgr.conftest import ManagerFactory
 

@@ -1,0 +1,1 @@
+"""The linuxbridge mechanism driver process: `python -m services.drivers.linuxbridge`."""

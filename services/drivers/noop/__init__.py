@@ -1,0 +1,1 @@
+"""The noop mechanism driver process: `python -m services.drivers.noop`."""

@@ -1,0 +1,1 @@
+"""The openvswitch mechanism driver process: `python -m services.drivers.openvswitch`."""

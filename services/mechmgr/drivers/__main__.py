@@ -1,7 +1,0 @@
-"""Serves any installed mechanism driver by name: ``python -m services.mechmgr.drivers NAME``
-(what ``ml2 driver run NAME`` and ``ml2 up`` run). Exits with status 2 and a one-line reason
-when no installed distribution declares NAME."""
-
-from services.mechmgr.drivers import serve
-
-raise SystemExit(serve.main())

@@ -1,1 +1,0 @@
-"""The linuxbridge mechanism driver process: `python -m services.mechmgr.drivers.linuxbridge`."""

@@ -1,1 +1,0 @@
-"""The noop mechanism driver process: `python -m services.mechmgr.drivers.noop`."""

@@ -1,1 +1,0 @@
-"""The openvswitch mechanism driver process: `python -m services.mechmgr.drivers.openvswitch`."""
