@@ -93,18 +93,26 @@ def start(
     log_dir: Path,
     timeout: float = 20.0,
     args: tuple[str, ...] = (),
+    python: str = "",
 ) -> ServiceProcess:
     """Starts ``python -m module`` with ``env`` added to this process's environment and waits
-    until it serves. Raises LaunchError with the log's tail if it exits or times out."""
+    until it serves. Raises LaunchError with the log's tail if it exits or times out.
+
+    ``python`` is another environment's interpreter (a driver installed in a virtual environment
+    of its own); that process gets no PYTHONPATH to this checkout, so it imports only what its
+    environment holds."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     fd, port_file = tempfile.mkstemp(prefix=f"{name}-", suffix=".ports", dir=log_dir)
     os.close(fd)
     os.unlink(port_file)
-    full_env = python_path_env({**os.environ, **env, "ML2_PORT_FILE": port_file})
+    base = {**os.environ, **env, "ML2_PORT_FILE": port_file}
+    if python:
+        base.pop("PYTHONPATH", None)
+    full_env = base if python else python_path_env(base)
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child process
     proc = subprocess.Popen(
-        [sys.executable, "-m", module, *args],
+        [python or sys.executable, "-m", module, *args],
         env=full_env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -55,8 +55,8 @@ CODES: tuple[ReasonCode, ...] = (
         v.AGENT_DEAD,
         "driver",
         "The host's agent sent no heartbeat within the agent down time.",
-        "Restart the agent or repair its connection to mechmgr; the port binds again when the "
-        "agent is back (`ml2 port bind` retries it at once).",
+        "Restart the agent or repair its connection to mechmgr (`ml2 agent list` shows its last "
+        "heartbeat), then bind the port again.",
         (*_AGENT, "last_heartbeat", "agent_down_time_seconds"),
     ),
     ReasonCode(
@@ -105,7 +105,7 @@ CODES: tuple[ReasonCode, ...] = (
         "circuit breaker is open after repeated failures.",
         "Start or repair the driver process (`ml2 driver list` shows its address and breaker), "
         "or raise MECHMGR_DRIVER_TIMEOUT_SECONDS if it is only slow.",
-        ("address",),
+        ("address", "grpc_code", "breaker_state", "open_since", "retry_at"),
     ),
     ReasonCode(
         v.DRIVER_ERROR,
@@ -113,6 +113,7 @@ CODES: tuple[ReasonCode, ...] = (
         "The driver failed, or proposed something the contract forbids (a segment it was not "
         "offered, a decline without reasons).",
         "Fix the driver: its log has the error; `ml2 driver check ADDRESS` names the rule.",
+        ("address", "grpc_code"),
     ),
     ReasonCode(
         v.LOOP_PREVENTED,
@@ -148,8 +149,8 @@ CODES: tuple[ReasonCode, ...] = (
     ReasonCode(
         v.NO_REASON,
         "portapi",
-        "A failed binding whose trace carries no reason at all (no driver is configured, or "
-        "none was asked).",
+        "A failed binding whose trace carries no reason at all (no mechanism driver is "
+        "configured).",
         "Configure mechanism drivers for mechmgr (MECHMGR_MECHANISM_DRIVERS).",
     ),
 )
