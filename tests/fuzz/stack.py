@@ -178,7 +178,7 @@ def _start_all(stack: Stack) -> None:
         env = {"MECHDRIVER_LISTEN": "127.0.0.1:0", "MECHDRIVER_METRICS_PORT": "0"}
         if name == "noop":  # a hierarchical driver: it asks for dynamic segments
             env.update({"MECHDRIVER_NOOP_MODE": "fabric", "MECHDRIVER_NOOP_HOSTS": "tor-1"})
-        process = stack.start(name, f"ml2_driver_sdk.{name}", env)
+        process = stack.start(name, f"services.drivers.{name}", env)
         drivers.append(f"{name}={process.address}")
     stack.start(
         "mechmgr",

@@ -204,7 +204,7 @@ def start_stack(backend: str, tmp: Path, request: pytest.FixtureRequest) -> Iter
         for name in ("openvswitch", "linuxbridge"):
             process = stack.start(
                 name,
-                f"ml2_driver_sdk.{name}",
+                f"services.drivers.{name}",
                 {
                     "MECHDRIVER_LISTEN": "127.0.0.1:0",
                     "MECHDRIVER_METRICS_PORT": "0",
