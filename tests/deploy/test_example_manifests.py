@@ -38,8 +38,7 @@ def test_the_deployment_probes_the_driver_port_and_sets_what_the_driver_reads() 
     assert container["livenessProbe"]["grpc"]["port"] == port
     assert container["command"] == ["python", "-m", "acme_switch"]
     read = "\n".join(
-        p.read_text()
-        for p in [*EXAMPLE.rglob("acme_switch/*.py"), *(ROOT / "sdk").rglob("*.py")]
+        p.read_text() for p in [*EXAMPLE.rglob("acme_switch/*.py"), *(ROOT / "sdk").rglob("*.py")]
     )
     for name in env:
         assert re.search(rf"\b{name}\b", read), f"nothing reads {name}"

@@ -267,7 +267,7 @@ def test_agents_are_probed_and_scraped_on_their_metrics_port(overlay: Path) -> N
 def test_agents_options_and_variables_are_what_the_agent_reads(overlay: Path) -> None:
     daemonsets, config_maps = _agents(overlay)
     read = (ROOT / "services" / "agent" / "config.py").read_text(encoding="utf-8")
-    read += (ROOT / "sdk" / "ml2_driver_sdk" / "runtime" / "keepalive.py").read_text(encoding="utf-8")
+    read += (ROOT / "sdk/ml2_driver_sdk/runtime/keepalive.py").read_text(encoding="utf-8")
     for agent_type, ds in daemonsets.items():
         (container,) = ds["spec"]["template"]["spec"]["containers"]
         assert container["command"] == ["ml2", "agent", "run"]
