@@ -29,7 +29,6 @@ from ml2.v1 import (
     mechanism_manager_service_pb2,
     segment_pb2,
 )
-
 from ml2_contract import values, vocabulary
 
 _VNIC_BY_NUMBER: dict[int, str] = {

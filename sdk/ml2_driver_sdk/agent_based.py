@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from ml2_contract import values, vocabulary
-
 from ml2_driver_sdk import base
 
 

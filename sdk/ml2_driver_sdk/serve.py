@@ -26,10 +26,9 @@ from ml2.v1 import agent_pb2
 from ml2.v1 import mechanism_driver_service_pb2 as pb
 from ml2.v1 import mechanism_driver_service_pb2_grpc as pb_grpc
 from ml2_contract import convert, values
-from prometheus_client import Counter
-
 from ml2_driver_sdk import base, discovery
 from ml2_driver_sdk.runtime import config, errors, keepalive, logs, server, structs
+from prometheus_client import Counter
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 
 from google.protobuf import field_mask_pb2
 from ml2.v1 import agent_pb2, agent_service_pb2, mechanism_manager_service_pb2
-
 from ml2_driver_sdk import discovery
+
 from services.agent import runner
 from services.cli import client as cli_client
 from services.cli import conformance, output, render

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ml2_driver_sdk import discovery
+
 from services import launcher, migrations
 
 logger = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ import time
 from collections.abc import Mapping
 
 from ml2_contract import values
-
 from ml2_driver_sdk import serve
+
 from services.drivers.openvswitch import driver
 
 FAULTS = (

@@ -24,9 +24,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from ml2.v1 import binding_pb2
 from ml2.v1 import mechanism_driver_service_pb2 as pb
 from ml2.v1 import mechanism_driver_service_pb2_grpc as pb_grpc
+from ml2_driver_sdk import serve
 from ml2_driver_sdk.runtime import errors, server
 
-from ml2_driver_sdk import serve
 from services.drivers.noop import driver
 
 FAULTS = ("raises-on-empty", "service-not-serving", "batch-differs")

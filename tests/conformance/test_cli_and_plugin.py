@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from ml2_driver_sdk import conformance
+
 from services import launcher
 from services.cli import main
 from tests.conformance.conftest import SHIPPED, Start

@@ -4,8 +4,8 @@ it breaks, with the request and the answer as evidence."""
 from __future__ import annotations
 
 import pytest
-
 from ml2_driver_sdk import conformance
+
 from tests.conformance.conftest import SHIPPED, Start
 
 

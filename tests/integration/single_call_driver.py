@@ -11,9 +11,9 @@ from typing import Any
 
 import grpc
 from ml2.v1 import mechanism_driver_service_pb2 as pb
+from ml2_driver_sdk import serve
 from ml2_driver_sdk.runtime import server
 
-from ml2_driver_sdk import serve
 from services.drivers.openvswitch import driver
 
 SERVICE = "ml2.v1.MechanismDriverService"

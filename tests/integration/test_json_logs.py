@@ -17,9 +17,9 @@ from typing import Any
 
 import grpc
 from ml2.v1 import mechanism_driver_service_pb2_grpc
+from ml2_driver_sdk import serve
 from ml2_driver_sdk.runtime import keepalive
 
-from ml2_driver_sdk import serve
 from services import launcher
 from services.drivers.noop import driver as noop
 

@@ -16,9 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ml2_contract import values, vocabulary
-from ml2_driver_sdk.runtime import config
-
 from ml2_driver_sdk import base, discovery
+from ml2_driver_sdk.runtime import config
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 from ml2.v1 import mechanism_driver_service_pb2 as pb
 from ml2_contract import vocabulary
-
 from ml2_driver_sdk.conformance import faults, probe, requests
 from ml2_driver_sdk.conformance.report import Failure, Report, Result, result
 

@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from ml2.v1 import binding_pb2
 from ml2.v1 import mechanism_driver_service_pb2 as pb
 from ml2_contract import vocabulary
-
 from ml2_driver_sdk.conformance import probe
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]*$")

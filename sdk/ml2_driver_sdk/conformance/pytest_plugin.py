@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from ml2_driver_sdk.conformance import checks
 from ml2_driver_sdk.conformance.report import Report, Result
 

@@ -21,7 +21,6 @@ from typing import Any
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message
-
 from ml2_driver_sdk.runtime import strings, structs
 from ml2_driver_sdk.runtime.errors import InvalidArgument
 

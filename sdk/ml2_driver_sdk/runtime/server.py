@@ -25,7 +25,6 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
-
 from ml2_driver_sdk.runtime import decoding, errors, keepalive, metrics
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,6 @@ from typing import Any
 
 from google.protobuf import message
 from ml2_contract import convert
-
 from ml2_driver_sdk.runtime.errors import InvalidArgument
 
 NUL = "\x00"

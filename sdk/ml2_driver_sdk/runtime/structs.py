@@ -22,7 +22,6 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 from ml2_contract import convert
-
 from ml2_driver_sdk.runtime.errors import InvalidArgument
 
 MAX_DEPTH = convert.STRUCT_MAX_DEPTH

@@ -1,6 +1,7 @@
 """Serves the Linux bridge mechanism driver (gRPC 127.0.0.1:50062, metrics 9112 by default)."""
 
 from ml2_driver_sdk import serve
+
 from services.drivers.linuxbridge.driver import SPEC
 
 serve.run(

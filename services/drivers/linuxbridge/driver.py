@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ml2_contract import values, vocabulary
-
 from ml2_driver_sdk import agent_based, discovery
 
 BRIDGE_PREFIX = "brq"

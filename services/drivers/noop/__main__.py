@@ -2,6 +2,7 @@
 ``MECHDRIVER_NOOP_*`` (see ``driver.py``)."""
 
 from ml2_driver_sdk import serve
+
 from services.drivers.noop.driver import SPEC
 
 serve.run(

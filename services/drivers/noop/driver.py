@@ -35,9 +35,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ml2_contract import values, vocabulary
-from ml2_driver_sdk.runtime import config
-
 from ml2_driver_sdk import base, discovery
+from ml2_driver_sdk.runtime import config
 
 logger = logging.getLogger(__name__)
 

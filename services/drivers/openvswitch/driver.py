@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from ml2_contract import values, vocabulary
-
 from ml2_driver_sdk import agent_based, discovery
 
 DEFAULT_BRIDGE = "br-int"

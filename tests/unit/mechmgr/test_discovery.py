@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from ml2_driver_sdk import discovery
+
 from services.drivers.openvswitch import driver as ovs
 from tests.drivers import third_party
 

@@ -10,10 +10,10 @@ import grpc
 import pytest
 from ml2.v1 import mechanism_driver_service_pb2_grpc as pb_grpc
 from ml2_contract import values, vocabulary
+from ml2_driver_sdk import base, serve
 from ml2_driver_sdk.runtime import server
 from prometheus_client import REGISTRY
 
-from ml2_driver_sdk import base, serve
 from services.drivers.noop import driver as noop
 from services.mechmgr import driver_client
 

@@ -11,9 +11,9 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from ml2.v1 import mechanism_driver_service_pb2 as pb
 from ml2.v1 import mechanism_driver_service_pb2_grpc as pb_grpc
+from ml2_driver_sdk import serve
 from ml2_driver_sdk.runtime import decoding, server, structs
 
-from ml2_driver_sdk import serve
 from services.drivers.noop import driver as noop
 
 PROPOSE = "/ml2.v1.MechanismDriverService/ProposeBinding"
