@@ -343,6 +343,11 @@ def capabilities_from_proto(msg: agent_pb2.HostCapabilities) -> values.HostCapab
         iface_types=tuple(msg.iface_types),
         vhostuser_socket_dir=msg.vhostuser_socket_dir,
         network_types=tuple(msg.network_types),
+        vswitch_mappings=dict(msg.vswitch_mappings),
+        device_mappings={k: tuple(v.devices) for k, v in msg.device_mappings.items()},
+        baremetal_smartnic=msg.baremetal_smartnic,
+        hw_offload=msg.hw_offload,
+        extensions=tuple(msg.extensions),
     )
 
 
@@ -361,6 +366,11 @@ def capabilities_to_json(caps: values.HostCapabilities) -> dict[str, Any]:
         "iface_types": list(caps.iface_types),
         "vhostuser_socket_dir": caps.vhostuser_socket_dir,
         "network_types": list(caps.network_types),
+        "vswitch_mappings": dict(caps.vswitch_mappings),
+        "device_mappings": {k: list(v) for k, v in caps.device_mappings.items()},
+        "baremetal_smartnic": caps.baremetal_smartnic,
+        "hw_offload": caps.hw_offload,
+        "extensions": list(caps.extensions),
     }
 
 
@@ -378,6 +388,13 @@ def capabilities_from_json(data: Mapping[str, Any]) -> values.HostCapabilities:
         iface_types=tuple(data.get("iface_types", ())),
         vhostuser_socket_dir=str(data.get("vhostuser_socket_dir", "")),
         network_types=tuple(data.get("network_types", ())),
+        vswitch_mappings=dict(data.get("vswitch_mappings", {})),
+        device_mappings={
+            str(k): tuple(str(d) for d in v) for k, v in data.get("device_mappings", {}).items()
+        },
+        baremetal_smartnic=bool(data.get("baremetal_smartnic", False)),
+        hw_offload=bool(data.get("hw_offload", False)),
+        extensions=tuple(data.get("extensions", ())),
     )
 
 
@@ -395,6 +412,13 @@ def capabilities_to_proto(caps: values.HostCapabilities) -> agent_pb2.HostCapabi
         iface_types=list(caps.iface_types),
         vhostuser_socket_dir=caps.vhostuser_socket_dir,
         network_types=list(caps.network_types),
+        vswitch_mappings=dict(caps.vswitch_mappings),
+        device_mappings={
+            k: agent_pb2.DeviceList(devices=list(v)) for k, v in caps.device_mappings.items()
+        },
+        baremetal_smartnic=caps.baremetal_smartnic,
+        hw_offload=caps.hw_offload,
+        extensions=list(caps.extensions),
     )
 
 

@@ -101,6 +101,13 @@ class HostCapabilities:
     network_types: tuple[str, ...] = ()
     """The network types the agent can realise on its host; empty: every type its mechanism
     supports."""
+    vswitch_mappings: Mapping[str, str] = field(default_factory=lambda: _NO_STRINGS)
+    """Physical network (or a regular expression over its name) -> Hyper-V virtual switch."""
+    device_mappings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Physical network -> the physical functions reaching it (SR-IOV)."""
+    baremetal_smartnic: bool = False
+    hw_offload: bool = False
+    extensions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ driver answers it for hosts whose plugging is set up locally rather than by the 
 VIF_TYPE_HW_VEB = "hw_veb"
 VIF_TYPE_HOSTDEV_PHYSICAL = "hostdev_physical"
 VIF_TYPE_MACVTAP = "macvtap"
+VIF_TYPE_HYPERV = "hyperv"
 RESERVED_VIF_TYPES = frozenset({VIF_TYPE_UNBOUND, VIF_TYPE_BINDING_FAILED})
 """Not vif types a driver may choose: only the manager and portapi set them."""
 
@@ -158,6 +159,10 @@ NON_TUNNEL_TYPES = frozenset({TYPE_LOCAL, TYPE_FLAT, TYPE_VLAN})
 # --------------------------------------------------------------------------------- agent types
 AGENT_TYPE_OVS = "openvswitch"
 AGENT_TYPE_LINUXBRIDGE = "linuxbridge"
+AGENT_TYPE_HYPERV = "hyperv"
+AGENT_TYPE_SRIOV = "sriov"
+"""Neutron's "NIC Switch agent" (neutron-sriov-nic-agent)."""
+AGENT_TYPE_MACVTAP = "macvtap"
 
 # ---------------------------------------------------------------------------- vif_details keys
 CAP_PORT_FILTER = "port_filter"
@@ -168,6 +173,14 @@ VIF_DETAILS_CONNECTIVITY = "connectivity"
 VHOST_USER_SOCKET = "vhostuser_socket"
 VHOST_USER_MODE = "vhostuser_mode"
 VHOST_USER_OVS_PLUG = "vhostuser_ovs_plug"
+VIF_DETAILS_VLAN = "vlan"
+"""The segment's VLAN id, as a string ("0" on a flat segment): SR-IOV and macvtap."""
+VIF_DETAILS_PHYSICAL_INTERFACE = "physical_interface"
+VIF_DETAILS_MACVTAP_SOURCE = "macvtap_source"
+VIF_DETAILS_MACVTAP_MODE = "macvtap_mode"
+OVS_CREATE_TAP = "ovs_create_tap"
+VIF_DETAILS_BOUND_DRIVERS = "bound_drivers"
+"""The driver of each level ({"0": name, ...}), added to a bound port's details by the manager."""
 VIF_DETAILS_MTU = "mtu"
 """The MTU the compute node gives the port's devices; without it, the network's MTU."""
 

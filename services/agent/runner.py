@@ -38,7 +38,13 @@ AgentConfigError on a bad one) without touching the host yet."""
 def make_dataplane(args: argparse.Namespace) -> Dataplane:
     """The dataplane of ``--type``; raises AgentConfigError when the options are wrong or the
     kind has no real agent."""
-    name = DATAPLANE_MODULES[args.agent_type]
+    name = DATAPLANE_MODULES.get(args.agent_type, "")
+    if not name:
+        raise simulated.AgentConfigError(
+            f"--type {args.agent_type}: this host has no {args.agent_type} dataplane to wire "
+            "(real agents: openvswitch, linuxbridge); add --simulate to register one "
+            "without a dataplane"
+        )
     factory = getattr(importlib.import_module(name), "dataplane_from_args", None)
     if factory is None:
         raise simulated.AgentConfigError(
@@ -94,6 +100,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="",
         metavar="TYPE,...",
         help=f"tunnel types the agent terminates: {', '.join(simulated.TUNNEL_TYPES)}",
+    )
+    parser.add_argument(
+        "--vswitch-mappings",
+        default="",
+        metavar="PHYSNET:VSWITCH,...",
+        help="physical networks (or regular expressions over their names) to Hyper-V virtual "
+        "switches (hyperv), e.g. physnet1:external",
+    )
+    parser.add_argument(
+        "--device-mappings",
+        default="",
+        metavar="PHYSNET:DEVICE,...",
+        help="physical networks to the physical functions reaching them (sriov), e.g. "
+        "physnet1:ens1f0,physnet1:ens1f1",
+    )
+    parser.add_argument(
+        "--baremetal-smartnic",
+        action="store_true",
+        help="the Open vSwitch agent runs on a SmartNIC serving bare-metal hosts (binds "
+        "smart-nic ports)",
+    )
+    parser.add_argument(
+        "--hw-offload",
+        action="store_true",
+        help="Open vSwitch offloads flows to the NICs (switchdev)",
+    )
+    parser.add_argument(
+        "--extensions",
+        default="",
+        metavar="NAME,...",
+        help="agent extensions to report, e.g. qos",
     )
     parser.add_argument("--local-ip", default="", help="the tunnel endpoint address")
     parser.add_argument(
@@ -270,6 +307,11 @@ def spec_from_args(args: argparse.Namespace) -> simulated.AgentSpec:
         iface_types=tuple(t.strip() for t in args.iface_types.split(",") if t.strip()),
         vhostuser_socket_dir=args.vhostuser_socket_dir.strip(),
         network_types=simulated.parse_network_types(args.network_types),
+        vswitch_mappings=simulated.parse_vswitch_mappings(args.vswitch_mappings),
+        device_mappings=simulated.parse_device_mappings(args.device_mappings),
+        baremetal_smartnic=args.baremetal_smartnic,
+        hw_offload=args.hw_offload,
+        extensions=tuple(e.strip() for e in args.extensions.split(",") if e.strip()),
     )
     spec.validate()
     return spec

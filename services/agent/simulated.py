@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import random
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -22,7 +23,21 @@ from ml2_contract import convert, hosts, values, vocabulary
 
 logger = logging.getLogger(__name__)
 
-AGENT_TYPES = (vocabulary.AGENT_TYPE_OVS, vocabulary.AGENT_TYPE_LINUXBRIDGE)
+AGENT_TYPES = (
+    vocabulary.AGENT_TYPE_OVS,
+    vocabulary.AGENT_TYPE_LINUXBRIDGE,
+    vocabulary.AGENT_TYPE_HYPERV,
+    vocabulary.AGENT_TYPE_SRIOV,
+    vocabulary.AGENT_TYPE_MACVTAP,
+)
+MAPPING_OPTIONS: Mapping[str, frozenset[str]] = {
+    vocabulary.AGENT_TYPE_OVS: frozenset({"bridge_mappings"}),
+    vocabulary.AGENT_TYPE_LINUXBRIDGE: frozenset({"bridge_mappings", "interface_mappings"}),
+    vocabulary.AGENT_TYPE_HYPERV: frozenset({"vswitch_mappings"}),
+    vocabulary.AGENT_TYPE_SRIOV: frozenset({"device_mappings"}),
+    vocabulary.AGENT_TYPE_MACVTAP: frozenset({"interface_mappings"}),
+}
+"""The mappings each kind of agent reports, as its Neutron counterpart does."""
 TUNNEL_TYPES = (vocabulary.TYPE_VXLAN, vocabulary.TYPE_GRE, vocabulary.TYPE_GENEVE)
 DEFAULT_HEARTBEAT_SECONDS = 30.0
 _RETRYABLE = {
@@ -57,6 +72,46 @@ def parse_mappings(option: str, text: str) -> dict[str, str]:
     return result
 
 
+def parse_device_mappings(text: str) -> dict[str, tuple[str, ...]]:
+    """Parses ``physnet1:ens1f0,physnet1:ens1f1,physnet2:ens2f0`` (a physical network may be
+    given several devices, as Neutron's SR-IOV agent allows); raises AgentConfigError."""
+    result: dict[str, tuple[str, ...]] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        physnet, sep, device = (p.strip() for p in item.partition(":"))
+        if not sep or not physnet or not device:
+            raise AgentConfigError(f"--device-mappings: {item!r} must be PHYSNET:DEVICE")
+        if device in result.get(physnet, ()):
+            raise AgentConfigError(
+                f"--device-mappings: device {device!r} is given twice for {physnet!r}"
+            )
+        result[physnet] = (*result.get(physnet, ()), device)
+    return result
+
+
+def parse_vswitch_mappings(text: str) -> dict[str, str]:
+    """Parses ``physnet1:external,physnet.*:private``: a physical network or a regular
+    expression over its name, then the virtual switch after the last ``:``."""
+    result: dict[str, str] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        pattern, sep, vswitch = (p.strip() for p in item.rpartition(":"))
+        if not sep or not pattern or not vswitch:
+            raise AgentConfigError(f"--vswitch-mappings: {item!r} must be PHYSNET:VSWITCH")
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            raise AgentConfigError(
+                f"--vswitch-mappings: {pattern!r} is not a regular expression: {err}"
+            ) from None
+        if pattern in result:
+            raise AgentConfigError(f"--vswitch-mappings: {pattern!r} is mapped twice")
+        result[pattern] = vswitch
+    return result
+
+
 def parse_tunnel_types(text: str) -> tuple[str, ...]:
     """Parses ``vxlan,gre``; raises AgentConfigError on an unknown type."""
     types = tuple(t.strip() for t in text.split(",") if t.strip())
@@ -71,6 +126,9 @@ def parse_tunnel_types(text: str) -> tuple[str, ...]:
 MECHANISM_NETWORK_TYPES: Mapping[str, frozenset[str]] = {
     vocabulary.AGENT_TYPE_OVS: frozenset(vocabulary.NETWORK_TYPES),
     vocabulary.AGENT_TYPE_LINUXBRIDGE: vocabulary.NON_TUNNEL_TYPES | {vocabulary.TYPE_VXLAN},
+    vocabulary.AGENT_TYPE_HYPERV: frozenset(vocabulary.NETWORK_TYPES),
+    vocabulary.AGENT_TYPE_SRIOV: vocabulary.PHYSICAL_TYPES,
+    vocabulary.AGENT_TYPE_MACVTAP: vocabulary.PHYSICAL_TYPES,
 }
 """The network types each kind of agent can carry at all (its mechanism driver's)."""
 
@@ -111,6 +169,11 @@ class AgentSpec:
     vhostuser_socket_dir: str = ""
     network_types: tuple[str, ...] = ()
     """The network types the host can realise; empty: all its mechanism carries."""
+    vswitch_mappings: Mapping[str, str] = field(default_factory=dict)
+    device_mappings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    baremetal_smartnic: bool = False
+    hw_offload: bool = False
+    extensions: tuple[str, ...] = ()
     binary: str = ""
     """The program's name for operators; default ``ml2-agent-<type> (simulated)``."""
 
@@ -128,22 +191,25 @@ class AgentSpec:
             raise AgentConfigError(f"--type: must be one of {', '.join(AGENT_TYPES)}")
         if not self.host:
             raise AgentConfigError("--host: must not be empty")
-        if self.agent_type == vocabulary.AGENT_TYPE_OVS and self.interface_mappings:
-            raise AgentConfigError(
-                "--interface-mappings: Open vSwitch agents map physical networks to bridges; "
-                "use --bridge-mappings"
-            )
-        if self.agent_type != vocabulary.AGENT_TYPE_OVS and (
-            self.iface_types or self.vhostuser_socket_dir
-        ):
+        self._validate_mappings()
+        ovs = self.agent_type == vocabulary.AGENT_TYPE_OVS
+        if not ovs and (self.iface_types or self.vhostuser_socket_dir):
             raise AgentConfigError(
                 "--iface-types and --vhostuser-socket-dir describe Open vSwitch hosts only"
+            )
+        if not ovs and (self.baremetal_smartnic or self.hw_offload):
+            raise AgentConfigError(
+                "--baremetal-smartnic and --hw-offload describe Open vSwitch hosts only"
             )
         if self.agent_type == "linuxbridge" and set(self.tunnel_types) - {"vxlan"}:
             raise AgentConfigError(
                 "--tunnel-types: Linux bridge agents tunnel only vxlan, "
                 f"got {','.join(self.tunnel_types)}"
             )
+        if self.tunnel_types and not MECHANISM_NETWORK_TYPES[self.agent_type] & set(
+            self.tunnel_types
+        ):
+            raise AgentConfigError(f"--tunnel-types: {self.agent_type} agents do not tunnel")
         self._validate_network_types()
         if self.tunnel_types and not self.local_ip:
             raise AgentConfigError("--local-ip: required when --tunnel-types is set")
@@ -154,6 +220,26 @@ class AgentSpec:
                 raise AgentConfigError(
                     f"--local-ip: {self.local_ip!r} is not an IP address"
                 ) from None
+
+    def _validate_mappings(self) -> None:
+        allowed = MAPPING_OPTIONS[self.agent_type]
+        given = [
+            name
+            for name in (
+                "bridge_mappings",
+                "interface_mappings",
+                "vswitch_mappings",
+                "device_mappings",
+            )
+            if getattr(self, name) and name not in allowed
+        ]
+        if given:
+            wanted = " or ".join(f"--{n.replace('_', '-')}" for n in sorted(allowed))
+            option = given[0].replace("_", "-")
+            raise AgentConfigError(
+                f"--{option}: {self.agent_type} agents do not map physical networks that "
+                f"way; use {wanted}"
+            )
 
     def _validate_network_types(self) -> None:
         carried = MECHANISM_NETWORK_TYPES.get(self.agent_type, frozenset())

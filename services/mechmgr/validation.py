@@ -81,6 +81,24 @@ def capabilities(field: str, msg: agent_pb2.HostCapabilities) -> values.HostCapa
                     f"physical network and device must be non-empty without spaces, "
                     f"got {key!r}: {value!r}",
                 )
+    _vswitch_mappings(f"{field}.vswitch_mappings", dict(msg.vswitch_mappings))
+    for physnet, devices in msg.device_mappings.items():
+        names = list(devices.devices)
+        if not _TOKEN.match(physnet) or not names or not all(_TOKEN.match(d) for d in names):
+            raise InvalidArgument(
+                f"{field}.device_mappings",
+                f"physical network and at least one device, each non-empty without spaces, "
+                f"got {physnet!r}: {names!r}",
+            )
+        if len(set(names)) != len(names):
+            raise InvalidArgument(
+                f"{field}.device_mappings", f"physical network {physnet!r} repeats a device"
+            )
+    for extension in msg.extensions:
+        if not _TOKEN.match(extension):
+            raise InvalidArgument(
+                f"{field}.extensions", f"must be names without spaces, got {extension!r}"
+            )
     _tunnels(f"{field}.tunnel_types", list(msg.tunnel_types))
     _network_types(f"{field}.network_types", list(msg.network_types))
     if msg.local_ip:
@@ -108,6 +126,21 @@ def capabilities(field: str, msg: agent_pb2.HostCapabilities) -> values.HostCapa
     # As Neutron bounds an agent's configurations (a 4095-character column).
     structs.check_size(field, convert.capabilities_to_json(caps))
     return caps
+
+
+def _vswitch_mappings(field: str, mappings: dict[str, str]) -> None:
+    """Hyper-V's keys are regular expressions over physical network names: each must compile."""
+    for key, vswitch in mappings.items():
+        if not key or not vswitch.strip() or len(key) > 255:
+            raise InvalidArgument(
+                field,
+                f"physical network pattern and virtual switch must be non-empty, "
+                f"got {key!r}: {vswitch!r}",
+            )
+        try:
+            re.compile(key)
+        except re.error as err:
+            raise InvalidArgument(field, f"{key!r} is not a regular expression: {err}") from None
 
 
 def _tunnels(field: str, tunnel_types: list[str]) -> None:

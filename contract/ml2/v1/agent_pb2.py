@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12ml2/v1/agent.proto\x12\x06ml2.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xea\x03\n\x10HostCapabilities\x12\x45\n\x0f\x62ridge_mappings\x18\x01 \x03(\x0b\x32,.ml2.v1.HostCapabilities.BridgeMappingsEntry\x12K\n\x12interface_mappings\x18\x02 \x03(\x0b\x32/.ml2.v1.HostCapabilities.InterfaceMappingsEntry\x12\x14\n\x0ctunnel_types\x18\x03 \x03(\t\x12\x10\n\x08local_ip\x18\x04 \x01(\t\x12\x1a\n\x12integration_bridge\x18\x05 \x01(\t\x12\x15\n\rdatapath_type\x18\x06 \x01(\t\x12\x17\n\x0fovs_hybrid_plug\x18\x07 \x01(\x08\x12\x13\n\x0bport_filter\x18\x08 \x01(\x08\x12\x13\n\x0biface_types\x18\t \x03(\t\x12\x1c\n\x14vhostuser_socket_dir\x18\n \x01(\t\x12\x15\n\rnetwork_types\x18\x0b \x03(\t\x1a\x35\n\x13\x42ridgeMappingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x38\n\x16InterfaceMappingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x81\x02\n\x05\x41gent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nagent_type\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x0e\n\x06\x62inary\x18\x04 \x01(\t\x12.\n\x0c\x63\x61pabilities\x18\x05 \x01(\x0b\x32\x18.ml2.v1.HostCapabilities\x12\r\n\x05\x61live\x18\x06 \x01(\x08\x12\x32\n\x0eheartbeat_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x61\x64min_state_up\x18\t \x01(\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12ml2/v1/agent.proto\x12\x06ml2.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x06\n\x10HostCapabilities\x12\x45\n\x0f\x62ridge_mappings\x18\x01 \x03(\x0b\x32,.ml2.v1.HostCapabilities.BridgeMappingsEntry\x12K\n\x12interface_mappings\x18\x02 \x03(\x0b\x32/.ml2.v1.HostCapabilities.InterfaceMappingsEntry\x12\x14\n\x0ctunnel_types\x18\x03 \x03(\t\x12\x10\n\x08local_ip\x18\x04 \x01(\t\x12\x1a\n\x12integration_bridge\x18\x05 \x01(\t\x12\x15\n\rdatapath_type\x18\x06 \x01(\t\x12\x17\n\x0fovs_hybrid_plug\x18\x07 \x01(\x08\x12\x13\n\x0bport_filter\x18\x08 \x01(\x08\x12\x13\n\x0biface_types\x18\t \x03(\t\x12\x1c\n\x14vhostuser_socket_dir\x18\n \x01(\t\x12\x15\n\rnetwork_types\x18\x0b \x03(\t\x12G\n\x10vswitch_mappings\x18\x0c \x03(\x0b\x32-.ml2.v1.HostCapabilities.VswitchMappingsEntry\x12\x45\n\x0f\x64\x65vice_mappings\x18\r \x03(\x0b\x32,.ml2.v1.HostCapabilities.DeviceMappingsEntry\x12\x1a\n\x12\x62\x61remetal_smartnic\x18\x0e \x01(\x08\x12\x12\n\nhw_offload\x18\x0f \x01(\x08\x12\x12\n\nextensions\x18\x10 \x03(\t\x1a\x35\n\x13\x42ridgeMappingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x38\n\x16InterfaceMappingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x36\n\x14VswitchMappingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1aI\n\x13\x44\x65viceMappingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12!\n\x05value\x18\x02 \x01(\x0b\x32\x12.ml2.v1.DeviceList:\x02\x38\x01\"\x1d\n\nDeviceList\x12\x0f\n\x07\x64\x65vices\x18\x01 \x03(\t\"\x81\x02\n\x05\x41gent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nagent_type\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x0e\n\x06\x62inary\x18\x04 \x01(\t\x12.\n\x0c\x63\x61pabilities\x18\x05 \x01(\x0b\x32\x18.ml2.v1.HostCapabilities\x12\r\n\x05\x61live\x18\x06 \x01(\x08\x12\x32\n\x0eheartbeat_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x61\x64min_state_up\x18\t \x01(\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,12 +36,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HOSTCAPABILITIES_BRIDGEMAPPINGSENTRY']._serialized_options = b'8\001'
   _globals['_HOSTCAPABILITIES_INTERFACEMAPPINGSENTRY']._loaded_options = None
   _globals['_HOSTCAPABILITIES_INTERFACEMAPPINGSENTRY']._serialized_options = b'8\001'
+  _globals['_HOSTCAPABILITIES_VSWITCHMAPPINGSENTRY']._loaded_options = None
+  _globals['_HOSTCAPABILITIES_VSWITCHMAPPINGSENTRY']._serialized_options = b'8\001'
+  _globals['_HOSTCAPABILITIES_DEVICEMAPPINGSENTRY']._loaded_options = None
+  _globals['_HOSTCAPABILITIES_DEVICEMAPPINGSENTRY']._serialized_options = b'8\001'
   _globals['_HOSTCAPABILITIES']._serialized_start=64
-  _globals['_HOSTCAPABILITIES']._serialized_end=554
-  _globals['_HOSTCAPABILITIES_BRIDGEMAPPINGSENTRY']._serialized_start=443
-  _globals['_HOSTCAPABILITIES_BRIDGEMAPPINGSENTRY']._serialized_end=496
-  _globals['_HOSTCAPABILITIES_INTERFACEMAPPINGSENTRY']._serialized_start=498
-  _globals['_HOSTCAPABILITIES_INTERFACEMAPPINGSENTRY']._serialized_end=554
-  _globals['_AGENT']._serialized_start=557
-  _globals['_AGENT']._serialized_end=814
+  _globals['_HOSTCAPABILITIES']._serialized_end=897
+  _globals['_HOSTCAPABILITIES_BRIDGEMAPPINGSENTRY']._serialized_start=655
+  _globals['_HOSTCAPABILITIES_BRIDGEMAPPINGSENTRY']._serialized_end=708
+  _globals['_HOSTCAPABILITIES_INTERFACEMAPPINGSENTRY']._serialized_start=710
+  _globals['_HOSTCAPABILITIES_INTERFACEMAPPINGSENTRY']._serialized_end=766
+  _globals['_HOSTCAPABILITIES_VSWITCHMAPPINGSENTRY']._serialized_start=768
+  _globals['_HOSTCAPABILITIES_VSWITCHMAPPINGSENTRY']._serialized_end=822
+  _globals['_HOSTCAPABILITIES_DEVICEMAPPINGSENTRY']._serialized_start=824
+  _globals['_HOSTCAPABILITIES_DEVICEMAPPINGSENTRY']._serialized_end=897
+  _globals['_DEVICELIST']._serialized_start=899
+  _globals['_DEVICELIST']._serialized_end=928
+  _globals['_AGENT']._serialized_start=931
+  _globals['_AGENT']._serialized_end=1188
 # @@protoc_insertion_point(module_scope)

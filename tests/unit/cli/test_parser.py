@@ -73,7 +73,7 @@ def test_every_command_reaches_its_handler(argv: list[str], func: str) -> None:
         ["port", "bind", "p"],  # --host is required
         ["port", "bind", "p", "--host", "h", "--vnic-type", "fancy"],
         ["agent", "run"],  # --type is required
-        ["agent", "run", "--type", "sriov"],
+        ["agent", "run", "--type", "ovn"],
         ["network", "create", "n", "--provider-segmentation-id", "x"],
         ["up", "--portapi-port", "70000"],
         ["up", "--agent-down-time", "0"],

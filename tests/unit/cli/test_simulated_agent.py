@@ -269,6 +269,24 @@ def test_bad_real_agent_options_exit_2(argv, message, capsys) -> None:
             "--network-types: linuxbridge agents cannot carry geneve",
         ),
         (["--network-types", "flat,vxlan"], "--network-types: vxlan needs --tunnel-types vxlan"),
+        (["--type", "sriov", "--bridge-mappings", "physnet1:br"], "use --device-mappings"),
+        (["--type", "sriov", "--device-mappings", "physnet1"], "must be PHYSNET:DEVICE"),
+        (
+            ["--type", "sriov", "--device-mappings", "physnet1:ens1f0,physnet1:ens1f0"],
+            "device 'ens1f0' is given twice for 'physnet1'",
+        ),
+        (
+            ["--type", "sriov", "--tunnel-types", "vxlan", "--local-ip", "10.0.0.1"],
+            "--tunnel-types: sriov agents do not tunnel",
+        ),
+        (["--type", "sriov", "--network-types", "vxlan"], "sriov agents cannot carry vxlan"),
+        (["--type", "macvtap", "--device-mappings", "p:e"], "use --interface-mappings"),
+        (["--type", "hyperv", "--interface-mappings", "p:e"], "use --vswitch-mappings"),
+        (["--type", "hyperv", "--vswitch-mappings", "phys(net:ext"], "not a regular expression"),
+        (["--type", "hyperv", "--vswitch-mappings", "physnet1"], "must be PHYSNET:VSWITCH"),
+        (["--type", "linuxbridge", "--baremetal-smartnic"], "Open vSwitch hosts only"),
+        (["--type", "macvtap", "--hw-offload"], "Open vSwitch hosts only"),
+        (["--vswitch-mappings", "physnet1:external"], "use --bridge-mappings"),
     ],
 )
 def test_bad_agent_options_exit_2_naming_the_option(argv, message, capsys) -> None:
@@ -327,3 +345,44 @@ def test_vhost_user_capabilities_of_an_ovs_dpdk_host() -> None:
     assert caps.datapath_type == "netdev"
     assert list(caps.iface_types) == ["dpdkvhostuserclient", "internal"]
     assert caps.vhostuser_socket_dir == "/run/ovs"
+
+
+def test_spec_of_each_new_kind_of_agent() -> None:
+    sriov = runner.spec_from_args(
+        parse_agent(
+            "--type",
+            "sriov",
+            "--host",
+            "h1",
+            "--device-mappings",
+            "physnet1:ens1f0, physnet1:ens1f1,physnet2:ens2f0",
+        )
+    ).to_proto()
+    assert {k: list(v.devices) for k, v in sriov.capabilities.device_mappings.items()} == {
+        "physnet1": ["ens1f0", "ens1f1"],
+        "physnet2": ["ens2f0"],
+    }
+    hyperv = runner.spec_from_args(
+        parse_agent("--type", "hyperv", "--host", "h2", "--vswitch-mappings", "phys.*:ext")
+    ).to_proto()
+    assert dict(hyperv.capabilities.vswitch_mappings) == {"phys.*": "ext"}
+    ovs = runner.spec_from_args(
+        parse_agent(
+            "--type",
+            "openvswitch",
+            "--host",
+            "h3",
+            "--baremetal-smartnic",
+            "--hw-offload",
+            "--extensions",
+            "qos, fdb",
+        )
+    ).to_proto()
+    assert ovs.capabilities.baremetal_smartnic and ovs.capabilities.hw_offload
+    assert list(ovs.capabilities.extensions) == ["qos", "fdb"]
+
+
+def test_a_kind_without_a_real_agent_says_to_simulate(capsys) -> None:
+    code = runner.run(parse_agent("--type", "macvtap", "--host", "h"))
+    err = capsys.readouterr().err
+    assert code == 2 and "no macvtap dataplane" in err and "--simulate" in err

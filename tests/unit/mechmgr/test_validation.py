@@ -16,6 +16,25 @@ def register(**caps) -> agent_service_pb2.RegisterAgentRequest:
     return agent_service_pb2.RegisterAgentRequest(agent=agent)
 
 
+DEVICES = agent_pb2.DeviceList
+
+
+def test_the_typed_capabilities_of_sriov_and_hyperv_agents():
+    sriov = validation.registration(
+        register(
+            agent_type="sriov",
+            device_mappings={"physnet1": DEVICES(devices=["ens1f0", "ens1f1"])},
+            extensions=["qos"],
+        )
+    )
+    assert sriov.capabilities.device_mappings == {"physnet1": ("ens1f0", "ens1f1")}
+    assert sriov.capabilities.extensions == ("qos",)
+    hyperv = validation.registration(
+        register(agent_type="hyperv", vswitch_mappings={"physnet[0-9]+": "external"})
+    )
+    assert hyperv.capabilities.vswitch_mappings == {"physnet[0-9]+": "external"}
+
+
 def test_a_complete_registration_becomes_typed_capabilities():
     reg = validation.registration(
         register(
@@ -63,6 +82,18 @@ def test_a_complete_registration_becomes_typed_capabilities():
         (register(network_types=["vlan", "mpls"]), "agent.capabilities.network_types"),
         (register(network_types=["VLAN"]), "agent.capabilities.network_types"),
         (register(network_types=["flat", "flat"]), "agent.capabilities.network_types"),
+        (register(vswitch_mappings={"phys(": "ext"}), "agent.capabilities.vswitch_mappings"),
+        (register(vswitch_mappings={"physnet1": " "}), "agent.capabilities.vswitch_mappings"),
+        (register(device_mappings={"physnet1": DEVICES()}), "agent.capabilities.device_mappings"),
+        (
+            register(device_mappings={"physnet1": DEVICES(devices=["ens1f0", "ens1f0"])}),
+            "agent.capabilities.device_mappings",
+        ),
+        (
+            register(device_mappings={"phys net": DEVICES(devices=["ens1f0"])}),
+            "agent.capabilities.device_mappings",
+        ),
+        (register(extensions=["q os"]), "agent.capabilities.extensions"),
     ],
 )
 def test_a_bad_registration_names_the_field(request_, field):

@@ -23,6 +23,11 @@ CAPS = values.HostCapabilities(
     iface_types=("dpdkvhostuserclient",),
     vhostuser_socket_dir="/run/ovs",
     network_types=("flat", "vxlan"),
+    vswitch_mappings={"phys.*": "external"},
+    device_mappings={"physnet1": ("ens1f0", "ens1f1"), "physnet3": ("ens3f0",)},
+    baremetal_smartnic=True,
+    hw_offload=True,
+    extensions=("qos",),
 )
 AGENT = values.Agent(
     "a1",
@@ -63,6 +68,8 @@ def test_a_segment_spec_survives_the_wire_with_an_unset_id_distinct_from_zero(
 
 def test_host_capabilities_and_agents_survive_the_wire() -> None:
     assert convert.capabilities_from_proto(convert.capabilities_to_proto(CAPS)) == CAPS
+    assert convert.capabilities_from_json(convert.capabilities_to_json(CAPS)) == CAPS
+    assert convert.capabilities_from_json({}) == values.HostCapabilities()
     assert convert.agent_from_proto(convert.agent_to_proto(AGENT)) == AGENT
     never = values.Agent("a2", "linuxbridge", "compute-2")
     assert convert.agent_from_proto(convert.agent_to_proto(never)) == never
