@@ -265,7 +265,12 @@ def agent_rows(agents: Iterable[agent_pb2.Agent]) -> str:
     rows = []
     for a in agents:
         caps = a.capabilities
-        mappings = {**dict(caps.interface_mappings), **dict(caps.bridge_mappings)}
+        mappings = {
+            **dict(caps.vswitch_mappings),
+            **{k: ";".join(v.devices) for k, v in caps.device_mappings.items()},
+            **dict(caps.interface_mappings),
+            **dict(caps.bridge_mappings),
+        }
         rows.append(
             (
                 a.id,
@@ -311,11 +316,28 @@ def agent_detail(a: agent_pb2.Agent) -> str:
             ("created", time_text(a.create_time)),
             ("bridge_mappings", mapping_text(caps.bridge_mappings)),
             ("interface_mappings", mapping_text(caps.interface_mappings)),
+            *_optional_capabilities(caps),
             ("tunnel_types", ",".join(caps.tunnel_types) or "-"),
             ("local_ip", caps.local_ip or "-"),
             ("network_types", ",".join(caps.network_types) or "(all of its mechanism)"),
         ]
     )
+
+
+def _optional_capabilities(caps: agent_pb2.HostCapabilities) -> list[tuple[str, str]]:
+    """The lines of the capabilities only some kinds of agent report, when they do."""
+    shown = []
+    if caps.vswitch_mappings:
+        shown.append(("vswitch_mappings", mapping_text(caps.vswitch_mappings)))
+    if caps.device_mappings:
+        devices = {k: ";".join(v.devices) for k, v in caps.device_mappings.items()}
+        shown.append(("device_mappings", mapping_text(devices)))
+    flags = [f for f in ("baremetal_smartnic", "hw_offload") if getattr(caps, f)]
+    if flags:
+        shown.append(("flags", ",".join(flags)))
+    if caps.extensions:
+        shown.append(("extensions", ",".join(caps.extensions)))
+    return shown
 
 
 def driver_rows(drivers: Iterable[Any], sources: Mapping[str, str] | None = None) -> str:

@@ -151,6 +151,34 @@ def test_agent_rows_show_liveness_and_capabilities() -> None:
     assert render.age_text(beat, now) == "5s ago"
 
 
+def test_sriov_and_hyperv_agents_show_their_own_mappings() -> None:
+    sriov = agent_pb2.Agent(
+        id="a-2",
+        agent_type="sriov",
+        host="compute-sriov",
+        capabilities=agent_pb2.HostCapabilities(
+            device_mappings={"physnet1": agent_pb2.DeviceList(devices=["ens1f0", "ens1f1"])},
+            extensions=["qos"],
+        ),
+    )
+    assert "physnet1:ens1f0;ens1f1" in render.agent_rows([sriov]).splitlines()[1]
+    detail = render.agent_detail(sriov)
+    assert "device_mappings:" in detail and "physnet1:ens1f0;ens1f1" in detail
+    assert "extensions:" in detail and "qos" in detail
+    hyperv = agent_pb2.Agent(
+        agent_type="hyperv",
+        capabilities=agent_pb2.HostCapabilities(vswitch_mappings={"phys.*": "external"}),
+    )
+    assert "phys.*:external" in render.agent_rows([hyperv]).splitlines()[1]
+    assert "vswitch_mappings:" in render.agent_detail(hyperv)
+    ovs = agent_pb2.Agent(
+        agent_type="openvswitch",
+        capabilities=agent_pb2.HostCapabilities(baremetal_smartnic=True, hw_offload=True),
+    )
+    assert "baremetal_smartnic,hw_offload" in render.agent_detail(ovs)
+    assert "flags" not in render.agent_detail(sriov)
+
+
 def test_driver_rows_are_in_binding_order() -> None:
     drivers = [
         mechanism_manager_service_pb2.MechanismDriverInfo(
