@@ -66,7 +66,9 @@ class AgentMechanismDriver(base.MechanismDriver):
     def propose_binding(self, ctx: values.BindingContext) -> values.Proposal:
         """Completes on the first segment a usable agent reaches, else declines with all reasons."""
         if ctx.vnic_type not in self.supported_vnic_types:
-            return values.Decline((self._vnic_unsupported(ctx.vnic_type),))
+            return values.Decline(
+                (base.vnic_unsupported(self.name, ctx.vnic_type, self.supported_vnic_types),)
+            )
         agents = ctx.agents_of_type(self.agent_type)
         if not agents:
             return values.Decline((self._no_agent(ctx.host),))
@@ -167,14 +169,6 @@ class AgentMechanismDriver(base.MechanismDriver):
                 },
             )
         return None
-
-    def _vnic_unsupported(self, vnic_type: str) -> values.DeclineReason:
-        return values.DeclineReason(
-            vocabulary.VNIC_TYPE_UNSUPPORTED,
-            f"{self.name} does not bind vnic_type {vnic_type} "
-            f"(supports {', '.join(self.supported_vnic_types)})",
-            details={"vnic_type": vnic_type, "supported": ",".join(self.supported_vnic_types)},
-        )
 
     def _no_agent(self, host: str) -> values.DeclineReason:
         return values.DeclineReason(

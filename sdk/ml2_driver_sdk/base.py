@@ -90,17 +90,7 @@ class AgentlessDriver(MechanismDriver):
         """Declines what the declaration rules out, else returns ``bind``'s answer."""
         if ctx.vnic_type not in self.supported_vnic_types:
             return values.Decline(
-                (
-                    values.DeclineReason(
-                        vocabulary.VNIC_TYPE_UNSUPPORTED,
-                        f"{self.name} does not bind vnic_type {ctx.vnic_type} "
-                        f"(supports {', '.join(self.supported_vnic_types)})",
-                        details={
-                            "vnic_type": ctx.vnic_type,
-                            "supported": ",".join(self.supported_vnic_types),
-                        },
-                    ),
-                )
+                (vnic_unsupported(self.name, ctx.vnic_type, self.supported_vnic_types),)
             )
         usable = [s for s in ctx.segments_to_bind if s.network_type in self.supported_network_types]
         if not usable:
@@ -120,3 +110,12 @@ class AgentlessDriver(MechanismDriver):
                 )
             )
         return self.bind(ctx, usable)
+
+
+def vnic_unsupported(driver: str, vnic_type: str, supported: Sequence[str]) -> values.DeclineReason:
+    """The VNIC_TYPE_UNSUPPORTED reason of ``driver``, which binds only ``supported``."""
+    return values.DeclineReason(
+        vocabulary.VNIC_TYPE_UNSUPPORTED,
+        f"{driver} does not bind vnic_type {vnic_type} (supports {', '.join(supported)})",
+        details={"vnic_type": vnic_type, "supported": ",".join(supported)},
+    )

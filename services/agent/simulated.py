@@ -14,7 +14,7 @@ import logging
 import random
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 
 import grpc
@@ -57,15 +57,22 @@ class AgentRefused(RuntimeError):
     """mechmgr refused the registration for a reason retrying cannot fix."""
 
 
-def parse_mappings(option: str, text: str) -> dict[str, str]:
-    """Parses ``physnet1:br-eth1,physnet2:br-eth2`` into a dict; raises AgentConfigError."""
-    result: dict[str, str] = {}
+def _pairs(option: str, text: str, what: str, *, last: bool = False) -> Iterator[tuple[str, str]]:
+    """The ``PHYSNET:WHAT`` items of a comma-separated option, split at the first ``:`` (at the
+    last with ``last``); raises AgentConfigError naming the option and the malformed item."""
     for item in (part.strip() for part in text.split(",")):
         if not item:
             continue
-        physnet, sep, target = (p.strip() for p in item.partition(":"))
-        if not sep or not physnet or not target:
-            raise AgentConfigError(f"{option}: {item!r} must be PHYSNET:NAME")
+        key, sep, value = (p.strip() for p in (item.rpartition if last else item.partition)(":"))
+        if not sep or not key or not value:
+            raise AgentConfigError(f"{option}: {item!r} must be PHYSNET:{what}")
+        yield key, value
+
+
+def parse_mappings(option: str, text: str) -> dict[str, str]:
+    """Parses ``physnet1:br-eth1,physnet2:br-eth2`` into a dict; raises AgentConfigError."""
+    result: dict[str, str] = {}
+    for physnet, target in _pairs(option, text, "NAME"):
         if physnet in result:
             raise AgentConfigError(f"{option}: physical network {physnet!r} is mapped twice")
         result[physnet] = target
@@ -76,12 +83,7 @@ def parse_device_mappings(text: str) -> dict[str, tuple[str, ...]]:
     """Parses ``physnet1:ens1f0,physnet1:ens1f1,physnet2:ens2f0`` (a physical network may be
     given several devices, as Neutron's SR-IOV agent allows); raises AgentConfigError."""
     result: dict[str, tuple[str, ...]] = {}
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        physnet, sep, device = (p.strip() for p in item.partition(":"))
-        if not sep or not physnet or not device:
-            raise AgentConfigError(f"--device-mappings: {item!r} must be PHYSNET:DEVICE")
+    for physnet, device in _pairs("--device-mappings", text, "DEVICE"):
         if device in result.get(physnet, ()):
             raise AgentConfigError(
                 f"--device-mappings: device {device!r} is given twice for {physnet!r}"
@@ -94,12 +96,7 @@ def parse_vswitch_mappings(text: str) -> dict[str, str]:
     """Parses ``physnet1:external,physnet.*:private``: a physical network or a regular
     expression over its name, then the virtual switch after the last ``:``."""
     result: dict[str, str] = {}
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        pattern, sep, vswitch = (p.strip() for p in item.rpartition(":"))
-        if not sep or not pattern or not vswitch:
-            raise AgentConfigError(f"--vswitch-mappings: {item!r} must be PHYSNET:VSWITCH")
+    for pattern, vswitch in _pairs("--vswitch-mappings", text, "VSWITCH", last=True):
         try:
             re.compile(pattern)
         except re.error as err:
