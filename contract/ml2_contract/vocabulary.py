@@ -106,6 +106,9 @@ PHYSNET_NOT_MAPPED = "PHYSNET_NOT_MAPPED"
 """The host's agent has no mapping for the segment's physical network."""
 HOST_NOT_SERVED = "HOST_NOT_SERVED"
 """The driver is configured not to bind on the host."""
+MIGRATION_SOURCE_MISMATCH = "MIGRATION_SOURCE_MISMATCH"
+"""During a live migration, the device the port would use on this host differs from the one it
+uses on the migration's other host (macvtap: the hosts' interface mappings differ)."""
 DRIVER_REASON_CODES = (
     VNIC_TYPE_UNSUPPORTED,
     NO_AGENT,
@@ -115,6 +118,7 @@ DRIVER_REASON_CODES = (
     NETWORK_TYPE_UNSUPPORTED_BY_AGENT,
     PHYSNET_NOT_MAPPED,
     HOST_NOT_SERVED,
+    MIGRATION_SOURCE_MISMATCH,
 )
 """The codes a driver declines with; the ones below are the manager's and portapi's."""
 

@@ -99,6 +99,15 @@ CODES: tuple[ReasonCode, ...] = (
         ("host",),
     ),
     ReasonCode(
+        v.MIGRATION_SOURCE_MISMATCH,
+        "driver",
+        "During a live migration, the device the port would use on this host differs from the "
+        "one it uses on the migration source host: the instance could not keep its interface.",
+        "Give the physical network the same interface in the agents' interface_mappings on both "
+        "hosts (macvtap), or migrate the instance to a host mapped like its source.",
+        (*_AGENT, "physical_network", "migrating_to", "source_device", "target_device"),
+    ),
+    ReasonCode(
         v.DRIVER_UNAVAILABLE,
         "mechmgr",
         "The driver process did not answer: unreachable, slower than its deadline, or its "

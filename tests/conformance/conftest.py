@@ -12,6 +12,8 @@ from services import launcher
 SHIPPED = {
     "openvswitch": ("services.drivers.openvswitch", {}),
     "linuxbridge": ("services.drivers.linuxbridge", {}),
+    "sriov": ("services.drivers.sriov", {}),
+    "macvtap": ("services.drivers.macvtap", {}),
     "noop": ("services.drivers.noop", {}),
     "noop-fabric": (
         "services.drivers.noop",

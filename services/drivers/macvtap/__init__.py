@@ -1,0 +1,1 @@
+"""The macvtap mechanism driver process: `python -m services.drivers.macvtap`."""

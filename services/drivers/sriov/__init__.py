@@ -1,0 +1,1 @@
+"""The SR-IOV mechanism driver process: `python -m services.drivers.sriov`."""

@@ -1,0 +1,271 @@
+"""The sriov driver binds as Neutron's sriovnicswitch driver does, rule by rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from ml2_contract import values, vocabulary
+
+from services.drivers.sriov import driver as sriov
+
+VLAN = values.Segment("seg-vlan", "vlan", "physnet1", 101)
+FLAT = values.Segment("seg-flat", "flat", "physnet1")
+VLAN2 = values.Segment("seg-vlan2", "vlan", "physnet2", 202)
+VXLAN = values.Segment("seg-vxlan", "vxlan", segmentation_id=1001)
+GRE = values.Segment("seg-gre", "gre", segmentation_id=5)
+LOCAL = values.Segment("seg-local", "local")
+BEAT = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+MAPPED = values.HostCapabilities(device_mappings={"physnet1": ("ens1f0", "ens1f1")})
+VIF_VLAN_101 = {"port_filter": False, "connectivity": "l2", "vlan": "101"}
+VF_VNICS = ["direct", "macvtap", "accelerator-direct"]
+
+
+def agent(agent_type: str = "sriov", caps: values.HostCapabilities = MAPPED, **kw) -> values.Agent:
+    return values.Agent(
+        kw.pop("id", "sriov-1"), agent_type, "compute-1", capabilities=caps, heartbeat_at=BEAT, **kw
+    )
+
+
+def ctx(*segments, agents=(), vnic="direct", profile=None) -> values.BindingContext:
+    return values.BindingContext(
+        port_id="3f2a9c4e-1111-2222-3333-444455556666",
+        network_id="net-1",
+        host="compute-1",
+        level=0,
+        segments_to_bind=segments or (VLAN,),
+        vnic_type=vnic,
+        profile=profile or {},
+        host_agents=tuple(agents),
+        agent_down_time=75.0,
+    )
+
+
+def propose(*segments, **kw) -> values.Proposal:
+    return sriov.SriovDriver().propose_binding(ctx(*segments, **kw))
+
+
+def reasons(proposal: values.Proposal) -> tuple[values.DeclineReason, ...]:
+    assert isinstance(proposal, values.Decline), proposal
+    return proposal.reasons
+
+
+def only_reason(proposal: values.Proposal) -> values.DeclineReason:
+    (reason,) = reasons(proposal)
+    return reason
+
+
+def test_describes_neutron_vnic_types_network_types_agent_and_vif_types():
+    desc = sriov.SriovDriver().describe()
+
+    assert desc.name == "sriov"
+    assert desc.agent_type == "sriov"
+    assert desc.supported_vnic_types == (
+        "direct",
+        "macvtap",
+        "direct-physical",
+        "accelerator-direct",
+    )
+    assert desc.supported_network_types == ("flat", "vlan")
+    assert set(desc.vif_types) == {"hw_veb", "hostdev_physical"}
+    assert desc.connectivity == "l2"
+
+
+@pytest.mark.parametrize("vnic", VF_VNICS)
+def test_a_vf_vnic_type_binds_a_mapped_vlan_as_hw_veb_with_the_vlan_id_as_a_string(vnic):
+    proposal = propose(VLAN, agents=[agent()], vnic=vnic)
+
+    assert proposal == values.Complete(VLAN.id, "hw_veb", VIF_VLAN_101)
+    assert isinstance(proposal.vif_details["vlan"], str)
+
+
+def test_a_flat_segment_binds_with_vlan_zero_as_a_string():
+    proposal = propose(FLAT, agents=[agent()])
+
+    assert proposal == values.Complete(
+        FLAT.id, "hw_veb", {"port_filter": False, "connectivity": "l2", "vlan": "0"}
+    )
+
+
+@pytest.mark.parametrize("vnic", ["normal", "baremetal", "vdpa", "smart-nic", "remote-managed"])
+def test_other_vnic_types_are_declined(vnic):
+    reason = only_reason(propose(VLAN, agents=[agent()], vnic=vnic))
+
+    assert reason.code == "VNIC_TYPE_UNSUPPORTED"
+    assert reason.details["vnic_type"] == vnic
+    assert reason.details["supported"] == "direct,macvtap,direct-physical,accelerator-direct"
+
+
+@pytest.mark.parametrize("capabilities", [["switchdev"], ["rx-offload", "switchdev"], "switchdev"])
+def test_direct_with_switchdev_is_left_to_open_vswitch_hardware_offload(capabilities):
+    reason = only_reason(propose(VLAN, agents=[agent()], profile={"capabilities": capabilities}))
+
+    assert reason.code == "VNIC_TYPE_UNSUPPORTED"
+    assert "switchdev" in reason.message and "Open vSwitch hardware offload" in reason.message
+    assert "switchdev" in reason.details["capabilities"].split(",")
+    assert reason.details["vnic_type"] == "direct"
+
+
+@pytest.mark.parametrize("vnic", ["macvtap", "direct-physical", "accelerator-direct"])
+def test_switchdev_declines_only_direct(vnic):
+    proposal = propose(VLAN, agents=[agent()], vnic=vnic, profile={"capabilities": ["switchdev"]})
+
+    assert isinstance(proposal, values.Complete)
+
+
+def test_direct_with_other_capabilities_binds():
+    proposal = propose(VLAN, agents=[agent()], profile={"capabilities": ["rx-offload"]})
+
+    assert proposal == values.Complete(VLAN.id, "hw_veb", VIF_VLAN_101)
+
+
+def test_direct_physical_binds_with_no_agent_at_all_as_hostdev_physical():
+    proposal = propose(VLAN, agents=[], vnic="direct-physical")
+
+    assert proposal == values.Complete(VLAN.id, "hostdev_physical", VIF_VLAN_101)
+
+
+def test_direct_physical_ignores_dead_disabled_and_unmapping_agents():
+    dead = agent(id="dead", alive=False)
+    disabled = agent(id="off", admin_state_up=False)
+    unmapping = agent(id="bare", caps=values.HostCapabilities())
+
+    proposal = propose(VLAN2, agents=[dead, disabled, unmapping], vnic="direct-physical")
+
+    assert proposal == values.Complete(
+        VLAN2.id, "hostdev_physical", {"port_filter": False, "connectivity": "l2", "vlan": "202"}
+    )
+
+
+def test_direct_physical_binds_the_first_flat_or_vlan_segment_offered():
+    proposal = propose(VXLAN, FLAT, VLAN, vnic="direct-physical")
+
+    assert proposal == values.Complete(
+        FLAT.id, "hostdev_physical", {"port_filter": False, "connectivity": "l2", "vlan": "0"}
+    )
+
+
+def test_direct_physical_declines_segments_other_than_flat_and_vlan_each_by_name():
+    found = reasons(propose(VXLAN, GRE, LOCAL, vnic="direct-physical"))
+
+    assert [r.code for r in found] == ["NETWORK_TYPE_UNSUPPORTED"] * 3
+    assert [r.segment_id for r in found] == [VXLAN.id, GRE.id, LOCAL.id]
+    assert found[0].details == {
+        "vnic_type": "direct-physical",
+        "network_type": "vxlan",
+        "allowed_network_types": "flat,vlan",
+    }
+
+
+@pytest.mark.parametrize("vnic", VF_VNICS)
+def test_vf_vnic_types_need_an_sriov_agent_on_the_host(vnic):
+    reason = only_reason(propose(VLAN, agents=[agent("openvswitch")], vnic=vnic))
+
+    assert reason.code == "NO_AGENT"
+    assert reason.details == {"host": "compute-1", "agent_type": "sriov"}
+
+
+def test_a_dead_agent_is_declined_with_its_last_heartbeat():
+    reason = only_reason(propose(VLAN, agents=[agent(alive=False)]))
+
+    assert reason.code == "AGENT_DEAD"
+    assert reason.details["agent_id"] == "sriov-1"
+    assert reason.details["last_heartbeat"] == "2026-01-02T03:04:05.000Z"
+
+
+def test_a_disabled_agent_is_declined():
+    reason = only_reason(propose(VLAN, agents=[agent(admin_state_up=False)]))
+
+    assert reason.code == "AGENT_ADMIN_DOWN"
+    assert reason.details == {"agent_id": "sriov-1", "host": "compute-1"}
+
+
+def test_an_unmapped_physical_network_names_the_wanted_network_and_the_device_mappings():
+    caps = values.HostCapabilities(
+        device_mappings={"physnet1": ("ens1f0", "ens1f1"), "physnet3": ("ens3f0",)}
+    )
+
+    reason = only_reason(propose(VLAN2, agents=[agent(caps=caps)]))
+
+    assert reason.code == "PHYSNET_NOT_MAPPED"
+    assert reason.segment_id == VLAN2.id
+    assert reason.details == {
+        "agent_id": "sriov-1",
+        "host": "compute-1",
+        "agent_type": "sriov",
+        "physical_network": "physnet2",
+        "mappings": "physnet1:ens1f0,physnet1:ens1f1,physnet3:ens3f0",
+        "mapping_option": "device_mappings",
+    }
+    assert "physnet2" in reason.message
+    assert "physnet1:ens1f0, physnet1:ens1f1, physnet3:ens3f0" in reason.message
+
+
+def test_other_mappings_of_the_agent_do_not_count():
+    caps = values.HostCapabilities(
+        bridge_mappings={"physnet1": "br-eth1"}, interface_mappings={"physnet1": "eth1"}
+    )
+
+    reason = only_reason(propose(VLAN, agents=[agent(caps=caps)]))
+
+    assert reason.code == "PHYSNET_NOT_MAPPED"
+    assert reason.details["mappings"] == ""
+    assert "device_mappings: none" in reason.message
+
+
+@pytest.mark.parametrize("segment", [VXLAN, GRE, LOCAL], ids=lambda s: s.network_type)
+def test_only_flat_and_vlan_are_bound_even_if_the_agent_reports_tunnels(segment):
+    caps = values.HostCapabilities(
+        device_mappings={"physnet1": ("ens1f0",)}, tunnel_types=("vxlan", "gre")
+    )
+
+    reason = only_reason(propose(segment, agents=[agent(caps=caps)]))
+
+    assert reason.code == "NETWORK_TYPE_UNSUPPORTED"
+    assert reason.details["allowed_network_types"] == "flat,vlan"
+
+
+def test_the_first_mapped_segment_wins_after_every_reason_is_skipped():
+    proposal = propose(VXLAN, VLAN2, FLAT, VLAN, agents=[agent()])
+
+    assert proposal == values.Complete(
+        FLAT.id, "hw_veb", {"port_filter": False, "connectivity": "l2", "vlan": "0"}
+    )
+
+
+def test_a_dead_agent_is_skipped_for_a_live_one_on_the_same_host():
+    proposal = propose(VLAN, agents=[agent(id="old", alive=False), agent(id="new")])
+
+    assert proposal == values.Complete(VLAN.id, "hw_veb", VIF_VLAN_101)
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [
+        {},
+        {
+            "pci_slot": "0000:05:00.1",
+            "pci_vendor_info": "15b3:1018",
+            "physical_network": "physnet1",
+        },
+        # Neutron no longer checks the vendor against a list of supported devices...
+        {"pci_slot": "0000:05:00.1", "pci_vendor_info": "dead:beef"},
+        # ...nor the profile's physical network against the segment's.
+        {"pci_slot": "0000:05:00.1", "physical_network": "physnet9"},
+    ],
+    ids=["no-profile", "matching", "any-vendor", "other-physnet"],
+)
+@pytest.mark.parametrize("vnic", ["direct", "direct-physical"])
+def test_the_profile_pci_details_do_not_change_the_binding(profile, vnic):
+    proposal = propose(VLAN, agents=[agent()], vnic=vnic, profile=profile)
+
+    assert isinstance(proposal, values.Complete)
+    assert proposal.segment_id == VLAN.id
+    assert proposal.vif_details == VIF_VLAN_101
+
+
+def test_the_spec_declares_the_driver_and_its_ports():
+    assert sriov.SPEC.default_port == 50064
+    assert sriov.SPEC.default_metrics_port == 9114
+    assert isinstance(sriov.SPEC.factory({}), sriov.SriovDriver)
+    assert sriov.SriovDriver.agent_type == vocabulary.AGENT_TYPE_SRIOV
