@@ -78,6 +78,12 @@ REMEDIES: Mapping[str, Remedy] = {
         "ask for a vnic type {driver} binds ({supported}), or add a driver that binds {vnic_type}",
     ),
     vocabulary.HOST_NOT_SERVED: Remedy("{message}", "configure {driver} to serve {host}"),
+    vocabulary.MIGRATION_SOURCE_MISMATCH: Remedy(
+        "the port is migrating to {migrating_to}: it would use {target_device} on {host} "
+        "for {physical_network}, not {source_device} as on its source host",
+        "map {physical_network} to the same interface on both hosts "
+        "({agent_type} agent interface_mappings), or migrate to a host mapped like the source",
+    ),
     vocabulary.DRIVER_UNAVAILABLE: Remedy(
         "{message}",
         "start the {driver} driver process at {address}, or give it a longer deadline "
@@ -103,6 +109,16 @@ REMEDIES: Mapping[str, Remedy] = {
 
 GENERIC = Remedy("{message}", "deal with {driver}'s {code}")
 """The remedy of a code ``REMEDIES`` does not know (a driver's own)."""
+
+VARIANTS: Mapping[tuple[str, str], Remedy] = {
+    (vocabulary.VNIC_TYPE_UNSUPPORTED, "capabilities"): Remedy(
+        "{driver} does not bind vnic type {vnic_type} with profile capabilities {capabilities}",
+        "bind it through a driver that takes {vnic_type} ports with {capabilities} "
+        "(openvswitch, for switchdev), or bind it without them",
+    ),
+}
+"""(code, fact) → the remedy of a reason of that code that carries that fact: a decline for the
+port's profile rather than for its vnic type alone."""
 
 
 def reason_facts(
@@ -152,15 +168,19 @@ def _offered(
     return next((s for s in verdict.offered_segments if s.id == reason.segment_id), None)
 
 
-def remedy(code: str) -> Remedy:
-    """Returns the table's remedy of ``code``, or ``GENERIC``."""
+def remedy(code: str, facts: Mapping[str, str] | None = None) -> Remedy:
+    """Returns the remedy of ``code``: a variant for a fact among ``facts``, else the table's,
+    else ``GENERIC``."""
+    for (variant_code, fact), variant in VARIANTS.items():
+        if variant_code == code and facts and fact in facts:
+            return variant
     return REMEDIES.get(code, GENERIC)
 
 
 def fact_text(code: str, facts: Mapping[str, str]) -> str:
     """The reason in operator words; its message when the template wants a fact it lacks."""
     try:
-        return remedy(code).facts.format_map(facts)
+        return remedy(code, facts).facts.format_map(facts)
     except (KeyError, ValueError, IndexError):
         return facts.get("message", "")
 
@@ -169,7 +189,7 @@ def fix_text(code: str, facts: Mapping[str, str]) -> str:
     """What would remove the reason; ``GENERIC``'s fix when the template wants a fact it lacks,
     empty when there is nothing to do about it."""
     try:
-        return remedy(code).fix.format_map(facts)
+        return remedy(code, facts).fix.format_map(facts)
     except (KeyError, ValueError, IndexError):
         return GENERIC.fix.format_map(facts)
 

@@ -197,7 +197,8 @@ def test_every_known_code_has_a_fact_and_a_fix_over_its_facts(code):
     keys = (
         "agent_type agent_id host last_heartbeat agent_down_time_seconds mapping_option "
         "mappings physical_network network_type allowed_network_types agent_network_types "
-        "driver supported vnic_type address code message level"
+        "driver supported vnic_type address code message level migrating_to source_device "
+        "target_device"
     )
     facts = {key: f"<{key}>" for key in keys.split(" ")}
 
@@ -255,3 +256,42 @@ def test_json_has_the_same_tree_with_facts_and_fixes():
     assert reason["fix"] == "map physnet2 on compute-1's openvswitch agent (bridge_mappings)"
     assert lb["reasons"][0]["code"] == "NO_AGENT"
     assert data["to_bind"].startswith("To bind: map physnet2")
+
+
+def test_a_vnic_type_declined_for_the_profile_capabilities_says_so():
+    facts = {
+        "driver": "sriov",
+        "vnic_type": "direct",
+        "capabilities": "switchdev",
+        "supported": "direct,macvtap",
+        "code": "VNIC_TYPE_UNSUPPORTED",
+        "message": "m",
+    }
+
+    assert explain.fact_text(vocabulary.VNIC_TYPE_UNSUPPORTED, facts) == (
+        "sriov does not bind vnic type direct with profile capabilities switchdev"
+    )
+    assert "openvswitch, for switchdev" in explain.fix_text(vocabulary.VNIC_TYPE_UNSUPPORTED, facts)
+    del facts["capabilities"]
+    assert explain.fact_text(vocabulary.VNIC_TYPE_UNSUPPORTED, facts) == (
+        "sriov binds vnic types direct,macvtap, not direct"
+    )
+
+
+def test_a_migration_source_mismatch_names_both_devices():
+    facts = {
+        "migrating_to": "cn-2",
+        "target_device": "eth1.101",
+        "source_device": "eth2.101",
+        "host": "cn-2",
+        "physical_network": "physnet1",
+        "agent_type": "macvtap",
+    }
+
+    assert explain.fact_text(vocabulary.MIGRATION_SOURCE_MISMATCH, facts) == (
+        "the port is migrating to cn-2: it would use eth1.101 on cn-2 for physnet1, not "
+        "eth2.101 as on its source host"
+    )
+    assert "macvtap agent interface_mappings" in explain.fix_text(
+        vocabulary.MIGRATION_SOURCE_MISMATCH, facts
+    )
