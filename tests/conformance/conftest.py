@@ -13,6 +13,10 @@ SHIPPED = {
     "openvswitch": ("services.drivers.openvswitch", {}),
     "linuxbridge": ("services.drivers.linuxbridge", {}),
     "sriov": ("services.drivers.sriov", {}),
+    "sriov-no-direct": (
+        "services.drivers.sriov",
+        {"MECHDRIVER_SRIOV_VNIC_TYPE_PROHIBIT_LIST": "direct"},
+    ),
     "macvtap": ("services.drivers.macvtap", {}),
     "noop": ("services.drivers.noop", {}),
     "noop-fabric": (

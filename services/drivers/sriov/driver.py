@@ -17,6 +17,10 @@ The PCI details of the binding profile (``pci_slot``, ``pci_vendor_info``,
 ``physical_network``) are the compute node's choice of device and are not checked, as in
 Neutron since its ``supported_pci_vendor_devs`` option was removed: the scheduler already picked
 a device on the port's physical network.
+
+Environment: ``MECHDRIVER_SRIOV_VNIC_TYPE_PROHIBIT_LIST``, vnic types this deployment does not
+bind with SR-IOV (Neutron's ``[SRIOV_DRIVER] vnic_type_prohibit_list``): each must be one the
+driver binds, and at least one must be left.
 """
 
 from __future__ import annotations
@@ -27,11 +31,13 @@ from typing import Any
 
 from ml2_contract import values, vocabulary
 from ml2_driver_sdk import agent_based, discovery
+from ml2_driver_sdk.runtime import config
 
 SWITCHDEV = "switchdev"
 """The binding profile capability of a port for Open vSwitch hardware offload."""
 FLAT_VLAN = "0"
 """The ``vlan`` vif_details value of a flat segment: the VF is not tagged."""
+PROHIBIT_LIST = "MECHDRIVER_SRIOV_VNIC_TYPE_PROHIBIT_LIST"
 
 
 class SriovDriver(agent_based.AgentMechanismDriver):
@@ -50,6 +56,27 @@ class SriovDriver(agent_based.AgentMechanismDriver):
     )
     mapping_option = "device_mappings"
     tunnel_types = frozenset()
+
+    def __init__(self, prohibited: Sequence[str] = ()) -> None:
+        unknown = [v for v in prohibited if v not in self.supported_vnic_types]
+        if unknown:
+            raise config.ConfigError(
+                f"{PROHIBIT_LIST}: {', '.join(unknown)} not a vnic type the sriov driver binds "
+                f"({', '.join(self.supported_vnic_types)})"
+            )
+        self.vnic_types = tuple(v for v in self.supported_vnic_types if v not in prohibited)
+        """The vnic types bound: the supported ones less the prohibited ones."""
+        if not self.vnic_types:
+            raise config.ConfigError(f"{PROHIBIT_LIST}: every vnic type is prohibited")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> SriovDriver:
+        """Reads ``MECHDRIVER_SRIOV_VNIC_TYPE_PROHIBIT_LIST``; raises ConfigError naming it."""
+        return cls(tuple(config.get_list(environ, PROHIBIT_LIST)))
+
+    def describe(self) -> values.DriverDescription:
+        """The agent-based description, with the vnic types left after the prohibit list."""
+        return dataclasses.replace(super().describe(), supported_vnic_types=self.vnic_types)
 
     @property
     def supported_network_types(self) -> tuple[str, ...]:
@@ -70,6 +97,20 @@ class SriovDriver(agent_based.AgentMechanismDriver):
         capabilities = _capabilities(ctx.profile)
         if ctx.vnic_type == vocabulary.VNIC_DIRECT and SWITCHDEV in capabilities:
             return values.Decline((self._switchdev(capabilities),))
+        if ctx.vnic_type not in self.vnic_types:
+            return values.Decline(
+                (
+                    values.DeclineReason(
+                        vocabulary.VNIC_TYPE_UNSUPPORTED,
+                        f"{self.name} does not bind vnic_type {ctx.vnic_type} "
+                        f"(binds {', '.join(self.vnic_types)})",
+                        details={
+                            "vnic_type": ctx.vnic_type,
+                            "supported": ",".join(self.vnic_types),
+                        },
+                    ),
+                )
+            )
         if ctx.vnic_type == vocabulary.VNIC_DIRECT_PHYSICAL:
             return self._bind_physical_function(ctx)
         return super().propose_binding(ctx)
@@ -136,7 +177,7 @@ class SriovDriver(agent_based.AgentMechanismDriver):
             details={
                 "vnic_type": vocabulary.VNIC_DIRECT,
                 "capabilities": ",".join(capabilities),
-                "supported": ",".join(self.supported_vnic_types),
+                "supported": ",".join(self.vnic_types),
             },
         )
 
@@ -164,7 +205,7 @@ def _capabilities(profile: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 SPEC = discovery.DriverSpec(
-    factory=lambda _env: SriovDriver(),
+    factory=SriovDriver.from_env,
     default_port=50064,
     default_metrics_port=9114,
     summary="SR-IOV NICs: sriov agents, and PF passthrough (Neutron's sriovnicswitch driver)",

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 
 import pytest
 from ml2_contract import values, vocabulary
+from ml2_driver_sdk.runtime import config
 
+from services import launcher
 from services.drivers.sriov import driver as sriov
 
 VLAN = values.Segment("seg-vlan", "vlan", "physnet1", 101)
@@ -269,3 +274,53 @@ def test_the_spec_declares_the_driver_and_its_ports():
     assert sriov.SPEC.default_metrics_port == 9114
     assert isinstance(sriov.SPEC.factory({}), sriov.SriovDriver)
     assert sriov.SriovDriver.agent_type == vocabulary.AGENT_TYPE_SRIOV
+
+
+def test_the_prohibit_list_takes_vnic_types_out_of_the_description_and_the_bindings():
+    driver = sriov.SriovDriver.from_env({sriov.PROHIBIT_LIST: "direct, accelerator-direct"})
+
+    assert driver.describe().supported_vnic_types == ("macvtap", "direct-physical")
+    reason = only_reason(driver.propose_binding(ctx(VLAN, agents=[agent()], vnic="direct")))
+    assert reason.code == "VNIC_TYPE_UNSUPPORTED"
+    assert reason.details == {"vnic_type": "direct", "supported": "macvtap,direct-physical"}
+    bound = driver.propose_binding(ctx(VLAN, agents=[agent()], vnic="macvtap"))
+    assert bound == values.Complete(VLAN.id, "hw_veb", VIF_VLAN_101)
+
+
+def test_without_a_prohibit_list_every_vnic_type_is_bound():
+    driver = sriov.SriovDriver.from_env({sriov.PROHIBIT_LIST: " , "})
+
+    assert driver.describe().supported_vnic_types == sriov.SriovDriver.supported_vnic_types
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("normal", "normal not a vnic type the sriov driver binds"),
+        ("direct,bogus", "bogus not a vnic type"),
+        ("direct,macvtap,direct-physical,accelerator-direct", "every vnic type is prohibited"),
+    ],
+)
+def test_a_bad_prohibit_list_is_refused_naming_the_variable(value, said):
+    with pytest.raises(config.ConfigError) as err:
+        sriov.SriovDriver.from_env({sriov.PROHIBIT_LIST: value})
+
+    assert str(err.value).startswith("MECHDRIVER_SRIOV_VNIC_TYPE_PROHIBIT_LIST: ")
+    assert said in str(err.value)
+
+
+def test_the_process_refuses_a_bad_prohibit_list_with_status_2_and_one_line():
+    env = launcher.python_path_env(
+        {**os.environ, sriov.PROHIBIT_LIST: "normal", "MECHDRIVER_LISTEN": "127.0.0.1:0"}
+    )
+
+    run = subprocess.run(
+        [sys.executable, "-m", "services.drivers.sriov"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert run.returncode == 2, run.stderr
+    assert "MECHDRIVER_SRIOV_VNIC_TYPE_PROHIBIT_LIST: normal not a vnic type" in run.stderr
