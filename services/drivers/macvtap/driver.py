@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ml2_contract import values, vocabulary
-from ml2_driver_sdk import agent_based, discovery
+from ml2_driver_sdk import agent_based, base, discovery
 
 MACVTAP_MODE_BRIDGE = "bridge"
 MIGRATING_TO = "migrating_to"
@@ -82,7 +82,9 @@ class MacvtapDriver(agent_based.AgentMechanismDriver):
         """The agent-based binding, where a segment whose source device differs from the one
         the port uses on its migration source host is declined."""
         if ctx.vnic_type not in self.supported_vnic_types:
-            return values.Decline((self._vnic_unsupported(ctx.vnic_type),))
+            return values.Decline(
+                (base.vnic_unsupported(self.name, ctx.vnic_type, self.supported_vnic_types),)
+            )
         agents = ctx.agents_of_type(self.agent_type)
         if not agents:
             return values.Decline((self._no_agent(ctx.host),))
