@@ -24,6 +24,10 @@ EXAMPLE = ROOT / "examples" / "acme-switch"
 TOPOLOGY = "compute-1=tor1/Eth1/1,compute-2=tor1/Eth1/2"
 SERVICE_DEPENDENCIES = {"sqlalchemy", "alembic", "psycopg", "psycopg-binary", "modular-l2"}
 
+# Making the clean environment installs grpcio, protobuf and the rest from the package index:
+# that can take minutes on a busy machine, well beyond the suite's default timeout.
+pytestmark = pytest.mark.timeout(900)
+
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
