@@ -23,6 +23,16 @@ the hold outbox (``db.hold_outbox``) in the same transaction, and a successful s
 if typemgr cannot be reached, or portapi stops in between, the holds stay as they were (nothing
 is released too early) and ``HoldSyncRetrier`` sends the sync again later.
 
+When the sync can only confirm holds typemgr already records (``only_confirms``: the port held
+no dynamic segment before, and the bound levels use every dynamic segment the resolution was
+offered), it is sent after the answer, by a background sender (``DeferredSyncs``), rather than
+before it. Nothing is lost by waiting: typemgr recorded each hold in the transaction that
+allocated the segment, so no release, by any replica, can take a segment the port uses while
+its sync waits; and the sync is in the outbox, so a portapi stopped before sending it sends it
+at its next start. Every other sync (one that may drop a hold: a rebind of a port that held
+dynamic segments, a failed binding, an unbinding, a deletion) is sent before the answer, so
+that a segment the port no longer uses is released by then.
+
 A binding whose request ends before a result is committed (portapi stopped, or the caller's
 deadline cut ResolveBinding short: DEADLINE_EXCEEDED, nothing committed) stays pending with its
 inputs recorded; the reconciler (``reconciler``) binds it through ``bind_committed`` once it has
@@ -39,7 +49,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import queue
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ml2_contract import values, vocabulary
@@ -57,6 +70,8 @@ from services.portapi.db import repository as repo
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_TRIES = 10
+DEFERRED_SYNC_LIMIT = 10000
+"""Hold syncs waiting for the background sender at most; more wait in the outbox."""
 
 
 class Binder:
@@ -73,6 +88,7 @@ class Binder:
         self._resolver = resolver
         self._max_tries = max_tries
         self._holds = holds
+        self._deferred = DeferredSyncs(self.sync_holds) if holds is not None else None
 
     def bind(self, ticket: r.BindTicket, started: float | None = None) -> r.Port | None:
         """Resolves and commits the binding of ``ticket``'s port, following changed inputs.
@@ -108,7 +124,10 @@ class Binder:
                 metrics.record_result(result, time.perf_counter() - start)
                 _log_result(ticket, result, attempt)
                 if pending is not None:
-                    self.sync_holds(pending)
+                    if self._deferred is not None and only_confirms(ticket, result):
+                        self._deferred.send(pending)
+                    else:
+                        self.sync_holds(pending)
             if outcome.retry is None:
                 return outcome.port, committed
             metrics.CAS_RETRIES.inc()
@@ -134,14 +153,23 @@ class Binder:
         """True if typemgr is told which dynamic segments ports use."""
         return self._holds is not None
 
-    def sync_holds(self, pending: hold_outbox.PendingSync, *, retry: bool = False) -> bool:
+    def close(self, timeout: float = 5.0) -> None:
+        """Sends the deferred hold syncs still waiting (for at most ``timeout`` seconds) and
+        stops the sender; the ones left stay in the outbox for ``HoldSyncRetrier``."""
+        if self._deferred is not None:
+            self._deferred.close(timeout)
+
+    def sync_holds(
+        self, pending: hold_outbox.PendingSync, *, retry: bool = False, when: str = "now"
+    ) -> bool:
         """Tells typemgr which dynamic segments the port uses as of the pending sync's
         generation (0 for a deleted port) and deletes it from the outbox; returns True if typemgr
         was told. Never raises: when typemgr cannot be told, the holds stay as they are and the
-        outbox keeps the sync for ``HoldSyncRetrier``."""
+        outbox keeps the sync for ``HoldSyncRetrier``. ``when`` labels the metric: ``now``
+        (before the answer), ``deferred`` (after it) or ``retry`` (implied by ``retry``)."""
         if self._holds is None:
             return False
-        when = "retry" if retry else "now"
+        when = "retry" if retry else when
         try:
             self._holds.sync_dynamic_segment_holds(
                 pending.port_id, list(pending.segment_ids), pending.generation
@@ -255,6 +283,77 @@ def may_hold_dynamic(result: values.BindingResult) -> bool:
     return any(verdict.outcome == vocabulary.CONTINUE for verdict in result.trace) or any(
         level.segment.is_dynamic for level in result.levels
     )
+
+
+def only_confirms(ticket: r.BindTicket, result: values.BindingResult) -> bool:
+    """True if the hold sync after committing ``result`` can only confirm holds typemgr already
+    records: the port held no dynamic segment before this binding (``may_hold_dynamic``), the
+    result is BOUND on dynamic segments, and it uses every dynamic segment any level was offered
+    (so mechmgr allocated none that the binding left unused), with no allocation that failed
+    midway (which may have left one it allocated before unoffered)."""
+    if ticket.may_hold_dynamic or result.state != vocabulary.BOUND:
+        return False
+    used = set(dynamic_segment_ids(result))
+    if not used:
+        return False
+    for verdict in result.trace:
+        if any(s.is_dynamic and s.id not in used for s in verdict.offered_segments):
+            return False
+        if any(r.code == vocabulary.DYNAMIC_SEGMENT_UNAVAILABLE for r in verdict.reasons):
+            return False
+    return True
+
+
+class DeferredSyncs:
+    """Sends hold syncs after the answer, in order, on one background thread started with the
+    first one. A sync it cannot take (more than ``limit`` waiting) or could not send stays in
+    the outbox for ``HoldSyncRetrier``."""
+
+    def __init__(self, sync: Callable[..., bool], limit: int = DEFERRED_SYNC_LIMIT) -> None:
+        self._sync = sync
+        self._queue: queue.Queue[hold_outbox.PendingSync | None] = queue.Queue(limit)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def send(self, pending: hold_outbox.PendingSync) -> None:
+        """Queues ``pending`` for the sender; never blocks."""
+        with self._lock:
+            if self._closed:
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="hold-sync-sender", daemon=True
+                )
+                self._thread.start()
+        try:
+            self._queue.put_nowait(pending)
+        except queue.Full:
+            logger.info(
+                "hold sync of port %s left to the retrier: %d syncs wait already",
+                pending.port_id,
+                self._queue.maxsize,
+            )
+
+    def close(self, timeout: float) -> None:
+        """Stops taking syncs, sends the queued ones for at most ``timeout`` seconds, stops."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is None:
+            return
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            return
+        thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            pending = self._queue.get()
+            if pending is None:
+                return
+            self._sync(pending, when="deferred")
 
 
 def dynamic_segment_ids(result: values.BindingResult) -> list[str]:

@@ -42,7 +42,8 @@ CAS_RETRIES = Counter(
 HOLD_SYNCS = Counter(
     "ml2_portapi_hold_syncs_total",
     "SyncDynamicSegmentHolds calls to typemgr, by result (synced, failed) and by whether they "
-    "followed a change at once (now) or were sent again from the hold outbox (retry).",
+    "were sent before the answer (now), after it (deferred), or again from the hold outbox "
+    "(retry).",
     ["result", "when"],
 )
 BIND_ABORTS = Counter(

@@ -177,6 +177,7 @@ def main() -> None:
         pruner.stop()
         reconciler.stop()
         retrier.stop()
+        app.binder.close()
         typemgr.close()
         mechmgr.close()
         engine.dispose()

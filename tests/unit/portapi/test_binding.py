@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import pytest
@@ -270,7 +270,8 @@ class RecordingHolds:
 
 def test_holds_are_synced_only_when_the_port_may_hold_dynamic_segments(env: Env) -> None:
     holds = RecordingHolds()
-    ports = PortManager(env.factory, binding.Binder(env.factory, env.resolver, 3, holds))
+    binder = binding.Binder(env.factory, env.resolver, 3, holds)
+    ports = PortManager(env.factory, binder)
     dynamic = values.Segment("dyn-1", "vlan", "physnet1", 300, "net-1", 1500, is_dynamic=True)
 
     plain = ports.create(r.PortSpec("net-1", inputs=r.BindingInputs(host_id="compute-1")), None)
@@ -289,7 +290,9 @@ def test_holds_are_synced_only_when_the_port_may_hold_dynamic_segments(env: Env)
 
     env.resolver.result = hierarchical
     ports.update(plain.id, r.PortUpdate(host_id="compute-2"))
+    binder.close()  # the first hold only confirms what typemgr took: it is sent after the answer
     assert holds.calls == [(plain.id, ["dyn-1"], 2)]
+    assert pending_syncs(env) == []
 
     env.resolver.result = None  # the next host binds without a dynamic segment
     ports.update(plain.id, r.PortUpdate(host_id="compute-3"))
@@ -329,6 +332,7 @@ def test_a_hold_sync_typemgr_missed_is_sent_again_until_it_is_told(env: Env) -> 
         trace=(values.Verdict(0, "fabric", "CONTINUE"), values.Verdict(1, "ovs", "COMPLETE")),
     )
     port = ports.create(r.PortSpec("net-1", inputs=r.BindingInputs(host_id="compute-1")), None)
+    binder.close()  # its deferred sync failed: it stays in the outbox
     unbound = ports.update(port.id, r.PortUpdate(host_id=""))
     # typemgr heard nothing; the outbox keeps the newest sync of the port only.
     assert holds.calls == []
@@ -362,3 +366,77 @@ def test_a_sync_left_by_a_stopped_portapi_is_sent_and_a_deleted_ports_wins(env: 
     )
     assert HoldSyncRetrier(env.factory, binder, interval=0.0).run_once() == (1, 0)
     assert holds.calls[-1] == ("gone", ["dyn-2"], 3)
+
+
+class BlockedHolds(RecordingHolds):
+    """typemgr that answers a sync only once ``answer`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = threading.Event()
+        self.asked = threading.Event()
+
+    def sync_dynamic_segment_holds(self, port_id: str, segment_ids: list[str], generation: int):
+        self.asked.set()
+        assert self.answer.wait(10)
+        super().sync_dynamic_segment_holds(port_id, segment_ids, generation)
+
+
+def hierarchical_result(
+    dynamic: values.Segment, *offered: values.Segment, state: str = vocabulary.BOUND
+) -> values.BindingResult:
+    """fabric continues on SEGMENT, ovs binds ``dynamic`` offered ``offered`` (or it alone)."""
+    levels = (values.BindingLevel(0, "fabric", SEGMENT), values.BindingLevel(1, "ovs", dynamic))
+    return values.BindingResult(
+        state=state,
+        vif_type="ovs",
+        levels=levels if state == vocabulary.BOUND else (),
+        trace=(
+            values.Verdict(0, "fabric", "CONTINUE", offered_segments=(SEGMENT,)),
+            values.Verdict(1, "ovs", "COMPLETE", offered_segments=offered or (dynamic,)),
+        ),
+    )
+
+
+def test_a_first_hierarchical_binding_answers_before_its_hold_sync(env: Env) -> None:
+    holds = BlockedHolds()
+    binder = binding.Binder(env.factory, env.resolver, 3, holds)
+    ports = PortManager(env.factory, binder)
+    dynamic = values.Segment("dyn-1", "vlan", "physnet1", 300, "net-1", 1500, is_dynamic=True)
+    env.resolver.result = lambda ticket: hierarchical_result(dynamic)
+    port = ports.create(r.PortSpec("net-1", inputs=r.BindingInputs(host_id="compute-1")), None)
+    assert port.binding.result.state == vocabulary.BOUND  # answered while typemgr is not
+    assert holds.asked.wait(10)
+    assert holds.calls == []
+    assert pending_syncs(env) == [hold_outbox.PendingSync(port.id, ("dyn-1",), 1)]
+    holds.answer.set()
+    binder.close()
+    assert holds.calls == [(port.id, ["dyn-1"], 1)]
+    assert pending_syncs(env) == []
+
+    # A rebind of a port that held a dynamic segment may drop it: told before the answer.
+    env.resolver.result = None
+    ports.update(port.id, r.PortUpdate(host_id="compute-2"))
+    assert holds.calls[-1] == (port.id, [], 2)
+
+
+def test_a_hold_sync_that_may_drop_a_hold_is_sent_before_the_answer() -> None:
+    dynamic = values.Segment("dyn-1", "vlan", "physnet1", 300, "net-1", 1500, is_dynamic=True)
+    other = values.Segment("dyn-2", "vlan", "physnet2", 301, "net-1", 1500, is_dynamic=True)
+    fresh = r.BindTicket("p", "net-1", 1, r.BindingInputs(host_id="h"), (SEGMENT,))
+    assert binding.only_confirms(fresh, hierarchical_result(dynamic))
+    # The port held dynamic segments before: the new binding may let one go.
+    held = r.BindTicket("p", "net-1", 2, r.BindingInputs(host_id="h"), (SEGMENT,), True)
+    assert not binding.only_confirms(held, hierarchical_result(dynamic))
+    # A segment the resolution allocated but no level uses is released.
+    assert not binding.only_confirms(fresh, hierarchical_result(dynamic, other, dynamic))
+    # A failed binding lets go of what it allocated.
+    failed = hierarchical_result(dynamic, state=vocabulary.FAILED)
+    assert not binding.only_confirms(fresh, failed)
+    # An allocation that failed midway may have left one before it unoffered.
+    unavailable = values.DeclineReason(vocabulary.DYNAMIC_SEGMENT_UNAVAILABLE, "no VLAN left")
+    result = hierarchical_result(dynamic)
+    declined = values.Verdict(0, "fabric2", "DECLINE", reasons=(unavailable,))
+    assert not binding.only_confirms(fresh, replace(result, trace=(declined, *result.trace)))
+    # A plain binding holds nothing: nothing to confirm.
+    assert not binding.only_confirms(fresh, values.BindingResult(vocabulary.BOUND, "ovs"))
