@@ -204,6 +204,8 @@ class SegmentManager:
         def work(session: Session) -> Segment:
             if not segment_rows.of_network(session, network_id, include_dynamic=False, lock=True):
                 raise errors.NetworkNotFound(network_id)
+            # Read after the lock, in a statement of its own: on PostgreSQL it sees the dynamic
+            # segment that the allocation this one waited for committed.
             found = segment_rows.dynamic_of(
                 session, network_id, spec.network_type, spec.physical_network
             )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, case, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,26 +21,45 @@ def _hold(row: DynamicSegmentHold) -> Hold:
     return Hold(segment_id=row.segment_id, holder=row.holder, generation=int(row.generation))
 
 
+def _upsert_statement(dialect: str) -> Any:
+    table = cast(Table, DynamicSegmentHold.__table__)
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).values(
+        segment_id=bindparam("segment_id"),
+        holder=bindparam("holder"),
+        generation=bindparam("generation"),
+        created_at=bindparam("created_at"),
+    )
+    higher = case(
+        (statement.excluded.generation > table.c.generation, statement.excluded.generation),
+        else_=table.c.generation,
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.segment_id, table.c.holder], set_={"generation": higher}
+    )
+
+
+_UPSERT = {name: _upsert_statement(name) for name in ("postgresql", "sqlite")}
+
+
 def add(session: Session, segment_id: str, holder: str, generation: int = 0) -> None:
     """Records that ``holder`` uses the segment as of ``generation``; a hold it has already
-    keeps the higher of its generation and ``generation``. Raises ``transaction.Retry`` if the
-    segment was released meanwhile."""
-    if session.get(DynamicSegmentHold, (segment_id, holder)) is not None:
-        confirm(session, holder, [segment_id], generation)
-        return
+    keeps the higher of its generation and ``generation``. One statement (an INSERT that raises
+    the generation of the hold already there). Raises ``transaction.Retry`` if the segment was
+    released meanwhile."""
+    statement = _UPSERT[session.get_bind().dialect.name]
+    params = {
+        "segment_id": segment_id,
+        "holder": holder,
+        "generation": generation,
+        "created_at": datetime.now(UTC),
+    }
     try:
-        with session.begin_nested():
-            session.execute(
-                insert(DynamicSegmentHold).values(
-                    segment_id=segment_id, holder=holder, generation=generation
-                )
-            )
+        session.connection().execute(statement, params)
     except IntegrityError as exc:
         if is_foreign_key_violation(exc):
             raise transaction.Retry() from None
-        if not sql.is_unique_violation(exc):
-            raise
-        confirm(session, holder, [segment_id], generation)  # added concurrently: raise it
+        raise
 
 
 def is_foreign_key_violation(exc: IntegrityError) -> bool:
