@@ -2,9 +2,9 @@
 
 Every ``interval`` seconds one thread of each portapi replica reads the pending syncs written
 more than ``interval`` seconds ago (so that it leaves the syncs being sent right now to the
-requests that wrote them) and sends each one again; a sync typemgr accepts is deleted. Replicas
-may send the same sync twice: a sync says what a port holds as of a generation, so sending it
-again changes nothing.
+requests that wrote them, or to the sender of the syncs deferred after the answer) and sends
+each one again; a sync typemgr accepts is deleted. Replicas may send the same sync twice: a sync
+says what a port holds as of a generation, so sending it again changes nothing.
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@ segment holds.
 
 A change that decides which dynamic segments a port uses (a committed binding that may concern
 them, an unbinding, a deletion) records them here in its own transaction. portapi then tells
-typemgr at once and deletes the row; if it cannot (typemgr unreachable, or portapi stopped
-between the two), the row stays and ``HoldSyncRetrier`` sends it again later. So a hold is
-never left behind for good, and, since every sync carries the binding generation it was
-decided for, a late or repeated one never drops a hold a newer binding took.
+typemgr, before answering or, for a first hierarchical binding, right after (``binding``), and
+deletes the row; if it cannot (typemgr unreachable, or portapi stopped between the two), the
+row stays and ``HoldSyncRetrier`` sends it again later. So a hold is never left behind for good,
+and, since every sync carries the binding generation it was decided for, a late or repeated one
+never drops a hold a newer binding took.
 """
 
 from __future__ import annotations
