@@ -10,13 +10,27 @@ Times are naive UTC from the process clock: replicas need synchronised clocks (N
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from ml2_contract import convert, values
-from sqlalchemy import Engine, Row, Table, bindparam, case, delete, func, select, update
+from sqlalchemy import (
+    Engine,
+    Row,
+    Table,
+    Text,
+    bindparam,
+    case,
+    delete,
+    func,
+    select,
+    type_coerce,
+    update,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,7 +42,23 @@ _T = cast(Table, models.AgentRow.__table__)
 # Built once: the statement of every resolution.
 _BY_HOST = select(_T).where(_T.c.host == bindparam("host"))
 _BY_HOSTS = select(_T).where(_T.c.host.in_(bindparam("hosts", expanding=True)))
+# The rows of a check as the driver gives them: capabilities as their JSON text, times as
+# stored (text on SQLite, datetime on PostgreSQL), converted only for an agent not seen before.
+_RAW_BY_HOSTS = select(
+    _T.c.id,
+    _T.c.agent_type,
+    _T.c.host,
+    _T.c.binary,
+    sql_cast(_T.c.capabilities, Text),
+    _T.c.admin_state_up,
+    type_coerce(_T.c.heartbeat_at, Text),
+    type_coerce(_T.c.created_at, Text),
+).where(_T.c.host.in_(bindparam("hosts", expanding=True)))
 Clock = Callable[[], dt.datetime]
+RawAgent = tuple[str, str, str, str, str, bool, object, object, bool]
+"""An agent row as read for a check: id, agent_type, host, binary, capabilities (JSON text),
+admin_state_up, heartbeat and creation times as stored, and alive (computed at the read).
+Equal tuples are the same agent in the same state; ``agent_from_raw`` converts one."""
 
 
 def utcnow() -> dt.datetime:
@@ -174,6 +204,30 @@ class AgentRegistry:
             found[row.host].append(self._agent(row, now))
         return {host: tuple(agents) for host, agents in found.items()}
 
+    def raw_agents_by_host(self, hosts: Sequence[str]) -> dict[str, tuple[RawAgent, ...]]:
+        """Returns the agent rows of each of ``hosts`` unconverted (``RawAgent``), with
+        liveness, in one query; a host without agents maps to ``()``. Cheaper than
+        ``agents_by_host`` when most agents were converted before."""
+        found: dict[str, list[RawAgent]] = {host: [] for host in hosts}
+        now = self._clock()
+        down = self._down_time
+        for row in self._read(_RAW_BY_HOSTS, {"hosts": list(found)}):
+            heartbeat = _stored_time(row[6])
+            found[row[2]].append(
+                (
+                    row[0],
+                    row[1],
+                    row[2],
+                    row[3] or "",
+                    row[4] or "",
+                    bool(row[5]),
+                    row[6],
+                    row[7],
+                    now - heartbeat <= down,
+                )
+            )
+        return {host: tuple(rows) for host, rows in found.items()}
+
     def count_by_type(self) -> dict[tuple[str, bool], int]:
         """Returns the number of agents per (agent_type, alive)."""
         alive = case((_T.c.heartbeat_at >= self._clock() - self._down_time, True), else_=False)
@@ -203,3 +257,26 @@ class AgentRegistry:
             heartbeat_at=row.heartbeat_at.replace(tzinfo=dt.UTC),
             created_at=row.created_at.replace(tzinfo=dt.UTC),
         )
+
+
+def agent_from_raw(raw: RawAgent) -> values.Agent:
+    """Returns the Agent of a row read by ``raw_agents_by_host``."""
+    agent_id, agent_type, host, binary, caps, admin_state_up, heartbeat, created, alive = raw
+    return values.Agent(
+        id=agent_id,
+        agent_type=agent_type,
+        host=host,
+        binary=binary,
+        capabilities=convert.capabilities_from_json(json.loads(caps) if caps else {}),
+        admin_state_up=admin_state_up,
+        alive=alive,
+        heartbeat_at=_stored_time(heartbeat).replace(tzinfo=dt.UTC),
+        created_at=_stored_time(created).replace(tzinfo=dt.UTC),
+    )
+
+
+def _stored_time(value: object) -> dt.datetime:
+    """A naive UTC time as the driver returned it: a datetime, or SQLite's ISO text."""
+    if isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromisoformat(str(value))

@@ -5,6 +5,7 @@ A bad value stops the process with status 2 and one line naming the variable and
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -56,6 +57,11 @@ class Settings:
     """``MECHMGR_DRIVER_BREAKER_COOLDOWN_SECONDS``: how long an open breaker refuses calls before
     one trial call is let through (half-open); its answer closes the breaker, its failure
     reopens it."""
+    bindability_cache_seconds: float = 5.0
+    """``MECHMGR_BINDABILITY_CACHE_SECONDS``: how long a host's answer to a bindability check
+    is kept and given again while its agents, the network's segments, the vnic type, the
+    profile and the drivers' breaker states are unchanged; 0 asks the drivers on every check.
+    Binds always ask the drivers."""
     typemgr_address: str = "127.0.0.1:50051"
     """``MECHMGR_TYPEMGR_ADDRESS``: typemgr, for dynamic segments; empty disables them."""
     typemgr_timeout: float = 2.0
@@ -99,6 +105,9 @@ class Settings:
             driver_breaker_cooldown=_positive(
                 env, "MECHMGR_DRIVER_BREAKER_COOLDOWN_SECONDS", cls.driver_breaker_cooldown
             ),
+            bindability_cache_seconds=config.get_float(
+                env, "MECHMGR_BINDABILITY_CACHE_SECONDS", cls.bindability_cache_seconds
+            ),
             typemgr_address=_optional_address(env, "MECHMGR_TYPEMGR_ADDRESS", cls.typemgr_address),
             typemgr_timeout=_positive(env, "MECHMGR_TYPEMGR_TIMEOUT_SECONDS", cls.typemgr_timeout),
             agent_down_time=config.get_int(
@@ -121,6 +130,11 @@ class Settings:
             raise config.ConfigError(
                 f"MECHMGR_HEARTBEAT_INTERVAL_SECONDS={self.heartbeat_interval}: must be at most "
                 f"half of MECHMGR_AGENT_DOWN_TIME_SECONDS={self.agent_down_time}"
+            )
+        if not math.isfinite(self.bindability_cache_seconds):
+            raise config.ConfigError(
+                f"MECHMGR_BINDABILITY_CACHE_SECONDS={self.bindability_cache_seconds}: must be a "
+                "finite number of seconds (0 turns the cache off)"
             )
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise config.ConfigError(f"ML2_LOG_LEVEL={self.log_level!r}: not a log level")

@@ -78,6 +78,10 @@ class DriverClient:
         self.name = name
         self.address = address
         self.timeout = timeout
+        # Moves whenever the driver may answer differently: on every breaker transition and
+        # when its description changes. Kept answers of checks are keyed by it.
+        self.generation = 0
+        self._description: values.DriverDescription | None = None
         self._clock = clock
         self._singles_until = 0.0  # clock() until which ProposeBindings is not tried
         self._stub = pb_grpc.MechanismDriverServiceStub(channel)
@@ -250,6 +254,24 @@ class DriverClient:
             return self._decline(vocabulary.DRIVER_ERROR, "answered without an outcome")
         return proposal
 
+    def cache_state(self) -> tuple[str, str, int, str]:
+        """What a kept answer of this driver depends on besides the question: the driver's
+        name, address, generation and breaker state."""
+        return (self.name, self.address, self.generation, self.breaker.status().state.value)
+
+    def described(self, description: values.DriverDescription) -> None:
+        """Records the driver's DescribeDriver answer; a different one than before moves the
+        generation (the driver was restarted with another configuration)."""
+        if self._description is not None and description != self._description:
+            self.generation += 1
+            logger.info(
+                "mechanism driver %s at %s describes itself differently now",
+                self.name,
+                self.address,
+                extra={"driver": self.name},
+            )
+        self._description = description
+
     def describe_future(self, timeout: float) -> grpc.Future[pb.DescribeDriverResponse]:
         """Starts a DescribeDriver call and returns its future."""
         future: grpc.Future[pb.DescribeDriverResponse] = self._stub.DescribeDriver.future(
@@ -305,6 +327,7 @@ class DriverClient:
 
     def _breaker_changed(self, state: breaker.State) -> None:
         """Called by the breaker, under its lock, when it changes state."""
+        self.generation += 1
         self._report(state.value)
         extra = {"driver": self.name, "breaker_state": state.value}
         if state is breaker.State.OPEN:
@@ -397,13 +420,10 @@ def describe_all(clients: list[DriverClient], timeout: float) -> list[DriverInfo
                 )
             )
             continue
+        description = convert.description_from_proto(reply)
+        client.described(description)
         infos.append(
-            DriverInfo(
-                client.name,
-                client.address,
-                convert.description_from_proto(reply),
-                breaker=client.breaker.status(),
-            )
+            DriverInfo(client.name, client.address, description, breaker=client.breaker.status())
         )
     return infos
 

@@ -7,23 +7,34 @@ A check of many hosts (``check``) reads the agents of every host in one query an
 batched loop (``resolver.resolve_bindabilities``) over chunks of ``CHECK_CHUNK`` hosts at once,
 on ``CHECK_THREADS`` threads: while one chunk waits for a driver process, the next is prepared,
 so that mechmgr and the drivers work at the same time. Agent messages are kept between checks
-(``AgentMessages``): an agent's message changes only when its row does.
+(``AgentMessages``): an agent's message changes only when its row does. Each host's encoded
+answer is kept for a few seconds (``bindability_cache``): a host whose agents, network segments,
+vnic type, profile and drivers' states are unchanged is answered without asking the drivers.
+A resolution (``resolve``) never reads that cache.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 
 from ml2.v1 import agent_pb2
 from ml2_contract import convert, values
 
-from services.mechmgr import agents, driver_client, metrics, resolver, segment_client
+from services.mechmgr import (
+    agents,
+    bindability_cache,
+    driver_client,
+    metrics,
+    resolver,
+    segment_client,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,38 +53,34 @@ class CheckResult:
     agent_messages: dict[str, agent_pb2.Agent]
 
 
+Encode = Callable[[CheckResult], list[bytes]]
+"""Turns the answers of a check into their encoded messages, one per answer, in order."""
+
+
 class AgentMessages:
-    """The messages of agents as of their rows: an agent whose heartbeat, admin state and
-    liveness are unchanged keeps its message. Thread-safe; holds at most ``limit`` agents."""
+    """The values and messages of agents as of their rows (``agents.RawAgent``): an agent
+    whose row and liveness are unchanged keeps its value and message. Thread-safe; holds at
+    most ``limit`` agents."""
 
     def __init__(self, limit: int = 20000) -> None:
         self._limit = limit
         self._lock = threading.Lock()
-        self._known: dict[tuple[object, ...], agent_pb2.Agent] = {}
+        self._known: dict[agents.RawAgent, tuple[values.Agent, agent_pb2.Agent]] = {}
 
-    def of(self, agent: values.Agent) -> agent_pb2.Agent:
-        """Returns the message of ``agent`` (shared: callers must not change it)."""
-        # A registration writes capabilities and heartbeat together, so the heartbeat time
-        # stands for the capabilities too.
-        key = (
-            agent.id,
-            agent.heartbeat_at,
-            agent.admin_state_up,
-            agent.alive,
-            agent.binary,
-            agent.agent_type,
-            agent.host,
-        )
+    def of(self, raw: agents.RawAgent) -> tuple[values.Agent, agent_pb2.Agent]:
+        """Returns the value and message of the agent of ``raw`` (shared: callers must not
+        change the message)."""
         with self._lock:
-            found = self._known.get(key)
+            found = self._known.get(raw)
         if found is not None:
             return found
-        message = convert.agent_to_proto(agent)
+        agent = agents.agent_from_raw(raw)
+        both = (agent, convert.agent_to_proto(agent))
         with self._lock:
             if len(self._known) >= self._limit:
                 self._known.clear()
-            self._known[key] = message
-        return message
+            self._known[raw] = both
+        return both
 
 
 class MechanismManager:
@@ -84,10 +91,12 @@ class MechanismManager:
         drivers: Sequence[driver_client.DriverClient],
         registry: agents.AgentRegistry,
         segments: segment_client.SegmentClient,
+        cache: bindability_cache.BindabilityCache | None = None,
     ) -> None:
         self.drivers = list(drivers)
         self._registry = registry
         self._segments = segments
+        self._cache = cache if cache is not None else bindability_cache.BindabilityCache(0)
         self._agent_messages = AgentMessages()
         self._pool = futures.ThreadPoolExecutor(CHECK_THREADS, thread_name_prefix="check")
 
@@ -110,33 +119,87 @@ class MechanismManager:
         return result
 
     def check(
-        self, requests: Sequence[resolver.BindingRequest], deadline: float | None = None
-    ) -> CheckResult:
-        """Answers whether a port could bind for each request (its host agents are loaded here,
-        for every host in one query), asking each driver about all undecided hosts of a chunk
-        and level in one call. Writes nothing and allocates no dynamic segment."""
+        self,
+        requests: Sequence[resolver.BindingRequest],
+        encode: Encode,
+        deadline: float | None = None,
+    ) -> list[bytes]:
+        """Answers whether a port could bind for each request, encoded by ``encode``, in
+        request order. The requests share their network, segments, vnic type and profile;
+        their host agents are loaded here, for every host in one query.
+
+        A host whose answer is in the cache under the same inputs (``bindability_cache``) is
+        answered from it; the others are resolved together, asking each driver about all
+        undecided hosts of a chunk and level in one call. Writes nothing and allocates no
+        dynamic segment."""
         started = time.perf_counter()
-        by_host = self._registry.agents_by_host([r.host for r in requests])
+        rows = self._registry.raw_agents_by_host([r.host for r in requests])
+        scope = self._scope(requests[0]) if requests else None
+        keys = [(r.host, rows[r.host]) for r in requests]
+        found = self._cache.lookup(scope, keys)
+        missed = [i for i, answer in enumerate(found) if answer is None]
+        if self._cache.enabled:
+            metrics.BINDABILITY_CACHE.labels("hit").inc(len(found) - len(missed))
+            metrics.BINDABILITY_CACHE.labels("miss").inc(len(missed))
+        if missed:
+            asked_at = self._cache.now()
+            checked = self._resolve_all([requests[i] for i in missed], rows, deadline)
+            encoded = encode(checked)
+            kept = []
+            for i, answer, data in zip(missed, checked.answers, encoded, strict=True):
+                found[i] = data
+                if bindability_cache.cacheable(answer.result):
+                    kept.append((keys[i], data))
+            self._cache.store(scope, kept, asked_at)
+        logger.debug(
+            "checked %d hosts (%d answered from the cache) in %.1f ms",
+            len(found),
+            len(found) - len(missed),
+            (time.perf_counter() - started) * 1000,
+        )
+        return [answer for answer in found if answer is not None]
+
+    def _resolve_all(
+        self,
+        requests: Sequence[resolver.BindingRequest],
+        rows: dict[str, tuple[agents.RawAgent, ...]],
+        deadline: float | None,
+    ) -> CheckResult:
+        """Runs the batched binding loop of ``requests`` in chunks on the check threads."""
         down_time = self._registry.down_time
-        requests = [
-            dataclasses.replace(r, host_agents=by_host[r.host], agent_down_time=down_time)
-            for r in requests
-        ]
-        by_id = {a.id: self._agent_messages.of(a) for agents in by_host.values() for a in agents}
-        messages = {host: [by_id[a.id] for a in agents] for host, agents in by_host.items()}
+        by_id: dict[str, agent_pb2.Agent] = {}
+        messages: dict[str, list[agent_pb2.Agent]] = {}
+        resolved = []
+        for request in requests:
+            host_agents, host_messages = [], []
+            for raw in rows[request.host]:
+                agent, message = self._agent_messages.of(raw)
+                host_agents.append(agent)
+                host_messages.append(message)
+                by_id[agent.id] = message
+            messages[request.host] = host_messages
+            resolved.append(
+                dataclasses.replace(
+                    request, host_agents=tuple(host_agents), agent_down_time=down_time
+                )
+            )
         bound = [driver_client.BatchBoundDriver(c, deadline, messages) for c in self.drivers]
-        chunks = [requests[i : i + CHECK_CHUNK] for i in range(0, len(requests), CHECK_CHUNK)]
+        chunks = [resolved[i : i + CHECK_CHUNK] for i in range(0, len(resolved), CHECK_CHUNK)]
         answers: list[resolver.Bindability] = []
         for part in self._pool.map(lambda c: resolver.resolve_bindabilities(c, bound), chunks):
             answers.extend(part)
-        bindable = sum(1 for a in answers if a.bindable)
-        logger.debug(
-            "checked %d hosts: %d bindable, in %.1f ms",
-            len(answers),
-            bindable,
-            (time.perf_counter() - started) * 1000,
-        )
         return CheckResult(answers, by_id)
+
+    def _scope(self, request: resolver.BindingRequest) -> tuple[object, ...]:
+        """The inputs a check's hosts share (see ``bindability_cache``)."""
+        return (
+            request.network_id,
+            request.segments,
+            request.vnic_type,
+            json.dumps(request.profile, sort_keys=True, separators=(",", ":"), default=dict),
+            self._registry.down_time,
+            tuple(c.cache_state() for c in self.drivers),
+        )
 
     def _allocator_for(
         self, request: resolver.BindingRequest, deadline: float | None

@@ -48,6 +48,14 @@ DRIVER_BREAKER_TRANSITIONS = Counter(
     "Changes of a mechanism driver's circuit breaker, by driver and the state it entered.",
     ["driver", "state"],
 )
+BINDABILITY_CACHE = Counter(
+    "ml2_mechmgr_bindability_cache_total",
+    "Hosts of bindability checks answered from the cache (result=hit) or by asking the "
+    "drivers (result=miss); not counted while the cache is off.",
+    ["result"],
+)
+for _result in ("hit", "miss"):
+    BINDABILITY_CACHE.labels(_result)  # exported at 0 from the start
 DYNAMIC_SEGMENT_CALL_SECONDS = Histogram(
     "ml2_mechmgr_dynamic_segment_call_seconds",
     "Time of one AllocateDynamicSegment call to typemgr, failures included.",

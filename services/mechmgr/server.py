@@ -21,6 +21,7 @@ from services import migrations, sql
 from services.mechmgr import (
     agent_servicer,
     agents,
+    bindability_cache,
     config,
     driver_client,
     manager,
@@ -114,7 +115,8 @@ def _mechanism_manager(
         "mechanism drivers in binding order: %s",
         ", ".join(f"{e.name}={e.address}" for e in settings.mechanism_drivers),
     )
-    return manager.MechanismManager(clients, registry, segments)
+    cache = bindability_cache.BindabilityCache(settings.bindability_cache_seconds)
+    return manager.MechanismManager(clients, registry, segments, cache)
 
 
 def _channel(address: str) -> grpc.Channel:

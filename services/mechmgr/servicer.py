@@ -35,18 +35,16 @@ class MechanismManagerServicer(pb_grpc.MechanismManagerServiceServicer):
         deadline = time.monotonic() + remaining if remaining is not None else None
         return convert.binding_result_to_proto(self._manager.resolve(binding_request, deadline))
 
-    def ResolveBindability(
+    def ResolveBindability(  # type: ignore[override]
         self, request: pb.ResolveBindabilityRequest, context: grpc.ServicerContext
-    ) -> pb.ResolveBindabilityResponse:
-        """Answers whether a port could bind on each host; writes and allocates nothing."""
+    ) -> bytes:
+        """Answers whether a port could bind on each host; writes and allocates nothing.
+        Returns the ResolveBindabilityResponse serialized: each host's answer is encoded once
+        and may come from the cache (``bindability_cache``)."""
         requests = validation.bindability_requests(request)
         remaining = context.time_remaining()
         deadline = time.monotonic() + remaining if remaining is not None else None
-        checked = self._manager.check(requests, deadline)
-        protos = _Protos(checked.agent_messages)
-        return pb.ResolveBindabilityResponse(
-            hosts=[bindability_to_proto(a, protos) for a in checked.answers]
-        )
+        return b"".join(self._manager.check(requests, encode_answers, deadline))
 
     def ListMechanismDrivers(
         self, request: pb.ListMechanismDriversRequest, context: grpc.ServicerContext
@@ -94,6 +92,31 @@ class _Protos:
             duration=convert.duration(verdict.duration),
             offered_segments=[self.segment(s) for s in verdict.offered_segments],
         )
+
+
+_HOSTS_TAG = b"\x0a"
+"""The tag of ResolveBindabilityResponse.hosts (field 1, length-delimited)."""
+
+
+def encode_answers(checked: manager.CheckResult) -> list[bytes]:
+    """Returns each answer of ``checked`` as one encoded ``hosts`` entry of a
+    ResolveBindabilityResponse (tag, length, HostBindability): the response is their
+    concatenation."""
+    protos = _Protos(checked.agent_messages)
+    encoded = []
+    for answer in checked.answers:
+        data = bindability_to_proto(answer, protos).SerializeToString()
+        encoded.append(_HOSTS_TAG + _varint(len(data)) + data)
+    return encoded
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 def bindability_to_proto(
