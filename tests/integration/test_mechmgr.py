@@ -570,3 +570,196 @@ def test_bad_bindability_checks_are_invalid_argument_naming_the_field(start_mech
         assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, field
         assert err.details().startswith(f"{field}: "), err.details()
         assert error_info(err).metadata["field"] == field
+
+
+# ------------------------------------------------------------- the cache of bindability checks
+
+
+def answers(reply: mm.ResolveBindabilityResponse) -> list[tuple[str, bool, str, str]]:
+    """(host, bindable, vif_type, first decline code) of each answer."""
+    return [
+        (h.host_id, h.bindable, h.vif_type, next((c for v in h.trace for c in codes(v)), ""))
+        for h in reply.hosts
+    ]
+
+
+@pytest.fixture
+def start_noop(log_dir: Path) -> Iterator[Callable[[str], launcher.ServiceProcess]]:
+    """Starts the noop driver on one fixed port, binding with the vif type given: stopping one
+    and starting another plays a driver restarted with another configuration."""
+    port = closed_port()
+    running: list[launcher.ServiceProcess] = []
+
+    def start(vif_type: str) -> launcher.ServiceProcess:
+        while running:
+            assert running.pop().stop() == 0
+        env = {
+            "MECHDRIVER_LISTEN": f"127.0.0.1:{port}",
+            "MECHDRIVER_METRICS_PORT": "0",
+            "MECHDRIVER_NOOP_VIF_TYPE": vif_type,
+        }
+        running.append(
+            launcher.start(f"noop-{vif_type}", "services.drivers.noop", env, log_dir=log_dir)
+        )
+        return running[-1]
+
+    yield start
+    for process in running:
+        assert process.stop() == 0, process.log_tail()
+
+
+def test_a_check_answers_again_without_asking_the_drivers_and_counts_hits(start_mechmgr):
+    mgr = start_mechmgr(MECHMGR_BINDABILITY_CACHE_SECONDS="60")
+    register_mix(mgr)
+
+    first = check(mgr, *MIXED_HOSTS)
+    second = check(mgr, *MIXED_HOSTS)
+
+    assert second == first
+    text = mgr.metrics()
+    # The first check asked openvswitch about the four hosts and linuxbridge about three; the
+    # second asked nobody.
+    assert 'ml2_mechmgr_driver_call_seconds_count{driver="openvswitch"} 1.0' in text
+    assert 'ml2_mechmgr_driver_call_seconds_count{driver="linuxbridge"} 1.0' in text
+    assert 'ml2_mechmgr_bindability_cache_total{result="miss"} 4.0' in text
+    assert 'ml2_mechmgr_bindability_cache_total{result="hit"} 4.0' in text
+
+
+def test_a_changed_agent_changes_the_next_check_at_once(start_mechmgr):
+    """Re-registered with other mappings, disabled, deleted or dead: the next check says so,
+    however long answers are kept."""
+    mgr = start_mechmgr(
+        MECHMGR_BINDABILITY_CACHE_SECONDS="600",
+        MECHMGR_AGENT_DOWN_TIME_SECONDS="4",
+        MECHMGR_HEARTBEAT_INTERVAL_SECONDS="2",
+    )
+    hosts = ("c-remapped", "c-disabled", "c-deleted", "c-dies", "c-same")
+    ids = {
+        h: mgr.register("openvswitch", h, bridge_mappings={"physnet1": "br-eth1"}).id for h in hosts
+    }
+    assert [a[1] for a in answers(check(mgr, *hosts))] == [True] * 5
+    # Every agent but the one that dies keeps heartbeating from here on.
+    beating = [h for h in hosts if h != "c-dies"]
+
+    def beat() -> None:
+        for h in beating:
+            mgr.agents.HeartbeatAgent(AS.HeartbeatAgentRequest(agent_id=ids[h]), timeout=10)
+
+    mgr.register("openvswitch", "c-remapped", bridge_mappings={"physnet2": "br-eth2"})
+    mgr.agents.UpdateAgent(
+        AS.UpdateAgentRequest(agent=agent_pb2.Agent(id=ids["c-disabled"], admin_state_up=False)),
+        timeout=10,
+    )
+    mgr.agents.DeleteAgent(AS.DeleteAgentRequest(agent_id=ids["c-deleted"]), timeout=10)
+    beating.remove("c-deleted")
+
+    changed = answers(check(mgr, *hosts))
+    assert [(h, ok, code) for h, ok, _, code in changed[:3]] == [
+        ("c-remapped", False, "PHYSNET_NOT_MAPPED"),
+        ("c-disabled", False, "AGENT_ADMIN_DOWN"),
+        ("c-deleted", False, "NO_AGENT"),
+    ]
+    assert changed[4][1]
+
+    def died() -> bool | None:
+        beat()
+        listed = mgr.agents.ListAgents(AS.ListAgentsRequest(host="c-dies"), timeout=10).agents
+        return True if not listed[0].alive else None
+
+    wait_until(died)
+    beat()
+    assert answers(check(mgr, "c-dies", "c-same")) == [
+        ("c-dies", False, "", "AGENT_DEAD"),
+        ("c-same", True, "ovs", ""),
+    ]
+
+
+def noop_check(mgr: Mechmgr) -> str:
+    """The vif type a check gives on host c-1 (empty when not bindable)."""
+    (answer,) = check(mgr, "c-1").hosts
+    return answer.vif_type
+
+
+def test_a_bind_always_asks_the_driver_while_a_check_gives_its_kept_answer(
+    start_mechmgr, start_noop
+):
+    driver = start_noop("first")
+    mgr = start_mechmgr(
+        driver_list=f"noop={driver.address}",
+        MECHMGR_BINDABILITY_CACHE_SECONDS="600",
+        MECHMGR_DRIVER_BREAKER_FAILURES="1000",
+    )
+    assert noop_check(mgr) == "first"
+    assert mgr.resolve("c-1").vif_type == "first"
+
+    start_noop("second")  # restarted with another configuration, on the same address
+
+    bound = wait_until(lambda: found if (found := mgr.resolve("c-1")).state == BOUND else None)
+    assert bound.vif_type == "second"
+    assert noop_check(mgr) == "first"  # kept: nothing mechmgr sees has changed
+    assert mgr.resolve("c-1").vif_type == "second"
+
+
+def test_the_ttl_bounds_how_long_a_check_misses_a_drivers_new_configuration(
+    start_mechmgr, start_noop
+):
+    ttl = 10.0
+    driver = start_noop("first")
+    mgr = start_mechmgr(
+        driver_list=f"noop={driver.address}",
+        MECHMGR_BINDABILITY_CACHE_SECONDS=f"{ttl:g}",
+        MECHMGR_DRIVER_BREAKER_FAILURES="1000",
+    )
+    asked = time.monotonic()
+    assert noop_check(mgr) == "first"
+
+    start_noop("second")
+    seen: list[tuple[float, str]] = []
+
+    def changed() -> float | None:
+        vif_type = noop_check(mgr)
+        seen.append((time.monotonic(), vif_type))
+        return seen[-1][0] if vif_type == "second" else None
+
+    at = wait_until(changed, seconds=ttl + 30)
+    # Until the TTL from when mechmgr asked the driver (after ``asked``), the kept answer; the
+    # new one only after it.
+    within = [v for t, v in seen if t < asked + ttl]
+    assert within and set(within) == {"first"}, seen
+    assert at >= asked + ttl
+
+
+def test_a_changed_driver_description_drops_the_kept_answers(start_mechmgr, start_noop):
+    driver = start_noop("first")
+    mgr = start_mechmgr(
+        driver_list=f"noop={driver.address}",
+        MECHMGR_BINDABILITY_CACHE_SECONDS="600",
+        MECHMGR_DRIVER_BREAKER_FAILURES="1000",
+    )
+    assert noop_check(mgr) == "first"
+    start_noop("second")
+
+    def described() -> bool | None:
+        (info,) = mgr.manager.ListMechanismDrivers(
+            mm.ListMechanismDriversRequest(), timeout=10
+        ).drivers
+        return True if list(info.vif_types) == ["second"] else None
+
+    wait_until(described)
+    assert noop_check(mgr) == "second"
+
+
+def test_a_check_while_a_driver_is_down_is_not_kept(start_mechmgr, start_noop):
+    driver = start_noop("first")
+    mgr = start_mechmgr(
+        driver_list=f"noop={driver.address}",
+        MECHMGR_BINDABILITY_CACHE_SECONDS="600",
+        MECHMGR_DRIVER_BREAKER_FAILURES="1000",
+    )
+    driver.stop()
+
+    (down,) = check(mgr, "c-1").hosts
+    assert codes(down.trace[0]) == ["DRIVER_UNAVAILABLE"]
+    start_noop("first")
+
+    assert wait_until(lambda: vif if (vif := noop_check(mgr)) else None) == "first"

@@ -182,3 +182,33 @@ def test_the_network_types_an_agent_realises_are_stored_and_replaced(registry):
     again, _ = registry.register(reg())
 
     assert registry.get(again.id).capabilities.network_types == ()
+
+
+def test_raw_rows_of_a_check_convert_to_the_agents_and_change_with_every_column(registry, clock):
+    ovs, _ = registry.register(reg("h1", bridge_mappings={"physnet1": "br-eth1"}))
+    registry.register(reg("h1", "linuxbridge", interface_mappings={"physnet1": "eth1"}))
+    clock.advance(50)
+    registry.register(reg("h2", bridge_mappings={"physnet2": "br-eth2"}))
+    clock.advance(30)  # the agents of h1 are dead now, h2's is alive
+
+    raw = registry.raw_agents_by_host(["h1", "h2", "h3"])
+
+    assert raw["h3"] == ()
+    converted = {h: sorted(map(agents.agent_from_raw, rows), key=str) for h, rows in raw.items()}
+    expected = {
+        h: sorted(a, key=str) for h, a in registry.agents_by_host(["h1", "h2", "h3"]).items()
+    }
+    assert converted == expected
+    assert [a.alive for a in converted["h1"]] == [False, False]
+    assert converted["h2"][0].alive
+    before = dict(raw)
+
+    registry.set_admin_state(ovs.id, False)
+    after_disable = registry.raw_agents_by_host(["h1", "h2"])
+    registry.register(reg("h2", bridge_mappings={"physnet3": "br-eth3"}))
+    after_mappings = registry.raw_agents_by_host(["h2"])
+
+    assert after_disable["h1"] != before["h1"] and after_disable["h2"] == before["h2"]
+    assert after_mappings["h2"] != before["h2"]
+    clock.advance(76)
+    assert registry.raw_agents_by_host(["h2"])["h2"] != after_mappings["h2"]  # it died
