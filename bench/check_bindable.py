@@ -1,6 +1,7 @@
 """CheckBindable benchmark: one call answers for 1,000 hosts; timed by the client.
 
     python bench/check_bindable.py [--hosts 1000] [--calls 30] [--warmup 3] [--json]
+                                   [--cache-seconds S] [--heartbeats N]
 
 Starts its own stack (typemgr, the openvswitch and linuxbridge driver processes, mechmgr,
 portapi) on SQLite with fresh databases and free loopback ports, creates one VLAN network on
@@ -17,7 +18,9 @@ the measurement must end before the live agents die in turn, which the benchmark
 it calls PortService.CheckBindable for every host, ``--warmup`` times untimed and ``--calls``
 times timed, each call from just before it is sent to just after its response, and checks that
 every answer is the one the mix predicts. Prints p50/p90/p99 and whether p50 is under the target
-(50 ms for 1,000 hosts). See bench/README.md.
+(50 ms for 1,000 hosts). ``--cache-seconds`` sets mechmgr's bindability cache (0 turns it off);
+``--heartbeats N`` has N live agents send a heartbeat before each call (untimed), so that N
+hosts' answers cannot come from the cache. See bench/README.md.
 """
 
 # ruff: noqa: E402 - the imports follow the path set-up that makes a source checkout importable
@@ -55,8 +58,10 @@ from ml2.v1 import (
 
 from services import launcher
 from services.cli import stack
+from services.mechmgr import config as mechmgr_config
 from services.rpc import channels
 
+CACHE_VARIABLE = "MECHMGR_BINDABILITY_CACHE_SECONDS"
 TARGET_P50_MS = 50.0
 """The target: p50 of one CheckBindable for 1,000 hosts, on a 2-core machine."""
 
@@ -78,6 +83,10 @@ class Result:
     cpus: int | None
     cpu_ms_per_call: dict[str, float]
     """CPU time per timed call of each process (and the client), from /proc."""
+    cache_seconds: str
+    """mechmgr's MECHMGR_BINDABILITY_CACHE_SECONDS, as set or its default."""
+    heartbeats: int
+    """Agents that sent a heartbeat before each call (their answers cannot be kept ones)."""
 
 
 def kind(i: int) -> str:
@@ -108,9 +117,9 @@ def agent_of(i: int) -> agent_pb2.Agent:
     return agent_pb2.Agent(agent_type="openvswitch", host=host, capabilities=caps)
 
 
-def register(agents: agent_service_pb2_grpc.AgentServiceStub, indexes: Sequence[int]) -> None:
-    """Registers the agents of ``indexes``, 64 calls in flight at a time."""
-    batch = 64
+def register(agents: agent_service_pb2_grpc.AgentServiceStub, indexes: Sequence[int]) -> list[str]:
+    """Registers the agents of ``indexes``, 64 calls in flight at a time; returns their ids."""
+    batch, ids = 64, []
     for start in range(0, len(indexes), batch):
         futures = [
             agents.RegisterAgent.future(
@@ -118,8 +127,20 @@ def register(agents: agent_service_pb2_grpc.AgentServiceStub, indexes: Sequence[
             )
             for i in indexes[start : start + batch]
         ]
-        for future in futures:
-            future.result()
+        ids.extend(future.result().agent.id for future in futures)
+    return ids
+
+
+def heartbeat(agents: agent_service_pb2_grpc.AgentServiceStub, ids: Sequence[str]) -> None:
+    """Sends one heartbeat for each of ``ids``, all at once."""
+    futures = [
+        agents.HeartbeatAgent.future(
+            agent_service_pb2.HeartbeatAgentRequest(agent_id=i), timeout=30
+        )
+        for i in ids
+    ]
+    for future in futures:
+        future.result()
 
 
 def wait_dead(agents: agent_service_pb2_grpc.AgentServiceStub, host: str, seconds: float) -> None:
@@ -165,7 +186,7 @@ def measure(args: argparse.Namespace, running: stack.Stack) -> Result:
         registered_dead = time.monotonic()
         if dead:
             wait_dead(agents, agent_of(dead[-1]).host, args.agent_down_time + 10)
-        register(agents, [i for i in range(args.hosts) if kind(i) != "dead"])
+        live = register(agents, [i for i in range(args.hosts) if kind(i) != "dead"])
         live_until = time.monotonic() + args.agent_down_time
         hosts = [agent_of(i).host for i in range(args.hosts)]
         ports = port_service_pb2_grpc.PortServiceStub(portapi)
@@ -174,7 +195,12 @@ def measure(args: argparse.Namespace, running: stack.Stack) -> Result:
         pids = {"client": os.getpid()}
         pids.update({n: running.processes[n].process.pid for n in running.cfg.process_names()})
         before: dict[str, float] = {}
+        beats = 0
         for n in range(args.warmup + args.calls):
+            if args.heartbeats:
+                # Untimed: these hosts' agent rows change, so their answers are not kept ones.
+                heartbeat(agents, [live[(beats + k) % len(live)] for k in range(args.heartbeats)])
+                beats += args.heartbeats
             if n == args.warmup:
                 before = cpu_snapshot(pids)
             started = time.perf_counter()
@@ -209,6 +235,10 @@ def measure(args: argparse.Namespace, running: stack.Stack) -> Result:
         cpu_ms_per_call={
             name: round((after[name] - before[name]) * 1000 / args.calls, 2) for name in pids
         },
+        cache_seconds=os.environ.get(
+            CACHE_VARIABLE, f"{mechmgr_config.Settings.bindability_cache_seconds:g} (default)"
+        ),
+        heartbeats=args.heartbeats,
     )
 
 
@@ -223,11 +253,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--agent-down-time", type=int, default=15, help="mechmgr's agent down time, s (15)"
     )
+    parser.add_argument(
+        "--cache-seconds",
+        help="mechmgr's MECHMGR_BINDABILITY_CACHE_SECONDS (its default; 0 turns the cache off)",
+    )
+    parser.add_argument(
+        "--heartbeats",
+        type=int,
+        default=0,
+        help="live agents that send a heartbeat before each call, untimed (0)",
+    )
     parser.add_argument("--log-level", default="WARNING", help="services' log level (WARNING)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     if not 10 <= args.hosts <= 5000 or args.calls < 1 or args.warmup < 0:
         parser.error("--hosts must be 10 to 5000, --calls at least 1, --warmup at least 0")
+    if not 0 <= args.heartbeats <= args.hosts // 2:
+        parser.error("--heartbeats must be 0 to half of --hosts")
     return args
 
 
@@ -238,7 +280,11 @@ def report(args: argparse.Namespace, result: Result) -> None:
     print(
         f"\nCheckBindable for {result.hosts} hosts ({result.bindable} bindable), "
         f"{result.calls} calls, database sqlite, {result.cpus} CPUs; latency in ms measured "
-        "by the client\n"
+        "by the client"
+    )
+    print(
+        f"mechmgr's bindability cache: {result.cache_seconds} s; {result.heartbeats} agents "
+        "heartbeating before each call\n"
     )
     print(f"{'p50':>8}  {'p90':>8}  {'p99':>8}  {'min':>8}  {'max':>8}")
     print(
@@ -257,6 +303,8 @@ def report(args: argparse.Namespace, result: Result) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the benchmark; returns 1 if it failed, 2 if the target was not met."""
     args = parse_args(argv)
+    if args.cache_seconds is not None:
+        os.environ[CACHE_VARIABLE] = args.cache_seconds  # the stack's processes inherit it
     data_dir = Path(tempfile.mkdtemp(prefix="ml2-check-bench-"))
     cfg = stack.StackConfig(
         data_dir=data_dir,

@@ -39,6 +39,8 @@ def test_check_bindable_benchmark_runs_and_every_answer_is_the_predicted_one() -
     result = run_bench(
         "check_bindable.py",
         *("--hosts", "20", "--calls", "2", "--warmup", "1", "--agent-down-time", "6"),
+        *("--heartbeats", "3"),
     )
     assert (result["hosts"], result["calls"], result["bindable"]) == (20, 2, 16)
     assert 0 < result["min_ms"] <= result["p50_ms"] <= result["max_ms"]
+    assert (result["cache_seconds"], result["heartbeats"]) == ("5 (default)", 3)

@@ -82,6 +82,18 @@ def test_heartbeat_interval_must_be_at_most_half_the_down_time():
             "MECHMGR_DRIVER_BREAKER_COOLDOWN_SECONDS='soon': must be a number",
         ),
         ({"MECHMGR_AGENT_DOWN_TIME_SECONDS": "0"}, "MECHMGR_AGENT_DOWN_TIME_SECONDS"),
+        (
+            {"MECHMGR_BINDABILITY_CACHE_SECONDS": "-1"},
+            "MECHMGR_BINDABILITY_CACHE_SECONDS=-1.0: must be at least 0",
+        ),
+        (
+            {"MECHMGR_BINDABILITY_CACHE_SECONDS": "inf"},
+            "MECHMGR_BINDABILITY_CACHE_SECONDS=inf: must be a finite number",
+        ),
+        (
+            {"MECHMGR_BINDABILITY_CACHE_SECONDS": "nan"},
+            "MECHMGR_BINDABILITY_CACHE_SECONDS=nan: must be a finite number",
+        ),
         ({"MECHMGR_LISTEN": "50052"}, "MECHMGR_LISTEN"),
         ({"MECHMGR_METRICS_PORT": "70000"}, "MECHMGR_METRICS_PORT"),
         ({"MECHMGR_DATABASE_URL": "mysql://x"}, "MECHMGR_DATABASE_URL"),
@@ -92,6 +104,16 @@ def test_heartbeat_interval_must_be_at_most_half_the_down_time():
 def test_bad_values_are_refused_naming_the_variable(env, variable):
     with pytest.raises(ConfigError, match=variable):
         config.Settings.from_env(env)
+
+
+def test_the_bindability_cache_keeps_answers_five_seconds_unless_told_and_zero_turns_it_off():
+    assert config.Settings.from_env({}).bindability_cache_seconds == 5.0
+    assert (
+        config.Settings.from_env(
+            {"MECHMGR_BINDABILITY_CACHE_SECONDS": "0"}
+        ).bindability_cache_seconds
+        == 0.0
+    )
 
 
 def test_an_empty_typemgr_address_disables_dynamic_segments():
