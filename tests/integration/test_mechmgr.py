@@ -630,8 +630,8 @@ def test_a_changed_agent_changes_the_next_check_at_once(start_mechmgr):
     however long answers are kept."""
     mgr = start_mechmgr(
         MECHMGR_BINDABILITY_CACHE_SECONDS="600",
-        MECHMGR_AGENT_DOWN_TIME_SECONDS="4",
-        MECHMGR_HEARTBEAT_INTERVAL_SECONDS="2",
+        MECHMGR_AGENT_DOWN_TIME_SECONDS="6",
+        MECHMGR_HEARTBEAT_INTERVAL_SECONDS="3",
     )
     hosts = ("c-remapped", "c-disabled", "c-deleted", "c-dies", "c-same")
     ids = {
@@ -652,6 +652,7 @@ def test_a_changed_agent_changes_the_next_check_at_once(start_mechmgr):
     )
     mgr.agents.DeleteAgent(AS.DeleteAgentRequest(agent_id=ids["c-deleted"]), timeout=10)
     beating.remove("c-deleted")
+    beat()
 
     changed = answers(check(mgr, *hosts))
     assert [(h, ok, code) for h, ok, _, code in changed[:3]] == [
