@@ -83,8 +83,10 @@ class Result:
     cpus: int | None
     cpu_ms_per_call: dict[str, float]
     """CPU time per timed call of each process (and the client), from /proc."""
-    cache_seconds: str
-    """mechmgr's MECHMGR_BINDABILITY_CACHE_SECONDS, as set or its default."""
+    cache_seconds: float
+    """mechmgr's MECHMGR_BINDABILITY_CACHE_SECONDS."""
+    cache_default: bool
+    """True if the benchmark left it at mechmgr's default."""
     heartbeats: int
     """Agents that sent a heartbeat before each call (their answers cannot be kept ones)."""
 
@@ -235,9 +237,10 @@ def measure(args: argparse.Namespace, running: stack.Stack) -> Result:
         cpu_ms_per_call={
             name: round((after[name] - before[name]) * 1000 / args.calls, 2) for name in pids
         },
-        cache_seconds=os.environ.get(
-            CACHE_VARIABLE, f"{mechmgr_config.Settings.bindability_cache_seconds:g} (default)"
+        cache_seconds=float(
+            os.environ.get(CACHE_VARIABLE, mechmgr_config.Settings.bindability_cache_seconds)
         ),
+        cache_default=CACHE_VARIABLE not in os.environ,
         heartbeats=args.heartbeats,
     )
 
@@ -283,7 +286,8 @@ def report(args: argparse.Namespace, result: Result) -> None:
         "by the client"
     )
     print(
-        f"mechmgr's bindability cache: {result.cache_seconds} s; {result.heartbeats} agents "
+        f"mechmgr's bindability cache: {result.cache_seconds:g} s"
+        f"{' (default)' if result.cache_default else ''}; {result.heartbeats} agents "
         "heartbeating before each call\n"
     )
     print(f"{'p50':>8}  {'p90':>8}  {'p99':>8}  {'min':>8}  {'max':>8}")

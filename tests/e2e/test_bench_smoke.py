@@ -43,4 +43,4 @@ def test_check_bindable_benchmark_runs_and_every_answer_is_the_predicted_one() -
     )
     assert (result["hosts"], result["calls"], result["bindable"]) == (20, 2, 16)
     assert 0 < result["min_ms"] <= result["p50_ms"] <= result["max_ms"]
-    assert (result["cache_seconds"], result["heartbeats"]) == ("5 (default)", 3)
+    assert (result["cache_seconds"], result["cache_default"], result["heartbeats"]) == (5, True, 3)
