@@ -20,13 +20,8 @@ from collections.abc import Mapping
 DEFAULT_MECHMGR_ADDRESS = "127.0.0.1:50052"
 DEFAULT_PORTAPI_ADDRESS = "127.0.0.1:50050"
 DEFAULT_OVSDB = "/var/run/openvswitch/db.sock"
-DEFAULT_METRICS_PORTS = {
-    "openvswitch": 9130,
-    "linuxbridge": 9131,
-    "hyperv": 9132,
-    "sriov": 9133,
-    "macvtap": 9134,
-}
+DEFAULT_METRICS_PORTS = {"openvswitch": 9130, "linuxbridge": 9131}
+"""The metrics port of each kind of real agent (the simulated ones serve no metrics)."""
 DEFAULT_METRICS_HOST = "127.0.0.1"
 
 

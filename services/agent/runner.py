@@ -35,16 +35,23 @@ DATAPLANE_MODULES = {
 AgentConfigError on a bad one) without touching the host yet."""
 
 
+def dataplane_module(agent_type: str) -> str:
+    """The module of the real agent of ``agent_type``; raises AgentConfigError for a kind that
+    only runs simulated here."""
+    name = DATAPLANE_MODULES.get(agent_type, "")
+    if not name:
+        raise simulated.AgentConfigError(
+            f"--type {agent_type}: this host has no {agent_type} dataplane to wire "
+            f"(real agents: {', '.join(DATAPLANE_MODULES)}); add --simulate to register one "
+            "without a dataplane"
+        )
+    return name
+
+
 def make_dataplane(args: argparse.Namespace) -> Dataplane:
     """The dataplane of ``--type``; raises AgentConfigError when the options are wrong or the
     kind has no real agent."""
-    name = DATAPLANE_MODULES.get(args.agent_type, "")
-    if not name:
-        raise simulated.AgentConfigError(
-            f"--type {args.agent_type}: this host has no {args.agent_type} dataplane to wire "
-            "(real agents: openvswitch, linuxbridge); add --simulate to register one "
-            "without a dataplane"
-        )
+    name = dataplane_module(args.agent_type)
     factory = getattr(importlib.import_module(name), "dataplane_from_args", None)
     if factory is None:
         raise simulated.AgentConfigError(
@@ -325,6 +332,7 @@ def run(args: argparse.Namespace, prog: str = "ml2 agent run") -> int:
         spec = spec_from_args(args)
         keepalive.install(keepalive.Keepalive.from_env())
         if not args.simulate:
+            dataplane_module(args.agent_type)
             port = metrics_port(args)
             if args.resync_interval <= 0:
                 raise simulated.AgentConfigError("--resync-interval: must be positive")
