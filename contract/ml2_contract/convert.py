@@ -28,6 +28,7 @@ from ml2.v1 import (
     mechanism_driver_service_pb2,
     mechanism_manager_service_pb2,
     segment_pb2,
+    topology_pb2,
 )
 from ml2_contract import values, vocabulary
 
@@ -452,6 +453,30 @@ def agent_to_proto(agent: values.Agent) -> agent_pb2.Agent:
     )
 
 
+def host_link_from_proto(msg: topology_pb2.HostLink) -> values.HostLink:
+    """Returns the HostLink a message carries."""
+    return values.HostLink(
+        host=msg.host,
+        switch_id=msg.switch_id,
+        port_id=msg.port_id,
+        switch_info=msg.switch_info,
+        physical_network=msg.physical_network,
+        updated_at=datetime_of(msg.update_time) if msg.HasField("update_time") else None,
+    )
+
+
+def host_link_to_proto(link: values.HostLink) -> topology_pb2.HostLink:
+    """Returns the message of a HostLink."""
+    return topology_pb2.HostLink(
+        host=link.host,
+        switch_id=link.switch_id,
+        port_id=link.port_id,
+        switch_info=link.switch_info,
+        physical_network=link.physical_network,
+        update_time=timestamp(link.updated_at),
+    )
+
+
 # ------------------------------------------------------------------------------------ binding
 
 
@@ -576,6 +601,7 @@ def context_to_proto(
         bound_levels=[level_to_proto(lvl) for lvl in ctx.bound_levels],
         host_agents=agents if agents is not None else [agent_to_proto(a) for a in ctx.host_agents],
         agent_down_time=duration(ctx.agent_down_time) if ctx.agent_down_time else None,
+        host_links=[host_link_to_proto(link) for link in ctx.host_links],
     )
 
 
@@ -598,6 +624,7 @@ def context_from_proto(
         bound_levels=tuple(level_from_proto(lvl) for lvl in msg.bound_levels),
         host_agents=tuple(agent_of(a) for a in msg.host_agents),
         agent_down_time=seconds_of(msg.agent_down_time),
+        host_links=tuple(host_link_from_proto(link) for link in msg.host_links),
     )
 
 

@@ -128,6 +128,20 @@ class Agent:
     created_at: dt.datetime | None = None
 
 
+@dataclass(frozen=True)
+class HostLink:
+    """Where a host is cabled into the physical network, as the operator's topology records it:
+    the switch (``switch_id``, ``switch_info``) and switch port (``port_id``) the host is wired
+    to, and the physical network the switch carries to it (``""`` when unknown)."""
+
+    host: str
+    switch_id: str
+    port_id: str
+    switch_info: str = ""
+    physical_network: str = ""
+    updated_at: dt.datetime | None = None
+
+
 # ------------------------------------------------------------------------------------ binding
 
 
@@ -213,7 +227,8 @@ class BindingContext:
     """Everything a driver knows when it is asked to bind one level of a port.
 
     ``segments_to_bind`` are the only segments the driver may bind at this level, in preference
-    order. ``host_agents`` are the agents of every type registered from ``host``, dead ones too.
+    order. ``host_agents`` are the agents of every type registered from ``host``, dead ones too;
+    ``host_links`` the switch ports the operator's topology says ``host`` is wired to.
     """
 
     port_id: str
@@ -226,6 +241,7 @@ class BindingContext:
     bound_levels: tuple[BindingLevel, ...] = ()
     host_agents: tuple[Agent, ...] = ()
     agent_down_time: float = 0.0
+    host_links: tuple[HostLink, ...] = ()
 
     def agents_of_type(self, agent_type: str) -> tuple[Agent, ...]:
         """Returns the host's agents of ``agent_type`` (Neutron's ``host_agents``)."""

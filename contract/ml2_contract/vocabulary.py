@@ -109,6 +109,15 @@ HOST_NOT_SERVED = "HOST_NOT_SERVED"
 MIGRATION_SOURCE_MISMATCH = "MIGRATION_SOURCE_MISMATCH"
 """During a live migration, the device the port would use on this host differs from the one it
 uses on the migration's other host (macvtap: the hosts' interface mappings differ)."""
+HOST_NOT_LINKED = "HOST_NOT_LINKED"
+"""The operator's topology has no switch port link for the host (and, for a bare-metal port,
+its binding profile gives no ``local_link_information``)."""
+LINK_INFORMATION_INVALID = "LINK_INFORMATION_INVALID"
+"""The port's ``local_link_information`` is not a list of switch port links, or a link in it
+names no switch or no switch port."""
+PHYSNET_NOT_LINKED = "PHYSNET_NOT_LINKED"
+"""The switch port the host is wired to carries another physical network than the segment's,
+or (for a driver that allocates a VLAN on it) the link names no physical network."""
 DRIVER_REASON_CODES = (
     VNIC_TYPE_UNSUPPORTED,
     NO_AGENT,
@@ -119,6 +128,9 @@ DRIVER_REASON_CODES = (
     PHYSNET_NOT_MAPPED,
     HOST_NOT_SERVED,
     MIGRATION_SOURCE_MISMATCH,
+    HOST_NOT_LINKED,
+    LINK_INFORMATION_INVALID,
+    PHYSNET_NOT_LINKED,
 )
 """The codes a driver declines with; the ones below are the manager's and portapi's."""
 
@@ -199,3 +211,11 @@ DATAPATH_NETDEV = "netdev"
 
 DEVICE_NAME_LENGTH = 14
 """Linux interface names are at most 15 bytes; Nova and Neutron cut device names to 14."""
+
+# ------------------------------------------------------------------------ binding profile keys
+PROFILE_LOCAL_LINK_INFORMATION = "local_link_information"
+"""The switch ports a bare-metal port is wired to, as Ironic sends them: a list of objects with
+``switch_id``, ``port_id`` and optionally ``switch_info``."""
+LINK_SWITCH_ID = "switch_id"
+LINK_PORT_ID = "port_id"
+LINK_SWITCH_INFO = "switch_info"

@@ -108,6 +108,34 @@ CODES: tuple[ReasonCode, ...] = (
         (*_AGENT, "physical_network", "migrating_to", "source_device", "target_device"),
     ),
     ReasonCode(
+        v.HOST_NOT_LINKED,
+        "driver",
+        "The operator's topology says nothing of the switch port the host is wired to (and a "
+        "bare-metal port's binding profile has no local_link_information), so a driver that "
+        "configures the switch cannot bind there.",
+        "Record the host's link: `ml2 topology set HOST --switch-id SWITCH --port-id PORT "
+        "--physical-network PHYSNET` (`ml2 topology list` shows what is recorded).",
+        ("host",),
+    ),
+    ReasonCode(
+        v.LINK_INFORMATION_INVALID,
+        "driver",
+        "The port's local_link_information is not a list of links, or one of its links names "
+        "no switch (switch_id or switch_info) or no switch port (port_id).",
+        "Correct the bare-metal port's local link connection (in Ironic, the port's "
+        "local_link_connection), then bind the port again.",
+        ("host", "link"),
+    ),
+    ReasonCode(
+        v.PHYSNET_NOT_LINKED,
+        "driver",
+        "The switch port the host is wired to carries another physical network than the "
+        "segment's, or its link names no physical network where the driver needs one.",
+        "Bind the port on a network of the link's physical network, or correct the link with "
+        "`ml2 topology set HOST ... --physical-network PHYSNET`.",
+        ("host", "physical_network", "link_physical_network", "switch_id", "port_id"),
+    ),
+    ReasonCode(
         v.DRIVER_UNAVAILABLE,
         "mechmgr",
         "The driver process did not answer: unreachable, slower than its deadline, or its "

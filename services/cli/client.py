@@ -106,6 +106,10 @@ class Client:
         self.timeout = timeout
         self._channels: dict[str, grpc.Channel] = {}
 
+    def channel(self, server: str) -> grpc.Channel:
+        """The channel to ``server`` (portapi, mechmgr or typemgr), opened on first use."""
+        return self._channel(server)
+
     def _channel(self, server: str) -> grpc.Channel:
         if server not in self._channels:
             self._channels[server] = channels.make_channel(self.addresses[server])

@@ -84,6 +84,21 @@ REMEDIES: Mapping[str, Remedy] = {
         "map {physical_network} to the same interface on both hosts "
         "({agent_type} agent interface_mappings), or migrate to a host mapped like the source",
     ),
+    vocabulary.HOST_NOT_LINKED: Remedy(
+        "the topology has no switch port link for {host}",
+        "record the switch port {host} is wired to (ml2 topology set {host} --switch-id SWITCH "
+        "--port-id PORT --physical-network PHYSNET)",
+    ),
+    vocabulary.LINK_INFORMATION_INVALID: Remedy(
+        "{message}",
+        "correct the port's local_link_information: each link names a switch_id (or "
+        "switch_info) and a port_id",
+    ),
+    vocabulary.PHYSNET_NOT_LINKED: Remedy(
+        "{message}",
+        "bind {host} on a network of the physical network its switch port carries, or correct "
+        "its link (ml2 topology set {host} ... --physical-network PHYSNET)",
+    ),
     vocabulary.DRIVER_UNAVAILABLE: Remedy(
         "{message}",
         "start the {driver} driver process at {address}, or give it a longer deadline "

@@ -1,4 +1,5 @@
-"""``ml2``: run the stack, run simulated agents, and manage networks, ports, agents and drivers.
+"""``ml2``: run the stack, run simulated agents, and manage networks, ports, agents, drivers and
+the topology.
 
 Every client command takes ``--json`` (protobuf JSON with the proto field names),
 ``--portapi``/``--mechmgr``/``--typemgr`` (defaults from ``ML2_PORTAPI_ADDRESS``, ...; else the
@@ -19,7 +20,19 @@ from typing import Any
 
 from ml2_driver_sdk.runtime.config import ConfigError
 
-from services.cli import agents, compute, config, db, demo, hosts, networks, ports, ranges, up
+from services.cli import (
+    agents,
+    compute,
+    config,
+    db,
+    demo,
+    hosts,
+    networks,
+    ports,
+    ranges,
+    topology,
+    up,
+)
 from services.cli.client import Client, CommandError
 
 GLOBAL_OPTIONS = ("json", "portapi", "mechmgr", "typemgr", "timeout")
@@ -108,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     ports.register(sub, common)
     hosts.register(sub, common)
     ranges.register(sub, common)
+    topology.register(sub, common)
     compute.register(sub)
     return parser
 

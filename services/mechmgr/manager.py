@@ -34,6 +34,7 @@ from services.mechmgr import (
     metrics,
     resolver,
     segment_client,
+    topology,
 )
 
 logger = logging.getLogger(__name__)
@@ -92,8 +93,10 @@ class MechanismManager:
         registry: agents.AgentRegistry,
         segments: segment_client.SegmentClient,
         cache: bindability_cache.BindabilityCache | None = None,
+        links: topology.Topology | None = None,
     ) -> None:
         self.drivers = list(drivers)
+        self._links = links
         self._registry = registry
         self._segments = segments
         self._cache = cache if cache is not None else bindability_cache.BindabilityCache(0)
@@ -107,8 +110,12 @@ class MechanismManager:
         ``time.monotonic()`` instant after which no driver is asked any more."""
         started = time.perf_counter()
         host_agents = self._registry.host_agents(request.host)
+        host_links = self._links.host_links(request.host) if self._links else ()
         request = dataclasses.replace(
-            request, host_agents=host_agents, agent_down_time=self._registry.down_time
+            request,
+            host_agents=host_agents,
+            agent_down_time=self._registry.down_time,
+            host_links=host_links,
         )
         agent_messages = [convert.agent_to_proto(a) for a in host_agents]
         bound = [driver_client.BoundDriver(c, deadline, agent_messages) for c in self.drivers]
@@ -133,9 +140,12 @@ class MechanismManager:
         undecided hosts of a chunk and level in one call. Writes nothing and allocates no
         dynamic segment."""
         started = time.perf_counter()
-        rows = self._registry.raw_agents_by_host([r.host for r in requests])
+        hosts = [r.host for r in requests]
+        rows = self._registry.raw_agents_by_host(hosts)
+        links = self._links.links_by_host(hosts) if self._links else {}
         scope = self._scope(requests[0]) if requests else None
-        keys = [(r.host, rows[r.host]) for r in requests]
+        # A host's answer depends on its agents and on its links in the topology.
+        keys = [(r.host, rows[r.host], links.get(r.host, ())) for r in requests]
         found = self._cache.lookup(scope, keys)
         missed = [i for i, answer in enumerate(found) if answer is None]
         if self._cache.enabled:
@@ -143,7 +153,7 @@ class MechanismManager:
             metrics.BINDABILITY_CACHE.labels("miss").inc(len(missed))
         if missed:
             asked_at = self._cache.now()
-            checked = self._resolve_all([requests[i] for i in missed], rows, deadline)
+            checked = self._resolve_all([requests[i] for i in missed], rows, links, deadline)
             encoded = encode(checked)
             kept = []
             for i, answer, data in zip(missed, checked.answers, encoded, strict=True):
@@ -163,6 +173,7 @@ class MechanismManager:
         self,
         requests: Sequence[resolver.BindingRequest],
         rows: dict[str, tuple[agents.RawAgent, ...]],
+        links: dict[str, tuple[values.HostLink, ...]],
         deadline: float | None,
     ) -> CheckResult:
         """Runs the batched binding loop of ``requests`` in chunks on the check threads."""
@@ -180,7 +191,10 @@ class MechanismManager:
             messages[request.host] = host_messages
             resolved.append(
                 dataclasses.replace(
-                    request, host_agents=tuple(host_agents), agent_down_time=down_time
+                    request,
+                    host_agents=tuple(host_agents),
+                    agent_down_time=down_time,
+                    host_links=links.get(request.host, ()),
                 )
             )
         bound = [driver_client.BatchBoundDriver(c, deadline, messages) for c in self.drivers]

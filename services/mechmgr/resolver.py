@@ -88,6 +88,8 @@ class BindingRequest:
     agent_down_time: float = 0.0
     binding_generation: int = 0
     """The generation of the port's binding inputs; dynamic segment holds carry it."""
+    host_links: tuple[values.HostLink, ...] = ()
+    """The switch ports the operator's topology says the host is wired to."""
 
 
 def resolve_binding(
@@ -351,6 +353,7 @@ class _Run:
             bound_levels=tuple(self.levels),
             host_agents=req.host_agents,
             agent_down_time=req.agent_down_time,
+            host_links=req.host_links,
         )
 
     def _next_segments(

@@ -12,7 +12,11 @@ import threading
 from pathlib import Path
 
 import grpc
-from ml2.v1 import agent_service_pb2_grpc, mechanism_manager_service_pb2_grpc
+from ml2.v1 import (
+    agent_service_pb2_grpc,
+    mechanism_manager_service_pb2_grpc,
+    topology_service_pb2_grpc,
+)
 from ml2_driver_sdk.runtime import config as rpc_config
 from ml2_driver_sdk.runtime import keepalive, logs, server
 from sqlalchemy import Engine
@@ -28,6 +32,8 @@ from services.mechmgr import (
     metrics,
     segment_client,
     servicer,
+    topology,
+    topology_servicer,
 )
 from services.rpc import channels
 
@@ -51,7 +57,8 @@ def main() -> None:
     metrics.register_agents_collector(registry.count_by_type)
     channels = {e.name: _channel(e.address) for e in settings.mechanism_drivers}
     typemgr = _channel(settings.typemgr_address) if settings.typemgr_address else None
-    mechanisms = _mechanism_manager(settings, registry, channels, typemgr)
+    links = topology.Topology(sql.session_factory(engine))
+    mechanisms = _mechanism_manager(settings, registry, channels, typemgr, links)
     threading.Thread(
         target=_check_drivers, args=(mechanisms, settings.driver_timeout), daemon=True
     ).start()
@@ -73,6 +80,11 @@ def main() -> None:
                 agent_service_pb2_grpc.add_AgentServiceServicer_to_server,
                 agent_servicer.AgentServicer(registry, settings.heartbeat_interval),
                 "ml2.v1.AgentService",
+            ),
+            (
+                topology_service_pb2_grpc.add_TopologyServiceServicer_to_server,
+                topology_servicer.TopologyServicer(links),
+                "ml2.v1.TopologyService",
             ),
         ],
         listen=settings.listen,
@@ -97,6 +109,7 @@ def _mechanism_manager(
     registry: agents.AgentRegistry,
     channels: dict[str, grpc.Channel],
     typemgr: grpc.Channel | None,
+    links: topology.Topology,
 ) -> manager.MechanismManager:
     """Returns the manager with one client per configured driver, in binding order."""
     breakers = driver_client.BreakerSettings(
@@ -116,7 +129,7 @@ def _mechanism_manager(
         ", ".join(f"{e.name}={e.address}" for e in settings.mechanism_drivers),
     )
     cache = bindability_cache.BindabilityCache(settings.bindability_cache_seconds)
-    return manager.MechanismManager(clients, registry, segments, cache)
+    return manager.MechanismManager(clients, registry, segments, cache, links)
 
 
 def _channel(address: str) -> grpc.Channel:

@@ -10,7 +10,13 @@ import ipaddress
 import re
 from collections.abc import Sequence
 
-from ml2.v1 import agent_pb2, agent_service_pb2, mechanism_manager_service_pb2, segment_pb2
+from ml2.v1 import (
+    agent_pb2,
+    agent_service_pb2,
+    mechanism_manager_service_pb2,
+    segment_pb2,
+    topology_service_pb2,
+)
 from ml2_contract import convert, hosts, values, vocabulary
 from ml2_driver_sdk.runtime import structs
 from ml2_driver_sdk.runtime.errors import InvalidArgument
@@ -272,3 +278,50 @@ def _segment(field: str, seg: segment_pb2.Segment, network_id: str) -> None:
             f"{field}.segmentation_id",
             f"{kind} id must be between 1 and {_MAX_TUNNEL_ID[kind]}, got {seg_id}",
         )
+
+
+_PHYSNET = re.compile(r"^\S{1,64}$")
+_LINK_TEXT_MAX = 255
+
+
+def _link_text(field: str, value: str, *, required: bool) -> str:
+    """A switch id, port id or switch info: printable, at most 255 characters, no leading or
+    trailing space (a port name may have inner spaces, e.g. ``GigabitEthernet 1/0/1``)."""
+    if not value:
+        if required:
+            raise InvalidArgument(field, "is required")
+        return value
+    if len(value) > _LINK_TEXT_MAX:
+        raise InvalidArgument(field, f"must be at most {_LINK_TEXT_MAX} characters")
+    if not value.isprintable() or value != value.strip():
+        raise InvalidArgument(
+            field,
+            f"must be printable characters without leading or trailing spaces, got {value!r}",
+        )
+    return value
+
+
+def host_link(request: topology_service_pb2.SetHostLinkRequest) -> values.HostLink:
+    """Returns the link a SetHostLinkRequest carries."""
+    if not request.HasField("link"):
+        raise InvalidArgument("link", "is required")
+    msg = request.link
+    host = hostname("link.host", msg.host)
+    switch_id = _link_text("link.switch_id", msg.switch_id, required=True)
+    if not _TOKEN.match(switch_id):
+        raise InvalidArgument("link.switch_id", f"must not contain spaces, got {switch_id!r}")
+    port_id = _link_text("link.port_id", msg.port_id, required=True)
+    switch_info = _link_text("link.switch_info", msg.switch_info, required=False)
+    if msg.physical_network and not _PHYSNET.match(msg.physical_network):
+        raise InvalidArgument(
+            "link.physical_network",
+            f"must be a physical network name of at most 64 characters without spaces, "
+            f"got {msg.physical_network!r}",
+        )
+    return values.HostLink(
+        host=host,
+        switch_id=switch_id,
+        port_id=port_id,
+        switch_info=switch_info,
+        physical_network=msg.physical_network,
+    )

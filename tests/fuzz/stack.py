@@ -41,6 +41,7 @@ DATABASES = ("typemgr", "mechmgr", "portapi")
 SERVICE_PROCESS = {
     "ml2.v1.AgentService": "mechmgr",
     "ml2.v1.MechanismManagerService": "mechmgr",
+    "ml2.v1.TopologyService": "mechmgr",
     "ml2.v1.SegmentService": "typemgr",
     "ml2.v1.SegmentRangeService": "typemgr",
     "ml2.v1.NetworkService": "portapi",

@@ -19,6 +19,8 @@ from ml2.v1 import (
     segment_range_pb2,
     segment_range_service_pb2,
     segment_service_pb2,
+    topology_pb2,
+    topology_service_pb2,
 )
 
 from .stack import Seeds
@@ -223,6 +225,17 @@ def templates(seeds: Seeds) -> dict[str, list[message.Message]]:
                 )
             )
             for kind in ("openvswitch", "linuxbridge")
+        ],
+        "ml2.v1.TopologyService.SetHostLink": [
+            topology_service_pb2.SetHostLinkRequest(
+                link=topology_pb2.HostLink(
+                    host="compute-f",
+                    switch_id="52:54:00:12:34:56",
+                    port_id="Ethernet1/7",
+                    switch_info="tor-1",
+                    physical_network="physnet1",
+                )
+            )
         ],
         "ml2.v1.AgentService.UpdateAgent": [
             agent_service_pb2.UpdateAgentRequest(

@@ -5,6 +5,7 @@ from google.protobuf import struct_pb2 as _struct_pb2
 from ml2.v1 import agent_pb2 as _agent_pb2
 from ml2.v1 import binding_pb2 as _binding_pb2
 from ml2.v1 import segment_pb2 as _segment_pb2
+from ml2.v1 import topology_pb2 as _topology_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -34,7 +35,7 @@ class DescribeDriverResponse(_message.Message):
     def __init__(self, name: _Optional[str] = ..., supported_vnic_types: _Optional[_Iterable[_Union[_binding_pb2.VnicType, str]]] = ..., supported_network_types: _Optional[_Iterable[str]] = ..., agent_type: _Optional[str] = ..., connectivity: _Optional[str] = ..., vif_types: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ProposeBindingRequest(_message.Message):
-    __slots__ = ("port_id", "network_id", "host", "vnic_type", "profile", "level", "segments_to_bind", "bound_levels", "host_agents", "agent_down_time")
+    __slots__ = ("port_id", "network_id", "host", "vnic_type", "profile", "level", "segments_to_bind", "bound_levels", "host_agents", "agent_down_time", "host_links")
     PORT_ID_FIELD_NUMBER: _ClassVar[int]
     NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +46,7 @@ class ProposeBindingRequest(_message.Message):
     BOUND_LEVELS_FIELD_NUMBER: _ClassVar[int]
     HOST_AGENTS_FIELD_NUMBER: _ClassVar[int]
     AGENT_DOWN_TIME_FIELD_NUMBER: _ClassVar[int]
+    HOST_LINKS_FIELD_NUMBER: _ClassVar[int]
     port_id: str
     network_id: str
     host: str
@@ -55,7 +57,8 @@ class ProposeBindingRequest(_message.Message):
     bound_levels: _containers.RepeatedCompositeFieldContainer[_binding_pb2.BindingLevel]
     host_agents: _containers.RepeatedCompositeFieldContainer[_agent_pb2.Agent]
     agent_down_time: _duration_pb2.Duration
-    def __init__(self, port_id: _Optional[str] = ..., network_id: _Optional[str] = ..., host: _Optional[str] = ..., vnic_type: _Optional[_Union[_binding_pb2.VnicType, str]] = ..., profile: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., level: _Optional[int] = ..., segments_to_bind: _Optional[_Iterable[_Union[_segment_pb2.Segment, _Mapping]]] = ..., bound_levels: _Optional[_Iterable[_Union[_binding_pb2.BindingLevel, _Mapping]]] = ..., host_agents: _Optional[_Iterable[_Union[_agent_pb2.Agent, _Mapping]]] = ..., agent_down_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    host_links: _containers.RepeatedCompositeFieldContainer[_topology_pb2.HostLink]
+    def __init__(self, port_id: _Optional[str] = ..., network_id: _Optional[str] = ..., host: _Optional[str] = ..., vnic_type: _Optional[_Union[_binding_pb2.VnicType, str]] = ..., profile: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., level: _Optional[int] = ..., segments_to_bind: _Optional[_Iterable[_Union[_segment_pb2.Segment, _Mapping]]] = ..., bound_levels: _Optional[_Iterable[_Union[_binding_pb2.BindingLevel, _Mapping]]] = ..., host_agents: _Optional[_Iterable[_Union[_agent_pb2.Agent, _Mapping]]] = ..., agent_down_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., host_links: _Optional[_Iterable[_Union[_topology_pb2.HostLink, _Mapping]]] = ...) -> None: ...
 
 class ProposeBindingResponse(_message.Message):
     __slots__ = ("complete", "continued", "declined")

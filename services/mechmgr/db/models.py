@@ -43,4 +43,21 @@ class AgentRow(Base):
     )
 
 
+class HostLinkRow(Base):
+    """The switch port one host is wired to, as the operator recorded it (``ml2 topology set``).
+
+    One row per host, replaced by every SetHostLink and removed by DeleteHostLink; mechmgr reads
+    the host's row for every binding and passes it to the drivers. Times are naive UTC.
+    """
+
+    __tablename__ = "host_links"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    switch_id: Mapped[str] = mapped_column(String(255))
+    port_id: Mapped[str] = mapped_column(String(255))
+    switch_info: Mapped[str] = mapped_column(String(255), default="")
+    physical_network: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
 metadata = Base.metadata

@@ -160,9 +160,23 @@ def test_a_binding_context_survives_the_wire() -> None:
         bound_levels=(values.BindingLevel(0, "fabric", SEG),),
         host_agents=(AGENT,),
         agent_down_time=2.5,
+        host_links=(
+            values.HostLink("compute-1", "52:54:00:aa:bb:cc", "Ethernet1/7", "tor-1", "physnet1"),
+            values.HostLink("compute-1", "sw-2", "Gi 0/1"),
+        ),
     )
 
     assert convert.context_from_proto(convert.context_to_proto(ctx)) == ctx
+
+
+def test_a_host_link_survives_the_wire_with_every_field() -> None:
+    when = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+    link = values.HostLink("node-1", "sw-1", "Ethernet1/7", "tor-1", "physnet2", updated_at=when)
+
+    msg = convert.host_link_to_proto(link)
+
+    assert {f.name for f, _ in msg.ListFields()} == set(msg.DESCRIPTOR.fields_by_name)
+    assert convert.host_link_from_proto(msg) == link
 
 
 def test_a_context_of_an_unknown_vnic_type_is_refused() -> None:
