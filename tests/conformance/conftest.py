@@ -19,6 +19,8 @@ SHIPPED = {
     ),
     "macvtap": ("services.drivers.macvtap", {}),
     "noop": ("services.drivers.noop", {}),
+    "sdn-controller": ("services.drivers.sdn_controller", {}),
+    "baremetal": ("services.drivers.baremetal", {}),
     "noop-fabric": (
         "services.drivers.noop",
         {"MECHDRIVER_NOOP_NAME": "fabric", "MECHDRIVER_NOOP_MODE": "fabric"},

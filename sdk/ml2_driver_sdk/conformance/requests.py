@@ -5,8 +5,10 @@ segments to bind, the host's agents, level 0). Segments are one per network type
 lists; their ids are new in every offer, so that a driver binding a segment it saw in an earlier
 call is caught. An agent-based driver finds, on the kit's host, a live, enabled agent of its
 type that maps ``physnet1`` and terminates its tunnel types (so it can bind), next to an agent
-of another type (which it must not use); the declining offers take that agent away, kill it or
-disable it, and offer only a network type or a vnic type the driver does not list.
+of another type (which it must not use); the host is wired to a switch port that carries
+``physnet1`` (its link in the topology, for drivers that bind without an agent). The declining
+offers take that agent away, kill it or disable it, and offer only a network type or a vnic
+type the driver does not list.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ NETWORK_ID = "conformance-net-1"
 OTHER_AGENT_TYPE = "conformance-other"
 UNKNOWN_NETWORK_TYPE = "conformance-unknown"
 AGENT_DOWN_TIME = 75.0
+SWITCH_ID = "conformance-switch"
+SWITCH_PORT_ID = "conformance-switch-port-1"
 _HEARTBEAT = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
@@ -91,6 +95,7 @@ class Requests:
             vnic_type=vnic_type or self.vnic_type,
             host_agents=self.agents() if agents is None else agents,
             agent_down_time=AGENT_DOWN_TIME,
+            host_links=(values.HostLink(self.host, SWITCH_ID, SWITCH_PORT_ID, "", PHYSNET),),
         )
         return convert.context_to_proto(ctx)
 

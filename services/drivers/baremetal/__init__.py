@@ -1,0 +1,1 @@
+"""The baremetal mechanism driver process: `python -m services.drivers.baremetal`."""

@@ -1,0 +1,1 @@
+"""The sdn-controller mechanism driver process: `python -m services.drivers.sdn_controller`."""
