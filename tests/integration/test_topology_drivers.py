@@ -360,3 +360,51 @@ def test_a_bad_link_is_refused_naming_the_field_and_stores_nothing(stack: Stack)
         )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "link.port_id" in (refused.value.details() or "")
+
+
+def test_list_host_links_pages_in_host_order_and_refuses_bad_input_naming_the_field(
+    stack: Stack,
+) -> None:
+    for host in ("host-c", "host-a", "host-b"):
+        link = topology_pb2.HostLink(host=host, switch_id="sw-1", port_id=f"Ethernet1/{host}")
+        stack.topology.SetHostLink(
+            topology_service_pb2.SetHostLinkRequest(link=link), timeout=TIMEOUT
+        )
+    first = stack.topology.ListHostLinks(
+        topology_service_pb2.ListHostLinksRequest(page_size=2), timeout=TIMEOUT
+    )
+    rest = stack.topology.ListHostLinks(
+        topology_service_pb2.ListHostLinksRequest(page_size=2, page_token=first.next_page_token),
+        timeout=TIMEOUT,
+    )
+
+    assert [x.host for x in first.links] == ["host-a", "host-b"] and first.next_page_token
+    assert [x.host for x in rest.links] == ["host-c"] and not rest.next_page_token
+    refusals = [
+        (
+            stack.topology.ListHostLinks,
+            topology_service_pb2.ListHostLinksRequest(host="a b"),
+            "host",
+        ),
+        (
+            stack.topology.ListHostLinks,
+            topology_service_pb2.ListHostLinksRequest(page_size=-1),
+            "page_size",
+        ),
+        (
+            stack.topology.ListHostLinks,
+            topology_service_pb2.ListHostLinksRequest(
+                host="host-a", page_token=first.next_page_token
+            ),
+            "page_token",
+        ),
+        (stack.topology.DeleteHostLink, topology_service_pb2.DeleteHostLinkRequest(), "host"),
+        (stack.topology.SetHostLink, topology_service_pb2.SetHostLinkRequest(), "link"),
+    ]
+    for method, request, field_name in refusals:
+        with pytest.raises(grpc.RpcError) as refused:
+            method(request, timeout=TIMEOUT)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, request
+        assert (refused.value.details() or "").startswith(f"{field_name}:"), request
+    listed = stack.topology.ListHostLinks(topology_service_pb2.ListHostLinksRequest(), timeout=5)
+    assert [x.host for x in listed.links] == ["host-a", "host-b", "host-c"]
