@@ -29,6 +29,8 @@ from ml2.v1 import (
     agent_service_pb2,
     agent_service_pb2_grpc,
     binding_pb2,
+    mechanism_manager_service_pb2,
+    mechanism_manager_service_pb2_grpc,
     network_pb2,
     network_service_pb2,
     network_service_pb2_grpc,
@@ -63,6 +65,7 @@ class Stack:
     ports: Any = None
     registry: Any = None
     topology: Any = None
+    manager: Any = None
 
     def start(self, name: str, module: str, env: dict[str, str]) -> launcher.ServiceProcess:
         process = launcher.start(name, module, env, log_dir=self.log_dir, timeout=30)
@@ -215,6 +218,7 @@ def stack(database_url: str, log_dir: Path, request: pytest.FixtureRequest) -> I
         mechmgr_channel = s.channel(mechmgr)
         s.registry = agent_service_pb2_grpc.AgentServiceStub(mechmgr_channel)
         s.topology = topology_service_pb2_grpc.TopologyServiceStub(mechmgr_channel)
+        s.manager = mechanism_manager_service_pb2_grpc.MechanismManagerServiceStub(mechmgr_channel)
         yield s
     finally:
         for agent in s.agents:
@@ -294,6 +298,25 @@ def test_a_vxlan_port_on_a_linked_host_binds_through_the_sdn_controller_and_open
     assert dict(reason.details) == {"host": UNLINKED}
     assert f"ml2 topology set {UNLINKED}" in reason.message
     assert "HOST_NOT_LINKED" in unlinked.binding.failure_message
+    checked = stack.manager.ResolveBindability(
+        mechanism_manager_service_pb2.ResolveBindabilityRequest(
+            network_id=network.id, hosts=[LINKED, UNLINKED], segments=[vxlan]
+        ),
+        timeout=TIMEOUT,
+    )
+    linked_check, unlinked_check = checked.hosts
+    assert (linked_check.host_id, linked_check.bindable, linked_check.vif_type) == (
+        LINKED,
+        True,
+        "ovs",
+    )
+    [need] = linked_check.dynamic_segments
+    assert (need.driver, need.segment.network_type, need.segment.physical_network) == (
+        "sdn-controller",
+        "vlan",
+        "physnet1",
+    )
+    assert not unlinked_check.bindable and "HOST_NOT_LINKED" in unlinked_check.reason
 
     deleted = stack.ml2("topology", "delete", LINKED)
     assert deleted.returncode == 0, deleted.stderr
