@@ -148,7 +148,7 @@ def test_log_settings_reach_every_process() -> None:
     [
         ("", "at least one driver"),
         ("openvswitch,openvswitch", "listed twice"),
-        ("sriov", "unknown driver 'sriov'"),
+        ("ovn", "unknown driver 'ovn'"),
         ("x=", "NAME or NAME=HOST:PORT"),
     ],
 )
