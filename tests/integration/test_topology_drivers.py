@@ -325,6 +325,15 @@ def test_a_vxlan_port_on_a_linked_host_binds_through_the_sdn_controller_and_open
 
     assert again.binding.state == binding_pb2.BINDING_STATE_FAILED
     assert reason_of(again, "sdn-controller").code == "HOST_NOT_LINKED"
+    # mechmgr keeps each host's check answer for a few seconds, keyed by its agents and its
+    # links: the deleted link shows in the very next check.
+    rechecked = stack.manager.ResolveBindability(
+        mechanism_manager_service_pb2.ResolveBindabilityRequest(
+            network_id=network.id, hosts=[LINKED], segments=[vxlan]
+        ),
+        timeout=TIMEOUT,
+    )
+    assert not rechecked.hosts[0].bindable and "HOST_NOT_LINKED" in rechecked.hosts[0].reason
 
 
 def test_a_bare_metal_port_with_local_link_information_binds_with_vif_type_other(
