@@ -30,7 +30,8 @@ class AgentMechanismDriver(base.MechanismDriver):
     name: ClassVar[str]
     agent_type: ClassVar[str]
     vif_types: ClassVar[tuple[str, ...]]
-    supported_vnic_types: ClassVar[tuple[str, ...]] = (vocabulary.VNIC_NORMAL,)
+    supported_vnic_types: tuple[str, ...] = (vocabulary.VNIC_NORMAL,)
+    """The vnic types it binds; a driver may narrow them per instance (a prohibit list)."""
     mapping_option: ClassVar[str] = "bridge_mappings"
     """The agent option that maps physical networks, named in PHYSNET_NOT_MAPPED reasons."""
     tunnel_types: ClassVar[frozenset[str]] = vocabulary.TUNNEL_TYPES
@@ -74,7 +75,9 @@ class AgentMechanismDriver(base.MechanismDriver):
             return values.Decline((self._no_agent(ctx.host),))
         found: list[values.DeclineReason] = []
         for agent in agents:
-            unusable = self.check_agent(agent, ctx.agent_down_time)
+            unusable = self.check_agent(agent, ctx.agent_down_time) or self.check_agent_for_port(
+                ctx, agent
+            )
             if unusable is not None:
                 found.append(unusable)
                 continue
@@ -114,6 +117,18 @@ class AgentMechanismDriver(base.MechanismDriver):
             )
         return None
 
+    def check_agent_for_port(
+        self, ctx: values.BindingContext, agent: values.Agent
+    ) -> values.DeclineReason | None:
+        """Returns why ``agent``, alive and enabled, cannot bind this port at all (whatever the
+        segment: its vnic type needs something of the agent, say), or None. By default, None."""
+        return None
+
+    def physnet_in_mappings(self, physical_network: str, mappings: Mapping[str, str]) -> bool:
+        """Whether ``mappings`` reach ``physical_network``: by default, it is one of their keys
+        (Neutron's ``physnet_in_mappings``, which a driver may override)."""
+        return physical_network in mappings
+
     def check_segment_for_agent(
         self, segment: values.Segment, agent: values.Agent
     ) -> values.DeclineReason | None:
@@ -150,8 +165,8 @@ class AgentMechanismDriver(base.MechanismDriver):
                 },
             )
         mappings = self.mappings(agent)
-        if segment.network_type in vocabulary.PHYSICAL_TYPES and (
-            segment.physical_network not in mappings
+        if segment.network_type in vocabulary.PHYSICAL_TYPES and not self.physnet_in_mappings(
+            segment.physical_network, mappings
         ):
             shown = ", ".join(f"{k}:{v}" for k, v in sorted(mappings.items())) or "none"
             return values.DeclineReason(

@@ -43,7 +43,10 @@ def only_reason(proposal: values.Proposal) -> values.DeclineReason:
 
 
 def test_ovs_binds_a_mapped_vlan_with_neutron_vif_details_as_typed_values():
-    proposal = ovs.OpenvswitchDriver().propose_binding(ctx(VLAN, agents=[agent()]))
+    caps = values.HostCapabilities(
+        bridge_mappings={"physnet1": "br-eth1"}, integration_bridge="br-int"
+    )
+    proposal = ovs.OpenvswitchDriver().propose_binding(ctx(VLAN, agents=[agent(caps=caps)]))
 
     assert proposal == values.Complete(
         VLAN.id,
@@ -130,11 +133,11 @@ def test_linuxbridge_maps_physical_networks_through_interfaces_and_bridges():
 
 def test_declines_vnic_types_it_does_not_bind():
     reason = only_reason(
-        ovs.OpenvswitchDriver().propose_binding(ctx(agents=[agent()], vnic="direct"))
+        ovs.OpenvswitchDriver().propose_binding(ctx(agents=[agent()], vnic="macvtap"))
     )
 
     assert reason.code == vocabulary.VNIC_TYPE_UNSUPPORTED
-    assert "direct" in reason.message
+    assert "macvtap" in reason.message
 
 
 def test_declines_with_no_agent_when_only_agents_of_other_types_run_on_the_host():
@@ -222,7 +225,7 @@ def test_describe_names_the_agent_type_vnic_types_and_vif_types():
     desc = ovs.OpenvswitchDriver().describe()
 
     assert desc.name == desc.agent_type == "openvswitch"
-    assert desc.supported_vnic_types == ("normal",)
+    assert desc.supported_vnic_types == ("normal", "direct", "smart-nic", "vdpa")
     assert set(desc.supported_network_types) == {"local", "flat", "vlan", "gre", "vxlan", "geneve"}
     assert desc.vif_types == ("ovs", "vhostuser")
     assert lb.LinuxbridgeDriver().describe().vif_types == ("bridge",)
