@@ -11,6 +11,10 @@ from services import launcher
 
 SHIPPED = {
     "openvswitch": ("services.drivers.openvswitch", {}),
+    "openvswitch-create-tap": (
+        "services.drivers.openvswitch",
+        {"MECHDRIVER_OPENVSWITCH_CREATE_TAP": "true"},
+    ),
     "linuxbridge": ("services.drivers.linuxbridge", {}),
     "sriov": ("services.drivers.sriov", {}),
     "sriov-no-direct": (
@@ -18,6 +22,7 @@ SHIPPED = {
         {"MECHDRIVER_SRIOV_VNIC_TYPE_PROHIBIT_LIST": "direct"},
     ),
     "macvtap": ("services.drivers.macvtap", {}),
+    "hyperv": ("services.drivers.hyperv", {}),
     "noop": ("services.drivers.noop", {}),
     "sdn-controller": ("services.drivers.sdn_controller", {}),
     "baremetal": ("services.drivers.baremetal", {}),

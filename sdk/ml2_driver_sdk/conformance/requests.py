@@ -197,12 +197,13 @@ def agent(
     alive: bool = True,
     admin_state_up: bool = True,
 ) -> values.Agent:
-    """An agent on ``host`` that maps ``physnet1`` (bridge, interface and SR-IOV device
-    mappings) and terminates the tunnel types listed."""
+    """An agent on ``host`` that maps ``physnet1`` (bridge, interface, SR-IOV device and
+    Hyper-V virtual switch mappings) and terminates the tunnel types listed."""
     caps = values.HostCapabilities(
         bridge_mappings={PHYSNET: "br-physnet1"},
         interface_mappings={PHYSNET: "eth1"},
         device_mappings={PHYSNET: ("ens1f0",)},
+        vswitch_mappings={PHYSNET: "vswitch1"},
         tunnel_types=tuple(t for t in network_types if t in vocabulary.TUNNEL_TYPES),
         local_ip="192.0.2.10",
         integration_bridge="br-int",

@@ -1,0 +1,1 @@
+"""The hyperv mechanism driver process: `python -m services.drivers.hyperv`."""
