@@ -126,6 +126,18 @@ GENERIC = Remedy("{message}", "deal with {driver}'s {code}")
 """The remedy of a code ``REMEDIES`` does not know (a driver's own)."""
 
 VARIANTS: Mapping[tuple[str, str], Remedy] = {
+    (vocabulary.VNIC_TYPE_UNSUPPORTED, "required_capability"): Remedy(
+        "{driver} binds vnic_type {vnic_type} only for ports whose binding profile "
+        "capabilities include {required_capability}",
+        "add {required_capability} to the port's binding profile capabilities if its "
+        "device has it, or ask for another vnic type",
+    ),
+    (vocabulary.VNIC_TYPE_UNSUPPORTED, "baremetal_smartnic"): Remedy(
+        "{agent_type} agent {agent_id} on {host} does not run on a bare-metal SmartNIC "
+        "(baremetal_smartnic), which {vnic_type} ports need",
+        "bind the port on a host whose {agent_type} agent runs on a bare-metal SmartNIC "
+        "(baremetal_smartnic)",
+    ),
     (vocabulary.VNIC_TYPE_UNSUPPORTED, "capabilities"): Remedy(
         "{driver} does not bind vnic type {vnic_type} with profile capabilities {capabilities}",
         "bind it through a driver that takes {vnic_type} ports with {capabilities} "
@@ -133,7 +145,8 @@ VARIANTS: Mapping[tuple[str, str], Remedy] = {
     ),
 }
 """(code, fact) → the remedy of a reason of that code that carries that fact: a decline for the
-port's profile rather than for its vnic type alone."""
+port's profile, or for what the host's agent lacks, rather than for its vnic type alone. The
+first that applies wins (a reason naming the capability it needs also shows the port's)."""
 
 
 def reason_facts(

@@ -295,3 +295,49 @@ def test_a_migration_source_mismatch_names_both_devices():
     assert "macvtap agent interface_mappings" in explain.fix_text(
         vocabulary.MIGRATION_SOURCE_MISMATCH, facts
     )
+
+
+def test_a_vnic_type_bound_only_with_a_profile_capability_says_which():
+    facts = {
+        "driver": "openvswitch",
+        "vnic_type": "direct",
+        "supported": "normal,direct,smart-nic,vdpa",
+        "required_capability": "switchdev",
+        "capabilities": "",
+        "code": vocabulary.VNIC_TYPE_UNSUPPORTED,
+        "message": "m",
+    }
+
+    assert explain.fact_text(vocabulary.VNIC_TYPE_UNSUPPORTED, facts) == (
+        "openvswitch binds vnic_type direct only for ports whose binding profile capabilities "
+        "include switchdev"
+    )
+    assert explain.fix_text(vocabulary.VNIC_TYPE_UNSUPPORTED, facts) == (
+        "add switchdev to the port's binding profile capabilities if its device has it, or ask "
+        "for another vnic type"
+    )
+
+
+def test_a_vnic_type_an_agent_cannot_bind_names_the_agent_and_what_it_lacks():
+    facts = {
+        "driver": "openvswitch",
+        "vnic_type": "smart-nic",
+        "agent_type": "openvswitch",
+        "agent_id": "a1",
+        "host": "h1",
+        "baremetal_smartnic": "false",
+        "code": vocabulary.VNIC_TYPE_UNSUPPORTED,
+        "message": "m",
+    }
+
+    assert explain.fact_text(vocabulary.VNIC_TYPE_UNSUPPORTED, facts) == (
+        "openvswitch agent a1 on h1 does not run on a bare-metal SmartNIC (baremetal_smartnic), "
+        "which smart-nic ports need"
+    )
+    assert "runs on a bare-metal SmartNIC" in explain.fix_text(
+        vocabulary.VNIC_TYPE_UNSUPPORTED, facts
+    )
+    plain = {k: v for k, v in facts.items() if k != "baremetal_smartnic"}
+    assert explain.fact_text(
+        vocabulary.VNIC_TYPE_UNSUPPORTED, {**plain, "supported": "normal"}
+    ) == ("openvswitch binds vnic types normal, not smart-nic")

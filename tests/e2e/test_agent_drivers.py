@@ -1,0 +1,193 @@
+"""The hyperv and openvswitch driver processes behind a real stack (``ml2 up``), with simulated
+agents: a port binds with the vif_type and vif_details Neutron's driver gives for the agent's
+configuration, and where the agent cannot serve it the binding fails with each driver's
+reasons, which ``ml2 port explain`` prints."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf import field_mask_pb2, json_format
+from ml2.v1 import binding_pb2, port_pb2, port_service_pb2, port_service_pb2_grpc
+
+from services import launcher
+from services.rpc import channels
+from tests.e2e.conftest import (
+    AgentProcess,
+    UpProcess,
+    bind_new_port,
+    create_vlan_network,
+    running_up,
+    wait_for,
+)
+
+
+@pytest.fixture
+def drivers(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The hyperv and openvswitch (create-tap on) driver processes; yields their addresses."""
+    env = {"MECHDRIVER_LISTEN": "127.0.0.1:0", "MECHDRIVER_METRICS_PORT": "0"}
+    started = {
+        "hyperv": launcher.start(
+            "hyperv", "services.drivers.hyperv", env, log_dir=tmp_path / "logs"
+        ),
+        "openvswitch": launcher.start(
+            "openvswitch",
+            "services.drivers.openvswitch",
+            {**env, "MECHDRIVER_OPENVSWITCH_CREATE_TAP": "true"},
+            log_dir=tmp_path / "logs",
+        ),
+    }
+    yield {name: proc.address for name, proc in started.items()}
+    for proc in started.values():
+        assert proc.stop() == 0, proc.log_tail()
+
+
+def start_agent(
+    up: UpProcess, agents: list[AgentProcess], tmp_path: Path, kind: str, host: str, *extra: str
+) -> None:
+    agent = AgentProcess(up.mechmgr, kind, host, *extra, log=tmp_path / f"{host}.log")
+    agents.append(agent)
+
+    def alive() -> bool:
+        listed = up.ml2("agent", "list", "--host", host, "--json")
+        return listed.code == 0 and any(a["alive"] for a in listed.json())
+
+    assert wait_for(alive, 20), agent.log.read_text()
+
+
+def bind(
+    ports: port_service_pb2_grpc.PortServiceStub,
+    network_id: str,
+    host: str,
+    vnic: int,
+    profile: dict[str, Any],
+) -> port_pb2.Port:
+    """Creates a port with ``vnic`` and ``profile`` and binds it to ``host``."""
+    port = port_pb2.Port(network_id=network_id, project_id="p")
+    port.binding.vnic_type = vnic  # type: ignore[assignment]
+    port.binding.profile.update(profile)
+    created = ports.CreatePort(port_service_pb2.CreatePortRequest(port=port), timeout=5).port
+    created.binding.host_id = host
+    return ports.UpdatePort(
+        port_service_pb2.UpdatePortRequest(
+            port=created, update_mask=field_mask_pb2.FieldMask(paths=["binding.host_id"])
+        ),
+        timeout=15,
+    ).port
+
+
+def details(port: port_pb2.Port) -> dict[str, Any]:
+    return json_format.MessageToDict(port.binding.vif_details)
+
+
+def reasons(port: port_pb2.Port) -> set[tuple[str, str]]:
+    return {(v.driver, r.code) for v in port.binding.trace for r in v.reasons}
+
+
+def test_hyperv_binds_through_a_regex_vswitch_mapping_and_explains_an_unmapped_host(
+    tmp_path: Path, drivers: dict[str, str], agents: list[AgentProcess]
+) -> None:
+    listed = ",".join(f"{name}={address}" for name, address in drivers.items())
+    with running_up(tmp_path, "--mechanism-drivers", listed) as up:
+        start_agent(up, agents, tmp_path, "hyperv", "hv-1", "--vswitch-mappings", "phys.*:ext")
+        start_agent(up, agents, tmp_path, "hyperv", "hv-2", "--vswitch-mappings", "dmz.*:dmz")
+        portapi = channels.make_channel(up.portapi)
+        ports = port_service_pb2_grpc.PortServiceStub(portapi)
+        network = create_vlan_network(portapi, "hyperv-net")
+
+        bound = bind_new_port(ports, network.id, "hv-1")
+        assert bound.binding.vif_type == "hyperv"
+        assert details(bound) == {
+            "port_filter": False,
+            "connectivity": "l2",
+        }
+        assert [level.driver for level in bound.binding.levels] == ["hyperv"]
+        direct = bind(ports, network.id, "hv-1", binding_pb2.VNIC_TYPE_DIRECT, {})
+        assert direct.binding.vif_type == "hyperv"
+
+        unmapped = bind_new_port(ports, network.id, "hv-2")
+        assert unmapped.binding.vif_type == "binding_failed"
+        assert reasons(unmapped) == {
+            ("hyperv", "PHYSNET_NOT_MAPPED"),
+            ("openvswitch", "NO_AGENT"),
+        }
+        (physnet,) = [r for v in unmapped.binding.trace for r in v.reasons if v.driver == "hyperv"]
+        assert physnet.details["mapping_option"] == "vswitch_mappings"
+        assert physnet.details["mappings"] == "dmz.*:dmz"
+        explained = up.ml2("port", "explain", unmapped.id)
+        assert "hyperv agent" in explained.out, explained.out + explained.err
+        assert "has vswitch_mappings dmz.*:dmz, not physnet1" in explained.out
+        assert "map physnet1 on hv-2's hyperv agent (vswitch_mappings)" in explained.out
+        portapi.close()
+
+
+def test_openvswitch_binds_vhostuser_and_switchdev_ports_and_explains_a_direct_port(
+    tmp_path: Path, drivers: dict[str, str], agents: list[AgentProcess]
+) -> None:
+    listed = ",".join(f"{name}={address}" for name, address in drivers.items())
+    with running_up(tmp_path, "--mechanism-drivers", listed) as up:
+        start_agent(
+            up,
+            agents,
+            tmp_path,
+            "openvswitch",
+            "dpdk-1",
+            *("--bridge-mappings", "physnet1:br-eth1", "--datapath-type", "netdev"),
+            *("--iface-types", "dpdkvhostuserclient", "--vhostuser-socket-dir", "/run/vhu"),
+        )
+        start_agent(
+            up, agents, tmp_path, "openvswitch", "kernel-1", "--bridge-mappings", "physnet1:br1"
+        )
+        portapi = channels.make_channel(up.portapi)
+        ports = port_service_pb2_grpc.PortServiceStub(portapi)
+        network = create_vlan_network(portapi, "ovs-net")
+
+        vhu = bind_new_port(ports, network.id, "dpdk-1")
+        assert vhu.binding.vif_type == "vhostuser"
+        assert details(vhu) == {
+            "port_filter": False,
+            "ovs_hybrid_plug": False,
+            "vhostuser_mode": "server",
+            "vhostuser_ovs_plug": True,
+            "vhostuser_socket": f"/run/vhu/vhu{vhu.id[:11]}",
+            "datapath_type": "netdev",
+            "bridge_name": "br-int",
+        }
+        assert [level.driver for level in vhu.binding.levels] == ["openvswitch"]
+        kernel = bind_new_port(ports, network.id, "kernel-1")
+        assert kernel.binding.vif_type == "ovs"
+        assert details(kernel) == {
+            "port_filter": True,
+            "ovs_hybrid_plug": False,
+            "connectivity": "l2",
+            "ovs_create_tap": True,
+            "datapath_type": "system",
+            "bridge_name": "br-int",
+        }
+        offloaded = bind(
+            ports,
+            network.id,
+            "dpdk-1",
+            binding_pb2.VNIC_TYPE_DIRECT,
+            {"capabilities": ["switchdev"], "pci_slot": "0000:41:00.6"},
+        )
+        assert offloaded.binding.vif_type == "ovs"
+        assert details(offloaded)["datapath_type"] == "netdev"
+
+        plain_vf = bind(ports, network.id, "kernel-1", binding_pb2.VNIC_TYPE_DIRECT, {})
+        assert plain_vf.binding.vif_type == "binding_failed"
+        assert reasons(plain_vf) == {
+            ("openvswitch", "VNIC_TYPE_UNSUPPORTED"),
+            ("hyperv", "NO_AGENT"),
+        }
+        smart = bind(ports, network.id, "kernel-1", binding_pb2.VNIC_TYPE_SMART_NIC, {})
+        assert ("openvswitch", "VNIC_TYPE_UNSUPPORTED") in reasons(smart)
+        explained = up.ml2("port", "explain", plain_vf.id)
+        assert "capabilities include switchdev" in explained.out, explained.out + explained.err
+        assert "add switchdev to the port's binding profile capabilities" in explained.out
+        explained = up.ml2("port", "explain", smart.id)
+        assert "does not run on a bare-metal SmartNIC" in explained.out, explained.out
+        portapi.close()
