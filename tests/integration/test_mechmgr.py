@@ -149,7 +149,12 @@ def codes(verdict: binding_pb2.DriverVerdict) -> list[str]:
 
 def test_ports_bind_through_the_agent_of_their_host(start_mechmgr):
     mgr = start_mechmgr()
-    mgr.register("openvswitch", "compute-ovs", bridge_mappings={"physnet1": "br-eth1"})
+    mgr.register(
+        "openvswitch",
+        "compute-ovs",
+        bridge_mappings={"physnet1": "br-eth1"},
+        integration_bridge="br-int",
+    )
     mgr.register("linuxbridge", "compute-lb", interface_mappings={"physnet1": "eth1"})
 
     ovs = mgr.resolve("compute-ovs")
