@@ -38,10 +38,20 @@ CODES: tuple[ReasonCode, ...] = (
     ReasonCode(
         v.VNIC_TYPE_UNSUPPORTED,
         "driver",
-        "The driver does not bind ports of the requested vnic type.",
-        "Ask for a vnic type the driver lists in `ml2 driver list`, or add a mechanism driver "
-        "that binds this one.",
-        ("vnic_type", "supported"),
+        "The driver does not bind ports of the requested vnic type, or binds it only on a "
+        "condition the port or the host's agent does not meet (openvswitch: a direct port "
+        "needs the switchdev capability in its binding profile, a smart-nic port an agent on "
+        "a bare-metal SmartNIC).",
+        "Ask for a vnic type the driver lists in `ml2 driver list`, meet the condition the "
+        "reason names (`ml2 port explain`), or add a mechanism driver that binds this one.",
+        (
+            "vnic_type",
+            "supported",
+            "required_capability",
+            "capabilities",
+            *_AGENT,
+            "baremetal_smartnic",
+        ),
     ),
     ReasonCode(
         v.NO_AGENT,
