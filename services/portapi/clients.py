@@ -52,6 +52,11 @@ class SegmentAllocator(Protocol):
         """Releases every segment of a network; a network typemgr does not know is released."""
         ...
 
+    def network_mtu(self, network_id: str) -> int:
+        """Returns the largest MTU the static segments of a network allow: the smallest of
+        their MTUs, else the global physical network MTU (0: unknown)."""
+        ...
+
 
 class HoldSyncer(Protocol):
     """What portapi tells typemgr about the dynamic segments a port's binding uses."""
@@ -150,6 +155,11 @@ class SegmentClient:
         request = segment_service_pb2.ReleaseNetworkSegmentsRequest(network_id=network_id)
         with contextlib.suppress(errors.NotFound):
             call(self._stub.ReleaseNetworkSegments, request, self._timeout, self._peer)
+
+    def network_mtu(self, network_id: str) -> int:
+        request = segment_service_pb2.ListNetworkSegmentsRequest(network_id=network_id)
+        reply = call(self._stub.ListNetworkSegments, request, self._timeout, self._peer)
+        return int(reply.mtu)
 
     def sync_dynamic_segment_holds(
         self, holder: str, segment_ids: Sequence[str], generation: int

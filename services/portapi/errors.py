@@ -63,10 +63,10 @@ class NetworkNotActive(errors.FailedPrecondition):
 
     reason = "NETWORK_NOT_ACTIVE"
 
-    def __init__(self, network_id: str, status: str) -> None:
+    def __init__(self, network_id: str, status: str, refused: str = "it accepts no ports") -> None:
         state = "being created" if status == "CREATING" else "being deleted"
         super().__init__(
-            f"network {network_id!r} is {state}; it accepts no ports",
+            f"network {network_id!r} is {state}; {refused}",
             network_id=network_id,
             status=status,
         )

@@ -6,8 +6,9 @@ from typing import Any
 
 from ml2.v1 import network_service_pb2, network_service_pb2_grpc
 from ml2_contract import convert as contract
+from ml2_driver_sdk.runtime import errors
 
-from services.portapi import convert, deadline, validate
+from services.portapi import convert, deadline, updates, validate
 from services.portapi import resources as r
 from services.portapi.networks import NetworkManager
 
@@ -45,6 +46,15 @@ class NetworkServicer(network_service_pb2_grpc.NetworkServiceServicer):
         )
 
     @deadline.honoured
+    def UpdateNetwork(
+        self, request: network_service_pb2.UpdateNetworkRequest, context: Any
+    ) -> network_service_pb2.UpdateNetworkResponse:
+        network_id = validate.required("network.id", request.network.id)
+        change = network_update(request)
+        network = self._manager.update(network_id, change)
+        return network_service_pb2.UpdateNetworkResponse(network=convert.network_msg(network))
+
+    @deadline.honoured
     def DeleteNetwork(
         self, request: network_service_pb2.DeleteNetworkRequest, context: Any
     ) -> network_service_pb2.DeleteNetworkResponse:
@@ -65,4 +75,34 @@ def network_spec(request: network_service_pb2.CreateNetworkRequest) -> r.Network
         shared=net.shared,
         admin_state_up=convert.admin_state_up("network.admin_state", net.admin_state) is not False,
         segments=tuple(contract.spec_from_proto(s) for s in request.segments),
+        mtu=validate.mtu("network.mtu", net.mtu),
+    )
+
+
+def network_update(request: network_service_pb2.UpdateNetworkRequest) -> r.NetworkUpdate:
+    """Returns the validated changes an UpdateNetwork request names in its mask. Raises
+    InvalidArgument for an empty mask, an unknown or read-only path, or a bad value."""
+    paths = updates.check_mask(
+        list(request.update_mask.paths), updates.NETWORK_PATHS, updates.NETWORK_READ_ONLY
+    )
+    net = request.network
+    admin: bool | None = None
+    if "admin_state" in paths:
+        admin = convert.admin_state_up("network.admin_state", net.admin_state)
+        if admin is None:
+            raise errors.InvalidArgument(
+                "network.admin_state",
+                "must be ADMIN_STATE_UP or ADMIN_STATE_DOWN when update_mask names it",
+            )
+    if "admin_state_up" in paths:
+        if admin is not None and admin != net.admin_state_up:
+            raise errors.InvalidArgument(
+                "update_mask",
+                "names admin_state and admin_state_up with different values; name admin_state",
+            )
+        admin = net.admin_state_up
+    return r.NetworkUpdate(
+        name=validate.bounded("network.name", net.name) if "name" in paths else None,
+        admin_state_up=admin,
+        mtu=validate.mtu("network.mtu", net.mtu) if "mtu" in paths else None,
     )

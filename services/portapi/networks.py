@@ -12,6 +12,14 @@ the same ``request_id`` returns the first network, and finishes it if it is stil
 (typemgr's CreateNetworkSegments is idempotent); the reconciler rolls back a network left
 CREATING for longer than a request may take (portapi stopped meanwhile).
 
+A requested MTU (``network.mtu``) follows Neutron's rule: the largest MTU a network may have is
+the smallest MTU of its segments, else the global physical network MTU, as typemgr computes it
+with the segments; a larger request is refused (INVALID_ARGUMENT naming ``network.mtu`` and the
+maximum), and 0 asks for that maximum. At creation the maximum is only known once typemgr gave
+the segments, so a refused MTU gives them back as a network typemgr failed to create does, and
+nothing remains. UpdateNetwork asks typemgr for the maximum before writing anything, then sets
+name, admin state and MTU in one transaction; when typemgr cannot be asked, nothing is written.
+
 DeleteNetwork marks the network DELETING in the same transaction that checks it has no ports
 (which keeps ports from being created on it), releases its segments in typemgr, then deletes the
 row; if typemgr fails the network is restored and the error passes through. When the caller's
@@ -76,6 +84,7 @@ class NetworkManager:
                 existing.shared,
                 existing.admin_state_up,
                 spec.segments,
+                spec.mtu,
             )
         self._allocate(network_id, spec)
         return self.get(network_id)
@@ -103,6 +112,12 @@ class NetworkManager:
             raise
         except errors.ServiceError:
             repo.run_write(self._factory, lambda s: repo.delete_network(s, network_id))
+            raise
+        try:
+            mtu = network_mtu(spec.mtu, mtu)
+        except errors.InvalidArgument:
+            repo.run_write(self._factory, lambda s: _discard(s, network_id))
+            self.release_recorded(network_id)
             raise
         stored = repo.run_write(
             self._factory, lambda s: repo.store_segments(s, network_id, segments, mtu)
@@ -160,6 +175,43 @@ class NetworkManager:
             found = repo.list_networks(session, project_id, position, limit + 1)
         return LIST_NETWORKS.page(found, limit, lambda n: (n.create_time, n.id), filters)
 
+    def update(self, network_id: str, change: r.NetworkUpdate) -> r.Network:
+        """Sets the fields ``change`` names and returns the network. Raises NetworkNotFound,
+        NetworkNotActive, InvalidArgument naming ``network.mtu`` for an MTU the segments do not
+        allow, typemgr's error (UNAVAILABLE: nothing changed) or DeadlineExceeded."""
+        deadline.ensure_time_left("UpdateNetwork")
+        network = self.get(network_id)
+        if network.status != r.NETWORK_ACTIVE:
+            raise portapi_errors.NetworkNotActive(
+                network_id, network.status, "it cannot be updated"
+            )
+        columns: dict[str, object] = {}
+        if change.name is not None:
+            columns["name"] = change.name
+        if change.admin_state_up is not None:
+            columns["admin_state_up"] = change.admin_state_up
+        if change.mtu is not None:
+            columns["mtu"] = network_mtu(change.mtu, self._segments.network_mtu(network_id))
+
+        def work(session: Session) -> None:
+            current = repo.get_network(session, network_id, lock="update")
+            if current is None:
+                raise portapi_errors.NetworkNotFound(network_id)
+            if current.status != r.NETWORK_ACTIVE:
+                raise portapi_errors.NetworkNotActive(
+                    network_id, current.status, "it cannot be updated"
+                )
+            repo.update_network_fields(session, network_id, columns)
+
+        repo.run_write(self._factory, work)
+        logger.info(
+            "updated network %s: %s",
+            network_id,
+            ", ".join(sorted(columns)) or "nothing",
+            extra={"network_id": network_id},
+        )
+        return self.get(network_id)
+
     def delete(self, network_id: str) -> r.Network:
         """Deletes a network without ports and releases its segments. Raises NetworkNotFound,
         NetworkInUse (naming the port count), typemgr's error or DeadlineExceeded."""
@@ -180,6 +232,22 @@ class NetworkManager:
         repo.run_write(self._factory, lambda s: repo.delete_network(s, network_id))
         logger.info("deleted network %s", network_id, extra={"network_id": network_id})
         return network
+
+
+def network_mtu(requested: int, maximum: int) -> int:
+    """Returns the MTU a network gets, as Neutron's ML2 plugin decides it: the requested one
+    when set, else ``maximum`` (the smallest MTU of its segments, else the global physical
+    network MTU). Raises InvalidArgument naming ``network.mtu`` when the request is larger than
+    a known maximum."""
+    if requested and maximum and requested > maximum:
+        raise errors.InvalidArgument(
+            "network.mtu",
+            f"Requested MTU is too big, maximum is {maximum}",
+            reason="MTU_TOO_BIG",
+            maximum=maximum,
+            requested=requested,
+        )
+    return requested or maximum
 
 
 def _begin_delete(session: Session, network_id: str) -> r.Network:

@@ -36,6 +36,18 @@ class NetworkSpec:
     shared: bool
     admin_state_up: bool
     segments: tuple[values.SegmentSpec, ...] = ()
+    mtu: int = 0
+    """The requested MTU; 0 asks for the largest the segments allow."""
+
+
+@dataclass(frozen=True)
+class NetworkUpdate:
+    """What UpdateNetwork changes; None leaves a field as it is."""
+
+    name: str | None = None
+    admin_state_up: bool | None = None
+    mtu: int | None = None
+    """The requested MTU; 0 asks for the largest the segments allow."""
 
 
 @dataclass(frozen=True)

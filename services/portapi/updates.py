@@ -57,20 +57,30 @@ _READ_ONLY = frozenset(
 )
 
 
-def check_mask(paths: Sequence[str]) -> frozenset[str]:
+def check_mask(
+    paths: Sequence[str],
+    allowed: Sequence[str] = ALLOWED_PATHS,
+    read_only: frozenset[str] = _READ_ONLY,
+) -> frozenset[str]:
     """Returns the set of paths; raises InvalidArgument for an empty mask or a path that is not
-    one of ALLOWED_PATHS, naming ``update_mask.paths[i]``."""
+    one of ``allowed`` (UpdatePort's by default), naming ``update_mask.paths[i]``."""
     if not paths:
         raise errors.InvalidArgument(
-            "update_mask", f"is required: name the fields to update ({', '.join(ALLOWED_PATHS)})"
+            "update_mask", f"is required: name the fields to update ({', '.join(allowed)})"
         )
     for index, path in enumerate(paths):
-        if path in ALLOWED_PATHS:
+        if path in allowed:
             continue
         field = f"update_mask.paths[{index}]"
-        rule = f"{path!r} cannot be updated" if path in _READ_ONLY else f"unknown field {path!r}"
-        raise errors.InvalidArgument(field, f"{rule}; updatable: {', '.join(ALLOWED_PATHS)}")
+        rule = f"{path!r} cannot be updated" if path in read_only else f"unknown field {path!r}"
+        raise errors.InvalidArgument(field, f"{rule}; updatable: {', '.join(allowed)}")
     return frozenset(paths)
+
+
+NETWORK_PATHS = ("name", "admin_state", "admin_state_up", "mtu")
+"""The paths an UpdateNetwork mask may name."""
+NETWORK_READ_ONLY = frozenset({"id", "project_id", "shared", "segments", "create_time"})
+"""The network fields UpdateNetwork refuses to change."""
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,19 @@ def port_id(field: str, value: str) -> str:
         ) from None
 
 
+MTU_MAX = 2**31 - 1
+"""The largest MTU a network may be given: what the databases' integer column holds."""
+
+
+def mtu(field: str, value: int) -> int:
+    """Returns a requested MTU (0: the largest the segments allow); raises if the database
+    cannot hold it. Neutron's only rule on a network's MTU is that it is not negative (the type
+    is unsigned here); the MTU a segment allows is checked against typemgr's answer."""
+    if value > MTU_MAX:
+        raise errors.InvalidArgument(field, f"must be at most {MTU_MAX}, got {value}")
+    return value
+
+
 def bounded_list(field: str, values: Sequence[Any], limit: int) -> None:
     """Raises if ``values`` has more than ``limit`` items."""
     if len(values) > limit:

@@ -22,33 +22,38 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from ml2.v1 import network_pb2 as ml2_dot_v1_dot_network__pb2
 from ml2.v1 import segment_pb2 as ml2_dot_v1_dot_segment__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cml2/v1/network_service.proto\x12\x06ml2.v1\x1a\x14ml2/v1/network.proto\x1a\x14ml2/v1/segment.proto\"s\n\x14\x43reateNetworkRequest\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network\x12%\n\x08segments\x18\x02 \x03(\x0b\x32\x13.ml2.v1.SegmentSpec\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"9\n\x15\x43reateNetworkResponse\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network\"\'\n\x11GetNetworkRequest\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\"6\n\x12GetNetworkResponse\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network\"P\n\x13ListNetworksRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"R\n\x14ListNetworksResponse\x12!\n\x08networks\x18\x01 \x03(\x0b\x32\x0f.ml2.v1.Network\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"*\n\x14\x44\x65leteNetworkRequest\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\"9\n\x15\x44\x65leteNetworkResponse\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network2\xbc\x02\n\x0eNetworkService\x12L\n\rCreateNetwork\x12\x1c.ml2.v1.CreateNetworkRequest\x1a\x1d.ml2.v1.CreateNetworkResponse\x12\x43\n\nGetNetwork\x12\x19.ml2.v1.GetNetworkRequest\x1a\x1a.ml2.v1.GetNetworkResponse\x12I\n\x0cListNetworks\x12\x1b.ml2.v1.ListNetworksRequest\x1a\x1c.ml2.v1.ListNetworksResponse\x12L\n\rDeleteNetwork\x12\x1c.ml2.v1.DeleteNetworkRequest\x1a\x1d.ml2.v1.DeleteNetworkResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cml2/v1/network_service.proto\x12\x06ml2.v1\x1a google/protobuf/field_mask.proto\x1a\x14ml2/v1/network.proto\x1a\x14ml2/v1/segment.proto\"s\n\x14\x43reateNetworkRequest\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network\x12%\n\x08segments\x18\x02 \x03(\x0b\x32\x13.ml2.v1.SegmentSpec\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"9\n\x15\x43reateNetworkResponse\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network\"\'\n\x11GetNetworkRequest\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\"6\n\x12GetNetworkResponse\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network\"P\n\x13ListNetworksRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"R\n\x14ListNetworksResponse\x12!\n\x08networks\x18\x01 \x03(\x0b\x32\x0f.ml2.v1.Network\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"i\n\x14UpdateNetworkRequest\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"9\n\x15UpdateNetworkResponse\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network\"*\n\x14\x44\x65leteNetworkRequest\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\"9\n\x15\x44\x65leteNetworkResponse\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network2\x8a\x03\n\x0eNetworkService\x12L\n\rCreateNetwork\x12\x1c.ml2.v1.CreateNetworkRequest\x1a\x1d.ml2.v1.CreateNetworkResponse\x12\x43\n\nGetNetwork\x12\x19.ml2.v1.GetNetworkRequest\x1a\x1a.ml2.v1.GetNetworkResponse\x12I\n\x0cListNetworks\x12\x1b.ml2.v1.ListNetworksRequest\x1a\x1c.ml2.v1.ListNetworksResponse\x12L\n\rUpdateNetwork\x12\x1c.ml2.v1.UpdateNetworkRequest\x1a\x1d.ml2.v1.UpdateNetworkResponse\x12L\n\rDeleteNetwork\x12\x1c.ml2.v1.DeleteNetworkRequest\x1a\x1d.ml2.v1.DeleteNetworkResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ml2.v1.network_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CREATENETWORKREQUEST']._serialized_start=84
-  _globals['_CREATENETWORKREQUEST']._serialized_end=199
-  _globals['_CREATENETWORKRESPONSE']._serialized_start=201
-  _globals['_CREATENETWORKRESPONSE']._serialized_end=258
-  _globals['_GETNETWORKREQUEST']._serialized_start=260
-  _globals['_GETNETWORKREQUEST']._serialized_end=299
-  _globals['_GETNETWORKRESPONSE']._serialized_start=301
-  _globals['_GETNETWORKRESPONSE']._serialized_end=355
-  _globals['_LISTNETWORKSREQUEST']._serialized_start=357
-  _globals['_LISTNETWORKSREQUEST']._serialized_end=437
-  _globals['_LISTNETWORKSRESPONSE']._serialized_start=439
-  _globals['_LISTNETWORKSRESPONSE']._serialized_end=521
-  _globals['_DELETENETWORKREQUEST']._serialized_start=523
-  _globals['_DELETENETWORKREQUEST']._serialized_end=565
-  _globals['_DELETENETWORKRESPONSE']._serialized_start=567
-  _globals['_DELETENETWORKRESPONSE']._serialized_end=624
-  _globals['_NETWORKSERVICE']._serialized_start=627
-  _globals['_NETWORKSERVICE']._serialized_end=943
+  _globals['_CREATENETWORKREQUEST']._serialized_start=118
+  _globals['_CREATENETWORKREQUEST']._serialized_end=233
+  _globals['_CREATENETWORKRESPONSE']._serialized_start=235
+  _globals['_CREATENETWORKRESPONSE']._serialized_end=292
+  _globals['_GETNETWORKREQUEST']._serialized_start=294
+  _globals['_GETNETWORKREQUEST']._serialized_end=333
+  _globals['_GETNETWORKRESPONSE']._serialized_start=335
+  _globals['_GETNETWORKRESPONSE']._serialized_end=389
+  _globals['_LISTNETWORKSREQUEST']._serialized_start=391
+  _globals['_LISTNETWORKSREQUEST']._serialized_end=471
+  _globals['_LISTNETWORKSRESPONSE']._serialized_start=473
+  _globals['_LISTNETWORKSRESPONSE']._serialized_end=555
+  _globals['_UPDATENETWORKREQUEST']._serialized_start=557
+  _globals['_UPDATENETWORKREQUEST']._serialized_end=662
+  _globals['_UPDATENETWORKRESPONSE']._serialized_start=664
+  _globals['_UPDATENETWORKRESPONSE']._serialized_end=721
+  _globals['_DELETENETWORKREQUEST']._serialized_start=723
+  _globals['_DELETENETWORKREQUEST']._serialized_end=765
+  _globals['_DELETENETWORKRESPONSE']._serialized_start=767
+  _globals['_DELETENETWORKRESPONSE']._serialized_end=824
+  _globals['_NETWORKSERVICE']._serialized_start=827
+  _globals['_NETWORKSERVICE']._serialized_end=1221
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,4 @@
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from ml2.v1 import network_pb2 as _network_pb2
 from ml2.v1 import segment_pb2 as _segment_pb2
 from google.protobuf.internal import containers as _containers
@@ -53,6 +54,20 @@ class ListNetworksResponse(_message.Message):
     networks: _containers.RepeatedCompositeFieldContainer[_network_pb2.Network]
     next_page_token: str
     def __init__(self, networks: _Optional[_Iterable[_Union[_network_pb2.Network, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdateNetworkRequest(_message.Message):
+    __slots__ = ("network", "update_mask")
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    network: _network_pb2.Network
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, network: _Optional[_Union[_network_pb2.Network, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateNetworkResponse(_message.Message):
+    __slots__ = ("network",)
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    network: _network_pb2.Network
+    def __init__(self, network: _Optional[_Union[_network_pb2.Network, _Mapping]] = ...) -> None: ...
 
 class DeleteNetworkRequest(_message.Message):
     __slots__ = ("network_id",)

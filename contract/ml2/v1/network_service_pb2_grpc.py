@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class NetworkServiceStub:
-    """Creates, reads and deletes networks. Served by portapi.
+    """Creates, reads, updates and deletes networks. Served by portapi.
     """
 
     def __init__(self, channel):
@@ -50,6 +50,11 @@ class NetworkServiceStub:
                 request_serializer=ml2_dot_v1_dot_network__service__pb2.ListNetworksRequest.SerializeToString,
                 response_deserializer=ml2_dot_v1_dot_network__service__pb2.ListNetworksResponse.FromString,
                 _registered_method=True)
+        self.UpdateNetwork = channel.unary_unary(
+                '/ml2.v1.NetworkService/UpdateNetwork',
+                request_serializer=ml2_dot_v1_dot_network__service__pb2.UpdateNetworkRequest.SerializeToString,
+                response_deserializer=ml2_dot_v1_dot_network__service__pb2.UpdateNetworkResponse.FromString,
+                _registered_method=True)
         self.DeleteNetwork = channel.unary_unary(
                 '/ml2.v1.NetworkService/DeleteNetwork',
                 request_serializer=ml2_dot_v1_dot_network__service__pb2.DeleteNetworkRequest.SerializeToString,
@@ -58,7 +63,7 @@ class NetworkServiceStub:
 
 
 class NetworkServiceServicer:
-    """Creates, reads and deletes networks. Served by portapi.
+    """Creates, reads, updates and deletes networks. Served by portapi.
     """
 
     def CreateNetwork(self, request, context):
@@ -77,6 +82,14 @@ class NetworkServiceServicer:
 
     def ListNetworks(self, request, context):
         """Lists networks, ordered by creation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateNetwork(self, request, context):
+        """Updates the fields of a network that the update mask names: name, admin_state (or the
+        deprecated admin_state_up) and mtu. A refused update changes nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -107,6 +120,11 @@ def add_NetworkServiceServicer_to_server(servicer, server):
                     request_deserializer=ml2_dot_v1_dot_network__service__pb2.ListNetworksRequest.FromString,
                     response_serializer=ml2_dot_v1_dot_network__service__pb2.ListNetworksResponse.SerializeToString,
             ),
+            'UpdateNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateNetwork,
+                    request_deserializer=ml2_dot_v1_dot_network__service__pb2.UpdateNetworkRequest.FromString,
+                    response_serializer=ml2_dot_v1_dot_network__service__pb2.UpdateNetworkResponse.SerializeToString,
+            ),
             'DeleteNetwork': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteNetwork,
                     request_deserializer=ml2_dot_v1_dot_network__service__pb2.DeleteNetworkRequest.FromString,
@@ -121,7 +139,7 @@ def add_NetworkServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class NetworkService:
-    """Creates, reads and deletes networks. Served by portapi.
+    """Creates, reads, updates and deletes networks. Served by portapi.
     """
 
     @staticmethod
@@ -195,6 +213,33 @@ class NetworkService:
             '/ml2.v1.NetworkService/ListNetworks',
             ml2_dot_v1_dot_network__service__pb2.ListNetworksRequest.SerializeToString,
             ml2_dot_v1_dot_network__service__pb2.ListNetworksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ml2.v1.NetworkService/UpdateNetwork',
+            ml2_dot_v1_dot_network__service__pb2.UpdateNetworkRequest.SerializeToString,
+            ml2_dot_v1_dot_network__service__pb2.UpdateNetworkResponse.FromString,
             options,
             channel_credentials,
             insecure,

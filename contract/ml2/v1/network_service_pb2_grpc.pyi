@@ -27,7 +27,7 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class NetworkServiceStub:
-    """Creates, reads and deletes networks. Served by portapi."""
+    """Creates, reads, updates and deletes networks. Served by portapi."""
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -39,12 +39,16 @@ class NetworkServiceStub:
     """Returns one network."""
     ListNetworks: _grpc.UnaryUnaryMultiCallable[_network_service_pb2.ListNetworksRequest, _network_service_pb2.ListNetworksResponse]
     """Lists networks, ordered by creation."""
+    UpdateNetwork: _grpc.UnaryUnaryMultiCallable[_network_service_pb2.UpdateNetworkRequest, _network_service_pb2.UpdateNetworkResponse]
+    """Updates the fields of a network that the update mask names: name, admin_state (or the
+    deprecated admin_state_up) and mtu. A refused update changes nothing.
+    """
     DeleteNetwork: _grpc.UnaryUnaryMultiCallable[_network_service_pb2.DeleteNetworkRequest, _network_service_pb2.DeleteNetworkResponse]
     """Deletes a network that has no ports and releases its segments."""
 
 @_typing.type_check_only
 class NetworkServiceAsyncStub(NetworkServiceStub):
-    """Creates, reads and deletes networks. Served by portapi."""
+    """Creates, reads, updates and deletes networks. Served by portapi."""
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateNetwork: _aio.UnaryUnaryMultiCallable[_network_service_pb2.CreateNetworkRequest, _network_service_pb2.CreateNetworkResponse]  # type: ignore[assignment]
@@ -53,11 +57,15 @@ class NetworkServiceAsyncStub(NetworkServiceStub):
     """Returns one network."""
     ListNetworks: _aio.UnaryUnaryMultiCallable[_network_service_pb2.ListNetworksRequest, _network_service_pb2.ListNetworksResponse]  # type: ignore[assignment]
     """Lists networks, ordered by creation."""
+    UpdateNetwork: _aio.UnaryUnaryMultiCallable[_network_service_pb2.UpdateNetworkRequest, _network_service_pb2.UpdateNetworkResponse]  # type: ignore[assignment]
+    """Updates the fields of a network that the update mask names: name, admin_state (or the
+    deprecated admin_state_up) and mtu. A refused update changes nothing.
+    """
     DeleteNetwork: _aio.UnaryUnaryMultiCallable[_network_service_pb2.DeleteNetworkRequest, _network_service_pb2.DeleteNetworkResponse]  # type: ignore[assignment]
     """Deletes a network that has no ports and releases its segments."""
 
 class NetworkServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Creates, reads and deletes networks. Served by portapi."""
+    """Creates, reads, updates and deletes networks. Served by portapi."""
 
     @_abc_1.abstractmethod
     def CreateNetwork(
@@ -82,6 +90,16 @@ class NetworkServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_network_service_pb2.ListNetworksResponse, _abc.Awaitable[_network_service_pb2.ListNetworksResponse]]:
         """Lists networks, ordered by creation."""
+
+    @_abc_1.abstractmethod
+    def UpdateNetwork(
+        self,
+        request: _network_service_pb2.UpdateNetworkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_network_service_pb2.UpdateNetworkResponse, _abc.Awaitable[_network_service_pb2.UpdateNetworkResponse]]:
+        """Updates the fields of a network that the update mask names: name, admin_state (or the
+        deprecated admin_state_up) and mtu. A refused update changes nothing.
+        """
 
     @_abc_1.abstractmethod
     def DeleteNetwork(

@@ -137,6 +137,12 @@ def store_segments(
     return bool(changed.rowcount == 1)  # type: ignore[attr-defined]
 
 
+def update_network_fields(session: Session, network_id: str, values: Mapping[str, Any]) -> None:
+    """Sets columns of a network row (name, admin_state_up, mtu)."""
+    if values:
+        session.execute(update(N).where(N.c.id == network_id).values(**values))
+
+
 def set_network_status(session: Session, network_id: str, status: str) -> None:
     """Sets the lifecycle status of a network: ACTIVE ends its pending time, CREATING and
     DELETING start it now."""

@@ -91,6 +91,15 @@ class FakeSegmentService(segment_service_pb2_grpc.SegmentServiceServicer):
             segment_index=index,
         )
 
+    def ListNetworkSegments(self, request: Any, context: Any) -> Any:
+        self.calls.append(f"list {request.network_id}")
+        if self.fail_with is not None:
+            raise self.fail_with
+        segments = self.networks.get(request.network_id, [])
+        return segment_service_pb2.ListNetworkSegmentsResponse(
+            segments=segments, mtu=min((s.mtu for s in segments), default=0)
+        )
+
     def ReleaseNetworkSegments(self, request: Any, context: Any) -> Any:
         self.calls.append(f"release {request.network_id}")
         if self.fail_with is not None:
