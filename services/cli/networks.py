@@ -1,9 +1,10 @@
-"""``ml2 network create|list|show|delete``."""
+"""``ml2 network create|list|show|update|delete``."""
 
 from __future__ import annotations
 
 import argparse
 
+from google.protobuf import field_mask_pb2
 from ml2.v1 import admin_state_pb2, network_pb2, network_service_pb2, segment_pb2
 from ml2_contract import vocabulary
 
@@ -17,7 +18,7 @@ PROVIDER_TYPES = ", ".join(vocabulary.NETWORK_TYPES)
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
     """Adds the ``network`` command group."""
-    group = sub.add_parser("network", help="create, list, show and delete networks")
+    group = sub.add_parser("network", help="create, list, show, update and delete networks")
     cmds = group.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     create = cmds.add_parser("create", parents=[common], help="create a network")
@@ -43,6 +44,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="owning project (default %(default)s; env ML2_PROJECT)",
     )
     create.add_argument("--shared", action="store_true", help="every project may attach ports")
+    create.add_argument(
+        "--mtu",
+        type=int,
+        default=0,
+        help="requested MTU, at most what the segments allow (default: that maximum)",
+    )
     create.add_argument("--request-id", default="", help="makes a retried create safe")
     create.set_defaults(func=create_network)
 
@@ -53,6 +60,19 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     show = cmds.add_parser("show", parents=[common], help="show a network and its segments")
     show.add_argument("network", help="id or name")
     show.set_defaults(func=show_network)
+
+    update = cmds.add_parser("update", parents=[common], help="change a network")
+    update.add_argument("network", help="id or name")
+    update.add_argument("--name", help="a new name")
+    state = update.add_mutually_exclusive_group()
+    state.add_argument("--enable", action="store_true", help="admin state up")
+    state.add_argument("--disable", action="store_true", help="admin state down")
+    update.add_argument(
+        "--mtu",
+        type=int,
+        help="requested MTU, at most what the segments allow; 0 asks for that maximum",
+    )
+    update.set_defaults(func=update_network)
 
     delete = cmds.add_parser("delete", parents=[common], help="delete a network without ports")
     delete.add_argument("network", help="id or name")
@@ -86,11 +106,39 @@ def create_network(args: argparse.Namespace, client: cli_client.Client) -> int:
             project_id=args.project,
             shared=args.shared,
             admin_state=admin_state_pb2.ADMIN_STATE_UP,
+            mtu=_mtu(args.mtu),
         ),
         segments=provider_segments(args),
         request_id=args.request_id,
     )
     reply = client.call("portapi", client.networks.CreateNetwork, request)
+    return output.one(args, reply.network, render.network_detail)
+
+
+def _mtu(value: int) -> int:
+    if value < 0:
+        raise CommandError("--mtu must not be negative", 2)
+    return value
+
+
+def update_network(args: argparse.Namespace, client: cli_client.Client) -> int:
+    """UpdateNetwork with a mask naming the options given."""
+    network = network_pb2.Network()
+    paths = []
+    if args.name is not None:
+        network.name, paths = args.name, [*paths, "name"]
+    if args.enable or args.disable:
+        up = admin_state_pb2.ADMIN_STATE_UP if args.enable else admin_state_pb2.ADMIN_STATE_DOWN
+        network.admin_state, paths = up, [*paths, "admin_state"]
+    if args.mtu is not None:
+        network.mtu, paths = _mtu(args.mtu), [*paths, "mtu"]
+    if not paths:
+        raise CommandError("nothing to update: give --name, --enable, --disable or --mtu", 2)
+    network.id = client.find_network(args.network).id
+    request = network_service_pb2.UpdateNetworkRequest(
+        network=network, update_mask=field_mask_pb2.FieldMask(paths=paths)
+    )
+    reply = client.call("portapi", client.networks.UpdateNetwork, request)
     return output.one(args, reply.network, render.network_detail)
 
 

@@ -27,6 +27,7 @@ from google.protobuf import field_mask_pb2, struct_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from ml2.v1 import (
+    admin_state_pb2,
     agent_pb2,
     agent_service_pb2,
     agent_service_pb2_grpc,
@@ -751,3 +752,83 @@ def test_check_bindable_refuses_bad_input_naming_the_field(portapi: PortApi, pro
     missing = str(uuid.uuid4())
     found = failure(lambda: check_bindable(portapi, missing, "compute-1"))
     assert found.code == grpc.StatusCode.NOT_FOUND and found.metadata["network_id"] == missing
+
+
+# ------------------------------------------------------------------ network MTU and update
+
+
+def _create_with_mtu(portapi: PortApi, project: str, mtu: int, *specs: Any) -> Any:
+    request = network_service_pb2.CreateNetworkRequest(
+        network=network_pb2.Network(name="net", project_id=project, mtu=mtu),
+        segments=list(specs),
+    )
+    return portapi.networks.CreateNetwork(request, timeout=TIMEOUT).network
+
+
+def _update_network(portapi: PortApi, network: Any, *paths: str) -> Any:
+    request = network_service_pb2.UpdateNetworkRequest(
+        network=network, update_mask=field_mask_pb2.FieldMask(paths=list(paths))
+    )
+    return portapi.networks.UpdateNetwork(request, timeout=TIMEOUT).network
+
+
+def _get_network(portapi: PortApi, network_id: str) -> Any:
+    request = network_service_pb2.GetNetworkRequest(network_id=network_id)
+    return portapi.networks.GetNetwork(request, timeout=TIMEOUT).network
+
+
+def test_a_requested_mtu_is_kept_up_to_the_segments_maximum_and_refused_above(
+    portapi: PortApi, project: str
+) -> None:
+    # typemgr's defaults: global MTU 1500, VXLAN over IPv4 1450
+    assert _create_with_mtu(portapi, project, 0).mtu == 1450
+    assert _create_with_mtu(portapi, project, 1400).mtu == 1400
+    vlan = VLAN(network_type="vlan", physical_network="physnet1", segmentation_id=3001)
+    found = failure(lambda: _create_with_mtu(portapi, project, 1501, vlan))
+    assert found.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert found.message == "network.mtu: Requested MTU is too big, maximum is 1500"
+    assert found.reason == "MTU_TOO_BIG" and found.metadata["field"] == "network.mtu"
+    assert len(portapi.list_networks(project)) == 2
+    # the refused network's VLAN went back to typemgr: the same id is free again
+    assert _create_with_mtu(portapi, project, 1500, vlan).segments[0].segmentation_id == 3001
+
+
+def test_update_network_sets_name_admin_state_and_mtu_within_the_maximum(
+    portapi: PortApi, project: str
+) -> None:
+    network = portapi.create_network(project)
+    changed = network_pb2.Network(
+        id=network.id, name="renamed", admin_state=admin_state_pb2.ADMIN_STATE_DOWN, mtu=1300
+    )
+    after = _update_network(portapi, changed, "name", "admin_state", "mtu")
+    assert (after.name, after.admin_state, after.mtu) == (
+        "renamed",
+        admin_state_pb2.ADMIN_STATE_DOWN,
+        1300,
+    )
+    assert _get_network(portapi, network.id) == after
+    too_big = network_pb2.Network(id=network.id, name="again", mtu=1451)
+    found = failure(lambda: _update_network(portapi, too_big, "name", "mtu"))
+    assert found.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert found.message == "network.mtu: Requested MTU is too big, maximum is 1450"
+    assert _get_network(portapi, network.id) == after
+    reset = _update_network(portapi, network_pb2.Network(id=network.id, mtu=0), "mtu")
+    assert reset.mtu == 1450
+
+
+def test_update_network_with_typemgr_unreachable_is_unavailable_and_changes_nothing(
+    stack: Stack, portapi: PortApi, project: str
+) -> None:
+    network = portapi.create_network(project)
+    dead = f"127.0.0.1:{_free_port()}"
+    name = f"portapi-notype-{project}"
+    cut_off = stack.start_portapi(name, stack.urls["portapi"], PORTAPI_TYPEMGR_ADDRESS=dead)
+    try:
+        changed = network_pb2.Network(id=network.id, name="renamed", mtu=1400)
+        found = failure(lambda: _update_network(cut_off, changed, "name", "mtu"))
+        assert found.code == grpc.StatusCode.UNAVAILABLE, found
+        assert _get_network(portapi, network.id) == network
+        assert _get_network(cut_off, network.id) == network
+    finally:
+        assert cut_off.process.stop() == 0
+        del stack.processes[name]
