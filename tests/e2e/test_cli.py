@@ -105,6 +105,32 @@ def test_network_create_list_show_delete(up: UpProcess) -> None:
     assert gone.code == 1 and gone.err.startswith("error: NOT_FOUND: ")
 
 
+def test_network_create_with_mtu_and_update(up: UpProcess) -> None:
+    created = up.ml2("network", "create", "e2e-mtu", "--mtu", "1400", "--json")
+    assert created.code == 0, created.err
+    assert created.json()["mtu"] == 1400
+    too_big = up.ml2("network", "create", "e2e-mtu-big", "--mtu", "1451")
+    assert too_big.code == 1
+    assert "network.mtu: Requested MTU is too big, maximum is 1450" in too_big.err
+    assert "e2e-mtu-big" not in [n["name"] for n in up.ml2("network", "list", "--json").json()]
+    updated = up.ml2(
+        "network", "update", "e2e-mtu", "--name", "e2e-mtu2", "--disable", "--mtu", "0", "--json"
+    )
+    assert updated.code == 0, updated.err
+    net = updated.json()
+    assert (net["name"], net["admin_state"], net["mtu"]) == (
+        "e2e-mtu2",
+        "ADMIN_STATE_DOWN",
+        1450,
+    )
+    refused = up.ml2("network", "update", "e2e-mtu2", "--mtu", "9000")
+    assert refused.code == 1 and "maximum is 1450" in refused.err
+    assert up.ml2("network", "show", "e2e-mtu2", "--json").json()["mtu"] == 1450
+    nothing = up.ml2("network", "update", "e2e-mtu2")
+    assert nothing.code == 2 and "nothing to update" in nothing.err
+    assert up.ml2("network", "delete", "e2e-mtu2").code == 0
+
+
 def test_tenant_network_gets_a_vxlan_segment_from_the_default_range(up: UpProcess) -> None:
     net = up.ml2("network", "create", "e2e-tenant", "--json").json()
     (segment,) = net["segments"]

@@ -156,6 +156,14 @@ def templates(seeds: Seeds) -> dict[str, list[message.Message]]:
                 [segment_pb2.SegmentSpec(network_type="flat", physical_network="physnet1")],
             )
         ],
+        "ml2.v1.NetworkService.UpdateNetwork": [
+            network_service_pb2.UpdateNetworkRequest(
+                network=network_pb2.Network(id=net_id, name="n2", mtu=mtu),
+                update_mask=mask(paths=paths),
+            )
+            for net_id in s["network_id"]
+            for mtu, paths in ((1400, ["name", "mtu"]), (0, ["mtu"]), (9000, ["mtu"]))
+        ],
         "ml2.v1.SegmentService.ValidateSegment": [
             segment_service_pb2.ValidateSegmentRequest(segment=spec)
             for spec in (
