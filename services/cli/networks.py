@@ -124,7 +124,7 @@ def _mtu(value: int) -> int:
 def update_network(args: argparse.Namespace, client: cli_client.Client) -> int:
     """UpdateNetwork with a mask naming the options given."""
     network = network_pb2.Network()
-    paths = []
+    paths: list[str] = []
     if args.name is not None:
         network.name, paths = args.name, [*paths, "name"]
     if args.enable or args.disable:
