@@ -141,10 +141,10 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--mechanism-drivers",
-        default="openvswitch,linuxbridge",
+        default=stack.DEFAULT_DRIVERS,
         type=_drivers,
-        help="ordered drivers; NAME starts a local process (openvswitch, linuxbridge, noop), "
-        "NAME=HOST:PORT uses a running one (default %(default)s)",
+        help="ordered drivers; NAME starts an installed driver as a local process (ml2 driver "
+        "list --installed), NAME=HOST:PORT uses a running one (default %(default)s)",
     )
     parser.add_argument(
         "--agent-down-time",

@@ -26,6 +26,10 @@ CONFIG_OF_MODULE = {
     "services.portapi": "services/portapi/config.py",
     "services.drivers.openvswitch": "services/drivers/openvswitch",
     "services.drivers.linuxbridge": "services/drivers/linuxbridge",
+    "services.drivers.sriov": "services/drivers/sriov",
+    "services.drivers.macvtap": "services/drivers/macvtap",
+    "services.drivers.sdn_controller": "services/drivers/sdn_controller",
+    "services.drivers.baremetal": "services/drivers/baremetal",
 }
 # Where every process reads the settings the driver SDK's runtime and ``serve`` read.
 SHARED_CONFIG = ("sdk/ml2_driver_sdk/runtime", "sdk/ml2_driver_sdk/serve.py")

@@ -16,7 +16,8 @@ ZERO_PORTS = [
     for name in ("portapi", "typemgr", "mechmgr", "openvswitch", "linuxbridge")
     for kind in ("port", "metrics-port")
 ]
-PROCESSES = {"typemgr", "mechdriver-openvswitch", "mechdriver-linuxbridge", "mechmgr", "portapi"}
+DRIVERS = ("sdn-controller", "openvswitch", "linuxbridge", "sriov", "macvtap", "baremetal")
+PROCESSES = {"typemgr", *(f"mechdriver-{d}" for d in DRIVERS), "mechmgr", "portapi"}
 
 
 def test_sigterm_stops_every_process_in_reverse_order(tmp_path: Path) -> None:
@@ -33,7 +34,7 @@ def test_sigterm_stops_every_process_in_reverse_order(tmp_path: Path) -> None:
     assert up.stop() == 0, up.err()
     assert not [name for name, pid in up.pids.items() if pid_running(pid)]
     stopped = [line.split()[1] for line in up.out().splitlines() if line.startswith("  stopped ")]
-    assert stopped == ["portapi", "mechmgr", "linuxbridge", "openvswitch", "typemgr"]
+    assert stopped == ["portapi", "mechmgr", *reversed(DRIVERS), "typemgr"]
 
 
 def test_a_taken_port_refuses_to_start_with_one_line(tmp_path: Path) -> None:

@@ -26,7 +26,8 @@ def test_defaults_serve_the_demo() -> None:
     assert env["TYPEMGR_NETWORK_VLAN_RANGES"] == "physnet1:100:199"
     assert env["TYPEMGR_VXLAN_VNI_RANGES"] == "1000:1999"
     assert env["TYPEMGR_TENANT_NETWORK_TYPES"] == "vxlan"
-    assert cfg.process_names() == ["typemgr", "openvswitch", "linuxbridge", "mechmgr", "portapi"]
+    drivers = ["sdn-controller", "openvswitch", "linuxbridge", "sriov", "macvtap", "baremetal"]
+    assert cfg.process_names() == ["typemgr", *drivers, "mechmgr", "portapi"]
     assert cfg.log_dir == Path("/srv/ml2/logs")
 
 
@@ -98,14 +99,17 @@ def test_peers_get_the_addresses_the_processes_really_bound() -> None:
     assert penv["PORTAPI_MECHMGR_ADDRESS"] == "127.0.0.1:41004"
 
 
+DRIVER_ADDRESSES = {name: f"{name}:1" for name in stack.DEFAULT_DRIVERS.split(",")}
+
+
 def test_liveness_flags_are_set_only_when_given() -> None:
-    env = stack.mechmgr_env(config_for(), "t:1", {"openvswitch": "o:1", "linuxbridge": "l:1"})
+    env = stack.mechmgr_env(config_for(), "t:1", DRIVER_ADDRESSES)
     assert "MECHMGR_AGENT_DOWN_TIME_SECONDS" not in env
     assert "MECHMGR_HEARTBEAT_INTERVAL_SECONDS" not in env
     cfg = config_for(
         "--agent-down-time", "3", "--heartbeat-interval", "1", "--driver-timeout", "0.5"
     )
-    env = stack.mechmgr_env(cfg, "t:1", {"openvswitch": "o:1", "linuxbridge": "l:1"})
+    env = stack.mechmgr_env(cfg, "t:1", DRIVER_ADDRESSES)
     assert env["MECHMGR_AGENT_DOWN_TIME_SECONDS"] == "3"
     assert env["MECHMGR_HEARTBEAT_INTERVAL_SECONDS"] == "1"
     assert env["MECHMGR_DRIVER_TIMEOUT_SECONDS"] == "0.5"
@@ -123,9 +127,7 @@ def test_database_urls_per_service_for_postgresql() -> None:
     cfg = config_for("--typemgr-database-url", url)
     assert stack.typemgr_env(cfg)["TYPEMGR_DATABASE_URL"] == url
     assert (
-        stack.mechmgr_env(cfg, "t:1", {"openvswitch": "o", "linuxbridge": "l"})[
-            "MECHMGR_DATABASE_URL"
-        ]
+        stack.mechmgr_env(cfg, "t:1", DRIVER_ADDRESSES)["MECHMGR_DATABASE_URL"]
         == "sqlite:////srv/ml2/mechmgr.db"
     )
 
