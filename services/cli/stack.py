@@ -31,7 +31,7 @@ LOCAL_DRIVERS = ("openvswitch", "linuxbridge", "noop")
 """The mechanism drivers modular-l2 ships (``ml2 up`` has port flags for them); ``ml2 up`` can
 start any installed driver (``discovery``) as a process of its own."""
 
-DEFAULT_DRIVERS = "sdn-controller,openvswitch,linuxbridge,sriov,macvtap,baremetal"
+DEFAULT_DRIVERS = "sdn-controller,openvswitch,linuxbridge,hyperv,sriov,macvtap,baremetal"
 """What ``ml2 up`` starts and configures by default, in binding order: the controller first (it
 binds a host's tunnel segment at level 0 only where the topology links the host, and declines
 every port until then), then the agent-based drivers in Neutron's usual order, then the

@@ -26,6 +26,7 @@ CONFIG_OF_MODULE = {
     "services.portapi": "services/portapi/config.py",
     "services.drivers.openvswitch": "services/drivers/openvswitch",
     "services.drivers.linuxbridge": "services/drivers/linuxbridge",
+    "services.drivers.hyperv": "services/drivers/hyperv",
     "services.drivers.sriov": "services/drivers/sriov",
     "services.drivers.macvtap": "services/drivers/macvtap",
     "services.drivers.sdn_controller": "services/drivers/sdn_controller",

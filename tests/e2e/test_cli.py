@@ -17,9 +17,12 @@ DOWN_TIME = 3
 
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
-    """One stack for the module: short agent down time so liveness tests finish quickly."""
+    """One stack for the module: short agent down time so liveness tests finish quickly, and
+    the two agent-based drivers the tests' expectations name (test_up checks the defaults)."""
     process = start_up(
         tmp_path_factory.mktemp("stack"),
+        "--mechanism-drivers",
+        "openvswitch,linuxbridge",
         "--agent-down-time",
         str(DOWN_TIME),
         "--heartbeat-interval",

@@ -16,7 +16,15 @@ ZERO_PORTS = [
     for name in ("portapi", "typemgr", "mechmgr", "openvswitch", "linuxbridge")
     for kind in ("port", "metrics-port")
 ]
-DRIVERS = ("sdn-controller", "openvswitch", "linuxbridge", "sriov", "macvtap", "baremetal")
+DRIVERS = (
+    "sdn-controller",
+    "openvswitch",
+    "linuxbridge",
+    "hyperv",
+    "sriov",
+    "macvtap",
+    "baremetal",
+)
 PROCESSES = {"typemgr", *(f"mechdriver-{d}" for d in DRIVERS), "mechmgr", "portapi"}
 
 

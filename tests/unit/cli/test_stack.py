@@ -26,7 +26,7 @@ def test_defaults_serve_the_demo() -> None:
     assert env["TYPEMGR_NETWORK_VLAN_RANGES"] == "physnet1:100:199"
     assert env["TYPEMGR_VXLAN_VNI_RANGES"] == "1000:1999"
     assert env["TYPEMGR_TENANT_NETWORK_TYPES"] == "vxlan"
-    drivers = ["sdn-controller", "openvswitch", "linuxbridge", "sriov", "macvtap", "baremetal"]
+    drivers = stack.DEFAULT_DRIVERS.split(",")
     assert cfg.process_names() == ["typemgr", *drivers, "mechmgr", "portapi"]
     assert cfg.log_dir == Path("/srv/ml2/logs")
 
