@@ -18,7 +18,7 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import field_mask_pb2
+from google.protobuf import field_mask_pb2, json_format
 from ml2.v1 import (
     network_pb2,
     network_service_pb2,
@@ -283,3 +283,70 @@ def _text(output: str | bytes | None) -> str:
     if isinstance(output, bytes):
         return output.decode(errors="replace")
     return output or ""
+
+
+def start_live_agent(
+    up: UpProcess, agents: list[AgentProcess], log_dir: Path, kind: str, host: str, *extra: str
+) -> AgentProcess:
+    """Starts a simulated agent of ``kind`` on ``host`` and waits until mechmgr counts it
+    alive; it is stopped with ``agents`` at the end of the test."""
+    agent = AgentProcess(up.mechmgr, kind, host, *extra, log=log_dir / f"agent-{host}.log")
+    agents.append(agent)
+
+    def alive() -> bool:
+        listed = up.ml2("agent", "list", "--host", host, "--json")
+        return listed.code == 0 and any(a["alive"] for a in listed.json())
+
+    assert wait_for(alive, 30), agent.log.read_text()
+    return agent
+
+
+def bind_port(
+    ports: port_service_pb2_grpc.PortServiceStub,
+    network_id: str,
+    host: str,
+    vnic_type: int = 1,
+    profile: dict[str, Any] | None = None,
+) -> port_pb2.Port:
+    """Creates a port of project ``p`` with ``vnic_type`` (``binding_pb2.VnicType``, normal by
+    default) and ``profile``, then binds it to ``host`` as a compute node does; returns the port
+    as UpdatePort answers it."""
+    port = port_pb2.Port(network_id=network_id, project_id="p")
+    port.binding.vnic_type = vnic_type  # type: ignore[assignment]
+    port.binding.profile.update(profile or {})
+    created = ports.CreatePort(port_service_pb2.CreatePortRequest(port=port), timeout=5).port
+    created.binding.host_id = host
+    return ports.UpdatePort(
+        port_service_pb2.UpdatePortRequest(
+            port=created, update_mask=field_mask_pb2.FieldMask(paths=["binding.host_id"])
+        ),
+        timeout=15,
+    ).port
+
+
+def vif_details_of(port: port_pb2.Port) -> dict[str, Any]:
+    """The port's vif_details as the compute node reads them (JSON)."""
+    return json_format.MessageToDict(port.binding.vif_details)
+
+
+def decline_codes(port: port_pb2.Port) -> set[tuple[str, str]]:
+    """Every (driver, reason code) of the port's binding trace."""
+    return {(v.driver, r.code) for v in port.binding.trace for r in v.reasons}
+
+
+@pytest.fixture
+def driver_processes(tmp_path: Path) -> Iterator[Any]:
+    """Starts shipped drivers with ``python -m`` on free ports: ``start(name, **env)`` returns
+    the address; each must exit cleanly after the test."""
+    started: list[launcher.ServiceProcess] = []
+
+    def start(name: str, **env: str) -> str:
+        module = f"services.drivers.{name.replace('-', '_')}"
+        settings = {"MECHDRIVER_LISTEN": "127.0.0.1:0", "MECHDRIVER_METRICS_PORT": "0", **env}
+        proc = launcher.start(name, module, settings, log_dir=tmp_path / "logs")
+        started.append(proc)
+        return proc.address
+
+    yield start
+    for proc in started:
+        assert proc.stop() == 0, proc.log_tail()

@@ -7,21 +7,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from google.protobuf import field_mask_pb2, json_format
-from ml2.v1 import binding_pb2, port_pb2, port_service_pb2, port_service_pb2_grpc
+from ml2.v1 import binding_pb2, port_service_pb2_grpc
 
 from services import launcher
 from services.rpc import channels
 from tests.e2e.conftest import (
     AgentProcess,
-    UpProcess,
     bind_new_port,
+    bind_port,
     create_vlan_network,
+    decline_codes,
     running_up,
-    wait_for,
+    start_live_agent,
+    vif_details_of,
 )
 
 
@@ -45,72 +45,30 @@ def drivers(tmp_path: Path) -> Iterator[dict[str, str]]:
         assert proc.stop() == 0, proc.log_tail()
 
 
-def start_agent(
-    up: UpProcess, agents: list[AgentProcess], tmp_path: Path, kind: str, host: str, *extra: str
-) -> None:
-    agent = AgentProcess(up.mechmgr, kind, host, *extra, log=tmp_path / f"{host}.log")
-    agents.append(agent)
-
-    def alive() -> bool:
-        listed = up.ml2("agent", "list", "--host", host, "--json")
-        return listed.code == 0 and any(a["alive"] for a in listed.json())
-
-    assert wait_for(alive, 20), agent.log.read_text()
-
-
-def bind(
-    ports: port_service_pb2_grpc.PortServiceStub,
-    network_id: str,
-    host: str,
-    vnic: int,
-    profile: dict[str, Any],
-) -> port_pb2.Port:
-    """Creates a port with ``vnic`` and ``profile`` and binds it to ``host``."""
-    port = port_pb2.Port(network_id=network_id, project_id="p")
-    port.binding.vnic_type = vnic  # type: ignore[assignment]
-    port.binding.profile.update(profile)
-    created = ports.CreatePort(port_service_pb2.CreatePortRequest(port=port), timeout=5).port
-    created.binding.host_id = host
-    return ports.UpdatePort(
-        port_service_pb2.UpdatePortRequest(
-            port=created, update_mask=field_mask_pb2.FieldMask(paths=["binding.host_id"])
-        ),
-        timeout=15,
-    ).port
-
-
-def details(port: port_pb2.Port) -> dict[str, Any]:
-    return json_format.MessageToDict(port.binding.vif_details)
-
-
-def reasons(port: port_pb2.Port) -> set[tuple[str, str]]:
-    return {(v.driver, r.code) for v in port.binding.trace for r in v.reasons}
-
-
 def test_hyperv_binds_through_a_regex_vswitch_mapping_and_explains_an_unmapped_host(
     tmp_path: Path, drivers: dict[str, str], agents: list[AgentProcess]
 ) -> None:
     listed = ",".join(f"{name}={address}" for name, address in drivers.items())
     with running_up(tmp_path, "--mechanism-drivers", listed) as up:
-        start_agent(up, agents, tmp_path, "hyperv", "hv-1", "--vswitch-mappings", "phys.*:ext")
-        start_agent(up, agents, tmp_path, "hyperv", "hv-2", "--vswitch-mappings", "dmz.*:dmz")
+        start_live_agent(up, agents, tmp_path, "hyperv", "hv-1", "--vswitch-mappings", "phys.*:ext")
+        start_live_agent(up, agents, tmp_path, "hyperv", "hv-2", "--vswitch-mappings", "dmz.*:dmz")
         portapi = channels.make_channel(up.portapi)
         ports = port_service_pb2_grpc.PortServiceStub(portapi)
         network = create_vlan_network(portapi, "hyperv-net")
 
         bound = bind_new_port(ports, network.id, "hv-1")
         assert bound.binding.vif_type == "hyperv"
-        assert details(bound) == {
+        assert vif_details_of(bound) == {
             "port_filter": False,
             "connectivity": "l2",
         }
         assert [level.driver for level in bound.binding.levels] == ["hyperv"]
-        direct = bind(ports, network.id, "hv-1", binding_pb2.VNIC_TYPE_DIRECT, {})
+        direct = bind_port(ports, network.id, "hv-1", binding_pb2.VNIC_TYPE_DIRECT, {})
         assert direct.binding.vif_type == "hyperv"
 
         unmapped = bind_new_port(ports, network.id, "hv-2")
         assert unmapped.binding.vif_type == "binding_failed"
-        assert reasons(unmapped) == {
+        assert decline_codes(unmapped) == {
             ("hyperv", "PHYSNET_NOT_MAPPED"),
             ("openvswitch", "NO_AGENT"),
         }
@@ -129,7 +87,7 @@ def test_openvswitch_binds_vhostuser_and_switchdev_ports_and_explains_a_direct_p
 ) -> None:
     listed = ",".join(f"{name}={address}" for name, address in drivers.items())
     with running_up(tmp_path, "--mechanism-drivers", listed) as up:
-        start_agent(
+        start_live_agent(
             up,
             agents,
             tmp_path,
@@ -138,7 +96,7 @@ def test_openvswitch_binds_vhostuser_and_switchdev_ports_and_explains_a_direct_p
             *("--bridge-mappings", "physnet1:br-eth1", "--datapath-type", "netdev"),
             *("--iface-types", "dpdkvhostuserclient", "--vhostuser-socket-dir", "/run/vhu"),
         )
-        start_agent(
+        start_live_agent(
             up, agents, tmp_path, "openvswitch", "kernel-1", "--bridge-mappings", "physnet1:br1"
         )
         portapi = channels.make_channel(up.portapi)
@@ -147,7 +105,7 @@ def test_openvswitch_binds_vhostuser_and_switchdev_ports_and_explains_a_direct_p
 
         vhu = bind_new_port(ports, network.id, "dpdk-1")
         assert vhu.binding.vif_type == "vhostuser"
-        assert details(vhu) == {
+        assert vif_details_of(vhu) == {
             "port_filter": False,
             "ovs_hybrid_plug": False,
             "vhostuser_mode": "server",
@@ -159,7 +117,7 @@ def test_openvswitch_binds_vhostuser_and_switchdev_ports_and_explains_a_direct_p
         assert [level.driver for level in vhu.binding.levels] == ["openvswitch"]
         kernel = bind_new_port(ports, network.id, "kernel-1")
         assert kernel.binding.vif_type == "ovs"
-        assert details(kernel) == {
+        assert vif_details_of(kernel) == {
             "port_filter": True,
             "ovs_hybrid_plug": False,
             "connectivity": "l2",
@@ -167,7 +125,7 @@ def test_openvswitch_binds_vhostuser_and_switchdev_ports_and_explains_a_direct_p
             "datapath_type": "system",
             "bridge_name": "br-int",
         }
-        offloaded = bind(
+        offloaded = bind_port(
             ports,
             network.id,
             "dpdk-1",
@@ -175,16 +133,16 @@ def test_openvswitch_binds_vhostuser_and_switchdev_ports_and_explains_a_direct_p
             {"capabilities": ["switchdev"], "pci_slot": "0000:41:00.6"},
         )
         assert offloaded.binding.vif_type == "ovs"
-        assert details(offloaded)["datapath_type"] == "netdev"
+        assert vif_details_of(offloaded)["datapath_type"] == "netdev"
 
-        plain_vf = bind(ports, network.id, "kernel-1", binding_pb2.VNIC_TYPE_DIRECT, {})
+        plain_vf = bind_port(ports, network.id, "kernel-1", binding_pb2.VNIC_TYPE_DIRECT, {})
         assert plain_vf.binding.vif_type == "binding_failed"
-        assert reasons(plain_vf) == {
+        assert decline_codes(plain_vf) == {
             ("openvswitch", "VNIC_TYPE_UNSUPPORTED"),
             ("hyperv", "NO_AGENT"),
         }
-        smart = bind(ports, network.id, "kernel-1", binding_pb2.VNIC_TYPE_SMART_NIC, {})
-        assert ("openvswitch", "VNIC_TYPE_UNSUPPORTED") in reasons(smart)
+        smart = bind_port(ports, network.id, "kernel-1", binding_pb2.VNIC_TYPE_SMART_NIC, {})
+        assert ("openvswitch", "VNIC_TYPE_UNSUPPORTED") in decline_codes(smart)
         explained = up.ml2("port", "explain", plain_vf.id)
         assert "capabilities include switchdev" in explained.out, explained.out + explained.err
         assert "add switchdev to the port's binding profile capabilities" in explained.out

@@ -4,22 +4,20 @@ and vif_details Neutron's drivers send; where they cannot bind, the trace says w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from google.protobuf import field_mask_pb2, json_format
-from ml2.v1 import binding_pb2, port_pb2, port_service_pb2, port_service_pb2_grpc
+from ml2.v1 import binding_pb2, port_service_pb2_grpc
 
-from services import launcher
 from services.rpc import channels
 from tests.e2e.conftest import (
     AgentProcess,
-    UpProcess,
+    bind_port,
     create_vlan_network,
+    decline_codes,
     running_up,
-    wait_for,
+    start_live_agent,
+    vif_details_of,
 )
 
 SRIOV_HOST = "compute-sriov"
@@ -27,109 +25,38 @@ MACVTAP_HOST = "compute-macvtap"
 BARE_HOST = "compute-bare"
 
 
-@pytest.fixture
-def start_driver(tmp_path: Path) -> Iterator[Any]:
-    """Starts a shipped driver with ``python -m`` on a free port; yields a function returning
-    its address; the driver must exit cleanly after the test."""
-    started: list[launcher.ServiceProcess] = []
-
-    def start(name: str) -> str:
-        env = {"MECHDRIVER_LISTEN": "127.0.0.1:0", "MECHDRIVER_METRICS_PORT": "0"}
-        proc = launcher.start(name, f"services.drivers.{name}", env, log_dir=tmp_path / "logs")
-        started.append(proc)
-        return proc.address
-
-    yield start
-    for proc in started:
-        assert proc.stop() == 0, proc.log_tail()
-
-
-def wait_alive(up: UpProcess, host: str) -> None:
-    def alive() -> bool:
-        listed = up.ml2("agent", "list", "--host", host, "--json")
-        return listed.code == 0 and any(a["alive"] for a in listed.json())
-
-    assert wait_for(alive, 30), f"no live agent on {host}"
-
-
-def bind(
-    ports: port_service_pb2_grpc.PortServiceStub,
-    network_id: str,
-    host: str,
-    vnic_type: int = binding_pb2.VNIC_TYPE_NORMAL,
-    profile: dict[str, Any] | None = None,
-) -> port_pb2.Port:
-    """Creates a port and binds it to ``host`` with ``vnic_type`` and ``profile``, as a compute
-    node does; returns the port as the compute node then reads it."""
-    port = ports.CreatePort(
-        port_service_pb2.CreatePortRequest(
-            port=port_pb2.Port(network_id=network_id, project_id="p")
-        ),
-        timeout=5,
-    ).port
-    port.binding.host_id = host
-    port.binding.vnic_type = vnic_type
-    port.binding.profile.update(profile or {})
-    ports.UpdatePort(
-        port_service_pb2.UpdatePortRequest(
-            port=port,
-            update_mask=field_mask_pb2.FieldMask(
-                paths=["binding.host_id", "binding.vnic_type", "binding.profile"]
-            ),
-        ),
-        timeout=15,
-    )
-    return ports.GetPort(port_service_pb2.GetPortRequest(port_id=port.id), timeout=5).port
-
-
-def details(port: port_pb2.Port) -> dict[str, Any]:
-    return json_format.MessageToDict(port.binding.vif_details)
-
-
-def codes(port: port_pb2.Port) -> set[tuple[str, str]]:
-    return {(v.driver, r.code) for v in port.binding.trace for r in v.reasons}
-
-
 def test_sriov_binds_vfs_through_its_agent_pfs_without_one_and_says_why_it_cannot(
-    tmp_path: Path, agents: list[AgentProcess], start_driver: Any
+    tmp_path: Path, agents: list[AgentProcess], driver_processes: Any
 ) -> None:
-    address = start_driver("sriov")
+    address = driver_processes("sriov")
     with running_up(tmp_path, "--mechanism-drivers", f"sriov={address}") as up:
-        agents.append(
-            AgentProcess(
-                up.mechmgr,
-                "sriov",
-                SRIOV_HOST,
-                "--device-mappings",
-                "physnet1:ens1f0",
-                log=tmp_path / "sriov-agent.log",
-            )
+        start_live_agent(
+            up, agents, tmp_path, "sriov", SRIOV_HOST, "--device-mappings", "physnet1:ens1f0"
         )
-        wait_alive(up, SRIOV_HOST)
         portapi = channels.make_channel(up.portapi)
         ports = port_service_pb2_grpc.PortServiceStub(portapi)
         network = create_vlan_network(portapi, "sriov-net")
         vlan = str(network.segments[0].segmentation_id)
         pci = {"pci_slot": "0000:05:00.1", "pci_vendor_info": "15b3:1018"}
 
-        vf = bind(ports, network.id, SRIOV_HOST, binding_pb2.VNIC_TYPE_DIRECT, pci)
+        vf = bind_port(ports, network.id, SRIOV_HOST, binding_pb2.VNIC_TYPE_DIRECT, pci)
         assert vf.binding.state == binding_pb2.BINDING_STATE_BOUND, vf.binding.failure_message
         assert vf.binding.vif_type == "hw_veb"
-        assert details(vf) == {
+        assert vif_details_of(vf) == {
             "port_filter": False,
             "connectivity": "l2",
             "vlan": vlan,
         }
 
-        pf = bind(ports, network.id, BARE_HOST, binding_pb2.VNIC_TYPE_DIRECT_PHYSICAL, pci)
+        pf = bind_port(ports, network.id, BARE_HOST, binding_pb2.VNIC_TYPE_DIRECT_PHYSICAL, pci)
         assert pf.binding.vif_type == "hostdev_physical"
-        assert details(pf)["vlan"] == vlan
+        assert vif_details_of(pf)["vlan"] == vlan
 
-        no_agent = bind(ports, network.id, BARE_HOST, binding_pb2.VNIC_TYPE_DIRECT, pci)
+        no_agent = bind_port(ports, network.id, BARE_HOST, binding_pb2.VNIC_TYPE_DIRECT, pci)
         assert no_agent.binding.vif_type == "binding_failed"
-        assert codes(no_agent) == {("sriov", "NO_AGENT")}
+        assert decline_codes(no_agent) == {("sriov", "NO_AGENT")}
 
-        offload = bind(
+        offload = bind_port(
             ports,
             network.id,
             SRIOV_HOST,
@@ -137,42 +64,34 @@ def test_sriov_binds_vfs_through_its_agent_pfs_without_one_and_says_why_it_canno
             {**pci, "capabilities": ["switchdev"]},
         )
         assert offload.binding.vif_type == "binding_failed"
-        assert codes(offload) == {("sriov", "VNIC_TYPE_UNSUPPORTED")}
+        assert decline_codes(offload) == {("sriov", "VNIC_TYPE_UNSUPPORTED")}
         explained = up.ml2("port", "explain", offload.id)
         assert "does not bind vnic type direct with profile capabilities switchdev" in (
             explained.out
         ), explained.err
 
-        normal = bind(ports, network.id, SRIOV_HOST)
-        assert codes(normal) == {("sriov", "VNIC_TYPE_UNSUPPORTED")}
+        normal = bind_port(ports, network.id, SRIOV_HOST)
+        assert decline_codes(normal) == {("sriov", "VNIC_TYPE_UNSUPPORTED")}
         portapi.close()
 
 
 def test_macvtap_binds_on_the_vlan_device_and_refuses_a_migration_to_another_device(
-    tmp_path: Path, agents: list[AgentProcess], start_driver: Any
+    tmp_path: Path, agents: list[AgentProcess], driver_processes: Any
 ) -> None:
-    address = start_driver("macvtap")
+    address = driver_processes("macvtap")
     with running_up(tmp_path, "--mechanism-drivers", f"macvtap={address}") as up:
-        agents.append(
-            AgentProcess(
-                up.mechmgr,
-                "macvtap",
-                MACVTAP_HOST,
-                "--interface-mappings",
-                "physnet1:eth1",
-                log=tmp_path / "macvtap-agent.log",
-            )
+        start_live_agent(
+            up, agents, tmp_path, "macvtap", MACVTAP_HOST, "--interface-mappings", "physnet1:eth1"
         )
-        wait_alive(up, MACVTAP_HOST)
         portapi = channels.make_channel(up.portapi)
         ports = port_service_pb2_grpc.PortServiceStub(portapi)
         network = create_vlan_network(portapi, "macvtap-net")
         vlan = network.segments[0].segmentation_id
 
-        port = bind(ports, network.id, MACVTAP_HOST)
+        port = bind_port(ports, network.id, MACVTAP_HOST)
         assert port.binding.state == binding_pb2.BINDING_STATE_BOUND, port.binding.failure_message
         assert port.binding.vif_type == "macvtap"
-        assert details(port) == {
+        assert vif_details_of(port) == {
             "port_filter": False,
             "connectivity": "l2",
             "physical_interface": "eth1",
@@ -182,14 +101,14 @@ def test_macvtap_binds_on_the_vlan_device_and_refuses_a_migration_to_another_dev
             "vlan": float(vlan),
         }
 
-        migrating = bind(
+        migrating = bind_port(
             ports,
             network.id,
             MACVTAP_HOST,
             profile={"migrating_to": MACVTAP_HOST, "migration_source_device": f"eth2.{vlan}"},
         )
         assert migrating.binding.vif_type == "binding_failed"
-        assert codes(migrating) == {("macvtap", "MIGRATION_SOURCE_MISMATCH")}
+        assert decline_codes(migrating) == {("macvtap", "MIGRATION_SOURCE_MISMATCH")}
         (reason,) = [r for v in migrating.binding.trace for r in v.reasons]
         assert dict(reason.details) == {
             "agent_id": reason.details["agent_id"],
@@ -202,6 +121,6 @@ def test_macvtap_binds_on_the_vlan_device_and_refuses_a_migration_to_another_dev
         explained = up.ml2("port", "explain", migrating.id)
         assert f"eth2.{vlan}" in explained.out, explained.err
 
-        no_agent = bind(ports, network.id, BARE_HOST)
-        assert codes(no_agent) == {("macvtap", "NO_AGENT")}
+        no_agent = bind_port(ports, network.id, BARE_HOST)
+        assert decline_codes(no_agent) == {("macvtap", "NO_AGENT")}
         portapi.close()
