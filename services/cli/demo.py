@@ -1,10 +1,16 @@
-"""``ml2 demo``: the basic use case on a fresh local stack, checked step by step.
+"""``ml2 demo``: the seed's heterogeneous use case on a fresh local stack with every shipped
+mechanism driver, checked step by step.
 
-One VLAN network on physnet1. compute-ovs runs an Open vSwitch agent mapping physnet1,
-compute-lb a Linux bridge agent mapping physnet1, compute-bare no agent. A port bound on each
-host gets ``ovs``, ``bridge`` and ``binding_failed`` (no live agent). Then the compute-lb agent
-stops; once its down time has passed, a new port bound there fails naming the dead agent.
-The agents are separate processes, so stopping one is real.
+One VLAN network on physnet1, reached on each host by another mechanism: compute-ovs runs an
+Open vSwitch agent, compute-lb a Linux bridge agent, compute-hyperv a Hyper-V agent,
+compute-sriov an SR-IOV agent (its port is an SR-IOV virtual function, vnic type direct),
+compute-macvtap a macvtap agent; a load balancer appliance's port is bound by the switch port
+it is cabled to (vnic type baremetal, Ironic's local_link_information); compute-bare has
+nothing and its port fails with every driver's reason. Then compute-tor, whose switch port the
+topology records, gets a port on a VXLAN network bound hierarchically: the controller binds
+the tunnel at level 0 and the host's Open vSwitch agent a dynamic VLAN of that switch at
+level 1. Last, the compute-lb agent stops; once its down time has passed, a new port bound
+there fails naming the dead agent. The agents are separate processes, so stopping one is real.
 
 With --dataplane, the same use case proven by packets instead: three lab hosts (network
 namespaces, two with Open vSwitch on the userspace datapath, one with Linux bridges) run the
@@ -38,6 +44,9 @@ from ml2.v1 import (
     port_pb2,
     port_service_pb2,
     segment_pb2,
+    topology_pb2,
+    topology_service_pb2,
+    topology_service_pb2_grpc,
 )
 from ml2_contract import vocabulary
 
@@ -50,6 +59,28 @@ PHYSNET = "physnet1"
 AGENTS = (
     ("openvswitch", "compute-ovs", ("--bridge-mappings", f"{PHYSNET}:br-eth1")),
     ("linuxbridge", "compute-lb", ("--interface-mappings", f"{PHYSNET}:eth1")),
+    ("hyperv", "compute-hyperv", ("--vswitch-mappings", f"{PHYSNET}:external")),
+    ("sriov", "compute-sriov", ("--device-mappings", f"{PHYSNET}:ens1f0")),
+    ("macvtap", "compute-macvtap", ("--interface-mappings", f"{PHYSNET}:eth2")),
+    (
+        "openvswitch",
+        "compute-tor",
+        (
+            "--bridge-mappings",
+            f"{PHYSNET}:br-eth1",
+            "--tunnel-types",
+            "vxlan",
+            "--local-ip",
+            "192.0.2.20",
+        ),
+    ),
+)
+AGENT_DRIVERS = ("openvswitch", "linuxbridge", "hyperv", "macvtap")
+"""The agent-based drivers that bind normal ports: each declines compute-bare with NO_AGENT."""
+APPLIANCE = "lb-appliance-1"
+APPLIANCE_LINK = (
+    '{"local_link_information": [{"switch_id": "aa:bb:cc:dd:ee:01", "port_id": "Ethernet1/9",'
+    ' "switch_info": "tor1"}]}'
 )
 
 
@@ -164,7 +195,7 @@ def run_demo(args: argparse.Namespace) -> int:
         agent_down_time=args.agent_down_time,
         heartbeat_interval=args.heartbeat_interval,
     )
-    say("modular-l2 demo: one VLAN network, three compute hosts, two mechanisms\n")
+    say("modular-l2 demo: one VLAN network, seven hosts, every mechanism\n")
     say(
         f"1. Starting a fresh stack in {data_dir} (agent down time {args.agent_down_time:g} s, "
         f"heartbeat {args.heartbeat_interval:g} s)"
@@ -246,6 +277,7 @@ class Scenario:
         self.start_agents()
         network = self.create_network()
         self.bind_on_each_host(network)
+        self.bind_hierarchically()
         dead_agent = self.stop_linuxbridge_agent()
         self.bind_after_agent_death(network, dead_agent)
 
@@ -258,7 +290,7 @@ class Scenario:
             say(f"   {agent_type:<12} on {host:<12} {' '.join(extra)}")
         alive = self.wait_agents(lambda a: a.alive, {host for _, host, _ in AGENTS}, 20.0)
         self.checks.expect(
-            len(alive) == len(AGENTS), "both agents register and show alive in the registry"
+            len(alive) == len(AGENTS), "every agent registers and shows alive in the registry"
         )
         for agent in sorted(alive.values(), key=lambda a: a.host, reverse=True):
             say(f"   agent {agent.id} ({agent.agent_type} on {agent.host}) is alive")
@@ -297,7 +329,14 @@ class Scenario:
         )
         return network
 
-    def bind(self, network: network_pb2.Network, host: str, name: str) -> port_pb2.Port:
+    def bind(
+        self,
+        network: network_pb2.Network,
+        host: str,
+        name: str,
+        vnic_type: str | None = None,
+        profile: str | None = None,
+    ) -> port_pb2.Port:
         """Creates a port, then binds it on ``host`` as a compute node does (UpdatePort)."""
         create = port_service_pb2.CreatePortRequest(
             port=port_pb2.Port(
@@ -309,7 +348,7 @@ class Scenario:
             )
         )
         port = self.client.call("portapi", self.client.ports.CreatePort, create).port
-        update = ports.bind_request(port.id, host)
+        update = ports.bind_request(port.id, host, vnic_type, profile)
         port = self.client.call("portapi", self.client.ports.UpdatePort, update).port
         show_port(host, port)
         return port
@@ -324,12 +363,57 @@ class Scenario:
         )
         lb = self.bind(network, "compute-lb", "vm-on-lb")
         self.expect_bound(lb, "compute-lb", vocabulary.VIF_TYPE_BRIDGE, "linuxbridge")
+        hyperv = self.bind(network, "compute-hyperv", "vm-on-hyperv")
+        self.expect_bound(hyperv, "compute-hyperv", vocabulary.VIF_TYPE_HYPERV, "hyperv")
+        vf = self.bind(network, "compute-sriov", "vm-on-sriov", vocabulary.VNIC_DIRECT)
+        self.expect_bound(vf, "compute-sriov", vocabulary.VIF_TYPE_HW_VEB, "sriov")
+        tag = network.segments[0].segmentation_id if network.segments else 0
+        self.checks.expect(
+            vf.binding.vif_details.fields["vlan"].string_value == str(tag),
+            "the SR-IOV binding tells the compute node the VLAN to set on the virtual function",
+        )
+        macvtap = self.bind(network, "compute-macvtap", "vm-on-macvtap")
+        self.expect_bound(macvtap, "compute-macvtap", vocabulary.VIF_TYPE_MACVTAP, "macvtap")
+        appliance = self.bind(
+            network, APPLIANCE, "lb-uplink", vocabulary.VNIC_BAREMETAL, APPLIANCE_LINK
+        )
+        self.expect_bound(appliance, APPLIANCE, vocabulary.VIF_TYPE_OTHER, "baremetal")
         bare = self.bind(network, "compute-bare", "vm-on-bare")
         self.expect_failed(bare, "compute-bare")
         no_agent = {v.driver for v in bare.binding.trace if any(map(is_no_agent, v.reasons))}
         self.checks.expect(
-            no_agent == {"openvswitch", "linuxbridge"},
-            "both drivers decline compute-bare because no agent serves it (NO_AGENT)",
+            no_agent >= set(AGENT_DRIVERS),
+            "every agent-based driver declines compute-bare because no agent serves it (NO_AGENT)",
+        )
+
+    def bind_hierarchically(self) -> None:
+        say(
+            "\n5. Recording compute-tor's switch port in the topology, then binding a port of a "
+            "VXLAN network there"
+        )
+        topology = topology_service_pb2_grpc.TopologyServiceStub(self.client.channel("mechmgr"))
+        link = topology_pb2.HostLink(
+            host="compute-tor", switch_id="tor1", port_id="Ethernet1/7", physical_network=PHYSNET
+        )
+        self.client.call(
+            "mechmgr", topology.SetHostLink, topology_service_pb2.SetHostLinkRequest(link=link)
+        )
+        say(f"   compute-tor is wired to tor1 Ethernet1/7, which carries {PHYSNET}")
+        request = network_service_pb2.CreateNetworkRequest(
+            network=network_pb2.Network(
+                name="demo-vxlan", project_id="demo", admin_state=admin_state_pb2.ADMIN_STATE_UP
+            ),
+            segments=[segment_pb2.SegmentSpec(network_type="vxlan")],
+        )
+        vxlan = self.client.call("portapi", self.client.networks.CreateNetwork, request).network
+        port = self.bind(vxlan, "compute-tor", "vm-on-tor")
+        levels = [(lv.driver, lv.segment.network_type) for lv in port.binding.levels]
+        self.checks.expect(
+            port.binding.vif_type == vocabulary.VIF_TYPE_OVS
+            and levels == [("sdn-controller", "vxlan"), ("openvswitch", "vlan")]
+            and port.binding.levels[1].segment.is_dynamic,
+            "the controller binds the VXLAN segment at level 0 and Open vSwitch a dynamic VLAN "
+            "at level 1",
         )
 
     def expect_bound(self, port: port_pb2.Port, host: str, vif_type: str, driver: str) -> None:
@@ -359,7 +443,7 @@ class Scenario:
 
     def stop_linuxbridge_agent(self) -> agent_pb2.Agent | None:
         say(
-            f"\n5. Stopping the linuxbridge agent on compute-lb (SIGTERM) and waiting out its "
+            f"\n6. Stopping the linuxbridge agent on compute-lb (SIGTERM) and waiting out its "
             f"down time ({self.down_time:g} s)"
         )
         before = self.wait_agents(lambda a: a.agent_type == "linuxbridge", {"compute-lb"}, 1.0)
@@ -385,7 +469,7 @@ class Scenario:
     def bind_after_agent_death(
         self, network: network_pb2.Network, agent: agent_pb2.Agent | None
     ) -> None:
-        say("\n6. Binding a new port on compute-lb")
+        say("\n7. Binding a new port on compute-lb")
         port = self.bind(network, "compute-lb", "vm-on-lb-2")
         self.expect_failed(port, "compute-lb after its agent died")
         agent_id = agent.id if agent is not None else "?"

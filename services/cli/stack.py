@@ -146,9 +146,8 @@ class StackConfig:
     vni_ranges: str = "1000:1999"
     gre_tunnel_id_ranges: str = ""
     geneve_vni_ranges: str = ""
-    mechanism_drivers: tuple[DriverEntry, ...] = (
-        DriverEntry("openvswitch"),
-        DriverEntry("linuxbridge"),
+    mechanism_drivers: tuple[DriverEntry, ...] = tuple(
+        DriverEntry(name) for name in DEFAULT_DRIVERS.split(",")
     )
     agent_down_time: int | None = None
     heartbeat_interval: int | None = None
