@@ -783,14 +783,14 @@ def test_a_requested_mtu_is_kept_up_to_the_segments_maximum_and_refused_above(
     # typemgr's defaults: global MTU 1500, VXLAN over IPv4 1450
     assert _create_with_mtu(portapi, project, 0).mtu == 1450
     assert _create_with_mtu(portapi, project, 1400).mtu == 1400
-    vlan = VLAN(network_type="vlan", physical_network="physnet1", segmentation_id=3001)
+    vlan = VLAN(network_type="vlan", physical_network="physnet1", segmentation_id=3041)
     found = failure(lambda: _create_with_mtu(portapi, project, 1501, vlan))
     assert found.code == grpc.StatusCode.INVALID_ARGUMENT
     assert found.message == "network.mtu: Requested MTU is too big, maximum is 1500"
     assert found.reason == "MTU_TOO_BIG" and found.metadata["field"] == "network.mtu"
     assert len(portapi.list_networks(project)) == 2
     # the refused network's VLAN went back to typemgr: the same id is free again
-    assert _create_with_mtu(portapi, project, 1500, vlan).segments[0].segmentation_id == 3001
+    assert _create_with_mtu(portapi, project, 1500, vlan).segments[0].segmentation_id == 3041
 
 
 def test_update_network_sets_name_admin_state_and_mtu_within_the_maximum(
