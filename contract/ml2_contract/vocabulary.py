@@ -145,6 +145,9 @@ DYNAMIC_SEGMENT_UNAVAILABLE = "DYNAMIC_SEGMENT_UNAVAILABLE"
 """The driver continued with a dynamic segment that typemgr could not allocate."""
 MAX_LEVELS_REACHED = "MAX_LEVELS_REACHED"
 """Binding went as deep as the maximum number of levels without completing."""
+L2_CONNECTIVITY_REQUIRED = "L2_CONNECTIVITY_REQUIRED"
+"""The driver describes its connectivity as l3 or legacy, and a port without IP addresses (every
+port of modular-l2) can only be bound by drivers with l2 connectivity, so it is not asked."""
 
 # Given by portapi when it cannot get a verdict from the manager.
 MECHANISM_MANAGER_UNAVAILABLE = "MECHANISM_MANAGER_UNAVAILABLE"

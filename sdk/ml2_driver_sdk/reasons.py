@@ -182,6 +182,16 @@ CODES: tuple[ReasonCode, ...] = (
         "Stop the driver that continues at every level (a loop between drivers).",
     ),
     ReasonCode(
+        v.L2_CONNECTIVITY_REQUIRED,
+        "mechmgr",
+        "The driver describes its connectivity as l3 or legacy; a port without IP addresses "
+        "(every port here) can only be bound by drivers with l2 connectivity, so the driver is "
+        "not asked.",
+        "Configure a driver with l2 connectivity for the port's host and network, or run the "
+        "driver with l2 connectivity if it has one.",
+        ("connectivity",),
+    ),
+    ReasonCode(
         v.MECHANISM_MANAGER_UNAVAILABLE,
         "portapi",
         "mechmgr did not answer portapi (unreachable, or slower than the binding deadline).",

@@ -113,6 +113,11 @@ REMEDIES: Mapping[str, Remedy] = {
     vocabulary.MAX_LEVELS_REACHED: Remedy(
         "{message}", "stop {driver} from continuing at every level (a driver loop)"
     ),
+    vocabulary.L2_CONNECTIVITY_REQUIRED: Remedy(
+        "{message}",
+        "configure a mechanism driver with l2 connectivity that binds the port "
+        "({driver} has {connectivity} connectivity)",
+    ),
     vocabulary.MECHANISM_MANAGER_UNAVAILABLE: Remedy(
         "{message}", "make mechmgr reachable from portapi, then bind the port again"
     ),

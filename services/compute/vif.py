@@ -6,8 +6,8 @@ node's configured default VIF stands in when the binding leaves the choice to th
 - the binding's vif_type is ``use_default`` (a mechanism driver says "plug as you are
   configured");
 - the server gave no vif_type at all (a server that does not bind ports);
-- the binding's vif_type is the default's, but it carries no vif_details: the default's
-  details fill them in.
+- the binding's vif_type is the default's, but it carries no vif_details (besides the
+  ``bound_drivers`` the manager adds to every bound port): the default's details fill them in.
 
 Every choice says where it came from and why, so the output can tell the operator that the
 local default was used.
@@ -81,7 +81,11 @@ def choose(
             f"port {port.id} is not bound (vif_type {vif_type}, binding "
             f"{convert.state_name(b.state) if b.state else 'UNSPECIFIED'}): nothing to plug yet"
         )
-    elif not details and cfg.default_vif is not None and cfg.default_vif.vif_type == vif_type:
+    elif (
+        not _plugging_details(details)
+        and cfg.default_vif is not None
+        and cfg.default_vif.vif_type == vif_type
+    ):
         reason = f"the binding's vif_type is {vif_type} but it gives no vif_details"
     if not reason:
         return _vif(port, vif_type, details, network_mtu)
@@ -100,6 +104,12 @@ def choose(
         source=SOURCE_LOCAL_DEFAULT,
         reason=reason,
     )
+
+
+def _plugging_details(details: Mapping[str, Any]) -> dict[str, Any]:
+    """The vif_details a driver gave: all but ``bound_drivers``, which the manager adds to
+    every bound port and which says nothing about plugging."""
+    return {k: v for k, v in details.items() if k != vocabulary.VIF_DETAILS_BOUND_DRIVERS}
 
 
 def _vif(

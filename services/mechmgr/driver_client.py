@@ -259,6 +259,12 @@ class DriverClient:
         name, address, generation and breaker state."""
         return (self.name, self.address, self.generation, self.breaker.status().state.value)
 
+    @property
+    def connectivity(self) -> str | None:
+        """The connectivity the driver described itself with, or None before it has answered
+        a DescribeDriver."""
+        return self._description.connectivity if self._description is not None else None
+
     def described(self, description: values.DriverDescription) -> None:
         """Records the driver's DescribeDriver answer; a different one than before moves the
         generation (the driver was restarted with another configuration)."""

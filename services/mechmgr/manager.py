@@ -116,6 +116,7 @@ class MechanismManager:
             host_agents=host_agents,
             agent_down_time=self._registry.down_time,
             host_links=host_links,
+            driver_connectivity=self._connectivity(),
         )
         agent_messages = [convert.agent_to_proto(a) for a in host_agents]
         bound = [driver_client.BoundDriver(c, deadline, agent_messages) for c in self.drivers]
@@ -178,6 +179,7 @@ class MechanismManager:
     ) -> CheckResult:
         """Runs the batched binding loop of ``requests`` in chunks on the check threads."""
         down_time = self._registry.down_time
+        connectivity = self._connectivity()
         by_id: dict[str, agent_pb2.Agent] = {}
         messages: dict[str, list[agent_pb2.Agent]] = {}
         resolved = []
@@ -195,6 +197,7 @@ class MechanismManager:
                     host_agents=tuple(host_agents),
                     agent_down_time=down_time,
                     host_links=links.get(request.host, ()),
+                    driver_connectivity=connectivity,
                 )
             )
         bound = [driver_client.BatchBoundDriver(c, deadline, messages) for c in self.drivers]
@@ -203,6 +206,10 @@ class MechanismManager:
         for part in self._pool.map(lambda c: resolver.resolve_bindabilities(c, bound), chunks):
             answers.extend(part)
         return CheckResult(answers, by_id)
+
+    def _connectivity(self) -> dict[str, str]:
+        """The connectivity of every driver that has described itself, by name."""
+        return {c.name: c.connectivity for c in self.drivers if c.connectivity is not None}
 
     def _scope(self, request: resolver.BindingRequest) -> tuple[object, ...]:
         """The inputs a check's hosts share (see ``bindability_cache``)."""

@@ -5,7 +5,9 @@ driver that completes ends the binding; a driver that continues binds that level
 goes one level deeper with the segments it named (plus dynamic segments, allocated through
 ``allocate_dynamic``); if no driver can bind the deeper level, that level is undone and the next
 driver of the upper level is asked. At most ``MAX_BINDING_LEVELS`` levels. A driver that bound
-one of the offered segments at a higher level is skipped (loop prevention).
+one of the offered segments at a higher level is skipped (loop prevention). A port has no IP
+addresses, so at every level only drivers whose connectivity is ``l2`` are asked; the others are
+recorded as declining with L2_CONNECTIVITY_REQUIRED, and with none left the level fails.
 
 Drivers are untrusted: an exception or a proposal the contract forbids (a segment that was not
 offered, an empty vif_type, a decline without reasons) counts as a decline with DRIVER_ERROR.
@@ -90,6 +92,9 @@ class BindingRequest:
     """The generation of the port's binding inputs; dynamic segment holds carry it."""
     host_links: tuple[values.HostLink, ...] = ()
     """The switch ports the operator's topology says the host is wired to."""
+    driver_connectivity: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """The connectivity each driver describes itself with, by driver name; a driver missing
+    here (it has not described itself yet) is asked."""
 
 
 def resolve_binding(
@@ -308,14 +313,24 @@ class _Run:
                 trace=trace,
                 failure_message=failure_message(self.request, trace),
             )
+        levels = tuple(self.levels)
         return values.BindingResult(
-            vocabulary.BOUND, done.vif_type, done.vif_details, tuple(self.levels), trace
+            vocabulary.BOUND,
+            done.vif_type,
+            with_bound_drivers(done.vif_details, levels),
+            levels,
+            trace,
         )
 
     def bind_level(self, level: int, segments: tuple[values.Segment, ...]) -> _Steps:
         """Binds ``level`` and below, yielding each question for a driver and sent its answer;
         returns the bottom Complete, or None with levels undone."""
         for driver in self.drivers:
+            connectivity = self.request.driver_connectivity.get(driver.name)
+            if connectivity is not None and connectivity != vocabulary.CONNECTIVITY_L2:
+                refusal = _not_l2(driver.name, connectivity)
+                self._record(level, driver.name, refusal, 0.0, segments)
+                continue
             if self._bound_above(driver.name, segments):
                 self._record(level, driver.name, _loop_prevented(driver.name), 0.0, segments)
                 continue
@@ -479,6 +494,29 @@ def _find(
 
 def _driver_error(message: str) -> values.Decline:
     return values.Decline((values.DeclineReason(vocabulary.DRIVER_ERROR, message),))
+
+
+def with_bound_drivers(
+    vif_details: Mapping[str, Any], levels: Sequence[values.BindingLevel]
+) -> dict[str, Any]:
+    """Returns ``vif_details`` with ``bound_drivers``: the driver of every bound level, keyed by
+    the level as a string (``{"0": "fabric", "1": "openvswitch"}``), replacing any a driver set."""
+    details = dict(vif_details)
+    details[vocabulary.VIF_DETAILS_BOUND_DRIVERS] = {str(lvl.level): lvl.driver for lvl in levels}
+    return details
+
+
+def _not_l2(driver: str, connectivity: str) -> values.Decline:
+    return values.Decline(
+        (
+            values.DeclineReason(
+                vocabulary.L2_CONNECTIVITY_REQUIRED,
+                f"{driver} provides {connectivity or 'unknown'} connectivity; a port without IP "
+                f"addresses can only be bound by a driver with l2 connectivity",
+                details={"connectivity": connectivity},
+            ),
+        )
+    )
 
 
 def _loop_prevented(driver: str) -> values.Decline:

@@ -23,6 +23,8 @@ Environment (``MECHDRIVER_NOOP_*``):
   are served even when ``HOSTS`` does not list them; with only ``USE_DEFAULT_HOSTS`` set, the
   driver binds on those hosts alone.
 - ``FABRIC_PHYSNET``: the physical network of the dynamic VLAN in ``fabric`` mode (physnet1).
+- ``CONNECTIVITY``: the connectivity it describes itself with: ``l2`` (default), ``l3`` or
+  ``legacy``. Every port is without IP addresses, so the manager asks it only when ``l2``.
 - ``DELAY_SECONDS``: wait this long before answering, to play a slow driver (default 0); it logs
   when it starts waiting, so that a test knows a call is in flight.
 """
@@ -42,6 +44,11 @@ logger = logging.getLogger(__name__)
 
 MODES = ("bind", "fabric")
 _PREFIX = "MECHDRIVER_NOOP_"
+_CONNECTIVITIES = (
+    vocabulary.CONNECTIVITY_L2,
+    vocabulary.CONNECTIVITY_L3,
+    vocabulary.CONNECTIVITY_LEGACY,
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,7 @@ class NoopSettings:
     hosts: tuple[str, ...] = ()
     use_default_hosts: tuple[str, ...] = ()
     fabric_physnet: str = "physnet1"
+    connectivity: str = vocabulary.CONNECTIVITY_L2
     delay_seconds: float = 0.0
 
     @classmethod
@@ -71,6 +79,12 @@ class NoopSettings:
         for vnic in vnics:
             if vnic not in vocabulary.VNIC_TYPES:
                 raise config.ConfigError(f"{_PREFIX}VNIC_TYPES: unknown vnic type {vnic!r}")
+        connectivity = config.get_str(environ, _PREFIX + "CONNECTIVITY", vocabulary.CONNECTIVITY_L2)
+        if connectivity not in _CONNECTIVITIES:
+            raise config.ConfigError(
+                f"{_PREFIX}CONNECTIVITY={connectivity!r}: must be one of "
+                f"{', '.join(_CONNECTIVITIES)}"
+            )
         settings = cls(
             name=config.get_str(environ, _PREFIX + "NAME", "noop"),
             mode=mode,
@@ -82,6 +96,7 @@ class NoopSettings:
             hosts=tuple(config.get_list(environ, _PREFIX + "HOSTS")),
             use_default_hosts=tuple(config.get_list(environ, _PREFIX + "USE_DEFAULT_HOSTS")),
             fabric_physnet=config.get_str(environ, _PREFIX + "FABRIC_PHYSNET", "physnet1"),
+            connectivity=connectivity,
             delay_seconds=config.get_float(environ, _PREFIX + "DELAY_SECONDS", 0.0),
         )
         if not settings.name or not settings.vif_type or not settings.fabric_physnet:
@@ -114,13 +129,13 @@ class NoopDriver(base.MechanismDriver):
         return cls(NoopSettings.from_env(environ))
 
     def describe(self) -> values.DriverDescription:
-        """Returns the configured name, vnic types, network types and vif type."""
+        """Returns the configured name, vnic types, network types, connectivity and vif type."""
         s = self.settings
         return values.DriverDescription(
             name=s.name,
             supported_vnic_types=s.vnic_types,
             supported_network_types=s.network_types,
-            connectivity=vocabulary.CONNECTIVITY_L2,
+            connectivity=s.connectivity,
             vif_types=self._vif_types(),
         )
 
@@ -145,7 +160,7 @@ class NoopDriver(base.MechanismDriver):
         if ctx.host in s.use_default_hosts:
             # The host plugs by its own configuration: no details it could mistake for its own.
             return values.Complete(segment.id, vocabulary.VIF_TYPE_USE_DEFAULT, {})
-        details = {vocabulary.VIF_DETAILS_CONNECTIVITY: vocabulary.CONNECTIVITY_L2}
+        details = {vocabulary.VIF_DETAILS_CONNECTIVITY: s.connectivity}
         return values.Complete(segment.id, s.vif_type, details)
 
     def _vif_types(self) -> tuple[str, ...]:

@@ -38,7 +38,14 @@ def bound_port() -> port_pb2.Port:
     b.vnic_type = binding_pb2.VNIC_TYPE_NORMAL
     b.vif_type = "ovs"
     b.state = binding_pb2.BINDING_STATE_BOUND
-    b.vif_details.update({"bridge_name": "br-int", "port_filter": True, "connectivity": "l2"})
+    b.vif_details.update(
+        {
+            "bridge_name": "br-int",
+            "port_filter": True,
+            "connectivity": "l2",
+            "bound_drivers": {"0": "openvswitch"},
+        }
+    )
     b.levels.add(level=0, driver="openvswitch", segment=SEGMENT)
     b.trace.add(
         level=0,
@@ -82,6 +89,7 @@ def test_port_detail_shows_binding_levels_and_vif_details() -> None:
     text = render.port_detail(bound_port())
     assert "vif_type:" in text and " ovs" in text
     assert "bridge_name=br-int" in text and "port_filter=true" in text
+    assert 'bound_drivers={"0": "openvswitch"}' in text
     assert "binding levels:" in text
     assert "openvswitch  vlan physnet1 142  seg-1" in text
     assert "COMPLETE" in text and "(1.2 ms)" in text

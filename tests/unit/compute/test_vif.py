@@ -69,6 +69,21 @@ def test_a_binding_of_the_default_vif_type_without_details_takes_the_default_det
     assert chosen.reason == "the binding's vif_type is bridge but it gives no vif_details"
 
 
+def test_bound_drivers_alone_count_as_no_vif_details() -> None:
+    chosen = vif.choose(port("bridge", {"bound_drivers": {"0": "linuxbridge"}}), WITH_DEFAULT)
+
+    assert chosen.vif_details == {"bridge_name": "br-local"}
+    assert chosen.source == vif.SOURCE_LOCAL_DEFAULT
+
+
+def test_a_binding_with_bound_drivers_and_details_is_plugged_as_bound() -> None:
+    details = {"bridge_name": "br-int", "bound_drivers": {"0": "openvswitch"}}
+    chosen = vif.choose(port("ovs", details), WITH_DEFAULT, network_mtu=1450)
+
+    assert (chosen.vif_type, chosen.source) == ("ovs", vif.SOURCE_BINDING)
+    assert chosen.vif_details["bridge_name"] == "br-int"
+
+
 def test_a_binding_of_another_vif_type_without_details_is_plugged_as_bound() -> None:
     chosen = vif.choose(port("ovs", {}), WITH_DEFAULT)
 

@@ -196,6 +196,7 @@ class Driver:
         self.answer = answer
         self.generation = 0
         self.state = "closed"
+        self.connectivity: str | None = None
         self.asked: list[str] = []
 
     def cache_state(self) -> tuple[str, str, int, str]:

@@ -32,7 +32,7 @@ def test_first_driver_that_completes_binds_and_later_drivers_are_not_asked():
 
     assert result.bound
     assert result.vif_type == "bridge"
-    assert result.vif_details == {"port_filter": True}
+    assert result.vif_details == {"port_filter": True, "bound_drivers": {"0": "linuxbridge"}}
     assert result.levels == (values.BindingLevel(0, "linuxbridge", VLAN),)
     assert [(v.driver, v.outcome) for v in result.trace] == [
         ("openvswitch", "DECLINE"),
@@ -350,3 +350,112 @@ def test_the_levels_below_a_continue_are_offered_what_it_continued_with():
         (1, "tor", ["dyn-1"]),
         (1, "openvswitch", ["dyn-1"]),
     ]
+
+
+def connectivity_request(**connectivity: str) -> resolver.BindingRequest:
+    return resolver.BindingRequest(
+        port_id="port-1",
+        network_id="net-1",
+        host="compute-1",
+        segments=(VLAN,),
+        driver_connectivity=connectivity,
+    )
+
+
+def test_a_driver_without_l2_connectivity_is_not_asked_and_declines_with_the_reason():
+    calico = FakeDriver("calico", fakes.complete_first("tap"))
+    ovs = FakeDriver("openvswitch", fakes.complete_first("ovs"))
+
+    result = resolve(connectivity_request(calico="l3", openvswitch="l2"), [calico, ovs])
+
+    assert result.bound
+    assert result.levels == (values.BindingLevel(0, "openvswitch", VLAN),)
+    assert calico.calls == []
+    declined = result.trace[0]
+    assert (declined.driver, declined.outcome) == ("calico", "DECLINE")
+    assert [r.code for r in declined.reasons] == [vocabulary.L2_CONNECTIVITY_REQUIRED]
+    assert declined.reasons[0].details == {"connectivity": "l3"}
+    assert "l2 connectivity" in declined.reasons[0].message
+
+
+def test_with_no_l2_driver_left_the_binding_fails_with_the_connectivity_reason():
+    legacy = FakeDriver("legacy", fakes.complete_first("ovs"))
+    l3 = FakeDriver("routed", fakes.complete_first("tap"))
+
+    result = resolve(connectivity_request(legacy="legacy", routed="l3"), [legacy, l3])
+
+    assert not result.bound
+    assert result.vif_type == vocabulary.VIF_TYPE_BINDING_FAILED
+    assert legacy.calls == [] and l3.calls == []
+    assert {r.code for v in result.trace for r in v.reasons} == {
+        vocabulary.L2_CONNECTIVITY_REQUIRED
+    }
+    assert "L2_CONNECTIVITY_REQUIRED" in result.failure_message
+
+
+def test_the_connectivity_rule_applies_at_every_level():
+    fabric = FakeDriver(
+        "fabric",
+        lambda ctx: values.Continue(VXLAN.id, (VLAN,)) if ctx.level == 0 else fakes.decline(),
+    )
+    routed = FakeDriver("routed", fakes.complete_first("tap"))
+
+    result = resolve(
+        resolver.BindingRequest(
+            port_id="port-1",
+            network_id="net-1",
+            host="compute-1",
+            segments=(VXLAN,),
+            driver_connectivity={"fabric": "l2", "routed": "l3"},
+        ),
+        [fabric, routed],
+    )
+
+    assert not result.bound
+    assert routed.calls == []
+    routed_verdicts = sorted(
+        (v.level, v.reasons[0].code) for v in result.trace if v.driver == "routed"
+    )
+    assert routed_verdicts == [
+        (0, vocabulary.L2_CONNECTIVITY_REQUIRED),
+        (1, vocabulary.L2_CONNECTIVITY_REQUIRED),
+    ]
+
+
+def test_a_driver_whose_connectivity_is_unknown_is_asked():
+    driver = FakeDriver("openvswitch", fakes.complete_first("ovs"))
+
+    result = resolve(connectivity_request(), [driver])
+
+    assert result.bound and len(driver.calls) == 1
+
+
+def test_every_bound_port_names_the_driver_of_each_level_in_bound_drivers():
+    fabric = FakeDriver(
+        "fabric",
+        lambda ctx: values.Continue(VXLAN.id, (VLAN,)) if ctx.level == 0 else fakes.decline(),
+    )
+    ovs = FakeDriver(
+        "openvswitch",
+        lambda ctx: (
+            values.Complete(
+                VLAN.id, "ovs", {"port_filter": True, "bound_drivers": {"9": "made-up"}}
+            )
+            if ctx.level == 1
+            else fakes.decline()
+        ),
+    )
+
+    result = resolve(request(VXLAN), [fabric, ovs])
+
+    assert result.bound
+    assert result.vif_details == {
+        "port_filter": True,
+        "bound_drivers": {"0": "fabric", "1": "openvswitch"},
+    }
+
+
+def test_a_failed_binding_has_no_bound_drivers():
+    result = resolve(request(), [FakeDriver("openvswitch", fakes.decline())])
+
+    assert "bound_drivers" not in result.vif_details
