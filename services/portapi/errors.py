@@ -73,19 +73,37 @@ class NetworkNotActive(errors.FailedPrecondition):
 
 
 class PortInUse(errors.FailedPrecondition):
-    """The vnic type of a bound port cannot change (Neutron's PortInUse)."""
+    """The vnic type of a port that is bound, or whose binding failed, cannot change (Neutron's
+    PortInUse)."""
 
     reason = "PORT_IN_USE"
 
     def __init__(self, port_id: str, host_id: str, vif_type: str) -> None:
         super().__init__(
-            f"binding.vnic_type: port {port_id!r} is bound on host {host_id!r} as {vif_type!r}; "
-            "its vnic type can only change while it is unbound or its binding failed "
+            f"binding.vnic_type: port {port_id!r} has vif_type {vif_type!r} on host "
+            f"{host_id!r}; its vnic type can only change while it is unbound "
             "(set binding.host_id to empty first)",
             port_id=port_id,
             host_id=host_id,
             vif_type=vif_type,
             field="binding.vnic_type",
+        )
+
+
+class PortBound(errors.FailedPrecondition):
+    """The MAC address of a bound port cannot change (Neutron's PortBound)."""
+
+    reason = "PORT_BOUND"
+
+    def __init__(self, port_id: str, vif_type: str, old_mac: str, new_mac: str) -> None:
+        super().__init__(
+            f"mac_address: port {port_id!r} is bound as {vif_type!r}; its MAC address "
+            f"{old_mac} cannot change to {new_mac} unless it is unbound or its binding "
+            "failed (set binding.host_id to empty first)",
+            port_id=port_id,
+            vif_type=vif_type,
+            mac_address=old_mac,
+            field="mac_address",
         )
 
 

@@ -241,6 +241,17 @@ def _admin_state_update(port: port_pb2.Port, paths: frozenset[str]) -> bool | No
     return new
 
 
+def _mac_update(value: str) -> str:
+    """Returns the new MAC address of an update, normalized; raises if it is empty or
+    malformed (an update names the address it wants; none is generated)."""
+    mac = validate.mac_address("port.mac_address", value)
+    if not mac:
+        raise errors.InvalidArgument(
+            "port.mac_address", "is required when update_mask names mac_address"
+        )
+    return mac
+
+
 def port_update(request: port_service_pb2.UpdatePortRequest) -> r.PortUpdate:
     """Returns the validated changes an UpdatePort request names in its mask. Raises
     InvalidArgument for an empty mask, an unknown or read-only path, or a bad value."""
@@ -260,6 +271,7 @@ def port_update(request: port_service_pb2.UpdatePortRequest) -> r.PortUpdate:
         device_owner=validate.bounded("port.device_owner", port.device_owner)
         if wanted("device_owner")
         else None,
+        mac_address=_mac_update(port.mac_address) if wanted("mac_address") else None,
         host_id=validate.host("port.binding.host_id", binding.host_id)
         if wanted("binding.host_id")
         else None,

@@ -107,14 +107,21 @@ class PortManager:
     def update(self, port_id: str, update: r.PortUpdate) -> r.Port:
         """Applies the update (see ``updates.plan``) and binds the port if it needs a result.
 
-        Raises PortNotFound, PortInUse, BindingConflict or DeadlineExceeded.
+        Raises PortNotFound, PortInUse, PortBound, MacAddressInUse, BindingConflict or
+        DeadlineExceeded.
         """
         deadline.ensure_time_left("UpdatePort")
         started = time.perf_counter()
         holds = self._binder.tracks_holds
-        ticket, port, pending = repo.run_write(
-            self._factory, lambda s: _apply(s, port_id, update, holds)
-        )
+        try:
+            ticket, port, pending = repo.run_write(
+                self._factory, lambda s: _apply(s, port_id, update, holds)
+            )
+        except sa_exc.IntegrityError as exc:
+            if update.mac_address is None or not sql.is_unique_violation(exc):
+                raise
+            network_id = self.get(port_id).network_id
+            raise portapi_errors.MacAddressInUse(network_id, update.mac_address) from None
         if ticket is not None:
             port = self._binder.bind(ticket, started)
         elif pending is not None:

@@ -125,6 +125,7 @@ class PortUpdate:
     admin_state_up: bool | None = None
     device_id: str | None = None
     device_owner: str | None = None
+    mac_address: str | None = None
     host_id: str | None = None
     vnic_type: str | None = None
     profile: Mapping[str, Any] | None = None

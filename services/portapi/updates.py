@@ -6,8 +6,12 @@ the port must be bound afterwards. The rules follow Neutron's ML2 plugin:
 
 * changing ``binding.host_id`` or ``binding.profile`` clears the result and binds again; an empty
   host unbinds;
-* changing ``binding.vnic_type`` of a BOUND port is refused (PortInUse); while unbound or failed
-  it is a change of the inputs like the others;
+* changing ``binding.vnic_type`` is refused (PortInUse, FAILED_PRECONDITION) unless the port is
+  unbound (vif_type ``unbound``: no host, or a binding still pending); a BOUND port and a FAILED
+  one (vif_type ``binding_failed``) keep theirs. While unbound it is a change of the inputs like
+  the others;
+* changing ``mac_address`` is refused (PortBound, FAILED_PRECONDITION) unless the port is unbound
+  or its binding failed; it changes no binding input;
 * any update of a port whose binding failed, or whose binding is still pending, binds it again.
 """
 
@@ -23,7 +27,7 @@ from ml2_driver_sdk.runtime import errors
 from services.portapi import errors as portapi_errors
 from services.portapi import resources as r
 
-PORT_PATHS = ("name", "admin_state_up", "device_id", "device_owner")
+PORT_PATHS = ("name", "admin_state_up", "device_id", "device_owner", "mac_address")
 """The paths that name a port column (``admin_state`` is stored as ``admin_state_up``)."""
 BINDING_PATHS = ("binding.host_id", "binding.vnic_type", "binding.profile")
 ALLOWED_PATHS = (
@@ -32,6 +36,7 @@ ALLOWED_PATHS = (
     "admin_state_up",
     "device_id",
     "device_owner",
+    "mac_address",
     *BINDING_PATHS,
 )
 
@@ -40,7 +45,6 @@ _READ_ONLY = frozenset(
         "id",
         "network_id",
         "project_id",
-        "mac_address",
         "status",
         "status_message",
         "status_agent_id",
@@ -99,7 +103,8 @@ class UpdatePlan:
 
 def plan(port: r.Port, update: r.PortUpdate) -> UpdatePlan:
     """Returns what ``update`` does to ``port``. Raises PortInUse when it changes the vnic type
-    of a BOUND port."""
+    of a port that is not unbound, PortBound when it changes the MAC address of a BOUND port;
+    either before anything is written."""
     columns = {
         name: value
         for name in PORT_PATHS
@@ -108,8 +113,12 @@ def plan(port: r.Port, update: r.PortUpdate) -> UpdatePlan:
     old = port.binding.inputs
     new = _new_inputs(old, update)
     state = port.binding.result.state
-    if new.vnic_type != old.vnic_type and state == vocabulary.BOUND:
+    if new.vnic_type != old.vnic_type and state != vocabulary.UNBOUND:
         raise portapi_errors.PortInUse(port.id, old.host_id, port.binding.result.vif_type)
+    if "mac_address" in columns and state == vocabulary.BOUND:
+        raise portapi_errors.PortBound(
+            port.id, port.binding.result.vif_type, port.mac_address, columns["mac_address"]
+        )
     changed = new != old
     needs_result = new.host_id != "" and (
         changed or state in (vocabulary.UNBOUND, vocabulary.FAILED)

@@ -50,6 +50,14 @@ def drivers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
             "services.drivers.noop",
             {"MECHDRIVER_NOOP_NAME": "slow", "MECHDRIVER_NOOP_DELAY_SECONDS": "5"},
         ),
+        "routed": (
+            "services.drivers.noop",
+            {"MECHDRIVER_NOOP_NAME": "routed", "MECHDRIVER_NOOP_CONNECTIVITY": "l3"},
+        ),
+        "legacy": (
+            "services.drivers.noop",
+            {"MECHDRIVER_NOOP_NAME": "legacy", "MECHDRIVER_NOOP_CONNECTIVITY": "legacy"},
+        ),
     }
     started = {
         name: launcher.start(name, module, {**base, **env}, log_dir=log_dir)
@@ -168,6 +176,7 @@ def test_ports_bind_through_the_agent_of_their_host(start_mechmgr):
         "datapath_type": "system",
         "bridge_name": "br-int",
         "connectivity": "l2",
+        "bound_drivers": {"0": "openvswitch"},
     }
     assert [(lvl.level, lvl.driver, lvl.segment.id) for lvl in ovs.levels] == [
         (0, "openvswitch", "seg-vlan")
@@ -773,3 +782,44 @@ def test_a_check_while_a_driver_is_down_is_not_kept(start_mechmgr, start_noop):
     start_noop("first")
 
     assert wait_until(lambda: vif if (vif := noop_check(mgr)) else None) == "first"
+
+
+def test_a_driver_without_l2_connectivity_is_not_asked_and_the_next_driver_binds(start_mechmgr):
+    mgr = start_mechmgr(driver_list="routed,openvswitch")
+    mgr.register("openvswitch", "compute-ovs", bridge_mappings={"physnet1": "br-eth1"})
+
+    reply = mgr.resolve("compute-ovs")
+
+    assert (reply.state, reply.vif_type) == (BOUND, "ovs")
+    assert verdicts(reply.trace) == [
+        (0, "routed", binding_pb2.OUTCOME_DECLINE, ["L2_CONNECTIVITY_REQUIRED"]),
+        (0, "openvswitch", binding_pb2.OUTCOME_COMPLETE, []),
+    ]
+    [reason] = reply.trace[0].reasons
+    assert dict(reason.details) == {"connectivity": "l3"}
+    assert reply.trace[0].duration.ToNanoseconds() == 0  # never called
+    assert dict(reply.vif_details)["bound_drivers"] == {"0": "openvswitch"}
+
+
+def test_with_no_l2_driver_the_binding_fails_with_the_connectivity_reason(start_mechmgr):
+    mgr = start_mechmgr(driver_list="routed,legacy")
+
+    reply = mgr.resolve("compute-any")
+    bindability = check(mgr, "compute-any")
+
+    assert (reply.state, reply.vif_type) == (FAILED, "binding_failed")
+    assert [codes(v) for v in reply.trace] == [
+        ["L2_CONNECTIVITY_REQUIRED"],
+        ["L2_CONNECTIVITY_REQUIRED"],
+    ]
+    assert "routed: L2_CONNECTIVITY_REQUIRED (routed provides l3 connectivity" in (
+        reply.failure_message
+    )
+    assert "legacy: L2_CONNECTIVITY_REQUIRED (legacy provides legacy connectivity" in (
+        reply.failure_message
+    )
+    [answer] = bindability.hosts
+    assert not answer.bindable
+    assert "L2_CONNECTIVITY_REQUIRED" in answer.reason
+    text = mgr.metrics()
+    assert 'ml2_mechmgr_binding_failures_total{reason="L2_CONNECTIVITY_REQUIRED"} 1.0' in text

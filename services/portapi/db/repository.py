@@ -452,8 +452,8 @@ _LOCK_PORT_ROWS = (
 
 
 def update_port_fields(session: Session, port_id: str, values: Mapping[str, Any]) -> None:
-    """Sets plain port columns (name, admin_state_up, device_id, device_owner, status) and
-    update_time."""
+    """Sets plain port columns (name, admin_state_up, device_id, device_owner, mac_address,
+    status) and update_time."""
     params = {f"new_{name}": value for name, value in values.items()}
     params.update(u_port_id=port_id, new_update_time=codec.now())
     session.execute(_update_port_stmt(tuple(sorted(values))), params)

@@ -59,7 +59,7 @@ def test_check_mask_names_the_index_of_an_unknown_path() -> None:
 
 
 def test_check_mask_refuses_read_only_fields() -> None:
-    for path in ("mac_address", "network_id", "binding.vif_type", "status"):
+    for path in ("network_id", "binding.vif_type", "status"):
         with pytest.raises(errors.InvalidArgument) as info:
             updates.check_mask([path])
         assert "cannot be updated" in info.value.message
@@ -110,14 +110,50 @@ def test_vnic_type_change_of_a_bound_port_is_port_in_use() -> None:
     assert info.value.metadata["host_id"] == "compute-1"
 
 
-def test_vnic_type_change_is_allowed_while_unbound_or_failed() -> None:
+def test_vnic_type_change_is_allowed_while_unbound() -> None:
     unbound = updates.plan(make_port(), r.PortUpdate(vnic_type="direct"))
     assert unbound.inputs is not None and unbound.inputs.vnic_type == "direct"
     assert not unbound.bind  # no host: nothing to bind
-    failed = updates.plan(
-        make_port(vocabulary.FAILED, "compute-1"), r.PortUpdate(vnic_type="direct")
+    pending = updates.plan(
+        make_port(vocabulary.UNBOUND, "compute-1"), r.PortUpdate(vnic_type="direct")
     )
-    assert failed.inputs is not None and failed.bind
+    assert pending.inputs is not None and pending.bind
+
+
+def test_vnic_type_change_of_a_failed_port_is_port_in_use() -> None:
+    with pytest.raises(portapi_errors.PortInUse) as info:
+        updates.plan(make_port(vocabulary.FAILED, "compute-1"), r.PortUpdate(vnic_type="direct"))
+    assert info.value.metadata["vif_type"] == "binding_failed"
+    assert info.value.code.name == "FAILED_PRECONDITION"
+    assert info.value.message.startswith("binding.vnic_type:")
+    assert "only change while it is unbound" in info.value.message
+
+
+def test_mac_address_change_of_a_bound_port_is_port_bound() -> None:
+    with pytest.raises(portapi_errors.PortBound) as info:
+        updates.plan(
+            make_port(vocabulary.BOUND, "compute-1"), r.PortUpdate(mac_address="fa:16:3e:00:00:02")
+        )
+    assert info.value.code.name == "FAILED_PRECONDITION"
+    assert info.value.message.startswith("mac_address:")
+    assert info.value.metadata["vif_type"] == "ovs"
+
+
+@pytest.mark.parametrize(
+    ("state", "host"),
+    [(vocabulary.UNBOUND, ""), (vocabulary.UNBOUND, "compute-1"), (vocabulary.FAILED, "compute-1")],
+)
+def test_mac_address_changes_while_unbound_or_failed(state: str, host: str) -> None:
+    plan = updates.plan(make_port(state, host), r.PortUpdate(mac_address="fa:16:3e:00:00:02"))
+    assert plan.columns == {"mac_address": "fa:16:3e:00:00:02"}
+    assert plan.inputs is None
+
+
+def test_the_same_mac_address_on_a_bound_port_is_no_change() -> None:
+    plan = updates.plan(
+        make_port(vocabulary.BOUND, "compute-1"), r.PortUpdate(mac_address="fa:16:3e:00:00:01")
+    )
+    assert plan.columns == {} and not plan.bind
 
 
 def test_same_vnic_type_on_a_bound_port_is_no_change() -> None:
