@@ -46,6 +46,7 @@ def test_sriov_binds_vfs_through_its_agent_pfs_without_one_and_says_why_it_canno
             "port_filter": False,
             "connectivity": "l2",
             "vlan": vlan,
+            "bound_drivers": {"0": "sriov"},
         }
 
         pf = bind_port(ports, network.id, BARE_HOST, binding_pb2.VNIC_TYPE_DIRECT_PHYSICAL, pci)
@@ -99,6 +100,7 @@ def test_macvtap_binds_on_the_vlan_device_and_refuses_a_migration_to_another_dev
             "macvtap_mode": "bridge",
             # A Struct number: the compute node reads the VLAN id as a JSON number.
             "vlan": float(vlan),
+            "bound_drivers": {"0": "macvtap"},
         }
 
         migrating = bind_port(

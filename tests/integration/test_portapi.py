@@ -572,6 +572,123 @@ def test_vnic_type_of_a_bound_port_cannot_change(
     assert portapi.get_port(port.id).binding.vif_type == "ovs"
 
 
+def vnic_update(port_id: str, vnic: int) -> port_service_pb2.UpdatePortRequest:
+    return port_service_pb2.UpdatePortRequest(
+        port=port_pb2.Port(id=port_id, binding=binding_pb2.PortBinding(vnic_type=vnic)),
+        update_mask=field_mask_pb2.FieldMask(paths=["binding.vnic_type"]),
+    )
+
+
+def mac_update(port_id: str, mac: str, *paths: str) -> port_service_pb2.UpdatePortRequest:
+    return port_service_pb2.UpdatePortRequest(
+        port=port_pb2.Port(id=port_id, mac_address=mac, name="renamed"),
+        update_mask=field_mask_pb2.FieldMask(paths=["mac_address", *paths]),
+    )
+
+
+def test_vnic_type_of_a_failed_port_cannot_change_and_the_port_reads_back_unchanged(
+    stack: Stack, portapi: PortApi, project: str
+) -> None:
+    names = hosts(project)
+    network = portapi.create_network(project)
+    port = portapi.create_port(network.id, host=names["bare"])
+    assert port.binding.vif_type == "binding_failed"
+
+    found = failure(
+        lambda: portapi.ports.UpdatePort(
+            vnic_update(port.id, binding_pb2.VNIC_TYPE_DIRECT), timeout=TIMEOUT
+        )
+    )
+
+    assert found.code == grpc.StatusCode.FAILED_PRECONDITION and found.reason == "PORT_IN_USE"
+    assert found.metadata["field"] == "binding.vnic_type"
+    assert found.message.startswith("binding.vnic_type: ") and "unbound" in found.message
+    after = portapi.get_port(port.id)
+    assert after.binding.vnic_type == binding_pb2.VNIC_TYPE_NORMAL
+    assert after.binding.generation == port.binding.generation
+    assert after.update_time == port.update_time
+
+
+def test_vnic_type_of_an_unbound_port_changes(portapi: PortApi, project: str) -> None:
+    network = portapi.create_network(project)
+    port = portapi.create_port(network.id)
+
+    updated = portapi.ports.UpdatePort(
+        vnic_update(port.id, binding_pb2.VNIC_TYPE_DIRECT), timeout=TIMEOUT
+    ).port
+
+    assert updated.binding.vnic_type == binding_pb2.VNIC_TYPE_DIRECT
+    assert portapi.get_port(port.id).binding.vnic_type == binding_pb2.VNIC_TYPE_DIRECT
+
+
+def test_mac_address_of_a_bound_port_cannot_change_and_nothing_else_changes(
+    stack: Stack, portapi: PortApi, project: str
+) -> None:
+    names = register_hosts(stack, project)
+    network = portapi.create_network(project)
+    port = portapi.create_port(network.id, host=names["ovs"])
+    assert port.binding.vif_type == "ovs"
+
+    found = failure(
+        lambda: portapi.ports.UpdatePort(
+            mac_update(port.id, "fa:16:3e:12:34:56", "name"), timeout=TIMEOUT
+        )
+    )
+
+    assert found.code == grpc.StatusCode.FAILED_PRECONDITION and found.reason == "PORT_BOUND"
+    assert found.metadata["field"] == "mac_address"
+    assert found.message.startswith("mac_address: ")
+    after = portapi.get_port(port.id)
+    assert (after.mac_address, after.name) == (port.mac_address, "")
+    assert after.update_time == port.update_time
+
+
+def test_mac_address_changes_while_unbound_or_failed(
+    stack: Stack, portapi: PortApi, project: str
+) -> None:
+    names = hosts(project)
+    network = portapi.create_network(project)
+    unbound = portapi.create_port(network.id)
+    failed = portapi.create_port(network.id, host=names["bare"])
+    assert failed.binding.vif_type == "binding_failed"
+
+    first = portapi.ports.UpdatePort(
+        mac_update(unbound.id, "FA-16-3E-00-00-AA"), timeout=TIMEOUT
+    ).port
+    second = portapi.ports.UpdatePort(
+        mac_update(failed.id, "fa:16:3e:00:00:bb"), timeout=TIMEOUT
+    ).port
+
+    assert first.mac_address == "fa:16:3e:00:00:aa"
+    assert portapi.get_port(unbound.id).mac_address == "fa:16:3e:00:00:aa"
+    assert second.mac_address == "fa:16:3e:00:00:bb"
+    assert second.binding.vif_type == "binding_failed"  # retried, still no agent
+
+    taken = failure(
+        lambda: portapi.ports.UpdatePort(
+            mac_update(unbound.id, "fa:16:3e:00:00:bb"), timeout=TIMEOUT
+        )
+    )
+    assert taken.code == grpc.StatusCode.ALREADY_EXISTS
+    assert portapi.get_port(unbound.id).mac_address == "fa:16:3e:00:00:aa"
+    bad = failure(lambda: portapi.ports.UpdatePort(mac_update(unbound.id, ""), timeout=TIMEOUT))
+    assert bad.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad.metadata["field"] == "port.mac_address"
+
+
+def test_every_bound_port_names_its_drivers_in_vif_details(
+    stack: Stack, portapi: PortApi, project: str
+) -> None:
+    names = register_hosts(stack, project)
+    network = portapi.create_network(project)
+    port = portapi.create_port(network.id, host=names["lb"])
+
+    assert port.binding.vif_type == "bridge"
+    details = portapi.get_port(port.id).binding.vif_details
+    assert dict(details["bound_drivers"]) == {"0": "linuxbridge"}
+    assert details["bridge_name"].startswith("brq")
+
+
 def test_bad_port_requests_name_the_field_and_write_nothing(portapi: PortApi, project: str) -> None:
     network = portapi.create_network(project)
     missing = str(uuid.uuid4())
