@@ -283,7 +283,7 @@ def test_bad_masks_name_the_path_and_change_nothing(stack: Stack) -> None:
     assert found.metadata["field"] == "update_mask"
     found = failure(lambda: update_port(stack, port, "name", "bogus"))
     assert found.metadata["field"] == "update_mask.paths[1]" and "'bogus'" in found.message
-    found = failure(lambda: update_port(stack, port, "mac_address"))
+    found = failure(lambda: update_port(stack, port, "network_id"))
     assert "cannot be updated" in found.message
     assert all_ports(stack)[0].name == ""
 
