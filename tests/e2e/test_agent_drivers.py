@@ -61,6 +61,7 @@ def test_hyperv_binds_through_a_regex_vswitch_mapping_and_explains_an_unmapped_h
         assert vif_details_of(bound) == {
             "port_filter": False,
             "connectivity": "l2",
+            "bound_drivers": {"0": "hyperv"},
         }
         assert [level.driver for level in bound.binding.levels] == ["hyperv"]
         direct = bind_port(ports, network.id, "hv-1", binding_pb2.VNIC_TYPE_DIRECT, {})
@@ -113,6 +114,7 @@ def test_openvswitch_binds_vhostuser_and_switchdev_ports_and_explains_a_direct_p
             "vhostuser_socket": f"/run/vhu/vhu{vhu.id[:11]}",
             "datapath_type": "netdev",
             "bridge_name": "br-int",
+            "bound_drivers": {"0": "openvswitch"},
         }
         assert [level.driver for level in vhu.binding.levels] == ["openvswitch"]
         kernel = bind_new_port(ports, network.id, "kernel-1")
@@ -124,6 +126,7 @@ def test_openvswitch_binds_vhostuser_and_switchdev_ports_and_explains_a_direct_p
             "ovs_create_tap": True,
             "datapath_type": "system",
             "bridge_name": "br-int",
+            "bound_drivers": {"0": "openvswitch"},
         }
         offloaded = bind_port(
             ports,
