@@ -5,12 +5,28 @@ racing on the same agent) updates that row in one ``INSERT ... ON CONFLICT DO UP
 so the agent keeps its id. An agent is alive while its last sign of life (registration or
 heartbeat) is within ``down_time`` seconds of now; liveness is computed on read, never stored.
 Times are naive UTC from the process clock: replicas need synchronised clocks (NTP).
+
+Heartbeats are held in memory and written in batches (``flush_interval`` > 0): a heartbeat
+updates this replica's lease of the agent and is answered at once; ``flush`` writes every
+heartbeat received since the last one in one statement. A heartbeat is written at once instead
+when the agent is unknown to this replica (its first after a start, or an unknown id: NOT_FOUND
+at once), or when the heartbeat already written for it would not keep it alive until the next
+flush is surely done (``down_time`` - ``2 * flush_interval`` after it: an agent revived after
+being dead, or one that missed heartbeats). So the database alone always shows an agent alive
+while any replica holds a heartbeat that keeps it alive, and every replica judges liveness
+alike; a replica killed between two flushes loses at most the heartbeats of the last
+``2 * flush_interval``, at most one per agent when that is less than the heartbeat interval.
+Reads on this replica take the later of the database's heartbeat and its own.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import logging
+import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,8 +34,10 @@ from typing import Any, cast
 
 from ml2_contract import convert, values
 from sqlalchemy import (
+    DateTime,
     Engine,
     Row,
+    String,
     Table,
     Text,
     bindparam,
@@ -27,16 +45,20 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    text,
     type_coerce,
     update,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import sql
-from services.mechmgr import errors
+from services.mechmgr import errors, metrics
 from services.mechmgr.db import models
+
+logger = logging.getLogger(__name__)
 
 _T = cast(Table, models.AgentRow.__table__)
 # Built once: the statement of every resolution.
@@ -59,6 +81,21 @@ RawAgent = tuple[str, str, str, str, str, bool, object, object, bool]
 """An agent row as read for a check: id, agent_type, host, binary, capabilities (JSON text),
 admin_state_up, heartbeat and creation times as stored, and alive (computed at the read).
 Equal tuples are the same agent in the same state; ``agent_from_raw`` converts one."""
+FLUSH_CHUNK = 5000
+"""Heartbeats written by one statement (and transaction) of a flush."""
+# A flush: each heartbeat moves its agent's heartbeat_at forward, never back (another replica
+# may have written a later one), and the agents found are returned; the missing were deleted.
+_FLUSH_POSTGRES = text(
+    "UPDATE agents AS a SET heartbeat_at = GREATEST(a.heartbeat_at, v.beat)"
+    " FROM unnest(CAST(:ids AS varchar[]), CAST(:beats AS timestamp[])) AS v(id, beat)"
+    " WHERE a.id = v.id RETURNING a.id"
+).bindparams(bindparam("ids", type_=ARRAY(String())), bindparam("beats", type_=ARRAY(DateTime())))
+_FLUSH_SQLITE = text(
+    "UPDATE agents SET heartbeat_at = MAX(heartbeat_at, :beat) WHERE id = :id"
+).bindparams(bindparam("beat", type_=DateTime()))
+_BATCHED = metrics.HEARTBEATS.labels("batched")
+_IMMEDIATE = metrics.HEARTBEATS.labels("immediate")
+_FOUND = select(_T.c.id).where(_T.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def utcnow() -> dt.datetime:
@@ -84,6 +121,27 @@ class AgentPage:
     next_after: tuple[str, str] | None
 
 
+class _Lease:
+    """What a replica knows of an agent it has seen: the agent as last read or written (to
+    answer heartbeats with), the latest heartbeat received here, and until when the agent may
+    be answered from memory (``durable`` + down time - twice the flush interval, where
+    ``durable`` is a heartbeat known to be in the database)."""
+
+    __slots__ = ("agent", "beat", "durable", "fast_until")
+
+    def __init__(self, agent: values.Agent, durable: dt.datetime, margin: dt.timedelta) -> None:
+        self.agent = agent
+        self.beat: dt.datetime | None = None
+        self.durable = durable
+        self.fast_until = durable + margin
+
+    def written(self, beat: dt.datetime, margin: dt.timedelta) -> None:
+        """Records that ``beat`` is in the database."""
+        if beat > self.durable:
+            self.durable = beat
+            self.fast_until = beat + margin
+
+
 def list_statement(host: str, agent_type: str, after: tuple[str, str] | None, limit: int) -> Any:
     """The statement of one page of agents in (host, agent_type) order.
 
@@ -101,13 +159,28 @@ class AgentRegistry:
     """Stores agents and judges their liveness. Thread-safe: every call opens its own session."""
 
     def __init__(
-        self, factory: sessionmaker[Session], down_time: float, clock: Clock = utcnow
+        self,
+        factory: sessionmaker[Session],
+        down_time: float,
+        clock: Clock = utcnow,
+        flush_interval: float = 0.0,
     ) -> None:
         self._factory = factory
         self._down_time = dt.timedelta(seconds=down_time)
         self._clock = clock
+        self._flush_interval = flush_interval
+        # A heartbeat is answered from memory only while the one in the database keeps the
+        # agent alive for two more flush intervals: one until the flush, one of margin for it.
+        self._margin = self._down_time - dt.timedelta(seconds=2 * flush_interval)
+        self._lock = threading.Lock()
+        self._leases: dict[str, _Lease] = {}
+        self._pending: dict[str, dt.datetime] = {}
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
         engine: Engine = factory.kw["bind"]
         postgres = engine.dialect.name == "postgresql"
+        self._postgres = postgres
         self._insert = postgresql.insert if postgres else sqlite.insert
         # Reads are single statements: on PostgreSQL they skip BEGIN/ROLLBACK round trips.
         self._reader = (
@@ -144,13 +217,155 @@ class AgentRegistry:
         ).returning(*_T.c)
         with sql.write_session(self._factory) as session:
             row = session.execute(upsert).one()
-        return self._agent(row, now), row.id == new_id
+        agent = self._agent(row, now)
+        self._learn(row, agent)
+        return agent, row.id == new_id
+
+    @property
+    def flush_interval(self) -> float:
+        """Seconds between two writes of the heartbeats held in memory; 0 writes each at once."""
+        return self._flush_interval
 
     def heartbeat(self, agent_id: str) -> values.Agent:
-        """Records a sign of life. Raises AgentNotFound for an unknown id."""
+        """Records a sign of life. Raises AgentNotFound for an unknown id (or one another
+        replica deleted, once a flush has found it gone)."""
         now = self._clock()
+        if self._flush_interval > 0:
+            with self._lock:
+                lease = self._leases.get(agent_id)
+                if lease is not None and now < lease.fast_until:
+                    lease.beat = now
+                    self._pending[agent_id] = now
+                    agent = lease.agent
+                    fast = True
+                else:
+                    fast = False
+            if fast:
+                _BATCHED.inc()
+                return dataclasses.replace(
+                    agent, alive=True, heartbeat_at=now.replace(tzinfo=dt.UTC)
+                )
+        _IMMEDIATE.inc()
         stmt = update(_T).where(_T.c.id == agent_id).values(heartbeat_at=now).returning(*_T.c)
         return self._write_one(stmt, agent_id, now)
+
+    def flush(self) -> int:
+        """Writes the heartbeats held in memory; returns how many. Agents found deleted lose
+        their lease, so that their next heartbeat answers NOT_FOUND. On a database error the
+        heartbeats are kept for the next flush and the error is raised."""
+        with self._flush_lock:
+            with self._lock:
+                beats, self._pending = self._pending, {}
+            if not beats:
+                return 0
+            start = time.perf_counter()
+            try:
+                found = self._write_beats(beats)
+            except Exception:
+                with self._lock:
+                    for agent_id, beat in beats.items():
+                        if self._pending.get(agent_id, beat) <= beat:
+                            self._pending[agent_id] = beat
+                metrics.HEARTBEAT_FLUSHES.labels("failed").inc()
+                metrics.HEARTBEAT_FLUSH_SECONDS.observe(time.perf_counter() - start)
+                raise
+            with self._lock:
+                for agent_id, beat in beats.items():
+                    lease = self._leases.get(agent_id)
+                    if lease is None:
+                        continue
+                    if agent_id in found:
+                        lease.written(beat, self._margin)
+                    else:
+                        del self._leases[agent_id]
+                        self._pending.pop(agent_id, None)
+                self._prune(self._clock())
+            metrics.HEARTBEAT_FLUSHES.labels("ok").inc()
+            metrics.HEARTBEAT_FLUSH_ROWS.inc(len(found))
+            metrics.HEARTBEAT_FLUSH_SECONDS.observe(time.perf_counter() - start)
+            gone = len(beats) - len(found)
+            if gone:
+                logger.info("%d heartbeating agents were deleted meanwhile", gone)
+            return len(found)
+
+    def start_flushing(self) -> None:
+        """Starts the thread that flushes every ``flush_interval`` seconds (none when 0)."""
+        if self._flush_interval <= 0 or self._flusher is not None:
+            return
+        self._flusher = threading.Thread(target=self._flush_loop, name="heartbeat-flush")
+        self._flusher.daemon = True
+        self._flusher.start()
+
+    def close(self) -> None:
+        """Stops the flushing thread and writes what it holds (at a graceful stop)."""
+        self._stop.set()
+        if self._flusher is not None:
+            self._flusher.join(30)
+        try:
+            self.flush()
+        except Exception:
+            logger.warning("cannot write the last heartbeats", exc_info=True)
+
+    def _flush_loop(self) -> None:
+        # Flushes start every interval from the first, whatever each takes (a late one is not
+        # made up for with a burst).
+        due = time.monotonic() + self._flush_interval
+        while not self._stop.wait(max(0.0, due - time.monotonic())):
+            due = max(due + self._flush_interval, time.monotonic())
+            try:
+                self.flush()
+            except Exception:
+                logger.warning("cannot write heartbeats; kept for the next flush", exc_info=True)
+
+    def _write_beats(self, beats: dict[str, dt.datetime]) -> set[str]:
+        """Writes the heartbeats, a chunk per transaction; returns the ids found."""
+        items = sorted(beats.items())
+        found: set[str] = set()
+        for at in range(0, len(items), FLUSH_CHUNK):
+            chunk = items[at : at + FLUSH_CHUNK]
+            ids = [agent_id for agent_id, _ in chunk]
+            with sql.write_session(self._factory) as session:
+                if self._postgres:
+                    params = {"ids": ids, "beats": [beat for _, beat in chunk]}
+                    found.update(session.execute(_FLUSH_POSTGRES, params).scalars())
+                    continue
+                result = session.execute(_FLUSH_SQLITE, [{"id": i, "beat": b} for i, b in chunk])
+                if result.rowcount == len(chunk):  # type: ignore[attr-defined]
+                    found.update(ids)
+                else:
+                    found.update(session.execute(_FOUND, {"ids": ids}).scalars())
+        return found
+
+    def _prune(self, now: dt.datetime) -> None:
+        """Forgets the leases of agents dead by their last heartbeat (their next one is written
+        at once anyway); called with the lock held."""
+        dead = now - self._down_time
+        stale = [
+            agent_id
+            for agent_id, lease in self._leases.items()
+            if lease.durable < dead
+            and (lease.beat is None or lease.beat < dead)
+            and agent_id not in self._pending
+        ]
+        for agent_id in stale:
+            del self._leases[agent_id]
+
+    def _learn(self, row: Row[Any], agent: values.Agent) -> None:
+        """Keeps the lease of an agent just written (batching only)."""
+        if self._flush_interval <= 0:
+            return
+        with self._lock:
+            lease = self._leases.get(row.id)
+            if lease is None:
+                self._leases[row.id] = _Lease(agent, row.heartbeat_at, self._margin)
+            else:
+                lease.agent = agent
+                lease.written(row.heartbeat_at, self._margin)
+
+    def _forget(self, agent_id: str) -> None:
+        with self._lock:
+            self._leases.pop(agent_id, None)
+            self._pending.pop(agent_id, None)
 
     def set_admin_state(self, agent_id: str, admin_state_up: bool) -> values.Agent:
         """Allows or forbids binding to an agent. Raises AgentNotFound."""
@@ -165,7 +380,10 @@ class AgentRegistry:
     def delete(self, agent_id: str) -> values.Agent:
         """Removes an agent and returns it. Raises AgentNotFound."""
         stmt = delete(_T).where(_T.c.id == agent_id).returning(*_T.c)
-        return self._write_one(stmt, agent_id, self._clock())
+        try:
+            return self._write_one(stmt, agent_id, self._clock(), keep=False)
+        finally:
+            self._forget(agent_id)
 
     def get(self, agent_id: str) -> values.Agent:
         """Returns an agent. Raises AgentNotFound."""
@@ -238,14 +456,24 @@ class AgentRegistry:
         with self._reader.connect() as conn:
             return list(conn.execute(stmt, params).all())
 
-    def _write_one(self, stmt: Any, agent_id: str, now: dt.datetime) -> values.Agent:
+    def _write_one(
+        self, stmt: Any, agent_id: str, now: dt.datetime, *, keep: bool = True
+    ) -> values.Agent:
         with sql.write_session(self._factory) as session:
             row = session.execute(stmt).one_or_none()
         if row is None:
+            self._forget(agent_id)
             raise errors.AgentNotFound(agent_id)
-        return self._agent(row, now)
+        agent = self._agent(row, now)
+        if keep:
+            self._learn(row, agent)
+        return agent
 
     def _agent(self, row: Row[Any], now: dt.datetime) -> values.Agent:
+        beat = row.heartbeat_at
+        lease = self._leases.get(row.id)
+        if lease is not None and lease.beat is not None and lease.beat > beat:
+            beat = lease.beat  # received here, not yet written
         return values.Agent(
             id=row.id,
             agent_type=row.agent_type,
@@ -253,8 +481,8 @@ class AgentRegistry:
             binary=row.binary,
             capabilities=convert.capabilities_from_json(row.capabilities or {}),
             admin_state_up=bool(row.admin_state_up),
-            alive=now - row.heartbeat_at <= self._down_time,
-            heartbeat_at=row.heartbeat_at.replace(tzinfo=dt.UTC),
+            alive=now - beat <= self._down_time,
+            heartbeat_at=beat.replace(tzinfo=dt.UTC),
             created_at=row.created_at.replace(tzinfo=dt.UTC),
         )
 

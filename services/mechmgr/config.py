@@ -16,6 +16,8 @@ from ml2_driver_sdk.runtime.keepalive import Keepalive
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
 DEFAULT_DRIVERS = "openvswitch=127.0.0.1:50061,linuxbridge=127.0.0.1:50062"
+DEFAULT_FLUSH_SECONDS = 5.0
+"""The longest default MECHMGR_HEARTBEAT_FLUSH_SECONDS (a quarter of the heartbeat interval)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,12 @@ class Settings:
     heartbeat_interval: int = 30
     """``MECHMGR_HEARTBEAT_INTERVAL_SECONDS``: how often agents are told to send a heartbeat;
     at most half the down time, so that one lost heartbeat does not kill an agent."""
+    heartbeat_flush: float | None = None
+    """``MECHMGR_HEARTBEAT_FLUSH_SECONDS``: how often the heartbeats a replica received are
+    written to the database, all in one statement; less than half the heartbeat interval, so
+    that a replica that stops without writing them loses at most one heartbeat of each agent.
+    0 writes every heartbeat before answering it. Default: a quarter of the heartbeat interval,
+    at most 5 s (``flush_interval``)."""
     log_level: str = "INFO"
     """``ML2_LOG_LEVEL``."""
     log_format: str = "json"
@@ -116,6 +124,7 @@ class Settings:
             heartbeat_interval=config.get_int(
                 env, "MECHMGR_HEARTBEAT_INTERVAL_SECONDS", cls.heartbeat_interval, minimum=1
             ),
+            heartbeat_flush=_optional_float(env, "MECHMGR_HEARTBEAT_FLUSH_SECONDS"),
             log_level=config.get_str(env, "ML2_LOG_LEVEL", cls.log_level).upper(),
             log_format=config.get_str(env, "ML2_LOG_FORMAT", cls.log_format),
             port_file=config.get_str(env, "ML2_PORT_FILE", ""),
@@ -123,6 +132,13 @@ class Settings:
         )
         settings.check()
         return settings
+
+    @property
+    def flush_interval(self) -> float:
+        """Seconds between two writes of the heartbeats held in memory (0: none held)."""
+        if self.heartbeat_flush is None:
+            return min(DEFAULT_FLUSH_SECONDS, self.heartbeat_interval / 4)
+        return self.heartbeat_flush
 
     def check(self) -> None:
         """Checks rules that involve several settings. Raises ConfigError."""
@@ -135,6 +151,12 @@ class Settings:
             raise config.ConfigError(
                 f"MECHMGR_BINDABILITY_CACHE_SECONDS={self.bindability_cache_seconds}: must be a "
                 "finite number of seconds (0 turns the cache off)"
+            )
+        if self.heartbeat_flush is not None and self.heartbeat_flush * 2 >= self.heartbeat_interval:
+            raise config.ConfigError(
+                f"MECHMGR_HEARTBEAT_FLUSH_SECONDS={self.heartbeat_flush:g}: must be less than half "
+                f"of MECHMGR_HEARTBEAT_INTERVAL_SECONDS={self.heartbeat_interval} (0 writes every "
+                "heartbeat at once)"
             )
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise config.ConfigError(f"ML2_LOG_LEVEL={self.log_level!r}: not a log level")
@@ -184,6 +206,12 @@ def _port(env: Mapping[str, str], var: str, default: int) -> int:
     if value > 65535:
         raise config.ConfigError(f"{var}={value}: must be a port number (0..65535)")
     return value
+
+
+def _optional_float(env: Mapping[str, str], var: str) -> float | None:
+    if env.get(var, "").strip() == "":
+        return None
+    return config.get_float(env, var, 0.0, minimum=0.0)
 
 
 def _positive(env: Mapping[str, str], var: str, default: float) -> float:

@@ -62,6 +62,32 @@ DYNAMIC_SEGMENT_CALL_SECONDS = Histogram(
     buckets=rpc_metrics.LATENCY_BUCKETS,
 )
 
+HEARTBEATS = Counter(
+    "ml2_mechmgr_heartbeats_total",
+    "Agent heartbeats answered, by how they were written: batched (held in memory until the "
+    "next flush) or immediate (written before the answer: an agent new to this replica, "
+    "revived, or whose written heartbeat would not last until the next flush).",
+    ["write"],
+)
+HEARTBEAT_FLUSHES = Counter(
+    "ml2_mechmgr_heartbeat_flushes_total",
+    "Writes of the heartbeats held in memory, by result (ok, failed: kept for the next one).",
+    ["result"],
+)
+HEARTBEAT_FLUSH_ROWS = Counter(
+    "ml2_mechmgr_heartbeat_flush_rows_total",
+    "Agents whose heartbeat a flush wrote (agents found deleted meanwhile are not counted).",
+)
+HEARTBEAT_FLUSH_SECONDS = Histogram(
+    "ml2_mechmgr_heartbeat_flush_seconds",
+    "Time of one flush of the heartbeats held in memory, failures included.",
+    buckets=rpc_metrics.LATENCY_BUCKETS,
+)
+for _write in ("batched", "immediate"):
+    HEARTBEATS.labels(_write)  # exported at 0 from the start
+for _result in ("ok", "failed"):
+    HEARTBEAT_FLUSHES.labels(_result)
+
 
 def observe(result: values.BindingResult) -> None:
     """Counts a resolution, each of its verdicts and, for a failure, each reason code."""

@@ -55,6 +55,7 @@ def main() -> None:
     logs.configure_logging(SERVICE, settings.log_level, settings.log_format)
     engine, registry = _open_registry(settings)
     metrics.register_agents_collector(registry.count_by_type)
+    registry.start_flushing()
     channels = {e.name: _channel(e.address) for e in settings.mechanism_drivers}
     typemgr = _channel(settings.typemgr_address) if settings.typemgr_address else None
     links = topology.Topology(sql.session_factory(engine))
@@ -66,6 +67,7 @@ def main() -> None:
     def _close() -> None:
         for channel in [*channels.values(), *([typemgr] if typemgr else [])]:
             channel.close()
+        registry.close()
         engine.dispose()
 
     server.run_service(
@@ -101,7 +103,12 @@ def _open_registry(settings: config.Settings) -> tuple[Engine, agents.AgentRegis
     url = _prepare_database(settings.database_url)
     migrations.prepare_at_start(SERVICE, url, settings.db_migrate)
     engine = sql.make_engine(url, pool_size=settings.db_pool_size)
-    return engine, agents.AgentRegistry(sql.session_factory(engine), settings.agent_down_time)
+    registry = agents.AgentRegistry(
+        sql.session_factory(engine),
+        settings.agent_down_time,
+        flush_interval=settings.flush_interval,
+    )
+    return engine, registry
 
 
 def _mechanism_manager(

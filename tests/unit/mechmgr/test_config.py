@@ -118,3 +118,29 @@ def test_the_bindability_cache_keeps_answers_five_seconds_unless_told_and_zero_t
 
 def test_an_empty_typemgr_address_disables_dynamic_segments():
     assert config.Settings.from_env({"MECHMGR_TYPEMGR_ADDRESS": ""}).typemgr_address == ""
+
+
+def test_heartbeats_are_flushed_every_quarter_interval_at_most_every_five_seconds():
+    assert config.Settings.from_env({}).flush_interval == 5.0
+    short = config.Settings.from_env(
+        {"MECHMGR_AGENT_DOWN_TIME_SECONDS": "3", "MECHMGR_HEARTBEAT_INTERVAL_SECONDS": "1"}
+    )
+    assert short.flush_interval == 0.25
+    assert config.Settings.from_env({"MECHMGR_HEARTBEAT_FLUSH_SECONDS": "0"}).flush_interval == 0
+    explicit = config.Settings.from_env({"MECHMGR_HEARTBEAT_FLUSH_SECONDS": "2.5"})
+    assert explicit.flush_interval == 2.5
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("15", "must be less than half of MECHMGR_HEARTBEAT_INTERVAL_SECONDS=30"),
+        ("-1", "must be at least 0"),
+        ("soon", "must be a number"),
+    ],
+)
+def test_a_flush_interval_that_could_lose_two_heartbeats_is_refused(raw, message):
+    with pytest.raises(ConfigError, match="MECHMGR_HEARTBEAT_FLUSH_SECONDS") as caught:
+        config.Settings.from_env({"MECHMGR_HEARTBEAT_FLUSH_SECONDS": raw})
+
+    assert message in str(caught.value)

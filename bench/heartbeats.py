@@ -1,0 +1,432 @@
+"""Agent heartbeats at scale: mechmgr's CPU per heartbeat, and bind latency under that load.
+
+    python bench/heartbeats.py [--agents 10000] [--interval 30] [--database sqlite|postgres]
+
+Starts its own stack (typemgr, the openvswitch and linuxbridge driver processes, mechmgr,
+portapi) on free loopback ports with fresh databases and mechmgr's default agent settings
+(down time 75 s, heartbeat interval 30 s). A simulated Open vSwitch agent on ``bench-host``
+serves the binds. Then:
+
+    register   --agents agents (openvswitch, one per host), from --workers processes
+    idle       mechmgr's CPU over --idle-seconds with nothing to do; --binds binds, one client
+    load       every agent heartbeats once per --interval (10,000 / 30 s = 333/s), each worker
+               process pacing its share over its own long-lived channel; after --warmup-seconds
+               mechmgr's CPU over --measure-seconds, then --binds binds during the same load
+    after      heartbeats stopped: --binds binds again
+
+Binds are UpdatePort binding.host_id = bench-host, one after the other from one client with a
+long-lived channel; every one must end BOUND with vif_type ovs. CPU is read from /proc (user +
+system). See bench/README.md.
+"""
+
+# ruff: noqa: E402 - the imports follow the path set-up that makes a source checkout importable
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "contract"), str(ROOT / "sdk")]
+
+import argparse
+import json
+import multiprocessing
+import os
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from multiprocessing.synchronize import Event
+
+import grpc
+from bind_bench import HOST, PostgresDatabases, create_network, percentile, start_agent
+from cpu_time import cpu_seconds, postgres_cpu_seconds
+from ml2.v1 import (
+    agent_pb2,
+    agent_service_pb2,
+    agent_service_pb2_grpc,
+    binding_pb2,
+    port_pb2,
+    port_service_pb2,
+    port_service_pb2_grpc,
+)
+from ml2_contract import vocabulary
+
+from services import launcher
+from services.cli import ports as cli_ports
+from services.cli import stack
+from services.rpc import channels
+
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+MAX_IN_FLIGHT = 64
+"""Heartbeats a worker has sent without an answer before it waits (a slow mechmgr is then seen
+as a lower heartbeat rate, not as a growing queue)."""
+
+
+def _agent(host: str) -> agent_pb2.Agent:
+    return agent_pb2.Agent(
+        agent_type="openvswitch",
+        host=host,
+        binary="ml2-bench",
+        capabilities=agent_pb2.HostCapabilities(bridge_mappings={"physnet1": "br-eth1"}),
+    )
+
+
+def heartbeat_worker(
+    address: str,
+    hosts: list[str],
+    interval: float,
+    offset: float,
+    beat: Event,
+    stop: Event,
+    results: multiprocessing.Queue,  # type: ignore[type-arg]
+) -> None:
+    """One worker process: registers its agents (reporting how long that took), then, once
+    ``beat`` is set, heartbeats each of them once per ``interval``, evenly spread, until
+    ``stop``; reports the heartbeats answered, the failures and the latencies."""
+    channel = channels.make_channel(address)
+    stub = agent_service_pb2_grpc.AgentServiceStub(channel)
+    began = time.perf_counter()
+    ids = [
+        stub.RegisterAgent(
+            agent_service_pb2.RegisterAgentRequest(agent=_agent(h)), timeout=60
+        ).agent.id
+        for h in hosts
+    ]
+    results.put(("registered", len(ids), time.perf_counter() - began))
+    beat.wait()
+    lock = threading.Lock()
+    slots = threading.Semaphore(MAX_IN_FLIGHT)
+    answered: list[tuple[float, float]] = []  # (answer time, latency ms)
+    failures: list[str] = []
+
+    def done(call: grpc.Future, sent: float) -> None:
+        now = time.perf_counter()
+        slots.release()
+        with lock:
+            if call.exception() is None:
+                answered.append((now, (now - sent) * 1000))
+            else:
+                err = call.exception()
+                code = err.code().name if isinstance(err, grpc.Call) else type(err).__name__
+                failures.append(code)
+
+    period = interval / len(ids)
+    start = time.perf_counter() + offset * period
+    n = 0
+    while not stop.is_set():
+        due = start + n * period
+        wait = due - time.perf_counter()
+        if wait > 0 and stop.wait(wait):
+            break
+        slots.acquire()
+        request = agent_service_pb2.HeartbeatAgentRequest(agent_id=ids[n % len(ids)])
+        sent = time.perf_counter()
+        future = stub.HeartbeatAgent.future(request, timeout=30)
+        future.add_done_callback(lambda f, s=sent: done(f, s))
+        n += 1
+    for _ in range(MAX_IN_FLIGHT):
+        slots.acquire()
+    channel.close()
+    # Answer times relative to the shared clock (perf_counter is system-wide on Linux).
+    results.put(("beats", answered, failures))
+
+
+@dataclass(frozen=True)
+class BindFigures:
+    """The binds of one phase, one client, latencies in ms."""
+
+    binds: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    failures: int
+
+
+@dataclass(frozen=True)
+class Result:
+    """One run."""
+
+    database: str
+    agents: int
+    register_seconds: float
+    idle_mechmgr_cpu_per_s: float
+    """mechmgr's CPU seconds per second with nothing to do (the background)."""
+    heartbeats_per_s: float
+    heartbeat_p50_ms: float
+    heartbeat_p99_ms: float
+    heartbeat_failures: int
+    mechmgr_cpu_ms_per_heartbeat: float
+    """mechmgr's CPU during the measured window divided by the heartbeats answered in it."""
+    postgres_cpu_ms_per_heartbeat: float
+    idle: BindFigures
+    loaded: BindFigures
+    after: BindFigures
+
+    @property
+    def p50_ratio(self) -> float:
+        """Bind p50 under heartbeat load over the idle p50."""
+        return self.loaded.p50_ms / self.idle.p50_ms if self.idle.p50_ms else 0.0
+
+
+class Binder:
+    """One client binding ports on the benchmark host, one after the other."""
+
+    def __init__(self, address: str, network_id: str) -> None:
+        self.channel = channels.make_channel(address)
+        self.ports = port_service_pb2_grpc.PortServiceStub(self.channel)
+        self.network_id = network_id
+
+    def create(self, n: int) -> list[str]:
+        """Creates ``n`` ports without a host (untimed)."""
+        ids = []
+        for _ in range(n):
+            request = port_service_pb2.CreatePortRequest(
+                port=port_pb2.Port(network_id=self.network_id, project_id="bench")
+            )
+            ids.append(self.ports.CreatePort(request, timeout=30).port.id)
+        return ids
+
+    def bind(self, port_ids: list[str]) -> BindFigures:
+        """Binds every port; anything but BOUND/ovs counts as a failure."""
+        latencies, failures = [], 0
+        for port_id in port_ids:
+            start = time.perf_counter()
+            try:
+                port = self.ports.UpdatePort(cli_ports.bind_request(port_id, HOST), timeout=30)
+            except grpc.RpcError:
+                failures += 1
+                continue
+            latencies.append((time.perf_counter() - start) * 1000)
+            binding = port.port.binding
+            if not (
+                binding.state == binding_pb2.BINDING_STATE_BOUND
+                and binding.vif_type == vocabulary.VIF_TYPE_OVS
+            ):
+                failures += 1
+        ordered = sorted(latencies)
+        return BindFigures(
+            len(port_ids),
+            percentile(ordered, 50),
+            percentile(ordered, 90),
+            percentile(ordered, 99),
+            failures,
+        )
+
+
+def run(running: stack.Stack, args: argparse.Namespace, log: object) -> Result:
+    """Runs the phases on a started stack."""
+
+    def say(text: str) -> None:
+        print(text, file=log, flush=True)  # type: ignore[call-overload]
+
+    mechmgr = running.address("mechmgr")
+    mechmgr_pid = running.processes["mechmgr"].process.pid
+    agent, agent_thread, agent_channel = start_agent(mechmgr)
+    binder = Binder(running.address("portapi"), create_network(running.address("portapi")))
+    port_ids = binder.create(args.warmup + 3 * args.binds)
+    binder.bind(port_ids[: args.warmup])
+    batches = [
+        port_ids[args.warmup + i * args.binds : args.warmup + (i + 1) * args.binds]
+        for i in range(3)
+    ]
+
+    ctx = multiprocessing.get_context("spawn")
+    beat, stop = ctx.Event(), ctx.Event()
+    results: multiprocessing.Queue = ctx.Queue()  # type: ignore[type-arg]
+    hosts = [f"hb-{i:05d}" for i in range(args.agents)]
+    workers = [
+        ctx.Process(
+            target=heartbeat_worker,
+            args=(mechmgr, hosts[w :: args.workers], args.interval, w / args.workers, beat, stop),
+            kwargs={"results": results},
+            daemon=True,
+        )
+        for w in range(args.workers)
+    ]
+    say(f"registering {args.agents} agents from {args.workers} processes ...")
+    began = time.perf_counter()
+    for w in workers:
+        w.start()
+    for _ in workers:
+        kind, *_rest = results.get(timeout=600)
+        assert kind == "registered"
+    register_seconds = time.perf_counter() - began
+    try:
+        say("idle ...")
+        cpu0, t0 = cpu_seconds(mechmgr_pid), time.perf_counter()
+        time.sleep(args.idle_seconds)
+        idle_cpu = (cpu_seconds(mechmgr_pid) - cpu0) / (time.perf_counter() - t0)
+        idle = binder.bind(batches[0])
+        say(f"heartbeats: {args.agents} agents every {args.interval:g} s ...")
+        beat.set()
+        time.sleep(args.warmup_seconds)
+        cpu0, pg0, t0 = cpu_seconds(mechmgr_pid), postgres_cpu_seconds(), time.perf_counter()
+        time.sleep(args.measure_seconds)
+        cpu1, pg1, t1 = cpu_seconds(mechmgr_pid), postgres_cpu_seconds(), time.perf_counter()
+        say("binds under heartbeat load ...")
+        loaded = binder.bind(batches[1])
+    finally:
+        stop.set()
+        beat.set()
+    answered: list[tuple[float, float]] = []
+    failures: list[str] = []
+    for _ in workers:
+        kind, got, failed = results.get(timeout=120)
+        assert kind == "beats"
+        answered += got
+        failures += failed
+    for w in workers:
+        w.join(30)
+    say("binds after the heartbeats stopped ...")
+    after = binder.bind(batches[2])
+    agent.stop.set()
+    agent_thread.join(5)
+    agent_channel.close()
+    binder.channel.close()
+    in_window = [ms for at, ms in answered if t0 <= at < t1]
+    ordered = sorted(ms for _, ms in answered)
+    beats = max(1, len(in_window))
+    return Result(
+        database=args.database,
+        agents=args.agents,
+        register_seconds=register_seconds,
+        idle_mechmgr_cpu_per_s=idle_cpu,
+        heartbeats_per_s=len(in_window) / (t1 - t0),
+        heartbeat_p50_ms=percentile(ordered, 50),
+        heartbeat_p99_ms=percentile(ordered, 99),
+        heartbeat_failures=len(failures),
+        mechmgr_cpu_ms_per_heartbeat=(cpu1 - cpu0) * 1000 / beats,
+        postgres_cpu_ms_per_heartbeat=(pg1 - pg0) * 1000 / beats
+        if args.database == "postgres"
+        else 0.0,
+        idle=idle,
+        loaded=loaded,
+        after=after,
+    )
+
+
+def report(r: Result) -> None:
+    """Prints one run's figures."""
+    print(
+        f"\n{r.agents} agents, database {r.database}, {os.cpu_count()} CPUs; registered in "
+        f"{r.register_seconds:.1f} s; mechmgr idle {r.idle_mechmgr_cpu_per_s * 1000:.1f} ms "
+        "CPU per second"
+    )
+    print(
+        f"heartbeats/s {r.heartbeats_per_s:.0f}  latency p50 {r.heartbeat_p50_ms:.2f} ms  "
+        f"p99 {r.heartbeat_p99_ms:.2f} ms  failures {r.heartbeat_failures}"
+    )
+    print(
+        f"CPU per heartbeat: mechmgr {r.mechmgr_cpu_ms_per_heartbeat:.3f} ms  "
+        f"postgres {r.postgres_cpu_ms_per_heartbeat:.3f} ms"
+    )
+    print(f"\n{'binds':<22}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'failures':>10}")
+    for name, b in (("idle", r.idle), ("heartbeat load", r.loaded), ("after", r.after)):
+        print(f"{name:<22}{b.p50_ms:>8.2f}{b.p90_ms:>8.2f}{b.p99_ms:>8.2f}{b.failures:>10}")
+    print(f"bind p50 under load / idle: {r.p50_ratio:.2f}")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The benchmark's options."""
+    parser = argparse.ArgumentParser(
+        prog="python bench/heartbeats.py",
+        description="Registers many agents, has them heartbeat at mechmgr's interval and "
+        "measures mechmgr's CPU per heartbeat and bind latency idle and under that load.",
+    )
+    parser.add_argument("--agents", type=int, default=10000, help="agents (default 10000)")
+    parser.add_argument(
+        "--interval", type=float, default=30.0, help="seconds between two heartbeats of an agent"
+    )
+    parser.add_argument("--workers", type=int, default=4, help="heartbeating processes (4)")
+    parser.add_argument("--binds", type=int, default=1000, help="binds per phase (1000)")
+    parser.add_argument("--warmup", type=int, default=50, help="binds before measuring (50)")
+    parser.add_argument("--idle-seconds", type=float, default=5.0)
+    parser.add_argument("--warmup-seconds", type=float, default=10.0)
+    parser.add_argument("--measure-seconds", type=float, default=30.0)
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an extra environment variable of every process (repeatable)",
+    )
+    parser.add_argument("--runs", type=int, default=1, help="runs, each on a fresh stack")
+    parser.add_argument("--log-level", default="WARNING", help="services' log level")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+    if args.agents < args.workers or args.workers < 1 or args.binds < 1 or args.runs < 1:
+        parser.error("--agents must be at least --workers, which, --binds and --runs at least 1")
+    if any("=" not in e for e in args.env):
+        parser.error("--env takes NAME=VALUE")
+    return args
+
+
+def one_run(args: argparse.Namespace) -> Result | None:
+    """Runs the benchmark once on a fresh stack; None when the stack did not start."""
+    data_dir = Path(tempfile.mkdtemp(prefix="ml2-hb-bench-"))
+    databases = PostgresDatabases(args.postgres_url) if args.database == "postgres" else None
+    urls = {s: databases.create(s) for s in stack.CORE_SERVICES} if databases else {}
+    cfg = stack.StackConfig(
+        data_dir=data_dir,
+        ports=dict.fromkeys(stack.DEFAULT_PORTS, 0),
+        metrics_ports=dict.fromkeys(stack.DEFAULT_PORTS, 0),
+        database_urls=urls,
+        log_level=args.log_level,
+        extra_env=dict(e.split("=", 1) for e in args.env),
+    )
+    running = stack.Stack(cfg)
+    log = sys.stderr if args.json else sys.stdout
+    ok = False
+    try:
+        print(f"starting the stack ({args.database}) in {data_dir} ...", file=log, flush=True)
+        running.start()
+        result = run(running, args, log)
+        ok = True
+        return result
+    except launcher.LaunchError as err:
+        print(f"heartbeats: the stack did not start: {err}", file=sys.stderr)
+        return None
+    finally:
+        running.stop()
+        if databases:
+            databases.drop()
+        if ok:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        else:
+            print(f"heartbeats: logs kept in {data_dir / 'logs'}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the benchmark; returns 1 if a run failed, a bind failed or a heartbeat failed."""
+    args = parse_args(argv)
+    results = []
+    for _ in range(args.runs):
+        result = one_run(args)
+        if result is None:
+            return 1
+        results.append(result)
+        if not args.json:
+            report(result)
+    if args.json:
+        print(json.dumps([asdict(r) | {"p50_ratio": r.p50_ratio} for r in results], indent=2))
+    elif len(results) > 1:
+        cpu = statistics.median(r.mechmgr_cpu_ms_per_heartbeat for r in results)
+        ratio = statistics.median(r.p50_ratio for r in results)
+        print(f"\nmedian of {len(results)} runs: mechmgr {cpu:.3f} ms CPU per heartbeat, ", end="")
+        print(f"bind p50 under load / idle {ratio:.2f}")
+    bad = [
+        r
+        for r in results
+        if r.heartbeat_failures or r.idle.failures or r.loaded.failures or r.after.failures
+    ]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
