@@ -12,7 +12,10 @@ serves the binds. Then:
     load       every agent heartbeats once per --interval (10,000 / 30 s = 333/s), each worker
                process pacing its share over its own long-lived channel; after --warmup-seconds
                mechmgr's CPU over --measure-seconds, then --binds binds during the same load
-    after      heartbeats stopped: --binds binds again
+    floor      the same workers, at the same rate, call mechmgr's grpc.health.v1.Health/Check
+               instead (a call that does nothing): mechmgr's CPU over --floor-seconds, what any
+               unary call costs its gRPC server at that rate
+    after      calls stopped: --binds binds again
 
 Binds are UpdatePort binding.host_id = bench-host, one after the other from one client with a
 long-lived channel; every one must end BOUND with vif_type ovs. CPU is read from /proc (user +
@@ -44,6 +47,7 @@ from multiprocessing.synchronize import Event
 import grpc
 from bind_bench import HOST, PostgresDatabases, create_network, percentile, start_agent
 from cpu_time import cpu_seconds, postgres_cpu_seconds
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ml2.v1 import (
     agent_pb2,
     agent_service_pb2,
@@ -82,13 +86,17 @@ def heartbeat_worker(
     offset: float,
     beat: Event,
     stop: Event,
+    floor: Event,
     results: multiprocessing.Queue,  # type: ignore[type-arg]
 ) -> None:
     """One worker process: registers its agents (reporting how long that took), then, once
     ``beat`` is set, heartbeats each of them once per ``interval``, evenly spread, until
-    ``stop``; reports the heartbeats answered, the failures and the latencies."""
+    ``stop``, calling Health/Check instead of HeartbeatAgent while ``floor`` is set; reports
+    the calls answered (time, latency, whether a heartbeat) and the failures."""
     channel = channels.make_channel(address)
     stub = agent_service_pb2_grpc.AgentServiceStub(channel)
+    health = health_pb2_grpc.HealthStub(channel)
+    check = health_pb2.HealthCheckRequest()
     began = time.perf_counter()
     ids = [
         stub.RegisterAgent(
@@ -100,15 +108,15 @@ def heartbeat_worker(
     beat.wait()
     lock = threading.Lock()
     slots = threading.Semaphore(MAX_IN_FLIGHT)
-    answered: list[tuple[float, float]] = []  # (answer time, latency ms)
+    answered: list[tuple[float, float, bool]] = []  # (answer time, latency ms, heartbeat)
     failures: list[str] = []
 
-    def done(call: grpc.Future, sent: float) -> None:
+    def done(call: grpc.Future, sent: float, heartbeat: bool) -> None:
         now = time.perf_counter()
         slots.release()
         with lock:
             if call.exception() is None:
-                answered.append((now, (now - sent) * 1000))
+                answered.append((now, (now - sent) * 1000, heartbeat))
             else:
                 err = call.exception()
                 code = err.code().name if isinstance(err, grpc.Call) else type(err).__name__
@@ -123,10 +131,14 @@ def heartbeat_worker(
         if wait > 0 and stop.wait(wait):
             break
         slots.acquire()
-        request = agent_service_pb2.HeartbeatAgentRequest(agent_id=ids[n % len(ids)])
         sent = time.perf_counter()
-        future = stub.HeartbeatAgent.future(request, timeout=30)
-        future.add_done_callback(lambda f, s=sent: done(f, s))
+        heartbeat = not floor.is_set()
+        if not heartbeat:
+            future = health.Check.future(check, timeout=30)
+        else:
+            request = agent_service_pb2.HeartbeatAgentRequest(agent_id=ids[n % len(ids)])
+            future = stub.HeartbeatAgent.future(request, timeout=30)
+        future.add_done_callback(lambda f, s=sent, h=heartbeat: done(f, s, h))
         n += 1
     for _ in range(MAX_IN_FLIGHT):
         slots.acquire()
@@ -162,6 +174,9 @@ class Result:
     mechmgr_cpu_ms_per_heartbeat: float
     """mechmgr's CPU during the measured window divided by the heartbeats answered in it."""
     postgres_cpu_ms_per_heartbeat: float
+    floor_calls_per_s: float
+    mechmgr_cpu_ms_per_health_check: float
+    """The same over the floor window: what a call that does nothing costs at that rate."""
     idle: BindFigures
     loaded: BindFigures
     after: BindFigures
@@ -235,13 +250,21 @@ def run(running: stack.Stack, args: argparse.Namespace, log: object) -> Result:
     ]
 
     ctx = multiprocessing.get_context("spawn")
-    beat, stop = ctx.Event(), ctx.Event()
+    beat, stop, floor = ctx.Event(), ctx.Event(), ctx.Event()
     results: multiprocessing.Queue = ctx.Queue()  # type: ignore[type-arg]
     hosts = [f"hb-{i:05d}" for i in range(args.agents)]
     workers = [
         ctx.Process(
             target=heartbeat_worker,
-            args=(mechmgr, hosts[w :: args.workers], args.interval, w / args.workers, beat, stop),
+            args=(
+                mechmgr,
+                hosts[w :: args.workers],
+                args.interval,
+                w / args.workers,
+                beat,
+                stop,
+                floor,
+            ),
             kwargs={"results": results},
             daemon=True,
         )
@@ -269,10 +292,16 @@ def run(running: stack.Stack, args: argparse.Namespace, log: object) -> Result:
         cpu1, pg1, t1 = cpu_seconds(mechmgr_pid), postgres_cpu_seconds(), time.perf_counter()
         say("binds under heartbeat load ...")
         loaded = binder.bind(batches[1])
+        say("the same rate of Health/Check calls ...")
+        floor.set()
+        time.sleep(2)
+        cpu2, t2 = cpu_seconds(mechmgr_pid), time.perf_counter()
+        time.sleep(args.floor_seconds)
+        cpu3, t3 = cpu_seconds(mechmgr_pid), time.perf_counter()
     finally:
         stop.set()
         beat.set()
-    answered: list[tuple[float, float]] = []
+    answered: list[tuple[float, float, bool]] = []
     failures: list[str] = []
     for _ in workers:
         kind, got, failed = results.get(timeout=120)
@@ -287,8 +316,9 @@ def run(running: stack.Stack, args: argparse.Namespace, log: object) -> Result:
     agent_thread.join(5)
     agent_channel.close()
     binder.channel.close()
-    in_window = [ms for at, ms in answered if t0 <= at < t1]
-    ordered = sorted(ms for _, ms in answered)
+    in_window = [ms for at, ms, hb in answered if hb and t0 <= at < t1]
+    checks = len([1 for at, _, hb in answered if not hb and t2 <= at < t3])
+    ordered = sorted(ms for _, ms, hb in answered if hb)
     beats = max(1, len(in_window))
     return Result(
         database=args.database,
@@ -303,6 +333,8 @@ def run(running: stack.Stack, args: argparse.Namespace, log: object) -> Result:
         postgres_cpu_ms_per_heartbeat=(pg1 - pg0) * 1000 / beats
         if args.database == "postgres"
         else 0.0,
+        floor_calls_per_s=checks / (t3 - t2),
+        mechmgr_cpu_ms_per_health_check=(cpu3 - cpu2) * 1000 / max(1, checks),
         idle=idle,
         loaded=loaded,
         after=after,
@@ -322,7 +354,9 @@ def report(r: Result) -> None:
     )
     print(
         f"CPU per heartbeat: mechmgr {r.mechmgr_cpu_ms_per_heartbeat:.3f} ms  "
-        f"postgres {r.postgres_cpu_ms_per_heartbeat:.3f} ms"
+        f"postgres {r.postgres_cpu_ms_per_heartbeat:.3f} ms; the same rate "
+        f"({r.floor_calls_per_s:.0f}/s) of Health/Check: mechmgr "
+        f"{r.mechmgr_cpu_ms_per_health_check:.3f} ms per call"
     )
     print(f"\n{'binds':<22}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'failures':>10}")
     for name, b in (("idle", r.idle), ("heartbeat load", r.loaded), ("after", r.after)):
@@ -347,6 +381,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--idle-seconds", type=float, default=5.0)
     parser.add_argument("--warmup-seconds", type=float, default=10.0)
     parser.add_argument("--measure-seconds", type=float, default=30.0)
+    parser.add_argument("--floor-seconds", type=float, default=15.0)
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
     parser.add_argument(
@@ -417,9 +452,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps([asdict(r) | {"p50_ratio": r.p50_ratio} for r in results], indent=2))
     elif len(results) > 1:
         cpu = statistics.median(r.mechmgr_cpu_ms_per_heartbeat for r in results)
+        check = statistics.median(r.mechmgr_cpu_ms_per_health_check for r in results)
         ratio = statistics.median(r.p50_ratio for r in results)
-        print(f"\nmedian of {len(results)} runs: mechmgr {cpu:.3f} ms CPU per heartbeat, ", end="")
-        print(f"bind p50 under load / idle {ratio:.2f}")
+        print(
+            f"\nmedian of {len(results)} runs: mechmgr {cpu:.3f} ms CPU per heartbeat "
+            f"({check:.3f} per Health/Check), bind p50 under load / idle {ratio:.2f}"
+        )
     bad = [
         r
         for r in results

@@ -230,21 +230,25 @@ class AgentRegistry:
         """Records a sign of life. Raises AgentNotFound for an unknown id (or one another
         replica deleted, once a flush has found it gone)."""
         now = self._clock()
-        if self._flush_interval > 0:
-            with self._lock:
-                lease = self._leases.get(agent_id)
-                if lease is not None and now < lease.fast_until:
-                    lease.beat = now
-                    self._pending[agent_id] = now
-                    agent = lease.agent
-                    fast = True
-                else:
-                    fast = False
-            if fast:
-                _BATCHED.inc()
-                return dataclasses.replace(
-                    agent, alive=True, heartbeat_at=now.replace(tzinfo=dt.UTC)
-                )
+        agent = self._held(agent_id, now)
+        if agent is not None:
+            return agent
+        return self._write_heartbeat(agent_id, now)
+
+    def _held(self, agent_id: str, now: dt.datetime) -> values.Agent | None:
+        if self._flush_interval <= 0:
+            return None
+        with self._lock:
+            lease = self._leases.get(agent_id)
+            if lease is None or now >= lease.fast_until:
+                return None
+            lease.beat = now
+            self._pending[agent_id] = now
+            agent = lease.agent
+        _BATCHED.inc()
+        return dataclasses.replace(agent, alive=True, heartbeat_at=now.replace(tzinfo=dt.UTC))
+
+    def _write_heartbeat(self, agent_id: str, now: dt.datetime) -> values.Agent:
         _IMMEDIATE.inc()
         stmt = update(_T).where(_T.c.id == agent_id).values(heartbeat_at=now).returning(*_T.c)
         return self._write_one(stmt, agent_id, now)
