@@ -16,7 +16,8 @@ being dead, or one that missed heartbeats). So the database alone always shows a
 while any replica holds a heartbeat that keeps it alive, and every replica judges liveness
 alike; a replica killed between two flushes loses at most the heartbeats of the last
 ``2 * flush_interval``, at most one per agent when that is less than the heartbeat interval.
-Reads on this replica take the later of the database's heartbeat and its own.
+Reads on this replica take the later of the database's heartbeat and its own; reads of the
+database alone (``raw_agents_by_host``, ``count_by_type``) find the same liveness.
 """
 
 from __future__ import annotations

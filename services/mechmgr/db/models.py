@@ -19,7 +19,8 @@ class AgentRow(Base):
     """One L2 agent: at most one per (host, agent_type).
 
     A row is written when an agent registers (insert, or update of the same host and type, which
-    keeps its id, creation time and admin state) and on every heartbeat (``heartbeat_at`` only);
+    keeps its id, creation time and admin state) and for heartbeats (``heartbeat_at`` only, most
+    of them in batches: ``services.mechmgr.agents``);
     it is removed only by DeleteAgent. Times are naive UTC. Liveness is not stored: an agent is
     alive while ``heartbeat_at`` is within the configured down time of now.
     """
