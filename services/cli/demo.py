@@ -192,6 +192,7 @@ def run_demo(args: argparse.Namespace) -> int:
     cfg = stack.StackConfig(
         data_dir=data_dir,
         free_ports=True,
+        mechanism_drivers=stack.parse_mechanism_drivers(stack.DEFAULT_DRIVERS),
         agent_down_time=args.agent_down_time,
         heartbeat_interval=args.heartbeat_interval,
     )
