@@ -2,61 +2,37 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 
 import pytest
 from ml2_contract import values
 
 from services.drivers.macvtap import driver as macvtap
+from tests.unit.drivers.agent_cases import (
+    FLAT,
+    GRE,
+    LOCAL,
+    VLAN,
+    VLAN2,
+    VXLAN,
+    binding_context,
+    make_agent,
+    only_reason,
+)
 
-VLAN = values.Segment("seg-vlan", "vlan", "physnet1", 101)
-FLAT = values.Segment("seg-flat", "flat", "physnet1")
-VLAN2 = values.Segment("seg-vlan2", "vlan", "physnet2", 202)
-VXLAN = values.Segment("seg-vxlan", "vxlan", segmentation_id=1001)
-GRE = values.Segment("seg-gre", "gre", segmentation_id=5)
-LOCAL = values.Segment("seg-local", "local")
-BEAT = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 MAPPED = values.HostCapabilities(interface_mappings={"physnet1": "eth1"})
 
 
 def agent(agent_type: str = "macvtap", caps: values.HostCapabilities = MAPPED, **kw):
-    return values.Agent(
-        kw.pop("id", "macvtap-1"),
-        agent_type,
-        "compute-1",
-        capabilities=caps,
-        heartbeat_at=BEAT,
-        **kw,
-    )
+    return make_agent(agent_type, caps, kw.pop("id", "macvtap-1"), **kw)
 
 
-def ctx(*segments, agents=(), vnic="normal", profile=None) -> values.BindingContext:
-    return values.BindingContext(
-        port_id="3f2a9c4e-1111-2222-3333-444455556666",
-        network_id="net-1",
-        host="compute-1",
-        level=0,
-        segments_to_bind=segments or (VLAN,),
-        vnic_type=vnic,
-        profile=profile or {},
-        host_agents=tuple(agents),
-        agent_down_time=75.0,
-    )
+def ctx(*segments, vnic="normal", **kw) -> values.BindingContext:
+    return binding_context(*segments, vnic=vnic, **kw)
 
 
 def propose(*segments, **kw) -> values.Proposal:
     return macvtap.MacvtapDriver().propose_binding(ctx(*segments, **kw))
-
-
-def reasons(proposal: values.Proposal) -> tuple[values.DeclineReason, ...]:
-    assert isinstance(proposal, values.Decline), proposal
-    return proposal.reasons
-
-
-def only_reason(proposal: values.Proposal) -> values.DeclineReason:
-    (reason,) = reasons(proposal)
-    return reason
 
 
 def test_describes_neutron_vnic_type_network_types_agent_and_vif_type():
