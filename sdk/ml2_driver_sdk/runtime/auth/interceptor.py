@@ -19,6 +19,7 @@ Install the interceptor first, so that it also sees the calls that other interce
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 from collections import OrderedDict
@@ -201,8 +202,6 @@ def _same_kind(handler: Any, behaviour: Any) -> Any:
 
 def _bound(handler: Any, identity: Identity) -> Any:
     """``handler`` with ``identity`` current while its behaviour runs."""
-    import inspect
-
     inner = handler.unary_unary or handler.unary_stream or handler.stream_unary
     inner = inner or handler.stream_stream
     if inspect.isasyncgenfunction(inner):
