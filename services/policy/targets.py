@@ -1,4 +1,5 @@
-"""What the rules read of a resource: the target of a network, a port, an agent."""
+"""What the rules read of a resource: the target of a network, a port, a host. ``tenant_id``
+repeats ``project_id`` for override files written with the older name."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ from typing import Any
 
 def network(message: Any) -> dict[str, Any]:
     """The target of an ``ml2.v1.Network``."""
-    return {"id": message.id, "project_id": message.project_id, "shared": message.shared}
+    return {
+        "id": message.id,
+        "project_id": message.project_id,
+        "tenant_id": message.project_id,
+        "shared": message.shared,
+    }
 
 
 def port(message: Any, network_message: Any = None) -> dict[str, Any]:
@@ -15,11 +21,13 @@ def port(message: Any, network_message: Any = None) -> dict[str, Any]:
     target = {
         "id": message.id,
         "project_id": message.project_id,
+        "tenant_id": message.project_id,
         "network_id": message.network_id,
         "binding:host_id": message.binding.host_id if message.HasField("binding") else "",
     }
     if network_message is not None:
         target["network:project_id"] = network_message.project_id
+        target["network:tenant_id"] = network_message.project_id
         target["network:shared"] = network_message.shared
     return target
 

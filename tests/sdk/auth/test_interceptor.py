@@ -304,3 +304,55 @@ def test_an_asyncio_server_authenticates_alike(tmp_path: Path, secret: tokens.Si
             await server.stop(None)
 
     asyncio.run(scenario())
+
+
+class CountingVerifier:
+    """A real verifier, counting the tokens it is asked to verify."""
+
+    def __init__(self, inner: JwtVerifier) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def generation(self) -> int:
+        return self.inner.generation()
+
+    def verify(self, token: str) -> Identity:
+        self.calls += 1
+        return self.inner.verify(token)
+
+
+def test_a_token_is_verified_once_then_served_from_the_cache(
+    tmp_path: Path, secret: tokens.SigningKey
+):
+    verifier = CountingVerifier(JwtVerifier(secret_files=[str(tmp_path / "signing.secret")]))
+    auth = Authenticator(verifier)
+    metadata = [("authorization", f"Bearer {tokens.admin(secret)}")]
+    for _ in range(5):
+        assert auth.authenticate(metadata).is_admin
+    assert verifier.calls == 1
+    with pytest.raises(reasons.AuthError):
+        auth.authenticate([("authorization", "Bearer not-a-jwt")])
+    with pytest.raises(reasons.AuthError):
+        auth.authenticate([("authorization", "Bearer not-a-jwt")])
+    assert verifier.calls == 3  # refusals are not cached
+
+
+def test_method_rules_must_name_rules_of_the_policy(tmp_path: Path, secret: tokens.SigningKey):
+    verifier = JwtVerifier(secret_files=[str(tmp_path / "signing.secret")])
+    with pytest.raises(ValueError, match="need a policy"):
+        Authenticator(verifier, method_rules={"/a.B/C": "x"})
+    with pytest.raises(ValueError, match=r"\['missing'\]"):
+        Authenticator(verifier, policy=policy.Policy({}), method_rules={"/a.B/C": "missing"})
+
+
+def test_a_service_wide_method_rule_covers_its_methods(tmp_path: Path, secret: tokens.SigningKey):
+    rules = policy.Policy({"admins": "role:admin", "anyone": "@"})
+    verifier = JwtVerifier(secret_files=[str(tmp_path / "signing.secret")])
+    auth = Authenticator(
+        verifier, policy=rules, method_rules={"/a.B/*": "admins", "/a.B/Open": "anyone"}
+    )
+    member = [("authorization", f"Bearer {tokens.member(secret, 'p1')}")]
+    with pytest.raises(policy.PermissionDenied, match="admins"):
+        auth.check("/a.B/Close", member)
+    assert auth.check("/a.B/Open", member).project_id == "p1"
+    assert auth.check("/a.C/Other", member).project_id == "p1"

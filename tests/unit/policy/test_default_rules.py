@@ -278,13 +278,20 @@ def test_targets_are_read_from_the_messages() -> None:
     port = port_pb2.Port(
         id="port-1", project_id="p2", network_id="n1", binding=binding_pb2.PortBinding(host_id="h")
     )
-    assert targets.network(network) == {"id": "n1", "project_id": "p1", "shared": True}
+    assert targets.network(network) == {
+        "id": "n1",
+        "project_id": "p1",
+        "tenant_id": "p1",
+        "shared": True,
+    }
     assert targets.port(port, network) == {
         "id": "port-1",
         "project_id": "p2",
+        "tenant_id": "p2",
         "network_id": "n1",
         "binding:host_id": "h",
         "network:project_id": "p1",
+        "network:tenant_id": "p1",
         "network:shared": True,
     }
     assert targets.port(port_pb2.Port(id="x"))["binding:host_id"] == ""
@@ -299,6 +306,15 @@ def test_the_policy_file_of_the_environment_overrides_defaults(tmp_path: Path) -
         "binding.profile"
     )
     assert policy.from_env({}).policy.rules == DEFAULT_RULES
+
+
+def test_an_override_written_with_tenant_id_still_matches(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("get_network: 'role:admin or tenant_id:%(tenant_id)s'\n")
+    enforcer = policy.from_env({"ML2_POLICY_FILE": str(path)})
+    network = network_pb2.Network(id="n1", project_id="p1")
+    assert enforcer.visible(MEMBER, "network", targets.network(network))
+    assert not enforcer.visible(OTHER, "network", targets.network(network))
 
 
 def test_a_bad_policy_file_names_the_rule(tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ class Identity:
         self._credentials.update(
             subject=self.subject,
             project_id=self.project_id,
+            tenant_id=self.project_id,  # the older name, which override files may still use
             roles=self.roles,
             service=self.service,
             agent_host=self.agent_host,
