@@ -296,6 +296,9 @@ def test_an_asyncio_server_authenticates_alike(tmp_path: Path, secret: tokens.Si
                 metadata = (("authorization", f"Bearer {token}"),)
                 assert await who(b"", metadata=metadata) == b"alice|p1|member"
                 stream = channel.unary_stream(f"/{SERVICE}/WhoStream")
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    [m async for m in stream(b"")]
+                assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
                 assert [m async for m in stream(b"", metadata=metadata)] == [b"alice|p1|member"] * 2
                 with pytest.raises(grpc.aio.AioRpcError) as info:
                     await channel.unary_unary(f"/{SERVICE}/Admin")(b"", metadata=metadata)

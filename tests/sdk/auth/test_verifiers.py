@@ -87,6 +87,12 @@ def test_an_es256_token_verifies_against_the_pem_public_key(es256: tuple[Path, P
     assert verifier.verify(tokens.admin(key)).is_admin
 
 
+def test_a_pem_key_verifies_tokens_whatever_kid_they_name(es256: tuple[Path, Path, Path]):
+    private, public, _ = es256
+    key = tokens.SigningKey.from_file(str(private), kid="issuer-key-2026")
+    assert JwtVerifier(pem_files=[str(public)]).verify(tokens.admin(key)).is_admin
+
+
 def test_an_expired_token_is_refused_as_expired(secret: Path) -> None:
     key = tokens.SigningKey.from_file(str(secret))
     token = tokens.admin(key, now=time.time() - 7200, lifetime=3600)

@@ -8,10 +8,12 @@ JWTs are checked against keys from PEM files (RSA, EC or Ed25519 public keys), a
 secret file, or a JWKS file (``{"keys": [...]}``, as Kubernetes publishes at
 ``/openid/v1/jwks`` and an OIDC provider at its ``jwks_uri``): a token's ``kid`` header picks the
 key. Every key only accepts the algorithms of its own type, so that a public key can never be
-used as an HMAC secret. Claims become an identity through ``ClaimMapping``: claim names are
-configurable (dotted paths reach into nested claims, e.g. ``realm_access.roles`` or
-``kubernetes.io.node.name``) and ``subjects`` grants a known subject (a Kubernetes service
-account, ``system:serviceaccount:<namespace>:<name>``, carries no roles) a service identity.
+used as an HMAC secret. A PEM or secret file's key is named after the file (its name without
+the extension), and is also tried for a token naming a kid that no key bears. Claims become an
+identity through ``ClaimMapping``: claim names are configurable (dotted paths reach into nested
+claims, e.g. ``realm_access.roles`` or ``kubernetes.io.node.name``) and ``subjects`` grants a
+known subject a service identity (a Kubernetes service account's token,
+``sub: system:serviceaccount:<namespace>:<name>``, carries no roles).
 """
 
 from __future__ import annotations
@@ -141,6 +143,9 @@ class _Key:
     kid: str
     key: Any
     algorithms: tuple[str, ...]
+    named: bool = True
+    """The kid is the key's own (a JWKS entry), not a file's name: only a token naming it
+    is checked against it."""
 
 
 def _algorithms_of(key: Any) -> tuple[str, ...]:
@@ -177,7 +182,7 @@ def load_pem_keys(path: str) -> list[_Key]:
     else:
         key = serialization.load_pem_public_key(data)
     kid = os.path.splitext(os.path.basename(path))[0]
-    return [_Key(kid, key, _algorithms_of(key))]
+    return [_Key(kid, key, _algorithms_of(key), named=False)]
 
 
 def load_secret(path: str) -> list[_Key]:
@@ -187,7 +192,7 @@ def load_secret(path: str) -> list[_Key]:
         secret = fh.read().strip()
     if len(secret) < 32:
         raise ValueError(f"{path}: an HMAC secret must be at least 32 bytes, found {len(secret)}")
-    return [_Key(os.path.splitext(os.path.basename(path))[0], secret, _HMAC)]
+    return [_Key(os.path.splitext(os.path.basename(path))[0], secret, _HMAC, named=False)]
 
 
 def load_jwks(path: str) -> list[_Key]:
@@ -274,8 +279,11 @@ class JwtVerifier:
                 # A key rotated in moments ago: look at the files now rather than in a second.
                 for f in self._files:
                     f.refresh()
-                by_kid = [k for k in self.keys() if k.kid == kid and algorithm in k.algorithms]
-            candidates = by_kid
+                candidates = [k for k in self.keys() if algorithm in k.algorithms]
+                by_kid = [k for k in candidates if k.kid == kid]
+            # A key from a PEM or secret file has no kid of its own: when no key bears the
+            # token's kid, those keys are tried.
+            candidates = by_kid or [k for k in candidates if not k.named]
         if not candidates:
             detail = f"kid {kid!r}" if kid is not None else f"algorithm {algorithm!r}"
             raise AuthError(errors.BAD_SIGNATURE, f"token signed with an unknown key ({detail})")
