@@ -27,6 +27,7 @@ from ml2.v1 import (
     binding_pb2,
     mechanism_driver_service_pb2,
     mechanism_manager_service_pb2,
+    port_pb2,
     segment_pb2,
     topology_pb2,
 )
@@ -56,6 +57,32 @@ ResultMessage = mechanism_manager_service_pb2.ResolveBindingResponse | binding_p
 
 
 # ----------------------------------------------------------------------------------- the enums
+
+
+def port_status_value(status: str) -> port_pb2.PortStatus:
+    """Returns the PortStatus of a driver-given status (``""``: UNSPECIFIED); raises ValueError
+    for a status a driver may not give (``vocabulary.DRIVER_PORT_STATUSES``)."""
+    if status not in vocabulary.DRIVER_PORT_STATUSES:
+        raise ValueError(
+            f"port status {status!r} is not one a driver may give: "
+            f"{', '.join(repr(s) for s in vocabulary.DRIVER_PORT_STATUSES)}"
+        )
+    if not status:
+        return port_pb2.PORT_STATUS_UNSPECIFIED
+    return cast("port_pb2.PortStatus", port_pb2.PortStatus.Value(f"PORT_STATUS_{status}"))
+
+
+def port_status_name(value: int) -> str:
+    """Returns the driver-given status of a PortStatus number (UNSPECIFIED: ``""``); raises
+    ValueError for any other than UNSPECIFIED and ACTIVE."""
+    if value == port_pb2.PORT_STATUS_UNSPECIFIED:
+        return ""
+    if value == port_pb2.PORT_STATUS_ACTIVE:
+        return vocabulary.PORT_STATUS_ACTIVE
+    raise ValueError(
+        f"port status {value} is not one a driver may give: PORT_STATUS_UNSPECIFIED or "
+        "PORT_STATUS_ACTIVE"
+    )
 
 
 def vnic_type_name(value: int) -> str:
@@ -563,7 +590,21 @@ def binding_result_from_proto(msg: ResultMessage) -> values.BindingResult:
         levels=tuple(level_from_proto(lvl) for lvl in msg.levels),
         trace=tuple(verdict_from_proto(v) for v in msg.trace),
         failure_message=msg.failure_message,
+        port_status=_result_port_status(msg, state),
     )
+
+
+def _result_port_status(msg: ResultMessage, state: str) -> str:
+    """The driver-given status a ResolveBindingResponse carries for a BOUND result; ``""`` for
+    a PortBinding (which has none), another state or a status this version cannot honour."""
+    if state != vocabulary.BOUND or not isinstance(
+        msg, mechanism_manager_service_pb2.ResolveBindingResponse
+    ):
+        return ""
+    try:
+        return port_status_name(msg.port_status)
+    except ValueError:
+        return ""
 
 
 def binding_result_to_proto(
@@ -577,6 +618,34 @@ def binding_result_to_proto(
         levels=[level_to_proto(lvl) for lvl in result.levels],
         trace=[verdict_to_proto(v) for v in result.trace],
         failure_message=result.failure_message,
+        port_status=port_status_value(result.port_status),
+    )
+
+
+def original_to_proto(original: values.OriginalBinding) -> binding_pb2.OriginalBinding:
+    """Returns the OriginalBinding message of an original binding."""
+    return binding_pb2.OriginalBinding(
+        host_id=original.host,
+        vnic_type=vnic_type_value(original.vnic_type),
+        profile=dict_to_struct(original.profile),
+        vif_type=original.vif_type,
+        vif_details=dict_to_struct(original.vif_details),
+        segment=segment_to_proto(original.segment) if original.segment is not None else None,
+    )
+
+
+def original_from_proto(
+    msg: binding_pb2.OriginalBinding, field: str = "original"
+) -> values.OriginalBinding:
+    """Returns the original binding an OriginalBinding message carries. Raises ValueError for
+    an unknown vnic type, StructError for a profile or vif_details ``struct_to_dict`` refuses."""
+    return values.OriginalBinding(
+        host=msg.host_id,
+        vif_type=msg.vif_type,
+        vnic_type=vnic_type_name(msg.vnic_type),
+        profile=struct_to_dict(msg.profile, f"{field}.profile"),
+        vif_details=struct_to_dict(msg.vif_details, f"{field}.vif_details"),
+        segment=segment_from_proto(msg.segment) if msg.HasField("segment") else None,
     )
 
 
@@ -602,6 +671,7 @@ def context_to_proto(
         host_agents=agents if agents is not None else [agent_to_proto(a) for a in ctx.host_agents],
         agent_down_time=duration(ctx.agent_down_time) if ctx.agent_down_time else None,
         host_links=[host_link_to_proto(link) for link in ctx.host_links],
+        original=original_to_proto(ctx.original) if ctx.original is not None else None,
     )
 
 
@@ -625,6 +695,7 @@ def context_from_proto(
         host_agents=tuple(agent_of(a) for a in msg.host_agents),
         agent_down_time=seconds_of(msg.agent_down_time),
         host_links=tuple(host_link_from_proto(link) for link in msg.host_links),
+        original=original_from_proto(msg.original) if msg.HasField("original") else None,
     )
 
 
@@ -642,6 +713,7 @@ def proposal_to_proto(
                 segment_id=proposal.segment_id,
                 vif_type=proposal.vif_type,
                 vif_details=dict_to_struct(proposal.vif_details),
+                port_status=port_status_value(proposal.port_status),
             )
         )
     if isinstance(proposal, values.Continue):
@@ -661,13 +733,19 @@ def proposal_from_proto(
     msg: mechanism_driver_service_pb2.ProposeBindingResponse,
 ) -> values.Proposal | None:
     """Returns the proposal a response carries, or None if it carries none. Raises StructError
-    for vif_details ``struct_to_dict`` refuses."""
+    for vif_details ``struct_to_dict`` refuses, ValueError for a ``complete.port_status`` a
+    driver may not give."""
     kind = msg.WhichOneof("outcome")
     if kind == "complete":
+        try:
+            port_status = port_status_name(msg.complete.port_status)
+        except ValueError as exc:
+            raise ValueError(f"complete.port_status: {exc}") from None
         return values.Complete(
             msg.complete.segment_id,
             msg.complete.vif_type,
             struct_to_dict(msg.complete.vif_details, "complete.vif_details"),
+            port_status,
         )
     if kind == "continued":
         return values.Continue(

@@ -199,6 +199,10 @@ class BindingResult:
     levels: tuple[BindingLevel, ...] = ()
     trace: tuple[Verdict, ...] = ()
     failure_message: str = ""
+    port_status: str = ""
+    """The status the completing driver gave the port: ``vocabulary.PORT_STATUS_ACTIVE`` when
+    the port is ACTIVE once bound, without a device report; ``""`` when its host's agent
+    reports it (and for every result that is not BOUND)."""
 
     @property
     def bound(self) -> bool:
@@ -217,6 +221,21 @@ class BindingResult:
 
 UNBOUND_RESULT = BindingResult(state=vocabulary.UNBOUND, vif_type=vocabulary.VIF_TYPE_UNBOUND)
 """The result of a port without a host."""
+
+
+@dataclass(frozen=True)
+class OriginalBinding:
+    """A port's binding as it was before its binding inputs last changed (Neutron's
+    ``PortContext.original``, ``original_host`` and original binding), when it was bound:
+    the host, vnic type and profile it was bound with, the vif it got and the segment its
+    bottom level bound."""
+
+    host: str
+    vif_type: str
+    vnic_type: str = vocabulary.VNIC_NORMAL
+    profile: Mapping[str, Any] = field(default_factory=lambda: _NO_VALUES)
+    vif_details: Mapping[str, Any] = field(default_factory=lambda: _NO_VALUES)
+    segment: Segment | None = None
 
 
 # ---------------------------------------------------------------------- the driver's question
@@ -242,6 +261,10 @@ class BindingContext:
     host_agents: tuple[Agent, ...] = ()
     agent_down_time: float = 0.0
     host_links: tuple[HostLink, ...] = ()
+    original: OriginalBinding | None = None
+    """The port's binding before its inputs last changed, when it was bound; None for a port
+    never bound (or unbound since). When ``original.host`` differs from ``host`` the port is
+    moving; Nova's live migration marks it with ``migrating_to`` in ``original.profile``."""
 
     def agents_of_type(self, agent_type: str) -> tuple[Agent, ...]:
         """Returns the host's agents of ``agent_type`` (Neutron's ``host_agents``)."""
@@ -258,6 +281,10 @@ class Complete:
     segment_id: str
     vif_type: str
     vif_details: Mapping[str, Any] = field(default_factory=lambda: _NO_VALUES)
+    port_status: str = ""
+    """``vocabulary.PORT_STATUS_ACTIVE`` when nothing on the host wires the port, so that it is
+    ACTIVE as soon as the binding is committed (unless administratively down); ``""`` (the
+    default) when the host's agent reports the device."""
 
 
 @dataclass(frozen=True)

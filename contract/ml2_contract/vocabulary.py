@@ -83,6 +83,14 @@ FAILED = "FAILED"
 """No driver could bind; the trace holds every reason."""
 BINDING_STATES = (UNBOUND, BOUND, FAILED)
 
+# ------------------------------------------------------------------ the status a driver may set
+# The port status a driver may give with a complete binding (``CompleteBinding.port_status``),
+# spelled as the ``ml2.v1.PortStatus`` value name without its ``PORT_STATUS_`` prefix; ``""``
+# (PORT_STATUS_UNSPECIFIED) leaves the status to the host's agent.
+PORT_STATUS_ACTIVE = "ACTIVE"
+"""Nothing on the host wires the port: it is ACTIVE once the binding is committed."""
+DRIVER_PORT_STATUSES = ("", PORT_STATUS_ACTIVE)
+
 # ------------------------------------------------------------------------ decline reason codes
 # Stable UPPER_SNAKE_CASE strings that operators, dashboards and tests match on. Drivers may
 # define their own codes in the same form.

@@ -241,7 +241,7 @@ class DriverClient:
     def _proposal(self, reply: pb.ProposeBindingResponse) -> values.Proposal:
         try:
             proposal = convert.proposal_from_proto(reply)
-        except convert.StructError as exc:
+        except ValueError as exc:  # a StructError, or a port status a driver may not give
             logger.warning(
                 "mechanism driver %s at %s answered a malformed proposal: %s",
                 self.name,

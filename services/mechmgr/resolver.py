@@ -95,6 +95,9 @@ class BindingRequest:
     driver_connectivity: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     """The connectivity each driver describes itself with, by driver name; a driver missing
     here (it has not described itself yet) is asked."""
+    original: values.OriginalBinding | None = None
+    """The port's binding before its inputs last changed, when it was bound; every driver
+    sees it (``BindingContext.original``)."""
 
 
 def resolve_binding(
@@ -320,6 +323,7 @@ class _Run:
             with_bound_drivers(done.vif_details, levels),
             levels,
             trace,
+            port_status=done.port_status,
         )
 
     def bind_level(self, level: int, segments: tuple[values.Segment, ...]) -> _Steps:
@@ -369,6 +373,7 @@ class _Run:
             host_agents=req.host_agents,
             agent_down_time=req.agent_down_time,
             host_links=req.host_links,
+            original=req.original,
         )
 
     def _next_segments(
@@ -462,6 +467,11 @@ def _checked(proposal: object, segments: tuple[values.Segment, ...], level: int)
     if isinstance(proposal, values.Complete):
         if not proposal.vif_type or proposal.vif_type in vocabulary.RESERVED_VIF_TYPES:
             return _driver_error(f"completed with an invalid vif_type {proposal.vif_type!r}")
+        if proposal.port_status not in vocabulary.DRIVER_PORT_STATUSES:
+            return _driver_error(
+                f"completed with port_status {proposal.port_status!r}: a driver may only leave "
+                f"it unset or set {vocabulary.PORT_STATUS_ACTIVE}"
+            )
         return proposal
     return _checked_continue(proposal, level)
 

@@ -195,6 +195,32 @@ def resolve_request(
         vnic_type=vnic_type,
         profile=structs.to_dict("profile", request.profile),
         binding_generation=request.binding_generation,
+        original=original("original", request) if request.HasField("original") else None,
+    )
+
+
+def original(
+    field: str, request: mechanism_manager_service_pb2.ResolveBindingRequest
+) -> values.OriginalBinding:
+    """Returns the original binding a ResolveBindingRequest carries: its host must be a host
+    name, its vnic type known, its vif_type set and its segment, if any, have an id."""
+    msg = request.original
+    host = hostname(f"{field}.host_id", msg.host_id)
+    if not msg.vif_type:
+        raise InvalidArgument(f"{field}.vif_type", "is required")
+    if msg.HasField("segment") and not msg.segment.id:
+        raise InvalidArgument(f"{field}.segment.id", "is required when a segment is given")
+    try:
+        vnic_type = convert.vnic_type_name(msg.vnic_type)
+    except ValueError:
+        raise InvalidArgument(f"{field}.vnic_type", f"unknown vnic type {msg.vnic_type}") from None
+    return values.OriginalBinding(
+        host=host,
+        vif_type=msg.vif_type,
+        vnic_type=vnic_type,
+        profile=structs.to_dict(f"{field}.profile", msg.profile),
+        vif_details=structs.to_dict(f"{field}.vif_details", msg.vif_details),
+        segment=convert.segment_from_proto(msg.segment) if msg.HasField("segment") else None,
     )
 
 

@@ -155,6 +155,22 @@ class HostBindability(_message.Message):
     dynamic_segments: _containers.RepeatedCompositeFieldContainer[DynamicSegmentNeed]
     def __init__(self, host_id: _Optional[str] = ..., bindable: _Optional[bool] = ..., vif_type: _Optional[str] = ..., levels: _Optional[_Iterable[_Union[BindingLevel, _Mapping]]] = ..., trace: _Optional[_Iterable[_Union[DriverVerdict, _Mapping]]] = ..., reason: _Optional[str] = ..., dynamic_segments: _Optional[_Iterable[_Union[DynamicSegmentNeed, _Mapping]]] = ...) -> None: ...
 
+class OriginalBinding(_message.Message):
+    __slots__ = ("host_id", "vnic_type", "profile", "vif_type", "vif_details", "segment")
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    VNIC_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    VIF_TYPE_FIELD_NUMBER: _ClassVar[int]
+    VIF_DETAILS_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    host_id: str
+    vnic_type: VnicType
+    profile: _struct_pb2.Struct
+    vif_type: str
+    vif_details: _struct_pb2.Struct
+    segment: _segment_pb2.Segment
+    def __init__(self, host_id: _Optional[str] = ..., vnic_type: _Optional[_Union[VnicType, str]] = ..., profile: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., vif_type: _Optional[str] = ..., vif_details: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., segment: _Optional[_Union[_segment_pb2.Segment, _Mapping]] = ...) -> None: ...
+
 class DynamicSegmentNeed(_message.Message):
     __slots__ = ("level", "driver", "segment")
     LEVEL_FIELD_NUMBER: _ClassVar[int]

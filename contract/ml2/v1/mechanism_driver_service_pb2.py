@@ -26,35 +26,36 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from ml2.v1 import agent_pb2 as ml2_dot_v1_dot_agent__pb2
 from ml2.v1 import binding_pb2 as ml2_dot_v1_dot_binding__pb2
+from ml2.v1 import port_pb2 as ml2_dot_v1_dot_port__pb2
 from ml2.v1 import segment_pb2 as ml2_dot_v1_dot_segment__pb2
 from ml2.v1 import topology_pb2 as ml2_dot_v1_dot_topology__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%ml2/v1/mechanism_driver_service.proto\x12\x06ml2.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x12ml2/v1/agent.proto\x1a\x14ml2/v1/binding.proto\x1a\x14ml2/v1/segment.proto\x1a\x15ml2/v1/topology.proto\"\x17\n\x15\x44\x65scribeDriverRequest\"\xb4\x01\n\x16\x44\x65scribeDriverResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x14supported_vnic_types\x18\x02 \x03(\x0e\x32\x10.ml2.v1.VnicType\x12\x1f\n\x17supported_network_types\x18\x03 \x03(\t\x12\x12\n\nagent_type\x18\x04 \x01(\t\x12\x14\n\x0c\x63onnectivity\x18\x05 \x01(\t\x12\x11\n\tvif_types\x18\x06 \x03(\t\"\xfd\x02\n\x15ProposeBindingRequest\x12\x0f\n\x07port_id\x18\x01 \x01(\t\x12\x12\n\nnetwork_id\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12#\n\tvnic_type\x18\x04 \x01(\x0e\x32\x10.ml2.v1.VnicType\x12(\n\x07profile\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\r\n\x05level\x18\x06 \x01(\x05\x12)\n\x10segments_to_bind\x18\x07 \x03(\x0b\x32\x0f.ml2.v1.Segment\x12*\n\x0c\x62ound_levels\x18\x08 \x03(\x0b\x32\x14.ml2.v1.BindingLevel\x12\"\n\x0bhost_agents\x18\t \x03(\x0b\x32\r.ml2.v1.Agent\x12\x32\n\x0f\x61gent_down_time\x18\n \x01(\x0b\x32\x19.google.protobuf.Duration\x12$\n\nhost_links\x18\x0b \x03(\x0b\x32\x10.ml2.v1.HostLink\"\xaa\x01\n\x16ProposeBindingResponse\x12+\n\x08\x63omplete\x18\x01 \x01(\x0b\x32\x17.ml2.v1.CompleteBindingH\x00\x12,\n\tcontinued\x18\x02 \x01(\x0b\x32\x17.ml2.v1.ContinueBindingH\x00\x12*\n\x08\x64\x65\x63lined\x18\x03 \x01(\x0b\x32\x16.ml2.v1.DeclineBindingH\x00\x42\t\n\x07outcome\"e\n\x0f\x43ompleteBinding\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x10\n\x08vif_type\x18\x02 \x01(\t\x12,\n\x0bvif_details\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"|\n\x0f\x43ontinueBinding\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12&\n\rnext_segments\x18\x02 \x03(\x0b\x32\x0f.ml2.v1.Segment\x12-\n\x10\x64ynamic_segments\x18\x03 \x03(\x0b\x32\x13.ml2.v1.SegmentSpec\"8\n\x0e\x44\x65\x63lineBinding\x12&\n\x07reasons\x18\x01 \x03(\x0b\x32\x15.ml2.v1.DeclineReason\"I\n\x16ProposeBindingsRequest\x12/\n\x08requests\x18\x01 \x03(\x0b\x32\x1d.ml2.v1.ProposeBindingRequest\"L\n\x17ProposeBindingsResponse\x12\x31\n\tresponses\x18\x01 \x03(\x0b\x32\x1e.ml2.v1.ProposeBindingResponse2\x8e\x02\n\x16MechanismDriverService\x12O\n\x0e\x44\x65scribeDriver\x12\x1d.ml2.v1.DescribeDriverRequest\x1a\x1e.ml2.v1.DescribeDriverResponse\x12O\n\x0eProposeBinding\x12\x1d.ml2.v1.ProposeBindingRequest\x1a\x1e.ml2.v1.ProposeBindingResponse\x12R\n\x0fProposeBindings\x12\x1e.ml2.v1.ProposeBindingsRequest\x1a\x1f.ml2.v1.ProposeBindingsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%ml2/v1/mechanism_driver_service.proto\x12\x06ml2.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x12ml2/v1/agent.proto\x1a\x14ml2/v1/binding.proto\x1a\x11ml2/v1/port.proto\x1a\x14ml2/v1/segment.proto\x1a\x15ml2/v1/topology.proto\"\x17\n\x15\x44\x65scribeDriverRequest\"\xb4\x01\n\x16\x44\x65scribeDriverResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x14supported_vnic_types\x18\x02 \x03(\x0e\x32\x10.ml2.v1.VnicType\x12\x1f\n\x17supported_network_types\x18\x03 \x03(\t\x12\x12\n\nagent_type\x18\x04 \x01(\t\x12\x14\n\x0c\x63onnectivity\x18\x05 \x01(\t\x12\x11\n\tvif_types\x18\x06 \x03(\t\"\xa8\x03\n\x15ProposeBindingRequest\x12\x0f\n\x07port_id\x18\x01 \x01(\t\x12\x12\n\nnetwork_id\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12#\n\tvnic_type\x18\x04 \x01(\x0e\x32\x10.ml2.v1.VnicType\x12(\n\x07profile\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\r\n\x05level\x18\x06 \x01(\x05\x12)\n\x10segments_to_bind\x18\x07 \x03(\x0b\x32\x0f.ml2.v1.Segment\x12*\n\x0c\x62ound_levels\x18\x08 \x03(\x0b\x32\x14.ml2.v1.BindingLevel\x12\"\n\x0bhost_agents\x18\t \x03(\x0b\x32\r.ml2.v1.Agent\x12\x32\n\x0f\x61gent_down_time\x18\n \x01(\x0b\x32\x19.google.protobuf.Duration\x12$\n\nhost_links\x18\x0b \x03(\x0b\x32\x10.ml2.v1.HostLink\x12)\n\x08original\x18\x0c \x01(\x0b\x32\x17.ml2.v1.OriginalBinding\"\xaa\x01\n\x16ProposeBindingResponse\x12+\n\x08\x63omplete\x18\x01 \x01(\x0b\x32\x17.ml2.v1.CompleteBindingH\x00\x12,\n\tcontinued\x18\x02 \x01(\x0b\x32\x17.ml2.v1.ContinueBindingH\x00\x12*\n\x08\x64\x65\x63lined\x18\x03 \x01(\x0b\x32\x16.ml2.v1.DeclineBindingH\x00\x42\t\n\x07outcome\"\x8e\x01\n\x0f\x43ompleteBinding\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x10\n\x08vif_type\x18\x02 \x01(\t\x12,\n\x0bvif_details\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\'\n\x0bport_status\x18\x04 \x01(\x0e\x32\x12.ml2.v1.PortStatus\"|\n\x0f\x43ontinueBinding\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12&\n\rnext_segments\x18\x02 \x03(\x0b\x32\x0f.ml2.v1.Segment\x12-\n\x10\x64ynamic_segments\x18\x03 \x03(\x0b\x32\x13.ml2.v1.SegmentSpec\"8\n\x0e\x44\x65\x63lineBinding\x12&\n\x07reasons\x18\x01 \x03(\x0b\x32\x15.ml2.v1.DeclineReason\"I\n\x16ProposeBindingsRequest\x12/\n\x08requests\x18\x01 \x03(\x0b\x32\x1d.ml2.v1.ProposeBindingRequest\"L\n\x17ProposeBindingsResponse\x12\x31\n\tresponses\x18\x01 \x03(\x0b\x32\x1e.ml2.v1.ProposeBindingResponse2\x8e\x02\n\x16MechanismDriverService\x12O\n\x0e\x44\x65scribeDriver\x12\x1d.ml2.v1.DescribeDriverRequest\x1a\x1e.ml2.v1.DescribeDriverResponse\x12O\n\x0eProposeBinding\x12\x1d.ml2.v1.ProposeBindingRequest\x1a\x1e.ml2.v1.ProposeBindingResponse\x12R\n\x0fProposeBindings\x12\x1e.ml2.v1.ProposeBindingsRequest\x1a\x1f.ml2.v1.ProposeBindingsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ml2.v1.mechanism_driver_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DESCRIBEDRIVERREQUEST']._serialized_start=198
-  _globals['_DESCRIBEDRIVERREQUEST']._serialized_end=221
-  _globals['_DESCRIBEDRIVERRESPONSE']._serialized_start=224
-  _globals['_DESCRIBEDRIVERRESPONSE']._serialized_end=404
-  _globals['_PROPOSEBINDINGREQUEST']._serialized_start=407
-  _globals['_PROPOSEBINDINGREQUEST']._serialized_end=788
-  _globals['_PROPOSEBINDINGRESPONSE']._serialized_start=791
-  _globals['_PROPOSEBINDINGRESPONSE']._serialized_end=961
-  _globals['_COMPLETEBINDING']._serialized_start=963
-  _globals['_COMPLETEBINDING']._serialized_end=1064
-  _globals['_CONTINUEBINDING']._serialized_start=1066
-  _globals['_CONTINUEBINDING']._serialized_end=1190
-  _globals['_DECLINEBINDING']._serialized_start=1192
-  _globals['_DECLINEBINDING']._serialized_end=1248
-  _globals['_PROPOSEBINDINGSREQUEST']._serialized_start=1250
-  _globals['_PROPOSEBINDINGSREQUEST']._serialized_end=1323
-  _globals['_PROPOSEBINDINGSRESPONSE']._serialized_start=1325
-  _globals['_PROPOSEBINDINGSRESPONSE']._serialized_end=1401
-  _globals['_MECHANISMDRIVERSERVICE']._serialized_start=1404
-  _globals['_MECHANISMDRIVERSERVICE']._serialized_end=1674
+  _globals['_DESCRIBEDRIVERREQUEST']._serialized_start=217
+  _globals['_DESCRIBEDRIVERREQUEST']._serialized_end=240
+  _globals['_DESCRIBEDRIVERRESPONSE']._serialized_start=243
+  _globals['_DESCRIBEDRIVERRESPONSE']._serialized_end=423
+  _globals['_PROPOSEBINDINGREQUEST']._serialized_start=426
+  _globals['_PROPOSEBINDINGREQUEST']._serialized_end=850
+  _globals['_PROPOSEBINDINGRESPONSE']._serialized_start=853
+  _globals['_PROPOSEBINDINGRESPONSE']._serialized_end=1023
+  _globals['_COMPLETEBINDING']._serialized_start=1026
+  _globals['_COMPLETEBINDING']._serialized_end=1168
+  _globals['_CONTINUEBINDING']._serialized_start=1170
+  _globals['_CONTINUEBINDING']._serialized_end=1294
+  _globals['_DECLINEBINDING']._serialized_start=1296
+  _globals['_DECLINEBINDING']._serialized_end=1352
+  _globals['_PROPOSEBINDINGSREQUEST']._serialized_start=1354
+  _globals['_PROPOSEBINDINGSREQUEST']._serialized_end=1427
+  _globals['_PROPOSEBINDINGSRESPONSE']._serialized_start=1429
+  _globals['_PROPOSEBINDINGSRESPONSE']._serialized_end=1505
+  _globals['_MECHANISMDRIVERSERVICE']._serialized_start=1508
+  _globals['_MECHANISMDRIVERSERVICE']._serialized_end=1778
 # @@protoc_insertion_point(module_scope)

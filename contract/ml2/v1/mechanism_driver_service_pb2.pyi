@@ -4,6 +4,7 @@ from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from ml2.v1 import agent_pb2 as _agent_pb2
 from ml2.v1 import binding_pb2 as _binding_pb2
+from ml2.v1 import port_pb2 as _port_pb2
 from ml2.v1 import segment_pb2 as _segment_pb2
 from ml2.v1 import topology_pb2 as _topology_pb2
 from google.protobuf.internal import containers as _containers
@@ -35,7 +36,7 @@ class DescribeDriverResponse(_message.Message):
     def __init__(self, name: _Optional[str] = ..., supported_vnic_types: _Optional[_Iterable[_Union[_binding_pb2.VnicType, str]]] = ..., supported_network_types: _Optional[_Iterable[str]] = ..., agent_type: _Optional[str] = ..., connectivity: _Optional[str] = ..., vif_types: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ProposeBindingRequest(_message.Message):
-    __slots__ = ("port_id", "network_id", "host", "vnic_type", "profile", "level", "segments_to_bind", "bound_levels", "host_agents", "agent_down_time", "host_links")
+    __slots__ = ("port_id", "network_id", "host", "vnic_type", "profile", "level", "segments_to_bind", "bound_levels", "host_agents", "agent_down_time", "host_links", "original")
     PORT_ID_FIELD_NUMBER: _ClassVar[int]
     NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +48,7 @@ class ProposeBindingRequest(_message.Message):
     HOST_AGENTS_FIELD_NUMBER: _ClassVar[int]
     AGENT_DOWN_TIME_FIELD_NUMBER: _ClassVar[int]
     HOST_LINKS_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_FIELD_NUMBER: _ClassVar[int]
     port_id: str
     network_id: str
     host: str
@@ -58,7 +60,8 @@ class ProposeBindingRequest(_message.Message):
     host_agents: _containers.RepeatedCompositeFieldContainer[_agent_pb2.Agent]
     agent_down_time: _duration_pb2.Duration
     host_links: _containers.RepeatedCompositeFieldContainer[_topology_pb2.HostLink]
-    def __init__(self, port_id: _Optional[str] = ..., network_id: _Optional[str] = ..., host: _Optional[str] = ..., vnic_type: _Optional[_Union[_binding_pb2.VnicType, str]] = ..., profile: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., level: _Optional[int] = ..., segments_to_bind: _Optional[_Iterable[_Union[_segment_pb2.Segment, _Mapping]]] = ..., bound_levels: _Optional[_Iterable[_Union[_binding_pb2.BindingLevel, _Mapping]]] = ..., host_agents: _Optional[_Iterable[_Union[_agent_pb2.Agent, _Mapping]]] = ..., agent_down_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., host_links: _Optional[_Iterable[_Union[_topology_pb2.HostLink, _Mapping]]] = ...) -> None: ...
+    original: _binding_pb2.OriginalBinding
+    def __init__(self, port_id: _Optional[str] = ..., network_id: _Optional[str] = ..., host: _Optional[str] = ..., vnic_type: _Optional[_Union[_binding_pb2.VnicType, str]] = ..., profile: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., level: _Optional[int] = ..., segments_to_bind: _Optional[_Iterable[_Union[_segment_pb2.Segment, _Mapping]]] = ..., bound_levels: _Optional[_Iterable[_Union[_binding_pb2.BindingLevel, _Mapping]]] = ..., host_agents: _Optional[_Iterable[_Union[_agent_pb2.Agent, _Mapping]]] = ..., agent_down_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., host_links: _Optional[_Iterable[_Union[_topology_pb2.HostLink, _Mapping]]] = ..., original: _Optional[_Union[_binding_pb2.OriginalBinding, _Mapping]] = ...) -> None: ...
 
 class ProposeBindingResponse(_message.Message):
     __slots__ = ("complete", "continued", "declined")
@@ -71,14 +74,16 @@ class ProposeBindingResponse(_message.Message):
     def __init__(self, complete: _Optional[_Union[CompleteBinding, _Mapping]] = ..., continued: _Optional[_Union[ContinueBinding, _Mapping]] = ..., declined: _Optional[_Union[DeclineBinding, _Mapping]] = ...) -> None: ...
 
 class CompleteBinding(_message.Message):
-    __slots__ = ("segment_id", "vif_type", "vif_details")
+    __slots__ = ("segment_id", "vif_type", "vif_details", "port_status")
     SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
     VIF_TYPE_FIELD_NUMBER: _ClassVar[int]
     VIF_DETAILS_FIELD_NUMBER: _ClassVar[int]
+    PORT_STATUS_FIELD_NUMBER: _ClassVar[int]
     segment_id: str
     vif_type: str
     vif_details: _struct_pb2.Struct
-    def __init__(self, segment_id: _Optional[str] = ..., vif_type: _Optional[str] = ..., vif_details: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    port_status: _port_pb2.PortStatus
+    def __init__(self, segment_id: _Optional[str] = ..., vif_type: _Optional[str] = ..., vif_details: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., port_status: _Optional[_Union[_port_pb2.PortStatus, str]] = ...) -> None: ...
 
 class ContinueBinding(_message.Message):
     __slots__ = ("segment_id", "next_segments", "dynamic_segments")

@@ -25,32 +25,33 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from ml2.v1 import binding_pb2 as ml2_dot_v1_dot_binding__pb2
+from ml2.v1 import port_pb2 as ml2_dot_v1_dot_port__pb2
 from ml2.v1 import segment_pb2 as ml2_dot_v1_dot_segment__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&ml2/v1/mechanism_manager_service.proto\x12\x06ml2.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14ml2/v1/binding.proto\x1a\x14ml2/v1/segment.proto\"\xd8\x01\n\x15ResolveBindingRequest\x12\x0f\n\x07port_id\x18\x01 \x01(\t\x12\x12\n\nnetwork_id\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12#\n\tvnic_type\x18\x04 \x01(\x0e\x32\x10.ml2.v1.VnicType\x12(\n\x07profile\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12!\n\x08segments\x18\x06 \x03(\x0b\x32\x0f.ml2.v1.Segment\x12\x1a\n\x12\x62inding_generation\x18\x07 \x01(\x03\"\xe2\x01\n\x16ResolveBindingResponse\x12#\n\x05state\x18\x01 \x01(\x0e\x32\x14.ml2.v1.BindingState\x12\x10\n\x08vif_type\x18\x02 \x01(\t\x12,\n\x0bvif_details\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12$\n\x06levels\x18\x04 \x03(\x0b\x32\x14.ml2.v1.BindingLevel\x12$\n\x05trace\x18\x05 \x03(\x0b\x32\x15.ml2.v1.DriverVerdict\x12\x17\n\x0f\x66\x61ilure_message\x18\x06 \x01(\t\"\x1d\n\x1bListMechanismDriversRequest\"\x80\x03\n\x13MechanismDriverInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x11\n\treachable\x18\x03 \x01(\x08\x12\x1f\n\x17supported_network_types\x18\x04 \x03(\t\x12\x12\n\nagent_type\x18\x05 \x01(\t\x12\x11\n\tvif_types\x18\x06 \x03(\t\x12.\n\x14supported_vnic_types\x18\x07 \x03(\x0e\x32\x10.ml2.v1.VnicType\x12\x14\n\x0c\x63onnectivity\x18\x08 \x01(\t\x12\r\n\x05\x65rror\x18\t \x01(\t\x12+\n\rbreaker_state\x18\n \x01(\x0e\x32\x14.ml2.v1.BreakerState\x12\x35\n\x11\x62reaker_open_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12\x62reaker_retry_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"L\n\x1cListMechanismDriversResponse\x12,\n\x07\x64rivers\x18\x01 \x03(\x0b\x32\x1b.ml2.v1.MechanismDriverInfo\"\xb0\x01\n\x19ResolveBindabilityRequest\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\x12\r\n\x05hosts\x18\x02 \x03(\t\x12#\n\tvnic_type\x18\x03 \x01(\x0e\x32\x10.ml2.v1.VnicType\x12(\n\x07profile\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12!\n\x08segments\x18\x05 \x03(\x0b\x32\x0f.ml2.v1.Segment\"D\n\x1aResolveBindabilityResponse\x12&\n\x05hosts\x18\x01 \x03(\x0b\x32\x17.ml2.v1.HostBindability*|\n\x0c\x42reakerState\x12\x1d\n\x19\x42REAKER_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x42REAKER_STATE_CLOSED\x10\x01\x12\x16\n\x12\x42REAKER_STATE_OPEN\x10\x02\x12\x1b\n\x17\x42REAKER_STATE_HALF_OPEN\x10\x03\x32\xaa\x02\n\x17MechanismManagerService\x12O\n\x0eResolveBinding\x12\x1d.ml2.v1.ResolveBindingRequest\x1a\x1e.ml2.v1.ResolveBindingResponse\x12\x61\n\x14ListMechanismDrivers\x12#.ml2.v1.ListMechanismDriversRequest\x1a$.ml2.v1.ListMechanismDriversResponse\x12[\n\x12ResolveBindability\x12!.ml2.v1.ResolveBindabilityRequest\x1a\".ml2.v1.ResolveBindabilityResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&ml2/v1/mechanism_manager_service.proto\x12\x06ml2.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14ml2/v1/binding.proto\x1a\x11ml2/v1/port.proto\x1a\x14ml2/v1/segment.proto\"\x83\x02\n\x15ResolveBindingRequest\x12\x0f\n\x07port_id\x18\x01 \x01(\t\x12\x12\n\nnetwork_id\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12#\n\tvnic_type\x18\x04 \x01(\x0e\x32\x10.ml2.v1.VnicType\x12(\n\x07profile\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12!\n\x08segments\x18\x06 \x03(\x0b\x32\x0f.ml2.v1.Segment\x12\x1a\n\x12\x62inding_generation\x18\x07 \x01(\x03\x12)\n\x08original\x18\x08 \x01(\x0b\x32\x17.ml2.v1.OriginalBinding\"\x8b\x02\n\x16ResolveBindingResponse\x12#\n\x05state\x18\x01 \x01(\x0e\x32\x14.ml2.v1.BindingState\x12\x10\n\x08vif_type\x18\x02 \x01(\t\x12,\n\x0bvif_details\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12$\n\x06levels\x18\x04 \x03(\x0b\x32\x14.ml2.v1.BindingLevel\x12$\n\x05trace\x18\x05 \x03(\x0b\x32\x15.ml2.v1.DriverVerdict\x12\x17\n\x0f\x66\x61ilure_message\x18\x06 \x01(\t\x12\'\n\x0bport_status\x18\x07 \x01(\x0e\x32\x12.ml2.v1.PortStatus\"\x1d\n\x1bListMechanismDriversRequest\"\x80\x03\n\x13MechanismDriverInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x11\n\treachable\x18\x03 \x01(\x08\x12\x1f\n\x17supported_network_types\x18\x04 \x03(\t\x12\x12\n\nagent_type\x18\x05 \x01(\t\x12\x11\n\tvif_types\x18\x06 \x03(\t\x12.\n\x14supported_vnic_types\x18\x07 \x03(\x0e\x32\x10.ml2.v1.VnicType\x12\x14\n\x0c\x63onnectivity\x18\x08 \x01(\t\x12\r\n\x05\x65rror\x18\t \x01(\t\x12+\n\rbreaker_state\x18\n \x01(\x0e\x32\x14.ml2.v1.BreakerState\x12\x35\n\x11\x62reaker_open_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12\x62reaker_retry_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"L\n\x1cListMechanismDriversResponse\x12,\n\x07\x64rivers\x18\x01 \x03(\x0b\x32\x1b.ml2.v1.MechanismDriverInfo\"\xb0\x01\n\x19ResolveBindabilityRequest\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\x12\r\n\x05hosts\x18\x02 \x03(\t\x12#\n\tvnic_type\x18\x03 \x01(\x0e\x32\x10.ml2.v1.VnicType\x12(\n\x07profile\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12!\n\x08segments\x18\x05 \x03(\x0b\x32\x0f.ml2.v1.Segment\"D\n\x1aResolveBindabilityResponse\x12&\n\x05hosts\x18\x01 \x03(\x0b\x32\x17.ml2.v1.HostBindability*|\n\x0c\x42reakerState\x12\x1d\n\x19\x42REAKER_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x42REAKER_STATE_CLOSED\x10\x01\x12\x16\n\x12\x42REAKER_STATE_OPEN\x10\x02\x12\x1b\n\x17\x42REAKER_STATE_HALF_OPEN\x10\x03\x32\xaa\x02\n\x17MechanismManagerService\x12O\n\x0eResolveBinding\x12\x1d.ml2.v1.ResolveBindingRequest\x1a\x1e.ml2.v1.ResolveBindingResponse\x12\x61\n\x14ListMechanismDrivers\x12#.ml2.v1.ListMechanismDriversRequest\x1a$.ml2.v1.ListMechanismDriversResponse\x12[\n\x12ResolveBindability\x12!.ml2.v1.ResolveBindabilityRequest\x1a\".ml2.v1.ResolveBindabilityResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ml2.v1.mechanism_manager_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BREAKERSTATE']._serialized_start=1350
-  _globals['_BREAKERSTATE']._serialized_end=1474
-  _globals['_RESOLVEBINDINGREQUEST']._serialized_start=158
-  _globals['_RESOLVEBINDINGREQUEST']._serialized_end=374
-  _globals['_RESOLVEBINDINGRESPONSE']._serialized_start=377
-  _globals['_RESOLVEBINDINGRESPONSE']._serialized_end=603
-  _globals['_LISTMECHANISMDRIVERSREQUEST']._serialized_start=605
-  _globals['_LISTMECHANISMDRIVERSREQUEST']._serialized_end=634
-  _globals['_MECHANISMDRIVERINFO']._serialized_start=637
-  _globals['_MECHANISMDRIVERINFO']._serialized_end=1021
-  _globals['_LISTMECHANISMDRIVERSRESPONSE']._serialized_start=1023
-  _globals['_LISTMECHANISMDRIVERSRESPONSE']._serialized_end=1099
-  _globals['_RESOLVEBINDABILITYREQUEST']._serialized_start=1102
-  _globals['_RESOLVEBINDABILITYREQUEST']._serialized_end=1278
-  _globals['_RESOLVEBINDABILITYRESPONSE']._serialized_start=1280
-  _globals['_RESOLVEBINDABILITYRESPONSE']._serialized_end=1348
-  _globals['_MECHANISMMANAGERSERVICE']._serialized_start=1477
-  _globals['_MECHANISMMANAGERSERVICE']._serialized_end=1775
+  _globals['_BREAKERSTATE']._serialized_start=1453
+  _globals['_BREAKERSTATE']._serialized_end=1577
+  _globals['_RESOLVEBINDINGREQUEST']._serialized_start=177
+  _globals['_RESOLVEBINDINGREQUEST']._serialized_end=436
+  _globals['_RESOLVEBINDINGRESPONSE']._serialized_start=439
+  _globals['_RESOLVEBINDINGRESPONSE']._serialized_end=706
+  _globals['_LISTMECHANISMDRIVERSREQUEST']._serialized_start=708
+  _globals['_LISTMECHANISMDRIVERSREQUEST']._serialized_end=737
+  _globals['_MECHANISMDRIVERINFO']._serialized_start=740
+  _globals['_MECHANISMDRIVERINFO']._serialized_end=1124
+  _globals['_LISTMECHANISMDRIVERSRESPONSE']._serialized_start=1126
+  _globals['_LISTMECHANISMDRIVERSRESPONSE']._serialized_end=1202
+  _globals['_RESOLVEBINDABILITYREQUEST']._serialized_start=1205
+  _globals['_RESOLVEBINDABILITYREQUEST']._serialized_end=1381
+  _globals['_RESOLVEBINDABILITYRESPONSE']._serialized_start=1383
+  _globals['_RESOLVEBINDABILITYRESPONSE']._serialized_end=1451
+  _globals['_MECHANISMMANAGERSERVICE']._serialized_start=1580
+  _globals['_MECHANISMMANAGERSERVICE']._serialized_end=1878
 # @@protoc_insertion_point(module_scope)

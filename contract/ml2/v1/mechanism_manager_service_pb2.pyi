@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from ml2.v1 import binding_pb2 as _binding_pb2
+from ml2.v1 import port_pb2 as _port_pb2
 from ml2.v1 import segment_pb2 as _segment_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -25,7 +26,7 @@ BREAKER_STATE_OPEN: BreakerState
 BREAKER_STATE_HALF_OPEN: BreakerState
 
 class ResolveBindingRequest(_message.Message):
-    __slots__ = ("port_id", "network_id", "host", "vnic_type", "profile", "segments", "binding_generation")
+    __slots__ = ("port_id", "network_id", "host", "vnic_type", "profile", "segments", "binding_generation", "original")
     PORT_ID_FIELD_NUMBER: _ClassVar[int]
     NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +34,7 @@ class ResolveBindingRequest(_message.Message):
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     BINDING_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_FIELD_NUMBER: _ClassVar[int]
     port_id: str
     network_id: str
     host: str
@@ -40,23 +42,26 @@ class ResolveBindingRequest(_message.Message):
     profile: _struct_pb2.Struct
     segments: _containers.RepeatedCompositeFieldContainer[_segment_pb2.Segment]
     binding_generation: int
-    def __init__(self, port_id: _Optional[str] = ..., network_id: _Optional[str] = ..., host: _Optional[str] = ..., vnic_type: _Optional[_Union[_binding_pb2.VnicType, str]] = ..., profile: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., segments: _Optional[_Iterable[_Union[_segment_pb2.Segment, _Mapping]]] = ..., binding_generation: _Optional[int] = ...) -> None: ...
+    original: _binding_pb2.OriginalBinding
+    def __init__(self, port_id: _Optional[str] = ..., network_id: _Optional[str] = ..., host: _Optional[str] = ..., vnic_type: _Optional[_Union[_binding_pb2.VnicType, str]] = ..., profile: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., segments: _Optional[_Iterable[_Union[_segment_pb2.Segment, _Mapping]]] = ..., binding_generation: _Optional[int] = ..., original: _Optional[_Union[_binding_pb2.OriginalBinding, _Mapping]] = ...) -> None: ...
 
 class ResolveBindingResponse(_message.Message):
-    __slots__ = ("state", "vif_type", "vif_details", "levels", "trace", "failure_message")
+    __slots__ = ("state", "vif_type", "vif_details", "levels", "trace", "failure_message", "port_status")
     STATE_FIELD_NUMBER: _ClassVar[int]
     VIF_TYPE_FIELD_NUMBER: _ClassVar[int]
     VIF_DETAILS_FIELD_NUMBER: _ClassVar[int]
     LEVELS_FIELD_NUMBER: _ClassVar[int]
     TRACE_FIELD_NUMBER: _ClassVar[int]
     FAILURE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    PORT_STATUS_FIELD_NUMBER: _ClassVar[int]
     state: _binding_pb2.BindingState
     vif_type: str
     vif_details: _struct_pb2.Struct
     levels: _containers.RepeatedCompositeFieldContainer[_binding_pb2.BindingLevel]
     trace: _containers.RepeatedCompositeFieldContainer[_binding_pb2.DriverVerdict]
     failure_message: str
-    def __init__(self, state: _Optional[_Union[_binding_pb2.BindingState, str]] = ..., vif_type: _Optional[str] = ..., vif_details: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., levels: _Optional[_Iterable[_Union[_binding_pb2.BindingLevel, _Mapping]]] = ..., trace: _Optional[_Iterable[_Union[_binding_pb2.DriverVerdict, _Mapping]]] = ..., failure_message: _Optional[str] = ...) -> None: ...
+    port_status: _port_pb2.PortStatus
+    def __init__(self, state: _Optional[_Union[_binding_pb2.BindingState, str]] = ..., vif_type: _Optional[str] = ..., vif_details: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., levels: _Optional[_Iterable[_Union[_binding_pb2.BindingLevel, _Mapping]]] = ..., trace: _Optional[_Iterable[_Union[_binding_pb2.DriverVerdict, _Mapping]]] = ..., failure_message: _Optional[str] = ..., port_status: _Optional[_Union[_port_pb2.PortStatus, str]] = ...) -> None: ...
 
 class ListMechanismDriversRequest(_message.Message):
     __slots__ = ()

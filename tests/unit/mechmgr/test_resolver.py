@@ -219,6 +219,7 @@ def test_a_driver_that_raises_is_a_decline_with_driver_error_and_the_next_driver
         (values.Complete(VLAN.id, ""), "invalid vif_type"),
         (values.Complete(VLAN.id, "binding_failed"), "invalid vif_type"),
         (values.Complete(VLAN.id, "unbound"), "invalid vif_type"),
+        (values.Complete(VLAN.id, "ovs", port_status="BUILD"), "port_status 'BUILD'"),
         (values.Continue("seg-unknown", (VXLAN,)), "not offered"),
         (values.Continue(VLAN.id), "without naming a segment"),
         (values.Continue(VLAN.id, (values.Segment("", "vlan"),)), "no id"),
@@ -459,3 +460,34 @@ def test_a_failed_binding_has_no_bound_drivers():
     result = resolve(request(), [FakeDriver("openvswitch", fakes.decline())])
 
     assert "bound_drivers" not in result.vif_details
+
+
+def test_the_status_of_the_driver_that_completes_is_the_results():
+    active = values.Complete(VLAN.id, "hostdev_physical", port_status="ACTIVE")
+
+    result = resolve(request(), [FakeDriver("sriovnicswitch", active)])
+
+    assert result.bound and result.port_status == "ACTIVE"
+    assert resolve(request(), [FakeDriver("a", fakes.complete_first())]).port_status == ""
+
+
+def test_every_level_is_shown_the_original_binding():
+    before = values.OriginalBinding(
+        "compute-0", "macvtap", profile={"migrating_to": "compute-1"}, segment=VLAN
+    )
+    fabric = FakeDriver("fabric", values.Continue(VXLAN.id, (VLAN,)))
+    leaf = FakeDriver("leaf", fakes.complete_first())
+    req = resolver.BindingRequest(
+        port_id="port-1",
+        network_id="net-1",
+        host="compute-1",
+        segments=(VXLAN,),
+        original=before,
+    )
+
+    result = resolve(req, [fabric, leaf])
+
+    assert [level.driver for level in result.levels] == ["fabric", "leaf"]
+    asked = fabric.calls + leaf.calls
+    assert {c.level for c in asked} == {0, 1}
+    assert all(c.original == before for c in asked)

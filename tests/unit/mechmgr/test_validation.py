@@ -1,7 +1,14 @@
 from __future__ import annotations
 
 import pytest
-from ml2.v1 import agent_pb2, agent_service_pb2, mechanism_manager_service_pb2, segment_pb2
+from ml2.v1 import (
+    agent_pb2,
+    agent_service_pb2,
+    binding_pb2,
+    mechanism_manager_service_pb2,
+    segment_pb2,
+)
+from ml2_contract import values
 from ml2_driver_sdk.runtime.errors import InvalidArgument
 
 from services.mechmgr import validation
@@ -123,6 +130,28 @@ def seg(**kw) -> segment_pb2.Segment:
     return segment_pb2.Segment(**{**fields, **kw})
 
 
+def orig(**kw) -> binding_pb2.OriginalBinding:
+    fields = {"host_id": "compute-0", "vif_type": "macvtap", **kw}
+    return binding_pb2.OriginalBinding(**fields)
+
+
+def test_the_original_binding_of_a_resolve_request_reaches_the_binding_request():
+    sent = orig(segment=VLAN)
+    sent.profile.update({"migrating_to": "compute-1"})
+    sent.vif_details.update({"macvtap_source": "eth1.101"})
+
+    req = validation.resolve_request(resolve(original=sent))
+
+    assert req.original == values.OriginalBinding(
+        "compute-0",
+        "macvtap",
+        profile={"migrating_to": "compute-1"},
+        vif_details={"macvtap_source": "eth1.101"},
+        segment=values.Segment("s1", "vlan", "physnet1", 101),
+    )
+    assert validation.resolve_request(resolve()).original is None
+
+
 def test_a_resolve_request_becomes_a_binding_request():
     req = validation.resolve_request(resolve(vnic_type=0))
 
@@ -168,6 +197,11 @@ def test_a_resolve_request_becomes_a_binding_request():
             "segments[0].physical_network",
             "must be empty",
         ),
+        (resolve(original=orig(host_id="")), "original.host_id", "is required"),
+        (resolve(original=orig(host_id="a b")), "original.host_id", "host name"),
+        (resolve(original=orig(vif_type="")), "original.vif_type", "is required"),
+        (resolve(original=orig(vnic_type=99)), "original.vnic_type", "unknown"),
+        (resolve(original=orig(segment=seg(id=""))), "original.segment.id", "is required"),
     ],
 )
 def test_a_bad_resolve_request_names_the_field_and_the_rule(request_, field, rule):

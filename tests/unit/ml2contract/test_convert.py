@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from ml2.v1 import binding_pb2, mechanism_driver_service_pb2, segment_pb2
+from ml2.v1 import binding_pb2, mechanism_driver_service_pb2, port_pb2, segment_pb2
 from ml2_contract import convert, values, vocabulary
 
 SEG = values.Segment(
@@ -167,6 +167,51 @@ def test_a_binding_context_survives_the_wire() -> None:
     )
 
     assert convert.context_from_proto(convert.context_to_proto(ctx)) == ctx
+
+
+def test_the_original_binding_of_a_context_survives_the_wire() -> None:
+    original = values.OriginalBinding(
+        host="compute-0",
+        vif_type="macvtap",
+        vnic_type="normal",
+        profile={"migrating_to": "compute-1"},
+        vif_details={"macvtap_source": "eth1.101"},
+        segment=SEG,
+    )
+    ctx = values.BindingContext("p1", "n1", "compute-1", 0, (SEG,), original=original)
+
+    msg = convert.context_to_proto(ctx)
+
+    assert msg.original.host_id == "compute-0"
+    assert convert.context_from_proto(msg) == ctx
+    bare = values.BindingContext("p1", "n1", "compute-1", 0, (SEG,))
+    assert not convert.context_to_proto(bare).HasField("original")
+    assert convert.context_from_proto(convert.context_to_proto(bare)).original is None
+
+
+def test_a_port_status_a_driver_may_not_give_is_refused_both_ways() -> None:
+    with pytest.raises(ValueError, match="'BUILD' is not one a driver may give"):
+        convert.proposal_to_proto(values.Complete("s1", "ovs", port_status="BUILD"))
+    msg = mechanism_driver_service_pb2.ProposeBindingResponse()
+    msg.complete.segment_id, msg.complete.vif_type = "s1", "ovs"
+    msg.complete.port_status = port_pb2.PORT_STATUS_DOWN
+    with pytest.raises(ValueError, match=r"complete\.port_status"):
+        convert.proposal_from_proto(msg)
+
+
+def test_the_status_a_driver_gave_reaches_the_result_only_when_bound() -> None:
+    bound = values.BindingResult(
+        vocabulary.BOUND,
+        "hostdev_physical",
+        levels=(values.BindingLevel(0, "sriov", SEG),),
+        port_status=vocabulary.PORT_STATUS_ACTIVE,
+    )
+    msg = convert.binding_result_to_proto(bound)
+
+    assert msg.port_status == port_pb2.PORT_STATUS_ACTIVE
+    assert convert.binding_result_from_proto(msg) == bound
+    msg.state = binding_pb2.BINDING_STATE_FAILED
+    assert convert.binding_result_from_proto(msg).port_status == ""
 
 
 def test_a_host_link_survives_the_wire_with_every_field() -> None:
