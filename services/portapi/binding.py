@@ -270,7 +270,8 @@ def _settled(session: Session, port_id: str) -> r.Port | None:
     port = repo.get_port(session, port_id)
     if port is None:
         return None
-    settled = changes.set_status(session, port, status.base(port))
+    target = status.base(port)
+    settled = changes.set_status(session, port, target, status.base_agent(target))
     changes.record(session, changes.Before.of(port), settled)
     return settled
 

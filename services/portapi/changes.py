@@ -41,7 +41,8 @@ def settle(session: Session, port_id: str, before: Before | None, *, rebase: boo
     if port is None:
         return None
     if rebase:
-        port = set_status(session, port, status.base(port))
+        target = status.base(port)
+        port = set_status(session, port, target, status.base_agent(target))
     record(session, before, port)
     return port
 

@@ -68,6 +68,9 @@ def resolve_request(
         profile=contract.dict_to_struct(ticket.inputs.profile),
         segments=[contract.segment_to_proto(s) for s in ticket.segments],
         binding_generation=ticket.generation,
+        original=(
+            contract.original_to_proto(ticket.original) if ticket.original is not None else None
+        ),
     )
 
 

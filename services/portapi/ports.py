@@ -174,10 +174,14 @@ def _apply(
     if plan.columns:
         repo.update_port_fields(session, port_id, plan.columns)
     inputs, generation = port.binding.inputs, port.binding.generation
+    original = port.binding.original
     held = plan.had_levels and bindings.has_lower_levels(session, port_id)
     if plan.inputs is not None:
         inputs = plan.inputs
-        generation = bindings.write_inputs(session, port_id, inputs, had_levels=plan.had_levels)
+        original = bindings.original_of(session, port, inputs)
+        generation = bindings.write_inputs(
+            session, port_id, inputs, had_levels=plan.had_levels, original=original
+        )
     changed = None
     if plan.columns or plan.inputs is not None:
         rebase = plan.inputs is not None or "admin_state_up" in plan.columns
@@ -188,7 +192,9 @@ def _apply(
             pending = hold_outbox.PendingSync(port_id, (), generation)
             hold_outbox.record(session, pending)
         return None, changed or repo.get_port(session, port_id), pending
-    ticket = r.BindTicket(port_id, port.network_id, generation, inputs, segments, held)
+    ticket = r.BindTicket(
+        port_id, port.network_id, generation, inputs, segments, held, original=original
+    )
     return ticket, None, None
 
 

@@ -81,6 +81,8 @@ class Binding:
     inputs: BindingInputs
     result: values.BindingResult
     generation: int
+    original: values.OriginalBinding | None = None
+    """The binding before the inputs last changed, when it was bound (the drivers see it)."""
 
 
 @dataclass(frozen=True)
@@ -196,3 +198,5 @@ class BindTicket:
     may_hold_dynamic: bool = False
     """The port may hold dynamic segments from an earlier result or resolution, so typemgr must
     be told which it holds after this one commits, even if the new result uses none."""
+    original: values.OriginalBinding | None = None
+    """The port's binding before its inputs last changed, when it was bound."""

@@ -9,9 +9,13 @@
 * ``base`` is the status a port has from its admin state and binding alone, before its agent
   says anything: DOWN without a host, while its binding is pending (UNBOUND with a host), when
   binding failed, or when it is administratively down; BUILD once bound (the agent on the host
-  has not wired it yet). It is applied when the port is created, when its admin state or binding
-  inputs change (a new generation: an ACTIVE port goes back through DOWN to BUILD) and when a
-  binding result is committed.
+  has not wired it yet), or ACTIVE at once when the driver that completed the binding said so
+  (``BindingResult.port_status``: nothing on the host wires the port, e.g. an SR-IOV
+  ``direct-physical`` port or a bare-metal NIC; Neutron's ``set_binding`` status). It is
+  applied when the port is created, when its admin state or binding inputs change (a new
+  generation: an ACTIVE port goes back through DOWN to BUILD) and when a binding result is
+  committed. A port ACTIVE from its binding alone has no reporting agent, so no agent's death
+  takes it DOWN.
 * ``reported`` applies an agent's device report for the port's current binding generation on
   its host: UP makes a bound, admin-up port ACTIVE; DOWN makes it DOWN; ERROR makes it ERROR
   with the agent's message.
@@ -48,7 +52,8 @@ def initial(admin_state_up: bool, host_id: str) -> Status:
 
 
 def base(port: r.Port) -> Status:
-    """Returns the status ``port`` has from its admin state and binding alone."""
+    """Returns the status ``port`` has from its admin state and binding alone: ACTIVE for a
+    bound, admin-up port whose driver said so, never for an admin-down one."""
     inputs, result = port.binding.inputs, port.binding.result
     if not inputs.host_id or not port.admin_state_up:
         return initial(port.admin_state_up, inputs.host_id)
@@ -56,7 +61,16 @@ def base(port: r.Port) -> Status:
         return Status(r.PORT_DOWN, f"binding failed: {result.failure_message}")
     if result.state != vocabulary.BOUND:
         return Status(r.PORT_DOWN, f"binding on host {inputs.host_id}")
+    if result.port_status == vocabulary.PORT_STATUS_ACTIVE:
+        return Status(r.PORT_ACTIVE, "")
     return Status(r.PORT_BUILD, f"waiting for the agent on host {inputs.host_id} to wire it")
+
+
+def base_agent(target: Status) -> str | None:
+    """Returns the reporting agent to store with a ``base`` status: none (``""``) for a port
+    ACTIVE from its binding alone, so that the death of an agent that reported it before does
+    not take it DOWN; else None (the agent stays as it is)."""
+    return "" if target.status == r.PORT_ACTIVE else None
 
 
 def classify(port: r.Port | None, host_id: str, report: r.DeviceReport) -> str:

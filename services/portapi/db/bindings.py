@@ -33,18 +33,60 @@ def has_lower_levels(session: Session, port_id: str) -> bool:
     return session.execute(stmt).first() is not None
 
 
+def original_of(
+    session: Session, port: r.Port, inputs: r.BindingInputs
+) -> values.OriginalBinding | None:
+    """Returns the original binding ``port`` (as locked, levels loaded or not) has once its
+    inputs become ``inputs``: its binding now, when bound; none once unbound (no host); else
+    the original it had (a change while no result was bound keeps the last bound binding)."""
+    if not inputs.host_id:
+        return None
+    binding = port.binding
+    if binding.result.state != vocabulary.BOUND:
+        return binding.original
+    levels = binding.result.levels
+    if levels:
+        bottom: values.Segment | None = levels[-1].segment
+    else:
+        row = session.execute(_BOTTOM_SEGMENT, {"port_id": port.id}).first()
+        bottom = codec.segment(json.loads(row.segment)) if row is not None else None
+    return values.OriginalBinding(
+        host=binding.inputs.host_id,
+        vif_type=binding.result.vif_type,
+        vnic_type=binding.inputs.vnic_type,
+        profile=binding.inputs.profile,
+        vif_details=binding.result.vif_details,
+        segment=bottom,
+    )
+
+
+_BOTTOM_SEGMENT = (
+    select(L.c.segment)
+    .where(L.c.port_id == bindparam("port_id"))
+    .order_by(L.c.level.desc())
+    .limit(1)
+)
+
+
 def write_inputs(
-    session: Session, port_id: str, inputs: r.BindingInputs, *, had_levels: bool
+    session: Session,
+    port_id: str,
+    inputs: r.BindingInputs,
+    *,
+    had_levels: bool,
+    original: values.OriginalBinding | None = None,
 ) -> int:
-    """Stores new binding inputs, resets the result to UNBOUND and bumps the generation, in one
-    statement; deletes the levels if the binding had any. Returns the new generation. With a
-    host the binding is pending from now on (``pending_since``), without one it needs nothing."""
+    """Stores new binding inputs and the port's ``original`` binding, resets the result to
+    UNBOUND and bumps the generation, in one statement; deletes the levels if the binding had
+    any. Returns the new generation. With a host the binding is pending from now on
+    (``pending_since``), without one it needs nothing."""
     params = {
         "w_port_id": port_id,
         "w_host_id": inputs.host_id,
         "w_vnic_type": inputs.vnic_type,
         "w_profile": codec.dumps(dict(inputs.profile)),
         "w_pending_since": codec.now() if inputs.host_id else None,
+        "w_original": codec.dumps(codec.original_dict(original)) if original is not None else "",
     }
     generation = session.execute(_WRITE_INPUTS, params).scalar_one()
     if had_levels:
@@ -64,6 +106,8 @@ _WRITE_INPUTS = (
         state=vocabulary.UNBOUND,
         trace="[]",
         failure_message="",
+        port_status="",
+        original=bindparam("w_original"),
         generation=B.c.generation + 1,
         pending_since=bindparam("w_pending_since"),
     )
@@ -86,6 +130,7 @@ def commit_result(
         "c_state": result.state,
         "c_trace": codec.dumps([codec.verdict_dict(v) for v in result.trace]),
         "c_failure_message": result.failure_message,
+        "c_port_status": result.port_status if result.state == vocabulary.BOUND else "",
     }
     if session.execute(_COMMIT_RESULT, params).rowcount != 1:  # type: ignore[attr-defined]
         return False
@@ -119,6 +164,7 @@ _COMMIT_RESULT = (
         state=bindparam("c_state"),
         trace=bindparam("c_trace"),
         failure_message=bindparam("c_failure_message"),
+        port_status=bindparam("c_port_status"),
         pending_since=None,
     )
 )
@@ -133,7 +179,12 @@ def binding_state(session: Session, port_id: str) -> tuple[str, r.BindTicket] | 
         return None
     inputs = r.BindingInputs(row.host_id, row.vnic_type, json.loads(row.profile))
     ticket = r.BindTicket(
-        port_id, row.network_id, int(row.generation), inputs, codec.segments(row.segments)
+        port_id,
+        row.network_id,
+        int(row.generation),
+        inputs,
+        codec.segments(row.segments),
+        original=codec.original(row.original),
     )
     return row.state, ticket
 
@@ -146,6 +197,7 @@ _BINDING_STATE = (
         B.c.profile,
         B.c.state,
         B.c.generation,
+        B.c.original,
         N.c.segments,
     )
     .select_from(P.join(B, B.c.port_id == P.c.id).join(N, N.c.id == P.c.network_id))

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ml2_contract import convert, values
+from ml2_contract import convert, values, vocabulary
 
 from services.portapi import resources as r
 
@@ -51,6 +51,34 @@ def segment(data: Mapping[str, Any]) -> values.Segment:
         mtu=int(data.get("mtu", 0)),
         is_dynamic=bool(data.get("is_dynamic", False)),
         segment_index=int(data.get("segment_index", 0)),
+    )
+
+
+def original_dict(binding: values.OriginalBinding) -> dict[str, Any]:
+    """Returns an original binding as a JSON-ready dict, as it is stored."""
+    return {
+        "host": binding.host,
+        "vnic_type": binding.vnic_type,
+        "profile": dict(binding.profile),
+        "vif_type": binding.vif_type,
+        "vif_details": dict(binding.vif_details),
+        "segment": segment_dict(binding.segment) if binding.segment is not None else None,
+    }
+
+
+def original(text: str) -> values.OriginalBinding | None:
+    """Returns the original binding stored by ``original_dict`` (``""``: None)."""
+    if not text:
+        return None
+    data = json.loads(text)
+    found = data.get("segment")
+    return values.OriginalBinding(
+        host=str(data["host"]),
+        vif_type=str(data["vif_type"]),
+        vnic_type=str(data.get("vnic_type", vocabulary.VNIC_NORMAL)),
+        profile=data.get("profile") or {},
+        vif_details=data.get("vif_details") or {},
+        segment=segment(found) if found else None,
     )
 
 
@@ -98,6 +126,7 @@ def port(row: Any, levels: tuple[values.BindingLevel, ...]) -> r.Port:
         levels=levels,
         trace=tuple(verdict(item) for item in json.loads(row.trace)),
         failure_message=row.failure_message,
+        port_status=row.port_status,
     )
     inputs = r.BindingInputs(row.host_id, row.vnic_type, json.loads(row.profile))
     return r.Port(
@@ -110,7 +139,7 @@ def port(row: Any, levels: tuple[values.BindingLevel, ...]) -> r.Port:
         device_owner=row.device_owner,
         admin_state_up=bool(row.admin_state_up),
         status=row.status,
-        binding=r.Binding(inputs, result, int(row.generation)),
+        binding=r.Binding(inputs, result, int(row.generation), original(row.original)),
         create_time=row.create_time,
         update_time=row.update_time,
         status_message=row.status_message,

@@ -142,6 +142,10 @@ class PortBindingRow(Base):
 
     ``create_time`` is the port's, copied at insert and never changed, so that listing a host's
     ports in creation order is served by one index on this table.
+
+    ``original`` is the binding as it was when the inputs last changed, if it was bound then
+    (kept through changes made while no result was bound, cleared by unbinding): the drivers
+    see it as the port's original binding.
     """
 
     __tablename__ = "port_bindings"
@@ -160,6 +164,12 @@ class PortBindingRow(Base):
     generation: Mapped[int] = mapped_column(BigInteger, default=1)
     pending_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
     create_time: Mapped[datetime] = mapped_column(DateTime)
+    port_status: Mapped[str] = mapped_column(String(16), default="")
+    """The status the completing driver gave the port (``ACTIVE``), ``""`` when its host's agent
+    reports it; reset with the result."""
+    original: Mapped[str] = mapped_column(Text, default="")
+    """The binding before the inputs last changed, as JSON (``codec.original_dict``), when it
+    was bound; ``""`` when there is none."""
 
     __table_args__ = (
         Index("ix_port_bindings_host_id_create_time_port_id", "host_id", "create_time", "port_id"),

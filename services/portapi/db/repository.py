@@ -288,6 +288,8 @@ def insert_port(
             "trace": "[]",
             "failure_message": "",
             "generation": 1,
+            "port_status": "",
+            "original": "",
             "pending_since": stamp if spec.inputs.host_id else None,
             "create_time": stamp,
         },
@@ -326,6 +328,8 @@ _PORT_COLUMNS = (
     B.c.trace,
     B.c.failure_message,
     B.c.generation,
+    B.c.port_status,
+    B.c.original,
 )
 _LEVEL_COLUMNS = (
     L.c.level.label("level"),

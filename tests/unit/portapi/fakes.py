@@ -14,6 +14,7 @@ from ml2.v1 import (
     binding_pb2,
     mechanism_manager_service_pb2,
     mechanism_manager_service_pb2_grpc,
+    port_pb2,
     segment_pb2,
     segment_service_pb2,
     segment_service_pb2_grpc,
@@ -115,9 +116,10 @@ Verdict = Callable[[Any], mechanism_manager_service_pb2.ResolveBindingResponse]
 
 
 class FakeMechanismManager(mechanism_manager_service_pb2_grpc.MechanismManagerServiceServicer):
-    """Binds hosts named ``ovs-*`` as ``ovs`` and ``lb-*`` as ``bridge`` on the first segment;
-    any other host fails with a NO_AGENT reason from each driver. ``hook`` runs before the
-    answer (tests use it to change a port mid-flight)."""
+    """Binds hosts named ``ovs-*`` as ``ovs`` and ``lb-*`` as ``bridge`` on the first segment,
+    and ``pf-*`` as ``hostdev_physical`` with the port ACTIVE at once (a driver's
+    ``port_status``); any other host fails with a NO_AGENT reason from each driver. ``hook``
+    runs before the answer (tests use it to change a port mid-flight)."""
 
     def __init__(self) -> None:
         self.requests: list[Any] = []
@@ -135,9 +137,12 @@ class FakeMechanismManager(mechanism_manager_service_pb2_grpc.MechanismManagerSe
         for prefix, driver, vif_type in (
             ("ovs-", "openvswitch", "ovs"),
             ("lb-", "linuxbridge", "bridge"),
+            ("pf-", "sriovnicswitch", "hostdev_physical"),
         ):
             if request.host.startswith(prefix):
                 reply = bound(driver, vif_type, segment)
+                if prefix == "pf-":
+                    reply.port_status = port_pb2.PORT_STATUS_ACTIVE
                 if self.vif_details is not None:
                     reply.vif_details.Clear()
                     reply.vif_details.update(self.vif_details)

@@ -9,6 +9,7 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2, struct_pb2
 from ml2.v1 import (
+    admin_state_pb2,
     binding_pb2,
     network_pb2,
     network_service_pb2,
@@ -427,3 +428,67 @@ def test_a_failed_create_leaves_nothing_and_a_retry_creates_the_network(stack: S
     stack.peers.segments.fail_with = None
     network = create_network(stack, request_id="r-8")
     assert network.segments and [n.id for n in all_networks(stack)] == [network.id]
+
+
+def set_admin(stack: Stack, port: port_pb2.Port, up: bool) -> port_pb2.Port:
+    port.admin_state = admin_state_pb2.ADMIN_STATE_UP if up else admin_state_pb2.ADMIN_STATE_DOWN
+    return update_port(stack, port, "admin_state")
+
+
+def test_a_port_whose_driver_says_active_is_active_once_bound_unless_admin_down(
+    stack: Stack,
+) -> None:
+    network = create_network(stack)
+    port = create_port(stack, network.id, host="pf-1")
+    assert port.binding.vif_type == "hostdev_physical"
+    assert port.status == port_pb2.PORT_STATUS_ACTIVE and not port.status_message
+    port = set_admin(stack, port, up=False)
+    assert (port.status, port.status_message) == (port_pb2.PORT_STATUS_DOWN, "admin down")
+    port = set_admin(stack, port, up=True)
+    assert port.status == port_pb2.PORT_STATUS_ACTIVE
+    port.binding.host_id = "ovs-1"
+    port = update_port(stack, port, "binding.host_id")
+    assert port.status == port_pb2.PORT_STATUS_BUILD
+
+
+def test_an_admin_down_port_bound_by_such_a_driver_stays_down(stack: Stack) -> None:
+    network = create_network(stack)
+    port = create_port(stack, network.id, host="pf-1", admin_state=admin_state_pb2.ADMIN_STATE_DOWN)
+    assert port.binding.state == binding_pb2.BINDING_STATE_BOUND
+    assert port.status == port_pb2.PORT_STATUS_DOWN
+
+
+def test_a_move_shows_the_drivers_the_binding_the_port_had(stack: Stack) -> None:
+    network = create_network(stack)
+    port = create_port(stack, network.id, host="ovs-1")
+    [first] = stack.peers.mechmgr.requests
+    assert not first.HasField("original")
+    port.binding.profile.update({"migrating_to": "lb-2"})
+    port = update_port(stack, port, "binding.profile")
+    port.binding.host_id = "lb-2"
+    port.binding.profile.Clear()
+    port = update_port(stack, port, "binding.host_id", "binding.profile")
+    assert port.binding.vif_type == "bridge"
+    original = stack.peers.mechmgr.requests[-1].original
+    assert original.host_id == "ovs-1" and original.vif_type == "ovs"
+    assert dict(original.profile) == {"migrating_to": "lb-2"}
+    assert original.vif_details["bridge_name"] == "br-int"
+    assert original.segment == network.segments[0]
+
+
+def test_a_failed_binding_keeps_the_last_bound_one_as_original_and_unbinding_drops_it(
+    stack: Stack,
+) -> None:
+    network = create_network(stack)
+    port = create_port(stack, network.id, host="ovs-1")
+    port.binding.host_id = "bare-1"
+    port = update_port(stack, port, "binding.host_id")
+    assert port.binding.state == binding_pb2.BINDING_STATE_FAILED
+    port.binding.host_id = "lb-1"
+    port = update_port(stack, port, "binding.host_id")
+    assert stack.peers.mechmgr.requests[-1].original.host_id == "ovs-1"
+    port.binding.host_id = ""
+    port = update_port(stack, port, "binding.host_id")
+    port.binding.host_id = "lb-2"
+    port = update_port(stack, port, "binding.host_id")
+    assert not stack.peers.mechmgr.requests[-1].HasField("original")

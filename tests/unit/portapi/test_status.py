@@ -97,3 +97,21 @@ def test_watch_filters_match_every_kind_and_the_host_before_or_after() -> None:
     assert both.matches("p2", "n1", "", "")
     assert not both.matches("p3", "n1", "", "")
     assert not both.matches("p1", "n2", "", "")
+
+
+def test_a_bound_port_its_driver_made_active_is_active_at_once_but_never_when_admin_down() -> None:
+    bound = make_port(vocabulary.BOUND, host="h1")
+    active = replace(
+        bound,
+        binding=replace(
+            bound.binding,
+            result=replace(bound.binding.result, port_status=vocabulary.PORT_STATUS_ACTIVE),
+        ),
+    )
+    assert status.base(active) == status.Status(r.PORT_ACTIVE, "")
+    assert status.base_agent(status.base(active)) == ""
+    assert status.base(replace(active, admin_state_up=False)) == status.Status(
+        r.PORT_DOWN, "admin down"
+    )
+    assert status.base_agent(status.base(bound)) is None
+    assert status.reported(active, "a1", report(r.DEVICE_UP)).status == r.PORT_ACTIVE
