@@ -4,7 +4,9 @@ A driver answers one question per call: can it bind this port at this level, giv
 offered and the agents on the host? It answers with a value (``ml2_contract.values``), never by
 changing the context:
 
-- ``Complete``: it binds one of ``segments_to_bind`` and the binding is finished.
+- ``Complete``: it binds one of ``segments_to_bind`` and the binding is finished. A driver whose
+  ports nothing on the host wires (no agent reports them) marks it ``active_at_once``: the port
+  is ACTIVE as soon as the binding is committed, unless it is administratively down.
 - ``Continue``: it binds one of ``segments_to_bind`` at this level and hands the next level
   further segments (existing ones, or dynamic ones the manager allocates: hierarchical binding).
 - ``Decline``: it cannot bind, with at least one structured reason.
@@ -29,6 +31,7 @@ Rules (Neutron's ``bind_port`` rules, kept):
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -110,6 +113,15 @@ class AgentlessDriver(MechanismDriver):
                 )
             )
         return self.bind(ctx, usable)
+
+
+def active_at_once(complete: values.Complete) -> values.Complete:
+    """Returns ``complete`` with the port ACTIVE as soon as the binding is committed (Neutron's
+    ``set_binding(..., status=ACTIVE)``), for a port no agent on the host wires or reports: a
+    passed-through physical function, a bare-metal NIC cabled to its switch port. An
+    administratively down port stays DOWN; a port whose host's agent reports its device should
+    not use it (it is BUILD until the agent says UP)."""
+    return dataclasses.replace(complete, port_status=vocabulary.PORT_STATUS_ACTIVE)
 
 
 def vnic_unsupported(driver: str, vnic_type: str, supported: Sequence[str]) -> values.DeclineReason:

@@ -75,3 +75,39 @@ def test_only_undeclared_network_types_are_declined_one_reason_per_segment() -> 
     ]
     assert all(r.message for r in answer.reasons)
     assert driver.asked == []
+
+
+class PassThrough(Recorder):
+    """A driver whose ports nothing on the host wires: they are ACTIVE once bound."""
+
+    def bind(
+        self, ctx: values.BindingContext, segments: Sequence[values.Segment]
+    ) -> values.Proposal:
+        done = values.Complete(segments[0].id, vocabulary.VIF_TYPE_OTHER, {"k": "v"})
+        return base.active_at_once(done)
+
+
+def test_active_at_once_marks_the_port_active_once_bound_and_keeps_the_binding() -> None:
+    proposal = PassThrough().propose_binding(_ctx(VLAN))
+
+    assert proposal == values.Complete(
+        "v", vocabulary.VIF_TYPE_OTHER, {"k": "v"}, vocabulary.PORT_STATUS_ACTIVE
+    )
+
+
+def test_a_complete_leaves_the_status_to_the_agent_by_default() -> None:
+    proposal = Recorder().propose_binding(_ctx(VLAN))
+
+    assert isinstance(proposal, values.Complete)
+    assert proposal.port_status == ""
+
+
+def test_the_status_crosses_the_wire_both_ways() -> None:
+    from ml2.v1 import port_pb2
+    from ml2_contract import convert
+
+    done = base.active_at_once(values.Complete("v", vocabulary.VIF_TYPE_OTHER))
+    message = convert.proposal_to_proto(done)
+
+    assert message.complete.port_status == port_pb2.PORT_STATUS_ACTIVE
+    assert convert.proposal_from_proto(message) == done
