@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ml2.v1 import binding_pb2, port_service_pb2_grpc
+from ml2.v1 import binding_pb2, port_pb2, port_service_pb2_grpc
 
 from services.rpc import channels
 from tests.e2e.conftest import (
@@ -52,6 +52,11 @@ def test_sriov_binds_vfs_through_its_agent_pfs_without_one_and_says_why_it_canno
         pf = bind_port(ports, network.id, BARE_HOST, binding_pb2.VNIC_TYPE_DIRECT_PHYSICAL, pci)
         assert pf.binding.vif_type == "hostdev_physical"
         assert vif_details_of(pf)["vlan"] == vlan
+        # No agent runs on the host: the driver's binding alone makes the port ACTIVE.
+        assert pf.status == port_pb2.PORT_STATUS_ACTIVE, pf.status_message
+        assert pf.status_agent_id == ""
+        # A virtual function waits for its agent, which has not reported it in the answer.
+        assert vf.status != port_pb2.PORT_STATUS_ACTIVE
 
         no_agent = bind_port(ports, network.id, BARE_HOST, binding_pb2.VNIC_TYPE_DIRECT, pci)
         assert no_agent.binding.vif_type == "binding_failed"

@@ -8,6 +8,12 @@ by its switch port links, from the port's binding profile ``local_link_informati
 the host's link in the operator's topology (``ml2 topology set``). When the host's link names a
 physical network, only segments of that physical network are bound.
 
+No L2 agent wires or reports a bare-metal port, so a bound port is ACTIVE as soon as its binding
+is committed (``base.active_at_once``), unless it is administratively down. networking-baremetal
+reaches the same state another way: its binding adds a provisioning block that its
+``update_port_postcommit`` completes once the port is bound with its vif_type, with no device
+report from any agent.
+
 It declines, with a reason naming the host:
 
 - a port with neither link information nor a link in the topology (HOST_NOT_LINKED);
@@ -63,7 +69,9 @@ class BaremetalDriver(base.AgentlessDriver):
         for segment in segments:
             if not physnets or segment.physical_network in physnets:
                 details = {vocabulary.VIF_DETAILS_CONNECTIVITY: vocabulary.CONNECTIVITY_L2}
-                return values.Complete(segment.id, vocabulary.VIF_TYPE_OTHER, details)
+                return base.active_at_once(
+                    values.Complete(segment.id, vocabulary.VIF_TYPE_OTHER, details)
+                )
         link = next(x for x in ctx.host_links if x.physical_network)
         return values.Decline(
             tuple(

@@ -6,7 +6,9 @@ physical functions, of SR-IOV NICs on flat and vlan segments.
   ``device_mappings`` (physical network -> physical functions); vif_type ``hw_veb``.
 - vnic type ``direct-physical`` (a whole physical function) binds without any agent, as Neutron
   does: the SR-IOV agent manages virtual functions only. Any flat or vlan segment offered is
-  bound; vif_type ``hostdev_physical``.
+  bound; vif_type ``hostdev_physical``. No agent reports the device, so the port is ACTIVE as
+  soon as the binding is committed (``base.active_at_once``; Neutron sets it ACTIVE in
+  ``set_binding``), unless it is administratively down.
 - ``direct`` with ``switchdev`` among the binding profile's ``capabilities`` is a port for Open
   vSwitch hardware offload, which the openvswitch driver binds: this driver declines it.
 
@@ -30,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ml2_contract import values, vocabulary
-from ml2_driver_sdk import agent_based, discovery
+from ml2_driver_sdk import agent_based, base, discovery
 from ml2_driver_sdk.runtime import config
 
 SWITCHDEV = "switchdev"
@@ -147,8 +149,10 @@ class SriovDriver(agent_based.AgentMechanismDriver):
     def _bind_physical_function(self, ctx: values.BindingContext) -> values.Proposal:
         for segment in ctx.segments_to_bind:
             if segment.network_type in vocabulary.PHYSICAL_TYPES:
-                return values.Complete(
-                    segment.id, vocabulary.VIF_TYPE_HOSTDEV_PHYSICAL, vif_details(segment)
+                return base.active_at_once(
+                    values.Complete(
+                        segment.id, vocabulary.VIF_TYPE_HOSTDEV_PHYSICAL, vif_details(segment)
+                    )
                 )
         allowed = ",".join(self.supported_network_types)
         return values.Decline(

@@ -39,7 +39,7 @@ def ctx(
 
 
 def complete(segment: values.Segment) -> values.Complete:
-    return values.Complete(segment.id, "other", {"connectivity": "l2"})
+    return values.Complete(segment.id, "other", {"connectivity": "l2"}, "ACTIVE")
 
 
 def reasons(proposal: values.Proposal) -> tuple[values.DeclineReason, ...]:
@@ -171,3 +171,10 @@ def test_binds_the_dynamic_vlan_an_sdn_controller_continued_with_at_level_1():
     )
 
     assert bm.BaremetalDriver().propose_binding(context) == complete(dynamic)
+
+
+def test_a_bound_bare_metal_port_is_active_at_once_no_agent_reports_it():
+    proposal = bm.BaremetalDriver().propose_binding(ctx(VLAN1, links=(LINK1,)))
+
+    assert isinstance(proposal, values.Complete)
+    assert proposal.port_status == "ACTIVE"

@@ -109,7 +109,16 @@ def test_direct_with_other_capabilities_binds():
 def test_direct_physical_binds_with_no_agent_at_all_as_hostdev_physical():
     proposal = propose(VLAN, agents=[], vnic="direct-physical")
 
-    assert proposal == values.Complete(VLAN.id, "hostdev_physical", VIF_VLAN_101)
+    assert proposal == values.Complete(VLAN.id, "hostdev_physical", VIF_VLAN_101, "ACTIVE")
+
+
+def test_only_direct_physical_is_active_at_once_a_virtual_function_waits_for_its_agent():
+    physical = propose(VLAN, agents=[], vnic="direct-physical")
+    virtual = propose(VLAN, agents=[agent()], vnic="direct")
+
+    assert isinstance(physical, values.Complete) and isinstance(virtual, values.Complete)
+    assert physical.port_status == "ACTIVE"
+    assert virtual.port_status == ""
 
 
 def test_direct_physical_ignores_dead_disabled_and_unmapping_agents():
@@ -120,7 +129,10 @@ def test_direct_physical_ignores_dead_disabled_and_unmapping_agents():
     proposal = propose(VLAN2, agents=[dead, disabled, unmapping], vnic="direct-physical")
 
     assert proposal == values.Complete(
-        VLAN2.id, "hostdev_physical", {"port_filter": False, "connectivity": "l2", "vlan": "202"}
+        VLAN2.id,
+        "hostdev_physical",
+        {"port_filter": False, "connectivity": "l2", "vlan": "202"},
+        "ACTIVE",
     )
 
 
@@ -128,7 +140,10 @@ def test_direct_physical_binds_the_first_flat_or_vlan_segment_offered():
     proposal = propose(VXLAN, FLAT, VLAN, vnic="direct-physical")
 
     assert proposal == values.Complete(
-        FLAT.id, "hostdev_physical", {"port_filter": False, "connectivity": "l2", "vlan": "0"}
+        FLAT.id,
+        "hostdev_physical",
+        {"port_filter": False, "connectivity": "l2", "vlan": "0"},
+        "ACTIVE",
     )
 
 
