@@ -115,7 +115,14 @@ CODES: tuple[ReasonCode, ...] = (
         "one it uses on the migration source host: the instance could not keep its interface.",
         "Give the physical network the same interface in the agents' interface_mappings on both "
         "hosts (macvtap), or migrate the instance to a host mapped like its source.",
-        (*_AGENT, "physical_network", "migrating_to", "source_device", "target_device"),
+        (
+            *_AGENT,
+            "physical_network",
+            "migrating_to",
+            "source_host",
+            "source_device",
+            "target_device",
+        ),
     ),
     ReasonCode(
         v.HOST_NOT_LINKED,

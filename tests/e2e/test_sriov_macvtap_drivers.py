@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ml2.v1 import binding_pb2, port_pb2, port_service_pb2_grpc
+from google.protobuf import field_mask_pb2
+from ml2.v1 import binding_pb2, port_pb2, port_service_pb2, port_service_pb2_grpc
 
 from services.rpc import channels
 from tests.e2e.conftest import (
@@ -122,6 +123,7 @@ def test_macvtap_binds_on_the_vlan_device_and_refuses_a_migration_to_another_dev
             "host": MACVTAP_HOST,
             "physical_network": "physnet1",
             "migrating_to": MACVTAP_HOST,
+            "source_host": "",
             "source_device": f"eth2.{vlan}",
             "target_device": f"eth1.{vlan}",
         }
@@ -130,4 +132,73 @@ def test_macvtap_binds_on_the_vlan_device_and_refuses_a_migration_to_another_dev
 
         no_agent = bind_port(ports, network.id, BARE_HOST)
         assert decline_codes(no_agent) == {("macvtap", "NO_AGENT")}
+        portapi.close()
+
+
+def update_binding(
+    ports: port_service_pb2_grpc.PortServiceStub,
+    port: port_pb2.Port,
+    *,
+    host: str | None = None,
+    profile: dict[str, Any] | None = None,
+) -> port_pb2.Port:
+    """Sets the port's host and/or profile, as Nova does during a live migration."""
+    paths = []
+    if host is not None:
+        port.binding.host_id = host
+        paths.append("binding.host_id")
+    if profile is not None:
+        port.binding.profile.Clear()
+        port.binding.profile.update(profile)
+        paths.append("binding.profile")
+    request = port_service_pb2.UpdatePortRequest(
+        port=port, update_mask=field_mask_pb2.FieldMask(paths=paths)
+    )
+    return ports.UpdatePort(request, timeout=15).port
+
+
+def live_migrate(
+    ports: port_service_pb2_grpc.PortServiceStub, port: port_pb2.Port, target: str
+) -> port_pb2.Port:
+    """Nova's steps: mark the source binding migrating_to the target, then move the port there
+    and drop the mark."""
+    marked = update_binding(ports, port, profile={"migrating_to": target})
+    assert marked.binding.state == binding_pb2.BINDING_STATE_BOUND, marked.binding.failure_message
+    return update_binding(ports, marked, host=target, profile={})
+
+
+def test_macvtap_refuses_a_live_migration_to_a_host_mapping_another_source_device(
+    tmp_path: Path, agents: list[AgentProcess], driver_processes: Any
+) -> None:
+    source, same, other = "macvtap-src", "macvtap-same", "macvtap-other"
+    address = driver_processes("macvtap")
+    with running_up(tmp_path, "--mechanism-drivers", f"macvtap={address}") as up:
+        for host, interface in ((source, "eth1"), (same, "eth1"), (other, "eth2")):
+            start_live_agent(
+                up,
+                agents,
+                tmp_path,
+                "macvtap",
+                host,
+                "--interface-mappings",
+                f"physnet1:{interface}",
+            )
+        portapi = channels.make_channel(up.portapi)
+        ports = port_service_pb2_grpc.PortServiceStub(portapi)
+        network = create_vlan_network(portapi, "migration-net")
+        vlan = network.segments[0].segmentation_id
+
+        refused = live_migrate(ports, bind_port(ports, network.id, source), other)
+        assert refused.binding.state == binding_pb2.BINDING_STATE_FAILED
+        assert decline_codes(refused) == {("macvtap", "MIGRATION_SOURCE_MISMATCH")}
+        (reason,) = [r for v in refused.binding.trace for r in v.reasons]
+        assert reason.details["source_host"] == source
+        assert reason.details["source_device"] == f"eth1.{vlan}"
+        assert reason.details["target_device"] == f"eth2.{vlan}"
+        assert reason.details["migrating_to"] == other
+
+        moved = live_migrate(ports, bind_port(ports, network.id, source), same)
+        assert moved.binding.state == binding_pb2.BINDING_STATE_BOUND, moved.binding.failure_message
+        assert moved.binding.host_id == same
+        assert vif_details_of(moved)["macvtap_source"] == f"eth1.{vlan}"
         portapi.close()

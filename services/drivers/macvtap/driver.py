@@ -8,14 +8,18 @@ interface name shortened as Neutron does so that the whole name fits 15 bytes),
 ``macvtap_mode`` ``bridge`` and, on a vlan segment only, ``vlan`` (the VLAN id as an integer, as
 Neutron's macvtap driver sends it).
 
-Live migration: a macvtap device cannot move to another source device. Neutron compares the
-source device of the port's binding before the move (its vif_details) with the one the target
-host would use, and refuses the target when they differ. A driver here sees only the binding
-being decided and the agents of the host it is asked about, so the source host's device comes
-from the binding profile: ``migrating_to`` marks the migration, as Nova sets it, and
-``migration_source_device`` carries the ``macvtap_source`` of the source host's binding. When
-both are given and the devices differ, the segment is declined with MIGRATION_SOURCE_MISMATCH;
-without ``migration_source_device`` the driver cannot compare and binds.
+Live migration: a macvtap device cannot move to another source device. As Neutron's driver
+does, a port is live-migrating when ``migrating_to`` (set by Nova) is in the profile of its
+original binding (``BindingContext.original``: the binding before its inputs last changed) or in
+its current profile; the ``macvtap_source`` of the original binding (on the migration source
+host) is then compared with the device the port would use on the host asked about for the
+segment's physical network, and a segment where they differ is declined with
+MIGRATION_SOURCE_MISMATCH. A port whose original binding has no ``macvtap_source`` (bound by
+another driver) is not compared.
+
+Deprecated: a port without an original macvtap binding (bound before modular-l2 recorded
+original bindings) may still carry the source device in its profile as
+``migration_source_device`` beside ``migrating_to``; it is compared in the same way.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ MACVTAP_MODE_BRIDGE = "bridge"
 MIGRATING_TO = "migrating_to"
 """Binding profile key: the host an instance is live-migrating to (set by Nova)."""
 MIGRATION_SOURCE_DEVICE = "migration_source_device"
-"""Binding profile key: the ``macvtap_source`` of the port's binding on the migration source."""
+"""Deprecated binding profile key: the ``macvtap_source`` of the port's binding on the migration
+source, for a port without an original macvtap binding."""
 
 _IFNAME_MAX = 15
 _VLAN_SUFFIX_MAX = 5  # ".4094"
@@ -107,25 +112,27 @@ class MacvtapDriver(agent_based.AgentMechanismDriver):
         self, ctx: values.BindingContext, segment: values.Segment, agent: values.Agent
     ) -> values.DeclineReason | None:
         """Returns why a live-migrating port cannot keep its device on ``agent``'s host."""
-        target = str(ctx.profile.get(MIGRATING_TO) or "")
-        source = str(ctx.profile.get(MIGRATION_SOURCE_DEVICE) or "")
-        if not target or not source:
+        migration = _migration(ctx)
+        if migration is None:
             return None
+        target, source_host, source = migration
         device = macvtap_source(self.mappings(agent)[segment.physical_network], segment)
         if device == source:
             return None
+        where = f"on host {source_host}" if source_host else "on the migration source"
         return values.DeclineReason(
             vocabulary.MIGRATION_SOURCE_MISMATCH,
             f"the port is live-migrating (migrating_to {target}) and its macvtap source device "
-            f"{source} on the migration source differs from {device} on host {agent.host} for "
-            f"physical network {segment.physical_network} of segment {segment.id}: map it to "
-            "the same interface in the macvtap agents' interface_mappings on both hosts",
+            f"{source} {where} differs from {device} on host {agent.host} for physical "
+            f"network {segment.physical_network} of segment {segment.id}: map it to the same "
+            "interface in the macvtap agents' interface_mappings on both hosts",
             segment_id=segment.id,
             details={
                 "agent_id": agent.id,
                 "host": agent.host,
                 "physical_network": segment.physical_network,
                 "migrating_to": target,
+                "source_host": source_host,
                 "source_device": source,
                 "target_device": device,
             },
@@ -146,6 +153,22 @@ class MacvtapDriver(agent_based.AgentMechanismDriver):
         if segment.network_type == vocabulary.TYPE_VLAN:
             details[vocabulary.VIF_DETAILS_VLAN] = segment.segmentation_id
         return values.Complete(segment.id, vocabulary.VIF_TYPE_MACVTAP, details)
+
+
+def _migration(ctx: values.BindingContext) -> tuple[str, str, str] | None:
+    """Returns ``(migrating_to, source host, source device)`` of a live-migrating port whose
+    source device is known, else None."""
+    original = ctx.original
+    current = str(ctx.profile.get(MIGRATING_TO) or "")
+    if original is not None:
+        source = original.vif_details.get(vocabulary.VIF_DETAILS_MACVTAP_SOURCE)
+        target = str(original.profile.get(MIGRATING_TO) or "") or current
+        if isinstance(source, str) and source:
+            return (target, original.host, source) if target else None
+    legacy = str(ctx.profile.get(MIGRATION_SOURCE_DEVICE) or "")
+    if current and legacy:
+        return current, "", legacy
+    return None
 
 
 SPEC = discovery.DriverSpec(

@@ -32,6 +32,7 @@ def binding_context(
     agents: Any = (),
     vnic: str = "normal",
     profile: dict[str, Any] | None = None,
+    original: values.OriginalBinding | None = None,
 ) -> values.BindingContext:
     """Level 0 of a port on compute-1 offered ``segments`` (VLAN when none)."""
     return values.BindingContext(
@@ -44,6 +45,7 @@ def binding_context(
         profile=profile or {},
         host_agents=tuple(agents),
         agent_down_time=75.0,
+        original=original,
     )
 
 

@@ -183,6 +183,7 @@ def test_a_live_migration_to_a_host_with_another_source_device_is_refused():
         "host": "compute-1",
         "physical_network": "physnet1",
         "migrating_to": "compute-1",
+        "source_host": "",
         "source_device": "eth2.101",
         "target_device": "eth1.101",
     }
@@ -215,6 +216,80 @@ def test_a_refused_segment_leaves_the_next_segment_to_try():
 )
 def test_without_both_migration_facts_nothing_is_compared(profile):
     proposal = propose(VLAN, agents=[agent()], profile=profile)
+
+    assert isinstance(proposal, values.Complete)
+
+
+def original(
+    source: str = "eth2.101", profile: dict | None = None, vif_type: str = "macvtap"
+) -> values.OriginalBinding:
+    """The port's binding on its migration source compute-0, which Nova marked migrating."""
+    return values.OriginalBinding(
+        host="compute-0",
+        vif_type=vif_type,
+        profile=MIGRATING if profile is None else profile,
+        vif_details={"macvtap_source": source, "physical_interface": source.split(".")[0]},
+        segment=VLAN,
+    )
+
+
+def test_a_migration_whose_original_binding_used_another_source_device_is_refused():
+    reason = only_reason(propose(VLAN, agents=[agent()], original=original("eth2.101")))
+
+    assert reason.code == "MIGRATION_SOURCE_MISMATCH"
+    assert reason.segment_id == VLAN.id
+    assert reason.details == {
+        "agent_id": "macvtap-1",
+        "host": "compute-1",
+        "physical_network": "physnet1",
+        "migrating_to": "compute-1",
+        "source_host": "compute-0",
+        "source_device": "eth2.101",
+        "target_device": "eth1.101",
+    }
+    assert "on host compute-0" in reason.message
+
+
+def test_a_migration_whose_original_binding_used_the_same_source_device_binds():
+    proposal = propose(VLAN, agents=[agent()], original=original("eth1.101"))
+
+    assert isinstance(proposal, values.Complete)
+    assert proposal.vif_details["macvtap_source"] == "eth1.101"
+
+
+def test_migrating_to_in_the_current_profile_marks_the_migration_too():
+    proposal = propose(
+        VLAN, agents=[agent()], profile=MIGRATING, original=original("eth2.101", profile={})
+    )
+
+    assert only_reason(proposal).details["source_device"] == "eth2.101"
+
+
+def test_the_original_binding_wins_over_the_deprecated_profile_key():
+    profile = {**MIGRATING, "migration_source_device": "eth1.101"}
+
+    proposal = propose(VLAN, agents=[agent()], profile=profile, original=original("eth2.101"))
+
+    assert only_reason(proposal).details["source_device"] == "eth2.101"
+
+
+@pytest.mark.parametrize(
+    "before",
+    [original("eth2.101", profile={}), None],
+    ids=["moved-without-migrating_to", "no-original"],
+)
+def test_a_move_that_is_no_live_migration_is_not_compared(before):
+    proposal = propose(VLAN, agents=[agent()], original=before)
+
+    assert isinstance(proposal, values.Complete)
+
+
+def test_an_original_binding_without_a_macvtap_source_is_not_compared():
+    other = values.OriginalBinding(
+        host="compute-0", vif_type="bridge", profile=MIGRATING, vif_details={}, segment=VLAN
+    )
+
+    proposal = propose(VLAN, agents=[agent()], original=other)
 
     assert isinstance(proposal, values.Complete)
 
