@@ -17,6 +17,9 @@
      ├── SegmentIsStatic          SEGMENT_IS_STATIC            static segments go with the network
      ├── NoTenantNetworkTypes     NO_TENANT_NETWORK_TYPES      tenant networks are not configured
      ├── DynamicSegmentInUse      DYNAMIC_SEGMENT_IN_USE       holders still use it
+     ├── SegmentIsDynamic         SEGMENT_IS_DYNAMIC           only static segments change here
+     ├── LastStaticSegment        LAST_STATIC_SEGMENT          a network keeps one static segment
+     ├── SegmentationIdNotUpdatable SEGMENTATION_ID_NOT_UPDATABLE  the type has no ids
      └── DefaultRangeReadOnly     DEFAULT_SEGMENT_RANGE_READ_ONLY  configuration owns it
     Aborted
      ├── AllocationContention     ALLOCATION_CONTENTION        others took every id tried
@@ -237,3 +240,45 @@ class ConcurrentChanges(errors.Aborted):
 
     def __init__(self) -> None:
         super().__init__("concurrent requests changed the same segments on every attempt; retry")
+
+
+class SegmentIsDynamic(errors.FailedPrecondition):
+    """Dynamic segments belong to bindings; only static segments are changed one by one."""
+
+    reason = "SEGMENT_IS_DYNAMIC"
+
+    def __init__(self, segment_id: str) -> None:
+        super().__init__(
+            f"segment {segment_id} is a dynamic segment; only static segments can be changed "
+            "or removed this way",
+            segment_id=segment_id,
+        )
+
+
+class LastStaticSegment(errors.FailedPrecondition):
+    """A network always keeps at least one static segment."""
+
+    reason = "LAST_STATIC_SEGMENT"
+
+    def __init__(self, network_id: str, segment_id: str) -> None:
+        super().__init__(
+            f"segment {segment_id} is the last static segment of network {network_id}; a "
+            "network keeps at least one (delete the network instead)",
+            network_id=network_id,
+            segment_id=segment_id,
+        )
+
+
+class SegmentationIdNotUpdatable(errors.FailedPrecondition):
+    """The segment's type has no segmentation ids to change."""
+
+    reason = "SEGMENTATION_ID_NOT_UPDATABLE"
+
+    def __init__(self, segment_id: str, network_type: str) -> None:
+        super().__init__(
+            f"segmentation_id: segment {segment_id} is of type {network_type}, which has no "
+            "segmentation id to change",
+            segment_id=segment_id,
+            network_type=network_type,
+            field="segmentation_id",
+        )

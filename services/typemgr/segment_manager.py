@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TypeVar
 
 from ml2_contract.values import Segment, SegmentSpec
@@ -240,6 +241,122 @@ class SegmentManager:
         metrics.RELEASES.labels(released.network_type).inc()
         return released
 
+    def update_segmentation_id(self, segment_id: str, segmentation_id: int) -> Segment:
+        """Gives a static segment a new segmentation id in one transaction: the new id is
+        reserved for the segment (checked as a provider id is at creation, errors naming
+        ``segmentation_id``), the old one released, and the segment keeps its id. Asking for
+        the id it has changes nothing. Raises SegmentNotFound, SegmentIsDynamic,
+        SegmentationIdNotUpdatable (a type without ids), InvalidArgument, SegmentationIdInUse.
+        Two concurrent requests for one id cannot both get it: the allocation's primary key
+        decides (PostgreSQL makes the second insert wait for the first to commit)."""
+
+        def work(session: Session) -> tuple[Segment, bool]:
+            found = segment_rows.get(session, segment_id, lock=True)
+            if found is None:
+                raise errors.SegmentNotFound(segment_id)
+            if found.is_dynamic:
+                raise errors.SegmentIsDynamic(segment_id)
+            driver = self.types.drivers.get(found.network_type)
+            if driver is None or driver.allocation is not base.Allocation.POOL:
+                raise errors.SegmentationIdNotUpdatable(segment_id, found.network_type)
+            if found.segmentation_id == segmentation_id:
+                return found, False
+            spec = SegmentSpec(found.network_type, found.physical_network, segmentation_id)
+            try:
+                self.types.validate(spec, "segment")
+            except InvalidArgument as exc:
+                raise _renamed(exc, "segment.", "") from None
+            allocation.release(session, [segment_id])
+            self.types.reserve(session, spec, Claim(segment_id, field="segmentation_id"))
+            segment_rows.set_segmentation_id(session, segment_id, segmentation_id)
+            return replace(found, segmentation_id=segmentation_id), True
+
+        updated, changed = self._run(work)
+        if changed:
+            logger.info(
+                "segment %s of network %s now has segmentation id %d",
+                segment_id,
+                updated.network_id,
+                segmentation_id,
+                extra={"network_id": updated.network_id},
+            )
+        return updated
+
+    def add_static_segment(
+        self, network_id: str, segment_id: str, spec: SegmentSpec, project_id: str = ""
+    ) -> tuple[Segment, list[Segment]]:
+        """Adds a static segment with id ``segment_id`` after the network's last one, reserved
+        as a provider segment at creation (errors name ``segment``); returns it and the
+        network's static segments after the change. A segment with that id already on the
+        network is returned as it is (a retry). Raises NetworkNotFound if the network has no
+        static segments, SegmentationIdInUse, FlatNetworkInUse, NoSegmentAvailable."""
+        self.types.validate(spec, "segment")
+
+        def work(session: Session) -> tuple[Segment, list[Segment]]:
+            found = segment_rows.of_network(session, network_id, include_dynamic=False, lock=True)
+            if not found:
+                raise errors.NetworkNotFound(network_id)
+            for existing in found:
+                if existing.id == segment_id:
+                    return existing, found
+            index = max(s.segment_index for s in found) + 1
+            added = self._add(
+                session,
+                network_id,
+                index,
+                spec,
+                project_id=project_id,
+                segment_id=segment_id,
+                field="segment",
+            )
+            return added, [*found, added]
+
+        added, after = self._run(work)
+        logger.info(
+            "network %s has a new segment %s (%s)",
+            network_id,
+            added.id,
+            _describe(added),
+            extra={"network_id": network_id},
+        )
+        return added, after
+
+    def remove_static_segment(
+        self, network_id: str, segment_id: str
+    ) -> tuple[Segment | None, list[Segment]]:
+        """Removes one static segment of the network and frees its id; returns it (None if it
+        was gone already) and the network's static segments after the change. Raises
+        SegmentIsDynamic, LastStaticSegment, SegmentNotFound if the id names a segment of
+        another network."""
+
+        def work(session: Session) -> tuple[Segment | None, list[Segment]]:
+            found = segment_rows.of_network(session, network_id, include_dynamic=False, lock=True)
+            target = next((s for s in found if s.id == segment_id), None)
+            if target is None:
+                other = segment_rows.get(session, segment_id)
+                if other is not None and other.network_id != network_id:
+                    raise errors.SegmentNotFound(segment_id)
+                if other is not None and other.is_dynamic:
+                    raise errors.SegmentIsDynamic(segment_id)
+                return None, found
+            if len(found) == 1:
+                raise errors.LastStaticSegment(network_id, segment_id)
+            allocation.release(session, [segment_id])
+            segment_rows.remove(session, [segment_id])
+            return target, [s for s in found if s.id != segment_id]
+
+        removed, after = self._run(work)
+        if removed is not None:
+            metrics.RELEASES.labels(removed.network_type).inc()
+            logger.info(
+                "removed segment %s (%s) of network %s",
+                segment_id,
+                _describe(removed),
+                network_id,
+                extra={"network_id": network_id},
+            )
+        return removed, after
+
     def validate_segment(self, spec: SegmentSpec) -> int:
         """Validates a provider segment as ``segment`` without reserving anything; returns the
         MTU it would have."""
@@ -255,9 +372,12 @@ class SegmentManager:
         *,
         dynamic: bool = False,
         project_id: str = "",
+        segment_id: str = "",
+        field: str = "",
     ) -> Segment:
-        segment_id = str(uuid.uuid4())
-        claim = Claim(segment_id, project_id, "segment" if dynamic else f"segments[{index}]")
+        segment_id = segment_id or str(uuid.uuid4())
+        field = field or ("segment" if dynamic else f"segments[{index}]")
+        claim = Claim(segment_id, project_id, field)
         if spec is None:
             reserved = self.types.allocate_tenant(session, claim)
         else:
@@ -293,6 +413,14 @@ def _check_matches(network_id: str, existing: list[Segment], specs: Sequence[Seg
     ):
         return
     raise errors.NetworkSegmentsDiffer(network_id, ", ".join(_describe(s) for s in existing))
+
+
+def _renamed(exc: InvalidArgument, prefix: str, replacement: str) -> InvalidArgument:
+    """Returns ``exc`` with ``prefix`` of its field (and message) replaced."""
+    field = exc.field.replace(prefix, replacement, 1)
+    message = exc.message.replace(prefix, replacement, 1)
+    metadata = {k: v for k, v in exc.metadata.items() if k != "field"}
+    return InvalidArgument.from_message(message, field, reason=exc.reason, **metadata)
 
 
 def _describe(segment: Segment) -> str:

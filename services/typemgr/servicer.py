@@ -151,6 +151,55 @@ class SegmentServicer(segment_service_pb2_grpc.SegmentServiceServicer):
             next_page_token=token,
         )
 
+    def UpdateSegmentationId(
+        self,
+        request: segment_service_pb2.UpdateSegmentationIdRequest,
+        context: grpc.ServicerContext,
+    ) -> segment_service_pb2.UpdateSegmentationIdResponse:
+        segment_id = parse_uuid(request.segment_id, "segment_id")
+        if not request.HasField("segmentation_id"):
+            raise InvalidArgument("segmentation_id", "is required")
+        segment = self.manager.update_segmentation_id(segment_id, request.segmentation_id)
+        return segment_service_pb2.UpdateSegmentationIdResponse(
+            segment=convert.segment_to_proto(segment)
+        )
+
+    def AddStaticSegment(
+        self,
+        request: segment_service_pb2.AddStaticSegmentRequest,
+        context: grpc.ServicerContext,
+    ) -> segment_service_pb2.AddStaticSegmentResponse:
+        network_id = parse_uuid(request.network_id, "network_id")
+        segment_id = parse_uuid(request.segment_id, "segment_id")
+        if len(request.project_id) > MAX_PROJECT_ID_LENGTH:
+            raise InvalidArgument(
+                "project_id", f"must be at most {MAX_PROJECT_ID_LENGTH} characters"
+            )
+        if not request.HasField("segment"):
+            raise InvalidArgument("segment", "is required")
+        added, after = self.manager.add_static_segment(
+            network_id, segment_id, requested_spec(request.segment), request.project_id
+        )
+        return segment_service_pb2.AddStaticSegmentResponse(
+            segment=convert.segment_to_proto(added),
+            segments=[convert.segment_to_proto(s) for s in after],
+            mtu=self.manager.types.network_mtu(after),
+        )
+
+    def RemoveStaticSegment(
+        self,
+        request: segment_service_pb2.RemoveStaticSegmentRequest,
+        context: grpc.ServicerContext,
+    ) -> segment_service_pb2.RemoveStaticSegmentResponse:
+        network_id = parse_uuid(request.network_id, "network_id")
+        segment_id = parse_uuid(request.segment_id, "segment_id")
+        removed, after = self.manager.remove_static_segment(network_id, segment_id)
+        return segment_service_pb2.RemoveStaticSegmentResponse(
+            segment=convert.segment_to_proto(removed) if removed is not None else None,
+            segments=[convert.segment_to_proto(s) for s in after],
+            mtu=self.manager.types.network_mtu(after),
+        )
+
     def ValidateSegment(
         self, request: segment_service_pb2.ValidateSegmentRequest, context: grpc.ServicerContext
     ) -> segment_service_pb2.ValidateSegmentResponse:

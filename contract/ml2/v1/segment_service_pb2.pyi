@@ -136,3 +136,57 @@ class ValidateSegmentResponse(_message.Message):
     MTU_FIELD_NUMBER: _ClassVar[int]
     mtu: int
     def __init__(self, mtu: _Optional[int] = ...) -> None: ...
+
+class UpdateSegmentationIdRequest(_message.Message):
+    __slots__ = ("segment_id", "segmentation_id")
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTATION_ID_FIELD_NUMBER: _ClassVar[int]
+    segment_id: str
+    segmentation_id: int
+    def __init__(self, segment_id: _Optional[str] = ..., segmentation_id: _Optional[int] = ...) -> None: ...
+
+class UpdateSegmentationIdResponse(_message.Message):
+    __slots__ = ("segment",)
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    segment: _segment_pb2.Segment
+    def __init__(self, segment: _Optional[_Union[_segment_pb2.Segment, _Mapping]] = ...) -> None: ...
+
+class AddStaticSegmentRequest(_message.Message):
+    __slots__ = ("network_id", "segment", "segment_id", "project_id")
+    NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    network_id: str
+    segment: _segment_pb2.SegmentSpec
+    segment_id: str
+    project_id: str
+    def __init__(self, network_id: _Optional[str] = ..., segment: _Optional[_Union[_segment_pb2.SegmentSpec, _Mapping]] = ..., segment_id: _Optional[str] = ..., project_id: _Optional[str] = ...) -> None: ...
+
+class AddStaticSegmentResponse(_message.Message):
+    __slots__ = ("segment", "segments", "mtu")
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    MTU_FIELD_NUMBER: _ClassVar[int]
+    segment: _segment_pb2.Segment
+    segments: _containers.RepeatedCompositeFieldContainer[_segment_pb2.Segment]
+    mtu: int
+    def __init__(self, segment: _Optional[_Union[_segment_pb2.Segment, _Mapping]] = ..., segments: _Optional[_Iterable[_Union[_segment_pb2.Segment, _Mapping]]] = ..., mtu: _Optional[int] = ...) -> None: ...
+
+class RemoveStaticSegmentRequest(_message.Message):
+    __slots__ = ("network_id", "segment_id")
+    NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    network_id: str
+    segment_id: str
+    def __init__(self, network_id: _Optional[str] = ..., segment_id: _Optional[str] = ...) -> None: ...
+
+class RemoveStaticSegmentResponse(_message.Message):
+    __slots__ = ("segment", "segments", "mtu")
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    MTU_FIELD_NUMBER: _ClassVar[int]
+    segment: _segment_pb2.Segment
+    segments: _containers.RepeatedCompositeFieldContainer[_segment_pb2.Segment]
+    mtu: int
+    def __init__(self, segment: _Optional[_Union[_segment_pb2.Segment, _Mapping]] = ..., segments: _Optional[_Iterable[_Union[_segment_pb2.Segment, _Mapping]]] = ..., mtu: _Optional[int] = ...) -> None: ...

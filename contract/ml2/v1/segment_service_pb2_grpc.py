@@ -75,6 +75,21 @@ class SegmentServiceStub:
                 request_serializer=ml2_dot_v1_dot_segment__service__pb2.ValidateSegmentRequest.SerializeToString,
                 response_deserializer=ml2_dot_v1_dot_segment__service__pb2.ValidateSegmentResponse.FromString,
                 _registered_method=True)
+        self.UpdateSegmentationId = channel.unary_unary(
+                '/ml2.v1.SegmentService/UpdateSegmentationId',
+                request_serializer=ml2_dot_v1_dot_segment__service__pb2.UpdateSegmentationIdRequest.SerializeToString,
+                response_deserializer=ml2_dot_v1_dot_segment__service__pb2.UpdateSegmentationIdResponse.FromString,
+                _registered_method=True)
+        self.AddStaticSegment = channel.unary_unary(
+                '/ml2.v1.SegmentService/AddStaticSegment',
+                request_serializer=ml2_dot_v1_dot_segment__service__pb2.AddStaticSegmentRequest.SerializeToString,
+                response_deserializer=ml2_dot_v1_dot_segment__service__pb2.AddStaticSegmentResponse.FromString,
+                _registered_method=True)
+        self.RemoveStaticSegment = channel.unary_unary(
+                '/ml2.v1.SegmentService/RemoveStaticSegment',
+                request_serializer=ml2_dot_v1_dot_segment__service__pb2.RemoveStaticSegmentRequest.SerializeToString,
+                response_deserializer=ml2_dot_v1_dot_segment__service__pb2.RemoveStaticSegmentResponse.FromString,
+                _registered_method=True)
 
 
 class SegmentServiceServicer:
@@ -140,6 +155,31 @@ class SegmentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateSegmentationId(self, request, context):
+        """Changes the segmentation id of one static segment in one transaction: the new id is
+        reserved, the old one released, and the segment keeps its id. Calling it again with the id
+        the segment has returns it unchanged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddStaticSegment(self, request, context):
+        """Adds one static segment to a network that has static segments, after the last one.
+        Calling it again with the same segment_id returns the segment it added.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveStaticSegment(self, request, context):
+        """Removes one static segment of a network and returns its id to its pool. Refused for the
+        network's last static segment. Removing a segment that is gone already returns nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SegmentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -182,6 +222,21 @@ def add_SegmentServiceServicer_to_server(servicer, server):
                     servicer.ValidateSegment,
                     request_deserializer=ml2_dot_v1_dot_segment__service__pb2.ValidateSegmentRequest.FromString,
                     response_serializer=ml2_dot_v1_dot_segment__service__pb2.ValidateSegmentResponse.SerializeToString,
+            ),
+            'UpdateSegmentationId': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSegmentationId,
+                    request_deserializer=ml2_dot_v1_dot_segment__service__pb2.UpdateSegmentationIdRequest.FromString,
+                    response_serializer=ml2_dot_v1_dot_segment__service__pb2.UpdateSegmentationIdResponse.SerializeToString,
+            ),
+            'AddStaticSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddStaticSegment,
+                    request_deserializer=ml2_dot_v1_dot_segment__service__pb2.AddStaticSegmentRequest.FromString,
+                    response_serializer=ml2_dot_v1_dot_segment__service__pb2.AddStaticSegmentResponse.SerializeToString,
+            ),
+            'RemoveStaticSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveStaticSegment,
+                    request_deserializer=ml2_dot_v1_dot_segment__service__pb2.RemoveStaticSegmentRequest.FromString,
+                    response_serializer=ml2_dot_v1_dot_segment__service__pb2.RemoveStaticSegmentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -401,6 +456,87 @@ class SegmentService:
             '/ml2.v1.SegmentService/ValidateSegment',
             ml2_dot_v1_dot_segment__service__pb2.ValidateSegmentRequest.SerializeToString,
             ml2_dot_v1_dot_segment__service__pb2.ValidateSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSegmentationId(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ml2.v1.SegmentService/UpdateSegmentationId',
+            ml2_dot_v1_dot_segment__service__pb2.UpdateSegmentationIdRequest.SerializeToString,
+            ml2_dot_v1_dot_segment__service__pb2.UpdateSegmentationIdResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddStaticSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ml2.v1.SegmentService/AddStaticSegment',
+            ml2_dot_v1_dot_segment__service__pb2.AddStaticSegmentRequest.SerializeToString,
+            ml2_dot_v1_dot_segment__service__pb2.AddStaticSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveStaticSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ml2.v1.SegmentService/RemoveStaticSegment',
+            ml2_dot_v1_dot_segment__service__pb2.RemoveStaticSegmentRequest.SerializeToString,
+            ml2_dot_v1_dot_segment__service__pb2.RemoveStaticSegmentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -55,6 +55,19 @@ class SegmentServiceStub:
     """Lists the holds on dynamic segments, by segment or by holder."""
     ValidateSegment: _grpc.UnaryUnaryMultiCallable[_segment_service_pb2.ValidateSegmentRequest, _segment_service_pb2.ValidateSegmentResponse]
     """Validates a provider segment without reserving anything."""
+    UpdateSegmentationId: _grpc.UnaryUnaryMultiCallable[_segment_service_pb2.UpdateSegmentationIdRequest, _segment_service_pb2.UpdateSegmentationIdResponse]
+    """Changes the segmentation id of one static segment in one transaction: the new id is
+    reserved, the old one released, and the segment keeps its id. Calling it again with the id
+    the segment has returns it unchanged.
+    """
+    AddStaticSegment: _grpc.UnaryUnaryMultiCallable[_segment_service_pb2.AddStaticSegmentRequest, _segment_service_pb2.AddStaticSegmentResponse]
+    """Adds one static segment to a network that has static segments, after the last one.
+    Calling it again with the same segment_id returns the segment it added.
+    """
+    RemoveStaticSegment: _grpc.UnaryUnaryMultiCallable[_segment_service_pb2.RemoveStaticSegmentRequest, _segment_service_pb2.RemoveStaticSegmentResponse]
+    """Removes one static segment of a network and returns its id to its pool. Refused for the
+    network's last static segment. Removing a segment that is gone already returns nothing.
+    """
 
 @_typing.type_check_only
 class SegmentServiceAsyncStub(SegmentServiceStub):
@@ -83,6 +96,19 @@ class SegmentServiceAsyncStub(SegmentServiceStub):
     """Lists the holds on dynamic segments, by segment or by holder."""
     ValidateSegment: _aio.UnaryUnaryMultiCallable[_segment_service_pb2.ValidateSegmentRequest, _segment_service_pb2.ValidateSegmentResponse]  # type: ignore[assignment]
     """Validates a provider segment without reserving anything."""
+    UpdateSegmentationId: _aio.UnaryUnaryMultiCallable[_segment_service_pb2.UpdateSegmentationIdRequest, _segment_service_pb2.UpdateSegmentationIdResponse]  # type: ignore[assignment]
+    """Changes the segmentation id of one static segment in one transaction: the new id is
+    reserved, the old one released, and the segment keeps its id. Calling it again with the id
+    the segment has returns it unchanged.
+    """
+    AddStaticSegment: _aio.UnaryUnaryMultiCallable[_segment_service_pb2.AddStaticSegmentRequest, _segment_service_pb2.AddStaticSegmentResponse]  # type: ignore[assignment]
+    """Adds one static segment to a network that has static segments, after the last one.
+    Calling it again with the same segment_id returns the segment it added.
+    """
+    RemoveStaticSegment: _aio.UnaryUnaryMultiCallable[_segment_service_pb2.RemoveStaticSegmentRequest, _segment_service_pb2.RemoveStaticSegmentResponse]  # type: ignore[assignment]
+    """Removes one static segment of a network and returns its id to its pool. Refused for the
+    network's last static segment. Removing a segment that is gone already returns nothing.
+    """
 
 class SegmentServiceServicer(metaclass=_abc_1.ABCMeta):
     """Owns the segments of every network and the allocation pools they are taken from. Served by typemgr."""
@@ -156,5 +182,36 @@ class SegmentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_segment_service_pb2.ValidateSegmentResponse, _abc.Awaitable[_segment_service_pb2.ValidateSegmentResponse]]:
         """Validates a provider segment without reserving anything."""
+
+    @_abc_1.abstractmethod
+    def UpdateSegmentationId(
+        self,
+        request: _segment_service_pb2.UpdateSegmentationIdRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_segment_service_pb2.UpdateSegmentationIdResponse, _abc.Awaitable[_segment_service_pb2.UpdateSegmentationIdResponse]]:
+        """Changes the segmentation id of one static segment in one transaction: the new id is
+        reserved, the old one released, and the segment keeps its id. Calling it again with the id
+        the segment has returns it unchanged.
+        """
+
+    @_abc_1.abstractmethod
+    def AddStaticSegment(
+        self,
+        request: _segment_service_pb2.AddStaticSegmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_segment_service_pb2.AddStaticSegmentResponse, _abc.Awaitable[_segment_service_pb2.AddStaticSegmentResponse]]:
+        """Adds one static segment to a network that has static segments, after the last one.
+        Calling it again with the same segment_id returns the segment it added.
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveStaticSegment(
+        self,
+        request: _segment_service_pb2.RemoveStaticSegmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_segment_service_pb2.RemoveStaticSegmentResponse, _abc.Awaitable[_segment_service_pb2.RemoveStaticSegmentResponse]]:
+        """Removes one static segment of a network and returns its id to its pool. Refused for the
+        network's last static segment. Removing a segment that is gone already returns nothing.
+        """
 
 def add_SegmentServiceServicer_to_server(servicer: SegmentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from ml2_contract.values import Segment
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -115,6 +115,13 @@ def get(session: Session, segment_id: str, *, lock: bool = False) -> Segment | N
         query = query.with_for_update()
     found = _rows(session, query)
     return found[0] if found else None
+
+
+def set_segmentation_id(session: Session, segment_id: str, segmentation_id: int) -> None:
+    """Sets the segmentation id of the segment with that id."""
+    session.connection().execute(
+        update(_N).where(_N.id == segment_id).values(segmentation_id=segmentation_id)
+    )
 
 
 def remove(session: Session, segment_ids: list[str]) -> None:
