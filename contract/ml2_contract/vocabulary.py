@@ -10,6 +10,9 @@ from the enums by the enum value's name, never by its number.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 # ---------------------------------------------------------------------------------- vnic types
 # How the interface is presented to the instance, as Neutron spells them.
 VNIC_NORMAL = "normal"
@@ -60,6 +63,14 @@ VIF_TYPE_MACVTAP = "macvtap"
 VIF_TYPE_HYPERV = "hyperv"
 RESERVED_VIF_TYPES = frozenset({VIF_TYPE_UNBOUND, VIF_TYPE_BINDING_FAILED})
 """Not vif types a driver may choose: only the manager and portapi set them."""
+PROVIDER_ATTRIBUTE_UPDATES: Mapping[str, frozenset[str]] = MappingProxyType(
+    {VIF_TYPE_OVS: frozenset({"segmentation_id"})}
+)
+"""The provider attributes of a network that may change while ports are bound with a vif type:
+what the drivers answering that vif type declare they follow on bound ports (the openvswitch
+driver and agent retag a VLAN when its segmentation id changes). A port bound with any other
+vif type keeps its network's provider attributes fixed; unbound and failed ports never do."""
+
 
 # ------------------------------------------------------------------------------------ outcomes
 # One driver's answer at one level, spelled as the ``ml2.v1.Outcome`` value names without

@@ -57,6 +57,32 @@ class SegmentAllocator(Protocol):
         their MTUs, else the global physical network MTU (0: unknown)."""
         ...
 
+    def static_segments(self, network_id: str) -> tuple[tuple[values.Segment, ...], int]:
+        """Returns the static segments of a network and the largest MTU they allow."""
+        ...
+
+    def segment_mtu(self, spec: values.SegmentSpec) -> int:
+        """Validates a provider segment (errors name ``segment``) and returns its MTU."""
+        ...
+
+    def update_segmentation_id(self, segment_id: str, segmentation_id: int) -> values.Segment:
+        """Gives a static segment a new segmentation id (errors name ``segmentation_id``)."""
+        ...
+
+    def add_static_segment(
+        self, network_id: str, segment_id: str, spec: values.SegmentSpec, project_id: str
+    ) -> tuple[tuple[values.Segment, ...], int]:
+        """Adds a static segment with that id (again: returns it); returns the network's static
+        segments and their largest MTU after the change."""
+        ...
+
+    def remove_static_segment(
+        self, network_id: str, segment_id: str
+    ) -> tuple[tuple[values.Segment, ...], int]:
+        """Removes a static segment (gone already: nothing); returns the network's static
+        segments and their largest MTU after the change."""
+        ...
+
 
 class HoldSyncer(Protocol):
     """What portapi tells typemgr about the dynamic segments a port's binding uses."""
@@ -160,6 +186,44 @@ class SegmentClient:
         request = segment_service_pb2.ListNetworkSegmentsRequest(network_id=network_id)
         reply = call(self._stub.ListNetworkSegments, request, self._timeout, self._peer)
         return int(reply.mtu)
+
+    def static_segments(self, network_id: str) -> tuple[tuple[values.Segment, ...], int]:
+        request = segment_service_pb2.ListNetworkSegmentsRequest(network_id=network_id)
+        reply = call(self._stub.ListNetworkSegments, request, self._timeout, self._peer)
+        return tuple(contract.segment_from_proto(s) for s in reply.segments), int(reply.mtu)
+
+    def segment_mtu(self, spec: values.SegmentSpec) -> int:
+        request = segment_service_pb2.ValidateSegmentRequest(segment=contract.spec_to_proto(spec))
+        reply = call(self._stub.ValidateSegment, request, self._timeout, self._peer)
+        return int(reply.mtu)
+
+    def update_segmentation_id(self, segment_id: str, segmentation_id: int) -> values.Segment:
+        request = segment_service_pb2.UpdateSegmentationIdRequest(
+            segment_id=segment_id, segmentation_id=segmentation_id
+        )
+        reply = call(self._stub.UpdateSegmentationId, request, self._timeout, self._peer)
+        return contract.segment_from_proto(reply.segment)
+
+    def add_static_segment(
+        self, network_id: str, segment_id: str, spec: values.SegmentSpec, project_id: str
+    ) -> tuple[tuple[values.Segment, ...], int]:
+        request = segment_service_pb2.AddStaticSegmentRequest(
+            network_id=network_id,
+            segment=contract.spec_to_proto(spec),
+            segment_id=segment_id,
+            project_id=project_id,
+        )
+        reply = call(self._stub.AddStaticSegment, request, self._timeout, self._peer)
+        return tuple(contract.segment_from_proto(s) for s in reply.segments), int(reply.mtu)
+
+    def remove_static_segment(
+        self, network_id: str, segment_id: str
+    ) -> tuple[tuple[values.Segment, ...], int]:
+        request = segment_service_pb2.RemoveStaticSegmentRequest(
+            network_id=network_id, segment_id=segment_id
+        )
+        reply = call(self._stub.RemoveStaticSegment, request, self._timeout, self._peer)
+        return tuple(contract.segment_from_proto(s) for s in reply.segments), int(reply.mtu)
 
     def sync_dynamic_segment_holds(
         self, holder: str, segment_ids: Sequence[str], generation: int

@@ -156,3 +156,63 @@ class DeadlineExceeded(errors.ServiceError):
 
     def __init__(self, message: str, peer: str) -> None:
         super().__init__(message, peer=peer)
+
+
+class SegmentNotFound(errors.NotFound):
+    """The network has no static segment with that id."""
+
+    reason = "SEGMENT_NOT_FOUND"
+
+    def __init__(self, network_id: str, segment_id: str) -> None:
+        super().__init__(
+            f"segment_id: network {network_id!r} has no static segment {segment_id!r}",
+            network_id=network_id,
+            segment_id=segment_id,
+            field="segment_id",
+        )
+
+
+class SegmentInUse(errors.FailedPrecondition):
+    """Ports are bound through the segment (Neutron's SegmentInUse)."""
+
+    reason = "SEGMENT_IN_USE"
+
+    def __init__(self, segment_id: str, port_ids: list[str]) -> None:
+        shown = ", ".join(port_ids[:3]) + (", ..." if len(port_ids) > 3 else "")
+        super().__init__(
+            f"segment_id: segment {segment_id!r} cannot be removed while ports are bound "
+            f"through it ({shown}); unbind them first",
+            segment_id=segment_id,
+            port_ids=",".join(port_ids[:3]),
+            field="segment_id",
+        )
+
+
+class LastStaticSegment(errors.FailedPrecondition):
+    """A network keeps at least one static segment."""
+
+    reason = "LAST_STATIC_SEGMENT"
+
+    def __init__(self, network_id: str, segment_id: str) -> None:
+        super().__init__(
+            f"segment_id: segment {segment_id!r} is the last static segment of network "
+            f"{network_id!r}; a network keeps at least one (delete the network instead)",
+            network_id=network_id,
+            segment_id=segment_id,
+            field="segment_id",
+        )
+
+
+class SegmentationIdNotUpdatable(errors.FailedPrecondition):
+    """A rule of Neutron's provider attribute update refuses the new segmentation id."""
+
+    reason = "SEGMENTATION_ID_NOT_UPDATABLE"
+
+    def __init__(self, network_id: str, why: str, rule: str, port_ids: str = "") -> None:
+        super().__init__(
+            f"segmentation_id: network {network_id!r}: {why}",
+            network_id=network_id,
+            field="segmentation_id",
+            rule=rule,
+            port_ids=port_ids or None,
+        )

@@ -55,6 +55,31 @@ class NetworkServicer(network_service_pb2_grpc.NetworkServiceServicer):
         return network_service_pb2.UpdateNetworkResponse(network=convert.network_msg(network))
 
     @deadline.honoured
+    def AddNetworkSegment(
+        self, request: network_service_pb2.AddNetworkSegmentRequest, context: Any
+    ) -> network_service_pb2.AddNetworkSegmentResponse:
+        network_id = validate.required("network_id", request.network_id)
+        if not request.HasField("segment"):
+            raise errors.InvalidArgument("segment", "is required")
+        spec = contract.spec_from_proto(request.segment)
+        request_id = validate.request_id("request_id", request.request_id)
+        network, segment = self._manager.segment_changes.add(network_id, spec, request_id)
+        return network_service_pb2.AddNetworkSegmentResponse(
+            network=convert.network_msg(network), segment=contract.segment_to_proto(segment)
+        )
+
+    @deadline.honoured
+    def RemoveNetworkSegment(
+        self, request: network_service_pb2.RemoveNetworkSegmentRequest, context: Any
+    ) -> network_service_pb2.RemoveNetworkSegmentResponse:
+        network_id = validate.required("network_id", request.network_id)
+        segment_id = validate.required("segment_id", request.segment_id)
+        network = self._manager.segment_changes.remove(network_id, segment_id)
+        return network_service_pb2.RemoveNetworkSegmentResponse(
+            network=convert.network_msg(network)
+        )
+
+    @deadline.honoured
     def DeleteNetwork(
         self, request: network_service_pb2.DeleteNetworkRequest, context: Any
     ) -> network_service_pb2.DeleteNetworkResponse:
@@ -105,4 +130,15 @@ def network_update(request: network_service_pb2.UpdateNetworkRequest) -> r.Netwo
         name=validate.bounded("network.name", net.name) if "name" in paths else None,
         admin_state_up=admin,
         mtu=validate.mtu("network.mtu", net.mtu) if "mtu" in paths else None,
+        segmentation_id=segmentation_id(request) if "segmentation_id" in paths else None,
     )
+
+
+def segmentation_id(request: network_service_pb2.UpdateNetworkRequest) -> int:
+    """Returns the new segmentation id an UpdateNetwork asks for; raises InvalidArgument when
+    the mask names it but the request does not carry one. typemgr checks its range."""
+    if not request.HasField("segmentation_id"):
+        raise errors.InvalidArgument(
+            "segmentation_id", "is required when update_mask names segmentation_id"
+        )
+    return request.segmentation_id

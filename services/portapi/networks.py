@@ -46,6 +46,7 @@ from services.portapi import resources as r
 from services.portapi.clients import SegmentAllocator
 from services.portapi.db import pending
 from services.portapi.db import repository as repo
+from services.portapi.segment_changes import SegmentChanges
 from services.rpc import paging
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class NetworkManager:
     def __init__(self, factory: sessionmaker[Session], segments: SegmentAllocator) -> None:
         self._factory = factory
         self._segments = segments
+        self.segment_changes = SegmentChanges(factory, segments)
 
     def create(self, spec: r.NetworkSpec, request_id: str | None) -> r.Network:
         """Creates a network with its segments. Raises what typemgr raised (INVALID_ARGUMENT
@@ -178,7 +180,10 @@ class NetworkManager:
     def update(self, network_id: str, change: r.NetworkUpdate) -> r.Network:
         """Sets the fields ``change`` names and returns the network. Raises NetworkNotFound,
         NetworkNotActive, InvalidArgument naming ``network.mtu`` for an MTU the segments do not
-        allow, typemgr's error (UNAVAILABLE: nothing changed) or DeadlineExceeded."""
+        allow, SegmentationIdNotUpdatable, typemgr's error (UNAVAILABLE: nothing changed, or
+        a new segmentation id left for the reconciler to read back) or DeadlineExceeded. The
+        MTU is checked before a new segmentation id is asked for, which is asked for before
+        the other fields are written."""
         deadline.ensure_time_left("UpdateNetwork")
         network = self.get(network_id)
         if network.status != r.NETWORK_ACTIVE:
@@ -192,6 +197,9 @@ class NetworkManager:
             columns["admin_state_up"] = change.admin_state_up
         if change.mtu is not None:
             columns["mtu"] = network_mtu(change.mtu, self._segments.network_mtu(network_id))
+            columns["mtu_requested"] = change.mtu
+        if change.segmentation_id is not None:
+            self.segment_changes.change_segmentation_id(network_id, change.segmentation_id)
 
         def work(session: Session) -> None:
             current = repo.get_network(session, network_id, lock="update")

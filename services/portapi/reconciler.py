@@ -8,7 +8,9 @@ a peer call short. What it leaves is always recorded with the time it began wait
 * a binding whose inputs (with a host) were recorded but whose result was not committed;
 * a network left CREATING (typemgr may or may not have allocated its segments) or DELETING
   (typemgr may or may not have released them);
-* a release of a network's segments that typemgr did not confirm (``network_releases``).
+* a release of a network's segments that typemgr did not confirm (``network_releases``);
+* a change of a network's static segments (a new segmentation id, a segment added or removed)
+  whose answer from typemgr was not cached (``segments_pending_since``).
 
 Every ``interval`` seconds, and once at start, one thread of each replica takes every item that
 has been pending longer than ``grace`` seconds, oldest first, ``BATCH`` of each kind per pass,
@@ -26,6 +28,9 @@ and finishes it:
   ``request_id`` it creates it again). Typemgr releases idempotently, whether it allocated or
   not.
 * a pending release is claimed and sent again.
+* a pending segment change is claimed and the network's static segments are read from typemgr
+  and cached, with the MTU they allow (or the requested one): whatever typemgr did, the cache
+  ends as typemgr's segments are (``segment_changes``).
 
 In flight or abandoned: ``grace`` is longer than any request may take without a caller's
 deadline (``PORTAPI_BIND_MAX_TRIES`` x ``PORTAPI_MECHMGR_TIMEOUT_SECONDS`` +
@@ -64,6 +69,7 @@ from services.portapi import resources as r
 from services.portapi.binding import Binder
 from services.portapi.db import bindings, codec, pending
 from services.portapi.db import repository as repo
+from services.portapi.db import segment_changes as segment_rows
 from services.portapi.networks import NetworkManager
 from services.portapi.periodic import PeriodicThread
 
@@ -76,6 +82,7 @@ BINDING = "binding"
 NETWORK_CREATE = "network_create"
 NETWORK_DELETE = "network_delete"
 NETWORK_RELEASE = "network_release"
+NETWORK_SEGMENTS = "network_segments"
 
 REPAIRED = "repaired"
 SUPERSEDED = "superseded"
@@ -107,10 +114,21 @@ class Reconciler(PeriodicThread):
         """Runs one pass; returns how many items of each kind this replica claimed."""
         now = self._clock()
         cutoff = now - self._grace
-        done = {BINDING: 0, NETWORK_CREATE: 0, NETWORK_DELETE: 0, NETWORK_RELEASE: 0}
+        done = {
+            BINDING: 0,
+            NETWORK_CREATE: 0,
+            NETWORK_DELETE: 0,
+            NETWORK_RELEASE: 0,
+            NETWORK_SEGMENTS: 0,
+        }
         with sql.read_session(self._factory) as session:
             ports = pending.due_bindings(session, cutoff, BATCH)
             networks = pending.due_networks(session, cutoff, BATCH)
+            changed = segment_rows.due(session, cutoff, BATCH)
+        for network_id in changed:
+            if self._stop.is_set():
+                return done
+            done[NETWORK_SEGMENTS] += self._repair_segments(network_id, cutoff, now)
         for port_id in ports:
             if self._stop.is_set():
                 return done
@@ -188,6 +206,26 @@ class Reconciler(PeriodicThread):
             return False
         released = self._networks.release_recorded(network_id)
         metrics.RECONCILER_REPAIRS.labels(NETWORK_RELEASE, REPAIRED if released else FAILED).inc()
+        return True
+
+    def _repair_segments(self, network_id: str, cutoff: datetime, now: datetime) -> bool:
+        claimed = repo.run_write(
+            self._factory,
+            functools.partial(segment_rows.claim, network_id=network_id, cutoff=cutoff, now=now),
+        )
+        if not claimed:
+            return False
+        logger.info(
+            "reading back the segments of network %s, left changing",
+            network_id,
+            extra={"network_id": network_id},
+        )
+        try:
+            refreshed = self._networks.segment_changes.refresh(network_id)
+        except (errors.ServiceError, SQLAlchemyError) as exc:
+            logger.warning("cannot cache the segments of network %s: %s", network_id, exc)
+            refreshed = False
+        metrics.RECONCILER_REPAIRS.labels(NETWORK_SEGMENTS, REPAIRED if refreshed else FAILED).inc()
         return True
 
     def _tick(self) -> None:

@@ -48,6 +48,8 @@ class NetworkUpdate:
     admin_state_up: bool | None = None
     mtu: int | None = None
     """The requested MTU; 0 asks for the largest the segments allow."""
+    segmentation_id: int | None = None
+    """The new VLAN id of the network's only static segment."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,10 @@ class Network:
     segments: tuple[values.Segment, ...]
     status: str
     create_time: datetime
+    mtu_requested: int = 0
+    """The MTU asked for; 0: ``mtu`` is the largest the segments allow and follows them."""
+    segments_pending: bool = False
+    """A change of the static segments waits for typemgr (or for the reconciler)."""
 
 
 @dataclass(frozen=True)

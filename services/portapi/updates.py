@@ -81,7 +81,7 @@ def check_mask(
     return frozenset(paths)
 
 
-NETWORK_PATHS = ("name", "admin_state", "admin_state_up", "mtu")
+NETWORK_PATHS = ("name", "admin_state", "admin_state_up", "mtu", "segmentation_id")
 """The paths an UpdateNetwork mask may name."""
 NETWORK_READ_ONLY = frozenset({"id", "project_id", "shared", "segments", "create_time"})
 """The network fields UpdateNetwork refuses to change."""

@@ -27,7 +27,7 @@ from ml2.v1 import network_pb2 as ml2_dot_v1_dot_network__pb2
 from ml2.v1 import segment_pb2 as ml2_dot_v1_dot_segment__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cml2/v1/network_service.proto\x12\x06ml2.v1\x1a google/protobuf/field_mask.proto\x1a\x14ml2/v1/network.proto\x1a\x14ml2/v1/segment.proto\"s\n\x14\x43reateNetworkRequest\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network\x12%\n\x08segments\x18\x02 \x03(\x0b\x32\x13.ml2.v1.SegmentSpec\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"9\n\x15\x43reateNetworkResponse\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network\"\'\n\x11GetNetworkRequest\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\"6\n\x12GetNetworkResponse\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network\"P\n\x13ListNetworksRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"R\n\x14ListNetworksResponse\x12!\n\x08networks\x18\x01 \x03(\x0b\x32\x0f.ml2.v1.Network\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"i\n\x14UpdateNetworkRequest\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"9\n\x15UpdateNetworkResponse\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network\"*\n\x14\x44\x65leteNetworkRequest\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\"9\n\x15\x44\x65leteNetworkResponse\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network2\x8a\x03\n\x0eNetworkService\x12L\n\rCreateNetwork\x12\x1c.ml2.v1.CreateNetworkRequest\x1a\x1d.ml2.v1.CreateNetworkResponse\x12\x43\n\nGetNetwork\x12\x19.ml2.v1.GetNetworkRequest\x1a\x1a.ml2.v1.GetNetworkResponse\x12I\n\x0cListNetworks\x12\x1b.ml2.v1.ListNetworksRequest\x1a\x1c.ml2.v1.ListNetworksResponse\x12L\n\rUpdateNetwork\x12\x1c.ml2.v1.UpdateNetworkRequest\x1a\x1d.ml2.v1.UpdateNetworkResponse\x12L\n\rDeleteNetwork\x12\x1c.ml2.v1.DeleteNetworkRequest\x1a\x1d.ml2.v1.DeleteNetworkResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cml2/v1/network_service.proto\x12\x06ml2.v1\x1a google/protobuf/field_mask.proto\x1a\x14ml2/v1/network.proto\x1a\x14ml2/v1/segment.proto\"s\n\x14\x43reateNetworkRequest\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network\x12%\n\x08segments\x18\x02 \x03(\x0b\x32\x13.ml2.v1.SegmentSpec\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"9\n\x15\x43reateNetworkResponse\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network\"\'\n\x11GetNetworkRequest\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\"6\n\x12GetNetworkResponse\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network\"P\n\x13ListNetworksRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"R\n\x14ListNetworksResponse\x12!\n\x08networks\x18\x01 \x03(\x0b\x32\x0f.ml2.v1.Network\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x9b\x01\n\x14UpdateNetworkRequest\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x1c\n\x0fsegmentation_id\x18\x03 \x01(\rH\x00\x88\x01\x01\x42\x12\n\x10_segmentation_id\"9\n\x15UpdateNetworkResponse\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network\"h\n\x18\x41\x64\x64NetworkSegmentRequest\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\x12$\n\x07segment\x18\x02 \x01(\x0b\x32\x13.ml2.v1.SegmentSpec\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"_\n\x19\x41\x64\x64NetworkSegmentResponse\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network\x12 \n\x07segment\x18\x02 \x01(\x0b\x32\x0f.ml2.v1.Segment\"E\n\x1bRemoveNetworkSegmentRequest\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\x12\x12\n\nsegment_id\x18\x02 \x01(\t\"@\n\x1cRemoveNetworkSegmentResponse\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network\"*\n\x14\x44\x65leteNetworkRequest\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\"9\n\x15\x44\x65leteNetworkResponse\x12 \n\x07network\x18\x01 \x01(\x0b\x32\x0f.ml2.v1.Network2\xc7\x04\n\x0eNetworkService\x12L\n\rCreateNetwork\x12\x1c.ml2.v1.CreateNetworkRequest\x1a\x1d.ml2.v1.CreateNetworkResponse\x12\x43\n\nGetNetwork\x12\x19.ml2.v1.GetNetworkRequest\x1a\x1a.ml2.v1.GetNetworkResponse\x12I\n\x0cListNetworks\x12\x1b.ml2.v1.ListNetworksRequest\x1a\x1c.ml2.v1.ListNetworksResponse\x12L\n\rUpdateNetwork\x12\x1c.ml2.v1.UpdateNetworkRequest\x1a\x1d.ml2.v1.UpdateNetworkResponse\x12X\n\x11\x41\x64\x64NetworkSegment\x12 .ml2.v1.AddNetworkSegmentRequest\x1a!.ml2.v1.AddNetworkSegmentResponse\x12\x61\n\x14RemoveNetworkSegment\x12#.ml2.v1.RemoveNetworkSegmentRequest\x1a$.ml2.v1.RemoveNetworkSegmentResponse\x12L\n\rDeleteNetwork\x12\x1c.ml2.v1.DeleteNetworkRequest\x1a\x1d.ml2.v1.DeleteNetworkResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,14 +46,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTNETWORKSREQUEST']._serialized_end=471
   _globals['_LISTNETWORKSRESPONSE']._serialized_start=473
   _globals['_LISTNETWORKSRESPONSE']._serialized_end=555
-  _globals['_UPDATENETWORKREQUEST']._serialized_start=557
-  _globals['_UPDATENETWORKREQUEST']._serialized_end=662
-  _globals['_UPDATENETWORKRESPONSE']._serialized_start=664
-  _globals['_UPDATENETWORKRESPONSE']._serialized_end=721
-  _globals['_DELETENETWORKREQUEST']._serialized_start=723
-  _globals['_DELETENETWORKREQUEST']._serialized_end=765
-  _globals['_DELETENETWORKRESPONSE']._serialized_start=767
-  _globals['_DELETENETWORKRESPONSE']._serialized_end=824
-  _globals['_NETWORKSERVICE']._serialized_start=827
-  _globals['_NETWORKSERVICE']._serialized_end=1221
+  _globals['_UPDATENETWORKREQUEST']._serialized_start=558
+  _globals['_UPDATENETWORKREQUEST']._serialized_end=713
+  _globals['_UPDATENETWORKRESPONSE']._serialized_start=715
+  _globals['_UPDATENETWORKRESPONSE']._serialized_end=772
+  _globals['_ADDNETWORKSEGMENTREQUEST']._serialized_start=774
+  _globals['_ADDNETWORKSEGMENTREQUEST']._serialized_end=878
+  _globals['_ADDNETWORKSEGMENTRESPONSE']._serialized_start=880
+  _globals['_ADDNETWORKSEGMENTRESPONSE']._serialized_end=975
+  _globals['_REMOVENETWORKSEGMENTREQUEST']._serialized_start=977
+  _globals['_REMOVENETWORKSEGMENTREQUEST']._serialized_end=1046
+  _globals['_REMOVENETWORKSEGMENTRESPONSE']._serialized_start=1048
+  _globals['_REMOVENETWORKSEGMENTRESPONSE']._serialized_end=1112
+  _globals['_DELETENETWORKREQUEST']._serialized_start=1114
+  _globals['_DELETENETWORKREQUEST']._serialized_end=1156
+  _globals['_DELETENETWORKRESPONSE']._serialized_start=1158
+  _globals['_DELETENETWORKRESPONSE']._serialized_end=1215
+  _globals['_NETWORKSERVICE']._serialized_start=1218
+  _globals['_NETWORKSERVICE']._serialized_end=1801
 # @@protoc_insertion_point(module_scope)

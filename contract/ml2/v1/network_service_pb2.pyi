@@ -56,14 +56,48 @@ class ListNetworksResponse(_message.Message):
     def __init__(self, networks: _Optional[_Iterable[_Union[_network_pb2.Network, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class UpdateNetworkRequest(_message.Message):
-    __slots__ = ("network", "update_mask")
+    __slots__ = ("network", "update_mask", "segmentation_id")
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTATION_ID_FIELD_NUMBER: _ClassVar[int]
     network: _network_pb2.Network
     update_mask: _field_mask_pb2.FieldMask
-    def __init__(self, network: _Optional[_Union[_network_pb2.Network, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+    segmentation_id: int
+    def __init__(self, network: _Optional[_Union[_network_pb2.Network, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., segmentation_id: _Optional[int] = ...) -> None: ...
 
 class UpdateNetworkResponse(_message.Message):
+    __slots__ = ("network",)
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    network: _network_pb2.Network
+    def __init__(self, network: _Optional[_Union[_network_pb2.Network, _Mapping]] = ...) -> None: ...
+
+class AddNetworkSegmentRequest(_message.Message):
+    __slots__ = ("network_id", "segment", "request_id")
+    NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    network_id: str
+    segment: _segment_pb2.SegmentSpec
+    request_id: str
+    def __init__(self, network_id: _Optional[str] = ..., segment: _Optional[_Union[_segment_pb2.SegmentSpec, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class AddNetworkSegmentResponse(_message.Message):
+    __slots__ = ("network", "segment")
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    network: _network_pb2.Network
+    segment: _segment_pb2.Segment
+    def __init__(self, network: _Optional[_Union[_network_pb2.Network, _Mapping]] = ..., segment: _Optional[_Union[_segment_pb2.Segment, _Mapping]] = ...) -> None: ...
+
+class RemoveNetworkSegmentRequest(_message.Message):
+    __slots__ = ("network_id", "segment_id")
+    NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    network_id: str
+    segment_id: str
+    def __init__(self, network_id: _Optional[str] = ..., segment_id: _Optional[str] = ...) -> None: ...
+
+class RemoveNetworkSegmentResponse(_message.Message):
     __slots__ = ("network",)
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     network: _network_pb2.Network

@@ -55,6 +55,16 @@ class NetworkServiceStub:
                 request_serializer=ml2_dot_v1_dot_network__service__pb2.UpdateNetworkRequest.SerializeToString,
                 response_deserializer=ml2_dot_v1_dot_network__service__pb2.UpdateNetworkResponse.FromString,
                 _registered_method=True)
+        self.AddNetworkSegment = channel.unary_unary(
+                '/ml2.v1.NetworkService/AddNetworkSegment',
+                request_serializer=ml2_dot_v1_dot_network__service__pb2.AddNetworkSegmentRequest.SerializeToString,
+                response_deserializer=ml2_dot_v1_dot_network__service__pb2.AddNetworkSegmentResponse.FromString,
+                _registered_method=True)
+        self.RemoveNetworkSegment = channel.unary_unary(
+                '/ml2.v1.NetworkService/RemoveNetworkSegment',
+                request_serializer=ml2_dot_v1_dot_network__service__pb2.RemoveNetworkSegmentRequest.SerializeToString,
+                response_deserializer=ml2_dot_v1_dot_network__service__pb2.RemoveNetworkSegmentResponse.FromString,
+                _registered_method=True)
         self.DeleteNetwork = channel.unary_unary(
                 '/ml2.v1.NetworkService/DeleteNetwork',
                 request_serializer=ml2_dot_v1_dot_network__service__pb2.DeleteNetworkRequest.SerializeToString,
@@ -89,7 +99,24 @@ class NetworkServiceServicer:
 
     def UpdateNetwork(self, request, context):
         """Updates the fields of a network that the update mask names: name, admin_state (or the
-        deprecated admin_state_up) and mtu. A refused update changes nothing.
+        deprecated admin_state_up), mtu and segmentation_id (the VLAN id of a network with one
+        static vlan segment). A refused update changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddNetworkSegment(self, request, context):
+        """Adds a static segment (admin-chosen provider attributes) to a network, after its last
+        one. The network's MTU follows unless it was requested explicitly.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveNetworkSegment(self, request, context):
+        """Removes a static segment from a network. Refused while a port is bound through it and for
+        the network's last static segment.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -124,6 +151,16 @@ def add_NetworkServiceServicer_to_server(servicer, server):
                     servicer.UpdateNetwork,
                     request_deserializer=ml2_dot_v1_dot_network__service__pb2.UpdateNetworkRequest.FromString,
                     response_serializer=ml2_dot_v1_dot_network__service__pb2.UpdateNetworkResponse.SerializeToString,
+            ),
+            'AddNetworkSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddNetworkSegment,
+                    request_deserializer=ml2_dot_v1_dot_network__service__pb2.AddNetworkSegmentRequest.FromString,
+                    response_serializer=ml2_dot_v1_dot_network__service__pb2.AddNetworkSegmentResponse.SerializeToString,
+            ),
+            'RemoveNetworkSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveNetworkSegment,
+                    request_deserializer=ml2_dot_v1_dot_network__service__pb2.RemoveNetworkSegmentRequest.FromString,
+                    response_serializer=ml2_dot_v1_dot_network__service__pb2.RemoveNetworkSegmentResponse.SerializeToString,
             ),
             'DeleteNetwork': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteNetwork,
@@ -240,6 +277,60 @@ class NetworkService:
             '/ml2.v1.NetworkService/UpdateNetwork',
             ml2_dot_v1_dot_network__service__pb2.UpdateNetworkRequest.SerializeToString,
             ml2_dot_v1_dot_network__service__pb2.UpdateNetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddNetworkSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ml2.v1.NetworkService/AddNetworkSegment',
+            ml2_dot_v1_dot_network__service__pb2.AddNetworkSegmentRequest.SerializeToString,
+            ml2_dot_v1_dot_network__service__pb2.AddNetworkSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveNetworkSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ml2.v1.NetworkService/RemoveNetworkSegment',
+            ml2_dot_v1_dot_network__service__pb2.RemoveNetworkSegmentRequest.SerializeToString,
+            ml2_dot_v1_dot_network__service__pb2.RemoveNetworkSegmentResponse.FromString,
             options,
             channel_credentials,
             insecure,

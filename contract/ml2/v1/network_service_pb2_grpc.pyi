@@ -41,7 +41,16 @@ class NetworkServiceStub:
     """Lists networks, ordered by creation."""
     UpdateNetwork: _grpc.UnaryUnaryMultiCallable[_network_service_pb2.UpdateNetworkRequest, _network_service_pb2.UpdateNetworkResponse]
     """Updates the fields of a network that the update mask names: name, admin_state (or the
-    deprecated admin_state_up) and mtu. A refused update changes nothing.
+    deprecated admin_state_up), mtu and segmentation_id (the VLAN id of a network with one
+    static vlan segment). A refused update changes nothing.
+    """
+    AddNetworkSegment: _grpc.UnaryUnaryMultiCallable[_network_service_pb2.AddNetworkSegmentRequest, _network_service_pb2.AddNetworkSegmentResponse]
+    """Adds a static segment (admin-chosen provider attributes) to a network, after its last
+    one. The network's MTU follows unless it was requested explicitly.
+    """
+    RemoveNetworkSegment: _grpc.UnaryUnaryMultiCallable[_network_service_pb2.RemoveNetworkSegmentRequest, _network_service_pb2.RemoveNetworkSegmentResponse]
+    """Removes a static segment from a network. Refused while a port is bound through it and for
+    the network's last static segment.
     """
     DeleteNetwork: _grpc.UnaryUnaryMultiCallable[_network_service_pb2.DeleteNetworkRequest, _network_service_pb2.DeleteNetworkResponse]
     """Deletes a network that has no ports and releases its segments."""
@@ -59,7 +68,16 @@ class NetworkServiceAsyncStub(NetworkServiceStub):
     """Lists networks, ordered by creation."""
     UpdateNetwork: _aio.UnaryUnaryMultiCallable[_network_service_pb2.UpdateNetworkRequest, _network_service_pb2.UpdateNetworkResponse]  # type: ignore[assignment]
     """Updates the fields of a network that the update mask names: name, admin_state (or the
-    deprecated admin_state_up) and mtu. A refused update changes nothing.
+    deprecated admin_state_up), mtu and segmentation_id (the VLAN id of a network with one
+    static vlan segment). A refused update changes nothing.
+    """
+    AddNetworkSegment: _aio.UnaryUnaryMultiCallable[_network_service_pb2.AddNetworkSegmentRequest, _network_service_pb2.AddNetworkSegmentResponse]  # type: ignore[assignment]
+    """Adds a static segment (admin-chosen provider attributes) to a network, after its last
+    one. The network's MTU follows unless it was requested explicitly.
+    """
+    RemoveNetworkSegment: _aio.UnaryUnaryMultiCallable[_network_service_pb2.RemoveNetworkSegmentRequest, _network_service_pb2.RemoveNetworkSegmentResponse]  # type: ignore[assignment]
+    """Removes a static segment from a network. Refused while a port is bound through it and for
+    the network's last static segment.
     """
     DeleteNetwork: _aio.UnaryUnaryMultiCallable[_network_service_pb2.DeleteNetworkRequest, _network_service_pb2.DeleteNetworkResponse]  # type: ignore[assignment]
     """Deletes a network that has no ports and releases its segments."""
@@ -98,7 +116,28 @@ class NetworkServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_network_service_pb2.UpdateNetworkResponse, _abc.Awaitable[_network_service_pb2.UpdateNetworkResponse]]:
         """Updates the fields of a network that the update mask names: name, admin_state (or the
-        deprecated admin_state_up) and mtu. A refused update changes nothing.
+        deprecated admin_state_up), mtu and segmentation_id (the VLAN id of a network with one
+        static vlan segment). A refused update changes nothing.
+        """
+
+    @_abc_1.abstractmethod
+    def AddNetworkSegment(
+        self,
+        request: _network_service_pb2.AddNetworkSegmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_network_service_pb2.AddNetworkSegmentResponse, _abc.Awaitable[_network_service_pb2.AddNetworkSegmentResponse]]:
+        """Adds a static segment (admin-chosen provider attributes) to a network, after its last
+        one. The network's MTU follows unless it was requested explicitly.
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveNetworkSegment(
+        self,
+        request: _network_service_pb2.RemoveNetworkSegmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_network_service_pb2.RemoveNetworkSegmentResponse, _abc.Awaitable[_network_service_pb2.RemoveNetworkSegmentResponse]]:
+        """Removes a static segment from a network. Refused while a port is bound through it and for
+        the network's last static segment.
         """
 
     @_abc_1.abstractmethod

@@ -99,6 +99,8 @@ def network(row: Any) -> r.Network:
         segments=segments(row.segments),
         status=row.status,
         create_time=row.create_time,
+        mtu_requested=int(row.mtu_requested),
+        segments_pending=row.segments_pending_since is not None,
     )
 
 

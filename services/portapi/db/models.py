@@ -57,6 +57,13 @@ class NetworkRow(Base):
     ``pending_since`` is when the network entered CREATING or DELETING (NULL while ACTIVE): one
     left there longer than the reconciler's grace period was abandoned, and the reconciler
     claims it by moving this time forward (``reconciler``).
+
+    ``mtu`` is the MTU in force; ``mtu_requested`` the one asked for at creation or by
+    UpdateNetwork (0: the largest the segments allow, so ``mtu`` follows the segments when they
+    change). ``segments_pending_since`` is when a change of the static segments (a new
+    segmentation id, a segment added or removed) began waiting for typemgr; NULL once the
+    cached ``segments`` are typemgr's again. The reconciler reads the segments of a network
+    left pending from typemgr.
     """
 
     __tablename__ = "networks"
@@ -72,6 +79,10 @@ class NetworkRow(Base):
     create_time: Mapped[datetime] = mapped_column(DateTime)
     request_id: Mapped[str | None] = mapped_column(String(NAME_LEN), unique=True, nullable=True)
     pending_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+    mtu_requested: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    segments_pending_since: Mapped[datetime | None] = mapped_column(
+        DateTime, nullable=True, index=True
+    )
 
     # ListNetworks reads in (create_time, id) order: all networks, or a project's networks
     # merged with the shared ones; each index serves one of those reads at any depth.
@@ -189,7 +200,7 @@ class PortBindingLevelRow(Base):
     )
     level: Mapped[int] = mapped_column(Integer, primary_key=True)
     driver: Mapped[str] = mapped_column(String(64))
-    segment_id: Mapped[str] = mapped_column(String(ID_LEN))
+    segment_id: Mapped[str] = mapped_column(String(ID_LEN), index=True)
     segment: Mapped[str] = mapped_column(Text)
 
 

@@ -110,6 +110,7 @@ def insert_network(
             shared=spec.shared,
             admin_state_up=spec.admin_state_up,
             mtu=0,
+            mtu_requested=spec.mtu,
             segments="[]",
             status=r.NETWORK_CREATING,
             create_time=stamp,
