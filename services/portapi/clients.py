@@ -61,19 +61,21 @@ class SegmentAllocator(Protocol):
         """Returns the static segments of a network and the largest MTU they allow."""
         ...
 
-    def segment_mtu(self, spec: values.SegmentSpec) -> int:
-        """Validates a provider segment (errors name ``segment``) and returns its MTU."""
-        ...
-
     def update_segmentation_id(self, segment_id: str, segmentation_id: int) -> values.Segment:
         """Gives a static segment a new segmentation id (errors name ``segmentation_id``)."""
         ...
 
     def add_static_segment(
-        self, network_id: str, segment_id: str, spec: values.SegmentSpec, project_id: str
+        self,
+        network_id: str,
+        segment_id: str,
+        spec: values.SegmentSpec,
+        project_id: str,
+        minimum_mtu: int,
     ) -> tuple[tuple[values.Segment, ...], int]:
-        """Adds a static segment with that id (again: returns it); returns the network's static
-        segments and their largest MTU after the change."""
+        """Adds a static segment with that id (again: returns it), refused if its MTU is below
+        ``minimum_mtu``; returns the network's static segments and their largest MTU after
+        the change."""
         ...
 
     def remove_static_segment(
@@ -192,11 +194,6 @@ class SegmentClient:
         reply = call(self._stub.ListNetworkSegments, request, self._timeout, self._peer)
         return tuple(contract.segment_from_proto(s) for s in reply.segments), int(reply.mtu)
 
-    def segment_mtu(self, spec: values.SegmentSpec) -> int:
-        request = segment_service_pb2.ValidateSegmentRequest(segment=contract.spec_to_proto(spec))
-        reply = call(self._stub.ValidateSegment, request, self._timeout, self._peer)
-        return int(reply.mtu)
-
     def update_segmentation_id(self, segment_id: str, segmentation_id: int) -> values.Segment:
         request = segment_service_pb2.UpdateSegmentationIdRequest(
             segment_id=segment_id, segmentation_id=segmentation_id
@@ -205,13 +202,19 @@ class SegmentClient:
         return contract.segment_from_proto(reply.segment)
 
     def add_static_segment(
-        self, network_id: str, segment_id: str, spec: values.SegmentSpec, project_id: str
+        self,
+        network_id: str,
+        segment_id: str,
+        spec: values.SegmentSpec,
+        project_id: str,
+        minimum_mtu: int,
     ) -> tuple[tuple[values.Segment, ...], int]:
         request = segment_service_pb2.AddStaticSegmentRequest(
             network_id=network_id,
             segment=contract.spec_to_proto(spec),
             segment_id=segment_id,
             project_id=project_id,
+            minimum_mtu=minimum_mtu,
         )
         reply = call(self._stub.AddStaticSegment, request, self._timeout, self._peer)
         return tuple(contract.segment_from_proto(s) for s in reply.segments), int(reply.mtu)

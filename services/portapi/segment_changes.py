@@ -174,17 +174,6 @@ class SegmentChanges:
         known = next((s for s in network.segments if s.id == segment_id), None)
         if known is not None:
             return network, known  # a retry of a request that finished
-        segment_mtu = self._segments.segment_mtu(spec)
-        requested = network.mtu_requested
-        if requested and segment_mtu and requested > segment_mtu:
-            raise errors.InvalidArgument(
-                "segment",
-                f"Requested MTU is too big, maximum is {segment_mtu}: the network's requested "
-                f"MTU {requested} is larger than the MTU of a {spec.network_type} segment",
-                reason="MTU_TOO_BIG",
-                maximum=segment_mtu,
-                requested=requested,
-            )
 
         def begin(session: Session) -> None:
             current = _locked_active(session, network_id, "its segments cannot change")
@@ -193,7 +182,7 @@ class SegmentChanges:
         repo.run_write(self._factory, begin)
         try:
             after, maximum = self._segments.add_static_segment(
-                network_id, segment_id, spec, network.project_id
+                network_id, segment_id, spec, network.project_id, network.mtu_requested
             )
         except (errors.Unavailable, portapi_errors.DeadlineExceeded):
             raise

@@ -283,14 +283,32 @@ class SegmentManager:
         return updated
 
     def add_static_segment(
-        self, network_id: str, segment_id: str, spec: SegmentSpec, project_id: str = ""
+        self,
+        network_id: str,
+        segment_id: str,
+        spec: SegmentSpec,
+        project_id: str = "",
+        minimum_mtu: int = 0,
     ) -> tuple[Segment, list[Segment]]:
         """Adds a static segment with id ``segment_id`` after the network's last one, reserved
         as a provider segment at creation (errors name ``segment``); returns it and the
         network's static segments after the change. A segment with that id already on the
         network is returned as it is (a retry). Raises NetworkNotFound if the network has no
-        static segments, SegmentationIdInUse, FlatNetworkInUse, NoSegmentAvailable."""
+        static segments, SegmentationIdInUse, FlatNetworkInUse, NoSegmentAvailable, and
+        InvalidArgument (MTU_TOO_BIG) if the segment's MTU is smaller than ``minimum_mtu`` (the
+        network's requested MTU, which Neutron refuses to leave larger than its segments
+        allow)."""
         self.types.validate(spec, "segment")
+        mtu = self.types.mtu(spec)
+        if minimum_mtu and mtu and minimum_mtu > mtu:
+            raise InvalidArgument(
+                "segment",
+                f"Requested MTU is too big, maximum is {mtu}: the network's requested MTU "
+                f"{minimum_mtu} is larger than the MTU of a {spec.network_type} segment",
+                reason="MTU_TOO_BIG",
+                maximum=mtu,
+                requested=minimum_mtu,
+            )
 
         def work(session: Session) -> tuple[Segment, list[Segment]]:
             found = segment_rows.of_network(session, network_id, include_dynamic=False, lock=True)

@@ -178,7 +178,11 @@ class SegmentServicer(segment_service_pb2_grpc.SegmentServiceServicer):
         if not request.HasField("segment"):
             raise InvalidArgument("segment", "is required")
         added, after = self.manager.add_static_segment(
-            network_id, segment_id, requested_spec(request.segment), request.project_id
+            network_id,
+            segment_id,
+            requested_spec(request.segment),
+            request.project_id,
+            request.minimum_mtu,
         )
         return segment_service_pb2.AddStaticSegmentResponse(
             segment=convert.segment_to_proto(added),

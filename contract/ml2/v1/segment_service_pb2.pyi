@@ -152,16 +152,18 @@ class UpdateSegmentationIdResponse(_message.Message):
     def __init__(self, segment: _Optional[_Union[_segment_pb2.Segment, _Mapping]] = ...) -> None: ...
 
 class AddStaticSegmentRequest(_message.Message):
-    __slots__ = ("network_id", "segment", "segment_id", "project_id")
+    __slots__ = ("network_id", "segment", "segment_id", "project_id", "minimum_mtu")
     NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    MINIMUM_MTU_FIELD_NUMBER: _ClassVar[int]
     network_id: str
     segment: _segment_pb2.SegmentSpec
     segment_id: str
     project_id: str
-    def __init__(self, network_id: _Optional[str] = ..., segment: _Optional[_Union[_segment_pb2.SegmentSpec, _Mapping]] = ..., segment_id: _Optional[str] = ..., project_id: _Optional[str] = ...) -> None: ...
+    minimum_mtu: int
+    def __init__(self, network_id: _Optional[str] = ..., segment: _Optional[_Union[_segment_pb2.SegmentSpec, _Mapping]] = ..., segment_id: _Optional[str] = ..., project_id: _Optional[str] = ..., minimum_mtu: _Optional[int] = ...) -> None: ...
 
 class AddStaticSegmentResponse(_message.Message):
     __slots__ = ("segment", "segments", "mtu")

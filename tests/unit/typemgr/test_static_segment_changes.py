@@ -167,3 +167,20 @@ def test_a_segment_is_removed_and_its_id_freed_but_never_the_last(
     manager.create_network_segments(new_id(), [SegmentSpec("vlan", "physnet1", 100)])
     with pytest.raises(errors.SegmentNotFound):
         manager.remove_static_segment(new_id(), second.id)
+
+
+def test_a_segment_with_a_smaller_mtu_than_asked_for_is_refused_before_anything_is_reserved(
+    make_manager: ManagerFactory,
+) -> None:
+    manager = make_manager(vxlan_vni_ranges="9:9")
+    network_id = new_id()
+    [first] = manager.create_network_segments(network_id, [SegmentSpec("vlan", "physnet1", 100)])
+    with pytest.raises(InvalidArgument) as caught:
+        manager.add_static_segment(network_id, new_id(), SegmentSpec("vxlan"), minimum_mtu=1500)
+    assert caught.value.reason == "MTU_TOO_BIG" and caught.value.field == "segment"
+    assert caught.value.message.startswith("segment: Requested MTU is too big, maximum is 1450")
+    assert manager.list_network_segments(network_id, include_dynamic=False) == [first]
+    added, _ = manager.add_static_segment(
+        network_id, new_id(), SegmentSpec("vxlan"), minimum_mtu=1450
+    )
+    assert added.segmentation_id == 9  # the only id was still free
