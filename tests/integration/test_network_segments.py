@@ -415,3 +415,53 @@ def test_a_segment_typemgr_added_before_portapi_was_killed_is_the_networks_not_l
     retry = add(again, network_id, Spec(network_type="vxlan"), "r-1")
     assert retry.segment == network.segments[1] and retry.network == network
     assert len(typemgr_segments(stack, network_id)) == 2
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+@pytest.fixture(scope="module")
+def replicas(stack: Stack, portapi: PortApi) -> list[PortApi]:
+    """Three portapi processes on one database (the module's and two more)."""
+    url = stack.urls["portapi"]
+    return [portapi, *(stack.start_portapi(f"portapi-r{i}", url) for i in (1, 2))]
+
+
+def test_concurrent_updates_to_one_id_through_several_processes_give_it_to_one_network(
+    stack: Stack, replicas: list[PortApi], project: str
+) -> None:
+    old = [tag() for _ in range(9)]
+    target = tag()
+    networks = [create(replicas[0], project, vlan(t)) for t in old]
+    barrier = threading.Barrier(len(networks))
+    outcomes: dict[str, str] = {}
+
+    def attempt(index: int) -> None:
+        api = replicas[index % len(replicas)]
+        barrier.wait()
+        try:
+            set_tag(api, networks[index].id, target)
+            outcomes[networks[index].id] = "won"
+        except grpc.RpcError as err:
+            outcomes[networks[index].id] = err.code().name
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(len(networks))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(2 * TIMEOUT)
+    winners = [n for n in networks if outcomes[n.id] == "won"]
+    assert len(winners) == 1, outcomes
+    assert set(outcomes.values()) == {"won", "ALREADY_EXISTS"}, outcomes
+    [winner] = winners
+    for network, first in zip(networks, old, strict=True):
+        expected = target if network.id == winner.id else first
+        assert ids(get(replicas[1], network.id)) == [("vlan", "physnet1", expected)]
+        assert [s.segmentation_id for s in typemgr_segments(stack, network.id)] == [expected]
+    # Only the winner's old id was given back.
+    freed = old[networks.index(winner)]
+    assert ids(create(replicas[2], project, vlan(freed))) == [("vlan", "physnet1", freed)]
+    for first in old:
+        if first != freed:
+            found = failure(lambda first=first: create(replicas[2], project, vlan(first)))
+            assert found.code == grpc.StatusCode.ALREADY_EXISTS
