@@ -1,4 +1,4 @@
-"""``ml2 network create|list|show|update|delete``."""
+"""``ml2 network create|list|show|update|delete`` and ``ml2 network segment add|remove``."""
 
 from __future__ import annotations
 
@@ -72,7 +72,41 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         type=int,
         help="requested MTU, at most what the segments allow; 0 asks for that maximum",
     )
+    update.add_argument(
+        "--segmentation-id",
+        type=int,
+        metavar="ID",
+        help="a new VLAN id for a network with one static vlan segment, whose ports are all "
+        "unbound, failed or bound as ovs",
+    )
     update.set_defaults(func=update_network)
+
+    segment = cmds.add_parser("segment", help="add or remove a static segment of a network")
+    segment_cmds = segment.add_subparsers(dest="segment_action", required=True, metavar="ACTION")
+    add = segment_cmds.add_parser(
+        "add", parents=[common], help="add a static segment after the network's last one"
+    )
+    add.add_argument("network", help="id or name")
+    add.add_argument(
+        "--network-type", required=True, metavar="TYPE", help=f"one of {PROVIDER_TYPES}"
+    )
+    add.add_argument("--physical-network", metavar="PHYSNET", help="of a flat or vlan segment")
+    add.add_argument(
+        "--segmentation-id",
+        metavar="ID",
+        type=int,
+        help="VLAN id, GRE key or VXLAN/Geneve VNI; picked from a range when not given",
+    )
+    add.add_argument("--request-id", default="", help="makes a retried add safe")
+    add.set_defaults(func=add_segment)
+    remove = segment_cmds.add_parser(
+        "remove",
+        parents=[common],
+        help="remove a static segment no port is bound through (never the last one)",
+    )
+    remove.add_argument("network", help="id or name")
+    remove.add_argument("segment_id", metavar="SEGMENT_ID", help="the id of the segment")
+    remove.set_defaults(func=remove_segment)
 
     delete = cmds.add_parser("delete", parents=[common], help="delete a network without ports")
     delete.add_argument("network", help="id or name")
@@ -132,11 +166,19 @@ def update_network(args: argparse.Namespace, client: cli_client.Client) -> int:
         network.admin_state, paths = up, [*paths, "admin_state"]
     if args.mtu is not None:
         network.mtu, paths = _mtu(args.mtu), [*paths, "mtu"]
+    if args.segmentation_id is not None:
+        if args.segmentation_id < 0:
+            raise CommandError("--segmentation-id must not be negative", 2)
+        paths = [*paths, "segmentation_id"]
     if not paths:
-        raise CommandError("nothing to update: give --name, --enable, --disable or --mtu", 2)
+        raise CommandError(
+            "nothing to update: give --name, --enable, --disable, --mtu or --segmentation-id", 2
+        )
     network.id = client.find_network(args.network).id
     request = network_service_pb2.UpdateNetworkRequest(
-        network=network, update_mask=field_mask_pb2.FieldMask(paths=paths)
+        network=network,
+        update_mask=field_mask_pb2.FieldMask(paths=paths),
+        segmentation_id=args.segmentation_id,
     )
     reply = client.call("portapi", client.networks.UpdateNetwork, request)
     return output.one(args, reply.network, render.network_detail)
@@ -161,3 +203,30 @@ def delete_network(args: argparse.Namespace, client: cli_client.Client) -> int:
         return output.one(args, reply.network, render.network_detail)
     print(f"deleted network {reply.network.id} ({reply.network.name or 'no name'})")
     return 0
+
+
+def add_segment(args: argparse.Namespace, client: cli_client.Client) -> int:
+    """AddNetworkSegment."""
+    spec = segment_pb2.SegmentSpec(
+        network_type=args.network_type, physical_network=args.physical_network or ""
+    )
+    if args.segmentation_id is not None:
+        if args.segmentation_id < 0:
+            raise CommandError("--segmentation-id must not be negative", 2)
+        spec.segmentation_id = args.segmentation_id
+    network = client.find_network(args.network)
+    request = network_service_pb2.AddNetworkSegmentRequest(
+        network_id=network.id, segment=spec, request_id=args.request_id
+    )
+    reply = client.call("portapi", client.networks.AddNetworkSegment, request)
+    return output.one(args, reply.network, render.network_detail)
+
+
+def remove_segment(args: argparse.Namespace, client: cli_client.Client) -> int:
+    """RemoveNetworkSegment."""
+    network = client.find_network(args.network)
+    request = network_service_pb2.RemoveNetworkSegmentRequest(
+        network_id=network.id, segment_id=args.segment_id
+    )
+    reply = client.call("portapi", client.networks.RemoveNetworkSegment, request)
+    return output.one(args, reply.network, render.network_detail)

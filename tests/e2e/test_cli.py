@@ -134,6 +134,33 @@ def test_network_create_with_mtu_and_update(up: UpProcess) -> None:
     assert up.ml2("network", "delete", "e2e-mtu2").code == 0
 
 
+def test_network_segmentation_id_update_and_segment_add_remove(up: UpProcess) -> None:
+    net = vlan_network(up, "e2e-segs")
+    [first] = net["segments"]
+    updated = up.ml2("network", "update", "e2e-segs", "--segmentation-id", "3901", "--json")
+    assert updated.code == 0, updated.err
+    [segment] = updated.json()["segments"]
+    assert (segment["id"], segment["segmentation_id"]) == (first["id"], 3901)
+    refused = up.ml2("network", "update", "e2e-segs", "--segmentation-id", "4095")
+    assert refused.code == 1
+    assert refused.err.startswith("error: INVALID_ARGUMENT: segmentation_id: VLAN id must be")
+    added = up.ml2("network", "segment", "add", "e2e-segs", "--network-type", "vxlan", "--json")
+    assert added.code == 0, added.err
+    after = added.json()
+    assert [s["network_type"] for s in after["segments"]] == ["vlan", "vxlan"]
+    assert after["mtu"] == 1450
+    two = up.ml2("network", "update", "e2e-segs", "--segmentation-id", "3902")
+    assert two.code == 1 and "FAILED_PRECONDITION" in two.err and "2 static segments" in two.err
+    vxlan_id = after["segments"][1]["id"]
+    removed = up.ml2("network", "segment", "remove", "e2e-segs", vxlan_id, "--json")
+    assert removed.code == 0, removed.err
+    assert [s["id"] for s in removed.json()["segments"]] == [first["id"]]
+    assert removed.json()["mtu"] == 1500
+    last = up.ml2("network", "segment", "remove", "e2e-segs", first["id"])
+    assert last.code == 1 and "last static segment" in last.err
+    assert up.ml2("network", "delete", "e2e-segs").code == 0
+
+
 def test_tenant_network_gets_a_vxlan_segment_from_the_default_range(up: UpProcess) -> None:
     net = up.ml2("network", "create", "e2e-tenant", "--json").json()
     (segment,) = net["segments"]
