@@ -375,3 +375,28 @@ def test_a_first_revision_written_from_the_models_gives_exactly_the_models(
     assert compare.differences(database_url, service) == []
     migrations.downgrade(database_url, service, "base")
     assert tables(database_url) == set()
+
+
+def test_networks_from_before_the_requested_mtu_keep_their_mtu_as_requested(
+    database_url: str,
+) -> None:
+    migrations.upgrade(database_url, "portapi", "0005")
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO networks (id, name, project_id, shared, admin_state_up, mtu, "
+                "segments, status, create_time) VALUES ('n1', '', 'p', false, true, 1400, '[]', "
+                "'ACTIVE', CURRENT_TIMESTAMP)"
+            )
+        )
+    migrations.upgrade(database_url, "portapi", "0006")
+    with engine.connect() as connection:
+        row = connection.execute(
+            text("SELECT mtu, mtu_requested, segments_pending_since FROM networks")
+        ).one()
+        indexes = {i["name"] for i in inspect(connection).get_indexes("port_binding_levels")}
+    engine.dispose()
+    assert tuple(row) == (1400, 1400, None)
+    assert "ix_port_binding_levels_segment_id" in indexes
+    assert migrations.downgrade(database_url, "portapi", "0005").after == "0005"

@@ -246,6 +246,20 @@ def test_a_requested_mtu_too_big_for_the_new_segment_refuses_it_as_neutron_does(
     assert add(portapi, fits.id, Spec(network_type="vxlan")).network.mtu == 1400
 
 
+def test_an_update_to_mtu_0_makes_the_mtu_follow_the_segments_again(
+    portapi: PortApi, project: str
+) -> None:
+    network = create(portapi, project, vlan(tag()), mtu=1400)
+    assert add(portapi, network.id, Spec(network_type="vxlan")).network.mtu == 1400
+    request = network_service_pb2.UpdateNetworkRequest(
+        network=network_pb2.Network(id=network.id, mtu=0),
+        update_mask=field_mask_pb2.FieldMask(paths=["mtu"]),
+    )
+    assert portapi.networks.UpdateNetwork(request, timeout=TIMEOUT).network.mtu == 1450
+    vxlan = get(portapi, network.id).segments[1]
+    assert remove(portapi, network.id, vxlan.id).mtu == 1500
+
+
 def test_bad_segments_are_refused_naming_the_field_and_nothing_changes(
     stack: Stack, portapi: PortApi, project: str
 ) -> None:
