@@ -554,3 +554,72 @@ def test_allocations_survive_a_restart_and_metrics_count_them(
     )
     assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert 'result="exhausted"} 1.0' in second.metrics()
+
+
+def test_static_segment_changes_over_grpc_and_their_bad_requests(typemgr: Typemgr) -> None:
+    stub = typemgr.stub
+    network_id = net()
+    [segment] = typemgr.create(
+        network_id, Spec(network_type="vlan", physical_network="physnet2", segmentation_id=5)
+    ).segments
+    reply = stub.UpdateSegmentationId(
+        Req.UpdateSegmentationIdRequest(segment_id=segment.id, segmentation_id=6), timeout=10
+    )
+    assert (reply.segment.id, reply.segment.segmentation_id) == (segment.id, 6)
+    added_id = net()
+    added = stub.AddStaticSegment(
+        Req.AddStaticSegmentRequest(
+            network_id=network_id, segment_id=added_id, segment=Spec(network_type="vxlan")
+        ),
+        timeout=10,
+    )
+    assert added.segment.id == added_id and [s.segment_index for s in added.segments] == [0, 1]
+    assert added.mtu == 1450  # the smaller of the vlan segment's 1500 and vxlan's 1450
+    removed = stub.RemoveStaticSegment(
+        Req.RemoveStaticSegmentRequest(network_id=network_id, segment_id=added_id), timeout=10
+    )
+    assert removed.segment.id == added_id and removed.mtu == 1500
+    last = failure(
+        lambda: stub.RemoveStaticSegment(
+            Req.RemoveStaticSegmentRequest(network_id=network_id, segment_id=segment.id)
+        )
+    )
+    assert last.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_info(last).reason == "LAST_STATIC_SEGMENT"
+    cases: list[tuple[Callable[[], object], str]] = [
+        (
+            lambda: stub.UpdateSegmentationId(
+                Req.UpdateSegmentationIdRequest(segment_id=segment.id)
+            ),
+            "segmentation_id: is required",
+        ),
+        (
+            lambda: stub.UpdateSegmentationId(
+                Req.UpdateSegmentationIdRequest(segment_id="x", segmentation_id=7)
+            ),
+            "segment_id: must be a UUID",
+        ),
+        (
+            lambda: stub.AddStaticSegment(
+                Req.AddStaticSegmentRequest(network_id=network_id, segment_id=net())
+            ),
+            "segment: is required",
+        ),
+        (
+            lambda: stub.AddStaticSegment(
+                Req.AddStaticSegmentRequest(
+                    network_id=network_id, segment=Spec(network_type="vxlan")
+                )
+            ),
+            "segment_id: is required",
+        ),
+        (
+            lambda: stub.RemoveStaticSegment(Req.RemoveStaticSegmentRequest(network_id=network_id)),
+            "segment_id: is required",
+        ),
+    ]
+    for call, message in cases:
+        err = failure(call)
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, message
+        assert err.details().startswith(message), err.details()
+    assert [s.segmentation_id for s in typemgr.list(network_id)] == [6]
