@@ -64,12 +64,17 @@ VIF_TYPE_HYPERV = "hyperv"
 RESERVED_VIF_TYPES = frozenset({VIF_TYPE_UNBOUND, VIF_TYPE_BINDING_FAILED})
 """Not vif types a driver may choose: only the manager and portapi set them."""
 PROVIDER_ATTRIBUTE_UPDATES: Mapping[str, frozenset[str]] = MappingProxyType(
-    {VIF_TYPE_OVS: frozenset({"segmentation_id"})}
+    {
+        VIF_TYPE_OVS: frozenset({"segmentation_id"}),
+        VIF_TYPE_VHOST_USER: frozenset({"segmentation_id"}),
+    }
 )
 """The provider attributes of a network that may change while ports are bound with a vif type:
-what the drivers answering that vif type declare they follow on bound ports (the openvswitch
-driver and agent retag a VLAN when its segmentation id changes). A port bound with any other
-vif type keeps its network's provider attributes fixed; unbound and failed ports never do."""
+what the drivers answering that vif type declare they follow on bound ports
+(``provider_network_attribute_updates`` of the shipped drivers: the openvswitch driver, whose
+vif types are ``ovs`` and ``vhostuser``, retags a VLAN when its segmentation id changes). A
+port bound with any other vif type keeps its network's provider attributes fixed; unbound and
+failed ports never hold them."""
 
 
 # ------------------------------------------------------------------------------------ outcomes

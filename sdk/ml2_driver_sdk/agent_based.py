@@ -37,6 +37,10 @@ class AgentMechanismDriver(base.MechanismDriver):
     tunnel_types: ClassVar[frozenset[str]] = vocabulary.TUNNEL_TYPES
     """The tunnel types this kind of agent can terminate; an agent reporting others is not
     believed (Neutron's Linux bridge agent, for one, tunnels only VXLAN)."""
+    provider_network_attribute_updates: ClassVar[frozenset[str]] = frozenset()
+    """The provider attributes of a network (``segmentation_id``) this kind of agent follows
+    on ports already bound, as Neutron's ``provider_network_attribute_updates_supported``;
+    portapi reads it from ``vocabulary.PROVIDER_ATTRIBUTE_UPDATES``, keyed by vif type."""
 
     @property
     def supported_network_types(self) -> tuple[str, ...]:

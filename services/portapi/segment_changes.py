@@ -7,7 +7,8 @@ The rules, as Neutron's ML2 plugin and segments plugin apply them:
   ``segmentation_id``, and only if that segment is ``vlan``;
 * and only while every port of the network has vif_type ``unbound`` or ``binding_failed``, or a
   vif type whose driver declares it follows the change on bound ports
-  (``vocabulary.PROVIDER_ATTRIBUTE_UPDATES``: ``ovs``). A taken or out-of-range id is refused by
+  (``vocabulary.PROVIDER_ATTRIBUTE_UPDATES``: ``ovs`` and ``vhostuser``, the openvswitch
+  driver's). A taken or out-of-range id is refused by
   typemgr as at creation (ALREADY_EXISTS, INVALID_ARGUMENT naming ``segmentation_id``);
 * a segment is removed only while no port is bound through it (no binding level references it:
   SegmentInUse) and never the network's last static one;

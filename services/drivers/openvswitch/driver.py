@@ -88,6 +88,8 @@ class OpenvswitchDriver(agent_based.AgentMechanismDriver):
     agent_type = "openvswitch"
     vif_types = (vocabulary.VIF_TYPE_OVS, vocabulary.VIF_TYPE_VHOST_USER)
     supported_vnic_types = VNIC_TYPES
+    provider_network_attribute_updates = frozenset({"segmentation_id"})
+    """The agent retags a port's VLAN when its network's segmentation id changes."""
     settings = OpenvswitchSettings()
 
     def __init__(self, settings: OpenvswitchSettings | None = None) -> None:

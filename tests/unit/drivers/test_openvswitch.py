@@ -14,7 +14,14 @@ from ml2_contract import values, vocabulary
 from ml2_driver_sdk.runtime import config
 
 from services import launcher
+from services.drivers.baremetal import driver as baremetal
+from services.drivers.hyperv import driver as hyperv
+from services.drivers.linuxbridge import driver as linuxbridge
+from services.drivers.macvtap import driver as macvtap
+from services.drivers.noop import driver as noop
 from services.drivers.openvswitch import driver as ovs
+from services.drivers.sdn_controller import driver as sdn_controller
+from services.drivers.sriov import driver as sriov
 
 PORT_ID = "3f2a9c4e-1111-2222-3333-444455556666"
 SOCKET = "vhu3f2a9c4e-11"
@@ -486,3 +493,15 @@ def test_the_driver_process_exits_2_on_a_bad_setting_naming_it() -> None:
 
     assert done.returncode == 2, done.stderr
     assert "MECHDRIVER_OPENVSWITCH_VNIC_TYPE_PROHIBIT_LIST: bogus" in done.stderr
+
+
+def test_the_provider_attribute_updates_portapi_allows_are_the_ones_drivers_declare() -> None:
+    declared: dict[str, set[str]] = {}
+    for module in (ovs, linuxbridge, hyperv, macvtap, sriov, noop, sdn_controller, baremetal):
+        for cls in vars(module).values():
+            updates = getattr(cls, "provider_network_attribute_updates", None)
+            if isinstance(cls, type) and updates:
+                for vif_type in cls.vif_types:
+                    declared.setdefault(vif_type, set()).update(updates)
+    assert declared == {k: set(v) for k, v in vocabulary.PROVIDER_ATTRIBUTE_UPDATES.items()}
+    assert ovs.OpenvswitchDriver.provider_network_attribute_updates == {"segmentation_id"}

@@ -46,6 +46,7 @@ def test_unbound_failed_and_ovs_ports_allow_a_new_segmentation_id() -> None:
         vocabulary.VIF_TYPE_UNBOUND,
         vocabulary.VIF_TYPE_BINDING_FAILED,
         vocabulary.VIF_TYPE_OVS,
+        vocabulary.VIF_TYPE_VHOST_USER,
     }
     assert segment_changes.vif_types_allowing("physical_network") == {
         vocabulary.VIF_TYPE_UNBOUND,
@@ -83,7 +84,8 @@ def test_a_single_vlan_segment_without_refusing_ports_may_change() -> None:
             (segment(),),
             [("port-1", "bridge")],
             "PORT_VIF_TYPE",
-            "port-1 (bridge); every port must have vif_type binding_failed, ovs, unbound",
+            "port-1 (bridge); every port must have vif_type "
+            "binding_failed, ovs, unbound, vhostuser",
         ),
     ],
 )
