@@ -216,3 +216,16 @@ class SegmentationIdNotUpdatable(errors.FailedPrecondition):
             rule=rule,
             port_ids=port_ids or None,
         )
+
+
+class SegmentChangeInProgress(errors.Aborted):
+    """Another change of the network's segments waits for typemgr."""
+
+    reason = "SEGMENT_CHANGE_IN_PROGRESS"
+
+    def __init__(self, network_id: str) -> None:
+        super().__init__(
+            f"network {network_id!r}: another change of its segments is in progress; retry "
+            "once it is done (one left by a stopped portapi is finished by the reconciler)",
+            network_id=network_id,
+        )

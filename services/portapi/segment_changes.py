@@ -25,11 +25,14 @@ answered with, sets the MTU, rewrites the binding levels on a retagged segment (
 ports' events, so that agents retag them), ends the pending mark and restarts the bindings still
 being resolved on the network, so that none commits a result resolved on the old segments.
 
-When typemgr refuses, nothing changed there: the mark is ended and the cache restored. When the
-call fails otherwise (typemgr unreachable, the caller's deadline) or portapi stops between the
-writes, the network stays marked; the reconciler reads its segments from typemgr once the mark
-is older than its grace period and caches them, so the cache ends as typemgr's segments are: an
-added segment is never leaked (it becomes the network's) and no network keeps pointing at a
+One change of a network's segments runs at a time: while one waits for typemgr, another is
+refused with ABORTED (SEGMENT_CHANGE_IN_PROGRESS; retry), so that answers are cached in the
+order typemgr gave them. When typemgr refuses, nothing changed there: the mark is ended and the
+cache restored. When the call fails otherwise (typemgr unreachable, the caller's deadline) or
+portapi stops between the writes, the network stays marked; the reconciler reads its segments
+from typemgr once the mark is older than its grace period and caches them, so the cache ends as
+typemgr's segments are: an added segment is never leaked (it becomes the network's) and no
+network keeps pointing at a
 released id. AddNetworkSegment's ``request_id`` names the segment's id (a UUID derived from the
 network and the request id), so a retry returns the segment the first request added.
 """
@@ -292,9 +295,15 @@ def _active(factory: sessionmaker[Session], network_id: str, refused: str) -> r.
 
 
 def _locked_active(session: Session, network_id: str, refused: str) -> r.Network:
+    """Locks the network for a change of its segments; raises NetworkNotFound,
+    NetworkNotActive, or SegmentChangeInProgress while another change waits for typemgr (one
+    change at a time per network, so that typemgr's answers are cached in the order it gave
+    them)."""
     network = repo.get_network(session, network_id, lock="update")
     if network is None:
         raise portapi_errors.NetworkNotFound(network_id)
     if network.status != r.NETWORK_ACTIVE:
         raise portapi_errors.NetworkNotActive(network_id, network.status, refused)
+    if network.segments_pending:
+        raise portapi_errors.SegmentChangeInProgress(network_id)
     return network

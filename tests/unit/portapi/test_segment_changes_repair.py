@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 
-from ml2.v1 import segment_pb2
+import grpc
+from ml2.v1 import network_service_pb2, segment_pb2
 
 from services import sql
 from services.portapi import resources as r
@@ -16,6 +18,7 @@ from services.portapi.db import repository as repo
 from services.portapi.db import segment_changes as rows
 
 from .conftest import Stack
+from .rpcerrors import failure
 from .test_reconciler import left_pending, reconciler
 from .test_services import create_network
 
@@ -88,3 +91,34 @@ def test_bindings_in_flight_on_the_network_are_restarted_and_others_are_not(
     assert generation(stack, mine) == before[mine] + 1
     assert generation(stack, theirs) == before[theirs]
     assert generation(stack, unbound) == before[unbound]
+
+
+def test_a_change_while_another_waits_for_typemgr_is_aborted_and_changes_nothing(
+    stack: Stack,
+) -> None:
+    created = create_network(stack, VLAN, segment_pb2.SegmentSpec(network_type="vxlan"))
+    repo.run_write(
+        stack.factory,
+        lambda s: rows.mark_pending(
+            s, created.id, network(stack, created.id).segments, codec.now()
+        ),
+    )
+    calls = list(stack.peers.segments.calls)
+    requests: list[Callable[[], object]] = [
+        lambda: stack.networks.AddNetworkSegment(
+            network_service_pb2.AddNetworkSegmentRequest(
+                network_id=created.id, segment=segment_pb2.SegmentSpec(network_type="vxlan")
+            )
+        ),
+        lambda: stack.networks.RemoveNetworkSegment(
+            network_service_pb2.RemoveNetworkSegmentRequest(
+                network_id=created.id, segment_id=created.segments[1].id
+            )
+        ),
+    ]
+    for call in requests:
+        found = failure(call)
+        assert found.code == grpc.StatusCode.ABORTED
+        assert found.reason == "SEGMENT_CHANGE_IN_PROGRESS"
+    assert stack.peers.segments.calls == calls  # typemgr was not asked
+    assert len(network(stack, created.id).segments) == 2
