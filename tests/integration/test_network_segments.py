@@ -30,6 +30,7 @@ from ml2.v1 import segment_service_pb2 as ss
 from ml2.v1 import segment_service_pb2_grpc as ss_grpc
 
 from services import launcher, sql
+from tests.integration.test_port_events import Watch, events_of
 from tests.integration.test_portapi import (
     TIMEOUT,
     PortApi,
@@ -205,11 +206,17 @@ def test_ports_bound_by_a_driver_that_cannot_follow_refuse_the_change(
     portapi.ports.DeletePort(port_service_pb2.DeletePortRequest(port_id=bridge.id), timeout=TIMEOUT)
     ovs = portapi.create_port(network.id, hosts["ovs"])
     assert ovs.binding.vif_type == "ovs"
+    watch = Watch(portapi.ports, port_ids=[ovs.id])
     new = tag()
     assert ids(set_tag(portapi, network.id, new)) == [("vlan", "physnet1", new)]
     level = portapi.get_port(ovs.id).binding.levels[0]
     assert (level.segment.id, level.segment.segmentation_id) == (network.segments[0].id, new)
     assert portapi.get_port(ovs.id).binding.state == binding_pb2.BINDING_STATE_BOUND
+    # The agent watching the port learns the new tag from an event of the port.
+    [event] = events_of(watch.events_until(lambda got: bool(events_of(got))))
+    assert event.port.id == ovs.id
+    assert event.port.binding.levels[0].segment.segmentation_id == new
+    watch.call.cancel()
 
 
 # ------------------------------------------------------------------------ add and remove
