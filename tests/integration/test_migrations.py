@@ -380,7 +380,7 @@ def test_a_first_revision_written_from_the_models_gives_exactly_the_models(
 def test_networks_from_before_the_requested_mtu_keep_their_mtu_as_requested(
     database_url: str,
 ) -> None:
-    migrations.upgrade(database_url, "portapi", "0005")
+    migrations.upgrade(database_url, "portapi", "0006")
     engine = create_engine(database_url)
     with engine.begin() as connection:
         connection.execute(
@@ -390,7 +390,7 @@ def test_networks_from_before_the_requested_mtu_keep_their_mtu_as_requested(
                 "'ACTIVE', CURRENT_TIMESTAMP)"
             )
         )
-    migrations.upgrade(database_url, "portapi", "0006")
+    migrations.upgrade(database_url, "portapi", "0007")
     with engine.connect() as connection:
         row = connection.execute(
             text("SELECT mtu, mtu_requested, segments_pending_since FROM networks")
@@ -399,4 +399,4 @@ def test_networks_from_before_the_requested_mtu_keep_their_mtu_as_requested(
     engine.dispose()
     assert tuple(row) == (1400, 1400, None)
     assert "ix_port_binding_levels_segment_id" in indexes
-    assert migrations.downgrade(database_url, "portapi", "0005").after == "0005"
+    assert migrations.downgrade(database_url, "portapi", "0006").after == "0006"
