@@ -73,7 +73,15 @@ class Agent:
 
 @pytest.fixture
 def up(tmp_path: Path) -> Iterator[UpProcess]:
-    with running_up(tmp_path, "--agent-down-time", "10", "--heartbeat-interval", "1") as stack:
+    with running_up(
+        tmp_path,
+        "--mechanism-drivers",
+        "linuxbridge",
+        "--agent-down-time",
+        "10",
+        "--heartbeat-interval",
+        "1",
+    ) as stack:
         yield stack
 
 

@@ -37,6 +37,7 @@ TIMEOUT = 15.0
 def up(tmp_path: Path) -> Iterator[UpProcess]:
     with running_up(
         tmp_path,
+        *("--mechanism-drivers", "openvswitch"),
         *("--agent-down-time", "3", "--heartbeat-interval", "1"),
         *("--agent-check-interval", "0.5"),
     ) as stack:

@@ -29,6 +29,7 @@ HEARTBEAT = 1
 def up(tmp_path: Path) -> Iterator[UpProcess]:
     with running_up(
         tmp_path,
+        *("--mechanism-drivers", "openvswitch,linuxbridge"),
         *("--agent-down-time", str(DOWN_TIME), "--heartbeat-interval", str(HEARTBEAT)),
         *("--agent-check-interval", "0.5"),
     ) as stack:
