@@ -20,6 +20,8 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2, json_format
 from ml2.v1 import (
+    agent_service_pb2,
+    agent_service_pb2_grpc,
     network_pb2,
     network_service_pb2,
     network_service_pb2_grpc,
@@ -30,6 +32,7 @@ from ml2.v1 import (
 )
 
 from services import launcher
+from services.rpc import channels
 
 ML2 = [sys.executable, "-m", "services.cli"]
 
@@ -290,15 +293,43 @@ def start_live_agent(
 ) -> AgentProcess:
     """Starts a simulated agent of ``kind`` on ``host`` and waits until mechmgr counts it
     alive; it is stopped with ``agents`` at the end of the test."""
-    agent = AgentProcess(up.mechmgr, kind, host, *extra, log=log_dir / f"agent-{host}.log")
-    agents.append(agent)
+    return start_live_agents(up, agents, log_dir, [(kind, host, *extra)])[0]
+
+
+def start_live_agents(
+    up: UpProcess, agents: list[AgentProcess], log_dir: Path, specs: list[tuple[str, ...]]
+) -> list[AgentProcess]:
+    """Starts one simulated agent per ``(kind, host, *options)`` of ``specs``, all at once, and
+    waits until mechmgr counts every one alive (asking its AgentService, not the CLI); they are
+    stopped with ``agents`` at the end of the test."""
+    started = []
+    for kind, host, *extra in specs:
+        agent = AgentProcess(up.mechmgr, kind, host, *extra, log=log_dir / f"agent-{host}.log")
+        agents.append(agent)
+        started.append(agent)
+    waiting = {host for _, host, *_ in specs}
+    channel = channels.make_channel(up.mechmgr)
+    registry = agent_service_pb2_grpc.AgentServiceStub(channel)
 
     def alive() -> bool:
-        listed = up.ml2("agent", "list", "--host", host, "--json")
-        return listed.code == 0 and any(a["alive"] for a in listed.json())
+        for host in sorted(waiting):
+            try:
+                listed = registry.ListAgents(
+                    agent_service_pb2.ListAgentsRequest(host=host), timeout=5
+                )
+            except grpc.RpcError:
+                return False
+            if any(agent.alive for agent in listed.agents):
+                waiting.discard(host)
+        return not waiting
 
-    assert wait_for(alive, 30), agent.log.read_text()
-    return agent
+    try:
+        if not wait_for(alive, 60):
+            logs = "\n".join(a.log.read_text() for a in started if a.log.exists())
+            raise AssertionError(f"not alive on {sorted(waiting)}:\n{logs}")
+    finally:
+        channel.close()
+    return started
 
 
 def bind_port(

@@ -26,7 +26,7 @@ from tests.e2e.conftest import (
     create_vlan_network,
     decline_codes,
     running_up,
-    start_live_agent,
+    start_live_agents,
     vif_details_of,
 )
 
@@ -57,8 +57,7 @@ def test_each_host_gets_its_mechanism_or_a_failure_naming_what_is_missing(
     with running_up(tmp_path) as up:
         listed = up.ml2("driver", "list", "--json")
         assert [d["name"] for d in listed.json()] == stack.DEFAULT_DRIVERS.split(",")
-        for kind, host, *options in AGENTS:
-            start_live_agent(up, agents, tmp_path, kind, host, *options)
+        start_live_agents(up, agents, tmp_path, AGENTS)
         linked = up.ml2(
             "topology",
             "set",
