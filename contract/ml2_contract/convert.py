@@ -462,6 +462,7 @@ def agent_from_proto(msg: agent_pb2.Agent) -> values.Agent:
         alive=msg.alive,
         heartbeat_at=datetime_of(msg.heartbeat_time) if msg.HasField("heartbeat_time") else None,
         created_at=datetime_of(msg.create_time) if msg.HasField("create_time") else None,
+        revision=msg.revision,
     )
 
 
@@ -477,6 +478,7 @@ def agent_to_proto(agent: values.Agent) -> agent_pb2.Agent:
         alive=agent.alive,
         heartbeat_time=timestamp(agent.heartbeat_at),
         create_time=timestamp(agent.created_at),
+        revision=agent.revision,
     )
 
 

@@ -126,6 +126,8 @@ class Agent:
     alive: bool = True
     heartbeat_at: dt.datetime | None = None
     created_at: dt.datetime | None = None
+    revision: int = 0
+    """Moves forward whenever the agent may bind ports it could not before (0: not known)."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,14 @@ alike; a replica killed between two flushes loses at most the heartbeats of the 
 ``2 * flush_interval``, at most one per agent when that is less than the heartbeat interval.
 Reads on this replica take the later of the database's heartbeat and its own; reads of the
 database alone (``raw_agents_by_host``, ``count_by_type``) find the same liveness.
+
+Each agent has a ``revision`` that moves forward, in the statement that makes the change,
+whenever the agent may bind ports it could not before: a registration that changes its
+capabilities or finds it dead, a heartbeat that finds it dead (always written at once, above;
+a flush counts one too, should a failing database have let the agent lapse meanwhile), and
+an administrator allowing binding to it again. A new agent starts at 1. portapi retries the
+failed bindings of a host when one of its agents' revisions moves (``services.portapi.rebind``);
+since every such change is counted in the database, no reader can miss one, however short.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from sqlalchemy import (
     case,
     delete,
     func,
+    or_,
     select,
     text,
     type_coerce,
@@ -76,24 +85,33 @@ _RAW_BY_HOSTS = select(
     _T.c.admin_state_up,
     type_coerce(_T.c.heartbeat_at, Text),
     type_coerce(_T.c.created_at, Text),
+    _T.c.revision,
 ).where(_T.c.host.in_(bindparam("hosts", expanding=True)))
 Clock = Callable[[], dt.datetime]
-RawAgent = tuple[str, str, str, str, str, bool, object, object, bool]
+RawAgent = tuple[str, str, str, str, str, bool, object, object, bool, int]
 """An agent row as read for a check: id, agent_type, host, binary, capabilities (JSON text),
-admin_state_up, heartbeat and creation times as stored, and alive (computed at the read).
-Equal tuples are the same agent in the same state; ``agent_from_raw`` converts one."""
+admin_state_up, heartbeat and creation times as stored, alive (computed at the read) and the
+revision. Equal tuples are the same agent in the same state; ``agent_from_raw`` converts one."""
 FLUSH_CHUNK = 5000
 """Heartbeats written by one statement (and transaction) of a flush."""
 # A flush: each heartbeat moves its agent's heartbeat_at forward, never back (another replica
 # may have written a later one), and the agents found are returned; the missing were deleted.
+# An agent the flush finds dead (heartbeat older than ``dead``) comes back alive: its revision
+# moves.
 _FLUSH_POSTGRES = text(
-    "UPDATE agents AS a SET heartbeat_at = GREATEST(a.heartbeat_at, v.beat)"
+    "UPDATE agents AS a SET heartbeat_at = GREATEST(a.heartbeat_at, v.beat),"
+    " revision = a.revision + CASE WHEN a.heartbeat_at < :dead THEN 1 ELSE 0 END"
     " FROM unnest(CAST(:ids AS varchar[]), CAST(:beats AS timestamp[])) AS v(id, beat)"
     " WHERE a.id = v.id RETURNING a.id"
-).bindparams(bindparam("ids", type_=ARRAY(String())), bindparam("beats", type_=ARRAY(DateTime())))
+).bindparams(
+    bindparam("ids", type_=ARRAY(String())),
+    bindparam("beats", type_=ARRAY(DateTime())),
+    bindparam("dead", type_=DateTime()),
+)
 _FLUSH_SQLITE = text(
-    "UPDATE agents SET heartbeat_at = MAX(heartbeat_at, :beat) WHERE id = :id"
-).bindparams(bindparam("beat", type_=DateTime()))
+    "UPDATE agents SET heartbeat_at = MAX(heartbeat_at, :beat),"
+    " revision = revision + CASE WHEN heartbeat_at < :dead THEN 1 ELSE 0 END WHERE id = :id"
+).bindparams(bindparam("beat", type_=DateTime()), bindparam("dead", type_=DateTime()))
 _BATCHED = metrics.HEARTBEATS.labels("batched")
 _IMMEDIATE = metrics.HEARTBEATS.labels("immediate")
 _FOUND = select(_T.c.id).where(_T.c.id.in_(bindparam("ids", expanding=True)))
@@ -207,6 +225,12 @@ class AgentRegistry:
             admin_state_up=True,
             heartbeat_at=now,
             created_at=now,
+            revision=1,
+        )
+        # Other capabilities, or an agent found dead, may bind what it could not: a new revision.
+        changed = or_(
+            sql_cast(_T.c.capabilities, Text) != sql_cast(stmt.excluded.capabilities, Text),
+            _T.c.heartbeat_at < now - self._down_time,
         )
         upsert = stmt.on_conflict_do_update(
             index_elements=[_T.c.host, _T.c.agent_type],
@@ -214,6 +238,7 @@ class AgentRegistry:
                 "binary": stmt.excluded.binary,
                 "capabilities": stmt.excluded.capabilities,
                 "heartbeat_at": stmt.excluded.heartbeat_at,
+                "revision": _T.c.revision + case((changed, 1), else_=0),
             },
         ).returning(*_T.c)
         with sql.write_session(self._factory) as session:
@@ -251,7 +276,13 @@ class AgentRegistry:
 
     def _write_heartbeat(self, agent_id: str, now: dt.datetime) -> values.Agent:
         _IMMEDIATE.inc()
-        stmt = update(_T).where(_T.c.id == agent_id).values(heartbeat_at=now).returning(*_T.c)
+        revived = case((_T.c.heartbeat_at < now - self._down_time, 1), else_=0)
+        stmt = (
+            update(_T)
+            .where(_T.c.id == agent_id)
+            .values(heartbeat_at=now, revision=_T.c.revision + revived)
+            .returning(*_T.c)
+        )
         return self._write_one(stmt, agent_id, now)
 
     def flush(self) -> int:
@@ -329,12 +360,15 @@ class AgentRegistry:
         for at in range(0, len(items), FLUSH_CHUNK):
             chunk = items[at : at + FLUSH_CHUNK]
             ids = [agent_id for agent_id, _ in chunk]
+            dead = self._clock() - self._down_time
             with sql.write_session(self._factory) as session:
                 if self._postgres:
-                    params = {"ids": ids, "beats": [beat for _, beat in chunk]}
+                    params = {"ids": ids, "beats": [beat for _, beat in chunk], "dead": dead}
                     found.update(session.execute(_FLUSH_POSTGRES, params).scalars())
                     continue
-                result = session.execute(_FLUSH_SQLITE, [{"id": i, "beat": b} for i, b in chunk])
+                result = session.execute(
+                    _FLUSH_SQLITE, [{"id": i, "beat": b, "dead": dead} for i, b in chunk]
+                )
                 if result.rowcount == len(chunk):  # type: ignore[attr-defined]
                     found.update(ids)
                 else:
@@ -373,11 +407,15 @@ class AgentRegistry:
             self._pending.pop(agent_id, None)
 
     def set_admin_state(self, agent_id: str, admin_state_up: bool) -> values.Agent:
-        """Allows or forbids binding to an agent. Raises AgentNotFound."""
+        """Allows or forbids binding to an agent (allowing it again moves its revision).
+        Raises AgentNotFound."""
+        revision: Any = _T.c.revision
+        if admin_state_up:
+            revision = _T.c.revision + case((_T.c.admin_state_up.is_(False), 1), else_=0)
         stmt = (
             update(_T)
             .where(_T.c.id == agent_id)
-            .values(admin_state_up=admin_state_up)
+            .values(admin_state_up=admin_state_up, revision=revision)
             .returning(*_T.c)
         )
         return self._write_one(stmt, agent_id, self._clock())
@@ -447,6 +485,7 @@ class AgentRegistry:
                     row[6],
                     row[7],
                     now - heartbeat <= down,
+                    int(row[8]),
                 )
             )
         return {host: tuple(rows) for host, rows in found.items()}
@@ -489,12 +528,13 @@ class AgentRegistry:
             alive=now - beat <= self._down_time,
             heartbeat_at=beat.replace(tzinfo=dt.UTC),
             created_at=row.created_at.replace(tzinfo=dt.UTC),
+            revision=int(row.revision),
         )
 
 
 def agent_from_raw(raw: RawAgent) -> values.Agent:
     """Returns the Agent of a row read by ``raw_agents_by_host``."""
-    agent_id, agent_type, host, binary, caps, admin_state_up, heartbeat, created, alive = raw
+    agent_id, agent_type, host, binary, caps, admin_state_up, heartbeat, created, alive, rev = raw
     return values.Agent(
         id=agent_id,
         agent_type=agent_type,
@@ -505,6 +545,7 @@ def agent_from_raw(raw: RawAgent) -> values.Agent:
         alive=alive,
         heartbeat_at=_stored_time(heartbeat).replace(tzinfo=dt.UTC),
         created_at=_stored_time(created).replace(tzinfo=dt.UTC),
+        revision=rev,
     )
 
 

@@ -80,7 +80,7 @@ class DeviceList(_message.Message):
     def __init__(self, devices: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Agent(_message.Message):
-    __slots__ = ("id", "agent_type", "host", "binary", "capabilities", "alive", "heartbeat_time", "create_time", "admin_state_up")
+    __slots__ = ("id", "agent_type", "host", "binary", "capabilities", "alive", "heartbeat_time", "create_time", "admin_state_up", "revision")
     ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
@@ -90,6 +90,7 @@ class Agent(_message.Message):
     HEARTBEAT_TIME_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ADMIN_STATE_UP_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
     id: str
     agent_type: str
     host: str
@@ -99,4 +100,5 @@ class Agent(_message.Message):
     heartbeat_time: _timestamp_pb2.Timestamp
     create_time: _timestamp_pb2.Timestamp
     admin_state_up: bool
-    def __init__(self, id: _Optional[str] = ..., agent_type: _Optional[str] = ..., host: _Optional[str] = ..., binary: _Optional[str] = ..., capabilities: _Optional[_Union[HostCapabilities, _Mapping]] = ..., alive: _Optional[bool] = ..., heartbeat_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., admin_state_up: _Optional[bool] = ...) -> None: ...
+    revision: int
+    def __init__(self, id: _Optional[str] = ..., agent_type: _Optional[str] = ..., host: _Optional[str] = ..., binary: _Optional[str] = ..., capabilities: _Optional[_Union[HostCapabilities, _Mapping]] = ..., alive: _Optional[bool] = ..., heartbeat_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., admin_state_up: _Optional[bool] = ..., revision: _Optional[int] = ...) -> None: ...

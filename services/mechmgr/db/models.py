@@ -5,7 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Index, MetaData, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -23,6 +32,11 @@ class AgentRow(Base):
     of them in batches: ``services.mechmgr.agents``);
     it is removed only by DeleteAgent. Times are naive UTC. Liveness is not stored: an agent is
     alive while ``heartbeat_at`` is within the configured down time of now.
+
+    ``revision`` starts at 1 and moves forward (in the statement that makes the change) whenever
+    the agent may bind ports it could not before: it registers again with other capabilities,
+    or after being dead; a heartbeat brings it back alive; an administrator allows binding to
+    it again. portapi retries the failed bindings of the agent's host when it moves.
     """
 
     __tablename__ = "agents"
@@ -35,6 +49,7 @@ class AgentRow(Base):
     admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
     heartbeat_at: Mapped[dt.datetime] = mapped_column(DateTime)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    revision: Mapped[int] = mapped_column(BigInteger, default=1)
 
     __table_args__ = (
         # host first: resolutions look agents up by host, lists page by (host, agent_type).

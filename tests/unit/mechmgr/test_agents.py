@@ -212,3 +212,52 @@ def test_raw_rows_of_a_check_convert_to_the_agents_and_change_with_every_column(
     assert after_mappings["h2"] != before["h2"]
     clock.advance(76)
     assert registry.raw_agents_by_host(["h2"])["h2"] != after_mappings["h2"]  # it died
+
+
+def test_the_revision_moves_only_when_the_agent_may_bind_more_than_before(registry, clock):
+    first, _ = registry.register(reg(bridge_mappings={"physnet1": "br-eth1"}))
+    assert first.revision == 1
+
+    clock.advance(10)
+    same = registry.register(reg(bridge_mappings={"physnet1": "br-eth1"}))[0]
+    beat = registry.heartbeat(first.id)
+    registry.set_admin_state(first.id, True)  # already allowed: nothing changes
+    assert same.revision == beat.revision == registry.get(first.id).revision == 1
+
+    caps = registry.register(reg(bridge_mappings={"physnet1": "br-eth1", "physnet2": "br-2"}))[0]
+    assert caps.revision == 2
+
+    registry.set_admin_state(first.id, False)
+    assert registry.get(first.id).revision == 2  # forbidding binding opens nothing
+    assert registry.set_admin_state(first.id, True).revision == 3
+
+    clock.advance(76)
+    assert not registry.get(first.id).alive
+    revived = registry.heartbeat(first.id)
+    assert revived.alive and revived.revision == 4
+    assert registry.heartbeat(first.id).revision == 4
+
+    clock.advance(76)
+    back = registry.register(reg(bridge_mappings={"physnet1": "br-eth1", "physnet2": "br-2"}))[0]
+    assert back.revision == 5  # the same capabilities, but it was dead
+
+
+def test_a_flush_that_finds_an_agent_dead_moves_its_revision(database_url, clock):
+    engine = sql.make_engine(database_url)
+    models.metadata.create_all(engine)
+    registry = agents.AgentRegistry(
+        sql.session_factory(engine), down_time=75, clock=clock, flush_interval=5
+    )
+    try:
+        agent, _ = registry.register(reg())
+        clock.advance(30)
+        registry.heartbeat(agent.id)  # held in memory
+        assert registry.flush() == 1
+        assert registry.get(agent.id).revision == 1  # alive all along
+        clock.advance(30)
+        registry.heartbeat(agent.id)
+        clock.advance(80)  # the flush comes late: the agent lapsed in the database meanwhile
+        assert registry.flush() == 1
+        assert registry.get(agent.id).revision == 2
+    finally:
+        engine.dispose()

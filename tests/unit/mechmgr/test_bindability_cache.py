@@ -168,6 +168,7 @@ def raw(
         heartbeat,
         HEARTBEAT,
         alive,
+        1,
     )
 
 
