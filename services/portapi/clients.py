@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import grpc
@@ -136,8 +137,29 @@ class AgentDirectory(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class AgentState:
+    """What the rebinder needs of one registered agent."""
+
+    id: str
+    agent_type: str
+    host: str
+    alive: bool
+    admin_state_up: bool
+    revision: int
+    """mechmgr's ``Agent.revision`` (0 from a mechmgr that does not count them)."""
+
+
+class AgentStates(Protocol):
+    """Every registered agent with its liveness, admin state and revision."""
+
+    def agent_states(self) -> list[AgentState]:
+        """Returns every registered agent. Raises ServiceError when mechmgr cannot be asked."""
+        ...
+
+
 class AgentClient:
-    """AgentDirectory over mechmgr's AgentService."""
+    """AgentDirectory and AgentStates over mechmgr's AgentService."""
 
     PAGE_SIZE = 1000
 
@@ -158,6 +180,22 @@ class AgentClient:
             token = reply.next_page_token
             if not token:
                 return alive
+
+    def agent_states(self) -> list[AgentState]:
+        found: list[AgentState] = []
+        token = ""
+        while True:
+            request = agent_service_pb2.ListAgentsRequest(
+                page_size=self.PAGE_SIZE, page_token=token
+            )
+            reply = call(self._stub.ListAgents, request, self._timeout, self._peer)
+            found.extend(
+                AgentState(a.id, a.agent_type, a.host, a.alive, a.admin_state_up, a.revision)
+                for a in reply.agents
+            )
+            token = reply.next_page_token
+            if not token:
+                return found
 
 
 class SegmentClient:

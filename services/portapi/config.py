@@ -70,7 +70,9 @@ class Settings:
 
     agent_check_interval_seconds: float = 15.0
     """``PORTAPI_AGENT_CHECK_INTERVAL_SECONDS``: how often portapi asks mechmgr which agents are
-    alive and takes the ACTIVE and BUILD ports of dead or removed agents DOWN."""
+    alive and takes the ACTIVE and BUILD ports of dead or removed agents DOWN, and how often it
+    looks for agents that registered, came back alive, changed their capabilities or were
+    allowed to bind again, to retry the failed bindings of their hosts (also once at start)."""
 
     event_retention_count: int = 100000
     """``PORTAPI_EVENT_RETENTION_COUNT``: the most port events the log keeps (the newest)."""

@@ -96,6 +96,25 @@ AGENT_DOWN_PORTS = Counter(
     "ml2_portapi_agent_down_ports_total",
     "ACTIVE or BUILD ports taken DOWN because the agent that reported them died or was removed.",
 )
+AGENT_CHANGES = Counter(
+    "ml2_portapi_agent_changes_total",
+    "Agent changes (mechmgr's Agent.revision moved, or an agent never seen) whose host's failed "
+    "bindings this replica claimed to retry, by change (new, changed).",
+    ["change"],
+)
+FAILED_PORT_REBINDS = Counter(
+    "ml2_portapi_failed_port_rebinds_total",
+    "Failed bindings retried after an agent of their host changed, by result (bound; failed: "
+    "still binding_failed; superseded: an update or another replica committed first; error: "
+    "the database or a peer failed, left to the reconciler).",
+    ["result"],
+)
+REBIND_PASSES = Counter(
+    "ml2_portapi_rebind_passes_total",
+    "Passes of the rebinder, by result (ok; failed: mechmgr or the database could not be "
+    "asked, nothing was claimed).",
+    ["result"],
+)
 AGENT_CHECKS = Counter(
     "ml2_portapi_agent_checks_total",
     "Passes of the agent liveness check, by result (ok; failed: mechmgr or the database could "

@@ -33,6 +33,7 @@ from services.portapi.network_servicer import NetworkServicer
 from services.portapi.networks import NetworkManager
 from services.portapi.port_servicer import PortServicer
 from services.portapi.ports import PortManager
+from services.portapi.rebind import FailedPortRebinder
 from services.portapi.reconciler import Reconciler
 from services.portapi.retention import EventPruner
 from services.portapi.watch import EventHub
@@ -165,14 +166,16 @@ def main() -> None:
         interval=settings.event_prune_interval_seconds,
     )
     pruner.start()
-    liveness = AgentLiveness(
-        app.devices,
-        clients.AgentClient(mechmgr, settings.mechmgr_timeout_seconds),
-        settings.agent_check_interval_seconds,
-    )
+    agent_client = clients.AgentClient(mechmgr, settings.mechmgr_timeout_seconds)
+    liveness = AgentLiveness(app.devices, agent_client, settings.agent_check_interval_seconds)
     liveness.start()
+    rebinder = FailedPortRebinder(
+        factory, app.binder, agent_client, settings.agent_check_interval_seconds
+    )
+    rebinder.start()
 
     def on_stop() -> None:
+        rebinder.stop()
         liveness.stop()
         pruner.stop()
         reconciler.stop()

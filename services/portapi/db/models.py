@@ -4,6 +4,7 @@
     hold_syncs (a port's dynamic segment holds still to be told to typemgr; no foreign key)
     port_events (the change log WatchPorts streams; no foreign key) ─ port_event_counter (1 row)
     network_releases (networks whose segments typemgr still has to release; no foreign key)
+    agent_rebinds (the agent revisions whose host's failed bindings were retried; no foreign key)
 
 JSON documents (segments, profile, vif_details, trace, a level's segment) are stored as compact
 JSON text so that SQLite and PostgreSQL hold the same bytes and the 4095-character profile limit
@@ -232,6 +233,22 @@ class NetworkReleaseRow(Base):
     pending_since: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
+class AgentRebindRow(Base):
+    """The newest revision of one L2 agent (mechmgr's ``Agent.revision``) for which the failed
+    bindings of its host were retried (``rebind``). A replica claims a newer revision with one
+    compare-and-set upsert on ``revision < new``, in the transaction that marks the host's failed
+    bindings pending, so that of several replicas exactly one retries them, and a claim whose
+    retries portapi could not finish leaves them to the reconciler. Rows of agents mechmgr no
+    longer lists are deleted."""
+
+    __tablename__ = "agent_rebinds"
+
+    agent_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    host: Mapped[str] = mapped_column(String(NAME_LEN))
+    revision: Mapped[int] = mapped_column(BigInteger)
+    rebound_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class PortEventRow(Base):
     """One committed change of one port, as WatchPorts streams it (``db.events``).
 
@@ -272,3 +289,4 @@ hold_syncs = cast(Table, HoldSyncRow.__table__)
 network_releases = cast(Table, NetworkReleaseRow.__table__)
 port_events = cast(Table, PortEventRow.__table__)
 port_event_counter = cast(Table, PortEventCounterRow.__table__)
+agent_rebinds = cast(Table, AgentRebindRow.__table__)

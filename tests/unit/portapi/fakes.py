@@ -126,6 +126,8 @@ class FakeMechanismManager(mechanism_manager_service_pb2_grpc.MechanismManagerSe
         self.hook: Callable[[Any], None] | None = None
         self.fail_with: errors.ServiceError | None = None
         self.vif_details: dict[str, Any] | None = None
+        self.ovs_hosts: set[str] = set()
+        """Further hosts bound as ``ovs``, as if an Open vSwitch agent ran there."""
 
     def ResolveBinding(self, request: Any, context: Any) -> Any:
         self.requests.append(request)
@@ -139,7 +141,9 @@ class FakeMechanismManager(mechanism_manager_service_pb2_grpc.MechanismManagerSe
             ("lb-", "linuxbridge", "bridge"),
             ("pf-", "sriovnicswitch", "hostdev_physical"),
         ):
-            if request.host.startswith(prefix):
+            if request.host.startswith(prefix) or (
+                driver == "openvswitch" and request.host in self.ovs_hosts
+            ):
                 reply = bound(driver, vif_type, segment)
                 if prefix == "pf-":
                     reply.port_status = port_pb2.PORT_STATUS_ACTIVE
