@@ -22,7 +22,10 @@ replicas exactly one wins each change, and a replica stopped before it retried t
 pending, so that the reconciler binds them after its grace period as it binds any interrupted
 binding. The replica then binds each marked port through the normal ``Binder`` at the
 generation it failed at: an UpdatePort that changed the inputs meanwhile wins the
-compare-and-set, and the rebinder's result for the old inputs is dropped.
+compare-and-set, and the rebinder's result for the old inputs is dropped. A binding of the host
+that was being resolved at the claim (a request may have asked mechmgr before the change and
+commit its failure after the claim) is looked at again once the marked ports are done, and
+retried the same way if it failed meanwhile.
 
 State is in the database, not in a replica: a replica that restarts, or a portapi started after
 the agent came back, finds the revisions it has not handled yet. The first pass after the
@@ -144,32 +147,42 @@ class FailedPortRebinder(PeriodicThread):
         for change in changes(handled, agents):
             if self._stop.is_set() or marked >= self._batch:
                 break
-            ports = self._claim(change)
-            if ports is None:
+            claimed = self._claim(change)
+            if claimed is None:
                 continue
+            ports, flying = claimed
             marked += len(ports)
             for port_id in ports:
                 if self._stop.is_set():
                     break  # the ports left stay pending: the reconciler binds them
-                result = self._rebind(port_id, change)
-                done[result] += 1
+                done[self._rebind(port_id, change)] += 1
+            # A binding resolved before the change but committed after the claim failed on
+            # what the agent was: it is retried too.
+            for port_id in flying:
+                if self._stop.is_set():
+                    break
+                if self._mark_late_failure(port_id):
+                    done[self._rebind(port_id, change)] += 1
         if any(done.values()):
             logger.info("retried failed bindings after agent changes: %s", done)
         return done
 
-    def _claim(self, change: Change) -> list[str] | None:
-        """Claims the change; returns the ports it marked, or None if another replica won."""
+    def _claim(self, change: Change) -> tuple[list[str], list[str]] | None:
+        """Claims the change; returns the ports it marked and those of the host whose binding
+        was in flight, or None if another replica won."""
         agent = change.agent
 
-        def work(session: Session) -> list[str] | None:
+        def work(session: Session) -> tuple[list[str], list[str]] | None:
             now = self._clock()
             if not rebinds.claim(session, agent.id, agent.host, agent.revision, now):
                 return None
-            return rebinds.mark_failed_pending(session, agent.host, now)
+            marked = rebinds.mark_failed_pending(session, agent.host, now)
+            return marked, rebinds.in_flight(session, agent.host)
 
-        ports = repo.run_write(self._factory, work)
-        if ports is None:
+        claimed = repo.run_write(self._factory, work)
+        if claimed is None:
             return None
+        ports = claimed[0]
         metrics.AGENT_CHANGES.labels(change.kind).inc()
         before = "new" if change.previous is None else f"revision {change.previous}"
         logger.info(
@@ -182,7 +195,18 @@ class FailedPortRebinder(PeriodicThread):
             len(ports),
             extra={"agent_id": agent.id, "host": agent.host, "revision": agent.revision},
         )
-        return ports
+        return claimed
+
+    def _mark_late_failure(self, port_id: str) -> bool:
+        """Marks a port that was in flight at the claim if its binding has failed since."""
+        return bool(
+            repo.run_write(
+                self._factory,
+                functools.partial(
+                    rebinds.mark_one_failed_pending, port_id=port_id, now=self._clock()
+                ),
+            )
+        )
 
     def _rebind(self, port_id: str, change: Change) -> str:
         """Binds one marked port again; returns the result label."""

@@ -56,6 +56,26 @@ def mark_failed_pending(session: Session, host: str, now: datetime) -> list[str]
     return sorted(session.execute(stmt).scalars())
 
 
+def in_flight(session: Session, host: str) -> list[str]:
+    """Returns the ports of ``host`` whose binding is being resolved (pending, no result yet),
+    in id order."""
+    stmt = select(B.c.port_id).where(
+        B.c.host_id == host, B.c.state == vocabulary.UNBOUND, B.c.pending_since.is_not(None)
+    )
+    return sorted(session.execute(stmt).scalars())
+
+
+def mark_one_failed_pending(session: Session, port_id: str, now: datetime) -> bool:
+    """Marks the port's binding pending since ``now`` if it failed and is not pending; returns
+    whether it did."""
+    stmt = (
+        update(B)
+        .where(B.c.port_id == port_id, B.c.state == vocabulary.FAILED, B.c.pending_since.is_(None))
+        .values(pending_since=now)
+    )
+    return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+
+
 def forget(session: Session, agent_ids: Sequence[str]) -> None:
     """Deletes the rows of agents mechmgr no longer lists."""
     if agent_ids:

@@ -9,11 +9,14 @@ import threading
 from datetime import timedelta
 
 from ml2.v1 import port_service_pb2
+from ml2_contract import values
+from sqlalchemy.orm import Session
 
 from services import sql
 from services.portapi import rebind
+from services.portapi import resources as r
 from services.portapi.clients import AgentState
-from services.portapi.db import codec, rebinds
+from services.portapi.db import bindings, codec, rebinds
 from services.portapi.db import repository as repo
 from services.portapi.reconciler import Reconciler
 
@@ -222,3 +225,31 @@ def test_agents_no_longer_listed_lose_their_row(stack: Stack) -> None:
     worker.run_once()
     with sql.read_session(stack.factory) as session:
         assert rebinds.handled(session) == {"a2": 1}
+
+
+def test_a_binding_in_flight_at_the_claim_that_fails_afterwards_is_retried(stack: Stack) -> None:
+    network = create_network(stack)
+    failed = create_port(stack, network.id, host="compute-1")
+    flying = create_port(stack, network.id)
+
+    def start_binding(session: Session) -> None:  # a request recorded its inputs...
+        bindings.write_inputs(session, flying.id, r.BindingInputs("compute-1"), had_levels=False)
+
+    repo.run_write(stack.factory, start_binding)
+    stack.peers.mechmgr.ovs_hosts.add("compute-1")
+    late = values.BindingResult(
+        state="FAILED", vif_type="binding_failed", failure_message="asked before the change"
+    )
+
+    def commit_late(request: object) -> None:  # ...and commits what it heard before the change
+        if getattr(request, "port_id", "") == failed.id:
+            repo.run_write(
+                stack.factory,
+                lambda s: bindings.commit_result(s, flying.id, flying.binding.generation + 1, late),
+            )
+
+    stack.peers.mechmgr.hook = commit_late
+    done = rebinder(stack, Agents(agent("a1", "compute-1"))).run_once()
+
+    assert done["bound"] == 2
+    assert state(stack, failed.id) == state(stack, flying.id) == "ovs"
