@@ -34,12 +34,18 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         """Registers an agent (or refreshes the one of the same type on the same host)."""
         agent, created = self._registry.register(validation.registration(request))
         logger.info(
-            "%s %s agent %s on host %s",
+            "%s %s agent %s on host %s (revision %d)",
             "registered" if created else "re-registered",
             agent.agent_type,
             agent.id,
             agent.host,
-            extra={"agent_id": agent.id, "agent_type": agent.agent_type, "host": agent.host},
+            agent.revision,
+            extra={
+                "agent_id": agent.id,
+                "agent_type": agent.agent_type,
+                "host": agent.host,
+                "revision": agent.revision,
+            },
         )
         return pb.RegisterAgentResponse(
             agent=convert.agent_to_proto(agent),
@@ -99,9 +105,10 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
                 )
         agent = self._registry.set_admin_state(agent_id, request.agent.admin_state_up)
         logger.info(
-            "agent %s admin_state_up=%s",
+            "agent %s admin_state_up=%s (revision %d)",
             agent.id,
             agent.admin_state_up,
-            extra={"agent_id": agent.id},
+            agent.revision,
+            extra={"agent_id": agent.id, "revision": agent.revision},
         )
         return pb.UpdateAgentResponse(agent=convert.agent_to_proto(agent))

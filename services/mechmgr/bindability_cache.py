@@ -18,7 +18,10 @@ with another configuration, faster than its breaker opens) goes unnoticed. An an
 any driver declined with DRIVER_UNAVAILABLE or DRIVER_ERROR (unreachable, breaker open, past
 the deadline, crashed, malformed) is never kept: the next check asks again.
 
-Only checks read it. A bind (ResolveBinding) always asks the drivers.
+Only checks read it. A bind (ResolveBinding) always asks the drivers: so does portapi's retry of
+a failed binding after one of the host's agents changed, which is a bind. A check after such a
+change misses the cache anyway: the change is in the agent's row (capabilities, admin state,
+heartbeat and ``revision``) or in its liveness, all part of the host's key.
 """
 
 from __future__ import annotations
