@@ -12,7 +12,7 @@ from ml2.v1 import port_service_pb2
 from ml2_contract import values
 from sqlalchemy.orm import Session
 
-from services import sql
+from services import migrations, sql
 from services.portapi import rebind
 from services.portapi import resources as r
 from services.portapi.clients import AgentState
@@ -20,7 +20,7 @@ from services.portapi.db import bindings, codec, rebinds
 from services.portapi.db import repository as repo
 from services.portapi.reconciler import Reconciler
 
-from .conftest import Stack
+from .conftest import Peers, Stack, close, make_stack
 from .test_services import create_network, create_port, update_port
 
 
@@ -253,3 +253,52 @@ def test_a_binding_in_flight_at_the_claim_that_fails_afterwards_is_retried(stack
 
     assert done["bound"] == 2
     assert state(stack, failed.id) == state(stack, flying.id) == "ovs"
+
+
+def test_a_claim_wins_only_a_revision_newer_than_the_one_handled(database_url: str) -> None:
+    migrations.upgrade(database_url, "portapi")
+    engine = sql.make_engine(database_url)
+    factory = sql.session_factory(engine)
+
+    def claim(revision: int) -> bool:
+        return bool(
+            repo.run_write(
+                factory, lambda s: rebinds.claim(s, "a1", "compute-1", revision, codec.now())
+            )
+        )
+
+    try:
+        assert claim(2)  # never seen
+        assert not claim(2) and not claim(1)
+        assert claim(5)
+        with sql.read_session(factory) as session:
+            assert rebinds.handled(session) == {"a1": 5}
+        repo.run_write(factory, lambda s: rebinds.forget(s, ["a1"]))
+        with sql.read_session(factory) as session:
+            assert rebinds.handled(session) == {}
+    finally:
+        engine.dispose()
+
+
+def test_two_replicas_on_one_database_bind_each_failed_port_once(
+    database_url: str, peers: Peers
+) -> None:
+    built, resources = make_stack(database_url, peers.address, peers)
+    try:
+        network = create_network(built)
+        ports = [create_port(built, network.id, host="compute-1") for _ in range(5)]
+        peers.mechmgr.ovs_hosts.add("compute-1")
+        agents = Agents(agent("a1", "compute-1"))
+        results: list[dict[str, int]] = []
+        workers = [rebinder(built, agents), rebinder(built, agents)]
+        threads = [
+            threading.Thread(target=lambda w=w: results.append(w.run_once())) for w in workers
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert sorted(r["bound"] for r in results) == [0, 5]
+        assert all(state(built, p.id) == "ovs" and resolved_for(built, p.id) == 2 for p in ports)
+    finally:
+        close(resources)
