@@ -314,6 +314,7 @@ def agent_detail(a: agent_pb2.Agent) -> str:
             ),
             ("heartbeat", f"{time_text(a.heartbeat_time)} ({age_text(a.heartbeat_time)})"),
             ("created", time_text(a.create_time)),
+            ("revision", str(a.revision)),
             ("bridge_mappings", mapping_text(caps.bridge_mappings)),
             ("interface_mappings", mapping_text(caps.interface_mappings)),
             *_optional_capabilities(caps),

@@ -156,6 +156,8 @@ def test_agent_rows_show_liveness_and_capabilities() -> None:
     assert "admin_state_up:     no (ports are not bound through it)" in detail
     assert "bridge_mappings:    physnet1:br-eth1" in detail
     assert "network_types:      (all of its mechanism)" in detail
+    assert "revision:           0" in detail
+    assert "revision:           7" in render.agent_detail(agent_pb2.Agent(revision=7))
     assert render.age_text(beat, now) == "5s ago"
 
 
