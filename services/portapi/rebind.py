@@ -16,16 +16,16 @@ admin state up) with the one recorded in ``agent_rebinds`` (``changes``); an age
 is new. An agent that is dead or disabled is left for later: whatever makes it usable moves its
 revision again.
 
-For each change it claims the agent's revision with a compare-and-set upsert, in the
-transaction that marks the failed bindings of its host pending (``db.rebinds``): of several
-replicas exactly one wins each change, and a replica stopped before it retried them leaves them
-pending, so that the reconciler binds them after its grace period as it binds any interrupted
-binding. The replica then binds each marked port through the normal ``Binder`` at the
-generation it failed at: an UpdatePort that changed the inputs meanwhile wins the
-compare-and-set, and the rebinder's result for the old inputs is dropped. A binding of the host
-that was being resolved at the claim (a request may have asked mechmgr before the change and
-commit its failure after the claim) is looked at again once the marked ports are done, and
-retried the same way if it failed meanwhile.
+For each host with changes it claims each changed agent's revision with a compare-and-set
+upsert, in the transaction that marks the failed bindings of the host pending, once for all of
+them (``db.rebinds``): of several replicas exactly one wins each change, and a replica stopped
+before it retried them leaves them pending, so that the reconciler binds them after its grace
+period as it binds any interrupted binding. The replica then binds each marked port through
+the normal ``Binder`` at the generation it failed at: an UpdatePort that changed the inputs
+meanwhile wins the compare-and-set, and the rebinder's result for the old inputs is dropped.
+A binding of the host that was being resolved at the claim (a request may have asked mechmgr
+before the change and commit its failure after the claim) is looked at again once the marked
+ports are done, and retried the same way if it failed meanwhile.
 
 State is in the database, not in a replica: a replica that restarts, or a portapi started after
 the agent came back, finds the revisions it has not handled yet. The first pass after the
@@ -37,9 +37,10 @@ split, so a pass marks at most ``BATCH`` plus one host's ports); the changes lef
 the next pass. A mechmgr that reports no revisions (0, before the field existed) triggers no
 retries. Rows of agents mechmgr no longer lists are deleted.
 
-Observability: ``ml2_portapi_agent_changes_total{change}``, ``ml2_portapi_failed_port_rebinds_
-total{result}``, ``ml2_portapi_rebind_passes_total{result}``, and one log line per claimed
-change and per retried port, with ``agent_id``, ``host`` and ``port_id`` fields.
+Observability: ``ml2_portapi_agent_changes_total{change}``,
+``ml2_portapi_failed_port_rebinds_total{result}``, ``ml2_portapi_rebind_passes_total{result}``,
+and one log line per claimed change and per retried port, with ``agent_id``, ``host`` and
+``port_id`` fields.
 """
 
 from __future__ import annotations
@@ -106,6 +107,14 @@ def changes(handled: Mapping[str, int], agents: Sequence[AgentState]) -> list[Ch
     return sorted(found, key=lambda c: (c.agent.host, c.agent.agent_type, c.agent.id))
 
 
+def by_host(found: Sequence[Change]) -> list[tuple[str, list[Change]]]:
+    """Groups changes by host, keeping their order."""
+    groups: dict[str, list[Change]] = {}
+    for change in found:
+        groups.setdefault(change.agent.host, []).append(change)
+    return list(groups.items())
+
+
 def gone(handled: Mapping[str, int], agents: Sequence[AgentState]) -> list[str]:
     """Returns the ids of the agents handled that mechmgr no longer lists."""
     listed = {agent.id for agent in agents}
@@ -144,58 +153,67 @@ class FailedPortRebinder(PeriodicThread):
             repo.run_write(self._factory, functools.partial(rebinds.forget, agent_ids=stale))
         done = {BOUND: 0, FAILED: 0, SUPERSEDED: 0, ERROR: 0}
         marked = 0
-        for change in changes(handled, agents):
+        for host, host_changes in by_host(changes(handled, agents)):
             if self._stop.is_set() or marked >= self._batch:
                 break
-            claimed = self._claim(change)
+            claimed = self._claim(host, host_changes)
             if claimed is None:
                 continue
-            ports, flying = claimed
+            ports, flying, won = claimed
             marked += len(ports)
             for port_id in ports:
                 if self._stop.is_set():
                     break  # the ports left stay pending: the reconciler binds them
-                done[self._rebind(port_id, change)] += 1
+                done[self._rebind(port_id, won)] += 1
             # A binding resolved before the change but committed after the claim failed on
             # what the agent was: it is retried too.
             for port_id in flying:
                 if self._stop.is_set():
                     break
                 if self._mark_late_failure(port_id):
-                    done[self._rebind(port_id, change)] += 1
+                    done[self._rebind(port_id, won)] += 1
         if any(done.values()):
             logger.info("retried failed bindings after agent changes: %s", done)
         return done
 
-    def _claim(self, change: Change) -> tuple[list[str], list[str]] | None:
-        """Claims the change; returns the ports it marked and those of the host whose binding
-        was in flight, or None if another replica won."""
-        agent = change.agent
+    def _claim(
+        self, host: str, host_changes: Sequence[Change]
+    ) -> tuple[list[str], list[str], Change] | None:
+        """Claims the changes of one host's agents in one transaction and, if it won any, marks
+        the host's failed bindings once for all of them; returns the ports it marked, those whose
+        binding was in flight, and the first change it won. None if other replicas won all."""
 
-        def work(session: Session) -> tuple[list[str], list[str]] | None:
+        def work(session: Session) -> tuple[list[str], list[str], list[Change]] | None:
             now = self._clock()
-            if not rebinds.claim(session, agent.id, agent.host, agent.revision, now):
+            won = [
+                c
+                for c in host_changes
+                if rebinds.claim(session, c.agent.id, host, c.agent.revision, now)
+            ]
+            if not won:
                 return None
-            marked = rebinds.mark_failed_pending(session, agent.host, now)
-            return marked, rebinds.in_flight(session, agent.host)
+            marked = rebinds.mark_failed_pending(session, host, now)
+            return marked, rebinds.in_flight(session, host), won
 
         claimed = repo.run_write(self._factory, work)
         if claimed is None:
             return None
-        ports = claimed[0]
-        metrics.AGENT_CHANGES.labels(change.kind).inc()
-        before = "new" if change.previous is None else f"revision {change.previous}"
-        logger.info(
-            "%s agent %s on host %s is usable at revision %d (%s): retrying %d failed bindings",
-            agent.agent_type,
-            agent.id,
-            agent.host,
-            agent.revision,
-            before,
-            len(ports),
-            extra={"agent_id": agent.id, "host": agent.host, "revision": agent.revision},
-        )
-        return claimed
+        ports, flying, won = claimed
+        for change in won:
+            agent = change.agent
+            metrics.AGENT_CHANGES.labels(change.kind).inc()
+            before = "new" if change.previous is None else f"revision {change.previous}"
+            logger.info(
+                "%s agent %s on host %s is usable at revision %d (%s): retrying %d failed bindings",
+                agent.agent_type,
+                agent.id,
+                host,
+                agent.revision,
+                before,
+                len(ports),
+                extra={"agent_id": agent.id, "host": host, "revision": agent.revision},
+            )
+        return ports, flying, won[0]
 
     def _mark_late_failure(self, port_id: str) -> bool:
         """Marks a port that was in flight at the claim if its binding has failed since."""

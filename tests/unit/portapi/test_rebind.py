@@ -302,3 +302,17 @@ def test_two_replicas_on_one_database_bind_each_failed_port_once(
         assert all(state(built, p.id) == "ovs" and resolved_for(built, p.id) == 2 for p in ports)
     finally:
         close(resources)
+
+
+def test_agents_of_one_host_changing_together_retry_its_ports_once(stack: Stack) -> None:
+    network = create_network(stack)
+    port = create_port(stack, network.id, host="compute-1")
+    listed = [
+        agent("o", "compute-1"),
+        agent("s", "compute-1", agent_type="sriov"),
+        agent("h", "compute-1", agent_type="hyperv"),
+    ]
+    done = rebinder(stack, Agents(*listed)).run_once()
+    assert done["failed"] == 1 and resolved_for(stack, port.id) == 2
+    with sql.read_session(stack.factory) as session:
+        assert rebinds.handled(session) == {"o": 1, "s": 1, "h": 1}
