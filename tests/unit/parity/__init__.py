@@ -1,0 +1,1 @@
+"""Row-by-row checks of docs/neutron-parity.md that no other test pinned."""
