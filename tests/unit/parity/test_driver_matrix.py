@@ -457,3 +457,22 @@ def test_the_sdn_controller_continues_a_tunnel_segment_with_a_vlan_of_the_links_
     assert proposal == values.Continue(
         SEGMENTS["vxlan"].id, dynamic_segments=(values.SegmentSpec("vlan", "physnet1"),)
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "agent_type"),
+    [
+        ("openvswitch", "openvswitch"),
+        ("linuxbridge", "linuxbridge"),
+        ("hyperv", "hyperv"),
+        ("sriov", "sriov"),
+        ("macvtap", "macvtap"),
+        ("baremetal", ""),
+        ("sdn-controller", ""),
+    ],
+)
+def test_each_driver_names_the_agent_type_it_binds_through(name: str, agent_type: str) -> None:
+    """Our short agent type names stand for Neutron's "Open vSwitch agent", "Linux bridge
+    agent", "HyperV agent", "NIC Switch agent" and "Macvtap agent"; the agentless drivers
+    name none."""
+    assert ROWS[name].make().describe().agent_type == agent_type
