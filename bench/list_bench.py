@@ -139,6 +139,8 @@ class Filler:
                             "failure_message": "",
                             "generation": 1,
                             "create_time": stamp,
+                            "port_status": "",
+                            "original": "",
                         },
                     )
                 )

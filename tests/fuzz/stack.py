@@ -209,6 +209,8 @@ def _start_all(stack: Stack) -> None:
             "PORTAPI_TYPEMGR_TIMEOUT_SECONDS": "20",
             # No background work: every change in a table comes from the request just sent.
             "PORTAPI_HOLD_SYNC_RETRY_SECONDS": "36000",
+            # nor retries of failed bindings when a probe changed an agent, nor liveness checks.
+            "PORTAPI_AGENT_CHECK_INTERVAL_SECONDS": "36000",
         },
     )
 
