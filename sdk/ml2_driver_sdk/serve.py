@@ -27,7 +27,8 @@ from ml2.v1 import mechanism_driver_service_pb2 as pb
 from ml2.v1 import mechanism_driver_service_pb2_grpc as pb_grpc
 from ml2_contract import convert, values
 from ml2_driver_sdk import base, discovery
-from ml2_driver_sdk.runtime import config, errors, keepalive, logs, server, structs
+from ml2_driver_sdk.runtime import auth, config, errors, keepalive, logs, policy, server, structs
+from ml2_driver_sdk.runtime.auth import driver_rules
 from prometheus_client import Counter
 
 logger = logging.getLogger(__name__)
@@ -213,7 +214,22 @@ def run(
         listen=settings.listen,
         metrics_port=settings.metrics_port,
         port_file=settings.port_file,
+        auth_builder=lambda verifier: driver_authenticator(verifier, env),
     )
+
+
+def driver_authenticator(
+    verifier: auth.Verifier, environ: Mapping[str, str] | None = None
+) -> auth.Authenticator:
+    """A driver process's authenticator: its RPCs answer mechmgr and administrators
+    (``auth.driver_rules``, with the rules of ``ML2_POLICY_FILE`` replacing them). Raises
+    ConfigError naming the policy file."""
+    path = config.get_str(config.env(environ), "ML2_POLICY_FILE", "").strip()
+    try:
+        rules = driver_rules.driver_policy(path)
+    except policy.PolicyError as err:
+        raise config.ConfigError(f"ML2_POLICY_FILE={path}: {err}") from None
+    return auth.Authenticator(verifier, policy=rules, method_rules=driver_rules.DRIVER_METHOD_RULES)
 
 
 def run_installed(name: str, environ: Mapping[str, str] | None = None) -> int:

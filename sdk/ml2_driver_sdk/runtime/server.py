@@ -1,8 +1,11 @@
 """The one way every process builds and runs its gRPC server.
 
 ``build_server`` registers the servicers behind an interceptor that maps errors, counts and times
-every call, and adds the standard health service and reflection. ``serve`` starts it, marks it
-SERVING, and on SIGTERM or SIGINT marks it NOT_SERVING and stops with a grace period.
+every call, and adds the standard health service and reflection; with an authenticator, the
+auth interceptor comes first (health and reflection stay open). ``serve`` starts it, marks
+it SERVING, and on SIGTERM or SIGINT marks it NOT_SERVING and stops with a grace period.
+``run_service`` reads the authentication from the ``ML2_AUTH_*`` settings
+(``authenticator_from_env``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +28,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
-from ml2_driver_sdk.runtime import decoding, errors, keepalive, metrics
+from ml2_driver_sdk.runtime import auth, config, decoding, errors, keepalive, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -289,7 +292,13 @@ class AsyncServer:
     a threaded server.
     """
 
-    def __init__(self, max_workers: int, options: list[tuple[str, int]]) -> None:
+    def __init__(
+        self,
+        max_workers: int,
+        options: list[tuple[str, int]],
+        authenticator: auth.Authenticator | None = None,
+    ) -> None:
+        self._authenticator = authenticator
         self.loop = asyncio.new_event_loop()
         self.pool = futures.ThreadPoolExecutor(max_workers=max_workers)
         self._thread = threading.Thread(
@@ -299,8 +308,11 @@ class AsyncServer:
         self.server: grpc.aio.Server = self.call(self._make, options)
 
     async def _make(self, options: list[tuple[str, int]]) -> grpc.aio.Server:
+        interceptors: list[grpc.aio.ServerInterceptor] = [_AsyncInterceptor()]
+        if self._authenticator is not None:
+            interceptors.insert(0, auth.AsyncAuthInterceptor(self._authenticator))
         return grpc.aio.server(
-            migration_thread_pool=self.pool, interceptors=[_AsyncInterceptor()], options=options
+            migration_thread_pool=self.pool, interceptors=interceptors, options=options
         )
 
     def call(self, coroutine: Callable[..., Any], *args: Any) -> Any:
@@ -365,21 +377,27 @@ def build_server(
     policy: keepalive.Keepalive | None = None,
     *,
     asyncio_streams: bool = False,
+    authenticator: auth.Authenticator | None = None,
 ) -> ServerHandle:
     """Builds a server with the servicers, health and reflection, bound to ``address``, with
     the keepalive of ``policy`` (by default the process's). ``asyncio_streams``: an
     ``AsyncServer``, for servicers whose streaming methods are async generators.
+    ``authenticator``: every call but health and reflection needs a valid token (the auth
+    interceptor first among the server's).
 
     Raises RuntimeError if the address cannot be bound (port taken, bad host).
     """
     options = server_options(policy)
     if asyncio_streams:
-        aio = AsyncServer(max_workers, options)
+        aio = AsyncServer(max_workers, options, authenticator)
         handle: ServerHandle = aio.call(_register_async, aio, list(registrations), address)
         return handle
+    interceptors: list[grpc.ServerInterceptor] = [_Interceptor()]
+    if authenticator is not None:
+        interceptors.insert(0, auth.AuthInterceptor(authenticator))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers),
-        interceptors=[_Interceptor()],
+        interceptors=interceptors,
         options=options,
     )
     health_servicer = health.HealthServicer()
@@ -420,6 +438,45 @@ def _register(
     if port == 0:
         raise RuntimeError(f"cannot listen on {address}")
     return ServerHandle(server, port, monitor, names)
+
+
+AUTH_REQUIRED_ENV = "ML2_AUTH_REQUIRED"
+"""``1``: a process without authentication settings refuses to start (``ml2 up`` and the
+Kubernetes manifests set it), instead of serving every caller with a warning."""
+
+AuthBuilder = Callable[[auth.Verifier], auth.Authenticator]
+"""Builds a process's authenticator (its policy and method rules) on the verifier."""
+
+
+def authenticator_from_env(
+    service: str,
+    build: AuthBuilder | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> auth.Authenticator | None:
+    """The authenticator of ``service``: the verifier of the ``ML2_AUTH_*`` settings, wrapped
+    by ``build`` (by default one that only authenticates). Without settings: None, with a
+    warning, or a ConfigError when ``ML2_AUTH_REQUIRED=1``. Raises ConfigError naming the
+    setting."""
+    environ = config.env(environ)
+    required = config.get_str(environ, AUTH_REQUIRED_ENV, "0").strip().lower()
+    if required not in ("0", "1", "", "false", "true"):
+        raise config.ConfigError(f"{AUTH_REQUIRED_ENV}={required}: must be 0 or 1")
+    verifier = auth.from_env(environ)
+    if verifier is None:
+        if required in ("1", "true"):
+            raise config.ConfigError(
+                f"{AUTH_REQUIRED_ENV}=1 but no ML2_AUTH_TOKEN_FILE, ML2_AUTH_JWT_KEY_FILES, "
+                "ML2_AUTH_JWT_SECRET_FILES or ML2_AUTH_JWKS_FILES is set"
+            )
+        logger.warning(
+            "AUTHENTICATION IS OFF: %s answers every caller without a token; set ML2_AUTH_* "
+            "(docs/auth.md), or %s=1 to refuse to start without them",
+            service,
+            AUTH_REQUIRED_ENV,
+            extra={"auth": "off"},
+        )
+        return None
+    return build(verifier) if build is not None else auth.Authenticator(verifier)
 
 
 def set_serving(handle: ServerHandle, serving: bool) -> None:
@@ -509,9 +566,11 @@ def run_service(
     on_stopping: Callable[[], None] | None = None,
     max_workers: int = 32,
     asyncio_streams: bool = False,
+    auth_builder: AuthBuilder | None = None,
 ) -> None:
     """Builds, starts and serves a process's gRPC server until SIGTERM or SIGINT, working on at
-    most ``max_workers`` requests at once (``asyncio_streams``: see ``build_server``).
+    most ``max_workers`` requests at once (``asyncio_streams``: see ``build_server``), every
+    call authenticated as ``authenticator_from_env(service, auth_builder)`` says.
 
     The metrics endpoint listens on ``metrics_host`` (by default the host of ``listen``, so that a
     server on 0.0.0.0 in a pod is scraped like it is called). Writes ``port_file`` once both are
@@ -520,8 +579,17 @@ def run_service(
     host = listen.rsplit(":", 1)[0].strip("[]") or "0.0.0.0"
     metrics_host = metrics_host or host
     try:
+        authenticator = authenticator_from_env(service, auth_builder)
+    except config.ConfigError as err:
+        config.exit_on_config_error(service, err)
+        return
+    try:
         handle = build_server(
-            registrations, listen, max_workers=max_workers, asyncio_streams=asyncio_streams
+            registrations,
+            listen,
+            max_workers=max_workers,
+            asyncio_streams=asyncio_streams,
+            authenticator=authenticator,
         )
         bound_metrics = metrics.start_metrics_server(metrics_port, metrics_host)
     except (RuntimeError, OSError) as exc:

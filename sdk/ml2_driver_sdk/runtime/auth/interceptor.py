@@ -13,6 +13,11 @@ signature, wrong audience or issuer, unknown) in words and in its ``ErrorInfo``.
 then finds the caller with ``identity.current()``. With a ``policy`` and ``method_rules``
 (method or ``/package.Service/*`` to rule name), a method can also be closed to all but some
 callers (``service:mechmgr or role:admin``): PERMISSION_DENIED naming the method otherwise.
+With ``request_rules`` (method to ``(rule, target)``, ``target(request)`` giving the policy
+target, or None when there is nothing to check it against), a method whose rule needs a field
+of the request (the host an agent acts for) is checked once the request has arrived, before
+the handler runs; a caller the rule admits without a target (an administrator) is not looked
+at further. Only methods with one request message (unary or server-streaming) can have one.
 
 Install the interceptor first, so that it also sees the calls that other interceptors refuse.
 """
@@ -28,6 +33,7 @@ from typing import Any
 
 import grpc
 from grpc_status import rpc_status
+from ml2_driver_sdk.runtime import decoding
 from ml2_driver_sdk.runtime import errors as service_errors
 from ml2_driver_sdk.runtime.auth import errors
 from ml2_driver_sdk.runtime.auth.errors import AuthError, Unauthenticated
@@ -41,6 +47,11 @@ OPEN_METHOD_PREFIXES = (
     "/grpc.reflection.v1.ServerReflection/",
 )
 """Methods every caller may call without a token."""
+
+
+RequestTarget = Callable[[Any], Mapping[str, Any] | None]
+"""The policy target of a request (``{"host": request.agent.host}``), or None: nothing to check
+the caller against (an unknown agent id, which the handler answers NOT_FOUND)."""
 
 
 class TokenCache:
@@ -105,6 +116,7 @@ class Authenticator:
         open_methods: Iterable[str] = OPEN_METHOD_PREFIXES,
         policy: Policy | None = None,
         method_rules: Mapping[str, str] | None = None,
+        request_rules: Mapping[str, tuple[str, RequestTarget]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.verifier = verifier
@@ -114,10 +126,12 @@ class Authenticator:
         self._clock = clock
         self._policy = policy
         self._method_rules = dict(method_rules or {})
-        if self._method_rules and policy is None:
-            raise ValueError("method_rules need a policy to evaluate them")
+        self._request_rules = dict(request_rules or {})
+        if (self._method_rules or self._request_rules) and policy is None:
+            raise ValueError("method_rules and request_rules need a policy to evaluate them")
         if policy is not None:
-            unknown = sorted(r for r in self._method_rules.values() if r not in policy.rules)
+            named = [*self._method_rules.values(), *(r for r, _ in self._request_rules.values())]
+            unknown = sorted(r for r in named if r not in policy.rules)
             if unknown:
                 raise ValueError(f"method_rules name rules the policy does not define: {unknown}")
 
@@ -165,6 +179,28 @@ class Authenticator:
                 )
         return identity
 
+    def has_request_rule(self, method: str) -> bool:
+        return method in self._request_rules
+
+    def check_request(self, method: str, identity: Identity, request: Any) -> None:
+        """Checks the request rule of ``method``, if any; raises PermissionDenied. A request
+        that did not decode is left to the handler, which refuses it."""
+        entry = self._request_rules.get(method)
+        if entry is None or isinstance(request, decoding.Refused):
+            return
+        assert self._policy is not None
+        rule, target_of = entry
+        credentials = identity.credentials()
+        if self._policy.enforce(rule, credentials, {}):
+            return
+        target = target_of(request)
+        if target is None or self._policy.enforce(rule, credentials, target):
+            return
+        raise PermissionDenied(
+            f"{method}: {identity.subject} may not call it for this request (policy rule {rule})",
+            rule=rule,
+        )
+
 
 def _status(exc: service_errors.ServiceError) -> Any:
     return rpc_status.to_status(exc.to_status())
@@ -200,13 +236,33 @@ def _same_kind(handler: Any, behaviour: Any) -> Any:
     return grpc.stream_stream_rpc_method_handler(behaviour, des, ser)
 
 
-def _bound(handler: Any, identity: Identity) -> Any:
-    """``handler`` with ``identity`` current while its behaviour runs."""
+def _abort_sync(context: Any, exc: service_errors.ServiceError) -> None:
+    status = _status(exc)
+    context.set_trailing_metadata(status.trailing_metadata)
+    context.abort(status.code, status.details)
+
+
+async def _abort_async(context: Any, exc: service_errors.ServiceError) -> None:
+    status = _status(exc)
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+def _bound(handler: Any, identity: Identity, precheck: Callable[[Any], None] | None) -> Any:
+    """``handler`` with ``identity`` current while its behaviour runs; ``precheck(request)``
+    (raising a ServiceError to refuse the call) first, for a method with one request."""
     inner = handler.unary_unary or handler.unary_stream or handler.stream_unary
     inner = inner or handler.stream_stream
+    if handler.stream_unary is not None or handler.stream_stream is not None:
+        precheck = None
     if inspect.isasyncgenfunction(inner):
 
         async def bound_async_gen(request: Any, context: Any) -> Any:
+            if precheck is not None:
+                try:
+                    precheck(request)
+                except service_errors.ServiceError as exc:
+                    await _abort_async(context, exc)
+                    return
             token = _CURRENT.set(identity)
             try:
                 async for item in inner(request, context):
@@ -218,6 +274,12 @@ def _bound(handler: Any, identity: Identity) -> Any:
     if inspect.iscoroutinefunction(inner):
 
         async def bound_coroutine(request: Any, context: Any) -> Any:
+            if precheck is not None:
+                try:
+                    precheck(request)
+                except service_errors.ServiceError as exc:
+                    await _abort_async(context, exc)
+                    return None
             token = _CURRENT.set(identity)
             try:
                 return await inner(request, context)
@@ -228,6 +290,11 @@ def _bound(handler: Any, identity: Identity) -> Any:
     if handler.unary_stream is not None or handler.stream_stream is not None:
 
         def bound_gen(request: Any, context: Any) -> Any:
+            if precheck is not None:
+                try:
+                    precheck(request)
+                except service_errors.ServiceError as exc:
+                    _abort_sync(context, exc)
             token = _CURRENT.set(identity)
             try:
                 yield from inner(request, context)
@@ -237,6 +304,11 @@ def _bound(handler: Any, identity: Identity) -> Any:
         return _same_kind(handler, bound_gen)
 
     def bound(request: Any, context: Any) -> Any:
+        if precheck is not None:
+            try:
+                precheck(request)
+            except service_errors.ServiceError as exc:
+                _abort_sync(context, exc)
         token = _CURRENT.set(identity)
         try:
             return inner(request, context)
@@ -253,7 +325,15 @@ def _intercept(authenticator: Authenticator, handler: Any, details: Any, asynchr
         identity = authenticator.check(details.method, details.invocation_metadata)
     except service_errors.ServiceError as exc:
         return _refusal(handler, exc, asynchronous)
-    return _bound(handler, identity)
+    precheck: Callable[[Any], None] | None = None
+    if authenticator.has_request_rule(details.method):
+        method = details.method
+
+        def check_request(request: Any) -> None:
+            authenticator.check_request(method, identity, request)
+
+        precheck = check_request
+    return _bound(handler, identity, precheck)
 
 
 class AuthInterceptor(grpc.ServerInterceptor):
