@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import grpc
 from ml2.v1 import (
@@ -17,11 +19,12 @@ from ml2.v1 import (
     mechanism_manager_service_pb2_grpc,
     topology_service_pb2_grpc,
 )
+from ml2_driver_sdk.runtime import auth, keepalive, logs, server
 from ml2_driver_sdk.runtime import config as rpc_config
-from ml2_driver_sdk.runtime import keepalive, logs, server
+from ml2_driver_sdk.runtime import errors as rpc_errors
 from sqlalchemy import Engine
 
-from services import migrations, sql
+from services import migrations, policy, sql
 from services.mechmgr import (
     agent_servicer,
     agents,
@@ -94,7 +97,51 @@ def main() -> None:
         port_file=settings.port_file,
         on_stop=_close,
         max_workers=settings.rpc_workers,
+        auth_builder=lambda verifier: _authenticator(verifier, registry),
     )
+
+
+_AGENTS = "/ml2.v1.AgentService/"
+
+
+def _authenticator(verifier: auth.Verifier, registry: agents.AgentRegistry) -> auth.Authenticator:
+    """mechmgr's authenticator: the method rules, and an agent's registration and heartbeats
+    answered for its own host only (an administrator's for any)."""
+    hosts = AgentHosts(registry)
+    return policy.authenticator(
+        verifier,
+        targets={
+            f"{_AGENTS}RegisterAgent": lambda request: {"host": request.agent.host},
+            f"{_AGENTS}HeartbeatAgent": hosts.target,
+        },
+    )
+
+
+class AgentHosts:
+    """The host of each agent id, which never changes: read once, kept (at most ``size``)."""
+
+    def __init__(self, registry: agents.AgentRegistry, size: int = 100_000) -> None:
+        self._registry = registry
+        self._size = size
+        self._hosts: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def target(self, request: Any) -> Mapping[str, str] | None:
+        """``{"host": ...}`` of the request's agent; None for an unknown one (the heartbeat
+        answers NOT_FOUND)."""
+        agent_id = request.agent_id
+        with self._lock:
+            host = self._hosts.get(agent_id)
+        if host is None:
+            try:
+                host = self._registry.get(agent_id).host
+            except rpc_errors.ServiceError:
+                return None
+            with self._lock:
+                if len(self._hosts) >= self._size:
+                    self._hosts.clear()
+                self._hosts[agent_id] = host
+        return {"host": host}
 
 
 def _open_registry(settings: config.Settings) -> tuple[Engine, agents.AgentRegistry]:

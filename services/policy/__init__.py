@@ -23,13 +23,20 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-from ml2_driver_sdk.runtime import errors
+from ml2_driver_sdk.runtime import auth, config, errors
 from ml2_driver_sdk.runtime.auth.identity import Identity
+from ml2_driver_sdk.runtime.auth.interceptor import RequestTarget
 from ml2_driver_sdk.runtime.policy import PermissionDenied, Policy, PolicyError
 from ml2_driver_sdk.runtime.policy import load as load_policy
 
 from services.policy import targets
-from services.policy.rules import DEFAULT_RULES, FIELD_NAMES, METHOD_RULES, VISIBILITY
+from services.policy.rules import (
+    DEFAULT_RULES,
+    FIELD_NAMES,
+    METHOD_RULES,
+    REQUEST_RULES,
+    VISIBILITY,
+)
 
 __all__ = [
     "DEFAULT_RULES",
@@ -37,6 +44,7 @@ __all__ = [
     "Enforcer",
     "PermissionDenied",
     "PolicyError",
+    "authenticator",
     "check_fields",
     "configure",
     "enforce",
@@ -170,3 +178,29 @@ def check_fields(
 
 def visible(identity: Identity, kind: str, target: Mapping[str, Any]) -> bool:
     return process_enforcer().visible(identity, kind, target)
+
+
+def authenticator(
+    verifier: auth.Verifier,
+    *,
+    targets: Mapping[str, RequestTarget] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> auth.Authenticator:
+    """A service's authenticator on ``verifier``: the process's enforcer (``from_env``, made
+    the process's) deciding ``METHOD_RULES`` in the interceptor, and the ``REQUEST_RULES`` of
+    the methods ``targets`` gives a target for. Raises ConfigError naming the policy file."""
+    try:
+        enforcer = from_env(environ)
+    except PolicyError as err:
+        path = (os.environ if environ is None else environ).get(POLICY_FILE_ENV, "")
+        raise config.ConfigError(f"{POLICY_FILE_ENV}={path}: {err}") from None
+    configure(enforcer)
+    request_rules = {
+        method: (REQUEST_RULES[method], target) for method, target in (targets or {}).items()
+    }
+    return auth.Authenticator(
+        verifier,
+        policy=enforcer.policy,
+        method_rules=METHOD_RULES,
+        request_rules=request_rules,
+    )

@@ -157,6 +157,13 @@ METHOD_RULES: dict[str, str] = {
 ``method_rules=METHOD_RULES``). The others (networks, ports, an agent's own host) are decided by
 the servicer, which knows the resource."""
 
+REQUEST_RULES: dict[str, str] = {
+    f"{_V1}AgentService/RegisterAgent": "register_agent",
+    f"{_V1}AgentService/HeartbeatAgent": "heartbeat_agent",
+}
+"""Methods the interceptor decides from a field of the request: the host an agent acts for
+(``%(host)s``). The process serving them gives each its target (``request_rules``)."""
+
 FIELD_NAMES: dict[str, str] = {
     "binding.host_id": "binding:host_id",
     "binding.profile": "binding:profile",

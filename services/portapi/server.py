@@ -18,7 +18,7 @@ from ml2.v1 import network_service_pb2_grpc, port_service_pb2_grpc
 from ml2_driver_sdk.runtime import config, keepalive, logs, server
 from sqlalchemy.orm import Session, sessionmaker
 
-from services import migrations, sql
+from services import migrations, policy, sql
 from services.portapi import clients, metrics
 from services.portapi import resources as r
 from services.portapi.bindability import BindabilityChecker
@@ -195,6 +195,7 @@ def main() -> None:
         on_stopping=hub.close,
         max_workers=settings.rpc_workers,
         asyncio_streams=True,
+        auth_builder=policy.authenticator,
     )
 
 

@@ -4,16 +4,19 @@ Every channel pings its server by the process's keepalive policy
 (``ml2_driver_sdk.runtime.keepalive``, which the servers permit), reconnects quickly to a peer
 that restarted, and retries the calls that are safe to repeat when they fail UNAVAILABLE: a call
 that met a connection the peer had just closed (a restart, a GOAWAY) is sent again on a new one
-instead of failing the caller.
+instead of failing the caller. Every channel sends the process's token
+(``ML2_TOKEN_FILE`` or ``ML2_TOKEN``, read once per process; a token file is read again when it
+changes) on every call, unless given another.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from ml2_driver_sdk.runtime import keepalive
+from ml2_driver_sdk.runtime import auth, keepalive
 
 IDEMPOTENT_METHODS: dict[str, tuple[str, ...]] = {
     "grpc.health.v1.Health": ("Check",),
@@ -80,10 +83,29 @@ def channel_options(policy: keepalive.Keepalive | None = None) -> list[tuple[str
     return options + _OPTIONS
 
 
-def make_channel(address: str, policy: keepalive.Keepalive | None = None) -> grpc.Channel:
+_token_lock = threading.Lock()
+_process_token: list[auth.TokenSource | None] = []
+
+
+def process_token() -> auth.TokenSource | None:
+    """The token this process calls with (``auth.TokenSource.from_env``), None without one."""
+    with _token_lock:
+        if not _process_token:
+            _process_token.append(auth.TokenSource.from_env())
+        return _process_token[0]
+
+
+def make_channel(
+    address: str,
+    policy: keepalive.Keepalive | None = None,
+    *,
+    token: auth.TokenSource | None = None,
+) -> grpc.Channel:
     """Returns an insecure channel to ``address`` (host:port) with keepalive, retries of the
-    idempotent calls and a short reconnect back-off. Processes create one per peer and keep it."""
-    return grpc.insecure_channel(address, options=channel_options(policy))
+    idempotent calls and a short reconnect back-off, sending ``token`` (by default the
+    process's, ``process_token``) on every call. Processes create one per peer and keep it."""
+    channel = grpc.insecure_channel(address, options=channel_options(policy))
+    return auth.intercept(channel, token or process_token())
 
 
 def check_health(channel: grpc.Channel, timeout: float = 1.0, service: str = "") -> bool:

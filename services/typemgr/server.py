@@ -18,7 +18,7 @@ from ml2_driver_sdk.runtime.server import Registration
 from prometheus_client import REGISTRY
 from sqlalchemy.orm import Session, sessionmaker
 
-from services import migrations, sql
+from services import migrations, policy, sql
 from services.typemgr import config, metrics
 from services.typemgr.config import Settings
 from services.typemgr.db import schema
@@ -66,6 +66,7 @@ def main() -> None:
         port_file=settings.port_file,
         on_stop=engine.dispose,
         max_workers=settings.rpc_workers,
+        auth_builder=policy.authenticator,
     )
 
 
