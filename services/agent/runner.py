@@ -5,21 +5,24 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ml2.v1 import agent_service_pb2_grpc, port_service_pb2_grpc
 from ml2_contract import vocabulary
-from ml2_driver_sdk.runtime import keepalive, logs, metrics
+from ml2_driver_sdk.runtime import auth, keepalive, logs, metrics
 from ml2_driver_sdk.runtime.config import ConfigError
 
 from services.agent import config, simulated
 from services.agent.dataplane import Dataplane, WiringError
 from services.rpc import channels
+from services.security import local as local_auth
 
 if TYPE_CHECKING:
     from services.agent import runtime
@@ -78,6 +81,20 @@ def metrics_port(args: argparse.Namespace) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the agent's options to ``parser``."""
+    parser.add_argument(
+        "--token-file",
+        default="",
+        metavar="PATH",
+        help="the agent's token (default: env ML2_TOKEN_FILE or ML2_TOKEN, else one minted for "
+        "--host from the key of the ml2 up data dir --data-dir)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default="",
+        metavar="DIR",
+        help="the data dir of a local ml2 up, whose key gives the agent a token for its host "
+        "(default: env ML2_DATA_DIR, else ./data)",
+    )
     parser.add_argument(
         "--type",
         dest="agent_type",
@@ -324,12 +341,34 @@ def spec_from_args(args: argparse.Namespace) -> simulated.AgentSpec:
     return spec
 
 
+def agent_token(args: argparse.Namespace, host: str) -> auth.TokenSource | None:
+    """The agent's token: ``--token-file``; else one for ``host`` minted from the key of the
+    ``--data-dir`` given; else ``ML2_TOKEN_FILE``/``ML2_TOKEN``; else one minted from the key
+    of the default data dir (``ML2_DATA_DIR``, else ``./data``) if it has one; else None."""
+    token_file = getattr(args, "token_file", "")
+    if token_file:
+        return auth.TokenSource(path=token_file)
+    given = getattr(args, "data_dir", "")
+    if given:
+        if not local_auth.has_key(Path(given)):
+            raise simulated.AgentConfigError(f"--data-dir {given}: has no ml2 up signing key")
+        return auth.TokenSource(token=local_auth.agent_token(Path(given), host))
+    source = auth.TokenSource.from_env()
+    if source is not None:
+        return source
+    data_dir = Path(os.environ.get("ML2_DATA_DIR", "").strip() or "data")
+    if not local_auth.has_key(data_dir):
+        return None
+    return auth.TokenSource(token=local_auth.agent_token(data_dir, host))
+
+
 def run(args: argparse.Namespace, prog: str = "ml2 agent run") -> int:
     """Runs the agent until SIGTERM or Ctrl-C; returns the exit status: 2 for a bad option,
     1 when the host or mechmgr cannot serve the agent."""
     dataplane: Dataplane | None = None
     try:
         spec = spec_from_args(args)
+        token = agent_token(args, spec.host)
         keepalive.install(keepalive.Keepalive.from_env())
         if not args.simulate:
             dataplane_module(args.agent_type)
@@ -341,7 +380,7 @@ def run(args: argparse.Namespace, prog: str = "ml2 agent run") -> int:
         print(f"{prog}: {err}", file=sys.stderr)
         return 2
     if dataplane is not None:
-        return _run_real(args, spec, dataplane, port, prog)
+        return _run_real(args, spec, dataplane, port, prog, token)
     logs.configure_logging(f"agent-{spec.agent_type}", args.log_level, args.log_format)
     stop = threading.Event()
 
@@ -351,7 +390,7 @@ def run(args: argparse.Namespace, prog: str = "ml2 agent run") -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    channel = channels.make_channel(args.mechmgr)
+    channel = channels.make_channel(args.mechmgr, token=token)
     agent = simulated.SimulatedAgent(spec, agent_service_pb2_grpc.AgentServiceStub(channel), stop)
     logger.info(
         "simulated %s agent for host %s, reporting to mechmgr at %s",
@@ -375,6 +414,7 @@ def _run_real(
     dataplane: Dataplane,
     port: int,
     prog: str,
+    token: auth.TokenSource | None,
 ) -> int:
     """Runs ``services.agent.runtime`` over ``dataplane``."""
     from services.agent import runtime
@@ -388,8 +428,8 @@ def _run_real(
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    mechmgr = channels.make_channel(args.mechmgr)
-    portapi = channels.make_channel(args.portapi)
+    mechmgr = channels.make_channel(args.mechmgr, token=token)
+    portapi = channels.make_channel(args.portapi, token=token)
     agent = runtime.AgentRuntime(
         dataplane,
         spec.host,

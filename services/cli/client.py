@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import grpc
+import jwt
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from ml2.v1 import (
@@ -29,6 +30,7 @@ from ml2.v1 import (
     segment_range_service_pb2_grpc,
 )
 from ml2_driver_sdk.runtime import errors as rpc_errors
+from ml2_driver_sdk.runtime.auth import TokenSource
 
 from services.cli import config
 from services.rpc import channels
@@ -101,9 +103,11 @@ class Client:
         mechmgr: str,
         timeout: float = 30.0,
         typemgr: str = config.DEFAULT_TYPEMGR_ADDRESS,
+        token: TokenSource | None = None,
     ) -> None:
         self.addresses = {"portapi": portapi, "mechmgr": mechmgr, "typemgr": typemgr}
         self.timeout = timeout
+        self.token = token
         self._channels: dict[str, grpc.Channel] = {}
 
     def channel(self, server: str) -> grpc.Channel:
@@ -112,7 +116,7 @@ class Client:
 
     def _channel(self, server: str) -> grpc.Channel:
         if server not in self._channels:
-            self._channels[server] = channels.make_channel(self.addresses[server])
+            self._channels[server] = channels.make_channel(self.addresses[server], token=self.token)
         return self._channels[server]
 
     def close(self) -> None:
@@ -218,6 +222,36 @@ class Client:
             port: port_pb2.Port = found.port
             return port
         return only(ref, "port", [p for p in self.list_ports() if p.name == ref])
+
+
+def token_claims(source: TokenSource | None) -> dict[str, Any]:
+    """The claims of the client's token as it states them (not verified: the server does);
+    empty for no token or one that is not a JWT."""
+    if source is None:
+        return {}
+    try:
+        claims = jwt.decode(source.token(), options={"verify_signature": False})
+    except (jwt.PyJWTError, OSError, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def owning_project(client: Client, project: str) -> str:
+    """The project a new network or port belongs to: ``project`` (``--project``) or else the
+    token's; raises CommandError when ``project`` is another project than a non-administrator
+    token's: acting for a project takes that project's token (``--token-file``)."""
+    claims = token_claims(client.token)
+    own = str(claims.get("project_id") or "")
+    roles = claims.get("roles") or []
+    if isinstance(roles, str):
+        roles = roles.replace(",", " ").split()
+    if project and own and project != own and "admin" not in roles:
+        raise CommandError(
+            f"--project {project}: this token acts for project {own}; acting for {project} "
+            f"takes a token of {project} (--token-file)",
+            EXIT_USAGE,
+        )
+    return project or own or config.DEFAULT_PROJECT
 
 
 def only(ref: str, kind: str, matches: list[_T]) -> _T:

@@ -22,6 +22,7 @@ import grpc
 from ml2_contract import convert
 
 from services.cli import client as cli_client
+from services.cli import config as cli_config
 from services.cli import render
 from services.cli.client import CommandError
 from services.compute import config, driver, plugs
@@ -156,7 +157,12 @@ def _json(args: argparse.Namespace) -> bool:
 def _connect(
     args: argparse.Namespace, cfg: config.ComputeConfig, host: config.Chosen, portapi: str
 ) -> tuple[cli_client.Client, driver.ComputeDriver]:
-    client = cli_client.Client(portapi, config.DEFAULT_PORTAPI_ADDRESS, timeout=args.timeout)
+    client = cli_client.Client(
+        portapi,
+        config.DEFAULT_PORTAPI_ADDRESS,
+        timeout=args.timeout,
+        token=cli_config.token_source(),
+    )
     compute = driver.ComputeDriver(
         client.ports,
         client.networks,

@@ -3,18 +3,27 @@
 ``ML2_PORTAPI_ADDRESS``  portapi's gRPC address (default 127.0.0.1:50050)
 ``ML2_MECHMGR_ADDRESS``  mechmgr's gRPC address (default 127.0.0.1:50052)
 ``ML2_TYPEMGR_ADDRESS``  typemgr's gRPC address (default 127.0.0.1:50051), for segment ranges
-``ML2_PROJECT``          the project new networks and ports belong to (default ``default``)
+``ML2_TOKEN_FILE``       the file of the token every call sends (``--token-file``)
+``ML2_TOKEN``            the token itself, when there is no file
+``ML2_DATA_DIR``         the ``ml2 up`` data dir whose administrator token is the default
+                         (default ``data``, what ``ml2 up`` uses)
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
+
+from ml2_driver_sdk.runtime.auth import TokenSource
+
+from services.security import local
 
 DEFAULT_PORTAPI_ADDRESS = "127.0.0.1:50050"
 DEFAULT_MECHMGR_ADDRESS = "127.0.0.1:50052"
 DEFAULT_TYPEMGR_ADDRESS = "127.0.0.1:50051"
 DEFAULT_PROJECT = "default"
+DEFAULT_DATA_DIR = "data"
 
 
 def portapi_address(environ: Mapping[str, str] | None = None) -> str:
@@ -38,6 +47,22 @@ def typemgr_address(environ: Mapping[str, str] | None = None) -> str:
     )
 
 
-def project(environ: Mapping[str, str] | None = None) -> str:
-    """The default ``--project``."""
-    return (environ if environ is not None else os.environ).get("ML2_PROJECT", DEFAULT_PROJECT)
+def data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The data dir of the local ``ml2 up`` (``ML2_DATA_DIR``, default ``./data``)."""
+    env = environ if environ is not None else os.environ
+    return Path(env.get("ML2_DATA_DIR", "").strip() or DEFAULT_DATA_DIR)
+
+
+def token_source(
+    token_file: str = "", environ: Mapping[str, str] | None = None
+) -> TokenSource | None:
+    """The token the client commands send: ``--token-file``, else ``ML2_TOKEN_FILE`` or
+    ``ML2_TOKEN``, else the administrator's token of the local ``ml2 up`` data dir, if there
+    is one; None otherwise (calls go without a token)."""
+    if token_file:
+        return TokenSource(path=token_file)
+    source = TokenSource.from_env(environ)
+    if source is not None:
+        return source
+    admin = local.token_path(data_dir(environ), "admin")
+    return TokenSource(path=str(admin)) if admin.is_file() else None

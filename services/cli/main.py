@@ -30,12 +30,13 @@ from services.cli import (
     networks,
     ports,
     ranges,
+    tokens,
     topology,
     up,
 )
 from services.cli.client import Client, CommandError
 
-GLOBAL_OPTIONS = ("json", "portapi", "mechmgr", "typemgr", "timeout")
+GLOBAL_OPTIONS = ("json", "portapi", "mechmgr", "typemgr", "timeout", "token_file")
 """The ``dest`` of the client options that may also come before the command's name."""
 
 
@@ -80,6 +81,13 @@ def _add_client_options(common: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="deadline of each call (default %(default)s)",
     )
+    common.add_argument(
+        "--token-file",
+        default="",
+        metavar="PATH",
+        help="the token to call with (default: env ML2_TOKEN_FILE or ML2_TOKEN, else the "
+        "administrator's token of the ml2 up data dir, ML2_DATA_DIR or ./data)",
+    )
 
 
 def _global_options(parser: argparse.ArgumentParser) -> None:
@@ -123,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     ranges.register(sub, common)
     topology.register(sub, common)
     compute.register(sub)
+    tokens.register(sub)
     return parser
 
 
@@ -159,7 +168,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         if not getattr(args, "needs_client", True):
             return int(args.func(args))
-        client = Client(args.portapi, args.mechmgr, timeout=args.timeout, typemgr=args.typemgr)
+        client = Client(
+            args.portapi,
+            args.mechmgr,
+            timeout=args.timeout,
+            typemgr=args.typemgr,
+            token=config.token_source(args.token_file),
+        )
         try:
             return int(args.func(args, client))
         finally:

@@ -9,7 +9,7 @@ from ml2.v1 import admin_state_pb2, network_pb2, network_service_pb2, segment_pb
 from ml2_contract import vocabulary
 
 from services.cli import client as cli_client
-from services.cli import config, output, render
+from services.cli import output, render
 from services.cli.client import CommandError
 
 PROVIDER_TYPES = ", ".join(vocabulary.NETWORK_TYPES)
@@ -40,8 +40,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     create.add_argument(
         "--project",
-        default=config.project(),
-        help="owning project (default %(default)s; env ML2_PROJECT)",
+        default="",
+        help="owning project: the token's project by default (an administrator's token: "
+        "default); another project than the token's needs an administrator's token",
     )
     create.add_argument("--shared", action="store_true", help="every project may attach ports")
     create.add_argument(
@@ -137,7 +138,7 @@ def create_network(args: argparse.Namespace, client: cli_client.Client) -> int:
     request = network_service_pb2.CreateNetworkRequest(
         network=network_pb2.Network(
             name=args.name,
-            project_id=args.project,
+            project_id=cli_client.owning_project(client, args.project),
             shared=args.shared,
             admin_state=admin_state_pb2.ADMIN_STATE_UP,
             mtu=_mtu(args.mtu),

@@ -13,7 +13,7 @@ from ml2.v1 import admin_state_pb2, binding_pb2, port_pb2, port_service_pb2
 from ml2_contract import convert, vocabulary
 
 from services.cli import client as cli_client
-from services.cli import config, explain, output, render
+from services.cli import explain, output, render
 from services.cli.client import CommandError
 
 
@@ -42,8 +42,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     _binding_options(create)
     create.add_argument(
         "--project",
-        default=config.project(),
-        help="owning project (default %(default)s; env ML2_PROJECT)",
+        default="",
+        help="owning project: the token's project by default (an administrator's token: "
+        "default); another project than the token's needs an administrator's token",
     )
     create.add_argument("--device-id", default="")
     create.add_argument("--device-owner", default="")
@@ -130,7 +131,7 @@ def create_port(args: argparse.Namespace, client: cli_client.Client) -> int:
     port = port_pb2.Port(
         network_id=network.id,
         name=args.name,
-        project_id=args.project,
+        project_id=cli_client.owning_project(client, args.project),
         device_id=args.device_id,
         device_owner=args.device_owner,
         mac_address=args.mac_address,

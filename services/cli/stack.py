@@ -21,6 +21,7 @@ from pathlib import Path
 from ml2_driver_sdk import discovery
 
 from services import launcher, migrations
+from services.security import local as local_auth
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +165,9 @@ class StackConfig:
     machine needs one flag."""
     free_ports: bool = False
     """Every port not given explicitly is picked free (0)."""
+    auth: bool = False
+    """Every call needs a token (``services.security.local``: a key and tokens under the data
+    dir); ``ml2 up`` turns it on unless ``--no-auth``."""
 
     @property
     def log_dir(self) -> Path:
@@ -195,8 +199,11 @@ class StackConfig:
         return ["typemgr", *self.local_drivers(), "mechmgr", "portapi"]
 
 
-def _common_env(cfg: StackConfig) -> dict[str, str]:
-    return {"ML2_LOG_LEVEL": cfg.log_level, "ML2_LOG_FORMAT": cfg.log_format}
+def _common_env(cfg: StackConfig, name: str) -> dict[str, str]:
+    env = {"ML2_LOG_LEVEL": cfg.log_level, "ML2_LOG_FORMAT": cfg.log_format}
+    if cfg.auth:
+        env.update(local_auth.process_env(cfg.data_dir, name))
+    return env
 
 
 def _database_env(cfg: StackConfig, prefix: str, service: str) -> dict[str, str]:
@@ -213,7 +220,7 @@ def _listen_env(cfg: StackConfig, prefix: str, name: str) -> dict[str, str]:
 
 def typemgr_env(cfg: StackConfig) -> dict[str, str]:
     """The environment of the typemgr process."""
-    env = _common_env(cfg)
+    env = _common_env(cfg, "typemgr")
     env.update(_listen_env(cfg, "TYPEMGR", "typemgr"))
     env.update(_database_env(cfg, "TYPEMGR", "typemgr"))
     env.update(
@@ -231,7 +238,7 @@ def typemgr_env(cfg: StackConfig) -> dict[str, str]:
 
 def driver_env(cfg: StackConfig, name: str) -> dict[str, str]:
     """The environment of the mechanism driver process ``name``."""
-    env = _common_env(cfg)
+    env = _common_env(cfg, name)
     env.update(_listen_env(cfg, "MECHDRIVER", name))
     env.update(cfg.extra_env)
     return env
@@ -242,7 +249,7 @@ def mechmgr_env(
 ) -> dict[str, str]:
     """The environment of mechmgr, given where typemgr and the local drivers really listen."""
     ordered = [f"{d.name}={d.address or driver_addresses[d.name]}" for d in cfg.mechanism_drivers]
-    env = _common_env(cfg)
+    env = _common_env(cfg, "mechmgr")
     env.update(_listen_env(cfg, "MECHMGR", "mechmgr"))
     env.update(_database_env(cfg, "MECHMGR", "mechmgr"))
     env.update(
@@ -261,7 +268,7 @@ def mechmgr_env(
 
 def portapi_env(cfg: StackConfig, typemgr_address: str, mechmgr_address: str) -> dict[str, str]:
     """The environment of portapi, given where typemgr and mechmgr really listen."""
-    env = _common_env(cfg)
+    env = _common_env(cfg, "portapi")
     env.update(_listen_env(cfg, "PORTAPI", "portapi"))
     env.update(_database_env(cfg, "PORTAPI", "portapi"))
     env.update(
@@ -351,12 +358,20 @@ class Stack:
         return f"{connect_host(self.cfg.listen_host)}:{proc.grpc_port}"
 
     def client_env(self) -> dict[str, str]:
-        """The environment that points the client commands at this stack."""
-        return {
+        """The environment that points the client commands at this stack (and, with
+        authentication, gives them the administrator's token)."""
+        env = {
             "ML2_PORTAPI_ADDRESS": self.address("portapi"),
             "ML2_MECHMGR_ADDRESS": self.address("mechmgr"),
             "ML2_TYPEMGR_ADDRESS": self.address("typemgr"),
         }
+        if self.cfg.auth:
+            env["ML2_TOKEN_FILE"] = str(self.admin_token_path())
+        return env
+
+    def admin_token_path(self) -> Path:
+        """The administrator's token (with authentication on)."""
+        return local_auth.token_path(self.cfg.data_dir, "admin").resolve()
 
     def write_client_env(self) -> Path:
         """Writes ``client_env`` as ``export`` lines to ``DATA_DIR/ml2.env``; returns the path."""
@@ -371,6 +386,8 @@ class Stack:
         started and raises launcher.LaunchError (DatabaseError if a database failed)."""
         cfg = self.cfg
         self.schema_changes = upgrade_databases(cfg)
+        if cfg.auth:
+            local_auth.prepare(cfg.data_dir, cfg.process_names())
         try:
             first = {"typemgr": typemgr_env(cfg)}
             first.update({name: driver_env(cfg, name) for name in cfg.local_drivers()})

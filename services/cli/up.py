@@ -10,6 +10,7 @@ from pathlib import Path
 
 from services import launcher
 from services.cli import render, stack
+from services.security import local as local_auth
 
 PROCESS_NAMES = ("portapi", "typemgr", "mechmgr", *stack.LOCAL_DRIVERS)
 
@@ -229,6 +230,7 @@ def config_from_args(args: argparse.Namespace, data_dir: Path) -> stack.StackCon
         extra_env=dict(args.env),
         port_offset=args.port_offset,
         free_ports=args.free_ports,
+        auth=not getattr(args, "no_auth", True),
     )
 
 
@@ -254,6 +256,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=30.0,
         metavar="SECONDS",
         help="how long each process may take to answer health (default %(default)s)",
+    )
+    up.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve every caller without a token (by default every call needs one: a signing "
+        "key and tokens are kept under DATA_DIR/auth)",
     )
     add_stack_arguments(up)
     up.set_defaults(func=run_up, needs_client=False)
@@ -296,6 +304,15 @@ def run_up(args: argparse.Namespace) -> int:
         )
         _say(f"Point client commands at it (also in {env_file}; `source` it):")
         _say("".join(f"  export {k}={v}\n" for k, v in running.client_env().items()).rstrip())
+        if cfg.auth:
+            _say(
+                f"Every call needs a token: the administrator's is {running.admin_token_path()} "
+                "(client commands on this machine find it there or in ML2_TOKEN_FILE / "
+                f"ML2_TOKEN); a member of project {local_auth.DEMO_PROJECT}'s is "
+                f"{local_auth.token_path(cfg.data_dir, 'member-' + local_auth.DEMO_PROJECT)}."
+            )
+        else:
+            _say("Authentication is off (--no-auth): every caller is answered.")
         dead = running.watch(stop)
         if dead is None:
             return _shutdown(running)

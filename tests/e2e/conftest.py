@@ -96,6 +96,16 @@ class UpProcess:
     out_path: Path
     err_path: Path
     pids: dict[str, int] = field(default_factory=dict)
+    auth: bool = False
+
+    @property
+    def admin_token(self) -> Path:
+        """The administrator's token ``ml2 up`` wrote (with authentication on)."""
+        return self.data_dir / "auth" / "tokens" / "admin.token"
+
+    def token(self, name: str) -> str:
+        """The token ``ml2 up`` wrote for ``name`` (``admin``, ``portapi``, ``member-demo``)."""
+        return (self.data_dir / "auth" / "tokens" / f"{name}.token").read_text().strip()
 
     def out(self) -> str:
         return self.out_path.read_text()
@@ -104,7 +114,9 @@ class UpProcess:
         return self.err_path.read_text()
 
     def ml2(self, *args: str, timeout: float = 60) -> Result:
-        """Runs a client command against this stack."""
+        """Runs a client command against this stack (as its administrator, with
+        authentication on)."""
+        env = child_env(ML2_TOKEN_FILE=str(self.admin_token)) if self.auth else None
         return run_ml2(
             *args,
             "--portapi",
@@ -114,6 +126,7 @@ class UpProcess:
             "--typemgr",
             self.typemgr,
             timeout=timeout,
+            env=env,
         )
 
     def stop(self, timeout: float = 30) -> int:
@@ -143,20 +156,23 @@ _EXPORT = re.compile(r"^\s+export (ML2_\w+_ADDRESS)=(\S+)$", re.M)
 
 
 @contextmanager
-def running_up(tmp_path: Path, *extra: str) -> Iterator[UpProcess]:
+def running_up(tmp_path: Path, *extra: str, auth: bool = False) -> Iterator[UpProcess]:
     """``start_up`` for the length of a ``with`` block: the stack must then stop cleanly."""
-    stack = start_up(tmp_path, *extra)
+    stack = start_up(tmp_path, *extra, auth=auth)
     try:
         yield stack
     finally:
         assert stack.stop() == 0, stack.err()
 
 
-def start_up(tmp_path: Path, *extra: str, timeout: float = 60) -> UpProcess:
+def start_up(tmp_path: Path, *extra: str, timeout: float = 60, auth: bool = False) -> UpProcess:
     """Starts ``ml2 up --free-ports`` on a temporary data dir and waits until it is up; the
     addresses come from the ``export`` lines it prints, so no port is picked here and lost to
-    another program before the stack binds it."""
+    another program before the stack binds it. ``auth``: with its default authentication
+    (the tests that do not test it call with plain channels, and run it with ``--no-auth``)."""
     argv = ["up", "--data-dir", str(tmp_path / "data"), "--free-ports", *extra]
+    if not auth:
+        argv.append("--no-auth")
     out_path, err_path = tmp_path / "up.out", tmp_path / "up.err"
     with open(out_path, "w") as out, open(err_path, "w") as err:
         process = subprocess.Popen(
@@ -167,7 +183,7 @@ def start_up(tmp_path: Path, *extra: str, timeout: float = 60) -> UpProcess:
             env=child_env(),
             stdin=subprocess.DEVNULL,
         )
-    up = UpProcess(process, tmp_path / "data", "", "", "", out_path, err_path)
+    up = UpProcess(process, tmp_path / "data", "", "", "", out_path, err_path, auth=auth)
 
     def printed() -> dict[str, str]:
         return dict(_EXPORT.findall(up.out()))
@@ -188,8 +204,19 @@ def start_up(tmp_path: Path, *extra: str, timeout: float = 60) -> UpProcess:
 class AgentProcess:
     """A simulated agent run with ``ml2 agent run --simulate``."""
 
-    def __init__(self, mechmgr: str, agent_type: str, host: str, *extra: str, log: Path) -> None:
+    def __init__(
+        self,
+        mechmgr: str,
+        agent_type: str,
+        host: str,
+        *extra: str,
+        log: Path,
+        data_dir: Path | None = None,
+    ) -> None:
+        """``data_dir``: the ``ml2 up`` data dir whose key mints the agent's token."""
         self.log = log
+        if data_dir is not None:
+            extra = (*extra, "--data-dir", str(data_dir))
         with open(log, "w") as fh:
             self.process = subprocess.Popen(
                 [
@@ -304,18 +331,26 @@ def start_live_agents(
     stopped with ``agents`` at the end of the test."""
     started = []
     for kind, host, *extra in specs:
-        agent = AgentProcess(up.mechmgr, kind, host, *extra, log=log_dir / f"agent-{host}.log")
+        agent = AgentProcess(
+            up.mechmgr,
+            kind,
+            host,
+            *extra,
+            log=log_dir / f"agent-{host}.log",
+            data_dir=up.data_dir if up.auth else None,
+        )
         agents.append(agent)
         started.append(agent)
     waiting = {host for _, host, *_ in specs}
     channel = channels.make_channel(up.mechmgr)
     registry = agent_service_pb2_grpc.AgentServiceStub(channel)
+    metadata = (("authorization", f"Bearer {up.token('admin')}"),) if up.auth else None
 
     def alive() -> bool:
         for host in sorted(waiting):
             try:
                 listed = registry.ListAgents(
-                    agent_service_pb2.ListAgentsRequest(host=host), timeout=5
+                    agent_service_pb2.ListAgentsRequest(host=host), timeout=5, metadata=metadata
                 )
             except grpc.RpcError:
                 return False

@@ -27,6 +27,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
         str(DOWN_TIME),
         "--heartbeat-interval",
         "1",
+        auth=True,
     )
     yield process
     assert process.stop() == 0, process.err()
@@ -46,7 +47,9 @@ def start_agent(
     host: str,
     *extra: str,
 ) -> dict:
-    agent = AgentProcess(up.mechmgr, agent_type, host, *extra, log=tmp_path / f"{host}.log")
+    agent = AgentProcess(
+        up.mechmgr, agent_type, host, *extra, log=tmp_path / f"{host}.log", data_dir=up.data_dir
+    )
     agents.append(agent)
     found = wait_for(lambda: alive_agent(up, host), 20)
     assert found, f"agent on {host} never showed alive:\n{agent.log.read_text()}"
@@ -523,7 +526,11 @@ def test_naming_an_agent_by_host_needs_the_type_when_the_host_has_several(
     up: UpProcess, agents: list[AgentProcess], tmp_path: Path
 ) -> None:
     start_agent(up, agents, tmp_path, "openvswitch", "e2e-two", "--bridge-mappings", "p:br")
-    agents.append(AgentProcess(up.mechmgr, "linuxbridge", "e2e-two", log=tmp_path / "lb.log"))
+    agents.append(
+        AgentProcess(
+            up.mechmgr, "linuxbridge", "e2e-two", log=tmp_path / "lb.log", data_dir=up.data_dir
+        )
+    )
     assert wait_for(
         lambda: len(up.ml2("agent", "list", "--host", "e2e-two", "--json").json()) == 2, 20
     )
@@ -543,7 +550,9 @@ def test_an_unknown_agent_type_filter_is_refused(up: UpProcess) -> None:
 
 
 def test_client_options_before_the_command_and_version(up: UpProcess) -> None:
-    result = run_ml2("--json", "--portapi", up.portapi, "network", "list")
+    result = run_ml2(
+        "--json", "--portapi", up.portapi, "--token-file", str(up.admin_token), "network", "list"
+    )
     assert result.code == 0, result.err
     assert isinstance(result.json(), list)
     version = run_ml2("--version")

@@ -111,7 +111,15 @@ def test_free_ports_prints_the_client_environment_and_tunnel_ranges_have_flags(
         )
         assert started and process.poll() is None, out_path.read_text() + err_path.read_text()
         printed = dict(re.findall(r"^\s+export (ML2_\w+)=(\S+)$", out_path.read_text(), re.M))
-        assert set(printed) == {"ML2_PORTAPI_ADDRESS", "ML2_MECHMGR_ADDRESS", "ML2_TYPEMGR_ADDRESS"}
+        assert set(printed) == {
+            "ML2_PORTAPI_ADDRESS",
+            "ML2_MECHMGR_ADDRESS",
+            "ML2_TYPEMGR_ADDRESS",
+            "ML2_TOKEN_FILE",
+        }
+        assert printed["ML2_TOKEN_FILE"] == str(
+            (tmp_path / "data/auth/tokens/admin.token").resolve()
+        )
         assert not any(a.endswith((":50050", ":50051", ":50052")) for a in printed.values())
         env_file = (tmp_path / "data" / "ml2.env").read_text()
         assert env_file == "".join(f"export {k}={v}\n" for k, v in printed.items())

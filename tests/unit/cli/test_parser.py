@@ -32,11 +32,11 @@ def test_addresses_come_from_the_environment_and_flags_win(monkeypatch: pytest.M
 
 
 def test_config_reads_a_given_environment() -> None:
-    env = {"ML2_PORTAPI_ADDRESS": "a:1", "ML2_MECHMGR_ADDRESS": "b:2", "ML2_PROJECT": "p"}
+    env = {"ML2_PORTAPI_ADDRESS": "a:1", "ML2_MECHMGR_ADDRESS": "b:2", "ML2_DATA_DIR": "/srv/d"}
     assert config.portapi_address(env) == "a:1"
     assert config.mechmgr_address(env) == "b:2"
-    assert config.project(env) == "p"
-    assert config.project({}) == "default"
+    assert str(config.data_dir(env)) == "/srv/d"
+    assert str(config.data_dir({})) == "data"
 
 
 @pytest.mark.parametrize(

@@ -258,3 +258,26 @@ def test_a_taken_port_suggests_moving_the_stack() -> None:
         with pytest.raises(stack.PortInUse) as exc:
             stack.check_ports_free(config_for("--free-ports", "--typemgr-port", str(port)))
     assert "--port-offset N or --free-ports" in str(exc.value)
+
+
+def test_every_process_verifies_and_calls_with_its_own_token_unless_no_auth() -> None:
+    cfg = config_for("--mechanism-drivers", "openvswitch")
+    assert cfg.auth
+    envs = {
+        "typemgr": stack.typemgr_env(cfg),
+        "driver-openvswitch": stack.driver_env(cfg, "openvswitch"),
+        "mechmgr": stack.mechmgr_env(cfg, "t:1", {"openvswitch": "o:1"}),
+        "portapi": stack.portapi_env(cfg, "t:1", "m:2"),
+    }
+    for name, env in envs.items():
+        assert env["ML2_AUTH_REQUIRED"] == "1"
+        assert env["ML2_AUTH_JWT_KEY_FILES"] == "/srv/ml2/auth/signing.pub"
+        assert env["ML2_AUTH_AUDIENCE"] == "modular-l2"
+        assert env["ML2_TOKEN_FILE"] == f"/srv/ml2/auth/tokens/{name}.token"
+    open_cfg = config_for("--no-auth")
+    assert not open_cfg.auth
+    assert not any(k.startswith(("ML2_AUTH", "ML2_TOKEN")) for k in stack.typemgr_env(open_cfg))
+
+
+def test_a_stack_built_in_code_runs_without_authentication_unless_asked() -> None:
+    assert not stack.StackConfig().auth

@@ -1,0 +1,262 @@
+"""Authentication against a real ``ml2 up``: every RPC needs a token, each identity may call
+what the policy lets it, health and reflection stay open."""
+
+from __future__ import annotations
+
+import re
+import stat
+import uuid
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from ml2.v1 import (
+    agent_pb2,
+    agent_service_pb2,
+    agent_service_pb2_grpc,
+    mechanism_driver_service_pb2,
+    mechanism_driver_service_pb2_grpc,
+    network_pb2,
+    network_service_pb2,
+    network_service_pb2_grpc,
+    segment_pb2,
+    segment_range_service_pb2,
+    segment_range_service_pb2_grpc,
+    segment_service_pb2,
+    segment_service_pb2_grpc,
+)
+
+from tests.e2e.conftest import UpProcess, child_env, run_ml2, start_up
+
+_DRIVER_ROW = re.compile(r"^mechdriver-openvswitch\s+(127\.0\.0\.1:\d+)\s", re.M)
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
+    process = start_up(
+        tmp_path_factory.mktemp("auth"), "--mechanism-drivers", "openvswitch", auth=True
+    )
+    yield process
+    assert process.stop() == 0, process.err()
+
+
+@pytest.fixture(scope="module")
+def channels(up: UpProcess) -> Iterator[dict[str, grpc.Channel]]:
+    driver = _DRIVER_ROW.search(up.out())
+    assert driver, up.out()
+    opened = {
+        "portapi": grpc.insecure_channel(up.portapi),
+        "mechmgr": grpc.insecure_channel(up.mechmgr),
+        "typemgr": grpc.insecure_channel(up.typemgr),
+        "driver": grpc.insecure_channel(driver.group(1)),
+    }
+    yield opened
+    for channel in opened.values():
+        channel.close()
+
+
+def bearer(token: str) -> tuple[tuple[str, str]]:
+    return (("authorization", f"Bearer {token}"),)
+
+
+def code_of(call, *args, **kwargs) -> grpc.StatusCode:
+    with pytest.raises(grpc.RpcError) as info:
+        call(*args, timeout=10, **kwargs)
+    return info.value.code()
+
+
+def mint(up: UpProcess, *who: str) -> str:
+    result = run_ml2("token", "mint", *who, "--data-dir", str(up.data_dir))
+    assert result.code == 0, result.err
+    return result.out.strip()
+
+
+def test_a_call_without_a_token_is_unauthenticated_on_every_service(
+    up: UpProcess, channels: dict[str, grpc.Channel]
+) -> None:
+    calls = [
+        (
+            network_service_pb2_grpc.NetworkServiceStub(channels["portapi"]).ListNetworks,
+            network_service_pb2.ListNetworksRequest(),
+        ),
+        (
+            agent_service_pb2_grpc.AgentServiceStub(channels["mechmgr"]).ListAgents,
+            agent_service_pb2.ListAgentsRequest(),
+        ),
+        (
+            segment_range_service_pb2_grpc.SegmentRangeServiceStub(
+                channels["typemgr"]
+            ).ListSegmentRanges,
+            segment_range_service_pb2.ListSegmentRangesRequest(),
+        ),
+        (
+            mechanism_driver_service_pb2_grpc.MechanismDriverServiceStub(
+                channels["driver"]
+            ).DescribeDriver,
+            mechanism_driver_service_pb2.DescribeDriverRequest(),
+        ),
+    ]
+    for method, request in calls:
+        assert code_of(method, request) == grpc.StatusCode.UNAUTHENTICATED
+    admin = bearer(up.token("admin"))
+    for method, request in calls:
+        method(request, metadata=admin, timeout=10)
+
+
+def test_health_and_reflection_answer_without_a_token(channels: dict[str, grpc.Channel]) -> None:
+    for channel in channels.values():
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=10
+        )
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        answers = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10
+        )
+        names = [s.name for a in answers for s in a.list_services_response.service]
+        assert "grpc.health.v1.Health" in names
+
+
+def test_tokens_are_private_files(up: UpProcess) -> None:
+    tokens = sorted(p.name for p in (up.data_dir / "auth" / "tokens").iterdir())
+    assert tokens == [
+        "admin.token",
+        "driver-openvswitch.token",
+        "mechmgr.token",
+        "member-demo.token",
+        "portapi.token",
+        "typemgr.token",
+    ]
+    for path in [*(up.data_dir / "auth" / "tokens").iterdir(), up.data_dir / "auth/signing.key"]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_a_member_may_not_register_an_agent_nor_release_segments(
+    up: UpProcess, channels: dict[str, grpc.Channel]
+) -> None:
+    admin, member = bearer(up.token("admin")), bearer(up.token("member-demo"))
+    network = (
+        network_service_pb2_grpc.NetworkServiceStub(channels["portapi"])
+        .CreateNetwork(
+            network_service_pb2.CreateNetworkRequest(
+                network=network_pb2.Network(name="auth-net", project_id="demo"),
+                segments=[
+                    segment_pb2.SegmentSpec(network_type="vlan", physical_network="physnet1")
+                ],
+            ),
+            metadata=admin,
+            timeout=10,
+        )
+        .network
+    )
+    segments = segment_service_pb2_grpc.SegmentServiceStub(channels["typemgr"])
+    release = segment_service_pb2.ReleaseNetworkSegmentsRequest(network_id=network.id)
+    assert (
+        code_of(segments.ReleaseNetworkSegments, release, metadata=member)
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    listed = segments.ListNetworkSegments(
+        segment_service_pb2.ListNetworkSegmentsRequest(network_id=network.id),
+        metadata=admin,
+        timeout=10,
+    )
+    assert [s.network_type for s in listed.segments] == ["vlan"]
+
+    agents = agent_service_pb2_grpc.AgentServiceStub(channels["mechmgr"])
+    register = agent_service_pb2.RegisterAgentRequest(
+        agent=agent_pb2.Agent(agent_type="openvswitch", host="auth-member-host")
+    )
+    assert (
+        code_of(agents.RegisterAgent, register, metadata=member)
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    assert not agents.ListAgents(
+        agent_service_pb2.ListAgentsRequest(host="auth-member-host"), metadata=admin, timeout=10
+    ).agents
+
+
+def test_a_driver_process_refuses_portapi_and_answers_mechmgr(
+    up: UpProcess, channels: dict[str, grpc.Channel]
+) -> None:
+    driver = mechanism_driver_service_pb2_grpc.MechanismDriverServiceStub(channels["driver"])
+    request = mechanism_driver_service_pb2.DescribeDriverRequest()
+    assert (
+        code_of(driver.DescribeDriver, request, metadata=bearer(up.token("portapi")))
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    described = driver.DescribeDriver(request, metadata=bearer(up.token("mechmgr")), timeout=10)
+    assert described.name == "openvswitch"
+
+
+def test_an_agent_token_acts_for_its_own_host_only(
+    up: UpProcess, channels: dict[str, grpc.Channel]
+) -> None:
+    agents = agent_service_pb2_grpc.AgentServiceStub(channels["mechmgr"])
+    host_a = bearer(mint(up, "--agent", "auth-host-a"))
+
+    def register(host: str, metadata: tuple[tuple[str, str]]) -> agent_pb2.Agent:
+        request = agent_service_pb2.RegisterAgentRequest(
+            agent=agent_pb2.Agent(agent_type="openvswitch", host=host)
+        )
+        return agents.RegisterAgent(request, metadata=metadata, timeout=10).agent
+
+    own = register("auth-host-a", host_a)
+    agents.HeartbeatAgent(
+        agent_service_pb2.HeartbeatAgentRequest(agent_id=own.id), metadata=host_a, timeout=10
+    )
+    other_request = agent_service_pb2.RegisterAgentRequest(
+        agent=agent_pb2.Agent(agent_type="openvswitch", host="auth-host-b")
+    )
+    assert (
+        code_of(agents.RegisterAgent, other_request, metadata=host_a)
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    other = register("auth-host-b", bearer(up.token("admin")))
+    heartbeat = agent_service_pb2.HeartbeatAgentRequest(agent_id=other.id)
+    with pytest.raises(grpc.RpcError) as info:
+        agents.HeartbeatAgent(heartbeat, metadata=host_a, timeout=10)
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "heartbeat_agent" in (info.value.details() or "")
+    unknown = agent_service_pb2.HeartbeatAgentRequest(agent_id=str(uuid.UUID(int=0)))
+    assert code_of(agents.HeartbeatAgent, unknown, metadata=host_a) == grpc.StatusCode.NOT_FOUND
+
+
+def test_the_cli_finds_the_data_dirs_admin_token_and_refuses_acting_for_another_project(
+    up: UpProcess,
+) -> None:
+    address = ("--portapi", up.portapi)
+    bare = run_ml2("network", "list", *address)
+    assert bare.code == 1 and "UNAUTHENTICATED" in bare.err
+    from_data_dir = run_ml2(
+        "network", "list", *address, env=child_env(ML2_DATA_DIR=str(up.data_dir))
+    )
+    assert from_data_dir.code == 0, from_data_dir.err
+    member = str(up.data_dir / "auth" / "tokens" / "member-demo.token")
+    other = run_ml2(
+        "network", "create", "n", "--project", "other", "--token-file", member, *address
+    )
+    assert other.code == 2 and "takes a token of other" in other.err
+
+
+def test_a_simulated_agent_registers_with_a_token_minted_from_the_data_dir(
+    up: UpProcess, agents, tmp_path
+) -> None:
+    from tests.e2e.conftest import AgentProcess, wait_for
+
+    agent = AgentProcess(
+        up.mechmgr,
+        "openvswitch",
+        "auth-sim-host",
+        "--bridge-mappings",
+        "physnet1:br-eth1",
+        log=tmp_path / "agent.log",
+        data_dir=up.data_dir,
+    )
+    agents.append(agent)
+
+    def alive() -> bool:
+        listed = up.ml2("agent", "list", "--host", "auth-sim-host", "--json")
+        return listed.code == 0 and any(a["alive"] for a in listed.json())
+
+    assert wait_for(alive, 30), agent.log.read_text()
