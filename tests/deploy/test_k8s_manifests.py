@@ -241,7 +241,9 @@ def test_agents_have_only_the_privileges_they_need(overlay: Path) -> None:
         if agent_type == "openvswitch":
             ovsdb = _environment(container, config_maps)["ML2_AGENT_OVSDB"]
             assert host_paths == {str(Path(ovsdb).parent)}
-            assert {m["mountPath"] for m in mounts.values()} == {str(Path(ovsdb).parent)}
+            assert {
+                m["mountPath"] for m in mounts.values() if "hostPath" in volumes[m["name"]]
+            } == {str(Path(ovsdb).parent)}
         else:
             assert host_paths == set()
 
@@ -273,6 +275,7 @@ def test_agents_options_and_variables_are_what_the_agent_reads(overlay: Path) ->
     daemonsets, config_maps = _agents(overlay)
     read = (ROOT / "services" / "agent" / "config.py").read_text(encoding="utf-8")
     read += (ROOT / "sdk/ml2_driver_sdk/runtime/keepalive.py").read_text(encoding="utf-8")
+    read += (ROOT / "sdk/ml2_driver_sdk/runtime/auth/client.py").read_text(encoding="utf-8")
     for agent_type, ds in daemonsets.items():
         (container,) = ds["spec"]["template"]["spec"]["containers"]
         assert container["command"] == ["ml2", "agent", "run"]
@@ -311,3 +314,43 @@ def test_the_image_has_the_programs_the_agents_run() -> None:
     assert {packages[p] for p in started} <= installed, dockerfile
     # The image's single user is not root; the agents' pods choose root for themselves.
     assert re.search(r"^USER 10001$", dockerfile, re.M)
+
+
+def _token_audience(spec: dict[str, Any], container: dict[str, Any]) -> str:
+    """The audience of the projected service-account token ML2_TOKEN_FILE names."""
+    env = {e["name"]: e.get("value", "") for e in container.get("env", [])}
+    path = Path(env["ML2_TOKEN_FILE"])
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == str(path.parent)]
+    (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    (source,) = volume["projected"]["sources"]
+    assert source["serviceAccountToken"]["path"] == path.name
+    return str(source["serviceAccountToken"]["audience"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=[p.name for p in OVERLAYS])
+def test_every_workload_calls_with_its_token_and_every_server_requires_one(
+    overlay: Path,
+) -> None:
+    docs = _render(overlay)
+    config_maps = {
+        d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"
+    }
+    workloads = [d for d in docs if d["kind"] in ("Deployment", "DaemonSet")]
+    assert workloads
+    for workload in workloads:
+        spec = workload["spec"]["template"]["spec"]
+        container = spec["containers"][0]
+        assert _token_audience(spec, container) == "modular-l2", workload["metadata"]["name"]
+        if workload["kind"] != "Deployment":
+            continue
+        env = {e["name"]: e.get("value", "") for e in container["env"]}
+        assert env["ML2_AUTH_REQUIRED"] == "1"
+        assert env["ML2_AUTH_AUDIENCE"] == "modular-l2"
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        auth_volume = mounts[str(Path(env["ML2_AUTH_SUBJECTS_FILE"]).parent)]
+        (volume,) = [v for v in spec["volumes"] if v["name"] == auth_volume]
+        data = config_maps[volume["configMap"]["name"]]
+        subjects = yaml.safe_load(data[Path(env["ML2_AUTH_SUBJECTS_FILE"]).name])
+        account = f"system:serviceaccount:*:{spec['serviceAccountName']}"
+        assert subjects[account].get("service"), account
+        assert Path(env["ML2_AUTH_JWKS_FILES"]).name in data
