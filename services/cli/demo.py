@@ -49,6 +49,7 @@ from ml2.v1 import (
     topology_service_pb2_grpc,
 )
 from ml2_contract import vocabulary
+from ml2_driver_sdk.runtime.auth import TokenSource
 
 from services import launcher
 from services.cli import dataplane_demo, ports, render, stack, up
@@ -150,11 +151,19 @@ class AgentProcess:
     """A simulated agent run as its own process (``python -m services.agent``)."""
 
     def __init__(
-        self, agent_type: str, host: str, extra: tuple[str, ...], mechmgr: str, log_dir: Path
+        self,
+        agent_type: str,
+        host: str,
+        extra: tuple[str, ...],
+        mechmgr: str,
+        log_dir: Path,
+        data_dir: Path,
     ) -> None:
+        """The agent mints its token for ``host`` from the key of the stack's ``data_dir``."""
         self.agent_type, self.host = agent_type, host
         self.log_path = log_dir / f"agent-{host}.log"
         args = ["--type", agent_type, "--host", host, *extra, "--simulate", "--mechmgr", mechmgr]
+        args += ["--data-dir", str(data_dir)]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "services.agent", *args],
@@ -195,6 +204,7 @@ def run_demo(args: argparse.Namespace) -> int:
         mechanism_drivers=stack.parse_mechanism_drivers(stack.DEFAULT_DRIVERS),
         agent_down_time=args.agent_down_time,
         heartbeat_interval=args.heartbeat_interval,
+        auth=True,
     )
     say("modular-l2 demo: one VLAN network, seven hosts, every mechanism\n")
     say(
@@ -210,7 +220,12 @@ def run_demo(args: argparse.Namespace) -> int:
     for row in running.rows():
         say(f"   {row.name:<24} {row.address:<18} pid {row.pid}")
     agents: dict[str, AgentProcess] = {}
-    client = Client(running.address("portapi"), running.address("mechmgr"), timeout=30)
+    client = Client(
+        running.address("portapi"),
+        running.address("mechmgr"),
+        timeout=30,
+        token=TokenSource(path=str(running.admin_token_path())),
+    )
     checks = Checks()
     try:
         Scenario(client, running, cfg, agents, checks, args).run()
@@ -286,7 +301,12 @@ class Scenario:
         say("\n2. Starting simulated agents, each its own process; compute-bare gets none")
         for agent_type, host, extra in AGENTS:
             self.agents[host] = AgentProcess(
-                agent_type, host, extra, self.running.address("mechmgr"), self.cfg.log_dir
+                agent_type,
+                host,
+                extra,
+                self.running.address("mechmgr"),
+                self.cfg.log_dir,
+                self.cfg.data_dir,
             )
             say(f"   {agent_type:<12} on {host:<12} {' '.join(extra)}")
         alive = self.wait_agents(lambda a: a.alive, {host for _, host, _ in AGENTS}, 20.0)
