@@ -13,6 +13,8 @@ import sys
 
 from ml2_driver_sdk.conformance import checks
 
+from services.cli import config
+
 
 def register(dcmds: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Adds ``driver check`` to the ``driver`` command group."""
@@ -66,7 +68,11 @@ def run_check(args: argparse.Namespace) -> int:
     """Runs the checks and prints the report; returns 0 if all passed, else 1."""
     try:
         report = checks.run(
-            args.address, deadline=args.deadline, host=args.host, extra_codes=args.codes
+            args.address,
+            deadline=args.deadline,
+            host=args.host,
+            extra_codes=args.codes,
+            token=config.token_source(),
         )
     except ValueError as err:  # a --code that is not UPPER_SNAKE_CASE
         print(f"ml2 driver check: error: {err}", file=sys.stderr)

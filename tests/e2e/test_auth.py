@@ -260,3 +260,14 @@ def test_a_simulated_agent_registers_with_a_token_minted_from_the_data_dir(
         return listed.code == 0 and any(a["alive"] for a in listed.json())
 
     assert wait_for(alive, 30), agent.log.read_text()
+
+
+def test_the_conformance_kit_checks_a_driver_with_the_data_dirs_admin_token(up: UpProcess) -> None:
+    driver = _DRIVER_ROW.search(up.out())
+    assert driver, up.out()
+    refused = run_ml2("driver", "check", driver.group(1), "--json")
+    assert refused.code == 1
+    checked = run_ml2(
+        "driver", "check", driver.group(1), env=child_env(ML2_DATA_DIR=str(up.data_dir))
+    )
+    assert checked.code == 0, checked.out + checked.err

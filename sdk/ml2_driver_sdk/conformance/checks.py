@@ -15,6 +15,7 @@ from ml2.v1 import mechanism_driver_service_pb2 as pb
 from ml2_contract import vocabulary
 from ml2_driver_sdk.conformance import faults, probe, requests
 from ml2_driver_sdk.conformance.report import Failure, Report, Result, result
+from ml2_driver_sdk.runtime import auth
 
 DEFAULT_DEADLINE = 1.0
 """mechmgr's default deadline of one call to a driver (``MECHMGR_DRIVER_TIMEOUT_SECONDS``)."""
@@ -385,10 +386,12 @@ def run(
     host: str = DEFAULT_HOST,
     extra_codes: Iterable[str] = (),
     only: Iterable[str] = (),
+    token: auth.TokenSource | None = None,
 ) -> Report:
     """Runs the checks (all, or those in ``only``) against the driver at ``address`` and
     returns the report. ``extra_codes`` are the driver's own decline codes (UPPER_SNAKE_CASE),
-    allowed besides the vocabulary's. Never raises for anything the driver does."""
+    allowed besides the vocabulary's. ``token``: see ``probe.Probe``. Never raises for
+    anything the driver does."""
     wanted = set(only) or set(CHECK_IDS)
     unknown = wanted - set(CHECK_IDS)
     if unknown:
@@ -397,7 +400,7 @@ def run(
     bad = [c for c in extra if not faults.CODE.match(c)]
     if bad:
         raise ValueError(f"extra codes must be UPPER_SNAKE_CASE: {', '.join(sorted(bad))}")
-    kit = probe.Probe(address, patience=max(10.0, 4 * deadline))
+    kit = probe.Probe(address, patience=max(10.0, 4 * deadline), token=token)
     try:
         description, described = kit.describe("the driver's description")
         results = []

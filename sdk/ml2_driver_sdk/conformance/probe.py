@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format, message
 from ml2.v1 import mechanism_driver_service_pb2 as pb
+from ml2_driver_sdk.runtime import auth
 
 SERVICE = "ml2.v1.MechanismDriverService"
 _DESCRIBE = f"/{SERVICE}/DescribeDriver"
@@ -108,16 +109,21 @@ class Probe:
     check does not time itself (a slow driver fails ``answers-within-deadline``, not the rest).
     """
 
-    def __init__(self, address: str, *, patience: float) -> None:
+    def __init__(
+        self, address: str, *, patience: float, token: auth.TokenSource | None = None
+    ) -> None:
+        """``token``: sent on every call (a driver with authentication answers mechmgr and
+        administrators); by default ``ML2_TOKEN_FILE`` or ``ML2_TOKEN``, if set."""
         self.address = address
         self.patience = patience
-        self._channel = grpc.insecure_channel(
+        channel = grpc.insecure_channel(
             address,
             options=[
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                 ("grpc.max_send_message_length", -1),
             ],
         )
+        self._channel = auth.intercept(channel, token or auth.TokenSource.from_env())
         self._describe = self._channel.unary_unary(
             _DESCRIBE,
             request_serializer=pb.DescribeDriverRequest.SerializeToString,
