@@ -26,6 +26,7 @@ BASE_RULES = {
     "admin_or_project_member": "rule:context_is_admin or rule:project_member",
     "shared": "field:networks:shared=True",
     "network_owner": "project_id:%(network:project_id)s",
+    "network_shared": "field:networks:network:shared=True",
     "bound_agent": "agent_host:%(binding:host_id)s",
     "host_agent": "agent_host:%(host)s",
     "segment_caller": "service:portapi or service:mechmgr or role:admin",
@@ -53,7 +54,10 @@ NETWORK_RULES = {
 _BINDING_OUTPUT = ("vif_type", "vif_details", "state", "levels", "trace", "failure_message")
 
 PORT_RULES = {
-    "create_port": "rule:admin_or_service or rule:project_member",
+    "create_port": (
+        "rule:admin_or_service or "
+        "(rule:project_member and (rule:network_owner or rule:network_shared))"
+    ),
     "create_port:mac_address": "rule:admin_or_service or rule:network_owner",
     "create_port:binding:host_id": "rule:admin_or_service",
     "create_port:binding:profile": "rule:service_api",
@@ -70,7 +74,7 @@ PORT_RULES = {
     "update_port:binding:profile": "rule:service_api",
     "delete_port": "rule:admin_or_service or rule:project_member",
     "watch_ports": "rule:admin_or_service or rule:host_agent",
-    "report_device_status": "rule:admin_or_service or rule:bound_agent",
+    "report_device_status": "rule:admin_or_service or rule:host_agent",
     "check_bindable": "rule:admin_or_service",
 }
 
@@ -165,6 +169,7 @@ REQUEST_RULES: dict[str, str] = {
 (``%(host)s``). The process serving them gives each its target (``request_rules``)."""
 
 FIELD_NAMES: dict[str, str] = {
+    "segmentation_id": "provider:segmentation_id",  # UpdateNetwork's
     "binding.host_id": "binding:host_id",
     "binding.profile": "binding:profile",
     "binding.vnic_type": "binding:vnic_type",

@@ -254,7 +254,7 @@ def test_an_agent_acts_for_its_own_host_only(action: str, who: Identity, allowed
 )
 def test_an_agent_watches_and_reports_for_its_host(who: Identity, allowed: bool) -> None:
     assert ENFORCER.enforce("watch_ports", who, targets.host("host-1")) is allowed
-    assert ENFORCER.enforce("report_device_status", who, OWN_PORT) is allowed
+    assert ENFORCER.enforce("report_device_status", who, targets.host("host-1")) is allowed
 
 
 @pytest.mark.parametrize(
@@ -322,3 +322,25 @@ def test_a_bad_policy_file_names_the_rule(tmp_path: Path) -> None:
     path.write_text('{"get_port": "rule:nope"}')
     with pytest.raises(policy.PolicyError, match="get_port"):
         policy.from_env({"ML2_POLICY_FILE": str(path)})
+
+
+@pytest.mark.parametrize(
+    ("who", "network", "allowed"),
+    [
+        (MEMBER, OWN_NET, True),
+        (OTHER, SHARED_NET, True),
+        (OTHER, OWN_NET, False),  # p1's private network, even for a port of p2's own
+        (READER, OWN_NET, False),
+        (NOVA, OTHER_NET, True),
+        (ADMIN, OTHER_NET, True),
+    ],
+)
+def test_a_port_is_created_on_the_projects_own_network_or_a_shared_one(
+    who: Identity, network: dict, allowed: bool
+) -> None:
+    target = {
+        "project_id": who.project_id,
+        "network:project_id": network["project_id"],
+        "network:shared": network["shared"],
+    }
+    assert ENFORCER.enforce("create_port", who, target) is allowed
