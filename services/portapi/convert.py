@@ -17,8 +17,8 @@ from ml2.v1 import (
 from ml2_contract import convert as contract
 from ml2_driver_sdk.runtime import errors
 
+from services.portapi import access, status, watch
 from services.portapi import resources as r
-from services.portapi import status, watch
 
 _PORT_STATUSES = {
     r.PORT_DOWN: port_pb2.PORT_STATUS_DOWN,
@@ -198,16 +198,20 @@ def port_event(item: watch.Change | watch.SnapshotPort) -> port_service_pb2.Port
     """The PortEvent of a change or of a snapshot's port."""
     if isinstance(item, watch.Change):
         event = item.event
-        return port_service_pb2.PortEvent(
+        message = port_service_pb2.PortEvent(
             revision=event.revision,
             type=_EVENT_TYPES[event.type],
             port=port_pb2.Port.FromString(event.port),
             time=contract.timestamp(event.time),
             previous_host_id=event.previous_host_id,
         )
-    return port_service_pb2.PortEvent(
-        revision=item.revision,
-        type=port_service_pb2.PORT_EVENT_TYPE_SNAPSHOT,
-        port=port_msg(item.port),
-        time=contract.timestamp(item.port.update_time),
-    )
+    else:
+        message = port_service_pb2.PortEvent(
+            revision=item.revision,
+            type=port_service_pb2.PORT_EVENT_TYPE_SNAPSHOT,
+            port=port_msg(item.port),
+            time=contract.timestamp(item.port.update_time),
+        )
+    if item.hidden:
+        access.hide(message.port, item.hidden)
+    return message

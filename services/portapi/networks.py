@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import cast
 
@@ -50,6 +51,9 @@ from services.portapi.segment_changes import SegmentChanges
 from services.rpc import paging
 
 logger = logging.getLogger(__name__)
+
+NetworkCheck = Callable[[r.Network], None]
+"""Raises unless the caller may go on with the network as stored (before anything changes)."""
 
 LIST_NETWORKS = paging.Listing("ml2.v1.NetworkService/ListNetworks", (datetime, str))
 """Page tokens of ListNetworks: the (create_time, id) of a page's last item."""
@@ -165,27 +169,42 @@ class NetworkManager:
         return network
 
     def list_page(
-        self, project_id: str, page_size: int, page_token: str
+        self,
+        project_id: str,
+        page_size: int,
+        page_token: str,
+        within: tuple[str, bool] | None = None,
     ) -> tuple[list[r.Network], str]:
         """Returns one page of networks in creation order and the next page's token (empty on
-        the last page). With ``project_id``, that project's networks and shared ones."""
-        filters = {"project_id": project_id}
+        the last page). With ``project_id``, that project's networks and shared ones.
+        ``within`` (project, shared) narrows the listing to what a caller may see: that
+        project's networks (none for an empty project) and, if shared, the shared ones."""
+        filters: dict[str, object] = {"project_id": project_id}
+        if within is not None:
+            filters["within"] = f"{within[0]}|{within[1]}"
         after = LIST_NETWORKS.decode(page_token, filters)
         limit = LIST_NETWORKS.size(page_size)
         position = None if after is None else (cast(datetime, after[0]), cast(str, after[1]))
         with sql.read_session(self._factory) as session:
-            found = repo.list_networks(session, project_id, position, limit + 1)
+            if within is None:
+                found = repo.list_networks(session, project_id, position, limit + 1)
+            else:
+                found = repo.list_networks_within(session, *within, position, limit + 1)
         return LIST_NETWORKS.page(found, limit, lambda n: (n.create_time, n.id), filters)
 
-    def update(self, network_id: str, change: r.NetworkUpdate) -> r.Network:
+    def update(
+        self, network_id: str, change: r.NetworkUpdate, check: NetworkCheck | None = None
+    ) -> r.Network:
         """Sets the fields ``change`` names and returns the network. Raises NetworkNotFound,
         NetworkNotActive, InvalidArgument naming ``network.mtu`` for an MTU the segments do not
         allow, SegmentationIdNotUpdatable, typemgr's error (UNAVAILABLE: nothing changed, or
         a new segmentation id left for the reconciler to read back) or DeadlineExceeded. The
         MTU is checked before a new segmentation id is asked for, which is asked for before
-        the other fields are written."""
+        the other fields are written; ``check`` may refuse the network before anything."""
         deadline.ensure_time_left("UpdateNetwork")
         network = self.get(network_id)
+        if check is not None:
+            check(network)
         if network.status != r.NETWORK_ACTIVE:
             raise portapi_errors.NetworkNotActive(
                 network_id, network.status, "it cannot be updated"
@@ -220,11 +239,12 @@ class NetworkManager:
         )
         return self.get(network_id)
 
-    def delete(self, network_id: str) -> r.Network:
-        """Deletes a network without ports and releases its segments. Raises NetworkNotFound,
-        NetworkInUse (naming the port count), typemgr's error or DeadlineExceeded."""
+    def delete(self, network_id: str, check: NetworkCheck | None = None) -> r.Network:
+        """Deletes a network without ports and releases its segments; ``check`` may refuse it
+        first. Raises NetworkNotFound, NetworkInUse (naming the port count), typemgr's error
+        or DeadlineExceeded."""
         deadline.ensure_time_left("DeleteNetwork")
-        network = repo.run_write(self._factory, lambda s: _begin_delete(s, network_id))
+        network = repo.run_write(self._factory, lambda s: _begin_delete(s, network_id, check))
         try:
             self._segments.release_network_segments(network_id)
         except portapi_errors.DeadlineExceeded:
@@ -258,10 +278,14 @@ def network_mtu(requested: int, maximum: int) -> int:
     return requested or maximum
 
 
-def _begin_delete(session: Session, network_id: str) -> r.Network:
+def _begin_delete(
+    session: Session, network_id: str, check: NetworkCheck | None = None
+) -> r.Network:
     network = repo.get_network(session, network_id, lock="update")
     if network is None:
         raise portapi_errors.NetworkNotFound(network_id)
+    if check is not None:
+        check(network)
     count = repo.count_ports(session, network_id)
     if count:
         raise portapi_errors.NetworkInUse(network_id, count)

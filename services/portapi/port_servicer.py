@@ -1,15 +1,28 @@
-"""PortService: validates requests and translates between messages and PortManager."""
+"""PortService: validates requests, applies the policy (``access``) and translates between
+messages and PortManager."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from ml2.v1 import port_pb2, port_service_pb2, port_service_pb2_grpc
 from ml2_contract import hosts
 from ml2_driver_sdk.runtime import errors
+from ml2_driver_sdk.runtime.auth import Identity
 
-from services.portapi import bindability, convert, deadline, devices, updates, validate, watch
+from services.policy import targets
+from services.portapi import (
+    access,
+    bindability,
+    convert,
+    deadline,
+    devices,
+    updates,
+    validate,
+    watch,
+)
 from services.portapi import resources as r
 from services.portapi.ports import PortManager
 
@@ -36,14 +49,36 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
     ) -> port_service_pb2.CreatePortResponse:
         spec = port_spec(request)
         request_id = validate.request_id("request_id", request.request_id)
-        port = self._manager.create(spec, request_id)
-        return port_service_pb2.CreatePortResponse(port=convert.port_msg(port))
+        who = access.caller()
+        check = None
+        if who is not None:
+            requested = spec.project_id
+            if not requested and who.project_id:
+                spec = replace(spec, project_id=who.project_id)
+            fields = created_fields(spec)
+            project_spec = spec
+
+            def check(network: r.Network) -> None:
+                authorize_create(who, project_spec, network, requested, fields)
+
+        port = self._manager.create(spec, request_id, check)
+        if who is not None and not access.port_visible(who, access.port_target(port)):
+            # A request_id another caller's CreatePort used: its port is not this caller's.
+            raise errors.AlreadyExists(
+                f"request_id: {request_id!r} is the request id of another caller's request",
+                field="request_id",
+            )
+        return port_service_pb2.CreatePortResponse(port=answer(who, port))
 
     def GetPort(
         self, request: port_service_pb2.GetPortRequest, context: Any
     ) -> port_service_pb2.GetPortResponse:
         port = self._manager.get(validate.required("port_id", request.port_id))
-        return port_service_pb2.GetPortResponse(port=convert.port_msg(port))
+        who = access.caller()
+        if who is None:
+            return port_service_pb2.GetPortResponse(port=convert.port_msg(port))
+        target = access.require_port(who, "get_port", port)
+        return port_service_pb2.GetPortResponse(port=answer(who, port, target))
 
     def ListPorts(
         self, request: port_service_pb2.ListPortsRequest, context: Any
@@ -52,10 +87,24 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
             name: validate.bounded(name, getattr(request, name).strip())
             for name in ("network_id", "host_id", "device_id", "project_id")
         }
-        ports, token = self._manager.list_page(filters, request.page_size, request.page_token)
-        return port_service_pb2.ListPortsResponse(
-            ports=[convert.port_msg(p) for p in ports], next_page_token=token
-        )
+        who = access.caller()
+        scoped = access.scoped_port_filters(access.port_scope(who), filters)
+        if scoped is None:
+            # Another project's or host's ports: none the caller may see. The page token must
+            # still be one of this listing's.
+            self._manager.check_token(filters, request.page_token)
+            return port_service_pb2.ListPortsResponse()
+        ports, token = self._manager.list_page(scoped, request.page_size, request.page_token)
+        if who is None:
+            return port_service_pb2.ListPortsResponse(
+                ports=[convert.port_msg(p) for p in ports], next_page_token=token
+            )
+        seen = []
+        for port in ports:
+            target = access.port_target(port)
+            if access.port_visible(who, target):
+                seen.append(answer(who, port, target))
+        return port_service_pb2.ListPortsResponse(ports=seen, next_page_token=token)
 
     @deadline.honoured
     def UpdatePort(
@@ -63,15 +112,33 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
     ) -> port_service_pb2.UpdatePortResponse:
         port_id = validate.required("port.id", request.port.id)
         update = port_update(request)
-        port = self._manager.update(port_id, update)
-        return port_service_pb2.UpdatePortResponse(port=convert.port_msg(port))
+        who = access.caller()
+        if who is None:
+            port = self._manager.update(port_id, update)
+            return port_service_pb2.UpdatePortResponse(port=convert.port_msg(port))
+        paths = list(request.update_mask.paths)
+
+        def check(stored: r.Port) -> None:
+            target = access.require_port(who, "update_port", stored)
+            access.require_fields(who, "update_port", paths, target)
+
+        port = self._manager.update(port_id, update, check)
+        return port_service_pb2.UpdatePortResponse(port=answer(who, port))
 
     @deadline.honoured
     def DeletePort(
         self, request: port_service_pb2.DeletePortRequest, context: Any
     ) -> port_service_pb2.DeletePortResponse:
-        port = self._manager.delete(validate.required("port_id", request.port_id))
-        return port_service_pb2.DeletePortResponse(port=convert.port_msg(port))
+        port_id = validate.required("port_id", request.port_id)
+        who = access.caller()
+        check = None
+        if who is not None:
+
+            def check(stored: r.Port) -> None:
+                access.require_port(who, "delete_port", stored)
+
+        port = self._manager.delete(port_id, check)
+        return port_service_pb2.DeletePortResponse(port=answer(who, port))
 
     async def WatchPorts(
         self, request: port_service_pb2.WatchPortsRequest, context: Any
@@ -83,12 +150,18 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
             raise errors.InvalidArgument("after_revision", "must not be negative")
         if request.max_batch > MAX_BATCH:
             raise errors.InvalidArgument("max_batch", f"must be at most {MAX_BATCH}")
+        who = access.caller()
+        screen = None
+        if who is not None:
+            authorize_watch(who, filt)
+            screen = watch_screen(who)
         items = self._hub.stream(
             filt,
             after_revision=request.after_revision,
             snapshot=request.snapshot,
             encoding=WATCH_ENCODING,
             max_batch=request.max_batch,
+            screen=screen,
         )
         async for data in items:
             yield data
@@ -101,15 +174,98 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
             raise errors.InvalidArgument("host_id", "is required")
         agent_id = validate.identifier("agent_id", request.agent_id)
         reports = device_reports(request)
+        who = access.caller()
+        access.require(who, "report_device_status", targets.host(host_id))
         outcomes = self._devices.report(host_id, agent_id, reports)
-        return port_service_pb2.ReportDeviceStatusResponse(
-            outcomes=[convert.outcome_msg(o) for o in outcomes]
-        )
+        answers = [convert.outcome_msg(o) for o in outcomes]
+        if who is not None:
+            for outcome, message in zip(outcomes, answers, strict=True):
+                if outcome.port is not None:
+                    shown = answer_or_none(who, outcome.port)
+                    if shown is None:
+                        message.ClearField("port")  # bound elsewhere: not the agent's to read
+                    else:
+                        message.port.CopyFrom(shown)
+        return port_service_pb2.ReportDeviceStatusResponse(outcomes=answers)
 
     @deadline.honoured
     def CheckBindable(self, request: port_service_pb2.CheckBindableRequest, context: Any) -> Any:
         """Returns the CheckBindableResponse already serialized (bytes), as mechmgr sent it."""
-        return self._checker.check(bindability_check(request))
+        check = bindability_check(request)
+        access.require(access.caller(), "check_bindable", {"network_id": check.network_id})
+        return self._checker.check(check)
+
+
+def answer(who: Identity | None, port: r.Port, target: access.Target | None = None) -> Any:
+    """The port as the caller may read it (``target``: the port's, if already built)."""
+    message = convert.port_msg(port)
+    if who is not None:
+        hidden = access.hidden_port_fields(who, target or access.port_target(port))
+        if hidden:
+            access.hide(message, hidden)
+    return message
+
+
+def answer_or_none(who: Identity, port: r.Port) -> Any:
+    """The port as the caller may read it, or None if it may not see it."""
+    target = access.port_target(port)
+    return answer(who, port, target) if access.port_visible(who, target) else None
+
+
+def created_fields(spec: r.PortSpec) -> list[str]:
+    """The fields a CreatePort sets that have rules of their own."""
+    given = {
+        "mac_address": bool(spec.mac_address),
+        "binding.host_id": bool(spec.inputs.host_id),
+        "binding.profile": bool(spec.inputs.profile),
+        "binding.vnic_type": spec.inputs.vnic_type != r.BindingInputs().vnic_type,
+        "device_owner": bool(spec.device_owner),
+    }
+    return [path for path, set_ in given.items() if set_]
+
+
+def authorize_create(
+    who: Identity, spec: r.PortSpec, network: r.Network, requested: str, fields: list[str]
+) -> None:
+    """Raises unless the caller may create the port on ``network``: NetworkNotFound for a
+    network it may not see, PERMISSION_DENIED naming ``port.project_id`` for another project,
+    or the first field it may not set."""
+    access.require_network(who, "get_network", network)
+    target = access.new_port_target(spec, network)
+    access.require_project(who, "create_port", target, "port.project_id", "port", requested)
+    access.require_fields(who, "create_port", fields, target)
+
+
+def authorize_watch(who: Identity, filt: r.WatchFilter) -> None:
+    """Raises PERMISSION_DENIED unless the caller may watch every host it names (a host's
+    agent: its own), or every port when it names none."""
+    for host in sorted(filt.host_ids) or [""]:
+        access.require(who, "watch_ports", targets.host(host))
+
+
+def watch_screen(who: Identity) -> watch.Screen | None:
+    """What the caller may see of each port a watch sends: the ports it may see (or, for a
+    port that moved away from a host, whose old host's agent it is), without the fields it may
+    not read. None for a caller that sees every port whole (its events keep their shared
+    encoding)."""
+    if access.sees_every_port_whole(who):
+        return None
+
+    def admit(item: watch.Seen) -> watch.Seen | None:
+        if isinstance(item, watch.Change):
+            target = targets.port(port_pb2.Port.FromString(item.event.port))
+            previous = item.event.previous_host_id
+        else:
+            target = access.port_target(item.port)
+            previous = ""
+        if not access.port_visible(who, target) and not (
+            previous and access.port_visible(who, {**target, "binding:host_id": previous})
+        ):
+            return None
+        hidden = access.hidden_port_fields(who, target)
+        return replace(item, hidden=tuple(hidden)) if hidden else item
+
+    return watch.Screen(admit)
 
 
 def bindability_check(request: port_service_pb2.CheckBindableRequest) -> bindability.Check:

@@ -13,7 +13,7 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import cast
@@ -35,6 +35,12 @@ logger = logging.getLogger(__name__)
 LIST_PORTS = paging.Listing("ml2.v1.PortService/ListPorts", (datetime, str))
 """Page tokens of ListPorts: the (create_time, id) of a page's last item."""
 
+PortCheck = Callable[[r.Port], None]
+"""Raises unless the caller may go on with the port as stored (called in the transaction that
+changes it, before anything is written)."""
+NetworkCheck = Callable[[r.Network], None]
+"""Raises unless the caller may create its port on the network (in the creating transaction)."""
+
 MAC_TRIES = 16
 """How many random MAC addresses CreatePort tries before giving up on a crowded network."""
 
@@ -46,10 +52,13 @@ class PortManager:
         self._factory = factory
         self._binder = binder
 
-    def create(self, spec: r.PortSpec, request_id: str | None) -> r.Port:
+    def create(
+        self, spec: r.PortSpec, request_id: str | None, check: NetworkCheck | None = None
+    ) -> r.Port:
         """Creates a port with a generated MAC unless one is given, and binds it if the spec
-        has a host. Raises NetworkNotFound, NetworkNotActive, MacAddressInUse,
-        MacAddressesExhausted, BindingConflict or DeadlineExceeded."""
+        has a host. ``check`` may refuse the network (before it is known to be active). Raises
+        NetworkNotFound, NetworkNotActive, MacAddressInUse, MacAddressesExhausted,
+        BindingConflict or DeadlineExceeded."""
         deadline.ensure_time_left("CreatePort")
         if request_id is not None:
             existing = self._port_id_by_request_id(request_id)
@@ -63,7 +72,12 @@ class PortManager:
                 ticket, port = repo.run_write(
                     self._factory,
                     functools.partial(
-                        _insert, port_id=port_id, spec=spec, mac=mac, request_id=request_id
+                        _insert,
+                        port_id=port_id,
+                        spec=spec,
+                        mac=mac,
+                        request_id=request_id,
+                        check=check,
                     ),
                 )
             except sa_exc.IntegrityError as exc:
@@ -104,8 +118,13 @@ class PortManager:
             found = repo.list_ports(session, filters, position, limit + 1)
         return LIST_PORTS.page(found, limit, lambda p: (p.create_time, p.id), filters)
 
-    def update(self, port_id: str, update: r.PortUpdate) -> r.Port:
+    def check_token(self, filters: Mapping[str, str], page_token: str) -> None:
+        """Raises InvalidArgument naming ``page_token`` unless it is one of this listing's."""
+        LIST_PORTS.decode(page_token, filters)
+
+    def update(self, port_id: str, update: r.PortUpdate, check: PortCheck | None = None) -> r.Port:
         """Applies the update (see ``updates.plan``) and binds the port if it needs a result.
+        ``check`` may refuse the port as it is stored, before anything is written.
 
         Raises PortNotFound, PortInUse, PortBound, MacAddressInUse, BindingConflict or
         DeadlineExceeded.
@@ -115,7 +134,7 @@ class PortManager:
         holds = self._binder.tracks_holds
         try:
             ticket, port, pending = repo.run_write(
-                self._factory, lambda s: _apply(s, port_id, update, holds)
+                self._factory, lambda s: _apply(s, port_id, update, holds, check)
             )
         except sa_exc.IntegrityError as exc:
             if update.mac_address is None or not sql.is_unique_violation(exc):
@@ -130,10 +149,11 @@ class PortManager:
             raise portapi_errors.PortNotFound(port_id)  # deleted while it was being bound
         return port
 
-    def delete(self, port_id: str) -> r.Port:
-        """Deletes the port with its binding; returns it as it was. Raises PortNotFound."""
+    def delete(self, port_id: str, check: PortCheck | None = None) -> r.Port:
+        """Deletes the port with its binding; returns it as it was. ``check`` may refuse the
+        port first. Raises PortNotFound."""
         holds = self._binder.tracks_holds
-        port, pending = repo.run_write(self._factory, lambda s: _delete(s, port_id, holds))
+        port, pending = repo.run_write(self._factory, lambda s: _delete(s, port_id, holds, check))
         logger.info("deleted port %s", port_id, extra={"port_id": port_id})
         if pending is not None:
             self._binder.sync_holds(pending)
@@ -141,13 +161,21 @@ class PortManager:
 
 
 def _insert(
-    session: Session, *, port_id: str, spec: r.PortSpec, mac: str, request_id: str | None
+    session: Session,
+    *,
+    port_id: str,
+    spec: r.PortSpec,
+    mac: str,
+    request_id: str | None,
+    check: NetworkCheck | None = None,
 ) -> tuple[r.BindTicket | None, r.Port | None]:
     """Inserts the port; returns the ticket to bind it, or the port itself when it has no
     host."""
     network = repo.get_network(session, spec.network_id, lock="share")
     if network is None:
         raise portapi_errors.NetworkNotFound(spec.network_id)
+    if check is not None:
+        check(network)
     if network.status != r.NETWORK_ACTIVE:
         raise portapi_errors.NetworkNotActive(network.id, network.status)
     if not spec.project_id:
@@ -161,7 +189,11 @@ def _insert(
 
 
 def _apply(
-    session: Session, port_id: str, update: r.PortUpdate, holds: bool
+    session: Session,
+    port_id: str,
+    update: r.PortUpdate,
+    holds: bool,
+    check: PortCheck | None = None,
 ) -> tuple[r.BindTicket | None, r.Port | None, hold_outbox.PendingSync | None]:
     """Applies the update; returns the ticket to bind the port, or the port itself when it needs
     no binding, and (with ``holds``) the hold sync an unbinding records: the port holds no
@@ -170,6 +202,8 @@ def _apply(
     if locked is None:
         raise portapi_errors.PortNotFound(port_id)
     port, segments = locked
+    if check is not None:
+        check(port)
     plan = updates.plan(port, update)
     if plan.columns:
         repo.update_port_fields(session, port_id, plan.columns)
@@ -199,7 +233,7 @@ def _apply(
 
 
 def _delete(
-    session: Session, port_id: str, holds: bool
+    session: Session, port_id: str, holds: bool, check: PortCheck | None = None
 ) -> tuple[r.Port, hold_outbox.PendingSync | None]:
     """Deletes the port; returns it as it was and (with ``holds``, for a port that was bound or
     being bound) the hold sync of generation 0 it records: whatever bindings of the port are
@@ -207,6 +241,8 @@ def _delete(
     port = repo.get_port(session, port_id)
     if port is None:
         raise portapi_errors.PortNotFound(port_id)
+    if check is not None:
+        check(port)
     repo.delete_port(session, port_id)
     changes.record(session, changes.Before.of(port), port, deleted=True)
     pending = None

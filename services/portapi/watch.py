@@ -26,6 +26,9 @@ this replica's watchers, and the stream each watcher reads.
 * A watcher's queue is bounded: one that falls ``queue_size`` events behind gets RESYNC and its
   stream ends, rather than growing without bound; so does one whose history was pruned.
 * ``close`` (the server stopping) ends every stream cleanly.
+* A stream may be screened (``Screen``): a watcher sees only the ports its caller may see and,
+  of those, only the fields it may read. An event it sees whole is still the one encoding of
+  it shared by every watcher; only one with fields cleared is encoded for it alone.
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ class Change:
     """A committed change of a port."""
 
     event: db_events.StoredEvent
+    hidden: tuple[str, ...] = ()
+    """The port's fields (``binding.host_id``) this watcher may not read: cleared when sent."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,8 @@ class SnapshotPort:
 
     port: r.Port
     revision: int
+    hidden: tuple[str, ...] = ()
+    """As ``Change.hidden``."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,30 @@ class Encoding:
     """A change or snapshot port as one part of a batch: the concatenation of parts is one
     message carrying all their events (protobuf merges concatenated messages, appending to
     repeated fields), so each event is encoded once however its watchers batch it."""
+
+
+Seen = Change | SnapshotPort
+
+
+@dataclass(frozen=True)
+class Screen:
+    """What one watcher may see of the ports it watches."""
+
+    admit: Callable[[Seen], Seen | None]
+    """The item as this watcher gets it: the same one, one with ``hidden`` fields, or None
+    when the watcher may not see the port."""
+
+    def items(self, items: Sequence[Item]) -> list[Item]:
+        """``items`` as the watcher gets them (the others, SYNCED and RESYNC, as they are)."""
+        kept: list[Item] = []
+        for item in items:
+            if isinstance(item, Change | SnapshotPort):
+                admitted = self.admit(item)
+                if admitted is not None:
+                    kept.append(admitted)
+            else:
+                kept.append(item)
+        return kept
 
 
 _CLOSED = "closed"
@@ -298,6 +329,7 @@ class EventHub:
         snapshot: bool,
         encoding: Encoding,
         max_batch: int = 1,
+        screen: Screen | None = None,
     ) -> AsyncIterator[bytes]:
         """What one watcher receives, encoded (see ``stream``)."""
         return stream(
@@ -308,6 +340,7 @@ class EventHub:
             snapshot=snapshot,
             encoding=encoding,
             max_batch=max_batch,
+            screen=screen,
         )
 
     def encoded(self, event: db_events.StoredEvent, encoding: Encoding, part: bool) -> bytes:
@@ -516,11 +549,12 @@ async def stream(
     snapshot: bool,
     encoding: Encoding,
     max_batch: int = 1,
+    screen: Screen | None = None,
 ) -> AsyncIterator[bytes]:
     """Yields what one watcher receives, encoded, until the hub closes, a RESYNC ends it or its
     task is cancelled (the caller went away). Runs on an event loop. ``max_batch`` above 1:
     up to that many events per message (``Encoding.part``), pending ones at once and, after a
-    change, those that come within the hub's batch window."""
+    change, those that come within the hub's batch window. ``screen``: only what it admits."""
     metrics.WATCHERS.inc()
     start = _InThreads(
         _start(hub, factory, filt, after_revision, snapshot, asyncio.get_running_loop()),
@@ -534,9 +568,11 @@ async def stream(
                 return
             if isinstance(chunk[-1], Watcher):
                 watcher = chunk.pop()
+            if screen is not None:
+                chunk = screen.items(chunk)
             for data in _messages(chunk, encoding, max_batch):
                 yield data
-        async for data in _follow(hub, watcher, factory, encoding, max_batch):
+        async for data in _follow(hub, watcher, factory, encoding, max_batch, screen):
             yield data
     finally:
         start.close()
@@ -680,6 +716,7 @@ async def _follow(
     factory: sessionmaker[Session],
     encoding: Encoding,
     max_batch: int,
+    screen: Screen | None = None,
 ) -> AsyncIterator[bytes]:
     batched = max_batch > 1
     while True:
@@ -696,6 +733,10 @@ async def _follow(
             more = watcher.take_now()
             if isinstance(more, list):  # an end is seen on the next round, after these
                 taken += more
+        if screen is not None:
+            for data in _screened(hub, taken, screen, encoding, max_batch):
+                yield data
+            continue
         metrics.EVENTS_DELIVERED.inc(len(taken))
         if not batched:
             for event in taken:
@@ -704,6 +745,33 @@ async def _follow(
         for first in range(0, len(taken), max_batch):
             chunk = taken[first : first + max_batch]
             yield b"".join(hub.encoded(event, encoding, part=True) for event in chunk)
+
+
+def _screened(
+    hub: EventHub,
+    events: Sequence[db_events.StoredEvent],
+    screen: Screen,
+    encoding: Encoding,
+    max_batch: int,
+) -> Iterator[bytes]:
+    """The messages of ``events`` that ``screen`` admits: an event admitted whole keeps its
+    shared encoding, one with hidden fields is encoded for this watcher."""
+    seen = [item for item in (screen.admit(Change(event)) for event in events) if item]
+    metrics.EVENTS_DELIVERED.inc(len(seen))
+    part = max_batch > 1
+
+    def encoded(item: Seen) -> bytes:
+        assert isinstance(item, Change)
+        if not item.hidden:
+            return hub.encoded(item.event, encoding, part=part)
+        return (encoding.part if part else encoding.single)(item)
+
+    if not part:
+        for item in seen:
+            yield encoded(item)
+        return
+    for first in range(0, len(seen), max_batch):
+        yield b"".join(encoded(item) for item in seen[first : first + max_batch])
 
 
 async def _ended(hub: EventHub, factory: sessionmaker[Session], why: str) -> Resync:

@@ -212,6 +212,20 @@ def list_networks(
     return list(itertools.islice(merged, limit))
 
 
+def list_networks_within(
+    session: Session, project_id: str, shared: bool, after: NetworkPosition | None, limit: int
+) -> list[r.Network]:
+    """As ``list_networks`` for a caller that sees only ``project_id``'s networks (none when
+    empty) and, if ``shared``, the shared ones: each part one range of one index."""
+    if project_id and shared:
+        return list_networks(session, project_id, after, limit)
+    if project_id:
+        return _networks(session, (N.c.project_id == project_id,), after, limit)
+    if shared:
+        return _networks(session, (_SHARED,), after, limit)
+    return []
+
+
 def list_networks_statements(project_id: str) -> list[Select[Any]]:
     """The statements ``list_networks`` runs for ``project_id`` (for the query plan checks)."""
     position = (datetime(2000, 1, 1), "")
