@@ -26,6 +26,7 @@ from services.cli import config as cli_config
 from services.cli import render
 from services.cli.client import CommandError
 from services.compute import config, driver, plugs
+from services.security import local
 
 EXIT_NOT_ACTIVE = 4
 """The port was plugged, but did not become ACTIVE within ``--timeout``."""
@@ -161,7 +162,7 @@ def _connect(
         portapi,
         config.DEFAULT_PORTAPI_ADDRESS,
         timeout=args.timeout,
-        token=cli_config.token_source(),
+        token=cli_config.token_source(local_token=local.COMPUTE),
     )
     compute = driver.ComputeDriver(
         client.ports,

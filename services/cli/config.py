@@ -54,15 +54,16 @@ def data_dir(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def token_source(
-    token_file: str = "", environ: Mapping[str, str] | None = None
+    token_file: str = "", environ: Mapping[str, str] | None = None, local_token: str = "admin"
 ) -> TokenSource | None:
     """The token the client commands send: ``--token-file``, else ``ML2_TOKEN_FILE`` or
-    ``ML2_TOKEN``, else the administrator's token of the local ``ml2 up`` data dir, if there
-    is one; None otherwise (calls go without a token)."""
+    ``ML2_TOKEN``, else the local ``ml2 up`` data dir's token named ``local_token`` (the
+    administrator's; ``compute`` for the commands that bind and plug as a compute node does),
+    if there is one; None otherwise (calls go without a token)."""
     if token_file:
         return TokenSource(path=token_file)
     source = TokenSource.from_env(environ)
     if source is not None:
         return source
-    admin = local.token_path(data_dir(environ), "admin")
-    return TokenSource(path=str(admin)) if admin.is_file() else None
+    found = local.token_path(data_dir(environ), local_token)
+    return TokenSource(path=str(found)) if found.is_file() else None

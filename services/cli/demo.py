@@ -54,6 +54,7 @@ from ml2_driver_sdk.runtime.auth import TokenSource
 from services import launcher
 from services.cli import dataplane_demo, ports, render, stack, up
 from services.cli.client import EXIT_USAGE, Client, CommandError
+from services.security import local
 
 NETWORK = "demo-vlan"
 PHYSNET = "physnet1"
@@ -226,9 +227,17 @@ def run_demo(args: argparse.Namespace) -> int:
         timeout=30,
         token=TokenSource(path=str(running.admin_token_path())),
     )
+    # Ports are bound as a compute node binds them: with the compute service's token, the
+    # caller the policy lets set binding.host_id and binding.profile.
+    compute = Client(
+        running.address("portapi"),
+        running.address("mechmgr"),
+        timeout=30,
+        token=TokenSource(path=str(running.token_path(local.COMPUTE))),
+    )
     checks = Checks()
     try:
-        Scenario(client, running, cfg, agents, checks, args).run()
+        Scenario(client, compute, running, cfg, agents, checks, args).run()
     except CommandError as err:
         checks.expect(False, f"every call succeeds (got error: {err.message})")
     finally:
@@ -237,6 +246,7 @@ def run_demo(args: argparse.Namespace) -> int:
         for agent in agents.values():
             agent.stop()
         client.close()
+        compute.close()
         running.stop()
     return _conclude(checks, data_dir, temp)
 
@@ -278,13 +288,14 @@ class Scenario:
     def __init__(
         self,
         client: Client,
+        compute: Client,
         running: stack.Stack,
         cfg: stack.StackConfig,
         agents: dict[str, AgentProcess],
         checks: Checks,
         args: argparse.Namespace,
     ) -> None:
-        self.client, self.running, self.cfg = client, running, cfg
+        self.client, self.compute, self.running, self.cfg = client, compute, running, cfg
         self.agents, self.checks = agents, checks
         self.down_time = float(args.agent_down_time)
 
@@ -368,9 +379,9 @@ class Scenario:
                 admin_state=admin_state_pb2.ADMIN_STATE_UP,
             )
         )
-        port = self.client.call("portapi", self.client.ports.CreatePort, create).port
+        port = self.compute.call("portapi", self.compute.ports.CreatePort, create).port
         update = ports.bind_request(port.id, host, vnic_type, profile)
-        port = self.client.call("portapi", self.client.ports.UpdatePort, update).port
+        port = self.compute.call("portapi", self.compute.ports.UpdatePort, update).port
         show_port(host, port)
         return port
 

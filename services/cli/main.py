@@ -173,7 +173,9 @@ def run(argv: Sequence[str] | None = None) -> int:
             args.mechmgr,
             timeout=args.timeout,
             typemgr=args.typemgr,
-            token=config.token_source(args.token_file),
+            token=config.token_source(
+                args.token_file, local_token=getattr(args, "local_token", "admin")
+            ),
         )
         try:
             return int(args.func(args, client))

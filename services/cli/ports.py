@@ -15,6 +15,7 @@ from ml2_contract import convert, vocabulary
 from services.cli import client as cli_client
 from services.cli import explain, output, render
 from services.cli.client import CommandError
+from services.security import local
 
 
 def parse_profile(text: str) -> struct_pb2.Struct:
@@ -57,11 +58,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     bind.add_argument("port", help="port id or name")
     bind.add_argument("--host", required=True, help="the compute host (binding host_id)")
     _binding_options(bind)
-    bind.set_defaults(func=bind_port)
+    bind.set_defaults(func=bind_port, local_token=local.COMPUTE)
 
     unbind = cmds.add_parser("unbind", parents=[common], help="clear a port's binding host")
     unbind.add_argument("port", help="port id or name")
-    unbind.set_defaults(func=unbind_port)
+    unbind.set_defaults(func=unbind_port, local_token=local.COMPUTE)
 
     show = cmds.add_parser("show", parents=[common], help="show a port with its binding")
     show.add_argument("port", help="port id or name")

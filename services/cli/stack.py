@@ -371,7 +371,12 @@ class Stack:
 
     def admin_token_path(self) -> Path:
         """The administrator's token (with authentication on)."""
-        return local_auth.token_path(self.cfg.data_dir, "admin").resolve()
+        return self.token_path("admin")
+
+    def token_path(self, name: str) -> Path:
+        """The token ``ml2 up`` wrote for ``name`` (``admin``, ``compute``, ``member-demo``, a
+        process), with authentication on."""
+        return local_auth.token_path(self.cfg.data_dir, name).resolve()
 
     def write_client_env(self) -> Path:
         """Writes ``client_env`` as ``export`` lines to ``DATA_DIR/ml2.env``; returns the path."""

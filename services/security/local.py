@@ -1,11 +1,13 @@
 """The authentication of one local installation (``ml2 up``): a signing key kept in the data
-directory, a token per process, an administrator's and a demo project member's.
+directory, a token per process, an administrator's, the compute service's and a demo project
+member's.
 
 Layout under ``DATA_DIR/auth`` (the directory mode 0700, every private file 0600)::
 
     signing.key            the ES256 private key (created once, kept across restarts)
     signing.pub            its public key: what every process verifies tokens with
-    tokens/<name>.token    typemgr, mechmgr, portapi, driver-<name>, admin, member-demo, ...
+    tokens/<name>.token    typemgr, mechmgr, portapi, driver-<name>, admin, compute,
+                           member-demo, ...
 
 Tokens are minted again at every start (``TOKEN_LIFETIME``); the key stays, so tokens minted
 from it before (``ml2 token mint``) stay valid until they expire.
@@ -26,6 +28,10 @@ DEMO_PROJECT = "demo"
 """The project whose member token ``ml2 up`` writes (``tokens/member-demo.token``)."""
 
 SERVICES = ("typemgr", "mechmgr", "portapi")
+
+COMPUTE = "compute"
+"""The service identity of compute nodes binding and plugging ports (Nova's, in Neutron's
+policy): the only caller besides the stack's own services that may set ``binding.profile``."""
 
 
 def auth_dir(data_dir: Path) -> Path:
@@ -100,6 +106,8 @@ def prepare(data_dir: Path, processes: list[str]) -> dict[str, Path]:
         for p in processes
     }
     written["admin"] = write_token(data_dir, "admin", tokens.admin(key, lifetime=TOKEN_LIFETIME))
+    compute = tokens.service(key, COMPUTE, lifetime=TOKEN_LIFETIME)
+    written[COMPUTE] = write_token(data_dir, COMPUTE, compute)
     member = tokens.member(key, DEMO_PROJECT, lifetime=TOKEN_LIFETIME)
     written[f"member-{DEMO_PROJECT}"] = write_token(data_dir, f"member-{DEMO_PROJECT}", member)
     return written

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from google.protobuf import field_mask_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from ml2.v1 import (
@@ -21,6 +22,9 @@ from ml2.v1 import (
     network_pb2,
     network_service_pb2,
     network_service_pb2_grpc,
+    port_pb2,
+    port_service_pb2,
+    port_service_pb2_grpc,
     segment_pb2,
     segment_range_service_pb2,
     segment_range_service_pb2_grpc,
@@ -122,6 +126,7 @@ def test_tokens_are_private_files(up: UpProcess) -> None:
     tokens = sorted(p.name for p in (up.data_dir / "auth" / "tokens").iterdir())
     assert tokens == [
         "admin.token",
+        "compute.token",
         "driver-openvswitch.token",
         "mechmgr.token",
         "member-demo.token",
@@ -271,3 +276,128 @@ def test_the_conformance_kit_checks_a_driver_with_the_data_dirs_admin_token(up: 
         "driver", "check", driver.group(1), env=child_env(ML2_DATA_DIR=str(up.data_dir))
     )
     assert checked.code == 0, checked.out + checked.err
+
+
+def _network(channel: grpc.Channel, who: tuple, name: str, project: str, shared: bool = False):
+    request = network_service_pb2.CreateNetworkRequest(
+        network=network_pb2.Network(name=name, project_id=project, shared=shared)
+    )
+    stub = network_service_pb2_grpc.NetworkServiceStub(channel)
+    return stub.CreateNetwork(request, metadata=who, timeout=10).network
+
+
+def _port(channel: grpc.Channel, who: tuple, network_id: str, project: str = ""):
+    request = port_service_pb2.CreatePortRequest(
+        port=port_pb2.Port(network_id=network_id, project_id=project)
+    )
+    stub = port_service_pb2_grpc.PortServiceStub(channel)
+    return stub.CreatePort(request, metadata=who, timeout=10).port
+
+
+def _binding_update(port_id: str, host: str = "", profile: dict | None = None):
+    port = port_pb2.Port(id=port_id)
+    paths = []
+    if host:
+        port.binding.host_id = host
+        paths.append("binding.host_id")
+    if profile is not None:
+        port.binding.profile.update(profile)
+        paths.append("binding.profile")
+    return port_service_pb2.UpdatePortRequest(
+        port=port, update_mask=field_mask_pb2.FieldMask(paths=paths)
+    )
+
+
+def test_another_project_can_neither_see_nor_touch_a_private_network_and_its_ports(
+    up: UpProcess, channels: dict[str, grpc.Channel]
+) -> None:
+    admin, owner = bearer(up.token("admin")), bearer(mint(up, "--member", "alpha"))
+    other = bearer(up.token("member-demo"))
+    portapi = channels["portapi"]
+    networks = network_service_pb2_grpc.NetworkServiceStub(portapi)
+    ports = port_service_pb2_grpc.PortServiceStub(portapi)
+    private = _network(portapi, owner, "alpha-private", "alpha")
+    port = _port(portapi, owner, private.id)
+    assert (private.project_id, port.project_id) == ("alpha", "alpha")
+
+    get_network = network_service_pb2.GetNetworkRequest(network_id=private.id)
+    get_port = port_service_pb2.GetPortRequest(port_id=port.id)
+    assert code_of(networks.GetNetwork, get_network, metadata=other) == grpc.StatusCode.NOT_FOUND
+    assert code_of(ports.GetPort, get_port, metadata=other) == grpc.StatusCode.NOT_FOUND
+    listed_networks = networks.ListNetworks(
+        network_service_pb2.ListNetworksRequest(), metadata=other, timeout=10
+    )
+    assert private.id not in {n.id for n in listed_networks.networks}
+    listed_ports = ports.ListPorts(
+        port_service_pb2.ListPortsRequest(network_id=private.id), metadata=other, timeout=10
+    )
+    assert not listed_ports.ports
+    with pytest.raises(grpc.RpcError) as created:
+        _port(portapi, other, private.id)
+    assert created.value.code() == grpc.StatusCode.NOT_FOUND
+    delete_port = port_service_pb2.DeletePortRequest(port_id=port.id)
+    delete_network = network_service_pb2.DeleteNetworkRequest(network_id=private.id)
+    assert code_of(ports.DeletePort, delete_port, metadata=other) == grpc.StatusCode.NOT_FOUND
+    assert (
+        code_of(networks.DeleteNetwork, delete_network, metadata=other) == grpc.StatusCode.NOT_FOUND
+    )
+
+    # Nothing changed: the owner still has its network with exactly its one port.
+    assert networks.GetNetwork(get_network, metadata=owner, timeout=10).network.id == private.id
+    owned = ports.ListPorts(
+        port_service_pb2.ListPortsRequest(network_id=private.id), metadata=admin, timeout=10
+    )
+    assert [p.id for p in owned.ports] == [port.id]
+
+
+def test_ports_on_a_shared_network_are_open_to_every_project(
+    up: UpProcess, channels: dict[str, grpc.Channel]
+) -> None:
+    admin, member = bearer(up.token("admin")), bearer(up.token("member-demo"))
+    portapi = channels["portapi"]
+    shared = _network(portapi, admin, "everyone", "operator", shared=True)
+    with pytest.raises(grpc.RpcError) as refused:
+        _network(portapi, member, "mine-shared", "demo", shared=True)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "shared" in refused.value.details()
+    port = _port(portapi, member, shared.id)
+    assert port.project_id == "demo"
+
+
+def test_binding_host_is_for_admins_and_services_and_the_profile_for_services_only(
+    up: UpProcess, channels: dict[str, grpc.Channel]
+) -> None:
+    admin, member = bearer(up.token("admin")), bearer(up.token("member-demo"))
+    compute = bearer(up.token("compute"))
+    portapi = channels["portapi"]
+    ports = port_service_pb2_grpc.PortServiceStub(portapi)
+    network = _network(portapi, member, "demo-bindings", "demo")
+    port = _port(portapi, member, network.id)
+
+    with pytest.raises(grpc.RpcError) as host:
+        ports.UpdatePort(_binding_update(port.id, host="compute-1"), metadata=member, timeout=10)
+    assert host.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert host.value.details().startswith("binding.host_id")
+    with pytest.raises(grpc.RpcError) as profile:
+        ports.UpdatePort(
+            _binding_update(port.id, profile={"migrating_to": "compute-2"}),
+            metadata=admin,
+            timeout=10,
+        )
+    assert profile.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert profile.value.details().startswith("binding.profile")
+    unchanged = ports.GetPort(
+        port_service_pb2.GetPortRequest(port_id=port.id), metadata=admin, timeout=10
+    ).port
+    assert (unchanged.binding.host_id, dict(unchanged.binding.profile)) == ("", {})
+
+    bound = ports.UpdatePort(
+        _binding_update(port.id, host="compute-1", profile={"pci_slot": "0000:05:00.1"}),
+        metadata=compute,
+        timeout=10,
+    ).port
+    assert bound.binding.host_id == "compute-1" and bound.binding.vif_type
+    seen = ports.GetPort(
+        port_service_pb2.GetPortRequest(port_id=port.id), metadata=member, timeout=10
+    ).port
+    assert (seen.binding.host_id, seen.binding.vif_type) == ("", "")
