@@ -114,9 +114,10 @@ class UpProcess:
         return self.err_path.read_text()
 
     def ml2(self, *args: str, timeout: float = 60) -> Result:
-        """Runs a client command against this stack (as its administrator, with
-        authentication on)."""
-        env = child_env(ML2_TOKEN_FILE=str(self.admin_token)) if self.auth else None
+        """Runs a client command against this stack, with authentication on with the token
+        the command finds in the stack's data dir by itself (the administrator's; the compute
+        service's for the commands that bind as a compute node)."""
+        env = child_env(ML2_DATA_DIR=str(self.data_dir)) if self.auth else None
         return run_ml2(
             *args,
             "--portapi",
