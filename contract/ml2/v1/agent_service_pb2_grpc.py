@@ -45,6 +45,11 @@ class AgentServiceStub:
                 request_serializer=ml2_dot_v1_dot_agent__service__pb2.HeartbeatAgentRequest.SerializeToString,
                 response_deserializer=ml2_dot_v1_dot_agent__service__pb2.HeartbeatAgentResponse.FromString,
                 _registered_method=True)
+        self.StreamHeartbeats = channel.stream_stream(
+                '/ml2.v1.AgentService/StreamHeartbeats',
+                request_serializer=ml2_dot_v1_dot_agent__service__pb2.StreamHeartbeatsRequest.SerializeToString,
+                response_deserializer=ml2_dot_v1_dot_agent__service__pb2.StreamHeartbeatsResponse.FromString,
+                _registered_method=True)
         self.GetAgent = channel.unary_unary(
                 '/ml2.v1.AgentService/GetAgent',
                 request_serializer=ml2_dot_v1_dot_agent__service__pb2.GetAgentRequest.SerializeToString,
@@ -80,6 +85,19 @@ class AgentServiceServicer:
 
     def HeartbeatAgent(self, request, context):
         """Records a sign of life of a registered agent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamHeartbeats(self, request_iterator, context):
+        """Records the signs of life of a registered agent over one long-lived stream: each request
+        is one heartbeat, answered in order by one response, exactly as HeartbeatAgent answers it
+        (the same lease, the same liveness). A bad request or an unknown agent ends the stream with
+        the status HeartbeatAgent would answer (INVALID_ARGUMENT naming the field, NOT_FOUND: the
+        agent registers again and opens a new stream). The stream has no deadline; the client
+        re-opens it when it breaks, and falls back to HeartbeatAgent on UNIMPLEMENTED (a server
+        older than this method).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -125,6 +143,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.HeartbeatAgent,
                     request_deserializer=ml2_dot_v1_dot_agent__service__pb2.HeartbeatAgentRequest.FromString,
                     response_serializer=ml2_dot_v1_dot_agent__service__pb2.HeartbeatAgentResponse.SerializeToString,
+            ),
+            'StreamHeartbeats': grpc.stream_stream_rpc_method_handler(
+                    servicer.StreamHeartbeats,
+                    request_deserializer=ml2_dot_v1_dot_agent__service__pb2.StreamHeartbeatsRequest.FromString,
+                    response_serializer=ml2_dot_v1_dot_agent__service__pb2.StreamHeartbeatsResponse.SerializeToString,
             ),
             'GetAgent': grpc.unary_unary_rpc_method_handler(
                     servicer.GetAgent,
@@ -202,6 +225,33 @@ class AgentService:
             '/ml2.v1.AgentService/HeartbeatAgent',
             ml2_dot_v1_dot_agent__service__pb2.HeartbeatAgentRequest.SerializeToString,
             ml2_dot_v1_dot_agent__service__pb2.HeartbeatAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamHeartbeats(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/ml2.v1.AgentService/StreamHeartbeats',
+            ml2_dot_v1_dot_agent__service__pb2.StreamHeartbeatsRequest.SerializeToString,
+            ml2_dot_v1_dot_agent__service__pb2.StreamHeartbeatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,15 @@ class AgentServiceStub:
     """Registers an agent, or updates the agent of the same type on the same host."""
     HeartbeatAgent: _grpc.UnaryUnaryMultiCallable[_agent_service_pb2.HeartbeatAgentRequest, _agent_service_pb2.HeartbeatAgentResponse]
     """Records a sign of life of a registered agent."""
+    StreamHeartbeats: _grpc.StreamStreamMultiCallable[_agent_service_pb2.StreamHeartbeatsRequest, _agent_service_pb2.StreamHeartbeatsResponse]
+    """Records the signs of life of a registered agent over one long-lived stream: each request
+    is one heartbeat, answered in order by one response, exactly as HeartbeatAgent answers it
+    (the same lease, the same liveness). A bad request or an unknown agent ends the stream with
+    the status HeartbeatAgent would answer (INVALID_ARGUMENT naming the field, NOT_FOUND: the
+    agent registers again and opens a new stream). The stream has no deadline; the client
+    re-opens it when it breaks, and falls back to HeartbeatAgent on UNIMPLEMENTED (a server
+    older than this method).
+    """
     GetAgent: _grpc.UnaryUnaryMultiCallable[_agent_service_pb2.GetAgentRequest, _agent_service_pb2.GetAgentResponse]
     """Returns one agent."""
     ListAgents: _grpc.UnaryUnaryMultiCallable[_agent_service_pb2.ListAgentsRequest, _agent_service_pb2.ListAgentsResponse]
@@ -55,6 +64,15 @@ class AgentServiceAsyncStub(AgentServiceStub):
     """Registers an agent, or updates the agent of the same type on the same host."""
     HeartbeatAgent: _aio.UnaryUnaryMultiCallable[_agent_service_pb2.HeartbeatAgentRequest, _agent_service_pb2.HeartbeatAgentResponse]  # type: ignore[assignment]
     """Records a sign of life of a registered agent."""
+    StreamHeartbeats: _aio.StreamStreamMultiCallable[_agent_service_pb2.StreamHeartbeatsRequest, _agent_service_pb2.StreamHeartbeatsResponse]  # type: ignore[assignment]
+    """Records the signs of life of a registered agent over one long-lived stream: each request
+    is one heartbeat, answered in order by one response, exactly as HeartbeatAgent answers it
+    (the same lease, the same liveness). A bad request or an unknown agent ends the stream with
+    the status HeartbeatAgent would answer (INVALID_ARGUMENT naming the field, NOT_FOUND: the
+    agent registers again and opens a new stream). The stream has no deadline; the client
+    re-opens it when it breaks, and falls back to HeartbeatAgent on UNIMPLEMENTED (a server
+    older than this method).
+    """
     GetAgent: _aio.UnaryUnaryMultiCallable[_agent_service_pb2.GetAgentRequest, _agent_service_pb2.GetAgentResponse]  # type: ignore[assignment]
     """Returns one agent."""
     ListAgents: _aio.UnaryUnaryMultiCallable[_agent_service_pb2.ListAgentsRequest, _agent_service_pb2.ListAgentsResponse]  # type: ignore[assignment]
@@ -82,6 +100,21 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_agent_service_pb2.HeartbeatAgentResponse, _abc.Awaitable[_agent_service_pb2.HeartbeatAgentResponse]]:
         """Records a sign of life of a registered agent."""
+
+    @_abc_1.abstractmethod
+    def StreamHeartbeats(
+        self,
+        request_iterator: _MaybeAsyncIterator[_agent_service_pb2.StreamHeartbeatsRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_agent_service_pb2.StreamHeartbeatsResponse], _abc.AsyncIterator[_agent_service_pb2.StreamHeartbeatsResponse]]:
+        """Records the signs of life of a registered agent over one long-lived stream: each request
+        is one heartbeat, answered in order by one response, exactly as HeartbeatAgent answers it
+        (the same lease, the same liveness). A bad request or an unknown agent ends the stream with
+        the status HeartbeatAgent would answer (INVALID_ARGUMENT naming the field, NOT_FOUND: the
+        agent registers again and opens a new stream). The stream has no deadline; the client
+        re-opens it when it breaks, and falls back to HeartbeatAgent on UNIMPLEMENTED (a server
+        older than this method).
+        """
 
     @_abc_1.abstractmethod
     def GetAgent(
