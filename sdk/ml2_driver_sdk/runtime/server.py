@@ -181,7 +181,7 @@ def _wrap_async(handler: Any, service: str, method: str, deserializer: Any) -> A
         try:
             async for item in inner_bidi(_async_decoded_all(requests), context):
                 yield item
-        except errors.InvalidArgument as exc:
+        except Exception as exc:  # a ServiceError (or a bug) ends the stream with its status
             await fail(exc, context)
 
     return grpc.stream_stream_rpc_method_handler(bidi, deserializer, handler.response_serializer)

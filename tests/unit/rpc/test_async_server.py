@@ -16,7 +16,14 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
-from ml2.v1 import port_pb2, port_service_pb2, port_service_pb2_grpc
+from ml2.v1 import (
+    agent_pb2,
+    agent_service_pb2,
+    agent_service_pb2_grpc,
+    port_pb2,
+    port_service_pb2,
+    port_service_pb2_grpc,
+)
 from ml2_driver_sdk.runtime import errors, metrics, server
 
 SERVICE = "ml2.v1.PortService"
@@ -210,3 +217,46 @@ def test_stop_ends_an_open_stream_within_the_grace() -> None:
         with pytest.raises(grpc.RpcError) as info:
             next(stream)
     assert info.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)  # type: ignore[attr-defined]
+
+
+class Heartbeats(agent_service_pb2_grpc.AgentServiceServicer):
+    """A bidirectional stream that answers each message, and fails on an unknown agent."""
+
+    async def StreamHeartbeats(self, requests: Any, context: Any) -> AsyncIterator[Any]:
+        async for request in requests:
+            if request.agent_id == "missing":
+                raise errors.NotFound("agent missing not found", reason="AGENT_NOT_FOUND")
+            agent = agent_pb2.Agent(id=request.agent_id)
+            yield agent_service_pb2.StreamHeartbeatsResponse(agent=agent)
+
+
+def test_a_bidirectional_stream_ends_with_a_service_errors_status_after_its_answers() -> None:
+    built = server.build_server(
+        [
+            (
+                agent_service_pb2_grpc.add_AgentServiceServicer_to_server,
+                Heartbeats(),
+                "ml2.v1.AgentService",
+            )
+        ],
+        max_workers=2,
+        asyncio_streams=True,
+    )
+    built.server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{built.port}") as channel:
+            stub = agent_service_pb2_grpc.AgentServiceStub(channel)
+            requests = [
+                agent_service_pb2.StreamHeartbeatsRequest(agent_id=agent_id)
+                for agent_id in ("a", "b", "missing", "c")
+            ]
+            answered = []
+            with pytest.raises(grpc.RpcError) as caught:
+                for reply in stub.StreamHeartbeats(iter(requests), timeout=10):
+                    answered.append(reply.agent.id)
+        assert answered == ["a", "b"]
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
+        assert caught.value.details() == "agent missing not found"  # type: ignore[attr-defined]
+        assert reason(caught.value) == "AGENT_NOT_FOUND"
+    finally:
+        built.server.stop(0).wait(10)
