@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import grpc
 from ml2.v1 import agent_service_pb2 as pb
@@ -10,7 +15,7 @@ from ml2.v1 import agent_service_pb2_grpc as pb_grpc
 from ml2_contract import convert
 from ml2_driver_sdk.runtime.errors import InvalidArgument
 
-from services.mechmgr import agents, validation
+from services.mechmgr import agents, metrics, validation
 from services.rpc import paging
 
 logger = logging.getLogger(__name__)
@@ -19,14 +24,45 @@ LIST_AGENTS = paging.Listing("ml2.v1.AgentService/ListAgents", (str, str))
 """Page tokens of ListAgents: the (host, agent_type) of a page's last agent."""
 
 _UPDATABLE = ("admin_state_up",)
+_UNARY = metrics.HEARTBEAT_MESSAGES.labels("HeartbeatAgent")
+_STREAMED = metrics.HEARTBEAT_MESSAGES.labels("StreamHeartbeats")
+
+BeatCheck = Callable[[str, Any], None]
+"""``check(agent_id, context)``, called before each heartbeat of a stream, on the event loop
+(so it must not block): the place of a per-message check of the caller, such as "a host keeps
+only its own agents alive", because an interceptor sees the start of a stream, not the agent id
+of each message. It raises a ServiceError to end the stream with that status."""
 
 
 class AgentServicer(pb_grpc.AgentServiceServicer):
     """Serves the agent registry."""
 
-    def __init__(self, registry: agents.AgentRegistry, heartbeat_interval: int) -> None:
+    def __init__(
+        self,
+        registry: agents.AgentRegistry,
+        heartbeat_interval: int,
+        beat_check: BeatCheck | None = None,
+    ) -> None:
         self._registry = registry
         self._heartbeat_interval = heartbeat_interval
+        self._beat_check = beat_check
+        self._lock = threading.Lock()
+        self._streams: set[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any] | None]] = set()
+        self._closing = False
+
+    def close_streams(self) -> None:
+        """Ends every open heartbeat stream with UNAVAILABLE (the process is stopping), so that
+        a graceful stop does not wait for streams that never end and agents move at once to
+        another replica; streams opened after this are ended likewise. Callable from any
+        thread."""
+        with self._lock:
+            self._closing = True
+            streams = list(self._streams)
+        for loop, task in streams:
+            if task is None:
+                continue
+            with contextlib.suppress(RuntimeError):  # a closed loop: its streams are gone
+                loop.call_soon_threadsafe(task.cancel)
 
     def RegisterAgent(
         self, request: pb.RegisterAgentRequest, context: grpc.ServicerContext
@@ -58,7 +94,47 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
     ) -> pb.HeartbeatAgentResponse:
         """Records a sign of life; NOT_FOUND tells the agent to register again."""
         agent = self._registry.heartbeat(validation.required_id("agent_id", request.agent_id))
+        _UNARY.inc()
         return pb.HeartbeatAgentResponse(agent=convert.agent_to_proto(agent))
+
+    async def StreamHeartbeats(
+        self, requests: AsyncIterator[pb.StreamHeartbeatsRequest], context: Any
+    ) -> AsyncIterator[pb.StreamHeartbeatsResponse]:
+        """Answers each heartbeat of the stream as HeartbeatAgent does; a bad request or an
+        unknown agent ends the stream with HeartbeatAgent's status.
+
+        Runs on the event loop of an asyncio server: a heartbeat the registry can answer from
+        memory (almost all, see ``agents``) is answered there; one it must write first goes to
+        a thread, so that the database never blocks the loop.
+        """
+        loop = asyncio.get_running_loop()
+        stream = (loop, asyncio.current_task())
+        with self._lock:
+            closing = self._closing
+            self._streams.add(stream)
+        metrics.HEARTBEAT_STREAMS.inc()
+        try:
+            if closing:
+                raise asyncio.CancelledError
+            async for request in requests:
+                agent_id = validation.required_id("agent_id", request.agent_id)
+                if self._beat_check is not None:
+                    self._beat_check(agent_id, context)
+                agent = self._registry.held_heartbeat(agent_id)
+                if agent is None:
+                    agent = await loop.run_in_executor(None, self._registry.heartbeat, agent_id)
+                _STREAMED.inc()
+                yield pb.StreamHeartbeatsResponse(agent=convert.agent_to_proto(agent))
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise  # the client went away
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, "mechmgr is stopping: open the stream again"
+            )
+        finally:
+            metrics.HEARTBEAT_STREAMS.dec()
+            with self._lock:
+                self._streams.discard(stream)
 
     def GetAgent(
         self, request: pb.GetAgentRequest, context: grpc.ServicerContext

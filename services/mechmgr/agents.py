@@ -261,6 +261,12 @@ class AgentRegistry:
             return agent
         return self._write_heartbeat(agent_id, now)
 
+    def held_heartbeat(self, agent_id: str) -> values.Agent | None:
+        """Records a sign of life from memory alone, as ``heartbeat`` does when it can; returns
+        None when ``heartbeat`` must be called instead (it writes to the database). Never does
+        I/O, so an event loop may call it."""
+        return self._held(agent_id, self._clock())
+
     def _held(self, agent_id: str, now: dt.datetime) -> values.Agent | None:
         if self._flush_interval <= 0:
             return None

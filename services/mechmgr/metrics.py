@@ -69,6 +69,18 @@ HEARTBEATS = Counter(
     "revived, or whose written heartbeat would not last until the next flush).",
     ["write"],
 )
+HEARTBEAT_MESSAGES = Counter(
+    "ml2_mechmgr_heartbeat_messages_total",
+    "Agent heartbeats answered, by the RPC that carried them: HeartbeatAgent (one call each) or "
+    "StreamHeartbeats (one message of a long-lived stream each).",
+    ["rpc"],
+)
+for _rpc in ("HeartbeatAgent", "StreamHeartbeats"):
+    HEARTBEAT_MESSAGES.labels(_rpc)  # exported at 0 from the start
+HEARTBEAT_STREAMS = Gauge(
+    "ml2_mechmgr_heartbeat_streams",
+    "StreamHeartbeats streams open on this replica (about one per agent process).",
+)
 HEARTBEAT_FLUSHES = Counter(
     "ml2_mechmgr_heartbeat_flushes_total",
     "Writes of the heartbeats held in memory, by result (ok, failed: kept for the next one).",

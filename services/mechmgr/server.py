@@ -15,6 +15,7 @@ from typing import Any
 
 import grpc
 from ml2.v1 import (
+    agent_service_pb2,
     agent_service_pb2_grpc,
     mechanism_manager_service_pb2_grpc,
     topology_service_pb2_grpc,
@@ -73,6 +74,23 @@ def main() -> None:
         registry.close()
         engine.dispose()
 
+    built: list[auth.Authenticator] = []
+
+    def _build_authenticator(verifier: auth.Verifier) -> auth.Authenticator:
+        built.append(_authenticator(verifier, registry))
+        return built[0]
+
+    def _stream_beat_check(agent_id: str, _context: Any) -> None:
+        # A stream is authenticated when it opens; each heartbeat on it is checked as a unary
+        # HeartbeatAgent would be: an agent's token acts for its own host only.
+        identity = auth.current_or_none()
+        if built and identity is not None:
+            request = agent_service_pb2.HeartbeatAgentRequest(agent_id=agent_id)
+            built[0].check_request(_HEARTBEAT, identity, request)
+
+    agent_service = agent_servicer.AgentServicer(
+        registry, settings.heartbeat_interval, beat_check=_stream_beat_check
+    )
     server.run_service(
         SERVICE,
         [
@@ -83,7 +101,7 @@ def main() -> None:
             ),
             (
                 agent_service_pb2_grpc.add_AgentServiceServicer_to_server,
-                agent_servicer.AgentServicer(registry, settings.heartbeat_interval),
+                agent_service,
                 "ml2.v1.AgentService",
             ),
             (
@@ -96,12 +114,15 @@ def main() -> None:
         metrics_port=settings.metrics_port,
         port_file=settings.port_file,
         on_stop=_close,
+        on_stopping=agent_service.close_streams,
         max_workers=settings.rpc_workers,
-        auth_builder=lambda verifier: _authenticator(verifier, registry),
+        auth_builder=_build_authenticator,
+        asyncio_streams=True,
     )
 
 
 _AGENTS = "/ml2.v1.AgentService/"
+_HEARTBEAT = f"{_AGENTS}HeartbeatAgent"
 
 
 def _authenticator(verifier: auth.Verifier, registry: agents.AgentRegistry) -> auth.Authenticator:
@@ -112,7 +133,7 @@ def _authenticator(verifier: auth.Verifier, registry: agents.AgentRegistry) -> a
         verifier,
         targets={
             f"{_AGENTS}RegisterAgent": lambda request: {"host": request.agent.host},
-            f"{_AGENTS}HeartbeatAgent": hosts.target,
+            _HEARTBEAT: hosts.target,
         },
     )
 

@@ -226,6 +226,25 @@ def test_an_agent_token_acts_for_its_own_host_only(
     unknown = agent_service_pb2.HeartbeatAgentRequest(agent_id=str(uuid.UUID(int=0)))
     assert code_of(agents.HeartbeatAgent, unknown, metadata=host_a) == grpc.StatusCode.NOT_FOUND
 
+    # On a heartbeat stream each message is checked as the unary call is.
+    stream = agents.StreamHeartbeats(
+        iter(
+            [
+                agent_service_pb2.StreamHeartbeatsRequest(agent_id=own.id),
+                agent_service_pb2.StreamHeartbeatsRequest(agent_id=other.id),
+            ]
+        ),
+        metadata=host_a,
+        timeout=10,
+    )
+    replies = []
+    with pytest.raises(grpc.RpcError) as streamed:
+        for reply in stream:
+            replies.append(reply.agent.id)
+    assert replies == [own.id]
+    assert streamed.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "heartbeat_agent" in (streamed.value.details() or "")
+
 
 def test_the_cli_finds_the_data_dirs_admin_token_and_refuses_acting_for_another_project(
     up: UpProcess,
