@@ -5,12 +5,20 @@ capabilities, sends a heartbeat at the interval the server returns, registers ag
 server no longer knows it (NOT_FOUND), and rides out a mechmgr restart by retrying with a capped
 exponential backoff. On SIGTERM or Ctrl-C it stops without deregistering, so its liveness lapses
 after the server's down time, as it does when a real agent stops.
+
+Heartbeats go over one long-lived ``StreamHeartbeats`` stream (a message each, which costs
+mechmgr far less than a call each), re-opened with the same backoff when it breaks; a reply
+that does not come within ``rpc_timeout`` breaks it too. A mechmgr that answers UNIMPLEMENTED
+(older than the stream) gets ``HeartbeatAgent`` calls instead, at the same interval, for the
+rest of the agent's life. The channel's keepalive (``ml2_driver_sdk.runtime.keepalive``) keeps
+the stream's connection watched between heartbeats, however long the stack stays idle.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import queue
 import random
 import re
 import threading
@@ -309,6 +317,7 @@ class SimulatedAgent:
         *,
         rpc_timeout: float = 5.0,
         max_backoff: float = 10.0,
+        stream: bool = True,
     ) -> None:
         self.spec = spec
         self.stub = stub
@@ -319,6 +328,13 @@ class SimulatedAgent:
         self.agent_id = ""
         self.interval = DEFAULT_HEARTBEAT_SECONDS
         self.heartbeats = 0
+        self.streaming = stream
+        """Whether heartbeats go over StreamHeartbeats (False: HeartbeatAgent calls, also after
+        mechmgr answered the stream UNIMPLEMENTED)."""
+        self.streams_opened = 0
+        """How many StreamHeartbeats streams were opened (tests wait on it)."""
+        self.last_agent: agent_pb2.Agent | None = None
+        """The agent as the last heartbeat's answer gave it."""
         self._outage = False
 
     def run(self) -> None:
@@ -326,23 +342,78 @@ class SimulatedAgent:
         registration (bad request): retrying would not help."""
         while not self.stop.is_set():
             try:
-                if self.agent_id:
-                    self._heartbeat()
-                else:
+                if not self.agent_id:
                     self._register()
+                elif self.streaming:
+                    self._stream()
+                    continue  # the stream ended (mechmgr stopping, or a stop): open another
+                else:
+                    self._heartbeat()
             except grpc.RpcError as err:
+                if self.stop.is_set():
+                    break
                 if not self._handle_error(err):
                     continue
                 self.stop.wait(self.backoff.next())
                 continue
-            if self._outage:
-                logger.info("mechmgr answers again; agent %s is alive", self.agent_id)
-                self._outage = False
-            self.backoff.reset()
+            self._answered()
             self.stop.wait(self.interval)
         logger.info(
             "agent %s on %s stopped (not deregistered)", self.spec.agent_type, self.spec.host
         )
+
+    def _answered(self) -> None:
+        if self._outage:
+            logger.info("mechmgr answers again; agent %s is alive", self.agent_id)
+            self._outage = False
+        self.backoff.reset()
+
+    def _stream(self) -> None:
+        """Heartbeats over one StreamHeartbeats stream, a request each interval, each answered
+        within ``rpc_timeout``, until ``stop`` or the stream ends; raises the RpcError that
+        broke it (DEADLINE_EXCEEDED for a reply that did not come in time)."""
+        outbox: queue.Queue[agent_service_pb2.StreamHeartbeatsRequest | None] = queue.Queue()
+
+        def requests() -> Iterator[agent_service_pb2.StreamHeartbeatsRequest]:
+            while (item := outbox.get()) is not None:
+                yield item
+
+        call = self.stub.StreamHeartbeats(requests())
+        self.streams_opened += 1
+        late = threading.Event()
+
+        def too_late() -> None:
+            late.set()
+            call.cancel()
+
+        try:
+            if self.stop.is_set():
+                return
+            while not self.stop.is_set():
+                outbox.put(agent_service_pb2.StreamHeartbeatsRequest(agent_id=self.agent_id))
+                timer = threading.Timer(self.rpc_timeout, too_late)
+                timer.daemon = True
+                timer.start()
+                try:
+                    reply = next(call, None)
+                except grpc.RpcError:
+                    if late.is_set():
+                        raise _LateReply(self.rpc_timeout) from None
+                    raise
+                finally:
+                    timer.cancel()
+                if reply is None:
+                    logger.info("mechmgr ended the heartbeat stream; opening another")
+                    self.stop.wait(self.backoff.next())
+                    return
+                self.heartbeats += 1
+                self.last_agent = reply.agent
+                logger.debug("heartbeat %d of agent %s (stream)", self.heartbeats, self.agent_id)
+                self._answered()
+                self.stop.wait(self.interval)
+        finally:
+            outbox.put(None)
+            call.cancel()
 
     def _register(self) -> None:
         request = agent_service_pb2.RegisterAgentRequest(agent=self.spec.to_proto())
@@ -363,18 +434,29 @@ class SimulatedAgent:
 
     def _heartbeat(self) -> None:
         request = agent_service_pb2.HeartbeatAgentRequest(agent_id=self.agent_id)
-        self.stub.HeartbeatAgent(request, timeout=self.rpc_timeout)
+        self.last_agent = self.stub.HeartbeatAgent(request, timeout=self.rpc_timeout).agent
         self.heartbeats += 1
         logger.debug("heartbeat %d of agent %s", self.heartbeats, self.agent_id)
 
     def _handle_error(self, err: grpc.RpcError) -> bool:
         """Logs a failed call; returns True if the caller should back off before retrying."""
-        code = err.code() if isinstance(err, grpc.Call) else grpc.StatusCode.UNKNOWN
-        details = err.details() if isinstance(err, grpc.Call) else str(err)
+        call = isinstance(err, grpc.Call | _LateReply)
+        code = err.code() if call else grpc.StatusCode.UNKNOWN
+        details = err.details() if call else str(err)
         if code == grpc.StatusCode.NOT_FOUND and self.agent_id:
             logger.warning("mechmgr no longer knows agent %s; registering again", self.agent_id)
             self.agent_id = ""
             return False
+        if code == grpc.StatusCode.UNIMPLEMENTED and self.streaming and self.agent_id:
+            logger.info(
+                "mechmgr has no StreamHeartbeats (an older version); agent %s sends "
+                "HeartbeatAgent calls instead",
+                self.agent_id,
+            )
+            self.streaming = False
+            return False
+        if code == grpc.StatusCode.CANCELLED and self.agent_id:
+            code = grpc.StatusCode.UNAVAILABLE  # the server cancelled the stream (it stopped)
         if code not in _RETRYABLE:
             raise AgentRefused(f"mechmgr refused the agent: {code.name}: {details}")
         if not self._outage:
@@ -385,6 +467,21 @@ class SimulatedAgent:
         else:
             logger.debug("mechmgr still unreachable (%s)", code.name)
         return True
+
+
+class _LateReply(grpc.RpcError):
+    """A heartbeat of the stream not answered within the timeout: the stream was cancelled and
+    is opened again, as after DEADLINE_EXCEEDED."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self._details = f"no answer to a heartbeat within {timeout:g}s"
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+
+    def details(self) -> str:
+        return self._details
 
 
 def _fmt(seconds: float) -> str:

@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 from ml2.v1 import agent_service_pb2, agent_service_pb2_grpc
@@ -90,6 +91,81 @@ def test_agent_survives_a_mechmgr_restart(tmp_path: Path) -> None:
         assert any("answers again" in m for m in events), events
     finally:
         channel.close()
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(10) == 0
+        mechmgr.stop()
+
+
+def mechmgr_metric(process: launcher.ServiceProcess, sample: str) -> float:
+    url = f"http://127.0.0.1:{process.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as reply:
+        for line in reply.read().decode().splitlines():
+            if line.startswith(sample + " "):
+                return float(line.split()[-1])
+    return 0.0
+
+
+def test_agent_opens_its_heartbeat_stream_again_after_mechmgr_is_killed(tmp_path: Path) -> None:
+    port = free_port()
+    mechmgr = start_mechmgr(port, tmp_path)
+    log = tmp_path / "agent.log"
+    with open(log, "w") as fh:
+        agent = subprocess.Popen(
+            [
+                *ML2,
+                "agent",
+                "run",
+                "--type",
+                "openvswitch",
+                "--host",
+                "compute-k",
+                "--bridge-mappings",
+                "physnet1:br-eth1",
+                "--simulate",
+                "--mechmgr",
+                f"127.0.0.1:{port}",
+                "--log-format",
+                "json",
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+        )
+    streamed = 'ml2_mechmgr_heartbeat_messages_total{rpc="StreamHeartbeats"}'
+    try:
+        # The agent heartbeats over one stream, not with HeartbeatAgent calls.
+        assert wait_for(lambda: mechmgr_metric(mechmgr, streamed) >= 2, 15), log.read_text()
+        assert mechmgr_metric(mechmgr, "ml2_mechmgr_heartbeat_streams") == 1
+        assert (
+            mechmgr_metric(mechmgr, 'ml2_mechmgr_heartbeat_messages_total{rpc="HeartbeatAgent"}')
+            == 0
+        )
+        mechmgr.process.kill()  # no graceful end of the stream
+        mechmgr.process.wait(10)
+        assert wait_for(lambda: "unreachable" in log.read_text(), 30), log.read_text()
+        assert agent.poll() is None, "the agent gave up while mechmgr was down"
+        restarted_at = time.time()
+        mechmgr = start_mechmgr(port, tmp_path)
+        channel = channels.make_channel(f"127.0.0.1:{port}")
+        stub = agent_service_pb2_grpc.AgentServiceStub(channel)
+
+        def fresh_heartbeat():
+            reply = stub.ListAgents(
+                agent_service_pb2.ListAgentsRequest(host="compute-k"), timeout=5
+            )
+            found = reply.agents[0] if reply.agents else None
+            if found and found.alive and found.heartbeat_time.ToSeconds() >= restarted_at:
+                return found
+            return None
+
+        try:
+            assert wait_for(fresh_heartbeat, 15), log.read_text()
+            assert wait_for(lambda: mechmgr_metric(mechmgr, streamed) >= 1, 15)
+            assert mechmgr_metric(mechmgr, "ml2_mechmgr_heartbeat_streams") == 1
+        finally:
+            channel.close()
+    finally:
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(10) == 0
         mechmgr.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import subprocess
 import sys
 import threading
@@ -10,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 
+import grpc
 import pytest
 from ml2.v1 import agent_service_pb2, agent_service_pb2_grpc
 from ml2_driver_sdk.runtime import errors, server
@@ -45,6 +47,32 @@ class FakeAgentService(agent_service_pb2_grpc.AgentServiceServicer):
             raise errors.NotFound(f"agent {request.agent_id} not found")
         self.heartbeats += 1
         return agent_service_pb2.HeartbeatAgentResponse(agent=self.agents[request.agent_id])
+
+
+class FakeStreamingAgentService(FakeAgentService):
+    """Also serves StreamHeartbeats; can break a stream or leave a heartbeat unanswered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.streams = 0
+        self.streamed = 0
+        self.break_after: int | None = None
+        """End the next stream UNAVAILABLE after this many heartbeats on it."""
+        self.stall = threading.Event()
+        """While set, heartbeats of the stream are not answered."""
+
+    def StreamHeartbeats(self, requests, context):
+        self.streams += 1
+        for answered, request in enumerate(requests):
+            if self.break_after is not None and answered >= self.break_after:
+                self.break_after = None
+                context.abort(grpc.StatusCode.UNAVAILABLE, "stream broken")
+            if request.agent_id not in self.agents:
+                context.abort(grpc.StatusCode.NOT_FOUND, f"agent {request.agent_id} not found")
+            while self.stall.is_set() and context.is_active():
+                time.sleep(0.01)
+            self.streamed += 1
+            yield agent_service_pb2.StreamHeartbeatsResponse(agent=self.agents[request.agent_id])
 
 
 def start_fake(fake: FakeAgentService, address: str = "127.0.0.1:0") -> server.ServerHandle:
@@ -200,6 +228,96 @@ def test_stops_promptly_and_does_not_deregister(fake) -> None:
     running.stop()
     assert time.monotonic() - started < 1.0
     assert running.agent.agent_id in service.agents
+
+
+@pytest.fixture
+def streaming() -> Iterator[tuple[FakeStreamingAgentService, server.ServerHandle]]:
+    service = FakeStreamingAgentService()
+    handle = start_fake(service)
+    yield service, handle
+    service.stall.clear()
+    handle.server.stop(0)
+
+
+def test_heartbeats_over_one_stream_at_the_interval(streaming) -> None:
+    service, handle = streaming
+    running = Running(handle.port)
+    try:
+        assert wait_for(lambda: service.streamed >= 3, 10)
+        assert service.streams == 1 and service.heartbeats == 0
+        assert running.agent.streaming and running.agent.heartbeats >= 2
+        assert running.agent.last_agent is not None
+        assert running.agent.last_agent.id == running.agent.agent_id
+    finally:
+        running.stop()
+    assert running.error is None
+
+
+def test_opens_the_stream_again_when_it_breaks(streaming, caplog) -> None:
+    service, handle = streaming
+    service.break_after = 1
+    running = Running(handle.port)
+    try:
+        assert wait_for(lambda: service.streams >= 2 and service.streamed >= 3, 10)
+        assert running.agent.streaming and service.heartbeats == 0
+        assert saw_mechmgr_unreachable(caplog)
+        assert not service.registrations[1:]  # the same agent, no registration again
+    finally:
+        running.stop()
+
+
+def test_a_heartbeat_unanswered_in_time_opens_another_stream(streaming) -> None:
+    service, handle = streaming
+    running = Running(handle.port)
+    try:
+        assert wait_for(lambda: service.streamed >= 1, 10)
+        service.stall.set()
+        # rpc_timeout is 1 s: the agent gives up on the stream and opens another
+        assert wait_for(lambda: service.streams >= 2, 10)
+        service.stall.clear()
+        before = service.streamed
+        assert wait_for(lambda: service.streamed > before, 10)
+    finally:
+        running.stop()
+
+
+def test_registers_again_when_the_stream_answers_not_found(streaming) -> None:
+    service, handle = streaming
+    running = Running(handle.port)
+    try:
+        assert wait_for(lambda: service.streamed >= 1, 10)
+        first_id = running.agent.agent_id
+        service.agents.clear()
+        assert wait_for(lambda: len(service.registrations) == 2, 10)
+        assert wait_for(lambda: running.agent.agent_id in service.agents, 10)
+        assert running.agent.agent_id != first_id
+        before = service.streamed
+        assert wait_for(lambda: service.streamed > before, 10)
+        assert running.agent.streaming and service.heartbeats == 0
+    finally:
+        running.stop()
+
+
+def test_falls_back_to_unary_heartbeats_when_mechmgr_has_no_stream(fake, caplog) -> None:
+    service, handle = fake  # an older mechmgr: StreamHeartbeats is UNIMPLEMENTED
+    caplog.set_level(logging.INFO, logger="services.agent.simulated")
+    running = Running(handle.port)
+    try:
+        assert wait_for(lambda: service.heartbeats >= 2, 10)
+        assert not running.agent.streaming and running.agent.streams_opened == 1
+        assert any("HeartbeatAgent calls instead" in r.getMessage() for r in caplog.records)
+        assert not saw_mechmgr_unreachable(caplog) and running.error is None
+    finally:
+        running.stop()
+
+
+def test_stops_promptly_while_streaming(streaming) -> None:
+    service, handle = streaming
+    running = Running(handle.port)
+    assert wait_for(lambda: service.streamed >= 1, 10)
+    started = time.monotonic()
+    running.stop()
+    assert time.monotonic() - started < 1.0 and not running.thread.is_alive()
 
 
 def parse_agent(*argv: str) -> argparse.Namespace:
