@@ -258,3 +258,31 @@ def test_an_idle_watch_stream_outlives_keepalive_periods_and_delivers_the_next_e
     for name, text in stack.logs().items():
         for refusal in REFUSALS:
             assert refusal not in text, f"{name} log: {refusal}"
+
+
+def test_an_idle_heartbeat_stream_outlives_keepalive_periods_and_answers_the_next_heartbeat(
+    stack: Stack,
+) -> None:
+    """A StreamHeartbeats stream silent for several keepalive periods (far longer than the
+    shortened period, as 30 s heartbeats are against the default one) is pinged, not cut, and
+    answers the next heartbeat on the same stream."""
+    agents = agent_service_pb2_grpc.AgentServiceStub(stack.channel("mechmgr"))
+    register_agent(stack)
+    (agent,) = agents.ListAgents(
+        agent_service_pb2.ListAgentsRequest(host=HOST), timeout=TIMEOUT
+    ).agents
+    outbox: queue.Queue[agent_service_pb2.StreamHeartbeatsRequest | None] = queue.Queue()
+    stream = agents.StreamHeartbeats(iter(outbox.get, None))
+    beat = agent_service_pb2.StreamHeartbeatsRequest(agent_id=agent.id)
+    for _ in range(ROUNDS):
+        outbox.put(beat)
+        reply = next(stream)
+        assert reply.agent.id == agent.id and reply.agent.alive
+        idle(IDLE_PERIODS * PERIOD)
+    outbox.put(None)
+    assert list(stream) == []  # the client's end closes the stream cleanly
+    codes = stack.stop()
+    assert all(code == 0 for code in codes.values()), codes
+    for name, text in stack.logs().items():
+        for refusal in REFUSALS:
+            assert refusal not in text, f"{name} log: {refusal}"
