@@ -1,6 +1,7 @@
 """Agent heartbeats at scale: mechmgr's CPU per heartbeat, and bind latency under that load.
 
-    python bench/heartbeats.py [--agents 10000] [--interval 30] [--database sqlite|postgres]
+    python bench/heartbeats.py [--agents 10000] [--interval 30] [--mode stream|unary]
+                               [--database sqlite|postgres]
 
 Starts its own stack (typemgr, the openvswitch and linuxbridge driver processes, mechmgr,
 portapi) on free loopback ports with fresh databases and mechmgr's default agent settings
@@ -11,7 +12,10 @@ serves the binds. Then:
     idle       mechmgr's CPU over --idle-seconds with nothing to do; --binds binds, one client
     load       every agent heartbeats once per --interval (10,000 / 30 s = 333/s), each worker
                process pacing its share over its own long-lived channel; after --warmup-seconds
-               mechmgr's CPU over --measure-seconds, then --binds binds during the same load
+               mechmgr's CPU over --measure-seconds, then --binds binds during the same load.
+               --mode stream (the default, what agents do): each agent keeps one
+               StreamHeartbeats stream open and sends a message on it per heartbeat; --mode
+               unary: a HeartbeatAgent call per heartbeat
     floor      the same workers, at the same rate, call mechmgr's grpc.health.v1.Health/Check
                instead (a call that does nothing): mechmgr's CPU over --floor-seconds, what any
                unary call costs its gRPC server at that rate; then --binds binds under that load
@@ -32,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "contract"), str(ROOT / "sdk")]
 
 import argparse
+import asyncio
 import json
 import multiprocessing
 import os
@@ -41,6 +46,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from multiprocessing.synchronize import Event
@@ -59,6 +65,7 @@ from ml2.v1 import (
     port_service_pb2_grpc,
 )
 from ml2_contract import vocabulary
+from ml2_driver_sdk.runtime import keepalive
 
 from services import launcher
 from services.cli import ports as cli_ports
@@ -89,11 +96,13 @@ def heartbeat_worker(
     stop: Event,
     floor: Event,
     results: multiprocessing.Queue,  # type: ignore[type-arg]
+    mode: str = "unary",
 ) -> None:
     """One worker process: registers its agents (reporting how long that took), then, once
     ``beat`` is set, heartbeats each of them once per ``interval``, evenly spread, until
-    ``stop``, calling Health/Check instead of HeartbeatAgent while ``floor`` is set; reports
-    the calls answered (time, latency, whether a heartbeat) and the failures."""
+    ``stop``, calling Health/Check instead of heartbeating while ``floor`` is set; reports
+    the calls answered (time, latency, whether a heartbeat) and the failures. ``mode`` stream:
+    each agent has its own StreamHeartbeats stream (see ``stream_heartbeats``)."""
     channel = channels.make_channel(address)
     stub = agent_service_pb2_grpc.AgentServiceStub(channel)
     health = health_pb2_grpc.HealthStub(channel)
@@ -106,6 +115,14 @@ def heartbeat_worker(
         for h in hosts
     ]
     results.put(("registered", len(ids), time.perf_counter() - began))
+    if mode == "stream":
+        channel.close()
+        beat.wait()
+        answered, failures = asyncio.run(
+            stream_heartbeats(address, ids, interval, offset, stop, floor)
+        )
+        results.put(("beats", answered, failures))
+        return
     beat.wait()
     lock = threading.Lock()
     slots = threading.Semaphore(MAX_IN_FLIGHT)
@@ -148,6 +165,58 @@ def heartbeat_worker(
     results.put(("beats", answered, failures))
 
 
+async def stream_heartbeats(
+    address: str, ids: list[str], interval: float, offset: float, stop: Event, floor: Event
+) -> tuple[list[tuple[float, float, bool]], list[str]]:
+    """Heartbeats every agent of ``ids`` over a StreamHeartbeats stream of its own (one
+    coroutine each, on one asyncio channel), at the pace of the unary mode; while ``floor`` is
+    set the agents call Health/Check instead, their streams left open. Returns the calls
+    answered and the failures, as the unary mode does."""
+    channel = grpc.aio.insecure_channel(address, options=keepalive.current().client_options())
+    stub = agent_service_pb2_grpc.AgentServiceStub(channel)
+    health = health_pb2_grpc.HealthStub(channel)
+    check = health_pb2.HealthCheckRequest()
+    answered: list[tuple[float, float, bool]] = []
+    failures: list[str] = []
+    period = interval / len(ids)
+    start = time.perf_counter() + offset * period
+
+    async def agent(k: int, agent_id: str) -> None:
+        request = agent_service_pb2.StreamHeartbeatsRequest(agent_id=agent_id)
+        due = start + k * period
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        # Opened when the agent's first heartbeat is due, as an agent opens it when it starts.
+        call = stub.StreamHeartbeats()
+        try:
+            while not stop.is_set():
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if stop.is_set():
+                    break
+                due += interval
+                sent = time.perf_counter()
+                heartbeat = not floor.is_set()
+                if heartbeat:
+                    await call.write(request)
+                    reply = await call.read()
+                    if reply is grpc.aio.EOF:
+                        failures.append("EOF")
+                        return
+                else:
+                    await health.Check(check, timeout=30)
+                now = time.perf_counter()
+                answered.append((now, (now - sent) * 1000, heartbeat))
+        except (grpc.RpcError, asyncio.InvalidStateError) as err:
+            failures.append((await call.code()).name if call.done() else type(err).__name__)
+        finally:
+            call.cancel()
+
+    await asyncio.gather(*(agent(k, agent_id) for k, agent_id in enumerate(ids)))
+    await channel.close()
+    return answered, failures
+
+
 @dataclass(frozen=True)
 class BindFigures:
     """The binds of one phase, one client, latencies in ms."""
@@ -164,6 +233,8 @@ class Result:
     """One run."""
 
     database: str
+    mode: str
+    """How the agents heartbeat: stream (StreamHeartbeats) or unary (HeartbeatAgent)."""
     agents: int
     register_seconds: float
     idle_mechmgr_cpu_per_s: float
@@ -172,6 +243,8 @@ class Result:
     heartbeat_p50_ms: float
     heartbeat_p99_ms: float
     heartbeat_failures: int
+    failure_codes: str
+    """The status codes of the failures, with their counts."""
     mechmgr_cpu_ms_per_heartbeat: float
     """mechmgr's CPU during the measured window divided by the heartbeats answered in it."""
     postgres_cpu_ms_per_heartbeat: float
@@ -179,6 +252,8 @@ class Result:
     """The benchmark's own heartbeating processes, which share the machine's CPUs."""
     immediate_heartbeats: int
     """Heartbeats of the measured window mechmgr wrote before answering (its metric)."""
+    open_streams: int
+    """Heartbeat streams open in mechmgr at the end of the measured window (its metric)."""
     floor_calls_per_s: float
     mechmgr_cpu_ms_per_health_check: float
     """The same over the floor window: what a call that does nothing costs at that rate."""
@@ -272,7 +347,7 @@ def run(running: stack.Stack, args: argparse.Namespace, log: object) -> Result:
                 stop,
                 floor,
             ),
-            kwargs={"results": results},
+            kwargs={"results": results, "mode": args.mode},
             daemon=True,
         )
         for w in range(args.workers)
@@ -291,14 +366,21 @@ def run(running: stack.Stack, args: argparse.Namespace, log: object) -> Result:
         time.sleep(args.idle_seconds)
         idle_cpu = (cpu_seconds(mechmgr_pid) - cpu0) / (time.perf_counter() - t0)
         idle = binder.bind(batches[0])
-        say(f"heartbeats: {args.agents} agents every {args.interval:g} s ...")
+        say(f"heartbeats ({args.mode}): {args.agents} agents every {args.interval:g} s ...")
         beat.set()
+        if args.mode == "stream":
+            # Each agent opens its stream at its first heartbeat: measure once all are open.
+            opened = time.monotonic()
+            while mechmgr_sample(running, "ml2_mechmgr_heartbeat_streams") < args.agents:
+                assert time.monotonic() - opened < args.interval + 120, "streams did not open"
+                time.sleep(0.5)
         time.sleep(args.warmup_seconds)
         cpu0, pg0, t0 = cpu_seconds(mechmgr_pid), postgres_cpu_seconds(), time.perf_counter()
         w0, im0 = sum(cpu_seconds(int(w.pid or 0)) for w in workers), immediate(running)
         time.sleep(args.measure_seconds)
         cpu1, pg1, t1 = cpu_seconds(mechmgr_pid), postgres_cpu_seconds(), time.perf_counter()
         w1, im1 = sum(cpu_seconds(int(w.pid or 0)) for w in workers), immediate(running)
+        streams = int(mechmgr_sample(running, "ml2_mechmgr_heartbeat_streams"))
         say("binds under heartbeat load ...")
         loaded = binder.bind(batches[1])
         say("the same rate of Health/Check calls ...")
@@ -333,6 +415,7 @@ def run(running: stack.Stack, args: argparse.Namespace, log: object) -> Result:
     beats = max(1, len(in_window))
     return Result(
         database=args.database,
+        mode=args.mode,
         agents=args.agents,
         register_seconds=register_seconds,
         idle_mechmgr_cpu_per_s=idle_cpu,
@@ -340,12 +423,14 @@ def run(running: stack.Stack, args: argparse.Namespace, log: object) -> Result:
         heartbeat_p50_ms=percentile(ordered, 50),
         heartbeat_p99_ms=percentile(ordered, 99),
         heartbeat_failures=len(failures),
+        failure_codes=", ".join(f"{c} {n}" for c, n in sorted(Counter(failures).items())),
         mechmgr_cpu_ms_per_heartbeat=(cpu1 - cpu0) * 1000 / beats,
         postgres_cpu_ms_per_heartbeat=(pg1 - pg0) * 1000 / beats
         if args.database == "postgres"
         else 0.0,
         worker_cpu_ms_per_heartbeat=(w1 - w0) * 1000 / beats,
         immediate_heartbeats=int(im1 - im0),
+        open_streams=streams,
         floor_calls_per_s=checks / (t3 - t2),
         mechmgr_cpu_ms_per_health_check=(cpu3 - cpu2) * 1000 / max(1, checks),
         idle=idle,
@@ -357,8 +442,13 @@ def run(running: stack.Stack, args: argparse.Namespace, log: object) -> Result:
 
 def immediate(running: stack.Stack) -> float:
     """Heartbeats mechmgr has written before answering so far (0 without the metric)."""
+    return mechmgr_sample(running, 'ml2_mechmgr_heartbeats_total{write="immediate"}')
+
+
+def mechmgr_sample(running: stack.Stack, name: str) -> float:
+    """The value of one sample of mechmgr's metrics (0 without it)."""
     url = f"http://127.0.0.1:{running.processes['mechmgr'].metrics_port}/metrics"
-    sample = 'ml2_mechmgr_heartbeats_total{write="immediate"} '
+    sample = f"{name} "
     with urllib.request.urlopen(url, timeout=10) as reply:
         for line in reply.read().decode().splitlines():
             if line.startswith(sample):
@@ -369,13 +459,15 @@ def immediate(running: stack.Stack) -> float:
 def report(r: Result) -> None:
     """Prints one run's figures."""
     print(
-        f"\n{r.agents} agents, database {r.database}, {os.cpu_count()} CPUs; registered in "
+        f"\n{r.agents} agents heartbeating by {r.mode}, database {r.database}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; registered in "
         f"{r.register_seconds:.1f} s; mechmgr idle {r.idle_mechmgr_cpu_per_s * 1000:.1f} ms "
         "CPU per second"
     )
     print(
         f"heartbeats/s {r.heartbeats_per_s:.0f}  latency p50 {r.heartbeat_p50_ms:.2f} ms  "
         f"p99 {r.heartbeat_p99_ms:.2f} ms  failures {r.heartbeat_failures}"
+        + (f" ({r.failure_codes})" if r.failure_codes else "")
     )
     print(
         f"CPU per heartbeat: mechmgr {r.mechmgr_cpu_ms_per_heartbeat:.3f} ms  "
@@ -385,7 +477,8 @@ def report(r: Result) -> None:
     )
     print(
         f"the heartbeating processes (the benchmark's): {r.worker_cpu_ms_per_heartbeat:.3f} ms "
-        f"CPU per heartbeat; heartbeats written at once: {r.immediate_heartbeats}"
+        f"CPU per heartbeat; heartbeats written at once: {r.immediate_heartbeats}; "
+        f"heartbeat streams open: {r.open_streams}"
     )
     print(f"\n{'binds':<22}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'failures':>10}")
     phases = (
@@ -409,6 +502,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--agents", type=int, default=10000, help="agents (default 10000)")
     parser.add_argument(
         "--interval", type=float, default=30.0, help="seconds between two heartbeats of an agent"
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("stream", "unary"),
+        default="stream",
+        help="stream: a StreamHeartbeats message per heartbeat (default); unary: a "
+        "HeartbeatAgent call per heartbeat",
     )
     parser.add_argument("--workers", type=int, default=4, help="heartbeating processes (4)")
     parser.add_argument("--binds", type=int, default=1000, help="binds per phase (1000)")

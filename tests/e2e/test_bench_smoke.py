@@ -44,3 +44,19 @@ def test_check_bindable_benchmark_runs_and_every_answer_is_the_predicted_one() -
     assert (result["hosts"], result["calls"], result["bindable"]) == (20, 2, 16)
     assert 0 < result["min_ms"] <= result["p50_ms"] <= result["max_ms"]
     assert (result["cache_seconds"], result["cache_default"], result["heartbeats"]) == (5, True, 3)
+
+
+def test_heartbeat_benchmark_runs_by_stream_and_by_unary_calls() -> None:
+    tiny = (
+        *("--agents", "40", "--interval", "2", "--workers", "2", "--binds", "4", "--warmup", "2"),
+        *("--idle-seconds", "0.5", "--warmup-seconds", "1", "--measure-seconds", "2"),
+        *("--floor-seconds", "1"),
+    )
+    for mode in ("stream", "unary"):
+        (result,) = run_bench("heartbeats.py", "--mode", mode, *tiny, timeout=300)
+        assert result["mode"] == mode and result["heartbeat_failures"] == 0
+        assert result["heartbeats_per_s"] > 0 and result["mechmgr_cpu_ms_per_heartbeat"] > 0
+        # Every agent's stream (and the bench host's agent's, once its first heartbeat is due).
+        assert result["open_streams"] in ((40, 41) if mode == "stream" else (0, 1))
+        for phase in ("idle", "loaded", "floor_loaded", "after"):
+            assert result[phase]["failures"] == 0
