@@ -14,6 +14,8 @@ class FlatTypeDriver(base.PhysicalTypeDriver):
 
     ``flat_networks`` lists the allowed physical networks; ``("*",)`` allows any and ``()``
     disables flat networks. Only provider networks can be flat: there is no tenant pool.
+    A segmentation id of 0 is accepted and ignored, as Neutron refuses only a non-zero one;
+    the segment is stored without one.
     """
 
     network_type = vocabulary.TYPE_FLAT
@@ -32,10 +34,11 @@ class FlatTypeDriver(base.PhysicalTypeDriver):
                 "flat networks are disabled (TYPEMGR_FLAT_NETWORKS is empty)",
                 reason="FLAT_NETWORKS_DISABLED",
             )
-        if spec.segmentation_id is not None:
+        if spec.segmentation_id:
             raise InvalidArgument(
                 f"{field}.segmentation_id",
-                f"must not be set for a flat segment, got {spec.segmentation_id}",
+                "must not be set for a flat segment (0 counts as unset), "
+                f"got {spec.segmentation_id}",
             )
         if not spec.physical_network:
             raise InvalidArgument(f"{field}.physical_network", "is required for a flat segment")

@@ -12,7 +12,8 @@ from services.typemgr.drivers import base
 
 class LocalTypeDriver(base.TypeDriver):
     """Local segments have neither a physical network nor a segmentation id, and no MTU of
-    their own (0: the network takes the global physical network MTU)."""
+    their own (0: the network takes the global physical network MTU). A segmentation id of 0
+    is accepted and ignored, as Neutron refuses only a non-zero one."""
 
     network_type = vocabulary.TYPE_LOCAL
     allocation = base.Allocation.NONE
@@ -24,10 +25,11 @@ class LocalTypeDriver(base.TypeDriver):
                 "must not be set for a local segment, "
                 f"got {spec.physical_network[: segments.MAX_PHYSNET_LENGTH]!r}",
             )
-        if spec.segmentation_id is not None:
+        if spec.segmentation_id:
             raise InvalidArgument(
                 f"{field}.segmentation_id",
-                f"must not be set for a local segment, got {spec.segmentation_id}",
+                "must not be set for a local segment (0 counts as unset), "
+                f"got {spec.segmentation_id}",
             )
 
     def mtu(self, physical_network: str) -> int:

@@ -66,7 +66,7 @@ class FakeSegmentService(segment_service_pb2_grpc.SegmentServiceServicer):
                     f"unknown physical network {spec.physical_network!r}",
                     reason="PHYSICAL_NETWORK_UNKNOWN",
                 )
-            if spec.network_type == "flat" and seg_id is not None:
+            if spec.network_type == "flat" and seg_id:
                 raise errors.InvalidArgument(
                     f"{field}.segmentation_id", "must not be set for a flat segment"
                 )

@@ -30,11 +30,13 @@ class TestFlat:
         assert err.field == "segments[1].physical_network"
         assert "is required for a flat segment" in err.message
 
-    def test_forbids_a_segmentation_id_even_zero(self) -> None:
-        for seg_id in (0, 5):
-            err = invalid(flat.FlatTypeDriver(MTU), SegmentSpec("flat", "physnet1", seg_id))
-            assert err.field == "segments[1].segmentation_id"
-            assert "must not be set for a flat segment" in err.message
+    def test_forbids_a_non_zero_segmentation_id(self) -> None:
+        err = invalid(flat.FlatTypeDriver(MTU), SegmentSpec("flat", "physnet1", 5))
+        assert err.field == "segments[1].segmentation_id"
+        assert "must not be set for a flat segment (0 counts as unset), got 5" in err.message
+
+    def test_segmentation_id_0_is_ignored_as_neutron_ignores_falsy_values(self) -> None:
+        flat.FlatTypeDriver(MTU).validate(SegmentSpec("flat", "physnet1", 0), "s")
 
     def test_refuses_a_physical_network_not_listed(self) -> None:
         err = invalid(flat.FlatTypeDriver(MTU, ("physnet1",)), SegmentSpec("flat", "physnet9"))
@@ -150,8 +152,12 @@ class TestLocal:
         err = invalid(driver, SegmentSpec("local", "physnet1"))
         assert err.field == "segments[1].physical_network"
         assert "must not be set for a local segment" in err.message
-        err = invalid(driver, SegmentSpec("local", "", 0))
+        err = invalid(driver, SegmentSpec("local", "", 7))
         assert err.field == "segments[1].segmentation_id"
+        assert "must not be set for a local segment (0 counts as unset), got 7" in err.message
+
+    def test_segmentation_id_0_is_ignored_as_neutron_ignores_falsy_values(self) -> None:
+        local.LocalTypeDriver(MTU).validate(SegmentSpec("local", "", 0), "s")
 
 
 class TestMtu:

@@ -111,6 +111,28 @@ def test_one_flat_network_per_physical_network(make_manager: ManagerFactory) -> 
     manager.create_network_segments(net(), [SegmentSpec("flat", "physnet2")])
 
 
+def test_flat_and_local_segments_given_id_0_are_stored_without_one(
+    make_manager: ManagerFactory,
+) -> None:
+    manager = make_manager()
+    network = net()
+    specs = [SegmentSpec("flat", "physnet1", 0), SegmentSpec("local", "", 0)]
+    created = manager.create_network_segments(network, specs)
+    assert [(s.network_type, s.physical_network, s.segmentation_id) for s in created] == [
+        ("flat", "physnet1", 0),
+        ("local", "", 0),
+    ]
+    assert manager.list_network_segments(network, include_dynamic=False) == created
+    # Asking again, with or without the 0, finds the same segments.
+    assert manager.create_network_segments(network, specs) == created
+    assert (
+        manager.create_network_segments(
+            network, [SegmentSpec("flat", "physnet1"), SegmentSpec("local")]
+        )
+        == created
+    )
+
+
 def test_a_failure_in_a_later_segment_leaves_nothing_behind(make_manager: ManagerFactory) -> None:
     manager = make_manager()
     holder = net()
