@@ -3,8 +3,8 @@
 It follows networking-hyperv's ``hyperv`` mechanism driver rule for rule:
 
 - vnic types ``normal`` and ``direct``;
-- network types local, flat and vlan, and the agent's tunnel types: a Hyper-V agent tunnels
-  only NVGRE, which it reports as ``gre``;
+- network types local, flat and vlan, and every tunnel type the agent reports (the Hyper-V
+  agent's own NVGRE reports ``gre``; the driver believes whatever the agent lists);
 - the agent's ``vswitch_mappings`` map physical networks to virtual switches, and their keys
   are regular expressions: a segment's physical network is mapped when a key matches at the
   start of its name (Python's ``re.match``, as networking-hyperv matches; the Hyper-V agent
@@ -37,7 +37,7 @@ class HypervDriver(agent_based.AgentMechanismDriver):
     agent_type = vocabulary.AGENT_TYPE_HYPERV
     vif_types = (vocabulary.VIF_TYPE_HYPERV,)
     supported_vnic_types = (vocabulary.VNIC_NORMAL, vocabulary.VNIC_DIRECT)
-    tunnel_types = frozenset({vocabulary.TYPE_GRE})
+    tunnel_types = vocabulary.TUNNEL_TYPES
     mapping_option = "vswitch_mappings"
 
     def mappings(self, agent: values.Agent) -> Mapping[str, str]:

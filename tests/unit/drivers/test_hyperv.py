@@ -55,7 +55,7 @@ def test_describes_agent_type_vnic_types_network_types_and_vif_type() -> None:
     assert desc.name == "hyperv"
     assert desc.agent_type == vocabulary.AGENT_TYPE_HYPERV == "hyperv"
     assert desc.supported_vnic_types == ("normal", "direct")
-    assert desc.supported_network_types == ("flat", "gre", "local", "vlan")
+    assert desc.supported_network_types == ("flat", "geneve", "gre", "local", "vlan", "vxlan")
     assert desc.vif_types == ("hyperv",)
     assert desc.connectivity == "l2"
 
@@ -157,13 +157,13 @@ def test_binds_gre_nvgre_when_the_agent_reports_it() -> None:
     assert reason.details["allowed_network_types"] == "flat,local,vlan"
 
 
-def test_a_hyperv_agent_does_not_carry_vxlan_or_geneve_even_if_it_reports_them() -> None:
-    caps = values.HostCapabilities(tunnel_types=("gre", "vxlan", "geneve"), local_ip="192.0.2.7")
+def test_binds_every_tunnel_type_its_agent_reports_as_networking_hyperv_does() -> None:
+    caps = values.HostCapabilities(tunnel_types=("vxlan",), local_ip="192.0.2.7")
 
-    reason = only_reason(propose(VXLAN, agents=[agent(caps=caps)]))
-
+    assert propose(VXLAN, agents=[agent(caps=caps)]) == values.Complete(VXLAN.id, "hyperv", DETAILS)
+    reason = only_reason(propose(GRE, agents=[agent(caps=caps)]))
     assert reason.code == vocabulary.NETWORK_TYPE_UNSUPPORTED
-    assert reason.details["allowed_network_types"] == "flat,gre,local,vlan"
+    assert reason.details["allowed_network_types"] == "flat,local,vlan,vxlan"
 
 
 def test_declines_without_a_hyperv_agent_on_the_host() -> None:

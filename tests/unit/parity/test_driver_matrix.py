@@ -124,7 +124,7 @@ ROWS = {
             hyperv.HypervDriver,
             (everything("hyperv"),),
             {"normal", "direct"},
-            {"local", "flat", "vlan", "gre"},
+            {"local", "flat", "vlan", "gre", "vxlan", "geneve"},
         ),
         Row(
             "sriov",
