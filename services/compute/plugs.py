@@ -240,10 +240,7 @@ class BridgeBackend:
 
     def plug(self, v: vif.Vif, instance: Instance) -> list[str]:
         """Creates the tap, then enslaves it to ``bridge_name`` (or ``brq<network>``)."""
-        bridge = str(
-            v.vif_details.get(vocabulary.VIF_DETAILS_BRIDGE_NAME)
-            or vif.network_bridge_name(v.network_id)
-        )
+        bridge = v.linux_bridge
         tap = vif.tap_name(v.port_id)
         try:
             done = []

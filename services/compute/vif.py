@@ -52,6 +52,14 @@ class Vif:
     """Why the local default was used; empty when the binding's VIF is plugged."""
 
     @property
+    def linux_bridge(self) -> str:
+        """The Linux bridge a ``bridge`` VIF's tap joins: vif_details' ``bridge_name`` when a
+        driver names one (out-of-tree drivers do), else the network's ``brq`` bridge, as Nova
+        derives it: Neutron's linuxbridge driver sends no bridge name."""
+        named = self.vif_details.get(vocabulary.VIF_DETAILS_BRIDGE_NAME)
+        return str(named) if named else network_bridge_name(self.network_id)
+
+    @property
     def hybrid(self) -> bool:
         """Whether an ``ovs`` VIF goes through a per-port Linux bridge (ovs_hybrid_plug)."""
         return is_true(self.vif_details.get(vocabulary.OVS_HYBRID_PLUG))

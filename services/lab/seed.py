@@ -667,7 +667,12 @@ class SeedScenario:
         bound = next(s.result for s in result.steps if s.name == "bind")
         driver = re.search(r" by (\S+)", bound)
         v = result.vif
-        bridge = v.vif_details.get("bridge_name", "?") if v is not None else "?"
+        if v is None:
+            bridge = "?"
+        elif v.vif_type == "bridge":
+            bridge = v.linux_bridge
+        else:
+            bridge = str(v.vif_details.get("bridge_name", "?"))
         return (
             f"on {instance.host_id}: bound by {driver[1] if driver else '?'}, vif_type "
             f"{v.vif_type if v is not None else '?'}, tap on {bridge}, {instance.ip}"

@@ -19,6 +19,8 @@ from ml2.v1 import (
 )
 
 from services.cli import stack
+from services.compute import config as compute_config
+from services.compute import vif as compute_vif
 from services.rpc import channels
 from tests.e2e.conftest import (
     AgentProcess,
@@ -84,7 +86,9 @@ def test_each_host_gets_its_mechanism_or_a_failure_naming_what_is_missing(
         assert (vif, levels) == ("ovs", ["openvswitch"])
         vif, levels, port = bound("compute-lb")
         assert (vif, levels) == ("bridge", ["linuxbridge"])
-        assert vif_details_of(port)["bridge_name"] == f"brq{vlan.id}"[:14]
+        assert "bridge_name" not in vif_details_of(port)
+        chosen = compute_vif.choose(port, compute_config.ComputeConfig())
+        assert chosen.linux_bridge == f"brq{vlan.id}"[:14]
         vif, levels, port = bound("compute-hyperv")
         assert (vif, levels) == ("hyperv", ["hyperv"])
         vif, levels, port = bound("compute-sriov", binding_pb2.VNIC_TYPE_DIRECT)

@@ -27,7 +27,7 @@ from services.agent.linuxbridge.dataplane import (
     tap_name,
     vxlan_name,
 )
-from services.drivers.linuxbridge import driver as lb_driver
+from services.compute import vif
 from services.lab import Host, Lab, Namespace, Vm
 
 NETWORK_A = "0d6e4a3c-6a2b-4b43-9f44-0123456789ab"
@@ -138,7 +138,7 @@ def test_instances_on_two_hosts_ping_over_a_vxlan_network(lab: Lab) -> None:
     bridge = link(ns, bridge_name(NETWORK_A))
     vxlan = link(ns, vxlan_name(1001))
     tap = link(ns, tap_name(s.ports[0]))
-    assert bridge_name(NETWORK_A) == lb_driver.bridge_name(NETWORK_A) == "brq0d6e4a3c-6a"
+    assert bridge_name(NETWORK_A) == vif.network_bridge_name(NETWORK_A) == "brq0d6e4a3c-6a"
     assert vxlan.get("IFLA_MASTER") == tap.get("IFLA_MASTER") == bridge["index"]
     assert tap.get("IFLA_MTU") == 1450
     data = vxlan.get("IFLA_LINKINFO").get("IFLA_INFO_DATA")

@@ -181,10 +181,10 @@ def test_ports_bind_through_the_agent_of_their_host(start_mechmgr):
     assert [(lvl.level, lvl.driver, lvl.segment.id) for lvl in ovs.levels] == [
         (0, "openvswitch", "seg-vlan")
     ]
-    assert (bridge.state, bridge.vif_type, bridge.vif_details["bridge_name"]) == (
+    assert (bridge.state, bridge.vif_type, dict(bridge.vif_details)) == (
         BOUND,
         "bridge",
-        "brqnet-1",
+        {"port_filter": False, "connectivity": "l2", "bound_drivers": {"0": "linuxbridge"}},
     )
     assert [(v.driver, v.outcome) for v in bridge.trace] == [
         ("openvswitch", binding_pb2.OUTCOME_DECLINE),

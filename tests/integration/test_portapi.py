@@ -411,7 +411,7 @@ def test_ports_bind_per_host_mechanism(stack: Stack, portapi: PortApi, project: 
 
     lb = portapi.create_port(network.id, host=names["lb"])
     assert lb.binding.vif_type == "bridge" and lb.binding.levels[0].driver == "linuxbridge"
-    assert "bridge_name" in lb.binding.vif_details
+    assert "bridge_name" not in lb.binding.vif_details
 
     bare = portapi.create_port(network.id, host=names["bare"])
     got = portapi.get_port(bare.id)
@@ -685,8 +685,11 @@ def test_every_bound_port_names_its_drivers_in_vif_details(
 
     assert port.binding.vif_type == "bridge"
     details = portapi.get_port(port.id).binding.vif_details
-    assert dict(details["bound_drivers"]) == {"0": "linuxbridge"}
-    assert details["bridge_name"].startswith("brq")
+    assert dict(details) == {
+        "port_filter": True,
+        "connectivity": "l2",
+        "bound_drivers": {"0": "linuxbridge"},
+    }
 
 
 def test_bad_port_requests_name_the_field_and_write_nothing(portapi: PortApi, project: str) -> None:

@@ -1,8 +1,10 @@
 """The Linux bridge mechanism driver: binds where a linuxbridge agent maps the segment.
 
-vif_type ``bridge``; the port is plugged into the network's bridge ``brq<network id>``, cut to
-14 characters as Nova and the Linux bridge agent name it. Like Neutron's Linux bridge agent, it
-carries local, flat, vlan and vxlan segments: the Linux bridge agent has no GRE or Geneve.
+vif_type ``bridge`` with the vif_details Neutron's driver sends, ``port_filter`` and
+``connectivity``, and no bridge name: the compute node plugs the port into the network's bridge
+``brq<network id>``, cut to 14 characters, as Nova and the Linux bridge agent name it. Like
+Neutron's Linux bridge agent, it carries local, flat, vlan and vxlan segments: the Linux bridge
+agent has no GRE or Geneve.
 """
 
 from __future__ import annotations
@@ -11,13 +13,6 @@ from collections.abc import Mapping
 
 from ml2_contract import values, vocabulary
 from ml2_driver_sdk import agent_based, discovery
-
-BRIDGE_PREFIX = "brq"
-
-
-def bridge_name(network_id: str) -> str:
-    """Returns the name of a network's bridge on a Linux bridge host."""
-    return f"{BRIDGE_PREFIX}{network_id}"[: vocabulary.DEVICE_NAME_LENGTH]
 
 
 class LinuxbridgeDriver(agent_based.AgentMechanismDriver):
@@ -36,12 +31,11 @@ class LinuxbridgeDriver(agent_based.AgentMechanismDriver):
     def complete(
         self, ctx: values.BindingContext, segment: values.Segment, agent: values.Agent
     ) -> values.Complete:
-        """Returns a ``bridge`` binding on the network's ``brq`` bridge."""
+        """Returns a ``bridge`` binding; ``port_filter`` is the agent's (whether it filters)."""
         return values.Complete(
             segment.id,
             vocabulary.VIF_TYPE_BRIDGE,
             {
-                vocabulary.VIF_DETAILS_BRIDGE_NAME: bridge_name(ctx.network_id),
                 vocabulary.CAP_PORT_FILTER: agent.capabilities.port_filter,
                 vocabulary.VIF_DETAILS_CONNECTIVITY: vocabulary.CONNECTIVITY_L2,
             },

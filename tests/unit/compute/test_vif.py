@@ -149,3 +149,12 @@ def test_vif_types_without_a_backend_are_refused_naming_the_type_and_what_is_mis
 
     assert message.startswith(f"cannot plug vif_type {vif_type!r} on this host: it needs ")
     assert needs in message
+
+
+def test_a_bridge_vif_joins_the_networks_brq_bridge_unless_its_details_name_one() -> None:
+    # Neutron's linuxbridge driver sends no bridge name: Nova derives brq + the network id.
+    lb = port("bridge", {"port_filter": True, "connectivity": "l2"}, driver="linuxbridge")
+    assert vif.choose(lb, config.ComputeConfig()).linux_bridge == "brq7d2a9c41-5e"
+    # A driver that names the bridge (out of tree ones do) is followed.
+    named = port("bridge", {"bridge_name": "br-vm", "port_filter": True}, driver="other")
+    assert vif.choose(named, config.ComputeConfig()).linux_bridge == "br-vm"

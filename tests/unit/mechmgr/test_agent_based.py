@@ -102,7 +102,7 @@ def test_ovs_binds_vhostuser_on_a_netdev_datapath_with_vhostuser_ports(iface, mo
     assert proposal.vif_details["port_filter"] is False
 
 
-def test_linuxbridge_binds_on_the_network_bridge_named_like_nova_names_it():
+def test_linuxbridge_sends_neutrons_vif_details_and_no_bridge_name():
     lb_agent = agent(
         "linuxbridge", caps=values.HostCapabilities(interface_mappings={"physnet1": "eth1"})
     )
@@ -114,9 +114,8 @@ def test_linuxbridge_binds_on_the_network_bridge_named_like_nova_names_it():
     assert proposal == values.Complete(
         VLAN.id,
         "bridge",
-        {"bridge_name": "brq0d6e4a3c-6a", "port_filter": False, "connectivity": "l2"},
+        {"port_filter": False, "connectivity": "l2"},
     )
-    assert len(proposal.vif_details["bridge_name"]) == 14
 
 
 def test_linuxbridge_maps_physical_networks_through_interfaces_and_bridges():

@@ -233,8 +233,6 @@ def test_a_tunnel_type_is_accepted_only_if_the_agent_reports_it(
 
 VLAN = SEGMENTS["vlan"]
 FLAT = SEGMENTS["flat"]
-BRQ = "brq0d6e4a3c-6a"
-"""brq + the network id, cut to 14 characters."""
 
 # driver, agent capabilities (None: no agent), vnic type, profile, segment ->
 # vif_type, vif_details, port status (exactly).
@@ -246,7 +244,7 @@ DETAIL_CASES = [
         None,
         VLAN,
         "bridge",
-        {"bridge_name": BRQ, "port_filter": True, "connectivity": "l2"},
+        {"port_filter": True, "connectivity": "l2"},
         "",
         id="linuxbridge-security-groups-on",
     ),
@@ -257,7 +255,7 @@ DETAIL_CASES = [
         None,
         FLAT,
         "bridge",
-        {"bridge_name": BRQ, "port_filter": False, "connectivity": "l2"},
+        {"port_filter": False, "connectivity": "l2"},
         "",
         id="linuxbridge-security-groups-off-flat",
     ),
@@ -268,7 +266,7 @@ DETAIL_CASES = [
         None,
         SEGMENTS["vxlan"],
         "bridge",
-        {"bridge_name": BRQ, "port_filter": True, "connectivity": "l2"},
+        {"port_filter": True, "connectivity": "l2"},
         "",
         id="linuxbridge-vxlan",
     ),
