@@ -23,6 +23,11 @@ the hold outbox (``db.hold_outbox``) in the same transaction, and a successful s
 if typemgr cannot be reached, or portapi stops in between, the holds stay as they were (nothing
 is released too early) and ``HoldSyncRetrier`` sends the sync again later.
 
+Level 0 is offered the network's static segments, in order, then its dynamic ones, as Neutron
+offers them since LP#2144501: with holds tracked, ``Binder`` reads the dynamic segments from
+typemgr before each resolution (``offered``); when typemgr cannot answer, level 0 is offered
+the static segments alone and the binding goes on.
+
 When the sync can only confirm holds typemgr already records (``only_confirms``: the port held
 no dynamic segment before, and the bound levels use every dynamic segment the resolution was
 offered), it is sent after the answer, by a background sender (``DeferredSyncs``), rather than
@@ -109,6 +114,7 @@ class Binder:
         start = time.perf_counter() if started is None else started
         committed = False
         for attempt in range(1, self._max_tries + 1):
+            ticket = self.offered(ticket)
             result = self._resolve(ticket)
             pending = None
             if self.tracks_holds and (ticket.may_hold_dynamic or may_hold_dynamic(result)):
@@ -191,6 +197,28 @@ class Binder:
         except SQLAlchemyError as exc:  # the sync stays pending: sending it again is harmless
             logger.warning("cannot mark the hold sync of port %s done: %s", pending.port_id, exc)
         return True
+
+    def offered(self, ticket: r.BindTicket) -> r.BindTicket:
+        """Returns ``ticket`` with the network's dynamic segments after its static ones, the
+        segments level 0 is offered; unchanged when holds are not tracked, the network has
+        none, or typemgr cannot say (logged: the static segments are offered alone)."""
+        if self._holds is None:
+            return ticket
+        try:
+            dynamic = self._holds.dynamic_segments(ticket.network_id)
+        except errors.ServiceError as exc:
+            logger.warning(
+                "cannot list the dynamic segments of network %s: %s; port %s is offered the "
+                "network's static segments only",
+                ticket.network_id,
+                exc.message,
+                ticket.port_id,
+                extra={"port_id": ticket.port_id},
+            )
+            return ticket
+        known = {s.id for s in ticket.segments}
+        extra = tuple(s for s in dynamic if s.id not in known)
+        return replace(ticket, segments=ticket.segments + extra) if extra else ticket
 
     def _resolve(self, ticket: r.BindTicket) -> values.BindingResult:
         start = time.perf_counter()
@@ -291,8 +319,12 @@ def only_confirms(ticket: r.BindTicket, result: values.BindingResult) -> bool:
     records: the port held no dynamic segment before this binding (``may_hold_dynamic``), the
     result is BOUND on dynamic segments, and it uses every dynamic segment any level was offered
     (so mechmgr allocated none that the binding left unused), with no allocation that failed
-    midway (which may have left one it allocated before unoffered)."""
+    midway (which may have left one it allocated before unoffered). A dynamic segment offered
+    at level 0 was not allocated for this port, so no hold records it yet: never only
+    confirming."""
     if ticket.may_hold_dynamic or result.state != vocabulary.BOUND:
+        return False
+    if any(s.is_dynamic for s in ticket.segments):
         return False
     used = set(dynamic_segment_ids(result))
     if not used:

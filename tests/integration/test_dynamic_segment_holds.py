@@ -241,6 +241,28 @@ def test_ports_share_a_dynamic_segment_released_with_the_last_one(clients: Clien
     assert clients.vlan_allocations() == []
 
 
+def test_level_0_is_offered_the_networks_dynamic_segments_after_its_static_ones(
+    clients: Clients,
+) -> None:
+    register_ovs_agent(clients)
+    network_id = clients.network()
+    first = clients.bind(clients.port(network_id), HOST)
+    [dynamic] = clients.dynamic(network_id)
+    request = ss.ListNetworkSegmentsRequest(network_id=network_id)
+    [static] = clients.segments.ListNetworkSegments(request, timeout=TIMEOUT).segments
+
+    second = clients.bind(clients.port(network_id), HOST)
+
+    def offered_at_level_0(port: Any) -> set[tuple[str, ...]]:
+        return {tuple(s.id for s in v.offered_segments) for v in port.binding.trace if v.level == 0}
+
+    assert offered_at_level_0(first) == {(static.id,)}
+    assert offered_at_level_0(second) == {(static.id, dynamic.id)}
+    # The fabric still binds the VXLAN segment first and continues on the same dynamic VLAN.
+    assert [lv.segment.id for lv in second.binding.levels] == [static.id, dynamic.id]
+    assert sorted(clients.holders(dynamic.id)) == sorted([first.id, second.id])
+
+
 def test_a_port_that_fails_below_the_fabric_holds_nothing(clients: Clients) -> None:
     """The fabric level allocates a dynamic VLAN, then no driver binds it on a host without an
     agent: the binding fails and the VLAN is released with it."""

@@ -272,6 +272,8 @@ def test_a_vxlan_port_on_a_linked_host_binds_through_the_sdn_controller_and_open
     network = stack.network()
     [vxlan] = network.segments
 
+    # Bound first, while the network has no dynamic segment: only its VXLAN is offered.
+    unlinked = stack.bind(network.id, UNLINKED)
     port = stack.bind(network.id, LINKED)
 
     assert vxlan.network_type == "vxlan"
@@ -286,8 +288,13 @@ def test_a_vxlan_port_on_a_linked_host_binds_through_the_sdn_controller_and_open
         (1, "sdn-controller", binding_pb2.OUTCOME_DECLINE),
         (1, "openvswitch", binding_pb2.OUTCOME_COMPLETE),
     ]
-
-    unlinked = stack.bind(network.id, UNLINKED)
+    # Level 0 offers the network's dynamic VLAN too, after its VXLAN (as Neutron's since
+    # LP#2144501): the unlinked host's agent maps physnet1, so it binds that VLAN directly.
+    direct = stack.bind(network.id, UNLINKED)
+    assert [(lv.level, lv.driver, lv.segment.id) for lv in direct.binding.levels] == [
+        (0, "openvswitch", bottom.segment.id)
+    ]
+    assert stack.rebind(direct, "").binding.state == binding_pb2.BINDING_STATE_UNBOUND
 
     assert (unlinked.binding.state, unlinked.binding.vif_type) == (
         binding_pb2.BINDING_STATE_FAILED,
@@ -321,6 +328,8 @@ def test_a_vxlan_port_on_a_linked_host_binds_through_the_sdn_controller_and_open
     deleted = stack.ml2("topology", "delete", LINKED)
     assert deleted.returncode == 0, deleted.stderr
     assert f"deleted the link of host {LINKED}" in deleted.stdout
+    # Unbound, the first port releases the dynamic VLAN, which level 0 would offer otherwise.
+    assert stack.rebind(port, "").binding.state == binding_pb2.BINDING_STATE_UNBOUND
     again = stack.rebind(stack.bind(network.id, ""), LINKED)
 
     assert again.binding.state == binding_pb2.BINDING_STATE_FAILED

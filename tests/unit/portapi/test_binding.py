@@ -263,9 +263,18 @@ class RecordingHolds:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, list[str], int]] = []
+        self.dynamic: tuple[values.Segment, ...] = ()
+        """The network's dynamic segments typemgr lists."""
+        self.listing: errors.ServiceError | None = None
+        """What listing them raises, if anything."""
 
     def sync_dynamic_segment_holds(self, port_id: str, segment_ids: list[str], generation: int):
         self.calls.append((port_id, list(segment_ids), generation))
+
+    def dynamic_segments(self, network_id: str) -> tuple[values.Segment, ...]:
+        if self.listing is not None:
+            raise self.listing
+        return tuple(s for s in self.dynamic if s.network_id == network_id)
 
 
 def test_holds_are_synced_only_when_the_port_may_hold_dynamic_segments(env: Env) -> None:
@@ -300,6 +309,49 @@ def test_holds_are_synced_only_when_the_port_may_hold_dynamic_segments(env: Env)
 
     ports.update(plain.id, r.PortUpdate(host_id="compute-4"))
     assert len(holds.calls) == 2  # nothing held any more: no call
+
+
+def test_level_0_is_offered_the_dynamic_segments_after_the_static_ones(env: Env) -> None:
+    holds = RecordingHolds()
+    binder = binding.Binder(env.factory, env.resolver, 3, holds)
+    ports = PortManager(env.factory, binder)
+    dynamic = values.Segment("dyn-1", "vlan", "physnet1", 300, "net-1", 1500, is_dynamic=True)
+    other = values.Segment("dyn-9", "vlan", "physnet1", 301, "net-9", 1500, is_dynamic=True)
+    holds.dynamic = (dynamic, other)
+
+    def on_dynamic(ticket: r.BindTicket) -> values.BindingResult:
+        return values.BindingResult(
+            state=vocabulary.BOUND,
+            vif_type="ovs",
+            levels=(values.BindingLevel(0, "ovs", ticket.segments[-1]),),
+            trace=(values.Verdict(0, "ovs", "COMPLETE", offered_segments=ticket.segments),),
+        )
+
+    env.resolver.result = on_dynamic
+    port = ports.create(r.PortSpec("net-1", inputs=r.BindingInputs(host_id="compute-1")), None)
+
+    assert env.resolver.calls[-1].segments == (SEGMENT, dynamic)
+    assert [lv.segment.id for lv in port.binding.result.levels] == ["dyn-1"]
+    # Nothing allocated that segment for this port: its hold is taken before the answer.
+    assert holds.calls == [(port.id, ["dyn-1"], 1)]
+
+
+def test_level_0_is_offered_the_static_segments_when_typemgr_cannot_list_the_dynamic_ones(
+    env: Env,
+) -> None:
+    holds = RecordingHolds()
+    holds.listing = errors.Unavailable("typemgr at 127.0.0.1:1 did not answer")
+    ports = PortManager(env.factory, binding.Binder(env.factory, env.resolver, 3, holds))
+
+    port = ports.create(r.PortSpec("net-1", inputs=r.BindingInputs(host_id="compute-1")), None)
+
+    assert env.resolver.calls[-1].segments == (SEGMENT,)
+    assert port.binding.result.state == vocabulary.BOUND
+
+    dynamic = values.Segment("dyn-1", "vlan", "physnet1", 300, "net-1", 1500, is_dynamic=True)
+    holds.listing, holds.dynamic = None, (dynamic,)
+    ports.update(port.id, r.PortUpdate(host_id="compute-2"))
+    assert env.resolver.calls[-1].segments == (SEGMENT, dynamic)
 
 
 class UnreachableThenRecordingHolds(RecordingHolds):
