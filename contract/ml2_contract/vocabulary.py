@@ -180,6 +180,11 @@ MECHANISM_MANAGER_ERROR = "MECHANISM_MANAGER_ERROR"
 """mechmgr answered with an error."""
 MECHANISM_MANAGER = "mechmgr"
 """The driver name of the verdict portapi records for its own judgement of mechmgr."""
+DEVICE_MAC_ADDRESS_IN_USE = "DEVICE_MAC_ADDRESS_IN_USE"
+"""A direct-physical port's ``binding.profile.device_mac_address``, the MAC its bound device
+has and the port would take, is the address of another port of the network."""
+PORT_API = "portapi"
+"""The driver name of the verdict portapi records when it refuses a result mechmgr gave."""
 NO_REASON = "NO_REASON"
 """The primary reason of a failed binding whose trace carries no reason at all."""
 

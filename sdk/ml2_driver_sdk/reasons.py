@@ -211,6 +211,15 @@ CODES: tuple[ReasonCode, ...] = (
         "See mechmgr's log for the error, then bind the port again.",
     ),
     ReasonCode(
+        v.DEVICE_MAC_ADDRESS_IN_USE,
+        "portapi",
+        "A direct-physical port takes its device's MAC address (binding.profile's "
+        "device_mac_address) when it is bound, and another port of the network has that "
+        "address, so the binding is committed failed instead.",
+        "Find the port of the network with that MAC address, unbind or delete it if it no "
+        "longer uses the device, then bind the port again.",
+    ),
+    ReasonCode(
         v.NO_REASON,
         "portapi",
         "A failed binding whose trace carries no reason at all (no mechanism driver is "

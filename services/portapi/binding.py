@@ -38,6 +38,11 @@ at its next start. Every other sync (one that may drop a hold: a rebind of a por
 dynamic segments, a failed binding, an unbinding, a deletion) is sent before the answer, so
 that a segment the port no longer uses is released by then.
 
+A ``direct-physical`` port bound takes its device's MAC address, ``binding.profile``'s
+``device_mac_address``, in the commit's transaction, as Neutron's commit does. When another port
+of the network has that address the binding is committed failed instead, with reason
+DEVICE_MAC_ADDRESS_IN_USE naming the port, so that MAC addresses stay unique per network.
+
 A binding whose request ends before a result is committed (portapi stopped, or the caller's
 deadline cut ResolveBinding short: DEADLINE_EXCEEDED, nothing committed) stays pending with its
 inputs recorded; the reconciler (``reconciler``) binds it through ``bind_committed`` once it has
@@ -65,7 +70,7 @@ from ml2_driver_sdk.runtime import errors
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.portapi import changes, metrics, status
+from services.portapi import changes, macs, metrics, status
 from services.portapi import errors as portapi_errors
 from services.portapi import resources as r
 from services.portapi.clients import BindingResolver, HoldSyncer
@@ -127,6 +132,10 @@ class Binder:
             )
             if outcome.committed:
                 committed = True
+                if outcome.result is not None:  # failed instead: the port holds nothing
+                    result = outcome.result
+                    if pending is not None:
+                        pending = replace(pending, segment_ids=())
                 metrics.record_result(result, time.perf_counter() - start)
                 _log_result(ticket, result, attempt)
                 if pending is not None:
@@ -261,6 +270,8 @@ class _Attempt:
     """The inputs to resolve next, when newer inputs still wait for a result."""
     port: r.Port | None = None
     """The port as the transaction left it, when there is nothing left to do."""
+    result: values.BindingResult | None = None
+    """The result committed, when it is not the one resolved (a device MAC in use)."""
 
 
 def _commit(
@@ -278,10 +289,21 @@ def _commit(
     them (the status written after the result is on the port row): taking the binding's lock
     first would deadlock against a device report holding the port's."""
     repo.lock_port_rows(session, ticket.port_id)
+    resolved = result
+    mac = device_mac(ticket, result)
+    if mac:
+        holder = repo.port_with_mac(session, ticket.network_id, mac)
+        if holder is not None and holder != ticket.port_id:
+            result, mac = device_mac_in_use(result, ticket, mac, holder), ""
+            if pending is not None:
+                pending = replace(pending, segment_ids=())
     if bindings.commit_result(session, ticket.port_id, ticket.generation, result):
+        if mac:
+            repo.update_port_fields(session, ticket.port_id, {"mac_address": mac})
         if pending is not None:
             hold_outbox.record(session, pending)
-        return _Attempt(True, port=_settled(session, ticket.port_id))
+        changed = None if result is resolved else result
+        return _Attempt(True, port=_settled(session, ticket.port_id), result=changed)
     current = bindings.binding_state(session, ticket.port_id)
     if current is None:
         return _Attempt(False)  # the port was deleted
@@ -396,6 +418,45 @@ def dynamic_segment_ids(result: values.BindingResult) -> list[str]:
         if level.segment.is_dynamic and level.segment.id not in ids:
             ids.append(level.segment.id)
     return ids
+
+
+def device_mac(ticket: r.BindTicket, result: values.BindingResult) -> str:
+    """Returns the MAC address a direct-physical port bound by ``result`` takes: its profile's
+    ``device_mac_address``, normalized; empty when there is none (or it is no MAC address)."""
+    if result.state != vocabulary.BOUND:
+        return ""
+    if ticket.inputs.vnic_type != vocabulary.VNIC_DIRECT_PHYSICAL:
+        return ""
+    given = ticket.inputs.profile.get("device_mac_address")
+    if not isinstance(given, str):
+        return ""
+    mac = macs.normalize(given)
+    return "" if macs.problem(mac) else mac
+
+
+def device_mac_in_use(
+    result: values.BindingResult, ticket: r.BindTicket, mac: str, holder: str
+) -> values.BindingResult:
+    """Returns the FAILED result committed instead of ``result`` when the device MAC address
+    the port would take is another port's: the drivers' trace, then portapi's verdict."""
+    message = (
+        f"binding.profile.device_mac_address: {mac} is the MAC address of port {holder} of "
+        f"network {ticket.network_id}; a direct-physical port takes its device's address"
+    )
+    reason = values.DeclineReason(
+        code=vocabulary.DEVICE_MAC_ADDRESS_IN_USE,
+        message=message,
+        details={"mac_address": mac, "port_id": holder},
+    )
+    verdict = values.Verdict(
+        level=0, driver=vocabulary.PORT_API, outcome=vocabulary.DECLINE, reasons=(reason,)
+    )
+    return values.BindingResult(
+        state=vocabulary.FAILED,
+        vif_type=vocabulary.VIF_TYPE_BINDING_FAILED,
+        trace=(*result.trace, verdict),
+        failure_message=message,
+    )
 
 
 def failed(code: str, message: str) -> values.BindingResult:

@@ -205,6 +205,8 @@ def _apply(
     if check is not None:
         check(port)
     plan = updates.plan(port, update)
+    if plan.reset_mac:
+        plan = replace(plan, columns={**plan.columns, "mac_address": macs.generate()})
     if plan.columns:
         repo.update_port_fields(session, port_id, plan.columns)
     inputs, generation = port.binding.inputs, port.binding.generation

@@ -12,7 +12,10 @@ the port must be bound afterwards. The rules follow Neutron's ML2 plugin:
   the others;
 * changing ``mac_address`` is refused (PortBound, FAILED_PRECONDITION) unless the port is unbound
   or its binding failed; it changes no binding input;
-* any update of a port whose binding failed, or whose binding is still pending, binds it again.
+* any update of a port whose binding failed, or whose binding is still pending, binds it again;
+* unbinding a ``direct-physical`` port (clearing its host, or clearing both its device_id and
+  device_owner) gives it a new MAC address (``reset_mac``), freeing the device's MAC, which
+  the port took when it was bound.
 """
 
 from __future__ import annotations
@@ -99,6 +102,8 @@ class UpdatePlan:
     """Whether the binding being reset had levels to delete."""
     bind: bool
     """Whether the port must be bound after the write."""
+    reset_mac: bool = False
+    """Whether the port gets a newly generated MAC address (a direct-physical port unbound)."""
 
 
 def plan(port: r.Port, update: r.PortUpdate) -> UpdatePlan:
@@ -128,7 +133,22 @@ def plan(port: r.Port, update: r.PortUpdate) -> UpdatePlan:
         inputs=new if changed else None,
         had_levels=changed and state == vocabulary.BOUND,
         bind=needs_result,
+        reset_mac=_unbinds_direct_physical(port, update, old, new) and "mac_address" not in columns,
     )
+
+
+def _unbinds_direct_physical(
+    port: r.Port, update: r.PortUpdate, old: r.BindingInputs, new: r.BindingInputs
+) -> bool:
+    """True if ``update`` unbinds a direct-physical port: it clears the host, or clears both the
+    device id and the device owner (Neutron's rule for giving the device's MAC back)."""
+    if old.vnic_type != vocabulary.VNIC_DIRECT_PHYSICAL:
+        return False
+    if old.host_id and not new.host_id:
+        return True
+    device_id = port.device_id if update.device_id is None else update.device_id
+    owner = port.device_owner if update.device_owner is None else update.device_owner
+    return bool(port.device_id or port.device_owner) and not device_id and not owner
 
 
 def _new_inputs(old: r.BindingInputs, update: r.PortUpdate) -> r.BindingInputs:

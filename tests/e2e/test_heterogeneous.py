@@ -94,6 +94,14 @@ def test_each_host_gets_its_mechanism_or_a_failure_naming_what_is_missing(
         vif, levels, port = bound("compute-sriov", binding_pb2.VNIC_TYPE_DIRECT)
         assert (vif, levels) == ("hw_veb", ["sriov"])
         assert vif_details_of(port)["vlan"] == str(tag)
+        # A whole physical function passed through: the port takes the device's MAC address.
+        vif, levels, port = bound(
+            "compute-sriov",
+            binding_pb2.VNIC_TYPE_DIRECT_PHYSICAL,
+            device_mac_address="3c:fd:fe:aa:00:01",
+        )
+        assert (vif, levels) == ("hostdev_physical", ["sriov"])
+        assert port.mac_address == "3c:fd:fe:aa:00:01"
         vif, levels, port = bound("compute-macvtap")
         assert (vif, levels) == ("macvtap", ["macvtap"])
         assert vif_details_of(port)["physical_interface"] == "eth2"

@@ -470,6 +470,14 @@ _LOCK_PORT_ROWS = (
 )
 
 
+def port_with_mac(session: Session, network_id: str, mac_address: str) -> str | None:
+    """Returns the id of the network's port that has ``mac_address``, or None."""
+    found = session.execute(
+        select(P.c.id).where(P.c.network_id == network_id, P.c.mac_address == mac_address)
+    ).first()
+    return None if found is None else str(found.id)
+
+
 def update_port_fields(session: Session, port_id: str, values: Mapping[str, Any]) -> None:
     """Sets plain port columns (name, admin_state_up, device_id, device_owner, mac_address,
     status) and update_time."""

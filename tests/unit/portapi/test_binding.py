@@ -492,3 +492,48 @@ def test_a_hold_sync_that_may_drop_a_hold_is_sent_before_the_answer() -> None:
     assert not binding.only_confirms(fresh, replace(result, trace=(declined, *result.trace)))
     # A plain binding holds nothing: nothing to confirm.
     assert not binding.only_confirms(fresh, values.BindingResult(vocabulary.BOUND, "ovs"))
+
+
+def direct_physical(mac: str, host: str = "compute-1") -> r.BindingInputs:
+    return r.BindingInputs(host, vocabulary.VNIC_DIRECT_PHYSICAL, {"device_mac_address": mac})
+
+
+def test_a_bound_direct_physical_port_takes_its_devices_mac_and_a_new_one_when_unbound(
+    env: Env,
+) -> None:
+    port = env.ports.create(r.PortSpec("net-1", inputs=direct_physical("3C:FD:FE:00:00:01")), None)
+
+    assert port.binding.result.state == vocabulary.BOUND
+    assert port.mac_address == "3c:fd:fe:00:00:01"
+    assert env.ports.get(port.id).mac_address == "3c:fd:fe:00:00:01"
+
+    unbound = env.ports.update(port.id, r.PortUpdate(host_id=""))
+    assert unbound.mac_address not in ("3c:fd:fe:00:00:01", "")
+    assert unbound.mac_address.startswith("fa:16:3e:")
+    # Other vnic types keep the MAC they have, whatever their profile says.
+    normal = env.ports.create(
+        r.PortSpec(
+            "net-1",
+            inputs=r.BindingInputs(
+                "compute-1", profile={"device_mac_address": "3c:fd:fe:00:00:02"}
+            ),
+        ),
+        None,
+    )
+    assert normal.mac_address.startswith("fa:16:3e:")
+
+
+def test_a_device_mac_another_port_of_the_network_has_fails_the_binding(env: Env) -> None:
+    other = env.ports.create(r.PortSpec("net-1", mac_address="3c:fd:fe:00:00:07"), None)
+
+    port = env.ports.create(r.PortSpec("net-1", inputs=direct_physical("3c:fd:fe:00:00:07")), None)
+
+    result = port.binding.result
+    assert (result.state, result.vif_type) == (vocabulary.FAILED, "binding_failed")
+    assert result.levels == ()
+    [reason] = result.trace[-1].reasons
+    assert (result.trace[-1].driver, reason.code) == ("portapi", "DEVICE_MAC_ADDRESS_IN_USE")
+    assert dict(reason.details) == {"mac_address": "3c:fd:fe:00:00:07", "port_id": other.id}
+    assert "binding.profile.device_mac_address" in result.failure_message
+    assert port.mac_address != "3c:fd:fe:00:00:07"
+    assert env.ports.get(other.id).mac_address == "3c:fd:fe:00:00:07"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
@@ -177,3 +178,31 @@ def test_plain_field_updates_do_not_touch_the_binding() -> None:
     plan = updates.plan(port, r.PortUpdate(name="x", admin_state_up=False, device_owner="o"))
     assert plan.columns == {"name": "x", "admin_state_up": False, "device_owner": "o"}
     assert plan.inputs is None and not plan.bind
+
+
+def test_unbinding_a_direct_physical_port_gives_it_a_new_mac_address() -> None:
+    bound = make_port(vocabulary.BOUND, "compute-1", vnic="direct-physical")
+    assert updates.plan(bound, r.PortUpdate(host_id="")).reset_mac
+    # Moving it to another host, or another update, keeps the device's MAC.
+    assert not updates.plan(bound, r.PortUpdate(host_id="compute-2")).reset_mac
+    assert not updates.plan(bound, r.PortUpdate(name="x")).reset_mac
+    # A MAC asked for in the same update wins.
+    assert not updates.plan(
+        make_port(vocabulary.FAILED, "compute-1", vnic="direct-physical"),
+        r.PortUpdate(host_id="", mac_address="fa:16:3e:00:00:09"),
+    ).reset_mac
+    # Other vnic types keep their MAC.
+    assert not updates.plan(
+        make_port(vocabulary.BOUND, "compute-1"), r.PortUpdate(host_id="")
+    ).reset_mac
+
+
+def test_clearing_device_id_and_owner_of_a_direct_physical_port_gives_it_a_new_mac() -> None:
+    used = replace(
+        make_port(vocabulary.BOUND, "compute-1", vnic="direct-physical"),
+        device_id="vm-1",
+        device_owner="compute:nova",
+    )
+    assert updates.plan(used, r.PortUpdate(device_id="", device_owner="")).reset_mac
+    assert not updates.plan(used, r.PortUpdate(device_id="")).reset_mac  # still owned
+    assert not updates.plan(used, r.PortUpdate(device_id="vm-2")).reset_mac
