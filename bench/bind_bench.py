@@ -51,12 +51,14 @@ from ml2.v1 import (
     segment_pb2,
 )
 from ml2_contract import vocabulary
+from ml2_driver_sdk.runtime import auth
 
 from services import launcher
 from services.agent import simulated
 from services.cli import ports as cli_ports
 from services.cli import stack
 from services.rpc import channels
+from services.security import local as local_auth
 
 HOST = "bench-host"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -219,9 +221,10 @@ def run_level(
     )
 
 
-def create_network(address: str) -> str:
-    """Creates the VLAN network on physnet1 every port goes on; returns its id."""
-    channel = channels.make_channel(address)
+def create_network(address: str, token: auth.TokenSource | None = None) -> str:
+    """Creates the VLAN network on physnet1 every port goes on (as ``token``'s caller, an
+    administrator when the stack authenticates); returns its id."""
+    channel = channels.make_channel(address, token=token)
     try:
         stub = network_service_pb2_grpc.NetworkServiceStub(channel)
         request = network_service_pb2.CreateNetworkRequest(
@@ -233,8 +236,11 @@ def create_network(address: str) -> str:
         channel.close()
 
 
-def start_agent(mechmgr: str) -> tuple[simulated.SimulatedAgent, threading.Thread, grpc.Channel]:
-    """Registers a simulated Open vSwitch agent on the benchmark host and keeps it alive."""
+def start_agent(
+    mechmgr: str, token: auth.TokenSource | None = None
+) -> tuple[simulated.SimulatedAgent, threading.Thread, grpc.Channel]:
+    """Registers a simulated Open vSwitch agent on the benchmark host and keeps it alive
+    (calling with ``token``, the agent's own, when the stack authenticates)."""
     spec = simulated.AgentSpec(
         agent_type="openvswitch",
         host=HOST,
@@ -242,7 +248,7 @@ def start_agent(mechmgr: str) -> tuple[simulated.SimulatedAgent, threading.Threa
         integration_bridge="br-int",
         datapath_type="system",
     )
-    channel = channels.make_channel(mechmgr)
+    channel = channels.make_channel(mechmgr, token=token)
     agent = simulated.SimulatedAgent(spec, agent_service_pb2_grpc.AgentServiceStub(channel))
     thread = threading.Thread(target=agent.run, daemon=True)
     thread.start()
@@ -303,6 +309,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--log-level", default="INFO", help="log level of the services (default INFO)"
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--auth",
+        action="store_true",
+        help="run the stack with authentication and policy, as ml2 up does; the clients bind "
+        "with the compute service's token",
+    )
     args = parser.parse_args(argv)
     try:
         args.levels = [int(c) for c in args.clients.split(",") if c.strip()]
@@ -354,15 +366,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         metrics_ports=dict.fromkeys(stack.DEFAULT_PORTS, 0),
         database_urls=urls,
         log_level=args.log_level,
+        auth=args.auth,
     )
     running = stack.Stack(cfg)
+    if args.auth:
+        # Every client channel of this process sends the compute service's token, the file
+        # the stack writes when it starts.
+        os.environ["ML2_TOKEN_FILE"] = str(running.token_path(local_auth.COMPUTE))
     ok = False
     try:
         log = sys.stderr if args.json else sys.stdout
         print(f"starting the stack ({args.database}) in {data_dir} ...", file=log, flush=True)
         running.start()
-        agent, thread, agent_channel = start_agent(running.address("mechmgr"))
-        network_id = create_network(running.address("portapi"))
+        agent_token = admin_token = None
+        if args.auth:
+            agent_token = auth.TokenSource(token=local_auth.agent_token(data_dir, HOST))
+            admin_token = auth.TokenSource(path=str(running.admin_token_path()))
+        agent, thread, agent_channel = start_agent(running.address("mechmgr"), agent_token)
+        network_id = create_network(running.address("portapi"), admin_token)
         pids = {"bench client": os.getpid()}
         pids.update({name: running.processes[name].process.pid for name in cfg.process_names()})
         if args.warmup:
