@@ -84,6 +84,11 @@ REMEDIES: Mapping[str, Remedy] = {
         "map {physical_network} to the same interface on both hosts "
         "({agent_type} agent interface_mappings), or migrate to a host mapped like the source",
     ),
+    vocabulary.DEVICE_MAC_ADDRESS_IN_USE: Remedy(
+        "{message}",
+        "unbind or delete port {port_id}, which has {mac_address}, if it no longer uses the "
+        "device; then bind this port again",
+    ),
     vocabulary.HOST_NOT_LINKED: Remedy(
         "the topology has no switch port link for {host}",
         "record the switch port {host} is wired to (ml2 topology set {host} --switch-id SWITCH "

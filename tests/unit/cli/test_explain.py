@@ -198,7 +198,7 @@ def test_every_known_code_has_a_fact_and_a_fix_over_its_facts(code):
         "agent_type agent_id host last_heartbeat agent_down_time_seconds mapping_option "
         "mappings physical_network network_type allowed_network_types agent_network_types "
         "driver supported vnic_type address code message level migrating_to source_device "
-        "target_device connectivity"
+        "target_device connectivity mac_address port_id"
     )
     facts = {key: f"<{key}>" for key in keys.split(" ")}
 
