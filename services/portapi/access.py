@@ -104,6 +104,27 @@ def require_port(who: Identity, action: str, port: r.Port) -> Target:
     return target
 
 
+def stored_check(
+    who: Identity | None,
+    action: str,
+    require_row: Callable[[Identity, str, Any], Target],
+    paths: Iterable[str] = (),
+) -> Callable[[Any], None] | None:
+    """The check a write runs on the row it locked: ``require_row`` (``require_network`` or
+    ``require_port``) for ``action``, then the fields of ``paths``; None without a caller
+    (nothing to check)."""
+    if who is None:
+        return None
+    fields = list(paths)
+
+    def check(row: Any) -> None:
+        target = require_row(who, action, row)
+        if fields:
+            require_fields(who, action, fields, target)
+
+    return check
+
+
 def _require(
     who: Identity, action: str, target: Target, kind: str, missing: Callable[[], Exception]
 ) -> None:

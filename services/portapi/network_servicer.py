@@ -70,14 +70,9 @@ class NetworkServicer(network_service_pb2_grpc.NetworkServiceServicer):
         network_id = validate.required("network.id", request.network.id)
         change = network_update(request)
         who = access.caller()
-        check = None
-        if who is not None:
-            paths = list(request.update_mask.paths)
-
-            def check(network: r.Network) -> None:
-                target = access.require_network(who, "update_network", network)
-                access.require_fields(who, "update_network", paths, target)
-
+        check = access.stored_check(
+            who, "update_network", access.require_network, request.update_mask.paths
+        )
         network = self._manager.update(network_id, change, check)
         return network_service_pb2.UpdateNetworkResponse(network=answer(who, network))
 
@@ -116,12 +111,7 @@ class NetworkServicer(network_service_pb2_grpc.NetworkServiceServicer):
     ) -> network_service_pb2.DeleteNetworkResponse:
         network_id = validate.required("network_id", request.network_id)
         who = access.caller()
-        check = None
-        if who is not None:
-
-            def check(network: r.Network) -> None:
-                access.require_network(who, "delete_network", network)
-
+        check = access.stored_check(who, "delete_network", access.require_network)
         network = self._manager.delete(network_id, check)
         return network_service_pb2.DeleteNetworkResponse(network=answer(who, network))
 

@@ -113,15 +113,9 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
         port_id = validate.required("port.id", request.port.id)
         update = port_update(request)
         who = access.caller()
-        if who is None:
-            port = self._manager.update(port_id, update)
-            return port_service_pb2.UpdatePortResponse(port=convert.port_msg(port))
-        paths = list(request.update_mask.paths)
-
-        def check(stored: r.Port) -> None:
-            target = access.require_port(who, "update_port", stored)
-            access.require_fields(who, "update_port", paths, target)
-
+        check = access.stored_check(
+            who, "update_port", access.require_port, request.update_mask.paths
+        )
         port = self._manager.update(port_id, update, check)
         return port_service_pb2.UpdatePortResponse(port=answer(who, port))
 
@@ -131,12 +125,7 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
     ) -> port_service_pb2.DeletePortResponse:
         port_id = validate.required("port_id", request.port_id)
         who = access.caller()
-        check = None
-        if who is not None:
-
-            def check(stored: r.Port) -> None:
-                access.require_port(who, "delete_port", stored)
-
+        check = access.stored_check(who, "delete_port", access.require_port)
         port = self._manager.delete(port_id, check)
         return port_service_pb2.DeletePortResponse(port=answer(who, port))
 
