@@ -289,7 +289,9 @@ def test_explain_names_the_unmapped_physical_network_and_the_missing_agent(
     assert api_reason["agent"]["capabilities"]["bridge_mappings"] == {"physnet2": "br-eth2"}
     assert api_reason["segment"]["physical_network"] == "physnet1"
     assert [s["id"] for s in trace[0]["offered_segments"]] == [net["segments"][0]["id"]]
-    assert metric_value(mechmgr_metrics(up), failures) == before + 1
+    # The failure is counted; portapi may have retried the port since (its agent, on a short
+    # down time, may have missed a heartbeat and come back), and each retry counts again.
+    assert metric_value(mechmgr_metrics(up), failures) >= before + 1
     assert up.ml2("port", "delete", port_id).code == 0
     assert up.ml2("network", "delete", net["id"]).code == 0
 
