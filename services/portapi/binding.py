@@ -41,7 +41,10 @@ that a segment the port no longer uses is released by then.
 A ``direct-physical`` port bound takes its device's MAC address, ``binding.profile``'s
 ``device_mac_address``, in the commit's transaction, as Neutron's commit does. When another port
 of the network has that address the binding is committed failed instead, with reason
-DEVICE_MAC_ADDRESS_IN_USE naming the port, so that MAC addresses stay unique per network.
+DEVICE_MAC_ADDRESS_IN_USE naming the port, so that MAC addresses stay unique per network; also
+when a concurrent transaction gives another port the address after the check (the unique
+constraint refuses the write, a savepoint undoes the result with it, and the failure is
+committed instead).
 
 A binding whose request ends before a result is committed (portapi stopped, or the caller's
 deadline cut ResolveBinding short: DEADLINE_EXCEEDED, nothing committed) stays pending with its
@@ -67,9 +70,10 @@ from dataclasses import dataclass, replace
 
 from ml2_contract import values, vocabulary
 from ml2_driver_sdk.runtime import errors
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from services import sql
 from services.portapi import changes, macs, metrics, status
 from services.portapi import errors as portapi_errors
 from services.portapi import resources as r
@@ -80,6 +84,8 @@ from services.portapi.db import repository as repo
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_TRIES = 10
+DEVICE_MAC_TRIES = 3
+"""Times a commit checks a device MAC address again after a concurrent write took it."""
 DEFERRED_SYNC_LIMIT = 10000
 """Hold syncs waiting for the background sender at most; more wait in the outbox."""
 
@@ -291,15 +297,15 @@ def _commit(
     repo.lock_port_rows(session, ticket.port_id)
     resolved = result
     mac = device_mac(ticket, result)
-    if mac:
-        holder = repo.port_with_mac(session, ticket.network_id, mac)
-        if holder is not None and holder != ticket.port_id:
-            result, mac = device_mac_in_use(result, ticket, mac, holder), ""
-            if pending is not None:
-                pending = replace(pending, segment_ids=())
-    if bindings.commit_result(session, ticket.port_id, ticket.generation, result):
-        if mac:
-            repo.update_port_fields(session, ticket.port_id, {"mac_address": mac})
+    stored = (
+        _commit_taking_mac(session, ticket, result, mac)
+        if mac
+        else _commit_plain(session, ticket, result)
+    )
+    if stored is not None:
+        result = stored
+        if pending is not None and result is not resolved:
+            pending = replace(pending, segment_ids=())
         if pending is not None:
             hold_outbox.record(session, pending)
         changed = None if result is resolved else result
@@ -312,6 +318,52 @@ def _commit(
         return _Attempt(False, retry=fresh)
     # Unbound meanwhile, or another request committed a result for the current inputs.
     return _Attempt(False, port=repo.get_port(session, ticket.port_id))
+
+
+def _commit_plain(
+    session: Session, ticket: r.BindTicket, result: values.BindingResult
+) -> values.BindingResult | None:
+    """Stores ``result`` at ticket's generation; returns it, or None if the generation moved."""
+    if bindings.commit_result(session, ticket.port_id, ticket.generation, result):
+        return result
+    return None
+
+
+def _commit_taking_mac(
+    session: Session, ticket: r.BindTicket, result: values.BindingResult, mac: str
+) -> values.BindingResult | None:
+    """Stores the BOUND ``result`` of a direct-physical port with its device's MAC address
+    ``mac`` as the port's, or the DEVICE_MAC_ADDRESS_IN_USE failure when another port of the
+    network has it; returns what it stored, or None if the generation moved.
+
+    The check is not enough alone: on PostgreSQL another transaction can give a port that
+    address after it (a CreatePort or UpdatePort naming it, another device's binding), and the
+    write then breaks the network's unique MAC constraint. The result and the address are
+    written in a savepoint, so such a violation undoes both and nothing else; the holder,
+    committed by then, is read again and the failure stored instead."""
+    for _ in range(DEVICE_MAC_TRIES):
+        holder = repo.port_with_mac(session, ticket.network_id, mac)
+        if holder is not None and holder != ticket.port_id:
+            return _commit_plain(session, ticket, device_mac_in_use(result, ticket, mac, holder))
+        try:
+            with session.begin_nested():
+                if not bindings.commit_result(session, ticket.port_id, ticket.generation, result):
+                    return None
+                repo.update_port_fields(session, ticket.port_id, {"mac_address": mac})
+        except IntegrityError as exc:
+            if not sql.is_unique_violation(exc):
+                raise
+            logger.info(
+                "port %s lost device MAC address %s to a concurrent write; checking again",
+                ticket.port_id,
+                mac,
+                extra={"port_id": ticket.port_id},
+            )
+            continue
+        return result
+    # The address kept being taken and freed again: no holder to name, but the port cannot
+    # have it now.
+    return _commit_plain(session, ticket, device_mac_in_use(result, ticket, mac, ""))
 
 
 def _settled(session: Session, port_id: str) -> r.Port | None:
@@ -439,8 +491,9 @@ def device_mac_in_use(
 ) -> values.BindingResult:
     """Returns the FAILED result committed instead of ``result`` when the device MAC address
     the port would take is another port's: the drivers' trace, then portapi's verdict."""
+    whose = f"port {holder}" if holder else "another port"
     message = (
-        f"binding.profile.device_mac_address: {mac} is the MAC address of port {holder} of "
+        f"binding.profile.device_mac_address: {mac} is the MAC address of {whose} of "
         f"network {ticket.network_id}; a direct-physical port takes its device's address"
     )
     reason = values.DeclineReason(

@@ -359,7 +359,7 @@ def port_spec(request: port_service_pb2.CreatePortRequest) -> r.PortSpec:
         inputs=r.BindingInputs(
             host_id=validate.host("port.binding.host_id", port.binding.host_id),
             vnic_type=convert.vnic_type("port.binding.vnic_type", port.binding.vnic_type),
-            profile=validate.profile("port.binding.profile", port.binding.profile),
+            profile=validate.port_profile("port.binding.profile", port.binding.profile),
         ),
     )
 
@@ -423,7 +423,7 @@ def port_update(request: port_service_pb2.UpdatePortRequest) -> r.PortUpdate:
         vnic_type=convert.vnic_type("port.binding.vnic_type", binding.vnic_type)
         if wanted("binding.vnic_type")
         else None,
-        profile=validate.profile("port.binding.profile", binding.profile)
+        profile=validate.port_profile("port.binding.profile", binding.profile)
         if wanted("binding.profile")
         else None,
     )

@@ -57,6 +57,29 @@ def profile(field: str, value: struct_pb2.Struct) -> dict[str, Any]:
     )
 
 
+DEVICE_MAC_KEY = "device_mac_address"
+"""The binding profile key a direct-physical port's device MAC address is given in."""
+
+
+def port_profile(field: str, value: struct_pb2.Struct) -> dict[str, Any]:
+    """Returns a port's binding profile as ``profile`` does; raises also if it gives a
+    ``device_mac_address`` that is no address a port could take (not a string of the form
+    aa:bb:cc:dd:ee:ff, multicast, or all zeros), whatever the vnic type: a direct-physical port
+    takes that address when bound, so a bad one is refused rather than ignored."""
+    found = profile(field, value)
+    if DEVICE_MAC_KEY in found:
+        given = found[DEVICE_MAC_KEY]
+        key = f"{field}.{DEVICE_MAC_KEY}"
+        if not isinstance(given, str):
+            raise errors.InvalidArgument(
+                key, f"must be a MAC address string aa:bb:cc:dd:ee:ff, got {given!r:.64}"
+            )
+        why = macs.problem(macs.normalize(given))
+        if why:
+            raise errors.InvalidArgument(key, f"must be a unicast MAC address: {why}")
+    return found
+
+
 def mac_address(field: str, value: str) -> str:
     """Returns the MAC normalized, or empty to ask for a generated one; raises if malformed."""
     if not value.strip():

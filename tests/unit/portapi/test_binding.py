@@ -537,3 +537,42 @@ def test_a_device_mac_another_port_of_the_network_has_fails_the_binding(env: Env
     assert "binding.profile.device_mac_address" in result.failure_message
     assert port.mac_address != "3c:fd:fe:00:00:07"
     assert env.ports.get(other.id).mac_address == "3c:fd:fe:00:00:07"
+
+
+def test_a_device_mac_taken_between_the_check_and_the_write_fails_the_binding(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another port gets the device's MAC address after the commit checked it and before it
+    wrote it: on PostgreSQL a concurrent transaction, committed; on SQLite, whose writers take
+    turns, the same transaction (the write still breaks the unique constraint)."""
+    check = repo.port_with_mac
+    taken: list[str] = []
+
+    def racing_check(session: Session, network_id: str, mac: str) -> str | None:
+        holder = check(session, network_id, mac)
+        if not taken:
+            spec = r.PortSpec("net-1", mac_address=mac)
+            taken.append("racer")
+            if session.get_bind().dialect.name == "sqlite":
+                repo.insert_port(session, "racer", spec, mac, None)
+            else:
+                with sql.write_session(env.factory) as other:
+                    repo.insert_port(other, "racer", spec, mac, None)
+        return holder
+
+    monkeypatch.setattr(repo, "port_with_mac", racing_check)
+
+    port = env.ports.create(r.PortSpec("net-1", inputs=direct_physical("3c:fd:fe:00:00:09")), None)
+
+    result = port.binding.result
+    assert (result.state, result.vif_type) == (vocabulary.FAILED, "binding_failed")
+    [reason] = result.trace[-1].reasons
+    assert reason.code == vocabulary.DEVICE_MAC_ADDRESS_IN_USE
+    assert dict(reason.details) == {"mac_address": "3c:fd:fe:00:00:09", "port_id": "racer"}
+    # Nothing of the bound result stayed: no levels, not the device's address.
+    stored = env.ports.get(port.id)
+    assert stored.binding.result == result
+    assert stored.binding.result.levels == ()
+    assert stored.mac_address == port.mac_address != "3c:fd:fe:00:00:09"
+    assert stored.status == r.PORT_DOWN
+    assert env.ports.get("racer").mac_address == "3c:fd:fe:00:00:09"

@@ -492,3 +492,39 @@ def test_a_failed_binding_keeps_the_last_bound_one_as_original_and_unbinding_dro
     port.binding.host_id = "lb-2"
     port = update_port(stack, port, "binding.host_id")
     assert not stack.peers.mechmgr.requests[-1].HasField("original")
+
+
+@pytest.mark.parametrize(
+    ("device_mac", "rule"),
+    [
+        ("3c:fd:fe:00:01", "not a MAC address"),
+        ("00:00:00:00:00:00", "all-zero"),
+        ("01:00:5e:00:00:01", "multicast"),
+        (17.0, "must be a MAC address string"),
+    ],
+)
+def test_a_bad_device_mac_address_is_refused_naming_the_profile_key_and_changes_nothing(
+    stack: Stack, device_mac: object, rule: str
+) -> None:
+    network = create_network(stack)
+    bad = struct_pb2.Struct()
+    bad.update({"device_mac_address": device_mac})
+    direct = binding_pb2.VNIC_TYPE_DIRECT_PHYSICAL
+    port = port_pb2.Port(
+        network_id=network.id,
+        admin_state_up=True,
+        binding=binding_pb2.PortBinding(host_id="sriov-1", vnic_type=direct, profile=bad),
+    )
+    found = failure(lambda: stack.ports.CreatePort(port_service_pb2.CreatePortRequest(port=port)))
+    assert found.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert found.metadata["field"] == "port.binding.profile.device_mac_address"
+    assert rule in found.message
+    assert all_ports(stack) == []
+
+    created = create_port(stack, network.id, host="ovs-1")
+    created.binding.profile.update({"device_mac_address": device_mac})
+    found = failure(lambda: update_port(stack, created, "binding.profile"))
+    assert found.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert found.metadata["field"] == "port.binding.profile.device_mac_address"
+    [stored] = all_ports(stack)
+    assert (stored.binding.generation, dict(stored.binding.profile)) == (1, {})
