@@ -74,18 +74,32 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import sql
-from services.portapi import changes, macs, metrics, status
+from services.portapi import changes, deadline, macs, metrics, status
 from services.portapi import errors as portapi_errors
 from services.portapi import resources as r
 from services.portapi.clients import BindingResolver, HoldSyncer
 from services.portapi.db import bindings, hold_outbox
 from services.portapi.db import repository as repo
+from services.portapi.db import segment_changes as segment_rows
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_TRIES = 10
 DEVICE_MAC_TRIES = 3
 """Times a commit checks a device MAC address again after a concurrent write took it."""
+SEGMENT_CHANGE_WAIT = 10.0
+"""Seconds a request's binding waits at most for a new segmentation id its driver cannot
+follow (twice typemgr's default call deadline, which bounds the change)."""
+FOLLOWS_NEW_SEGMENTATION_ID = frozenset(
+    vocabulary.RESERVED_VIF_TYPES
+    | {
+        vif_type
+        for vif_type, attributes in vocabulary.PROVIDER_ATTRIBUTE_UPDATES.items()
+        if segment_rows.SEGMENTATION_ID in attributes
+    }
+)
+"""The vif types a port may be bound with while its network's segment gets a new segmentation
+id (``segment_changes.vif_types_allowing``)."""
 DEFERRED_SYNC_LIMIT = 10000
 """Hold syncs waiting for the background sender at most; more wait in the outbox."""
 
@@ -99,11 +113,13 @@ class Binder:
         resolver: BindingResolver,
         max_tries: int = DEFAULT_MAX_TRIES,
         holds: HoldSyncer | None = None,
+        segment_change_wait: float = SEGMENT_CHANGE_WAIT,
     ) -> None:
         self._factory = factory
         self._resolver = resolver
         self._max_tries = max_tries
         self._holds = holds
+        self._segment_change_wait = segment_change_wait
         self._deferred = DeferredSyncs(self.sync_holds) if holds is not None else None
 
     def bind(self, ticket: r.BindTicket, started: float | None = None) -> r.Port | None:
@@ -118,10 +134,13 @@ class Binder:
         return self.bind_committed(ticket, started)[0]
 
     def bind_committed(
-        self, ticket: r.BindTicket, started: float | None = None
+        self, ticket: r.BindTicket, started: float | None = None, *, wait: bool = True
     ) -> tuple[r.Port | None, bool]:
         """Like ``bind``; also returns whether this call committed a result (False when another
-        request did, or the port was unbound or deleted meanwhile)."""
+        request did, or the port was unbound or deleted meanwhile). ``wait`` False: a binding
+        that would wait for a new segmentation id of its network (``await_segment_change``)
+        raises BindingWaitsForSegmentChange at once (the reconciler's and the rebinder's
+        bindings, which are retried later anyway)."""
         start = time.perf_counter() if started is None else started
         committed = False
         for attempt in range(1, self._max_tries + 1):
@@ -149,6 +168,17 @@ class Binder:
                         self._deferred.send(pending)
                     else:
                         self.sync_holds(pending)
+            if outcome.waits:
+                self.await_segment_change(ticket, result.vif_type, wait)
+                with sql.read_session(self._factory) as session:
+                    outcome = _current(session, port_id=ticket.port_id)
+                if outcome.retry is None:
+                    return outcome.port, committed
+                held = ticket.may_hold_dynamic or may_hold_dynamic(result)
+                ticket = replace(
+                    outcome.retry, may_hold_dynamic=held or outcome.retry.may_hold_dynamic
+                )
+                continue
             if outcome.retry is None:
                 return outcome.port, committed
             metrics.CAS_RETRIES.inc()
@@ -168,6 +198,51 @@ class Binder:
             self._max_tries,
         )
         raise portapi_errors.BindingConflict(ticket.port_id, self._max_tries)
+
+    def await_segment_change(self, ticket: r.BindTicket, vif_type: str, wait: bool) -> None:
+        """Waits until ticket's network has no new segmentation id pending, polling its mark,
+        for at most ``SEGMENT_CHANGE_WAIT`` seconds (cut to the caller's deadline). Raises
+        BindingWaitsForSegmentChange when it is still pending then (or at once unless
+        ``wait``), DeadlineExceeded when the caller's deadline came first; the binding stays
+        pending, its inputs recorded, for the reconciler."""
+        began = time.monotonic()
+        budget = self._segment_change_wait if wait else 0.0
+        left = deadline.remaining()
+        by_deadline = left is not None and left - deadline.RESERVE < budget
+        if by_deadline:
+            assert left is not None
+            budget = max(left - deadline.RESERVE, 0.0)
+        logger.info(
+            "binding of port %s (vif_type %s) waits for network %s to finish changing its "
+            "segmentation id",
+            ticket.port_id,
+            vif_type,
+            ticket.network_id,
+            extra={"port_id": ticket.port_id},
+        )
+        pause = 0.005
+        while True:
+            with sql.read_session(self._factory) as session:
+                change = segment_rows.pending_change(session, ticket.network_id)
+            if change != segment_rows.SEGMENTATION_ID:
+                metrics.SEGMENT_CHANGE_WAITS.labels("done").inc()
+                return
+            waited = time.monotonic() - began
+            if waited >= budget:
+                break
+            time.sleep(min(pause, budget - waited))
+            pause = min(pause * 2, 0.1)
+        metrics.SEGMENT_CHANGE_WAITS.labels("gave_up").inc()
+        if by_deadline:
+            raise portapi_errors.DeadlineExceeded(
+                f"binding of port {ticket.port_id} left pending for the reconciler: network "
+                f"{ticket.network_id} was still changing its segmentation id when the caller's "
+                "deadline came",
+                "",
+            )
+        raise portapi_errors.BindingWaitsForSegmentChange(
+            ticket.port_id, ticket.network_id, vif_type, waited
+        )
 
     @property
     def tracks_holds(self) -> bool:
@@ -278,6 +353,9 @@ class _Attempt:
     """The port as the transaction left it, when there is nothing left to do."""
     result: values.BindingResult | None = None
     """The result committed, when it is not the one resolved (a device MAC in use)."""
+    waits: bool = False
+    """Nothing was written: the result's vif type cannot follow the new segmentation id the
+    network's segment is getting; the binder waits for it, then binds again."""
 
 
 def _commit(
@@ -293,7 +371,21 @@ def _commit(
 
     The port and binding rows are locked first, together, as every other port write locks
     them (the status written after the result is on the port row): taking the binding's lock
-    first would deadlock against a device report holding the port's."""
+    first would deadlock against a device report holding the port's.
+
+    A bound result takes a key-share lock on the network row before them (the order segment
+    changes lock in), so that a change of the network's segments cannot check the ports'
+    bindings while this one is being committed: it begins after this commit and sees it, or
+    before, and this commit sees its mark. While a new segmentation id is pending a result
+    whose vif type cannot follow it is not committed (``waits``), as the change would retag
+    it on the port behind its driver's back."""
+    if result.state == vocabulary.BOUND:
+        change = segment_rows.pending_change(session, ticket.network_id, lock=True)
+        if (
+            change == segment_rows.SEGMENTATION_ID
+            and result.vif_type not in FOLLOWS_NEW_SEGMENTATION_ID
+        ):
+            return _Attempt(False, waits=True)
     repo.lock_port_rows(session, ticket.port_id)
     resolved = result
     mac = device_mac(ticket, result)
@@ -310,14 +402,20 @@ def _commit(
             hold_outbox.record(session, pending)
         changed = None if result is resolved else result
         return _Attempt(True, port=_settled(session, ticket.port_id), result=changed)
-    current = bindings.binding_state(session, ticket.port_id)
+    return _current(session, port_id=ticket.port_id)
+
+
+def _current(session: Session, *, port_id: str) -> _Attempt:
+    """Finds out, when no result was committed, whether the port's current inputs still wait
+    for one (``retry``) or the flow ends (``port``)."""
+    current = bindings.binding_state(session, port_id)
     if current is None:
         return _Attempt(False)  # the port was deleted
     state, fresh = current
     if fresh.inputs.host_id and state == vocabulary.UNBOUND:
         return _Attempt(False, retry=fresh)
     # Unbound meanwhile, or another request committed a result for the current inputs.
-    return _Attempt(False, port=repo.get_port(session, ticket.port_id))
+    return _Attempt(False, port=repo.get_port(session, port_id))
 
 
 def _commit_plain(

@@ -229,3 +229,21 @@ class SegmentChangeInProgress(errors.Aborted):
             "once it is done (one left by a stopped portapi is finished by the reconciler)",
             network_id=network_id,
         )
+
+
+class BindingWaitsForSegmentChange(errors.Aborted):
+    """A port's binding waited too long for a new segmentation id of its network's segment,
+    which the driver that bound it cannot follow; the binding was left pending."""
+
+    reason = "SEGMENT_CHANGE_IN_PROGRESS"
+
+    def __init__(self, port_id: str, network_id: str, vif_type: str, waited: float) -> None:
+        super().__init__(
+            f"port {port_id!r}: its binding (vif_type {vif_type}) waits for network "
+            f"{network_id!r} to finish changing its segmentation id, which that vif type "
+            f"cannot follow on a bound port; still changing after {waited:.3g}s. The binding "
+            "is left pending: the reconciler finishes it once the change is done, or retry",
+            port_id=port_id,
+            network_id=network_id,
+            vif_type=vif_type,
+        )

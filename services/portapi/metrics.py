@@ -46,6 +46,12 @@ HOLD_SYNCS = Counter(
     "(retry).",
     ["result", "when"],
 )
+SEGMENT_CHANGE_WAITS = Counter(
+    "ml2_portapi_segment_change_waits_total",
+    "Bindings whose driver cannot follow a new segmentation id that waited for their network to "
+    "finish getting one, by outcome (done: bound again after it; gave_up: left pending).",
+    ["outcome"],
+)
 BIND_ABORTS = Counter(
     "ml2_portapi_binding_aborts_total",
     "Bind requests that gave up with ABORTED after PORTAPI_BIND_MAX_TRIES lost compare-and-sets.",

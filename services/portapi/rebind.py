@@ -234,7 +234,7 @@ class FailedPortRebinder(PeriodicThread):
             metrics.FAILED_PORT_REBINDS.labels(SUPERSEDED).inc()
             return SUPERSEDED  # deleted, or an update is binding it (or bound it) already
         try:
-            port, committed = self._binder.bind_committed(current[1])
+            port, committed = self._binder.bind_committed(current[1], wait=False)
         except (errors.ServiceError, SQLAlchemyError) as exc:
             logger.warning(
                 "cannot retry the failed binding of port %s: %s; left to the reconciler",

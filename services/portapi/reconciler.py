@@ -163,7 +163,7 @@ class Reconciler(PeriodicThread):
             extra={"port_id": port_id},
         )
         try:
-            port, committed = self._binder.bind_committed(ticket, started)
+            port, committed = self._binder.bind_committed(ticket, started, wait=False)
         except (errors.ServiceError, SQLAlchemyError) as exc:
             logger.warning("cannot finish the binding of port %s: %s", port_id, exc)
             metrics.RECONCILER_REPAIRS.labels(BINDING, FAILED).inc()

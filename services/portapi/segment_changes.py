@@ -25,6 +25,14 @@ answered with, sets the MTU, rewrites the binding levels on a retagged segment (
 ports' events, so that agents retag them), ends the pending mark and restarts the bindings still
 being resolved on the network, so that none commits a result resolved on the old segments.
 
+The mark records which change is pending (``segments_pending_change``). While a new
+segmentation id is pending, the bind commit (``binding._commit``) does not commit a bound
+result whose vif type cannot follow it (it would be retagged behind its driver's back): the
+binder waits for the change to end and binds again on the new id. A bound result's commit
+takes a key-share lock on the network row first, so the rules' check, which locks the row for
+update, never runs while a binding is being committed: it sees every binding committed before
+it, and every later commit sees its mark.
+
 One change of a network's segments runs at a time: while one waits for typemgr, another is
 refused with ABORTED (SEGMENT_CHANGE_IN_PROGRESS; retry), so that answers are cached in the
 order typemgr gave them. When typemgr refuses, nothing changed there: the mark is ended and the
@@ -141,7 +149,9 @@ class SegmentChanges:
             segment = check_segmentation_id_update(current, refusing)
             if segment.segmentation_id == segmentation_id:
                 return None
-            rows.mark_pending(session, network_id, current.segments, codec.now())
+            rows.mark_pending(
+                session, network_id, current.segments, codec.now(), rows.SEGMENTATION_ID
+            )
             return segment
 
         segment = repo.run_write(self._factory, begin)
@@ -181,7 +191,7 @@ class SegmentChanges:
 
         def begin(session: Session) -> None:
             current = _locked_active(session, network_id, "its segments cannot change")
-            rows.mark_pending(session, network_id, current.segments, codec.now())
+            rows.mark_pending(session, network_id, current.segments, codec.now(), rows.ADD)
 
         repo.run_write(self._factory, begin)
         try:
@@ -221,7 +231,7 @@ class SegmentChanges:
             if bound:
                 raise portapi_errors.SegmentInUse(segment_id, bound)
             remaining = [s for s in current.segments if s.id != segment_id]
-            rows.mark_pending(session, network_id, remaining, codec.now())
+            rows.mark_pending(session, network_id, remaining, codec.now(), rows.REMOVE)
             rows.restart_in_flight(session, network_id)
 
         repo.run_write(self._factory, begin)

@@ -64,7 +64,9 @@ class NetworkRow(Base):
     change). ``segments_pending_since`` is when a change of the static segments (a new
     segmentation id, a segment added or removed) began waiting for typemgr; NULL once the
     cached ``segments`` are typemgr's again. The reconciler reads the segments of a network
-    left pending from typemgr.
+    left pending from typemgr. ``segments_pending_change`` says which change is pending
+    (``segmentation_id``, ``add`` or ``remove``; empty when none): while a new segmentation id
+    is pending, a binding whose driver cannot follow it is not committed.
     """
 
     __tablename__ = "networks"
@@ -84,6 +86,7 @@ class NetworkRow(Base):
     segments_pending_since: Mapped[datetime | None] = mapped_column(
         DateTime, nullable=True, index=True
     )
+    segments_pending_change: Mapped[str] = mapped_column(String(16), default="", server_default="")
 
     # ListNetworks reads in (create_time, id) order: all networks, or a project's networks
     # merged with the shared ones; each index serves one of those reads at any depth.

@@ -9,7 +9,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from ml2_contract import values, vocabulary
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from services.portapi.db import codec, models
@@ -47,24 +47,54 @@ def ports_bound_through(session: Session, segment_id: str, limit: int) -> list[s
     return list(session.execute(stmt).scalars())
 
 
+SEGMENTATION_ID = "segmentation_id"
+ADD = "add"
+REMOVE = "remove"
+"""The kinds of pending change (``networks.segments_pending_change``)."""
+
+
 def mark_pending(
-    session: Session, network_id: str, segments: Sequence[values.Segment], now: datetime
+    session: Session,
+    network_id: str,
+    segments: Sequence[values.Segment],
+    now: datetime,
+    change: str = "",
 ) -> None:
-    """Records that a change of the network's static segments waits for typemgr from ``now``,
-    and caches ``segments`` (the segments bindings may be offered meanwhile)."""
+    """Records that a change of the network's static segments (of kind ``change``) waits for
+    typemgr from ``now``, and caches ``segments`` (the segments bindings may be offered
+    meanwhile)."""
     session.execute(
         update(N)
         .where(N.c.id == network_id)
         .values(
             segments=codec.dumps([codec.segment_dict(s) for s in segments]),
             segments_pending_since=now,
+            segments_pending_change=change,
         )
     )
 
 
 def clear_pending(session: Session, network_id: str) -> None:
     """Ends the network's pending segment change without changing its segments."""
-    session.execute(update(N).where(N.c.id == network_id).values(segments_pending_since=None))
+    session.execute(
+        update(N)
+        .where(N.c.id == network_id)
+        .values(segments_pending_since=None, segments_pending_change="")
+    )
+
+
+def pending_change(session: Session, network_id: str, *, lock: bool = False) -> str:
+    """Returns the kind of the network's pending segment change (empty when none, or when the
+    network is gone). ``lock`` takes a key-share lock on the network row until the transaction
+    ends: a change cannot begin (it locks the row for update) before the transaction ends, and
+    the transaction waits for one that is beginning, then sees its mark."""
+    stmt = _LOCKED_PENDING_CHANGE if lock else _PENDING_CHANGE
+    found = session.execute(stmt, {"network_id": network_id}).scalar_one_or_none()
+    return found or ""
+
+
+_PENDING_CHANGE = select(N.c.segments_pending_change).where(N.c.id == bindparam("network_id"))
+_LOCKED_PENDING_CHANGE = _PENDING_CHANGE.with_for_update(read=True, key_share=True)
 
 
 def store(
@@ -83,6 +113,7 @@ def store(
             segments=codec.dumps([codec.segment_dict(s) for s in segments]),
             mtu=mtu,
             segments_pending_since=None,
+            segments_pending_change="",
         )
     )
     changed: set[str] = set()
