@@ -29,6 +29,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -86,7 +87,9 @@ class NetworkRow(Base):
     segments_pending_since: Mapped[datetime | None] = mapped_column(
         DateTime, nullable=True, index=True
     )
-    segments_pending_change: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    segments_pending_change: Mapped[str] = mapped_column(
+        String(16), default="", server_default=text("''")
+    )
 
     # ListNetworks reads in (create_time, id) order: all networks, or a project's networks
     # merged with the shared ones; each index serves one of those reads at any depth.

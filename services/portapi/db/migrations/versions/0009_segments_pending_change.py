@@ -24,7 +24,10 @@ def upgrade() -> None:
     op.add_column(
         "networks",
         sa.Column(
-            "segments_pending_change", sa.String(length=16), nullable=False, server_default=""
+            "segments_pending_change",
+            sa.String(length=16),
+            nullable=False,
+            server_default=sa.text("''"),
         ),
     )
 
