@@ -25,8 +25,10 @@ is released too early) and ``HoldSyncRetrier`` sends the sync again later.
 
 Level 0 is offered the network's static segments, in order, then its dynamic ones, as Neutron
 offers them since LP#2144501: with holds tracked, ``Binder`` reads the dynamic segments from
-typemgr before each resolution (``offered``); when typemgr cannot answer, level 0 is offered
-the static segments alone and the binding goes on.
+portapi's own record before each resolution (``offered``, ``db.dynamic_segments``): those that
+a committed binding of the network's ports uses, in the order they were first used, so a bind
+makes no call to typemgr for them. The commit that first uses a dynamic segment records it; a
+hold sync whose answer says typemgr released a segment deletes its record.
 
 When the sync can only confirm holds typemgr already records (``only_confirms``: the port held
 no dynamic segment before, and the bound levels use every dynamic segment the resolution was
@@ -78,7 +80,8 @@ from services.portapi import changes, deadline, macs, metrics, status
 from services.portapi import errors as portapi_errors
 from services.portapi import resources as r
 from services.portapi.clients import BindingResolver, HoldSyncer
-from services.portapi.db import bindings, hold_outbox
+from services.portapi.db import bindings, codec, hold_outbox
+from services.portapi.db import dynamic_segments as dynamic_rows
 from services.portapi.db import repository as repo
 from services.portapi.db import segment_changes as segment_rows
 
@@ -267,7 +270,7 @@ class Binder:
             return False
         when = "retry" if retry else when
         try:
-            self._holds.sync_dynamic_segment_holds(
+            released = self._holds.sync_dynamic_segment_holds(
                 pending.port_id, list(pending.segment_ids), pending.generation
             )
         except errors.ServiceError as exc:
@@ -283,28 +286,23 @@ class Binder:
             return False
         metrics.HOLD_SYNCS.labels("synced", when).inc()
         try:
-            repo.run_write(self._factory, functools.partial(hold_outbox.done, pending=pending))
+            repo.run_write(
+                self._factory,
+                functools.partial(_sync_done, pending=pending, released=tuple(released or ())),
+            )
         except SQLAlchemyError as exc:  # the sync stays pending: sending it again is harmless
             logger.warning("cannot mark the hold sync of port %s done: %s", pending.port_id, exc)
         return True
 
     def offered(self, ticket: r.BindTicket) -> r.BindTicket:
-        """Returns ``ticket`` with the network's dynamic segments after its static ones, the
-        segments level 0 is offered; unchanged when holds are not tracked, the network has
-        none, or typemgr cannot say (logged: the static segments are offered alone)."""
+        """Returns ``ticket`` with the network's dynamic segments in use after its static ones,
+        the segments level 0 is offered (read from portapi's record, ``dynamic_rows.in_use``);
+        unchanged when holds are not tracked or the network has none."""
         if self._holds is None:
             return ticket
-        try:
-            dynamic = self._holds.dynamic_segments(ticket.network_id)
-        except errors.ServiceError as exc:
-            logger.warning(
-                "cannot list the dynamic segments of network %s: %s; port %s is offered the "
-                "network's static segments only",
-                ticket.network_id,
-                exc.message,
-                ticket.port_id,
-                extra={"port_id": ticket.port_id},
-            )
+        with sql.read_session(self._factory) as session:
+            dynamic = dynamic_rows.in_use(session, ticket.network_id)
+        if not dynamic:
             return ticket
         known = {s.id for s in ticket.segments}
         extra = tuple(s for s in dynamic if s.id not in known)
@@ -396,6 +394,10 @@ def _commit(
     )
     if stored is not None:
         result = stored
+        if any(level.segment.is_dynamic for level in result.levels):
+            dynamic_rows.record(
+                session, ticket.network_id, (level.segment for level in result.levels), codec.now()
+            )
         if pending is not None and result is not resolved:
             pending = replace(pending, segment_ids=())
         if pending is not None:
@@ -462,6 +464,16 @@ def _commit_taking_mac(
     # The address kept being taken and freed again: no holder to name, but the port cannot
     # have it now.
     return _commit_plain(session, ticket, device_mac_in_use(result, ticket, mac, ""))
+
+
+def _sync_done(
+    session: Session, *, pending: hold_outbox.PendingSync, released: tuple[str, ...]
+) -> None:
+    """Deletes a sent hold sync from the outbox and forgets the dynamic segments typemgr
+    released with it."""
+    hold_outbox.done(session, pending=pending)
+    if released:
+        dynamic_rows.forget(session, released)
 
 
 def _settled(session: Session, port_id: str) -> r.Port | None:

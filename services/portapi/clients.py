@@ -34,11 +34,6 @@ from services.portapi import errors as portapi_errors
 from services.portapi import resources as r
 from services.rpc import channels
 
-DYNAMIC_LISTING_TIMEOUT = 1.0
-"""Seconds a binding waits at most for typemgr to list a network's dynamic segments; without an
-answer level 0 is offered the static segments alone, so a typemgr that hangs costs a binding
-this much, not the caller's deadline."""
-
 
 def open_channel(address: str) -> grpc.Channel:
     """Returns the long-lived channel to ``address``; created once per peer per process."""
@@ -97,15 +92,11 @@ class HoldSyncer(Protocol):
 
     def sync_dynamic_segment_holds(
         self, holder: str, segment_ids: Sequence[str], generation: int
-    ) -> None:
+    ) -> Sequence[str] | None:
         """Makes ``segment_ids`` exactly the dynamic segments ``holder`` (a port id) uses, as of
-        binding ``generation`` (0: unconditionally). Raises ServiceError when typemgr cannot
-        be reached or refuses."""
-        ...
-
-    def dynamic_segments(self, network_id: str) -> tuple[values.Segment, ...]:
-        """Returns the network's dynamic segments, as typemgr orders them. Raises ServiceError
-        when typemgr cannot be reached or refuses."""
+        binding ``generation`` (0: unconditionally); returns the ids of the segments typemgr
+        released because their last hold went (None: not said). Raises ServiceError when
+        typemgr cannot be reached or refuses."""
         ...
 
 
@@ -278,20 +269,12 @@ class SegmentClient:
 
     def sync_dynamic_segment_holds(
         self, holder: str, segment_ids: Sequence[str], generation: int
-    ) -> None:
+    ) -> Sequence[str] | None:
         request = segment_service_pb2.SyncDynamicSegmentHoldsRequest(
             holder=holder, segment_ids=list(segment_ids), generation=generation
         )
-        call(self._stub.SyncDynamicSegmentHolds, request, self._timeout, self._peer)
-
-    def dynamic_segments(self, network_id: str) -> tuple[values.Segment, ...]:
-        request = segment_service_pb2.ListNetworkSegmentsRequest(
-            network_id=network_id, include_dynamic=True
-        )
-        timeout = min(self._timeout, DYNAMIC_LISTING_TIMEOUT)
-        reply = call(self._stub.ListNetworkSegments, request, timeout, self._peer)
-        found = (contract.segment_from_proto(s) for s in reply.segments)
-        return tuple(s for s in found if s.is_dynamic)
+        reply = call(self._stub.SyncDynamicSegmentHolds, request, self._timeout, self._peer)
+        return [s.id for s in reply.released_segments]
 
 
 class MechanismManagerClient:

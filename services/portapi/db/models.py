@@ -211,6 +211,33 @@ class PortBindingLevelRow(Base):
     segment: Mapped[str] = mapped_column(Text)
 
 
+class NetworkDynamicSegmentRow(Base):
+    """A dynamic segment a committed binding of one of the network's ports used, as that
+    binding gave it, recorded by the first commit that used it (``first_used``: the order
+    level 0 is offered them in, as typemgr orders them by creation). Level 0 is offered those
+    that a committed binding level still uses (``bindings.dynamic_segments``), so no bind asks
+    typemgr for them; a row is deleted once typemgr reports the segment released (a hold
+    sync's answer), and with its network."""
+
+    __tablename__ = "network_dynamic_segments"
+
+    segment_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    network_id: Mapped[str] = mapped_column(
+        String(ID_LEN), ForeignKey("networks.id", ondelete="CASCADE")
+    )
+    segment: Mapped[str] = mapped_column(Text)
+    first_used: Mapped[datetime] = mapped_column(DateTime)
+
+    __table_args__ = (
+        Index(
+            "ix_network_dynamic_segments_network_id_first_used",
+            "network_id",
+            "first_used",
+            "segment_id",
+        ),
+    )
+
+
 class HoldSyncRow(Base):
     """The dynamic segments a port uses as of one binding generation, still to be told to
     typemgr (``SyncDynamicSegmentHolds``). Written in the transaction that decides them (a
@@ -296,3 +323,4 @@ network_releases = cast(Table, NetworkReleaseRow.__table__)
 port_events = cast(Table, PortEventRow.__table__)
 port_event_counter = cast(Table, PortEventCounterRow.__table__)
 agent_rebinds = cast(Table, AgentRebindRow.__table__)
+network_dynamic_segments = cast(Table, NetworkDynamicSegmentRow.__table__)

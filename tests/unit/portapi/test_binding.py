@@ -3,6 +3,7 @@ place of mechmgr that can change the port while it is "resolving"."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -263,18 +264,13 @@ class RecordingHolds:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, list[str], int]] = []
-        self.dynamic: tuple[values.Segment, ...] = ()
-        """The network's dynamic segments typemgr lists."""
-        self.listing: errors.ServiceError | None = None
-        """What listing them raises, if anything."""
+        self.released: list[str] = []
+        """The segment ids the next sync answers typemgr released."""
 
     def sync_dynamic_segment_holds(self, port_id: str, segment_ids: list[str], generation: int):
         self.calls.append((port_id, list(segment_ids), generation))
-
-    def dynamic_segments(self, network_id: str) -> tuple[values.Segment, ...]:
-        if self.listing is not None:
-            raise self.listing
-        return tuple(s for s in self.dynamic if s.network_id == network_id)
+        released, self.released = self.released, []
+        return released
 
 
 def test_holds_are_synced_only_when_the_port_may_hold_dynamic_segments(env: Env) -> None:
@@ -312,14 +308,18 @@ def test_holds_are_synced_only_when_the_port_may_hold_dynamic_segments(env: Env)
 
 
 def test_level_0_is_offered_the_dynamic_segments_after_the_static_ones(env: Env) -> None:
+    """From portapi's own record of the dynamic segments its bindings use, in the order they
+    were first used: no call to typemgr per bind (RecordingHolds cannot list segments)."""
     holds = RecordingHolds()
     binder = binding.Binder(env.factory, env.resolver, 3, holds)
     ports = PortManager(env.factory, binder)
-    dynamic = values.Segment("dyn-1", "vlan", "physnet1", 300, "net-1", 1500, is_dynamic=True)
-    other = values.Segment("dyn-9", "vlan", "physnet1", 301, "net-9", 1500, is_dynamic=True)
-    holds.dynamic = (dynamic, other)
+    second = values.Segment("dyn-0", "vlan", "physnet2", 301, "net-1", 1500, is_dynamic=True)
+    first = values.Segment("dyn-1", "vlan", "physnet1", 300, "net-1", 1500, is_dynamic=True)
+    fabric = {"rack-1": first, "rack-2": second}
 
-    def on_dynamic(ticket: r.BindTicket) -> values.BindingResult:
+    def resolve(ticket: r.BindTicket) -> values.BindingResult:
+        if ticket.inputs.host_id in fabric:
+            return hierarchical_result(fabric[ticket.inputs.host_id])
         return values.BindingResult(
             state=vocabulary.BOUND,
             vif_type="ovs",
@@ -327,31 +327,54 @@ def test_level_0_is_offered_the_dynamic_segments_after_the_static_ones(env: Env)
             trace=(values.Verdict(0, "ovs", "COMPLETE", offered_segments=ticket.segments),),
         )
 
-    env.resolver.result = on_dynamic
-    port = ports.create(r.PortSpec("net-1", inputs=r.BindingInputs(host_id="compute-1")), None)
+    env.resolver.result = resolve
+    spec = functools.partial(r.PortSpec, "net-1")
+    ports.create(spec(inputs=r.BindingInputs(host_id="rack-1")), None)
+    assert env.resolver.calls[-1].segments == (SEGMENT,)
+    ports.create(spec(inputs=r.BindingInputs(host_id="rack-2")), None)
+    assert env.resolver.calls[-1].segments == (SEGMENT, first)
 
-    assert env.resolver.calls[-1].segments == (SEGMENT, dynamic)
-    assert [lv.segment.id for lv in port.binding.result.levels] == ["dyn-1"]
+    port = ports.create(spec(inputs=r.BindingInputs(host_id="compute-1")), None)
+
+    # dyn-1 was used first: it comes first, whatever its id.
+    assert env.resolver.calls[-1].segments == (SEGMENT, first, second)
+    assert [lv.segment.id for lv in port.binding.result.levels] == ["dyn-0"]
     # Nothing allocated that segment for this port: its hold is taken before the answer.
-    assert holds.calls == [(port.id, ["dyn-1"], 1)]
+    assert holds.calls[-1] == (port.id, ["dyn-0"], 1)
+    # Another network is offered none of them.
+    with sql.write_session(env.factory) as session:
+        repo.insert_network(session, "net-2", r.NetworkSpec("n", "proj", False, True), None)
+        other = replace(SEGMENT, id="seg-2", network_id="net-2")
+        repo.store_segments(session, "net-2", [other], 1500)
+    ports.create(r.PortSpec("net-2", inputs=r.BindingInputs(host_id="compute-1")), None)
+    assert env.resolver.calls[-1].segments == (other,)
 
 
-def test_level_0_is_offered_the_static_segments_when_typemgr_cannot_list_the_dynamic_ones(
+def test_a_dynamic_segment_no_binding_uses_is_not_offered_and_a_released_one_forgotten(
     env: Env,
 ) -> None:
     holds = RecordingHolds()
-    holds.listing = errors.Unavailable("typemgr at 127.0.0.1:1 did not answer")
-    ports = PortManager(env.factory, binding.Binder(env.factory, env.resolver, 3, holds))
-
-    port = ports.create(r.PortSpec("net-1", inputs=r.BindingInputs(host_id="compute-1")), None)
-
-    assert env.resolver.calls[-1].segments == (SEGMENT,)
-    assert port.binding.result.state == vocabulary.BOUND
-
+    binder = binding.Binder(env.factory, env.resolver, 3, holds)
+    ports = PortManager(env.factory, binder)
     dynamic = values.Segment("dyn-1", "vlan", "physnet1", 300, "net-1", 1500, is_dynamic=True)
-    holds.listing, holds.dynamic = None, (dynamic,)
-    ports.update(port.id, r.PortUpdate(host_id="compute-2"))
-    assert env.resolver.calls[-1].segments == (SEGMENT, dynamic)
+    env.resolver.result = lambda ticket: hierarchical_result(dynamic)
+    port = ports.create(r.PortSpec("net-1", inputs=r.BindingInputs(host_id="rack-1")), None)
+    binder.close()
+
+    def recorded() -> list[str]:
+        with sql.read_session(env.factory) as session:
+            rows = session.execute(select(models.network_dynamic_segments.c.segment_id))
+            return list(rows.scalars())
+
+    assert recorded() == ["dyn-1"]
+    # Unbound: no level uses it any more, so no binding is offered it, before typemgr even
+    # answers; its answer (released) deletes the record.
+    holds.released = ["dyn-1"]
+    ports.update(port.id, r.PortUpdate(host_id=""))
+    assert recorded() == []
+    env.resolver.result = None
+    ports.update(port.id, r.PortUpdate(host_id="compute-1"))
+    assert env.resolver.calls[-1].segments == (SEGMENT,)
 
 
 class UnreachableThenRecordingHolds(RecordingHolds):
