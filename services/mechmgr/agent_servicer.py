@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import datetime as dt
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -12,7 +14,7 @@ from typing import Any
 import grpc
 from ml2.v1 import agent_service_pb2 as pb
 from ml2.v1 import agent_service_pb2_grpc as pb_grpc
-from ml2_contract import convert
+from ml2_contract import convert, values
 from ml2_driver_sdk.runtime.errors import InvalidArgument
 
 from services.mechmgr import agents, metrics, validation
@@ -28,10 +30,12 @@ _UNARY = metrics.HEARTBEAT_MESSAGES.labels("HeartbeatAgent")
 _STREAMED = metrics.HEARTBEAT_MESSAGES.labels("StreamHeartbeats")
 
 BeatCheck = Callable[[str, Any], None]
-"""``check(agent_id, context)``, called before each heartbeat of a stream, on the event loop
-(so it must not block): the place of a per-message check of the caller, such as "a host keeps
-only its own agents alive", because an interceptor sees the start of a stream, not the agent id
-of each message. It raises a ServiceError to end the stream with that status."""
+"""``check(agent_id, context)``, called on the event loop (so it must not block) before the
+first heartbeat of a stream and before each one that names another agent than the one before:
+the place of a check of the caller against the agent, such as "a host keeps only its own agents
+alive", because an interceptor sees the start of a stream, not the agent id of each message.
+It raises a ServiceError to end the stream with that status. Its answer must depend only on the
+stream (its caller) and the agent id, as it is not asked again for the same agent."""
 
 
 class AgentServicer(pb_grpc.AgentServiceServicer):
@@ -97,15 +101,18 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         _UNARY.inc()
         return pb.HeartbeatAgentResponse(agent=convert.agent_to_proto(agent))
 
-    async def StreamHeartbeats(
+    async def StreamHeartbeats(  # type: ignore[override]
         self, requests: AsyncIterator[pb.StreamHeartbeatsRequest], context: Any
-    ) -> AsyncIterator[pb.StreamHeartbeatsResponse]:
+    ) -> AsyncIterator[pb.StreamHeartbeatsResponse | bytes]:
         """Answers each heartbeat of the stream as HeartbeatAgent does; a bad request or an
         unknown agent ends the stream with HeartbeatAgent's status.
 
         Runs on the event loop of an asyncio server: a heartbeat the registry can answer from
-        memory (almost all, see ``agents``) is answered there; one it must write first goes to
-        a thread, so that the database never blocks the loop.
+        memory (almost all, see ``agents``) is answered there, without leaving the loop; one it
+        must write first goes to a thread, so that the database never blocks the loop. The
+        agent id is validated and checked (``beat_check``) when it first comes and again only
+        when it changes; an answer from memory is the agent's message encoded once per stream
+        (until the registry's agent changes) with each heartbeat's time appended.
         """
         loop = asyncio.get_running_loop()
         stream = (loop, asyncio.current_task())
@@ -113,18 +120,29 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             closing = self._closing
             self._streams.add(stream)
         metrics.HEARTBEAT_STREAMS.inc()
+        checked = ""
+        encoded: tuple[object, bytes] = (None, b"")
         try:
             if closing:
                 raise asyncio.CancelledError
             async for request in requests:
-                agent_id = validation.required_id("agent_id", request.agent_id)
-                if self._beat_check is not None:
-                    self._beat_check(agent_id, context)
-                agent = self._registry.held_heartbeat(agent_id)
-                if agent is None:
+                agent_id = request.agent_id
+                if not agent_id or agent_id != checked:
+                    validation.required_id("agent_id", agent_id)
+                    if self._beat_check is not None:
+                        self._beat_check(agent_id, context)
+                    checked = agent_id
+                held = self._registry.held_beat(agent_id)
+                if held is None:
                     agent = await loop.run_in_executor(None, self._registry.heartbeat, agent_id)
+                    _STREAMED.inc()
+                    yield pb.StreamHeartbeatsResponse(agent=convert.agent_to_proto(agent))
+                    continue
+                base, beat = held
+                if encoded[0] is not base:
+                    encoded = (base, agent_without_beat(base))
                 _STREAMED.inc()
-                yield pb.StreamHeartbeatsResponse(agent=convert.agent_to_proto(agent))
+                yield beat_answer(encoded[1], beat)
         except asyncio.CancelledError:
             if not self._closing:
                 raise  # the client went away
@@ -188,3 +206,39 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             extra={"agent_id": agent.id, "revision": agent.revision},
         )
         return pb.UpdateAgentResponse(agent=convert.agent_to_proto(agent))
+
+
+_EPOCH = dt.datetime(1970, 1, 1)
+_AGENT_TAG = b"\x0a"
+"""StreamHeartbeatsResponse.agent: field 1, length-delimited."""
+_HEARTBEAT_TIME_TAG = b"\x3a"
+"""Agent.heartbeat_time: field 7, length-delimited."""
+
+
+def agent_without_beat(agent: values.Agent) -> bytes:
+    """The encoded Agent message of ``agent`` alive, without its heartbeat time: what every
+    answer from memory to its heartbeats shares (``beat_answer``)."""
+    message = convert.agent_to_proto(dataclasses.replace(agent, alive=True))
+    message.ClearField("heartbeat_time")
+    return message.SerializeToString()
+
+
+def beat_answer(agent: bytes, beat: dt.datetime) -> bytes:
+    """The encoded StreamHeartbeatsResponse of a heartbeat at ``beat`` (naive UTC) to the
+    agent encoded by ``agent_without_beat``: its heartbeat time appended (a field may come in
+    any order), and the whole as the response's agent."""
+    since = beat - _EPOCH
+    timestamp = b"\x08" + _varint(since.days * 86400 + since.seconds)
+    if since.microseconds:
+        timestamp += b"\x10" + _varint(since.microseconds * 1000)
+    message = agent + _HEARTBEAT_TIME_TAG + _varint(len(timestamp)) + timestamp
+    return _AGENT_TAG + _varint(len(message)) + message
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)

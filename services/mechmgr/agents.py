@@ -207,6 +207,12 @@ class AgentRegistry:
         )
 
     @property
+    def local_database(self) -> bool:
+        """True on SQLite (a local file: a read never waits for the network or, in WAL mode,
+        for a writer), False on PostgreSQL."""
+        return not self._postgres
+
+    @property
     def down_time(self) -> float:
         """Seconds without a sign of life after which an agent is dead."""
         return self._down_time.total_seconds()
@@ -267,7 +273,25 @@ class AgentRegistry:
         I/O, so an event loop may call it."""
         return self._held(agent_id, self._clock())
 
+    def held_beat(self, agent_id: str) -> tuple[values.Agent, dt.datetime] | None:
+        """``held_heartbeat`` without building the answer: returns the agent as this replica
+        last wrote or read it (the same object until it does again, so that a caller may keep
+        what it derives from it) and the heartbeat's time (naive UTC); the agent after the
+        heartbeat is that one alive, with that heartbeat time. None when ``heartbeat`` must be
+        called instead."""
+        now = self._clock()
+        agent = self._hold(agent_id, now)
+        return None if agent is None else (agent, now)
+
     def _held(self, agent_id: str, now: dt.datetime) -> values.Agent | None:
+        agent = self._hold(agent_id, now)
+        if agent is None:
+            return None
+        return dataclasses.replace(agent, alive=True, heartbeat_at=now.replace(tzinfo=dt.UTC))
+
+    def _hold(self, agent_id: str, now: dt.datetime) -> values.Agent | None:
+        """Holds a heartbeat at ``now`` in memory if the lease allows; returns the lease's
+        agent, or None."""
         if self._flush_interval <= 0:
             return None
         with self._lock:
@@ -278,7 +302,7 @@ class AgentRegistry:
             self._pending[agent_id] = now
             agent = lease.agent
         _BATCHED.inc()
-        return dataclasses.replace(agent, alive=True, heartbeat_at=now.replace(tzinfo=dt.UTC))
+        return agent
 
     def _write_heartbeat(self, agent_id: str, now: dt.datetime) -> values.Agent:
         _IMMEDIATE.inc()

@@ -19,6 +19,7 @@ batch again for ``BATCH_RETRY_SECONDS``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -40,6 +41,12 @@ BATCH_RETRY_SECONDS = 60.0
 """How long a driver that answered UNIMPLEMENTED to ProposeBindings is asked one by one."""
 AgentMessages = Mapping[str, list[agent_pb2.Agent]]
 """The agent messages of each host, built once per check."""
+CallMetadata = tuple[tuple[str, str], ...] | None
+"""The metadata of one call (the caller's token), or None."""
+
+
+def _no_metadata() -> CallMetadata:
+    return None
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,8 @@ class DriverClient:
         *,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        aio_channel: Callable[[], grpc.aio.Channel] | None = None,
+        metadata: Callable[[], CallMetadata] | None = None,
     ) -> None:
         self.name = name
         self.address = address
@@ -85,6 +94,12 @@ class DriverClient:
         self._clock = clock
         self._singles_until = 0.0  # clock() until which ProposeBindings is not tried
         self._stub = pb_grpc.MechanismDriverServiceStub(channel)
+        # The coroutine calls (``propose_async``) go over a grpc.aio channel to the same driver,
+        # made at the first one, on the event loop that makes them.
+        self._aio_channel = aio_channel
+        self._aio_stub: pb_grpc.MechanismDriverServiceAsyncStub | None = None
+        self._aio_loop: asyncio.AbstractEventLoop | None = None
+        self._metadata = metadata or _no_metadata
         self._latency = metrics.DRIVER_CALL_SECONDS.labels(name)
         # Only for logging: one WARNING when the driver starts failing, one INFO when it is back.
         self._failing = False
@@ -133,6 +148,50 @@ class DriverClient:
             self._latency.observe(time.perf_counter() - started)
         self._answered()
         return self._proposal(reply)
+
+    async def propose_async(
+        self,
+        ctx: values.BindingContext,
+        *,
+        deadline: float | None = None,
+        agents: list[agent_pb2.Agent] | None = None,
+    ) -> values.Proposal:
+        """``propose`` as a coroutine, on the event loop (over the grpc.aio channel): the same
+        deadline, breaker and answers."""
+        timeout = self.timeout
+        if deadline is not None:
+            timeout = min(timeout, deadline - time.monotonic())
+        if timeout <= 0:
+            return self._decline(
+                vocabulary.DRIVER_UNAVAILABLE, "not asked: the caller's deadline has passed"
+            )
+        if not self.breaker.allow():
+            return self._refused()
+        started = time.perf_counter()
+        try:
+            reply = await self._async_stub().ProposeBinding(
+                convert.context_to_proto(ctx, agents), timeout=timeout, metadata=self._metadata()
+            )
+        except grpc.RpcError as err:
+            return self._failed(err, timeout, cut_by_caller=timeout < self.timeout)
+        except BaseException:
+            self.breaker.abandoned()
+            raise
+        finally:
+            self._latency.observe(time.perf_counter() - started)
+        self._answered()
+        return self._proposal(reply)
+
+    def _async_stub(self) -> pb_grpc.MechanismDriverServiceAsyncStub:
+        """The stub on the grpc.aio channel of the running loop (a channel belongs to the loop
+        it was made on: mechmgr has one)."""
+        loop = asyncio.get_running_loop()
+        if self._aio_stub is None or self._aio_loop is not loop:
+            if self._aio_channel is None:
+                raise RuntimeError(f"driver client {self.name} has no grpc.aio channel")
+            self._aio_stub = pb_grpc.MechanismDriverServiceStub(self._aio_channel())
+            self._aio_loop = loop
+        return self._aio_stub
 
     def propose_many(
         self,
@@ -286,8 +345,9 @@ class DriverClient:
         return future
 
     def _failed(self, err: grpc.RpcError, timeout: float, *, cut_by_caller: bool) -> values.Decline:
-        code = err.code() if isinstance(err, grpc.Call) else grpc.StatusCode.UNKNOWN
-        details = (err.details() if isinstance(err, grpc.Call) else "") or code.name
+        status = isinstance(err, grpc.Call | grpc.aio.AioRpcError)
+        code = err.code() if status else grpc.StatusCode.UNKNOWN
+        details = (err.details() if status else "") or code.name
         if code == grpc.StatusCode.DEADLINE_EXCEEDED and cut_by_caller:
             self.breaker.abandoned()
         elif code in _TRANSPORT:
@@ -389,6 +449,23 @@ class BoundDriver:
     def propose(self, ctx: values.BindingContext) -> values.Proposal:
         """Asks the driver, within the resolution's deadline."""
         return self._client.propose(ctx, deadline=self._deadline, agents=self._agents)
+
+
+class AsyncBoundDriver:
+    """``BoundDriver`` for a resolution on the event loop. Satisfies
+    ``resolver.AsyncProposer``."""
+
+    def __init__(
+        self, client: DriverClient, deadline: float | None, agents: list[agent_pb2.Agent]
+    ) -> None:
+        self.name = client.name
+        self._client = client
+        self._deadline = deadline
+        self._agents = agents
+
+    async def propose(self, ctx: values.BindingContext) -> values.Proposal:
+        """Asks the driver, within the resolution's deadline."""
+        return await self._client.propose_async(ctx, deadline=self._deadline, agents=self._agents)
 
 
 class BatchBoundDriver:

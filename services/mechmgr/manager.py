@@ -15,12 +15,13 @@ A resolution (``resolve``) never reads that cache.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 
@@ -109,8 +110,52 @@ class MechanismManager:
         """Resolves ``request`` (its host agents are loaded here). ``deadline`` is a
         ``time.monotonic()`` instant after which no driver is asked any more."""
         started = time.perf_counter()
-        host_agents = self._registry.host_agents(request.host)
-        host_links = self._links.host_links(request.host) if self._links else ()
+        request, agent_messages = self._with_host(request, self._read_host(request.host))
+        bound = [driver_client.BoundDriver(c, deadline, agent_messages) for c in self.drivers]
+        allocate = self._allocator_for(request, deadline)
+        result = resolver.resolve_binding(request, bound, allocate)
+        metrics.observe(result)
+        _log(request, result, time.perf_counter() - started)
+        return result
+
+    async def resolve_async(
+        self, request: resolver.BindingRequest, deadline: float | None = None
+    ) -> values.BindingResult:
+        """``resolve`` as a coroutine on the event loop of an asyncio server: the same loop,
+        drivers asked in the same order with the same deadline and breakers (over their
+        grpc.aio channels), the same metrics and log. The host's rows are read on the loop from
+        a SQLite file (a read of a local file, which a writer never blocks) and in a thread from
+        PostgreSQL (a round trip); a dynamic segment is allocated in a thread."""
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        if self._registry.local_database:
+            host = self._read_host(request.host)
+        else:
+            host = await loop.run_in_executor(None, self._read_host, request.host)
+        request, agent_messages = self._with_host(request, host)
+        bound = [driver_client.AsyncBoundDriver(c, deadline, agent_messages) for c in self.drivers]
+        allocate = self._allocator_for(request, deadline)
+
+        def offload(call: Callable[[], object]) -> Awaitable[object]:
+            return loop.run_in_executor(None, call)
+
+        result = await resolver.resolve_binding_async(request, bound, allocate, offload)
+        metrics.observe(result)
+        _log(request, result, time.perf_counter() - started)
+        return result
+
+    def _read_host(self, host: str) -> tuple[tuple[values.Agent, ...], tuple[values.HostLink, ...]]:
+        """The agents registered from ``host``, with liveness, and its links."""
+        host_agents = self._registry.host_agents(host)
+        return host_agents, self._links.host_links(host) if self._links else ()
+
+    def _with_host(
+        self,
+        request: resolver.BindingRequest,
+        host: tuple[tuple[values.Agent, ...], tuple[values.HostLink, ...]],
+    ) -> tuple[resolver.BindingRequest, list[agent_pb2.Agent]]:
+        """``request`` with its host's agents and links, and the agents' messages."""
+        host_agents, host_links = host
         request = dataclasses.replace(
             request,
             host_agents=host_agents,
@@ -118,13 +163,7 @@ class MechanismManager:
             host_links=host_links,
             driver_connectivity=self._connectivity(),
         )
-        agent_messages = [convert.agent_to_proto(a) for a in host_agents]
-        bound = [driver_client.BoundDriver(c, deadline, agent_messages) for c in self.drivers]
-        allocate = self._allocator_for(request, deadline)
-        result = resolver.resolve_binding(request, bound, allocate)
-        metrics.observe(result)
-        _log(request, result, time.perf_counter() - started)
-        return result
+        return request, [convert.agent_to_proto(a) for a in host_agents]
 
     def check(
         self,

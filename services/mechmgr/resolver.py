@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol, cast
@@ -52,6 +52,20 @@ class Proposer(Protocol):
         ...
 
 
+class AsyncProposer(Protocol):
+    """A mechanism driver asked from a coroutine."""
+
+    name: str
+
+    async def propose(self, ctx: values.BindingContext) -> values.Proposal:
+        """Returns the driver's proposal for ``ctx``."""
+        ...
+
+
+Offload = Callable[[Callable[[], Any]], Awaitable[Any]]
+"""Runs a blocking function away from the event loop (in a thread); returns its result."""
+
+
 class BatchProposer(Protocol):
     """A mechanism driver asked about many binding contexts in one call."""
 
@@ -68,7 +82,7 @@ AllocateDynamic = Callable[[str, values.SegmentSpec], values.Segment]
 DYNAMIC_PLACEHOLDER_PREFIX = "dynamic:"
 """How the id of a dynamic segment a check did not allocate starts."""
 
-_Ask = tuple[Proposer | BatchProposer, values.BindingContext]
+_Ask = tuple[Proposer | BatchProposer | AsyncProposer, values.BindingContext]
 """A question of the loop: which driver, about which context."""
 _Answer = tuple[object, float]
 """A driver's answer (anything; the loop checks it) and the seconds it took."""
@@ -119,6 +133,45 @@ def resolve_binding(
             driver, ctx = steps.send((proposal, clock() - started))
     except StopIteration as stop:
         return run.result(stop.value)
+
+
+async def resolve_binding_async(
+    request: BindingRequest,
+    drivers: Sequence[AsyncProposer],
+    allocate_dynamic: AllocateDynamic,
+    offload: Offload,
+    *,
+    clock: Callable[[], float] = time.perf_counter,
+) -> values.BindingResult:
+    """``resolve_binding`` as a coroutine: each driver is asked with ``await``, in the same
+    order, and the loop runs on the caller's event loop; only a step that allocates dynamic
+    segments (``allocate_dynamic`` blocks) runs through ``offload``. Never raises for driver
+    failures."""
+    run = _Run(request, tuple(drivers), allocate_dynamic)
+    steps = run.bind_level(0, request.segments)
+
+    def send(answer: _Answer) -> tuple[bool, Any]:
+        try:
+            return False, steps.send(answer)
+        except StopIteration as stop:  # not raised through a future
+            return True, stop.value
+
+    done, value = False, None
+    try:
+        question = next(steps)
+    except StopIteration as stop:
+        done, value = True, stop.value
+    while not done:
+        driver, ctx = question
+        started = clock()
+        proposal = await _ask_async(cast(AsyncProposer, driver), ctx)
+        answer = (proposal, clock() - started)
+        if isinstance(proposal, values.Continue) and proposal.dynamic_segments:
+            done, value = await offload(lambda answer=answer: send(answer))  # type: ignore[misc]
+        else:
+            done, value = send(answer)
+        question = value
+    return run.result(value)
 
 
 @dataclass(frozen=True)
@@ -241,6 +294,14 @@ def _ask(driver: Proposer, ctx: values.BindingContext) -> object:
         return _driver_error(f"{driver.name} failed: {type(exc).__name__}: {exc}")
 
 
+async def _ask_async(driver: AsyncProposer, ctx: values.BindingContext) -> object:
+    try:
+        return await driver.propose(ctx)
+    except Exception as exc:
+        logger.warning("mechanism driver %s failed: %s", driver.name, exc, exc_info=True)
+        return _driver_error(f"{driver.name} failed: {type(exc).__name__}: {exc}")
+
+
 def _bindability(run: _Run, complete: values.Complete | None) -> Bindability:
     result = run.result(complete)
     host = run.request.host
@@ -297,7 +358,7 @@ class _Run:
     def __init__(
         self,
         request: BindingRequest,
-        drivers: tuple[Proposer, ...] | tuple[BatchProposer, ...],
+        drivers: tuple[Proposer, ...] | tuple[BatchProposer, ...] | tuple[AsyncProposer, ...],
         allocate_dynamic: AllocateDynamic,
     ) -> None:
         self.request = request

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from services.mechmgr import (
     topology,
     topology_servicer,
 )
-from services.rpc import channels
+from services.rpc import channels as rpc_channels
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +81,9 @@ def main() -> None:
         return built[0]
 
     def _stream_beat_check(agent_id: str, _context: Any) -> None:
-        # A stream is authenticated when it opens; each heartbeat on it is checked as a unary
-        # HeartbeatAgent would be: an agent's token acts for its own host only.
+        # A stream is authenticated when it opens; the agent its heartbeats name is checked as
+        # a unary HeartbeatAgent would be (an agent's token acts for its own host only), once
+        # per stream and agent id: the host of an agent id never changes.
         identity = auth.current_or_none()
         if built and identity is not None:
             request = agent_service_pb2.HeartbeatAgentRequest(agent_id=agent_id)
@@ -190,9 +191,23 @@ def _mechanism_manager(
     breakers = driver_client.BreakerSettings(
         settings.driver_breaker_failures, settings.driver_breaker_cooldown
     )
+    token = rpc_channels.process_token()
+
+    def metadata() -> driver_client.CallMetadata:
+        return rpc_channels.call_metadata(token)
+
+    def aio_channel(address: str) -> Callable[[], grpc.aio.Channel]:
+        return lambda: rpc_channels.make_aio_channel(address)
+
     clients = [
         driver_client.DriverClient(
-            e.name, e.address, channels[e.name], settings.driver_timeout, breakers
+            e.name,
+            e.address,
+            channels[e.name],
+            settings.driver_timeout,
+            breakers,
+            aio_channel=aio_channel(e.address),
+            metadata=metadata,
         )
         for e in settings.mechanism_drivers
     ]
@@ -208,7 +223,7 @@ def _mechanism_manager(
 
 
 def _channel(address: str) -> grpc.Channel:
-    return channels.make_channel(address)
+    return rpc_channels.make_channel(address)
 
 
 def _check_drivers(mechanisms: manager.MechanismManager, timeout: float) -> None:

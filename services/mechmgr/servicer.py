@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import grpc
 from ml2.v1 import agent_pb2, binding_pb2, segment_pb2
@@ -26,14 +27,18 @@ class MechanismManagerServicer(pb_grpc.MechanismManagerServiceServicer):
         self._manager = mechanisms
         self._describe_timeout = describe_timeout
 
-    def ResolveBinding(
-        self, request: pb.ResolveBindingRequest, context: grpc.ServicerContext
+    async def ResolveBinding(
+        self, request: pb.ResolveBindingRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ResolveBindingResponse:
-        """Resolves a binding; a port no driver can bind is a FAILED response, not an error."""
+        """Resolves a binding; a port no driver can bind is a FAILED response, not an error.
+
+        A coroutine on the asyncio server's event loop, so that a bind crosses no thread:
+        ``MechanismManager.resolve_async``."""
         binding_request = validation.resolve_request(request)
         remaining = context.time_remaining()
         deadline = time.monotonic() + remaining if remaining is not None else None
-        return convert.binding_result_to_proto(self._manager.resolve(binding_request, deadline))
+        result = await self._manager.resolve_async(binding_request, deadline)
+        return convert.binding_result_to_proto(result)
 
     def ResolveBindability(  # type: ignore[override]
         self, request: pb.ResolveBindabilityRequest, context: grpc.ServicerContext

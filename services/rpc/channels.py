@@ -108,6 +108,19 @@ def make_channel(
     return auth.intercept(channel, token or process_token())
 
 
+def make_aio_channel(address: str, policy: keepalive.Keepalive | None = None) -> grpc.aio.Channel:
+    """Returns a ``grpc.aio`` channel to ``address`` with the options of ``make_channel``, for
+    coroutines on an event loop: create it on the loop that uses it. It sends no token by
+    itself: pass ``call_metadata(process_token())`` with each call."""
+    return grpc.aio.insecure_channel(address, options=channel_options(policy))
+
+
+def call_metadata(token: auth.TokenSource | None) -> tuple[tuple[str, str], ...] | None:
+    """The metadata that carries ``token`` on one call (None without a token), as the
+    channels of ``make_channel`` add it."""
+    return token.metadata() if token is not None else None
+
+
 def check_health(channel: grpc.Channel, timeout: float = 1.0, service: str = "") -> bool:
     """Returns True if the peer answers the standard health check with SERVING."""
     stub = health_pb2_grpc.HealthStub(channel)

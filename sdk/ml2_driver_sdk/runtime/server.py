@@ -184,7 +184,9 @@ def _wrap_async(handler: Any, service: str, method: str, deserializer: Any) -> A
         except Exception as exc:  # a ServiceError (or a bug) ends the stream with its status
             await fail(exc, context)
 
-    return grpc.stream_stream_rpc_method_handler(bidi, deserializer, handler.response_serializer)
+    return grpc.stream_stream_rpc_method_handler(
+        bidi, deserializer, _pass_bytes(handler.response_serializer)
+    )
 
 
 async def _async_decoded_all(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import Iterator
@@ -273,3 +274,63 @@ def test_a_driver_that_fails_with_an_error_answered_and_keeps_its_breaker_closed
 
     assert only_reason(client.propose(CTX)).code == vocabulary.DRIVER_ERROR
     assert client.breaker.status().state is driver_client.breaker.State.CLOSED
+
+
+def propose_async(client: driver_client.DriverClient, **kwargs) -> values.Proposal:
+    """``propose_async`` on a loop of its own, as ResolveBinding runs it on the server's."""
+    return asyncio.run(client.propose_async(CTX, **kwargs))
+
+
+def with_aio(client: driver_client.DriverClient) -> driver_client.DriverClient:
+    """The client with the grpc.aio channel the composition root gives it."""
+    return driver_client.DriverClient(
+        client.name,
+        client.address,
+        grpc.insecure_channel(client.address),
+        client.timeout,
+        aio_channel=lambda: grpc.aio.insecure_channel(client.address),
+        metadata=lambda: (("authorization", "Bearer t"),),
+    )
+
+
+def test_the_coroutine_call_answers_as_the_blocking_one(start_driver):
+    client = with_aio(start_driver(noop.NoopDriver()))
+
+    assert propose_async(client) == client.propose(CTX)
+    assert propose_async(client, deadline=time.monotonic() + 5) == client.propose(CTX)
+
+
+def test_the_coroutine_call_declines_alike_for_a_slow_a_failing_and_a_late_driver(start_driver):
+    slow = with_aio(
+        start_driver(noop.NoopDriver(noop.NoopSettings(name="slow", delay_seconds=3.0)), 0.2)
+    )
+    started = time.monotonic()
+    late = only_reason(propose_async(slow))
+    assert time.monotonic() - started < 2.0
+    assert (late.code, late.details["grpc_code"]) == ("DRIVER_UNAVAILABLE", "DEADLINE_EXCEEDED")
+    assert "no answer within 0.2s" in late.message
+
+    broken = only_reason(propose_async(with_aio(start_driver(Broken()))))
+    assert broken.code == vocabulary.DRIVER_ERROR and "INTERNAL" in broken.message
+
+    passed = only_reason(propose_async(slow, deadline=time.monotonic() - 1))
+    assert "deadline has passed" in passed.message
+
+
+def test_the_coroutine_calls_count_in_the_drivers_breaker():
+    address = f"127.0.0.1:{closed_port()}"
+    with grpc.insecure_channel(address) as channel:
+        client = driver_client.DriverClient(
+            "gone",
+            address,
+            channel,
+            timeout=1.0,
+            breaker_settings=driver_client.BreakerSettings(failures=2, cooldown=60),
+            aio_channel=lambda: grpc.aio.insecure_channel(address),
+        )
+
+        first, second, third = (only_reason(propose_async(client)) for _ in range(3))
+
+    assert first.code == second.code == vocabulary.DRIVER_UNAVAILABLE
+    assert "unreachable" in first.message and "unreachable" in second.message
+    assert "circuit breaker is open" in third.message

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
 from ml2_contract import values, vocabulary
 
@@ -17,9 +20,56 @@ def request(*segments: values.Segment, host: str = "compute-1") -> resolver.Bind
     )
 
 
+_MODE = ["sync"]
+
+
+@pytest.fixture(autouse=True, params=["sync", "async"])
+def mode(request: pytest.FixtureRequest):
+    """Every test runs the loop twice: ``resolve_binding``, and ``resolve_binding_async`` (as
+    mechmgr's ResolveBinding does on its event loop), which must give the same result."""
+    _MODE[0] = request.param
+    yield request.param
+    _MODE[0] = "sync"
+
+
 def resolve(req, drivers, allocate=None, clock=None):
-    return resolver.resolve_binding(
-        req, drivers, allocate or fakes.Allocator(), clock=clock or fakes.TickClock()
+    allocate = allocate or fakes.Allocator()
+    clock = clock or fakes.TickClock()
+    if _MODE[0] == "sync":
+        return resolver.resolve_binding(req, drivers, allocate, clock=clock)
+    return asyncio.run(resolve_async(req, drivers, allocate, clock))
+
+
+class AsyncDriver:
+    """A driver asked with ``await``."""
+
+    def __init__(self, driver) -> None:
+        self.name = driver.name
+        self._driver = driver
+
+    async def propose(self, ctx: values.BindingContext) -> values.Proposal:
+        await asyncio.sleep(0)  # the answer comes in a later turn of the loop, as a call's does
+        return self._driver.propose(ctx)
+
+
+async def resolve_async(req, drivers, allocate, clock):
+    """``resolve_binding_async``, checking that a dynamic segment is only ever allocated in a
+    step given to ``offload`` (a thread), never on the event loop."""
+    offloaded = threading.local()
+
+    def allocate_in_thread(network_id: str, spec: values.SegmentSpec) -> values.Segment:
+        assert getattr(offloaded, "inside", False), "allocated on the event loop"
+        return allocate(network_id, spec)
+
+    def inside(call):
+        offloaded.inside = True
+        return call()
+
+    async def offload(call):
+        return await asyncio.to_thread(inside, call)
+
+    return await resolver.resolve_binding_async(
+        req, [AsyncDriver(d) for d in drivers], allocate_in_thread, offload, clock=clock
     )
 
 
