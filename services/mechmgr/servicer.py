@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -33,11 +34,14 @@ class MechanismManagerServicer(pb_grpc.MechanismManagerServiceServicer):
         """Resolves a binding; a port no driver can bind is a FAILED response, not an error.
 
         A coroutine on the asyncio server's event loop, so that a bind crosses no thread:
-        ``MechanismManager.resolve_async``."""
+        ``MechanismManager.resolve_async``. A caller that goes away does not cut the
+        resolution short (as a handler in a thread ran to its end): it finishes within its
+        deadline, its metrics and log recorded, and its answer is dropped."""
         binding_request = validation.resolve_request(request)
         remaining = context.time_remaining()
         deadline = time.monotonic() + remaining if remaining is not None else None
-        result = await self._manager.resolve_async(binding_request, deadline)
+        resolution = asyncio.ensure_future(self._manager.resolve_async(binding_request, deadline))
+        result = await asyncio.shield(resolution)
         return convert.binding_result_to_proto(result)
 
     def ResolveBindability(  # type: ignore[override]

@@ -315,3 +315,27 @@ def test_a_failed_flush_keeps_the_heartbeats_for_the_next(replicas, clock, monke
     assert counter("ml2_mechmgr_heartbeat_flushes_total", {"result": "failed"}) == failed + 1
     assert a.flush() == 1
     assert c.get(agent.id).heartbeat_at == utc(clock.now)
+
+
+def test_a_flush_on_sqlite_stores_times_as_sqlalchemy_does_so_that_they_compare(sqlite_url):
+    engine = sql.make_engine(sqlite_url)
+    models.metadata.create_all(engine)
+    clock = Clock()
+    registry = agents.AgentRegistry(
+        sql.session_factory(engine), DOWN, clock=clock, flush_interval=FLUSH
+    )
+    agent, _ = registry.register(reg())
+    stored = "SELECT heartbeat_at, created_at FROM agents"
+    with engine.connect() as conn:
+        (registered, created), *_ = conn.exec_driver_sql(stored).all()
+    assert registered == created == "2026-03-01 12:00:00.000000"  # SQLAlchemy's own format
+
+    for seconds, micros in ((1, 0), (2, 250000)):
+        clock.now = T0 + dt.timedelta(seconds=seconds, microseconds=micros)
+        registry.heartbeat(agent.id)
+        assert registry.flush() == 1
+        with engine.connect() as conn:
+            (beat, _), *_ = conn.exec_driver_sql(stored).all()
+        assert beat == f"2026-03-01 12:00:0{seconds}.{micros:06d}"
+
+    engine.dispose()
