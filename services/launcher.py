@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ml2_driver_sdk.runtime import config, tls
+
 from services.rpc import channels
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -128,6 +130,14 @@ def start(
     return service
 
 
+def _tls_of(env: Mapping[str, str]) -> tls.TlsFiles | None:
+    """The ``ML2_TLS_*`` files a child was given (None: it serves plaintext)."""
+    try:
+        return tls.TlsFiles.from_env(env)
+    except config.ConfigError:
+        return None  # the child refuses them and exits, which the wait reports
+
+
 def _wait_serving(service: ServiceProcess, port_file: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -140,7 +150,8 @@ def _wait_serving(service: ServiceProcess, port_file: Path, timeout: float) -> N
             info = json.loads(port_file.read_text(encoding="utf-8"))
             service.grpc_port = int(info["grpc_port"])
             service.metrics_port = int(info["metrics_port"])
-            channel = channels.make_channel(service.address)
+            # Over the child's own TLS settings: its certificate is a client's too.
+            channel = channels.make_channel(service.address, tls_files=_tls_of(service.env))
             try:
                 if channels.check_health(channel, timeout=1.0):
                     port_file.unlink(missing_ok=True)

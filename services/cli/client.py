@@ -30,6 +30,7 @@ from ml2.v1 import (
     segment_range_service_pb2_grpc,
 )
 from ml2_driver_sdk.runtime import errors as rpc_errors
+from ml2_driver_sdk.runtime import tls
 from ml2_driver_sdk.runtime.auth import TokenSource
 
 from services.cli import config
@@ -104,10 +105,12 @@ class Client:
         timeout: float = 30.0,
         typemgr: str = config.DEFAULT_TYPEMGR_ADDRESS,
         token: TokenSource | None = None,
+        tls_files: tls.TlsFiles | None = None,
     ) -> None:
         self.addresses = {"portapi": portapi, "mechmgr": mechmgr, "typemgr": typemgr}
         self.timeout = timeout
         self.token = token
+        self.tls_files = tls_files
         self._channels: dict[str, grpc.Channel] = {}
 
     def channel(self, server: str) -> grpc.Channel:
@@ -116,7 +119,9 @@ class Client:
 
     def _channel(self, server: str) -> grpc.Channel:
         if server not in self._channels:
-            self._channels[server] = channels.make_channel(self.addresses[server], token=self.token)
+            self._channels[server] = channels.make_channel(
+                self.addresses[server], token=self.token, tls_files=self.tls_files
+            )
         return self._channels[server]
 
     def close(self) -> None:

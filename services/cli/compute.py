@@ -163,6 +163,7 @@ def _connect(
         config.DEFAULT_PORTAPI_ADDRESS,
         timeout=args.timeout,
         token=cli_config.token_source(local_token=local.COMPUTE),
+        tls_files=cli_config.tls_files(local_name=local.COMPUTE),
     )
     compute = driver.ComputeDriver(
         client.ports,

@@ -7,6 +7,8 @@
 ``ML2_TOKEN``            the token itself, when there is no file
 ``ML2_DATA_DIR``         the ``ml2 up`` data dir whose administrator token is the default
                          (default ``data``, what ``ml2 up`` uses)
+``ML2_TLS_*``            the certificate, key and CA of mutual TLS (``ml2_driver_sdk.runtime.tls``);
+                         without them, the data dir's certificate after ``ml2 up --tls``
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from ml2_driver_sdk.runtime import tls
 from ml2_driver_sdk.runtime.auth import TokenSource
 
-from services.security import local
+from services.security import local, local_tls
 
 DEFAULT_PORTAPI_ADDRESS = "127.0.0.1:50050"
 DEFAULT_MECHMGR_ADDRESS = "127.0.0.1:50052"
@@ -67,3 +70,16 @@ def token_source(
         return source
     found = local.token_path(data_dir(environ), local_token)
     return TokenSource(path=str(found)) if found.is_file() else None
+
+
+def tls_files(
+    environ: Mapping[str, str] | None = None, local_name: str = "admin"
+) -> tls.TlsFiles | None:
+    """The certificate the client commands present: the ``ML2_TLS_*`` settings, else, while the
+    local ``ml2 up`` data dir serves TLS (``ml2 up --tls``), its certificate named
+    ``local_name`` (as ``token_source``'s ``local_token``); None otherwise (plaintext). Raises
+    ConfigError for inconsistent settings."""
+    found = tls.TlsFiles.from_env(environ)
+    if found is not None:
+        return found
+    return local_tls.client_files(data_dir(environ), local_name)

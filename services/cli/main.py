@@ -176,6 +176,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             token=config.token_source(
                 args.token_file, local_token=getattr(args, "local_token", "admin")
             ),
+            tls_files=config.tls_files(local_name=getattr(args, "local_token", "admin")),
         )
         try:
             return int(args.func(args, client))

@@ -22,6 +22,7 @@ from ml2_driver_sdk import discovery
 
 from services import launcher, migrations
 from services.security import local as local_auth
+from services.security import local_tls
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +132,16 @@ def connect_host(listen_host: str) -> str:
     return listen_host
 
 
+def _served_names(listen_host: str) -> tuple[str, ...]:
+    """The names a certificate needs besides the loopback ones: the listen address, when it is a
+    particular one, and this machine's name."""
+    host = listen_host.strip("[]")
+    names = [socket.gethostname()]
+    if host not in ("", "0.0.0.0", "::"):
+        names.append(host)
+    return tuple(names)
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """Everything ``ml2 up`` decides. Defaults serve the demo; every field has a flag."""
@@ -168,6 +179,9 @@ class StackConfig:
     auth: bool = False
     """Every call needs a token (``services.security.local``: a key and tokens under the data
     dir); ``ml2 up`` turns it on unless ``--no-auth``."""
+    tls: bool = False
+    """Every process serves and calls mutual TLS only (``services.security.local_tls``: a CA
+    and certificates under the data dir); ``ml2 up --tls``."""
 
     @property
     def log_dir(self) -> Path:
@@ -203,6 +217,8 @@ def _common_env(cfg: StackConfig, name: str) -> dict[str, str]:
     env = {"ML2_LOG_LEVEL": cfg.log_level, "ML2_LOG_FORMAT": cfg.log_format}
     if cfg.auth:
         env.update(local_auth.process_env(cfg.data_dir, name))
+    if cfg.tls:
+        env.update(local_tls.process_env(cfg.data_dir, name))
     return env
 
 
@@ -367,6 +383,8 @@ class Stack:
         }
         if self.cfg.auth:
             env["ML2_TOKEN_FILE"] = str(self.admin_token_path())
+        if self.cfg.tls:
+            env.update(local_tls.process_env(self.cfg.data_dir, "admin"))
         return env
 
     def admin_token_path(self) -> Path:
@@ -393,6 +411,10 @@ class Stack:
         self.schema_changes = upgrade_databases(cfg)
         if cfg.auth:
             local_auth.prepare(cfg.data_dir, cfg.process_names())
+        if cfg.tls:
+            local_tls.prepare(cfg.data_dir, cfg.process_names(), _served_names(cfg.listen_host))
+        else:
+            local_tls.forget(cfg.data_dir)
         try:
             first = {"typemgr": typemgr_env(cfg)}
             first.update({name: driver_env(cfg, name) for name in cfg.local_drivers()})

@@ -11,6 +11,7 @@ from pathlib import Path
 from services import launcher
 from services.cli import render, stack
 from services.security import local as local_auth
+from services.security import local_tls
 
 PROCESS_NAMES = ("portapi", "typemgr", "mechmgr", *stack.LOCAL_DRIVERS)
 
@@ -231,6 +232,7 @@ def config_from_args(args: argparse.Namespace, data_dir: Path) -> stack.StackCon
         port_offset=args.port_offset,
         free_ports=args.free_ports,
         auth=not getattr(args, "no_auth", True),
+        tls=bool(getattr(args, "tls", False)),
     )
 
 
@@ -262,6 +264,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         action="store_true",
         help="serve every caller without a token (by default every call needs one: a signing "
         "key and tokens are kept under DATA_DIR/auth)",
+    )
+    up.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve and call mutual TLS only: a local CA and a certificate per process are kept "
+        "under DATA_DIR/tls (docs/tls.md); client commands on this machine present the "
+        "administrator's certificate",
     )
     add_stack_arguments(up)
     up.set_defaults(func=run_up, needs_client=False)
@@ -313,6 +322,12 @@ def run_up(args: argparse.Namespace) -> int:
             )
         else:
             _say("Authentication is off (--no-auth): every caller is answered.")
+        if cfg.tls:
+            _say(
+                "Every connection is mutual TLS: the CA, and a certificate per process and client, "
+                f"are in {local_tls.tls_dir(cfg.data_dir).resolve()} (client commands with this "
+                "data dir find them there, others need the ML2_TLS_* settings printed above)."
+            )
         dead = running.watch(stop)
         if dead is None:
             return _shutdown(running)

@@ -6,7 +6,9 @@ that restarted, and retries the calls that are safe to repeat when they fail UNA
 that met a connection the peer had just closed (a restart, a GOAWAY) is sent again on a new one
 instead of failing the caller. Every channel sends the process's token
 (``ML2_TOKEN_FILE`` or ``ML2_TOKEN``, read once per process; a token file is read again when it
-changes) on every call, unless given another.
+changes) on every call, unless given another. With the ``ML2_TLS_*`` settings
+(``ml2_driver_sdk.runtime.tls``), every channel is mutual TLS, presenting the process's
+certificate as read when the channel is made.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import threading
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from ml2_driver_sdk.runtime import auth, keepalive
+from ml2_driver_sdk.runtime import auth, keepalive, tls
 
 IDEMPOTENT_METHODS: dict[str, tuple[str, ...]] = {
     "grpc.health.v1.Health": ("Check",),
@@ -100,11 +102,15 @@ def make_channel(
     policy: keepalive.Keepalive | None = None,
     *,
     token: auth.TokenSource | None = None,
+    tls_files: tls.TlsFiles | None = None,
 ) -> grpc.Channel:
-    """Returns an insecure channel to ``address`` (host:port) with keepalive, retries of the
-    idempotent calls and a short reconnect back-off, sending ``token`` (by default the
-    process's, ``process_token``) on every call. Processes create one per peer and keep it."""
-    channel = grpc.insecure_channel(address, options=channel_options(policy))
+    """Returns a channel to ``address`` (host:port) with keepalive, retries of the idempotent
+    calls and a short reconnect back-off, sending ``token`` (by default the process's,
+    ``process_token``) on every call; mutual TLS with ``tls_files`` (by default the process's
+    ``ML2_TLS_*`` settings, ``tls.process_files``), else plaintext. Processes create one per
+    peer and keep it."""
+    files = tls_files if tls_files is not None else tls.process_files()
+    channel = tls.make_channel(address, channel_options(policy), files)
     return auth.intercept(channel, token or process_token())
 
 

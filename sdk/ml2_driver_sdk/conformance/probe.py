@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format, message
 from ml2.v1 import mechanism_driver_service_pb2 as pb
-from ml2_driver_sdk.runtime import auth
+from ml2_driver_sdk.runtime import auth, tls
 
 SERVICE = "ml2.v1.MechanismDriverService"
 _DESCRIBE = f"/{SERVICE}/DescribeDriver"
@@ -113,15 +113,17 @@ class Probe:
         self, address: str, *, patience: float, token: auth.TokenSource | None = None
     ) -> None:
         """``token``: sent on every call (a driver with authentication answers mechmgr and
-        administrators); by default ``ML2_TOKEN_FILE`` or ``ML2_TOKEN``, if set."""
+        administrators); by default ``ML2_TOKEN_FILE`` or ``ML2_TOKEN``, if set. The channel
+        is mutual TLS with the ``ML2_TLS_*`` settings (``runtime.tls``), if set."""
         self.address = address
         self.patience = patience
-        channel = grpc.insecure_channel(
+        channel = tls.make_channel(
             address,
-            options=[
+            [
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                 ("grpc.max_send_message_length", -1),
             ],
+            tls.TlsFiles.from_env(),
         )
         self._channel = auth.intercept(channel, token or auth.TokenSource.from_env())
         self._describe = self._channel.unary_unary(

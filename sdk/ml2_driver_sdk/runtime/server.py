@@ -28,7 +28,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
-from ml2_driver_sdk.runtime import auth, config, decoding, errors, keepalive, metrics
+from ml2_driver_sdk.runtime import auth, config, decoding, errors, keepalive, metrics, tls
 
 logger = logging.getLogger(__name__)
 
@@ -380,19 +380,24 @@ def build_server(
     *,
     asyncio_streams: bool = False,
     authenticator: auth.Authenticator | None = None,
+    tls_files: tls.TlsFiles | None = None,
 ) -> ServerHandle:
     """Builds a server with the servicers, health and reflection, bound to ``address``, with
     the keepalive of ``policy`` (by default the process's). ``asyncio_streams``: an
     ``AsyncServer``, for servicers whose streaming methods are async generators.
     ``authenticator``: every call but health and reflection needs a valid token (the auth
-    interceptor first among the server's).
+    interceptor first among the server's). ``tls_files``: the port (health and reflection too)
+    serves mutual TLS only (``tls.server_credentials``), else plaintext.
 
     Raises RuntimeError if the address cannot be bound (port taken, bad host).
     """
     options = server_options(policy)
+    credentials = tls.server_credentials(tls_files) if tls_files is not None else None
     if asyncio_streams:
         aio = AsyncServer(max_workers, options, authenticator)
-        handle: ServerHandle = aio.call(_register_async, aio, list(registrations), address)
+        handle: ServerHandle = aio.call(
+            _register_async, aio, list(registrations), address, credentials
+        )
         return handle
     interceptors: list[grpc.ServerInterceptor] = [_Interceptor()]
     if authenticator is not None:
@@ -404,22 +409,29 @@ def build_server(
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    return _register(server, registrations, address, health_servicer)
+    return _register(server, registrations, address, health_servicer, credentials)
 
 
 async def _register_async(
-    aio: AsyncServer, registrations: list[Registration], address: str
+    aio: AsyncServer,
+    registrations: list[Registration],
+    address: str,
+    credentials: grpc.ServerCredentials | None,
 ) -> ServerHandle:
     """``_register`` on the loop, where the asyncio server must be set up."""
     monitor = _AsyncHealth(aio)
     health_pb2_grpc.add_HealthServicer_to_server(monitor.servicer, aio.server)
-    handle = _register(aio.server, registrations, address, monitor)
+    handle = _register(aio.server, registrations, address, monitor, credentials)
     handle.server = aio
     return handle
 
 
 def _register(
-    server: Any, registrations: Iterable[Registration], address: str, monitor: Any
+    server: Any,
+    registrations: Iterable[Registration],
+    address: str,
+    monitor: Any,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> ServerHandle:
     names = []
     for add, servicer, name in registrations:
@@ -434,7 +446,10 @@ def _register(
         server,
     )
     try:
-        port = server.add_insecure_port(address)
+        if credentials is not None:
+            port = server.add_secure_port(address, credentials)
+        else:
+            port = server.add_insecure_port(address)
     except RuntimeError as exc:
         raise RuntimeError(f"cannot listen on {address}: {exc}") from None
     if port == 0:
@@ -572,7 +587,8 @@ def run_service(
 ) -> None:
     """Builds, starts and serves a process's gRPC server until SIGTERM or SIGINT, working on at
     most ``max_workers`` requests at once (``asyncio_streams``: see ``build_server``), every
-    call authenticated as ``authenticator_from_env(service, auth_builder)`` says.
+    call authenticated as ``authenticator_from_env(service, auth_builder)`` says, over mutual
+    TLS when the ``ML2_TLS_*`` settings are given (``tls.TlsFiles.from_env``).
 
     The metrics endpoint listens on ``metrics_host`` (by default the host of ``listen``, so that a
     server on 0.0.0.0 in a pod is scraped like it is called). Writes ``port_file`` once both are
@@ -582,6 +598,7 @@ def run_service(
     metrics_host = metrics_host or host
     try:
         authenticator = authenticator_from_env(service, auth_builder)
+        tls_files = tls.TlsFiles.from_env()
     except config.ConfigError as err:
         config.exit_on_config_error(service, err)
         return
@@ -592,8 +609,12 @@ def run_service(
             max_workers=max_workers,
             asyncio_streams=asyncio_streams,
             authenticator=authenticator,
+            tls_files=tls_files,
         )
         bound_metrics = metrics.start_metrics_server(metrics_port, metrics_host)
+    except config.ConfigError as err:
+        config.exit_on_config_error(service, err)
+        return
     except (RuntimeError, OSError) as exc:
         print(f"{service}: cannot start: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -604,7 +625,11 @@ def run_service(
         handle.port,
         metrics_host,
         bound_metrics,
-        extra={"grpc_port": handle.port, "metrics_port": bound_metrics},
+        extra={
+            "grpc_port": handle.port,
+            "metrics_port": bound_metrics,
+            "tls": "mutual" if tls_files is not None else "off",
+        },
     )
     install_stop_handlers(handle)
     handle.server.start()
