@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING
 
 from ml2.v1 import agent_service_pb2_grpc, port_service_pb2_grpc
 from ml2_contract import vocabulary
-from ml2_driver_sdk.runtime import auth, keepalive, logs, metrics
+from ml2_driver_sdk.runtime import auth, keepalive, logs, metrics, tls
 from ml2_driver_sdk.runtime.config import ConfigError
 
 from services.agent import config, simulated
 from services.agent.dataplane import Dataplane, WiringError
 from services.rpc import channels
 from services.security import local as local_auth
+from services.security import local_tls
 
 if TYPE_CHECKING:
     from services.agent import runtime
@@ -362,6 +363,17 @@ def agent_token(args: argparse.Namespace, host: str) -> auth.TokenSource | None:
     return auth.TokenSource(token=local_auth.agent_token(data_dir, host))
 
 
+def agent_tls(args: argparse.Namespace) -> tls.TlsFiles | None:
+    """The agent's certificate: the ``ML2_TLS_*`` settings; else, while the ``--data-dir``
+    given (or the default data dir) serves TLS (``ml2 up --tls``), its ``agent`` certificate;
+    else None (plaintext)."""
+    found = tls.TlsFiles.from_env()
+    if found is not None:
+        return found
+    given = getattr(args, "data_dir", "") or os.environ.get("ML2_DATA_DIR", "").strip() or "data"
+    return local_tls.client_files(Path(given), local_tls.AGENT)
+
+
 def run(args: argparse.Namespace, prog: str = "ml2 agent run") -> int:
     """Runs the agent until SIGTERM or Ctrl-C; returns the exit status: 2 for a bad option,
     1 when the host or mechmgr cannot serve the agent."""
@@ -369,6 +381,7 @@ def run(args: argparse.Namespace, prog: str = "ml2 agent run") -> int:
     try:
         spec = spec_from_args(args)
         token = agent_token(args, spec.host)
+        tls_files = agent_tls(args)
         keepalive.install(keepalive.Keepalive.from_env())
         if not args.simulate:
             dataplane_module(args.agent_type)
@@ -380,7 +393,7 @@ def run(args: argparse.Namespace, prog: str = "ml2 agent run") -> int:
         print(f"{prog}: {err}", file=sys.stderr)
         return 2
     if dataplane is not None:
-        return _run_real(args, spec, dataplane, port, prog, token)
+        return _run_real(args, spec, dataplane, port, prog, token, tls_files)
     logs.configure_logging(f"agent-{spec.agent_type}", args.log_level, args.log_format)
     stop = threading.Event()
 
@@ -390,7 +403,7 @@ def run(args: argparse.Namespace, prog: str = "ml2 agent run") -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    channel = channels.make_channel(args.mechmgr, token=token)
+    channel = channels.make_channel(args.mechmgr, token=token, tls_files=tls_files)
     agent = simulated.SimulatedAgent(spec, agent_service_pb2_grpc.AgentServiceStub(channel), stop)
     logger.info(
         "simulated %s agent for host %s, reporting to mechmgr at %s",
@@ -415,6 +428,7 @@ def _run_real(
     port: int,
     prog: str,
     token: auth.TokenSource | None,
+    tls_files: tls.TlsFiles | None = None,
 ) -> int:
     """Runs ``services.agent.runtime`` over ``dataplane``."""
     from services.agent import runtime
@@ -428,8 +442,8 @@ def _run_real(
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    mechmgr = channels.make_channel(args.mechmgr, token=token)
-    portapi = channels.make_channel(args.portapi, token=token)
+    mechmgr = channels.make_channel(args.mechmgr, token=token, tls_files=tls_files)
+    portapi = channels.make_channel(args.portapi, token=token, tls_files=tls_files)
     agent = runtime.AgentRuntime(
         dataplane,
         spec.host,

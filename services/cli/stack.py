@@ -384,7 +384,7 @@ class Stack:
         if self.cfg.auth:
             env["ML2_TOKEN_FILE"] = str(self.admin_token_path())
         if self.cfg.tls:
-            env.update(local_tls.process_env(self.cfg.data_dir, "admin"))
+            env.update(local_tls.client_env(self.cfg.data_dir, "admin"))
         return env
 
     def admin_token_path(self) -> Path:

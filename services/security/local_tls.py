@@ -4,7 +4,7 @@ certificate per process, the administrator's, the compute service's and the demo
 Layout under ``DATA_DIR/tls`` (the directory mode 0700, every key 0600)::
 
     ca.key, ca.crt       the local CA (created once, kept across restarts)
-    <name>.key/.crt      typemgr, mechmgr, portapi, driver-<name>, admin, compute, member-demo:
+    <name>.key/.crt      typemgr, mechmgr, portapi, driver-<name>, admin, compute, member-demo, agent:
                          each valid for serving (127.0.0.1, ::1, localhost, the process name
                          and the listen address) and for calling, issued again at every start
     in-use               present while the last ``ml2 up`` of this data dir ran with --tls:
@@ -25,8 +25,12 @@ from services.security import local, pki
 
 CERT_LIFETIME_DAYS = 365
 
-CLIENTS = ("admin", local.COMPUTE, f"member-{local.DEMO_PROJECT}")
-"""The client certificates besides the processes': one per token ``ml2 up`` writes."""
+AGENT = "agent"
+"""The certificate the L2 agents of this machine present (``ml2 agent run --data-dir``)."""
+
+CLIENTS = ("admin", local.COMPUTE, f"member-{local.DEMO_PROJECT}", AGENT)
+"""The client certificates besides the processes': one per token ``ml2 up`` writes, and the
+agents'."""
 
 LOOPBACK_NAMES = ("127.0.0.1", "::1", "localhost")
 
@@ -67,7 +71,7 @@ def ensure_ca(data_dir: Path) -> pki.Issued:
     os.chmod(directory, 0o700)
     issued = ca(data_dir)
     if not (os.path.isfile(issued.key_path) and os.path.isfile(issued.cert_path)):
-        pki.create_ca(str(directory), common_name=f"modular-l2 local CA ({data_dir.resolve()})")
+        pki.create_ca(str(directory))
     return issued
 
 
@@ -103,7 +107,12 @@ def forget(data_dir: Path) -> None:
 
 def process_env(data_dir: Path, process: str) -> dict[str, str]:
     """A stack process's ``ML2_TLS_*`` settings: serve and call with its certificate."""
-    found = files(data_dir, local.process_token_name(process))
+    return client_env(data_dir, local.process_token_name(process))
+
+
+def client_env(data_dir: Path, name: str = "admin") -> dict[str, str]:
+    """The ``ML2_TLS_*`` settings of a client presenting ``name``'s certificate."""
+    found = files(data_dir, name)
     return {
         tls.CERT_FILE_ENV: found.cert_file,
         tls.KEY_FILE_ENV: found.key_file,

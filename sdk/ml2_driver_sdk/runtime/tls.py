@@ -207,11 +207,11 @@ def server_credentials(files: TlsFiles) -> grpc.ServerCredentials:
 
 def channel_credentials(files: TlsFiles) -> grpc.ChannelCredentials:
     """Channel credentials presenting the certificate of ``files`` (if given) and checking the
-    server's against its CA, read now; raises ValueError naming a file that does not load."""
+    server's against its CA, read now; raises ConfigError naming a file that does not load."""
     try:
         material = load(files)
-    except OSError as exc:
-        raise ValueError(f"TLS: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise config.ConfigError(f"TLS: {exc}") from None
     return grpc.ssl_channel_credentials(
         root_certificates=material.ca,
         private_key=material.key or None,
