@@ -4,9 +4,10 @@ certificate per process, the administrator's, the compute service's and the demo
 Layout under ``DATA_DIR/tls`` (the directory mode 0700, every key 0600)::
 
     ca.key, ca.crt       the local CA (created once, kept across restarts)
-    <name>.key/.crt      typemgr, mechmgr, portapi, driver-<name>, admin, compute, member-demo, agent:
-                         each valid for serving (127.0.0.1, ::1, localhost, the process name
-                         and the listen address) and for calling, issued again at every start
+    <name>.key/.crt      typemgr, mechmgr, portapi, driver-<name>, admin, compute,
+                         member-demo, agent: each valid for serving (127.0.0.1, ::1,
+                         localhost, the process name, this machine's name and the listen
+                         address) and for calling, issued again at every start
     in-use               present while the last ``ml2 up`` of this data dir ran with --tls:
                          the client commands then call with the data dir's certificate
 
