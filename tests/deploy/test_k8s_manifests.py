@@ -89,14 +89,48 @@ def test_every_deployment_probes_its_grpc_port_and_is_selected_by_its_service(
         assert dep["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
         (container,) = pod["spec"]["containers"]
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-        assert container["readinessProbe"]["grpc"]["port"] == ports["grpc"], name
-        assert container["livenessProbe"]["grpc"]["port"] == ports["grpc"], name
+        env_names = {e["name"] for e in container["env"]}
+        for probe in (container["readinessProbe"], container["livenessProbe"]):
+            if "ML2_TLS_CERT_FILE" in env_names:
+                # The kubelet's gRPC probe has no client certificate: the health check runs
+                # in the container, at the port of its one *_LISTEN setting.
+                assert probe["exec"]["command"] == HEALTHCHECK, name
+            else:
+                assert probe["grpc"]["port"] == ports["grpc"], name
         listen = [e["value"] for e in container["env"] if e["name"].endswith("_LISTEN")]
         assert listen == [f"0.0.0.0:{ports['grpc']}"], name
         service = services[name]
         assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
         assert {p["targetPort"] for p in service["spec"]["ports"]} <= set(ports)
         assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+HEALTHCHECK = ["python", "-m", "ml2_driver_sdk.healthcheck"]
+
+
+def test_production_workloads_serve_and_call_mutual_tls_with_their_own_secret() -> None:
+    docs = _render(ROOT / "deploy" / "k8s" / "overlays" / "production")
+    workloads = [d for d in docs if d["kind"] in ("Deployment", "DaemonSet")]
+    assert len(workloads) >= 12
+    for workload in workloads:
+        name = workload["metadata"]["name"]
+        spec = workload["spec"]["template"]["spec"]
+        container = spec["containers"][0]
+        env = {e["name"]: e.get("value", "") for e in container["env"]}
+        files = [env["ML2_TLS_CERT_FILE"], env["ML2_TLS_KEY_FILE"], env["ML2_TLS_CA_FILE"]]
+        directories = {str(Path(f).parent) for f in files}
+        assert len(directories) == 1, name
+        mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+        mount = mounts[directories.pop()]
+        # A whole-directory mount (no subPath): a renewed Secret reaches the running pod.
+        assert "subPath" not in mount and mount["readOnly"] is True, name
+        (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+        assert volume["secret"]["secretName"] == f"{name}-tls", name
+        assert sorted(Path(f).name for f in files) == ["ca.crt", "tls.crt", "tls.key"], name
+    for dev in _render(ROOT / "deploy" / "k8s" / "overlays" / "dev"):
+        if dev["kind"] in ("Deployment", "DaemonSet"):
+            env = dev["spec"]["template"]["spec"]["containers"][0].get("env", [])
+            assert not [e for e in env if e["name"].startswith("ML2_TLS_")]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=[p.name for p in OVERLAYS])
@@ -276,6 +310,7 @@ def test_agents_options_and_variables_are_what_the_agent_reads(overlay: Path) ->
     read = (ROOT / "services" / "agent" / "config.py").read_text(encoding="utf-8")
     read += (ROOT / "sdk/ml2_driver_sdk/runtime/keepalive.py").read_text(encoding="utf-8")
     read += (ROOT / "sdk/ml2_driver_sdk/runtime/auth/client.py").read_text(encoding="utf-8")
+    read += (ROOT / "sdk/ml2_driver_sdk/runtime/tls.py").read_text(encoding="utf-8")
     for agent_type, ds in daemonsets.items():
         (container,) = ds["spec"]["template"]["spec"]["containers"]
         assert container["command"] == ["ml2", "agent", "run"]

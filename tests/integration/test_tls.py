@@ -4,8 +4,11 @@ certificate from the next connection on, without a restart."""
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -268,3 +271,24 @@ def test_a_renewal_that_does_not_load_keeps_the_last_certificate(pair: Pair) -> 
     finally:
         Path(files.cert_file).write_bytes(good_cert)
         Path(files.key_file).write_bytes(good_key)
+
+
+def _healthcheck(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ML2_", "TYPEMGR_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "ml2_driver_sdk.healthcheck"],
+        env=launcher.python_path_env({**base, **env}),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_the_probe_program_checks_health_over_the_containers_own_tls(pair: Pair) -> None:
+    # As in a pod: the port of the one *_LISTEN setting, the process's own certificate.
+    listen = {"TYPEMGR_LISTEN": f"0.0.0.0:{pair.typemgr.grpc_port}"}
+    served = _healthcheck({**listen, **_tls_env(pair.files("typemgr"))})
+    assert served.returncode == 0, served.stderr
+    plain = _healthcheck(listen)
+    assert plain.returncode == 1
+    assert "UNAVAILABLE" in plain.stderr, plain.stderr
