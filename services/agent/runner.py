@@ -368,10 +368,10 @@ def agent_tls(args: argparse.Namespace) -> tls.TlsFiles | None:
     given (or the default data dir) serves TLS (``ml2 up --tls``), its ``agent`` certificate;
     else None (plaintext)."""
     found = tls.TlsFiles.from_env()
-    if found is not None:
-        return found
-    given = getattr(args, "data_dir", "") or os.environ.get("ML2_DATA_DIR", "").strip() or "data"
-    return local_tls.client_files(Path(given), local_tls.AGENT)
+    if found is None:
+        given = getattr(args, "data_dir", "") or os.environ.get("ML2_DATA_DIR", "").strip()
+        found = local_tls.client_files(Path(given or "data"), local_tls.AGENT)
+    return found.checked() if found is not None else None
 
 
 def run(args: argparse.Namespace, prog: str = "ml2 agent run") -> int:

@@ -73,6 +73,7 @@ def run_check(args: argparse.Namespace) -> int:
             host=args.host,
             extra_codes=args.codes,
             token=config.token_source(),
+            tls_files=config.tls_files(),
         )
     except ValueError as err:  # a --code that is not UPPER_SNAKE_CASE
         print(f"ml2 driver check: error: {err}", file=sys.stderr)

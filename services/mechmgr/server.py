@@ -20,7 +20,7 @@ from ml2.v1 import (
     mechanism_manager_service_pb2_grpc,
     topology_service_pb2_grpc,
 )
-from ml2_driver_sdk.runtime import auth, keepalive, logs, server
+from ml2_driver_sdk.runtime import auth, keepalive, logs, server, tls
 from ml2_driver_sdk.runtime import config as rpc_config
 from ml2_driver_sdk.runtime import errors as rpc_errors
 from sqlalchemy import Engine
@@ -52,6 +52,7 @@ def main() -> None:
     the database cannot be prepared."""
     try:
         settings = config.Settings.from_env()
+        tls.process_files()  # the channels' ML2_TLS_* settings, checked before any is opened
     except rpc_config.ConfigError as err:
         rpc_config.exit_on_config_error(SERVICE, err)
         return

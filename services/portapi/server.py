@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import grpc
 from ml2.v1 import network_service_pb2_grpc, port_service_pb2_grpc
-from ml2_driver_sdk.runtime import config, keepalive, logs, server
+from ml2_driver_sdk.runtime import config, keepalive, logs, server, tls
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import migrations, policy, sql
@@ -99,6 +99,7 @@ def main() -> None:
     """Runs portapi until SIGTERM or SIGINT."""
     try:
         settings = Settings.from_env()
+        tls.process_files()  # the channels' ML2_TLS_* settings, checked before any is opened
     except config.ConfigError as err:
         config.exit_on_config_error(SERVICE, err)
         return

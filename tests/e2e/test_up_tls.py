@@ -4,6 +4,7 @@ token; a plaintext caller, or one without a certificate, is refused."""
 
 from __future__ import annotations
 
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,3 +157,14 @@ def test_ml2_up_without_tls_on_the_same_data_dir_serves_plaintext_again(tmp_path
             plain.close()
     finally:
         assert again.stop() == 0, again.err()
+
+
+def test_the_conformance_kit_checks_a_driver_over_the_data_dirs_certificate(
+    up: UpProcess,
+) -> None:
+    driver = re.search(r"^mechdriver-openvswitch\s+(127\.0\.0\.1:\d+)\s", up.out(), re.M)
+    assert driver, up.out()
+    checked = run_ml2(
+        "driver", "check", driver.group(1), env=child_env(ML2_DATA_DIR=str(up.data_dir))
+    )
+    assert checked.code == 0, checked.out + checked.err

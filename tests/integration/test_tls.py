@@ -292,3 +292,27 @@ def test_the_probe_program_checks_health_over_the_containers_own_tls(pair: Pair)
     plain = _healthcheck(listen)
     assert plain.returncode == 1
     assert "UNAVAILABLE" in plain.stderr, plain.stderr
+
+
+@pytest.mark.parametrize(
+    ("module", "prefix"), [("services.typemgr", "TYPEMGR"), ("services.portapi", "PORTAPI")]
+)
+def test_a_file_that_does_not_load_stops_the_start_with_one_line(
+    pair: Pair, tmp_path: Path, module: str, prefix: str
+) -> None:
+    files = pair.files("typemgr")
+    env = {
+        f"{prefix}_LISTEN": "127.0.0.1:0",
+        f"{prefix}_METRICS_PORT": "0",
+        f"{prefix}_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        **_tls_env(files),
+        tls.KEY_FILE_ENV: str(tmp_path / "missing.key"),
+    }
+    if prefix == "PORTAPI":
+        env.update(PORTAPI_TYPEMGR_ADDRESS="127.0.0.1:1", PORTAPI_MECHMGR_ADDRESS="127.0.0.1:1")
+    with pytest.raises(launcher.LaunchError) as failed:
+        launcher.start("refused", module, env, log_dir=tmp_path, timeout=30)
+    message = str(failed.value)
+    assert "exited with status 2" in message, message
+    assert f"configuration error: TLS: [Errno 2] No such file or directory: '{tmp_path}" in message
+    assert "Traceback" not in message, message

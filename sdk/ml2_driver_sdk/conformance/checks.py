@@ -15,7 +15,7 @@ from ml2.v1 import mechanism_driver_service_pb2 as pb
 from ml2_contract import vocabulary
 from ml2_driver_sdk.conformance import faults, probe, requests
 from ml2_driver_sdk.conformance.report import Failure, Report, Result, result
-from ml2_driver_sdk.runtime import auth
+from ml2_driver_sdk.runtime import auth, tls
 
 DEFAULT_DEADLINE = 1.0
 """mechmgr's default deadline of one call to a driver (``MECHMGR_DRIVER_TIMEOUT_SECONDS``)."""
@@ -387,11 +387,12 @@ def run(
     extra_codes: Iterable[str] = (),
     only: Iterable[str] = (),
     token: auth.TokenSource | None = None,
+    tls_files: tls.TlsFiles | None = None,
 ) -> Report:
     """Runs the checks (all, or those in ``only``) against the driver at ``address`` and
     returns the report. ``extra_codes`` are the driver's own decline codes (UPPER_SNAKE_CASE),
-    allowed besides the vocabulary's. ``token``: see ``probe.Probe``. Never raises for
-    anything the driver does."""
+    allowed besides the vocabulary's. ``token``, ``tls_files``: see ``probe.Probe``. Never
+    raises for anything the driver does."""
     wanted = set(only) or set(CHECK_IDS)
     unknown = wanted - set(CHECK_IDS)
     if unknown:
@@ -400,7 +401,7 @@ def run(
     bad = [c for c in extra if not faults.CODE.match(c)]
     if bad:
         raise ValueError(f"extra codes must be UPPER_SNAKE_CASE: {', '.join(sorted(bad))}")
-    kit = probe.Probe(address, patience=max(10.0, 4 * deadline), token=token)
+    kit = probe.Probe(address, patience=max(10.0, 4 * deadline), token=token, tls_files=tls_files)
     try:
         description, described = kit.describe("the driver's description")
         results = []

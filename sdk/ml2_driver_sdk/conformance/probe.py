@@ -110,11 +110,17 @@ class Probe:
     """
 
     def __init__(
-        self, address: str, *, patience: float, token: auth.TokenSource | None = None
+        self,
+        address: str,
+        *,
+        patience: float,
+        token: auth.TokenSource | None = None,
+        tls_files: tls.TlsFiles | None = None,
     ) -> None:
         """``token``: sent on every call (a driver with authentication answers mechmgr and
         administrators); by default ``ML2_TOKEN_FILE`` or ``ML2_TOKEN``, if set. The channel
-        is mutual TLS with the ``ML2_TLS_*`` settings (``runtime.tls``), if set."""
+        is mutual TLS with ``tls_files``, by default the ``ML2_TLS_*`` settings
+        (``runtime.tls``), if set."""
         self.address = address
         self.patience = patience
         channel = tls.make_channel(
@@ -123,7 +129,7 @@ class Probe:
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                 ("grpc.max_send_message_length", -1),
             ],
-            tls.TlsFiles.from_env(),
+            tls_files if tls_files is not None else tls.TlsFiles.from_env(),
         )
         self._channel = auth.intercept(channel, token or auth.TokenSource.from_env())
         self._describe = self._channel.unary_unary(

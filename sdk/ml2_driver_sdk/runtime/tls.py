@@ -80,6 +80,15 @@ class TlsFiles:
             )
         return files
 
+    def checked(self) -> TlsFiles:
+        """These files, once they have loaded (``load``); raises ConfigError naming the file
+        that does not."""
+        try:
+            load(self)
+        except (OSError, ValueError) as exc:
+            raise config.ConfigError(f"TLS: {exc}") from None
+        return self
+
     @property
     def has_identity(self) -> bool:
         """True when a certificate and key are given (a server needs them)."""
@@ -229,11 +238,13 @@ _process_files: list[TlsFiles | None] = []
 
 
 def process_files() -> TlsFiles | None:
-    """This process's ``ML2_TLS_*`` settings (read once), None without them; raises
-    ConfigError when they are inconsistent."""
+    """This process's ``ML2_TLS_*`` settings (read once, and checked to load), None without
+    them; raises ConfigError when they are inconsistent or do not load. A service calls it with
+    its other settings, so that a bad one stops it at start with the others' one line."""
     with _process_lock:
         if not _process_files:
-            _process_files.append(TlsFiles.from_env())
+            found = TlsFiles.from_env()
+            _process_files.append(found.checked() if found is not None else None)
         return _process_files[0]
 
 

@@ -281,3 +281,20 @@ def test_every_process_verifies_and_calls_with_its_own_token_unless_no_auth() ->
 
 def test_a_stack_built_in_code_runs_without_authentication_unless_asked() -> None:
     assert not stack.StackConfig().auth
+
+
+def test_tls_gives_every_process_its_own_certificate_and_the_client_the_admins(
+    tmp_path: Path,
+) -> None:
+    cfg = config_for("--tls", "--mechanism-drivers", "openvswitch", data_dir=str(tmp_path))
+    assert cfg.tls
+    tls_dir = tmp_path.resolve() / "tls"
+    typemgr = stack.typemgr_env(cfg)
+    assert typemgr["ML2_TLS_CERT_FILE"] == str(tls_dir / "typemgr.crt")
+    assert typemgr["ML2_TLS_KEY_FILE"] == str(tls_dir / "typemgr.key")
+    assert typemgr["ML2_TLS_CA_FILE"] == str(tls_dir / "ca.crt")
+    driver = stack.driver_env(cfg, "openvswitch")
+    assert driver["ML2_TLS_CERT_FILE"] == str(tls_dir / "driver-openvswitch.crt")
+    plain = config_for("--mechanism-drivers", "openvswitch", data_dir=str(tmp_path))
+    assert not plain.tls
+    assert not [k for k in stack.typemgr_env(plain) if k.startswith("ML2_TLS_")]
