@@ -3,6 +3,7 @@ configuration is loaded again."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -57,10 +58,10 @@ def test_a_key_that_is_not_the_certificates_is_refused_naming_it(tmp_path: Path)
     files = _issue(tmp_path / "a")
     other = _issue(tmp_path / "b")
     mixed = tls.TlsFiles(files.cert_file, other.key_file, files.ca_file)
-    with pytest.raises(config.ConfigError, match=f"{other.key_file}: is not the key of"):
+    with pytest.raises(config.ConfigError, match=re.escape(f"{other.key_file}: is not the key of")):
         mixed.checked()
     missing = tls.TlsFiles(str(tmp_path / "none.crt"), files.key_file, files.ca_file)
-    with pytest.raises(config.ConfigError, match="none.crt"):
+    with pytest.raises(config.ConfigError, match=r"none\.crt"):
         missing.checked()
     with pytest.raises(config.ConfigError, match="not PEM"):
         tls.TlsFiles(files.cert_file, files.key_file, files.key_file).checked()
