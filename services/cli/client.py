@@ -7,6 +7,7 @@ naming the address and suggesting ``ml2 up`` when nothing answers there.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -74,11 +75,23 @@ def _sent_by_server(err: grpc.RpcError) -> bool:
     return False
 
 
+_TLS_FAILURE = re.compile(r"(?i)tls handshake failed.*?OPENSSL_internal:(\w+)")
+"""What gRPC says when this client refused the server's TLS (an untrusted certificate, a
+plaintext server): the OpenSSL reason. A server that refuses this client's certificate just
+closes the connection, which reads as any other unreachable server."""
+
+
 def describe_rpc_error(err: grpc.RpcError, server: str, address: str) -> str:
     """Returns the one-line text for a failed call to ``server`` at ``address``."""
     code = err.code() if isinstance(err, grpc.Call) else grpc.StatusCode.UNKNOWN
     details = (err.details() if isinstance(err, grpc.Call) else None) or str(err)
     if code == grpc.StatusCode.UNAVAILABLE and not _sent_by_server(err):
+        handshake = _TLS_FAILURE.search(details)
+        if handshake:
+            return (
+                f"cannot reach {server} at {address}: the TLS handshake failed "
+                f"({handshake.group(1)}): check the ML2_TLS_* settings (docs/tls.md)"
+            )
         return (
             f"cannot reach {server} at {address}: is the stack running? "
             f"Start it with `ml2 up`, or point --{server} at it."

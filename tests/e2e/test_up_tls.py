@@ -13,6 +13,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.security import pki
 from tests.e2e.conftest import AgentProcess, UpProcess, child_env, run_ml2, start_up, wait_for
 
 
@@ -168,3 +169,26 @@ def test_the_conformance_kit_checks_a_driver_over_the_data_dirs_certificate(
         "driver", "check", driver.group(1), env=child_env(ML2_DATA_DIR=str(up.data_dir))
     )
     assert checked.code == 0, checked.out + checked.err
+
+
+def test_a_client_of_another_ca_is_told_the_handshake_failed(up: UpProcess, tmp_path: Path) -> None:
+    other = pki.create_ca(str(tmp_path))
+    mine = pki.issue(other, str(tmp_path), "stranger", client=True)
+    result = run_ml2(
+        "network",
+        "list",
+        "--portapi",
+        up.portapi,
+        env=child_env(
+            ML2_TLS_CERT_FILE=mine.cert_path,
+            ML2_TLS_KEY_FILE=mine.key_path,
+            ML2_TLS_CA_FILE=other.cert_path,
+            ML2_TOKEN_FILE=str(up.admin_token),
+        ),
+    )
+    assert result.code == 1
+    # (gRPC's core may write its own line about the handshake before it.)
+    assert result.err.strip().splitlines()[-1] == (
+        f"error: cannot reach portapi at {up.portapi}: the TLS handshake failed "
+        "(CERTIFICATE_VERIFY_FAILED): check the ML2_TLS_* settings (docs/tls.md)"
+    ), result.err
