@@ -316,3 +316,20 @@ def test_a_file_that_does_not_load_stops_the_start_with_one_line(
     assert "exited with status 2" in message, message
     assert f"configuration error: TLS: [Errno 2] No such file or directory: '{tmp_path}" in message
     assert "Traceback" not in message, message
+
+
+def test_the_server_name_setting_is_the_name_checked_in_the_servers_certificate(
+    pair: Pair,
+) -> None:
+    def health_as(name: str) -> grpc.StatusCode:
+        files = tls.TlsFiles(
+            pair.client.cert_file, pair.client.key_file, pair.client.ca_file, server_name=name
+        )
+        channel = channels.make_channel(pair.typemgr.address, tls_files=files)
+        try:
+            return _health(channel)
+        finally:
+            channel.close()
+
+    assert health_as("localhost") == grpc.StatusCode.OK  # a name the certificate has
+    assert health_as("typemgr.elsewhere") == grpc.StatusCode.UNAVAILABLE
