@@ -59,6 +59,7 @@ from services.cli import ports as cli_ports
 from services.cli import stack
 from services.rpc import channels
 from services.security import local as local_auth
+from services.security import local_tls
 
 HOST = "bench-host"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -315,6 +316,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="run the stack with authentication and policy, as ml2 up does; the clients bind "
         "with the compute service's token",
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="run the stack with mutual TLS, as ml2 up --tls does; the clients present the "
+        "compute service's certificate",
+    )
     args = parser.parse_args(argv)
     try:
         args.levels = [int(c) for c in args.clients.split(",") if c.strip()]
@@ -367,8 +374,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         database_urls=urls,
         log_level=args.log_level,
         auth=args.auth,
+        tls=args.tls,
     )
     running = stack.Stack(cfg)
+    if args.tls:
+        # Every client channel of this process presents the compute service's certificate,
+        # which the stack issues when it starts.
+        os.environ.update(local_tls.client_env(data_dir, local_auth.COMPUTE))
     if args.auth:
         # Every client channel of this process sends the compute service's token, the file
         # the stack writes when it starts.
