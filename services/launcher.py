@@ -131,9 +131,10 @@ def start(
 
 
 def _tls_of(env: Mapping[str, str]) -> tls.TlsFiles | None:
-    """The ``ML2_TLS_*`` files a child was given (None: it serves plaintext)."""
+    """The ``ML2_TLS_*`` files a child serves with: its own settings over this process's, which
+    it inherits (None: it serves plaintext)."""
     try:
-        return tls.TlsFiles.from_env(env)
+        return tls.TlsFiles.from_env({**os.environ, **env})
     except config.ConfigError:
         return None  # the child refuses them and exits, which the wait reports
 
@@ -151,7 +152,9 @@ def _wait_serving(service: ServiceProcess, port_file: Path, timeout: float) -> N
             service.grpc_port = int(info["grpc_port"])
             service.metrics_port = int(info["metrics_port"])
             # Over the child's own TLS settings: its certificate is a client's too.
-            channel = channels.make_channel(service.address, tls_files=_tls_of(service.env))
+            channel = tls.make_channel(
+                service.address, channels.channel_options(), _tls_of(service.env)
+            )
             try:
                 if channels.check_health(channel, timeout=1.0):
                     port_file.unlink(missing_ok=True)

@@ -217,6 +217,9 @@ def _common_env(cfg: StackConfig, name: str) -> dict[str, str]:
     env = {"ML2_LOG_LEVEL": cfg.log_level, "ML2_LOG_FORMAT": cfg.log_format}
     if cfg.auth:
         env.update(local_auth.process_env(cfg.data_dir, name))
+    # Without --tls, settings a shell exported (a sourced ml2.env) must not make a process serve
+    # TLS: they are blanked.
+    env.update(dict.fromkeys(local_tls.SETTINGS, ""))
     if cfg.tls:
         env.update(local_tls.process_env(cfg.data_dir, name))
     return env

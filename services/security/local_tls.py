@@ -35,6 +35,9 @@ agents'."""
 
 LOOPBACK_NAMES = ("127.0.0.1", "::1", "localhost")
 
+SETTINGS = (tls.CERT_FILE_ENV, tls.KEY_FILE_ENV, tls.CA_FILE_ENV, tls.SERVER_NAME_ENV)
+"""Every ``ML2_TLS_*`` setting."""
+
 
 def tls_dir(data_dir: Path) -> Path:
     return data_dir / "tls"

@@ -166,11 +166,18 @@ def running_up(tmp_path: Path, *extra: str, auth: bool = False) -> Iterator[UpPr
         assert stack.stop() == 0, stack.err()
 
 
-def start_up(tmp_path: Path, *extra: str, timeout: float = 60, auth: bool = False) -> UpProcess:
+def start_up(
+    tmp_path: Path,
+    *extra: str,
+    timeout: float = 60,
+    auth: bool = False,
+    env: dict[str, str] | None = None,
+) -> UpProcess:
     """Starts ``ml2 up --free-ports`` on a temporary data dir and waits until it is up; the
     addresses come from the ``export`` lines it prints, so no port is picked here and lost to
     another program before the stack binds it. ``auth``: with its default authentication
-    (the tests that do not test it call with plain channels, and run it with ``--no-auth``)."""
+    (the tests that do not test it call with plain channels, and run it with ``--no-auth``).
+    ``env``: variables ``ml2 up`` gets besides ``child_env``'s."""
     argv = ["up", "--data-dir", str(tmp_path / "data"), "--free-ports", *extra]
     if not auth:
         argv.append("--no-auth")
@@ -181,7 +188,7 @@ def start_up(tmp_path: Path, *extra: str, timeout: float = 60, auth: bool = Fals
             stdout=out,
             stderr=err,
             text=True,
-            env=child_env(),
+            env=child_env(**(env or {})),
             stdin=subprocess.DEVNULL,
         )
     up = UpProcess(process, tmp_path / "data", "", "", "", out_path, err_path, auth=auth)

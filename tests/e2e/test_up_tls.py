@@ -146,7 +146,14 @@ def test_keys_are_private_and_every_process_has_a_certificate(up: UpProcess) -> 
 def test_ml2_up_without_tls_on_the_same_data_dir_serves_plaintext_again(tmp_path: Path) -> None:
     first = start_up(tmp_path, "--tls", "--mechanism-drivers", "openvswitch", auth=True)
     assert first.stop() == 0, first.err()
-    again = start_up(tmp_path, "--mechanism-drivers", "openvswitch", auth=True)
+    # Even with the first stack's ml2.env sourced in the shell.
+    exported = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in (first.data_dir / "ml2.env").read_text().splitlines()
+        if line.startswith("export ML2_TLS_")
+    )
+    assert len(exported) == 3, exported
+    again = start_up(tmp_path, "--mechanism-drivers", "openvswitch", auth=True, env=exported)
     try:
         assert "mutual TLS" not in again.out()
         listed = again.ml2("network", "list", "--json")
