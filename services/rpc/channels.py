@@ -114,11 +114,17 @@ def make_channel(
     return auth.intercept(channel, token or process_token())
 
 
-def make_aio_channel(address: str, policy: keepalive.Keepalive | None = None) -> grpc.aio.Channel:
-    """Returns a ``grpc.aio`` channel to ``address`` with the options of ``make_channel``, for
-    coroutines on an event loop: create it on the loop that uses it. It sends no token by
-    itself: pass ``call_metadata(process_token())`` with each call."""
-    return grpc.aio.insecure_channel(address, options=channel_options(policy))
+def make_aio_channel(
+    address: str,
+    policy: keepalive.Keepalive | None = None,
+    *,
+    tls_files: tls.TlsFiles | None = None,
+) -> grpc.aio.Channel:
+    """Returns a ``grpc.aio`` channel to ``address`` with the options and the TLS of
+    ``make_channel``, for coroutines on an event loop: create it on the loop that uses it. It
+    sends no token by itself: pass ``call_metadata(process_token())`` with each call."""
+    files = tls_files if tls_files is not None else tls.process_files()
+    return tls.make_aio_channel(address, channel_options(policy), files)
 
 
 def call_metadata(token: auth.TokenSource | None) -> tuple[tuple[str, str], ...] | None:

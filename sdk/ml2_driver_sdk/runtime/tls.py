@@ -257,3 +257,15 @@ def make_channel(
     return grpc.secure_channel(
         address, channel_credentials(files), options=[*options, *channel_options(files)]
     )
+
+
+def make_aio_channel(
+    address: str, options: list[tuple[str, Any]], files: TlsFiles | None
+) -> grpc.aio.Channel:
+    """``make_channel`` for ``grpc.aio``: a channel to ``address``, TLS with ``files`` when
+    given, else plaintext; create it on the event loop that uses it."""
+    if files is None:
+        return grpc.aio.insecure_channel(address, options=options)
+    return grpc.aio.secure_channel(
+        address, channel_credentials(files), options=[*options, *channel_options(files)]
+    )
