@@ -119,6 +119,7 @@ def main() -> None:
         on_stopping=agent_service.close_streams,
         max_workers=settings.rpc_workers,
         auth_builder=_build_authenticator,
+        audited_methods=policy.AUDITED_METHODS,
         asyncio_streams=True,
     )
 

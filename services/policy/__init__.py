@@ -31,6 +31,7 @@ from ml2_driver_sdk.runtime.policy import load as load_policy
 
 from services.policy import targets
 from services.policy.rules import (
+    AUDITED_METHODS,
     DEFAULT_RULES,
     FIELD_NAMES,
     METHOD_RULES,
@@ -39,6 +40,7 @@ from services.policy.rules import (
 )
 
 __all__ = [
+    "AUDITED_METHODS",
     "DEFAULT_RULES",
     "METHOD_RULES",
     "Enforcer",

@@ -188,3 +188,42 @@ VISIBILITY: dict[str, str] = {
     "segment_range": "get_segment_range",
 }
 """The rule that decides whether a caller may know a resource of each kind exists."""
+
+_MUTATING: dict[str, tuple[str, ...]] = {
+    "NetworkService": (
+        "CreateNetwork",
+        "UpdateNetwork",
+        "AddNetworkSegment",
+        "RemoveNetworkSegment",
+        "DeleteNetwork",
+    ),
+    "PortService": ("CreatePort", "UpdatePort", "DeletePort", "ReportDeviceStatus"),
+    "SegmentService": (
+        "CreateNetworkSegments",
+        "ReleaseNetworkSegments",
+        "AllocateDynamicSegment",
+        "ReleaseDynamicSegment",
+        "SyncDynamicSegmentHolds",
+        "UpdateSegmentationId",
+        "AddStaticSegment",
+        "RemoveStaticSegment",
+    ),
+    "SegmentRangeService": ("CreateSegmentRange", "UpdateSegmentRange", "DeleteSegmentRange"),
+    "AgentService": ("RegisterAgent", "UpdateAgent", "DeleteAgent"),
+    "TopologyService": ("SetHostLink", "DeleteHostLink"),
+}
+
+AUDITED_METHODS: frozenset[str] = frozenset(
+    f"{_V1}{service}/{method}" for service, methods in _MUTATING.items() for method in methods
+)
+"""The methods that change something, each call of which leaves one audit record
+(``ml2_driver_sdk.runtime.audit``), refused ones included. Heartbeats (``HeartbeatAgent``,
+``StreamHeartbeats``) change an agent's last sign of life only and are not audited, a
+registration is. The reads, and the computations that change nothing themselves
+(``ResolveBinding``, ``ProposeBinding``, whose writes are the typemgr calls they make), are not."""
+
+UNAUDITED_WRITES: frozenset[str] = frozenset(
+    {f"{_V1}AgentService/HeartbeatAgent", f"{_V1}AgentService/StreamHeartbeats"}
+)
+"""Methods that write but are deliberately not audited (one record per beat would drown the
+log); the registration they follow is."""

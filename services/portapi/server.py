@@ -197,6 +197,7 @@ def main() -> None:
         max_workers=settings.rpc_workers,
         asyncio_streams=True,
         auth_builder=policy.authenticator,
+        audited_methods=policy.AUDITED_METHODS,
     )
 
 

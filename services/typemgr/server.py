@@ -67,6 +67,7 @@ def main() -> None:
         on_stop=engine.dispose,
         max_workers=settings.rpc_workers,
         auth_builder=policy.authenticator,
+        audited_methods=policy.AUDITED_METHODS,
     )
 
 

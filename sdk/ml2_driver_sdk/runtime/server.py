@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +28,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
-from ml2_driver_sdk.runtime import auth, config, decoding, errors, keepalive, metrics, tls
+from ml2_driver_sdk.runtime import audit, auth, config, decoding, errors, keepalive, metrics, tls
 
 logger = logging.getLogger(__name__)
 
@@ -299,8 +299,10 @@ class AsyncServer:
         max_workers: int,
         options: list[tuple[str, int]],
         authenticator: auth.Authenticator | None = None,
+        auditor: audit.Auditor | None = None,
     ) -> None:
         self._authenticator = authenticator
+        self._auditor = auditor
         self.loop = asyncio.new_event_loop()
         self.pool = futures.ThreadPoolExecutor(max_workers=max_workers)
         self._thread = threading.Thread(
@@ -313,6 +315,8 @@ class AsyncServer:
         interceptors: list[grpc.aio.ServerInterceptor] = [_AsyncInterceptor()]
         if self._authenticator is not None:
             interceptors.insert(0, auth.AsyncAuthInterceptor(self._authenticator))
+        if self._auditor is not None:
+            interceptors.insert(0, audit.AsyncAuditInterceptor(self._auditor))
         return grpc.aio.server(
             migration_thread_pool=self.pool, interceptors=interceptors, options=options
         )
@@ -381,20 +385,23 @@ def build_server(
     asyncio_streams: bool = False,
     authenticator: auth.Authenticator | None = None,
     tls_files: tls.TlsFiles | None = None,
+    auditor: audit.Auditor | None = None,
 ) -> ServerHandle:
     """Builds a server with the servicers, health and reflection, bound to ``address``, with
     the keepalive of ``policy`` (by default the process's). ``asyncio_streams``: an
     ``AsyncServer``, for servicers whose streaming methods are async generators.
     ``authenticator``: every call but health and reflection needs a valid token (the auth
     interceptor first among the server's). ``tls_files``: the port (health and reflection too)
-    serves mutual TLS only (``tls.server_credentials``), else plaintext.
+    serves mutual TLS only (``tls.server_credentials``), else plaintext. ``auditor``: the
+    calls of its methods leave an audit record (its interceptor before the auth interceptor,
+    which it sees refuse calls).
 
     Raises RuntimeError if the address cannot be bound (port taken, bad host).
     """
     options = server_options(policy)
     credentials = tls.server_credentials(tls_files) if tls_files is not None else None
     if asyncio_streams:
-        aio = AsyncServer(max_workers, options, authenticator)
+        aio = AsyncServer(max_workers, options, authenticator, auditor)
         handle: ServerHandle = aio.call(
             _register_async, aio, list(registrations), address, credentials
         )
@@ -402,6 +409,8 @@ def build_server(
     interceptors: list[grpc.ServerInterceptor] = [_Interceptor()]
     if authenticator is not None:
         interceptors.insert(0, auth.AuthInterceptor(authenticator))
+    if auditor is not None:
+        interceptors.insert(0, audit.AuditInterceptor(auditor))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers),
         interceptors=interceptors,
@@ -584,11 +593,13 @@ def run_service(
     max_workers: int = 32,
     asyncio_streams: bool = False,
     auth_builder: AuthBuilder | None = None,
+    audited_methods: Collection[str] = (),
 ) -> None:
     """Builds, starts and serves a process's gRPC server until SIGTERM or SIGINT, working on at
     most ``max_workers`` requests at once (``asyncio_streams``: see ``build_server``), every
     call authenticated as ``authenticator_from_env(service, auth_builder)`` says, over mutual
-    TLS when the ``ML2_TLS_*`` settings are given (``tls.TlsFiles.from_env``).
+    TLS when the ``ML2_TLS_*`` settings are given (``tls.TlsFiles.from_env``), each call of
+    ``audited_methods`` audited where ``ML2_AUDIT_LOG`` says (``audit.from_env``).
 
     The metrics endpoint listens on ``metrics_host`` (by default the host of ``listen``, so that a
     server on 0.0.0.0 in a pod is scraped like it is called). Writes ``port_file`` once both are
@@ -599,6 +610,7 @@ def run_service(
     try:
         authenticator = authenticator_from_env(service, auth_builder)
         tls_files = tls.TlsFiles.from_env()
+        auditor = audit.from_env(service, audited_methods, authenticator)
     except config.ConfigError as err:
         config.exit_on_config_error(service, err)
         return
@@ -610,6 +622,7 @@ def run_service(
             asyncio_streams=asyncio_streams,
             authenticator=authenticator,
             tls_files=tls_files,
+            auditor=auditor,
         )
         bound_metrics = metrics.start_metrics_server(metrics_port, metrics_host)
     except config.ConfigError as err:
