@@ -137,6 +137,7 @@ def _authenticator(verifier: auth.Verifier, registry: agents.AgentRegistry) -> a
         targets={
             f"{_AGENTS}RegisterAgent": lambda request: {"host": request.agent.host},
             _HEARTBEAT: hosts.target,
+            f"{_AGENTS}GetAgent": hosts.target,
         },
     )
 

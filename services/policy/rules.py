@@ -29,8 +29,10 @@ BASE_RULES = {
     "network_shared": "field:networks:network:shared=True",
     "bound_agent": "agent_host:%(binding:host_id)s",
     "host_agent": "agent_host:%(host)s",
+    "any_agent": "is_agent:True",
     "segment_caller": "service:portapi or service:mechmgr or role:admin",
     "manager_caller": "service:portapi or role:admin",
+    "network_api": "service:portapi or role:admin",
 }
 
 NETWORK_RULES = {
@@ -87,6 +89,9 @@ SEGMENT_RULES = {
     "segments:sync_holds": "rule:segment_caller",
     "segments:list_holds": "rule:segment_caller",
     "segments:validate": "rule:segment_caller",
+    "segments:update_segmentation_id": "rule:network_api",
+    "segments:add_static": "rule:network_api",
+    "segments:remove_static": "rule:network_api",
 }
 
 RANGE_RULES = {
@@ -102,6 +107,7 @@ AGENT_RULES = {
     "register_agent": "rule:context_is_admin or rule:host_agent",
     "heartbeat_agent": "rule:context_is_admin or rule:host_agent",
     "get_agent": "rule:admin_or_service or rule:host_agent",
+    "list_agents": "rule:admin_or_service or rule:any_agent",
     "update_agent": "rule:context_is_admin",
     "delete_agent": "rule:context_is_admin",
 }
@@ -140,6 +146,9 @@ METHOD_RULES: dict[str, str] = {
     f"{_V1}SegmentService/SyncDynamicSegmentHolds": "segments:sync_holds",
     f"{_V1}SegmentService/ListDynamicSegmentHolds": "segments:list_holds",
     f"{_V1}SegmentService/ValidateSegment": "segments:validate",
+    f"{_V1}SegmentService/UpdateSegmentationId": "segments:update_segmentation_id",
+    f"{_V1}SegmentService/AddStaticSegment": "segments:add_static",
+    f"{_V1}SegmentService/RemoveStaticSegment": "segments:remove_static",
     f"{_V1}SegmentRangeService/CreateSegmentRange": "create_segment_range",
     f"{_V1}SegmentRangeService/GetSegmentRange": "get_segment_range",
     f"{_V1}SegmentRangeService/ListSegmentRanges": "list_segment_ranges",
@@ -152,6 +161,7 @@ METHOD_RULES: dict[str, str] = {
     f"{_V1}TopologyService/SetHostLink": "set_host_link",
     f"{_V1}TopologyService/DeleteHostLink": "delete_host_link",
     f"{_V1}TopologyService/ListHostLinks": "list_host_links",
+    f"{_V1}AgentService/ListAgents": "list_agents",
     f"{_V1}AgentService/UpdateAgent": "update_agent",
     f"{_V1}AgentService/DeleteAgent": "delete_agent",
     f"{_V1}PortService/CheckBindable": "check_bindable",
@@ -164,9 +174,31 @@ the servicer, which knows the resource."""
 REQUEST_RULES: dict[str, str] = {
     f"{_V1}AgentService/RegisterAgent": "register_agent",
     f"{_V1}AgentService/HeartbeatAgent": "heartbeat_agent",
+    f"{_V1}AgentService/GetAgent": "get_agent",
 }
 """Methods the interceptor decides from a field of the request: the host an agent acts for
 (``%(host)s``). The process serving them gives each its target (``request_rules``)."""
+
+SERVICER_RULES: dict[str, str] = {
+    f"{_V1}NetworkService/CreateNetwork": "create_network",
+    f"{_V1}NetworkService/GetNetwork": "get_network",
+    f"{_V1}NetworkService/ListNetworks": "get_network",
+    f"{_V1}NetworkService/UpdateNetwork": "update_network",
+    f"{_V1}NetworkService/AddNetworkSegment": "update_network",
+    f"{_V1}NetworkService/RemoveNetworkSegment": "update_network",
+    f"{_V1}NetworkService/DeleteNetwork": "delete_network",
+    f"{_V1}PortService/CreatePort": "create_port",
+    f"{_V1}PortService/GetPort": "get_port",
+    f"{_V1}PortService/ListPorts": "get_port",
+    f"{_V1}PortService/UpdatePort": "update_port",
+    f"{_V1}PortService/DeletePort": "delete_port",
+    f"{_V1}PortService/WatchPorts": "watch_ports",
+    f"{_V1}PortService/ReportDeviceStatus": "report_device_status",
+    f"{_V1}AgentService/StreamHeartbeats": "heartbeat_agent",
+}
+"""Methods a servicer decides, as it knows the resource (a network's project, the host of
+each heartbeat of a stream), with the rule it decides by; a listing (``List*``) is narrowed
+to what that rule lets the caller see, not refused."""
 
 FIELD_NAMES: dict[str, str] = {
     "segmentation_id": "provider:segmentation_id",  # UpdateNetwork's

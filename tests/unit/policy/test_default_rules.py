@@ -344,3 +344,27 @@ def test_a_port_is_created_on_the_projects_own_network_or_a_shared_one(
         "network:shared": network["shared"],
     }
     assert ENFORCER.enforce("create_port", who, target) is allowed
+
+
+def test_agents_are_read_by_administrators_services_and_agents_only() -> None:
+    assert ENFORCER.enforce("list_agents", ADMIN, {})
+    assert ENFORCER.enforce("list_agents", PORTAPI, {})
+    assert ENFORCER.enforce("list_agents", AGENT1, {})  # the tunnel endpoints of every host
+    assert not ENFORCER.enforce("list_agents", MEMBER, {})
+    assert not ENFORCER.enforce("list_agents", READER, {})
+    assert ENFORCER.enforce("get_agent", AGENT1, {"host": "host-1"})
+    assert not ENFORCER.enforce("get_agent", AGENT1, {"host": "host-2"})
+    assert not ENFORCER.enforce("get_agent", MEMBER, {"host": "host-1"})
+
+
+def test_a_networks_static_segments_are_changed_by_portapi_and_administrators_only() -> None:
+    for action in (
+        "segments:update_segmentation_id",
+        "segments:add_static",
+        "segments:remove_static",
+    ):
+        assert ENFORCER.enforce(action, PORTAPI, {}) and ENFORCER.enforce(action, ADMIN, {})
+        for caller in (MECHMGR, DRIVER, NOVA, MEMBER, AGENT1):
+            assert not ENFORCER.enforce(action, caller, {}), (action, caller)
+    ruled = {m.rsplit("/", 1)[1] for m in METHOD_RULES}
+    assert {"UpdateSegmentationId", "AddStaticSegment", "RemoveStaticSegment"} <= ruled

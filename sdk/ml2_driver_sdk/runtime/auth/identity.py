@@ -42,10 +42,12 @@ class Identity:
             roles=self.roles,
             service=self.service,
             agent_host=self.agent_host,
+            is_agent=bool(self.agent_host),  # ``is_agent:True``: the agent of any host
         )
 
     def credentials(self) -> dict[str, Any]:
-        """What policy checks read (``role:``, ``project_id:``, ``service:``, ``agent_host:``).
+        """What policy checks read (``role:``, ``project_id:``, ``service:``, ``agent_host:``,
+        ``is_agent:``).
         Shared, built once: do not change it."""
         return self._credentials
 
