@@ -147,6 +147,7 @@ def typemgr_env(database: Database, settings: dict[str, str], port: int = 0) -> 
         "TYPEMGR_METRICS_PORT": "0",
         "TYPEMGR_DATABASE_URL": database.url,
         "ML2_LOG_LEVEL": "WARNING",
+        "ML2_AUTH_DISABLED": "1",
         **settings,
     }
 

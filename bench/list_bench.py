@@ -239,6 +239,7 @@ def run_database(
             "PORTAPI_TYPEMGR_ADDRESS": "127.0.0.1:9",
             "PORTAPI_MECHMGR_ADDRESS": "127.0.0.1:9",
             "ML2_LOG_LEVEL": "WARNING",
+            "ML2_AUTH_DISABLED": "1",
         }
         process = launcher.start(
             "portapi", "services.portapi", env, log_dir=workdir / "logs", timeout=60

@@ -12,6 +12,12 @@ import pytest
 from services.lab import Lab
 from tests import postgres
 
+# Every process a test starts by hand (in-process servers, launcher.start, bench scripts) runs
+# without authentication unless its environment gives the ML2_AUTH_* settings, which win; a
+# stack that tests authentication (``ml2 up`` without --no-auth) gets them. Without this opt-out
+# a process without settings refuses to start.
+os.environ.setdefault("ML2_AUTH_DISABLED", "1")
+
 
 def in_ci() -> bool:
     """Whether this run is CI's (``CI=true``, as CI services and .ci/run set it)."""

@@ -217,6 +217,8 @@ def _common_env(cfg: StackConfig, name: str) -> dict[str, str]:
     env = {"ML2_LOG_LEVEL": cfg.log_level, "ML2_LOG_FORMAT": cfg.log_format}
     if cfg.auth:
         env.update(local_auth.process_env(cfg.data_dir, name))
+    else:
+        env["ML2_AUTH_DISABLED"] = "1"  # a process refuses to start unauthenticated otherwise
     # Without --tls, settings a shell exported (a sourced ml2.env) must not make a process serve
     # TLS: they are blanked.
     env.update(dict.fromkeys(local_tls.SETTINGS, ""))

@@ -39,8 +39,11 @@ ML2 = [sys.executable, "-m", "services.cli"]
 
 def child_env(**extra: str) -> dict[str, str]:
     """The environment of a subprocess: this one's, with the source tree importable and no
-    ML2_* settings leaking in from the developer's shell."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("ML2_")}
+    ML2_* settings leaking in from the developer's shell but the tests' ``ML2_AUTH_DISABLED``
+    (tests/conftest.py), which a process given authentication settings ignores."""
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith("ML2_") or k == "ML2_AUTH_DISABLED"
+    }
     return launcher.python_path_env({**base, **extra})
 
 

@@ -467,11 +467,30 @@ def _register(
 
 
 AUTH_REQUIRED_ENV = "ML2_AUTH_REQUIRED"
-"""``1``: a process without authentication settings refuses to start (``ml2 up`` and the
-Kubernetes manifests set it), instead of serving every caller with a warning."""
+"""``1``: what a process does anyway, refuse to start without authentication settings (kept
+so that older manifests stay valid); without settings it contradicts ``ML2_AUTH_DISABLED=1``
+and the process refuses to start."""
+
+AUTH_DISABLED_ENV = "ML2_AUTH_DISABLED"
+"""``1``: a process without authentication settings serves every caller without a token (with
+a warning) instead of refusing to start: ``ml2 up --no-auth``, stacks built in code, tests."""
+
+VERIFYING_SETTINGS = (
+    "ML2_AUTH_TOKEN_FILE",
+    "ML2_AUTH_JWT_KEY_FILES",
+    "ML2_AUTH_JWT_SECRET_FILES",
+    "ML2_AUTH_JWKS_FILES",
+)
 
 AuthBuilder = Callable[[auth.Verifier], auth.Authenticator]
 """Builds a process's authenticator (its policy and method rules) on the verifier."""
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    value = config.get_str(environ, name, "0").lower()
+    if value not in ("0", "1", "", "false", "true"):
+        raise config.ConfigError(f"{name}={value}: must be 0 or 1")
+    return value in ("1", "true")
 
 
 def authenticator_from_env(
@@ -480,28 +499,39 @@ def authenticator_from_env(
     environ: Mapping[str, str] | None = None,
 ) -> auth.Authenticator | None:
     """The authenticator of ``service``: the verifier of the ``ML2_AUTH_*`` settings, wrapped
-    by ``build`` (by default one that only authenticates). Without settings: None, with a
-    warning, or a ConfigError when ``ML2_AUTH_REQUIRED=1``. Raises ConfigError naming the
-    setting."""
+    by ``build`` (by default one that only authenticates). Without settings: a ConfigError
+    naming them, unless ``ML2_AUTH_DISABLED=1``, which gives None (every caller served) with a
+    warning (a ConfigError if ``ML2_AUTH_REQUIRED=1`` too). Settings given win over
+    ``ML2_AUTH_DISABLED``. Raises ConfigError naming the setting."""
     environ = config.env(environ)
-    required = config.get_str(environ, AUTH_REQUIRED_ENV, "0").strip().lower()
-    if required not in ("0", "1", "", "false", "true"):
-        raise config.ConfigError(f"{AUTH_REQUIRED_ENV}={required}: must be 0 or 1")
+    required = _flag(environ, AUTH_REQUIRED_ENV)
+    disabled = _flag(environ, AUTH_DISABLED_ENV)
     verifier = auth.from_env(environ)
     if verifier is None:
-        if required in ("1", "true"):
+        if required and disabled:
             raise config.ConfigError(
-                f"{AUTH_REQUIRED_ENV}=1 but no ML2_AUTH_TOKEN_FILE, ML2_AUTH_JWT_KEY_FILES, "
-                "ML2_AUTH_JWT_SECRET_FILES or ML2_AUTH_JWKS_FILES is set"
+                f"{AUTH_REQUIRED_ENV}=1 and {AUTH_DISABLED_ENV}=1 contradict each other and "
+                "no authentication is configured: unset one of them"
+            )
+        if not disabled:
+            raise config.ConfigError(
+                f"no authentication is configured: set {', '.join(VERIFYING_SETTINGS[:-1])} or "
+                f"{VERIFYING_SETTINGS[-1]} (docs/auth.md), or {AUTH_DISABLED_ENV}=1 to serve "
+                "every caller without a token"
             )
         logger.warning(
-            "AUTHENTICATION IS OFF: %s answers every caller without a token; set ML2_AUTH_* "
-            "(docs/auth.md), or %s=1 to refuse to start without them",
+            "AUTHENTICATION IS OFF (%s=1): %s answers every caller without a token; set "
+            "ML2_AUTH_* (docs/auth.md) to require one",
+            AUTH_DISABLED_ENV,
             service,
-            AUTH_REQUIRED_ENV,
             extra={"auth": "off"},
         )
         return None
+    if disabled:
+        logger.warning(
+            "%s=1 is ignored: authentication settings are given, every call needs a token",
+            AUTH_DISABLED_ENV,
+        )
     return build(verifier) if build is not None else auth.Authenticator(verifier)
 
 

@@ -121,12 +121,29 @@ def test_an_administrator_acts_for_every_host(stub) -> None:
     )
 
 
-def test_without_settings_a_process_serves_openly_unless_told_to_refuse() -> None:
-    assert server.authenticator_from_env("probe", environ={}) is None
-    with pytest.raises(config.ConfigError, match="ML2_AUTH_REQUIRED=1"):
-        server.authenticator_from_env("probe", environ={"ML2_AUTH_REQUIRED": "1"})
+def test_without_settings_a_process_refuses_to_start_unless_authentication_is_disabled(
+    tmp_path: Path,
+) -> None:
+    for environ in ({}, {"ML2_AUTH_REQUIRED": "1"}, {"ML2_AUTH_DISABLED": "0"}):
+        with pytest.raises(config.ConfigError) as refused:
+            server.authenticator_from_env("probe", environ=environ)
+        message = str(refused.value)
+        assert "ML2_AUTH_JWT_KEY_FILES" in message and "ML2_AUTH_DISABLED=1" in message
+    assert server.authenticator_from_env("probe", environ={"ML2_AUTH_DISABLED": "1"}) is None
+    with pytest.raises(config.ConfigError, match="contradict"):
+        server.authenticator_from_env(
+            "probe", environ={"ML2_AUTH_DISABLED": "1", "ML2_AUTH_REQUIRED": "1"}
+        )
     with pytest.raises(config.ConfigError, match="ML2_AUTH_REQUIRED=maybe"):
         server.authenticator_from_env("probe", environ={"ML2_AUTH_REQUIRED": "maybe"})
+    with pytest.raises(config.ConfigError, match="ML2_AUTH_DISABLED=maybe"):
+        server.authenticator_from_env("probe", environ={"ML2_AUTH_DISABLED": "maybe"})
+    # Settings win over the opt-out: a process given a key never serves openly.
+    tokens.generate_hs256_secret(str(tmp_path / "k.secret"))
+    settings = {"ML2_AUTH_JWT_SECRET_FILES": str(tmp_path / "k.secret"), "ML2_AUTH_DISABLED": "1"}
+    assert server.authenticator_from_env("probe", environ=settings) is not None
+    settings["ML2_AUTH_REQUIRED"] = "1"
+    assert server.authenticator_from_env("probe", environ=settings) is not None
 
 
 def test_request_rules_name_rules_the_policy_has() -> None:

@@ -276,7 +276,10 @@ def test_every_process_verifies_and_calls_with_its_own_token_unless_no_auth() ->
         assert env["ML2_TOKEN_FILE"] == f"/srv/ml2/auth/tokens/{name}.token"
     open_cfg = config_for("--no-auth")
     assert not open_cfg.auth
-    assert not any(k.startswith(("ML2_AUTH", "ML2_TOKEN")) for k in stack.typemgr_env(open_cfg))
+    open_env = stack.typemgr_env(open_cfg)
+    assert open_env["ML2_AUTH_DISABLED"] == "1"  # the explicit opt-out, else it would not start
+    assert [k for k in open_env if k.startswith(("ML2_AUTH", "ML2_TOKEN"))] == ["ML2_AUTH_DISABLED"]
+    assert all("ML2_AUTH_DISABLED" not in env for env in envs.values())
 
 
 def test_a_stack_built_in_code_runs_without_authentication_unless_asked() -> None:
