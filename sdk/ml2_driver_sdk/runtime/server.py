@@ -508,16 +508,17 @@ def authenticator_from_env(
     disabled = _flag(environ, AUTH_DISABLED_ENV)
     verifier = auth.from_env(environ)
     if verifier is None:
+        settings = f"{', '.join(VERIFYING_SETTINGS[:-1])} or {VERIFYING_SETTINGS[-1]}"
         if required and disabled:
             raise config.ConfigError(
-                f"{AUTH_REQUIRED_ENV}=1 and {AUTH_DISABLED_ENV}=1 contradict each other and "
-                "no authentication is configured: unset one of them"
+                f"{AUTH_REQUIRED_ENV}=1 and {AUTH_DISABLED_ENV}=1 contradict each other: set "
+                f"{settings} (docs/auth.md), or unset {AUTH_REQUIRED_ENV} to serve every "
+                f"caller without a token with {AUTH_DISABLED_ENV}=1"
             )
         if not disabled:
             raise config.ConfigError(
-                f"no authentication is configured: set {', '.join(VERIFYING_SETTINGS[:-1])} or "
-                f"{VERIFYING_SETTINGS[-1]} (docs/auth.md), or {AUTH_DISABLED_ENV}=1 to serve "
-                "every caller without a token"
+                f"no authentication is configured: set {settings} (docs/auth.md), or "
+                f"{AUTH_DISABLED_ENV}=1 to serve every caller without a token"
             )
         logger.warning(
             "AUTHENTICATION IS OFF (%s=1): %s answers every caller without a token; set "
