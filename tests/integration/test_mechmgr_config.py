@@ -27,6 +27,7 @@ def run(module: str, tmp_path: Path, **variables: str) -> subprocess.CompletedPr
             "MECHMGR_METRICS_PORT": "0",
             "MECHDRIVER_LISTEN": "127.0.0.1:0",
             "MECHDRIVER_METRICS_PORT": "0",
+            "ML2_AUTH_DISABLED": "1",  # the configuration checked is the one after it
             **variables,
         }
     )

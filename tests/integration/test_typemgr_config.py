@@ -16,6 +16,7 @@ def run_typemgr(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess
     env = launcher.python_path_env(
         {
             **{k: v for k, v in os.environ.items() if not k.startswith(("TYPEMGR_", "ML2_"))},
+            "ML2_AUTH_DISABLED": "1",
             "TYPEMGR_DATABASE_URL": f"sqlite:///{tmp_path / 'never.db'}",
             "TYPEMGR_LISTEN": "127.0.0.1:0",
             "TYPEMGR_METRICS_PORT": "0",

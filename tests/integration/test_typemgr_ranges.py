@@ -249,6 +249,7 @@ def test_a_default_range_overlapping_an_api_range_stops_the_start(
     env = launcher.python_path_env(
         {
             **{k: v for k, v in os.environ.items() if not k.startswith(("TYPEMGR_", "ML2_"))},
+            "ML2_AUTH_DISABLED": "1",
             **CONFIG,
             "TYPEMGR_DATABASE_URL": database_url,
             "TYPEMGR_LISTEN": "127.0.0.1:0",
