@@ -371,8 +371,13 @@ def run(running: stack.Stack, args: argparse.Namespace, log: object) -> Result:
         if args.mode == "stream":
             # Each agent opens its stream at its first heartbeat: measure once all are open.
             opened = time.monotonic()
-            while mechmgr_sample(running, "ml2_mechmgr_heartbeat_streams") < args.agents:
-                assert time.monotonic() - opened < args.interval + 120, "streams did not open"
+            while (
+                open_now := mechmgr_sample(running, "ml2_mechmgr_heartbeat_streams")
+            ) < args.agents:
+                waited = time.monotonic() - opened
+                assert waited < args.interval + 120, (
+                    f"streams did not open: {int(open_now)} of {args.agents} after {waited:.0f} s"
+                )
                 time.sleep(0.5)
         time.sleep(args.warmup_seconds)
         cpu0, pg0, t0 = cpu_seconds(mechmgr_pid), postgres_cpu_seconds(), time.perf_counter()

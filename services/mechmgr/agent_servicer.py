@@ -146,9 +146,17 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         except asyncio.CancelledError:
             if not self._closing:
                 raise  # the client went away
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE, "mechmgr is stopping: open the stream again"
-            )
+            try:
+                await context.abort(
+                    grpc.StatusCode.UNAVAILABLE, "mechmgr is stopping: open the stream again"
+                )
+            except grpc.aio.AbortError:
+                raise
+            except grpc.RpcError:
+                return  # the call ended on its own as the server stopped: nothing to tell
+            except Exception as exc:  # grpc's ExecuteBatchError: the call is gone already
+                logger.debug("heartbeat stream ended before mechmgr could close it: %s", exc)
+                return
         finally:
             metrics.HEARTBEAT_STREAMS.dec()
             with self._lock:
