@@ -125,15 +125,9 @@ class DriverClient:
         """Asks the driver for a proposal within the call timeout (and before ``deadline``, a
         ``time.monotonic()`` instant). Returns a Decline if the call fails, and at once, without
         a call, while the driver's circuit breaker is open."""
-        timeout = self.timeout
-        if deadline is not None:
-            timeout = min(timeout, deadline - time.monotonic())
-        if timeout <= 0:
-            return self._decline(
-                vocabulary.DRIVER_UNAVAILABLE, "not asked: the caller's deadline has passed"
-            )
-        if not self.breaker.allow():
-            return self._refused()
+        timeout, refused = self._admit(deadline)
+        if refused is not None:
+            return refused
         started = time.perf_counter()
         try:
             reply = self._stub.ProposeBinding(
@@ -158,15 +152,9 @@ class DriverClient:
     ) -> values.Proposal:
         """``propose`` as a coroutine, on the event loop (over the grpc.aio channel): the same
         deadline, breaker and answers."""
-        timeout = self.timeout
-        if deadline is not None:
-            timeout = min(timeout, deadline - time.monotonic())
-        if timeout <= 0:
-            return self._decline(
-                vocabulary.DRIVER_UNAVAILABLE, "not asked: the caller's deadline has passed"
-            )
-        if not self.breaker.allow():
-            return self._refused()
+        timeout, refused = self._admit(deadline)
+        if refused is not None:
+            return refused
         started = time.perf_counter()
         try:
             reply = await self._async_stub().ProposeBinding(
@@ -181,6 +169,27 @@ class DriverClient:
             self._latency.observe(time.perf_counter() - started)
         self._answered()
         return self._proposal(reply)
+
+    def _timeout_before(self, deadline: float | None) -> float:
+        """The call timeout, cut to end by ``deadline`` (a ``time.monotonic()`` instant)."""
+        if deadline is None:
+            return self.timeout
+        return min(self.timeout, deadline - time.monotonic())
+
+    def _late(self) -> values.Decline:
+        return self._decline(
+            vocabulary.DRIVER_UNAVAILABLE, "not asked: the caller's deadline has passed"
+        )
+
+    def _admit(self, deadline: float | None) -> tuple[float, values.Decline | None]:
+        """The timeout of one call, and the decline to answer instead of calling: the caller's
+        deadline has passed, or the breaker refuses the call."""
+        timeout = self._timeout_before(deadline)
+        if timeout <= 0:
+            return timeout, self._late()
+        if not self.breaker.allow():
+            return timeout, self._refused()
+        return timeout, None
 
     def _async_stub(self) -> pb_grpc.MechanismDriverServiceAsyncStub:
         """The stub on the grpc.aio channel of the running loop (a channel belongs to the loop
@@ -205,14 +214,9 @@ class DriverClient:
         before ``deadline``. Returns one proposal per context, in order: declines if the call
         fails, and at once while the breaker is open. ``agents`` holds the host agents'
         messages by host."""
-        timeout = self.timeout
-        if deadline is not None:
-            timeout = min(timeout, deadline - time.monotonic())
+        timeout = self._timeout_before(deadline)
         if timeout <= 0:
-            late = self._decline(
-                vocabulary.DRIVER_UNAVAILABLE, "not asked: the caller's deadline has passed"
-            )
-            return [late] * len(contexts)
+            return [self._late()] * len(contexts)
         messages = [
             convert.context_to_proto(c, agents.get(c.host) if agents is not None else None)
             for c in contexts
