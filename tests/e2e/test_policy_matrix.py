@@ -565,8 +565,13 @@ REQUESTS: dict[str, Builder] = {
 }
 
 
+LIVENESS = {"mechmgr.agents": {"heartbeat_at"}}
+"""Columns written behind the calls that cause them: mechmgr writes the heartbeats it holds at
+its next flush, which may fall within a later call's window."""
+
+
 def rows(data_dir: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table of the stack's three databases."""
+    """Every row of every table of the stack's three databases, but the ``LIVENESS`` columns."""
     dump: dict[str, list[tuple[Any, ...]]] = {}
     for service in ("typemgr", "mechmgr", "portapi"):
         with sqlite3.connect(f"file:{data_dir / f'{service}.db'}?mode=ro", uri=True) as db:
@@ -577,8 +582,14 @@ def rows(data_dir: Path) -> dict[str, list[tuple[Any, ...]]]:
                 )
             ]
             for table in tables:
+                skipped = LIVENESS.get(f"{service}.{table}", set())
+                columns = [
+                    f'"{name}"'
+                    for (_cid, name, *_rest) in db.execute(f'PRAGMA table_info("{table}")')
+                    if name not in skipped
+                ]
                 dump[f"{service}.{table}"] = sorted(
-                    db.execute(f'SELECT * FROM "{table}"').fetchall(), key=repr
+                    db.execute(f'SELECT {", ".join(columns)} FROM "{table}"').fetchall(), key=repr
                 )
     return dump
 
@@ -657,9 +668,11 @@ def test_every_caller_gets_what_the_policy_gives_it_and_a_refusal_changes_nothin
     assert wrong == [], "\n".join(wrong)
     assert changed == [], "\n".join(changed)
     # The comparison sees changes: the administrator's calls changed rows, but for those whose
-    # request here changes nothing (the agent's admin state as it was, a device of no port, a
-    # holder without holds).
+    # request here changes nothing (the agent registering again as it was, which moves only its
+    # heartbeat time; the agent's admin state as it was, a device of no port, a holder without
+    # holds).
     assert sorted(no_effect) == [
+        "/ml2.v1.AgentService/RegisterAgent",
         "/ml2.v1.AgentService/UpdateAgent",
         "/ml2.v1.PortService/ReportDeviceStatus",
         "/ml2.v1.SegmentService/SyncDynamicSegmentHolds",
