@@ -327,11 +327,13 @@ def dynamic_segment(stack: Stack) -> str:
     )
 
 
-_VNI = [1999]
+# Provider VNIs above the tenant range (1000:1999), which typemgr allocates from at random,
+# and below the ranges the range requests create (200,000 and up).
+_VNI = [100_000]
 
 
 def free_vni() -> int:
-    _VNI[0] -= 1
+    _VNI[0] += 1
     return _VNI[0]
 
 
