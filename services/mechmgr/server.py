@@ -56,6 +56,7 @@ def main() -> None:
     except rpc_config.ConfigError as err:
         rpc_config.exit_on_config_error(SERVICE, err)
         return
+    server.check_start_settings(SERVICE)  # before the database is touched
     keepalive.install(settings.keepalive)
     logs.configure_logging(SERVICE, settings.log_level, settings.log_format)
     engine, registry = _open_registry(settings)

@@ -103,6 +103,7 @@ def main() -> None:
     except config.ConfigError as err:
         config.exit_on_config_error(SERVICE, err)
         return
+    server.check_start_settings(SERVICE)  # before the database is touched
     keepalive.install(settings.keepalive)
     level, fmt = log_settings()
     logs.configure_logging(SERVICE, level, fmt)

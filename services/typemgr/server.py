@@ -42,6 +42,7 @@ def main() -> None:
     except ConfigError as err:
         exit_on_config_error(SERVICE, err)
         return
+    server.check_start_settings(SERVICE)  # before the database is touched
     keepalive.install(settings.keepalive)
     logs.configure_logging(SERVICE, settings.log_level, settings.log_format)
     directory = config.sqlite_directory(settings.database_url)

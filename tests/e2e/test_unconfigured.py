@@ -1,5 +1,6 @@
 """A server process started without authentication settings refuses to start, naming them,
-unless it is told to serve openly (``ML2_AUTH_DISABLED=1``)."""
+unless it is told to serve openly (``ML2_AUTH_DISABLED=1``); a refused start touches no
+database."""
 
 from __future__ import annotations
 
@@ -11,17 +12,24 @@ import pytest
 
 from tests.e2e.conftest import child_env
 
+SERVICES = ("typemgr", "mechmgr", "portapi")
 
-def start(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+
+def start(
+    tmp_path: Path, service: str = "typemgr", **settings: str
+) -> subprocess.CompletedProcess[str]:
+    prefix = service.upper()
     env = child_env(
-        TYPEMGR_LISTEN="127.0.0.1:0",
-        TYPEMGR_METRICS_PORT="0",
-        TYPEMGR_DATABASE_URL=f"sqlite:///{tmp_path / 'typemgr.db'}",
+        **{
+            f"{prefix}_LISTEN": "127.0.0.1:0",
+            f"{prefix}_METRICS_PORT": "0",
+            f"{prefix}_DATABASE_URL": f"sqlite:///{tmp_path / 'db' / f'{service}.db'}",
+        }
     )
     env.pop("ML2_AUTH_DISABLED", None)
     env.update(settings)
     return subprocess.run(
-        [sys.executable, "-m", "services.typemgr"],
+        [sys.executable, "-m", f"services.{service}"],
         env=env,
         capture_output=True,
         text=True,
@@ -39,3 +47,11 @@ def test_a_process_without_settings_refuses_to_start_naming_them(
     assert "ML2_AUTH_JWT_KEY_FILES" in refused.stderr
     assert "ML2_AUTH_DISABLED=1" in refused.stderr
     assert "listening" not in refused.stderr
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_refused_start_creates_and_migrates_no_database(tmp_path: Path, service: str) -> None:
+    refused = start(tmp_path, service)
+    assert refused.returncode == 2, refused.stderr
+    assert "no authentication is configured" in refused.stderr
+    assert not (tmp_path / "db").exists(), sorted((tmp_path / "db").iterdir())

@@ -504,6 +504,28 @@ def authenticator_from_env(
     warning (a ConfigError if ``ML2_AUTH_REQUIRED=1`` too). Settings given win over
     ``ML2_AUTH_DISABLED``. Raises ConfigError naming the setting."""
     environ = config.env(environ)
+    verifier, disabled = _verifier_or_disabled(environ)
+    if verifier is None:
+        logger.warning(
+            "AUTHENTICATION IS OFF (%s=1): %s answers every caller without a token; set "
+            "ML2_AUTH_* (docs/auth.md) to require one",
+            AUTH_DISABLED_ENV,
+            service,
+            extra={"auth": "off"},
+        )
+        return None
+    if disabled:
+        logger.warning(
+            "%s=1 is ignored: authentication settings are given, every call needs a token",
+            AUTH_DISABLED_ENV,
+        )
+    return build(verifier) if build is not None else auth.Authenticator(verifier)
+
+
+def _verifier_or_disabled(environ: Mapping[str, str]) -> tuple[auth.Verifier | None, bool]:
+    """The verifier of the ``ML2_AUTH_*`` settings (None when there are none and
+    ``ML2_AUTH_DISABLED=1`` allows it) and whether ``ML2_AUTH_DISABLED=1``; raises ConfigError
+    for missing settings, contradicting flags or a setting that does not load."""
     required = _flag(environ, AUTH_REQUIRED_ENV)
     disabled = _flag(environ, AUTH_DISABLED_ENV)
     verifier = auth.from_env(environ)
@@ -520,20 +542,20 @@ def authenticator_from_env(
                 f"no authentication is configured: set {settings} (docs/auth.md), or "
                 f"{AUTH_DISABLED_ENV}=1 to serve every caller without a token"
             )
-        logger.warning(
-            "AUTHENTICATION IS OFF (%s=1): %s answers every caller without a token; set "
-            "ML2_AUTH_* (docs/auth.md) to require one",
-            AUTH_DISABLED_ENV,
-            service,
-            extra={"auth": "off"},
-        )
-        return None
-    if disabled:
-        logger.warning(
-            "%s=1 is ignored: authentication settings are given, every call needs a token",
-            AUTH_DISABLED_ENV,
-        )
-    return build(verifier) if build is not None else auth.Authenticator(verifier)
+    return verifier, disabled
+
+
+def check_start_settings(service: str, environ: Mapping[str, str] | None = None) -> None:
+    """Checks the authentication and TLS settings as ``run_service`` will read them, exiting
+    with its one-line reason (status 2) when one is missing, contradicts another or does not
+    load. A process with a database calls it before it opens or migrates that database, so
+    that a process refused at start has changed nothing."""
+    try:
+        environ = config.env(environ)
+        _verifier_or_disabled(environ)
+        tls.TlsFiles.from_env(environ)
+    except config.ConfigError as err:
+        config.exit_on_config_error(service, err)
 
 
 def set_serving(handle: ServerHandle, serving: bool) -> None:
