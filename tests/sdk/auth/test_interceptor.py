@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
+import time
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
@@ -359,3 +361,122 @@ def test_a_service_wide_method_rule_covers_its_methods(tmp_path: Path, secret: t
         auth.check("/a.B/Close", member)
     assert auth.check("/a.B/Open", member).project_id == "p1"
     assert auth.check("/a.C/Other", member).project_id == "p1"
+
+
+async def echo_forever(requests: Any, _context: Any) -> Any:
+    """A heartbeat-like stream: answers every request, for as long as the caller sends."""
+    async for request in requests:
+        yield request
+
+
+def echo_handlers() -> grpc.GenericRpcHandler:
+    return grpc.method_handlers_generic_handler(
+        SERVICE,
+        {"Echo": grpc.stream_stream_rpc_method_handler(echo_forever)},
+    )
+
+
+class Clock:
+    """The authenticator's clock: real time, plus what a test adds."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.ahead
+
+
+def clocked_authenticator(tmp_path: Path, clock: Clock) -> Authenticator:
+    verifier = JwtVerifier(
+        secret_files=[str(tmp_path / "signing.secret")], audience=[tokens.DEFAULT_AUDIENCE]
+    )
+    return Authenticator(verifier, clock=clock)
+
+
+def test_a_stream_ends_unauthenticated_when_its_token_expires(
+    tmp_path: Path, secret: tokens.SigningKey
+):
+    """A stream is authenticated when it opens; one whose token expires while it is open
+    ends UNAUTHENTICATED (TOKEN_EXPIRED) then, without another message, while another
+    caller's stream goes on."""
+    clock = Clock()
+    auth = clocked_authenticator(tmp_path, clock)
+    short = tokens.member(secret, "p1", user="alice", lifetime=3600)
+    lasting = tokens.member(secret, "p1", user="bob", lifetime=7200)
+    expires_at = auth.authenticate([("authorization", f"Bearer {short}")]).expires_at
+    assert expires_at is not None
+    # On the authenticator's clock the short token has a quarter of a second left.
+    clock.ahead = expires_at - time.time() - 0.25
+
+    async def scenario() -> None:
+        server = grpc.aio.server(interceptors=[AsyncAuthInterceptor(auth)])
+        server.add_generic_rpc_handlers((echo_handlers(),))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                echo = channel.stream_stream(f"/{SERVICE}/Echo")
+                ending = echo(metadata=(("authorization", f"Bearer {short}"),), timeout=60)
+                going = echo(metadata=(("authorization", f"Bearer {lasting}"),), timeout=60)
+                for call in (ending, going):
+                    await call.write(b"beat")
+                    assert await call.read() == b"beat"
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    await ending.read()
+                assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+                assert reason_of(info.value) == reasons.EXPIRED
+                assert "expired during the call" in (info.value.details() or "")
+                await going.write(b"again")
+                assert await going.read() == b"again"
+                going.cancel()
+        finally:
+            await server.stop(None)
+
+    asyncio.run(scenario())
+
+
+def test_a_threaded_stream_sends_nothing_past_its_tokens_expiry(
+    tmp_path: Path, secret: tokens.SigningKey
+):
+    """On a threaded server the next message after the expiry ends the stream
+    UNAUTHENTICATED (TOKEN_EXPIRED) instead of reaching the caller."""
+    clock = Clock()
+    auth = clocked_authenticator(tmp_path, clock)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=4), interceptors=[AuthInterceptor(auth)]
+    )
+
+    def echo(requests: Iterator[bytes], _context: Any) -> Iterator[bytes]:
+        yield from requests
+
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                SERVICE, {"Echo": grpc.stream_stream_rpc_method_handler(echo)}
+            ),
+        )
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        token = tokens.member(secret, "p1", user="alice", lifetime=3600)
+        sent = threading.Event()
+
+        def requests() -> Iterator[bytes]:
+            yield b"before"
+            sent.wait(60)
+            yield b"after"
+
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = channel.stream_stream(f"/{SERVICE}/Echo")(
+                requests(), metadata=(("authorization", f"Bearer {token}"),), timeout=60
+            )
+            assert next(call) == b"before"
+            clock.ahead = 3601  # the token has expired on the authenticator's clock
+            sent.set()
+            with pytest.raises(grpc.RpcError) as info:
+                next(call)
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert reason_of(info.value) == reasons.EXPIRED
+    finally:
+        server.stop(None)

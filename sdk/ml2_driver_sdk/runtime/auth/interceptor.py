@@ -24,6 +24,7 @@ Install the interceptor first, so that it also sees the calls that other interce
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import threading
 import time
@@ -138,6 +139,10 @@ class Authenticator:
     def is_open(self, method: str) -> bool:
         return method.startswith(self._open)
 
+    def clock(self) -> float:
+        """The time tokens are checked against (seconds since the epoch)."""
+        return self._clock()
+
     def authenticate(self, metadata: Iterable[Any] | None) -> Identity:
         """The identity of the token in ``metadata``; raises AuthError."""
         token = bearer_token(metadata)
@@ -247,7 +252,46 @@ async def _abort_async(context: Any, exc: service_errors.ServiceError) -> None:
     await context.abort(status.code, status.details, status.trailing_metadata)
 
 
-def _bound(handler: Any, identity: Identity, precheck: Callable[[Any], None] | None) -> Any:
+def _expired(identity: Identity) -> Unauthenticated:
+    return Unauthenticated(
+        f"token of {identity.subject} has expired during the call: call again with a renewed token",
+        reason=errors.EXPIRED,
+    )
+
+
+class _ExpiryGuard:
+    """Cancels the task of a stream of an asyncio server when its caller's token expires, so
+    that the stream ends UNAUTHENTICATED (TOKEN_EXPIRED) then: a token is checked when a call
+    starts, and a stream may outlive it by days."""
+
+    def __init__(self, task: asyncio.Task[Any], delay: float) -> None:
+        self.fired = False
+        self._task = task
+        self._handle = asyncio.get_running_loop().call_later(delay, self._fire)
+
+    @classmethod
+    def start(cls, identity: Identity, clock: Callable[[], float]) -> _ExpiryGuard | None:
+        """The guard of the running task for ``identity``; None when its token never
+        expires."""
+        task = asyncio.current_task()
+        if identity.expires_at is None or task is None:
+            return None
+        return cls(task, max(0.0, identity.expires_at - clock()))
+
+    def _fire(self) -> None:
+        self.fired = True
+        self._task.cancel()
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+
+def _bound(
+    handler: Any,
+    identity: Identity,
+    precheck: Callable[[Any], None] | None,
+    clock: Callable[[], float] = time.time,
+) -> Any:
     """``handler`` with ``identity`` current while its behaviour runs; ``precheck(request)``
     (raising a ServiceError to refuse the call) first, for a method with one request."""
     inner = handler.unary_unary or handler.unary_stream or handler.stream_unary
@@ -264,10 +308,17 @@ def _bound(handler: Any, identity: Identity, precheck: Callable[[Any], None] | N
                     await _abort_async(context, exc)
                     return
             token = _CURRENT.set(identity)
+            guard = _ExpiryGuard.start(identity, clock)
             try:
                 async for item in inner(request, context):
                     yield item
+            except asyncio.CancelledError:
+                if guard is None or not guard.fired:
+                    raise
+                await _abort_async(context, _expired(identity))
             finally:
+                if guard is not None:
+                    guard.cancel()
                 _CURRENT.reset(token)
 
         return _same_kind(handler, bound_async_gen)
@@ -297,7 +348,11 @@ def _bound(handler: Any, identity: Identity, precheck: Callable[[Any], None] | N
                     _abort_sync(context, exc)
             token = _CURRENT.set(identity)
             try:
-                yield from inner(request, context)
+                expires_at = identity.expires_at
+                for item in inner(request, context):
+                    if expires_at is not None and clock() >= expires_at:
+                        _abort_sync(context, _expired(identity))
+                    yield item
             finally:
                 _CURRENT.reset(token)
 
@@ -333,7 +388,7 @@ def _intercept(authenticator: Authenticator, handler: Any, details: Any, asynchr
             authenticator.check_request(method, identity, request)
 
         precheck = check_request
-    return _bound(handler, identity, precheck)
+    return _bound(handler, identity, precheck, authenticator.clock)
 
 
 class AuthInterceptor(grpc.ServerInterceptor):
