@@ -14,19 +14,22 @@ from google.protobuf import field_mask_pb2
 from ml2.v1 import agent_pb2, agent_service_pb2, mechanism_manager_service_pb2
 from ml2_driver_sdk import discovery
 
-from services.agent import runner
 from services.cli import client as cli_client
 from services.cli import conformance, output, render
 from services.cli.client import CommandError
+from services.cli.deferred import DeferredParser
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
     """Adds the ``agent`` and ``driver`` command groups."""
     group = sub.add_parser("agent", help="run an L2 agent; list, enable, delete agents")
-    cmds = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+    cmds = group.add_subparsers(
+        dest="action", required=True, metavar="ACTION", parser_class=DeferredParser
+    )
 
     run = cmds.add_parser(
         "run",
+        setup=_agent_options,
         help="run an L2 agent for one host until stopped",
         description="Runs an L2 agent until SIGTERM or Ctrl-C: it registers with mechmgr, "
         "keeps alive, watches the host's ports on portapi, wires them into the host's "
@@ -34,7 +37,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "registers and keeps alive. It does not deregister when it stops: its liveness lapses "
         "after the down time.",
     )
-    runner.add_arguments(run)
     run.set_defaults(func=run_agent, needs_client=False)
 
     listing = cmds.add_parser("list", parents=[common], help="list registered agents")
@@ -112,8 +114,16 @@ def _agent_ref(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _agent_options(parser: argparse.ArgumentParser) -> None:
+    from services.agent import runner  # the agent's runtime: only for ``ml2 agent run``
+
+    runner.add_arguments(parser)
+
+
 def run_agent(args: argparse.Namespace) -> int:
     """Runs the agent in the foreground."""
+    from services.agent import runner
+
     return runner.run(args)
 
 

@@ -16,7 +16,7 @@ import argparse
 import dataclasses
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from ml2_contract import convert
@@ -25,8 +25,12 @@ from services.cli import client as cli_client
 from services.cli import config as cli_config
 from services.cli import render
 from services.cli.client import CommandError
-from services.compute import config, driver, plugs
+from services.cli.deferred import DeferredParser
+from services.compute import config
 from services.security import local
+
+if TYPE_CHECKING:
+    from services.compute import driver
 
 EXIT_NOT_ACTIVE = 4
 """The port was plugged, but did not become ACTIVE within ``--timeout``."""
@@ -37,12 +41,30 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     group = sub.add_parser(
         "compute", help="plug and unplug ports on this host (the compute node's VIF driver)"
     )
-    cmds = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+    # ``plug`` takes its default device owner from the driver, which only these commands import.
+    cmds = group.add_subparsers(
+        dest="action", required=True, metavar="ACTION", parser_class=DeferredParser
+    )
     common = _options()
 
     plug = cmds.add_parser(
-        "plug", parents=[common], help="bind a port to this host, plug it, wait for ACTIVE"
+        "plug",
+        parents=[common],
+        setup=_plug_options,
+        help="bind a port to this host, plug it, wait for ACTIVE",
     )
+    plug.set_defaults(func=plug_port, needs_client=False)
+
+    unplug = cmds.add_parser(
+        "unplug", parents=[common], help="remove a port's devices from this host and unbind it"
+    )
+    unplug.add_argument("port", help="port id or name")
+    unplug.set_defaults(func=unplug_port, needs_client=False)
+
+
+def _plug_options(plug: argparse.ArgumentParser) -> None:
+    from services.compute import driver  # pyroute2 and ovsdbapp: only for ``ml2 compute``
+
     plug.add_argument("port", help="port id or name")
     plug.add_argument(
         "--instance", required=True, metavar="ID", help="the instance (its device_id)"
@@ -63,13 +85,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     plug.add_argument(
         "--no-wait", action="store_true", help="do not wait for the port to become ACTIVE"
     )
-    plug.set_defaults(func=plug_port, needs_client=False)
-
-    unplug = cmds.add_parser(
-        "unplug", parents=[common], help="remove a port's devices from this host and unbind it"
-    )
-    unplug.add_argument("port", help="port id or name")
-    unplug.set_defaults(func=unplug_port, needs_client=False)
 
 
 def _options() -> argparse.ArgumentParser:
@@ -158,6 +173,8 @@ def _json(args: argparse.Namespace) -> bool:
 def _connect(
     args: argparse.Namespace, cfg: config.ComputeConfig, host: config.Chosen, portapi: str
 ) -> tuple[cli_client.Client, driver.ComputeDriver]:
+    from services.compute import driver, plugs
+
     client = cli_client.Client(
         portapi,
         config.DEFAULT_PORTAPI_ADDRESS,
@@ -179,6 +196,8 @@ def _connect(
 
 def plug_port(args: argparse.Namespace) -> int:
     """Binds, plugs and waits; prints what each step did and how long it took."""
+    from services.compute import driver
+
     cfg, host, portapi = _setup(args)
     if not args.instance.strip():
         raise CommandError("--instance: must not be empty", cli_client.EXIT_USAGE)
@@ -230,6 +249,8 @@ def plug_port(args: argparse.Namespace) -> int:
 
 def unplug_port(args: argparse.Namespace) -> int:
     """Removes the port's devices and unbinds it; prints what it did."""
+    from services.compute import driver
+
     cfg, host, portapi = _setup(args)
     client, compute = _connect(args, cfg, host, portapi.value)
     try:

@@ -23,13 +23,13 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any
-
-from pyroute2 import netns
+from typing import TYPE_CHECKING, Any
 
 from services import launcher
 from services.cli import stack
-from services.lab import Lab, LabError, seed
+
+if TYPE_CHECKING:
+    from services.lab import seed
 
 EXIT_MISSING = 2
 """The machine lacks root or a program the lab needs."""
@@ -88,6 +88,8 @@ class _Signals:
 def run(args: argparse.Namespace) -> int:
     """Runs the scenario; returns 0 when every expectation held, 1 when one did not, 2 when
     the machine cannot run it, 130 when interrupted."""
+    from services.lab import seed  # pyroute2 and the lab: only for this command
+
     missing = seed.missing_prerequisites()
     if missing:
         print("ml2 demo --dataplane cannot run on this machine; it needs:", file=sys.stderr)
@@ -164,6 +166,10 @@ def _scenario(
     heartbeat: int,
     cancel: threading.Event,
 ) -> seed.Outcome:
+    from pyroute2 import netns
+
+    from services.lab import Lab, LabError, seed
+
     prefix = ""
     try:
         with Lab() as lab:

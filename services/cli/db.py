@@ -12,12 +12,15 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import make_url
-
-from services import migrations
 from services.cli import render, stack
+from services.cli.deferred import DeferredParser
+
+if TYPE_CHECKING:
+    from services import migrations
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -29,45 +32,65 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "databases itself; deployments run `ml2 db upgrade` before the services, which then "
         "run with ML2_DB_MIGRATE=check.",
     )
-    cmds = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+    # The options name the services that have migrations, which only these commands import.
+    cmds = group.add_subparsers(
+        dest="action", required=True, metavar="ACTION", parser_class=DeferredParser
+    )
 
     upgrade = cmds.add_parser(
         "upgrade",
+        setup=_upgrade_options,
         help="upgrade schemas to the newest revision",
         description="Upgrades each service's schema to its newest revision (or --revision), one "
         "process at a time per database. Safe to run again: a current schema is left alone.",
     )
-    _add_targets(upgrade, all_services=True)
-    upgrade.add_argument("--revision", default="head", help="target revision (default head)")
     upgrade.set_defaults(func=run_upgrade, needs_client=False)
 
     current = cmds.add_parser(
-        "current", help="show each service's revision and whether it is at head"
+        "current",
+        setup=partial(_add_targets, all_services=True),
+        help="show each service's revision and whether it is at head",
     )
-    _add_targets(current, all_services=True)
     current.set_defaults(func=run_current, needs_client=False)
 
     downgrade = cmds.add_parser(
         "downgrade",
+        setup=_downgrade_options,
         help="downgrade one service's schema (base drops its tables and their data)",
     )
-    downgrade.add_argument("revision", help="target revision, or base")
-    _add_targets(downgrade, all_services=False)
     downgrade.set_defaults(func=run_downgrade, needs_client=False)
 
     revision = cmds.add_parser(
         "revision",
+        setup=_revision_options,
         help="for developers: write a service's next revision from its models",
         description="Compares the service's models with its newest revision and writes the "
         "difference as services/<svc>/db/migrations/versions/<NNNN>_<slug>.py, a draft to "
         "review (renames and data changes are written by hand).",
     )
-    revision.add_argument("--service", required=True, choices=migrations.SERVICES)
-    revision.add_argument("-m", "--message", required=True, help="what the revision does")
     revision.set_defaults(func=run_revision, needs_client=False)
 
 
+def _upgrade_options(parser: argparse.ArgumentParser) -> None:
+    _add_targets(parser, all_services=True)
+    parser.add_argument("--revision", default="head", help="target revision (default head)")
+
+
+def _downgrade_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("revision", help="target revision, or base")
+    _add_targets(parser, all_services=False)
+
+
+def _revision_options(parser: argparse.ArgumentParser) -> None:
+    from services import migrations
+
+    parser.add_argument("--service", required=True, choices=migrations.SERVICES)
+    parser.add_argument("-m", "--message", required=True, help="what the revision does")
+
+
 def _add_targets(parser: argparse.ArgumentParser, *, all_services: bool) -> None:
+    from services import migrations  # alembic and SQLAlchemy: only for ``ml2 db``
+
     if all_services:
         parser.add_argument(
             "--service",
@@ -95,12 +118,16 @@ def _add_targets(parser: argparse.ArgumentParser, *, all_services: bool) -> None
 
 def _targets(args: argparse.Namespace) -> list[tuple[str, str]]:
     """(service, database URL) for every chosen service."""
+    from services import migrations
+
     services = migrations.SERVICES if args.service == "all" else (args.service,)
     data = stack.StackConfig(data_dir=args.data_dir)
     return [(s, args.database_url or data.database_url(s)) for s in services]
 
 
 def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
     return make_url(url).render_as_string(hide_password=True)
 
 
@@ -108,6 +135,8 @@ def _each(
     args: argparse.Namespace, work: Callable[[str, str], dict[str, object]]
 ) -> tuple[list[dict[str, object]], int]:
     """Runs ``work`` for every target; a failure is reported and the others still run."""
+    from services import migrations
+
     results, status = [], 0
     for service, url in _targets(args):
         try:
@@ -154,6 +183,8 @@ def _print_changes(args: argparse.Namespace, rows: list[dict[str, object]]) -> N
 
 def run_upgrade(args: argparse.Namespace) -> int:
     """Upgrades every chosen service; exits 1 if any failed."""
+    from services import migrations
+
     rows, status = _each(
         args, lambda service, url: _change(migrations.upgrade(url, service, args.revision))
     )
@@ -163,6 +194,8 @@ def run_upgrade(args: argparse.Namespace) -> int:
 
 def run_downgrade(args: argparse.Namespace) -> int:
     """Downgrades one service."""
+    from services import migrations
+
     rows, status = _each(
         args, lambda service, url: _change(migrations.downgrade(url, service, args.revision))
     )
@@ -171,6 +204,8 @@ def run_downgrade(args: argparse.Namespace) -> int:
 
 
 def _status(service: str, url: str) -> dict[str, object]:
+    from services import migrations
+
     found = migrations.status(url, service)
     return {
         "versioned": found.versioned,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf import json_format, message, struct_pb2, timestamp_pb2
 from ml2.v1 import (
@@ -19,7 +19,8 @@ from ml2.v1 import (
 )
 from ml2_contract import convert
 
-from services.cli import stack
+if TYPE_CHECKING:
+    from services.cli import stack
 
 
 def _with_binding_fields(msg: message.Message) -> message.Message:

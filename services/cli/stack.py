@@ -17,12 +17,16 @@ from collections.abc import Callable, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ml2_driver_sdk import discovery
 
-from services import launcher, migrations
+from services import launcher
 from services.security import local as local_auth
 from services.security import local_tls
+
+if TYPE_CHECKING:
+    from services import migrations
 
 logger = logging.getLogger(__name__)
 
@@ -305,6 +309,8 @@ def portapi_env(cfg: StackConfig, typemgr_address: str, mechmgr_address: str) ->
 def upgrade_databases(cfg: StackConfig) -> list[migrations.Change]:
     """Upgrades the schema of every stateful service's database to head (a service without
     migrations is left to create its tables). Raises DatabaseError naming the service."""
+    from services import migrations  # alembic and SQLAlchemy: only to start a stack
+
     changes = []
     for service in CORE_SERVICES:
         try:
