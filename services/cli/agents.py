@@ -77,7 +77,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "driver",
         help="list the configured or installed mechanism drivers; run one; check its conformance",
     )
-    dcmds = drivers.add_subparsers(dest="action", required=True, metavar="ACTION")
+    dcmds = drivers.add_subparsers(
+        dest="action", required=True, metavar="ACTION", parser_class=DeferredParser
+    )
     dlist = dcmds.add_parser(
         "list",
         parents=[common],

@@ -11,15 +11,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ml2_driver_sdk.conformance import checks
-
 from services.cli import config
 
 
 def register(dcmds: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Adds ``driver check`` to the ``driver`` command group."""
+    """Adds ``driver check`` to the ``driver`` command group, whose parsers are
+    ``DeferredParser``s: the check's defaults come from the kit, which only it imports."""
     check = dcmds.add_parser(
         "check",
+        setup=_check_options,
         help="run the driver contract's conformance checks against a driver process",
         description="Runs the conformance checks against the mechanism driver process at "
         "ADDRESS (not through mechmgr): it describes itself consistently, answers within the "
@@ -27,6 +27,12 @@ def register(dcmds: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "tolerates unknown fields and empty and oversized requests, is deterministic, survives "
         "concurrent calls and answers health. Exits 0 if every check passes, 1 otherwise.",
     )
+    check.set_defaults(func=run_check, needs_client=False)
+
+
+def _check_options(check: argparse.ArgumentParser) -> None:
+    from ml2_driver_sdk.conformance import checks
+
     check.add_argument("address", metavar="ADDRESS", help="the driver's gRPC address, host:port")
     check.add_argument(
         "--json", action="store_true", help="print the report, with evidence, as JSON"
@@ -51,7 +57,6 @@ def register(dcmds: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         metavar="CODE",
         help="a decline code of the driver's own, allowed besides the vocabulary's (repeatable)",
     )
-    check.set_defaults(func=run_check, needs_client=False)
 
 
 def _positive(text: str) -> float:
@@ -66,6 +71,8 @@ def _positive(text: str) -> float:
 
 def run_check(args: argparse.Namespace) -> int:
     """Runs the checks and prints the report; returns 0 if all passed, else 1."""
+    from ml2_driver_sdk.conformance import checks
+
     try:
         report = checks.run(
             args.address,
