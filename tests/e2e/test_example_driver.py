@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import venv
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,8 +33,10 @@ pytestmark = pytest.mark.timeout(900)
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A new virtual environment holding the contract, the SDK and the example (with pytest for
-    the example's own tests), each installed from a copy of its folder, as pip installs a
-    distribution; returns its Python."""
+    the example's own tests), each built into a wheel from a copy of its folder, as it is
+    published, and installed from that wheel with its dependencies; returns its Python. The
+    wheels are built with the suite's own build tools (setuptools), which the clean environment
+    then does not hold."""
     root = tmp_path_factory.mktemp("clean")
     for folder in ("contract", "sdk", "examples/acme-switch"):
         shutil.copytree(
@@ -41,20 +44,26 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
             root / "src" / Path(folder).name,
             ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"),
         )
+    src, wheels = root / "src", root / "wheels"
+    pip = ("-m", "pip", "--quiet", "--disable-pip-version-check")
+    subprocess.run(
+        [sys.executable, *pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels)]
+        + [str(src / name) for name in ("contract", "sdk", "acme-switch")],
+        check=True,
+        timeout=300,
+    )
     venv.EnvBuilder(with_pip=True).create(root / "venv")
     python = root / "venv" / "bin" / "python"
-    src = root / "src"
+    built = {path.name.split("-")[0]: path for path in wheels.glob("*.whl")}
+    assert set(built) == {"modular_l2_contract", "modular_l2_driver_sdk", "ml2_acme_switch"}
     subprocess.run(
         [
             str(python),
-            "-m",
-            "pip",
+            *pip,
             "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            str(src / "contract"),
-            str(src / "sdk"),
-            f"{src / 'acme-switch'}[test]",
+            str(built["modular_l2_contract"]),
+            str(built["modular_l2_driver_sdk"]),
+            f"{built['ml2_acme_switch']}[test]",
         ],
         check=True,
         timeout=600,
