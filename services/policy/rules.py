@@ -26,6 +26,7 @@ BASE_RULES = {
     "admin_or_project_member": "rule:context_is_admin or rule:project_member",
     "shared": "field:networks:shared=True",
     "network_owner": "project_id:%(network:project_id)s",
+    "network_owner_reader": "(role:reader or role:member) and rule:network_owner",
     "network_shared": "field:networks:network:shared=True",
     "bound_agent": "agent_host:%(binding:host_id)s",
     "host_agent": "agent_host:%(host)s",
@@ -63,7 +64,10 @@ PORT_RULES = {
     "create_port:mac_address": "rule:admin_or_service or rule:network_owner",
     "create_port:binding:host_id": "rule:admin_or_service",
     "create_port:binding:profile": "rule:service_api",
-    "get_port": "rule:admin_or_service or rule:project_reader or rule:bound_agent",
+    "get_port": (
+        "rule:admin_or_service or rule:project_reader or rule:network_owner_reader or "
+        "rule:bound_agent"
+    ),
     "get_port:binding:host_id": "rule:admin_or_service or rule:bound_agent",
     "get_port:binding:profile": "rule:admin_or_service or rule:bound_agent",
     **{

@@ -33,6 +33,9 @@ from services.portapi import resources as r
 
 Target = dict[str, Any]
 
+OWNER_FILTER = "project_or_network_owner"
+"""The listing filter of a network owner's scope: ports of that project or on its networks."""
+
 ELSEWHERE = "\x00elsewhere"
 """A project and host no resource has: what the rules allow for it they allow for any."""
 
@@ -61,15 +64,26 @@ def network_target(network: r.Network) -> Target:
     }
 
 
-def port_target(port: r.Port) -> Target:
-    """What the rules read of a port (its binding host for the bound host's agent)."""
-    return {
+def port_target(port: r.Port, network_project_id: str | None = None) -> Target:
+    """What the rules read of a port (its binding host for the bound host's agent), with its
+    network's project when it is given (for the network owner's rules)."""
+    target: Target = {
         "id": port.id,
         "project_id": port.project_id,
         "tenant_id": port.project_id,
         "network_id": port.network_id,
         "binding:host_id": port.binding.inputs.host_id,
     }
+    if network_project_id is not None:
+        target["network:project_id"] = network_project_id
+        target["network:tenant_id"] = network_project_id
+    return target
+
+
+def network_owner_asks(who: Identity | None, port: r.Port) -> bool:
+    """Whether a read of ``port`` by ``who`` may depend on who owns the port's network: the
+    caller is of another project than the port's (its own project's rules decide otherwise)."""
+    return who is not None and bool(who.project_id) and who.project_id != port.project_id
 
 
 def new_port_target(spec: r.PortSpec, network: r.Network) -> Target:
@@ -97,9 +111,12 @@ def require_network(who: Identity, action: str, network: r.Network) -> Target:
     return target
 
 
-def require_port(who: Identity, action: str, port: r.Port) -> Target:
-    """As ``require_network``, for a port (PortNotFound)."""
-    target = port_target(port)
+def require_port(
+    who: Identity, action: str, port: r.Port, network_project_id: str | None = None
+) -> Target:
+    """As ``require_network``, for a port (PortNotFound); ``network_project_id``: its
+    network's project, when the network owner's rules are to be asked."""
+    target = port_target(port, network_project_id)
     _require(who, action, target, "port", lambda: portapi_errors.PortNotFound(port.id))
     return target
 
@@ -239,11 +256,14 @@ def network_scope(who: Identity | None) -> NetworkScope:
 
 @dataclass(frozen=True)
 class PortScope:
-    """Which ports a caller may list: every one, or those of its project or its host."""
+    """Which ports a caller may list: every one, or those of its project (and, as a network
+    owner, the other projects' ports on its project's networks) or its host."""
 
     everything: bool = False
     project_id: str = ""
     host_id: str = ""
+    network_owner: bool = False
+    """Whether the caller also sees the ports on ``project_id``'s networks."""
 
 
 def port_scope(who: Identity | None) -> PortScope:
@@ -258,7 +278,9 @@ def port_scope(who: Identity | None) -> PortScope:
     if who.project_id and rules.visible(
         who, "port", {**elsewhere, "project_id": who.project_id, "tenant_id": who.project_id}
     ):
-        return PortScope(project_id=who.project_id)
+        owned = {"network:project_id": who.project_id, "network:tenant_id": who.project_id}
+        owner = rules.visible(who, "port", {**elsewhere, **owned})
+        return PortScope(project_id=who.project_id, network_owner=owner)
     if who.agent_host and rules.visible(
         who, "port", {**elsewhere, "binding:host_id": who.agent_host}
     ):
@@ -280,6 +302,11 @@ def scoped_port_filters(scope: PortScope, filters: Mapping[str, str]) -> dict[st
     filters on another project or host than its own)."""
     narrowed = dict(filters)
     if scope.everything:
+        return narrowed
+    if scope.network_owner:
+        # Its project's ports and any project's on its project's networks (repository's
+        # ``project_or_network_owner``); a project filter narrows further within them.
+        narrowed[OWNER_FILTER] = scope.project_id
         return narrowed
     for name, value in (("project_id", scope.project_id), ("host_id", scope.host_id)):
         if value:

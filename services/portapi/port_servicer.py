@@ -77,8 +77,16 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
         who = access.caller()
         if who is None:
             return port_service_pb2.GetPortResponse(port=convert.port_msg(port))
-        target = access.require_port(who, "get_port", port)
+        target = self._require_port(who, "get_port", port)
         return port_service_pb2.GetPortResponse(port=answer(who, port, target))
+
+    def _require_port(self, who: Identity, action: str, port: r.Port) -> access.Target:
+        """``access.require_port`` with the port's network's project when the network
+        owner's rules may decide (so that an owner reading a port it may not change is
+        refused PERMISSION_DENIED, not NOT_FOUND)."""
+        asks = access.network_owner_asks(who, port)
+        owner = self._manager.network_project(port) if asks else None
+        return access.require_port(who, action, port, owner)
 
     def ListPorts(
         self, request: port_service_pb2.ListPortsRequest, context: Any
@@ -99,9 +107,11 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
             return port_service_pb2.ListPortsResponse(
                 ports=[convert.port_msg(p) for p in ports], next_page_token=token
             )
+        owner = scoped.get(access.OWNER_FILTER)
         seen = []
         for port in ports:
-            target = access.port_target(port)
+            # In a network owner's listing a port of another project is on its network.
+            target = access.port_target(port, owner if owner != port.project_id else None)
             if access.port_visible(who, target):
                 seen.append(answer(who, port, target))
         return port_service_pb2.ListPortsResponse(ports=seen, next_page_token=token)
@@ -114,7 +124,7 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
         update = port_update(request)
         who = access.caller()
         check = access.stored_check(
-            who, "update_port", access.require_port, request.update_mask.paths
+            who, "update_port", self._require_port, request.update_mask.paths
         )
         port = self._manager.update(port_id, update, check)
         return port_service_pb2.UpdatePortResponse(port=answer(who, port))
@@ -125,7 +135,7 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
     ) -> port_service_pb2.DeletePortResponse:
         port_id = validate.required("port_id", request.port_id)
         who = access.caller()
-        check = access.stored_check(who, "delete_port", access.require_port)
+        check = access.stored_check(who, "delete_port", self._require_port)
         port = self._manager.delete(port_id, check)
         return port_service_pb2.DeletePortResponse(port=answer(who, port))
 

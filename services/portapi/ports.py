@@ -106,6 +106,12 @@ class PortManager:
             raise portapi_errors.PortNotFound(port_id)
         return port
 
+    def network_project(self, port: r.Port) -> str | None:
+        """The project of the port's network (None if the network is gone)."""
+        with sql.read_session(self._factory) as session:
+            network = repo.get_network(session, port.network_id)
+        return None if network is None else network.project_id
+
     def list_page(
         self, filters: Mapping[str, str], page_size: int, page_token: str
     ) -> tuple[list[r.Port], str]:

@@ -44,6 +44,8 @@ NOVA = Identity("nova", roles=frozenset({"service"}))
 MEMBER1 = Identity("alice", project_id="p1", roles=frozenset({"member"}))
 READER1 = Identity("rita", project_id="p1", roles=frozenset({"reader"}))
 MEMBER2 = Identity("bob", project_id="p2", roles=frozenset({"member"}))
+OWNER3 = Identity("olga", project_id="p3", roles=frozenset({"member"}))
+READER3 = Identity("ray", project_id="p3", roles=frozenset({"reader"}))
 AGENT1 = Identity("agent:ovs-1", agent_host="ovs-1")
 AGENT2 = Identity("agent:ovs-2", agent_host="ovs-2")
 
@@ -313,6 +315,41 @@ def test_ports_list_only_the_callers_own(api: Api, world: World) -> None:
     assert [p.binding.vif_type for p in listed] == ["", ""]
     listed = api.call(ADMIN, api.ports.ListPorts, port_service_pb2.ListPortsRequest()).ports
     assert listed[1].binding.host_id == "ovs-2" and listed[1].binding.vif_type == "ovs"
+
+
+def test_a_networks_owner_reads_the_other_projects_ports_on_it_and_nothing_more(
+    api: Api, world: World
+) -> None:
+    """Neutron's get_port: a network owner's reader or member reads the ports other projects
+    have on its network (without their binding), lists them with its own, and may not change
+    them; ports on other networks stay NOT_FOUND."""
+    w = world
+    own = api.create_port(NOVA, w.net1.id, project_id="p3")  # p3's port on p1's network
+    for who in (OWNER3, READER3):
+        seen = api.get_port(who, w.port3.id)
+        assert (seen.id, seen.project_id, seen.network_id) == (w.port3.id, "p2", w.shared.id)
+        assert seen.binding.host_id == "" and seen.binding.vif_type == ""
+        assert api.list_ports(who) == [w.port3.id, w.port4.id, own.id]
+        assert api.list_ports(who, project_id="p1") == [w.port4.id]
+        assert api.list_ports(who, network_id=w.net1.id) == [own.id]
+        assert api.list_ports(who, network_id=w.shared.id) == [w.port3.id, w.port4.id]
+        assert refused(lambda who=who: api.get_port(who, w.port1.id)).code == (
+            grpc.StatusCode.NOT_FOUND
+        )
+    # The owner of p1's network does not see p3's port on it through p3's network rights:
+    # p1 owns net1, so it does; p2 owns nothing p3's port is on.
+    assert api.get_port(MEMBER1, own.id).id == own.id
+    assert refused(lambda: api.get_port(MEMBER2, own.id)).code == grpc.StatusCode.NOT_FOUND
+    before = rows(api.stack)
+    renamed = port_pb2.Port(id=w.port3.id, name="mine")
+    for call in (
+        lambda: api.update_port(OWNER3, renamed, "name"),
+        lambda: api.call(
+            OWNER3, api.ports.DeletePort, port_service_pb2.DeletePortRequest(port_id=w.port3.id)
+        ),
+    ):
+        assert refused(call).code == grpc.StatusCode.PERMISSION_DENIED
+    assert rows(api.stack) == before
 
 
 def test_a_page_token_of_one_callers_listing_does_not_continue_anothers(
