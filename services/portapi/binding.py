@@ -31,8 +31,8 @@ makes no call to typemgr for them. The commit that first uses a dynamic segment 
 hold sync whose answer says typemgr released a segment deletes its record.
 
 When the sync can only confirm holds typemgr already records (``only_confirms``: the port held
-no dynamic segment before, and the bound levels use every dynamic segment the resolution was
-offered), it is sent after the answer, by a background sender (``DeferredSyncs``), rather than
+no dynamic segment before, and the bound levels use exactly the dynamic segments the levels
+below 0 were offered, which mechmgr allocated for it), it is sent after the answer, by a background sender (``DeferredSyncs``), rather than
 before it. Nothing is lost by waiting: typemgr recorded each hold in the transaction that
 allocated the segment, so no release, by any replica, can take a segment the port uses while
 its sync waits; and the sync is in the outbox, so a portapi stopped before sending it sends it
@@ -501,24 +501,30 @@ def may_hold_dynamic(result: values.BindingResult) -> bool:
 def only_confirms(ticket: r.BindTicket, result: values.BindingResult) -> bool:
     """True if the hold sync after committing ``result`` can only confirm holds typemgr already
     records: the port held no dynamic segment before this binding (``may_hold_dynamic``), the
-    result is BOUND on dynamic segments, and it uses every dynamic segment any level was offered
-    (so mechmgr allocated none that the binding left unused), with no allocation that failed
-    midway (which may have left one it allocated before unoffered). A dynamic segment offered
-    at level 0 was not allocated for this port, so no hold records it yet: never only
-    confirming."""
+    result is BOUND on dynamic segments, and it uses exactly the dynamic segments the levels
+    below 0 were offered (so mechmgr allocated none that the binding left unused, and each one
+    it uses was allocated, its hold taken, for this binding), with no allocation that failed
+    midway (which may have left one it allocated before unoffered).
+
+    Only a segment offered below level 0 can have been allocated (and its hold taken) for this
+    port: the dynamic segments level 0 is offered come from portapi's record of the network's
+    (``offered``), and a port offered one there holds it only if a level below also got it
+    from mechmgr's allocation. So a binding whose levels use a dynamic segment that no level
+    below 0 was offered (a level 0 driver bound it as it was offered) is never only confirming,
+    and one that uses, below level 0, the segment its network's record offered level 0 too
+    (the second port of a network bound through the fabric) is."""
     if ticket.may_hold_dynamic or result.state != vocabulary.BOUND:
-        return False
-    if any(s.is_dynamic for s in ticket.segments):
         return False
     used = set(dynamic_segment_ids(result))
     if not used:
         return False
+    allocated: set[str] = set()
     for verdict in result.trace:
-        if any(s.is_dynamic and s.id not in used for s in verdict.offered_segments):
-            return False
+        if verdict.level > 0:
+            allocated.update(s.id for s in verdict.offered_segments if s.is_dynamic)
         if any(r.code == vocabulary.DYNAMIC_SEGMENT_UNAVAILABLE for r in verdict.reasons):
             return False
-    return True
+    return allocated == used
 
 
 class DeferredSyncs:

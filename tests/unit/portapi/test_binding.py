@@ -517,6 +517,31 @@ def test_a_hold_sync_that_may_drop_a_hold_is_sent_before_the_answer() -> None:
     assert not binding.only_confirms(fresh, values.BindingResult(vocabulary.BOUND, "ovs"))
 
 
+def test_a_second_hierarchical_binding_of_a_network_answers_before_its_hold_sync() -> None:
+    """Level 0 is offered the network's dynamic segment from portapi's record; the fabric binds
+    the static one and level 1 gets the same segment from mechmgr's allocation, which took the
+    port's hold: the sync only confirms it."""
+    dynamic = values.Segment("dyn-1", "vlan", "physnet1", 300, "net-1", 1500, is_dynamic=True)
+    other = values.Segment("dyn-2", "vlan", "physnet2", 301, "net-1", 1500, is_dynamic=True)
+    second = r.BindTicket("p", "net-1", 1, r.BindingInputs(host_id="h"), (SEGMENT, dynamic))
+    result = hierarchical_result(dynamic)
+    level_0 = values.Verdict(0, "fabric", "CONTINUE", offered_segments=(SEGMENT, dynamic))
+    result = replace(result, trace=(level_0, *result.trace[1:]))
+    assert binding.only_confirms(second, result)
+    # A level 0 offered a dynamic segment of the record no level uses: nothing allocated it.
+    offered = r.BindTicket("p", "net-1", 1, r.BindingInputs(host_id="h"), (SEGMENT, other))
+    level_0 = values.Verdict(0, "fabric", "CONTINUE", offered_segments=(SEGMENT, other))
+    assert binding.only_confirms(offered, replace(result, trace=(level_0, *result.trace[1:])))
+    # A level 0 driver bound the record's segment as offered: no allocation took its hold.
+    direct = values.BindingResult(
+        state=vocabulary.BOUND,
+        vif_type="ovs",
+        levels=(values.BindingLevel(0, "ovs", dynamic),),
+        trace=(values.Verdict(0, "ovs", "COMPLETE", offered_segments=(SEGMENT, dynamic)),),
+    )
+    assert not binding.only_confirms(second, direct)
+
+
 def direct_physical(mac: str, host: str = "compute-1") -> r.BindingInputs:
     return r.BindingInputs(host, vocabulary.VNIC_DIRECT_PHYSICAL, {"device_mac_address": mac})
 
