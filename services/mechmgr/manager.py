@@ -11,6 +11,17 @@ so that mechmgr and the drivers work at the same time. Agent messages are kept b
 answer is kept for a few seconds (``bindability_cache``): a host whose agents, network segments,
 vnic type, profile and drivers' states are unchanged is answered without asking the drivers.
 A resolution (``resolve``) never reads that cache.
+
+A resolution on the event loop (``resolve_async``) asks typemgr for a dynamic segment its
+request's level 0 was offered already (portapi offers level 0 the dynamic segments its network's
+committed bindings use, after the static ones) without waiting for the answer
+(``AllocationsAhead``): the next level is offered that segment at once, while typemgr records
+the port's hold on it and returns it, and the result waits for every such answer. When an
+answer differs (typemgr released the segment meanwhile and allocated another, or could not
+allocate), the resolution runs again from the start, waiting for typemgr at each allocation, so
+that the drivers are asked about exactly what typemgr allocated. Either way the port holds
+every dynamic segment its result uses before the result leaves mechmgr, as when each
+allocation is waited for.
 """
 
 from __future__ import annotations
@@ -44,6 +55,8 @@ CHECK_CHUNK = 200
 """Hosts per batch of a check: each driver is asked about at most this many in one call."""
 CHECK_THREADS = 4
 """Chunks of one check resolved at once."""
+ALLOCATION_THREADS = 8
+"""Dynamic segment allocations asked of typemgr at once without waiting (``AllocationsAhead``)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,9 @@ class MechanismManager:
         self._cache = cache if cache is not None else bindability_cache.BindabilityCache(0)
         self._agent_messages = AgentMessages()
         self._pool = futures.ThreadPoolExecutor(CHECK_THREADS, thread_name_prefix="check")
+        self._allocations = futures.ThreadPoolExecutor(
+            ALLOCATION_THREADS, thread_name_prefix="allocate"
+        )
 
     def resolve(
         self, request: resolver.BindingRequest, deadline: float | None = None
@@ -125,7 +141,8 @@ class MechanismManager:
         drivers asked in the same order with the same deadline and breakers (over their
         grpc.aio channels), the same metrics and log. The host's rows are read on the loop from
         a SQLite file (a read of a local file, which a writer never blocks) and in a thread from
-        PostgreSQL (a round trip); a dynamic segment is allocated in a thread."""
+        PostgreSQL (a round trip); a dynamic segment is allocated in a thread, without
+        waiting for typemgr when level 0 was offered it already (``AllocationsAhead``)."""
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         if self._registry.local_database:
@@ -139,7 +156,20 @@ class MechanismManager:
         def offload(call: Callable[[], object]) -> Awaitable[object]:
             return loop.run_in_executor(None, call)
 
-        result = await resolver.resolve_binding_async(request, bound, allocate, offload)
+        ahead = AllocationsAhead(request.segments, allocate, self._allocations)
+        if ahead.known:
+            result = await resolver.resolve_binding_async(
+                request, bound, ahead.allocate, offload, blocks=ahead.blocks
+            )
+            confirmed = await ahead.confirmed()
+            if ahead.asked:
+                metrics.DYNAMIC_SEGMENTS_AHEAD.labels(
+                    "confirmed" if confirmed else "differed"
+                ).inc()
+            if not confirmed:
+                result = await resolver.resolve_binding_async(request, bound, allocate, offload)
+        else:
+            result = await resolver.resolve_binding_async(request, bound, allocate, offload)
         metrics.observe(result)
         _log(request, result, time.perf_counter() - started)
         return result
@@ -282,6 +312,78 @@ class MechanismManager:
     def describe_drivers(self, timeout: float) -> list[driver_client.DriverInfo]:
         """Returns every configured driver in binding order with its description, if it answers."""
         return driver_client.describe_all(self.drivers, timeout)
+
+
+class AllocationsAhead:
+    """The dynamic segment allocations of one resolution on the event loop, for the dynamic
+    segments its level 0 was offered (``segments``): ``allocate`` returns such a segment at
+    once, the one of the spec's network type and physical network (and segmentation id, when
+    the spec names one), and asks typemgr for it on ``pool`` (which records the port's hold);
+    ``confirmed`` waits for every answer. Any other spec is allocated as ``allocate_dynamic``
+    does, waiting for typemgr."""
+
+    def __init__(
+        self,
+        segments: Sequence[values.Segment],
+        allocate_dynamic: resolver.AllocateDynamic,
+        pool: futures.Executor,
+    ) -> None:
+        self.known: dict[tuple[str, str], values.Segment] = {}
+        for segment in segments:
+            if segment.is_dynamic:
+                self.known.setdefault((segment.network_type, segment.physical_network), segment)
+        self._allocate = allocate_dynamic
+        self._pool = pool
+        self._asked: list[tuple[values.Segment, futures.Future[values.Segment]]] = []
+
+    @property
+    def asked(self) -> int:
+        """How many allocations were asked without waiting."""
+        return len(self._asked)
+
+    def predicted(self, spec: values.SegmentSpec) -> values.Segment | None:
+        """The segment typemgr returns for ``spec`` unless it released it meanwhile."""
+        found = self.known.get((spec.network_type, spec.physical_network))
+        if found is None or spec.segmentation_id not in (None, found.segmentation_id):
+            return None
+        return found
+
+    def blocks(self, proposal: values.Continue) -> bool:
+        """True if allocating the dynamic segments ``proposal`` continues with waits for
+        typemgr (one of them was not offered at level 0)."""
+        return any(self.predicted(spec) is None for spec in proposal.dynamic_segments)
+
+    def allocate(self, network_id: str, spec: values.SegmentSpec) -> values.Segment:
+        """``resolver.AllocateDynamic``: the segment level 0 was offered for ``spec``, asked of
+        typemgr without waiting, or one allocated waiting for typemgr."""
+        found = self.predicted(spec)
+        if found is None:
+            return self._allocate(network_id, spec)
+        self._asked.append((found, self._pool.submit(self._allocate, network_id, spec)))
+        return found
+
+    async def confirmed(self) -> bool:
+        """Waits for every allocation asked without waiting; True if typemgr returned each
+        segment as it was offered (False if one differs or failed)."""
+        same = True
+        for offered, answer in self._asked:
+            try:
+                allocated = await asyncio.wrap_future(answer)
+            except Exception as exc:
+                logger.info("allocating dynamic segment %s again: %s", offered.id, exc)
+                same = False
+                continue
+            if allocated != offered:
+                logger.info(
+                    "typemgr allocated dynamic segment %s (%s) where %s (%s) was offered; "
+                    "resolving again",
+                    allocated.id,
+                    allocated.describe(),
+                    offered.id,
+                    offered.describe(),
+                )
+                same = False
+        return same
 
 
 def _log(request: resolver.BindingRequest, result: values.BindingResult, took: float) -> None:

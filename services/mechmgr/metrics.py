@@ -56,6 +56,15 @@ BINDABILITY_CACHE = Counter(
 )
 for _result in ("hit", "miss"):
     BINDABILITY_CACHE.labels(_result)  # exported at 0 from the start
+DYNAMIC_SEGMENTS_AHEAD = Counter(
+    "ml2_mechmgr_dynamic_segments_ahead_total",
+    "Resolutions that offered a deeper level a dynamic segment level 0 was offered already "
+    "without waiting for typemgr's allocation: result=confirmed when typemgr returned those "
+    "segments, differed when it did not and the resolution ran again waiting for it.",
+    ["result"],
+)
+for _result in ("confirmed", "differed"):
+    DYNAMIC_SEGMENTS_AHEAD.labels(_result)
 DYNAMIC_SEGMENT_CALL_SECONDS = Histogram(
     "ml2_mechmgr_dynamic_segment_call_seconds",
     "Time of one AllocateDynamicSegment call to typemgr, failures included.",

@@ -142,10 +142,12 @@ async def resolve_binding_async(
     offload: Offload,
     *,
     clock: Callable[[], float] = time.perf_counter,
+    blocks: Callable[[values.Continue], bool] | None = None,
 ) -> values.BindingResult:
     """``resolve_binding`` as a coroutine: each driver is asked with ``await``, in the same
     order, and the loop runs on the caller's event loop; only a step that allocates dynamic
-    segments (``allocate_dynamic`` blocks) runs through ``offload``. Never raises for driver
+    segments (``allocate_dynamic`` blocks) runs through ``offload``, unless ``blocks`` says
+    allocating the continuing proposal's segments does not block. Never raises for driver
     failures."""
     run = _Run(request, tuple(drivers), allocate_dynamic)
     steps = run.bind_level(0, request.segments)
@@ -166,7 +168,11 @@ async def resolve_binding_async(
         started = clock()
         proposal = await _ask_async(cast(AsyncProposer, driver), ctx)
         answer = (proposal, clock() - started)
-        if isinstance(proposal, values.Continue) and proposal.dynamic_segments:
+        if (
+            isinstance(proposal, values.Continue)
+            and proposal.dynamic_segments
+            and (blocks is None or blocks(proposal))
+        ):
             done, value = await offload(lambda answer=answer: send(answer))  # type: ignore[misc]
         else:
             done, value = send(answer)

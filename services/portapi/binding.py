@@ -30,15 +30,15 @@ a committed binding of the network's ports uses, in the order they were first us
 makes no call to typemgr for them. The commit that first uses a dynamic segment records it; a
 hold sync whose answer says typemgr released a segment deletes its record.
 
-When the sync can only confirm holds typemgr already records (``only_confirms``: the port held
-no dynamic segment before, and the bound levels use exactly the dynamic segments the levels
-below 0 were offered, which mechmgr allocated for it), it is sent after the answer, by a background sender (``DeferredSyncs``), rather than
-before it. Nothing is lost by waiting: typemgr recorded each hold in the transaction that
-allocated the segment, so no release, by any replica, can take a segment the port uses while
-its sync waits; and the sync is in the outbox, so a portapi stopped before sending it sends it
-at its next start. Every other sync (one that may drop a hold: a rebind of a port that held
-dynamic segments, a failed binding, an unbinding, a deletion) is sent before the answer, so
-that a segment the port no longer uses is released by then.
+When the sync can only confirm holds typemgr already records (``only_confirms``: the port held no
+dynamic segment before, and the bound levels use exactly the dynamic segments the levels below 0
+were offered, which mechmgr allocated for it), it is sent after the answer, by a background sender
+(``DeferredSyncs``), rather than before it. Nothing is lost by waiting: typemgr recorded each hold
+in the transaction that allocated the segment, so no release, by any replica, can take a segment
+the port uses while its sync waits; and the sync is in the outbox, so a portapi stopped before
+sending it sends it at its next start. Every other sync (one that may drop a hold: a rebind of a
+port that held dynamic segments, a failed binding, an unbinding, a deletion) is sent before the
+answer, so that a segment the port no longer uses is released by then.
 
 A ``direct-physical`` port bound takes its device's MAC address, ``binding.profile``'s
 ``device_mac_address``, in the commit's transaction, as Neutron's commit does. When another port
