@@ -9,7 +9,11 @@ so the next network can have it."""
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +61,16 @@ class Stack:
     def channel(self, process: launcher.ServiceProcess) -> grpc.Channel:
         self.opened.append(channels.make_channel(process.address))
         return self.opened[-1]
+
+    def metric(self, name: str, sample: str) -> float:
+        """The sum of the samples of process ``name``'s /metrics that start with ``sample``."""
+        [process] = [p for p in self.processes if p.name == name]
+        url = f"http://127.0.0.1:{process.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            text = reply.read().decode()
+        return sum(
+            float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(sample)
+        )
 
 
 @dataclass
@@ -163,6 +177,7 @@ def clients(database_url: str, log_dir: Path, request: pytest.FixtureRequest) ->
                 "MECHMGR_DATABASE_URL": db["mechmgr"],
                 "MECHMGR_TYPEMGR_ADDRESS": typemgr.address,
                 "MECHMGR_MECHANISM_DRIVERS": f"fabric={fabric.address},openvswitch={ovs.address}",
+                "MECHMGR_TYPEMGR_TIMEOUT_SECONDS": "10",
             },
         )
         portapi = stack.start(
@@ -261,6 +276,53 @@ def test_level_0_is_offered_the_networks_dynamic_segments_after_its_static_ones(
     # The fabric still binds the VXLAN segment first and continues on the same dynamic VLAN.
     assert [lv.segment.id for lv in second.binding.levels] == [static.id, dynamic.id]
     assert sorted(clients.holders(dynamic.id)) == sorted([first.id, second.id])
+
+
+OVS_COMPLETED = 'ml2_mechdriver_proposals_total{driver="openvswitch",outcome="COMPLETE"'
+HOLD_SYNCS = "ml2_portapi_hold_syncs_total{"
+
+
+def test_a_second_port_is_bound_below_the_fabric_while_typemgr_records_its_hold(
+    clients: Clients,
+) -> None:
+    """The second port of a network: level 0 is offered the network's dynamic VLAN from
+    portapi's record, and openvswitch is asked about it at level 1 while typemgr (frozen here)
+    has not yet answered the allocation that records the port's hold; the bind answers once
+    it has, and its hold sync, which only confirms that hold, is sent after the answer."""
+    register_ovs_agent(clients)
+    network_id = clients.network()
+    first = clients.bind(clients.port(network_id), HOST)
+    [dynamic] = clients.dynamic(network_id)
+    assert clients.stack.metric("openvswitch", OVS_COMPLETED) == 1
+    second_id = clients.port(network_id)
+    synced_now = clients.stack.metric("portapi", HOLD_SYNCS + 'result="synced",when="now"')
+
+    os.kill(clients.typemgr.process.pid, signal.SIGSTOP)
+    answers: list[Any] = []
+    binding = threading.Thread(target=lambda: answers.append(clients.bind(second_id, HOST)))
+    try:
+        binding.start()
+        deadline = time.monotonic() + 8
+        while clients.stack.metric("openvswitch", OVS_COMPLETED) < 2:
+            assert time.monotonic() < deadline, "openvswitch was not asked before typemgr answered"
+            time.sleep(0.01)
+        assert answers == []  # the result waits for typemgr's answer
+    finally:
+        os.kill(clients.typemgr.process.pid, signal.SIGCONT)
+        binding.join(TIMEOUT)
+    [second] = answers
+
+    assert second.binding.state == binding_pb2.BINDING_STATE_BOUND
+    assert [lv.segment.id for lv in second.binding.levels] == [
+        first.binding.levels[0].segment.id,
+        dynamic.id,
+    ]
+    assert sorted(clients.holders(dynamic.id)) == sorted([first.id, second_id])
+    # Neither port's sync could drop a hold: both waited until after the answer.
+    assert clients.stack.metric("portapi", HOLD_SYNCS + 'result="synced",when="now"') == synced_now
+    assert eventually(
+        lambda: clients.stack.metric("portapi", HOLD_SYNCS + 'result="synced",when="deferred"') == 2
+    )
 
 
 def test_a_port_that_fails_below_the_fabric_holds_nothing(clients: Clients) -> None:
