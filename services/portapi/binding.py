@@ -394,10 +394,15 @@ def _commit(
     )
     if stored is not None:
         result = stored
-        if any(level.segment.is_dynamic for level in result.levels):
-            dynamic_rows.record(
-                session, ticket.network_id, (level.segment for level in result.levels), codec.now()
-            )
+        # A dynamic segment level 0 was offered is in portapi's record already.
+        recorded = {s.id for s in ticket.segments if s.is_dynamic}
+        unrecorded = [
+            level.segment
+            for level in result.levels
+            if level.segment.is_dynamic and level.segment.id not in recorded
+        ]
+        if unrecorded:
+            dynamic_rows.record(session, ticket.network_id, unrecorded, codec.now())
         if pending is not None and result is not resolved:
             pending = replace(pending, segment_ids=())
         if pending is not None:

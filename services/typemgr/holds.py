@@ -10,6 +10,9 @@ never released while a hold names it, and a hold never names a released segment:
 * every path that adds or drops holds locks the static segment rows of the network first (the
   same lock ``AllocateDynamicSegment`` takes), so a new hold and a release on one network take
   turns on PostgreSQL; SQLite's write transactions already do;
+* a sync that drops nothing (the holder wants every hold it has, as after a binding that uses
+  what was allocated for it) neither adds nor drops a hold: it locks the holder's holds only,
+  and writes only where it raises their generation;
 * the hold's foreign key has no cascade, so deleting a segment that another transaction has
   just taken a hold on fails, and the sync runs again (``transaction.Retry``) and sees it.
 
@@ -98,6 +101,8 @@ class HoldManager:
 
 
 def _sync(session: Session, holder: str, wanted: set[str], generation: int) -> SyncResult:
+    if {h.segment_id for h in hold_rows.of_holder(session, holder)} <= wanted:
+        return _confirm(session, holder, wanted, generation)
     for network_id in hold_rows.networks_of_holder(session, holder):
         segment_rows.of_network(session, network_id, include_dynamic=False, lock=True)
     current = hold_rows.of_holder(session, holder, lock=True)
@@ -112,6 +117,24 @@ def _sync(session: Session, holder: str, wanted: set[str], generation: int) -> S
     return SyncResult(
         held=tuple(keep), released=tuple(released), not_held=tuple(sorted(wanted - held))
     )
+
+
+def _confirm(session: Session, holder: str, wanted: set[str], generation: int) -> SyncResult:
+    """The sync of a holder that wants every hold it has (the sync after a binding that uses
+    the segments allocated for it): no hold is dropped and no segment released, so no network
+    needs locking; the holder's holds are locked and raised to ``generation`` where lower (no
+    write when none is). Raises ``transaction.Retry`` when a hold the holder does not want
+    appeared since the first look, so that the next attempt drops it, locking first what a
+    drop locks."""
+    current = hold_rows.of_holder(session, holder, lock=True)
+    held = {h.segment_id for h in current}
+    if not held <= wanted:
+        raise transaction.Retry()
+    if generation and any(h.generation > generation for h in current):
+        return SyncResult(held=tuple(sorted(held)), stale=True)
+    if any(h.generation < generation for h in current):
+        hold_rows.confirm(session, holder, sorted(held), generation)
+    return SyncResult(held=tuple(sorted(held)), not_held=tuple(sorted(wanted - held)))
 
 
 def release_if_unheld(session: Session, segment_id: str) -> Segment | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import pytest
+import sqlalchemy
 from ml2_contract import values, vocabulary
 from ml2_driver_sdk.runtime import errors
 from sqlalchemy import func, select
@@ -348,6 +349,33 @@ def test_level_0_is_offered_the_dynamic_segments_after_the_static_ones(env: Env)
         repo.store_segments(session, "net-2", [other], 1500)
     ports.create(r.PortSpec("net-2", inputs=r.BindingInputs(host_id="compute-1")), None)
     assert env.resolver.calls[-1].segments == (other,)
+
+
+def test_a_second_port_on_a_recorded_dynamic_segment_writes_no_record(env: Env) -> None:
+    """The first commit that uses a dynamic segment records it; a later port offered it at
+    level 0 from that record commits without writing to the record again."""
+    binder = binding.Binder(env.factory, env.resolver, 3, RecordingHolds())
+    ports = PortManager(env.factory, binder)
+    dynamic = values.Segment("dyn-1", "vlan", "physnet1", 300, "net-1", 1500, is_dynamic=True)
+    env.resolver.result = lambda ticket: hierarchical_result(dynamic)
+    engine = env.factory.kw["bind"]
+    written: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        if "network_dynamic_segments" in statement and not statement.lstrip().startswith("SELECT"):
+            written.append(statement)
+
+    sqlalchemy.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        spec = functools.partial(r.PortSpec, "net-1")
+        ports.create(spec(inputs=r.BindingInputs(host_id="compute-1")), None)
+        assert len(written) == 1
+        ports.create(spec(inputs=r.BindingInputs(host_id="compute-2")), None)
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", seen)
+        binder.close()
+    assert env.resolver.calls[-1].segments == (SEGMENT, dynamic)
+    assert len(written) == 1
 
 
 def test_a_dynamic_segment_no_binding_uses_is_not_offered_and_a_released_one_forgotten(

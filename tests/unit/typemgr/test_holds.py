@@ -7,8 +7,10 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import sqlalchemy
 from ml2_contract.values import SegmentSpec
 
 from services import sql
@@ -153,3 +155,37 @@ def test_new_holds_racing_releases_never_land_on_a_released_segment(
     with sql.read_session(manager.factory) as session:
         counts = usage.allocated_counts(session)
     assert counts == {("vxlan", ""): 1}
+
+
+def test_a_sync_that_only_confirms_locks_no_network_and_writes_only_a_lower_generation(
+    managers: tuple[SegmentManager, HoldManager],
+) -> None:
+    """The sync after a binding that uses what was allocated for it drops nothing: it does not
+    lock the network's segments, and writes nothing when the hold has its generation."""
+    manager, holds = managers
+    network_id = network(manager)
+    segment = manager.allocate_dynamic_segment(network_id, DYNAMIC, "port-1", 4)
+    engine = manager.factory.kw["bind"]
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        statements.append(" ".join(statement.split()).upper())
+
+    sqlalchemy.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        result = holds.sync("port-1", [segment.id], 4)
+        confirming = list(statements)
+        statements.clear()
+        raised = holds.sync("port-1", [segment.id], 5)
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", seen)
+
+    assert (result.held, result.released, result.stale) == ((segment.id,), (), False)
+    assert not any("NETWORK_SEGMENTS" in s for s in confirming)
+    assert not any(s.startswith(("UPDATE", "INSERT", "DELETE")) for s in confirming)
+    assert raised.held == (segment.id,)
+    assert [s.split()[0] for s in statements if s.startswith(("UPDATE", "INSERT", "DELETE"))] == [
+        "UPDATE"
+    ]
+    assert holds.list("", "port-1")[0].generation == 5
+    assert dynamic_ids(manager, network_id) == [segment.id]
