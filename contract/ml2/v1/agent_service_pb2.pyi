@@ -37,16 +37,20 @@ class HeartbeatAgentResponse(_message.Message):
     def __init__(self, agent: _Optional[_Union[_agent_pb2.Agent, _Mapping]] = ...) -> None: ...
 
 class StreamHeartbeatsRequest(_message.Message):
-    __slots__ = ("agent_id",)
+    __slots__ = ("agent_id", "hold")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLD_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
-    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
+    hold: bool
+    def __init__(self, agent_id: _Optional[str] = ..., hold: _Optional[bool] = ...) -> None: ...
 
 class StreamHeartbeatsResponse(_message.Message):
-    __slots__ = ("agent",)
+    __slots__ = ("agent", "held")
     AGENT_FIELD_NUMBER: _ClassVar[int]
+    HELD_FIELD_NUMBER: _ClassVar[int]
     agent: _agent_pb2.Agent
-    def __init__(self, agent: _Optional[_Union[_agent_pb2.Agent, _Mapping]] = ...) -> None: ...
+    held: bool
+    def __init__(self, agent: _Optional[_Union[_agent_pb2.Agent, _Mapping]] = ..., held: _Optional[bool] = ...) -> None: ...
 
 class GetAgentRequest(_message.Message):
     __slots__ = ("agent_id",)

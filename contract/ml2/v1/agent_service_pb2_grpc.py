@@ -98,6 +98,9 @@ class AgentServiceServicer:
         agent registers again and opens a new stream). The stream has no deadline; the client
         re-opens it when it breaks, and falls back to HeartbeatAgent on UNIMPLEMENTED (a server
         older than this method).
+
+        Held leases: a request with hold set asks mechmgr to keep its agent alive for as long as
+        the stream stays open, without a message per interval (see StreamHeartbeatsRequest.hold).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -45,6 +45,9 @@ class AgentServiceStub:
     agent registers again and opens a new stream). The stream has no deadline; the client
     re-opens it when it breaks, and falls back to HeartbeatAgent on UNIMPLEMENTED (a server
     older than this method).
+
+    Held leases: a request with hold set asks mechmgr to keep its agent alive for as long as
+    the stream stays open, without a message per interval (see StreamHeartbeatsRequest.hold).
     """
     GetAgent: _grpc.UnaryUnaryMultiCallable[_agent_service_pb2.GetAgentRequest, _agent_service_pb2.GetAgentResponse]
     """Returns one agent."""
@@ -72,6 +75,9 @@ class AgentServiceAsyncStub(AgentServiceStub):
     agent registers again and opens a new stream). The stream has no deadline; the client
     re-opens it when it breaks, and falls back to HeartbeatAgent on UNIMPLEMENTED (a server
     older than this method).
+
+    Held leases: a request with hold set asks mechmgr to keep its agent alive for as long as
+    the stream stays open, without a message per interval (see StreamHeartbeatsRequest.hold).
     """
     GetAgent: _aio.UnaryUnaryMultiCallable[_agent_service_pb2.GetAgentRequest, _agent_service_pb2.GetAgentResponse]  # type: ignore[assignment]
     """Returns one agent."""
@@ -114,6 +120,9 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         agent registers again and opens a new stream). The stream has no deadline; the client
         re-opens it when it breaks, and falls back to HeartbeatAgent on UNIMPLEMENTED (a server
         older than this method).
+
+        Held leases: a request with hold set asks mechmgr to keep its agent alive for as long as
+        the stream stays open, without a message per interval (see StreamHeartbeatsRequest.hold).
         """
 
     @_abc_1.abstractmethod
