@@ -249,6 +249,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds between full reconciliations, which also retry failed wiring "
         "(default %(default)s)",
     )
+    parser.add_argument(
+        "--per-interval-heartbeats",
+        dest="hold",
+        action="store_false",
+        help="send a heartbeat message every interval on the heartbeat stream instead of asking "
+        "mechmgr to hold the agent alive while the stream is open (the default)",
+    )
     parser.add_argument("--log-level", default=config.log_level(), help="default %(default)s")
     parser.add_argument(
         "--log-format",
@@ -404,7 +411,12 @@ def run(args: argparse.Namespace, prog: str = "ml2 agent run") -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     channel = channels.make_channel(args.mechmgr, token=token, tls_files=tls_files)
-    agent = simulated.SimulatedAgent(spec, agent_service_pb2_grpc.AgentServiceStub(channel), stop)
+    agent = simulated.SimulatedAgent(
+        spec,
+        agent_service_pb2_grpc.AgentServiceStub(channel),
+        stop,
+        hold=getattr(args, "hold", True),
+    )
     logger.info(
         "simulated %s agent for host %s, reporting to mechmgr at %s",
         spec.agent_type,
@@ -451,6 +463,7 @@ def _run_real(
         port_service_pb2_grpc.PortServiceStub(portapi),
         stop,
         resync_interval=args.resync_interval,
+        hold=getattr(args, "hold", True),
     )
     health = AgentHealth(agent)
     try:

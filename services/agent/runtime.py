@@ -310,6 +310,7 @@ class AgentRuntime:
         resync_interval: float = 60.0,
         rpc_timeout: float = 5.0,
         max_backoff: float = 10.0,
+        hold: bool = True,
     ) -> None:
         self.dataplane = dataplane
         self.host = host
@@ -321,6 +322,7 @@ class AgentRuntime:
         self.resync_interval = resync_interval
         self.rpc_timeout = rpc_timeout
         self.max_backoff = max_backoff
+        self.hold = hold
         self.wake = threading.Event()
         self.records: dict[str, decisions.Record] = {}
         self.reconciliations = 0
@@ -366,7 +368,12 @@ class AgentRuntime:
             self.dataplane.agent_type, self.host, self.dataplane.capabilities(), self.binary
         )
         self.keepalive = simulated.SimulatedAgent(
-            spec, self.agents, self.stop, rpc_timeout=self.rpc_timeout, max_backoff=self.max_backoff
+            spec,
+            self.agents,
+            self.stop,
+            rpc_timeout=self.rpc_timeout,
+            max_backoff=self.max_backoff,
+            hold=self.hold,
         )
         threads = [
             threading.Thread(target=self._keep_alive, name="agent-keepalive", daemon=True),

@@ -6,12 +6,17 @@ server no longer knows it (NOT_FOUND), and rides out a mechmgr restart by retryi
 exponential backoff. On SIGTERM or Ctrl-C it stops without deregistering, so its liveness lapses
 after the server's down time, as it does when a real agent stops.
 
-Heartbeats go over one long-lived ``StreamHeartbeats`` stream (a message each, which costs
-mechmgr far less than a call each), re-opened with the same backoff when it breaks; a reply
-that does not come within ``rpc_timeout`` breaks it too. A mechmgr that answers UNIMPLEMENTED
-(older than the stream) gets ``HeartbeatAgent`` calls instead, at the same interval, for the
-rest of the agent's life. The channel's keepalive (``ml2_driver_sdk.runtime.keepalive``) keeps
-the stream's connection watched between heartbeats, however long the stack stays idle.
+Heartbeats go over one long-lived ``StreamHeartbeats`` stream, re-opened with the same backoff
+when it breaks (and the agent registered again on NOT_FOUND); a reply that does not come within
+``rpc_timeout`` breaks it too. By default (``hold``) the stream's first request asks mechmgr to
+hold the agent's lease: mechmgr then keeps the agent alive for as long as the stream stays open,
+the agent sends nothing more, and the connection's keepalive pings stand for the heartbeats; the
+stream brings only the agent's changes (admin_state_up). A mechmgr that does not hold leases
+answers without ``held``: the agent then sends a message each interval on the same stream.
+A mechmgr that answers UNIMPLEMENTED (older than the stream) gets ``HeartbeatAgent`` calls
+instead, at the same interval, for the rest of the agent's life. The channel's keepalive
+(``ml2_driver_sdk.runtime.keepalive``) keeps the stream's connection watched between
+heartbeats, however long the stack stays idle.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import re
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import grpc
 from ml2.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_grpc
@@ -318,6 +324,7 @@ class SimulatedAgent:
         rpc_timeout: float = 5.0,
         max_backoff: float = 10.0,
         stream: bool = True,
+        hold: bool = True,
     ) -> None:
         self.spec = spec
         self.stub = stub
@@ -333,6 +340,15 @@ class SimulatedAgent:
         mechmgr answered the stream UNIMPLEMENTED)."""
         self.streams_opened = 0
         """How many StreamHeartbeats streams were opened (tests wait on it)."""
+        self.hold = hold
+        """Whether a stream asks mechmgr to hold the agent's lease (no message per interval
+        while mechmgr holds it; False: a message per interval)."""
+        self.holding = False
+        """Whether mechmgr holds the lease on the stream open now (tests wait on it)."""
+        self.changes = 0
+        """How many answers mechmgr sent on held streams for changes of the agent."""
+        self._call: Any = None
+        self._watcher: threading.Thread | None = None
         self.last_agent: agent_pb2.Agent | None = None
         """The agent as the last heartbeat's answer gave it."""
         self._outage = False
@@ -340,6 +356,12 @@ class SimulatedAgent:
     def run(self) -> None:
         """Registers, then heartbeats until stopped. Raises AgentRefused if mechmgr rejects the
         registration (bad request): retrying would not help."""
+        if self._watcher is None:
+            # A held stream waits for mechmgr without a timeout: a stop cancels it.
+            self._watcher = threading.Thread(
+                target=self._cancel_on_stop, name="agent-stop", daemon=True
+            )
+            self._watcher.start()
         while not self.stop.is_set():
             try:
                 if not self.agent_id:
@@ -362,6 +384,12 @@ class SimulatedAgent:
             "agent %s on %s stopped (not deregistered)", self.spec.agent_type, self.spec.host
         )
 
+    def _cancel_on_stop(self) -> None:
+        self.stop.wait()
+        call = self._call
+        if call is not None:
+            call.cancel()
+
     def _answered(self) -> None:
         if self._outage:
             logger.info("mechmgr answers again; agent %s is alive", self.agent_id)
@@ -369,9 +397,12 @@ class SimulatedAgent:
         self.backoff.reset()
 
     def _stream(self) -> None:
-        """Heartbeats over one StreamHeartbeats stream, a request each interval, each answered
-        within ``rpc_timeout``, until ``stop`` or the stream ends; raises the RpcError that
-        broke it (DEADLINE_EXCEEDED for a reply that did not come in time)."""
+        """Keeps the agent alive over one StreamHeartbeats stream until ``stop`` or the stream
+        ends; raises the RpcError that broke it (DEADLINE_EXCEEDED for a reply that did not
+        come within ``rpc_timeout``). With ``hold`` the first request asks mechmgr to hold the
+        lease: once it answers ``held`` the agent sends nothing more and only reads the agent's
+        changes, the channel's keepalive standing for the heartbeats. Otherwise (or when mechmgr
+        does not hold leases) a request each interval, each answered within ``rpc_timeout``."""
         outbox: queue.Queue[agent_service_pb2.StreamHeartbeatsRequest | None] = queue.Queue()
 
         def requests() -> Iterator[agent_service_pb2.StreamHeartbeatsRequest]:
@@ -379,6 +410,7 @@ class SimulatedAgent:
                 yield item
 
         call = self.stub.StreamHeartbeats(requests())
+        self._call = call
         self.streams_opened += 1
         late = threading.Event()
 
@@ -386,11 +418,14 @@ class SimulatedAgent:
             late.set()
             call.cancel()
 
+        hold = self.hold
         try:
             if self.stop.is_set():
                 return
             while not self.stop.is_set():
-                outbox.put(agent_service_pb2.StreamHeartbeatsRequest(agent_id=self.agent_id))
+                outbox.put(
+                    agent_service_pb2.StreamHeartbeatsRequest(agent_id=self.agent_id, hold=hold)
+                )
                 timer = threading.Timer(self.rpc_timeout, too_late)
                 timer.daemon = True
                 timer.start()
@@ -410,10 +445,33 @@ class SimulatedAgent:
                 self.last_agent = reply.agent
                 logger.debug("heartbeat %d of agent %s (stream)", self.heartbeats, self.agent_id)
                 self._answered()
+                if reply.held:
+                    self._held(call)
+                    return
+                hold = False  # mechmgr does not hold leases: a heartbeat each interval
                 self.stop.wait(self.interval)
         finally:
+            self.holding = False
+            self._call = None
             outbox.put(None)
             call.cancel()
+
+    def _held(self, call: Iterator[agent_service_pb2.StreamHeartbeatsResponse]) -> None:
+        """Reads a held stream's answers (the agent's changes) until it ends or ``stop``."""
+        self.holding = True
+        logger.info("mechmgr holds agent %s alive while its stream is open", self.agent_id)
+        for reply in call:
+            self.changes += 1
+            self.last_agent = reply.agent
+            logger.info(
+                "agent %s changed: admin_state_up=%s, revision %d",
+                self.agent_id,
+                reply.agent.admin_state_up,
+                reply.agent.revision,
+            )
+        if not self.stop.is_set():
+            logger.info("mechmgr ended the held heartbeat stream; opening another")
+            self.stop.wait(self.backoff.next())
 
     def _register(self) -> None:
         request = agent_service_pb2.RegisterAgentRequest(agent=self.spec.to_proto())

@@ -17,7 +17,7 @@ from ml2.v1 import agent_service_pb2_grpc as pb_grpc
 from ml2_contract import convert, values
 from ml2_driver_sdk.runtime.errors import InvalidArgument
 
-from services.mechmgr import agents, metrics, validation
+from services.mechmgr import agents, errors, metrics, validation
 from services.rpc import paging
 
 logger = logging.getLogger(__name__)
@@ -122,16 +122,21 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         metrics.HEARTBEAT_STREAMS.inc()
         checked = ""
         encoded: tuple[object, bytes] = (None, b"")
+        holding: _Holding | None = None
         try:
             if closing:
                 raise asyncio.CancelledError
-            async for request in requests:
+            incoming = aiter(requests)
+            async for request in incoming:
                 agent_id = request.agent_id
                 if not agent_id or agent_id != checked:
                     validation.required_id("agent_id", agent_id)
                     if self._beat_check is not None:
                         self._beat_check(agent_id, context)
                     checked = agent_id
+                if request.hold and self._registry.can_hold:
+                    holding = _Holding(self._registry, loop)
+                    break
                 held = self._registry.held_beat(agent_id)
                 if held is None:
                     agent = await loop.run_in_executor(None, self._registry.heartbeat, agent_id)
@@ -143,6 +148,9 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
                     encoded = (base, agent_without_beat(base))
                 _STREAMED.inc()
                 yield beat_answer(encoded[1], beat)
+            if holding is not None:
+                async for answer in self._held_stream(holding, request, incoming, context):
+                    yield answer
         except asyncio.CancelledError:
             if not self._closing:
                 raise  # the client went away
@@ -158,9 +166,64 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
                 logger.debug("heartbeat stream ended before mechmgr could close it: %s", exc)
                 return
         finally:
+            if holding is not None:
+                holding.release()
             metrics.HEARTBEAT_STREAMS.dec()
             with self._lock:
                 self._streams.discard(stream)
+
+    async def _held_stream(
+        self,
+        holding: _Holding,
+        first: pb.StreamHeartbeatsRequest,
+        incoming: AsyncIterator[pb.StreamHeartbeatsRequest],
+        context: Any,
+    ) -> AsyncIterator[pb.StreamHeartbeatsResponse]:
+        """A stream once a request asked for hold: answers it at once, then waits, writing only
+        an agent's change, answering any later request (a heartbeat, maybe holding another
+        agent), and ending the stream NOT_FOUND when a held agent is deleted, OK when the
+        client closes its side. The holds are released by the caller when the stream ends."""
+        reader = asyncio.ensure_future(holding.read(incoming))
+        try:
+            request: pb.StreamHeartbeatsRequest | None = first
+            checked = {first.agent_id}
+            while True:
+                if request is not None:
+                    agent_id = request.agent_id
+                    if agent_id not in checked:
+                        validation.required_id("agent_id", agent_id)
+                        if self._beat_check is not None:
+                            self._beat_check(agent_id, context)
+                        checked.add(agent_id)
+                    agent = await self._beat(agent_id)
+                    if request.hold:
+                        holding.hold(agent_id)
+                    _STREAMED.inc()
+                    yield pb.StreamHeartbeatsResponse(
+                        agent=convert.agent_to_proto(agent), held=holding.holds(agent_id)
+                    )
+                kind, agent_id, item = await holding.queue.get()
+                request = None
+                if kind == "request":
+                    assert isinstance(item, pb.StreamHeartbeatsRequest)
+                    request = item
+                elif kind == "end":
+                    return
+                elif item is None:
+                    raise errors.AgentNotFound(agent_id)
+                else:
+                    assert isinstance(item, values.Agent)
+                    yield pb.StreamHeartbeatsResponse(agent=convert.agent_to_proto(item), held=True)
+        finally:
+            reader.cancel()
+
+    async def _beat(self, agent_id: str) -> values.Agent:
+        """One heartbeat: from memory when the registry can, else written in a thread."""
+        agent = self._registry.held_heartbeat(agent_id)
+        if agent is None:
+            loop = asyncio.get_running_loop()
+            agent = await loop.run_in_executor(None, self._registry.heartbeat, agent_id)
+        return agent
 
     def GetAgent(
         self, request: pb.GetAgentRequest, context: grpc.ServicerContext
@@ -214,6 +277,48 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             extra={"agent_id": agent.id, "revision": agent.revision},
         )
         return pb.UpdateAgentResponse(agent=convert.agent_to_proto(agent))
+
+
+class _Holding:
+    """The held leases of one stream and what reaches it: the stream's later requests, its end,
+    the held agents' changes (from any thread)."""
+
+    def __init__(self, registry: agents.AgentRegistry, loop: asyncio.AbstractEventLoop) -> None:
+        self._registry = registry
+        self._loop = loop
+        self.queue: asyncio.Queue[tuple[str, str, object]] = asyncio.Queue()
+        self._listeners: dict[str, agents.HoldListener] = {}
+
+    def hold(self, agent_id: str) -> None:
+        """Holds ``agent_id`` for this stream (once)."""
+        if agent_id in self._listeners:
+            return
+
+        def changed(agent: values.Agent | None) -> None:
+            with contextlib.suppress(RuntimeError):  # a closed loop: the stream is gone
+                self._loop.call_soon_threadsafe(self.queue.put_nowait, ("agent", agent_id, agent))
+
+        self._listeners[agent_id] = changed
+        self._registry.hold(agent_id, changed)
+
+    def holds(self, agent_id: str) -> bool:
+        """Whether this stream holds ``agent_id``."""
+        return agent_id in self._listeners
+
+    def release(self) -> None:
+        """Releases every hold of the stream (it ended)."""
+        for agent_id, listener in self._listeners.items():
+            self._registry.release(agent_id, listener)
+        self._listeners.clear()
+
+    async def read(self, incoming: AsyncIterator[pb.StreamHeartbeatsRequest]) -> None:
+        """Queues the stream's requests, then its end."""
+        try:
+            async for request in incoming:
+                self.queue.put_nowait(("request", request.agent_id, request))
+        except grpc.RpcError:
+            pass  # the call ended: the handler is cancelled too
+        self.queue.put_nowait(("end", "", None))
 
 
 _EPOCH = dt.datetime(1970, 1, 1)

@@ -19,6 +19,16 @@ alike; a replica killed between two flushes loses at most the heartbeats of the 
 Reads on this replica take the later of the database's heartbeat and its own; reads of the
 database alone (``raw_agents_by_host``, ``count_by_type``) find the same liveness.
 
+Held leases (``hold``): an agent whose heartbeat stream asks for it is kept alive by this
+replica for as long as the stream stays open, without a heartbeat per interval. Every flush
+writes ``heartbeat_at`` = the flush's time for all the agents held here, in one statement per
+``FLUSH_CHUNK`` agents, so that every replica, reading the database, sees them alive; reads on
+this replica see them alive with the current time. The same statement returns each agent's
+admin_state_up and revision, so that a change made on any replica (or a deletion) reaches the
+holder's listener within a flush. When the stream ends the hold is released (``release``): the
+release time becomes the agent's last heartbeat, written at the next flush, so the agent is dead
+``down_time`` after the release on every replica. Holding needs batching (``can_hold``).
+
 Each agent has a ``revision`` that moves forward, in the statement that makes the change,
 whenever the agent may bind ports it could not before: a registration that changes its
 capabilities or finds it dead, a heartbeat that finds it dead (always written at once, above;
@@ -115,6 +125,26 @@ _FLUSH_SQLITE = (
     "UPDATE agents SET heartbeat_at = MAX(heartbeat_at, ?),"
     " revision = revision + CASE WHEN heartbeat_at < ? THEN 1 ELSE 0 END WHERE id = ?"
 )
+# A flush of the agents held here: one time for all, the same forward-only, reviving update as
+# a heartbeat; what a holder is told about (admin_state_up, revision) comes back with it.
+_HOLD_POSTGRES = text(
+    "UPDATE agents SET heartbeat_at = GREATEST(heartbeat_at, :beat),"
+    " revision = revision + CASE WHEN heartbeat_at < :dead THEN 1 ELSE 0 END"
+    " WHERE id = ANY(CAST(:ids AS varchar[])) RETURNING id, admin_state_up, revision"
+).bindparams(
+    bindparam("ids", type_=ARRAY(String())),
+    bindparam("beat", type_=DateTime()),
+    bindparam("dead", type_=DateTime()),
+)
+_HOLD_SQLITE = (
+    "UPDATE agents SET heartbeat_at = MAX(heartbeat_at, ?),"
+    " revision = revision + CASE WHEN heartbeat_at < ? THEN 1 ELSE 0 END"
+    " WHERE id IN (SELECT value FROM json_each(?)) RETURNING id, admin_state_up, revision"
+)
+HoldListener = Callable[["values.Agent | None"], None]
+"""Told of a held agent's changes: the agent after a change (admin_state_up, revision,
+capabilities), or None once it is deleted. Called from any thread, without the registry's lock;
+it must not block (an event loop's ``call_soon_threadsafe``)."""
 _BATCHED = metrics.HEARTBEATS.labels("batched")
 _IMMEDIATE = metrics.HEARTBEATS.labels("immediate")
 _FOUND = select(_T.c.id).where(_T.c.id.in_(bindparam("ids", expanding=True)))
@@ -197,6 +227,7 @@ class AgentRegistry:
         self._lock = threading.Lock()
         self._leases: dict[str, _Lease] = {}
         self._pending: dict[str, dt.datetime] = {}
+        self._holds: dict[str, list[HoldListener]] = {}
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
@@ -307,6 +338,59 @@ class AgentRegistry:
         _BATCHED.inc()
         return agent
 
+    @property
+    def can_hold(self) -> bool:
+        """Whether this registry holds leases: only when it batches heartbeats (its flushes
+        write the held agents' heartbeats)."""
+        return self._flush_interval > 0
+
+    def hold(self, agent_id: str, listener: HoldListener) -> None:
+        """Keeps ``agent_id`` alive until ``release(agent_id, listener)``; ``listener`` hears of
+        its changes. The caller has just recorded a heartbeat of the agent (``heartbeat`` or
+        ``held_beat``), which keeps it alive until the next flush writes the hold. Memory only:
+        an event loop may call it. Holds of the same agent by several holders add up."""
+        with self._lock:
+            holders = self._holds.setdefault(agent_id, [])
+            holders.append(listener)
+            metrics.HELD_AGENTS.set(len(self._holds))
+
+    def release(self, agent_id: str, listener: HoldListener) -> None:
+        """Ends a hold; when it was the agent's last here, the release time becomes its last
+        heartbeat (written at the next flush), so it dies ``down_time`` later. Memory only."""
+        now = self._clock()
+        with self._lock:
+            holders = self._holds.get(agent_id)
+            if holders is None or listener not in holders:
+                return
+            holders.remove(listener)
+            if holders:
+                return
+            del self._holds[agent_id]
+            metrics.HELD_AGENTS.set(len(self._holds))
+            lease = self._leases.get(agent_id)
+            if lease is None:
+                return  # deleted meanwhile
+            lease.beat = now
+            self._pending[agent_id] = now
+
+    def held(self, agent_id: str) -> bool:
+        """Whether this replica holds the agent's lease."""
+        with self._lock:
+            return agent_id in self._holds
+
+    def _notify(self, agent_id: str, agent: values.Agent | None) -> None:
+        """Tells the holders of ``agent_id`` of its change (None: deleted)."""
+        with self._lock:
+            listeners = list(self._holds.get(agent_id, ()))
+            if agent is None:
+                self._holds.pop(agent_id, None)
+                metrics.HELD_AGENTS.set(len(self._holds))
+        for listener in listeners:
+            try:
+                listener(agent)
+            except Exception:
+                logger.warning("cannot tell a holder of agent %s", agent_id, exc_info=True)
+
     def _write_heartbeat(self, agent_id: str, now: dt.datetime) -> values.Agent:
         _IMMEDIATE.inc()
         revived = case((_T.c.heartbeat_at < now - self._down_time, 1), else_=0)
@@ -324,12 +408,17 @@ class AgentRegistry:
         heartbeats are kept for the next flush and the error is raised."""
         with self._flush_lock:
             with self._lock:
-                beats, self._pending = self._pending, {}
-            if not beats:
+                # A held agent's heartbeat is written with the holds, at the flush's time.
+                held = sorted(self._holds)
+                beats = {k: v for k, v in self._pending.items() if k not in self._holds}
+                self._pending = {}
+            if not beats and not held:
                 return 0
             start = time.perf_counter()
             try:
                 found = self._write_beats(beats)
+                if held:
+                    found.update(self._write_holds(held))
             except Exception:
                 with self._lock:
                     for agent_id, beat in beats.items():
@@ -352,10 +441,51 @@ class AgentRegistry:
             metrics.HEARTBEAT_FLUSHES.labels("ok").inc()
             metrics.HEARTBEAT_FLUSH_ROWS.inc(len(found))
             metrics.HEARTBEAT_FLUSH_SECONDS.observe(time.perf_counter() - start)
-            gone = len(beats) - len(found)
+            gone = len(beats) + len(held) - len(found)
             if gone:
                 logger.info("%d heartbeating agents were deleted meanwhile", gone)
             return len(found)
+
+    def _write_holds(self, held: list[str]) -> set[str]:
+        """Writes the heartbeat of every agent held here at this time, one statement per chunk;
+        tells the holders of the agents found changed (admin_state_up, revision: re-read) or
+        deleted; returns the ids found."""
+        now = self._clock()
+        dead = now - self._down_time
+        seen: dict[str, tuple[bool, int]] = {}
+        for at in range(0, len(held), FLUSH_CHUNK):
+            ids = held[at : at + FLUSH_CHUNK]
+            with sql.write_session(self._factory) as session:
+                if self._postgres:
+                    params = {"ids": ids, "beat": now, "dead": dead}
+                    rows = session.execute(_HOLD_POSTGRES, params).all()
+                else:
+                    rows = (
+                        session.connection()
+                        .exec_driver_sql(
+                            _HOLD_SQLITE, (_sqlite_time(now), _sqlite_time(dead), json.dumps(ids))
+                        )
+                        .all()
+                    )
+            seen.update((row[0], (bool(row[1]), int(row[2]))) for row in rows)
+        changed: list[str] = []
+        with self._lock:
+            for agent_id in held:
+                lease = self._leases.get(agent_id)
+                if agent_id not in seen or lease is None:
+                    continue
+                lease.written(now, self._margin)
+                if seen[agent_id] != (lease.agent.admin_state_up, lease.agent.revision):
+                    changed.append(agent_id)
+        for agent_id in held:
+            if agent_id not in seen:
+                self._forget(agent_id)
+                self._notify(agent_id, None)
+        if changed:
+            for row in self._read(select(_T).where(_T.c.id.in_(changed))):
+                agent = self._agent(row, now)
+                self._learn(row, agent)
+        return set(seen)
 
     def start_flushing(self) -> None:
         """Starts the thread that flushes every ``flush_interval`` seconds (none when 0)."""
@@ -419,6 +549,7 @@ class AgentRegistry:
             if lease.durable < dead
             and (lease.beat is None or lease.beat < dead)
             and agent_id not in self._pending
+            and agent_id not in self._holds
         ]
         for agent_id in stale:
             del self._leases[agent_id]
@@ -429,11 +560,15 @@ class AgentRegistry:
             return
         with self._lock:
             lease = self._leases.get(row.id)
+            before = None if lease is None else lease.agent
             if lease is None:
                 self._leases[row.id] = _Lease(agent, row.heartbeat_at, self._margin)
             else:
                 lease.agent = agent
                 lease.written(row.heartbeat_at, self._margin)
+            held = row.id in self._holds
+        if held and (before is None or _change(before) != _change(agent)):
+            self._notify(row.id, agent)
 
     def _forget(self, agent_id: str) -> None:
         with self._lock:
@@ -461,6 +596,7 @@ class AgentRegistry:
             return self._write_one(stmt, agent_id, self._clock(), keep=False)
         finally:
             self._forget(agent_id)
+            self._notify(agent_id, None)
 
     def get(self, agent_id: str) -> values.Agent:
         """Returns an agent. Raises AgentNotFound."""
@@ -541,6 +677,7 @@ class AgentRegistry:
             row = session.execute(stmt).one_or_none()
         if row is None:
             self._forget(agent_id)
+            self._notify(agent_id, None)
             raise errors.AgentNotFound(agent_id)
         agent = self._agent(row, now)
         if keep:
@@ -550,7 +687,9 @@ class AgentRegistry:
     def _agent(self, row: Row[Any], now: dt.datetime) -> values.Agent:
         beat = row.heartbeat_at
         lease = self._leases.get(row.id)
-        if lease is not None and lease.beat is not None and lease.beat > beat:
+        if row.id in self._holds and now > beat:
+            beat = now  # held here: alive at every read
+        elif lease is not None and lease.beat is not None and lease.beat > beat:
             beat = lease.beat  # received here, not yet written
         return values.Agent(
             id=row.id,
@@ -564,6 +703,11 @@ class AgentRegistry:
             created_at=row.created_at.replace(tzinfo=dt.UTC),
             revision=int(row.revision),
         )
+
+
+def _change(agent: values.Agent) -> tuple[object, ...]:
+    """What a holder of the agent is told about when it changes."""
+    return (agent.admin_state_up, agent.revision, agent.capabilities, agent.binary)
 
 
 def agent_from_raw(raw: RawAgent) -> values.Agent:

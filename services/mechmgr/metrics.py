@@ -90,6 +90,11 @@ HEARTBEAT_STREAMS = Gauge(
     "ml2_mechmgr_heartbeat_streams",
     "StreamHeartbeats streams open on this replica (about one per agent process).",
 )
+HELD_AGENTS = Gauge(
+    "ml2_mechmgr_held_agents",
+    "Agents this replica keeps alive for as long as their StreamHeartbeats stream stays open "
+    "(held leases): no message per heartbeat interval, their heartbeat written at every flush.",
+)
 HEARTBEAT_FLUSHES = Counter(
     "ml2_mechmgr_heartbeat_flushes_total",
     "Writes of the heartbeats held in memory, by result (ok, failed: kept for the next one).",
