@@ -181,8 +181,9 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
     ) -> AsyncIterator[pb.StreamHeartbeatsResponse]:
         """A stream once a request asked for hold: answers it at once, then waits, writing only
         an agent's change, answering any later request (a heartbeat, maybe holding another
-        agent), and ending the stream NOT_FOUND when a held agent is deleted, OK when the
-        client closes its side. The holds are released by the caller when the stream ends."""
+        agent), and ending the stream NOT_FOUND when a held agent is deleted. The client may
+        close its side: the stream stays until it is cancelled, its connection drops or mechmgr
+        stops. The holds are released by the caller when the stream ends."""
         reader = asyncio.ensure_future(holding.read(incoming))
         try:
             request: pb.StreamHeartbeatsRequest | None = first
@@ -208,7 +209,7 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
                     assert isinstance(item, pb.StreamHeartbeatsRequest)
                     request = item
                 elif kind == "end":
-                    return
+                    continue  # the client closed its side: the stream, and its holds, stay
                 elif item is None:
                     raise errors.AgentNotFound(agent_id)
                 else:

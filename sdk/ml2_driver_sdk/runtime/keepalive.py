@@ -16,7 +16,10 @@ side and permits what the clients do:
 * neither side stops pinging after two pings without data (``max_pings_without_data`` 0): an idle
   connection is watched as closely as a busy one;
 * the server pings its clients with the same period and timeout, so that it lets go of a client
-  that vanished.
+  that vanished; its ping timeout (``grpc.http2.ping_timeout_ms``) is the keepalive timeout too:
+  gRPC's own default (a minute) would otherwise let a silent but connected client (a stopped
+  process, a hung host whose kernel still acknowledges TCP) keep its calls, and a held heartbeat
+  lease, for a minute instead of ``timeout_seconds``.
 
 Every process reads ``ML2_GRPC_KEEPALIVE_TIME_SECONDS`` (30) and
 ``ML2_GRPC_KEEPALIVE_TIMEOUT_SECONDS`` (10); give every process of a deployment the same values
@@ -94,6 +97,7 @@ class Keepalive:
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.max_pings_without_data", 0),
             ("grpc.http2.min_ping_interval_without_data_ms", self.server_min_ping_interval_ms),
+            ("grpc.http2.ping_timeout_ms", self.timeout_ms),
             ("grpc.http2.max_ping_strikes", MAX_PING_STRIKES),
         ]
 

@@ -111,3 +111,58 @@ def test_a_bad_agent_id_later_in_a_stream_is_still_refused(sqlite_url):
     with pytest.raises(Exception, match="agent_id"):
         asyncio.run(stream())
     engine.dispose()
+
+
+class HoldRequests:
+    """One hold request for each id given, then the client's side stays open."""
+
+    def __init__(self, agent_ids: list[str]) -> None:
+        self._ids = iter(agent_ids)
+        self.more = asyncio.Event()
+
+    def __aiter__(self) -> HoldRequests:
+        return self
+
+    async def __anext__(self) -> pb.StreamHeartbeatsRequest:
+        for agent_id in self._ids:
+            return pb.StreamHeartbeatsRequest(agent_id=agent_id, hold=True)
+        await self.more.wait()
+        raise StopAsyncIteration
+
+
+class Refused(Exception):
+    pass
+
+
+def test_a_hold_is_checked_as_a_heartbeat_and_a_refused_one_holds_nothing(sqlite_url):
+    engine = sql.make_engine(sqlite_url)
+    models.metadata.create_all(engine)
+    registry = agents.AgentRegistry(sql.session_factory(engine), 75, flush_interval=5)
+    own, _ = registry.register(agents.AgentRegistration("openvswitch", "compute-1", CAPS))
+    other, _ = registry.register(agents.AgentRegistration("openvswitch", "compute-2", CAPS))
+
+    def check(agent_id: str, _context: object) -> None:
+        if agent_id != own.id:
+            raise Refused(agent_id)
+
+    servicer = agent_servicer.AgentServicer(registry, 30, beat_check=check)
+
+    async def stream(ids: list[str]) -> list[pb.StreamHeartbeatsResponse]:
+        answers = []
+        async for data in servicer.StreamHeartbeats(HoldRequests(ids), object()):
+            answers.append(data if isinstance(data, pb.StreamHeartbeatsResponse) else None)
+            if len(answers) == len(ids):
+                assert registry.held(own.id)
+                return answers
+        return answers
+
+    # The caller's own agent is held; another host's is refused, first or later in the stream.
+    answers = asyncio.run(stream([own.id]))
+    assert answers[0] is not None and answers[0].held and answers[0].agent.id == own.id
+    assert not registry.held(own.id)  # released when the stream ended
+    with pytest.raises(Refused):
+        asyncio.run(stream([other.id]))
+    with pytest.raises(Refused):
+        asyncio.run(stream([own.id, other.id]))
+    assert not registry.held(other.id) and not registry.held(own.id)
+    engine.dispose()
