@@ -1,7 +1,7 @@
 """Agent heartbeats at scale: mechmgr's CPU per heartbeat, and bind latency under that load.
 
-    python bench/heartbeats.py [--agents 10000] [--interval 30] [--mode stream|unary]
-                               [--database sqlite|postgres]
+    python bench/heartbeats.py [--agents 10000] [--interval 30] [--mode held|stream|unary]
+                               [--connections agent|worker] [--database sqlite|postgres]
 
 Starts its own stack (typemgr, the openvswitch and linuxbridge driver processes, mechmgr,
 portapi) on free loopback ports with fresh databases and mechmgr's default agent settings
@@ -13,7 +13,13 @@ serves the binds. Then:
     load       every agent heartbeats once per --interval (10,000 / 30 s = 333/s), each worker
                process pacing its share over its own long-lived channel; after --warmup-seconds
                mechmgr's CPU over --measure-seconds, then --binds binds during the same load.
-               --mode stream (the default, what agents do): each agent keeps one
+               --mode held (the default, what agents do): each agent opens one
+               StreamHeartbeats stream asking mechmgr to hold its lease and sends nothing
+               more; measured once mechmgr holds them all, as mechmgr's CPU per agent per
+               --interval (no floor phase: there are no calls to compare with); each agent on
+               a connection of its own (--connections agent, pinged by the keepalive both ways)
+               or a worker's agents on its one connection (--connections worker).
+               --mode stream: each agent keeps one
                StreamHeartbeats stream open and sends a message on it per heartbeat; --mode
                unary: a HeartbeatAgent call per heartbeat
     floor      the same workers, at the same rate, call mechmgr's grpc.health.v1.Health/Check
@@ -97,12 +103,14 @@ def heartbeat_worker(
     floor: Event,
     results: multiprocessing.Queue,  # type: ignore[type-arg]
     mode: str = "unary",
+    connections: str = "agent",
 ) -> None:
     """One worker process: registers its agents (reporting how long that took), then, once
     ``beat`` is set, heartbeats each of them once per ``interval``, evenly spread, until
     ``stop``, calling Health/Check instead of heartbeating while ``floor`` is set; reports
     the calls answered (time, latency, whether a heartbeat) and the failures. ``mode`` stream:
-    each agent has its own StreamHeartbeats stream (see ``stream_heartbeats``)."""
+    each agent has its own StreamHeartbeats stream (see ``stream_heartbeats``); held: each
+    agent's stream holds its lease, no message after the first (see ``held_streams``)."""
     channel = channels.make_channel(address)
     stub = agent_service_pb2_grpc.AgentServiceStub(channel)
     health = health_pb2_grpc.HealthStub(channel)
@@ -115,6 +123,12 @@ def heartbeat_worker(
         for h in hosts
     ]
     results.put(("registered", len(ids), time.perf_counter() - began))
+    if mode == "held":
+        channel.close()
+        beat.wait()
+        opened, failures = asyncio.run(held_streams(address, ids, stop, connections))
+        results.put(("beats", [], failures, opened))
+        return
     if mode == "stream":
         channel.close()
         beat.wait()
@@ -162,7 +176,67 @@ def heartbeat_worker(
         slots.acquire()
     channel.close()
     # Answer times relative to the shared clock (perf_counter is system-wide on Linux).
-    results.put(("beats", answered, failures))
+    results.put(("beats", answered, failures, 0))
+
+
+async def held_streams(
+    address: str, ids: list[str], stop: Event, connections: str
+) -> tuple[int, list[str]]:
+    """Opens a StreamHeartbeats stream per agent of ``ids`` asking mechmgr to hold its lease
+    (one coroutine each), reads the first answer, which must say ``held``, and keeps the streams
+    open until ``stop``. ``connections`` agent: each agent on a channel (an HTTP/2 connection,
+    pinged by the keepalive both ways) of its own, as agents on their own hosts are; worker:
+    all on the worker's one channel. Returns the streams held and the failures."""
+    options = keepalive.current().client_options()
+    if connections == "agent":
+        options = [*options, ("grpc.use_local_subchannel_pool", 1)]
+    shared = grpc.aio.insecure_channel(address, options=options)
+    opened: list[grpc.aio.Channel] = []
+    held = 0
+    failures: list[str] = []
+    ended = asyncio.Event()
+
+    async def agent(agent_id: str) -> None:
+        nonlocal held
+        channel = shared
+        if connections == "agent":
+            channel = grpc.aio.insecure_channel(address, options=options)
+            opened.append(channel)
+        call = agent_service_pb2_grpc.AgentServiceStub(channel).StreamHeartbeats()
+        try:
+            request = agent_service_pb2.StreamHeartbeatsRequest(agent_id=agent_id, hold=True)
+            await call.write(request)
+            reply = await call.read()
+            if reply is grpc.aio.EOF or not reply.held:
+                failures.append("NOT_HELD")
+                return
+            held += 1
+            await ended.wait()
+        except grpc.RpcError as err:
+            failures.append((await call.code()).name if call.done() else type(err).__name__)
+        finally:
+            call.cancel()
+
+    async def watch_stop() -> None:
+        while not stop.is_set():
+            await asyncio.sleep(0.2)
+        ended.set()
+
+    watcher = asyncio.ensure_future(watch_stop())
+    sem = asyncio.Semaphore(200)  # streams being opened at once
+
+    async def paced(agent_id: str) -> None:
+        async with sem:
+            task = asyncio.ensure_future(agent(agent_id))
+            await asyncio.sleep(0)
+        await task
+
+    await asyncio.gather(*(paced(agent_id) for agent_id in ids))
+    await watcher
+    for channel in opened:
+        await channel.close()
+    await shared.close()
+    return held, failures
 
 
 async def stream_heartbeats(
@@ -257,6 +331,12 @@ class Result:
     floor_calls_per_s: float
     mechmgr_cpu_ms_per_health_check: float
     """The same over the floor window: what a call that does nothing costs at that rate."""
+    held_streams: int
+    """Streams whose lease mechmgr held (mode held; the benchmark host's agent's not counted)."""
+    mechmgr_cpu_ms_per_agent_interval: float
+    """mechmgr's CPU during the measured window per agent per heartbeat interval: what keeping
+    one agent alive for one interval costs (in the per-message modes, about the CPU per
+    heartbeat)."""
     idle: BindFigures
     loaded: BindFigures
     floor_loaded: BindFigures
@@ -347,7 +427,7 @@ def run(running: stack.Stack, args: argparse.Namespace, log: object) -> Result:
                 stop,
                 floor,
             ),
-            kwargs={"results": results, "mode": args.mode},
+            kwargs={"results": results, "mode": args.mode, "connections": args.connections},
             daemon=True,
         )
         for w in range(args.workers)
@@ -368,6 +448,17 @@ def run(running: stack.Stack, args: argparse.Namespace, log: object) -> Result:
         idle = binder.bind(batches[0])
         say(f"heartbeats ({args.mode}): {args.agents} agents every {args.interval:g} s ...")
         beat.set()
+        if args.mode == "held":
+            # Measure once mechmgr holds every agent (and the benchmark host's).
+            opened = time.monotonic()
+            while (held_now := mechmgr_sample(running, "ml2_mechmgr_held_agents")) < args.agents:
+                waited = time.monotonic() - opened
+                failed = not results.empty()
+                assert waited < 600 and not failed, (
+                    f"streams not held: {int(held_now)} of {args.agents} after {waited:.0f} s"
+                )
+                time.sleep(0.5)
+            say(f"{int(held_now)} leases held")
         if args.mode == "stream":
             # Each agent opens its stream at its first heartbeat: measure once all are open.
             opened = time.monotonic()
@@ -388,24 +479,31 @@ def run(running: stack.Stack, args: argparse.Namespace, log: object) -> Result:
         streams = int(mechmgr_sample(running, "ml2_mechmgr_heartbeat_streams"))
         say("binds under heartbeat load ...")
         loaded = binder.bind(batches[1])
-        say("the same rate of Health/Check calls ...")
-        floor.set()
-        time.sleep(2)
-        cpu2, t2 = cpu_seconds(mechmgr_pid), time.perf_counter()
-        time.sleep(args.floor_seconds)
-        cpu3, t3 = cpu_seconds(mechmgr_pid), time.perf_counter()
-        say("binds under Health/Check load ...")
-        floor_loaded = binder.bind(batches[2])
+        if args.mode == "held":
+            cpu2 = cpu3 = t2 = 0.0
+            t3 = 1.0
+            floor_loaded = BindFigures(0, 0.0, 0.0, 0.0, 0)  # no calls to compare with
+        else:
+            say("the same rate of Health/Check calls ...")
+            floor.set()
+            time.sleep(2)
+            cpu2, t2 = cpu_seconds(mechmgr_pid), time.perf_counter()
+            time.sleep(args.floor_seconds)
+            cpu3, t3 = cpu_seconds(mechmgr_pid), time.perf_counter()
+            say("binds under Health/Check load ...")
+            floor_loaded = binder.bind(batches[2])
     finally:
         stop.set()
         beat.set()
     answered: list[tuple[float, float, bool]] = []
     failures: list[str] = []
+    held = 0
     for _ in workers:
-        kind, got, failed = results.get(timeout=120)
+        kind, got, failed, opened_here = results.get(timeout=300)
         assert kind == "beats"
         answered += got
         failures += failed
+        held += opened_here
     for w in workers:
         w.join(30)
     say("binds after the heartbeats stopped ...")
@@ -438,6 +536,12 @@ def run(running: stack.Stack, args: argparse.Namespace, log: object) -> Result:
         open_streams=streams,
         floor_calls_per_s=checks / (t3 - t2),
         mechmgr_cpu_ms_per_health_check=(cpu3 - cpu2) * 1000 / max(1, checks),
+        held_streams=held,
+        mechmgr_cpu_ms_per_agent_interval=(cpu1 - cpu0)
+        * 1000
+        / (t1 - t0)
+        * args.interval
+        / args.agents,
         idle=idle,
         loaded=loaded,
         floor_loaded=floor_loaded,
@@ -463,6 +567,9 @@ def mechmgr_sample(running: stack.Stack, name: str) -> float:
 
 def report(r: Result) -> None:
     """Prints one run's figures."""
+    if r.mode == "held":
+        report_held(r)
+        return
     print(
         f"\n{r.agents} agents heartbeating by {r.mode}, database {r.database}, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; registered in "
@@ -497,6 +604,28 @@ def report(r: Result) -> None:
     print(f"bind p50 under load / idle: {r.p50_ratio:.2f}")
 
 
+def report_held(r: Result) -> None:
+    """Prints the figures of a run of held leases."""
+    print(
+        f"\n{r.agents} agents held alive by their streams ({r.held_streams} held), database "
+        f"{r.database}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+        f"registered in {r.register_seconds:.1f} s; mechmgr idle "
+        f"{r.idle_mechmgr_cpu_per_s * 1000:.1f} ms CPU per second"
+    )
+    print(
+        "mechmgr CPU per agent per heartbeat interval: "
+        f"{r.mechmgr_cpu_ms_per_agent_interval:.4f} ms (what a heartbeat costs now); "
+        f"failures {r.heartbeat_failures}"
+        + (f" ({r.failure_codes})" if r.failure_codes else "")
+        + f"; heartbeat streams open: {r.open_streams}; heartbeats written at once: "
+        f"{r.immediate_heartbeats}"
+    )
+    print(f"\n{'binds':<22}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'failures':>10}")
+    for name, b in (("idle", r.idle), ("leases held", r.loaded), ("after", r.after)):
+        print(f"{name:<22}{b.p50_ms:>8.2f}{b.p90_ms:>8.2f}{b.p99_ms:>8.2f}{b.failures:>10}")
+    print(f"bind p50 with the leases held / idle: {r.p50_ratio:.2f}")
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The benchmark's options."""
     parser = argparse.ArgumentParser(
@@ -510,10 +639,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--mode",
-        choices=("stream", "unary"),
-        default="stream",
-        help="stream: a StreamHeartbeats message per heartbeat (default); unary: a "
-        "HeartbeatAgent call per heartbeat",
+        choices=("held", "stream", "unary"),
+        default="held",
+        help="held: each agent's StreamHeartbeats stream holds its lease, no message per "
+        "heartbeat (default, what agents do); stream: a StreamHeartbeats message per heartbeat; "
+        "unary: a HeartbeatAgent call per heartbeat",
+    )
+    parser.add_argument(
+        "--connections",
+        choices=("agent", "worker"),
+        default="agent",
+        help="held: each agent on a connection of its own (default, as agents on their own "
+        "hosts) or all of a worker's on its one connection",
     )
     parser.add_argument("--workers", type=int, default=4, help="heartbeating processes (4)")
     parser.add_argument("--binds", type=int, default=1000, help="binds per phase (1000)")
