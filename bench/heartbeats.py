@@ -126,7 +126,9 @@ def heartbeat_worker(
     if mode == "held":
         channel.close()
         beat.wait()
-        opened, failures = asyncio.run(held_streams(address, ids, stop, connections))
+        opened, failures = asyncio.run(
+            held_streams(address, ids, interval, offset, stop, connections)
+        )
         results.put(("beats", [], failures, opened))
         return
     if mode == "stream":
@@ -180,13 +182,14 @@ def heartbeat_worker(
 
 
 async def held_streams(
-    address: str, ids: list[str], stop: Event, connections: str
+    address: str, ids: list[str], interval: float, offset: float, stop: Event, connections: str
 ) -> tuple[int, list[str]]:
     """Opens a StreamHeartbeats stream per agent of ``ids`` asking mechmgr to hold its lease
-    (one coroutine each), reads the first answer, which must say ``held``, and keeps the streams
-    open until ``stop``. ``connections`` agent: each agent on a channel (an HTTP/2 connection,
-    pinged by the keepalive both ways) of its own, as agents on their own hosts are; worker:
-    all on the worker's one channel. Returns the streams held and the failures."""
+    (one coroutine each), opened evenly over one ``interval``, reads the first answer, which
+    must say ``held``, and keeps the streams open until ``stop``. ``connections`` agent: each
+    agent on a channel (an HTTP/2 connection, pinged by the keepalive both ways) of its own,
+    as agents on their own hosts are; worker: all on the worker's one channel. Returns the
+    streams held and the failures."""
     options = keepalive.current().client_options()
     if connections == "agent":
         options = [*options, ("grpc.use_local_subchannel_pool", 1)]
@@ -223,15 +226,15 @@ async def held_streams(
         ended.set()
 
     watcher = asyncio.ensure_future(watch_stop())
-    sem = asyncio.Semaphore(200)  # streams being opened at once
+    period = interval / len(ids)
+    start = time.perf_counter() + offset * period
 
-    async def paced(agent_id: str) -> None:
-        async with sem:
-            task = asyncio.ensure_future(agent(agent_id))
-            await asyncio.sleep(0)
-        await task
+    async def paced(k: int, agent_id: str) -> None:
+        # Opened over one interval, as the stream mode opens its streams (and as agents start).
+        await asyncio.sleep(max(0.0, start + k * period - time.perf_counter()))
+        await agent(agent_id)
 
-    await asyncio.gather(*(paced(agent_id) for agent_id in ids))
+    await asyncio.gather(*(paced(k, agent_id) for k, agent_id in enumerate(ids)))
     await watcher
     for channel in opened:
         await channel.close()
@@ -454,7 +457,7 @@ def run(running: stack.Stack, args: argparse.Namespace, log: object) -> Result:
             while (held_now := mechmgr_sample(running, "ml2_mechmgr_held_agents")) < args.agents:
                 waited = time.monotonic() - opened
                 failed = not results.empty()
-                assert waited < 600 and not failed, (
+                assert waited < args.interval + 270 and not failed, (
                     f"streams not held: {int(held_now)} of {args.agents} after {waited:.0f} s"
                 )
                 time.sleep(0.5)

@@ -210,6 +210,9 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
                     request = item
                 elif kind == "end":
                     continue  # the client closed its side: the stream, and its holds, stay
+                elif kind == "error":
+                    assert isinstance(item, Exception)
+                    raise item
                 elif item is None:
                     raise errors.AgentNotFound(agent_id)
                 else:
@@ -319,6 +322,9 @@ class _Holding:
                 self.queue.put_nowait(("request", request.agent_id, request))
         except grpc.RpcError:
             pass  # the call ended: the handler is cancelled too
+        except Exception as exc:  # a request that does not decode: the stream ends with it
+            self.queue.put_nowait(("error", "", exc))
+            return
         self.queue.put_nowait(("end", "", None))
 
 

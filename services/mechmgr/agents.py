@@ -20,14 +20,17 @@ Reads on this replica take the later of the database's heartbeat and its own; re
 database alone (``raw_agents_by_host``, ``count_by_type``) find the same liveness.
 
 Held leases (``hold``): an agent whose heartbeat stream asks for it is kept alive by this
-replica for as long as the stream stays open, without a heartbeat per interval. Every flush
-writes ``heartbeat_at`` = the flush's time for all the agents held here, in one statement per
-``FLUSH_CHUNK`` agents, so that every replica, reading the database, sees them alive; reads on
+replica for as long as the stream stays open, without a heartbeat per interval. A flush writes
+``heartbeat_at`` = the flush's time for all the agents held here whose written heartbeat is at
+least ``hold_refresh`` old (half of ``down_time`` - ``2 * flush_interval``: 32.5 s by default),
+in one statement per ``FLUSH_CHUNK`` agents, so that every replica, reading the database, sees
+them alive, and each held agent costs one row write per refresh, not one per flush; reads on
 this replica see them alive with the current time. The same statement returns each agent's
-admin_state_up and revision, so that a change made on any replica (or a deletion) reaches the
-holder's listener within a flush. When the stream ends the hold is released (``release``): the
-release time becomes the agent's last heartbeat, written at the next flush, so the agent is dead
-``down_time`` after the release on every replica. Holding needs batching (``can_hold``).
+admin_state_up and revision, so that a change made on another replica (or a deletion) reaches
+the holder's listener within a refresh and a flush; one made on this replica at once. When
+the stream ends the hold is released (``release``): the release time becomes the agent's last
+heartbeat, written at the next flush, so the agent is dead ``down_time`` after the release on
+every replica. Holding needs batching (``can_hold``).
 
 Each agent has a ``revision`` that moves forward, in the statement that makes the change,
 whenever the agent may bind ports it could not before: a registration that changes its
@@ -224,6 +227,9 @@ class AgentRegistry:
         # A heartbeat is answered from memory only while the one in the database keeps the
         # agent alive for two more flush intervals: one until the flush, one of margin for it.
         self._margin = self._down_time - dt.timedelta(seconds=2 * flush_interval)
+        # A held agent's heartbeat is written again once the written one is this old: half the
+        # margin, so that the database shows it alive with room to spare.
+        self._hold_refresh = self._margin / 2
         self._lock = threading.Lock()
         self._leases: dict[str, _Lease] = {}
         self._pending: dict[str, dt.datetime] = {}
@@ -339,6 +345,11 @@ class AgentRegistry:
         return agent
 
     @property
+    def hold_refresh(self) -> float:
+        """Seconds after which a held agent's written heartbeat is written again."""
+        return self._hold_refresh.total_seconds()
+
+    @property
     def can_hold(self) -> bool:
         """Whether this registry holds leases: only when it batches heartbeats (its flushes
         write the held agents' heartbeats)."""
@@ -408,8 +419,16 @@ class AgentRegistry:
         heartbeats are kept for the next flush and the error is raised."""
         with self._flush_lock:
             with self._lock:
-                # A held agent's heartbeat is written with the holds, at the flush's time.
-                held = sorted(self._holds)
+                # A held agent's heartbeat is written with the holds, at the flush's time, once
+                # the one in the database is a refresh old (or it has one held in memory).
+                due = self._clock() - self._hold_refresh
+                held = sorted(
+                    agent_id
+                    for agent_id in self._holds
+                    if agent_id in self._pending
+                    or (lease := self._leases.get(agent_id)) is None
+                    or lease.durable <= due
+                )
                 beats = {k: v for k, v in self._pending.items() if k not in self._holds}
                 self._pending = {}
             if not beats and not held:

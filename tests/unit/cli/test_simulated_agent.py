@@ -60,10 +60,23 @@ class FakeStreamingAgentService(FakeAgentService):
         """End the next stream UNAVAILABLE after this many heartbeats on it."""
         self.stall = threading.Event()
         """While set, heartbeats of the stream are not answered."""
+        self.holds: list[bool] = []
+        """The ``hold`` of every request received."""
+        self.hold = False
+        """Whether this mechmgr holds leases: answers a hold request ``held``, then waits."""
+        self.release = threading.Event()
 
     def StreamHeartbeats(self, requests, context):
         self.streams += 1
         for answered, request in enumerate(requests):
+            self.holds.append(request.hold)
+            if self.hold and request.hold and request.agent_id in self.agents:
+                self.streamed += 1
+                agent = self.agents[request.agent_id]
+                yield agent_service_pb2.StreamHeartbeatsResponse(agent=agent, held=True)
+                while context.is_active() and not self.release.wait(0.01):
+                    pass
+                return
             if self.break_after is not None and answered >= self.break_after:
                 self.break_after = None
                 context.abort(grpc.StatusCode.UNAVAILABLE, "stream broken")
@@ -251,6 +264,52 @@ def test_heartbeats_over_one_stream_at_the_interval(streaming) -> None:
     finally:
         running.stop()
     assert running.error is None
+
+
+def test_asks_for_a_held_lease_and_falls_back_to_a_message_per_interval(streaming) -> None:
+    service, handle = streaming  # a mechmgr that does not hold: answers without held
+    running = Running(handle.port)
+    try:
+        assert wait_for(lambda: service.streamed >= 3, 10)
+        assert service.holds[0] and not any(service.holds[1:])
+        assert service.streams == 1 and not running.agent.holding
+    finally:
+        running.stop()
+
+
+def test_a_held_stream_carries_no_more_messages_and_stops_promptly(streaming) -> None:
+    service, handle = streaming
+    service.hold = True
+    running = Running(handle.port)
+    try:
+        assert wait_for(lambda: running.agent.holding, 10)
+        # several heartbeat intervals (the fake's is 1 s) and not one message more
+        assert not wait_for(lambda: len(service.holds) > 1, 3)
+        assert service.holds == [True] and service.streams == 1
+    finally:
+        started = time.monotonic()
+        running.stop()
+        assert time.monotonic() - started < 1.0 and not running.thread.is_alive()
+    assert running.error is None
+
+
+def test_per_interval_heartbeats_never_ask_for_a_hold(streaming) -> None:
+    service, handle = streaming
+    service.hold = True
+    channel = channels.make_channel(f"127.0.0.1:{handle.port}")
+    stub = agent_service_pb2_grpc.AgentServiceStub(channel)
+    agent = simulated.SimulatedAgent(SPEC, stub, rpc_timeout=1.0, hold=False)
+    thread = threading.Thread(target=agent.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: service.streamed >= 2, 10)
+        assert not any(service.holds) and not agent.holding
+    finally:
+        agent.stop.set()
+        thread.join(5)
+        channel.close()
+    assert parse_agent("--type", "openvswitch", "--per-interval-heartbeats").hold is False
+    assert parse_agent("--type", "openvswitch").hold is True
 
 
 def test_opens_the_stream_again_when_it_breaks(streaming, caplog) -> None:
