@@ -79,6 +79,9 @@ from services.cli import stack
 from services.rpc import channels
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+FIRST_ANSWER_SECONDS = 10.0
+"""A held stream whose first answer does not come within this is opened again (counted among
+the failures as REOPENED), as an agent does after its rpc timeout."""
 MAX_IN_FLIGHT = 64
 """Heartbeats a worker has sent without an answer before it waits (a slow mechmgr is then seen
 as a lower heartbeat rate, not as a growing queue)."""
@@ -197,6 +200,7 @@ async def held_streams(
     opened: list[grpc.aio.Channel] = []
     held = 0
     failures: list[str] = []
+    reopened: list[str] = []
     ended = asyncio.Event()
 
     async def agent(agent_id: str) -> None:
@@ -205,11 +209,20 @@ async def held_streams(
         if connections == "agent":
             channel = grpc.aio.insecure_channel(address, options=options)
             opened.append(channel)
-        call = agent_service_pb2_grpc.AgentServiceStub(channel).StreamHeartbeats()
+        stub = agent_service_pb2_grpc.AgentServiceStub(channel)
+        request = agent_service_pb2.StreamHeartbeatsRequest(agent_id=agent_id, hold=True)
+        call = stub.StreamHeartbeats()
         try:
-            request = agent_service_pb2.StreamHeartbeatsRequest(agent_id=agent_id, hold=True)
-            await call.write(request)
-            reply = await call.read()
+            while True:
+                # As an agent does: a first answer that does not come in time, another stream.
+                try:
+                    await call.write(request)
+                    reply = await asyncio.wait_for(call.read(), FIRST_ANSWER_SECONDS)
+                    break
+                except TimeoutError:
+                    reopened.append(agent_id)
+                    call.cancel()
+                    call = stub.StreamHeartbeats()
             if reply is grpc.aio.EOF or not reply.held:
                 failures.append("NOT_HELD")
                 return
@@ -239,7 +252,7 @@ async def held_streams(
     for channel in opened:
         await channel.close()
     await shared.close()
-    return held, failures
+    return held, failures + ["REOPENED"] * len(reopened)
 
 
 async def stream_heartbeats(
