@@ -34,6 +34,8 @@ from typing import Any
 import grpc
 from ml2.v1 import agent_pb2, agent_service_pb2, agent_service_pb2_grpc
 from ml2_contract import convert, hosts, values, vocabulary
+from ml2_driver_sdk.runtime import errors as rpc_errors
+from ml2_driver_sdk.runtime.auth import errors as auth_errors
 
 logger = logging.getLogger(__name__)
 
@@ -515,6 +517,15 @@ class SimulatedAgent:
             return False
         if code == grpc.StatusCode.CANCELLED and self.agent_id:
             code = grpc.StatusCode.UNAVAILABLE  # the server cancelled the stream (it stopped)
+        if code == grpc.StatusCode.UNAUTHENTICATED and _reason(err) == auth_errors.EXPIRED:
+            # A stream outlives no token: open it again with the token file as it is now
+            # (renewed under a running agent, as Kubernetes does); until then, back off.
+            logger.warning(
+                "mechmgr ended the heartbeat stream: the agent's token expired (%s); opening "
+                "it again with the token as it is now (TOKEN_EXPIRED)",
+                details,
+            )
+            return True
         if code not in _RETRYABLE:
             raise AgentRefused(f"mechmgr refused the agent: {code.name}: {details}")
         if not self._outage:
@@ -525,6 +536,11 @@ class SimulatedAgent:
         else:
             logger.debug("mechmgr still unreachable (%s)", code.name)
         return True
+
+
+def _reason(err: grpc.RpcError) -> str:
+    """The reason (ErrorInfo) of a failed call, empty without one."""
+    return rpc_errors.from_rpc_error(err).reason or ""
 
 
 class _LateReply(grpc.RpcError):

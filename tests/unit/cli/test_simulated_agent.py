@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
+from grpc_status import rpc_status
 from ml2.v1 import agent_service_pb2, agent_service_pb2_grpc
 from ml2_driver_sdk.runtime import errors, server
+from ml2_driver_sdk.runtime.auth import errors as auth_errors
 
 from services.agent import runner, simulated
 from services.rpc import channels
@@ -65,10 +67,19 @@ class FakeStreamingAgentService(FakeAgentService):
         self.hold = False
         """Whether this mechmgr holds leases: answers a hold request ``held``, then waits."""
         self.release = threading.Event()
+        self.expire_after: int | None = None
+        """End the next stream UNAUTHENTICATED (TOKEN_EXPIRED) after this many heartbeats."""
 
     def StreamHeartbeats(self, requests, context):
         self.streams += 1
         for answered, request in enumerate(requests):
+            if self.expire_after is not None and answered >= self.expire_after:
+                self.expire_after = None
+                expired = auth_errors.Unauthenticated(
+                    "token of agent:compute-ovs has expired during the call",
+                    reason=auth_errors.EXPIRED,
+                )
+                context.abort_with_status(rpc_status.to_status(expired.to_status()))
             self.holds.append(request.hold)
             if self.hold and request.hold and request.agent_id in self.agents:
                 self.streamed += 1
@@ -321,6 +332,21 @@ def test_opens_the_stream_again_when_it_breaks(streaming, caplog) -> None:
         assert running.agent.streaming and service.heartbeats == 0
         assert saw_mechmgr_unreachable(caplog)
         assert not service.registrations[1:]  # the same agent, no registration again
+    finally:
+        running.stop()
+
+
+def test_a_stream_ended_by_its_tokens_expiry_is_opened_again(streaming, caplog) -> None:
+    """An expired token ends the stream UNAUTHENTICATED (TOKEN_EXPIRED): the agent opens it
+    again (with its token file as it is then) instead of stopping as for a refusal."""
+    service, handle = streaming
+    service.expire_after = 1
+    running = Running(handle.port)
+    try:
+        assert wait_for(lambda: service.streams >= 2 and service.streamed >= 2, 10)
+        assert running.error is None and running.thread.is_alive()
+        assert not service.registrations[1:]  # the same agent, no registration again
+        assert any("TOKEN_EXPIRED" in r.getMessage() for r in caplog.records)
     finally:
         running.stop()
 
