@@ -45,12 +45,10 @@ from ml2.v1 import (
 
 from services import launcher
 from services.rpc import channels
+from tests.integration.stacks import databases, start_together, stop_together, unique
 
 TIMEOUT = 15.0
 ML2 = [sys.executable, "-m", "services.cli"]
-LINKED = "compute-1"
-UNLINKED = "compute-2"
-NODE = "node-1"
 DRIVERS = ("sdn-controller", "openvswitch", "baremetal")
 
 
@@ -86,12 +84,13 @@ class Stack:
             env=env,
         )
 
-    def simulated_ovs_agent(self, host: str) -> None:
-        """Runs ``ml2 agent run --type openvswitch --simulate`` mapping physnet1; returns once
-        it has registered."""
-        log = open(self.log_dir / f"agent-{host}.log", "wb")  # noqa: SIM115 (closed with it)
-        self.agents.append(
-            subprocess.Popen(
+    def simulated_ovs_agents(self, *hosts: str) -> None:
+        """Runs ``ml2 agent run --type openvswitch --simulate`` mapping physnet1 for each host,
+        all at once; returns once every one has registered."""
+        started = {}
+        for host in hosts:
+            log = open(self.log_dir / f"agent-{host}.log", "wb")  # noqa: SIM115 (closed below)
+            started[host] = subprocess.Popen(
                 [
                     *ML2,
                     "agent",
@@ -111,14 +110,15 @@ class Stack:
                 stdin=subprocess.DEVNULL,
                 env=launcher.python_path_env({"PATH": "/usr/bin:/bin"}),
             )
-        )
-        log.close()
+            self.agents.append(started[host])
+            log.close()
         deadline = time.monotonic() + 30
-        request = agent_service_pb2.ListAgentsRequest(host=host)
-        while not self.registry.ListAgents(request, timeout=TIMEOUT).agents:
-            assert self.agents[-1].poll() is None, (self.log_dir / f"agent-{host}.log").read_text()
-            assert time.monotonic() < deadline, f"the agent of {host} did not register"
-            time.sleep(0.1)
+        for host, agent in started.items():
+            request = agent_service_pb2.ListAgentsRequest(host=host)
+            while not self.registry.ListAgents(request, timeout=TIMEOUT).agents:
+                assert agent.poll() is None, (self.log_dir / f"agent-{host}.log").read_text()
+                assert time.monotonic() < deadline, f"the agent of {host} did not register"
+                time.sleep(0.1)
 
     def network(self, *segments: segment_pb2.SegmentSpec) -> network_pb2.Network:
         request = network_service_pb2.CreateNetworkRequest(
@@ -156,40 +156,33 @@ def struct(value: dict[str, Any]) -> struct_pb2.Struct:
     return msg
 
 
-def urls(database_url: str, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    names = ("typemgr", "mechmgr", "portapi")
-    if database_url.startswith("sqlite"):
-        yield {n: database_url.replace("test.db", f"{n}.db") for n in names}
-        return
-    server = request.getfixturevalue("postgres_server")
-    made = {n: database_url if n == "typemgr" else server.create_database() for n in names}
-    yield made
-    for name in ("mechmgr", "portapi"):
-        server.drop_database(made[name])
-
-
-@pytest.fixture
-def stack(database_url: str, log_dir: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
-    s = Stack(log_dir)
-    database = urls(database_url, request)
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """One stack per backend for the whole module: each test uses hosts of its own."""
+    tmp = tmp_path_factory.mktemp(request.param)
+    s = Stack(tmp / "logs")
+    database = databases(request.param, tmp, request, ("typemgr", "mechmgr", "portapi"))
     db = next(database)
     listen = {"LISTEN": "127.0.0.1:0", "METRICS_PORT": "0"}
+    drv = {f"MECHDRIVER_{k}": v for k, v in listen.items()}
     try:
-        typemgr = s.start(
-            "typemgr",
-            "services.typemgr",
-            {
-                **{f"TYPEMGR_{k}": v for k, v in listen.items()},
-                "TYPEMGR_DATABASE_URL": db["typemgr"],
-                "TYPEMGR_TENANT_NETWORK_TYPES": "vxlan",
-                "TYPEMGR_NETWORK_VLAN_RANGES": "physnet1:100:199",
-            },
+        typemgr, *started = start_together(
+            s.start,
+            (
+                "typemgr",
+                "services.typemgr",
+                {
+                    **{f"TYPEMGR_{k}": v for k, v in listen.items()},
+                    "TYPEMGR_DATABASE_URL": db["typemgr"],
+                    "TYPEMGR_TENANT_NETWORK_TYPES": "vxlan",
+                    "TYPEMGR_NETWORK_VLAN_RANGES": "physnet1:100:199",
+                },
+            ),
+            *((name, f"services.drivers.{name.replace('-', '_')}", drv) for name in DRIVERS),
         )
-        drv = {f"MECHDRIVER_{k}": v for k, v in listen.items()}
-        drivers = {
-            name: s.start(name, f"services.drivers.{name.replace('-', '_')}", drv)
-            for name in DRIVERS
-        }
+        drivers = dict(zip(DRIVERS, started, strict=True))
         mechmgr = s.start(
             "mechmgr",
             "services.mechmgr",
@@ -223,10 +216,11 @@ def stack(database_url: str, log_dir: Path, request: pytest.FixtureRequest) -> I
     finally:
         for agent in s.agents:
             agent.send_signal(signal.SIGTERM)
+        for agent in s.agents:
             agent.wait(10)
         for channel in s.opened:
             channel.close()
-        codes = [p.stop() for p in reversed(s.processes)]
+        codes = stop_together(s.processes)
         next(database, None)
     assert codes == [0] * len(codes), [p.log_tail() for p in s.processes]
 
@@ -244,10 +238,11 @@ def reason_of(port: port_pb2.Port, driver: str) -> binding_pb2.DeclineReason:
 def test_a_vxlan_port_on_a_linked_host_binds_through_the_sdn_controller_and_openvswitch(
     stack: Stack,
 ) -> None:
+    linked_host, unlinked_host = unique("compute-1"), unique("compute-2")
     set_link = stack.ml2(
         "topology",
         "set",
-        LINKED,
+        linked_host,
         "--switch-id",
         "52:54:00:aa:bb:cc",
         "--port-id",
@@ -260,21 +255,20 @@ def test_a_vxlan_port_on_a_linked_host_binds_through_the_sdn_controller_and_open
     assert set_link.returncode == 0, set_link.stderr
     listed = stack.ml2("topology", "list", "--json")
     assert listed.returncode == 0, listed.stderr
-    [link] = json.loads(listed.stdout)
+    [link] = [x for x in json.loads(listed.stdout) if x["host"] == linked_host]
     assert (link["host"], link["switch_id"], link["port_id"], link["physical_network"]) == (
-        LINKED,
+        linked_host,
         "52:54:00:aa:bb:cc",
         "Ethernet1/7",
         "physnet1",
     )
-    stack.simulated_ovs_agent(LINKED)
-    stack.simulated_ovs_agent(UNLINKED)
+    stack.simulated_ovs_agents(linked_host, unlinked_host)
     network = stack.network()
     [vxlan] = network.segments
 
     # Bound first, while the network has no dynamic segment: only its VXLAN is offered.
-    unlinked = stack.bind(network.id, UNLINKED)
-    port = stack.bind(network.id, LINKED)
+    unlinked = stack.bind(network.id, unlinked_host)
+    port = stack.bind(network.id, linked_host)
 
     assert vxlan.network_type == "vxlan"
     assert (port.binding.state, port.binding.vif_type) == (binding_pb2.BINDING_STATE_BOUND, "ovs")
@@ -290,7 +284,7 @@ def test_a_vxlan_port_on_a_linked_host_binds_through_the_sdn_controller_and_open
     ]
     # Level 0 offers the network's dynamic VLAN too, after its VXLAN (as Neutron's since
     # LP#2144501): the unlinked host's agent maps physnet1, so it binds that VLAN directly.
-    direct = stack.bind(network.id, UNLINKED)
+    direct = stack.bind(network.id, unlinked_host)
     assert [(lv.level, lv.driver, lv.segment.id) for lv in direct.binding.levels] == [
         (0, "openvswitch", bottom.segment.id)
     ]
@@ -302,18 +296,18 @@ def test_a_vxlan_port_on_a_linked_host_binds_through_the_sdn_controller_and_open
     )
     reason = reason_of(unlinked, "sdn-controller")
     assert reason.code == "HOST_NOT_LINKED"
-    assert dict(reason.details) == {"host": UNLINKED}
-    assert f"ml2 topology set {UNLINKED}" in reason.message
+    assert dict(reason.details) == {"host": unlinked_host}
+    assert f"ml2 topology set {unlinked_host}" in reason.message
     assert "HOST_NOT_LINKED" in unlinked.binding.failure_message
     checked = stack.manager.ResolveBindability(
         mechanism_manager_service_pb2.ResolveBindabilityRequest(
-            network_id=network.id, hosts=[LINKED, UNLINKED], segments=[vxlan]
+            network_id=network.id, hosts=[linked_host, unlinked_host], segments=[vxlan]
         ),
         timeout=TIMEOUT,
     )
     linked_check, unlinked_check = checked.hosts
     assert (linked_check.host_id, linked_check.bindable, linked_check.vif_type) == (
-        LINKED,
+        linked_host,
         True,
         "ovs",
     )
@@ -325,12 +319,12 @@ def test_a_vxlan_port_on_a_linked_host_binds_through_the_sdn_controller_and_open
     )
     assert not unlinked_check.bindable and "HOST_NOT_LINKED" in unlinked_check.reason
 
-    deleted = stack.ml2("topology", "delete", LINKED)
+    deleted = stack.ml2("topology", "delete", linked_host)
     assert deleted.returncode == 0, deleted.stderr
-    assert f"deleted the link of host {LINKED}" in deleted.stdout
+    assert f"deleted the link of host {linked_host}" in deleted.stdout
     # Unbound, the first port releases the dynamic VLAN, which level 0 would offer otherwise.
     assert stack.rebind(port, "").binding.state == binding_pb2.BINDING_STATE_UNBOUND
-    again = stack.rebind(stack.bind(network.id, ""), LINKED)
+    again = stack.rebind(stack.bind(network.id, ""), linked_host)
 
     assert again.binding.state == binding_pb2.BINDING_STATE_FAILED
     assert reason_of(again, "sdn-controller").code == "HOST_NOT_LINKED"
@@ -338,7 +332,7 @@ def test_a_vxlan_port_on_a_linked_host_binds_through_the_sdn_controller_and_open
     # links: the deleted link shows in the very next check.
     rechecked = stack.manager.ResolveBindability(
         mechanism_manager_service_pb2.ResolveBindabilityRequest(
-            network_id=network.id, hosts=[LINKED], segments=[vxlan]
+            network_id=network.id, hosts=[linked_host], segments=[vxlan]
         ),
         timeout=TIMEOUT,
     )
@@ -348,14 +342,15 @@ def test_a_vxlan_port_on_a_linked_host_binds_through_the_sdn_controller_and_open
 def test_a_bare_metal_port_with_local_link_information_binds_with_vif_type_other(
     stack: Stack,
 ) -> None:
+    node = unique("node-1")
     vlan = segment_pb2.SegmentSpec(network_type="vlan", physical_network="physnet1")
     network = stack.network(vlan)
     links = [{"switch_id": "52:54:00:aa:bb:cc", "port_id": "Ethernet1/9", "switch_info": "tor-1"}]
 
     port = stack.bind(
-        network.id, NODE, binding_pb2.VNIC_TYPE_BAREMETAL, {"local_link_information": links}
+        network.id, node, binding_pb2.VNIC_TYPE_BAREMETAL, {"local_link_information": links}
     )
-    missing = stack.bind(network.id, "node-2", binding_pb2.VNIC_TYPE_BAREMETAL)
+    missing = stack.bind(network.id, unique("node-2"), binding_pb2.VNIC_TYPE_BAREMETAL)
 
     assert (port.binding.state, port.binding.vif_type) == (binding_pb2.BINDING_STATE_BOUND, "other")
     assert dict(port.binding.vif_details)["connectivity"] == "l2"
@@ -368,13 +363,14 @@ def test_a_bare_metal_port_with_local_link_information_binds_with_vif_type_other
 def test_a_bare_metal_node_on_a_vxlan_network_binds_the_vlan_of_its_switch_link(
     stack: Stack,
 ) -> None:
+    node = unique("node-1")
     link = topology_pb2.HostLink(
-        host=NODE, switch_id="sw-9", port_id="Ethernet1/9", physical_network="physnet1"
+        host=node, switch_id="sw-9", port_id="Ethernet1/9", physical_network="physnet1"
     )
     stack.topology.SetHostLink(topology_service_pb2.SetHostLinkRequest(link=link), timeout=TIMEOUT)
     network = stack.network()
 
-    port = stack.bind(network.id, NODE, binding_pb2.VNIC_TYPE_BAREMETAL)
+    port = stack.bind(network.id, node, binding_pb2.VNIC_TYPE_BAREMETAL)
 
     assert (port.binding.state, port.binding.vif_type) == (binding_pb2.BINDING_STATE_BOUND, "other")
     top, bottom = port.binding.levels
@@ -383,19 +379,20 @@ def test_a_bare_metal_node_on_a_vxlan_network_binds_the_vlan_of_its_switch_link(
 
 
 def test_a_bad_link_is_refused_naming_the_field_and_stores_nothing(stack: Stack) -> None:
-    bad = stack.ml2("topology", "set", LINKED, "--switch-id", "a b", "--port-id", "Ethernet1/7")
-    missing = stack.ml2("topology", "delete", LINKED)
+    host = unique("compute-1")
+    bad = stack.ml2("topology", "set", host, "--switch-id", "a b", "--port-id", "Ethernet1/7")
+    missing = stack.ml2("topology", "delete", host)
     listed = stack.ml2("topology", "list", "--json")
 
     assert bad.returncode == 1
     assert "INVALID_ARGUMENT: link.switch_id: must not contain spaces" in bad.stderr
     assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
     assert listed.returncode == 0, listed.stderr
-    assert json.loads(listed.stdout) == []
+    assert [x for x in json.loads(listed.stdout) if x["host"] == host] == []
     with pytest.raises(grpc.RpcError) as refused:
         stack.topology.SetHostLink(
             topology_service_pb2.SetHostLinkRequest(
-                link=topology_pb2.HostLink(host=LINKED, switch_id="sw", port_id="")
+                link=topology_pb2.HostLink(host=host, switch_id="sw", port_id="")
             ),
             timeout=TIMEOUT,
         )
@@ -406,21 +403,38 @@ def test_a_bad_link_is_refused_naming_the_field_and_stores_nothing(stack: Stack)
 def test_list_host_links_pages_in_host_order_and_refuses_bad_input_naming_the_field(
     stack: Stack,
 ) -> None:
-    for host in ("host-c", "host-a", "host-b"):
+    """The stack is shared with other tests' links: pages of two are read to the end, in host
+    order, and this test's three hosts come in their order among them."""
+    prefix = unique("host")
+    mine = [f"{prefix}-a", f"{prefix}-b", f"{prefix}-c"]
+    for host in (mine[2], mine[0], mine[1]):
         link = topology_pb2.HostLink(host=host, switch_id="sw-1", port_id=f"Ethernet1/{host}")
         stack.topology.SetHostLink(
             topology_service_pb2.SetHostLinkRequest(link=link), timeout=TIMEOUT
         )
-    first = stack.topology.ListHostLinks(
-        topology_service_pb2.ListHostLinksRequest(page_size=2), timeout=TIMEOUT
-    )
-    rest = stack.topology.ListHostLinks(
-        topology_service_pb2.ListHostLinksRequest(page_size=2, page_token=first.next_page_token),
-        timeout=TIMEOUT,
-    )
+    pages = [
+        stack.topology.ListHostLinks(
+            topology_service_pb2.ListHostLinksRequest(page_size=2), timeout=TIMEOUT
+        )
+    ]
+    while pages[-1].next_page_token:
+        assert len(pages) < 1000, "ListHostLinks pages do not end"
+        pages.append(
+            stack.topology.ListHostLinks(
+                topology_service_pb2.ListHostLinksRequest(
+                    page_size=2, page_token=pages[-1].next_page_token
+                ),
+                timeout=TIMEOUT,
+            )
+        )
+    first = pages[0]
+    paged = [x.host for page in pages for x in page.links]
 
-    assert [x.host for x in first.links] == ["host-a", "host-b"] and first.next_page_token
-    assert [x.host for x in rest.links] == ["host-c"] and not rest.next_page_token
+    assert len(pages) >= 2 and first.next_page_token
+    assert all(len(page.links) == 2 for page in pages[:-1]), [len(p.links) for p in pages]
+    assert 1 <= len(pages[-1].links) <= 2 and not pages[-1].next_page_token
+    assert paged == sorted(set(paged))
+    assert [host for host in paged if host.startswith(prefix)] == mine
     refusals = [
         (
             stack.topology.ListHostLinks,
@@ -435,7 +449,7 @@ def test_list_host_links_pages_in_host_order_and_refuses_bad_input_naming_the_fi
         (
             stack.topology.ListHostLinks,
             topology_service_pb2.ListHostLinksRequest(
-                host="host-a", page_token=first.next_page_token
+                host=mine[0], page_token=first.next_page_token
             ),
             "page_token",
         ),
@@ -447,5 +461,8 @@ def test_list_host_links_pages_in_host_order_and_refuses_bad_input_naming_the_fi
             method(request, timeout=TIMEOUT)
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, request
         assert (refused.value.details() or "").startswith(f"{field_name}:"), request
-    listed = stack.topology.ListHostLinks(topology_service_pb2.ListHostLinksRequest(), timeout=5)
-    assert [x.host for x in listed.links] == ["host-a", "host-b", "host-c"]
+    listed = stack.topology.ListHostLinks(
+        topology_service_pb2.ListHostLinksRequest(page_size=len(paged) + 10), timeout=5
+    )
+    assert [x.host for x in listed.links] == paged
+    assert [x.host for x in listed.links if x.host.startswith(prefix)] == mine
