@@ -42,9 +42,9 @@ from ml2.v1 import segment_service_pb2_grpc as ss_grpc
 
 from services import launcher
 from services.rpc import channels
+from tests.integration.stacks import databases, start_together, stop_together, unique
 
 TIMEOUT = 15.0
-HOST = "compute-1"
 
 
 @dataclass
@@ -82,6 +82,7 @@ class Clients:
     agents: agent_service_pb2_grpc.AgentServiceStub
     stack: Stack
     typemgr: launcher.ServiceProcess
+    created_ports: list[str] = field(default_factory=list)
 
     def stop_typemgr(self) -> None:
         assert self.typemgr.stop() == 0
@@ -126,49 +127,50 @@ class Clients:
         request = port_service_pb2.CreatePortRequest(
             port=port_pb2.Port(network_id=network_id, admin_state_up=True)
         )
-        return str(self.ports.CreatePort(request, timeout=TIMEOUT).port.id)
+        port_id = str(self.ports.CreatePort(request, timeout=TIMEOUT).port.id)
+        self.created_ports.append(port_id)
+        return port_id
+
+    def delete_created_ports(self) -> None:
+        """Deletes the ports made through ``port`` that still exist: their dynamic segments go
+        back to the pool (of one id) for the next test of the stack."""
+        for port_id in self.created_ports:
+            try:
+                self.ports.DeletePort(
+                    port_service_pb2.DeletePortRequest(port_id=port_id), timeout=TIMEOUT
+                )
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+        self.created_ports.clear()
 
 
-def urls(database_url: str, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    names = ("typemgr", "mechmgr", "portapi")
-    if database_url.startswith("sqlite"):
-        yield {n: database_url.replace("test.db", f"{n}.db") for n in names}
-        return
-    server = request.getfixturevalue("postgres_server")
-    made = {n: database_url if n == "typemgr" else server.create_database() for n in names}
-    yield made
-    for name in ("mechmgr", "portapi"):
-        server.drop_database(made[name])
-
-
-@pytest.fixture
-def clients(database_url: str, log_dir: Path, request: pytest.FixtureRequest) -> Iterator[Clients]:
-    stack = Stack(log_dir)
-    database = urls(database_url, request)
+def start_clients(backend: str, tmp: Path, request: pytest.FixtureRequest) -> Iterator[Clients]:
+    stack = Stack(tmp / "logs")
+    database = databases(backend, tmp, request, ("typemgr", "mechmgr", "portapi"))
     db = next(database)
     listen = {"LISTEN": "127.0.0.1:0", "METRICS_PORT": "0"}
+    drv = {f"MECHDRIVER_{k}": v for k, v in listen.items()}
     try:
-        typemgr = stack.start(
-            "typemgr",
-            "services.typemgr",
-            {
-                **{f"TYPEMGR_{k}": v for k, v in listen.items()},
-                "TYPEMGR_DATABASE_URL": db["typemgr"],
-                "TYPEMGR_TENANT_NETWORK_TYPES": "vxlan",
-                "TYPEMGR_NETWORK_VLAN_RANGES": "physnet1:100:100",
-            },
+        typemgr, fabric, ovs = start_together(
+            stack.start,
+            (
+                "typemgr",
+                "services.typemgr",
+                {
+                    **{f"TYPEMGR_{k}": v for k, v in listen.items()},
+                    "TYPEMGR_DATABASE_URL": db["typemgr"],
+                    "TYPEMGR_TENANT_NETWORK_TYPES": "vxlan",
+                    "TYPEMGR_NETWORK_VLAN_RANGES": "physnet1:100:100",
+                },
+            ),
+            (
+                "fabric",
+                "services.drivers.noop",
+                {**drv, "MECHDRIVER_NOOP_NAME": "fabric", "MECHDRIVER_NOOP_MODE": "fabric"},
+            ),
+            ("openvswitch", "services.drivers.openvswitch", drv),
         )
-        drv = {f"MECHDRIVER_{k}": v for k, v in listen.items()}
-        fabric = stack.start(
-            "fabric",
-            "services.drivers.noop",
-            {
-                **drv,
-                "MECHDRIVER_NOOP_NAME": "fabric",
-                "MECHDRIVER_NOOP_MODE": "fabric",
-            },
-        )
-        ovs = stack.start("openvswitch", "services.drivers.openvswitch", drv)
         mechmgr = stack.start(
             "mechmgr",
             "services.mechmgr",
@@ -203,15 +205,43 @@ def clients(database_url: str, log_dir: Path, request: pytest.FixtureRequest) ->
     finally:
         for channel in stack.opened:
             channel.close()
-        codes = [p.stop() for p in reversed(stack.processes)]
+        codes = stop_together(stack.processes)
         next(database, None)
     assert codes == [0] * len(codes), [p.log_tail() for p in stack.processes]
 
 
-def register_ovs_agent(clients: Clients) -> None:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def shared_clients(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Clients]:
+    """One stack per backend for the tests that neither stop nor restart a process."""
+    yield from start_clients(request.param, tmp_path_factory.mktemp(request.param), request)
+
+
+@pytest.fixture
+def clients(shared_clients: Clients) -> Iterator[Clients]:
+    """The shared stack; the ports a test made are deleted after it, so that the pool's one
+    VLAN id is free again for the next test."""
+    shared_clients.created_ports.clear()
+    yield shared_clients
+    shared_clients.delete_created_ports()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def own_clients(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Clients]:
+    """A stack of the test's own, which it may stop and start again."""
+    yield from start_clients(request.param, tmp_path, request)
+
+
+@pytest.fixture
+def host() -> str:
+    return unique("compute-1")
+
+
+def register_ovs_agent(clients: Clients, host: str) -> None:
     agent = agent_pb2.Agent(
         agent_type="openvswitch",
-        host=HOST,
+        host=host,
         binary="ml2-openvswitch-agent",
         admin_state_up=True,
         capabilities=agent_pb2.HostCapabilities(bridge_mappings={"physnet1": "br-eth1"}),
@@ -219,12 +249,15 @@ def register_ovs_agent(clients: Clients) -> None:
     clients.agents.RegisterAgent(agent_service_pb2.RegisterAgentRequest(agent=agent))
 
 
-def test_ports_share_a_dynamic_segment_released_with_the_last_one(clients: Clients) -> None:
-    register_ovs_agent(clients)
+def test_ports_share_a_dynamic_segment_released_with_the_last_one(
+    clients: Clients, host: str
+) -> None:
+    free = clients.vlan_allocations()
+    register_ovs_agent(clients, host)
     network_id = clients.network()
     first, second = clients.port(network_id), clients.port(network_id)
 
-    bound = [clients.bind(port_id, HOST) for port_id in (first, second)]
+    bound = [clients.bind(port_id, host) for port_id in (first, second)]
     for port in bound:
         assert (port.binding.state, port.binding.vif_type) == (
             binding_pb2.BINDING_STATE_BOUND,
@@ -245,28 +278,28 @@ def test_ports_share_a_dynamic_segment_released_with_the_last_one(clients: Clien
 
     clients.bind(second, "")
     assert clients.dynamic(network_id) == []
-    assert clients.vlan_allocations() == []
+    assert clients.vlan_allocations() == free
 
     # VLAN 100, the pool's only id, serves the next network's ports.
     other = clients.network()
-    port = clients.bind(clients.port(other), HOST)
+    port = clients.bind(clients.port(other), host)
     assert port.binding.levels[1].segment.segmentation_id == 100
     clients.ports.DeletePort(port_service_pb2.DeletePortRequest(port_id=port.id))
     assert clients.dynamic(other) == []
-    assert clients.vlan_allocations() == []
+    assert clients.vlan_allocations() == free
 
 
 def test_level_0_is_offered_the_networks_dynamic_segments_after_its_static_ones(
-    clients: Clients,
+    clients: Clients, host: str
 ) -> None:
-    register_ovs_agent(clients)
+    register_ovs_agent(clients, host)
     network_id = clients.network()
-    first = clients.bind(clients.port(network_id), HOST)
+    first = clients.bind(clients.port(network_id), host)
     [dynamic] = clients.dynamic(network_id)
     request = ss.ListNetworkSegmentsRequest(network_id=network_id)
     [static] = clients.segments.ListNetworkSegments(request, timeout=TIMEOUT).segments
 
-    second = clients.bind(clients.port(network_id), HOST)
+    second = clients.bind(clients.port(network_id), host)
 
     def offered_at_level_0(port: Any) -> set[tuple[str, ...]]:
         return {tuple(s.id for s in v.offered_segments) for v in port.binding.trace if v.level == 0}
@@ -328,11 +361,12 @@ def test_a_second_port_is_bound_below_the_fabric_while_typemgr_records_its_hold(
 def test_a_port_that_fails_below_the_fabric_holds_nothing(clients: Clients) -> None:
     """The fabric level allocates a dynamic VLAN, then no driver binds it on a host without an
     agent: the binding fails and the VLAN is released with it."""
+    free = clients.vlan_allocations()
     network_id = clients.network()
-    port = clients.bind(clients.port(network_id), "compute-bare")
+    port = clients.bind(clients.port(network_id), unique("compute-bare"))
     assert port.binding.state == binding_pb2.BINDING_STATE_FAILED
     assert clients.dynamic(network_id) == []
-    assert clients.vlan_allocations() == []
+    assert clients.vlan_allocations() == free
 
 
 def eventually(check: Callable[[], bool], seconds: float = 15.0) -> bool:
@@ -348,13 +382,14 @@ def eventually(check: Callable[[], bool], seconds: float = 15.0) -> bool:
     return False
 
 
-def test_a_release_typemgr_missed_happens_once_it_is_back(clients: Clients) -> None:
+def test_a_release_typemgr_missed_happens_once_it_is_back(own_clients: Clients, host: str) -> None:
     """typemgr is down when the port is unbound: the unbinding succeeds, the hold stays (nothing
     is released early), and portapi tells typemgr once it is back, without any port change."""
-    register_ovs_agent(clients)
+    clients = own_clients
+    register_ovs_agent(clients, host)
     network_id = clients.network()
     port_id = clients.port(network_id)
-    assert clients.bind(port_id, HOST).binding.state == binding_pb2.BINDING_STATE_BOUND
+    assert clients.bind(port_id, host).binding.state == binding_pb2.BINDING_STATE_BOUND
     [dynamic] = clients.dynamic(network_id)
 
     clients.stop_typemgr()
