@@ -23,6 +23,7 @@ from ml2.v1 import segment_service_pb2_grpc as ss_grpc
 
 from services import launcher
 from services.rpc import channels
+from tests.integration.stacks import databases, start_together, stop_together, unique
 
 
 @dataclass
@@ -47,17 +48,17 @@ class Stack:
         return self.manager.ResolveBinding(request, timeout=timeout)
 
 
-@pytest.fixture
-def stack(database_url: str, log_dir: Path) -> Iterator[Stack]:
-    typemgr_url = database_url
-    if database_url.startswith("sqlite"):
-        typemgr_url = database_url.replace("test.db", "typemgr.db")
+def start_stack(backend: str, tmp: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    log_dir = tmp / "logs"
+    database = databases(backend, tmp, request, ("typemgr", "mechmgr"))
+    db = next(database)
     started: list[launcher.ServiceProcess] = []
     opened: list[grpc.Channel] = []
 
     def start(name: str, module: str, env: dict[str, str]) -> launcher.ServiceProcess:
-        started.append(launcher.start(name, module, env, log_dir=log_dir))
-        return started[-1]
+        process = launcher.start(name, module, env, log_dir=log_dir)
+        started.append(process)
+        return process
 
     def channel(process: launcher.ServiceProcess) -> grpc.Channel:
         opened.append(channels.make_channel(process.address))
@@ -65,22 +66,25 @@ def stack(database_url: str, log_dir: Path) -> Iterator[Stack]:
 
     try:
         drv = {"MECHDRIVER_LISTEN": "127.0.0.1:0", "MECHDRIVER_METRICS_PORT": "0"}
-        fabric = start(
-            "fabric",
-            "services.drivers.noop",
-            {**drv, "MECHDRIVER_NOOP_NAME": "fabric", "MECHDRIVER_NOOP_MODE": "fabric"},
-        )
-        ovs = start("openvswitch", "services.drivers.openvswitch", drv)
-        typemgr = start(
-            "typemgr",
-            "services.typemgr",
-            {
-                "TYPEMGR_LISTEN": "127.0.0.1:0",
-                "TYPEMGR_METRICS_PORT": "0",
-                "TYPEMGR_DATABASE_URL": typemgr_url,
-                "TYPEMGR_TENANT_NETWORK_TYPES": "vxlan",
-                "TYPEMGR_NETWORK_VLAN_RANGES": "physnet1:100:199",
-            },
+        fabric, ovs, typemgr = start_together(
+            start,
+            (
+                "fabric",
+                "services.drivers.noop",
+                {**drv, "MECHDRIVER_NOOP_NAME": "fabric", "MECHDRIVER_NOOP_MODE": "fabric"},
+            ),
+            ("openvswitch", "services.drivers.openvswitch", drv),
+            (
+                "typemgr",
+                "services.typemgr",
+                {
+                    "TYPEMGR_LISTEN": "127.0.0.1:0",
+                    "TYPEMGR_METRICS_PORT": "0",
+                    "TYPEMGR_DATABASE_URL": db["typemgr"],
+                    "TYPEMGR_TENANT_NETWORK_TYPES": "vxlan",
+                    "TYPEMGR_NETWORK_VLAN_RANGES": "physnet1:100:199",
+                },
+            ),
         )
         mechmgr = start(
             "mechmgr",
@@ -88,7 +92,7 @@ def stack(database_url: str, log_dir: Path) -> Iterator[Stack]:
             {
                 "MECHMGR_LISTEN": "127.0.0.1:0",
                 "MECHMGR_METRICS_PORT": "0",
-                "MECHMGR_DATABASE_URL": database_url,
+                "MECHMGR_DATABASE_URL": db["mechmgr"],
                 "MECHMGR_TYPEMGR_ADDRESS": typemgr.address,
                 "MECHMGR_TYPEMGR_TIMEOUT_SECONDS": "5",
                 "MECHMGR_MECHANISM_DRIVERS": f"fabric={fabric.address},openvswitch={ovs.address}",
@@ -105,12 +109,29 @@ def stack(database_url: str, log_dir: Path) -> Iterator[Stack]:
     finally:
         for ch in opened:
             ch.close()
-        for process in reversed(started):
-            assert process.stop() == 0, process.log_tail()
+        codes = stop_together(started)
+        next(database, None)
+    assert codes == [0] * len(codes), [p.log_tail() for p in started]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """One stack per backend for the tests that leave its processes alone; each test uses
+    networks, ports and hosts of its own."""
+    yield from start_stack(request.param, tmp_path_factory.mktemp(request.param), request)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def own_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+    """A stack of the test's own, whose typemgr it may freeze."""
+    yield from start_stack(request.param, tmp_path, request)
 
 
 def test_a_fabric_driver_continues_with_a_dynamic_vlan_that_openvswitch_binds(stack: Stack):
     network_id = str(uuid.uuid4())
+    host, bare_host = unique("compute-1"), unique("compute-bare")
     created = stack.segments.CreateNetworkSegments(
         ss.CreateNetworkSegmentsRequest(network_id=network_id), timeout=10
     )
@@ -118,13 +139,13 @@ def test_a_fabric_driver_continues_with_a_dynamic_vlan_that_openvswitch_binds(st
     assert vxlan.network_type == "vxlan"
     agent = agent_pb2.Agent(
         agent_type="openvswitch",
-        host="compute-1",
+        host=host,
         capabilities=agent_pb2.HostCapabilities(bridge_mappings={"physnet1": "br-eth1"}),
     )
     stack.agents.RegisterAgent(agent_service_pb2.RegisterAgentRequest(agent=agent), timeout=10)
 
-    first = stack.resolve("port-1", network_id, "compute-1", [vxlan])
-    second = stack.resolve("port-2", network_id, "compute-1", [vxlan])
+    first = stack.resolve(f"port-1-{network_id}", network_id, host, [vxlan])
+    second = stack.resolve(f"port-2-{network_id}", network_id, host, [vxlan])
 
     assert (first.state, first.vif_type) == (binding_pb2.BINDING_STATE_BOUND, "ovs")
     top, bottom = first.levels
@@ -144,9 +165,9 @@ def test_a_fabric_driver_continues_with_a_dynamic_vlan_that_openvswitch_binds(st
     )
     assert [s.id for s in listed.segments if s.is_dynamic] == [bottom.segment.id]
 
-    bare = stack.resolve("port-3", network_id, "compute-bare", [vxlan])
+    bare = stack.resolve(f"port-3-{network_id}", network_id, bare_host, [vxlan])
     assert bare.state == binding_pb2.BINDING_STATE_FAILED
-    assert "level 1 openvswitch: NO_AGENT (no openvswitch agent on host compute-bare)" in (
+    assert f"level 1 openvswitch: NO_AGENT (no openvswitch agent on host {bare_host})" in (
         bare.failure_message
     )
 
@@ -154,7 +175,9 @@ def test_a_fabric_driver_continues_with_a_dynamic_vlan_that_openvswitch_binds(st
 def test_a_dynamic_segment_typemgr_refuses_is_a_decline_with_its_reason(stack: Stack):
     unknown = segment_pb2.Segment(id="seg-x", network_type="vxlan", segmentation_id=1500)
 
-    reply = stack.resolve("port-1", "net-unknown-to-typemgr", "compute-1", [unknown])
+    reply = stack.resolve(
+        unique("port-1"), "net-unknown-to-typemgr", unique("compute-1"), [unknown]
+    )
 
     assert reply.state == binding_pb2.BINDING_STATE_FAILED
     fabric = reply.trace[0]
@@ -163,10 +186,11 @@ def test_a_dynamic_segment_typemgr_refuses_is_a_decline_with_its_reason(stack: S
     assert "net-unknown-to-typemgr" in fabric.reasons[0].message
 
 
-def test_a_stalled_typemgr_is_asked_only_within_the_callers_deadline(stack: Stack):
+def test_a_stalled_typemgr_is_asked_only_within_the_callers_deadline(own_stack: Stack):
     """With typemgr stopped (SIGSTOP) and MECHMGR_TYPEMGR_TIMEOUT_SECONDS 5, a ResolveBinding
     whose caller allows 1.5 s ends, server side, within that deadline: the dynamic segment
     allocation is cut to what is left of it."""
+    stack = own_stack
     network_id = str(uuid.uuid4())
     created = stack.segments.CreateNetworkSegments(
         ss.CreateNetworkSegmentsRequest(network_id=network_id), timeout=10
@@ -207,13 +231,14 @@ def test_a_stalled_typemgr_is_asked_only_within_the_callers_deadline(stack: Stac
 
 def test_a_check_offers_the_dynamic_vlan_without_allocating_it_and_notes_it(stack: Stack):
     network_id = str(uuid.uuid4())
+    hosts = [unique("compute-1"), unique("compute-2"), unique("compute-bare")]
     created = stack.segments.CreateNetworkSegments(
         ss.CreateNetworkSegmentsRequest(network_id=network_id), timeout=10
     )
     [vxlan] = created.segments
     mapped = agent_pb2.HostCapabilities(bridge_mappings={"physnet1": "br-eth1"})
     unmapped = agent_pb2.HostCapabilities(bridge_mappings={"physnet9": "br-eth9"})
-    for host, caps in (("compute-1", mapped), ("compute-2", unmapped)):
+    for host, caps in ((hosts[0], mapped), (hosts[1], unmapped)):
         agent = agent_pb2.Agent(agent_type="openvswitch", host=host, capabilities=caps)
         stack.agents.RegisterAgent(agent_service_pb2.RegisterAgentRequest(agent=agent), timeout=10)
     listing = ss.ListNetworkSegmentsRequest(network_id=network_id, include_dynamic=True)
@@ -222,7 +247,7 @@ def test_a_check_offers_the_dynamic_vlan_without_allocating_it_and_notes_it(stac
     reply = stack.manager.ResolveBindability(
         mm.ResolveBindabilityRequest(
             network_id=network_id,
-            hosts=["compute-1", "compute-2", "compute-bare"],
+            hosts=hosts,
             segments=[vxlan],
         ),
         timeout=10,
@@ -248,12 +273,14 @@ def test_a_check_offers_the_dynamic_vlan_without_allocating_it_and_notes_it(stac
     )
     assert not two.bindable and not bare.bindable
     assert "level 1 openvswitch: PHYSNET_NOT_MAPPED" in two.reason
-    assert (
-        "level 1 openvswitch: NO_AGENT (no openvswitch agent on host compute-bare)" in bare.reason
+    assert f"level 1 openvswitch: NO_AGENT (no openvswitch agent on host {hosts[2]})" in (
+        bare.reason
     )
 
     for answer in reply.hosts:
-        port = stack.resolve(f"port-{answer.host_id}", network_id, answer.host_id, [vxlan])
+        port = stack.resolve(
+            f"port-{answer.host_id}-{network_id}", network_id, answer.host_id, [vxlan]
+        )
         assert answer.bindable == (port.state == binding_pb2.BINDING_STATE_BOUND)
         assert [(v.level, v.driver, v.outcome) for v in answer.trace] == [
             (v.level, v.driver, v.outcome) for v in port.trace
