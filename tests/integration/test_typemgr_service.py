@@ -17,8 +17,13 @@ from ml2.v1 import segment_pb2, segment_service_pb2, segment_service_pb2_grpc
 
 from services import launcher
 from services.rpc import channels
+from tests.integration.stacks import databases
 
-# Small pools, so that exhaustion is quick to reach; physnet2 is provider-only.
+# Small pools, so that exhaustion is quick to reach; physnet2 is provider-only. The tests that
+# share one typemgr per backend (``typemgr``) each use pools, provider ids and flat physical
+# networks no other of them keeps: physnet1's two ids are enough for the one a test keeps and
+# the one a test takes and gives back, physnet3's and the VXLAN pool's one id are taken by one
+# test each. Tests that exhaust a pool, read absolute counts or restart typemgr start their own.
 CONFIG = {
     "TYPEMGR_TENANT_NETWORK_TYPES": "vlan,vxlan",
     "TYPEMGR_NETWORK_VLAN_RANGES": "physnet1:100:101,physnet2,physnet3:200:200",
@@ -55,8 +60,7 @@ class Typemgr:
             return str(reply.read().decode())
 
 
-@pytest.fixture
-def start_typemgr(database_url: str, log_dir: Path) -> Iterator[Callable[..., Typemgr]]:
+def starter(database_url: str, log_dir: Path) -> Iterator[Callable[..., Typemgr]]:
     started: list[tuple[launcher.ServiceProcess, grpc.Channel]] = []
 
     def start(**overrides: str) -> Typemgr:
@@ -79,8 +83,33 @@ def start_typemgr(database_url: str, log_dir: Path) -> Iterator[Callable[..., Ty
 
 
 @pytest.fixture
-def typemgr(start_typemgr: Callable[..., Typemgr]) -> Typemgr:
+def start_typemgr(database_url: str, log_dir: Path) -> Iterator[Callable[..., Typemgr]]:
+    """Starts typemgr processes on the test's own (empty) database."""
+    yield from starter(database_url, log_dir)
+
+
+@pytest.fixture
+def fresh_typemgr(start_typemgr: Callable[..., Typemgr]) -> Typemgr:
+    """A typemgr of the test's own, on an empty database."""
     return start_typemgr()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def typemgr(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Typemgr]:
+    """One typemgr per backend shared by the module's tests that keep to their own ids."""
+    tmp = tmp_path_factory.mktemp(request.param)
+    database = databases(request.param, tmp, request, ("typemgr",))
+    db = next(database)
+    starting = starter(db["typemgr"], tmp / "logs")
+    try:
+        yield next(starting)()
+    finally:
+        try:
+            next(starting, None)
+        finally:
+            next(database, None)
 
 
 def net() -> str:
@@ -153,7 +182,10 @@ def test_multi_provider_network_keeps_order_and_takes_the_smallest_mtu(typemgr: 
     assert listed.mtu == 1400
 
 
-def test_tenant_types_are_used_in_order_then_exhaustion_names_them(typemgr: Typemgr) -> None:
+def test_tenant_types_are_used_in_order_then_exhaustion_names_them(
+    fresh_typemgr: Typemgr,
+) -> None:
+    typemgr = fresh_typemgr
     got = [typemgr.create(net()).segments[0] for _ in range(4)]
     assert [(s.network_type, s.physical_network) for s in got] == [
         ("vlan", "physnet1"),
@@ -169,7 +201,8 @@ def test_tenant_types_are_used_in_order_then_exhaustion_names_them(typemgr: Type
     assert typemgr.list(network_id) == []
 
 
-def test_pool_exhaustion_names_type_and_physical_network(typemgr: Typemgr) -> None:
+def test_pool_exhaustion_names_type_and_physical_network(fresh_typemgr: Typemgr) -> None:
+    typemgr = fresh_typemgr
     typemgr.create(net(), Spec(network_type="vlan", physical_network="physnet3"))
     err = failure(
         lambda: typemgr.create(net(), Spec(network_type="vlan", physical_network="physnet3"))
@@ -308,7 +341,16 @@ BAD_CREATES = [
 ]
 
 
+def allocated_ids(typemgr: Typemgr) -> list[str]:
+    return [
+        line
+        for line in typemgr.metrics().splitlines()
+        if line.startswith("ml2_typemgr_allocated_ids{")
+    ]
+
+
 def test_bad_create_requests_are_invalid_argument_naming_the_field(typemgr: Typemgr) -> None:
+    before = allocated_ids(typemgr)
     for network_id, specs, message in BAD_CREATES:
         target = net() if network_id is None else network_id
         err = failure(lambda t=target, s=specs: typemgr.create(t, *s))
@@ -317,12 +359,8 @@ def test_bad_create_requests_are_invalid_argument_naming_the_field(typemgr: Type
         assert error_info(err).metadata["field"] == message.split(":")[0]
         if network_id is None:
             assert typemgr.list(target) == []
-    allocated = [
-        line
-        for line in typemgr.metrics().splitlines()
-        if line.startswith("ml2_typemgr_allocated_ids{")
-    ]
-    assert allocated and all(line.endswith(" 0.0") for line in allocated), allocated
+    allocated = allocated_ids(typemgr)
+    assert allocated and allocated == before, (before, allocated)
 
 
 def test_other_bad_requests_are_invalid_argument_naming_the_field(typemgr: Typemgr) -> None:
