@@ -8,12 +8,22 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from services import launcher
 
 Start = Callable[[str, str, dict[str, str]], launcher.ServiceProcess]
+T = TypeVar("T")
+
+
+def at_once(*calls: Callable[[], T]) -> list[T]:
+    """Runs every call at once (each in a thread of its own) and returns their results in
+    order, once all have ended; the first failure is raised then."""
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(call) for call in calls]
+    return [future.result() for future in futures]
 
 
 def start_together(

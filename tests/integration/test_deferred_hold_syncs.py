@@ -42,6 +42,7 @@ from ml2.v1 import segment_service_pb2_grpc as ss_grpc
 
 from services import launcher
 from services.rpc import channels
+from tests.integration.stacks import at_once, stop_together
 
 TIMEOUT = 15.0
 HOST = "compute-1"
@@ -102,12 +103,14 @@ class Stack:
 
     def start_drivers(self) -> None:
         drv = {f"MECHDRIVER_{k}": v for k, v in LISTEN.items()}
-        fabric = self.start(
-            "fabric",
-            "services.drivers.noop",
-            {**drv, "MECHDRIVER_NOOP_NAME": "fabric", "MECHDRIVER_NOOP_MODE": "fabric"},
+        fabric, ovs = at_once(
+            lambda: self.start(
+                "fabric",
+                "services.drivers.noop",
+                {**drv, "MECHDRIVER_NOOP_NAME": "fabric", "MECHDRIVER_NOOP_MODE": "fabric"},
+            ),
+            lambda: self.start("openvswitch", "services.drivers.openvswitch", drv),
         )
-        ovs = self.start("openvswitch", "services.drivers.openvswitch", drv)
         self.drivers = f"fabric={fabric.address},openvswitch={ovs.address}"
 
     def mechmgr(self, name: str, typemgr: launcher.ServiceProcess) -> launcher.ServiceProcess:
@@ -266,7 +269,7 @@ def stack_on(database_url: str, log_dir: Path, request: pytest.FixtureRequest) -
             if process.process.poll() is None:  # a frozen one: let it go
                 os.kill(process.process.pid, signal.SIGKILL)
                 process.process.wait()
-        codes = [p.stop() for p in reversed(running.processes)]
+        codes = stop_together(running.processes)
         next(made, None)
     assert codes == [0] * len(codes), [p.log_tail() for p in running.processes]
 
@@ -284,10 +287,12 @@ def postgres_stack(
 
 
 def test_a_portapi_killed_before_its_hold_sync_sends_it_once_restarted(stack: Stack) -> None:
-    main_typemgr = stack.typemgr("typemgr")
     # portapi syncs holds through a typemgr replica of its own (same database), frozen below.
-    synced_through = stack.typemgr("typemgr-for-portapi")
-    stack.start_drivers()
+    main_typemgr, synced_through, _ = at_once(
+        lambda: stack.typemgr("typemgr"),
+        lambda: stack.typemgr("typemgr-for-portapi"),
+        stack.start_drivers,
+    )
     mechmgr = stack.mechmgr("mechmgr", main_typemgr)
     portapi = stack.portapi("portapi", synced_through, mechmgr)
     api = Api.of(stack, portapi, main_typemgr, mechmgr)
@@ -329,13 +334,16 @@ def test_replicas_binding_and_unbinding_at_once_never_release_a_held_segment(
     postgres_stack: Stack,
 ) -> None:
     stack = postgres_stack
-    stack.start_drivers()
-    apis = []
-    for n in (1, 2):
-        typemgr = stack.typemgr(f"typemgr-{n}")
-        mechmgr = stack.mechmgr(f"mechmgr-{n}", typemgr)
-        portapi = stack.portapi(f"portapi-{n}", typemgr, mechmgr)
-        apis.append(Api.of(stack, portapi, typemgr, mechmgr))
+    *typemgrs, _ = at_once(
+        lambda: stack.typemgr("typemgr-1"), lambda: stack.typemgr("typemgr-2"), stack.start_drivers
+    )
+    mechmgrs = at_once(
+        *(lambda n=n: stack.mechmgr(f"mechmgr-{n + 1}", typemgrs[n]) for n in (0, 1))
+    )
+    portapis = at_once(
+        *(lambda n=n: stack.portapi(f"portapi-{n + 1}", typemgrs[n], mechmgrs[n]) for n in (0, 1))
+    )
+    apis = [Api.of(stack, portapis[n], typemgrs[n], mechmgrs[n]) for n in (0, 1)]
     apis[0].register_ovs_agent()
     network_id = apis[0].network()
     problems: list[str] = []
