@@ -4,6 +4,7 @@ names for what each test of such a stack creates."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,9 +33,7 @@ def start_together(
     """Calls ``start(name, module, env)`` for every spec at once and returns the processes in
     the specs' order, once all of them serve. The first failure is raised after every start
     has ended (the ones that started are the caller's to stop, as ``start`` recorded them)."""
-    with ThreadPoolExecutor(max_workers=len(specs)) as pool:
-        futures = [pool.submit(start, *spec) for spec in specs]
-    return [future.result() for future in futures]
+    return at_once(*(functools.partial(start, *spec) for spec in specs))
 
 
 def databases(
