@@ -316,15 +316,17 @@ HOLD_SYNCS = "ml2_portapi_hold_syncs_total{"
 
 
 def test_a_second_port_is_bound_below_the_fabric_while_typemgr_records_its_hold(
-    clients: Clients,
+    own_clients: Clients, host: str
 ) -> None:
     """The second port of a network: level 0 is offered the network's dynamic VLAN from
     portapi's record, and openvswitch is asked about it at level 1 while typemgr (frozen here)
     has not yet answered the allocation that records the port's hold; the bind answers once
-    it has, and its hold sync, which only confirms that hold, is sent after the answer."""
-    register_ovs_agent(clients)
+    it has, and its hold sync, which only confirms that hold, is sent after the answer. A
+    stack of its own: it freezes typemgr and counts the drivers' proposals."""
+    clients = own_clients
+    register_ovs_agent(clients, host)
     network_id = clients.network()
-    first = clients.bind(clients.port(network_id), HOST)
+    first = clients.bind(clients.port(network_id), host)
     [dynamic] = clients.dynamic(network_id)
     assert clients.stack.metric("openvswitch", OVS_COMPLETED) == 1
     second_id = clients.port(network_id)
@@ -332,7 +334,7 @@ def test_a_second_port_is_bound_below_the_fabric_while_typemgr_records_its_hold(
 
     os.kill(clients.typemgr.process.pid, signal.SIGSTOP)
     answers: list[Any] = []
-    binding = threading.Thread(target=lambda: answers.append(clients.bind(second_id, HOST)))
+    binding = threading.Thread(target=lambda: answers.append(clients.bind(second_id, host)))
     try:
         binding.start()
         deadline = time.monotonic() + 8
