@@ -22,6 +22,15 @@ allocate), the resolution runs again from the start, waiting for typemgr at each
 that the drivers are asked about exactly what typemgr allocated. Either way the port holds
 every dynamic segment its result uses before the result leaves mechmgr, as when each
 allocation is waited for.
+
+A level may also bind, as it was offered, a dynamic segment this resolution did not allocate
+(a level 0 driver binding one of the network's dynamic segments in use). Both ``resolve`` and
+``resolve_async`` then record the port's hold on it before returning (``take_holds``: an
+``AllocateDynamicSegment`` for the segment's type, physical network and segmentation id, with
+the port and generation); when typemgr returns another segment (it released that one) or
+refuses, the resolution runs again with what it returned in its place (or without it), at most
+``HOLD_TRIES`` times, then fails with DYNAMIC_SEGMENT_UNAVAILABLE. So every dynamic segment of
+a result leaving mechmgr is held by the port, whichever level bound it.
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ from concurrent import futures
 from dataclasses import dataclass
 
 from ml2.v1 import agent_pb2
-from ml2_contract import convert, values
+from ml2_contract import convert, values, vocabulary
 
 from services.mechmgr import (
     agents,
@@ -129,7 +138,18 @@ class MechanismManager:
         request, agent_messages = self._with_host(request, self._read_host(request.host))
         bound = [driver_client.BoundDriver(c, deadline, agent_messages) for c in self.drivers]
         allocate = self._allocator_for(request, deadline)
-        result = resolver.resolve_binding(request, bound, allocate)
+        for _ in range(HOLD_TRIES):
+            recorded = Recorded(allocate)
+            result = resolver.resolve_binding(request, bound, recorded)
+            offered = unheld(result, recorded.ids)
+            if not offered:
+                break
+            differs = take_holds(request.network_id, offered, allocate)
+            if not differs:
+                break
+            request = dataclasses.replace(request, segments=substituted(request.segments, differs))
+        else:
+            result = hold_not_taken(request, offered)
         metrics.observe(result)
         _log(request, result, time.perf_counter() - started)
         return result
@@ -156,23 +176,48 @@ class MechanismManager:
         def offload(call: Callable[[], object]) -> Awaitable[object]:
             return loop.run_in_executor(None, call)
 
+        for _ in range(HOLD_TRIES):
+            result, allocated = await self._resolve_once_async(request, bound, allocate, offload)
+            offered = unheld(result, allocated)
+            if not offered:
+                break
+            differs = await loop.run_in_executor(
+                None, take_holds, request.network_id, offered, allocate
+            )
+            if not differs:
+                break
+            request = dataclasses.replace(request, segments=substituted(request.segments, differs))
+        else:
+            result = hold_not_taken(request, offered)
+        metrics.observe(result)
+        _log(request, result, time.perf_counter() - started)
+        return result
+
+    async def _resolve_once_async(
+        self,
+        request: resolver.BindingRequest,
+        bound: Sequence[resolver.AsyncProposer],
+        allocate: resolver.AllocateDynamic,
+        offload: resolver.Offload,
+    ) -> tuple[values.BindingResult, set[str]]:
+        """One resolution on the event loop; returns it with the ids of the dynamic segments
+        allocated (the port's holds recorded) while resolving it."""
         ahead = AllocationsAhead(request.segments, allocate, self._allocations)
         if ahead.known:
+            recorded = Recorded(ahead.allocate)
             result = await resolver.resolve_binding_async(
-                request, bound, ahead.allocate, offload, blocks=ahead.blocks
+                request, bound, recorded, offload, blocks=ahead.blocks
             )
             confirmed = await ahead.confirmed()
             if ahead.asked:
                 metrics.DYNAMIC_SEGMENTS_AHEAD.labels(
                     "confirmed" if confirmed else "differed"
                 ).inc()
-            if not confirmed:
-                result = await resolver.resolve_binding_async(request, bound, allocate, offload)
-        else:
-            result = await resolver.resolve_binding_async(request, bound, allocate, offload)
-        metrics.observe(result)
-        _log(request, result, time.perf_counter() - started)
-        return result
+            if confirmed:
+                return result, recorded.ids
+        recorded = Recorded(allocate)
+        result = await resolver.resolve_binding_async(request, bound, recorded, offload)
+        return result, recorded.ids
 
     def _read_host(self, host: str) -> tuple[tuple[values.Agent, ...], tuple[values.HostLink, ...]]:
         """The agents registered from ``host``, with liveness, and its links."""
@@ -312,6 +357,105 @@ class MechanismManager:
     def describe_drivers(self, timeout: float) -> list[driver_client.DriverInfo]:
         """Returns every configured driver in binding order with its description, if it answers."""
         return driver_client.describe_all(self.drivers, timeout)
+
+
+HOLD_TRIES = 3
+"""Resolutions of one request at most while typemgr returns, for a dynamic segment a level
+bound as it was offered, another segment than offered (``take_holds``)."""
+
+
+class Recorded:
+    """``resolver.AllocateDynamic`` that records the ids of the segments it returned."""
+
+    def __init__(self, allocate: resolver.AllocateDynamic) -> None:
+        self._allocate = allocate
+        self.ids: set[str] = set()
+
+    def __call__(self, network_id: str, spec: values.SegmentSpec) -> values.Segment:
+        segment = self._allocate(network_id, spec)
+        self.ids.add(segment.id)
+        return segment
+
+
+def unheld(result: values.BindingResult, allocated: set[str]) -> list[values.Segment]:
+    """The dynamic segments a BOUND result's levels bind that were not allocated while
+    resolving it (level 0 was offered them from the network's dynamic segments in use, and a
+    driver bound one as offered): the port has no hold on them yet."""
+    if not result.bound:
+        return []
+    found: list[values.Segment] = []
+    for level in result.levels:
+        segment = level.segment
+        if segment.is_dynamic and segment.id not in allocated and segment not in found:
+            found.append(segment)
+    return found
+
+
+def take_holds(
+    network_id: str, segments: Sequence[values.Segment], allocate: resolver.AllocateDynamic
+) -> dict[str, values.Segment | None]:
+    """Records the port's hold on each of ``segments`` (typemgr's AllocateDynamicSegment with
+    the segment's type, physical network and segmentation id, which returns the network's
+    segment of that spec and records the hold in its transaction); returns, by offered id, what
+    typemgr returned instead for those it did not return as offered (None: it refused or could
+    not be asked), i.e. the ones it released meanwhile."""
+    differs: dict[str, values.Segment | None] = {}
+    for segment in segments:
+        spec = values.SegmentSpec(
+            segment.network_type, segment.physical_network, segment.segmentation_id or None
+        )
+        try:
+            got: values.Segment | None = allocate(network_id, spec)
+        except Exception as exc:
+            logger.info("cannot hold dynamic segment %s for the binding: %s", segment.id, exc)
+            got = None
+        if got != segment:
+            if got is not None:
+                logger.info(
+                    "dynamic segment %s was released; typemgr holds %s (%s) instead; resolving "
+                    "again",
+                    segment.id,
+                    got.id,
+                    got.describe(),
+                )
+            differs[segment.id] = got
+    metrics.DIRECT_DYNAMIC_HOLDS.labels("differed" if differs else "held").inc()
+    return differs
+
+
+def substituted(
+    segments: Sequence[values.Segment], differs: dict[str, values.Segment | None]
+) -> tuple[values.Segment, ...]:
+    """``segments`` with each one typemgr did not return replaced by what it returned (or
+    left out when it returned nothing), without repeating one."""
+    out: list[values.Segment] = []
+    for segment in segments:
+        got = differs.get(segment.id, segment)
+        if got is not None and got not in out:
+            out.append(got)
+    return tuple(out)
+
+
+def hold_not_taken(
+    request: resolver.BindingRequest, segments: Sequence[values.Segment]
+) -> values.BindingResult:
+    """The FAILED result of a request whose result kept binding dynamic segments typemgr would
+    not hold for the port."""
+    ids = ", ".join(s.id for s in segments)
+    message = (
+        f"no mechanism driver could bind port {request.port_id} on host {request.host}: "
+        f"typemgr would not record the port's hold on dynamic segment(s) {ids} its levels bind"
+    )
+    reason = values.DeclineReason(code=vocabulary.DYNAMIC_SEGMENT_UNAVAILABLE, message=message)
+    verdict = values.Verdict(
+        level=0, driver=vocabulary.MECHANISM_MANAGER, outcome=vocabulary.DECLINE, reasons=(reason,)
+    )
+    return values.BindingResult(
+        state=vocabulary.FAILED,
+        vif_type=vocabulary.VIF_TYPE_BINDING_FAILED,
+        trace=(verdict,),
+        failure_message=message,
+    )
 
 
 class AllocationsAhead:

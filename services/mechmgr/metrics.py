@@ -65,6 +65,16 @@ DYNAMIC_SEGMENTS_AHEAD = Counter(
 )
 for _result in ("confirmed", "differed"):
     DYNAMIC_SEGMENTS_AHEAD.labels(_result)
+DIRECT_DYNAMIC_HOLDS = Counter(
+    "ml2_mechmgr_direct_dynamic_holds_total",
+    "Resolutions whose levels bound, as offered, dynamic segments not allocated while resolving "
+    "(level 0 was offered the network's dynamic segments in use) and that recorded the port's "
+    "hold on them with typemgr: result=held when typemgr returned them, differed when it had "
+    "released one and the resolution ran again.",
+    ["result"],
+)
+for _result in ("held", "differed"):
+    DIRECT_DYNAMIC_HOLDS.labels(_result)
 DYNAMIC_SEGMENT_CALL_SECONDS = Histogram(
     "ml2_mechmgr_dynamic_segment_call_seconds",
     "Time of one AllocateDynamicSegment call to typemgr, failures included.",

@@ -15,13 +15,17 @@ those inputs are still current.
    (another request committed it).
 
 Dynamic segments are reference counted by typemgr: mechmgr records the port as a holder of every
-dynamic segment it allocates while resolving, and after a commit that may concern them (a driver
-continued the binding, or the port held dynamic segments before) ``Binder`` tells typemgr
+dynamic segment it allocates while resolving, and of every one a level bound as level 0 was offered
+it (``manager.take_holds``), before it returns the result; after a commit that may concern them (a
+driver continued the binding, or the port held dynamic segments before) ``Binder`` tells typemgr
 which dynamic segments the committed levels use (``SyncDynamicSegmentHolds`` with the binding
-generation); typemgr releases the ones no port holds any more. The commit records that sync in
-the hold outbox (``db.hold_outbox``) in the same transaction, and a successful sync deletes it:
-if typemgr cannot be reached, or portapi stops in between, the holds stay as they were (nothing
-is released too early) and ``HoldSyncRetrier`` sends the sync again later.
+generation); typemgr releases the ones no port holds any more. The commit records that sync in the
+hold outbox (``db.hold_outbox``) in the same transaction, and a successful sync deletes it: if
+typemgr cannot be reached, or portapi stops in between, the holds stay as they were (nothing is
+released too early) and ``HoldSyncRetrier`` sends the sync again later. A resolution that may have
+allocated dynamic segments and whose result is not committed (``_settle_lost``: a newer one, or
+another request, committed first, or the port went) syncs the port's holds to those of the committed
+binding, through the outbox too, so that what only it allocated is released.
 
 Level 0 is offered the network's static segments, in order, then its dynamic ones, as Neutron
 offers them since LP#2144501: with holds tracked, ``Binder`` reads the dynamic segments from
@@ -149,8 +153,9 @@ class Binder:
         for attempt in range(1, self._max_tries + 1):
             ticket = self.offered(ticket)
             result = self._resolve(ticket)
+            resolved = ticket
             pending = None
-            if self.tracks_holds and (ticket.may_hold_dynamic or may_hold_dynamic(result)):
+            if self.tracks_holds and (ticket.may_hold_dynamic or may_hold_dynamic(result, ticket)):
                 pending = hold_outbox.PendingSync(
                     ticket.port_id, tuple(dynamic_segment_ids(result)), ticket.generation
                 )
@@ -176,13 +181,16 @@ class Binder:
                 with sql.read_session(self._factory) as session:
                     outcome = _current(session, port_id=ticket.port_id)
                 if outcome.retry is None:
+                    self._settle_lost(ticket, result)
                     return outcome.port, committed
-                held = ticket.may_hold_dynamic or may_hold_dynamic(result)
+                held = ticket.may_hold_dynamic or may_hold_dynamic(result, ticket)
                 ticket = replace(
                     outcome.retry, may_hold_dynamic=held or outcome.retry.may_hold_dynamic
                 )
                 continue
             if outcome.retry is None:
+                if not outcome.committed:
+                    self._settle_lost(ticket, result)
                 return outcome.port, committed
             metrics.CAS_RETRIES.inc()
             logger.info(
@@ -192,8 +200,9 @@ class Binder:
                 ticket.generation,
                 outcome.retry.generation,
             )
-            held = ticket.may_hold_dynamic or may_hold_dynamic(result)
+            held = ticket.may_hold_dynamic or may_hold_dynamic(result, ticket)
             ticket = replace(outcome.retry, may_hold_dynamic=held or outcome.retry.may_hold_dynamic)
+        self._settle_lost(resolved, result, settled=False)
         metrics.BIND_ABORTS.inc()
         logger.warning(
             "gave up binding port %s after %d tries: its inputs kept changing",
@@ -201,6 +210,53 @@ class Binder:
             self._max_tries,
         )
         raise portapi_errors.BindingConflict(ticket.port_id, self._max_tries)
+
+    def _settle_lost(
+        self, ticket: r.BindTicket, result: values.BindingResult, *, settled: bool = True
+    ) -> None:
+        """Tells typemgr which dynamic segments the port uses now, after a resolution whose
+        result was not committed and that may have allocated dynamic segments for the port
+        (mechmgr records a hold for each as it allocates): the port's holds become those of
+        its committed binding (none when it is gone), so that a segment only the lost
+        resolution allocated is released. The sync goes through the outbox like every other.
+
+        ``settled``: no newer inputs wait for a result (a newer resolution, or another request,
+        committed; the port was unbound or deleted), so the sync is as of the current
+        generation and also drops a hold the lost resolution took after the winner's sync.
+        Otherwise (the flow gave up while newer inputs are being resolved) it is as of the
+        lost ticket's generation, so that it cannot drop a hold the newer resolution takes."""
+        if not self.tracks_holds:
+            return
+        if not (ticket.may_hold_dynamic or may_hold_dynamic(result, ticket)):
+            return
+        try:
+            pending = repo.run_write(
+                self._factory,
+                functools.partial(
+                    _record_current,
+                    port_id=ticket.port_id,
+                    generation=None if settled else ticket.generation,
+                ),
+            )
+        except SQLAlchemyError as exc:
+            logger.warning(
+                "cannot record the hold sync of port %s after a lost resolution: %s",
+                ticket.port_id,
+                exc,
+            )
+            return
+        if pending is None:
+            return
+        metrics.LOST_RESOLUTION_SYNCS.inc()
+        logger.info(
+            "binding of port %s (generation %d) was not committed; syncing its holds as of "
+            "generation %d",
+            ticket.port_id,
+            ticket.generation,
+            pending.generation,
+            extra={"port_id": ticket.port_id},
+        )
+        self.sync_holds(pending)
 
     def await_segment_change(self, ticket: r.BindTicket, vif_type: str, wait: bool) -> None:
         """Waits until ticket's network has no new segmentation id pending, polling its mark,
@@ -412,6 +468,29 @@ def _commit(
     return _current(session, port_id=ticket.port_id)
 
 
+def _record_current(
+    session: Session, *, port_id: str, generation: int | None
+) -> hold_outbox.PendingSync | None:
+    """Records in the outbox, under the port's row lock, the hold sync of the port's committed
+    binding: the dynamic segments its levels use, as of ``generation`` (None: its current
+    one; 0, holding nothing, when the port is gone); returns it. Records nothing, returning
+    None, when the outbox has a newer sync of the port already (it drops what this one would)."""
+    repo.lock_port_rows(session, port_id)
+    port = repo.get_port(session, port_id)
+    if port is None:
+        pending = hold_outbox.PendingSync(port_id, (), 0)
+    else:
+        pending = hold_outbox.PendingSync(
+            port_id,
+            tuple(dynamic_segment_ids(port.binding.result)),
+            port.binding.generation if generation is None else generation,
+        )
+    if pending.generation and hold_outbox.has_newer(session, pending):
+        return None
+    hold_outbox.record(session, pending)
+    return pending
+
+
 def _current(session: Session, *, port_id: str) -> _Attempt:
     """Finds out, when no result was committed, whether the port's current inputs still wait
     for one (``retry``) or the flow ends (``port``)."""
@@ -493,13 +572,26 @@ def _settled(session: Session, port_id: str) -> r.Port | None:
     return settled
 
 
-def may_hold_dynamic(result: values.BindingResult) -> bool:
+def may_hold_dynamic(result: values.BindingResult, ticket: r.BindTicket | None = None) -> bool:
     """True if resolving ``result`` may have made the port hold dynamic segments: mechmgr
-    allocates them only after a driver continued the binding to a further level. Holds are
-    synchronised only then (or when the port held some before), sparing typemgr a call per
-    bind on networks without hierarchical binding."""
-    return any(verdict.outcome == vocabulary.CONTINUE for verdict in result.trace) or any(
+    allocates them only after a driver continued the binding to a further level, takes a hold
+    on each one a level binds as level 0 was offered it, and, when typemgr had released such a
+    segment, holds the one typemgr returned instead and offers it to level 0 (a dynamic segment
+    level 0 was offered that ``ticket`` did not offer). Holds are synchronised only then (or
+    when the port held some before), sparing typemgr a call per bind on networks without
+    hierarchical binding."""
+    if any(verdict.outcome == vocabulary.CONTINUE for verdict in result.trace) or any(
         level.segment.is_dynamic for level in result.levels
+    ):
+        return True
+    if ticket is None:
+        return False
+    known = {s.id for s in ticket.segments}
+    return any(
+        s.is_dynamic and s.id not in known
+        for verdict in result.trace
+        if verdict.level == 0
+        for s in verdict.offered_segments
     )
 
 
@@ -511,13 +603,13 @@ def only_confirms(ticket: r.BindTicket, result: values.BindingResult) -> bool:
     it uses was allocated, its hold taken, for this binding), with no allocation that failed
     midway (which may have left one it allocated before unoffered).
 
-    Only a segment offered below level 0 can have been allocated (and its hold taken) for this
-    port: the dynamic segments level 0 is offered come from portapi's record of the network's
-    (``offered``), and a port offered one there holds it only if a level below also got it
-    from mechmgr's allocation. So a binding whose levels use a dynamic segment that no level
-    below 0 was offered (a level 0 driver bound it as it was offered) is never only confirming,
-    and one that uses, below level 0, the segment its network's record offered level 0 too
-    (the second port of a network bound through the fabric) is."""
+    Only the segments offered below level 0 are judged: the dynamic segments level 0 is offered
+    come from portapi's record of the network's (``offered``), and one a level 0 driver bound
+    as offered gets its hold from mechmgr after the drivers answered (``manager.take_holds``),
+    which this check does not see in the trace. So a binding whose levels use a dynamic segment
+    that no level below 0 was offered is never only confirming (its sync is sent before the
+    answer), and one that uses, below level 0, the segment its network's record offered level 0
+    too (the second port of a network bound through the fabric) is."""
     if ticket.may_hold_dynamic or result.state != vocabulary.BOUND:
         return False
     used = set(dynamic_segment_ids(result))

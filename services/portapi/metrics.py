@@ -39,6 +39,11 @@ CAS_RETRIES = Counter(
     "ml2_portapi_binding_cas_retries_total",
     "Binding results discarded because the binding inputs changed while they were resolved.",
 )
+LOST_RESOLUTION_SYNCS = Counter(
+    "ml2_portapi_lost_resolution_hold_syncs_total",
+    "Hold syncs sent after a resolution that may have allocated dynamic segments was not "
+    "committed (a newer or concurrent one won), stating the holds of the committed binding.",
+)
 HOLD_SYNCS = Counter(
     "ml2_portapi_hold_syncs_total",
     "SyncDynamicSegmentHolds calls to typemgr, by result (synced, failed) and by whether they "

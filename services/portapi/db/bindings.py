@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 
 from ml2_contract import values, vocabulary
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.portapi import resources as r
@@ -27,10 +27,23 @@ L = models.port_binding_levels
 
 
 def has_lower_levels(session: Session, port_id: str) -> bool:
-    """True if the port's committed binding has levels below level 0. Only those can bind a
-    dynamic segment: level 0 is offered the network's static segments."""
-    stmt = select(L.c.level).where(L.c.port_id == port_id, L.c.level > 0).limit(1)
-    return session.execute(stmt).first() is not None
+    """True if the port's committed binding may hold a dynamic segment: it has levels below
+    level 0, or a level bound on one of the network's recorded dynamic segments (level 0 is
+    offered those after the static ones, and a level 0 driver may bind one directly)."""
+    return session.execute(_HAS_DYNAMIC_LEVELS, {"port_id": port_id}).first() is not None
+
+
+_HAS_DYNAMIC_LEVELS = (
+    select(L.c.level)
+    .where(
+        L.c.port_id == bindparam("port_id"),
+        or_(
+            L.c.level > 0,
+            L.c.segment_id.in_(select(models.network_dynamic_segments.c.segment_id)),
+        ),
+    )
+    .limit(1)
+)
 
 
 def original_of(

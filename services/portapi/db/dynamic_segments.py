@@ -2,15 +2,14 @@
 (``network_dynamic_segments``): what level 0 is offered after the static segments, read without
 asking typemgr.
 
-A commit whose levels use a dynamic segment records it (once: the first commit sets
-``first_used``, the order it is offered in, as typemgr lists dynamic segments in the order it
-created them; a commit whose level 0 was offered the segment from this record writes nothing
-for it). Level 0 is offered the recorded segments that a committed binding level still
-uses: those are held, so typemgr cannot have released them (a port's hold lasts as long as its
-levels use the segment). A row is deleted when a hold sync's answer says typemgr released the
-segment, and with its network; one left behind (an answer lost) is never offered, since no
-level uses a released segment.
-"""
+A commit whose levels use a dynamic segment records it (once: the first commit sets ``first_used``,
+the order it is offered in, as typemgr lists dynamic segments in the order it created them; a commit
+whose level 0 was offered the segment from this record writes nothing for it). Level 0 is offered
+the recorded segments that a committed binding level still uses: those are held, so typemgr cannot
+have released them (a port's hold lasts as long as its levels use the segment, also when a level 0
+driver bound it as offered: mechmgr takes that port's hold before it returns the result). A row is
+deleted when a hold sync's answer says typemgr released the segment, and with its network; one left
+behind (an answer lost) is never offered, since no level uses a released segment."""
 
 from __future__ import annotations
 

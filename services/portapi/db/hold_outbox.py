@@ -49,6 +49,20 @@ def record(session: Session, pending: PendingSync) -> None:
     )
 
 
+def has_newer(session: Session, pending: PendingSync) -> bool:
+    """True if the port's pending sync is newer than ``pending`` (a higher generation, or 0:
+    the port is gone)."""
+    found = (
+        session.connection()
+        .execute(select(_T.generation).where(_T.port_id == pending.port_id))
+        .first()
+    )
+    if found is None:
+        return False
+    generation = int(found.generation)
+    return generation == 0 or generation > pending.generation
+
+
 def done(session: Session, pending: PendingSync) -> None:
     """Deletes the port's pending sync if it is still ``pending`` (a newer one stays)."""
     session.connection().execute(
