@@ -1,7 +1,9 @@
 """mechmgr as a real process with real driver processes, on a SQLite file and on PostgreSQL.
 
-Driver processes hold no state, so one set serves the whole module; each test starts its own
-mechmgr on a fresh database.
+Driver processes hold no state, so one set serves the whole module. One mechmgr per backend
+(``shared``) serves the tests that need no settings of their own: each of them registers agents
+on hosts of its own and reads the counters as the change it made. A test with settings of its
+own, or that counts on an empty database, starts its own mechmgr on a fresh database.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ml2.v1 import mechanism_manager_service_pb2_grpc as mm_grpc
 
 from services import launcher
 from services.rpc import channels
+from tests.integration import shared_b
 
 AS = agent_service_pb2
 VLAN = segment_pb2.Segment(
@@ -97,38 +100,85 @@ class Mechmgr:
         with urllib.request.urlopen(url, timeout=5) as reply:
             return str(reply.read().decode())
 
+    def samples(self) -> dict[str, float]:
+        """The samples of the metrics page, by ``name{labels}``."""
+        return shared_b.scrape(self.process.metrics_port)
+
+
+def launch(
+    name: str,
+    database_url: str,
+    log_dir: Path,
+    drivers: dict[str, str],
+    driver_list: str = "openvswitch,linuxbridge",
+    **overrides: str,
+) -> tuple[Mechmgr, grpc.Channel]:
+    entries = [f"{n}={drivers.get(n, n)}" if "=" not in n else n for n in driver_list.split(",")]
+    env = {
+        "MECHMGR_LISTEN": "127.0.0.1:0",
+        "MECHMGR_METRICS_PORT": "0",
+        "MECHMGR_DATABASE_URL": database_url,
+        "MECHMGR_TYPEMGR_ADDRESS": "",
+        "MECHMGR_MECHANISM_DRIVERS": ",".join(entries),
+        **overrides,
+    }
+    process = launcher.start(name, "services.mechmgr", env, log_dir=log_dir)
+    channel = channels.make_channel(process.address)
+    mgr = Mechmgr(
+        process,
+        agent_service_pb2_grpc.AgentServiceStub(channel),
+        mm_grpc.MechanismManagerServiceStub(channel),
+    )
+    return mgr, channel
+
 
 @pytest.fixture
 def start_mechmgr(
     database_url: str, log_dir: Path, drivers: dict[str, str]
 ) -> Iterator[Callable[..., Mechmgr]]:
-    started: list[tuple[launcher.ServiceProcess, grpc.Channel]] = []
+    started: list[tuple[Mechmgr, grpc.Channel]] = []
 
     def start(driver_list: str = "openvswitch,linuxbridge", **overrides: str) -> Mechmgr:
-        entries = [
-            f"{n}={drivers.get(n, n)}" if "=" not in n else n for n in driver_list.split(",")
-        ]
-        env = {
-            "MECHMGR_LISTEN": "127.0.0.1:0",
-            "MECHMGR_METRICS_PORT": "0",
-            "MECHMGR_DATABASE_URL": database_url,
-            "MECHMGR_TYPEMGR_ADDRESS": "",
-            "MECHMGR_MECHANISM_DRIVERS": ",".join(entries),
-            **overrides,
-        }
-        process = launcher.start(f"mechmgr{len(started)}", "services.mechmgr", env, log_dir=log_dir)
-        channel = channels.make_channel(process.address)
-        started.append((process, channel))
-        return Mechmgr(
-            process,
-            agent_service_pb2_grpc.AgentServiceStub(channel),
-            mm_grpc.MechanismManagerServiceStub(channel),
+        started.append(
+            launch(
+                f"mechmgr{len(started)}", database_url, log_dir, drivers, driver_list, **overrides
+            )
         )
+        return started[-1][0]
 
     yield start
-    for process, channel in started:
+    for mgr, channel in started:
         channel.close()
-        assert process.stop() == 0, process.log_tail()
+        assert mgr.process.stop() == 0, mgr.process.log_tail()
+
+
+@pytest.fixture(scope="module", params=shared_b.BACKENDS)
+def shared_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    yield from shared_b.module_database(request, tmp_path_factory)
+
+
+SHARED_SETTINGS = {
+    # No agent of a test dies while the module's later tests run.
+    "MECHMGR_AGENT_DOWN_TIME_SECONDS": "3600",
+    # The cache keeps an answer for the whole module; every test checks hosts of its own.
+    "MECHMGR_BINDABILITY_CACHE_SECONDS": "60",
+}
+
+
+@pytest.fixture(scope="module")
+def shared(
+    shared_database_url: str, drivers: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Mechmgr]:
+    """The module's mechmgr (openvswitch, linuxbridge) for one backend."""
+    log_dir = tmp_path_factory.mktemp("shared-logs")
+    mgr, channel = launch(
+        "mechmgr-shared", shared_database_url, log_dir, drivers, **SHARED_SETTINGS
+    )
+    yield mgr
+    channel.close()
+    assert mgr.process.stop() == 0, mgr.process.log_tail()
 
 
 def failure(call: Callable[[], object]) -> grpc.RpcError:
@@ -155,19 +205,20 @@ def codes(verdict: binding_pb2.DriverVerdict) -> list[str]:
     return [r.code for r in verdict.reasons]
 
 
-def test_ports_bind_through_the_agent_of_their_host(start_mechmgr):
-    mgr = start_mechmgr()
+def test_ports_bind_through_the_agent_of_their_host(shared):
+    mgr = shared
+    before = mgr.samples()
     mgr.register(
         "openvswitch",
-        "compute-ovs",
+        "bind-ovs",
         bridge_mappings={"physnet1": "br-eth1"},
         integration_bridge="br-int",
     )
-    mgr.register("linuxbridge", "compute-lb", interface_mappings={"physnet1": "eth1"})
+    mgr.register("linuxbridge", "bind-lb", interface_mappings={"physnet1": "eth1"})
 
-    ovs = mgr.resolve("compute-ovs")
-    bridge = mgr.resolve("compute-lb")
-    bare = mgr.resolve("compute-bare")
+    ovs = mgr.resolve("bind-ovs")
+    bridge = mgr.resolve("bind-lb")
+    bare = mgr.resolve("bind-bare")
 
     assert (ovs.state, ovs.vif_type) == (BOUND, "ovs")
     assert dict(ovs.vif_details) == {
@@ -194,28 +245,31 @@ def test_ports_bind_through_the_agent_of_their_host(start_mechmgr):
     assert (bare.state, bare.vif_type, list(bare.levels)) == (FAILED, "binding_failed", [])
     assert [codes(v) for v in bare.trace] == [["NO_AGENT"], ["NO_AGENT"]]
     assert bare.failure_message == (
-        "no mechanism driver could bind port port-1 on host compute-bare: "
-        "openvswitch: NO_AGENT (no openvswitch agent on host compute-bare); "
-        "linuxbridge: NO_AGENT (no linuxbridge agent on host compute-bare)"
+        "no mechanism driver could bind port port-1 on host bind-bare: "
+        "openvswitch: NO_AGENT (no openvswitch agent on host bind-bare); "
+        "linuxbridge: NO_AGENT (no linuxbridge agent on host bind-bare)"
     )
 
-    text = mgr.metrics()
-    assert 'ml2_mechmgr_resolutions_total{state="bound",vif_type="ovs"} 1.0' in text
-    assert 'ml2_mechmgr_resolutions_total{state="failed",vif_type="binding_failed"} 1.0' in text
+    made = shared_b.changes(before, mgr.samples())
+    assert made['ml2_mechmgr_resolutions_total{state="bound",vif_type="ovs"}'] == 1.0
+    assert made['ml2_mechmgr_resolutions_total{state="failed",vif_type="binding_failed"}'] == 1.0
     assert (
-        'ml2_mechmgr_driver_verdicts_total{driver="openvswitch",outcome="DECLINE",'
-        'reason="NO_AGENT"} 2.0' in text
+        made[
+            'ml2_mechmgr_driver_verdicts_total{driver="openvswitch",outcome="DECLINE",'
+            'reason="NO_AGENT"}'
+        ]
+        == 2.0
     )
-    assert 'ml2_mechmgr_driver_call_seconds_count{driver="linuxbridge"} 2.0' in text
-    assert 'ml2_mechmgr_binding_failures_total{reason="NO_AGENT"} 1.0' in text
-    assert 'ml2_mechmgr_agents{agent_type="openvswitch",alive="true"} 1.0' in text
+    assert made['ml2_mechmgr_driver_call_seconds_count{driver="linuxbridge"}'] == 2.0
+    assert made['ml2_mechmgr_binding_failures_total{reason="NO_AGENT"}'] == 1.0
+    assert made['ml2_mechmgr_agents{agent_type="openvswitch",alive="true"}'] == 1.0
 
 
-def test_declines_name_the_unmapped_physical_network_and_the_disabled_agent(start_mechmgr):
-    mgr = start_mechmgr(driver_list="openvswitch")
-    agent = mgr.register("openvswitch", "compute-1", bridge_mappings={"physnet2": "br-eth2"})
+def test_declines_name_the_unmapped_physical_network_and_the_disabled_agent(shared):
+    mgr = shared
+    agent = mgr.register("openvswitch", "declines-1", bridge_mappings={"physnet2": "br-eth2"})
 
-    unmapped = mgr.resolve("compute-1")
+    unmapped = mgr.resolve("declines-1")
     (reason,) = unmapped.trace[0].reasons
     assert (unmapped.state, reason.code) == (FAILED, "PHYSNET_NOT_MAPPED")
     assert reason.details["physical_network"] == "physnet1"
@@ -223,28 +277,32 @@ def test_declines_name_the_unmapped_physical_network_and_the_disabled_agent(star
     assert reason.details["mapping_option"] == "bridge_mappings"
     # The trace carries the facts in full: the agent as mechmgr saw it, the wanted segment and
     # the segments the driver was offered.
-    assert (reason.agent.id, reason.agent.host, reason.agent.alive) == (agent.id, "compute-1", True)
+    assert (reason.agent.id, reason.agent.host, reason.agent.alive) == (
+        agent.id,
+        "declines-1",
+        True,
+    )
     assert dict(reason.agent.capabilities.bridge_mappings) == {"physnet2": "br-eth2"}
     assert reason.agent.heartbeat_time == agent.heartbeat_time
     assert (reason.segment.id, reason.segment.physical_network) == ("seg-vlan", "physnet1")
     assert [s.id for s in unmapped.trace[0].offered_segments] == ["seg-vlan"]
 
-    mgr.register("openvswitch", "compute-2", bridge_mappings={"physnet1": "br-eth1"})
+    mgr.register("openvswitch", "declines-2", bridge_mappings={"physnet1": "br-eth1"})
     update = AS.UpdateAgentRequest(
         agent=agent_pb2.Agent(id=agent.id, admin_state_up=False),
         update_mask=field_mask_pb2.FieldMask(paths=["admin_state_up"]),
     )
     assert mgr.agents.UpdateAgent(update, timeout=10).agent.admin_state_up is False
-    down = mgr.resolve("compute-1")
+    down = mgr.resolve("declines-1")
     assert codes(down.trace[0]) == ["AGENT_ADMIN_DOWN"]
-    assert mgr.resolve("compute-2").state == BOUND
+    assert mgr.resolve("declines-2").state == BOUND
 
 
-def test_agents_register_keep_alive_and_are_listed_fetched_and_deleted(start_mechmgr):
-    mgr = start_mechmgr()
-    first = mgr.register("openvswitch", "compute-1", bridge_mappings={"physnet1": "br-eth1"})
-    again = mgr.register("openvswitch", "compute-1", bridge_mappings={"physnet1": "br-ex"})
-    other = mgr.register("linuxbridge", "compute-0", interface_mappings={"physnet1": "eth1"})
+def test_agents_register_keep_alive_and_are_listed_fetched_and_deleted(shared):
+    mgr = shared
+    first = mgr.register("openvswitch", "listed-1", bridge_mappings={"physnet1": "br-eth1"})
+    again = mgr.register("openvswitch", "listed-1", bridge_mappings={"physnet1": "br-ex"})
+    other = mgr.register("linuxbridge", "listed-0", interface_mappings={"physnet1": "eth1"})
 
     assert again.id == first.id
     assert again.capabilities.bridge_mappings == {"physnet1": "br-ex"}
@@ -254,19 +312,29 @@ def test_agents_register_keep_alive_and_are_listed_fetched_and_deleted(start_mec
     assert beat.heartbeat_time.ToNanoseconds() > first.heartbeat_time.ToNanoseconds()
     assert beat.create_time == first.create_time
 
-    page1 = mgr.agents.ListAgents(AS.ListAgentsRequest(page_size=1), timeout=10)
-    page2 = mgr.agents.ListAgents(
-        AS.ListAgentsRequest(page_size=1, page_token=page1.next_page_token), timeout=10
-    )
-    assert [a.id for a in page1.agents] == [other.id]
-    assert [a.id for a in page2.agents] == [first.id]
-    assert page2.next_page_token == ""
+    # Pages of one agent walk every agent once, in host order, up to a last page without a
+    # token (the module's other tests registered agents too).
+    everyone = mgr.agents.ListAgents(AS.ListAgentsRequest(), timeout=10).agents
+    paged, token = [], None
+    while token != "":
+        page = mgr.agents.ListAgents(
+            AS.ListAgentsRequest(page_size=1, page_token=token or ""), timeout=10
+        )
+        assert len(page.agents) == 1
+        paged += list(page.agents)
+        token = page.next_page_token
+    assert [a.id for a in paged] == [a.id for a in everyone]
+    order = [(a.host, a.agent_type) for a in paged]
+    assert order == sorted(order)
+    assert [a.id for a in paged if a.host.startswith("listed-")] == [other.id, first.id]
     only_ovs = mgr.agents.ListAgents(AS.ListAgentsRequest(agent_type="openvswitch"), timeout=10)
-    assert [a.id for a in only_ovs.agents] == [first.id]
+    assert {a.agent_type for a in only_ovs.agents} == {"openvswitch"}
+    assert first.id in [a.id for a in only_ovs.agents]
+    assert other.id not in [a.id for a in only_ovs.agents]
 
     assert (
         mgr.agents.GetAgent(AS.GetAgentRequest(agent_id=other.id), timeout=10).agent.host
-        == "compute-0"
+        == "listed-0"
     )
     mgr.agents.DeleteAgent(AS.DeleteAgentRequest(agent_id=other.id), timeout=10)
     gone = failure(lambda: mgr.agents.GetAgent(AS.GetAgentRequest(agent_id=other.id), timeout=10))
@@ -292,22 +360,23 @@ def wait_until(condition: Callable[[], T | None], seconds: float = 30.0) -> T:
     return value
 
 
-def test_a_list_token_continues_only_the_listing_it_came_from(start_mechmgr):
+def test_a_list_token_continues_only_the_listing_it_came_from(shared):
     """A ListAgents token is bound to its filters: with another filter it is refused rather
     than silently continuing another listing; pages of a type's listing walk it in host order."""
-    mgr = start_mechmgr()
-    for host in ("compute-1", "compute-2", "compute-3"):
+    mgr = shared
+    mine = ("token-1", "token-2", "token-3")
+    for host in mine:
         mgr.register("openvswitch", host, bridge_mappings={"physnet1": "br-eth1"})
         mgr.register("linuxbridge", host, interface_mappings={"physnet1": "eth1"})
     first = mgr.agents.ListAgents(
         AS.ListAgentsRequest(agent_type="openvswitch", page_size=1), timeout=10
     )
-    assert [a.host for a in first.agents] == ["compute-1"] and first.next_page_token
+    assert len(first.agents) == 1 and first.next_page_token
     for other in (
         AS.ListAgentsRequest(agent_type="linuxbridge", page_token=first.next_page_token),
         AS.ListAgentsRequest(page_token=first.next_page_token),
         AS.ListAgentsRequest(
-            agent_type="openvswitch", host="compute-2", page_token=first.next_page_token
+            agent_type="openvswitch", host="token-2", page_token=first.next_page_token
         ),
     ):
         err = failure(lambda o=other: mgr.agents.ListAgents(o, timeout=10))
@@ -315,7 +384,7 @@ def test_a_list_token_continues_only_the_listing_it_came_from(start_mechmgr):
         assert err.details() == (
             "page_token: was issued for a request with other filters; keep the filters fixed"
         )
-    hosts, token = ["compute-1"], first.next_page_token
+    hosts, token = [a.host for a in first.agents], first.next_page_token
     while token:
         page = mgr.agents.ListAgents(
             AS.ListAgentsRequest(agent_type="openvswitch", page_size=1, page_token=token),
@@ -323,7 +392,10 @@ def test_a_list_token_continues_only_the_listing_it_came_from(start_mechmgr):
         )
         hosts += [a.host for a in page.agents]
         token = page.next_page_token
-    assert hosts == ["compute-1", "compute-2", "compute-3"]
+    # Every openvswitch agent once, in host order: the module's other tests registered some.
+    everyone = mgr.agents.ListAgents(AS.ListAgentsRequest(agent_type="openvswitch"), timeout=10)
+    assert hosts == sorted(a.host for a in everyone.agents)
+    assert [h for h in hosts if h in mine] == list(mine)
 
 
 def test_an_agent_without_heartbeats_dies_after_the_down_time_and_revives_with_one(start_mechmgr):
@@ -403,9 +475,17 @@ def test_a_slow_driver_is_a_decline_within_the_deadline(start_mechmgr):
 def test_the_callers_deadline_bounds_the_calls_to_drivers(start_mechmgr):
     mgr = start_mechmgr(driver_list="slow,openvswitch", MECHMGR_DRIVER_TIMEOUT_SECONDS="3")
 
-    err = failure(lambda: mgr.resolve("compute-1", timeout=0.5))
-
-    assert err.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    try:
+        reply = mgr.resolve("compute-1", timeout=0.5)
+    except grpc.RpcError as err:
+        assert err.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    else:
+        # mechmgr's answer overtook the deadline by a hair (a loaded machine): it gave the slow
+        # driver only what was left of the caller's 0.5 s, and asked nobody after it.
+        (reason,) = reply.trace[0].reasons
+        assert (reply.trace[0].driver, reason.code) == ("slow", "DRIVER_UNAVAILABLE")
+        assert "openvswitch: DRIVER_UNAVAILABLE" in reply.failure_message
+        assert "the caller's deadline has passed" in reply.failure_message
     # The call to the slow driver was cut at the caller's 0.5 s, not at the driver timeout (3 s).
     count = 'ml2_mechmgr_driver_call_seconds_count{driver="slow"} 1.0'
     text = wait_until(lambda: found if count in (found := mgr.metrics()) else None)
@@ -453,8 +533,9 @@ BAD_INPUT: list[tuple[str, Callable[[Mechmgr], object]]] = [
 ]
 
 
-def test_bad_input_is_invalid_argument_naming_the_field_and_changes_nothing(start_mechmgr):
-    mgr = start_mechmgr()
+def test_bad_input_is_invalid_argument_naming_the_field_and_changes_nothing(shared):
+    mgr = shared
+    agents_before = mgr.agents.ListAgents(AS.ListAgentsRequest(), timeout=10)
 
     for field, call in BAD_INPUT:
         err = failure(lambda call=call: call(mgr))
@@ -462,7 +543,7 @@ def test_bad_input_is_invalid_argument_naming_the_field_and_changes_nothing(star
         assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, field
         assert err.details().startswith(f"{field}: "), err.details()
         assert error_info(err).metadata["field"] == field
-    assert list(mgr.agents.ListAgents(AS.ListAgentsRequest(), timeout=10).agents) == []
+    assert mgr.agents.ListAgents(AS.ListAgentsRequest(), timeout=10) == agents_before
 
 
 def check(mgr: Mechmgr, *hosts: str, timeout: float = 10) -> mm.ResolveBindabilityResponse:
@@ -474,23 +555,30 @@ def verdicts(trace) -> list[tuple[int, str, int, list[str]]]:
     return [(v.level, v.driver, v.outcome, codes(v)) for v in trace]
 
 
-def register_mix(mgr: Mechmgr) -> None:
-    mgr.register("openvswitch", "compute-ovs", bridge_mappings={"physnet1": "br-eth1"})
-    mgr.register("linuxbridge", "compute-lb", interface_mappings={"physnet1": "eth1"})
-    mgr.register("openvswitch", "compute-unmapped", bridge_mappings={"physnet2": "br-eth2"})
+def register_mix(mgr: Mechmgr, prefix: str = "compute") -> tuple[str, ...]:
+    """Registers the agents of the mixed hosts named ``prefix``-...; returns the hosts."""
+    mgr.register("openvswitch", f"{prefix}-ovs", bridge_mappings={"physnet1": "br-eth1"})
+    mgr.register("linuxbridge", f"{prefix}-lb", interface_mappings={"physnet1": "eth1"})
+    mgr.register("openvswitch", f"{prefix}-unmapped", bridge_mappings={"physnet2": "br-eth2"})
+    return mixed_hosts(prefix)
 
 
-MIXED_HOSTS = ("compute-unmapped", "compute-ovs", "compute-bare", "compute-lb")
+def mixed_hosts(prefix: str = "compute") -> tuple[str, ...]:
+    return tuple(f"{prefix}-{h}" for h in ("unmapped", "ovs", "bare", "lb"))
 
 
-def test_resolve_bindability_answers_each_host_as_resolving_a_port_there_does(start_mechmgr):
-    mgr = start_mechmgr()
-    register_mix(mgr)
+MIXED_HOSTS = mixed_hosts()
+
+
+def test_resolve_bindability_answers_each_host_as_resolving_a_port_there_does(shared):
+    mgr = shared
+    before = mgr.samples()
+    hosts = register_mix(mgr, "answers")
     agents_before = mgr.agents.ListAgents(AS.ListAgentsRequest(), timeout=10)
 
-    reply = check(mgr, *MIXED_HOSTS)
+    reply = check(mgr, *hosts)
 
-    assert [h.host_id for h in reply.hosts] == list(MIXED_HOSTS)
+    assert [h.host_id for h in reply.hosts] == list(hosts)
     assert [(h.bindable, h.vif_type) for h in reply.hosts] == [
         (False, ""),
         (True, "ovs"),
@@ -509,13 +597,13 @@ def test_resolve_bindability_answers_each_host_as_resolving_a_port_there_does(st
         else:
             assert answer.reason == port.failure_message.replace("port port-1 ", "")
     assert codes(reply.hosts[0].trace[0]) == ["PHYSNET_NOT_MAPPED"]
-    assert reply.hosts[0].trace[0].reasons[0].agent.host == "compute-unmapped"
+    assert reply.hosts[0].trace[0].reasons[0].agent.host == "answers-unmapped"
     assert mgr.agents.ListAgents(AS.ListAgentsRequest(), timeout=10) == agents_before
-    text = mgr.metrics()
+    made = shared_b.changes(before, mgr.samples())
     # One batch per driver and level: openvswitch for the four hosts, linuxbridge for the three
-    # it declined.
-    assert 'ml2_mechmgr_driver_call_seconds_count{driver="openvswitch"} 5.0' in text
-    assert 'ml2_mechmgr_driver_call_seconds_count{driver="linuxbridge"} 4.0' in text
+    # it declined; then one call per driver for each of the four ports resolved.
+    assert made['ml2_mechmgr_driver_call_seconds_count{driver="openvswitch"}'] == 5.0
+    assert made['ml2_mechmgr_driver_call_seconds_count{driver="linuxbridge"}'] == 4.0
 
 
 def test_a_driver_without_propose_bindings_is_asked_one_host_at_a_time(start_mechmgr, drivers):
@@ -572,8 +660,8 @@ BAD_CHECKS: list[tuple[str, dict[str, object]]] = [
 ]
 
 
-def test_bad_bindability_checks_are_invalid_argument_naming_the_field(start_mechmgr):
-    mgr = start_mechmgr()
+def test_bad_bindability_checks_are_invalid_argument_naming_the_field(shared):
+    mgr = shared
 
     for field, overrides in BAD_CHECKS:
         fields: dict[str, object] = {
@@ -626,21 +714,23 @@ def start_noop(log_dir: Path) -> Iterator[Callable[[str], launcher.ServiceProces
         assert process.stop() == 0, process.log_tail()
 
 
-def test_a_check_answers_again_without_asking_the_drivers_and_counts_hits(start_mechmgr):
-    mgr = start_mechmgr(MECHMGR_BINDABILITY_CACHE_SECONDS="60")
-    register_mix(mgr)
+def test_a_check_answers_again_without_asking_the_drivers_and_counts_hits(shared):
+    # The shared mechmgr keeps answers for 60 s (SHARED_SETTINGS).
+    mgr = shared
+    hosts = register_mix(mgr, "kept")
+    before = mgr.samples()
 
-    first = check(mgr, *MIXED_HOSTS)
-    second = check(mgr, *MIXED_HOSTS)
+    first = check(mgr, *hosts)
+    second = check(mgr, *hosts)
 
     assert second == first
-    text = mgr.metrics()
+    made = shared_b.changes(before, mgr.samples())
     # The first check asked openvswitch about the four hosts and linuxbridge about three; the
     # second asked nobody.
-    assert 'ml2_mechmgr_driver_call_seconds_count{driver="openvswitch"} 1.0' in text
-    assert 'ml2_mechmgr_driver_call_seconds_count{driver="linuxbridge"} 1.0' in text
-    assert 'ml2_mechmgr_bindability_cache_total{result="miss"} 4.0' in text
-    assert 'ml2_mechmgr_bindability_cache_total{result="hit"} 4.0' in text
+    assert made['ml2_mechmgr_driver_call_seconds_count{driver="openvswitch"}'] == 1.0
+    assert made['ml2_mechmgr_driver_call_seconds_count{driver="linuxbridge"}'] == 1.0
+    assert made['ml2_mechmgr_bindability_cache_total{result="miss"}'] == 4.0
+    assert made['ml2_mechmgr_bindability_cache_total{result="hit"}'] == 4.0
 
 
 def test_a_changed_agent_changes_the_next_check_at_once(start_mechmgr):
