@@ -8,6 +8,10 @@ bind after an idle minute or two ended ``binding_failed``.
 
 gRPC's keepalive trace (``GRPC_TRACE=http_keepalive``, gRPC 1.85) shows that the idle
 connections were really pinged meanwhile.
+
+One stack serves the module: each test uses hosts and networks of its own and reads the part of
+the logs written while it ran; the processes' clean exits and logs without a refusal are checked
+once all tests have run.
 """
 
 from __future__ import annotations
@@ -38,11 +42,13 @@ from ml2_driver_sdk.runtime import keepalive
 
 from services import launcher
 from services.rpc import channels
+from tests.integration import shared_b
 
 PERIOD = 1.0
 """The shortened keepalive period, seconds."""
-IDLE_PERIODS = 8
-"""How many periods the stack idles between two binds."""
+IDLE_PERIODS = 6
+"""How many periods the stack idles between two binds: twice as many as the idle pings a
+server with gRPC's defaults lets pass."""
 ROUNDS = 3
 """Binds: one on the fresh stack, then one after each idle spell."""
 POLICY = keepalive.Keepalive(PERIOD, 5.0)
@@ -52,6 +58,7 @@ KEEPALIVE_ENV = {
     "GRPC_TRACE": "http_keepalive",
 }
 HOST = "idle-host"
+BEAT_HOST = "beat-host"
 TIMEOUT = 30.0
 PING_DONE = "Finish keepalive ping"
 STRIKES = 3
@@ -74,39 +81,74 @@ class Stack:
         self.processes[name] = process
         return process
 
+    def start_side_by_side(self, **specs: tuple[str, dict[str, str]]) -> None:
+        """Starts independent processes at once (name=(module, env))."""
+        started = shared_b.side_by_side(
+            *(
+                lambda n=name, m=module, e=env: launcher.start(
+                    n, m, {**KEEPALIVE_ENV, **e}, log_dir=self.tmp / "logs", timeout=30
+                )
+                for name, (module, env) in specs.items()
+            ),
+            undo=lambda p: p.stop(),
+        )
+        self.processes.update(zip(specs, started, strict=True))
+
     def channel(self, name: str) -> grpc.Channel:
         channel = channels.make_channel(self.processes[name].address, POLICY)
         self.channels.append(channel)
         return channel
 
     def stop(self) -> dict[str, int]:
+        """Stops every process, all at once; returns their exit statuses."""
         for channel in self.channels:
             channel.close()
-        return {name: p.stop() for name, p in reversed(self.processes.items())}
+        if not self.processes:
+            return {}
+        stops = [lambda p=p: p.stop() for p in self.processes.values()]
+        return dict(zip(self.processes, shared_b.side_by_side(*stops), strict=True))
 
     def logs(self) -> dict[str, str]:
         return {name: p.log_path.read_text(errors="replace") for name, p in self.processes.items()}
 
+    def log_sizes(self) -> dict[str, int]:
+        """How long each log is now: ``logs_since`` reads what is written after."""
+        return {name: len(text) for name, text in self.logs().items()}
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+    def logs_since(self, sizes: dict[str, int]) -> dict[str, str]:
+        return {name: text[sizes.get(name, 0) :] for name, text in self.logs().items()}
+
+
+def assert_no_refusal(logs: dict[str, str]) -> None:
+    """No process refused a ping nor sent GOAWAY (other than on its way out at a stop, which
+    its peers log as ``GOAWAY received``)."""
+    for name, text in logs.items():
+        for refusal in REFUSALS:
+            assert refusal not in text, f"{name} log: {refusal}"
+        assert "GOAWAY" not in text.replace("GOAWAY received", ""), f"{name} log: GOAWAY"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp_path = tmp_path_factory.mktemp("keepalive")
     stack = Stack(tmp_path)
     try:
-        stack.start(
-            "typemgr",
-            "services.typemgr",
-            {
-                "TYPEMGR_LISTEN": "127.0.0.1:0",
-                "TYPEMGR_METRICS_PORT": "0",
-                "TYPEMGR_DATABASE_URL": f"sqlite:///{tmp_path / 'typemgr.db'}",
-                "TYPEMGR_TENANT_NETWORK_TYPES": "vxlan",
-            },
+        stack.start_side_by_side(
+            typemgr=(
+                "services.typemgr",
+                {
+                    "TYPEMGR_LISTEN": "127.0.0.1:0",
+                    "TYPEMGR_METRICS_PORT": "0",
+                    "TYPEMGR_DATABASE_URL": f"sqlite:///{tmp_path / 'typemgr.db'}",
+                    "TYPEMGR_TENANT_NETWORK_TYPES": "vxlan",
+                },
+            ),
+            openvswitch=(
+                "services.drivers.openvswitch",
+                {"MECHDRIVER_LISTEN": "127.0.0.1:0", "MECHDRIVER_METRICS_PORT": "0"},
+            ),
         )
-        ovs = stack.start(
-            "openvswitch",
-            "services.drivers.openvswitch",
-            {"MECHDRIVER_LISTEN": "127.0.0.1:0", "MECHDRIVER_METRICS_PORT": "0"},
-        )
+        ovs = stack.processes["openvswitch"]
         stack.start(
             "mechmgr",
             "services.mechmgr",
@@ -131,14 +173,17 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         )
         yield stack
     finally:
-        stack.stop()
+        codes = stack.stop()
+    # Every process stops cleanly, and none refused a ping while the module ran.
+    assert all(code == 0 for code in codes.values()), codes
+    assert_no_refusal(stack.logs())
 
 
-def register_agent(stack: Stack) -> None:
+def register_agent(stack: Stack, host: str = HOST) -> None:
     agents = agent_service_pb2_grpc.AgentServiceStub(stack.channel("mechmgr"))
     agent = agent_pb2.Agent(
         agent_type="openvswitch",
-        host=HOST,
+        host=host,
         binary="ml2-openvswitch-agent",
         admin_state_up=True,
         capabilities=agent_pb2.HostCapabilities(
@@ -169,6 +214,7 @@ def idle(seconds: float) -> None:
 
 
 def test_binds_after_idling_for_several_keepalive_periods_all_succeed(stack: Stack) -> None:
+    sizes = stack.log_sizes()
     register_agent(stack)
     portapi = stack.channel("portapi")
     networks = network_service_pb2_grpc.NetworkServiceStub(portapi)
@@ -198,13 +244,8 @@ def test_binds_after_idling_for_several_keepalive_periods_all_succeed(stack: Sta
     assert results == [("BINDING_STATE_BOUND", "ovs", "")] * ROUNDS, results
 
     ovs_port = stack.processes["openvswitch"].grpc_port
-    codes = stack.stop()
-    assert all(code == 0 for code in codes.values()), codes
-    logs = stack.logs()
-    for name, text in logs.items():
-        for refusal in REFUSALS:
-            assert refusal not in text, f"{name} log: {refusal}"
-        assert "GOAWAY" not in text.replace("GOAWAY received", ""), f"{name} log: GOAWAY"
+    logs = stack.logs_since(sizes)
+    assert_no_refusal(logs)
     # mechmgr's idle connection to the driver was really pinged meanwhile: at least
     # STRIKES pings per idle spell, as many as servers with gRPC's defaults refuse with GOAWAY.
     # (About one per period on an idle machine; a loaded one delays the keepalive timer, so the
@@ -228,6 +269,7 @@ def test_an_idle_watch_stream_outlives_keepalive_periods_and_delivers_the_next_e
         ),
         timeout=TIMEOUT,
     ).network
+    sizes = stack.log_sizes()
     stream = ports.WatchPorts(port_service_pb2.WatchPortsRequest(network_ids=[network.id]))
     received: queue.Queue[Any] = queue.Queue()
     failed: list[grpc.RpcError] = []
@@ -253,11 +295,7 @@ def test_an_idle_watch_stream_outlives_keepalive_periods_and_delivers_the_next_e
     stream.cancel()
     reader.join(TIMEOUT)
     assert [e.code() for e in failed] in ([], [grpc.StatusCode.CANCELLED])
-    codes = stack.stop()
-    assert all(code == 0 for code in codes.values()), codes
-    for name, text in stack.logs().items():
-        for refusal in REFUSALS:
-            assert refusal not in text, f"{name} log: {refusal}"
+    assert_no_refusal(stack.logs_since(sizes))
 
 
 def test_an_idle_heartbeat_stream_outlives_keepalive_periods_and_answers_the_next_heartbeat(
@@ -267,22 +305,20 @@ def test_an_idle_heartbeat_stream_outlives_keepalive_periods_and_answers_the_nex
     shortened period, as 30 s heartbeats are against the default one) is pinged, not cut, and
     answers the next heartbeat on the same stream."""
     agents = agent_service_pb2_grpc.AgentServiceStub(stack.channel("mechmgr"))
-    register_agent(stack)
+    register_agent(stack, BEAT_HOST)
     (agent,) = agents.ListAgents(
-        agent_service_pb2.ListAgentsRequest(host=HOST), timeout=TIMEOUT
+        agent_service_pb2.ListAgentsRequest(host=BEAT_HOST), timeout=TIMEOUT
     ).agents
+    sizes = stack.log_sizes()
     outbox: queue.Queue[agent_service_pb2.StreamHeartbeatsRequest | None] = queue.Queue()
     stream = agents.StreamHeartbeats(iter(outbox.get, None))
     beat = agent_service_pb2.StreamHeartbeatsRequest(agent_id=agent.id)
-    for _ in range(ROUNDS):
+    for round_ in range(ROUNDS):
+        if round_:
+            idle(IDLE_PERIODS * PERIOD)
         outbox.put(beat)
         reply = next(stream)
         assert reply.agent.id == agent.id and reply.agent.alive
-        idle(IDLE_PERIODS * PERIOD)
     outbox.put(None)
     assert list(stream) == []  # the client's end closes the stream cleanly
-    codes = stack.stop()
-    assert all(code == 0 for code in codes.values()), codes
-    for name, text in stack.logs().items():
-        for refusal in REFUSALS:
-            assert refusal not in text, f"{name} log: {refusal}"
+    assert_no_refusal(stack.logs_since(sizes))
