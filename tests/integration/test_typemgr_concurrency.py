@@ -7,6 +7,9 @@ same network or the same dynamic segment must converge on one answer. Finally al
 allocate and release at random on small VLAN and VXLAN pools at once; no id is ever held twice,
 and afterwards the stored allocations are exactly the ids the clients hold, each with its live
 segment, and every id of both pools can be allocated again.
+
+The first two tests share their four processes (each gives back every id it took); the last
+starts four of its own, with other pools.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from sqlalchemy import create_engine, text
 
 from services import launcher
 from services.rpc import channels
+from tests import postgres
+from tests.integration import shared_b
 
 PROCESSES = 4
 THREADS_PER_PROCESS = 4
@@ -40,8 +45,19 @@ Stub = segment_service_pb2_grpc.SegmentServiceStub
 T = TypeVar("T")
 
 
-@pytest.fixture
-def typemgrs(postgres_url: str, log_dir: Path) -> Iterator[list[launcher.ServiceProcess]]:
+@pytest.fixture(scope="module")
+def shared_postgres_url(postgres_server: postgres.PostgresServer) -> Iterator[str]:
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def typemgrs(
+    shared_postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[launcher.ServiceProcess]]:
+    log_dir = tmp_path_factory.mktemp("typemgr-logs")
+    postgres_url = shared_postgres_url
     env = {
         "TYPEMGR_LISTEN": "127.0.0.1:0",
         "TYPEMGR_METRICS_PORT": "0",
@@ -61,11 +77,10 @@ def typemgrs(postgres_url: str, log_dir: Path) -> Iterator[list[launcher.Service
         ]
         processes = [f.result() for f in starting]
     yield processes
-    for process in processes:
-        assert process.stop() == 0, process.log_tail()
+    shared_b.stop_all(processes)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def stubs(typemgrs: list[launcher.ServiceProcess]) -> Iterator[list[Stub]]:
     chans = [channels.make_channel(p.address) for p in typemgrs]
     yield [segment_service_pb2_grpc.SegmentServiceStub(c) for c in chans]
@@ -122,11 +137,13 @@ def allocate_all(stubs: list[Stub]) -> list[tuple[str, int]]:
 def test_replicas_hand_out_every_id_exactly_once(
     stubs: list[Stub], typemgrs: list[launcher.ServiceProcess]
 ) -> None:
+    before = single_statement_results(typemgrs)
     first = allocate_all(stubs)
     assert sorted(seg_id for _, seg_id in first) == list(POOL)
     # Both ways of allocating raced: the one-statement path, and the general path it hands
     # over to (ids taken concurrently, dense windows, the exhausted pool).
     paths = single_statement_results(typemgrs)
+    paths.subtract(before)
     assert paths["allocated"] > 0 and paths["general"] > 0, paths
 
     # Release everything, spread over every process, then allocate the pool again.
@@ -144,6 +161,9 @@ def test_replicas_hand_out_every_id_exactly_once(
     for network_id, seg_id in second:
         listed = stubs[0].ListNetworkSegments(Req.ListNetworkSegmentsRequest(network_id=network_id))
         assert [s.segmentation_id for s in listed.segments] == [seg_id]
+    # The pool goes back whole to the module's next test.
+    with futures.ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(release, enumerate(second))) == [1] * len(POOL)
 
 
 def test_concurrent_callers_converge_on_one_network_and_one_dynamic_segment(
@@ -168,6 +188,11 @@ def test_concurrent_callers_converge_on_one_network_and_one_dynamic_segment(
         Req.ListNetworkSegmentsRequest(network_id=network_id, include_dynamic=True)
     )
     assert list(listed.segments) == [created[0].segments[0], allocated[0].segment]
+    # Its VLAN id goes back to the pool the module's other test exhausts.
+    released = stubs[2].ReleaseNetworkSegments(
+        Req.ReleaseNetworkSegmentsRequest(network_id=network_id), timeout=30
+    )
+    assert sorted(s.id for s in released.segments) == sorted(s.id for s in listed.segments)
 
 
 MIXED_POOL = range(1, 13)
@@ -275,8 +300,7 @@ def mixed_stubs(postgres_url: str, log_dir: Path) -> Iterator[tuple[list[Stub], 
     yield [segment_service_pb2_grpc.SegmentServiceStub(c) for c in chans], postgres_url
     for chan in chans:
         chan.close()
-    for process in processes:
-        assert process.stop() == 0, process.log_tail()
+    shared_b.stop_all(processes)
 
 
 def test_replicas_allocating_and_releasing_at_once_never_duplicate_nor_lose_an_id(
