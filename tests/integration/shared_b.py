@@ -7,11 +7,13 @@ import re
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
 from services import launcher
+from tests.integration import test_portapi as portapi_tests
 
 T = TypeVar("T")
 
@@ -88,3 +90,66 @@ def stop_all(processes: Iterable[launcher.ServiceProcess]) -> None:
         if code
     ]
     assert not unclean, "\n".join(unclean)
+
+
+def start_stack_side_by_side(
+    backend: str, tmp: Path, request: pytest.FixtureRequest
+) -> Iterator[portapi_tests.Stack]:
+    """What ``test_portapi.start_stack`` starts (typemgr, the openvswitch and linuxbridge
+    drivers, mechmgr, on ``backend``), with typemgr and the drivers started at once and every
+    process stopped at once: the body of a module-scoped fixture."""
+    urls, to_drop = portapi_tests.database_urls(
+        backend, tmp, request, ("typemgr", "mechmgr", "portapi", "portapi_b")
+    )
+    stack = portapi_tests.Stack(backend, tmp / "logs", urls=urls)
+    listen = {"LISTEN": "127.0.0.1:0", "METRICS_PORT": "0"}
+    specs: dict[str, tuple[str, dict[str, str]]] = {
+        "typemgr": (
+            "services.typemgr",
+            {
+                **portapi_tests.TYPEMGR_CONFIG,
+                **{f"TYPEMGR_{k}": v for k, v in listen.items()},
+                "TYPEMGR_DATABASE_URL": urls["typemgr"],
+            },
+        ),
+        **{
+            name: (f"services.drivers.{name}", {f"MECHDRIVER_{k}": v for k, v in listen.items()})
+            for name in ("openvswitch", "linuxbridge")
+        },
+    }
+    codes: dict[str, int] = {}
+    try:
+        started = side_by_side(
+            *(
+                lambda n=name, m=module, e=env: launcher.start(
+                    n, m, e, log_dir=stack.log_dir, timeout=30
+                )
+                for name, (module, env) in specs.items()
+            ),
+            undo=lambda p: p.stop(),
+        )
+        stack.processes.update(zip(specs, started, strict=True))
+        drivers = [f"{n}={stack.processes[n].address}" for n in ("openvswitch", "linuxbridge")]
+        stack.start(
+            "mechmgr",
+            "services.mechmgr",
+            {
+                **{f"MECHMGR_{k}": v for k, v in listen.items()},
+                "MECHMGR_DATABASE_URL": urls["mechmgr"],
+                "MECHMGR_MECHANISM_DRIVERS": ",".join(drivers),
+                "MECHMGR_TYPEMGR_ADDRESS": stack.processes["typemgr"].address,
+            },
+        )
+        yield stack
+    finally:
+        for channel in stack.channels:
+            channel.close()
+        running = list(stack.processes.items())
+        if running:
+            stopped = side_by_side(*(lambda p=p: p.stop() for _, p in running))
+            codes = {name: code for (name, _), code in zip(running, stopped, strict=True)}
+        if to_drop:
+            server = request.getfixturevalue("postgres_server")
+            for url in to_drop:
+                server.drop_database(url)
+    assert all(code == 0 for code in codes.values()), codes

@@ -38,7 +38,8 @@ from ml2.v1 import (
 )
 
 from services import launcher
-from tests.integration.test_portapi import TIMEOUT, PortApi, Stack, failure, register, start_stack
+from tests.integration import shared_b
+from tests.integration.test_portapi import TIMEOUT, PortApi, Stack, failure, register
 
 UP = port_service_pb2.DEVICE_STATE_UP
 DOWN = port_service_pb2.DEVICE_STATE_DOWN
@@ -53,7 +54,9 @@ def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     """typemgr, mechmgr and the two driver processes, per backend."""
-    yield from start_stack(request.param, tmp_path_factory.mktemp(request.param), request)
+    yield from shared_b.start_stack_side_by_side(
+        request.param, tmp_path_factory.mktemp(request.param), request
+    )
 
 
 @pytest.fixture(scope="module")
