@@ -27,8 +27,7 @@ from ml2.v1 import port_pb2, port_service_pb2, segment_pb2
 
 from services import launcher
 from services.lab import Host, Lab, Vm
-from tests.integration import shared_b
-from tests.integration.test_portapi import TIMEOUT, PortApi, Stack
+from tests.integration.test_portapi import TIMEOUT, PortApi, Stack, start_stack
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +35,7 @@ def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     """typemgr, mechmgr and the driver processes on SQLite."""
-    yield from shared_b.start_stack_side_by_side(
-        "sqlite", tmp_path_factory.mktemp("sqlite"), request
-    )
+    yield from start_stack("sqlite", tmp_path_factory.mktemp("sqlite"), request)
 
 
 @pytest.fixture(scope="module")
