@@ -309,6 +309,22 @@ class Decline:
 Proposal = Complete | Continue | Decline
 
 
+def manager_failure(code: str, message: str) -> BindingResult:
+    """A FAILED result whose trace holds one verdict of the mechanism manager, declining with
+    ``code`` and ``message``: a failure no driver's verdict explains (a peer that did not
+    answer, a hold typemgr would not record)."""
+    reason = DeclineReason(code=code, message=message)
+    verdict = Verdict(
+        level=0, driver=vocabulary.MECHANISM_MANAGER, outcome=vocabulary.DECLINE, reasons=(reason,)
+    )
+    return BindingResult(
+        state=vocabulary.FAILED,
+        vif_type=vocabulary.VIF_TYPE_BINDING_FAILED,
+        trace=(verdict,),
+        failure_message=message,
+    )
+
+
 def outcome_of(proposal: Proposal) -> str:
     """Returns the outcome a proposal stands for (``COMPLETE``, ``CONTINUE`` or ``DECLINE``)."""
     if isinstance(proposal, Complete):

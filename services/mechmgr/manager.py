@@ -446,16 +446,7 @@ def hold_not_taken(
         f"no mechanism driver could bind port {request.port_id} on host {request.host}: "
         f"typemgr would not record the port's hold on dynamic segment(s) {ids} its levels bind"
     )
-    reason = values.DeclineReason(code=vocabulary.DYNAMIC_SEGMENT_UNAVAILABLE, message=message)
-    verdict = values.Verdict(
-        level=0, driver=vocabulary.MECHANISM_MANAGER, outcome=vocabulary.DECLINE, reasons=(reason,)
-    )
-    return values.BindingResult(
-        state=vocabulary.FAILED,
-        vif_type=vocabulary.VIF_TYPE_BINDING_FAILED,
-        trace=(verdict,),
-        failure_message=message,
-    )
+    return values.manager_failure(vocabulary.DYNAMIC_SEGMENT_UNAVAILABLE, message)
 
 
 class AllocationsAhead:

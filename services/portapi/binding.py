@@ -727,16 +727,7 @@ def device_mac_in_use(
 
 def failed(code: str, message: str) -> values.BindingResult:
     """Returns a FAILED result whose trace holds one verdict of portapi about mechmgr."""
-    reason = values.DeclineReason(code=code, message=message)
-    verdict = values.Verdict(
-        level=0, driver=vocabulary.MECHANISM_MANAGER, outcome=vocabulary.DECLINE, reasons=(reason,)
-    )
-    return values.BindingResult(
-        state=vocabulary.FAILED,
-        vif_type=vocabulary.VIF_TYPE_BINDING_FAILED,
-        trace=(verdict,),
-        failure_message=message,
-    )
+    return values.manager_failure(code, message)
 
 
 def checked(result: values.BindingResult) -> values.BindingResult:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from ml2_contract import values
+from ml2_contract import values, vocabulary
 
 Answer = values.Proposal | Callable[[values.BindingContext], values.Proposal]
 
@@ -81,3 +83,34 @@ class FakeBatchDriver:
         if self.fail is not None:
             raise self.fail
         return [self.single.propose(ctx) for ctx in contexts]
+
+
+@dataclass
+class ManagerClient:
+    """A driver client as the manager asks it, on the event loop or not, answering with
+    ``driver``'s proposals."""
+
+    name: str
+    driver: FakeDriver
+    connectivity: str | None = vocabulary.CONNECTIVITY_L2
+
+    def propose(
+        self, ctx: values.BindingContext, deadline: float | None, agents: object
+    ) -> values.Proposal:
+        return self.driver.propose(ctx)
+
+    async def propose_async(
+        self, ctx: values.BindingContext, deadline: float | None, agents: object
+    ) -> values.Proposal:
+        await asyncio.sleep(0)
+        return self.driver.propose(ctx)
+
+
+class NoAgents:
+    """An agent registry with no agent on any host."""
+
+    local_database = True
+    down_time = 75.0
+
+    def host_agents(self, host: str) -> tuple[values.Agent, ...]:
+        return ()

@@ -33,29 +33,6 @@ def ovs(ctx: values.BindingContext) -> values.Proposal:
 
 
 @dataclass
-class Client:
-    """A driver client as the manager asks it on the event loop."""
-
-    name: str
-    driver: fakes.FakeDriver
-    connectivity: str | None = vocabulary.CONNECTIVITY_L2
-
-    async def propose_async(
-        self, ctx: values.BindingContext, deadline: float | None, agents: object
-    ) -> values.Proposal:
-        await asyncio.sleep(0)
-        return self.driver.propose(ctx)
-
-
-class Registry:
-    local_database = True
-    down_time = 75.0
-
-    def host_agents(self, host: str) -> tuple[values.Agent, ...]:
-        return ()
-
-
-@dataclass
 class Typemgr:
     """Allocates ``segment`` once ``answer`` is set, remembering each call."""
 
@@ -78,10 +55,13 @@ class Typemgr:
 
 def setup(typemgr: Typemgr) -> tuple[manager.MechanismManager, fakes.FakeDriver]:
     ovs_driver = fakes.FakeDriver("openvswitch", ovs)
-    clients = [Client("fabric", fakes.FakeDriver("fabric", fabric)), Client("ovs", ovs_driver)]
+    clients = [
+        fakes.ManagerClient("fabric", fakes.FakeDriver("fabric", fabric)),
+        fakes.ManagerClient("ovs", ovs_driver),
+    ]
     mechanisms = manager.MechanismManager(
         clients,  # type: ignore[arg-type]
-        Registry(),  # type: ignore[arg-type]
+        fakes.NoAgents(),  # type: ignore[arg-type]
         typemgr,  # type: ignore[arg-type]
     )
     return mechanisms, ovs_driver

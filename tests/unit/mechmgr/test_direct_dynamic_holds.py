@@ -30,34 +30,6 @@ def ovs(ctx: values.BindingContext) -> values.Proposal:
 
 
 @dataclass
-class Client:
-    """A driver client as the manager asks it, on the event loop or not."""
-
-    name: str
-    driver: fakes.FakeDriver
-    connectivity: str | None = vocabulary.CONNECTIVITY_L2
-
-    def propose(
-        self, ctx: values.BindingContext, deadline: float | None, agents: object
-    ) -> values.Proposal:
-        return self.driver.propose(ctx)
-
-    async def propose_async(
-        self, ctx: values.BindingContext, deadline: float | None, agents: object
-    ) -> values.Proposal:
-        await asyncio.sleep(0)
-        return self.driver.propose(ctx)
-
-
-class Registry:
-    local_database = True
-    down_time = 75.0
-
-    def host_agents(self, host: str) -> tuple[values.Agent, ...]:
-        return ()
-
-
-@dataclass
 class Typemgr:
     """Answers each allocation with ``answer(call number)``, remembering each call."""
 
@@ -87,8 +59,8 @@ def refusing(_: int) -> values.Segment:
 def resolve(typemgr: Typemgr, mode: str) -> tuple[values.BindingResult, fakes.FakeDriver]:
     driver = fakes.FakeDriver("openvswitch", ovs)
     mechanisms = manager.MechanismManager(
-        [Client("openvswitch", driver)],  # type: ignore[list-item]
-        Registry(),  # type: ignore[arg-type]
+        [fakes.ManagerClient("openvswitch", driver)],  # type: ignore[list-item]
+        fakes.NoAgents(),  # type: ignore[arg-type]
         typemgr,  # type: ignore[arg-type]
     )
     request = res.BindingRequest(
@@ -177,10 +149,10 @@ def test_a_segment_allocated_while_resolving_is_not_asked_for_twice(mode: str) -
     typemgr = Typemgr(returning(KNOWN))
     mechanisms = manager.MechanismManager(
         [
-            Client("fabric", fakes.FakeDriver("fabric", fabric)),
-            Client("openvswitch", fakes.FakeDriver("openvswitch", ovs)),
+            fakes.ManagerClient("fabric", fakes.FakeDriver("fabric", fabric)),
+            fakes.ManagerClient("openvswitch", fakes.FakeDriver("openvswitch", ovs)),
         ],  # type: ignore[list-item]
-        Registry(),  # type: ignore[arg-type]
+        fakes.NoAgents(),  # type: ignore[arg-type]
         typemgr,  # type: ignore[arg-type]
     )
     request = res.BindingRequest("port-1", "net-1", "compute-1", (VXLAN,), binding_generation=3)
