@@ -1,6 +1,7 @@
 """Shared by the integration tests that start stacks of service processes: starting independent
-processes at once, databases per backend for a stack that lives for a whole module, and unique
-names for what each test of such a stack creates."""
+processes at once, databases per backend for a stack that lives for a whole module, unique
+names for what each test of such a stack creates, and the calls the dynamic segment hold tests
+make."""
 
 from __future__ import annotations
 
@@ -9,9 +10,20 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
+from google.protobuf import field_mask_pb2
+from ml2.v1 import (
+    agent_pb2,
+    agent_service_pb2,
+    binding_pb2,
+    network_pb2,
+    network_service_pb2,
+    port_pb2,
+    port_service_pb2,
+)
+from ml2.v1 import segment_service_pb2 as ss
 
 from services import launcher
 
@@ -66,3 +78,65 @@ def stop_together(processes: list[launcher.ServiceProcess]) -> list[int]:
         return []
     with ThreadPoolExecutor(max_workers=len(processes)) as pool:
         return list(pool.map(lambda process: process.stop(), processes))
+
+
+CALL_TIMEOUT = 15.0
+
+
+class HoldCalls:
+    """Networks, ports, binds, OVS agents and dynamic segment holds, through the stubs a
+    test's clients hold: ``networks``, ``ports`` (portapi), ``segments`` (typemgr) and
+    ``agents`` (mechmgr)."""
+
+    networks: Any
+    ports: Any
+    segments: Any
+    agents: Any
+
+    def register_ovs_agent(self, host: str) -> None:
+        agent = agent_pb2.Agent(
+            agent_type="openvswitch",
+            host=host,
+            binary="ml2-openvswitch-agent",
+            admin_state_up=True,
+            capabilities=agent_pb2.HostCapabilities(bridge_mappings={"physnet1": "br-eth1"}),
+        )
+        self.agents.RegisterAgent(agent_service_pb2.RegisterAgentRequest(agent=agent))
+
+    def network(self) -> str:
+        request = network_service_pb2.CreateNetworkRequest(
+            network=network_pb2.Network(name="n", project_id="p", admin_state_up=True)
+        )
+        return str(self.networks.CreateNetwork(request, timeout=CALL_TIMEOUT).network.id)
+
+    def port(self, network_id: str) -> str:
+        request = port_service_pb2.CreatePortRequest(
+            port=port_pb2.Port(network_id=network_id, admin_state_up=True)
+        )
+        return str(self.ports.CreatePort(request, timeout=CALL_TIMEOUT).port.id)
+
+    def bind(self, port_id: str, host: str, timeout: float = CALL_TIMEOUT) -> Any:
+        request = port_service_pb2.UpdatePortRequest(
+            port=port_pb2.Port(id=port_id, binding=binding_pb2.PortBinding(host_id=host)),
+            update_mask=field_mask_pb2.FieldMask(paths=["binding.host_id"]),
+        )
+        return self.ports.UpdatePort(request, timeout=timeout).port
+
+    def delete(self, port_id: str) -> None:
+        request = port_service_pb2.DeletePortRequest(port_id=port_id)
+        self.ports.DeletePort(request, timeout=CALL_TIMEOUT)
+
+    def dynamic(self, network_id: str) -> list[str]:
+        """The ids of the network's dynamic segments."""
+        request = ss.ListNetworkSegmentsRequest(network_id=network_id, include_dynamic=True)
+        reply = self.segments.ListNetworkSegments(request, timeout=CALL_TIMEOUT)
+        return [s.id for s in reply.segments if s.is_dynamic]
+
+    def holds(self, segment_id: str = "", holder: str = "") -> dict[tuple[str, str], int]:
+        """(segment id, holder) -> generation of the holds on ``segment_id`` and/or of
+        ``holder``."""
+        request = ss.ListDynamicSegmentHoldsRequest(
+            segment_id=segment_id, holder=holder, page_size=1000
+        )
+        reply = self.segments.ListDynamicSegmentHolds(request, timeout=CALL_TIMEOUT)
+        return {(h.segment_id, h.holder): h.generation for h in reply.holds}

@@ -19,29 +19,21 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
 import sqlalchemy
-from google.protobuf import field_mask_pb2
 from ml2.v1 import (
-    agent_pb2,
-    agent_service_pb2,
     agent_service_pb2_grpc,
     binding_pb2,
-    network_pb2,
-    network_service_pb2,
     network_service_pb2_grpc,
-    port_pb2,
-    port_service_pb2,
     port_service_pb2_grpc,
 )
-from ml2.v1 import segment_service_pb2 as ss
 from ml2.v1 import segment_service_pb2_grpc as ss_grpc
 
 from services import launcher
 from services.rpc import channels
+from tests.integration import stacks
 from tests.integration.stacks import at_once, stop_together
 
 TIMEOUT = 15.0
@@ -161,7 +153,7 @@ class Stack:
 
 
 @dataclass
-class Api:
+class Api(stacks.HoldCalls):
     """One portapi replica's clients, and the typemgr replica it is paired with."""
 
     networks: network_service_pb2_grpc.NetworkServiceStub
@@ -185,50 +177,8 @@ class Api:
             agent_service_pb2_grpc.AgentServiceStub(stack.channel(mechmgr.address)),
         )
 
-    def register_ovs_agent(self) -> None:
-        agent = agent_pb2.Agent(
-            agent_type="openvswitch",
-            host=HOST,
-            binary="ml2-openvswitch-agent",
-            admin_state_up=True,
-            capabilities=agent_pb2.HostCapabilities(bridge_mappings={"physnet1": "br-eth1"}),
-        )
-        self.agents.RegisterAgent(agent_service_pb2.RegisterAgentRequest(agent=agent))
-
-    def network(self) -> str:
-        request = network_service_pb2.CreateNetworkRequest(
-            network=network_pb2.Network(name="n", project_id="p", admin_state_up=True)
-        )
-        return str(self.networks.CreateNetwork(request, timeout=TIMEOUT).network.id)
-
-    def port(self, network_id: str) -> str:
-        request = port_service_pb2.CreatePortRequest(
-            port=port_pb2.Port(network_id=network_id, admin_state_up=True)
-        )
-        return str(self.ports.CreatePort(request, timeout=TIMEOUT).port.id)
-
-    def bind(self, port_id: str, host: str, timeout: float = TIMEOUT) -> Any:
-        request = port_service_pb2.UpdatePortRequest(
-            port=port_pb2.Port(id=port_id, binding=binding_pb2.PortBinding(host_id=host)),
-            update_mask=field_mask_pb2.FieldMask(paths=["binding.host_id"]),
-        )
-        return self.ports.UpdatePort(request, timeout=timeout).port
-
-    def delete(self, port_id: str) -> None:
-        self.ports.DeletePort(port_service_pb2.DeletePortRequest(port_id=port_id), timeout=TIMEOUT)
-
-    def dynamic(self, network_id: str) -> list[str]:
-        request = ss.ListNetworkSegmentsRequest(network_id=network_id, include_dynamic=True)
-        reply = self.segments.ListNetworkSegments(request, timeout=TIMEOUT)
-        return [s.id for s in reply.segments if s.is_dynamic]
-
-    def holds(self, segment_id: str = "", holder: str = "") -> dict[tuple[str, str], int]:
-        """(segment id, holder) -> generation of every hold named."""
-        request = ss.ListDynamicSegmentHoldsRequest(
-            segment_id=segment_id, holder=holder, page_size=1000
-        )
-        reply = self.segments.ListDynamicSegmentHolds(request, timeout=TIMEOUT)
-        return {(h.segment_id, h.holder): h.generation for h in reply.holds}
+    def register_ovs_agent(self, host: str = HOST) -> None:
+        super().register_ovs_agent(host)
 
 
 def eventually(check: Callable[[], bool], seconds: float = 20.0) -> bool:
