@@ -33,9 +33,6 @@ from services.portapi import resources as r
 
 Target = dict[str, Any]
 
-OWNER_FILTER = "project_or_network_owner"
-"""The listing filter of a network owner's scope: ports of that project or on its networks."""
-
 ELSEWHERE = "\x00elsewhere"
 """A project and host no resource has: what the rules allow for it they allow for any."""
 
@@ -257,13 +254,13 @@ def network_scope(who: Identity | None) -> NetworkScope:
 @dataclass(frozen=True)
 class PortScope:
     """Which ports a caller may list: every one, or those of its project (and, as a network
-    owner, the other projects' ports on its project's networks) or its host."""
+    owner, every project's on a network of its project it filters by) or its host."""
 
     everything: bool = False
     project_id: str = ""
     host_id: str = ""
     network_owner: bool = False
-    """Whether the caller also sees the ports on ``project_id``'s networks."""
+    """Whether the caller also sees every project's ports on ``project_id``'s networks."""
 
 
 def port_scope(who: Identity | None) -> PortScope:
@@ -297,16 +294,15 @@ def sees_every_port_whole(who: Identity) -> bool:
     )
 
 
-def scoped_port_filters(scope: PortScope, filters: Mapping[str, str]) -> dict[str, str] | None:
+def scoped_port_filters(
+    scope: PortScope, filters: Mapping[str, str], owns_network: bool = False
+) -> dict[str, str] | None:
     """The filters of a port listing within ``scope``; None when nothing can match (the caller
-    filters on another project or host than its own)."""
+    filters on another project or host than its own). ``owns_network``: the listing's
+    ``network_id`` filter names a network of the caller's project, whose ports of every
+    project a network owner sees (one index range, as every listing)."""
     narrowed = dict(filters)
-    if scope.everything:
-        return narrowed
-    if scope.network_owner:
-        # Its project's ports and any project's on its project's networks (repository's
-        # ``project_or_network_owner``); a project filter narrows further within them.
-        narrowed[OWNER_FILTER] = scope.project_id
+    if scope.everything or (scope.network_owner and owns_network):
         return narrowed
     for name, value in (("project_id", scope.project_id), ("host_id", scope.host_id)):
         if value:

@@ -96,7 +96,14 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
             for name in ("network_id", "host_id", "device_id", "project_id")
         }
         who = access.caller()
-        scoped = access.scoped_port_filters(access.port_scope(who), filters)
+        scope = access.port_scope(who)
+        owns = bool(
+            who is not None
+            and scope.network_owner
+            and filters["network_id"]
+            and self._manager.network_project_of(filters["network_id"]) == who.project_id
+        )
+        scoped = access.scoped_port_filters(scope, filters, owns)
         if scoped is None:
             # Another project's or host's ports: none the caller may see. The page token must
             # still be one of this listing's.
@@ -107,11 +114,11 @@ class PortServicer(port_service_pb2_grpc.PortServiceServicer):
             return port_service_pb2.ListPortsResponse(
                 ports=[convert.port_msg(p) for p in ports], next_page_token=token
             )
-        owner = scoped.get(access.OWNER_FILTER)
+        owner = who.project_id if owns else None
         seen = []
         for port in ports:
-            # In a network owner's listing a port of another project is on its network.
-            target = access.port_target(port, owner if owner != port.project_id else None)
+            # In a network owner's listing of its network, every port is on that network.
+            target = access.port_target(port, owner)
             if access.port_visible(who, target):
                 seen.append(answer(who, port, target))
         return port_service_pb2.ListPortsResponse(ports=seen, next_page_token=token)

@@ -108,8 +108,12 @@ class PortManager:
 
     def network_project(self, port: r.Port) -> str | None:
         """The project of the port's network (None if the network is gone)."""
+        return self.network_project_of(port.network_id)
+
+    def network_project_of(self, network_id: str) -> str | None:
+        """The project of a network (None if there is none of that id)."""
         with sql.read_session(self._factory) as session:
-            network = repo.get_network(session, port.network_id)
+            network = repo.get_network(session, network_id)
         return None if network is None else network.project_id
 
     def list_page(

@@ -52,7 +52,12 @@ def tables(url: str) -> set[str]:
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("ML2_")}
+    """This process's environment without the ML2_* settings of the developer's shell, but
+    with the tests' ``ML2_AUTH_DISABLED`` (tests/conftest.py): a service refused for its
+    authentication settings stops before it looks at its database."""
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith("ML2_") or k == "ML2_AUTH_DISABLED"
+    }
     return launcher.python_path_env({**base, **extra})
 
 

@@ -28,7 +28,6 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    or_,
     select,
     update,
 )
@@ -376,7 +375,7 @@ def get_port(session: Session, port_id: str, *, lock: bool = False) -> r.Port | 
 PortPosition = tuple[datetime, str]
 """Where a port listing resumes: after the port with this (create_time, id)."""
 
-PORT_FILTERS = ("network_id", "host_id", "device_id", "project_id", "project_or_network_owner")
+PORT_FILTERS = ("network_id", "host_id", "device_id", "project_id")
 _PORT_FILTER_COLUMNS = {
     "network_id": P.c.network_id,
     "device_id": P.c.device_id,
@@ -421,11 +420,6 @@ def page_ids(filters: Mapping[str, str], after: PortPosition | None, limit: int)
     else:
         key = (P.c.create_time, P.c.id)
         stmt = select(P.c.id)
-    owner = wanted.pop("project_or_network_owner", "")
-    if owner:
-        # A network owner's listing: the project's ports, and any project's on its networks.
-        owned = select(N.c.id).where(N.c.project_id == owner)
-        stmt = stmt.where(or_(P.c.project_id == owner, P.c.network_id.in_(owned)))
     for name, value in wanted.items():
         stmt = stmt.where(_PORT_FILTER_COLUMNS[name] == value)
     if after is not None:

@@ -321,18 +321,23 @@ def test_a_networks_owner_reads_the_other_projects_ports_on_it_and_nothing_more(
     api: Api, world: World
 ) -> None:
     """Neutron's get_port: a network owner's reader or member reads the ports other projects
-    have on its network (without their binding), lists them with its own, and may not change
-    them; ports on other networks stay NOT_FOUND."""
+    have on its network (without their binding), lists them when it lists that network's
+    ports, and may not change them; ports on other networks stay NOT_FOUND."""
     w = world
     own = api.create_port(NOVA, w.net1.id, project_id="p3")  # p3's port on p1's network
     for who in (OWNER3, READER3):
         seen = api.get_port(who, w.port3.id)
         assert (seen.id, seen.project_id, seen.network_id) == (w.port3.id, "p2", w.shared.id)
         assert seen.binding.host_id == "" and seen.binding.vif_type == ""
-        assert api.list_ports(who) == [w.port3.id, w.port4.id, own.id]
-        assert api.list_ports(who, project_id="p1") == [w.port4.id]
+        assert api.list_ports(who) == [own.id]
+        assert api.list_ports(who, project_id="p1") == []
         assert api.list_ports(who, network_id=w.net1.id) == [own.id]
         assert api.list_ports(who, network_id=w.shared.id) == [w.port3.id, w.port4.id]
+        assert api.list_ports(who, network_id=w.shared.id, project_id="p1") == [w.port4.id]
+        listed = api.call(
+            who, api.ports.ListPorts, port_service_pb2.ListPortsRequest(network_id=w.shared.id)
+        ).ports
+        assert [p.binding.host_id for p in listed] == ["", ""]
         assert refused(lambda who=who: api.get_port(who, w.port1.id)).code == (
             grpc.StatusCode.NOT_FOUND
         )
