@@ -369,11 +369,38 @@ class ServerHandle:
     started: bool = False
 
 
-def server_options(policy: keepalive.Keepalive | None = None) -> list[tuple[str, int]]:
+PENDING_CALLS_VAR = "ML2_GRPC_MAX_PENDING_CALLS"
+DEFAULT_PENDING_CALLS = 20_000
+"""Calls a server lets wait for the process to take them before it refuses new ones.
+
+gRPC's core queues a call that arrives before the process has asked for its next one. By
+default it refuses new calls at random once 1,000 wait (CANCELLED at the client), and every new
+call once 3,000 do: a burst such as thousands of agents opening their heartbeat streams at once
+(mechmgr restarted, or its replicas' clients moved by a load balancer) arrives faster than a
+Python server takes calls, and a third of it was refused that way. A server here starts
+refusing at ``ML2_GRPC_MAX_PENDING_CALLS`` waiting calls and refuses all at twice as many; a
+call that waits longer than gRPC's own limit (30 s) is still cancelled."""
+
+
+def pending_calls(environ: Mapping[str, str] | None = None) -> int:
+    """``ML2_GRPC_MAX_PENDING_CALLS``: at least 1. Raises ConfigError naming the variable."""
+    return config.get_int(config.env(environ), PENDING_CALLS_VAR, DEFAULT_PENDING_CALLS, minimum=1)
+
+
+def server_options(
+    policy: keepalive.Keepalive | None = None, pending: int | None = None
+) -> list[tuple[str, int]]:
     """The options of every server, with the keepalive of ``policy`` (by default the process's,
-    ``keepalive.current()``): it permits the pings of clients configured alike."""
-    # A port that is taken must fail loudly, never be shared with another process.
-    return [("grpc.so_reuseport", 0), *(policy or keepalive.current()).server_options()]
+    ``keepalive.current()``), which permits the pings of clients configured alike, and room for
+    ``pending`` calls waiting to be taken (by default ``pending_calls()``)."""
+    waiting = pending_calls() if pending is None else pending
+    return [
+        # A port that is taken must fail loudly, never be shared with another process.
+        ("grpc.so_reuseport", 0),
+        ("grpc.server.max_pending_requests", waiting),
+        ("grpc.server.max_pending_requests_hard_limit", 2 * waiting),
+        *(policy or keepalive.current()).server_options(),
+    ]
 
 
 def build_server(
@@ -554,6 +581,7 @@ def check_start_settings(service: str, environ: Mapping[str, str] | None = None)
         environ = config.env(environ)
         _verifier_or_disabled(environ)
         tls.TlsFiles.from_env(environ)
+        pending_calls(environ)
     except config.ConfigError as err:
         config.exit_on_config_error(service, err)
 
