@@ -206,12 +206,12 @@ class Client:
             if not token:
                 return
 
-    def list_agents(self, **filters: str) -> Iterator[agent_pb2.Agent]:
-        """Yields every agent matching ``filters`` (host, agent_type), following pages."""
+    def list_agents(self, host: str = "", agent_type: str = "") -> Iterator[agent_pb2.Agent]:
+        """Yields every agent of ``host`` and ``agent_type`` (when given), following pages."""
         token = ""
         while True:
             request = agent_service_pb2.ListAgentsRequest(
-                page_size=_PAGE_SIZE, page_token=token, **filters
+                host=host, agent_type=agent_type, page_size=_PAGE_SIZE, page_token=token
             )
             reply = self.call("mechmgr", self.agents.ListAgents, request)
             yield from reply.agents

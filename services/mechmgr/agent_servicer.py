@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+from ml2.v1 import agent_pb2
 from ml2.v1 import agent_service_pb2 as pb
 from ml2.v1 import agent_service_pb2_grpc as pb_grpc
 from ml2_contract import convert, values
@@ -246,6 +247,27 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         position = LIST_AGENTS.decode(request.page_token, filters)
         size = LIST_AGENTS.size(request.page_size)
         after = None if position is None else (str(position[0]), str(position[1]))
+        if request.states_only:
+            states = self._registry.list_agent_states(
+                host=request.host, agent_type=request.agent_type, limit=size, after=after
+            )
+            token = (
+                "" if states.next_after is None else LIST_AGENTS.encode(states.next_after, filters)
+            )
+            return pb.ListAgentsResponse(
+                agents=[
+                    agent_pb2.Agent(
+                        id=a.id,
+                        agent_type=a.agent_type,
+                        host=a.host,
+                        alive=a.alive,
+                        admin_state_up=a.admin_state_up,
+                        revision=a.revision,
+                    )
+                    for a in states.agents
+                ],
+                next_page_token=token,
+            )
         page = self._registry.list_agents(
             host=request.host, agent_type=request.agent_type, limit=size, after=after
         )

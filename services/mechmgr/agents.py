@@ -176,6 +176,26 @@ class AgentPage:
     next_after: tuple[str, str] | None
 
 
+@dataclass(frozen=True)
+class AgentState:
+    """An agent's identity, liveness, admin state and revision, without its capabilities."""
+
+    id: str
+    agent_type: str
+    host: str
+    alive: bool
+    admin_state_up: bool
+    revision: int
+
+
+@dataclass(frozen=True)
+class AgentStatePage:
+    """One page of agent states; ``next_after`` as in ``AgentPage``."""
+
+    agents: tuple[AgentState, ...]
+    next_after: tuple[str, str] | None
+
+
 class _Lease:
     """What a replica knows of an agent it has seen: the agent as last read or written (to
     answer heartbeats with), the latest heartbeat received here, and until when the agent may
@@ -197,8 +217,24 @@ class _Lease:
             self.fast_until = beat + margin
 
 
-def list_statement(host: str, agent_type: str, after: tuple[str, str] | None, limit: int) -> Any:
-    """The statement of one page of agents in (host, agent_type) order.
+_STATE_COLUMNS = (
+    _T.c.id,
+    _T.c.agent_type,
+    _T.c.host,
+    _T.c.admin_state_up,
+    _T.c.heartbeat_at,
+    _T.c.revision,
+)
+
+
+def list_statement(
+    host: str,
+    agent_type: str,
+    after: tuple[str, str] | None,
+    limit: int,
+    columns: Sequence[Any] = (_T,),
+) -> Any:
+    """The statement of one page of agents (``columns`` of them) in (host, agent_type) order.
 
     A filter fixes its column, so the order and the keyset condition are on the other columns
     only: by host, (agent_type) in the (host, agent_type) unique index; by type, (host) in the
@@ -207,7 +243,7 @@ def list_statement(host: str, agent_type: str, after: tuple[str, str] | None, li
     """
     order = (_T.c.host, _T.c.agent_type)
     fixed = {"host": host, "agent_type": agent_type}
-    return sql.keyset_page(select(_T), order, fixed, after, limit)
+    return sql.keyset_page(select(*columns), order, fixed, after, limit)
 
 
 class AgentRegistry:
@@ -639,6 +675,32 @@ class AgentRegistry:
         more = len(rows) > limit
         return AgentPage(agents, (agents[-1].host, agents[-1].agent_type) if more else None)
 
+    def list_agent_states(
+        self,
+        *,
+        host: str = "",
+        agent_type: str = "",
+        limit: int = 100,
+        after: tuple[str, str] | None = None,
+    ) -> AgentStatePage:
+        """``list_agents`` without the capabilities: the columns liveness needs only, none of
+        the JSON decoded, at a fraction of the cost per agent."""
+        rows = self._read(list_statement(host, agent_type, after, limit + 1, _STATE_COLUMNS))
+        now = self._clock()
+        states = tuple(
+            AgentState(
+                id=r.id,
+                agent_type=r.agent_type,
+                host=r.host,
+                alive=now - self._beat(r.id, r.heartbeat_at, now) <= self._down_time,
+                admin_state_up=bool(r.admin_state_up),
+                revision=int(r.revision),
+            )
+            for r in rows[:limit]
+        )
+        more = len(rows) > limit
+        return AgentStatePage(states, (states[-1].host, states[-1].agent_type) if more else None)
+
     def host_agents(self, host: str) -> tuple[values.Agent, ...]:
         """Returns every agent registered from ``host``, with liveness: one query."""
         rows = self._read(_BY_HOST, {"host": host})
@@ -703,13 +765,17 @@ class AgentRegistry:
             self._learn(row, agent)
         return agent
 
+    def _beat(self, agent_id: str, written: dt.datetime, now: dt.datetime) -> dt.datetime:
+        """The agent's latest heartbeat as this replica knows it."""
+        lease = self._leases.get(agent_id)
+        if agent_id in self._holds and now > written:
+            return now  # held here: alive at every read
+        if lease is not None and lease.beat is not None and lease.beat > written:
+            return lease.beat  # received here, not yet written
+        return written
+
     def _agent(self, row: Row[Any], now: dt.datetime) -> values.Agent:
-        beat = row.heartbeat_at
-        lease = self._leases.get(row.id)
-        if row.id in self._holds and now > beat:
-            beat = now  # held here: alive at every read
-        elif lease is not None and lease.beat is not None and lease.beat > beat:
-            beat = lease.beat  # received here, not yet written
+        beat = self._beat(row.id, row.heartbeat_at, now)
         return values.Agent(
             id=row.id,
             agent_type=row.agent_type,

@@ -174,7 +174,7 @@ class AgentClient:
         token = ""
         while True:
             request = agent_service_pb2.ListAgentsRequest(
-                page_size=self.PAGE_SIZE, page_token=token
+                page_size=self.PAGE_SIZE, page_token=token, states_only=True
             )
             reply = call(self._stub.ListAgents, request, self._timeout, self._peer)
             alive.update((agent.id, agent.alive) for agent in reply.agents)
@@ -187,7 +187,7 @@ class AgentClient:
         token = ""
         while True:
             request = agent_service_pb2.ListAgentsRequest(
-                page_size=self.PAGE_SIZE, page_token=token
+                page_size=self.PAGE_SIZE, page_token=token, states_only=True
             )
             reply = call(self._stub.ListAgents, request, self._timeout, self._peer)
             found.extend(

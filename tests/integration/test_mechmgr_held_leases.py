@@ -68,6 +68,12 @@ class Replica:
         agent = self.listed(host)
         return agent is not None and agent.alive
 
+    def state_alive(self, host: str) -> bool:
+        """Alive by the states-only listing portapi's periodic checks read."""
+        request = AS.ListAgentsRequest(host=host, states_only=True)
+        found = self.agents.ListAgents(request, timeout=10).agents
+        return bool(found) and found[0].alive and not found[0].HasField("capabilities")
+
     def metric(self, sample: str) -> float:
         url = f"http://127.0.0.1:{self.process.metrics_port}/metrics"
         with urllib.request.urlopen(url, timeout=10) as reply:
@@ -197,6 +203,7 @@ def test_a_held_agent_stays_alive_without_messages_and_dies_down_time_after_it_s
     start = time.monotonic()
     while time.monotonic() - start < 3 * DOWN:  # several down times, watched throughout
         assert a.alive("compute-1") and b.alive("compute-1")
+        assert a.state_alive("compute-1") and b.state_alive("compute-1")
         time.sleep(0.1)
     assert a.metric(STREAMED) == messages  # not one heartbeat message meanwhile
     assert a.metric(HELD) == 1

@@ -26,7 +26,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from ml2.v1 import agent_pb2 as ml2_dot_v1_dot_agent__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aml2/v1/agent_service.proto\x12\x06ml2.v1\x1a google/protobuf/field_mask.proto\x1a\x12ml2/v1/agent.proto\"4\n\x14RegisterAgentRequest\x12\x1c\n\x05\x61gent\x18\x01 \x01(\x0b\x32\r.ml2.v1.Agent\"z\n\x15RegisterAgentResponse\x12\x1c\n\x05\x61gent\x18\x01 \x01(\x0b\x32\r.ml2.v1.Agent\x12\"\n\x1aheartbeat_interval_seconds\x18\x02 \x01(\r\x12\x1f\n\x17\x61gent_down_time_seconds\x18\x03 \x01(\r\")\n\x15HeartbeatAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"6\n\x16HeartbeatAgentResponse\x12\x1c\n\x05\x61gent\x18\x01 \x01(\x0b\x32\r.ml2.v1.Agent\"9\n\x17StreamHeartbeatsRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0c\n\x04hold\x18\x02 \x01(\x08\"F\n\x18StreamHeartbeatsResponse\x12\x1c\n\x05\x61gent\x18\x01 \x01(\x0b\x32\r.ml2.v1.Agent\x12\x0c\n\x04held\x18\x02 \x01(\x08\"#\n\x0fGetAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"0\n\x10GetAgentResponse\x12\x1c\n\x05\x61gent\x18\x01 \x01(\x0b\x32\r.ml2.v1.Agent\"\\\n\x11ListAgentsRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x12\n\nagent_type\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"L\n\x12ListAgentsResponse\x12\x1d\n\x06\x61gents\x18\x01 \x03(\x0b\x32\r.ml2.v1.Agent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"&\n\x12\x44\x65leteAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"3\n\x13\x44\x65leteAgentResponse\x12\x1c\n\x05\x61gent\x18\x01 \x01(\x0b\x32\r.ml2.v1.Agent\"c\n\x12UpdateAgentRequest\x12\x1c\n\x05\x61gent\x18\x01 \x01(\x0b\x32\r.ml2.v1.Agent\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"3\n\x13UpdateAgentResponse\x12\x1c\n\x05\x61gent\x18\x01 \x01(\x0b\x32\r.ml2.v1.Agent2\x9c\x04\n\x0c\x41gentService\x12L\n\rRegisterAgent\x12\x1c.ml2.v1.RegisterAgentRequest\x1a\x1d.ml2.v1.RegisterAgentResponse\x12O\n\x0eHeartbeatAgent\x12\x1d.ml2.v1.HeartbeatAgentRequest\x1a\x1e.ml2.v1.HeartbeatAgentResponse\x12Y\n\x10StreamHeartbeats\x12\x1f.ml2.v1.StreamHeartbeatsRequest\x1a .ml2.v1.StreamHeartbeatsResponse(\x01\x30\x01\x12=\n\x08GetAgent\x12\x17.ml2.v1.GetAgentRequest\x1a\x18.ml2.v1.GetAgentResponse\x12\x43\n\nListAgents\x12\x19.ml2.v1.ListAgentsRequest\x1a\x1a.ml2.v1.ListAgentsResponse\x12\x46\n\x0b\x44\x65leteAgent\x12\x1a.ml2.v1.DeleteAgentRequest\x1a\x1b.ml2.v1.DeleteAgentResponse\x12\x46\n\x0bUpdateAgent\x12\x1a.ml2.v1.UpdateAgentRequest\x1a\x1b.ml2.v1.UpdateAgentResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aml2/v1/agent_service.proto\x12\x06ml2.v1\x1a google/protobuf/field_mask.proto\x1a\x12ml2/v1/agent.proto\"4\n\x14RegisterAgentRequest\x12\x1c\n\x05\x61gent\x18\x01 \x01(\x0b\x32\r.ml2.v1.Agent\"z\n\x15RegisterAgentResponse\x12\x1c\n\x05\x61gent\x18\x01 \x01(\x0b\x32\r.ml2.v1.Agent\x12\"\n\x1aheartbeat_interval_seconds\x18\x02 \x01(\r\x12\x1f\n\x17\x61gent_down_time_seconds\x18\x03 \x01(\r\")\n\x15HeartbeatAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"6\n\x16HeartbeatAgentResponse\x12\x1c\n\x05\x61gent\x18\x01 \x01(\x0b\x32\r.ml2.v1.Agent\"9\n\x17StreamHeartbeatsRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0c\n\x04hold\x18\x02 \x01(\x08\"F\n\x18StreamHeartbeatsResponse\x12\x1c\n\x05\x61gent\x18\x01 \x01(\x0b\x32\r.ml2.v1.Agent\x12\x0c\n\x04held\x18\x02 \x01(\x08\"#\n\x0fGetAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"0\n\x10GetAgentResponse\x12\x1c\n\x05\x61gent\x18\x01 \x01(\x0b\x32\r.ml2.v1.Agent\"q\n\x11ListAgentsRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x12\n\nagent_type\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\x12\x13\n\x0bstates_only\x18\x05 \x01(\x08\"L\n\x12ListAgentsResponse\x12\x1d\n\x06\x61gents\x18\x01 \x03(\x0b\x32\r.ml2.v1.Agent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"&\n\x12\x44\x65leteAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"3\n\x13\x44\x65leteAgentResponse\x12\x1c\n\x05\x61gent\x18\x01 \x01(\x0b\x32\r.ml2.v1.Agent\"c\n\x12UpdateAgentRequest\x12\x1c\n\x05\x61gent\x18\x01 \x01(\x0b\x32\r.ml2.v1.Agent\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"3\n\x13UpdateAgentResponse\x12\x1c\n\x05\x61gent\x18\x01 \x01(\x0b\x32\r.ml2.v1.Agent2\x9c\x04\n\x0c\x41gentService\x12L\n\rRegisterAgent\x12\x1c.ml2.v1.RegisterAgentRequest\x1a\x1d.ml2.v1.RegisterAgentResponse\x12O\n\x0eHeartbeatAgent\x12\x1d.ml2.v1.HeartbeatAgentRequest\x1a\x1e.ml2.v1.HeartbeatAgentResponse\x12Y\n\x10StreamHeartbeats\x12\x1f.ml2.v1.StreamHeartbeatsRequest\x1a .ml2.v1.StreamHeartbeatsResponse(\x01\x30\x01\x12=\n\x08GetAgent\x12\x17.ml2.v1.GetAgentRequest\x1a\x18.ml2.v1.GetAgentResponse\x12\x43\n\nListAgents\x12\x19.ml2.v1.ListAgentsRequest\x1a\x1a.ml2.v1.ListAgentsResponse\x12\x46\n\x0b\x44\x65leteAgent\x12\x1a.ml2.v1.DeleteAgentRequest\x1a\x1b.ml2.v1.DeleteAgentResponse\x12\x46\n\x0bUpdateAgent\x12\x1a.ml2.v1.UpdateAgentRequest\x1a\x1b.ml2.v1.UpdateAgentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,17 +50,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETAGENTRESPONSE']._serialized_start=537
   _globals['_GETAGENTRESPONSE']._serialized_end=585
   _globals['_LISTAGENTSREQUEST']._serialized_start=587
-  _globals['_LISTAGENTSREQUEST']._serialized_end=679
-  _globals['_LISTAGENTSRESPONSE']._serialized_start=681
-  _globals['_LISTAGENTSRESPONSE']._serialized_end=757
-  _globals['_DELETEAGENTREQUEST']._serialized_start=759
-  _globals['_DELETEAGENTREQUEST']._serialized_end=797
-  _globals['_DELETEAGENTRESPONSE']._serialized_start=799
-  _globals['_DELETEAGENTRESPONSE']._serialized_end=850
-  _globals['_UPDATEAGENTREQUEST']._serialized_start=852
-  _globals['_UPDATEAGENTREQUEST']._serialized_end=951
-  _globals['_UPDATEAGENTRESPONSE']._serialized_start=953
-  _globals['_UPDATEAGENTRESPONSE']._serialized_end=1004
-  _globals['_AGENTSERVICE']._serialized_start=1007
-  _globals['_AGENTSERVICE']._serialized_end=1547
+  _globals['_LISTAGENTSREQUEST']._serialized_end=700
+  _globals['_LISTAGENTSRESPONSE']._serialized_start=702
+  _globals['_LISTAGENTSRESPONSE']._serialized_end=778
+  _globals['_DELETEAGENTREQUEST']._serialized_start=780
+  _globals['_DELETEAGENTREQUEST']._serialized_end=818
+  _globals['_DELETEAGENTRESPONSE']._serialized_start=820
+  _globals['_DELETEAGENTRESPONSE']._serialized_end=871
+  _globals['_UPDATEAGENTREQUEST']._serialized_start=873
+  _globals['_UPDATEAGENTREQUEST']._serialized_end=972
+  _globals['_UPDATEAGENTRESPONSE']._serialized_start=974
+  _globals['_UPDATEAGENTRESPONSE']._serialized_end=1025
+  _globals['_AGENTSERVICE']._serialized_start=1028
+  _globals['_AGENTSERVICE']._serialized_end=1568
 # @@protoc_insertion_point(module_scope)

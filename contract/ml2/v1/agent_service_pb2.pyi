@@ -65,16 +65,18 @@ class GetAgentResponse(_message.Message):
     def __init__(self, agent: _Optional[_Union[_agent_pb2.Agent, _Mapping]] = ...) -> None: ...
 
 class ListAgentsRequest(_message.Message):
-    __slots__ = ("host", "agent_type", "page_size", "page_token")
+    __slots__ = ("host", "agent_type", "page_size", "page_token", "states_only")
     HOST_FIELD_NUMBER: _ClassVar[int]
     AGENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    STATES_ONLY_FIELD_NUMBER: _ClassVar[int]
     host: str
     agent_type: str
     page_size: int
     page_token: str
-    def __init__(self, host: _Optional[str] = ..., agent_type: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    states_only: bool
+    def __init__(self, host: _Optional[str] = ..., agent_type: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., states_only: _Optional[bool] = ...) -> None: ...
 
 class ListAgentsResponse(_message.Message):
     __slots__ = ("agents", "next_page_token")

@@ -131,6 +131,44 @@ def test_list_filters_and_pages_in_host_then_type_order(registry):
     ]
 
 
+def test_the_states_listing_pages_alike_with_liveness_admin_state_and_revision(registry, clock):
+    for host in ("c", "a", "b"):
+        for agent_type in ("openvswitch", "linuxbridge"):
+            registry.register(reg(host, agent_type, bridge_mappings={"physnet1": "br-eth1"}))
+    clock.advance(60)
+    fresh, _ = registry.register(reg("b", "linuxbridge"))  # a heartbeat: the others die first
+    disabled = registry.list_agents(host="c", agent_type="openvswitch").agents[0]
+    registry.set_admin_state(disabled.id, False)
+    clock.advance(30)
+
+    def pages(listing):
+        found, after = [], None
+        while True:
+            page = listing(limit=4, after=after)
+            found.append(page.agents)
+            if page.next_after is None:
+                return found
+            after = page.next_after
+
+    full = pages(registry.list_agents)
+    states = pages(registry.list_agent_states)
+    assert [
+        [(a.id, a.host, a.agent_type, a.alive, a.admin_state_up, a.revision) for a in p]
+        for p in full
+    ] == [
+        [(a.id, a.host, a.agent_type, a.alive, a.admin_state_up, a.revision) for a in p]
+        for p in states
+    ]
+    alive = {a.id for p in states for a in p if a.alive}
+    assert alive == {fresh.id}
+    assert [a.admin_state_up for p in states for a in p if a.id == disabled.id] == [False]
+    assert [a.host for a in registry.list_agent_states(agent_type="linuxbridge").agents] == [
+        "a",
+        "b",
+        "c",
+    ]
+
+
 def test_delete_removes_the_agent(registry):
     agent, _ = registry.register(reg())
 
