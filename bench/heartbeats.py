@@ -74,14 +74,15 @@ from ml2_contract import vocabulary
 from ml2_driver_sdk.runtime import keepalive
 
 from services import launcher
+from services.agent.simulated import Backoff
 from services.cli import ports as cli_ports
 from services.cli import stack
 from services.rpc import channels
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 FIRST_ANSWER_SECONDS = 10.0
-"""A held stream whose first answer does not come within this is opened again (counted among
-the failures as REOPENED), as an agent does after its rpc timeout."""
+"""A held stream whose first answer does not come within this is opened again after a backoff
+(counted among the failures as REOPENED), as an agent does after its rpc timeout."""
 MAX_IN_FLIGHT = 64
 """Heartbeats a worker has sent without an answer before it waits (a slow mechmgr is then seen
 as a lower heartbeat rate, not as a growing queue)."""
@@ -212,9 +213,11 @@ async def held_streams(
         stub = agent_service_pb2_grpc.AgentServiceStub(channel)
         request = agent_service_pb2.StreamHeartbeatsRequest(agent_id=agent_id, hold=True)
         call = stub.StreamHeartbeats()
+        backoff = Backoff()
         try:
             while True:
-                # As an agent does: a first answer that does not come in time, another stream.
+                # As an agent does: a first answer that does not come in time, another stream
+                # after the agent's backoff (jittered, doubling from 0.5 s up to 10 s).
                 try:
                     await call.write(request)
                     reply = await asyncio.wait_for(call.read(), FIRST_ANSWER_SECONDS)
@@ -222,6 +225,7 @@ async def held_streams(
                 except TimeoutError:
                     reopened.append(agent_id)
                     call.cancel()
+                    await asyncio.sleep(backoff.next())
                     call = stub.StreamHeartbeats()
             if reply is grpc.aio.EOF or not reply.held:
                 failures.append("NOT_HELD")
