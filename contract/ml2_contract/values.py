@@ -111,6 +111,20 @@ class HostCapabilities:
 
 
 @dataclass(frozen=True)
+class AgentState:
+    """A registered agent without its capabilities: what ``ListAgents`` answers with
+    ``states_only``, and what periodic checks of every agent need."""
+
+    id: str
+    agent_type: str
+    host: str
+    alive: bool
+    admin_state_up: bool
+    revision: int
+    """mechmgr's ``Agent.revision`` (0 from a mechmgr that does not count them)."""
+
+
+@dataclass(frozen=True)
 class Agent:
     """A registered L2 agent, as the manager saw it when the binding started.
 

@@ -177,22 +177,10 @@ class AgentPage:
 
 
 @dataclass(frozen=True)
-class AgentState:
-    """An agent's identity, liveness, admin state and revision, without its capabilities."""
-
-    id: str
-    agent_type: str
-    host: str
-    alive: bool
-    admin_state_up: bool
-    revision: int
-
-
-@dataclass(frozen=True)
 class AgentStatePage:
     """One page of agent states; ``next_after`` as in ``AgentPage``."""
 
-    agents: tuple[AgentState, ...]
+    agents: tuple[values.AgentState, ...]
     next_after: tuple[str, str] | None
 
 
@@ -688,7 +676,7 @@ class AgentRegistry:
         rows = self._read(list_statement(host, agent_type, after, limit + 1, _STATE_COLUMNS))
         now = self._clock()
         states = tuple(
-            AgentState(
+            values.AgentState(
                 id=r.id,
                 agent_type=r.agent_type,
                 host=r.host,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import grpc
@@ -138,17 +137,8 @@ class AgentDirectory(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class AgentState:
-    """What the rebinder needs of one registered agent."""
-
-    id: str
-    agent_type: str
-    host: str
-    alive: bool
-    admin_state_up: bool
-    revision: int
-    """mechmgr's ``Agent.revision`` (0 from a mechmgr that does not count them)."""
+AgentState = values.AgentState
+"""What the rebinder needs of one registered agent."""
 
 
 class AgentStates(Protocol):
