@@ -160,9 +160,11 @@ _EXPORT = re.compile(r"^\s+export (ML2_\w+_ADDRESS)=(\S+)$", re.M)
 
 
 @contextmanager
-def running_up(tmp_path: Path, *extra: str, auth: bool = False) -> Iterator[UpProcess]:
+def running_up(
+    tmp_path: Path, *extra: str, auth: bool = False, env: dict[str, str] | None = None
+) -> Iterator[UpProcess]:
     """``start_up`` for the length of a ``with`` block: the stack must then stop cleanly."""
-    stack = start_up(tmp_path, *extra, auth=auth)
+    stack = start_up(tmp_path, *extra, auth=auth, env=env)
     try:
         yield stack
     finally:

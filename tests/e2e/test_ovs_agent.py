@@ -31,6 +31,9 @@ from services.rpc import channels
 from tests.e2e.conftest import ML2, UpProcess, child_env, running_up, wait_for
 
 TIMEOUT = 15.0
+KEEPALIVE = {"ML2_GRPC_KEEPALIVE_TIME_SECONDS": "1", "ML2_GRPC_KEEPALIVE_TIMEOUT_SECONDS": "2"}
+"""The stack's and the agent's keepalive: a paused agent holds its lease until mechmgr's ping
+goes unanswered, within 3 s here rather than the default's 40."""
 
 
 @pytest.fixture
@@ -40,6 +43,7 @@ def up(tmp_path: Path) -> Iterator[UpProcess]:
         *("--mechanism-drivers", "openvswitch"),
         *("--agent-down-time", "3", "--heartbeat-interval", "1"),
         *("--agent-check-interval", "0.5"),
+        env=KEEPALIVE,
     ) as stack:
         yield stack
 
@@ -67,7 +71,7 @@ def test_a_paused_agent_takes_its_port_down_and_back_up(up: UpProcess, tmp_path:
             with open(log, "w") as out:
                 agent = subprocess.Popen(
                     argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env=child_env(),
+                    env=child_env(**KEEPALIVE),
                 )  # fmt: skip
             request = network_service_pb2.CreateNetworkRequest(
                 network=network_pb2.Network(name="n", project_id="p", admin_state_up=True)
