@@ -58,7 +58,10 @@ def test_heartbeat_benchmark_runs_with_held_leases_and_by_unary_calls() -> None:
     assert held["mode"] == "held" and held["heartbeat_failures"] == 0
     # Every agent's stream holds its lease (and the bench host's agent's, once it is due).
     assert held["held_streams"] in (40, 41) and held["open_streams"] in (40, 41)
-    assert held["mechmgr_cpu_ms_per_agent_interval"] > 0
+    # 40 held leases over 2 s may cost mechmgr less than one clock tick of CPU: the figure is
+    # there and is no negative time.
+    assert isinstance(held["mechmgr_cpu_ms_per_agent_interval"], float)
+    assert held["mechmgr_cpu_ms_per_agent_interval"] >= 0
     for phase in ("idle", "loaded", "after"):
         assert (held[phase]["binds"], held[phase]["failures"]) == (4, 0)
     (unary,) = run_bench("heartbeats.py", "--mode", "unary", *tiny, timeout=300)
