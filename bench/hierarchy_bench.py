@@ -1,18 +1,22 @@
 """What a second binding level costs: binds through 3 driver processes over 1 level and over 2
 levels (hierarchical, with a dynamic segment), on one stack, one at a time.
 
-    python bench/hierarchy_bench.py [--ports 200] [--warmup 10] [--json]
+    python bench/hierarchy_bench.py [--level0 sdn-controller|noop] [--ports 200] [--json]
 
 Starts its own stack on SQLite (typemgr, mechmgr, portapi and three driver processes, in this
-binding order: ``noop`` in fabric mode, playing a top-of-rack driver that binds VXLAN and
-continues with a dynamic VLAN on physnet1; ``linuxbridge``; ``openvswitch``) and a simulated
-Open vSwitch agent on the host mapping physnet1 (no Linux bridge agent there). Two networks:
+binding order: the level-0 driver, ``linuxbridge``, ``openvswitch``) and a simulated Open
+vSwitch agent on the host mapping physnet1 (no Linux bridge agent there). The level-0 driver is
+``sdn-controller`` (the default), with the host's link to its top-of-rack switch on physnet1 set
+in mechmgr's topology (``ml2 topology set``), or ``noop`` in fabric mode, a driver that does
+the same without a topology. Either binds VXLAN and continues with a dynamic VLAN on physnet1.
+Two networks:
 
-- **1 level**: a VLAN network on physnet1. noop declines (not a tunnel), linuxbridge declines
-  (no agent), openvswitch binds: 3 driver calls, one level.
-- **2 levels**: a VXLAN network. Level 0: noop binds the VXLAN segment and continues with a
-  dynamic VLAN segment that typemgr allocates; level 1: noop and linuxbridge decline,
-  openvswitch binds the VLAN: 4 driver calls over the 3 processes, two levels, one allocation.
+- **1 level**: a VLAN network on physnet1. The level-0 driver declines (not a tunnel),
+  linuxbridge declines (no agent), openvswitch binds: 3 driver calls, one level.
+- **2 levels**: a VXLAN network. Level 0: the level-0 driver binds the VXLAN segment and
+  continues with a dynamic VLAN segment that typemgr allocates; level 1: it and linuxbridge
+  decline, openvswitch binds the VLAN: 4 driver calls over the 3 processes, two levels, one
+  allocation.
 
 Binds alternate between the two kinds, one at a time, each a new port bound by UpdatePort
 (host set) and timed by the client; every bind must be BOUND with the expected levels. Prints
@@ -48,6 +52,9 @@ from ml2.v1 import (
     port_service_pb2,
     port_service_pb2_grpc,
     segment_pb2,
+    topology_pb2,
+    topology_service_pb2,
+    topology_service_pb2_grpc,
 )
 
 from services import launcher
@@ -58,7 +65,8 @@ from services.rpc import channels
 
 HOST = "rack1-host1"
 TARGET_MS = 5.0
-DRIVERS = "noop,linuxbridge,openvswitch"
+LEVEL_0 = ("sdn-controller", "noop")
+"""The drivers that can play level 0, the default first."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,7 @@ class Kind:
 class Figures:
     """The benchmark's results."""
 
+    level0: str
     one_level: Kind
     two_levels: Kind
     added_p50_ms: float
@@ -127,6 +136,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Binds through 3 driver processes over 1 and over 2 levels; what the "
         "second level adds.",
     )
+    parser.add_argument(
+        "--level0",
+        choices=LEVEL_0,
+        default=LEVEL_0[0],
+        help="the driver at level 0 (default %(default)s; noop: in fabric mode)",
+    )
     parser.add_argument("--ports", type=int, default=200, help="binds of each kind (200)")
     parser.add_argument("--warmup", type=int, default=10, help="binds of each kind first (10)")
     parser.add_argument("--log-level", default="WARNING", help="the services' log level")
@@ -142,7 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     log = sys.stderr if args.json else sys.stdout
     data_dir = Path(tempfile.mkdtemp(prefix="ml2-hierarchy-"))
-    drivers = stack.parse_mechanism_drivers(DRIVERS)
+    order = f"{args.level0},linuxbridge,openvswitch"
+    drivers = stack.parse_mechanism_drivers(order)
     names = ["typemgr", "mechmgr", "portapi", *(d.name for d in drivers)]
     cfg = stack.StackConfig(
         data_dir=data_dir,
@@ -150,7 +166,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         metrics_ports=dict.fromkeys(names, 0),
         mechanism_drivers=drivers,
         log_level=args.log_level,
-        extra_env={"MECHDRIVER_NOOP_MODE": "fabric", "MECHDRIVER_NOOP_FABRIC_PHYSNET": "physnet1"},
+        extra_env=(
+            {"MECHDRIVER_NOOP_MODE": "fabric", "MECHDRIVER_NOOP_FABRIC_PHYSNET": "physnet1"}
+            if args.level0 == "noop"
+            else {}
+        ),
     )
     running = stack.Stack(cfg)
     stop = threading.Event()
@@ -168,6 +188,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         threading.Thread(target=agent.run, daemon=True).start()
         if not agent.registered.wait(15):
             raise RuntimeError("the simulated agent did not register")
+        if args.level0 == "sdn-controller":
+            link = topology_pb2.HostLink(
+                host=HOST, switch_id="tor-1", port_id="Ethernet1", physical_network="physnet1"
+            )
+            topology_service_pb2_grpc.TopologyServiceStub(agent_channel).SetHostLink(
+                topology_service_pb2.SetHostLinkRequest(link=link), timeout=30
+            )
         channel = channels.make_channel(running.address("portapi"))
         nets = network_service_pb2_grpc.NetworkServiceStub(channel)
         vlan = network(
@@ -185,11 +212,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             one.append(bind(ports, vlan, 1))
             two.append(bind(ports, vxlan, 2))
         a, b = kind(one), kind(two)
-        figures = Figures(a, b, b.p50_ms - a.p50_ms, b.p50_ms - a.p50_ms < TARGET_MS)
+        figures = Figures(args.level0, a, b, b.p50_ms - a.p50_ms, b.p50_ms - a.p50_ms < TARGET_MS)
         if args.json:
             print(json.dumps(asdict(figures), indent=2))
         else:
-            print(f"\nbinds one at a time through {DRIVERS} (noop as a fabric), ms")
+            fabric = " (noop as a fabric)" if args.level0 == "noop" else ""
+            print(f"\nbinds one at a time through {order}{fabric}, ms")
             print(f"{'':33}{'p50':>8}{'p90':>8}{'p99':>8}")
             for label, k in (("1 level (vlan)", a), ("2 levels (vxlan + dynamic vlan)", b)):
                 print(f"{label:33}{k.p50_ms:8.1f}{k.p90_ms:8.1f}{k.p99_ms:8.1f}")

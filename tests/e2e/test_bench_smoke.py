@@ -70,3 +70,13 @@ def test_heartbeat_benchmark_runs_with_held_leases_and_by_unary_calls() -> None:
     assert unary["open_streams"] in (0, 1)
     for phase in ("idle", "loaded", "floor_loaded", "after"):
         assert unary[phase]["failures"] == 0
+
+
+def test_authentication_overhead_benchmark_binds_on_both_stacks() -> None:
+    rounds = run_bench("auth_overhead.py", "--rounds", "2", "--binds", "3", "--warmup", "1")
+    assert len(rounds) == 2
+    for r in rounds:
+        assert set(r["p50_ms"]) == {"plain", "auth"}
+        assert min(r["p50_ms"].values()) > 0
+        for kind in ("plain", "auth"):
+            assert {"typemgr", "mechmgr", "portapi", "openvswitch"} <= set(r["cpu_ms"][kind])

@@ -37,6 +37,7 @@ class TokenSource:
             raise ValueError("a token source needs exactly one of a token file and a token")
         self._file = WatchedFile(path, _read_token, interval=interval) if path else None
         self._token = token
+        self._metadata: tuple[str, tuple[tuple[str, str], ...]] = ("", ())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TokenSource | None:
@@ -52,8 +53,13 @@ class TokenSource:
         return self._file.get() if self._file is not None else self._token
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
-        """The call metadata carrying the token."""
-        return (("authorization", f"Bearer {self.token()}"),)
+        """The call metadata carrying the token (made again only when the token changes)."""
+        token = self.token()
+        made_for, metadata = self._metadata
+        if token != made_for or not metadata:
+            metadata = (("authorization", f"Bearer {token}"),)
+            self._metadata = (token, metadata)
+        return metadata
 
 
 class _Plugin(grpc.AuthMetadataPlugin):
@@ -72,31 +78,20 @@ def call_credentials(source: TokenSource) -> grpc.CallCredentials:
     return grpc.metadata_call_credentials(_Plugin(source), name="ml2-bearer")
 
 
-class _ClientCallDetails(grpc.ClientCallDetails):
-    def __init__(self, details: Any, metadata: list[tuple[str, str]]) -> None:
-        self.method = details.method
-        self.timeout = details.timeout
-        self.metadata = tuple(metadata)
-        self.credentials = details.credentials
-        self.wait_for_ready = getattr(details, "wait_for_ready", None)
-        self.compression = getattr(details, "compression", None)
-
-
 class BearerInterceptor(
     grpc.UnaryUnaryClientInterceptor,
     grpc.UnaryStreamClientInterceptor,
     grpc.StreamUnaryClientInterceptor,
     grpc.StreamStreamClientInterceptor,
 ):
-    """Adds the source's token to every call of a channel (secure or not)."""
+    """Adds the source's token to every call of a channel (secure or not), as a client
+    interceptor, for code that composes interceptors; ``intercept`` does the same more cheaply."""
 
     def __init__(self, source: TokenSource) -> None:
         self._source = source
 
     def _details(self, details: Any) -> Any:
-        metadata = [item for item in (details.metadata or ()) if item[0] != "authorization"]
-        metadata.extend(self._source.metadata())
-        return _ClientCallDetails(details, metadata)
+        return _ClientCallDetails(details, _with_token(details.metadata, self._source))
 
     def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         return continuation(self._details(details), request)
@@ -111,8 +106,127 @@ class BearerInterceptor(
         return continuation(self._details(details), requests)
 
 
+class _ClientCallDetails(grpc.ClientCallDetails):
+    def __init__(self, details: Any, metadata: tuple[tuple[str, str], ...]) -> None:
+        self.method = details.method
+        self.timeout = details.timeout
+        self.metadata = metadata
+        self.credentials = details.credentials
+        self.wait_for_ready = getattr(details, "wait_for_ready", None)
+        self.compression = getattr(details, "compression", None)
+
+
+def _with_token(metadata: Any, source: TokenSource) -> tuple[tuple[str, str], ...]:
+    """A call's metadata with the source's token in place of any ``authorization`` entry."""
+    own = source.metadata()
+    if not metadata:
+        return own
+    return (*(item for item in metadata if item[0] != "authorization"), *own)
+
+
+class _WithToken:
+    """A method of a ``_TokenChannel``: the channel's own multicallable, each call given the
+    token in its metadata (what an interceptor does, without gRPC's interception machinery,
+    which costs a blocking call about 35 µs more of CPU)."""
+
+    __slots__ = ("_inner", "_source")
+
+    def __init__(self, inner: Any, source: TokenSource) -> None:
+        self._inner = inner
+        self._source = source
+
+    def __call__(
+        self,
+        request: Any,
+        timeout: float | None = None,
+        metadata: Any = None,
+        credentials: Any = None,
+        wait_for_ready: bool | None = None,
+        compression: Any = None,
+    ) -> Any:
+        return self._inner(
+            request,
+            timeout,
+            _with_token(metadata, self._source),
+            credentials,
+            wait_for_ready,
+            compression,
+        )
+
+    def with_call(
+        self,
+        request: Any,
+        timeout: float | None = None,
+        metadata: Any = None,
+        credentials: Any = None,
+        wait_for_ready: bool | None = None,
+        compression: Any = None,
+    ) -> Any:
+        return self._inner.with_call(
+            request,
+            timeout,
+            _with_token(metadata, self._source),
+            credentials,
+            wait_for_ready,
+            compression,
+        )
+
+    def future(
+        self,
+        request: Any,
+        timeout: float | None = None,
+        metadata: Any = None,
+        credentials: Any = None,
+        wait_for_ready: bool | None = None,
+        compression: Any = None,
+    ) -> Any:
+        return self._inner.future(
+            request,
+            timeout,
+            _with_token(metadata, self._source),
+            credentials,
+            wait_for_ready,
+            compression,
+        )
+
+
+class _TokenChannel(grpc.Channel):
+    """A channel whose every call carries the source's token."""
+
+    def __init__(self, channel: grpc.Channel, source: TokenSource) -> None:
+        self._channel = channel
+        self._source = source
+
+    def subscribe(self, callback: Any, try_to_connect: bool = False) -> None:
+        self._channel.subscribe(callback, try_to_connect=try_to_connect)
+
+    def unsubscribe(self, callback: Any) -> None:
+        self._channel.unsubscribe(callback)
+
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _WithToken(self._channel.unary_unary(method, *args, **kwargs), self._source)
+
+    def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _WithToken(self._channel.unary_stream(method, *args, **kwargs), self._source)
+
+    def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _WithToken(self._channel.stream_unary(method, *args, **kwargs), self._source)
+
+    def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _WithToken(self._channel.stream_stream(method, *args, **kwargs), self._source)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> _TokenChannel:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._channel.close()
+
+
 def intercept(channel: grpc.Channel, source: TokenSource | None) -> grpc.Channel:
     """``channel`` sending ``source``'s token on every call (``channel`` itself if None)."""
     if source is None:
         return channel
-    return grpc.intercept_channel(channel, BearerInterceptor(source))
+    return _TokenChannel(channel, source)
