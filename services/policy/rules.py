@@ -78,7 +78,9 @@ PORT_RULES = {
     "update_port:mac_address": "rule:admin_or_service",
     "update_port:binding:host_id": "rule:admin_or_service",
     "update_port:binding:profile": "rule:service_api",
-    "delete_port": "rule:admin_or_service or rule:project_member",
+    "delete_port": (
+        "rule:admin_or_service or rule:project_member or (role:member and rule:network_owner)"
+    ),
     "watch_ports": "rule:admin_or_service or rule:host_agent",
     "report_device_status": "rule:admin_or_service or rule:host_agent",
     "check_bindable": "rule:admin_or_service",

@@ -320,9 +320,10 @@ def test_ports_list_only_the_callers_own(api: Api, world: World) -> None:
 def test_a_networks_owner_reads_the_other_projects_ports_on_it_and_nothing_more(
     api: Api, world: World
 ) -> None:
-    """Neutron's get_port: a network owner's reader or member reads the ports other projects
-    have on its network (without their binding), lists them when it lists that network's
-    ports, and may not change them; ports on other networks stay NOT_FOUND."""
+    """Neutron's get_port and delete_port: a network owner's reader or member reads the ports
+    other projects have on its network (without their binding), lists them when it lists that
+    network's ports, and may not change them; its member may delete them; ports on other
+    networks stay NOT_FOUND."""
     w = world
     own = api.create_port(NOVA, w.net1.id, project_id="p3")  # p3's port on p1's network
     for who in (OWNER3, READER3):
@@ -347,14 +348,28 @@ def test_a_networks_owner_reads_the_other_projects_ports_on_it_and_nothing_more(
     assert refused(lambda: api.get_port(MEMBER2, own.id)).code == grpc.StatusCode.NOT_FOUND
     before = rows(api.stack)
     renamed = port_pb2.Port(id=w.port3.id, name="mine")
+    delete = port_service_pb2.DeletePortRequest(port_id=w.port3.id)
     for call in (
         lambda: api.update_port(OWNER3, renamed, "name"),
-        lambda: api.call(
-            OWNER3, api.ports.DeletePort, port_service_pb2.DeletePortRequest(port_id=w.port3.id)
-        ),
+        lambda: api.update_port(READER3, renamed, "name"),
+        lambda: api.call(READER3, api.ports.DeletePort, delete),
     ):
         assert refused(call).code == grpc.StatusCode.PERMISSION_DENIED
     assert rows(api.stack) == before
+    # The owner's member deletes p2's port on its network, as Neutron's delete_port allows,
+    # and is answered without the binding fields.
+    gone = api.call(OWNER3, api.ports.DeletePort, delete).port
+    assert gone.id == w.port3.id and gone.binding.host_id == ""
+    assert refused(lambda: api.get_port(ADMIN, w.port3.id)).code == grpc.StatusCode.NOT_FOUND
+    # Another project's port on a network it does not own stays NOT_FOUND.
+    assert (
+        refused(
+            lambda: api.call(
+                OWNER3, api.ports.DeletePort, port_service_pb2.DeletePortRequest(port_id=w.port1.id)
+            )
+        ).code
+        == grpc.StatusCode.NOT_FOUND
+    )
 
 
 def test_a_page_token_of_one_callers_listing_does_not_continue_anothers(
