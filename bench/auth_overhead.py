@@ -113,14 +113,7 @@ def start_side(kind: str, database: str, postgres_url: str, log_level: str) -> S
     if database == "postgres":
         databases = bind_bench.PostgresDatabases(postgres_url)
     urls = {s: databases.create(s) for s in stack.CORE_SERVICES} if databases else {}
-    cfg = stack.StackConfig(
-        data_dir=data_dir,
-        ports=dict.fromkeys(stack.DEFAULT_PORTS, 0),
-        metrics_ports=dict.fromkeys(stack.DEFAULT_PORTS, 0),
-        database_urls=urls,
-        log_level=log_level,
-        auth=kind == "auth",
-    )
+    cfg = bind_bench.stack_config(data_dir, urls, log_level, auth=kind == "auth")
     side = Side(kind, stack.Stack(cfg), data_dir)
     if databases:
         side.drop_databases = databases.drop

@@ -284,6 +284,22 @@ class PostgresDatabases:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def stack_config(
+    data_dir: Path, urls: dict[str, str], log_level: str, *, auth: bool, tls: bool = False
+) -> stack.StackConfig:
+    """The benchmark's stack: every process on a free port, the databases of ``urls`` (SQLite
+    files in ``data_dir`` for the others)."""
+    return stack.StackConfig(
+        data_dir=data_dir,
+        ports=dict.fromkeys(stack.DEFAULT_PORTS, 0),
+        metrics_ports=dict.fromkeys(stack.DEFAULT_PORTS, 0),
+        database_urls=urls,
+        log_level=log_level,
+        auth=auth,
+        tls=tls,
+    )
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The benchmark's options."""
     parser = argparse.ArgumentParser(
@@ -367,15 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="ml2-bench-"))
     databases = PostgresDatabases(args.postgres_url) if args.database == "postgres" else None
     urls = {s: databases.create(s) for s in stack.CORE_SERVICES} if databases else {}
-    cfg = stack.StackConfig(
-        data_dir=data_dir,
-        ports=dict.fromkeys(stack.DEFAULT_PORTS, 0),
-        metrics_ports=dict.fromkeys(stack.DEFAULT_PORTS, 0),
-        database_urls=urls,
-        log_level=args.log_level,
-        auth=args.auth,
-        tls=args.tls,
-    )
+    cfg = stack_config(data_dir, urls, args.log_level, auth=args.auth, tls=args.tls)
     running = stack.Stack(cfg)
     if args.tls:
         # Every client channel of this process presents the compute service's certificate,

@@ -124,6 +124,27 @@ def _with_token(metadata: Any, source: TokenSource) -> tuple[tuple[str, str], ..
     return (*(item for item in metadata if item[0] != "authorization"), *own)
 
 
+def _passing_token(name: str) -> Any:
+    """The method ``name`` of a ``_WithToken``: the inner multicallable's own, with the token
+    put into the call's metadata."""
+
+    def call(
+        self: _WithToken,
+        request: Any,
+        timeout: float | None = None,
+        metadata: Any = None,
+        credentials: Any = None,
+        wait_for_ready: bool | None = None,
+        compression: Any = None,
+    ) -> Any:
+        target = self._inner if name == "__call__" else getattr(self._inner, name)
+        with_token = _with_token(metadata, self._source)
+        return target(request, timeout, with_token, credentials, wait_for_ready, compression)
+
+    call.__name__ = name
+    return call
+
+
 class _WithToken:
     """A method of a ``_TokenChannel``: the channel's own multicallable, each call given the
     token in its metadata (what an interceptor does, without gRPC's interception machinery,
@@ -135,59 +156,9 @@ class _WithToken:
         self._inner = inner
         self._source = source
 
-    def __call__(
-        self,
-        request: Any,
-        timeout: float | None = None,
-        metadata: Any = None,
-        credentials: Any = None,
-        wait_for_ready: bool | None = None,
-        compression: Any = None,
-    ) -> Any:
-        return self._inner(
-            request,
-            timeout,
-            _with_token(metadata, self._source),
-            credentials,
-            wait_for_ready,
-            compression,
-        )
-
-    def with_call(
-        self,
-        request: Any,
-        timeout: float | None = None,
-        metadata: Any = None,
-        credentials: Any = None,
-        wait_for_ready: bool | None = None,
-        compression: Any = None,
-    ) -> Any:
-        return self._inner.with_call(
-            request,
-            timeout,
-            _with_token(metadata, self._source),
-            credentials,
-            wait_for_ready,
-            compression,
-        )
-
-    def future(
-        self,
-        request: Any,
-        timeout: float | None = None,
-        metadata: Any = None,
-        credentials: Any = None,
-        wait_for_ready: bool | None = None,
-        compression: Any = None,
-    ) -> Any:
-        return self._inner.future(
-            request,
-            timeout,
-            _with_token(metadata, self._source),
-            credentials,
-            wait_for_ready,
-            compression,
-        )
+    __call__ = _passing_token("__call__")
+    with_call = _passing_token("with_call")
+    future = _passing_token("future")
 
 
 class _TokenChannel(grpc.Channel):
