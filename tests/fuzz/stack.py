@@ -265,11 +265,13 @@ def seed(stack: Stack) -> None:
     networks = network_service_pb2_grpc.NetworkServiceStub(stack.channels["portapi"])
     ports = port_service_pb2_grpc.PortServiceStub(stack.channels["portapi"])
     Spec = segment_pb2.SegmentSpec
+    # The provider ids lie outside the ranges: the tenant segment of the first network and the
+    # dynamic VLANs of its ports are drawn at random from the ranges and could take them.
     for project, specs in (
         ("proj-a", []),
-        ("proj-a", [Spec(network_type="vlan", physical_network="physnet1", segmentation_id=150)]),
+        ("proj-a", [Spec(network_type="vlan", physical_network="physnet1", segmentation_id=50)]),
         ("proj-b", [Spec(network_type="flat", physical_network="physnet2")]),
-        ("proj-b", [Spec(network_type="vxlan", segmentation_id=1500)]),
+        ("proj-b", [Spec(network_type="vxlan", segmentation_id=2500)]),
     ):
         network = networks.CreateNetwork(
             network_service_pb2.CreateNetworkRequest(
