@@ -26,21 +26,33 @@ class Servicer(port_service_pb2_grpc.PortServiceServicer):
         return port_service_pb2.GetPortResponse(port=port_pb2.Port(id=request.port_id))
 
 
-def calls_started() -> int:
-    """Calls every server of this process has received (channelz), taken or still waiting.
-    channelz answers in pages of 100 servers, and a test process may have run more."""
-    total, start = 0, 0
+def server_ids() -> set[int]:
+    """The channelz ids of every server of this process (channelz answers in pages of 100)."""
+    ids: set[int] = set()
+    start = 0
     while True:
         page = json.loads(cygrpc.channelz_get_servers(start))
         servers = page.get("server", [])
-        total += sum(int(s.get("data", {}).get("callsStarted", 0)) for s in servers)
+        ids.update(int(s["ref"]["serverId"]) for s in servers)
         if page.get("end", False) or not servers:
-            return total
-        start = max(int(s["ref"]["serverId"]) for s in servers) + 1
+            return ids
+        start = max(ids) + 1
 
 
-def wait_until(condition: Any, seconds: float = 60.0) -> bool:
-    """Whether ``condition`` held within ``seconds``."""
+def calls_started(ids: set[int]) -> int:
+    """Calls the servers ``ids`` have received (channelz), taken or still waiting. Only this
+    test's server is counted: a sum over the process would drop the counts of earlier tests'
+    servers as they are collected meanwhile."""
+    total = 0
+    for server_id in ids:
+        data = json.loads(cygrpc.channelz_get_server(server_id)).get("server", {}).get("data", {})
+        total += int(data.get("callsStarted", 0))
+    return total
+
+
+def wait_until(condition: Any, seconds: float = 20.0) -> bool:
+    """Whether ``condition`` held within ``seconds`` (less than the 30 s gRPC's core lets a
+    call wait untaken before it cancels it, ``grpc.server_max_unrequested_time_in_server``)."""
     deadline = time.monotonic() + seconds
     gate = threading.Event()
     while not condition():
@@ -51,15 +63,17 @@ def wait_until(condition: Any, seconds: float = 60.0) -> bool:
 
 
 @pytest.fixture
-def stalled() -> Iterator[tuple[server.ServerHandle, threading.Event]]:
+def stalled() -> Iterator[tuple[server.ServerHandle, threading.Event, set[int]]]:
     """An asyncio server (mechmgr's kind) whose event loop is held busy until the event is
     set: no call is taken meanwhile, every arriving one waits in gRPC's queue."""
+    earlier = server_ids()
     handle = server.build_server(
         [(port_service_pb2_grpc.add_PortServiceServicer_to_server, Servicer(), "x.PortService")],
         max_workers=4,
         asyncio_streams=True,
     )
     handle.server.start()
+    mine = server_ids() - earlier
     release = threading.Event()
 
     async def busy() -> None:
@@ -67,17 +81,18 @@ def stalled() -> Iterator[tuple[server.ServerHandle, threading.Event]]:
 
     asyncio.run_coroutine_threadsafe(busy(), handle.server.loop)
     try:
-        yield handle, release
+        yield handle, release, mine
     finally:
         release.set()
         handle.server.stop(0).wait(30)
 
 
 def test_a_burst_that_arrives_while_the_server_is_busy_is_served_in_full(
-    stalled: tuple[server.ServerHandle, threading.Event],
+    stalled: tuple[server.ServerHandle, threading.Event, set[int]],
 ) -> None:
-    handle, release = stalled
-    before = calls_started()
+    handle, release, mine = stalled
+    assert mine, "channelz lists no new server"
+    before = calls_started(mine)
     with grpc.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
         stub = port_service_pb2_grpc.PortServiceStub(channel)
         calls = [
@@ -85,7 +100,7 @@ def test_a_burst_that_arrives_while_the_server_is_busy_is_served_in_full(
             for i in range(BURST)
         ]
         # Every call of the burst reaches the server and waits there to be taken.
-        arrived = wait_until(lambda: calls_started() - before >= BURST)
+        arrived = wait_until(lambda: calls_started(mine) - before >= BURST)
         release.set()
         codes: dict[str, int] = {}
         for call in calls:
@@ -96,7 +111,7 @@ def test_a_burst_that_arrives_while_the_server_is_busy_is_served_in_full(
                 code = err.code().name
             codes[code] = codes.get(code, 0) + 1
     assert codes == {"OK": BURST}
-    assert arrived, f"channelz counted {calls_started() - before} of the {BURST} calls"
+    assert arrived, f"channelz counted {calls_started(mine) - before} of the {BURST} calls"
 
 
 def test_the_room_for_waiting_calls_is_a_setting() -> None:
