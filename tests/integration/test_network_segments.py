@@ -343,6 +343,41 @@ def signal_process(process: launcher.ServiceProcess, sig: signal.Signals) -> Non
     os.kill(process.process.pid, sig)
 
 
+def _tcp_sockets() -> list[tuple[int, int, int, int]]:
+    """Every TCP socket of this machine: (inode, local port, remote port, bytes received and
+    not yet read), from /proc/net/tcp and tcp6."""
+    found = []
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(name, encoding="ascii") as fh:
+            for line in fh.readlines()[1:]:
+                fields = line.split()
+                local, remote, queues = fields[1], fields[2], fields[4]
+                found.append(
+                    (
+                        int(fields[9]),
+                        int(local.rsplit(":", 1)[1], 16),
+                        int(remote.rsplit(":", 1)[1], 16),
+                        int(queues.split(":")[1], 16),
+                    )
+                )
+    return found
+
+
+def unread_from(client_pid: int, server_port: int) -> bool:
+    """Whether bytes the process ``client_pid`` sent to ``server_port`` wait unread at the
+    server (a stopped server's socket holds what was sent to it)."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{client_pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{client_pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(int(target[8:-1]))
+    sockets = _tcp_sockets()
+    client_ports = {lp for inode, lp, rp, _ in sockets if inode in inodes and rp == server_port}
+    return any(lp == server_port and rp in client_ports and unread for _, lp, rp, unread in sockets)
+
+
 SLOW = {"PORTAPI_TYPEMGR_TIMEOUT_SECONDS": "60", "PORTAPI_RECONCILE_INTERVAL_SECONDS": "600"}
 FAST = {
     "PORTAPI_TYPEMGR_TIMEOUT_SECONDS": "2",
@@ -380,6 +415,13 @@ def killed_after_typemgr_answered(
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
         wait_for("change marked pending", lambda: pending_since(url, network_id) is not None, 15)
+        # portapi sends the change to typemgr after it marked it pending: stop it only once
+        # the request is in typemgr's socket, else typemgr never gets it.
+        wait_for(
+            "the change sent to typemgr",
+            lambda: unread_from(first.process.process.pid, typemgr_process.grpc_port),
+            15,
+        )
         signal_process(first.process, signal.SIGSTOP)
     finally:
         signal_process(typemgr_process, signal.SIGCONT)
